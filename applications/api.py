@@ -1,0 +1,194 @@
+"""Intake API: products, enterprises, drafts, documents, consent (DESIGN.md's public contract)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loanservice import roles
+from loanservice.api import client_ip, role_permission
+from loanservice.errors import ApplicationError
+
+from . import services
+from .models import DocumentRequirement, Enterprise, LoanProduct
+from .selectors import applications_visible_to, enterprises_visible_to, products_published
+
+IsApplicant = role_permission(roles.APPLICANT)
+
+
+class ChecklistItemSerializer(serializers.ModelSerializer):
+    name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DocumentRequirement
+        fields = ["code", "name", "name_en", "required", "min_amount", "legal_forms", "accepted_types", "max_size_mb",
+                  "satisfied_by_source"]
+
+    def get_name(self, obj) -> str:
+        return obj.name
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    checklist = ChecklistItemSerializer(many=True, read_only=True)
+    admission_criteria = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LoanProduct
+        fields = ["code", "name", "name_en", "description", "min_amount", "max_amount", "min_term_months", "max_term_months",
+                  "repayment_methods", "fast_track", "secured", "rate_floor", "rate_cap", "checklist", "admission_criteria"]
+
+    def get_admission_criteria(self, obj) -> list[dict]:
+        criteria = self.context["criteria"]
+        return [{"code": c.code, "kind": c.kind, "name": c.name, "name_en": c.name_en, "message": c.message,
+                 "message_en": c.message_en}
+                for c in criteria if not c.product_ids or obj.pk in c.product_ids]
+
+
+class ProductListView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=ProductSerializer(many=True))
+    def get(self, request):
+        from .models import AdmissionCriterion
+
+        criteria = list(AdmissionCriterion.objects.filter(is_active=True).prefetch_related("products"))
+        for c in criteria:
+            c.product_ids = {p.pk for p in c.products.all()}
+        products = products_published()
+        return Response(ProductSerializer(products, many=True, context={"criteria": criteria}).data)
+
+
+class EnterpriseSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Enterprise
+        fields = ["id", "name", "uscc", "legal_form", "legal_rep_name", "legal_rep_id_number", "industry_code", "founded_on",
+                  "employees", "annual_revenue", "region_code"]
+        read_only_fields = ["id", "region_code"]
+        extra_kwargs = {"uscc": {"validators": []}}
+
+
+class EnterpriseListCreateView(APIView):
+    def get_permissions(self):
+        return [IsApplicant()] if self.request.method == "POST" else super().get_permissions()
+
+    @extend_schema(responses=EnterpriseSerializer(many=True))
+    def get(self, request):
+        return Response(EnterpriseSerializer(enterprises_visible_to(request.user).order_by("id")[:200], many=True).data)
+
+    @extend_schema(request=EnterpriseSerializer, responses={201: EnterpriseSerializer})
+    def post(self, request):
+        enterprise = services.enterprise_create(owner=request.user, data=dict(request.data.items()), ip=client_ip(request))
+        return Response(EnterpriseSerializer(enterprise).data, status=status.HTTP_201_CREATED)
+
+
+class ApplicationCreateSerializer(serializers.Serializer):
+    enterprise = serializers.IntegerField()
+    product = serializers.CharField(help_text="product code")
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    term_months = serializers.IntegerField()
+    repayment_method = serializers.CharField()
+    purpose = serializers.CharField(max_length=300)
+    channel = serializers.CharField(required=False, default="api")
+
+
+class ApplicationSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    product = serializers.CharField(source="product.code")
+    enterprise = serializers.IntegerField(source="enterprise_id")
+    enterprise_name = serializers.CharField(source="enterprise.name")
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
+    term_months = serializers.IntegerField()
+    repayment_method = serializers.CharField()
+    route = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class ApplicationListCreateView(APIView):
+    def get_permissions(self):
+        return [IsApplicant()] if self.request.method == "POST" else super().get_permissions()
+
+    @extend_schema(responses=ApplicationSummarySerializer(many=True))
+    def get(self, request):
+        qs = applications_visible_to(request.user).order_by("-created_at")
+        status_filter = request.query_params.get("status")
+        if status_filter:
+            qs = qs.filter(status=status_filter)
+        page = qs[: min(int(request.query_params.get("limit", 50) or 50), 200)]
+        return Response(ApplicationSummarySerializer(page, many=True).data)
+
+    @extend_schema(request=ApplicationCreateSerializer, responses={201: ApplicationSummarySerializer})
+    def post(self, request):
+        ser = ApplicationCreateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        enterprise = Enterprise.objects.filter(pk=data["enterprise"], owner=request.user).first()
+        product = LoanProduct.objects.filter(code=data["product"], is_active=True).first()
+        errors = {}
+        if enterprise is None:
+            errors["enterprise"] = ["企业不存在 / Enterprise not found."]
+        if product is None:
+            errors["product"] = ["产品不存在 / Unknown product."]
+        if errors:
+            raise ApplicationError("申请信息有误 / The application details are not valid.", errors=errors)
+        application = services.application_create(
+            applicant=request.user, enterprise=enterprise, product=product, amount=data["amount"],
+            term_months=data["term_months"], repayment_method=data["repayment_method"], purpose=data["purpose"],
+            channel=data.get("channel") or "api",
+        )
+        return Response(ApplicationSummarySerializer(application).data, status=status.HTTP_201_CREATED)
+
+
+def own_application(request, pk):
+    """The applicant's own application, else 404 (whether it exists or not)."""
+    return get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
+
+
+class DocumentUploadView(APIView):
+    permission_classes = [IsApplicant]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={"multipart/form-data": inline_serializer("DocumentUpload", {"requirement": serializers.CharField(), "file": serializers.FileField()})},
+        responses={201: inline_serializer("DocumentOut", {"id": serializers.IntegerField(), "requirement": serializers.CharField(),
+                                                          "content_type": serializers.CharField(), "size": serializers.IntegerField(),
+                                                          "sha256": serializers.CharField()})},
+    )
+    def post(self, request, pk):
+        application = own_application(request, pk)
+        upload = request.FILES.get("file")
+        errors = {}
+        if upload is None:
+            errors["file"] = ["请选择文件 / Choose a file."]
+        if not request.data.get("requirement"):
+            errors["requirement"] = ["请选择材料项 / Choose the checklist item."]
+        if errors:
+            raise ApplicationError("上传信息不完整 / The upload is incomplete.", errors=errors)
+        limit = 50 * 1024 * 1024
+        if upload.size > limit:
+            raise ApplicationError("文件过大 / The file is too large.", errors={"file": ["文件过大 / The file is too large."]})
+        doc = services.document_upload(application=application, user=request.user, requirement_code=request.data["requirement"],
+                                       name=upload.name, content=upload.read(), ip=client_ip(request))
+        return Response({"id": doc.pk, "requirement": doc.requirement.code, "content_type": doc.content_type, "size": doc.size,
+                         "sha256": doc.sha256}, status=status.HTTP_201_CREATED)
+
+
+class ConsentSerializer(serializers.Serializer):
+    scopes = serializers.ListField(child=serializers.CharField(), allow_empty=False)
+
+
+class ConsentView(APIView):
+    permission_classes = [IsApplicant]
+
+    @extend_schema(request=ConsentSerializer, responses={201: inline_serializer("ConsentOut", {"scopes": serializers.ListField(child=serializers.CharField())})})
+    def post(self, request, pk):
+        application = own_application(request, pk)
+        ser = ConsentSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        services.consent_grant(application=application, user=request.user, scopes=ser.validated_data["scopes"], ip=client_ip(request))
+        return Response({"scopes": sorted(application.consents.values_list("source", flat=True))}, status=status.HTTP_201_CREATED)

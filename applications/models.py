@@ -1,0 +1,381 @@
+"""Intake: enterprises, products with their published checklists and criteria, and the application
+lifecycle (the master FSM of a case)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from loanservice.models import Branch
+from loanservice.storage import private_storage
+
+MONEY = {"max_digits": 16, "decimal_places": 2}
+RATE = {"max_digits": 7, "decimal_places": 6}
+
+REPAYMENT_METHODS = [
+    ("equal_installment", _("等额本息 equal installment")),
+    ("equal_principal", _("等额本金 equal principal")),
+    ("interest_only", _("先息后本 interest only")),
+    ("bullet", _("到期一次还本付息 bullet")),
+]
+
+DATA_SOURCES = [
+    ("tax", _("税务 tax")),
+    ("registry", _("工商登记 business registry")),
+    ("social_security", _("社保 social security")),
+    ("customs", _("海关 customs")),
+    ("credit_bureau", _("征信 credit bureau")),
+    ("judicial", _("司法 judicial")),
+    ("internal", _("行内 internal")),
+]
+
+
+class Bilingual:
+    """Picks the English twin of a field when the UI language is English."""
+
+    def tr(self, field: str) -> str:
+        if (get_language() or "").startswith("en"):
+            value = getattr(self, f"{field}_en", "")
+            if value:
+                return value
+        return getattr(self, field)
+
+
+class Enterprise(models.Model):
+    LEGAL_FORMS = [
+        ("llc", _("有限责任公司 limited liability company")),
+        ("jsc", _("股份有限公司 joint-stock company")),
+        ("sole", _("个人独资企业 sole proprietorship")),
+        ("partnership", _("合伙企业 partnership")),
+        ("individual", _("个体工商户 individual business")),
+    ]
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="enterprises")
+    name = models.CharField(_("企业名称 name"), max_length=200)
+    uscc = models.CharField(_("统一社会信用代码 USCC"), max_length=18, unique=True)
+    legal_form = models.CharField(_("组织形式 legal form"), max_length=20, choices=LEGAL_FORMS, default="llc")
+    legal_rep_name = models.CharField(_("法定代表人 legal representative"), max_length=100)
+    legal_rep_id_number = models.CharField(_("法定代表人身份证号 legal representative ID"), max_length=18)
+    industry_code = models.CharField(_("行业代码 industry (GB/T 4754)"), max_length=10)
+    founded_on = models.DateField(_("成立日期 founded on"))
+    employees = models.PositiveIntegerField(_("从业人数 employees"))
+    annual_revenue = models.DecimalField(_("年营业收入 annual revenue"), **MONEY, validators=[MinValueValidator(0)])
+    region_code = models.CharField(_("登记地区代码 region code"), max_length=6, blank=True)
+    relationship_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="rm_enterprises"
+    )
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("企业 enterprise")
+        verbose_name_plural = _("企业 enterprises")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.uscc})"
+
+
+class LoanProduct(Bilingual, models.Model):
+    code = models.SlugField(_("产品代码 code"), max_length=40, unique=True)
+    name = models.CharField(_("名称 name"), max_length=100)
+    name_en = models.CharField(_("英文名称 name (en)"), max_length=100, blank=True)
+    description = models.TextField(_("介绍 description"), blank=True)
+    description_en = models.TextField(_("英文介绍 description (en)"), blank=True)
+    customers = models.TextField(_("适用客户 who it is for"), blank=True)
+    customers_en = models.TextField(_("适用客户(英) who it is for (en)"), blank=True)
+    min_amount = models.DecimalField(_("最低金额 min amount"), **MONEY)
+    max_amount = models.DecimalField(_("最高金额 max amount"), **MONEY)
+    min_term_months = models.PositiveSmallIntegerField(_("最短期限(月) min term"))
+    max_term_months = models.PositiveSmallIntegerField(_("最长期限(月) max term"))
+    repayment_methods = models.JSONField(_("还款方式 repayment methods"), default=list)
+    fast_track = models.BooleanField(_("信秒贷快速通道 fast track"), default=False)
+    secured = models.BooleanField(_("需抵押/担保 secured"), default=False)
+    rate_floor = models.DecimalField(_("最低年利率 rate floor"), **RATE, default=Decimal("0.030000"))
+    rate_cap = models.DecimalField(_("最高年利率 rate cap"), **RATE, default=Decimal("0.150000"))
+    is_active = models.BooleanField(_("上架 active"), default=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("贷款产品 loan product")
+        verbose_name_plural = _("贷款产品 loan products")
+        ordering = ["order", "code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentRequirement(Bilingual, models.Model):
+    """One line of a product's published checklist (清单制)."""
+
+    product = models.ForeignKey(LoanProduct, on_delete=models.CASCADE, related_name="checklist")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(_("材料 document"), max_length=100)
+    name_en = models.CharField(_("英文名称 name (en)"), max_length=100, blank=True)
+    help_text = models.CharField(_("说明 explanation"), max_length=300, blank=True)
+    help_text_en = models.CharField(_("英文说明 explanation (en)"), max_length=300, blank=True)
+    required = models.BooleanField(_("必需 required"), default=True)
+    min_amount = models.DecimalField(
+        _("仅当金额不低于 only from amount"), **MONEY, null=True, blank=True,
+        help_text=_("为空表示不限金额 / empty: any amount"),
+    )
+    legal_forms = models.JSONField(_("仅限组织形式 only for legal forms"), default=list, blank=True)
+    accepted_types = models.JSONField(_("接受格式 accepted types"), default=list)
+    max_size_mb = models.PositiveSmallIntegerField(_("大小上限(MB) size limit"), default=10)
+    satisfied_by_source = models.CharField(
+        _("由数据源证明 satisfied by data source"), max_length=20, choices=DATA_SOURCES, blank=True,
+        help_text=_("电子证照：数据源快照可证明时无需上传 / e-licence: no upload when the snapshot proves it"),
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("材料清单项 checklist item")
+        verbose_name_plural = _("材料清单 checklist")
+        ordering = ["product", "order", "id"]
+        constraints = [models.UniqueConstraint(fields=["product", "code"], name="uniq_requirement_code")]
+
+    def __str__(self) -> str:
+        return f"{self.product.code}:{self.code}"
+
+
+class AdmissionCriterion(Bilingual, models.Model):
+    """A named, quantified admission rule (准入) or negative-list rule (负面清单), as data."""
+
+    ADMISSION = "admission"
+    NEGATIVE = "negative"
+    code = models.SlugField(max_length=40, unique=True)
+    kind = models.CharField(max_length=10, choices=[(ADMISSION, _("准入 admission")), (NEGATIVE, _("负面清单 negative list"))])
+    rule = models.CharField(_("规则 rule"), max_length=40, help_text=_("applications.prescreen.RULES 中的规则名 / a rule name"))
+    params = models.JSONField(_("参数 parameters"), default=dict, blank=True)
+    name = models.CharField(_("名称 name"), max_length=100)
+    name_en = models.CharField(max_length=100, blank=True)
+    message = models.CharField(_("未通过时的说明 message"), max_length=300)
+    message_en = models.CharField(max_length=300, blank=True)
+    products = models.ManyToManyField(LoanProduct, blank=True, related_name="criteria",
+                                      help_text=_("为空表示适用于所有产品 / empty: all products"))
+    is_active = models.BooleanField(default=True)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("准入规则 admission criterion")
+        verbose_name_plural = _("准入规则 admission criteria")
+        ordering = ["kind", "order", "code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class NegativeListEntry(models.Model):
+    """A manual negative-list entry by USCC or resident ID number, maintained by risk."""
+
+    uscc = models.CharField(_("统一社会信用代码 USCC"), max_length=18, blank=True, db_index=True)
+    id_number = models.CharField(_("身份证号 ID number"), max_length=18, blank=True, db_index=True)
+    reason = models.CharField(_("原因 reason"), max_length=300)
+    expires_on = models.DateField(_("到期日 expires on"), null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("负面清单 negative list entry")
+        verbose_name_plural = _("负面清单 negative list")
+
+    def __str__(self) -> str:
+        return self.uscc or self.id_number
+
+
+class LoanApplication(ConcurrentTransitionMixin, models.Model):
+    """The case. Its status is the master lifecycle (DESIGN.md); only services change it."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("草稿 draft")
+        PRESCREEN_DECLINED = "prescreen_declined", _("预审未通过 pre-screen declined")
+        UNDER_REVIEW = "under_review", _("审查中 under review")
+        AWAITING_INFO = "awaiting_info", _("待补充资料 awaiting information")
+        PENDING_APPROVAL = "pending_approval", _("待审批 pending approval")
+        APPROVED = "approved", _("已批准 approved")
+        DECLINED = "declined", _("已拒绝 declined")
+        WITHDRAWN = "withdrawn", _("已撤回 withdrawn")
+        EXPIRED = "expired", _("已过期 expired")
+        CONTRACTING = "contracting", _("签约中 contracting")
+        SIGNED = "signed", _("已签约 signed")
+        DISBURSED = "disbursed", _("已放款 disbursed")
+
+    OPEN_STATES = [
+        Status.DRAFT, Status.UNDER_REVIEW, Status.AWAITING_INFO, Status.PENDING_APPROVAL,
+        Status.APPROVED, Status.CONTRACTING, Status.SIGNED,
+    ]
+    ROUTES = [("auto", _("自动 auto")), ("branch", _("分行 branch")), ("head_office", _("总行 head office")),
+              ("committee", _("贷审会 committee"))]
+
+    applicant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="applications")
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="applications")
+    product = models.ForeignKey(LoanProduct, on_delete=models.PROTECT, related_name="applications")
+    amount = models.DecimalField(_("申请金额 amount"), **MONEY)
+    term_months = models.PositiveSmallIntegerField(_("期限(月) term"))
+    repayment_method = models.CharField(_("还款方式 repayment method"), max_length=20, choices=REPAYMENT_METHODS)
+    purpose = models.CharField(_("用途 purpose"), max_length=300)
+    channel = models.CharField(_("渠道 channel"), max_length=20, default="web")
+    status = FSMField(default=Status.DRAFT, choices=Status.choices, protected=True, db_index=True)
+    relationship_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="rm_cases"
+    )
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL)
+    prescreen = models.JSONField(default=dict, blank=True)
+    route = models.CharField(max_length=20, choices=ROUTES, blank=True)
+    recommendation = models.TextField(_("客户经理意见 RM recommendation"), blank=True)
+    info_return_status = models.CharField(max_length=20, blank=True)
+    offer_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    offer_rate = models.DecimalField(**RATE, null=True, blank=True)
+    offer_term_months = models.PositiveSmallIntegerField(null=True, blank=True)
+    offer_repayment_method = models.CharField(max_length=20, choices=REPAYMENT_METHODS, blank=True)
+    offer_valid_until = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    scoring_requested_at = models.DateTimeField(null=True, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("贷款申请 loan application")
+        verbose_name_plural = _("贷款申请 loan applications")
+        indexes = [
+            models.Index(fields=["status", "branch", "created_at"]),
+            models.Index(fields=["relationship_manager", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.enterprise.name} {self.amount}"
+
+    S = Status
+
+    @transition(field=status, source=S.DRAFT, target=S.UNDER_REVIEW)
+    def submit(self):
+        self.submitted_at = timezone.now()
+
+    @transition(field=status, source=S.DRAFT, target=S.PRESCREEN_DECLINED)
+    def prescreen_decline(self):
+        self.submitted_at = timezone.now()
+        self.decided_at = timezone.now()
+
+    @transition(field=status, source=[S.UNDER_REVIEW, S.PENDING_APPROVAL], target=S.AWAITING_INFO)
+    def request_info(self):
+        self.info_return_status = self.status
+
+    @transition(field=status, source=S.AWAITING_INFO, target=S.UNDER_REVIEW,
+                conditions=[lambda a: a.info_return_status == "under_review"])
+    def respond_to_review(self):
+        self.info_return_status = ""
+
+    @transition(field=status, source=S.AWAITING_INFO, target=S.PENDING_APPROVAL,
+                conditions=[lambda a: a.info_return_status == "pending_approval"])
+    def respond_to_approval(self):
+        self.info_return_status = ""
+
+    @transition(field=status, source=S.UNDER_REVIEW, target=S.PENDING_APPROVAL)
+    def send_to_approval(self):
+        pass
+
+    @transition(field=status, source=[S.UNDER_REVIEW, S.PENDING_APPROVAL], target=S.APPROVED)
+    def approve(self):
+        self.decided_at = timezone.now()
+
+    @transition(field=status, source=[S.UNDER_REVIEW, S.PENDING_APPROVAL], target=S.DECLINED)
+    def decline(self):
+        self.decided_at = timezone.now()
+
+    @transition(field=status, source=S.PENDING_APPROVAL, target=S.UNDER_REVIEW)
+    def return_to_rm(self):
+        pass
+
+    @transition(field=status, source=S.APPROVED, target=S.CONTRACTING)
+    def accept_offer(self):
+        pass
+
+    @transition(field=status, source=S.APPROVED, target=S.EXPIRED)
+    def expire(self):
+        pass
+
+    @transition(field=status, source=S.CONTRACTING, target=S.SIGNED)
+    def mark_signed(self):
+        pass
+
+    @transition(field=status, source=S.SIGNED, target=S.DISBURSED)
+    def mark_disbursed(self):
+        pass
+
+    @transition(field=status, source=OPEN_STATES, target=S.WITHDRAWN)
+    def withdraw(self):
+        pass
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATES
+
+
+def document_upload_to(instance, filename: str) -> str:
+    # Generated names only: the applicant's file name is kept as data, never as a path.
+    return f"documents/{instance.application_id}/{instance.token}"
+
+
+class ApplicationDocument(models.Model):
+    application = models.ForeignKey(LoanApplication, on_delete=models.CASCADE, related_name="documents")
+    requirement = models.ForeignKey(DocumentRequirement, on_delete=models.PROTECT)
+    token = models.CharField(max_length=40, unique=True)
+    file = models.FileField(upload_to=document_upload_to, storage=private_storage, max_length=200)
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=60)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("申请材料 document")
+        verbose_name_plural = _("申请材料 documents")
+        ordering = ["uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.requirement.code} {self.original_name}"
+
+
+class Consent(models.Model):
+    """The applicant's authorisation (数据授权) for one data source, recorded before any pull."""
+
+    application = models.ForeignKey(LoanApplication, on_delete=models.CASCADE, related_name="consents")
+    source = models.CharField(max_length=20, choices=DATA_SOURCES)
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    granted_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    text_version = models.CharField(max_length=20, default="2026-1")
+
+    class Meta:
+        verbose_name = _("数据授权 consent")
+        verbose_name_plural = _("数据授权 consents")
+        constraints = [models.UniqueConstraint(fields=["application", "source"], name="uniq_consent")]
+
+    def __str__(self) -> str:
+        return f"{self.application_id}:{self.source}"
+
+
+class InfoRequest(models.Model):
+    """A request for information from the applicant (补充资料), answered in the portal."""
+
+    application = models.ForeignKey(LoanApplication, on_delete=models.CASCADE, related_name="info_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    message = models.TextField()
+    due_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    response = models.TextField(blank=True)
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"info request {self.pk} on {self.application_id}"

@@ -1,0 +1,637 @@
+"""The bank's seal on contract PDFs, as a PAdES (ETSI.CAdES.detached) signature.
+
+No Django import at module level.  :func:`get_backend` reads
+``settings.CONTRACT_SIGNING_BACKEND`` / ``settings.CONTRACT_SIGNING_KEY_DIR`` lazily.
+
+Backends implement :class:`SigningBackend` (``name`` + ``sign(pdf, reason=,
+location=, field_name=)``).  Shipped:
+
+* :class:`DevSelfSignedBackend` — generates an RSA key and a self-signed
+  certificate in a key directory on first use (PEM files, mode 0600), reuses them.
+* :class:`Pkcs12Backend` — a CA-issued certificate + key from a PKCS#12 file.
+
+Signing is an incremental update: the unsigned PDF bytes stay an exact prefix
+of the signed file, so ``sha256(unsigned)`` recorded at render time can be
+re-checked later with :func:`verify_pdf`.  See docs/signing.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import datetime as dt
+import hashlib
+import importlib
+import io
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = [
+    "DEFAULT_BACKEND",
+    "DevSelfSignedBackend",
+    "Pkcs12Backend",
+    "SigningBackend",
+    "SigningError",
+    "VerifyResult",
+    "get_backend",
+    "load_backend",
+    "make_signer",
+    "unsigned_prefix",
+    "verify_pdf",
+    "verify_with_backend",
+]
+
+DEFAULT_BACKEND = "contracts.signing.DevSelfSignedBackend"
+DEFAULT_FIELD_NAME = "BankSeal"
+
+
+class SigningError(RuntimeError):
+    """The PDF could not be signed (bad key material, unreadable PDF, ...)."""
+
+
+@runtime_checkable
+class SigningBackend(Protocol):
+    """What the contract workflow needs from a seal provider."""
+
+    name: str
+
+    def sign(self, pdf: bytes, *, reason: str, location: str, field_name: str = DEFAULT_FIELD_NAME) -> bytes:
+        """Return ``pdf`` with a PAdES signature appended as an incremental update."""
+        ...
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically with mode 0600 (readers never see a partial file)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _to_asn1_cert(cert):
+    """cryptography / asn1crypto / DER / PEM certificate -> asn1crypto Certificate."""
+    from asn1crypto import pem, x509  # noqa: PLC0415
+
+    if isinstance(cert, x509.Certificate):
+        return cert
+    if isinstance(cert, bytes | bytearray):
+        data = bytes(cert)
+        if pem.detect(data):
+            _, _, data = pem.unarmor(data)
+        return x509.Certificate.load(data)
+    from cryptography.hazmat.primitives.serialization import Encoding  # noqa: PLC0415
+
+    return x509.Certificate.load(cert.public_bytes(Encoding.DER))
+
+
+_SIGNER_CLASS = None
+
+
+def make_signer(private_key, certificate, other_certs: Iterable = ()):
+    """A pyHanko ``SimpleSigner`` for a ``cryptography`` key + certificate (+ chain).
+
+    Unlike ``SimpleSigner.load*()``, the parsed private key is kept, so a signature
+    does not re-parse (and re-validate) the RSA key twice per document.
+    """
+    global _SIGNER_CLASS
+    from pyhanko.keys.internal import (  # noqa: PLC0415
+        translate_pyca_cryptography_cert_to_asn1,
+        translate_pyca_cryptography_key_to_asn1,
+    )
+    from pyhanko_certvalidator.registry import SimpleCertificateStore  # noqa: PLC0415
+
+    if _SIGNER_CLASS is None:
+        from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePrivateKey  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey  # noqa: PLC0415
+        from pyhanko.sign.signers import SimpleSigner  # noqa: PLC0415
+        from pyhanko_certvalidator.util import get_pyca_cryptography_hash, process_pss_params  # noqa: PLC0415
+
+        class _KeyCachingSigner(SimpleSigner):
+            pyca_key = None
+
+            def sign_raw(self, data: bytes, digest_algorithm: str) -> bytes:
+                key = self.pyca_key
+                mech = self.get_signature_mechanism_for_digest(digest_algorithm)
+                try:
+                    algo = mech.signature_algo
+                except ValueError:
+                    algo = mech["algorithm"].native
+                if algo == "rsassa_pkcs1v15" and isinstance(key, RSAPrivateKey):
+                    return key.sign(data, PKCS1v15(), get_pyca_cryptography_hash(digest_algorithm))
+                if algo == "rsassa_pss" and isinstance(key, RSAPrivateKey):
+                    padding, hash_algo = process_pss_params(mech["parameters"])
+                    return key.sign(data, padding, hash_algo)
+                if algo == "ecdsa" and isinstance(key, EllipticCurvePrivateKey):
+                    return key.sign(data, ECDSA(get_pyca_cryptography_hash(digest_algorithm)))
+                return super().sign_raw(data, digest_algorithm)  # other key types: pyHanko's path
+
+        _SIGNER_CLASS = _KeyCachingSigner
+
+    asn1_others = [translate_pyca_cryptography_cert_to_asn1(c) for c in other_certs]
+    signer = _SIGNER_CLASS(
+        signing_cert=translate_pyca_cryptography_cert_to_asn1(certificate),
+        signing_key=translate_pyca_cryptography_key_to_asn1(private_key),
+        cert_registry=SimpleCertificateStore.from_certs(asn1_others),
+    )
+    signer.pyca_key = private_key
+    return signer
+
+
+def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: str) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: PLC0415
+    from pyhanko.sign import fields, signers  # noqa: PLC0415
+
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    except Exception as exc:
+        raise SigningError(f"Not a readable PDF: {exc}") from exc
+    meta = signers.PdfSignatureMetadata(
+        field_name=field_name,
+        reason=reason,
+        location=location,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+    )
+    out = _run_sync(lambda: signers.PdfSigner(meta, signer=signer).sign_pdf(writer))
+    signed = out.getvalue()
+    if not signed.startswith(pdf):  # pragma: no cover - pyhanko guarantees this
+        raise SigningError("Signed PDF does not start with the original bytes")
+    return signed
+
+
+def _run_sync(fn):
+    """Run ``fn`` (which may call ``asyncio.run`` inside pyhanko) even from async code."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn).result()
+
+
+# --------------------------------------------------------------------------- backends
+
+
+class DevSelfSignedBackend:
+    """Development seal: self-signed RSA certificate kept in ``key_dir``.
+
+    Files: ``seal-key.pem`` (PKCS#8, unencrypted, 0600) and ``seal-cert.pem``
+    (0600).  Created on first use under an exclusive lock, reused afterwards.
+    Not trusted by any PDF reader — for development and tests only.
+    """
+
+    name = "dev-self-signed"
+    KEY_FILE = "seal-key.pem"
+    CERT_FILE = "seal-cert.pem"
+
+    def __init__(
+        self,
+        key_dir: Path | str,
+        common_name: str = "loanservice dev seal",
+        *,
+        key_size: int = 3072,
+        valid_days: int = 3650,
+    ) -> None:
+        self.key_dir = Path(key_dir)
+        self.common_name = common_name
+        self.key_size = key_size
+        self.valid_days = valid_days
+        self._signer = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> DevSelfSignedBackend:
+        key_dir = getattr(settings, "CONTRACT_SIGNING_KEY_DIR", None)
+        if not key_dir:
+            base = Path(getattr(settings, "BASE_DIR", "."))
+            key_dir = base / "var" / "keys"
+        return cls(Path(key_dir))
+
+    @property
+    def key_path(self) -> Path:
+        return self.key_dir / self.KEY_FILE
+
+    @property
+    def cert_path(self) -> Path:
+        return self.key_dir / self.CERT_FILE
+
+    def ensure_keys(self) -> tuple[Path, Path]:
+        """Generate key + certificate if missing; return their paths."""
+        if self.key_path.is_file() and self.cert_path.is_file():
+            return self.key_path, self.cert_path
+        self.key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock_path = self.key_dir / ".seal.lock"
+        with open(lock_path, "a+b") as lock:
+            with contextlib.suppress(ImportError):
+                import fcntl  # noqa: PLC0415
+
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            # Re-check under the lock: another process may have generated them.
+            if not (self.key_path.is_file() and self.cert_path.is_file()):
+                self.cert_path.unlink(missing_ok=True)  # a lone cert/key is useless: redo both
+                key_pem, cert_pem = self._generate()
+                _write_private(self.key_path, key_pem)
+                _write_private(self.cert_path, cert_pem)  # written last: "both exist" = complete
+        return self.key_path, self.cert_path
+
+    def _generate(self) -> tuple[bytes, bytes]:
+        from cryptography import x509  # noqa: PLC0415
+        from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+        from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+        from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=self.key_size)
+        name = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "loanservice (development only)"),
+                x509.NameAttribute(NameOID.COMMON_NAME, self.common_name),
+            ]
+        )
+        now = dt.datetime.now(dt.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=self.valid_days))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=True,  # a.k.a. non-repudiation, required for seals
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+    def certificate(self):
+        """The seal certificate (``cryptography`` object); generates keys if needed."""
+        from cryptography import x509  # noqa: PLC0415
+
+        _, cert_path = self.ensure_keys()
+        return x509.load_pem_x509_certificate(cert_path.read_bytes())
+
+    def trust_roots(self) -> list:
+        """Certificates :func:`verify_pdf` should trust for this backend's seals."""
+        return [self.certificate()]
+
+    def _load_signer(self):
+        if self._signer is None:
+            from cryptography import x509  # noqa: PLC0415
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key  # noqa: PLC0415
+
+            key_path, cert_path = self.ensure_keys()
+            try:
+                key = load_pem_private_key(key_path.read_bytes(), password=None)
+                cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            except (OSError, ValueError) as exc:
+                raise SigningError(
+                    f"Could not load the dev seal key material from {self.key_dir}: {exc}"
+                ) from exc
+            self._signer = make_signer(key, cert)
+        return self._signer
+
+    def sign(self, pdf: bytes, *, reason: str, location: str, field_name: str = DEFAULT_FIELD_NAME) -> bytes:
+        return _sign_with(self._load_signer(), pdf, reason=reason, location=location, field_name=field_name)
+
+
+class Pkcs12Backend:
+    """Seal with a CA-issued certificate from a PKCS#12 (.p12/.pfx) file.
+
+    ``passphrase`` may be ``None`` for an unencrypted archive.  CA certificates
+    contained in the archive are embedded in the signature.
+    """
+
+    name = "pkcs12"
+
+    def __init__(self, path: Path | str, passphrase: bytes | str | None = None) -> None:
+        self.path = Path(path)
+        if isinstance(passphrase, str):
+            passphrase = passphrase.encode()
+        self.passphrase = passphrase
+        self._signer = None
+        self._chain: list = []
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Pkcs12Backend:
+        """``CONTRACT_SIGNING_P12`` / ``CONTRACT_SIGNING_P12_PASSPHRASE`` from settings, else env."""
+        path = getattr(settings, "CONTRACT_SIGNING_P12", None) or os.environ.get("CONTRACT_SIGNING_P12")
+        if not path:
+            raise SigningError(
+                "Pkcs12Backend needs CONTRACT_SIGNING_P12 (path to the .p12/.pfx file) "
+                "in the settings or the environment."
+            )
+        passphrase = getattr(settings, "CONTRACT_SIGNING_P12_PASSPHRASE", None)
+        if passphrase is None:
+            passphrase = os.environ.get("CONTRACT_SIGNING_P12_PASSPHRASE")
+        return cls(Path(path), passphrase or None)
+
+    def _load(self):
+        if self._signer is None:
+            from cryptography.hazmat.primitives.serialization import pkcs12  # noqa: PLC0415
+
+            try:
+                data = self.path.read_bytes()
+            except OSError as exc:
+                raise SigningError(f"Cannot read PKCS#12 file {self.path}: {exc}") from exc
+            try:
+                key, cert, extra = pkcs12.load_key_and_certificates(data, self.passphrase)
+            except (ValueError, TypeError) as exc:
+                raise SigningError(
+                    f"Cannot load PKCS#12 file {self.path} (wrong passphrase?): {exc}"
+                ) from exc
+            if key is None or cert is None:
+                raise SigningError(f"PKCS#12 file {self.path} must contain a private key and its certificate")
+            self._signer = make_signer(key, cert, extra)
+            self._chain = [cert, *extra]
+        return self._signer
+
+    def certificate(self):
+        self._load()
+        return self._chain[0]
+
+    def trust_roots(self) -> list:
+        """Self-signed CA certificates shipped in the archive, else the seal certificate itself (pinned)."""
+        self._load()
+        roots = [c for c in self._chain[1:] if c.issuer == c.subject]
+        return roots or [self._chain[0]]
+
+    def sign(self, pdf: bytes, *, reason: str, location: str, field_name: str = DEFAULT_FIELD_NAME) -> bytes:
+        return _sign_with(self._load(), pdf, reason=reason, location=location, field_name=field_name)
+
+
+def load_backend(dotted_path: str, settings: Any = None) -> SigningBackend:
+    """Instantiate the backend at ``dotted_path`` ("package.module.ClassName").
+
+    If the class has ``from_settings(settings)``, that is used; otherwise it is
+    called without arguments.  A module-level factory function also works.
+    """
+    module_name, _, attr = dotted_path.rpartition(".")
+    if not module_name:
+        raise SigningError(f"CONTRACT_SIGNING_BACKEND must be a dotted path, got {dotted_path!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise SigningError(f"Cannot import signing backend {dotted_path!r}: {exc}") from exc
+    from_settings = getattr(factory, "from_settings", None)
+    backend = from_settings(settings) if callable(from_settings) else factory()
+    if not isinstance(backend, SigningBackend):
+        raise SigningError(f"{dotted_path} does not implement SigningBackend (name + sign())")
+    return backend
+
+
+_BACKEND_CACHE: dict[tuple, SigningBackend] = {}
+
+
+def get_backend() -> SigningBackend:
+    """The backend named by ``settings.CONTRACT_SIGNING_BACKEND`` (default: dev self-signed).
+
+    Instances are cached per process and per relevant settings (backend path, key
+    dir, PKCS#12 path), so the private key is parsed once, not on every contract;
+    changing those settings (e.g. ``override_settings`` in tests) gives a new one.
+    """
+    from django.conf import settings  # noqa: PLC0415
+
+    dotted = getattr(settings, "CONTRACT_SIGNING_BACKEND", None) or DEFAULT_BACKEND
+    key = (
+        dotted,
+        str(getattr(settings, "CONTRACT_SIGNING_KEY_DIR", None)),
+        str(getattr(settings, "CONTRACT_SIGNING_P12", None) or os.environ.get("CONTRACT_SIGNING_P12")),
+    )
+    backend = _BACKEND_CACHE.get(key)
+    if backend is None:
+        backend = _BACKEND_CACHE[key] = load_backend(dotted, settings)
+    return backend
+
+
+# --------------------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    signed: bool
+    intact: bool
+    signer: str | None
+    signed_at: dt.datetime | None
+    covers_whole_file: bool
+    message_zh: str
+    message_en: str
+    #: signer certificate chains to one of the given trust roots
+    trusted: bool = False
+    #: the bytes before the seal hash to ``expected_unsigned_sha256`` (None: not checked)
+    matches_original: bool | None = None
+
+
+MSG_TAMPERED = ("文件已被篡改", "The file was altered after signing")
+MSG_NOT_SIGNED = ("文件未加盖电子签章", "The file is not signed")
+MSG_UNREADABLE = ("无法读取该文件，不是有效的 PDF 文件", "The file could not be read as a PDF")
+MSG_MISMATCH = (
+    "签章文件与存档的原始合同不一致",
+    "The signed file does not match the archived original contract",
+)
+MSG_UNTRUSTED = (
+    "签章证书不受信任：文件未被修改，但签章不是由本行的签章证书加盖的",
+    "The seal certificate is not trusted: the file is unchanged, but it was not sealed with the bank's certificate",
+)
+MSG_OK = (
+    "电子签章有效，文件自签章后未被修改",
+    "The seal is valid; the file has not been altered since signing",
+)
+NOTE_UNTRUSTED = (
+    "（注意：签章证书未经受信任的证书机构验证）",
+    " (note: the signing certificate is not verified against a trusted certificate authority)",
+)
+
+_EOF_RE = re.compile(rb"%%EOF(\r\n|\r|\n)?")
+#: Any of these in an unreadable/unsigned-looking file means a signature was there.
+_SIG_MARKERS = (b"/ByteRange", b"/ETSI.CAdES.detached", b"/adbe.pkcs7", b"/Contents <30")
+
+
+def _looks_signed(pdf: bytes) -> bool:
+    return any(marker in pdf for marker in _SIG_MARKERS)
+
+
+def _result(
+    msg: tuple[str, str],
+    *,
+    ok=False,
+    signed=False,
+    intact=False,
+    signer=None,
+    signed_at=None,
+    covers=False,
+    trusted=False,
+    matches=None,
+    note: tuple[str, str] | None = None,
+) -> VerifyResult:
+    zh, en = msg
+    if note:
+        zh, en = zh + note[0], en + note[1]
+    return VerifyResult(ok, signed, intact, signer, signed_at, covers, zh, en, trusted, matches)
+
+
+def _prefix_candidates(pdf: bytes, limit: int) -> list[int]:
+    """End offsets of each ``%%EOF`` line up to ``limit`` (with and without the EOL)."""
+    ends: list[int] = []
+    for m in _EOF_RE.finditer(pdf, 0, limit):
+        ends.append(m.start() + 5)
+        if m.group(1):
+            ends.append(m.end())
+    return ends
+
+
+def unsigned_prefix(pdf: bytes) -> bytes | None:
+    """The document as it was before the first signature was added (None if unsigned)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: PLC0415
+
+    try:
+        sigs = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures
+    except Exception:
+        return None
+    if not sigs:
+        return None
+    contents_start = min(int(s.byte_range[1]) for s in sigs)
+    ends = _prefix_candidates(pdf, contents_start)
+    # The signature revision starts after the last %%EOF preceding its /Contents.
+    return pdf[: ends[-1]] if ends else None
+
+
+def _pick_signature(sigs: Sequence, field_name: str | None):
+    if field_name:
+        for s in sigs:
+            if s.field_name == field_name:
+                return s
+    return sigs[0]
+
+
+def _validate(sig, trust_roots: Iterable | None):
+    from pyhanko.sign.validation import validate_pdf_signature  # noqa: PLC0415
+    from pyhanko_certvalidator import ValidationContext  # noqa: PLC0415
+
+    if trust_roots is None:
+        # No roots given: pin the signer's own certificate so that path building
+        # succeeds quietly; verify_pdf then reports trusted=False itself.
+        roots = [sig.signer_cert]
+    else:
+        roots = [_to_asn1_cert(c) for c in trust_roots]
+    # Never fetch CRL/OCSP over the network.
+    vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+    return _run_sync(lambda: validate_pdf_signature(sig, signer_validation_context=vc))
+
+
+def verify_pdf(
+    pdf: bytes,
+    *,
+    expected_unsigned_sha256: str | None = None,
+    trust_roots: Iterable | None = None,
+    field_name: str | None = DEFAULT_FIELD_NAME,
+) -> VerifyResult:
+    """Check the bank seal on ``pdf``.
+
+    ``ok`` is true only if the file is signed, the signature is cryptographically
+    valid and intact, it covers the whole file (nothing appended later) and,
+    when given, the bytes before the seal hash to ``expected_unsigned_sha256``.
+    When ``trust_roots`` (cryptography/asn1crypto certificates or PEM/DER bytes)
+    is given, the signer must also chain to one of them; without it, trust is
+    not required and the message carries a note.  Use :func:`verify_with_backend`
+    to trust the configured backend's certificate (the dev certificate itself
+    for the dev backend).  The seal is the signature field ``field_name``
+    (default "BankSeal"), else the first signature in the file.
+    """
+    from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: PLC0415
+
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        sigs = reader.embedded_signatures
+    except Exception:
+        # Unparseable.  If it carries a signature dictionary, someone edited it.
+        if _looks_signed(pdf):
+            return _result(MSG_TAMPERED, signed=True)
+        return _result(MSG_UNREADABLE)
+    if not sigs:
+        if _looks_signed(pdf):  # a signature is there but no longer recognisable
+            return _result(MSG_TAMPERED, signed=True)
+        return _result(MSG_NOT_SIGNED)
+
+    try:
+        sig = _pick_signature(sigs, field_name)
+        status = _validate(sig, trust_roots)
+    except Exception:
+        return _result(MSG_TAMPERED, signed=True)
+
+    signer = (
+        status.signing_cert.subject.native.get("common_name") or status.signing_cert.subject.human_friendly
+    )
+    signed_at = status.signer_reported_dt
+    if status.timestamp_validity is not None and status.timestamp_validity.intact:
+        signed_at = status.timestamp_validity.timestamp
+
+    from pyhanko.sign.validation.status import SignatureCoverageLevel  # noqa: PLC0415
+
+    covers = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    intact = bool(status.intact and status.valid)
+    trusted = bool(status.trusted) and trust_roots is not None
+    common = dict(signed=True, signer=signer, signed_at=signed_at, covers=covers, trusted=trusted)
+
+    if not intact or not covers:
+        return _result(MSG_TAMPERED, intact=intact, **common)
+
+    matches = None
+    if expected_unsigned_sha256 is not None:
+        want = expected_unsigned_sha256.strip().lower()
+        limit = int(sig.byte_range[1])
+        matches = any(hashlib.sha256(pdf[:end]).hexdigest() == want for end in _prefix_candidates(pdf, limit))
+        if not matches:
+            return _result(MSG_MISMATCH, intact=intact, matches=False, **common)
+
+    if trust_roots is not None and not trusted:
+        return _result(MSG_UNTRUSTED, intact=intact, matches=matches, **common)
+    note = None if trusted else NOTE_UNTRUSTED
+    return _result(MSG_OK, ok=True, intact=intact, matches=matches, note=note, **common)
+
+
+def verify_with_backend(
+    pdf: bytes,
+    *,
+    expected_unsigned_sha256: str | None = None,
+    backend: SigningBackend | None = None,
+) -> VerifyResult:
+    """:func:`verify_pdf` trusting the (configured) backend's certificates, if it exposes ``trust_roots()``."""
+    backend = backend if backend is not None else get_backend()
+    roots_fn = getattr(backend, "trust_roots", None)
+    roots = roots_fn() if callable(roots_fn) else None
+    return verify_pdf(pdf, expected_unsigned_sha256=expected_unsigned_sha256, trust_roots=roots)

@@ -1,0 +1,51 @@
+"""Writing to the append-only audit trail. Every service that changes state calls audit_record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from .models import AuditEvent
+
+
+def _actor_label(actor) -> str:
+    if actor is None:
+        return "system"
+    return actor.get_username()
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    obj: models.Model | None = None,
+    object_type: str = "",
+    object_id: Any = "",
+    from_state: str = "",
+    to_state: str = "",
+    reason: str = "",
+    data: dict | None = None,
+    ip: str | None = None,
+) -> AuditEvent:
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        actor_label=_actor_label(actor),
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        from_state=from_state or "",
+        to_state=to_state or "",
+        reason=reason or "",
+        data=data or {},
+        ip=ip,
+    )
+
+
+def audit_trail(obj: models.Model):
+    return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk)).select_related(
+        "actor"
+    )

@@ -1,0 +1,324 @@
+"""The case API: the application as one object across stages, and the actions that move it.
+
+These views call the lifecycle conductor, which composes the stage services; they stay thin.
+"""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from applications.api import own_application
+from applications.models import LoanApplication
+from applications.selectors import applicable_checklist, applications_visible_to
+from approvals.models import ReasonCode
+from approvals.selectors import decisions_of
+from contracts.models import Contract
+from postloan.models import Loan
+from underwriting.selectors import application_score_of, questionnaire_for
+
+from . import lifecycle, roles
+from .api import client_ip, role_permission
+from .audit import audit_trail
+from .errors import ApplicationError, Conflict
+from .models import SlaClock
+from .sla import sla_clock_remaining
+
+IsApplicant = role_permission(roles.APPLICANT)
+IsRM = role_permission(roles.RM)
+IsApprover = role_permission(*roles.APPROVER_ROLES)
+IsOperations = role_permission(roles.OPERATIONS)
+IsSigner = role_permission(roles.APPLICANT, roles.OPERATIONS)
+
+
+def money(value) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def rate(value) -> str | None:
+    return None if value is None else f"{value.normalize():f}" if value == value.to_integral() else f"{value:.6f}".rstrip("0")
+
+
+def application_detail(application: LoanApplication, *, user) -> dict:
+    staff = roles.is_staff_member(user)
+    score = application_score_of(application)
+    rm = application.relationship_manager
+    contract = application.contracts.exclude(status=Contract.Status.VOIDED).order_by("-version").first()
+    loan = Loan.objects.filter(application=application).only("id").first()
+    data = {
+        "id": application.pk,
+        "status": application.status,
+        "product": application.product.code,
+        "enterprise": {"id": application.enterprise_id, "name": application.enterprise.name, "uscc": application.enterprise.uscc},
+        "amount": money(application.amount),
+        "term_months": application.term_months,
+        "repayment_method": application.repayment_method,
+        "purpose": application.purpose,
+        "channel": application.channel,
+        "created_at": application.created_at,
+        "submitted_at": application.submitted_at,
+        "relationship_manager": None if rm is None else {
+            "username": rm.username,
+            "name": getattr(getattr(rm, "profile", None), "display_name", "") or rm.get_full_name() or rm.username,
+            "phone": getattr(getattr(rm, "profile", None), "phone", ""),
+        },
+        "prescreen": {"passed": application.prescreen.get("passed"), "reasons": application.prescreen.get("reasons", [])}
+        if application.prescreen else None,
+        "score": None if score is None else {
+            "grade": score.grade, "points": score.points, "pd": f"{score.pd:.4f}",
+            "reasons": [{"code": r["code"], "message": r["message"], "message_en": r.get("message_en", "")} for r in score.reasons],
+        },
+        "route": application.route or None,
+        "offer": None if application.offer_amount is None else {
+            "amount": money(application.offer_amount), "annual_rate": f"{application.offer_rate:.4f}",
+            "term_months": application.offer_term_months, "repayment_method": application.offer_repayment_method,
+            "valid_until": application.offer_valid_until,
+        },
+        "contract": contract.pk if contract else None,
+        "loan": loan.pk if loan else None,
+        "documents": [{"id": d.pk, "requirement": d.requirement.code, "name": d.original_name, "size": d.size,
+                       "uploaded_at": d.uploaded_at} for d in application.documents.select_related("requirement")],
+        "checklist": [{"code": r.code, "name": r.name, "required": r.required, "satisfied_by_source": r.satisfied_by_source}
+                      for r in applicable_checklist(application.product, amount=application.amount,
+                                                    legal_form=application.enterprise.legal_form)],
+        "consents": sorted(application.consents.values_list("source", flat=True)),
+        "info_requests": [{"id": r.pk, "message": r.message, "due_on": r.due_on, "response": r.response,
+                           "responded_at": r.responded_at} for r in application.info_requests.all()],
+        "decline_reasons": _decline_reasons(application, score),
+        "timeline": [{"at": e.at, "action": e.action, "from": e.from_state, "to": e.to_state,
+                      "actor": (e.actor_label if staff else ("银行 / bank" if e.actor_id != application.applicant_id else "您 / you")),
+                      **({"reason": e.reason} if staff else {})}
+                     for e in audit_trail(application)],
+        "sla": [{"stage": c.stage, "due_at": c.due_at, "breached": c.breached_at is not None,
+                 "remaining_hours": round(sla_clock_remaining(c).total_seconds() / 3600, 1)}
+                for c in SlaClock.objects.filter(case_id=application.pk, stopped_at__isnull=True)],
+    }
+    if staff:
+        data["questionnaire"] = [{"code": q.code, "question": q.question, "question_en": q.question_en, "type": q.qtype,
+                                  "required": q.required, "choices": q.choices} for q in questionnaire_for(application.product)]
+        data["prescreen_rules"] = application.prescreen.get("rules", [])
+        data["recommendation"] = application.recommendation
+        data["decisions"] = [{"tier": d.tier, "decision": d.decision, "automatic": d.automatic,
+                              "approver": d.approver.username if d.approver else "system", "reason_codes": d.reason_codes,
+                              "comment": d.comment, "at": d.created_at} for d in decisions_of(application)]
+        if score:
+            data["score"].update({"model_version": score.model.version, "dimensions": score.dimensions,
+                                  "features": score.features, "missing_sources": score.missing_sources,
+                                  "recommended_limit": money(score.recommended_limit),
+                                  "recommended_rate": None if score.recommended_rate is None else f"{score.recommended_rate:.4f}"})
+    return data
+
+
+def _decline_reasons(application, score) -> list[dict]:
+    if application.status not in (LoanApplication.Status.DECLINED, LoanApplication.Status.PRESCREEN_DECLINED):
+        return []
+    if application.status == LoanApplication.Status.PRESCREEN_DECLINED:
+        return application.prescreen.get("reasons", [])
+    codes = []
+    for d in application.decisions.all():
+        codes.extend(d.reason_codes)
+    catalogue = {rc.code: rc for rc in ReasonCode.objects.filter(code__in=codes)}
+    score_reasons = {r["code"]: r for r in (score.reasons if score else [])}
+    out = []
+    for code in dict.fromkeys(codes):
+        if code in catalogue:
+            out.append({"code": code, "message": catalogue[code].text, "message_en": catalogue[code].text_en})
+        elif code in score_reasons:
+            out.append({"code": code, "message": score_reasons[code]["message"], "message_en": score_reasons[code].get("message_en", "")})
+    return out
+
+
+def visible_application(request, pk) -> LoanApplication:
+    return get_object_or_404(applications_visible_to(request.user), pk=pk)
+
+
+Detail = inline_serializer("ApplicationDetail", {
+    "id": serializers.IntegerField(), "status": serializers.CharField(), "amount": serializers.CharField(),
+    "relationship_manager": serializers.DictField(allow_null=True), "score": serializers.DictField(allow_null=True),
+    "route": serializers.CharField(allow_null=True), "offer": serializers.DictField(allow_null=True),
+    "contract": serializers.IntegerField(allow_null=True), "loan": serializers.IntegerField(allow_null=True),
+    "timeline": serializers.ListField(child=serializers.DictField()),
+})
+
+
+class ApplicationDetailView(APIView):
+    @extend_schema(responses=Detail)
+    def get(self, request, pk):
+        return Response(application_detail(visible_application(request, pk), user=request.user))
+
+
+class SubmitView(APIView):
+    permission_classes = [IsApplicant]
+
+    @extend_schema(request=None, responses={200: inline_serializer("SubmitOut", {"status": serializers.CharField(), "prescreen": serializers.DictField()})})
+    def post(self, request, pk):
+        application = own_application(request, pk)
+        application = lifecycle.application_submit(application_id=application.pk, user=request.user, ip=client_ip(request))
+        application.refresh_from_db()
+        return Response({"id": application.pk, "status": application.status,
+                         "prescreen": {"passed": application.prescreen["passed"], "reasons": application.prescreen["reasons"]}})
+
+
+class RequestInfoSerializer(serializers.Serializer):
+    message = serializers.CharField(max_length=2000)
+    due_on = serializers.DateField(required=False, allow_null=True)
+
+
+def rm_case(request, pk) -> LoanApplication:
+    application = visible_application(request, pk)
+    if application.relationship_manager_id != request.user.pk and not roles.has_role(request.user, *roles.APPROVER_ROLES):
+        raise ApplicationError("只有本案客户经理可以操作 / Only the case's RM can do this.", errors={}, code="forbidden")
+    return application
+
+
+class RequestInfoView(APIView):
+    permission_classes = [role_permission(roles.RM, *roles.APPROVER_ROLES)]
+
+    @extend_schema(request=RequestInfoSerializer, responses={201: inline_serializer("InfoRequestOut", {"id": serializers.IntegerField(), "status": serializers.CharField()})})
+    def post(self, request, pk):
+        application = rm_case(request, pk)
+        ser = RequestInfoSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        req = lifecycle.case_request_info(application_id=application.pk, user=request.user, **ser.validated_data)
+        return Response({"id": req.pk, "status": LoanApplication.Status.AWAITING_INFO}, status=status.HTTP_201_CREATED)
+
+
+class RespondView(APIView):
+    permission_classes = [IsApplicant]
+
+    @extend_schema(request=inline_serializer("RespondIn", {"response": serializers.CharField()}), responses=Detail)
+    def post(self, request, pk):
+        application = own_application(request, pk)
+        lifecycle.case_respond(application_id=application.pk, user=request.user, response=str(request.data.get("response", "")))
+        application.refresh_from_db()
+        return Response(application_detail(application, user=request.user))
+
+
+class SiteVisitSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["onsite", "video", "waived"])
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    answers = serializers.DictField(required=False, default=dict)
+
+
+class SiteVisitView(APIView):
+    permission_classes = [IsRM]
+
+    @extend_schema(request=SiteVisitSerializer, responses={201: inline_serializer("VisitOut", {"id": serializers.IntegerField(), "mode": serializers.CharField()})})
+    def post(self, request, pk):
+        from underwriting.services import site_visit_record
+
+        application = rm_case(request, pk)
+        ser = SiteVisitSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        visit = site_visit_record(application=application, by=request.user, **ser.validated_data)
+        return Response({"id": visit.pk, "mode": visit.mode}, status=status.HTTP_201_CREATED)
+
+
+class SendToApprovalView(APIView):
+    permission_classes = [IsRM]
+
+    @extend_schema(request=inline_serializer("SendIn", {"recommendation": serializers.CharField()}), responses=Detail)
+    def post(self, request, pk):
+        application = rm_case(request, pk)
+        lifecycle.case_send_to_approval(application_id=application.pk, user=request.user,
+                                        recommendation=str(request.data.get("recommendation", "")))
+        application.refresh_from_db()
+        return Response(application_detail(application, user=request.user))
+
+
+class DecideSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["approve", "decline", "return"])
+    reason_codes = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+    approved_amount = serializers.DecimalField(max_digits=16, decimal_places=2, required=False, allow_null=True)
+    rate = serializers.DecimalField(max_digits=7, decimal_places=6, required=False, allow_null=True)
+    term_months = serializers.IntegerField(required=False, allow_null=True)
+    conditions = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
+
+
+class DecideView(APIView):
+    permission_classes = [IsApprover]
+
+    @extend_schema(request=DecideSerializer, responses=Detail)
+    def post(self, request, pk):
+        application = visible_application(request, pk)
+        ser = DecideSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        lifecycle.case_decide(application_id=application.pk, user=request.user, **ser.validated_data)
+        application.refresh_from_db()
+        return Response(application_detail(application, user=request.user))
+
+
+class AcceptOfferView(APIView):
+    permission_classes = [IsApplicant]
+
+    @extend_schema(request=None, responses=Detail)
+    def post(self, request, pk):
+        application = own_application(request, pk)
+        lifecycle.offer_accept(application_id=application.pk, user=request.user)
+        application.refresh_from_db()
+        return Response(application_detail(application, user=request.user))
+
+
+class WithdrawView(APIView):
+    permission_classes = [IsApplicant]
+
+    @extend_schema(request=inline_serializer("WithdrawIn", {"reason": serializers.CharField(required=False)}), responses=Detail)
+    def post(self, request, pk):
+        application = own_application(request, pk)
+        lifecycle.application_withdraw(application_id=application.pk, user=request.user, reason=str(request.data.get("reason", "")))
+        application.refresh_from_db()
+        return Response(application_detail(application, user=request.user))
+
+
+def contract_for_signer(request, pk) -> tuple[Contract, str]:
+    contract = get_object_or_404(Contract.objects.select_related("application"), pk=pk)
+    if contract.application.applicant_id == request.user.pk:
+        return contract, "borrower"
+    if roles.has_role(request.user, roles.OPERATIONS):
+        return contract, "bank"
+    raise Http404
+
+
+class ContractSignView(APIView):
+    permission_classes = [IsSigner]
+
+    @extend_schema(request=inline_serializer("SignIn", {"agree": serializers.BooleanField()}),
+                   responses=inline_serializer("SignOut", {"id": serializers.IntegerField(), "status": serializers.CharField(),
+                                                          "application_status": serializers.CharField()}))
+    def post(self, request, pk):
+        contract, party = contract_for_signer(request, pk)
+        if request.data.get("agree") is not True:
+            raise ApplicationError("请阅读并同意合同条款 / Read and agree to the contract terms.",
+                                   errors={"agree": ["须为 true / Must be true."]})
+        contract = lifecycle.contract_sign(contract_id=contract.pk, user=request.user, party=party, ip=client_ip(request),
+                                           user_agent=request.META.get("HTTP_USER_AGENT", ""))
+        contract.refresh_from_db()
+        return Response({"id": contract.pk, "status": contract.status,
+                         "application_status": LoanApplication.objects.get(pk=contract.application_id).status})
+
+
+class DisburseView(APIView):
+    """Release with an Idempotency-Key: the same key gives the same loan; any other key after a release is a 409."""
+
+    permission_classes = [IsOperations]
+
+    @extend_schema(request=None, parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+                   responses={201: inline_serializer("DisburseOut", {"loan": serializers.IntegerField(), "amount": serializers.CharField()})})
+    def post(self, request, pk):
+        contract = get_object_or_404(Contract.objects.select_related("application"), pk=pk)
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        if not key or len(key) > 200:
+            raise ApplicationError("缺少 Idempotency-Key 请求头 / The Idempotency-Key header is required.",
+                                   errors={"Idempotency-Key": ["必填，最长200字符 / Required, at most 200 characters."]})
+        try:
+            loan = lifecycle.disbursement_release(application_id=contract.application_id, user=request.user, idempotency_key=key)
+        except Conflict:
+            loan = Loan.objects.select_related("disbursement").filter(application_id=contract.application_id).first()
+            if loan is None or loan.disbursement.idempotency_key != key:
+                raise
+        return Response({"loan": loan.pk, "amount": money(loan.principal)}, status=status.HTTP_201_CREATED)

@@ -1,0 +1,235 @@
+"""The lifecycle conductor: how a case moves from one stage to the next.
+
+Each function composes the stage services in order, inside one transaction, and hands long work to
+Celery on commit. Read top to bottom, this module is the whole journey:
+
+    submit → pre-screen (sync) → score and route (task) → auto-approve | auto-decline | RM due diligence
+    → send to approval → decide (branch / head office / committee) → accept offer → contract
+    → borrower signs → bank seals (system on the fast track) → disbursement released → Loan.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from applications import services as intake
+from applications.models import LoanApplication
+from approvals import services as approvals
+from approvals.models import ROUTE_LEVELS
+from contracts import services as contracts
+from contracts.models import Contract, DisbursementOrder
+from postloan import services as postloan
+from postloan.models import Loan
+from underwriting import services as underwriting
+from underwriting.models import Score
+
+from .errors import ApplicationError, Conflict
+from .notifications import notify
+from .sla import sla_clock_pause, sla_clock_resume, sla_clock_start, sla_clock_stop
+
+log = logging.getLogger(__name__)
+TIER_STAGE = {"branch": "branch_approval", "head_office": "head_office_approval", "committee": "committee_approval"}
+
+
+def _dispatch(task_name: str, *args) -> None:
+    from . import tasks
+    from .dispatch import dispatch_on_commit
+
+    dispatch_on_commit(getattr(tasks, task_name), *args)
+
+
+# ---------------------------------------------------------------- intake
+@transaction.atomic
+def application_submit(*, application_id: int, user, ip: str | None = None) -> LoanApplication:
+    application = intake.lock_application(application_id)
+    if application.status != LoanApplication.Status.DRAFT:
+        raise Conflict(_("该申请已提交 / This application was already submitted."), state=application.status)
+    missing = intake.consent_missing(application)
+    if missing:
+        raise ApplicationError(_("请先完成数据授权 / Please authorise the data sources first."),
+                               errors={"consent": [_("缺少授权：%(s)s / Missing consent: %(s)s") % {"s": ", ".join(missing)}]})
+    payloads = underwriting.snapshots_ensure(application=application, by=user)
+    application = intake.application_submit(application=application, user=user, payloads=payloads, ip=ip)
+    if application.status == LoanApplication.Status.UNDER_REVIEW:
+        _dispatch("score_and_route", application.pk)
+    return application
+
+
+# ---------------------------------------------------------------- underwriting and routing (Celery)
+def score_and_route(application_id: int) -> str:
+    """Pull, score and route one submitted case. Idempotent: a case already routed is left alone."""
+    started = time.perf_counter()
+    with transaction.atomic():
+        application = intake.lock_application(application_id)
+        if application.status != LoanApplication.Status.UNDER_REVIEW or application.route:
+            return application.status
+        score = underwriting.application_score(application=application)
+        result = approvals.route_decide(application=application, score=score)
+        if result.route in ("auto", "auto_decline"):
+            approvals.auto_decide(application=application, score=score, result=result)
+        else:
+            application.route = result.route
+            application.scored_at = timezone.now()
+            application.save()
+            from .audit import audit_record
+
+            audit_record(actor=None, action="application.route", obj=application, to_state=application.status,
+                         reason=",".join(r["code"] for r in result.referrals),
+                         data={"route": result.route, "matrix": result.matrix_version, "referrals": result.referrals})
+            sla_clock_start(case_id=application.pk, stage="due_diligence", owner=application.relationship_manager,
+                            branch=application.branch, product_code=application.product.code)
+            notify(user=application.relationship_manager, kind="new_case",
+                   title=_("新案件 #%(id)s 待尽职调查 / New case #%(id)s for due diligence") % {"id": application.pk},
+                   url=f"/staff/cases/{application.pk}/")
+        application.scored_at = application.scored_at or timezone.now()
+        LoanApplication.objects.filter(pk=application.pk).update(scored_at=application.scored_at)
+    log.info("case %s routed %s in %.3fs", application_id, application.route, time.perf_counter() - started)
+    return application.status
+
+
+# ---------------------------------------------------------------- due diligence and approval
+@transaction.atomic
+def case_send_to_approval(*, application_id: int, user, recommendation: str = "") -> LoanApplication:
+    application = intake.lock_application(application_id)
+    if application.relationship_manager_id != user.pk:
+        raise ApplicationError(_("只有本案客户经理可以提交审批 / Only the case's RM can send it to approval."),
+                               errors={"application": [_("不是本案客户经理 / Not the case's RM.")]}, code="forbidden")
+    if application.status != LoanApplication.Status.UNDER_REVIEW:
+        raise Conflict(_("当前状态不能提交审批 / Cannot send to approval in this state."), state=application.status)
+    score = Score.objects.filter(application=application, is_shadow=False).select_related("model").first()
+    if score is None or not application.route:
+        raise Conflict(_("案件尚未完成评分 / The case has not been scored yet."), state=application.status)
+    if not application.visits.exists():
+        raise ApplicationError(_("请先记录现场或视频走访 / Record the site or video visit first."),
+                               errors={"site_visit": [_("缺少走访记录 / No visit recorded.")]})
+    if not recommendation.strip():
+        raise ApplicationError(_("请填写客户经理意见 / Write your recommendation."),
+                               errors={"recommendation": [_("此项为必填项 / This field is required.")]})
+    application.recommendation = recommendation.strip()
+    route = application.route if application.route in ROUTE_LEVELS else "committee"
+    matrix = approvals.authority_matrix_active().number
+    intake.application_transition(application=application, transition="send_to_approval", actor=user,
+                                  reason=recommendation[:200], data={"route": route})
+    case = approvals.approval_case_open(application=application, route=route, prepared_by=user, matrix_version=matrix,
+                                        model_version=score.model.version)
+    sla_clock_stop(case_id=application.pk, stage="due_diligence")
+    sla_clock_start(case_id=application.pk, stage=TIER_STAGE[case.tier], branch=application.branch,
+                    product_code=application.product.code)
+    return application
+
+
+@transaction.atomic
+def case_request_info(*, application_id: int, user, message: str, due_on=None):
+    application = LoanApplication.objects.get(pk=application_id)
+    request = intake.application_request_info(application=application, user=user, message=message, due_on=due_on)
+    sla_clock_pause(case_id=application_id)
+    return request
+
+
+@transaction.atomic
+def case_respond(*, application_id: int, user, response: str) -> LoanApplication:
+    application = LoanApplication.objects.get(pk=application_id)
+    application = intake.application_respond(application=application, user=user, response=response)
+    sla_clock_resume(case_id=application_id)
+    return application
+
+
+@transaction.atomic
+def case_decide(*, application_id: int, user, **decision) -> LoanApplication:
+    application = LoanApplication.objects.get(pk=application_id)
+    record = approvals.approval_decide(application=application, user=user, **decision)
+    application = LoanApplication.objects.get(pk=application_id)
+    case = record.case
+    case.refresh_from_db()
+    stage = TIER_STAGE.get(record.tier)
+    if case.status != case.Status.PENDING:
+        sla_clock_stop(case_id=application_id)
+        if application.status == LoanApplication.Status.UNDER_REVIEW:  # returned to the RM
+            sla_clock_start(case_id=application_id, stage="due_diligence", owner=application.relationship_manager,
+                            branch=application.branch, product_code=application.product.code)
+    elif case.tier != record.tier:  # recommended upwards
+        sla_clock_stop(case_id=application_id, stage=stage)
+        sla_clock_start(case_id=application_id, stage=TIER_STAGE[case.tier], branch=application.branch,
+                        product_code=application.product.code)
+    return application
+
+
+@transaction.atomic
+def application_withdraw(*, application_id: int, user, reason: str = "") -> LoanApplication:
+    application = intake.application_withdraw(application=LoanApplication.objects.get(pk=application_id), user=user, reason=reason)
+    sla_clock_stop(case_id=application_id)
+    return application
+
+
+# ---------------------------------------------------------------- offer, contract, signatures
+@transaction.atomic
+def offer_accept(*, application_id: int, user) -> LoanApplication:
+    application = intake.lock_application(application_id)
+    if application.status == LoanApplication.Status.APPROVED and application.offer_valid_until < timezone.localdate():
+        intake.application_transition(application=application, transition="expire", actor=None, reason="offer expired")
+        raise Conflict(_("批复已过期 / The offer has expired."), state=application.status)
+    intake.application_transition(application=application, transition="accept_offer", actor=user)
+    contracts.contract_generate(application=application, by=user)
+    if application.route != "auto":
+        sla_clock_start(case_id=application.pk, stage="contracting", branch=application.branch,
+                        product_code=application.product.code)
+    return application
+
+
+@transaction.atomic
+def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, user_agent: str = "") -> Contract:
+    contract = Contract.objects.select_for_update().select_related("application").get(pk=contract_id)
+    application = intake.lock_application(contract.application_id)
+    if application.status != LoanApplication.Status.CONTRACTING:
+        raise Conflict(_("该申请当前不在签约阶段 / The application is not in contracting."), state=application.status)
+    contract = contracts.contract_sign(contract=contract, party=party, by=user, ip=ip, user_agent=user_agent)
+    if contract.status == Contract.Status.BORROWER_SIGNED and application.route == "auto":
+        _dispatch("fast_track_complete", contract.pk)
+    if contract.status == Contract.Status.SIGNED:
+        intake.application_transition(application=application, transition="mark_signed", actor=user)
+        contracts.disbursement_order_create(application=application, contract=contract, automatic=application.route == "auto")
+        sla_clock_stop(case_id=application.pk, stage="contracting")
+        if application.route != "auto":
+            sla_clock_start(case_id=application.pk, stage="disbursement", branch=application.branch,
+                            product_code=application.product.code)
+    return contract
+
+
+# ---------------------------------------------------------------- disbursement
+@transaction.atomic
+def disbursement_release(*, application_id: int, user, idempotency_key: str) -> Loan:
+    """Release once and open the Loan, in one transaction. The row lock on the order makes concurrent
+    releases queue; the second sees `released` and gets a 409."""
+    order = DisbursementOrder.objects.select_for_update().select_related("application").filter(application_id=application_id).first()
+    if order is None:
+        raise Conflict(_("尚无放款指令（合同未签署完成）/ No disbursement order yet (contract not fully signed)."),
+                       state=LoanApplication.objects.get(pk=application_id).status)
+    application = intake.lock_application(application_id)
+    contracts.disbursement_release(order=order, by=user, idempotency_key=idempotency_key)
+    loan = postloan.loan_open(order=order, by=user)
+    intake.application_transition(application=application, transition="mark_disbursed", actor=user, data={"loan": loan.pk})
+    sla_clock_stop(case_id=application_id)
+    notify(user=application.applicant, kind="disbursed",
+           title=_("贷款已发放：%(a)s 元 / Your loan of %(a)s CNY is disbursed") % {"a": f"{order.amount:,.2f}"},
+           url=f"/portal/loans/{loan.pk}/")
+    return loan
+
+
+def fast_track_complete(contract_id: int) -> str:
+    """信秒贷: after the borrower signs, the system seals and releases. Safe to run twice."""
+    with transaction.atomic():
+        contract = Contract.objects.select_for_update().get(pk=contract_id)
+        if contract.status == Contract.Status.BORROWER_SIGNED:
+            contract_sign(contract_id=contract_id, user=None, party="bank")
+    application = Contract.objects.get(pk=contract_id).application
+    if application.status == LoanApplication.Status.SIGNED:
+        try:
+            disbursement_release(application_id=application.pk, user=None, idempotency_key=f"auto-{contract_id}")
+        except Conflict:
+            pass  # released by a concurrent run
+    return LoanApplication.objects.get(pk=application.pk).status

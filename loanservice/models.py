@@ -1,0 +1,190 @@
+"""The shared kernel's records: organisation, audit trail, SLA clocks, calendar, notifications."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Branch(models.Model):
+    """A branch (分行/支行) or the head office. New cases go to the branch whose region codes
+    match the enterprise's registration region; otherwise to the default branch."""
+
+    code = models.CharField(_("代码 code"), max_length=20, unique=True)
+    name = models.CharField(_("名称 name"), max_length=100)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    is_head_office = models.BooleanField(_("总行 head office"), default=False)
+    is_default = models.BooleanField(_("默认分行 default branch"), default=False)
+    region_prefixes = models.CharField(
+        _("管辖地区代码前缀 region code prefixes"),
+        max_length=200,
+        blank=True,
+        help_text=_("逗号分隔的行政区划代码前缀，如 3101,3201 / comma-separated administrative division prefixes"),
+    )
+
+    class Meta:
+        verbose_name = _("分行 branch")
+        verbose_name_plural = _("分行 branches")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    def prefixes(self) -> list[str]:
+        return [p.strip() for p in self.region_prefixes.split(",") if p.strip()]
+
+
+class Profile(models.Model):
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    display_name = models.CharField(_("姓名 name"), max_length=100, blank=True)
+    phone = models.CharField(_("手机 phone"), max_length=20, blank=True)
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
+    supervisor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="supervised"
+    )
+
+    class Meta:
+        verbose_name = _("用户资料 profile")
+        verbose_name_plural = _("用户资料 profiles")
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.get_username()
+
+
+class AuditEvent(models.Model):
+    """Append-only audit trail: who did what to which record, from which state to which, and why."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    actor_label = models.CharField(max_length=150, blank=True, help_text="'system' for automatic steps")
+    action = models.CharField(max_length=60, db_index=True)
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=40)
+    from_state = models.CharField(max_length=40, blank=True)
+    to_state = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("审计事件 audit event")
+        verbose_name_plural = _("审计事件 audit events")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["object_type", "object_id", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise RuntimeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("Audit events are append-only.")
+
+
+class CalendarDay(models.Model):
+    """Official calendar exceptions: holidays (off) and make-up workdays (调休, on)."""
+
+    HOLIDAY = "holiday"
+    WORKDAY = "workday"
+    date = models.DateField(unique=True)
+    kind = models.CharField(max_length=10, choices=[(HOLIDAY, _("节假日 holiday")), (WORKDAY, _("调休上班 make-up workday"))])
+    name = models.CharField(max_length=60, blank=True)
+
+    class Meta:
+        verbose_name = _("节假日安排 calendar day")
+        verbose_name_plural = _("节假日安排 calendar days")
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.kind} {self.name}"
+
+
+class CalendarYear(models.Model):
+    """A year whose official schedule is loaded; other years fall back to weekends only."""
+
+    year = models.PositiveIntegerField(unique=True)
+    source = models.CharField(max_length=60, default="chinese-calendar")
+    loaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("已录入年份 calendar year")
+        verbose_name_plural = _("已录入年份 calendar years")
+        ordering = ["year"]
+
+    def __str__(self) -> str:
+        return str(self.year)
+
+
+class SlaTarget(models.Model):
+    """Target for a stage in business days; product_code blank = the default for all products."""
+
+    STAGES = [
+        ("due_diligence", _("尽职调查 due diligence")),
+        ("branch_approval", _("分行审批 branch approval")),
+        ("head_office_approval", _("总行审批 head office approval")),
+        ("committee_approval", _("贷审会 committee")),
+        ("contracting", _("合同签署 contracting")),
+        ("disbursement", _("放款 disbursement")),
+    ]
+    stage = models.CharField(max_length=30, choices=STAGES)
+    product_code = models.CharField(max_length=40, blank=True)
+    business_days = models.DecimalField(max_digits=5, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("时效目标 SLA target")
+        verbose_name_plural = _("时效目标 SLA targets")
+        constraints = [models.UniqueConstraint(fields=["stage", "product_code"], name="uniq_sla_target")]
+
+    def __str__(self) -> str:
+        return f"{self.stage} {self.product_code or '*'} {self.business_days}d"
+
+
+class SlaClock(models.Model):
+    """One stage of one case against its target. The case is a LoanApplication (case_id)."""
+
+    case_id = models.BigIntegerField(db_index=True)
+    stage = models.CharField(max_length=30, choices=SlaTarget.STAGES)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL)
+    product_code = models.CharField(max_length=40, blank=True)
+    target_days = models.DecimalField(max_digits=5, decimal_places=2)
+    started_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField()
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pauses = models.JSONField(default=list, blank=True, help_text="closed pauses [[start, end], ...] ISO")
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    escalated_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("时效计时 SLA clock")
+        verbose_name_plural = _("时效计时 SLA clocks")
+        indexes = [models.Index(fields=["stopped_at", "breached_at", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"case {self.case_id} {self.stage}"
+
+
+class Notification(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("通知 notification")
+        verbose_name_plural = _("通知 notifications")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title

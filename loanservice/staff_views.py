@@ -1,0 +1,213 @@
+"""Staff pages: the RM's case queue and case page, the approver's queue and review page, the
+operations queue, and the risk overview. Thin: every action calls the conductor or a service."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Sum
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from applications.models import ApplicationDocument, LoanApplication
+from applications.selectors import applications_visible_to
+from approvals.models import ReasonCode
+from approvals.selectors import approval_queue
+from contracts import services as contract_services
+from contracts.models import Contract, DisbursementOrder
+from postloan.api import loans_visible_to
+from underwriting.selectors import enterprise_profile, questionnaire_for
+from underwriting.services import site_visit_record
+
+from . import lifecycle, roles
+from .api import client_ip
+from .audit import audit_record
+from .case_api import application_detail
+from .errors import ApplicationError, Conflict
+from .models import SlaClock
+from .sla import sla_clock_remaining
+
+
+def role_required(*names):
+    def decorator(view):
+        @login_required
+        def wrapper(request, *args, **kwargs):
+            if not roles.has_role(request.user, *names):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        wrapper.__name__ = view.__name__
+        return wrapper
+
+    return decorator
+
+
+def _clocks(case_ids) -> dict[int, SlaClock]:
+    clocks = {}
+    for clock in SlaClock.objects.filter(case_id__in=list(case_ids), stopped_at__isnull=True):
+        clock.remaining_hours = round(sla_clock_remaining(clock).total_seconds() / 3600, 1)
+        clocks[clock.case_id] = clock
+    return clocks
+
+
+def _error_text(exc) -> str:
+    if isinstance(exc, ApplicationError):
+        return " ".join([exc.message, *[f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs]])
+    return exc.message
+
+
+@role_required(roles.RM)
+def rm_queue(request):
+    cases = list(applications_visible_to(request.user).filter(relationship_manager=request.user)
+                 .filter(status__in=[LoanApplication.Status.UNDER_REVIEW, LoanApplication.Status.AWAITING_INFO,
+                                     LoanApplication.Status.PENDING_APPROVAL, LoanApplication.Status.APPROVED,
+                                     LoanApplication.Status.CONTRACTING, LoanApplication.Status.SIGNED])
+                 .order_by("submitted_at")[:200])
+    clocks = _clocks(c.pk for c in cases)
+    for case in cases:
+        case.clock = clocks.get(case.pk)
+    return render(request, "staff/rm_queue.html", {"cases": cases})
+
+
+@role_required(*roles.STAFF_ROLES)
+def case_page(request, pk):
+    application = get_object_or_404(applications_visible_to(request.user), pk=pk)
+    detail = application_detail(application, user=request.user)
+    profile = enterprise_profile(application.enterprise)
+    audit_record(actor=request.user, action="case.view", obj=application, ip=client_ip(request))
+    return render(request, "staff/case.html", {
+        "application": application, "d": detail, "profile": profile, "questions": questionnaire_for(application.product),
+        "is_case_rm": application.relationship_manager_id == request.user.pk,
+        "snapshots_json": {s: json.dumps(p, ensure_ascii=False, indent=1) for s, p in profile["payloads"].items() if p},
+    })
+
+
+@role_required(roles.RM, *roles.APPROVER_ROLES)
+@require_POST
+def case_action(request, pk, action):
+    application = get_object_or_404(applications_visible_to(request.user), pk=pk)
+    try:
+        if action == "visit":
+            questions = questionnaire_for(application.product)
+            answers = {}
+            for q in questions:
+                raw = request.POST.get(f"q_{q.code}", "")
+                if raw == "":
+                    continue
+                answers[q.code] = (raw == "yes") if q.qtype == "yes_no" else raw
+            site_visit_record(application=application, by=request.user, mode=request.POST.get("mode", ""),
+                              notes=request.POST.get("notes", ""), answers=answers)
+            messages.success(request, _("走访记录已保存 / Visit recorded."))
+        elif action == "send":
+            lifecycle.case_send_to_approval(application_id=pk, user=request.user, recommendation=request.POST.get("recommendation", ""))
+            messages.success(request, _("已提交审批 / Sent to approval."))
+            return redirect("staff:rm_queue")
+        elif action == "request_info":
+            lifecycle.case_request_info(application_id=pk, user=request.user, message=request.POST.get("message", ""),
+                                        due_on=request.POST.get("due_on") or None)
+            messages.success(request, _("已向客户发出补充资料请求 / Information requested."))
+        elif action == "decide":
+            lifecycle.case_decide(
+                application_id=pk, user=request.user, decision=request.POST.get("decision", ""),
+                reason_codes=request.POST.getlist("reason_codes"), comment=request.POST.get("comment", ""),
+                approved_amount=request.POST.get("approved_amount") or None, rate=request.POST.get("rate") or None,
+                term_months=request.POST.get("term_months") or None,
+                conditions=[{"code": c, "text": ReasonCode.objects.filter(code=c).values_list("text", flat=True).first() or c}
+                            for c in request.POST.getlist("conditions")],
+            )
+            messages.success(request, _("审批意见已记录 / Decision recorded."))
+            return redirect("staff:approver_queue")
+        else:
+            raise Http404
+    except (ApplicationError, Conflict) as exc:
+        messages.error(request, _error_text(exc))
+    return redirect(request.POST.get("next") or "staff:case", pk=pk)
+
+
+@role_required(*roles.APPROVER_ROLES)
+def approver_queue(request):
+    cases = list(approval_queue(request.user)[:200])
+    clocks = _clocks(c.application_id for c in cases)
+    for case in cases:
+        case.clock = clocks.get(case.application_id)
+    return render(request, "staff/approver_queue.html", {"cases": cases})
+
+
+@role_required(*roles.APPROVER_ROLES)
+def review_page(request, pk):
+    application = get_object_or_404(applications_visible_to(request.user), pk=pk)
+    detail = application_detail(application, user=request.user)
+    profile = enterprise_profile(application.enterprise)
+    audit_record(actor=request.user, action="case.view", obj=application, ip=client_ip(request))
+    return render(request, "staff/review.html", {
+        "application": application, "d": detail, "profile": profile,
+        "decline_codes": ReasonCode.objects.filter(kind="decline"), "return_codes": ReasonCode.objects.filter(kind="return"),
+        "condition_codes": ReasonCode.objects.filter(kind="condition"),
+        "visit": application.visits.first(), "questions": {q.code: q for q in questionnaire_for(application.product)},
+    })
+
+
+@role_required(roles.OPERATIONS)
+def ops_queue(request):
+    awaiting_bank = Contract.objects.filter(status=Contract.Status.BORROWER_SIGNED).select_related("application__enterprise")
+    awaiting_borrower = Contract.objects.filter(status=Contract.Status.ISSUED).select_related("application__enterprise")[:100]
+    orders = DisbursementOrder.objects.filter(status=DisbursementOrder.Status.PENDING).select_related("application__enterprise", "contract")
+    clocks = _clocks([c.application_id for c in awaiting_bank] + [o.application_id for o in orders])
+    for item in [*awaiting_bank, *orders]:
+        item.clock = clocks.get(item.application_id)
+    return render(request, "staff/ops_queue.html", {"awaiting_bank": awaiting_bank, "awaiting_borrower": awaiting_borrower,
+                                                     "orders": orders, "new_key": uuid.uuid4().hex})
+
+
+@role_required(roles.OPERATIONS)
+@require_POST
+def ops_action(request, pk, action):
+    """pk is the application."""
+    try:
+        if action == "bank_sign":
+            contract = get_object_or_404(Contract, application_id=pk, status=Contract.Status.BORROWER_SIGNED)
+            lifecycle.contract_sign(contract_id=contract.pk, user=request.user, party="bank", ip=client_ip(request),
+                                    user_agent=request.META.get("HTTP_USER_AGENT", ""))
+            messages.success(request, _("银行签章完成 / Bank seal applied."))
+        elif action == "release":
+            key = request.POST.get("idempotency_key") or uuid.uuid4().hex
+            loan = lifecycle.disbursement_release(application_id=pk, user=request.user, idempotency_key=key)
+            messages.success(request, _("放款成功，贷款编号 %(id)s / Released; loan %(id)s") % {"id": loan.pk})
+        elif action == "condition":
+            order = get_object_or_404(DisbursementOrder, application_id=pk)
+            contract_services.condition_check_off(order=order, code=request.POST.get("code", ""), by=request.user,
+                                                  evidence=request.POST.get("evidence", ""))
+            messages.success(request, _("放款条件已确认 / Condition checked off."))
+        else:
+            raise Http404
+    except (ApplicationError, Conflict) as exc:
+        messages.error(request, _error_text(exc))
+    return redirect("staff:ops_queue")
+
+
+@role_required(roles.RISK, roles.ADMIN)
+def risk_home(request):
+    loans = loans_visible_to(request.user)
+    by_class = loans.filter(status="active").values("classification").annotate(n=Count("id"), balance=Sum("outstanding_principal"))
+    by_bucket = loans.filter(status="active").values("bucket").annotate(n=Count("id"), balance=Sum("outstanding_principal"))
+    overdue = loans.filter(status="active", dpd__gt=0).select_related("enterprise", "relationship_manager").order_by("-dpd")[:100]
+    total = loans.filter(status="active").aggregate(balance=Sum("outstanding_principal"), n=Count("id"))
+    npl = loans.filter(status="active", classification__in=["substandard", "doubtful", "loss"]).aggregate(b=Sum("outstanding_principal"))["b"]
+    ratio = (npl or 0) / total["balance"] if total["balance"] else 0
+    return render(request, "staff/risk_home.html", {"by_class": by_class, "by_bucket": by_bucket, "overdue": overdue, "total": total,
+                                                     "npl": npl or 0, "npl_ratio": ratio,
+                                                     "open_cases": LoanApplication.objects.filter(status__in=LoanApplication.OPEN_STATES).values("status").annotate(n=Count("id")).order_by("status")})
+
+
+@role_required(*roles.STAFF_ROLES)
+def document_download(request, pk):
+    doc = get_object_or_404(ApplicationDocument.objects.filter(application__in=applications_visible_to(request.user)), pk=pk)
+    audit_record(actor=request.user, action="document.download", obj=doc.application, ip=client_ip(request), data={"document": doc.pk})
+    return FileResponse(doc.file.open("rb"), content_type=doc.content_type, as_attachment=True, filename=doc.original_name)
+
+

@@ -1,0 +1,31 @@
+"""The sweeper: background steps that never ran (a broker outage, a killed worker) are dispatched again.
+
+Every task it re-sends is idempotent, so a step that did run is not doubled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+
+from applications.models import LoanApplication
+from contracts.models import Contract
+
+from . import tasks
+
+GRACE = dt.timedelta(seconds=30)
+
+
+def sweep(*, now=None, grace: dt.timedelta = GRACE) -> dict:
+    now = now or timezone.now()
+    unscored = list(LoanApplication.objects.filter(status=LoanApplication.Status.UNDER_REVIEW, route="",
+                                                   scoring_requested_at__lt=now - grace).values_list("pk", flat=True)[:500])
+    for pk in unscored:
+        tasks.score_and_route.apply_async(args=[pk], retry=False)
+    unsealed = list(Contract.objects.filter(status=Contract.Status.BORROWER_SIGNED, application__route="auto",
+                                            signatures__party="borrower", signatures__signed_at__lt=now - grace)
+                    .values_list("pk", flat=True)[:500])
+    for pk in unsealed:
+        tasks.fast_track_complete.apply_async(args=[pk], retry=False)
+    return {"rescored": len(unscored), "resealed": len(unsealed)}

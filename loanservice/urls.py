@@ -1,0 +1,83 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from applications import api as intake_api
+from applications import views as product_views
+from approvals import api as approvals_api
+from contracts import api as contracts_api
+from postloan import api as postloan_api
+from underwriting import api as underwriting_api
+
+from . import api, case_api, portal_views, staff_views, views
+
+api_v1 = [
+    path("auth/register/", api.RegisterView.as_view(), name="register"),
+    path("auth/token/", api.TokenView.as_view(), name="token"),
+    path("products/", intake_api.ProductListView.as_view(), name="products"),
+    path("enterprises/", intake_api.EnterpriseListCreateView.as_view(), name="enterprises"),
+    path("enterprises/<int:pk>/data/<str:source>/", underwriting_api.SnapshotPushView.as_view(), name="enterprise-data"),
+    path("applications/", intake_api.ApplicationListCreateView.as_view(), name="applications"),
+    path("applications/<int:pk>/", case_api.ApplicationDetailView.as_view(), name="application"),
+    path("applications/<int:pk>/documents/", intake_api.DocumentUploadView.as_view(), name="application-documents"),
+    path("applications/<int:pk>/consent/", intake_api.ConsentView.as_view(), name="application-consent"),
+    path("applications/<int:pk>/submit/", case_api.SubmitView.as_view(), name="application-submit"),
+    path("applications/<int:pk>/request-info/", case_api.RequestInfoView.as_view(), name="application-request-info"),
+    path("applications/<int:pk>/respond/", case_api.RespondView.as_view(), name="application-respond"),
+    path("applications/<int:pk>/site-visit/", case_api.SiteVisitView.as_view(), name="application-site-visit"),
+    path("applications/<int:pk>/send-to-approval/", case_api.SendToApprovalView.as_view(), name="application-send"),
+    path("applications/<int:pk>/decide/", case_api.DecideView.as_view(), name="application-decide"),
+    path("applications/<int:pk>/accept-offer/", case_api.AcceptOfferView.as_view(), name="application-accept"),
+    path("applications/<int:pk>/withdraw/", case_api.WithdrawView.as_view(), name="application-withdraw"),
+    path("reason-codes/", approvals_api.ReasonCodeListView.as_view(), name="reason-codes"),
+    path("contracts/<int:pk>/", contracts_api.ContractDetailView.as_view(), name="contract"),
+    path("contracts/<int:pk>/pdf/", contracts_api.ContractPdfView.as_view(), name="contract-pdf"),
+    path("contracts/<int:pk>/verify/", contracts_api.ContractVerifyView.as_view(), name="contract-verify"),
+    path("contracts/<int:pk>/sign/", case_api.ContractSignView.as_view(), name="contract-sign"),
+    path("contracts/<int:pk>/disburse/", case_api.DisburseView.as_view(), name="contract-disburse"),
+    path("loans/<int:pk>/", postloan_api.LoanDetailView.as_view(), name="loan"),
+    path("loans/<int:pk>/repayments/", postloan_api.RepaymentView.as_view(), name="loan-repayments"),
+]
+
+portal = [
+    path("", portal_views.portal_home, name="home"),
+    path("apply/<slug:code>/", portal_views.apply_start, name="apply"),
+    path("applications/<int:pk>/", portal_views.application_page, name="application"),
+    path("applications/<int:pk>/request/", portal_views.wizard_request, name="wizard_request"),
+    path("applications/<int:pk>/documents/", portal_views.wizard_documents, name="wizard_documents"),
+    path("applications/<int:pk>/consent/", portal_views.wizard_consent, name="wizard_consent"),
+    path("applications/<int:pk>/review/", portal_views.wizard_review, name="wizard_review"),
+    path("applications/<int:pk>/action/<str:action>/", portal_views.application_action, name="application_action"),
+    path("contracts/<int:pk>/pdf/", portal_views.contract_pdf, name="contract_pdf"),
+    path("loans/<int:pk>/", portal_views.loan_page, name="loan"),
+]
+
+staff = [
+    path("cases/", staff_views.rm_queue, name="rm_queue"),
+    path("cases/<int:pk>/", staff_views.case_page, name="case"),
+    path("cases/<int:pk>/action/<str:action>/", staff_views.case_action, name="case_action"),
+    path("approvals/", staff_views.approver_queue, name="approver_queue"),
+    path("approvals/<int:pk>/", staff_views.review_page, name="review"),
+    path("operations/", staff_views.ops_queue, name="ops_queue"),
+    path("operations/<int:pk>/action/<str:action>/", staff_views.ops_action, name="ops_action"),
+    path("risk/", staff_views.risk_home, name="risk_home"),
+    path("documents/<int:pk>/", staff_views.document_download, name="document"),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("products/", product_views.product_list, name="product_list"),
+    path("products/<slug:code>/", product_views.product_detail, name="product_detail"),
+    path("login/", auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("register/", views.register, name="register"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("portal/", include((portal, "portal"))),
+    path("staff/", include((staff, "staff"))),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PostloanConfig(AppConfig):
+    name = "postloan"
+    verbose_name = "贷后管理 / Post-loan"
