@@ -1,0 +1,50 @@
+# The front door: `make run` (demo on SQLite, eager Celery) and `make test` (the whole suite).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: run test e2e bench lint worker beat system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+system-deps:
+	@bash scripts/system-deps.sh
+
+run: $(STAMP) system-deps
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py seed_demo
+	@echo "Demo at http://127.0.0.1:$(PORT)  (users demo_applicant, demo_rm, demo_branch_approver, demo_ops, demo_risk, demo_admin ... password demo-pass)"
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+# On SQLite without DATABASE_URL; on Postgres + Redis when DATABASE_URL / REDIS_URL are set (CI).
+test: $(STAMP)
+	@WITH_BROWSER=1 bash scripts/system-deps.sh
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+e2e: $(STAMP)
+	@WITH_BROWSER=1 bash scripts/system-deps.sh
+	$(BIN)/python -m pytest -m e2e $(PYTEST_ARGS)
+
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/run_all.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+worker: $(STAMP)
+	$(BIN)/celery -A loanservice worker -l info
+
+beat: $(STAMP)
+	$(BIN)/celery -A loanservice beat -l info
+
+clean:
+	rm -rf $(VENV) db.sqlite3 var staticfiles

@@ -1,0 +1,118 @@
+"""Shared fixtures. Tests set up data by calling the real services (and the demo seeders that call them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from loanservice.celery import app as celery_app
+
+TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+ALL_SOURCES = ["tax", "registry", "social_security", "customs", "credit_bureau", "judicial", "internal"]
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, tmp_path_factory):
+    # Celery runs eagerly unless a test starts a real worker; caches are per process; files go to a temp dir.
+    celery_app.conf.task_always_eager = True
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    root = tmp_path_factory.getbasetemp()
+    settings.PRIVATE_STORAGE_ROOT = root / "private"
+    settings.CONTRACT_SIGNING_KEY_DIR = root / "keys"
+    settings.AXES_ENABLED = True
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"prequalify": "1000/minute", "anon": "10000/minute"}}
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def products(db):
+    from loanservice.demo import seed_products
+
+    seed_products()
+    from applications.models import LoanProduct
+
+    return {p.code: p for p in LoanProduct.objects.all()}
+
+
+@pytest.fixture
+def org(db):
+    from loanservice.demo import seed_org
+
+    return seed_org("demo-pass")
+
+
+@pytest.fixture
+def users(org):
+    return org
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def api():
+    return client_for
+
+
+def uscc_for(grades: str = "AB", seed: int = 1, tier: str = "prime") -> str:
+    from loanservice.demo import _demo_uscc
+
+    return _demo_uscc(seed, tier, grades)
+
+
+def enterprise_payload(uscc: str, *, seed: int = 1, **overrides) -> dict:
+    from underwriting.providers import make_resident_id
+
+    data = {
+        "name": "上海测试制造有限公司", "uscc": uscc, "legal_rep_name": "张三",
+        "legal_rep_id_number": make_resident_id(seed, birth_year=1980), "industry_code": "C3399",
+        "founded_on": (dt.date.today() - dt.timedelta(days=365 * 6)).isoformat(), "employees": 40,
+        "annual_revenue": "8000000.00",
+    }
+    data.update(overrides)
+    return data
+
+
+def new_applicant(username: str = "owner1"):
+    from loanservice.api import applicant_register
+
+    return applicant_register(username=username, password="S3cure-pass-123", phone="13900000000", email=f"{username}@example.com")
+
+
+def draft_via_api(client, *, uscc: str, product: str = "xinmiaodai", amount: str = "300000.00", term: int = 12,
+                  method: str = "equal_installment", consent: bool = True, documents: bool = True, seed: int = 1) -> int:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from applications.models import LoanProduct
+
+    r = client.post("/api/v1/enterprises/", enterprise_payload(uscc, seed=seed), format="json")
+    assert r.status_code == 201, r.content
+    r = client.post("/api/v1/applications/", {"enterprise": r.json()["id"], "product": product, "amount": amount,
+                                              "term_months": term, "repayment_method": method, "purpose": "采购原材料"}, format="json")
+    assert r.status_code == 201, r.content
+    pk = r.json()["id"]
+    if documents:
+        for req in LoanProduct.objects.get(code=product).checklist.all():
+            if req.required and not req.satisfied_by_source and (req.min_amount is None or Decimal(amount) >= req.min_amount):
+                up = SimpleUploadedFile(f"{req.code}.pdf", TINY_PDF, content_type="application/pdf")
+                r = client.post(f"/api/v1/applications/{pk}/documents/", {"requirement": req.code, "file": up}, format="multipart")
+                assert r.status_code == 201, r.content
+    if consent:
+        r = client.post(f"/api/v1/applications/{pk}/consent/", {"scopes": ALL_SOURCES}, format="json")
+        assert r.status_code == 201, r.content
+    return pk
+
+
+def using_postgres() -> bool:
+    return (os.environ.get("DATABASE_URL") or "").startswith("postgres")
