@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -98,6 +98,18 @@ class LoanProduct(Bilingual, models.Model):
     secured = models.BooleanField(_("需抵押/担保 secured"), default=False)
     rate_floor = models.DecimalField(_("最低年利率 rate floor"), **RATE, default=Decimal("0.030000"))
     rate_cap = models.DecimalField(_("最高年利率 rate cap"), **RATE, default=Decimal("0.150000"))
+    # Repayment schedule policy, used by contracts (docs/schedules.md).
+    grace_months = models.PositiveSmallIntegerField(
+        _("宽限期(月，只付息) grace months"), default=0,
+        help_text=_("等额本息/等额本金前的只付息月数，适合季节性经营 / interest-only months before amortising"))
+    repayment_day = models.PositiveSmallIntegerField(
+        _("固定还款日 repayment day"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text=_("每月固定还款日(1-31)，为空表示放款日对日 / day of month; empty: the value date's day"))
+    DUE_DATE_RULES = [("none", _("不调整 no adjustment")), ("following", _("顺延至下一工作日 following business day")),
+                      ("modified_following", _("顺延，跨月则提前 modified following")),
+                      ("preceding", _("提前至上一工作日 preceding business day"))]
+    due_date_rule = models.CharField(_("非工作日还款日调整 due-date rule"), max_length=20, choices=DUE_DATE_RULES,
+                                     default="following")
     is_active = models.BooleanField(_("上架 active"), default=True)
     order = models.PositiveSmallIntegerField(default=0)
 
