@@ -183,21 +183,102 @@ class AdmissionCriterion(Bilingual, models.Model):
 
 
 class NegativeListEntry(models.Model):
-    """A manual negative-list entry by USCC or resident ID number, maintained by risk."""
+    """A manual negative-list entry by USCC or resident ID number, maintained by risk (in admin, audited)."""
 
     uscc = models.CharField(_("统一社会信用代码 USCC"), max_length=18, blank=True, db_index=True)
     id_number = models.CharField(_("身份证号 ID number"), max_length=18, blank=True, db_index=True)
     reason = models.CharField(_("原因 reason"), max_length=300)
-    expires_on = models.DateField(_("到期日 expires on"), null=True, blank=True)
+    expires_on = models.DateField(_("到期日 expires on"), null=True, blank=True,
+                                  help_text=_("为空表示长期有效 / empty: no expiry"))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = _("负面清单 negative list entry")
         verbose_name_plural = _("负面清单 negative list")
+        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return self.uscc or self.id_number
+
+    @property
+    def is_in_force(self) -> bool:
+        return self.expires_on is None or self.expires_on >= timezone.localdate()
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .identifiers import check_resident_id, check_uscc
+
+        errors = {}
+        self.uscc = (self.uscc or "").strip().upper()
+        self.id_number = (self.id_number or "").strip().upper()
+        if not self.uscc and not self.id_number:
+            errors["uscc"] = _("请填写统一社会信用代码或身份证号 / Give a USCC or an ID number.")
+        if self.uscc:
+            check = check_uscc(self.uscc)
+            if check.ok:
+                self.uscc = check.value
+            else:
+                errors["uscc"] = check.errors
+        if self.id_number:
+            check = check_resident_id(self.id_number)
+            if check.ok:
+                self.id_number = check.value
+            else:
+                errors["id_number"] = check.errors
+        if not (self.reason or "").strip():
+            errors["reason"] = _("请说明原因 / Give the reason.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class FaqEntry(Bilingual, models.Model):
+    """智能客服 knowledge base: one question and its answer, in Chinese and English, edited in admin."""
+
+    question = models.CharField(_("问题 question"), max_length=200)
+    question_en = models.CharField(_("英文问题 question (en)"), max_length=200, blank=True)
+    answer = models.TextField(_("答案 answer"))
+    answer_en = models.TextField(_("英文答案 answer (en)"), blank=True)
+    keywords = models.CharField(_("同义词/关键词 keywords"), max_length=300, blank=True,
+                                help_text=_("用户可能的其他说法，空格分隔，按问题同等权重检索 / other ways people ask, "
+                                            "space-separated, weighted like the question"))
+    url = models.CharField(_("相关链接 link"), max_length=200, blank=True)
+    is_active = models.BooleanField(_("启用 active"), default=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("常见问题 FAQ entry")
+        verbose_name_plural = _("常见问题 FAQ")
+        ordering = ["order", "id"]
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class UnansweredQuestion(models.Model):
+    """A question the assistant could not answer, kept for the knowledge base owner (one row per wording)."""
+
+    text = models.CharField(_("问题 question"), max_length=300)
+    normalized = models.CharField(max_length=300, unique=True)
+    language = models.CharField(max_length=10, blank=True)
+    asked_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="+")
+    times_asked = models.PositiveIntegerField(_("次数 times asked"), default=1)
+    first_asked_at = models.DateTimeField(default=timezone.now)
+    last_asked_at = models.DateTimeField(default=timezone.now, db_index=True)
+    resolved = models.BooleanField(_("已处理 resolved"), default=False)
+    note = models.CharField(_("备注 note"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("未解答问题 unanswered question")
+        verbose_name_plural = _("未解答问题 unanswered questions")
+        ordering = ["resolved", "-times_asked", "-last_asked_at"]
+
+    def __str__(self) -> str:
+        return self.text
 
 
 class LoanApplication(ConcurrentTransitionMixin, models.Model):
