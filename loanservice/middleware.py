@@ -32,3 +32,21 @@ class DatabaseUnavailableMiddleware:
             response.render()
         response["Retry-After"] = "5"
         return response
+
+
+class DefaultLanguageMiddleware:
+    """Chinese is the default UI language whatever the browser sends; the switcher (a cookie) changes it.
+
+    Placed before LocaleMiddleware: without the language cookie, the Accept-Language header is dropped.
+    """
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.cookie = settings.LANGUAGE_COOKIE_NAME
+
+    def __call__(self, request):
+        if self.cookie not in request.COOKIES:
+            request.META.pop("HTTP_ACCEPT_LANGUAGE", None)
+        return self.get_response(request)

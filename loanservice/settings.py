@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -53,12 +54,15 @@ INSTALLED_APPS = [
     "approvals",
     "contracts",
     "postloan",
+    "analytics",
+    "marketing",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "loanservice.middleware.DefaultLanguageMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -159,6 +163,10 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# Underwriting: a data source that timed out or answered 5xx is retried this many times (backoff doubling
+# from the given seconds) before the case is referred to a person with the gap named.
+UNDERWRITING_SOURCE_RETRIES = int(os.environ.get("UNDERWRITING_SOURCE_RETRIES", "3"))
+UNDERWRITING_SOURCE_RETRY_SECONDS = float(os.environ.get("UNDERWRITING_SOURCE_RETRY_SECONDS", "10"))
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -171,6 +179,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sla-check": {"task": "loanservice.tasks.sla_check", "schedule": 300.0},
     "outbox-sweep": {"task": "loanservice.tasks.outbox_sweep", "schedule": 60.0},
+    # Post-loan monitoring at 01:30 and renewal offers at 02:30 bank time (postloan/tasks.py).
+    "postloan-nightly": {"task": "postloan.tasks.nightly_monitoring", "schedule": crontab(hour=1, minute=30)},
+    "postloan-renewal-offers": {"task": "postloan.tasks.renewal_offers", "schedule": crontab(hour=2, minute=30)},
 }
 
 REST_FRAMEWORK = {
