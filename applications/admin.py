@@ -1,8 +1,27 @@
-from django.contrib import admin
+"""Intake policy in admin: products and their checklists, admission criteria and the negative list (risk
+maintains these two), the FAQ knowledge base and its unanswered questions. Every change is audited."""
 
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loanservice import roles
 from loanservice.admin import AuditedAdmin
+from loanservice.audit import audit_record
 
-from .models import AdmissionCriterion, ApplicationDocument, Consent, DocumentRequirement, Enterprise, LoanApplication, LoanProduct, NegativeListEntry
+from .models import (
+    AdmissionCriterion,
+    ApplicationDocument,
+    Consent,
+    DocumentRequirement,
+    Enterprise,
+    FaqEntry,
+    LoanApplication,
+    LoanProduct,
+    NegativeListEntry,
+    UnansweredQuestion,
+)
+from .prescreen import RULES
 
 
 class DocumentRequirementInline(admin.TabularInline):
@@ -10,23 +29,72 @@ class DocumentRequirementInline(admin.TabularInline):
     extra = 0
 
 
+class RiskMaintainedAdmin(AuditedAdmin):
+    """Policy that the risk officers maintain themselves (they need staff status to reach the admin)."""
+
+    def _risk(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff and roles.has_role(request.user, roles.RISK)
+
+    def has_module_permission(self, request):
+        return self._risk(request) or super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._risk(request) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request):
+        return self._risk(request) or super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._risk(request) or super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._risk(request) or super().has_delete_permission(request, obj)
+
+
 @admin.register(LoanProduct)
 class LoanProductAdmin(AuditedAdmin):
     list_display = ["code", "name", "min_amount", "max_amount", "fast_track", "secured", "is_active"]
     inlines = [DocumentRequirementInline]
 
+    def save_formset(self, request, form, formset, change):
+        # Checklist lines are policy too: each added, changed or removed line is audited.
+        instances = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            audit_record(actor=request.user, action="admin.delete", obj=obj, data={"product": form.instance.code})
+            obj.delete()
+        for obj in instances:
+            created = obj.pk is None
+            obj.save()
+            audit_record(actor=request.user, action=f"admin.{'add' if created else 'change'}", obj=obj,
+                         data={"product": form.instance.code, "code": obj.code, "required": obj.required,
+                               "accepted_types": obj.accepted_types, "max_size_mb": obj.max_size_mb})
+        formset.save_m2m()
+
 
 @admin.register(AdmissionCriterion)
-class AdmissionCriterionAdmin(AuditedAdmin):
+class AdmissionCriterionAdmin(RiskMaintainedAdmin):
     list_display = ["code", "kind", "rule", "params", "name", "is_active"]
     list_filter = ["kind", "is_active"]
     filter_horizontal = ["products"]
+    search_fields = ["code", "name", "name_en"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.base_fields["rule"].help_text = _("可用规则 / available rules: %(r)s") % {"r": ", ".join(sorted(RULES))}
+        return form
 
 
 @admin.register(NegativeListEntry)
-class NegativeListEntryAdmin(AuditedAdmin):
-    list_display = ["uscc", "id_number", "reason", "expires_on", "created_by", "created_at"]
-    search_fields = ["uscc", "id_number"]
+class NegativeListEntryAdmin(RiskMaintainedAdmin):
+    list_display = ["uscc", "id_number", "reason", "expires_on", "in_force", "created_by", "created_at"]
+    search_fields = ["uscc", "id_number", "reason"]
+    list_filter = ["expires_on"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    list_select_related = ["created_by"]
+
+    @admin.display(boolean=True, description=_("生效中 in force"))
+    def in_force(self, obj):
+        return obj.is_in_force
 
     def save_model(self, request, obj, form, change):
         if not obj.created_by_id:
@@ -34,12 +102,44 @@ class NegativeListEntryAdmin(AuditedAdmin):
         super().save_model(request, obj, form, change)
 
 
+@admin.register(FaqEntry)
+class FaqEntryAdmin(AuditedAdmin):
+    list_display = ["question", "question_en", "order", "is_active", "updated_at"]
+    list_editable = ["order", "is_active"]
+    search_fields = ["question", "question_en", "answer", "answer_en", "keywords"]
+
+
+@admin.register(UnansweredQuestion)
+class UnansweredQuestionAdmin(admin.ModelAdmin):
+    """Questions the assistant could not answer, most asked first: write an FAQ entry, then mark them resolved."""
+
+    list_display = ["text", "times_asked", "language", "last_asked_at", "resolved"]
+    list_filter = ["resolved", "language"]
+    search_fields = ["text"]
+    readonly_fields = ["text", "normalized", "language", "asked_by", "times_asked", "first_asked_at", "last_asked_at"]
+    actions = ["mark_resolved"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description=_("标记为已处理 / Mark as resolved"))
+    def mark_resolved(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        queryset.update(resolved=True)
+        audit_record(actor=request.user, action="faq.unanswered_resolved", object_type="applications.unansweredquestion",
+                     object_id=",".join(map(str, ids))[:40], data={"ids": ids, "at": timezone.now().isoformat()})
+        self.message_user(request, _("已标记 %(n)s 条 / %(n)s marked") % {"n": len(ids)}, messages.SUCCESS)
+
+
 @admin.register(Enterprise)
 class EnterpriseAdmin(AuditedAdmin):
+    """The RM is changed through the supervisors' reassignment page (audited, cases and clocks follow)."""
+
     list_display = ["name", "uscc", "industry_code", "branch", "relationship_manager"]
     search_fields = ["name", "uscc"]
     list_select_related = ["branch", "relationship_manager"]
-    raw_id_fields = ["owner", "relationship_manager"]
+    raw_id_fields = ["owner"]
+    readonly_fields = ["relationship_manager"]
 
 
 @admin.register(LoanApplication)
@@ -61,4 +161,27 @@ class LoanApplicationAdmin(admin.ModelAdmin):
         return False
 
 
-admin.site.register([ApplicationDocument, Consent], admin.ModelAdmin)
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Evidence (uploads, consents) is never edited by hand; files are streamed only by the owner-checking views."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApplicationDocument)
+class ApplicationDocumentAdmin(ReadOnlyAdmin):
+    list_display = ["application", "requirement", "original_name", "content_type", "size", "uploaded_at"]
+    list_select_related = ["application__enterprise", "requirement__product"]
+    exclude = ["file"]
+
+
+@admin.register(Consent)
+class ConsentAdmin(ReadOnlyAdmin):
+    list_display = ["application", "source", "granted_by", "granted_at", "text_version"]
+    list_select_related = ["application__enterprise", "granted_by"]

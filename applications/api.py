@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from loanservice import roles
@@ -26,8 +27,8 @@ class ChecklistItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DocumentRequirement
-        fields = ["code", "name", "name_en", "required", "min_amount", "legal_forms", "accepted_types", "max_size_mb",
-                  "satisfied_by_source"]
+        fields = ["code", "name", "name_en", "help_text", "help_text_en", "required", "min_amount", "legal_forms",
+                  "accepted_types", "max_size_mb", "satisfied_by_source"]
 
     def get_name(self, obj) -> str:
         return obj.name
@@ -39,8 +40,9 @@ class ProductSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LoanProduct
-        fields = ["code", "name", "name_en", "description", "min_amount", "max_amount", "min_term_months", "max_term_months",
-                  "repayment_methods", "fast_track", "secured", "rate_floor", "rate_cap", "checklist", "admission_criteria"]
+        fields = ["code", "name", "name_en", "description", "description_en", "customers", "customers_en", "min_amount",
+                  "max_amount", "min_term_months", "max_term_months", "repayment_methods", "fast_track", "secured",
+                  "rate_floor", "rate_cap", "checklist", "admission_criteria"]
 
     def get_admission_criteria(self, obj) -> list[dict]:
         criteria = self.context["criteria"]
@@ -192,3 +194,37 @@ class ConsentView(APIView):
         ser.is_valid(raise_exception=True)
         services.consent_grant(application=application, user=request.user, scopes=ser.validated_data["scopes"], ip=client_ip(request))
         return Response({"scopes": sorted(application.consents.values_list("source", flat=True))}, status=status.HTTP_201_CREATED)
+
+
+class HelpView(APIView):
+    """GET /api/v1/help/?q=... — 智能客服 for other front ends: ranked FAQ answers and, for a signed-in
+    applicant asking "where is my application?", their own cases. Unanswered questions are logged."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [AnonRateThrottle]
+
+    @extend_schema(parameters=[OpenApiParameter("q", str, description="the question")], responses=inline_serializer(
+        "HelpOut", {"query": serializers.CharField(), "answered": serializers.BooleanField(),
+                    "faq": serializers.ListField(child=serializers.DictField()),
+                    "cases": serializers.ListField(child=serializers.DictField(), allow_null=True),
+                    "login_needed": serializers.BooleanField()}))
+    def get(self, request):
+        from django.utils.translation import get_language
+
+        from .text import in_language
+
+        result = services.assistant_answer(user=request.user, text=str(request.query_params.get("q", "")),
+                                           language=get_language() or "")
+        cases = None
+        if result["cases"] is not None:
+            cases = [{"id": c["application"].pk, "status": c["application"].status,
+                      "product": c["application"].product.code,
+                      "stage": c["tracker"]["stage"], "holder": in_language(c["tracker"]["holder"]),
+                      "expected": in_language(c["tracker"]["expected"]),
+                      "relationship_manager": c["tracker"]["relationship_manager"]} for c in result["cases"]]
+        return Response({
+            "query": result["query"], "answered": result["answered"], "login_needed": result["login_needed"],
+            "faq": [{"id": h.entry.pk, "question": h.entry.tr("question"), "answer": h.entry.tr("answer"),
+                     "url": h.entry.url, "score": h.score} for h in result["faq"]],
+            "cases": cases,
+        })

@@ -1,4 +1,4 @@
-"""USCC (GB 32100) and resident ID (GB 11643) checks, with python-stdnum.
+"""USCC (GB 32100), resident ID (GB 11643) and industry code (GB/T 4754) checks; identifiers with python-stdnum.
 
 stdnum's resident-ID validate() also refuses a county code that did not exist in the holder's birth
 year, yet a genuine ID carries the county of first registration (people born in the 1970s-80s often
@@ -9,6 +9,7 @@ an unknown county as a warning, never a refusal.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
@@ -79,3 +80,30 @@ def resident_age(id_number: str, *, on: dt.date) -> int:
 def region_of_uscc(value: str) -> str:
     """Characters 3-8 of the USCC are the registration authority's administrative division code."""
     return value[2:8] if len(value) == 18 else ""
+
+
+# GB/T 4754-2017: each section letter covers a range of two-digit divisions.
+INDUSTRY_SECTIONS = {
+    "A": (1, 5), "B": (6, 12), "C": (13, 43), "D": (44, 46), "E": (47, 50), "F": (51, 52), "G": (53, 60),
+    "H": (61, 62), "I": (63, 65), "J": (66, 69), "K": (70, 70), "L": (71, 72), "M": (73, 75), "N": (76, 79),
+    "O": (80, 82), "P": (83, 83), "Q": (84, 85), "R": (86, 90), "S": (91, 96), "T": (97, 97),
+}
+_INDUSTRY_RE = re.compile(r"^([A-T])(\d{2,4})$")
+
+
+def check_industry_code(value: str) -> IdCheck:
+    """A GB/T 4754-2017 code: the section letter, then the division (2 digits), optionally group and class."""
+    compact = (value or "").strip().upper().replace(" ", "")
+    result = IdCheck(compact)
+    match = _INDUSTRY_RE.match(compact)
+    if not match:
+        result.errors.append(_("行业代码应为门类字母加2至4位数字，如 C1711 / The industry code is a section letter "
+                               "followed by 2 to 4 digits, e.g. C1711."))
+        return result
+    section, digits = match.groups()
+    low, high = INDUSTRY_SECTIONS[section]
+    if not low <= int(digits[:2]) <= high:
+        result.errors.append(_("行业代码的大类不属于门类 %(s)s（应为 %(low)02d-%(high)02d）/ Division %(d)s is not in "
+                               "section %(s)s (%(low)02d-%(high)02d).")
+                             % {"s": section, "d": digits[:2], "low": low, "high": high})
+    return result

@@ -154,6 +154,34 @@ class DocumentRequirement(Bilingual, models.Model):
     def __str__(self) -> str:
         return f"{self.product.code}:{self.code}"
 
+    FILE_TYPES = ("pdf", "jpeg", "png", "ofd")
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        errors = {}
+        if not isinstance(self.accepted_types, list) or not self.accepted_types or \
+                any(t not in self.FILE_TYPES for t in self.accepted_types):
+            errors["accepted_types"] = _("请从 %(t)s 中选择，如 [\"pdf\", \"jpeg\"] / A list from %(t)s, e.g. [\"pdf\", \"jpeg\"]") % {
+                "t": ", ".join(self.FILE_TYPES)}
+        forms = dict(Enterprise.LEGAL_FORMS)
+        if not isinstance(self.legal_forms, list) or any(f not in forms for f in self.legal_forms):
+            errors["legal_forms"] = _("请从 %(f)s 中选择（空列表表示全部）/ A list from %(f)s (empty: all)") % {"f": ", ".join(forms)}
+        if not self.max_size_mb or self.max_size_mb > 50:
+            errors["max_size_mb"] = _("须在 1 至 50 MB 之间 / Between 1 and 50 MB.")
+        if errors:
+            raise ValidationError(errors)
+
+    def applies_to(self, *, amount=None, legal_form: str | None = None) -> bool:
+        """The conditions of this line: only from an amount, only for some legal forms."""
+        if self.min_amount is not None and amount is not None and amount < self.min_amount:
+            return False
+        return not (self.legal_forms and legal_form and legal_form not in self.legal_forms)
+
+    def legal_form_labels(self) -> list[str]:
+        forms = dict(Enterprise.LEGAL_FORMS)
+        return [str(forms.get(f, f)) for f in self.legal_forms]
+
 
 class AdmissionCriterion(Bilingual, models.Model):
     """A named, quantified admission rule (准入) or negative-list rule (负面清单), as data."""
@@ -180,6 +208,19 @@ class AdmissionCriterion(Bilingual, models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .prescreen import RULES
+
+        errors = {}
+        if self.rule not in RULES:
+            errors["rule"] = _("未知规则，可选：%(r)s / Unknown rule; one of: %(r)s") % {"r": ", ".join(sorted(RULES))}
+        if not isinstance(self.params, dict):
+            errors["params"] = _("参数须为 JSON 对象 / The parameters must be a JSON object.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class NegativeListEntry(models.Model):

@@ -35,17 +35,30 @@ def _years_between(start: dt.date, end: dt.date) -> float:
     return (end - start).days / 365.25
 
 
-def rule_min_years_in_business(params, ctx):
+def _founded_on(ctx: RuleContext) -> dt.date | None:
     reg = _src(ctx, "registry")
-    founded = dt.date.fromisoformat(reg["founded_on"]) if reg else ctx.enterprise.founded_on
+    if reg and reg.get("founded_on"):
+        return dt.date.fromisoformat(str(reg["founded_on"]))
+    return getattr(ctx.enterprise, "founded_on", None)
+
+
+def rule_min_years_in_business(params, ctx):
+    founded = _founded_on(ctx)
+    if founded is None:
+        return UNKNOWN, None
     years = round(_years_between(founded, ctx.today), 1)
     return (PASS if years >= params.get("years", 2) else FAIL), years
 
 
 def rule_legal_rep_age(params, ctx):
     reg = _src(ctx, "registry")
-    id_number = (reg or {}).get("legal_rep_id_number") or ctx.enterprise.legal_rep_id_number
-    age = resident_age(id_number, on=ctx.today)
+    id_number = (reg or {}).get("legal_rep_id_number") or getattr(ctx.enterprise, "legal_rep_id_number", None)
+    if not id_number:
+        return UNKNOWN, None
+    try:
+        age = resident_age(id_number, on=ctx.today)
+    except ValueError:  # stdnum's ValidationError is a ValueError: an unreadable birth date
+        return UNKNOWN, None
     return (PASS if params.get("min", 18) <= age <= params.get("max", 65) else FAIL), age
 
 
@@ -81,27 +94,47 @@ def rule_max_inquiries_3m(params, ctx):
     return (PASS if n <= params.get("max", 6) else FAIL), n
 
 
-# The official SME classification (工信部联企业〔2011〕300号), simplified to headcount and revenue per
-# sector: (medium headcount floor, medium revenue floor in CNY, micro headcount ceiling, micro revenue
-# ceiling). Small or micro unless both floors are reached. Editable through the rule's params.
+# The official SME size classification (工信部联企业〔2011〕300号《中小企业划型标准规定》), per sector by
+# GB/T 4754 code prefix: [medium headcount floor, medium revenue floor (CNY), micro headcount ceiling, micro
+# revenue ceiling]. An enterprise is medium (or large) when it reaches every medium floor given; micro when it
+# is below any micro ceiling given; small otherwise. None: the standard does not use that measure for the
+# sector, or uses total assets, which the bank's data does not carry (construction, real estate development,
+# leasing and business services): the remaining measure decides. The longest matching prefix wins; "*" is
+# the standard's "other sectors not listed" (headcount only). Editable through the criterion's params.
 SIZE_THRESHOLDS = {
-    "A": [None, 5_000_000, None, 500_000],
-    "B": [300, 20_000_000, 20, 3_000_000], "C": [300, 20_000_000, 20, 3_000_000],
-    "D": [300, 20_000_000, 20, 3_000_000],
-    "E": [None, 60_000_000, None, 3_000_000],
-    "F51": [20, 50_000_000, 5, 10_000_000], "F52": [50, 5_000_000, 10, 1_000_000],
-    "G": [300, 30_000_000, 20, 2_000_000],
-    "H": [100, 20_000_000, 10, 1_000_000],
-    "I": [100, 10_000_000, 10, 500_000],
-    "K": [None, 10_000_000, None, 1_000_000],
-    "*": [100, 10_000_000, 10, 1_000_000],
+    "A": [None, 5_000_000, None, 500_000],          # 农、林、牧、渔业
+    "B": [300, 20_000_000, 20, 3_000_000],          # 工业：采矿业
+    "C": [300, 20_000_000, 20, 3_000_000],          # 工业：制造业
+    "D": [300, 20_000_000, 20, 3_000_000],          # 工业：电力、热力、燃气及水
+    "E": [None, 60_000_000, None, 3_000_000],       # 建筑业（另有资产总额标准）
+    "F51": [20, 50_000_000, 5, 10_000_000],         # 批发业
+    "F52": [50, 5_000_000, 10, 1_000_000],          # 零售业
+    "G": [300, 30_000_000, 20, 2_000_000],          # 交通运输业
+    "G59": [100, 10_000_000, 20, 1_000_000],        # 仓储业
+    "G60": [300, 20_000_000, 20, 1_000_000],        # 邮政业
+    "H": [100, 20_000_000, 10, 1_000_000],          # 住宿业、餐饮业
+    "I63": [100, 10_000_000, 10, 1_000_000],        # 信息传输业
+    "I64": [100, 10_000_000, 10, 1_000_000],        # 信息传输业（互联网）
+    "I65": [100, 10_000_000, 10, 500_000],          # 软件和信息技术服务业
+    "K701": [None, 10_000_000, None, 1_000_000],    # 房地产开发经营（另有资产总额标准）
+    "K702": [300, 10_000_000, 100, 5_000_000],      # 物业管理
+    "L": [100, None, 10, None],                     # 租赁和商务服务业（另有资产总额标准）
+    "*": [100, None, 10, None],                     # 其他未列明行业
 }
 
 
-def size_class(industry_code: str, headcount: int, revenue: Decimal, table: dict | None = None) -> str:
+def size_row(industry_code: str, table: dict | None = None) -> list:
     table = table or SIZE_THRESHOLDS
-    row = table.get(industry_code[:3]) or table.get(industry_code[:1]) or table["*"]
-    mid_h, mid_r, micro_h, micro_r = row
+    code = (industry_code or "").upper()
+    for length in range(len(code), 0, -1):
+        if code[:length] in table:
+            return table[code[:length]]
+    return table["*"]
+
+
+def size_class(industry_code: str, headcount: int, revenue: Decimal, table: dict | None = None) -> str:
+    """small, micro or medium_or_large by the official standard for the industry."""
+    mid_h, mid_r, micro_h, micro_r = size_row(industry_code, table)
     reaches_medium = (mid_h is None or headcount >= mid_h) and (mid_r is None or revenue >= mid_r)
     if reaches_medium:
         return "medium_or_large"
@@ -113,20 +146,26 @@ def size_class(industry_code: str, headcount: int, revenue: Decimal, table: dict
 def rule_size_class_in(params, ctx):
     ss = _src(ctx, "social_security")
     tax = _src(ctx, "tax")
-    headcount = int(ss["headcount"]) if ss else ctx.enterprise.employees
-    revenue = Decimal(tax["revenue_12m"]) if tax else Decimal(ctx.enterprise.annual_revenue)
-    cls = size_class(ctx.enterprise.industry_code, headcount, revenue, params.get("thresholds"))
+    headcount = int(ss["headcount"]) if ss else getattr(ctx.enterprise, "employees", None)
+    revenue = Decimal(tax["revenue_12m"]) if tax else getattr(ctx.enterprise, "annual_revenue", None)
+    industry = _industry(ctx)
+    if headcount is None or revenue is None or not industry:
+        return UNKNOWN, None
+    cls = size_class(industry, int(headcount), Decimal(revenue), params.get("thresholds"))
     return (PASS if cls in params.get("allowed", ["small", "micro"]) else FAIL), cls
 
 
 def _industry(ctx) -> str:
     reg = _src(ctx, "registry")
-    return (reg or {}).get("industry_code") or ctx.enterprise.industry_code
+    return ((reg or {}).get("industry_code") or getattr(ctx.enterprise, "industry_code", "") or "").upper()
 
 
 def rule_industry_not_restricted(params, ctx):
+    """Restricted industries by GB/T 4754 code prefix (a section letter, a division, a group or a class)."""
     code = _industry(ctx)
-    hit = any(code.startswith(prefix) for prefix in params.get("prefixes", []))
+    if not code:
+        return UNKNOWN, None
+    hit = any(code.startswith(str(prefix).upper()) for prefix in params.get("prefixes", []))
     return (FAIL if hit else PASS), code
 
 
@@ -136,7 +175,7 @@ def _flag_rule(source: str, key: str):
         if not payload:
             return UNKNOWN, None
         value = payload[key]
-        return (FAIL if value else PASS), value
+        return (FAIL if value else PASS), bool(value)
 
     return rule
 
@@ -152,8 +191,8 @@ def rule_dishonest_debtor(params, ctx):
     jud = _src(ctx, "judicial")
     if not jud:
         return UNKNOWN, None
-    hit = jud["dishonest_debtor"] or jud["legal_rep_dishonest_debtor"]
-    return (FAIL if hit else PASS), hit
+    who = [w for w, key in (("enterprise", "dishonest_debtor"), ("legal_rep", "legal_rep_dishonest_debtor")) if jud.get(key)]
+    return (FAIL if who else PASS), "+".join(who) if who else False
 
 
 def rule_manual_negative_list(params, ctx):
@@ -202,7 +241,11 @@ def evaluate(criteria, ctx: RuleContext) -> list[RuleOutcome]:
         rule = RULES.get(criterion.rule)
         if rule is None:
             raise ValueError(f"Unknown admission rule {criterion.rule!r} in criterion {criterion.code}")
-        outcome, value = rule(criterion.params or {}, ctx)
+        try:
+            outcome, value = rule(criterion.params or {}, ctx)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            # A payload without the field the rule reads is a gap (refer to a person), not a crash.
+            outcome, value = UNKNOWN, f"unreadable: {exc.__class__.__name__}"
         outcomes.append(RuleOutcome(criterion.code, criterion.kind, outcome, value,
                                     criterion.message, criterion.message_en or criterion.message))
     return outcomes

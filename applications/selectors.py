@@ -4,32 +4,41 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from loanservice import roles
+from loanservice.models import Profile
 
-from .models import DocumentRequirement, Enterprise, LoanApplication, LoanProduct, NegativeListEntry
-
-
-def applicable_checklist(product: LoanProduct, *, amount: Decimal | None = None, legal_form: str | None = None) -> list[DocumentRequirement]:
-    """Exactly the checklist the application will ask for (conditions on amount and legal form applied)."""
-    items = []
-    for req in product.checklist.all():
-        if req.min_amount is not None and amount is not None and amount < req.min_amount:
-            continue
-        if req.legal_forms and legal_form and legal_form not in req.legal_forms:
-            continue
-        items.append(req)
-    return items
+from .models import (
+    DATA_SOURCES,
+    DocumentRequirement,
+    Enterprise,
+    LoanApplication,
+    LoanProduct,
+    NegativeListEntry,
+)
 
 
-def manual_negative_hits(*, uscc: str, id_number: str) -> list[str]:
+def applicable_checklist(product: LoanProduct, *, amount: Decimal | None = None,
+                         legal_form: str | None = None) -> list[DocumentRequirement]:
+    """Exactly the checklist the application will ask for (conditions on amount and legal form applied).
+
+    The product page, the wizard's documents step and the submit check all read it from here."""
+    return [req for req in product.checklist.all() if req.applies_to(amount=amount, legal_form=legal_form)]
+
+
+def manual_negative_hits(*, uscc: str, id_number: str = "", id_numbers: list[str] | None = None) -> list[str]:
+    """Reasons of the manual negative-list entries in force for this USCC or these ID numbers."""
     today = timezone.localdate()
-    entries = NegativeListEntry.objects.filter(Q(uscc=uscc) | Q(id_number=id_number, id_number__gt="")).filter(
-        Q(expires_on__isnull=True) | Q(expires_on__gte=today)
-    )
-    return [e.reason for e in entries]
+    ids = [i for i in [id_number, *(id_numbers or [])] if i]
+    match = Q(uscc=uscc, uscc__gt="") if uscc else Q(pk__in=[])
+    if ids:
+        match |= Q(id_number__in=ids)
+    entries = NegativeListEntry.objects.filter(match).filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+    return [e.reason for e in entries.order_by("created_at", "id")]
 
 
 def products_published() -> QuerySet[LoanProduct]:
@@ -59,3 +68,185 @@ def enterprises_visible_to(user) -> QuerySet[Enterprise]:
     if role_set & {roles.RM, roles.BRANCH_APPROVER}:
         return qs.filter(Q(branch_id=roles.user_branch_id(user)) | Q(relationship_manager=user))
     return qs.filter(owner=user)
+
+
+def relationship_manager_can_reassign(user, enterprise: Enterprise) -> bool:
+    """Supervisors reassign: whoever the current RM's profile names as supervisor, a branch approver of the
+    enterprise's branch, or an administrator."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    role_set = roles.user_roles(user)
+    if roles.ADMIN in role_set:
+        return True
+    if roles.BRANCH_APPROVER in role_set and enterprise.branch_id and roles.user_branch_id(user) == enterprise.branch_id:
+        return True
+    rm_id = enterprise.relationship_manager_id
+    return bool(rm_id) and Profile.objects.filter(user_id=rm_id, supervisor=user).exists()
+
+
+def enterprises_reassignable_by(user) -> QuerySet[Enterprise]:
+    qs = Enterprise.objects.select_related("relationship_manager__profile", "branch", "owner")
+    role_set = roles.user_roles(user)
+    if roles.ADMIN in role_set:
+        return qs
+    match = Q(relationship_manager__profile__supervisor=user)
+    if roles.BRANCH_APPROVER in role_set and roles.user_branch_id(user):
+        match |= Q(branch_id=roles.user_branch_id(user))
+    return qs.filter(match)
+
+
+def relationship_managers_with_load(*, branch_id: int | None = None) -> QuerySet:
+    """Active RMs (of a branch, when given) with their open case load, lightest first."""
+    from django.contrib.auth import get_user_model
+
+    qs = get_user_model().objects.filter(groups__name=roles.RM, is_active=True)
+    if branch_id:
+        qs = qs.filter(profile__branch_id=branch_id)
+    return (qs.select_related("profile", "profile__branch")
+            .annotate(load=Count("rm_cases", filter=Q(rm_cases__status__in=LoanApplication.OPEN_STATES)))
+            .order_by("load", "id"))
+
+
+# ---------------------------------------------------------------- the applicant's status tracker
+TRACKER_STAGES = [
+    ("apply", _lazy("填写申请 / Application")),
+    ("prescreen", _lazy("预审 / Pre-screen")),
+    ("review", _lazy("审查 / Review")),
+    ("approval", _lazy("审批 / Approval")),
+    ("offer", _lazy("批复 / Offer")),
+    ("contract", _lazy("签约 / Contract")),
+    ("disbursement", _lazy("放款 / Disbursement")),
+]
+_STAGE_OF_STATUS = {
+    "draft": "apply", "prescreen_declined": "prescreen", "under_review": "review", "pending_approval": "approval",
+    "declined": "approval", "approved": "offer", "expired": "offer", "contracting": "contract", "signed": "disbursement",
+}
+TIER_HOLDERS = {
+    "branch": _lazy("分行审批人 / the branch approver"),
+    "head_office": _lazy("总行审批人 / the head office approver"),
+    "committee": _lazy("贷款审查委员会 / the credit committee"),
+}
+
+
+def _person(user) -> str:
+    if user is None:
+        return ""
+    profile = getattr(user, "profile", None)
+    name = (getattr(profile, "display_name", "") or user.get_full_name() or user.get_username())
+    phone = getattr(profile, "phone", "")
+    return f"{name}（{phone}）" if phone else name
+
+
+def _current_stage(application: LoanApplication) -> str | None:
+    status = application.status
+    if status == LoanApplication.Status.AWAITING_INFO:
+        return "approval" if application.info_return_status == "pending_approval" else "review"
+    if status == LoanApplication.Status.WITHDRAWN:
+        return None
+    return _STAGE_OF_STATUS.get(status)
+
+
+def application_tracker(application: LoanApplication, *, clock=None, now=None) -> dict:
+    """Where the case is, who holds it, what is expected next and the SLA for that step (the portal's tracker).
+
+    `clock` is the case's running SLA clock, if any (the caller fetches it, so lists stay at constant queries)."""
+    from loanservice.sla import sla_clock_remaining, sla_target_days
+
+    S = LoanApplication.Status
+    status = application.status
+    stage = _current_stage(application)
+    codes = [code for code, _label in TRACKER_STAGES]
+    failed = status in (S.PRESCREEN_DECLINED, S.DECLINED, S.EXPIRED)
+    if status == S.DISBURSED:
+        index = len(codes)
+    elif stage is None:
+        index = -1
+    else:
+        index = codes.index(stage)
+    stages = []
+    for i, (code, label) in enumerate(TRACKER_STAGES):
+        state = "done" if i < index else "current" if i == index else "todo"
+        if i == index and failed:
+            state = "failed"
+        stages.append({"code": code, "label": label, "state": state})
+    rm = _person(application.relationship_manager)
+    holder, expected, sla_stage, due_on = "", "", "", None
+    if status == S.DRAFT:
+        holder, expected = _("您 / You"), _("完成各步骤后提交，预审结果即时可见 / Finish the steps and submit; the pre-screen answers at once")
+    elif status == S.UNDER_REVIEW and not application.route:
+        holder = _("系统 / The system")
+        expected = _("自动获取数据并评分，通常几秒内完成 / Data is fetched and scored automatically, usually within seconds")
+    elif status == S.UNDER_REVIEW:
+        holder = _("客户经理 %(rm)s / Relationship manager %(rm)s") % {"rm": rm or "—"}
+        expected = _("尽职调查（必要时现场或视频走访），然后提交审批 / Due diligence (a site or video visit when needed), "
+                     "then sending the case to approval")
+        sla_stage = "due_diligence"
+    elif status == S.AWAITING_INFO:
+        holder = _("您 / You")
+        expected = _("请在本页回复客户经理的补充资料请求 / Answer the relationship manager's request for information "
+                     "on this page")
+        open_requests = [r for r in application.info_requests.all() if r.responded_at is None]  # prefetch-friendly
+        due_on = open_requests[-1].due_on if open_requests else None
+    elif status == S.PENDING_APPROVAL:
+        holder = TIER_HOLDERS.get(application.route, TIER_HOLDERS["branch"])
+        expected = _("在授权范围内审批：批准、拒绝或退回补充 / A decision within their authority: approve, decline or "
+                     "return for more work")
+        sla_stage = {"head_office": "head_office_approval", "committee": "committee_approval"}.get(
+            application.route, "branch_approval")
+    elif status == S.APPROVED:
+        holder = _("您 / You")
+        expected = _("确认批复（金额、利率、期限），接受后生成合同 / Review the offer (amount, rate, term); accepting it "
+                     "issues the contract")
+        due_on = application.offer_valid_until
+    elif status == S.CONTRACTING:
+        holder = _("您，随后是银行 / You, then the bank")
+        expected = _("阅读并签署电子合同，银行随后盖章 / Read and sign the e-contract; the bank then seals it")
+        sla_stage = "contracting"
+    elif status == S.SIGNED:
+        holder = _("系统 / The system") if application.route == "auto" else _("运营部门 / Operations")
+        expected = _("放款到您的账户 / Paying the loan out to your account")
+        sla_stage = "disbursement"
+    elif status == S.DISBURSED:
+        holder, expected = _("您 / You"), _("按还款计划还款 / Repay on the schedule")
+    elif status == S.PRESCREEN_DECLINED:
+        expected = _("未通过预审，原因见下方 / The pre-screen was not passed; the reasons are below")
+    elif status == S.DECLINED:
+        expected = _("未获批准，原因见下方 / Not approved; the reasons are below")
+    elif status == S.EXPIRED:
+        expected = _("批复已过期，可重新申请 / The offer expired; you can apply again")
+    elif status == S.WITHDRAWN:
+        expected = _("申请已撤回 / The application was withdrawn")
+    sla = None
+    if clock is not None and clock.stopped_at is None:
+        sla = {"stage": clock.stage, "target_days": clock.target_days, "due_at": clock.due_at,
+               "breached": clock.breached_at is not None, "paused": clock.paused_at is not None,
+               "remaining_hours": round(sla_clock_remaining(clock, now=now).total_seconds() / 3600, 1)}
+    elif sla_stage:
+        sla = {"stage": sla_stage, "target_days": sla_target_days(stage=sla_stage, product_code=application.product.code),
+               "due_at": None, "breached": False, "paused": False, "remaining_hours": None}
+    done = sum(1 for s in stages if s["state"] == "done")
+    return {
+        "status": status, "stages": stages, "stage": stage, "holder": holder, "expected": expected, "due_on": due_on,
+        "sla": sla, "relationship_manager": rm, "terminal": not application.is_open,
+        "percent": round(100 * done / len(stages)),
+    }
+
+
+def open_clocks_by_case(case_ids) -> dict:
+    """The running SLA clock of each case, in one query."""
+    from loanservice.models import SlaClock
+
+    return {c.case_id: c for c in SlaClock.objects.filter(case_id__in=list(case_ids), stopped_at__isnull=True)
+            .order_by("started_at")}
+
+
+def wizard_resume_step(application: LoanApplication) -> str:
+    """Where a saved draft continues: the first step not yet complete."""
+    uploaded = set(application.documents.values_list("requirement_id", flat=True))
+    for req in applicable_checklist(application.product, amount=application.amount,
+                                    legal_form=application.enterprise.legal_form):
+        if req.required and not req.satisfied_by_source and req.pk not in uploaded:
+            return "documents"
+    if set(application.consents.values_list("source", flat=True)) != {code for code, _label in DATA_SOURCES}:
+        return "consent"
+    return "review"

@@ -87,7 +87,11 @@ def application_detail(application: LoanApplication, *, user) -> dict:
                                                     legal_form=application.enterprise.legal_form)],
         "consents": sorted(application.consents.values_list("source", flat=True)),
         "info_requests": [{"id": r.pk, "message": r.message, "due_on": r.due_on, "response": r.response,
-                           "responded_at": r.responded_at} for r in application.info_requests.all()],
+                           "responded_at": r.responded_at,
+                           "items": [{"id": i.pk, "kind": i.kind, "requirement": i.requirement.code if i.requirement else None,
+                                      "question": i.question, "answer": i.answer, "fulfilled": i.fulfilled_at is not None}
+                                     for i in r.items.all()]}
+                          for r in application.info_requests.prefetch_related("items__requirement")],
         "decline_reasons": _decline_reasons(application, score),
         "timeline": [{"at": e.at, "action": e.action, "from": e.from_state, "to": e.to_state,
                       "actor": (e.actor_label if staff else ("银行 / bank" if e.actor_id != application.applicant_id else "您 / you")),
@@ -164,8 +168,10 @@ class SubmitView(APIView):
 
 
 class RequestInfoSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=2000)
+    message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
     due_on = serializers.DateField(required=False, allow_null=True)
+    documents = serializers.ListField(child=serializers.CharField(), required=False, default=list)  # checklist codes
+    questions = serializers.ListField(child=serializers.CharField(max_length=300), required=False, default=list)
 
 
 def rm_case(request, pk) -> LoanApplication:
@@ -190,10 +196,13 @@ class RequestInfoView(APIView):
 class RespondView(APIView):
     permission_classes = [IsApplicant]
 
-    @extend_schema(request=inline_serializer("RespondIn", {"response": serializers.CharField()}), responses=Detail)
+    @extend_schema(request=inline_serializer("RespondIn", {"response": serializers.CharField(),
+                                                           "answers": serializers.DictField(required=False)}), responses=Detail)
     def post(self, request, pk):
         application = own_application(request, pk)
-        lifecycle.case_respond(application_id=application.pk, user=request.user, response=str(request.data.get("response", "")))
+        answers = request.data.get("answers")
+        lifecycle.case_respond(application_id=application.pk, user=request.user, response=str(request.data.get("response", "")),
+                               answers=answers if isinstance(answers, dict) else None)
         application.refresh_from_db()
         return Response(application_detail(application, user=request.user))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -61,14 +62,41 @@ def application_submit(*, application_id: int, user, ip: str | None = None) -> L
 
 
 # ---------------------------------------------------------------- underwriting and routing (Celery)
-def score_and_route(application_id: int) -> str:
-    """Pull, score and route one submitted case. Idempotent: a case already routed is left alone."""
+def _prescreen_refresh(application: LoanApplication, *, payloads: dict) -> None:
+    """Data missing at submission (a source was down) has arrived since: judge the pre-screen again on the
+    complete data, so a cured gap no longer blocks the fast track and a new hit is not missed."""
+    from .audit import audit_record
+
+    before = application.prescreen
+    application.prescreen = intake.prescreen_run(enterprise=application.enterprise, product=application.product,
+                                                 payloads=payloads, amount=application.amount)
+    application.save(update_fields=["prescreen"])
+    audit_record(actor=None, action="application.prescreen_refresh", obj=application,
+                 data={"before_gaps": [g["code"] for g in before.get("gaps", [])], "passed": application.prescreen["passed"],
+                       "reasons": [r["code"] for r in application.prescreen["reasons"]]})
+
+
+def score_and_route(application_id: int, *, retry_transient: bool = False) -> str:
+    """Pull, score and route one submitted case. Idempotent: a case already routed is left alone.
+
+    The sources are pulled before the row lock is taken (network waits never hold a lock, and each failed
+    pull stays recorded). With `retry_transient`, a source that timed out or failed with a 5xx raises
+    SourcesUnavailable so the task retries; on the last attempt the gap is named and the case referred."""
     started = time.perf_counter()
+    pending = LoanApplication.objects.select_related("enterprise", "product").get(pk=application_id)
+    if pending.status != LoanApplication.Status.UNDER_REVIEW or pending.route:
+        return pending.status
+    snapshots = underwriting.snapshots_gather(application=pending, by=None)
+    transient = underwriting.snapshots_transient_gaps(snapshots)
+    if retry_transient and transient:
+        raise underwriting.SourcesUnavailable(transient)
     with transaction.atomic():
         application = intake.lock_application(application_id)
         if application.status != LoanApplication.Status.UNDER_REVIEW or application.route:
             return application.status
-        score = underwriting.application_score(application=application)
+        if application.prescreen.get("gaps") and all(s.status == "ok" for s in snapshots.values()):
+            _prescreen_refresh(application, payloads={k: s.payload for k, s in snapshots.items()})
+        score = underwriting.application_score(application=application, snapshots=snapshots)
         result = approvals.route_decide(application=application, score=score)
         if result.route in ("auto", "auto_decline"):
             approvals.auto_decide(application=application, score=score, result=result)
@@ -88,6 +116,14 @@ def score_and_route(application_id: int) -> str:
                    url=f"/staff/cases/{application.pk}/")
         application.scored_at = application.scored_at or timezone.now()
         LoanApplication.objects.filter(pk=application.pk).update(scored_at=application.scored_at)
+        if application.submitted_at:  # how long the decision took, submission to route (信秒贷: about a second)
+            seconds = Decimal(str((application.scored_at - application.submitted_at).total_seconds()))
+            underwriting.score_decision_time_record(score=score, seconds=seconds)
+            from .audit import audit_record
+
+            audit_record(actor=None, action="application.decision_time", obj=application,
+                         data={"route": application.route, "status": application.status, "seconds": f"{seconds:.3f}",
+                               "work_seconds": round(time.perf_counter() - started, 3)})
     log.info("case %s routed %s in %.3fs", application_id, application.route, time.perf_counter() - started)
     return application.status
 
@@ -124,16 +160,27 @@ def case_send_to_approval(*, application_id: int, user, recommendation: str = ""
 
 
 @transaction.atomic
-def case_request_info(*, application_id: int, user, message: str, due_on=None):
+def case_request_info(*, application_id: int, user, message: str, due_on=None, documents=None, questions=None):
+    """Ask the applicant for checklist documents and/or answers to questions, by a due date. The RM asks
+    during due diligence, an approver of the case's current tier while it is pending approval; the case's
+    SLA clocks pause until the applicant answers."""
     application = LoanApplication.objects.get(pk=application_id)
+    if application.status == LoanApplication.Status.PENDING_APPROVAL:
+        approvals.request_info_check(application=application, user=user)
+    requirements, questions, due_on = underwriting.info_request_validate(application=application, documents=documents,
+                                                                         questions=questions, due_on=due_on)
+    message = underwriting.info_request_message(message, requirements, questions)
     request = intake.application_request_info(application=application, user=user, message=message, due_on=due_on)
+    underwriting.info_request_items_create(info_request=request, requirements=requirements, questions=questions)
     sla_clock_pause(case_id=application_id)
     return request
 
 
 @transaction.atomic
-def case_respond(*, application_id: int, user, response: str) -> LoanApplication:
+def case_respond(*, application_id: int, user, response: str, answers: dict | None = None) -> LoanApplication:
     application = LoanApplication.objects.get(pk=application_id)
+    if application.status == LoanApplication.Status.AWAITING_INFO and application.applicant_id == getattr(user, "pk", None):
+        underwriting.info_request_fulfil(application=application, user=user, response=response, answers=answers)
     application = intake.application_respond(application=application, user=user, response=response)
     sla_clock_resume(case_id=application_id)
     return application

@@ -3,7 +3,6 @@ operations queue, and the risk overview. Thin: every action calls the conductor 
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from django.contrib import messages
@@ -21,7 +20,9 @@ from approvals.selectors import approval_queue
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from postloan.api import loans_visible_to
-from underwriting.selectors import enterprise_profile, questionnaire_for
+from underwriting import views as underwriting_views
+from underwriting.models import COLLATERAL_KINDS
+from underwriting.selectors import application_score_of, enterprise_profile, questionnaire_for
 from underwriting.services import site_visit_record
 
 from . import lifecycle, roles
@@ -78,12 +79,11 @@ def rm_queue(request):
 def case_page(request, pk):
     application = get_object_or_404(applications_visible_to(request.user), pk=pk)
     detail = application_detail(application, user=request.user)
-    profile = enterprise_profile(application.enterprise)
+    profile = enterprise_profile(application.enterprise, score=application_score_of(application))
     audit_record(actor=request.user, action="case.view", obj=application, ip=client_ip(request))
     return render(request, "staff/case.html", {
         "application": application, "d": detail, "profile": profile, "questions": questionnaire_for(application.product),
-        "is_case_rm": application.relationship_manager_id == request.user.pk,
-        "snapshots_json": {s: json.dumps(p, ensure_ascii=False, indent=1) for s, p in profile["payloads"].items() if p},
+        "is_case_rm": application.relationship_manager_id == request.user.pk, "collateral_kinds": COLLATERAL_KINDS,
     })
 
 
@@ -103,13 +103,16 @@ def case_action(request, pk, action):
             site_visit_record(application=application, by=request.user, mode=request.POST.get("mode", ""),
                               notes=request.POST.get("notes", ""), answers=answers)
             messages.success(request, _("走访记录已保存 / Visit recorded."))
+        elif action in underwriting_views.CASE_ACTIONS:
+            messages.success(request, underwriting_views.CASE_ACTIONS[action](request, application))
         elif action == "send":
             lifecycle.case_send_to_approval(application_id=pk, user=request.user, recommendation=request.POST.get("recommendation", ""))
             messages.success(request, _("已提交审批 / Sent to approval."))
             return redirect("staff:rm_queue")
         elif action == "request_info":
             lifecycle.case_request_info(application_id=pk, user=request.user, message=request.POST.get("message", ""),
-                                        due_on=request.POST.get("due_on") or None)
+                                        due_on=request.POST.get("due_on") or None, documents=request.POST.getlist("documents"),
+                                        questions=[q for q in request.POST.get("questions", "").splitlines() if q.strip()])
             messages.success(request, _("已向客户发出补充资料请求 / Information requested."))
         elif action == "decide":
             lifecycle.case_decide(
@@ -142,7 +145,7 @@ def approver_queue(request):
 def review_page(request, pk):
     application = get_object_or_404(applications_visible_to(request.user), pk=pk)
     detail = application_detail(application, user=request.user)
-    profile = enterprise_profile(application.enterprise)
+    profile = enterprise_profile(application.enterprise, score=application_score_of(application))
     audit_record(actor=request.user, action="case.view", obj=application, ip=client_ip(request))
     return render(request, "staff/review.html", {
         "application": application, "d": detail, "profile": profile,
