@@ -1,24 +1,76 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from loanservice.admin import AuditedAdmin
+from loanservice.errors import ApplicationError
 
-from .models import DataSnapshot, DataSourceConfig, PricingPolicy, QuestionnaireQuestion, Score, ScorecardModel, SiteVisit
+from . import services
+from .models import (
+    CaseNote,
+    Collateral,
+    DataSnapshot,
+    DataSourceConfig,
+    Guarantor,
+    PricingPolicy,
+    QuestionnaireQuestion,
+    Score,
+    ScorecardModel,
+    SiteVisit,
+)
 
 
 @admin.register(DataSourceConfig)
 class DataSourceConfigAdmin(AuditedAdmin):
-    list_display = ["source", "provider", "base_url", "freshness_days", "is_active"]
+    list_display = ["source", "provider", "base_url", "timeout_seconds", "retries", "breaker_threshold", "freshness_days", "is_active"]
 
 
 @admin.register(ScorecardModel)
 class ScorecardModelAdmin(AuditedAdmin):
-    list_display = ["version", "name", "is_active", "is_challenger", "created_at", "metrics"]
-    readonly_fields = ["version", "spec", "metrics", "created_at"]
+    """Models are versioned and never edited; the champion and the challenger are chosen by the actions,
+    which go through the services (one champion at a time, audited)."""
+
+    list_display = ["version", "name", "is_active", "is_challenger", "created_at", "auc", "has_development"]
+    readonly_fields = ["version", "spec", "metrics", "development", "is_active", "is_challenger", "created_at"]
+    actions = ["make_champion", "make_challenger", "clear_challenger"]
+
+    @admin.display(description="AUC")
+    def auc(self, obj):
+        value = (obj.metrics or {}).get("auc")
+        return "—" if value is None else f"{value:.4f}"
+
+    @admin.display(description=_("有PSI基准 PSI baseline"), boolean=True)
+    def has_development(self, obj):
+        return bool(obj.development)
+
+    @admin.action(description=_("设为冠军模型（启用）/ Activate as champion"))
+    def make_champion(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("请只选择一个版本 / Choose exactly one version."), messages.ERROR)
+            return
+        model = services.scorecard_activate(model=queryset.get(), by=request.user)
+        self.message_user(request, _("v%(v)s 已成为冠军模型 / v%(v)s is now the champion.") % {"v": model.version})
+
+    @admin.action(description=_("设为挑战者（影子评分）/ Score in shadow as challenger"))
+    def make_challenger(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("请只选择一个版本 / Choose exactly one version."), messages.ERROR)
+            return
+        try:
+            model = services.scorecard_challenger_set(model=queryset.get(), by=request.user)
+        except ApplicationError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(request, _("v%(v)s 将在影子模式下评分 / v%(v)s scores in shadow.") % {"v": model.version})
+
+    @admin.action(description=_("取消挑战者 / Stop the shadow scoring"))
+    def clear_challenger(self, request, queryset):
+        services.scorecard_challenger_set(model=None, by=request.user)
+        self.message_user(request, _("已取消挑战者 / No challenger now."))
 
 
 @admin.register(PricingPolicy)
 class PricingPolicyAdmin(AuditedAdmin):
-    list_display = ["effective_on", "lpr_1y", "spreads", "revenue_share", "tax_multiple"]
+    list_display = ["effective_on", "lpr_1y", "spreads", "revenue_share", "tax_multiple", "debt_share", "collateral_ltv"]
 
 
 @admin.register(QuestionnaireQuestion)
@@ -28,9 +80,21 @@ class QuestionnaireQuestionAdmin(AuditedAdmin):
 
 @admin.register(DataSnapshot)
 class DataSnapshotAdmin(admin.ModelAdmin):
-    list_display = ["enterprise", "source", "as_of", "provider", "status", "fetched_at"]
-    list_filter = ["source", "status", "provider"]
+    list_display = ["enterprise", "source", "as_of", "provider", "status", "error_code", "fetched_at"]
+    list_filter = ["source", "status", "provider", "error_code"]
     list_select_related = ["enterprise"]
 
 
-admin.site.register([Score, SiteVisit], admin.ModelAdmin)
+@admin.register(Collateral)
+class CollateralAdmin(admin.ModelAdmin):
+    list_display = ["application", "kind", "valuation", "ltv", "appraiser", "appraised_on"]
+    list_select_related = ["application__enterprise"]
+
+
+@admin.register(Guarantor)
+class GuarantorAdmin(admin.ModelAdmin):
+    list_display = ["application", "kind", "name", "prescreen_passed", "created_at"]
+    list_select_related = ["application__enterprise"]
+
+
+admin.site.register([Score, SiteVisit, CaseNote], admin.ModelAdmin)

@@ -1,4 +1,5 @@
-"""Data push API: integrations and risk send a snapshot in the source's normalised schema."""
+"""Underwriting API: snapshot push for integrations, and the RM's due diligence on a case (collateral,
+guarantors, notes, the enterprise profile). Thin: every write calls a service."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from applications.models import Enterprise
+from applications.models import Enterprise, LoanApplication
+from applications.selectors import applications_visible_to
 from loanservice import roles
 from loanservice.api import client_ip, role_permission
+from loanservice.audit import audit_record
 
-from .services import snapshot_push
+from . import services
+from .models import COLLATERAL_KINDS, CaseNote, Collateral, Guarantor
+from .selectors import application_score_of, enterprise_profile
+
+CaseStaff = role_permission(roles.RM, *roles.APPROVER_ROLES, roles.RISK)
+
+
+def _money(value) -> str | None:
+    return None if value is None else f"{value:.2f}"
 
 
 class SnapshotPushView(APIView):
@@ -23,7 +34,136 @@ class SnapshotPushView(APIView):
                                                                      "as_of": serializers.DateField(), "payload": serializers.DictField()})})
     def put(self, request, pk, source):
         enterprise = get_object_or_404(Enterprise, pk=pk)
-        snap = snapshot_push(enterprise=enterprise, source=source, as_of=request.data.get("as_of"),
-                             payload=request.data.get("payload"), by=request.user, ip=client_ip(request))
+        snap = services.snapshot_push(enterprise=enterprise, source=source, as_of=request.data.get("as_of"),
+                                      payload=request.data.get("payload"), by=request.user, ip=client_ip(request))
         return Response({"id": snap.pk, "source": snap.source, "as_of": snap.as_of, "payload": snap.payload},
                         status=status.HTTP_201_CREATED)
+
+
+def _case(request, pk) -> LoanApplication:
+    return get_object_or_404(applications_visible_to(request.user), pk=pk)
+
+
+def collateral_json(item: Collateral) -> dict:
+    return {"id": item.pk, "kind": item.kind, "description": item.description, "owner_name": item.owner_name,
+            "certificate_no": item.certificate_no, "valuation": _money(item.valuation), "appraiser": item.appraiser,
+            "appraised_on": item.appraised_on, "ltv": f"{item.ltv:.4f}", "lendable_value": _money(item.lendable_value),
+            "added_by": item.added_by.username, "created_at": item.created_at}
+
+
+def guarantor_json(item: Guarantor) -> dict:
+    return {"id": item.pk, "kind": item.kind, "name": item.name, "uscc": item.uscc, "id_number": item.id_number,
+            "relationship": item.relationship, "guaranteed_amount": _money(item.guaranteed_amount),
+            "prescreen": {"passed": item.prescreen_passed, "reasons": item.prescreen.get("reasons", []),
+                          "gaps": item.prescreen.get("gaps", [])},
+            "created_at": item.created_at}
+
+
+def _limit(application: LoanApplication) -> dict:
+    score = application_score_of(application)
+    return {"recommended_limit": _money(score.recommended_limit) if score else None,
+            "limit_basis": score.limit_basis if score else {}}
+
+
+CollateralIn = inline_serializer("CollateralIn", {
+    "kind": serializers.ChoiceField(choices=[k for k, _label in COLLATERAL_KINDS]), "description": serializers.CharField(),
+    "valuation": serializers.CharField(), "appraiser": serializers.CharField(), "appraised_on": serializers.DateField(),
+    "ltv": serializers.CharField(required=False), "owner_name": serializers.CharField(required=False),
+    "certificate_no": serializers.CharField(required=False)})
+
+
+class CollateralListView(APIView):
+    permission_classes = [CaseStaff]
+
+    def get(self, request, pk):
+        application = _case(request, pk)
+        items = Collateral.objects.filter(application=application).select_related("added_by")
+        return Response({"items": [collateral_json(c) for c in items], **_limit(application)})
+
+    @extend_schema(request=CollateralIn, responses={201: inline_serializer("CollateralOut", {"id": serializers.IntegerField()})})
+    def post(self, request, pk):
+        application = _case(request, pk)
+        data = request.data
+        item = services.collateral_add(
+            application=application, by=request.user, kind=str(data.get("kind", "")), description=data.get("description", ""),
+            valuation=data.get("valuation"), appraiser=data.get("appraiser", ""), appraised_on=data.get("appraised_on"),
+            ltv=data.get("ltv"), owner_name=data.get("owner_name", ""), certificate_no=data.get("certificate_no", ""))
+        return Response({**collateral_json(item), **_limit(application)}, status=status.HTTP_201_CREATED)
+
+
+class CollateralItemView(APIView):
+    permission_classes = [CaseStaff]
+
+    def delete(self, request, pk, item):
+        application = _case(request, pk)
+        services.collateral_remove(collateral=get_object_or_404(Collateral, application=application, pk=item), by=request.user)
+        return Response(_limit(application))
+
+
+GuarantorIn = inline_serializer("GuarantorIn", {
+    "kind": serializers.ChoiceField(choices=["enterprise", "person"]), "name": serializers.CharField(),
+    "uscc": serializers.CharField(required=False), "id_number": serializers.CharField(required=False),
+    "relationship": serializers.CharField(required=False), "guaranteed_amount": serializers.CharField(required=False)})
+
+
+class GuarantorListView(APIView):
+    permission_classes = [CaseStaff]
+
+    def get(self, request, pk):
+        application = _case(request, pk)
+        return Response({"items": [guarantor_json(g) for g in Guarantor.objects.filter(application=application)]})
+
+    @extend_schema(request=GuarantorIn, responses={201: inline_serializer("GuarantorOut", {"id": serializers.IntegerField()})})
+    def post(self, request, pk):
+        application = _case(request, pk)
+        data = request.data
+        item = services.guarantor_add(
+            application=application, by=request.user, kind=str(data.get("kind", "")), name=data.get("name", ""),
+            uscc=data.get("uscc", ""), id_number=data.get("id_number", ""), relationship=data.get("relationship", ""),
+            guaranteed_amount=data.get("guaranteed_amount"))
+        return Response(guarantor_json(item), status=status.HTTP_201_CREATED)
+
+
+class GuarantorItemView(APIView):
+    permission_classes = [CaseStaff]
+
+    def delete(self, request, pk, item):
+        application = _case(request, pk)
+        services.guarantor_remove(guarantor=get_object_or_404(Guarantor, application=application, pk=item), by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CaseNoteListView(APIView):
+    permission_classes = [CaseStaff]
+
+    def get(self, request, pk):
+        application = _case(request, pk)
+        notes = CaseNote.objects.filter(application=application).select_related("author")
+        return Response([{"id": n.pk, "author": n.author.username, "text": n.text, "created_at": n.created_at} for n in notes])
+
+    @extend_schema(request=inline_serializer("NoteIn", {"text": serializers.CharField()}),
+                   responses={201: inline_serializer("NoteOut", {"id": serializers.IntegerField()})})
+    def post(self, request, pk):
+        application = _case(request, pk)
+        note = services.case_note_add(application=application, by=request.user, text=str(request.data.get("text", "")))
+        return Response({"id": note.pk, "author": note.author.username, "text": note.text, "created_at": note.created_at},
+                        status=status.HTTP_201_CREATED)
+
+
+class ProfileView(APIView):
+    """企业画像 of a case: the derived features, the snapshots the score used (dated, by id) and the gaps."""
+
+    permission_classes = [CaseStaff]
+
+    def get(self, request, pk):
+        application = _case(request, pk)
+        score = application_score_of(application)
+        profile = enterprise_profile(application.enterprise, score=score)
+        audit_record(actor=request.user, action="profile.view", obj=application, ip=client_ip(request))
+        return Response({
+            "features": profile["features"],
+            "snapshots": {s: None if snap is None else {"id": snap.pk, "as_of": snap.as_of, "provider": snap.provider,
+                                                         "fetched_at": snap.fetched_at, "payload": snap.payload}
+                          for s, snap in profile["snapshots"].items()},
+            "gaps": profile["gaps"],
+        })

@@ -10,7 +10,18 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from applications.models import DATA_SOURCES, MONEY, RATE, Bilingual, Enterprise, LoanApplication, LoanProduct
+from applications.models import (
+    DATA_SOURCES,
+    MONEY,
+    RATE,
+    ApplicationDocument,
+    Bilingual,
+    DocumentRequirement,
+    Enterprise,
+    InfoRequest,
+    LoanApplication,
+    LoanProduct,
+)
 
 
 class DataSourceConfig(models.Model):
@@ -19,7 +30,12 @@ class DataSourceConfig(models.Model):
     provider = models.CharField(max_length=10, choices=PROVIDERS, default="sandbox")
     base_url = models.URLField(blank=True)
     timeout_seconds = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("3.00"))
-    retries = models.PositiveSmallIntegerField(default=2)
+    retries = models.PositiveSmallIntegerField(_("重试次数 retries"), default=2)
+    backoff_seconds = models.DecimalField(_("重试间隔(秒) backoff (seconds)"), max_digits=5, decimal_places=2,
+                                          default=Decimal("0.20"), help_text=_("第 n 次重试前等待 backoff × 2^(n-1) 秒"))
+    breaker_threshold = models.PositiveSmallIntegerField(_("熔断阈值 circuit breaker threshold"), default=5,
+                                                         help_text=_("连续失败多少次后熔断 / consecutive failures that open the circuit"))
+    breaker_reset_seconds = models.PositiveIntegerField(_("熔断恢复(秒) circuit breaker reset (seconds)"), default=30)
     freshness_days = models.PositiveSmallIntegerField(_("有效期(天) freshness window (days)"), default=30)
     is_active = models.BooleanField(default=True)
 
@@ -43,8 +59,12 @@ class DataSnapshot(models.Model):
     status = models.CharField(max_length=10, choices=[(OK, "ok"), (FAILED, "failed")], default=OK)
     payload = models.JSONField(default=dict, blank=True)
     error = models.CharField(max_length=300, blank=True)
+    error_code = models.CharField(max_length=20, blank=True, help_text=(
+        "unavailable, circuit_open, not_found, rejected, malformed, invalid, no_consent, not_pushed, inactive"))
     application = models.ForeignKey(LoanApplication, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="snapshots", help_text="the application whose consent allowed the pull")
+
+    TRANSIENT_CODES = frozenset({"unavailable", "circuit_open"})
 
     class Meta:
         verbose_name = _("数据快照 data snapshot")
@@ -55,12 +75,19 @@ class DataSnapshot(models.Model):
     def __str__(self) -> str:
         return f"{self.enterprise_id}:{self.source}@{self.as_of}"
 
+    @property
+    def transient(self) -> bool:
+        """A failure that trying again later may cure (worth a task retry, not yet a referral)."""
+        return self.status == self.FAILED and self.error_code in self.TRANSIENT_CODES
+
 
 class ScorecardModel(models.Model):
     name = models.CharField(max_length=100)
     version = models.PositiveIntegerField(unique=True, editable=False)
     spec = models.JSONField()
     metrics = models.JSONField(default=dict, blank=True)
+    development = models.JSONField(_("开发样本分布 development sample summary"), default=dict, blank=True,
+                                   help_text=_("PSI 的基准：各特征分箱占比与分数分布 / the PSI baseline"))
     is_active = models.BooleanField(_("冠军模型 champion"), default=False)
     is_challenger = models.BooleanField(_("挑战者（影子评分）challenger (shadow)"), default=False)
     created_at = models.DateTimeField(default=timezone.now)
@@ -91,6 +118,10 @@ class Score(models.Model):
     reasons = models.JSONField(default=list)
     features = models.JSONField(default=dict)
     missing_sources = models.JSONField(default=list)
+    data_gaps = models.JSONField(default=dict, blank=True, help_text="{source: {code, error, snapshot}} for every missing source")
+    limit_basis = models.JSONField(default=dict, blank=True, help_text="the figures the recommended limit came from")
+    decision_seconds = models.DecimalField(max_digits=10, decimal_places=3, null=True, blank=True,
+                                           help_text="submission to routed decision (auto approve / decline / referral)")
     snapshots = models.ManyToManyField(DataSnapshot, blank=True)
     recommended_limit = models.DecimalField(**MONEY, null=True, blank=True)
     recommended_rate = models.DecimalField(**RATE, null=True, blank=True)
@@ -106,6 +137,22 @@ class Score(models.Model):
         return f"{self.application_id} {self.grade} {self.points}"
 
 
+COLLATERAL_KINDS = [
+    ("real_estate", _("房产 real estate")),
+    ("land", _("土地使用权 land use right")),
+    ("equipment", _("机器设备 equipment")),
+    ("vehicle", _("车辆 vehicle")),
+    ("receivables", _("应收账款 receivables")),
+    ("deposit", _("存单 certificate of deposit")),
+    ("other", _("其他 other")),
+]
+
+
+def default_ltv_by_kind() -> dict:
+    return {"real_estate": "0.70", "land": "0.60", "equipment": "0.50", "vehicle": "0.50", "receivables": "0.60",
+            "deposit": "0.90", "other": "0.30"}
+
+
 class PricingPolicy(models.Model):
     """LPR and spreads by grade (rate = LPR + spread), and the limit formula's factors."""
 
@@ -114,7 +161,13 @@ class PricingPolicy(models.Model):
     spreads = models.JSONField(_("按评级加点 spread by grade"), default=dict, help_text='{"A": "0.0050", ...}')
     revenue_share = models.DecimalField(_("营收比例 share of revenue"), max_digits=5, decimal_places=4, default=Decimal("0.25"))
     tax_multiple = models.DecimalField(_("纳税倍数 multiple of tax paid"), max_digits=6, decimal_places=2, default=Decimal("8"))
-    collateral_ltv = models.DecimalField(_("抵押率 loan-to-value"), max_digits=5, decimal_places=4, default=Decimal("0.70"))
+    collateral_ltv = models.DecimalField(_("抵押率 loan-to-value"), max_digits=5, decimal_places=4, default=Decimal("0.70"),
+                                         help_text=_("未按类型设置时的抵押率上限 / the LTV cap for kinds not listed below"))
+    collateral_ltv_by_kind = models.JSONField(_("按押品类型的抵押率上限 LTV cap by collateral kind"), default=default_ltv_by_kind,
+                                              blank=True, help_text='{"real_estate": "0.70", ...}')
+    appraisal_max_age_days = models.PositiveSmallIntegerField(_("评估报告有效期(天) appraisal valid for (days)"), default=365)
+    debt_share = models.DecimalField(_("既有负债扣减比例 share of existing debt deducted"), max_digits=5, decimal_places=4,
+                                     default=Decimal("0.50"))
 
     class Meta:
         verbose_name = _("定价与额度政策 pricing policy")
@@ -162,3 +215,95 @@ class SiteVisit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.application_id} {self.mode}"
+
+
+class Collateral(models.Model):
+    """An item pledged for a secured loan (押品): valued by an appraiser, lent against at a loan-to-value ratio."""
+
+    application = models.ForeignKey(LoanApplication, on_delete=models.CASCADE, related_name="collateral")
+    kind = models.CharField(_("押品类型 kind"), max_length=20, choices=COLLATERAL_KINDS)
+    description = models.CharField(_("押品描述 description"), max_length=200)
+    owner_name = models.CharField(_("权属人 owner"), max_length=100, blank=True)
+    certificate_no = models.CharField(_("权证编号 certificate number"), max_length=60, blank=True)
+    valuation = models.DecimalField(_("评估价值 valuation"), **MONEY)
+    appraiser = models.CharField(_("评估机构 appraiser"), max_length=100)
+    appraised_on = models.DateField(_("评估日期 appraised on"))
+    ltv = models.DecimalField(_("抵押率 loan-to-value"), max_digits=5, decimal_places=4)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("押品 collateral")
+        verbose_name_plural = _("押品 collateral")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.valuation}"
+
+    @property
+    def lendable_value(self) -> Decimal:
+        return (self.valuation * self.ltv).quantize(Decimal("0.01"))
+
+
+class Guarantor(models.Model):
+    """A guarantor (保证人) of a loan: an enterprise or a person, with its own pre-screen."""
+
+    ENTERPRISE, PERSON = "enterprise", "person"
+    KINDS = [(ENTERPRISE, _("企业保证 enterprise")), (PERSON, _("个人保证 person"))]
+    application = models.ForeignKey(LoanApplication, on_delete=models.CASCADE, related_name="guarantors")
+    kind = models.CharField(_("保证人类型 kind"), max_length=10, choices=KINDS)
+    name = models.CharField(_("名称/姓名 name"), max_length=200)
+    uscc = models.CharField(_("统一社会信用代码 USCC"), max_length=18, blank=True)
+    id_number = models.CharField(_("身份证号 ID number"), max_length=18, blank=True)
+    relationship = models.CharField(_("与借款人关系 relationship"), max_length=100, blank=True)
+    guaranteed_amount = models.DecimalField(_("担保金额 amount guaranteed"), **MONEY, null=True, blank=True)
+    prescreen = models.JSONField(default=dict, blank=True)
+    prescreen_passed = models.BooleanField(default=False)
+    added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("保证人 guarantor")
+        verbose_name_plural = _("保证人 guarantors")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CaseNote(models.Model):
+    """The RM's due-diligence notes on a case (尽调记录), visible to the approvers."""
+
+    application = models.ForeignKey(LoanApplication, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("尽调笔记 case note")
+        verbose_name_plural = _("尽调笔记 case notes")
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"note {self.pk} on {self.application_id}"
+
+
+class InfoRequestItem(models.Model):
+    """One thing asked of the applicant in a request for information: a checklist document or a question."""
+
+    DOCUMENT, QUESTION = "document", "question"
+    info_request = models.ForeignKey(InfoRequest, on_delete=models.CASCADE, related_name="items")
+    kind = models.CharField(max_length=10, choices=[(DOCUMENT, _("材料 document")), (QUESTION, _("问题 question"))])
+    requirement = models.ForeignKey(DocumentRequirement, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    question = models.CharField(max_length=300, blank=True)
+    answer = models.TextField(blank=True)
+    document = models.ForeignKey(ApplicationDocument, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    fulfilled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("补充资料项 information item")
+        verbose_name_plural = _("补充资料项 information items")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.requirement.code if self.requirement_id else self.question[:40]

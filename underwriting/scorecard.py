@@ -65,6 +65,8 @@ __all__ = [
     "grade_for_points",
     "psi",
     "psi_report",
+    "development_summary",
+    "psi_against_summary",
     "score_batch",
     "score_one",
     "validate_spec",
@@ -811,4 +813,83 @@ def psi_report(
         },
         "n_dev": int(len(dev_pts)),
         "n_recent": int(len(rec_pts)),
+    }
+
+
+# --------------------------------------------------------------------------- PSI against a stored summary
+
+
+def development_summary(
+    spec: Mapping[str, Any] | CompiledScorecard, columns: Mapping[str, Any], *, score_bins: int = 10
+) -> dict[str, Any]:
+    """What a PSI report needs of the development sample, small enough to store with the model:
+    per feature the row count in each of the spec's bins (missing/other included), the score's
+    quantile cut points with the count in each bin, and the grade mix.  JSON-serialisable."""
+    c = compile_spec(spec)
+    feats: dict[str, Any] = {}
+    for f in c.features:
+        if f.name not in columns:
+            continue
+        counts = np.bincount(_codes(f, columns[f.name]), minlength=len(f.points_np))
+        feats[f.name] = {"labels": _bin_labels(f), "counts": [int(x) for x in counts]}
+    points = score_batch(c, columns, absent="missing")
+    finite = points.astype(np.float64)
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, int(score_bins) + 1)[1:-1])) if finite.size else np.empty(0)
+    edges = edges[edges > finite.min()] if finite.size else edges
+    idx = np.searchsorted(edges, finite, side="right")
+    score_counts = np.bincount(idx, minlength=len(edges) + 1)
+    letters = [g[0] for g in c.grades]
+    graded = grade_batch(c, points).tolist()
+    return {
+        "format": 1,
+        "n": int(len(points)),
+        "features": feats,
+        "score": {"edges": [float(e) for e in edges], "counts": [int(x) for x in score_counts],
+                  "mean": float(finite.mean()) if finite.size else None},
+        "grades": {g: int(graded.count(g)) for g in letters},
+    }
+
+
+def psi_against_summary(
+    spec: Mapping[str, Any] | CompiledScorecard, summary: Mapping[str, Any], recent_columns: Mapping[str, Any]
+) -> dict[str, Any]:
+    """PSI of recent rows against a stored :func:`development_summary`: per feature (over the spec's own
+    bins), for the score (over the development quantile bins) and for the grade mix.  Flags as in
+    :func:`psi_report`: < 0.1 stable, < 0.25 watch, else shift."""
+    c = compile_spec(spec)
+    n_recent = _n_rows(recent_columns) if recent_columns else 0
+    feats: dict[str, float] = {}
+    for f in c.features:
+        dev = summary.get("features", {}).get(f.name)
+        if dev is None or f.name not in recent_columns or n_recent == 0:
+            feats[f.name] = float("nan")
+            continue
+        ec = np.asarray(dev["counts"], dtype=np.int64)
+        ac = np.bincount(_codes(f, recent_columns[f.name]), minlength=len(f.points_np))
+        if len(ec) != len(ac):
+            raise ValueError(f"the development summary of {f.name!r} does not match the spec's bins")
+        feats[f.name] = _psi_from_counts(ec, ac)
+    if n_recent:
+        points = score_batch(c, recent_columns, absent="missing")
+        edges = np.asarray(summary["score"]["edges"], dtype=np.float64)
+        sc = np.bincount(np.searchsorted(edges, points.astype(np.float64), side="right"), minlength=len(edges) + 1)
+        score_psi = _psi_from_counts(np.asarray(summary["score"]["counts"], dtype=np.int64), sc)
+        letters = [g[0] for g in c.grades]
+        graded = grade_batch(c, points).tolist()
+        recent_grades = {g: graded.count(g) for g in letters}
+        grade_psi = _psi_from_counts(np.asarray([summary["grades"].get(g, 0) for g in letters], dtype=np.int64),
+                                     np.asarray([recent_grades[g] for g in letters], dtype=np.int64))
+        mean = float(points.mean())
+    else:
+        score_psi = grade_psi = float("nan")
+        recent_grades, mean = {}, None
+    return {
+        "features": feats,
+        "score": score_psi,
+        "grade": grade_psi,
+        "flags": {**{k: _psi_flag(v) for k, v in feats.items()}, "score": _psi_flag(score_psi), "grade": _psi_flag(grade_psi)},
+        "grade_mix": {"dev": dict(summary.get("grades", {})), "recent": recent_grades},
+        "score_mean": {"dev": summary.get("score", {}).get("mean"), "recent": mean},
+        "n_dev": int(summary.get("n", 0)),
+        "n_recent": int(n_recent),
     }

@@ -1,28 +1,63 @@
-"""Underwriting services: data pulls and pushes, scoring, limit and price, site visits."""
+"""Underwriting services: data pulls and pushes, scoring, limit and price, collateral and guarantors,
+the RM's notes and requests for information, site visits, and the scorecard's champion and challenger."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from decimal import ROUND_DOWN, Decimal
+import time
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from types import SimpleNamespace
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from applications.models import Enterprise, LoanApplication
+from applications.models import (
+    Consent,
+    DocumentRequirement,
+    Enterprise,
+    InfoRequest,
+    LoanApplication,
+    NegativeListEntry,
+)
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 
 from . import providers as provider_lib
 from . import scorecard
 from .features import derive_features
-from .models import DataSnapshot, DataSourceConfig, PricingPolicy, QuestionnaireQuestion, Score, ScorecardModel, SiteVisit
-from .selectors import latest_snapshot, questionnaire_for, scorecard_champion, scorecard_challenger
+from .models import (
+    COLLATERAL_KINDS,
+    CaseNote,
+    Collateral,
+    DataSnapshot,
+    DataSourceConfig,
+    Guarantor,
+    InfoRequestItem,
+    PricingPolicy,
+    QuestionnaireQuestion,
+    Score,
+    ScorecardModel,
+    SiteVisit,
+)
+from .selectors import latest_ok_snapshots, questionnaire_for, scorecard_challenger, scorecard_champion
 from .sources import SOURCES, validate_payload
 
 log = logging.getLogger(__name__)
 FAST_TRACK_MAX = Decimal("1000000")
+CENT = Decimal("0.01")
+DUE_DILIGENCE_STATES = (LoanApplication.Status.UNDER_REVIEW, LoanApplication.Status.AWAITING_INFO)
+
+
+class SourcesUnavailable(Exception):
+    """Sources failed for a reason that may pass (timeout, 5xx, circuit open): retry before referring."""
+
+    def __init__(self, gaps: dict[str, str]):
+        super().__init__("; ".join(f"{s}: {e}" for s, e in gaps.items()))
+        self.gaps = gaps
 
 
 def _hints(enterprise: Enterprise) -> dict:
@@ -40,6 +75,7 @@ def source_config(source: str) -> DataSourceConfig:
     return config or DataSourceConfig(source=source)
 
 
+# ---------------------------------------------------------------- data sources
 @transaction.atomic
 def snapshot_push(*, enterprise: Enterprise, source: str, as_of, payload, by, ip: str | None = None) -> DataSnapshot:
     """An integration or risk pushes a snapshot in the source's normalised schema (400 naming the field)."""
@@ -65,54 +101,109 @@ def snapshot_push(*, enterprise: Enterprise, source: str, as_of, payload, by, ip
     return snap
 
 
-_BREAKERS: dict[str, provider_lib.CircuitBreaker] = {}
+class CacheBreakerStore:
+    """Circuit-breaker state in the Django cache (Redis in production), so every web and worker process
+    sees one circuit per source; with the local-memory cache it is per process."""
+
+    prefix = "underwriting:breaker:"
+
+    def get(self, key: str) -> dict | None:
+        return cache.get(self.prefix + key)
+
+    def set(self, key: str, value: dict) -> None:
+        cache.set(self.prefix + key, value, timeout=24 * 3600)
 
 
-def _provider_for(config: DataSourceConfig):
+def source_breaker(config: DataSourceConfig) -> provider_lib.CircuitBreaker:
+    # A wall clock, not a monotonic one: the state is shared between processes.
+    return provider_lib.CircuitBreaker(failure_threshold=max(1, config.breaker_threshold),
+                                       reset_after=float(config.breaker_reset_seconds), clock=time.time,
+                                       state_store=CacheBreakerStore())
+
+
+def provider_for(config: DataSourceConfig):
     if config.provider == "http":
         return provider_lib.HttpProvider(config.base_url, timeout=float(config.timeout_seconds), retries=config.retries,
-                                         breaker=_BREAKERS.setdefault(config.source, provider_lib.CircuitBreaker()))
+                                         backoff=float(config.backoff_seconds), breaker=source_breaker(config))
     return provider_lib.SandboxProvider()
+
+
+def consent_given(*, enterprise: Enterprise, source: str, application: LoanApplication | None) -> bool:
+    """数据授权: a pull needs the applicant's consent for that source, on this application (or, for
+    monitoring without one, on an earlier application of the enterprise)."""
+    if application is not None:
+        return Consent.objects.filter(application=application, source=source).exists()
+    return Consent.objects.filter(application__enterprise=enterprise, source=source).exists()
 
 
 def snapshot_pull(*, enterprise: Enterprise, source: str, application: LoanApplication | None, by,
                   as_of: dt.date | None = None) -> DataSnapshot:
-    """Ask the configured provider now. A failure is recorded as a failed snapshot (a named gap), never raised."""
+    """Ask the configured provider now. A failure, or a missing consent, is recorded as a failed snapshot
+    (a named gap), never raised."""
     config = source_config(source)
     as_of = as_of or timezone.localdate()
-    if config.provider == "push" or not config.is_active:
-        snap = DataSnapshot.objects.create(enterprise=enterprise, source=source, as_of=as_of, provider=config.provider,
-                                           status=DataSnapshot.FAILED, application=application,
-                                           error="no pushed snapshot within the freshness window")
+    started = time.perf_counter()
+    failure: tuple[str, str] | None = None
+    payload: dict = {}
+    if not consent_given(enterprise=enterprise, source=source, application=application):
+        failure = ("no_consent", "no consent recorded for this source; not pulled")
+    elif not config.is_active:
+        failure = ("inactive", "the data source is switched off")
+    elif config.provider == "push":
+        failure = ("not_pushed", "no pushed snapshot within the freshness window")
+    elif config.provider == "http" and not config.base_url:
+        failure = ("not_configured", "no base_url configured for the http provider")
     else:
         try:
-            payload = _provider_for(config).fetch(source, enterprise.uscc, as_of=as_of, hints=_hints(enterprise))
-            snap = DataSnapshot.objects.create(enterprise=enterprise, source=source, as_of=as_of, provider=config.provider,
-                                               payload=payload, application=application)
+            payload = provider_for(config).fetch(source, enterprise.uscc, as_of=as_of, hints=_hints(enterprise))
         except provider_lib.ProviderError as exc:
             log.warning("data source %s failed for %s: %s", source, enterprise.uscc, exc)
-            snap = DataSnapshot.objects.create(enterprise=enterprise, source=source, as_of=as_of, provider=config.provider,
-                                               status=DataSnapshot.FAILED, error=str(exc)[:300], application=application)
+            failure = (exc.code, str(exc)[:300])
+    if failure is None:
+        snap = DataSnapshot.objects.create(enterprise=enterprise, source=source, as_of=as_of, provider=config.provider,
+                                           payload=payload, application=application)
+    else:
+        snap = DataSnapshot.objects.create(enterprise=enterprise, source=source, as_of=as_of, provider=config.provider,
+                                           status=DataSnapshot.FAILED, error_code=failure[0], error=failure[1],
+                                           application=application)
     audit_record(actor=by, action="data.pull", obj=enterprise,
-                 data={"source": source, "snapshot": snap.pk, "status": snap.status, "application": getattr(application, "pk", None)})
+                 data={"source": source, "snapshot": snap.pk, "status": snap.status, "code": snap.error_code,
+                       "provider": config.provider, "ms": round((time.perf_counter() - started) * 1000),
+                       "application": getattr(application, "pk", None)})
     return snap
 
 
-def snapshots_ensure(*, application: LoanApplication, by, sources: list[str] | None = None) -> dict[str, dict | None]:
-    """The payload per consented source: a fresh snapshot as it is, otherwise pulled now. None = a gap."""
-    consented = set(application.consents.values_list("source", flat=True))
-    result: dict[str, dict | None] = {}
+def snapshot_fresh(snap: DataSnapshot | None, config: DataSourceConfig, today: dt.date) -> bool:
+    return snap is not None and snap.status == DataSnapshot.OK and (today - snap.as_of).days <= config.freshness_days
+
+
+def snapshots_gather(*, application: LoanApplication, by, sources=None) -> dict[str, DataSnapshot]:
+    """Per source, the snapshot to use: a fresh one on file (pushed or pulled earlier) as it is,
+    otherwise pulled now. Every source maps to a snapshot; a failed one is the named gap."""
+    enterprise = application.enterprise
+    consented = set(Consent.objects.filter(application=application).values_list("source", flat=True))
+    configs = {c.source: c for c in DataSourceConfig.objects.all()}
+    on_file = latest_ok_snapshots(enterprise)
     today = timezone.localdate()
+    result: dict[str, DataSnapshot] = {}
     for source in sources or SOURCES:
-        if source not in consented:
-            result[source] = None
-            continue
-        config = source_config(source)
-        snap = latest_snapshot(application.enterprise, source)
-        if snap is None or (today - snap.as_of).days > config.freshness_days:
-            snap = snapshot_pull(enterprise=application.enterprise, source=source, application=application, by=by)
-        result[source] = snap.payload if snap.status == DataSnapshot.OK else None
+        config = configs.get(source) or DataSourceConfig(source=source)
+        snap = on_file.get(source)
+        if source in consented and snapshot_fresh(snap, config, today):
+            result[source] = snap
+        else:  # no consent: snapshot_pull records the gap without asking anyone
+            result[source] = snapshot_pull(enterprise=enterprise, source=source, application=application, by=by)
     return result
+
+
+def snapshots_ensure(*, application: LoanApplication, by, sources=None) -> dict[str, dict | None]:
+    """The payload per source: a fresh snapshot as it is, otherwise pulled now. None = a gap."""
+    return {s: (snap.payload if snap.status == DataSnapshot.OK else None)
+            for s, snap in snapshots_gather(application=application, by=by, sources=sources).items()}
+
+
+def snapshots_transient_gaps(snapshots: dict[str, DataSnapshot]) -> dict[str, str]:
+    return {s: snap.error for s, snap in snapshots.items() if snap.transient}
 
 
 # ---------------------------------------------------------------- limit, price, score
@@ -125,70 +216,443 @@ def pricing_policy(on: dt.date | None = None) -> PricingPolicy:
 
 
 def rate_recommend(*, grade: str, product, policy: PricingPolicy) -> Decimal:
+    """Rate = LPR + spread by grade, within the product's floor and cap."""
     spread = Decimal(str(policy.spreads.get(grade, policy.spreads.get("E", "0.06"))))
     rate = policy.lpr_1y + spread
     return min(max(rate, product.rate_floor), product.rate_cap).quantize(Decimal("0.000001"))
 
 
-def limit_recommend(*, application: LoanApplication, payloads: dict, policy: PricingPolicy,
-                    collateral_value: Decimal = Decimal("0")) -> Decimal:
-    """Product maximum, capped by revenue and tax paid, less existing debt; collateral can lift it."""
+def collateral_value(application: LoanApplication) -> Decimal:
+    """What the bank lends against the recorded collateral: Σ valuation × LTV."""
+    return sum((c.lendable_value for c in application.collateral.all()), Decimal("0.00"))
+
+
+def limit_breakdown(*, application: LoanApplication, payloads: dict, policy: PricingPolicy,
+                    collateral: Decimal | None = None) -> dict:
+    """The recommended limit and the figures it came from (shown to the RM and approver).
+
+    Cash-flow capacity = min(revenue × revenue share, tax paid × tax multiple) less a share of the existing
+    debt (bureau outstanding debt and the bank's own exposure); collateral can lift it to Σ valuation × LTV;
+    never above the product maximum. Rounded down to the thousand."""
     tax = payloads.get("tax") or {}
     bureau = payloads.get("credit_bureau") or {}
+    internal = payloads.get("internal") or {}
     revenue = Decimal(tax.get("revenue_12m", application.enterprise.annual_revenue))
-    tax_paid = Decimal(tax.get("tax_paid_12m", "0"))
-    debt = Decimal(bureau.get("outstanding_debt", "0"))
-    capacity = min(revenue * policy.revenue_share, tax_paid * policy.tax_multiple if tax else revenue * policy.revenue_share)
-    capacity = max(capacity - debt * Decimal("0.5"), Decimal("0"))
-    capacity = max(capacity, collateral_value * policy.collateral_ltv)
-    limit = min(application.product.max_amount, capacity)
-    return (limit / 1000).to_integral_value(rounding=ROUND_DOWN) * 1000
+    tax_paid = Decimal(tax["tax_paid_12m"]) if tax else None
+    debt = Decimal(bureau.get("outstanding_debt", "0")) + Decimal(internal.get("existing_exposure", "0"))
+    by_revenue = revenue * policy.revenue_share
+    by_tax = tax_paid * policy.tax_multiple if tax_paid is not None else by_revenue
+    capacity = max(min(by_revenue, by_tax) - debt * policy.debt_share, Decimal("0"))
+    secured = collateral if collateral is not None else collateral_value(application)
+    limit = min(application.product.max_amount, max(capacity, secured))
+    limit = (limit / 1000).to_integral_value(rounding=ROUND_DOWN) * 1000
+    return {
+        "revenue": f"{revenue:.2f}", "tax_paid": None if tax_paid is None else f"{tax_paid:.2f}",
+        "existing_debt": f"{debt:.2f}", "by_revenue": f"{by_revenue:.2f}", "by_tax": f"{by_tax:.2f}",
+        "cash_flow_capacity": f"{capacity:.2f}", "collateral_value": f"{secured:.2f}",
+        "product_max": f"{application.product.max_amount:.2f}", "limit": f"{limit:.2f}",
+        "policy": policy.effective_on.isoformat(),
+    }
 
 
-def _score_with(model: ScorecardModel, application, features, payloads, missing, *, shadow: bool, policy) -> Score:
+def limit_recommend(*, application: LoanApplication, payloads: dict, policy: PricingPolicy,
+                    collateral_value: Decimal | None = None) -> Decimal:
+    """Product maximum, revenue and tax paid, less existing debt; collateral can lift it."""
+    return Decimal(limit_breakdown(application=application, payloads=payloads, policy=policy,
+                                   collateral=collateral_value)["limit"])
+
+
+def _reasons(result) -> list[dict]:
+    return [{"code": r.code, "feature": r.feature, "points_lost": r.points_lost, "message": r.text_zh,
+             "message_en": r.text_en} for r in result.reasons]
+
+
+def _score_with(model: ScorecardModel, application, features, payloads, missing, gaps, *, shadow: bool, policy) -> Score:
     # A version's spec never changes, so its compiled form is cached by version.
     result = scorecard.score_one(scorecard.compile_spec(model.spec, key=("scorecard", model.version)), features)
+    basis = {} if shadow else limit_breakdown(application=application, payloads=payloads, policy=policy)
     score, _created = Score.objects.get_or_create(
         application=application, model=model,
         defaults=dict(
             is_shadow=shadow, points=result.points, grade=result.grade, pd=result.pd, dimensions=result.dimensions,
-            reasons=[{"code": r.code, "feature": r.feature, "points_lost": r.points_lost, "message": r.text_zh,
-                      "message_en": r.text_en} for r in result.reasons],
-            features=features, missing_sources=missing,
-            recommended_limit=None if shadow else limit_recommend(application=application, payloads=payloads, policy=policy),
+            reasons=_reasons(result), features=features, missing_sources=missing, data_gaps=gaps, limit_basis=basis,
+            recommended_limit=Decimal(basis["limit"]) if basis else None,
             recommended_rate=None if shadow else rate_recommend(grade=result.grade, product=application.product, policy=policy),
         ),
     )
     return score
 
 
-def application_score(*, application: LoanApplication, by=None) -> Score:
-    """Score with the champion (and the challenger in shadow). Idempotent: a second run returns the same score."""
+def application_score(*, application: LoanApplication, by=None, snapshots: dict[str, DataSnapshot] | None = None) -> Score:
+    """Score with the champion (and the challenger in shadow) on the given or gathered snapshots.
+    Idempotent: a second run returns the same score and pulls nothing."""
     existing = Score.objects.filter(application=application, is_shadow=False).select_related("model").first()
     if existing:
         return existing
-    payloads = snapshots_ensure(application=application, by=by)
-    missing = [s for s, p in payloads.items() if p is None]
+    if snapshots is None:
+        snapshots = snapshots_gather(application=application, by=by)
+    payloads = {s: (snap.payload if snap.status == DataSnapshot.OK else None) for s, snap in snapshots.items()}
+    missing = [s for s in SOURCES if payloads.get(s) is None]
+    gaps = {s: {"code": snap.error_code or "failed", "error": snap.error, "snapshot": snap.pk}
+            for s, snap in snapshots.items() if snap.status != DataSnapshot.OK}
+    for s in missing:
+        gaps.setdefault(s, {"code": "not_gathered", "error": "not gathered", "snapshot": None})
     features = derive_features(payloads, as_of=timezone.localdate())
     policy = pricing_policy()
     champion = scorecard_champion()
     try:
         with transaction.atomic():
-            score = _score_with(champion, application, features, payloads, missing, shadow=False, policy=policy)
+            score = _score_with(champion, application, features, payloads, missing, gaps, shadow=False, policy=policy)
     except IntegrityError:  # a concurrent run scored first
         return Score.objects.get(application=application, model=champion)
-    snaps = [latest_snapshot(application.enterprise, s) for s in SOURCES]
-    score.snapshots.set([s for s in snaps if s is not None])
+    score.snapshots.set([snap for snap in snapshots.values() if snap.status == DataSnapshot.OK])
     challenger = scorecard_challenger()
     if challenger and challenger.pk != champion.pk:
         try:
             with transaction.atomic():
-                _score_with(challenger, application, features, payloads, missing, shadow=True, policy=policy)
+                _score_with(challenger, application, features, payloads, missing, gaps, shadow=True, policy=policy)
         except Exception:  # the shadow must never disturb the decision
             log.exception("challenger scoring failed for application %s", application.pk)
     audit_record(actor=by, action="application.score", obj=application,
-                 data={"model": champion.version, "grade": score.grade, "points": score.points, "missing": missing})
+                 data={"model": champion.version, "grade": score.grade, "points": score.points, "missing": missing,
+                       "challenger": challenger.version if challenger and challenger.pk != champion.pk else None,
+                       "snapshots": sorted(snap.pk for snap in snapshots.values())})
     return score
+
+
+def score_decision_time_record(*, score: Score, seconds: Decimal) -> None:
+    """How long the routed decision took from submission (信秒贷's "about a second", measured)."""
+    Score.objects.filter(pk=score.pk).update(decision_seconds=seconds.quantize(Decimal("0.001")))
+
+
+def limit_refresh(*, application: LoanApplication, by) -> Score | None:
+    """Recompute the champion score's recommended limit after the collateral changed (same snapshots)."""
+    score = Score.objects.filter(application=application, is_shadow=False).prefetch_related("snapshots").first()
+    if score is None:
+        return None
+    payloads = {s.source: s.payload for s in score.snapshots.all()}
+    basis = limit_breakdown(application=application, payloads=payloads, policy=pricing_policy())
+    before = score.recommended_limit
+    score.limit_basis = basis
+    score.recommended_limit = Decimal(basis["limit"])
+    score.save(update_fields=["limit_basis", "recommended_limit"])
+    if before != score.recommended_limit:
+        audit_record(actor=by, action="application.limit_refresh", obj=application,
+                     data={"from": None if before is None else f"{before:.2f}", "to": basis["limit"],
+                           "collateral_value": basis["collateral_value"]})
+    return score
+
+
+# ---------------------------------------------------------------- scorecard models (champion / challenger)
+@transaction.atomic
+def scorecard_activate(*, model: ScorecardModel, by) -> ScorecardModel:
+    """Make this version the champion: it scores every new application; the previous one steps down."""
+    model = ScorecardModel.objects.select_for_update().get(pk=model.pk)
+    scorecard.validate_spec(model.spec)
+    previous = list(ScorecardModel.objects.select_for_update().filter(is_active=True).exclude(pk=model.pk))
+    ScorecardModel.objects.filter(pk__in=[m.pk for m in previous]).update(is_active=False)
+    model.is_active, model.is_challenger = True, False
+    model.save(update_fields=["is_active", "is_challenger"])
+    audit_record(actor=by, action="scorecard.activate", obj=model, data={"version": model.version,
+                                                                         "previous": [m.version for m in previous]})
+    return model
+
+
+@transaction.atomic
+def scorecard_challenger_set(*, model: ScorecardModel | None, by) -> ScorecardModel | None:
+    """Score this version in shadow next to the champion (None: no challenger)."""
+    previous = list(ScorecardModel.objects.select_for_update().filter(is_challenger=True))
+    ScorecardModel.objects.filter(pk__in=[m.pk for m in previous]).update(is_challenger=False)
+    if model is not None:
+        model = ScorecardModel.objects.select_for_update().get(pk=model.pk)
+        if model.is_active:
+            raise ApplicationError(_("冠军模型不能同时作为挑战者 / The champion cannot also be the challenger."),
+                                   errors={"is_challenger": [_("请选择非冠军版本 / Choose a version that is not the champion.")]})
+        scorecard.validate_spec(model.spec)
+        model.is_challenger = True
+        model.save(update_fields=["is_challenger"])
+    audit_record(actor=by, action="scorecard.challenger", obj=model, object_type="" if model else "underwriting.scorecardmodel",
+                 data={"version": model.version if model else None, "previous": [m.version for m in previous]})
+    return model
+
+
+@transaction.atomic
+def scorecard_development_set(*, model: ScorecardModel, summary: dict, by) -> ScorecardModel:
+    """Store the development-sample summary a PSI report compares recent scores with."""
+    model = ScorecardModel.objects.select_for_update().get(pk=model.pk)
+    model.development = summary
+    model.save(update_fields=["development"])
+    audit_record(actor=by, action="scorecard.development", obj=model, data={"version": model.version, "n": summary.get("n"),
+                                                                            "sample": summary.get("sample", "")})
+    return model
+
+
+# ---------------------------------------------------------------- the RM's due diligence
+def _case_for_rm(application: LoanApplication, by, *, states=DUE_DILIGENCE_STATES) -> LoanApplication:
+    application = LoanApplication.objects.select_for_update().select_related("product", "enterprise").get(pk=application.pk)
+    if application.relationship_manager_id != getattr(by, "pk", None):
+        raise ApplicationError(_("只有本案客户经理可以操作 / Only the case's RM can do this."),
+                               errors={"application": [_("不是本案客户经理 / Not the case's RM.")]}, code="forbidden")
+    if application.status not in states:
+        raise Conflict(_("当前状态不能修改尽调信息 / Due diligence cannot be changed in this state."), state=application.status)
+    return application
+
+
+def _money(value, field: str, errors: dict, *, required: bool = True) -> Decimal | None:
+    if value in (None, ""):
+        if required:
+            errors[field] = [_("此项为必填项 / This field is required.")]
+        return None
+    try:
+        amount = Decimal(str(value))
+        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT) or amount >= Decimal("1e14"):
+            raise InvalidOperation
+    except (InvalidOperation, ValueError):
+        errors[field] = [_("请填写正数金额（最多两位小数）/ Enter a positive amount (at most two decimals).")]
+        return None
+    return amount
+
+
+def _date(value, field: str, errors: dict) -> dt.date | None:
+    if isinstance(value, str):
+        try:
+            value = dt.date.fromisoformat(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dt.date):
+        errors[field] = [_("请使用 YYYY-MM-DD 格式的日期 / Enter a date as YYYY-MM-DD.")]
+        return None
+    return value
+
+
+def _text(value, field: str, errors: dict, *, max_length: int, required: bool = True) -> str:
+    text = str(value or "").strip()
+    if required and not text:
+        errors[field] = [_("此项为必填项 / This field is required.")]
+    elif len(text) > max_length:
+        errors[field] = [_("不能超过 %(n)s 个字符 / At most %(n)s characters.") % {"n": max_length}]
+    return text
+
+
+def ltv_cap(policy: PricingPolicy, kind: str) -> Decimal:
+    return Decimal(str((policy.collateral_ltv_by_kind or {}).get(kind, policy.collateral_ltv)))
+
+
+@transaction.atomic
+def collateral_add(*, application: LoanApplication, by, kind: str, description: str, valuation, appraiser: str,
+                   appraised_on, ltv=None, owner_name: str = "", certificate_no: str = "") -> Collateral:
+    """押品: the RM records an appraised item for a secured product; the limit is recomputed."""
+    application = _case_for_rm(application, by)
+    errors: dict[str, list[str]] = {}
+    if not application.product.secured:
+        errors["product"] = [_("该产品为信用类产品，无需押品 / This product is unsecured; no collateral is taken.")]
+    policy = pricing_policy()
+    if kind not in dict(COLLATERAL_KINDS):
+        errors["kind"] = [_("可选：%(k)s / One of: %(k)s") % {"k": ", ".join(k for k, _label in COLLATERAL_KINDS)}]
+    description = _text(description, "description", errors, max_length=200)
+    appraiser = _text(appraiser, "appraiser", errors, max_length=100)
+    owner_name = _text(owner_name, "owner_name", errors, max_length=100, required=False)
+    certificate_no = _text(certificate_no, "certificate_no", errors, max_length=60, required=False)
+    valuation = _money(valuation, "valuation", errors)
+    appraised_on = _date(appraised_on, "appraised_on", errors)
+    today = timezone.localdate()
+    if appraised_on and appraised_on > today:
+        errors["appraised_on"] = [_("评估日期不能晚于今天 / The appraisal date cannot be in the future.")]
+    elif appraised_on and (today - appraised_on).days > policy.appraisal_max_age_days:
+        errors["appraised_on"] = [_("评估报告已超过 %(n)s 天有效期，请重新评估 / The appraisal is older than %(n)s days; "
+                                    "have it re-appraised.") % {"n": policy.appraisal_max_age_days}]
+    cap = ltv_cap(policy, kind) if kind in dict(COLLATERAL_KINDS) else None
+    if ltv in (None, ""):
+        ltv = cap
+    else:
+        try:
+            ltv = Decimal(str(ltv))
+            if not ltv.is_finite() or ltv <= 0 or ltv != ltv.quantize(Decimal("0.0001")):
+                raise InvalidOperation
+            if cap is not None and ltv > cap:
+                errors["ltv"] = [_("该类押品的抵押率不能超过 %(c)s / The LTV for this kind may not exceed %(c)s.") % {"c": cap}]
+        except (InvalidOperation, ValueError):
+            errors["ltv"] = [_("请填写 0 到 1 之间的小数，如 0.70 / Enter a fraction such as 0.70.")]
+    if errors:
+        raise ApplicationError(_("押品信息有误 / The collateral details are not valid."), errors=errors)
+    item = Collateral.objects.create(application=application, kind=kind, description=description, owner_name=owner_name,
+                                     certificate_no=certificate_no, valuation=valuation, appraiser=appraiser,
+                                     appraised_on=appraised_on, ltv=ltv, added_by=by)
+    audit_record(actor=by, action="collateral.add", obj=application,
+                 data={"collateral": item.pk, "kind": kind, "valuation": f"{valuation:.2f}", "ltv": str(ltv),
+                       "appraiser": appraiser, "appraised_on": appraised_on.isoformat()})
+    limit_refresh(application=application, by=by)
+    return item
+
+
+@transaction.atomic
+def collateral_remove(*, collateral: Collateral, by) -> None:
+    application = _case_for_rm(collateral.application, by)
+    audit_record(actor=by, action="collateral.remove", obj=application,
+                 data={"collateral": collateral.pk, "kind": collateral.kind, "valuation": f"{collateral.valuation:.2f}"})
+    collateral.delete()
+    limit_refresh(application=application, by=by)
+
+
+def guarantor_prescreen(*, kind: str, uscc: str = "", id_number: str = "") -> dict:
+    """The guarantor's own pre-screen: the negative list (负面清单) on what the bank knows of it. An enterprise
+    guarantor is checked with the negative-list rules on its snapshots on file (no pull: no consent of its own);
+    a person by the bank's manual list and the judicial records of enterprises it represents."""
+    from applications.services import prescreen_run
+
+    today = timezone.localdate()
+    if kind == Guarantor.ENTERPRISE:
+        enterprise = Enterprise.objects.filter(uscc=uscc).first()
+        subject = enterprise or SimpleNamespace(uscc=uscc, legal_rep_id_number="", founded_on=None, industry_code="",
+                                                employees=None, annual_revenue=None, legal_form="")
+        payloads = {s: (snap.payload if snap else None) for s, snap in latest_ok_snapshots(enterprise).items()} if enterprise else {}
+        result = prescreen_run(enterprise=subject, product=None, payloads=payloads, today=today)
+        rules = [r for r in result["rules"] if r["kind"] == "negative"]
+    else:
+        active = Q(expires_on__isnull=True) | Q(expires_on__gte=today)
+        hits = list(NegativeListEntry.objects.filter(active, id_number=id_number).values_list("reason", flat=True))
+        rules = [{"code": "manual_list", "kind": "negative", "outcome": "fail" if hits else "pass",
+                  "value": "; ".join(hits) or False, "message": "个人在本行负面清单中",
+                  "message_en": "The person is on the bank's negative list"}]
+        represented = Enterprise.objects.filter(legal_rep_id_number=id_number)
+        dishonest = [e.name for e in represented
+                     if (latest_ok_snapshots(e).get("judicial") or SimpleNamespace(payload={})).payload.get("legal_rep_dishonest_debtor")]
+        rules.append({"code": "dishonest_debtor", "kind": "negative", "outcome": "fail" if dishonest else "pass",
+                      "value": "; ".join(dishonest) or False, "message": "个人被列为失信被执行人",
+                      "message_en": "The person is a dishonest judgment debtor"})
+    failed = [r for r in rules if r["outcome"] == "fail"]
+    return {"passed": not failed, "checked_on": today.isoformat(), "rules": rules,
+            "reasons": [{"code": r["code"], "message": r["message"], "message_en": r["message_en"]} for r in failed],
+            "gaps": [{"code": r["code"], "message": r["message"], "message_en": r["message_en"]}
+                     for r in rules if r["outcome"] == "unknown"]}
+
+
+@transaction.atomic
+def guarantor_add(*, application: LoanApplication, by, kind: str, name: str, uscc: str = "", id_number: str = "",
+                  relationship: str = "", guaranteed_amount=None) -> Guarantor:
+    """保证人: an enterprise (by USCC) or a person (by resident ID), pre-screened on the negative list."""
+    from applications.identifiers import check_resident_id, check_uscc
+
+    application = _case_for_rm(application, by)
+    errors: dict[str, list[str]] = {}
+    if kind not in dict(Guarantor.KINDS):
+        errors["kind"] = [_("可选：enterprise, person")]
+    name = _text(name, "name", errors, max_length=200)
+    relationship = _text(relationship, "relationship", errors, max_length=100, required=False)
+    amount = _money(guaranteed_amount, "guaranteed_amount", errors, required=False)
+    if kind == Guarantor.ENTERPRISE:
+        check = check_uscc(str(uscc or ""))
+        if not check.ok:
+            errors["uscc"] = check.errors
+        elif check.value == application.enterprise.uscc:
+            errors["uscc"] = [_("借款人不能为自己担保 / The borrower cannot guarantee itself.")]
+        uscc, id_number = check.value, ""
+    elif kind == Guarantor.PERSON:
+        check = check_resident_id(str(id_number or ""))
+        if not check.ok:
+            errors["id_number"] = check.errors
+        id_number, uscc = check.value, ""
+    key = {"uscc": uscc} if kind == Guarantor.ENTERPRISE else {"id_number": id_number}
+    if not errors and application.guarantors.filter(kind=kind, **key).exists():
+        errors["uscc" if kind == Guarantor.ENTERPRISE else "id_number"] = [_("该保证人已登记 / This guarantor is already recorded.")]
+    if errors:
+        raise ApplicationError(_("保证人信息有误 / The guarantor details are not valid."), errors=errors)
+    screen = guarantor_prescreen(kind=kind, uscc=uscc, id_number=id_number)
+    guarantor = Guarantor.objects.create(application=application, kind=kind, name=name, uscc=uscc, id_number=id_number,
+                                         relationship=relationship, guaranteed_amount=amount, prescreen=screen,
+                                         prescreen_passed=screen["passed"], added_by=by)
+    audit_record(actor=by, action="guarantor.add", obj=application,
+                 data={"guarantor": guarantor.pk, "kind": kind, "prescreen_passed": screen["passed"],
+                       "reasons": [r["code"] for r in screen["reasons"]]})
+    return guarantor
+
+
+@transaction.atomic
+def guarantor_remove(*, guarantor: Guarantor, by) -> None:
+    application = _case_for_rm(guarantor.application, by)
+    audit_record(actor=by, action="guarantor.remove", obj=application, data={"guarantor": guarantor.pk, "kind": guarantor.kind})
+    guarantor.delete()
+
+
+@transaction.atomic
+def case_note_add(*, application: LoanApplication, by, text: str) -> CaseNote:
+    errors: dict[str, list[str]] = {}
+    text = _text(text, "text", errors, max_length=4000)
+    if errors:
+        raise ApplicationError(_("请填写笔记内容 / Write the note."), errors=errors)
+    note = CaseNote.objects.create(application=application, author=by, text=text)
+    audit_record(actor=by, action="case.note", obj=application, data={"note": note.pk})
+    return note
+
+
+# ---------------------------------------------------------------- requests for information
+def info_request_validate(*, application: LoanApplication, documents=None, questions=None,
+                          due_on=None) -> tuple[list[DocumentRequirement], list[str], dt.date | None]:
+    """The documents (codes of the product's checklist) and questions asked, and the due date."""
+    errors: dict[str, list[str]] = {}
+    codes = [str(c).strip() for c in (documents or []) if str(c).strip()]
+    by_code = {r.code: r for r in DocumentRequirement.objects.filter(product=application.product, code__in=codes)}
+    unknown = [c for c in codes if c not in by_code]
+    if unknown:
+        errors["documents"] = [_("不在该产品材料清单中：%(c)s / Not on the product's checklist: %(c)s") % {"c": ", ".join(unknown)}]
+    asked = [str(q).strip() for q in (questions or []) if str(q).strip()]
+    too_long = [i for i, q in enumerate(asked) if len(q) > 300]
+    if too_long:
+        errors["questions"] = [_("每个问题不超过300字 / Each question at most 300 characters.")]
+    if due_on not in (None, ""):
+        due_on = _date(due_on, "due_on", errors)
+        if due_on and due_on < timezone.localdate():
+            errors["due_on"] = [_("截止日期不能早于今天 / The due date cannot be in the past.")]
+    else:
+        due_on = None
+    if errors:
+        raise ApplicationError(_("补充资料请求有误 / The request for information is not valid."), errors=errors)
+    return [by_code[c] for c in dict.fromkeys(codes)], asked, due_on
+
+
+def info_request_message(message: str, requirements: list[DocumentRequirement], questions: list[str]) -> str:
+    """The request as the applicant reads it in the portal and the notification."""
+    lines = [message.strip()] if message.strip() else []
+    if requirements:
+        lines.append(_("请上传以下材料 / Please upload:") + " " + "；".join(r.name for r in requirements))
+    for i, q in enumerate(questions, start=1):
+        lines.append(_("问题%(n)s / Question %(n)s:") % {"n": i} + " " + q)
+    return "\n".join(lines)
+
+
+def info_request_items_create(*, info_request: InfoRequest, requirements: list[DocumentRequirement],
+                              questions: list[str]) -> list[InfoRequestItem]:
+    items = [InfoRequestItem(info_request=info_request, kind=InfoRequestItem.DOCUMENT, requirement=r) for r in requirements]
+    items += [InfoRequestItem(info_request=info_request, kind=InfoRequestItem.QUESTION, question=q) for q in questions]
+    return InfoRequestItem.objects.bulk_create(items)
+
+
+def info_request_fulfil(*, application: LoanApplication, user, response: str, answers: dict | None = None) -> None:
+    """Before the applicant's answer moves the case on: every requested document uploaded since the request,
+    every question answered (by item id in `answers`, or by the written response). 400 naming what is missing."""
+    request = application.info_requests.filter(responded_at__isnull=True).order_by("-created_at").first()
+    if request is None:
+        return
+    answers = {str(k): v for k, v in (answers or {}).items()}
+    errors: dict[str, list[str]] = {}
+    now = timezone.now()
+    items = list(request.items.select_related("requirement"))
+    for item in items:
+        if item.kind == InfoRequestItem.DOCUMENT:
+            doc = (application.documents.filter(requirement=item.requirement, uploaded_at__gte=request.created_at)
+                   .order_by("-uploaded_at").first())
+            if doc is None:
+                errors[f"documents.{item.requirement.code}"] = [_("请上传：%(n)s / Please upload: %(n)s") % {"n": item.requirement.name}]
+            else:
+                item.document, item.fulfilled_at = doc, now
+        else:
+            answer = str(answers.get(str(item.pk)) or "").strip() or response.strip()
+            if not answer:
+                errors[f"answers.{item.pk}"] = [_("请回答：%(q)s / Please answer: %(q)s") % {"q": item.question}]
+            item.answer, item.fulfilled_at = answer[:4000], now
+    if errors:
+        raise ApplicationError(_("请先完成补充资料 / Please provide everything that was asked for."), errors=errors)
+    InfoRequestItem.objects.bulk_update(items, ["document", "answer", "fulfilled_at"])
 
 
 def visit_waivable(*, application: LoanApplication, score: Score | None) -> bool:
