@@ -16,7 +16,7 @@ from applications.api import own_application
 from applications.models import LoanApplication
 from applications.selectors import applicable_checklist, applications_visible_to
 from approvals.models import ReasonCode
-from approvals.selectors import decisions_of
+from approvals.selectors import decisions_of, routing_of
 from contracts.models import Contract
 from postloan.models import Loan
 from underwriting.selectors import application_score_of, questionnaire_for
@@ -106,6 +106,11 @@ def application_detail(application: LoanApplication, *, user) -> dict:
                                   "required": q.required, "choices": q.choices} for q in questionnaire_for(application.product)]
         data["prescreen_rules"] = application.prescreen.get("rules", [])
         data["recommendation"] = application.recommendation
+        routing = routing_of(application)
+        data["routing"] = None if routing is None else {
+            "route": routing.route, "matrix_version": routing.matrix_version, "rule": routing.rule_note,
+            "model_version": routing.model_version, "referrals": routing.referrals}
+        data["referrals"] = routing.referrals if routing else []
         data["decisions"] = [{"tier": d.tier, "decision": d.decision, "automatic": d.automatic,
                               "approver": d.approver.username if d.approver else "system", "reason_codes": d.reason_codes,
                               "comment": d.comment, "at": d.created_at} for d in decisions_of(application)]
@@ -258,6 +263,19 @@ class DecideView(APIView):
         ser = DecideSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         lifecycle.case_decide(application_id=application.pk, user=request.user, **ser.validated_data)
+        application.refresh_from_db()
+        return Response(application_detail(application, user=request.user))
+
+
+class ResolutionView(APIView):
+    """The credit committee's chair records the resolution once a quorum has voted (or the deadline passed)."""
+
+    permission_classes = [role_permission(roles.COMMITTEE)]
+
+    @extend_schema(request=inline_serializer("ResolutionIn", {"text": serializers.CharField()}), responses=Detail)
+    def post(self, request, pk):
+        application = visible_application(request, pk)
+        lifecycle.case_resolve(application_id=application.pk, user=request.user, text=str(request.data.get("text", "")))
         application.refresh_from_db()
         return Response(application_detail(application, user=request.user))
 

@@ -207,6 +207,18 @@ def case_decide(*, application_id: int, user, **decision) -> LoanApplication:
 
 
 @transaction.atomic
+def case_resolve(*, application_id: int, user, text: str) -> LoanApplication:
+    """The committee chair records the resolution; the committee clock stops (a lapsed case goes back to the RM)."""
+    approvals.committee_resolve(application=LoanApplication.objects.get(pk=application_id), user=user, text=text)
+    application = LoanApplication.objects.select_related("product", "branch").get(pk=application_id)
+    sla_clock_stop(case_id=application_id)
+    if application.status == LoanApplication.Status.UNDER_REVIEW:  # returned to the RM
+        sla_clock_start(case_id=application_id, stage="due_diligence", owner=application.relationship_manager,
+                        branch=application.branch, product_code=application.product.code)
+    return application
+
+
+@transaction.atomic
 def application_withdraw(*, application_id: int, user, reason: str = "") -> LoanApplication:
     application = intake.application_withdraw(application=LoanApplication.objects.get(pk=application_id), user=user, reason=reason)
     sla_clock_stop(case_id=application_id)

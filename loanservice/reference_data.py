@@ -64,6 +64,12 @@ REASON_CODES = [
     ("REGISTERED_MORTGAGE", "condition", "办妥抵押登记", "Mortgage registered"),
     ("ACCOUNT_SUPERVISION", "condition", "开立监管账户，回款归集", "Open a supervised account for receipts"),
     ("AUTO_APPROVE", "approve", "符合信秒贷自动审批条件", "Meets every fast-track condition"),
+    ("GUARANTEE_INSUFFICIENT", "decline", "担保或抵押不足", "The guarantee or collateral is insufficient"),
+    ("RELATED_PARTY_LIMIT", "decline", "关联交易不符合本行关联方授信规定", "Not allowed under the bank's related-party lending rules"),
+    ("COMMITTEE_NO_QUORUM", "return", "贷审会未在期限内达到法定人数，请重新提交", "The committee did not reach a quorum in time; resubmit"),
+    ("CLARIFY_PURPOSE", "return", "请核实贷款用途", "Please verify the loan purpose"),
+    ("ENTRUSTED_PAYMENT", "condition", "采用受托支付", "Funds paid to the supplier directly (entrusted payment)"),
+    ("LOWER_AMOUNT", "approve", "按调减后的金额批准", "Approved for a lower amount"),
 ]
 # DESIGN.md's default matrix: first matching row by priority wins.
 AUTHORITY_MATRIX = [
@@ -71,7 +77,7 @@ AUTHORITY_MATRIX = [
     (20, None, None, [], True, "committee", "related party"),
     (30, None, None, ["D"], None, "committee", "grade D"),
     (40, Decimal("10000000"), None, [], None, "committee", "above head-office authority"),
-    (50, None, Decimal("1000000"), ["A", "B"], None, "auto", "fast track (all conditions in code)"),
+    (50, None, Decimal("1000000"), ["A", "B"], None, "auto", "fast track (the other conditions: approvals.fast_track_blockers)"),
     (60, None, Decimal("3000000"), ["A", "B", "C"], None, "branch", "branch authority"),
     (70, None, Decimal("10000000"), ["A", "B", "C"], None, "head_office", "head office authority"),
 ]
@@ -113,10 +119,14 @@ def seed_authority_matrix() -> None:
 
     if AuthorityMatrixVersion.objects.exists():
         return
-    version = AuthorityMatrixVersion.objects.create(number=1, note="DESIGN.md defaults", is_active=True)
+    from django.utils import timezone
+
+    # Built as a draft, then activated: an activated version is frozen.
+    version = AuthorityMatrixVersion.objects.create(number=1, note="DESIGN.md defaults")
     for priority, min_amount, max_amount, grades, related, route, note in AUTHORITY_MATRIX:
         AuthorityRule.objects.create(version=version, priority=priority, min_amount=min_amount, max_amount=max_amount,
                                      grades=grades, related_party=related, route=route, note=note)
+    AuthorityMatrixVersion.objects.filter(pk=version.pk).update(is_active=True, activated_at=timezone.now())
 
 
 def seed_sla_targets() -> None:
@@ -177,6 +187,9 @@ def seed_reference_data() -> None:
     seed_criteria()
     seed_reason_codes()
     seed_authority_matrix()
+    from approvals.reference import seed_approval_policy
+
+    seed_approval_policy()
     seed_sla_targets()
     seed_calendar()
     seed_underwriting()

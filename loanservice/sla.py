@@ -44,7 +44,10 @@ def sla_target_days(*, stage: str, product_code: str = "") -> Decimal:
         t.product_code: t.business_days
         for t in SlaTarget.objects.filter(stage=stage, product_code__in=[product_code, ""])
     }
-    return targets.get(product_code) or targets.get("") or DEFAULT_TARGETS[stage]
+    for key in (product_code, ""):
+        if key in targets:
+            return targets[key]
+    return DEFAULT_TARGETS[stage]
 
 
 def _local(value: dt.datetime) -> dt.datetime:

@@ -13,10 +13,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from applications.models import ApplicationDocument, LoanApplication
+from applications.models import ApplicationDocument, LoanApplication, LoanProduct
 from applications.selectors import applications_visible_to
 from approvals.models import ReasonCode
-from approvals.selectors import approval_queue
+from approvals.selectors import approval_queue, approver_tiers, queue_filters_clean, review_context
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from postloan.api import loans_visible_to
@@ -30,7 +30,7 @@ from .api import client_ip
 from .audit import audit_record
 from .case_api import application_detail
 from .errors import ApplicationError, Conflict
-from .models import SlaClock
+from .models import Branch, SlaClock
 from .sla import sla_clock_remaining
 
 
@@ -114,6 +114,10 @@ def case_action(request, pk, action):
                                         due_on=request.POST.get("due_on") or None, documents=request.POST.getlist("documents"),
                                         questions=[q for q in request.POST.get("questions", "").splitlines() if q.strip()])
             messages.success(request, _("已向客户发出补充资料请求 / Information requested."))
+        elif action == "resolve":
+            lifecycle.case_resolve(application_id=pk, user=request.user, text=request.POST.get("text", ""))
+            messages.success(request, _("贷审会决议已记录 / Resolution recorded."))
+            return redirect("staff:approver_queue")
         elif action == "decide":
             lifecycle.case_decide(
                 application_id=pk, user=request.user, decision=request.POST.get("decision", ""),
@@ -134,11 +138,16 @@ def case_action(request, pk, action):
 
 @role_required(*roles.APPROVER_ROLES)
 def approver_queue(request):
-    cases = list(approval_queue(request.user)[:200])
+    filters = queue_filters_clean(request.GET)
+    cases = list(approval_queue(request.user, **filters)[:200])
     clocks = _clocks(c.application_id for c in cases)
     for case in cases:
         case.clock = clocks.get(case.application_id)
-    return render(request, "staff/approver_queue.html", {"cases": cases})
+    return render(request, "staff/approver_queue.html", {
+        "cases": cases, "filters": filters, "tiers": approver_tiers(request.user),
+        "products": LoanProduct.objects.filter(is_active=True).order_by("order", "code"),
+        "branches": Branch.objects.order_by("code"),
+    })
 
 
 @role_required(*roles.APPROVER_ROLES)
@@ -152,6 +161,7 @@ def review_page(request, pk):
         "decline_codes": ReasonCode.objects.filter(kind="decline"), "return_codes": ReasonCode.objects.filter(kind="return"),
         "condition_codes": ReasonCode.objects.filter(kind="condition"),
         "visit": application.visits.first(), "questions": {q.code: q for q in questionnaire_for(application.product)},
+        **review_context(application, request.user),
     })
 
 

@@ -10,7 +10,7 @@ from contracts import api as contracts_api
 from postloan import api as postloan_api
 from underwriting import api as underwriting_api
 
-from . import api, case_api, portal_views, staff_views, views
+from . import api, case_api, portal_views, staff_views, views, whatif_views
 
 api_v1 = [
     path("auth/register/", api.RegisterView.as_view(), name="register"),
@@ -28,6 +28,7 @@ api_v1 = [
     path("applications/<int:pk>/site-visit/", case_api.SiteVisitView.as_view(), name="application-site-visit"),
     path("applications/<int:pk>/send-to-approval/", case_api.SendToApprovalView.as_view(), name="application-send"),
     path("applications/<int:pk>/decide/", case_api.DecideView.as_view(), name="application-decide"),
+    path("applications/<int:pk>/resolution/", case_api.ResolutionView.as_view(), name="application-resolution"),
     path("applications/<int:pk>/accept-offer/", case_api.AcceptOfferView.as_view(), name="application-accept"),
     path("applications/<int:pk>/withdraw/", case_api.WithdrawView.as_view(), name="application-withdraw"),
     path("applications/<int:pk>/collateral/", underwriting_api.CollateralListView.as_view(), name="application-collateral"),
@@ -68,6 +69,9 @@ staff = [
     path("operations/", staff_views.ops_queue, name="ops_queue"),
     path("operations/<int:pk>/action/<str:action>/", staff_views.ops_action, name="ops_action"),
     path("risk/", staff_views.risk_home, name="risk_home"),
+    path("risk/whatif/", whatif_views.whatif_page, name="whatif"),
+    path("risk/whatif/draft/", whatif_views.whatif_draft, name="whatif_draft"),
+    path("risk/whatif/activate/<int:number>/", whatif_views.whatif_activate, name="whatif_activate"),
     path("documents/<int:pk>/", staff_views.document_download, name="document"),
 ]
 
