@@ -47,7 +47,8 @@ def application_detail(application: LoanApplication, *, user) -> dict:
     staff = roles.is_staff_member(user)
     score = application_score_of(application)
     rm = application.relationship_manager
-    contract = application.contracts.exclude(status=Contract.Status.VOIDED).order_by("-version").first()
+    package = list(application.contracts.exclude(status=Contract.Status.VOIDED).order_by("id"))
+    contract = next((c for c in package if c.kind == "loan"), None)
     loan = Loan.objects.filter(application=application).only("id").first()
     data = {
         "id": application.pk,
@@ -79,6 +80,8 @@ def application_detail(application: LoanApplication, *, user) -> dict:
             "valid_until": application.offer_valid_until,
         },
         "contract": contract.pk if contract else None,
+        "contracts": [{"id": c.pk, "kind": c.kind, "number": c.number, "version": c.version, "status": c.status,
+                       "customer_party": c.customer_party, "sha256": c.sha256} for c in package],
         "loan": loan.pk if loan else None,
         "documents": [{"id": d.pk, "requirement": d.requirement.code, "name": d.original_name, "size": d.size,
                        "uploaded_at": d.uploaded_at} for d in application.documents.select_related("requirement")],
@@ -305,7 +308,7 @@ class WithdrawView(APIView):
 def contract_for_signer(request, pk) -> tuple[Contract, str]:
     contract = get_object_or_404(Contract.objects.select_related("application"), pk=pk)
     if contract.application.applicant_id == request.user.pk:
-        return contract, "borrower"
+        return contract, contract.customer_party  # borrower, or guarantor for a guarantee contract
     if roles.has_role(request.user, roles.OPERATIONS):
         return contract, "bank"
     raise Http404
@@ -314,7 +317,8 @@ def contract_for_signer(request, pk) -> tuple[Contract, str]:
 class ContractSignView(APIView):
     permission_classes = [IsSigner]
 
-    @extend_schema(request=inline_serializer("SignIn", {"agree": serializers.BooleanField()}),
+    @extend_schema(request=inline_serializer("SignIn", {"agree": serializers.BooleanField(),
+                                                        "sha256": serializers.CharField(required=False)}),
                    responses=inline_serializer("SignOut", {"id": serializers.IntegerField(), "status": serializers.CharField(),
                                                           "application_status": serializers.CharField()}))
     def post(self, request, pk):
@@ -323,7 +327,8 @@ class ContractSignView(APIView):
             raise ApplicationError("请阅读并同意合同条款 / Read and agree to the contract terms.",
                                    errors={"agree": ["须为 true / Must be true."]})
         contract = lifecycle.contract_sign(contract_id=contract.pk, user=request.user, party=party, ip=client_ip(request),
-                                           user_agent=request.META.get("HTTP_USER_AGENT", ""))
+                                           user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                                           expected_sha256=str(request.data.get("sha256") or ""))
         contract.refresh_from_db()
         return Response({"id": contract.pk, "status": contract.status,
                          "application_status": LoanApplication.objects.get(pk=contract.application_id).status})

@@ -233,7 +233,7 @@ def offer_accept(*, application_id: int, user) -> LoanApplication:
         intake.application_transition(application=application, transition="expire", actor=None, reason="offer expired")
         raise Conflict(_("批复已过期 / The offer has expired."), state=application.status)
     intake.application_transition(application=application, transition="accept_offer", actor=user)
-    contracts.contract_generate(application=application, by=user)
+    contracts.contracts_issue(application=application, by=user)
     if application.route != "auto":
         sla_clock_start(case_id=application.pk, stage="contracting", branch=application.branch,
                         product_code=application.product.code)
@@ -241,35 +241,63 @@ def offer_accept(*, application_id: int, user) -> LoanApplication:
 
 
 @transaction.atomic
-def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, user_agent: str = "") -> Contract:
-    contract = Contract.objects.select_for_update().select_related("application").get(pk=contract_id)
-    application = intake.lock_application(contract.application_id)
+def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, user_agent: str = "",
+                  expected_sha256: str = "") -> Contract:
+    """One signer signs: every contract of the case awaiting that party is signed in one act (the borrower
+    signs the loan and mortgage contracts, the guarantor the guarantee, the bank seals). When every customer
+    signature is in on the fast track, the system seals and releases; when every contract is signed, the
+    case is `signed` and the disbursement order opens."""
+    application_id = Contract.objects.values_list("application_id", flat=True).get(pk=contract_id)
+    application = intake.lock_application(application_id)  # lock order: application, then its contracts
     if application.status != LoanApplication.Status.CONTRACTING:
         raise Conflict(_("该申请当前不在签约阶段 / The application is not in contracting."), state=application.status)
-    contract = contracts.contract_sign(contract=contract, party=party, by=user, ip=ip, user_agent=user_agent)
-    if contract.status == Contract.Status.BORROWER_SIGNED and application.route == "auto":
-        _dispatch("fast_track_complete", contract.pk)
-    if contract.status == Contract.Status.SIGNED:
+    anchor = Contract.objects.get(pk=contract_id)
+    contracts.contracts_sign_package(anchor=anchor, party=party, by=user, ip=ip, user_agent=user_agent,
+                                     expected_sha256=expected_sha256)
+    state = contracts.package_state(application)
+    if application.route == "auto" and state["customer_done"] and state["awaiting_bank"]:
+        _dispatch("fast_track_complete", contract_id)
+    if state["all_signed"]:
         intake.application_transition(application=application, transition="mark_signed", actor=user)
-        contracts.disbursement_order_create(application=application, contract=contract, automatic=application.route == "auto")
+        loan_contract = next((c for c in state["contracts"] if c.kind == "loan"), state["contracts"][0])
+        contracts.disbursement_order_create(application=application, contract=loan_contract,
+                                            automatic=application.route == "auto")
         sla_clock_stop(case_id=application.pk, stage="contracting")
         if application.route != "auto":
             sla_clock_start(case_id=application.pk, stage="disbursement", branch=application.branch,
                             product_code=application.product.code)
-    return contract
+    return Contract.objects.get(pk=contract_id)
+
+
+def customer_sign_all(*, application_id: int, user, ip: str | None = None, user_agent: str = "") -> list[Contract]:
+    """The portal's one "sign" button: the applicant signs as borrower and, for a guarantee contract, on the
+    guarantor's behalf (the legal representative's personal guarantee), each contract with its own record."""
+    signed = []
+    for party in ("borrower", "guarantor"):
+        pending = (Contract.objects.filter(application_id=application_id, status=Contract.Status.ISSUED, customer_party=party)
+                   .order_by("id").first())
+        if pending is not None:
+            signed.append(contract_sign(contract_id=pending.pk, user=user, party=party, ip=ip, user_agent=user_agent))
+    if not signed:
+        raise Conflict(_("没有待您签署的合同 / No contract is waiting for your signature."),
+                       state=LoanApplication.objects.get(pk=application_id).status)
+    return signed
 
 
 # ---------------------------------------------------------------- disbursement
 @transaction.atomic
 def disbursement_release(*, application_id: int, user, idempotency_key: str) -> Loan:
     """Release once and open the Loan, in one transaction. The row lock on the order makes concurrent
-    releases queue; the second sees `released` and gets a 409."""
+    releases queue: a repeat with the same Idempotency-Key gets the same Loan, any other key a 409."""
     order = DisbursementOrder.objects.select_for_update().select_related("application").filter(application_id=application_id).first()
     if order is None:
         raise Conflict(_("尚无放款指令（合同未签署完成）/ No disbursement order yet (contract not fully signed)."),
                        state=LoanApplication.objects.get(pk=application_id).status)
+    if order.status == DisbursementOrder.Status.RELEASED and idempotency_key and order.idempotency_key == idempotency_key:
+        return Loan.objects.get(disbursement=order)  # the same request again: the same result
     application = intake.lock_application(application_id)
-    contracts.disbursement_release(order=order, by=user, idempotency_key=idempotency_key)
+    contracts.disbursement_release(order=order, by=user, idempotency_key=idempotency_key,
+                                   automatic=application.route == "auto" and user is None)
     loan = postloan.loan_open(order=order, by=user)
     intake.application_transition(application=application, transition="mark_disbursed", actor=user, data={"loan": loan.pk})
     sla_clock_stop(case_id=application_id)
@@ -280,15 +308,17 @@ def disbursement_release(*, application_id: int, user, idempotency_key: str) -> 
 
 
 def fast_track_complete(contract_id: int) -> str:
-    """信秒贷: after the borrower signs, the system seals and releases. Safe to run twice."""
+    """信秒贷: after the customer signs, the system seals every contract and releases. Safe to run twice."""
+    application_id = Contract.objects.values_list("application_id", flat=True).get(pk=contract_id)
     with transaction.atomic():
-        contract = Contract.objects.select_for_update().get(pk=contract_id)
-        if contract.status == Contract.Status.BORROWER_SIGNED:
-            contract_sign(contract_id=contract_id, user=None, party="bank")
-    application = Contract.objects.get(pk=contract_id).application
-    if application.status == LoanApplication.Status.SIGNED:
+        application = intake.lock_application(application_id)
+        if application.status == LoanApplication.Status.CONTRACTING:
+            state = contracts.package_state(application)
+            if state["customer_done"] and state["awaiting_bank"]:
+                contract_sign(contract_id=state["awaiting_bank"][0].pk, user=None, party="bank")
+    if LoanApplication.objects.filter(pk=application_id, status=LoanApplication.Status.SIGNED).exists():
         try:
-            disbursement_release(application_id=application.pk, user=None, idempotency_key=f"auto-{contract_id}")
+            disbursement_release(application_id=application_id, user=None, idempotency_key=f"auto-{contract_id}")
         except Conflict:
             pass  # released by a concurrent run
-    return LoanApplication.objects.get(pk=application.pk).status
+    return LoanApplication.objects.get(pk=application_id).status

@@ -212,12 +212,16 @@ def application_action(request, pk, action):
         elif action == "sign":
             if request.POST.get("agree") != "on":
                 raise ApplicationError(str(_("请勾选同意合同条款 / Tick the box to agree to the contract.")))
-            contract = application.contracts.exclude(status=Contract.Status.VOIDED).order_by("-version").first()
-            if contract is None:
-                raise Http404
-            lifecycle.contract_sign(contract_id=contract.pk, user=request.user, party="borrower", ip=client_ip(request),
-                                    user_agent=request.META.get("HTTP_USER_AGENT", ""))
+            lifecycle.customer_sign_all(application_id=application.pk, user=request.user, ip=client_ip(request),
+                                        user_agent=request.META.get("HTTP_USER_AGENT", ""))
             messages.success(request, _("合同已签署 / Contract signed."))
+        elif action == "verify":
+            from contracts.services import contract_verify
+
+            contract = get_object_or_404(application.contracts.all(), pk=request.POST.get("contract") or 0)
+            result = contract_verify(contract=contract, by=request.user, ip=client_ip(request))
+            (messages.success if result["ok"] else messages.error)(
+                request, f"{contract.number}：{result['message']} / {result['message_en']}")
         else:
             raise Http404
     except ApplicationError as exc:

@@ -63,6 +63,7 @@ REASON_CODES = [
     ("ADD_GUARANTOR", "condition", "追加保证人", "Add a guarantor"),
     ("REGISTERED_MORTGAGE", "condition", "办妥抵押登记", "Mortgage registered"),
     ("ACCOUNT_SUPERVISION", "condition", "开立监管账户，回款归集", "Open a supervised account for receipts"),
+    ("ACCOUNT_OPENED", "condition", "开立结算账户", "Open a settlement account with the bank"),
     ("AUTO_APPROVE", "approve", "符合信秒贷自动审批条件", "Meets every fast-track condition"),
     ("GUARANTEE_INSUFFICIENT", "decline", "担保或抵押不足", "The guarantee or collateral is insufficient"),
     ("RELATED_PARTY_LIMIT", "decline", "关联交易不符合本行关联方授信规定", "Not allowed under the bank's related-party lending rules"),
@@ -176,9 +177,12 @@ def seed_contract_templates() -> None:
     from django.conf import settings
 
     from contracts.models import ContractTemplate
+    from contracts.reference import seed_conditions_precedent
 
-    html = Path(settings.BASE_DIR, "templates", "contracts", "loan_contract.html").read_text(encoding="utf-8")
-    ContractTemplate.objects.get_or_create(kind="loan", product=None, version=1, defaults={"html": html})
+    for kind in ("loan", "guarantee", "mortgage"):
+        html = Path(settings.BASE_DIR, "templates", "contracts", f"{kind}_contract.html").read_text(encoding="utf-8")
+        ContractTemplate.objects.get_or_create(kind=kind, product=None, version=1, defaults={"html": html})
+    seed_conditions_precedent()
 
 
 @transaction.atomic

@@ -167,26 +167,63 @@ def review_page(request, pk):
 
 @role_required(roles.OPERATIONS)
 def ops_queue(request):
-    awaiting_bank = Contract.objects.filter(status=Contract.Status.BORROWER_SIGNED).select_related("application__enterprise")
-    awaiting_borrower = Contract.objects.filter(status=Contract.Status.ISSUED).select_related("application__enterprise")[:100]
-    orders = DisbursementOrder.objects.filter(status=DisbursementOrder.Status.PENDING).select_related("application__enterprise", "contract")
-    clocks = _clocks([c.application_id for c in awaiting_bank] + [o.application_id for o in orders])
-    for item in [*awaiting_bank, *orders]:
-        item.clock = clocks.get(item.application_id)
-    return render(request, "staff/ops_queue.html", {"awaiting_bank": awaiting_bank, "awaiting_borrower": awaiting_borrower,
-                                                     "orders": orders, "new_key": uuid.uuid4().hex})
+    """Contracts waiting for signatures and disbursements waiting for conditions, with SLA clocks (a
+    constant number of queries)."""
+    from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
+
+    cases = contracting_cases()
+    orders = disbursements_pending()
+    clocks = _clocks([c.pk for c in cases] + [o.application_id for o in orders])
+    for case in cases:
+        case.clock = clocks.get(case.pk)
+        case.awaiting_bank = [c for c in case.current_contracts if c.status == Contract.Status.BORROWER_SIGNED]
+        case.awaiting_customer = [c for c in case.current_contracts if c.status == Contract.Status.ISSUED]
+    for order in orders:
+        order.clock = clocks.get(order.application_id)
+    return render(request, "staff/ops_queue.html", {
+        "awaiting_bank": [c for c in cases if c.awaiting_bank], "awaiting_customer": [c for c in cases if not c.awaiting_bank],
+        "orders": orders, "recent": disbursements_recent(), "new_key": uuid.uuid4().hex})
+
+
+def _ops_contract(request, pk) -> Contract:
+    return get_object_or_404(Contract, pk=request.POST.get("contract") or 0, application_id=pk)
 
 
 @role_required(roles.OPERATIONS)
 @require_POST
 def ops_action(request, pk, action):
-    """pk is the application."""
+    """pk is the application; contract actions name the contract in the form."""
+    ip, agent = client_ip(request), request.META.get("HTTP_USER_AGENT", "")
     try:
         if action == "bank_sign":
-            contract = get_object_or_404(Contract, application_id=pk, status=Contract.Status.BORROWER_SIGNED)
-            lifecycle.contract_sign(contract_id=contract.pk, user=request.user, party="bank", ip=client_ip(request),
-                                    user_agent=request.META.get("HTTP_USER_AGENT", ""))
+            contract = Contract.objects.filter(application_id=pk, status=Contract.Status.BORROWER_SIGNED).order_by("id").first()
+            if contract is None:
+                raise Conflict(str(_("没有待银行签章的合同 / No contract is waiting for the bank's seal.")),
+                               state=LoanApplication.objects.get(pk=pk).status)
+            lifecycle.contract_sign(contract_id=contract.pk, user=request.user, party="bank", ip=ip, user_agent=agent)
             messages.success(request, _("银行签章完成 / Bank seal applied."))
+        elif action == "guarantor_in_person":
+            contract = _ops_contract(request, pk)
+            note = request.POST.get("note", "").strip()
+            if not note:
+                raise ApplicationError(str(_("请填写面签记录 / Describe the in-person signing.")),
+                                       errors={"note": [str(_("此项为必填项 / This field is required."))]})
+            lifecycle.contract_sign(contract_id=contract.pk, user=request.user, party="guarantor", ip=ip,
+                                    user_agent=f"面签 in person: {note}"[:300])
+            messages.success(request, _("保证人面签已记录 / The guarantor's in-person signature is recorded."))
+        elif action == "verify":
+            result = contract_services.contract_verify(contract=_ops_contract(request, pk), by=request.user, ip=ip)
+            (messages.success if result["ok"] else messages.error)(request, f"{result['message']} / {result['message_en']}")
+        elif action == "correct":
+            changes = {"guarantor": {"name": request.POST.get("guarantor_name", ""),
+                                     "id_number": request.POST.get("guarantor_id_number", "")},
+                       "collateral": {"description": request.POST.get("collateral_description", ""),
+                                      "value": request.POST.get("collateral_value", "")},
+                       "account": {"number": request.POST.get("account_number", ""), "name": request.POST.get("account_name", "")}}
+            new = contract_services.contract_correct(contract=_ops_contract(request, pk), by=request.user,
+                                                     reason=request.POST.get("reason", ""), changes=changes, ip=ip)
+            messages.success(request, _("已出具更正版本 %(n)s，原合同作废 / Corrected as %(n)s; the old version is void.")
+                             % {"n": new.number})
         elif action == "release":
             key = request.POST.get("idempotency_key") or uuid.uuid4().hex
             loan = lifecycle.disbursement_release(application_id=pk, user=request.user, idempotency_key=key)
@@ -194,7 +231,7 @@ def ops_action(request, pk, action):
         elif action == "condition":
             order = get_object_or_404(DisbursementOrder, application_id=pk)
             contract_services.condition_check_off(order=order, code=request.POST.get("code", ""), by=request.user,
-                                                  evidence=request.POST.get("evidence", ""))
+                                                  evidence=request.POST.get("evidence", ""), ip=ip)
             messages.success(request, _("放款条件已确认 / Condition checked off."))
         else:
             raise Http404

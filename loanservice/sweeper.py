@@ -28,4 +28,11 @@ def sweep(*, now=None, grace: dt.timedelta = GRACE) -> dict:
                     .values_list("pk", flat=True)[:500])
     for pk in unsealed:
         tasks.fast_track_complete.apply_async(args=[pk], retry=False)
-    return {"rescored": len(unscored), "resealed": len(unsealed)}
+    # Released disbursements whose core-banking record was never sent (broker or core banking down).
+    from contracts import tasks as contract_tasks
+    from contracts.selectors import core_banking_pending
+
+    unsent = core_banking_pending(older_than=now - grace)
+    for pk in unsent:
+        contract_tasks.core_banking_send.apply_async(args=[pk], retry=False)
+    return {"rescored": len(unscored), "resealed": len(unsealed), "resent": len(unsent)}

@@ -41,10 +41,16 @@ api_v1 = [
     path("contracts/<int:pk>/", contracts_api.ContractDetailView.as_view(), name="contract"),
     path("contracts/<int:pk>/pdf/", contracts_api.ContractPdfView.as_view(), name="contract-pdf"),
     path("contracts/<int:pk>/verify/", contracts_api.ContractVerifyView.as_view(), name="contract-verify"),
+    path("contracts/<int:pk>/schedule/", contracts_api.ContractScheduleView.as_view(), name="contract-schedule"),
+    path("contracts/<int:pk>/correct/", contracts_api.ContractCorrectView.as_view(), name="contract-correct"),
+    path("contracts/<int:pk>/conditions/", contracts_api.ConditionCheckOffView.as_view(), name="contract-conditions"),
     path("contracts/<int:pk>/sign/", case_api.ContractSignView.as_view(), name="contract-sign"),
     path("contracts/<int:pk>/disburse/", case_api.DisburseView.as_view(), name="contract-disburse"),
     path("loans/<int:pk>/", postloan_api.LoanDetailView.as_view(), name="loan"),
     path("loans/<int:pk>/repayments/", postloan_api.RepaymentView.as_view(), name="loan-repayments"),
+    path("loans/<int:pk>/renewal/", postloan_api.RenewalView.as_view(), name="loan-renewal"),
+    path("loans/<int:pk>/survey/", postloan_api.SurveyView.as_view(), name="loan-survey"),
+    path("warnings/", postloan_api.WarningListView.as_view(), name="warnings"),
 ]
 
 portal = [
@@ -86,6 +92,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("portal/", include((portal, "portal"))),
     path("staff/", include((staff, "staff"))),
+    path("postloan/", include("postloan.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

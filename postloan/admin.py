@@ -1,20 +1,93 @@
 from django.contrib import admin
 
-from .models import ClassificationChange, Installment, Loan, Repayment
+from loanservice.admin import AuditedAdmin
+
+from .models import (
+    ApprovalRequest,
+    ClassificationChange,
+    ClassificationFloor,
+    Collateral,
+    DelinquencyBucket,
+    EarlyWarning,
+    Installment,
+    Loan,
+    MonitoringRun,
+    PostloanPolicy,
+    PrepaymentRule,
+    RenewalOffer,
+    Repayment,
+    RepaymentImport,
+    SurveyResponse,
+    WarningRule,
+    WarningTask,
+)
 
 
 class InstallmentInline(admin.TabularInline):
     model = Installment
     extra = 0
     can_delete = False
+    readonly_fields = ["n", "due_date", "principal", "interest", "paid_principal", "paid_interest", "penalty_accrued",
+                       "paid_penalty", "settled_on", "superseded"]
+    exclude = ["penalty_through"]
 
 
 @admin.register(Loan)
 class LoanAdmin(admin.ModelAdmin):
     list_display = ["id", "enterprise", "principal", "outstanding_principal", "dpd", "bucket", "classification", "status"]
-    list_filter = ["status", "classification", "bucket"]
+    list_filter = ["status", "classification", "bucket", "branch"]
     list_select_related = ["enterprise"]
+    search_fields = ["enterprise__name", "enterprise__uscc"]
+    readonly_fields = [f.name for f in Loan._meta.fields]
     inlines = [InstallmentInline]
 
 
-admin.site.register([Repayment, ClassificationChange], admin.ModelAdmin)
+# Policy as data: every change audited.
+@admin.register(PostloanPolicy)
+class PostloanPolicyAdmin(AuditedAdmin):
+    list_display = ["effective_from", "penalty_rate_markup", "holiday_rollover", "renewal_window_days", "restructure_min_category"]
+
+
+@admin.register(DelinquencyBucket)
+class DelinquencyBucketAdmin(AuditedAdmin):
+    list_display = ["code", "min_dpd", "max_dpd"]
+
+
+@admin.register(ClassificationFloor)
+class ClassificationFloorAdmin(AuditedAdmin):
+    list_display = ["category", "dpd_over"]
+
+
+@admin.register(PrepaymentRule)
+class PrepaymentRuleAdmin(AuditedAdmin):
+    list_display = ["product_code", "allowed", "lock_in_months", "fee_rate", "fee_free_after_months", "mode"]
+
+
+@admin.register(WarningRule)
+class WarningRuleAdmin(AuditedAdmin):
+    list_display = ["code", "name", "source", "kind", "field", "threshold", "severity", "is_active"]
+    list_filter = ["severity", "source", "is_active"]
+    readonly_fields = ["evaluated_through"]
+
+
+@admin.register(EarlyWarning)
+class EarlyWarningAdmin(admin.ModelAdmin):
+    list_display = ["id", "loan", "rule", "severity", "status", "branch", "detected_on"]
+    list_filter = ["severity", "status", "branch", "rule"]
+    list_select_related = ["loan", "rule", "branch"]
+
+
+@admin.register(WarningTask)
+class WarningTaskAdmin(admin.ModelAdmin):
+    list_display = ["id", "loan", "assigned_to", "status", "due_at", "breached_at", "action"]
+    list_filter = ["status", "action"]
+    list_select_related = ["loan", "assigned_to"]
+
+
+@admin.register(MonitoringRun)
+class MonitoringRunAdmin(admin.ModelAdmin):
+    list_display = ["run_date", "status", "step", "attempts", "started_at", "finished_at"]
+
+
+admin.site.register([Repayment, ClassificationChange, RepaymentImport, ApprovalRequest, RenewalOffer, SurveyResponse, Collateral],
+                    admin.ModelAdmin)

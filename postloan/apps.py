@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class PostloanConfig(AppConfig):
     name = "postloan"
     verbose_name = "贷后管理 / Post-loan"
+
+    def ready(self):
+        from . import tasks  # noqa: F401  (registers the nightly Celery tasks with the worker)

@@ -1,11 +1,18 @@
-"""Post-loan: loans, installments, repayments, days past due, five-category classification."""
+"""Post-loan (贷后管理): loans, installments, repayments, days past due, overdue buckets, five-category
+classification, early warnings and RM tasks, renewals, restructuring, write-off, satisfaction surveys,
+and the policy data all of these read (edited in admin, never constants in code)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from applications.models import MONEY, RATE, REPAYMENT_METHODS, Enterprise, LoanApplication
 from contracts.models import DisbursementOrder
@@ -18,10 +25,19 @@ FIVE_CATEGORIES = [
     ("doubtful", _("可疑 doubtful")),
     ("loss", _("损失 loss")),
 ]
+CATEGORY_ORDER = [code for code, _label in FIVE_CATEGORIES]
+NPL_CATEGORIES = ["substandard", "doubtful", "loss"]  # 不良贷款 = 次级 + 可疑 + 损失
+SEVERITIES = [("red", _("红色 red")), ("orange", _("橙色 orange")), ("yellow", _("黄色 yellow"))]
+SEVERITY_ORDER = ["red", "orange", "yellow"]
 
 
-class Loan(models.Model):
-    STATUSES = [("active", _("正常存续 active")), ("closed", _("已结清 closed")), ("written_off", _("已核销 written off"))]
+class Loan(ConcurrentTransitionMixin, models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("正常存续 active")
+        CLOSED = "closed", _("已结清 closed")
+        WRITTEN_OFF = "written_off", _("已核销 written off")
+
+    STATUSES = Status.choices
     application = models.OneToOneField(LoanApplication, on_delete=models.PROTECT, related_name="loan")
     disbursement = models.OneToOneField(DisbursementOrder, on_delete=models.PROTECT, related_name="loan")
     enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="loans")
@@ -29,27 +45,42 @@ class Loan(models.Model):
     relationship_manager = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                              related_name="rm_loans")
     branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL)
+    product_code = models.CharField(max_length=40, blank=True, db_index=True)
     principal = models.DecimalField(**MONEY)
     annual_rate = models.DecimalField(**RATE)
     term_months = models.PositiveSmallIntegerField()
     repayment_method = models.CharField(max_length=20, choices=REPAYMENT_METHODS)
     disbursed_on = models.DateField()
-    maturity_date = models.DateField()
-    status = models.CharField(max_length=12, choices=STATUSES, default="active", db_index=True)
+    maturity_date = models.DateField(db_index=True)
+    status = FSMField(max_length=12, choices=Status.choices, default=Status.ACTIVE, protected=True, db_index=True)
     outstanding_principal = models.DecimalField(**MONEY)
+    overdue_since = models.DateField(_("最早逾期应还日 oldest overdue due date"), null=True, blank=True, db_index=True)
     dpd = models.PositiveIntegerField(_("逾期天数 days past due"), default=0)
     bucket = models.CharField(max_length=4, default="M0")
-    classification = models.CharField(max_length=20, choices=FIVE_CATEGORIES, default="normal")
+    classification = models.CharField(max_length=20, choices=FIVE_CATEGORIES, default="normal", db_index=True)
+    restructured_on = models.DateField(_("重组日 restructured on"), null=True, blank=True)
+    observation_until = models.DateField(_("重组观察期至 observation period until"), null=True, blank=True)
+    recall_requested_on = models.DateField(_("提前收回 recall requested on"), null=True, blank=True)
+    written_off_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    closed_on = models.DateField(null=True, blank=True)
     monitored_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         verbose_name = _("贷款 loan")
         verbose_name_plural = _("贷款 loans")
-        indexes = [models.Index(fields=["status", "branch"])]
+        indexes = [models.Index(fields=["status", "branch"]), models.Index(fields=["status", "dpd"])]
 
     def __str__(self) -> str:
         return f"loan {self.pk} ({self.enterprise_id})"
+
+    @transition(field=status, source=Status.ACTIVE, target=Status.CLOSED)
+    def close(self):
+        pass
+
+    @transition(field=status, source=Status.ACTIVE, target=Status.WRITTEN_OFF)
+    def write_off(self):
+        pass
 
 
 class Installment(models.Model):
@@ -60,12 +91,16 @@ class Installment(models.Model):
     interest = models.DecimalField(**MONEY)
     paid_principal = models.DecimalField(**MONEY, default=0)
     paid_interest = models.DecimalField(**MONEY, default=0)
+    penalty_accrued = models.DecimalField(_("已计罚息 penalty accrued"), **MONEY, default=0)
+    penalty_through = models.DateField(_("罚息计至 penalty accrued through"), null=True, blank=True)
     paid_penalty = models.DecimalField(**MONEY, default=0)
     settled_on = models.DateField(null=True, blank=True)
+    superseded = models.BooleanField(_("已被重组计划取代 superseded by a new schedule"), default=False)
 
     class Meta:
         ordering = ["loan", "n"]
         constraints = [models.UniqueConstraint(fields=["loan", "n"], name="uniq_installment")]
+        indexes = [models.Index(fields=["loan", "due_date"], condition=Q(settled_on__isnull=True), name="installment_unsettled")]
 
     def __str__(self) -> str:
         return f"{self.loan_id}#{self.n}"
@@ -83,12 +118,47 @@ class Installment(models.Model):
         return self.total - self.paid
 
 
+class RepaymentImport(models.Model):
+    """A CSV file from core banking: parsed and validated line by line (preview), then applied whole or not at all."""
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed", _("已预览 previewed")
+        APPLIED = "applied", _("已入账 applied")
+        REJECTED = "rejected", _("有错误 has errors")
+
+    file_name = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PREVIEWED)
+    lines = models.JSONField(default=list, help_text="[{line, loan_id, reference, amount, paid_on, status, errors}]")
+    summary = models.JSONField(default=dict)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    applied_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("还款导入 repayment import")
+        verbose_name_plural = _("还款导入 repayment imports")
+        ordering = ["-uploaded_at"]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.status})"
+
+
 class Repayment(models.Model):
     loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="repayments")
     amount = models.DecimalField(**MONEY)
     paid_on = models.DateField()
     reference = models.CharField(max_length=80)
+    channel = models.CharField(max_length=10, default="api", choices=[("api", "API"), ("import", _("导入 import")),
+                                                                      ("manual", _("手工 manual"))])
+    batch = models.ForeignKey(RepaymentImport, null=True, blank=True, on_delete=models.PROTECT, related_name="repayments")
     allocation = models.JSONField(default=dict)
+    penalty_paid = models.DecimalField(**MONEY, default=0)
+    interest_paid = models.DecimalField(**MONEY, default=0)
+    principal_paid = models.DecimalField(**MONEY, default=0)
+    prepaid_principal = models.DecimalField(_("提前还本 prepaid principal"), **MONEY, default=0)
+    prepayment_fee = models.DecimalField(_("提前还款违约金 prepayment fee"), **MONEY, default=0)
     unapplied = models.DecimalField(**MONEY, default=0)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     created_at = models.DateTimeField(default=timezone.now)
@@ -102,11 +172,18 @@ class Repayment(models.Model):
 
 
 class ClassificationChange(models.Model):
+    """History of the five-category classification: from, to, why, who, when."""
+
+    KINDS = [("floor", _("逾期天数下限 DPD floor")), ("downgrade", _("人工下调 manual downgrade")),
+             ("upgrade", _("审批上调 approved upgrade")), ("restructure", _("重组 restructuring")),
+             ("write_off", _("核销 write-off"))]
     loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="classification_history")
     from_category = models.CharField(max_length=20)
     to_category = models.CharField(max_length=20)
+    kind = models.CharField(max_length=12, choices=KINDS, default="floor")
     reason = models.CharField(max_length=300)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -114,3 +191,327 @@ class ClassificationChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.loan_id}: {self.from_category}→{self.to_category}"
+
+
+# ---------------------------------------------------------------- policy as data
+class PostloanPolicy(models.Model):
+    """The post-loan policy in force from `effective_from` (the latest one not in the future applies)."""
+
+    effective_from = models.DateField(_("生效日 effective from"), unique=True)
+    penalty_rate_markup = models.DecimalField(
+        _("罚息上浮比例 penalty rate markup"), max_digits=5, decimal_places=4, default=Decimal("0.5000"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("5"))],
+        help_text=_("罚息利率 = 合同利率 × (1 + 上浮)；0.5 即上浮 50% / penalty rate = contract rate × (1 + markup)"))
+    holiday_rollover = models.BooleanField(
+        _("节假日顺延 holiday rollover"), default=True,
+        help_text=_("应还日为节假日时，下一工作日前还款不算逾期 / a due date on a holiday may be paid by the next business day"))
+    renewal_window_days = models.PositiveSmallIntegerField(_("续贷窗口(天) renewal window (days before maturity)"), default=90)
+    renewal_max_late_days = models.PositiveSmallIntegerField(
+        _("续贷允许的最长历史逾期(天) max historical lateness for renewal (days)"), default=0)
+    nps_after_repayments = models.PositiveSmallIntegerField(_("第几次还款后邀请评价 survey after N repayments"), default=3)
+    restructure_min_category = models.CharField(_("重组后最低分类 minimum category after restructuring"), max_length=20,
+                                                choices=FIVE_CATEGORIES, default="special_mention")
+    restructure_observation_months = models.PositiveSmallIntegerField(_("重组观察期(月) observation period (months)"), default=12)
+    write_off_min_category = models.CharField(_("核销要求的最低分类 minimum category for write-off"), max_length=20,
+                                              choices=FIVE_CATEGORIES, default="doubtful")
+    red_task_days = models.DecimalField(_("红色预警处置时限(工作日) red task SLA (business days)"), max_digits=4, decimal_places=1, default=Decimal("1"))
+    orange_task_days = models.DecimalField(_("橙色预警处置时限 orange task SLA"), max_digits=4, decimal_places=1, default=Decimal("3"))
+    yellow_task_days = models.DecimalField(_("黄色预警处置时限 yellow task SLA"), max_digits=4, decimal_places=1, default=Decimal("5"))
+
+    class Meta:
+        verbose_name = _("贷后政策 post-loan policy")
+        verbose_name_plural = _("贷后政策 post-loan policies")
+        ordering = ["-effective_from"]
+
+    def __str__(self) -> str:
+        return f"post-loan policy from {self.effective_from}"
+
+
+class DelinquencyBucket(models.Model):
+    """Overdue buckets (M0, M1 1-30, ...): a loan is in the bucket whose range holds its DPD."""
+
+    code = models.CharField(max_length=4, unique=True)
+    min_dpd = models.PositiveIntegerField()
+    max_dpd = models.PositiveIntegerField(null=True, blank=True, help_text=_("留空表示无上限 / blank = no upper bound"))
+
+    class Meta:
+        verbose_name = _("逾期分档 overdue bucket")
+        verbose_name_plural = _("逾期分档 overdue buckets")
+        ordering = ["min_dpd"]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.min_dpd}-{self.max_dpd or '∞'})"
+
+
+class ClassificationFloor(models.Model):
+    """五级分类下限: DPD above `dpd_over` puts the loan at least in `category` (2023 rules by default)."""
+
+    category = models.CharField(max_length=20, choices=FIVE_CATEGORIES, unique=True)
+    dpd_over = models.PositiveIntegerField(_("逾期天数超过 DPD over"))
+
+    class Meta:
+        verbose_name = _("五级分类下限 classification floor")
+        verbose_name_plural = _("五级分类下限 classification floors")
+        ordering = ["dpd_over"]
+
+    def __str__(self) -> str:
+        return f"DPD > {self.dpd_over} → {self.category}"
+
+
+class PrepaymentRule(models.Model):
+    """提前还款规则 per product (blank product code = the default)."""
+
+    MODES = [("reduce_installment", _("月供减少、期限不变 reduce the installment")),
+             ("reduce_term", _("月供不变、期限缩短 shorten the term"))]
+    product_code = models.CharField(max_length=40, blank=True, unique=True)
+    allowed = models.BooleanField(_("允许提前还款 allowed"), default=True)
+    lock_in_months = models.PositiveSmallIntegerField(_("放款后多少个月内不得提前还款 lock-in (months)"), default=0)
+    fee_rate = models.DecimalField(_("违约金比例 fee rate on the prepaid principal"), max_digits=5, decimal_places=4, default=Decimal("0"))
+    fee_free_after_months = models.PositiveSmallIntegerField(_("满多少个月后免违约金 fee-free after (months)"), default=0)
+    mode = models.CharField(max_length=20, choices=MODES, default="reduce_installment")
+
+    class Meta:
+        verbose_name = _("提前还款规则 prepayment rule")
+        verbose_name_plural = _("提前还款规则 prepayment rules")
+
+    def __str__(self) -> str:
+        return self.product_code or "*"
+
+
+class WarningRule(models.Model):
+    """An early-warning rule (预警规则). Kinds:
+    drop_yoy: `field` below `compare_field` by more than `threshold` (0.30 = 30 %);
+    flag: `field` is true; increase: `field` above the previous snapshot's value;
+    positive: `field` above `threshold`; ltv_above: outstanding / collateral value above `threshold`."""
+
+    KINDS = [("drop_yoy", _("同比下降 year-on-year drop")), ("flag", _("标志为真 flag set")),
+             ("increase", _("较上期增加 increased")), ("positive", _("大于阈值 above threshold")),
+             ("ltv_above", _("抵押率超限 LTV above limit"))]
+    SOURCES = [("tax", "tax"), ("registry", "registry"), ("social_security", "social_security"), ("customs", "customs"),
+               ("credit_bureau", "credit_bureau"), ("judicial", "judicial"), ("internal", "internal"),
+               ("collateral", _("押品 collateral"))]
+    code = models.CharField(max_length=40, unique=True)
+    name = models.CharField(_("名称 name"), max_length=100)
+    source = models.CharField(max_length=20, choices=SOURCES)
+    kind = models.CharField(max_length=12, choices=KINDS)
+    field = models.CharField(max_length=60, blank=True)
+    compare_field = models.CharField(max_length=60, blank=True)
+    threshold = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
+    severity = models.CharField(max_length=6, choices=SEVERITIES)
+    is_active = models.BooleanField(default=True)
+    evaluated_through = models.BigIntegerField(default=0, help_text=_("已评估至的数据快照编号 / snapshots up to this id evaluated"))
+
+    class Meta:
+        verbose_name = _("预警规则 warning rule")
+        verbose_name_plural = _("预警规则 warning rules")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.severity})"
+
+
+class EarlyWarning(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", _("待处置 open")
+        CLOSED = "closed", _("已处置 closed")
+
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="warnings")
+    rule = models.ForeignKey(WarningRule, on_delete=models.PROTECT, related_name="warnings")
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL)
+    severity = models.CharField(max_length=6, choices=SEVERITIES, db_index=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN, db_index=True)
+    fingerprint = models.CharField(max_length=64)
+    evidence = models.JSONField(default=dict)
+    snapshot_id = models.BigIntegerField(null=True, blank=True)
+    detected_on = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("预警 early warning")
+        verbose_name_plural = _("预警 early warnings")
+        ordering = ["-detected_on", "-id"]
+        constraints = [models.UniqueConstraint(fields=["loan", "rule", "fingerprint"], name="uniq_warning_fingerprint")]
+        indexes = [models.Index(fields=["status", "severity", "branch"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} on loan {self.loan_id}"
+
+
+class WarningTask(ConcurrentTransitionMixin, models.Model):
+    """The RM's task opened by a warning: visit, then an action (keep, reduce limit, add collateral, recall)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("待处理 open")
+        DONE = "done", _("已完成 done")
+
+    ACTIONS = [("keep", _("维持 keep")), ("reduce_limit", _("压降额度 reduce limit")),
+               ("add_collateral", _("追加担保 add collateral")), ("recall", _("提前收回 recall"))]
+    VISIT_MODES = [("onsite", _("现场 on site")), ("video", _("视频 video")), ("phone", _("电话 phone"))]
+    warning = models.OneToOneField(EarlyWarning, on_delete=models.CASCADE, related_name="task")
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="warning_tasks")
+    assigned_to = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="warning_tasks")
+    status = FSMField(max_length=8, choices=Status.choices, default=Status.OPEN, protected=True, db_index=True)
+    target_days = models.DecimalField(max_digits=4, decimal_places=1)
+    due_at = models.DateTimeField(db_index=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    visit_mode = models.CharField(max_length=8, choices=VISIT_MODES, blank=True)
+    visit_notes = models.TextField(blank=True)
+    action = models.CharField(max_length=16, choices=ACTIONS, blank=True)
+    action_note = models.TextField(blank=True)
+    completed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("预警处置任务 warning task")
+        verbose_name_plural = _("预警处置任务 warning tasks")
+        ordering = ["due_at", "id"]
+
+    def __str__(self) -> str:
+        return f"task {self.pk} for warning {self.warning_id}"
+
+    @transition(field=status, source=Status.OPEN, target=Status.DONE)
+    def complete(self):
+        self.completed_at = timezone.now()
+
+
+class Collateral(models.Model):
+    """押品: its latest appraised value drives the LTV warning."""
+
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="collateral")
+    description = models.CharField(max_length=200)
+    value = models.DecimalField(_("评估价值 appraised value"), **MONEY)
+    valued_on = models.DateField()
+
+    class Meta:
+        verbose_name = _("押品 collateral")
+        verbose_name_plural = _("押品 collateral")
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class SourceRefresh(models.Model):
+    """When each monitored data source of a borrower is next refreshed (the nightly job's work list)."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=20)
+    due_on = models.DateField(db_index=True)
+    last_snapshot_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["enterprise", "source"], name="uniq_source_refresh")]
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id}:{self.source}@{self.due_on}"
+
+
+class MonitoringRun(models.Model):
+    """One night's monitoring job: its progress (step, counts), so it can resume where it was killed."""
+
+    STEPS = ["delinquency", "refresh", "warnings", "tasks", "done"]
+    run_date = models.DateField(unique=True)
+    status = models.CharField(max_length=10, default="running",
+                              choices=[("running", _("运行中 running")), ("done", _("完成 done")), ("failed", _("失败 failed"))])
+    step = models.CharField(max_length=12, default="delinquency")
+    cursor = models.BigIntegerField(default=0)
+    counts = models.JSONField(default=dict)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("贷后监测批次 monitoring run")
+        verbose_name_plural = _("贷后监测批次 monitoring runs")
+        ordering = ["-run_date"]
+
+    def __str__(self) -> str:
+        return f"{self.run_date} {self.status} {self.step}"
+
+
+class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
+    """A post-loan change that needs a second person's approval: a classification upgrade, a
+    restructuring (term extension, reschedule) or a write-off."""
+
+    class Kind(models.TextChoices):
+        UPGRADE = "upgrade", _("分类上调 classification upgrade")
+        EXTENSION = "extension", _("展期 term extension")
+        RESCHEDULE = "reschedule", _("重新安排还款计划 reschedule")
+        WRITE_OFF = "write_off", _("核销 write-off")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待审批 pending")
+        APPROVED = "approved", _("已批准 approved")
+        REJECTED = "rejected", _("已否决 rejected")
+
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="approval_requests")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    params = models.JSONField(default=dict, blank=True)
+    reason = models.CharField(max_length=500)
+    status = FSMField(max_length=10, choices=Status.choices, default=Status.PENDING, protected=True, db_index=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.CharField(max_length=500, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("贷后审批 post-loan approval")
+        verbose_name_plural = _("贷后审批 post-loan approvals")
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} loan {self.loan_id} ({self.status})"
+
+    @transition(field=status, source=Status.PENDING, target=Status.APPROVED)
+    def approve(self):
+        self.decided_at = timezone.now()
+
+    @transition(field=status, source=Status.PENDING, target=Status.REJECTED)
+    def reject(self):
+        self.decided_at = timezone.now()
+
+
+class RenewalOffer(models.Model):
+    """无还本续贷 / top-up: the offer made before maturity, and the new application once requested."""
+
+    KINDS = [("renewal", _("无还本续贷 renewal without principal repayment")), ("top_up", _("增额 top-up"))]
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="renewals")
+    kind = models.CharField(max_length=10, choices=KINDS, default="renewal")
+    offered_on = models.DateField()
+    application = models.OneToOneField(LoanApplication, null=True, blank=True, on_delete=models.SET_NULL, related_name="renewal_of")
+    amount = models.DecimalField(**MONEY, null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("续贷 renewal")
+        verbose_name_plural = _("续贷 renewals")
+        constraints = [models.UniqueConstraint(fields=["loan"], condition=Q(kind="renewal"), name="uniq_renewal_offer")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of loan {self.loan_id}"
+
+
+class SurveyResponse(models.Model):
+    """A short satisfaction survey (NPS 0-10 and a comment) after disbursement and after the first repayments."""
+
+    TRIGGERS = [("disbursement", _("放款后 after disbursement")), ("repayments", _("首几次还款后 after the first repayments"))]
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="surveys")
+    trigger = models.CharField(max_length=12, choices=TRIGGERS)
+    invited_at = models.DateTimeField(default=timezone.now)
+    score = models.PositiveSmallIntegerField(null=True, blank=True, validators=[MaxValueValidator(10)])
+    comment = models.CharField(max_length=500, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("满意度调查 satisfaction survey")
+        verbose_name_plural = _("满意度调查 satisfaction surveys")
+        constraints = [models.UniqueConstraint(fields=["loan", "trigger"], name="uniq_survey")]
+
+    def __str__(self) -> str:
+        return f"{self.trigger} loan {self.loan_id}"

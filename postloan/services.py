@@ -1,46 +1,136 @@
-"""Post-loan services: open a loan from a released disbursement, record repayments, days past due,
-buckets and the five-category floor."""
+"""Post-loan services (writes): open a loan, record repayments (penalty → interest → principal, oldest
+installment first; early repayment under the product's prepayment rule), days past due and the
+five-category classification (floors, manual downgrade, upgrade through approval), restructuring and
+write-off through approval, warning tasks, renewals (无还本续贷) and satisfaction surveys.
+
+The nightly, set-based monitoring job lives in `postloan.monitoring`; the CSV import in `postloan.imports`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+import math
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from applications.models import LoanProduct
 from contracts.models import DisbursementOrder
-from contracts.schedules import build_schedule
+from contracts.schedules import add_months, build_schedule
+from loanservice import roles
 from loanservice.audit import audit_record
+from loanservice.bizcal import due_at
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.notifications import notify
+from loanservice.sla import business_calendar
 
-from .models import ClassificationChange, Installment, Loan, Repayment
+from .models import (
+    CATEGORY_ORDER,
+    ApprovalRequest,
+    ClassificationChange,
+    ClassificationFloor,
+    Collateral,
+    DelinquencyBucket,
+    EarlyWarning,
+    Installment,
+    Loan,
+    PostloanPolicy,
+    PrepaymentRule,
+    RenewalOffer,
+    Repayment,
+    SourceRefresh,
+    SurveyResponse,
+    WarningTask,
+)
 
-CATEGORY_ORDER = ["normal", "special_mention", "substandard", "doubtful", "loss"]
-BUCKETS = [(0, "M0"), (30, "M1"), (60, "M2"), (90, "M3")]  # upper bounds in days; beyond: M4+
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+DEFAULT_BUCKETS = [("M0", 0, 0), ("M1", 1, 30), ("M2", 31, 60), ("M3", 61, 90), ("M4+", 91, None)]
+DEFAULT_FLOORS = [("special_mention", 0), ("substandard", 90), ("doubtful", 270), ("loss", 360)]
+RISK_DECIDERS = (roles.RISK, roles.HEAD_APPROVER, roles.BRANCH_APPROVER, roles.COMMITTEE)
 
 
-def bucket_for(dpd: int) -> str:
-    for upper, name in BUCKETS:
-        if dpd <= upper:
-            return name
-    return "M4+"
+def _round(x: Decimal) -> Decimal:
+    return x.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def classification_floor(dpd: int) -> str:
-    """The 2023 rules as a floor: any overdue at least 关注, >90 次级, >270 可疑, >360 损失."""
-    if dpd > 360:
-        return "loss"
-    if dpd > 270:
-        return "doubtful"
-    if dpd > 90:
-        return "substandard"
-    if dpd > 0:
-        return "special_mention"
-    return "normal"
+def rank(category: str) -> int:
+    return CATEGORY_ORDER.index(category)
 
 
+# ---------------------------------------------------------------- policy (data)
+def policy_in_force(on: dt.date | None = None) -> PostloanPolicy:
+    on = on or timezone.localdate()
+    return PostloanPolicy.objects.filter(effective_from__lte=on).order_by("-effective_from").first() or PostloanPolicy(
+        effective_from=on)
+
+
+def bucket_table() -> list[tuple[str, int, int | None]]:
+    rows = list(DelinquencyBucket.objects.order_by("min_dpd").values_list("code", "min_dpd", "max_dpd"))
+    return rows or DEFAULT_BUCKETS
+
+
+def bucket_for(dpd: int, table=None) -> str:
+    for code, low, high in table or bucket_table():
+        if dpd >= low and (high is None or dpd <= high):
+            return code
+    return (table or bucket_table())[-1][0]
+
+
+def floor_table() -> list[tuple[str, int]]:
+    rows = list(ClassificationFloor.objects.order_by("dpd_over").values_list("category", "dpd_over"))
+    return rows or DEFAULT_FLOORS
+
+
+def classification_floor(dpd: int, table=None) -> str:
+    """The 2023 rules as a floor (data): any overdue at least 关注, >90 次级, >270 可疑, >360 损失."""
+    floor = "normal"
+    for category, over in table or floor_table():
+        if dpd > over and rank(category) > rank(floor):
+            floor = category
+    return floor
+
+
+def loan_floor(loan: Loan, *, today: dt.date | None = None) -> str:
+    """The lowest category the loan may hold now: the DPD floor, and during a restructuring's observation
+    period the restructuring floor (重组观察期内不得上调)."""
+    today = today or timezone.localdate()
+    floor = classification_floor(loan.dpd)
+    if loan.observation_until and loan.observation_until >= today:
+        restructure_floor = policy_in_force(today).restructure_min_category
+        if loan.restructured_on:
+            restructure_floor = max(restructure_floor, _category_before_restructuring(loan), key=rank)
+        floor = max(floor, restructure_floor, key=rank)
+    return floor
+
+
+def _category_before_restructuring(loan: Loan) -> str:
+    change = loan.classification_history.filter(kind="restructure").order_by("-at", "-id").first()
+    return change.from_category if change else "normal"
+
+
+def prepayment_rule(product_code: str) -> PrepaymentRule:
+    rules = {r.product_code: r for r in PrepaymentRule.objects.filter(product_code__in=[product_code, ""])}
+    return rules.get(product_code) or rules.get("") or PrepaymentRule(product_code="")
+
+
+def overdue_cutoff(today: dt.date, policy: PostloanPolicy | None = None) -> dt.date:
+    """Installments due on or before this date are overdue today. With holiday rollover, a due date on a
+    non-business day may be paid on the next business day: overdue only once that day has passed."""
+    policy = policy or policy_in_force(today)
+    if policy.holiday_rollover:
+        return business_calendar().previous_business_day(today)
+    return today - dt.timedelta(days=1)
+
+
+def months_between(start: dt.date, end: dt.date) -> int:
+    months = (end.year - start.year) * 12 + end.month - start.month
+    return months - (1 if end.day < start.day else 0)
+
+
+# ---------------------------------------------------------------- open a loan (called by the conductor)
 def loan_open(*, order: DisbursementOrder, by) -> Loan:
     """Create the loan and its schedule for a released order (inside the caller's transaction)."""
     application = order.application
@@ -49,24 +139,48 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
                            method=application.offer_repayment_method, start_date=disbursed_on)
     loan = Loan.objects.create(
         application=application, disbursement=order, enterprise=application.enterprise, borrower=application.applicant,
-        relationship_manager=application.relationship_manager, branch=application.branch, principal=order.amount,
-        annual_rate=application.offer_rate, term_months=application.offer_term_months,
+        relationship_manager=application.relationship_manager, branch=application.branch, product_code=application.product.code,
+        principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
         repayment_method=application.offer_repayment_method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
-        outstanding_principal=order.amount,
+        outstanding_principal=order.amount, monitored_on=disbursed_on,
     )
     Installment.objects.bulk_create([
         Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest)
         for line in lines
     ])
+    _monitoring_schedule(loan=loan, today=disbursed_on)
+    SurveyResponse.objects.get_or_create(loan=loan, trigger="disbursement")
     audit_record(actor=by, action="loan.open", obj=loan, to_state=loan.status,
                  data={"application": application.pk, "principal": str(loan.principal), "installments": len(lines)})
     return loan
 
 
+def _monitoring_schedule(*, loan: Loan, today: dt.date) -> None:
+    """The nightly job refreshes each consented source when its snapshot leaves the freshness window."""
+    from underwriting.models import DataSnapshot
+    from underwriting.services import source_config
+
+    from .monitoring import monitored_sources
+
+    consented = set(loan.application.consents.values_list("source", flat=True))
+    latest = {}
+    for snap in DataSnapshot.objects.filter(enterprise_id=loan.enterprise_id, status=DataSnapshot.OK).order_by("as_of", "id"):
+        latest[snap.source] = snap.as_of
+    rows = []
+    for source in monitored_sources():
+        if source not in consented:
+            continue
+        last = latest.get(source)
+        due = last + dt.timedelta(days=source_config(source).freshness_days) if last else today
+        rows.append(SourceRefresh(enterprise_id=loan.enterprise_id, source=source, due_on=max(due, today)))
+    SourceRefresh.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+# ---------------------------------------------------------------- repayments
 def _money(value, field: str) -> Decimal:
     try:
         amount = Decimal(str(value))
-        if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
             raise InvalidOperation
         return amount
     except (InvalidOperation, ValueError):
@@ -74,17 +188,73 @@ def _money(value, field: str) -> Decimal:
                                errors={field: [_("请填写正数金额（最多两位小数）/ A positive amount with at most two decimals.")]}) from None
 
 
-def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by) -> tuple[Repayment, bool]:
-    """Allocate a repayment oldest installment first, interest before principal. Idempotent by reference:
-    the same reference returns the first result (created=False)."""
-    amount = _money(amount, "amount")
-    if isinstance(paid_on, str):
+def _date(value, field: str) -> dt.date:
+    if isinstance(value, str):
         try:
-            paid_on = dt.date.fromisoformat(paid_on)
+            value = dt.date.fromisoformat(value.strip())
         except ValueError:
-            paid_on = None
-    if not isinstance(paid_on, dt.date) or paid_on > timezone.localdate():
-        raise ApplicationError(_("还款日期无效 / Invalid payment date."), errors={"paid_on": [_("YYYY-MM-DD，不晚于今天 / not in the future")]})
+            value = None
+    if not isinstance(value, dt.date) or isinstance(value, dt.datetime) or value > timezone.localdate():
+        raise ApplicationError(_("还款日期无效 / Invalid payment date."), errors={field: [_("YYYY-MM-DD，不晚于今天 / not in the future")]})
+    return value
+
+
+def penalty_rate(loan: Loan, policy: PostloanPolicy) -> Decimal:
+    return loan.annual_rate * (1 + policy.penalty_rate_markup)
+
+
+def _grace_end(due: dt.date, policy: PostloanPolicy, cal) -> dt.date:
+    return cal.next_business_day(due, include_self=True) if policy.holiday_rollover else due
+
+
+def installment_accrue_penalty(inst: Installment, *, on: dt.date, rate: Decimal, policy: PostloanPolicy, cal) -> Decimal:
+    """罚息: the overdue part of an installment (unpaid principal and interest) accrues penalty interest at
+    `rate` per year on actual days / 360, from the due date, once the installment is past its grace end
+    (the next business day for a due date on a holiday). Accrued up to `on`; returns the new accrual."""
+    if on <= _grace_end(inst.due_date, policy, cal):
+        return ZERO
+    start = inst.penalty_through or inst.due_date
+    days = (on - start).days
+    base = inst.due_remaining
+    if days <= 0:
+        return ZERO
+    accrual = _round(base * rate * days / 360) if base > 0 else ZERO
+    inst.penalty_accrued += accrual
+    inst.penalty_through = on
+    return accrual
+
+
+def loan_position(loan: Loan, *, on: dt.date | None = None, installments=None) -> dict:
+    """What the borrower owes on `on`: overdue amount, penalty to date, next due installment."""
+    on = on or timezone.localdate()
+    policy = policy_in_force(on)
+    cal = business_calendar()
+    rate = penalty_rate(loan, policy)
+    lines = [i for i in (installments if installments is not None else loan.installments.all()) if not i.superseded]
+    overdue = penalty = ZERO
+    next_due = None
+    for inst in lines:
+        if inst.settled_on is not None:
+            continue
+        penalty_due = inst.penalty_accrued - inst.paid_penalty
+        if on > _grace_end(inst.due_date, policy, cal):
+            start = inst.penalty_through or inst.due_date
+            penalty_due += _round(inst.due_remaining * rate * max((on - start).days, 0) / 360)
+            overdue += inst.due_remaining
+        penalty += penalty_due
+        if next_due is None and inst.due_date >= on:
+            next_due = inst
+    return {"overdue": overdue, "penalty": penalty, "next_due": next_due}
+
+
+def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel: str = "api", batch=None) -> tuple[Repayment, bool]:
+    """Allocate a repayment: oldest installment first, within it penalty → interest → principal, over the
+    installments due by `paid_on` (when none is, the current one: paying it a few days early is normal). What
+    is left is an early repayment of principal under the product's prepayment rule; if the rule does not
+    allow it, it is kept as unapplied credit. Idempotent by reference: the same reference returns the first
+    result (created=False); the same reference with another amount is a 409."""
+    amount = _money(amount, "amount")
+    paid_on = _date(paid_on, "paid_on")
     reference = (reference or "").strip()
     if not reference:
         raise ApplicationError(_("请填写流水号 / Give the payment reference."), errors={"reference": [_("此项为必填项 / This field is required.")]})
@@ -92,61 +262,544 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by) -> tupl
         loan = Loan.objects.select_for_update().get(pk=loan.pk)
         existing = Repayment.objects.filter(loan=loan, reference=reference).first()
         if existing:
-            if existing.amount != amount:
-                raise Conflict(_("该流水号已用于另一金额 / This reference was already used for another amount."), state=loan.status)
+            if existing.amount != amount or existing.paid_on != paid_on:
+                raise Conflict(_("该流水号已用于另一笔还款 / This reference was already used for another payment."), state=loan.status)
             return existing, False
-        if loan.status != "active":
+        if loan.status != Loan.Status.ACTIVE:
             raise Conflict(_("贷款已结清或核销 / The loan is closed."), state=loan.status)
+        if paid_on < loan.disbursed_on:
+            raise ApplicationError(_("还款日期早于放款日 / The payment date is before disbursement."),
+                                   errors={"paid_on": [_("不得早于放款日 %(d)s / Not before %(d)s") % {"d": loan.disbursed_on}]})
+        last = loan.repayments.order_by("-paid_on").values_list("paid_on", flat=True).first()
+        if last and paid_on < last:
+            raise ApplicationError(_("还款日期早于上一笔还款 / The payment date is before the last recorded payment."),
+                                   errors={"paid_on": [_("不得早于 %(d)s / Not before %(d)s") % {"d": last}]})
+        policy = policy_in_force(paid_on)
+        cal = business_calendar()
+        rate = penalty_rate(loan, policy)
+        installments = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
+        for inst in installments:
+            installment_accrue_penalty(inst, on=paid_on, rate=rate, policy=policy, cal=cal)
+        due = sum(1 for inst in installments if inst.due_date <= paid_on)
+        split = due or min(1, len(installments))  # nothing due yet: the current installment may be paid early
+        current, future = installments[:split], installments[split:]
         remaining = amount
         allocation = []
-        installments = list(loan.installments.select_for_update().filter(settled_on__isnull=True).order_by("n"))
-        for inst in installments:  # oldest installment first; within it interest, then principal
-            for part in ("interest", "principal"):
-                owed = getattr(inst, part) - getattr(inst, f"paid_{part}")
+        totals = {"penalty": ZERO, "interest": ZERO, "principal": ZERO}
+        for inst in current:
+            for part, owed in (("penalty", inst.penalty_accrued - inst.paid_penalty),
+                               ("interest", inst.interest - inst.paid_interest),
+                               ("principal", inst.principal - inst.paid_principal)):
                 take = min(owed, remaining)
                 if take > 0:
                     setattr(inst, f"paid_{part}", getattr(inst, f"paid_{part}") + take)
                     remaining -= take
+                    totals[part] += take
                     allocation.append({"n": inst.n, "part": part, "amount": f"{take:.2f}"})
+            if inst.due_remaining == 0 and inst.penalty_accrued == inst.paid_penalty:
+                inst.settled_on = paid_on
             if remaining <= 0:
                 break
-        principal_paid = sum((Decimal(a["amount"]) for a in allocation if a["part"] == "principal"), Decimal("0"))
-        for inst in installments:
-            if inst.due_remaining == 0 and inst.settled_on is None:
-                inst.settled_on = paid_on
-        Installment.objects.bulk_update(installments, ["paid_interest", "paid_principal", "settled_on"])
-        loan.outstanding_principal -= principal_paid
-        if loan.outstanding_principal <= 0:
-            loan.status = "closed"
+        prepaid = fee = ZERO
+        note = ""
+        if remaining > 0 and future:
+            rule = prepayment_rule(loan.product_code)
+            months = months_between(loan.disbursed_on, paid_on)
+            if not rule.allowed or months < rule.lock_in_months:
+                note = "prepayment not allowed"
+            else:
+                fee_rate = rule.fee_rate if months < rule.fee_free_after_months else Decimal("0")
+                left = sum((i.principal - i.paid_principal for i in future), ZERO)
+                prepaid = min(left, (remaining / (1 + fee_rate)).quantize(CENT, rounding=ROUND_DOWN))
+                fee = _round(prepaid * fee_rate)
+                while prepaid + fee > remaining:
+                    prepaid -= CENT
+                    fee = _round(prepaid * fee_rate)
+                remaining -= prepaid + fee
+                allocation.append({"part": "prepayment", "amount": f"{prepaid:.2f}", "fee": f"{fee:.2f}", "mode": rule.mode})
+                _reschedule_after_prepayment(loan=loan, current=current, future=future, prepaid=prepaid, mode=rule.mode)
+        Installment.objects.bulk_update(installments, ["paid_interest", "paid_principal", "paid_penalty", "penalty_accrued",
+                                                       "penalty_through", "settled_on"])
+        loan.outstanding_principal -= totals["principal"] + prepaid
+        if loan.outstanding_principal <= 0 and not loan.installments.filter(settled_on__isnull=True, superseded=False).exists():
+            loan.close()
+            loan.closed_on = paid_on
         try:
             with transaction.atomic():
-                repayment = Repayment.objects.create(loan=loan, amount=amount, paid_on=paid_on, reference=reference,
-                                                     allocation={"lines": allocation}, unapplied=remaining, recorded_by=by)
+                repayment = Repayment.objects.create(
+                    loan=loan, amount=amount, paid_on=paid_on, reference=reference, channel=channel, batch=batch,
+                    allocation={"lines": allocation, **({"note": note} if note else {})}, penalty_paid=totals["penalty"],
+                    interest_paid=totals["interest"], principal_paid=totals["principal"], prepaid_principal=prepaid,
+                    prepayment_fee=fee, unapplied=remaining, recorded_by=by)
         except IntegrityError:
             raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
-        loan_refresh_delinquency(loan=loan, today=timezone.localdate(), save=False)
         loan.save()
-        audit_record(actor=by, action="loan.repayment", obj=loan,
-                     data={"reference": reference, "amount": str(amount), "unapplied": str(remaining)})
+        from .monitoring import delinquency_refresh
+
+        delinquency_refresh(today=timezone.localdate(), loan_ids=[loan.pk])
+        if loan.repayments.count() == policy.nps_after_repayments:
+            SurveyResponse.objects.get_or_create(loan=loan, trigger="repayments")
+        audit_record(actor=by, action="loan.repayment", obj=loan, to_state=loan.status,
+                     data={"reference": reference, "amount": str(amount), "channel": channel, "penalty": str(totals["penalty"]),
+                           "interest": str(totals["interest"]), "principal": str(totals["principal"]),
+                           "prepaid": str(prepaid), "fee": str(fee), "unapplied": str(remaining)})
     return repayment, True
 
 
-def loan_dpd(loan: Loan, *, today: dt.date) -> int:
-    oldest = loan.installments.filter(settled_on__isnull=True, due_date__lt=today).order_by("due_date").first()
-    if oldest is None or oldest.due_remaining <= 0:
-        return 0
-    return (today - oldest.due_date).days
+def _replace_future(*, loan: Loan, future: list[Installment], lines, first_n: int, extra_interest: Decimal = ZERO) -> None:
+    Installment.objects.filter(pk__in=[i.pk for i in future if i.pk]).delete()
+    new = [Installment(loan=loan, n=first_n + k, due_date=line.due_date, principal=line.principal,
+                       interest=line.interest + (extra_interest if k == 0 else ZERO)) for k, line in enumerate(lines)]
+    Installment.objects.bulk_create(new)
+    loan.maturity_date = new[-1].due_date if new else loan.maturity_date
 
 
-def loan_refresh_delinquency(*, loan: Loan, today: dt.date, save: bool = True) -> Loan:
-    loan.dpd = loan_dpd(loan, today=today)
-    loan.bucket = bucket_for(loan.dpd)
-    floor = classification_floor(loan.dpd)
-    if CATEGORY_ORDER.index(floor) > CATEGORY_ORDER.index(loan.classification):
-        ClassificationChange.objects.create(loan=loan, from_category=loan.classification, to_category=floor,
-                                            reason=f"DPD {loan.dpd} floor")
-        loan.classification = floor
-    loan.monitored_on = today
-    if save:
-        loan.save(update_fields=["dpd", "bucket", "classification", "monitored_on"])
-    return loan
+def _reschedule_after_prepayment(*, loan: Loan, current: list[Installment], future: list[Installment], prepaid: Decimal,
+                                 mode: str) -> None:
+    left = sum((i.principal - i.paid_principal for i in future), ZERO) - prepaid
+    if left <= 0:
+        Installment.objects.filter(pk__in=[i.pk for i in future]).delete()
+        loan.maturity_date = current[-1].due_date if current else loan.maturity_date
+        future.clear()
+        return
+    start = current[-1].due_date if current else loan.disbursed_on
+    term = len(future)
+    if mode == "reduce_term":
+        r = loan.annual_rate / 12
+        if loan.repayment_method == "equal_installment" and r > 0:
+            payment = future[0].total
+            if left * r < payment:
+                term = math.ceil(-math.log(1 - float(left * r / payment)) / math.log(1 + float(r)) - 1e-9)
+        elif loan.repayment_method == "equal_principal" and future[0].principal > 0:
+            term = math.ceil(left / future[0].principal)
+        term = max(1, min(term, len(future)))
+    lines = build_schedule(principal=left, annual_rate=loan.annual_rate, term_months=term, method=loan.repayment_method,
+                           start_date=start, repayment_day=loan.disbursed_on.day)
+    first_n = future[0].n
+    _replace_future(loan=loan, future=future, lines=lines, first_n=first_n)
+    future.clear()
+
+
+# ---------------------------------------------------------------- five-category classification
+def _classification_set(*, loan: Loan, to: str, kind: str, reason: str, by, approved_by=None) -> ClassificationChange:
+    change = ClassificationChange.objects.create(loan=loan, from_category=loan.classification, to_category=to, kind=kind,
+                                                 reason=reason[:300], by=by, approved_by=approved_by)
+    audit_record(actor=approved_by or by, action=f"loan.classification.{kind}", obj=loan, from_state=loan.classification,
+                 to_state=to, reason=reason)
+    Loan.objects.filter(pk=loan.pk).update(classification=to)
+    loan.classification = to
+    return change
+
+
+def _require_role(user, *names: str, field: str = "user") -> None:
+    if not roles.has_role(user, *names):
+        raise ApplicationError(_("无权执行此操作 / You are not allowed to do this."),
+                               errors={field: [_("需要风险管理或审批角色 / Needs the risk or approver role.")]}, code="forbidden")
+
+
+def _category(value: str, field: str = "to_category") -> str:
+    if value not in CATEGORY_ORDER:
+        raise ApplicationError(_("分类无效 / Unknown category."), errors={field: [_("可选：%(c)s / One of: %(c)s") % {"c": ", ".join(CATEGORY_ORDER)}]})
+    return value
+
+
+def _reason(reason: str) -> str:
+    if not (reason or "").strip():
+        raise ApplicationError(_("请说明理由 / Give a reason."), errors={"reason": [_("此项为必填项 / This field is required.")]})
+    return reason.strip()
+
+
+@transaction.atomic
+def classification_downgrade(*, loan: Loan, to_category: str, reason: str, by) -> ClassificationChange:
+    """Risk may downgrade a loan at once, with a reason (人工下调)."""
+    _require_role(by, roles.RISK)
+    to_category, reason = _category(to_category), _reason(reason)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    if rank(to_category) <= rank(loan.classification):
+        raise ApplicationError(_("下调须低于当前分类；上调须审批 / A downgrade must be below the current category; an upgrade needs approval."),
+                               errors={"to_category": [_("当前分类：%(c)s / Current: %(c)s") % {"c": loan.classification}]})
+    return _classification_set(loan=loan, to=to_category, kind="downgrade", reason=reason, by=by)
+
+
+@transaction.atomic
+def classification_upgrade_request(*, loan: Loan, to_category: str, reason: str, by) -> ApprovalRequest:
+    """An upgrade needs a second person's approval, and never above the floor the rules set."""
+    _require_role(by, roles.RISK, roles.RM)
+    to_category, reason = _category(to_category), _reason(reason)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    if rank(to_category) >= rank(loan.classification):
+        raise ApplicationError(_("上调须高于当前分类 / An upgrade must be above the current category."),
+                               errors={"to_category": [_("当前分类：%(c)s / Current: %(c)s") % {"c": loan.classification}]})
+    _check_floor(loan, to_category)
+    return _approval_open(loan=loan, kind=ApprovalRequest.Kind.UPGRADE, params={"to_category": to_category,
+                                                                                 "from_category": loan.classification},
+                          reason=reason, by=by)
+
+
+def _check_floor(loan: Loan, to_category: str) -> None:
+    floor = loan_floor(loan)
+    if rank(to_category) < rank(floor):
+        raise ApplicationError(_("不得高于监管规则下限 / Not above the floor the rules set."),
+                               errors={"to_category": [_("最高只能调至：%(c)s / At best: %(c)s") % {"c": floor}]})
+
+
+def _approval_open(*, loan: Loan, kind: str, params: dict, reason: str, by) -> ApprovalRequest:
+    if loan.approval_requests.filter(kind=kind, status=ApprovalRequest.Status.PENDING).exists():
+        raise Conflict(_("已有待审批的同类申请 / A request of this kind is already pending."), state="pending")
+    request = ApprovalRequest.objects.create(loan=loan, kind=kind, params=params, reason=reason, requested_by=by)
+    audit_record(actor=by, action=f"loan.approval_request.{kind}", obj=loan, to_state=request.status, reason=reason,
+                 data={"request": request.pk, **params})
+    return request
+
+
+@transaction.atomic
+def restructure_request(*, loan: Loan, kind: str, reason: str, by, extra_months=None, term_months=None,
+                        repayment_method: str = "") -> ApprovalRequest:
+    """展期 (extension: `extra_months` more) or reschedule (a new term and method for what is left)."""
+    _require_role(by, roles.RM, roles.RISK)
+    reason = _reason(reason)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    if loan.status != Loan.Status.ACTIVE:
+        raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
+    if kind == ApprovalRequest.Kind.EXTENSION:
+        months = _positive_int(extra_months, "extra_months", 1, 60)
+        params = {"extra_months": months}
+    elif kind == ApprovalRequest.Kind.RESCHEDULE:
+        months = _positive_int(term_months, "term_months", 1, 120)
+        method = repayment_method or loan.repayment_method
+        if method not in {m for m, _label in Loan._meta.get_field("repayment_method").choices}:
+            raise ApplicationError(_("还款方式无效 / Unknown repayment method."), errors={"repayment_method": [_("无效 / Invalid.")]})
+        params = {"term_months": months, "repayment_method": method}
+    else:
+        raise ApplicationError(_("类型无效 / Unknown kind."), errors={"kind": [_("extension 或 reschedule")]})
+    return _approval_open(loan=loan, kind=kind, params=params, reason=reason, by=by)
+
+
+def _positive_int(value, field: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+        if not low <= number <= high:
+            raise ValueError
+        return number
+    except (TypeError, ValueError):
+        raise ApplicationError(_("数值无效 / Invalid number."),
+                               errors={field: [_("须为 %(a)s 至 %(b)s 的整数 / A whole number from %(a)s to %(b)s") % {"a": low, "b": high}]}) from None
+
+
+@transaction.atomic
+def write_off_request(*, loan: Loan, reason: str, by) -> ApprovalRequest:
+    """核销: only a loan classified at least as the policy says (default 可疑), through approval."""
+    _require_role(by, roles.RISK)
+    reason = _reason(reason)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    if loan.status != Loan.Status.ACTIVE:
+        raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
+    minimum = policy_in_force().write_off_min_category
+    if rank(loan.classification) < rank(minimum):
+        raise ApplicationError(_("分类未达核销条件 / The classification does not allow a write-off."),
+                               errors={"classification": [_("至少须为：%(c)s / At least: %(c)s") % {"c": minimum}]})
+    return _approval_open(loan=loan, kind=ApprovalRequest.Kind.WRITE_OFF, params={"amount": str(loan.outstanding_principal)},
+                          reason=reason, by=by)
+
+
+@transaction.atomic
+def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comment: str = "") -> ApprovalRequest:
+    """Four eyes: someone other than the requester, with the risk or an approver role, decides."""
+    _require_role(by, *RISK_DECIDERS)
+    request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
+    if request.requested_by_id == by.pk:
+        raise ApplicationError(_("申请人不能审批自己的申请 / The requester cannot approve their own request."),
+                               errors={"user": [_("需由另一人审批 / Needs a second person.")]}, code="forbidden")
+    if request.status != ApprovalRequest.Status.PENDING:
+        raise Conflict(_("该申请已处理 / This request was already decided."), state=request.status)
+    loan = Loan.objects.select_for_update().get(pk=request.loan_id)
+    if approve:
+        if request.kind == ApprovalRequest.Kind.UPGRADE:
+            to = request.params["to_category"]
+            _check_floor(loan, to)
+            _classification_set(loan=loan, to=to, kind="upgrade", reason=request.reason, by=request.requested_by, approved_by=by)
+            request.result = {"classification": to}
+        elif request.kind in (ApprovalRequest.Kind.EXTENSION, ApprovalRequest.Kind.RESCHEDULE):
+            request.result = _restructure_apply(loan=loan, request=request, by=by)
+        elif request.kind == ApprovalRequest.Kind.WRITE_OFF:
+            request.result = _write_off_apply(loan=loan, request=request, by=by)
+        request.approve()
+    else:
+        request.reject()
+    request.decided_by = by
+    request.comment = (comment or "")[:500]
+    request.save()
+    audit_record(actor=by, action=f"loan.approval_request.{'approve' if approve else 'reject'}", obj=loan,
+                 from_state="pending", to_state=request.status, reason=comment, data={"request": request.pk, "kind": request.kind,
+                                                                                        "result": request.result})
+    notify(user=request.requested_by, kind="postloan_decision",
+           title=_("贷后申请 #%(id)s 已%(s)s / Post-loan request #%(id)s %(s_en)s") % {
+               "id": request.pk, "s": "批准" if approve else "否决", "s_en": "approved" if approve else "rejected"},
+           url=f"/postloan/loans/{loan.pk}/")
+    return request
+
+
+def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
+    """A new schedule for the outstanding principal from today; overdue interest and penalty are added to
+    the first new installment; the old open lines are kept as history (superseded). The classification
+    is at least the restructuring floor, and cannot be raised during the observation period."""
+    if loan.status != Loan.Status.ACTIVE:
+        raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
+    today = timezone.localdate()
+    policy = policy_in_force(today)
+    cal = business_calendar()
+    rate = penalty_rate(loan, policy)
+    open_lines = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
+    arrears = ZERO
+    not_due = 0
+    for inst in open_lines:
+        installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal)
+        if inst.due_date <= today:
+            arrears += (inst.interest - inst.paid_interest) + (inst.penalty_accrued - inst.paid_penalty)
+        else:
+            not_due += 1
+        inst.principal, inst.interest, inst.settled_on, inst.superseded = inst.paid_principal, inst.paid_interest, today, True
+        inst.penalty_accrued = inst.paid_penalty
+    Installment.objects.bulk_update(open_lines, ["principal", "interest", "settled_on", "superseded", "penalty_accrued",
+                                                 "penalty_through"])
+    if request.kind == ApprovalRequest.Kind.EXTENSION:
+        term = max(not_due, 1) + int(request.params["extra_months"])
+        method = loan.repayment_method
+    else:
+        term = int(request.params["term_months"])
+        method = request.params.get("repayment_method") or loan.repayment_method
+    lines = build_schedule(principal=loan.outstanding_principal, annual_rate=loan.annual_rate, term_months=term, method=method,
+                           start_date=today, repayment_day=loan.disbursed_on.day)
+    first_n = (loan.installments.order_by("-n").values_list("n", flat=True).first() or 0) + 1
+    _replace_future(loan=loan, future=[], lines=lines, first_n=first_n, extra_interest=arrears)
+    loan.repayment_method = method
+    loan.restructured_on = today
+    loan.observation_until = add_months(today, policy.restructure_observation_months)
+    loan.save()
+    floor = max(policy.restructure_min_category, loan.classification, key=rank)
+    ClassificationChange.objects.create(loan=loan, from_category=loan.classification, to_category=floor, kind="restructure",
+                                        reason=request.reason[:300], by=request.requested_by, approved_by=by)
+    Loan.objects.filter(pk=loan.pk).update(classification=floor)
+    loan.classification = floor
+    from .monitoring import delinquency_refresh
+
+    delinquency_refresh(today=today, loan_ids=[loan.pk])
+    return {"term_months": term, "repayment_method": method, "arrears_capitalised": f"{arrears:.2f}",
+            "maturity_date": loan.maturity_date.isoformat(), "classification": floor}
+
+
+def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
+    before = loan.classification
+    amount = loan.outstanding_principal
+    loan.write_off()
+    loan.written_off_amount = amount
+    loan.closed_on = timezone.localdate()
+    loan.save()
+    if before != "loss":
+        _classification_set(loan=loan, to="loss", kind="write_off", reason=request.reason, by=request.requested_by, approved_by=by)
+    EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,
+                                                                                  closed_at=timezone.now())
+    return {"written_off": f"{amount:.2f}"}
+
+
+# ---------------------------------------------------------------- collateral and warning tasks
+@transaction.atomic
+def collateral_record(*, loan: Loan, description: str, value, valued_on, by) -> Collateral:
+    """Record a pledge or a new appraisal (the LTV warning reads the latest values)."""
+    _require_role(by, roles.RISK, roles.RM, roles.OPERATIONS)
+    value = _money(value, "value")
+    valued_on = _date(valued_on, "valued_on")
+    if not (description or "").strip():
+        raise ApplicationError(_("请描述押品 / Describe the collateral."), errors={"description": [_("此项为必填项 / This field is required.")]})
+    item = Collateral.objects.filter(loan=loan, description=description.strip()).first()
+    before = str(item.value) if item else ""
+    if item:
+        item.value, item.valued_on = value, valued_on
+        item.save()
+    else:
+        item = Collateral.objects.create(loan=loan, description=description.strip(), value=value, valued_on=valued_on)
+    audit_record(actor=by, action="loan.collateral", obj=loan, data={"collateral": item.pk, "before": before, "value": str(value)})
+    return item
+
+
+def task_due(*, severity: str, policy: PostloanPolicy, now=None) -> tuple[Decimal, dt.datetime]:
+    days = {"red": policy.red_task_days, "orange": policy.orange_task_days}.get(severity, policy.yellow_task_days)
+    now = now or timezone.now()
+    return days, due_at(timezone.localtime(now), days, business_calendar())
+
+
+@transaction.atomic
+def warning_task_complete(*, task: WarningTask, by, visit_mode: str, visit_notes: str, action: str, action_note: str = "") -> WarningTask:
+    """The RM records the visit and the action; the warning closes. A recall marks the loan for recall."""
+    task = WarningTask.objects.select_for_update().select_related("warning", "loan").get(pk=task.pk)
+    if task.assigned_to_id != by.pk and not roles.has_role(by, roles.RISK):
+        raise ApplicationError(_("不是您的任务 / Not your task."), errors={"task": [_("只有被指派的客户经理可以处理 / Only the assigned RM.")]},
+                               code="forbidden")
+    errors = {}
+    if visit_mode not in dict(WarningTask.VISIT_MODES):
+        errors["visit_mode"] = [_("请选择走访方式 / Choose how you visited.")]
+    if not (visit_notes or "").strip():
+        errors["visit_notes"] = [_("请填写走访情况 / Write what you found.")]
+    if action not in dict(WarningTask.ACTIONS):
+        errors["action"] = [_("请选择处置措施 / Choose an action.")]
+    if errors:
+        raise ApplicationError(_("处置信息不完整 / The follow-up is incomplete."), errors=errors)
+    if task.status != WarningTask.Status.OPEN:
+        raise Conflict(_("任务已完成 / The task is already done."), state=task.status)
+    task.visit_mode, task.visit_notes, task.action, task.action_note = visit_mode, visit_notes.strip(), action, (action_note or "").strip()
+    task.completed_by = by
+    task.complete()
+    task.save()
+    EarlyWarning.objects.filter(pk=task.warning_id).update(status=EarlyWarning.Status.CLOSED, closed_at=timezone.now())
+    if action == "recall":
+        Loan.objects.filter(pk=task.loan_id, recall_requested_on__isnull=True).update(recall_requested_on=timezone.localdate())
+    audit_record(actor=by, action="warning.task.complete", obj=task.loan, from_state="open", to_state="done",
+                 reason=task.visit_notes[:200], data={"task": task.pk, "warning": task.warning_id, "rule": task.warning.rule_id,
+                                                      "action": action, "visit_mode": visit_mode})
+    return task
+
+
+# ---------------------------------------------------------------- renewal (无还本续贷) and top-up
+def renewal_eligibility(*, loan: Loan, today: dt.date | None = None, check_admission: bool = True) -> dict:
+    """Eligible when: active and within the renewal window before maturity; good repayment (not overdue now,
+    never later than the policy allows, classified normal); no open red warning; and the enterprise still
+    passes the product's admission criteria and negative list on the latest data."""
+    today = today or timezone.localdate()
+    policy = policy_in_force(today)
+    reasons = []
+
+    def no(code, zh, en):
+        reasons.append({"code": code, "message": f"{zh} / {en}"})
+
+    if loan.status != Loan.Status.ACTIVE:
+        no("not_active", "贷款不在存续状态", "The loan is not active")
+    window_opens = loan.maturity_date - dt.timedelta(days=policy.renewal_window_days)
+    if not window_opens <= today <= loan.maturity_date:
+        no("outside_window", f"续贷须在到期前{policy.renewal_window_days}天内申请（{window_opens} 起）",
+           f"Renewal opens {policy.renewal_window_days} days before maturity ({window_opens})")
+    if loan.dpd > 0:
+        no("overdue", "当前有逾期", "The loan is overdue now")
+    late = [i for i in loan.installments.filter(superseded=False, due_date__lt=today)
+            if (i.settled_on or today) > i.due_date + dt.timedelta(days=policy.renewal_max_late_days)]
+    if late:
+        no("late_history", f"有{len(late)}期未按时还款", f"{len(late)} installment(s) paid late")
+    if loan.classification != "normal" or loan.restructured_on:
+        no("classification", "五级分类须为正常且未重组", "The loan must be classified normal and never restructured")
+    if loan.warnings.filter(status=EarlyWarning.Status.OPEN, severity="red").exists():
+        no("red_warning", "存在未处置的红色预警", "An open red warning")
+    admission = None
+    if check_admission and not reasons:
+        admission = _admission_check(loan=loan, today=today)
+        for r in admission["reasons"]:
+            reasons.append({"code": f"admission:{r['code']}", "message": r["message"]})
+    return {"eligible": not reasons, "reasons": reasons, "window_opens_on": window_opens, "maturity_date": loan.maturity_date,
+            "amount": loan.outstanding_principal}
+
+
+def _admission_check(*, loan: Loan, today: dt.date) -> dict:
+    from applications.services import prescreen_run
+    from underwriting.models import DataSnapshot
+    from underwriting.services import snapshot_pull, source_config
+    from underwriting.sources import SOURCES
+
+    payloads = {}
+    consented = set(loan.application.consents.values_list("source", flat=True))
+    latest = {}
+    for snap in DataSnapshot.objects.filter(enterprise_id=loan.enterprise_id).order_by("as_of", "id"):
+        latest[snap.source] = snap
+    for source in SOURCES:
+        snap = latest.get(source)
+        if source in consented and (snap is None or (today - snap.as_of).days > source_config(source).freshness_days):
+            snap = snapshot_pull(enterprise=loan.enterprise, source=source, application=loan.application, by=None)
+        payloads[source] = snap.payload if snap is not None and snap.status == DataSnapshot.OK else None
+    product = LoanProduct.objects.get(code=loan.product_code) if loan.product_code else loan.application.product
+    return prescreen_run(enterprise=loan.enterprise, product=product, payloads=payloads, amount=loan.outstanding_principal, today=today)
+
+
+@transaction.atomic
+def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount=None) -> RenewalOffer:
+    """Create the new application (a draft the borrower completes and submits), prefilled from the loan:
+    the same enterprise and product, the outstanding principal (renewal) or the asked amount (top-up)."""
+    from applications.services import application_create
+
+    loan = Loan.objects.select_for_update().select_related("enterprise", "application__product").get(pk=loan.pk)
+    if by.pk != loan.borrower_id:
+        raise ApplicationError(_("只有借款人可以申请续贷 / Only the borrower can ask for a renewal."),
+                               errors={"loan": [_("不是您的贷款 / Not your loan.")]}, code="forbidden")
+    if kind not in ("renewal", "top_up"):
+        raise ApplicationError(_("类型无效 / Unknown kind."), errors={"kind": [_("renewal 或 top_up")]})
+    existing = loan.renewals.filter(kind=kind, application__isnull=False).exclude(
+        application__status__in=["declined", "withdrawn", "expired", "prescreen_declined"]).first()
+    if existing:
+        return existing
+    if kind == "renewal":
+        result = renewal_eligibility(loan=loan)
+        if not result["eligible"]:
+            raise ApplicationError(_("暂不符合续贷条件 / Not eligible for renewal now."),
+                                   errors={"renewal": [r["message"] for r in result["reasons"]]})
+        amount = loan.outstanding_principal
+        purpose = _("无还本续贷：续接贷款 #%(id)s / Renewal of loan #%(id)s") % {"id": loan.pk}
+    else:
+        if loan.status != Loan.Status.ACTIVE or loan.dpd > 0:
+            raise ApplicationError(_("贷款须正常存续且无逾期 / The loan must be active and not overdue."), errors={"loan": [_("不符合 / Not eligible.")]})
+        amount = _money(amount, "amount")
+        purpose = _("增额：贷款 #%(id)s 之外的新增需求 / Top-up beside loan #%(id)s") % {"id": loan.pk}
+    product = loan.application.product
+    term = min(max(loan.term_months, product.min_term_months), product.max_term_months)
+    method = loan.repayment_method if loan.repayment_method in product.repayment_methods else product.repayment_methods[0]
+    application = application_create(applicant=loan.borrower, enterprise=loan.enterprise, product=product, amount=amount,
+                                     term_months=term, repayment_method=method, purpose=purpose, channel=kind)
+    offer = loan.renewals.filter(kind=kind, application__isnull=True).first() or RenewalOffer(loan=loan, kind=kind,
+                                                                                          offered_on=timezone.localdate())
+    offer.application, offer.amount, offer.requested_at = application, amount, timezone.now()
+    offer.save()
+    audit_record(actor=by, action=f"loan.{kind}.request", obj=loan, data={"application": application.pk, "amount": str(amount)})
+    return offer
+
+
+def renewal_offers_make(*, today: dt.date | None = None, limit: int = 2000) -> dict:
+    """Nightly: offer renewal to the eligible loans whose renewal window is open and that have no offer yet."""
+    today = today or timezone.localdate()
+    policy = policy_in_force(today)
+    candidates = (Loan.objects.filter(status=Loan.Status.ACTIVE, dpd=0, classification="normal", restructured_on__isnull=True,
+                                      maturity_date__gte=today,
+                                      maturity_date__lte=today + dt.timedelta(days=policy.renewal_window_days))
+                  .exclude(renewals__kind="renewal").exclude(warnings__status="open", warnings__severity="red")
+                  .select_related("enterprise", "application__product").order_by("maturity_date", "id")[:limit])
+    offered = 0
+    for loan in candidates:
+        if not renewal_eligibility(loan=loan, today=today)["eligible"]:
+            continue
+        with transaction.atomic():
+            _, created = RenewalOffer.objects.get_or_create(loan=loan, kind="renewal", defaults={"offered_on": today})
+            if created:
+                offered += 1
+                audit_record(actor=None, action="loan.renewal.offer", obj=loan, data={"maturity_date": loan.maturity_date.isoformat()})
+                notify(user=loan.borrower, kind="renewal_offer",
+                       title=_("贷款 #%(id)s 可申请无还本续贷 / Loan #%(id)s can be renewed without repaying principal") % {"id": loan.pk},
+                       url=f"/portal/loans/{loan.pk}/")
+    return {"offered": offered}
+
+
+# ---------------------------------------------------------------- satisfaction survey (NPS)
+@transaction.atomic
+def survey_answer(*, loan: Loan, by, score, comment: str = "", trigger: str | None = None) -> SurveyResponse:
+    if by.pk != loan.borrower_id:
+        raise ApplicationError(_("只有借款人可以评价 / Only the borrower can answer."), errors={"loan": [_("不是您的贷款 / Not your loan.")]},
+                               code="forbidden")
+    try:
+        score = int(score)
+        if not 0 <= score <= 10:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ApplicationError(_("评分须为0-10 / The score is 0 to 10."), errors={"score": [_("0-10 的整数 / A whole number 0-10")]}) from None
+    pending = SurveyResponse.objects.select_for_update().filter(loan=loan, answered_at__isnull=True)
+    if trigger:
+        pending = pending.filter(trigger=trigger)
+    survey = pending.order_by("invited_at", "id").first()
+    if survey is None:
+        raise Conflict(_("没有待填写的问卷 / No survey is waiting."), state="answered")
+    survey.score, survey.comment, survey.answered_at = score, (comment or "").strip()[:500], timezone.now()
+    survey.save()
+    audit_record(actor=by, action="loan.survey", obj=loan, data={"survey": survey.pk, "trigger": survey.trigger, "score": score})
+    return survey

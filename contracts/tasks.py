@@ -1,0 +1,13 @@
+"""Celery tasks of the contracts stage: thin, idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import services
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def core_banking_send(self, outbound_id: int) -> str:
+    return services.core_banking_send(outbound_id=outbound_id).status

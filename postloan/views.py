@@ -1,0 +1,203 @@
+"""Post-loan pages (thin; every action calls a service): the staff loan page (classification, restructuring,
+write-off, collateral), post-loan approvals, the risk warning board, the RM's warning tasks, the operations
+repayment import, and the borrower's renewal and survey actions on the portal."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from loanservice import roles
+from loanservice.errors import ApplicationError, Conflict
+
+from . import services
+from .imports import repayment_import_apply, repayment_import_preview
+from .models import FIVE_CATEGORIES, SEVERITIES, RepaymentImport, WarningTask
+from .selectors import (
+    approvals_waiting,
+    loans_visible_to,
+    portfolio_summary,
+    tasks_for,
+    warnings_by_severity_and_branch,
+    warnings_open,
+)
+
+
+def staff_only(*names):
+    def decorator(view):
+        @login_required
+        def wrapper(request, *args, **kwargs):
+            if not roles.has_role(request.user, *names):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        wrapper.__name__ = view.__name__
+        return wrapper
+
+    return decorator
+
+
+def _error(request, exc) -> None:
+    if isinstance(exc, ApplicationError):
+        messages.error(request, " ".join([exc.message, *[f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs]]))
+    else:
+        messages.error(request, exc.message)
+
+
+@staff_only(*roles.STAFF_ROLES)
+def loan_page(request, pk):
+    from .api import loan_detail
+
+    loan = get_object_or_404(loans_visible_to(request.user).select_related("enterprise", "relationship_manager", "branch"), pk=pk)
+    return render(request, "postloan/loan.html", {
+        "loan": loan, "d": loan_detail(loan), "categories": FIVE_CATEGORIES,
+        "history": loan.classification_history.select_related("by", "approved_by"),
+        "warnings": loan.warnings.select_related("rule", "task__assigned_to"),
+        "requests": loan.approval_requests.select_related("requested_by", "decided_by"),
+        "collateral": loan.collateral.all(), "floor": services.loan_floor(loan),
+        "is_risk": roles.has_role(request.user, roles.RISK), "is_rm": roles.has_role(request.user, roles.RM),
+    })
+
+
+@staff_only(roles.RISK, roles.RM, roles.OPERATIONS)
+@require_POST
+def loan_action(request, pk, action):
+    loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+    post, user = request.POST, request.user
+    try:
+        if action == "downgrade":
+            services.classification_downgrade(loan=loan, to_category=post.get("to_category", ""), reason=post.get("reason", ""), by=user)
+            messages.success(request, _("已下调分类 / Classification downgraded."))
+        elif action == "upgrade":
+            services.classification_upgrade_request(loan=loan, to_category=post.get("to_category", ""), reason=post.get("reason", ""), by=user)
+            messages.success(request, _("上调申请已提交审批 / Upgrade sent for approval."))
+        elif action in ("extension", "reschedule"):
+            services.restructure_request(loan=loan, kind=action, reason=post.get("reason", ""), by=user,
+                                         extra_months=post.get("extra_months"), term_months=post.get("term_months"),
+                                         repayment_method=post.get("repayment_method", ""))
+            messages.success(request, _("重组申请已提交审批 / Restructuring sent for approval."))
+        elif action == "write_off":
+            services.write_off_request(loan=loan, reason=post.get("reason", ""), by=user)
+            messages.success(request, _("核销申请已提交审批 / Write-off sent for approval."))
+        elif action == "collateral":
+            services.collateral_record(loan=loan, description=post.get("description", ""), value=post.get("value", ""),
+                                       valued_on=post.get("valued_on", ""), by=user)
+            messages.success(request, _("押品价值已记录 / Collateral value recorded."))
+        else:
+            raise Http404
+    except (ApplicationError, Conflict) as exc:
+        _error(request, exc)
+    return redirect("postloan:loan", pk=pk)
+
+
+@staff_only(roles.RISK, *roles.APPROVER_ROLES)
+def approvals_page(request):
+    return render(request, "postloan/approvals.html", {"requests": approvals_waiting(request.user)[:200]})
+
+
+@staff_only(roles.RISK, *roles.APPROVER_ROLES)
+@require_POST
+def approval_decide(request, pk):
+    item = get_object_or_404(approvals_waiting(request.user), pk=pk)
+    try:
+        services.approval_request_decide(request=item, approve=request.POST.get("decision") == "approve", by=request.user,
+                                         comment=request.POST.get("comment", ""))
+        messages.success(request, _("已处理 / Decided."))
+    except (ApplicationError, Conflict) as exc:
+        _error(request, exc)
+    return redirect("postloan:approvals")
+
+
+@staff_only(roles.RISK, roles.ADMIN, roles.HEAD_APPROVER, roles.BRANCH_APPROVER, roles.RM)
+def warnings_page(request):
+    severity, branch = request.GET.get("severity", ""), request.GET.get("branch", "")
+    return render(request, "staff/risk_warnings.html", {
+        "table": warnings_by_severity_and_branch(request.user), "warnings": warnings_open(request.user, severity=severity, branch=branch)[:200],
+        "severities": SEVERITIES, "severity": severity, "branch": branch, "summary": portfolio_summary(request.user),
+    })
+
+
+@staff_only(roles.RM, roles.RISK)
+def tasks_page(request):
+    return render(request, "postloan/tasks.html", {"tasks": tasks_for(request.user)[:200], "actions": WarningTask.ACTIONS,
+                                                   "modes": WarningTask.VISIT_MODES})
+
+
+@staff_only(roles.RM, roles.RISK)
+@require_POST
+def task_complete(request, pk):
+    task = get_object_or_404(WarningTask.objects.filter(loan__in=loans_visible_to(request.user)), pk=pk)
+    try:
+        services.warning_task_complete(task=task, by=request.user, visit_mode=request.POST.get("visit_mode", ""),
+                                       visit_notes=request.POST.get("visit_notes", ""), action=request.POST.get("action", ""),
+                                       action_note=request.POST.get("action_note", ""))
+        messages.success(request, _("处置已记录 / Follow-up recorded."))
+    except (ApplicationError, Conflict) as exc:
+        _error(request, exc)
+    return redirect("postloan:tasks")
+
+
+@staff_only(roles.OPERATIONS)
+def imports_page(request):
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        try:
+            if upload is None:
+                raise ApplicationError(_("请选择文件 / Choose a file."), errors={"file": [_("此项为必填项 / This field is required.")]})
+            batch = repayment_import_preview(file_name=upload.name, content=upload.read(), by=request.user)
+            return redirect("postloan:import", pk=batch.pk)
+        except ApplicationError as exc:
+            _error(request, exc)
+    return render(request, "postloan/imports.html", {"imports": RepaymentImport.objects.select_related("uploaded_by")[:50]})
+
+
+@staff_only(roles.OPERATIONS)
+def import_page(request, pk):
+    batch = get_object_or_404(RepaymentImport, pk=pk)
+    if request.method == "POST":
+        try:
+            batch = repayment_import_apply(batch=batch, by=request.user)
+            if batch.status == RepaymentImport.Status.APPLIED:
+                messages.success(request, _("已入账 %(n)s 笔 / %(n)s repayments applied.") % {"n": batch.summary.get("applied", 0)})
+            else:
+                messages.error(request, _("文件有错误行，未入账 / The file has bad lines; nothing applied."))
+        except (ApplicationError, Conflict) as exc:
+            _error(request, exc)
+        return redirect("postloan:import", pk=pk)
+    return render(request, "postloan/import.html", {"batch": batch})
+
+
+# ---------------------------------------------------------------- borrower (portal)
+@login_required
+def portal_renewal(request, pk):
+    """GET: the renewal offer fragment (eligibility computed now); POST: ask for the renewal or a top-up."""
+    loan = get_object_or_404(loans_visible_to(request.user).filter(borrower=request.user), pk=pk)
+    if request.method == "POST":
+        try:
+            offer = services.renewal_request(loan=loan, by=request.user, kind=request.POST.get("kind", "renewal"),
+                                             amount=request.POST.get("amount"))
+            messages.success(request, _("已为您创建续贷申请，请补充授权后提交 / Your renewal application is ready: give consent and submit."))
+            return redirect("portal:application", pk=offer.application_id)
+        except (ApplicationError, Conflict) as exc:
+            _error(request, exc)
+            return redirect("portal:loan", pk=pk)
+    return render(request, "postloan/_renewal.html", {"loan": loan, "r": services.renewal_eligibility(loan=loan),
+                                                      "existing": loan.renewals.filter(application__isnull=False).select_related("application")})
+
+
+@login_required
+@require_POST
+def portal_survey(request, pk):
+    loan = get_object_or_404(loans_visible_to(request.user).filter(borrower=request.user), pk=pk)
+    try:
+        services.survey_answer(loan=loan, by=request.user, score=request.POST.get("score"), comment=request.POST.get("comment", ""))
+        messages.success(request, _("感谢您的评价 / Thank you for your feedback."))
+    except (ApplicationError, Conflict) as exc:
+        _error(request, exc)
+    return redirect("portal:loan", pk=pk)
+
+
