@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from applications.models import LoanProduct
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
+from contracts.services import schedule_options
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.bizcal import due_at
@@ -135,8 +136,9 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
     """Create the loan and its schedule for a released order (inside the caller's transaction)."""
     application = order.application
     disbursed_on = timezone.localdate(order.released_at)
+    # Grace months, repayment day and the due-date rule the loan contract states (contracts.services).
     lines = build_schedule(principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
-                           method=application.offer_repayment_method, start_date=disbursed_on)
+                           method=application.offer_repayment_method, start_date=disbursed_on, **schedule_options(application))
     loan = Loan.objects.create(
         application=application, disbursement=order, enterprise=application.enterprise, borrower=application.applicant,
         relationship_manager=application.relationship_manager, branch=application.branch, product_code=application.product.code,
