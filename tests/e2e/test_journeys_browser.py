@@ -9,53 +9,14 @@ import re
 
 import pytest
 
-from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for
+from tests.casebook import borrower_signed_case, pending_approval_case, submitted_case
+from tests.conftest import new_applicant, uscc_for
 from tests.e2e.conftest import login, submit_form
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-# ------------------------------------------------------------------ set-up through the real services
-def _submitted_manual_case(*, seed: int, amount: str = "2000000.00") -> int:
-    """A secured case routed to the default branch's RM (under review, scored, not yet visited)."""
-    client = client_for(new_applicant(f"owner{seed}"))
-    pk = draft_via_api(client, uscc=uscc_for("ABC", seed=seed, tier="good"), product="secured-operating", amount=amount,
-                       term=24, method="equal_principal", seed=seed)
-    r = client.post(f"/api/v1/applications/{pk}/submit/")
-    assert r.status_code == 200 and r.json()["status"] == "under_review", r.content
-    return pk
-
-
-def _pending_approval_case(*, seed: int) -> int:
-    from applications.models import LoanApplication
-    from loanservice import lifecycle
-    from underwriting.selectors import questionnaire_for
-    from underwriting.services import site_visit_record
-
-    pk = _submitted_manual_case(seed=seed)
-    application = LoanApplication.objects.get(pk=pk)
-    answers = {}
-    for q in questionnaire_for(application.product):
-        answers[q.code] = True if q.qtype == "yes_no" else (q.choices[0] if q.choices else ("600000" if q.qtype == "number" else "正常"))
-    site_visit_record(application=application, by=application.relationship_manager, mode="onsite", notes="现场核实经营正常", answers=answers)
-    lifecycle.case_send_to_approval(application_id=pk, user=application.relationship_manager, recommendation="经营稳定，建议批准")
-    assert LoanApplication.objects.get(pk=pk).status == "pending_approval"
-    return pk
-
-
-def _signed_by_borrower_case(*, seed: int, org) -> tuple[int, int]:
-    from applications.models import LoanApplication
-    from loanservice import lifecycle
-
-    pk = _pending_approval_case(seed=seed)
-    lifecycle.case_decide(application_id=pk, user=org["demo_branch_approver"], decision="approve", comment="同意")
-    application = LoanApplication.objects.get(pk=pk)
-    lifecycle.offer_accept(application_id=pk, user=application.applicant)
-    contract = application.contracts.get()
-    lifecycle.contract_sign(contract_id=contract.pk, user=application.applicant, party="borrower")
-    return pk, contract.pk
-
-
+# ------------------------------------------------------------------ set-up through the real services (tests/casebook.py)
 def _status(pk: int) -> str:
     from applications.models import LoanApplication
 
@@ -136,7 +97,7 @@ def test_sme_owner_from_product_page_to_signed_contract_on_the_fast_track(live_s
 
 # ------------------------------------------------------------------ the RM: visit, then send to approval
 def test_rm_takes_a_case_through_the_visit_to_approval(live_server, page, products, org):
-    pk = _submitted_manual_case(seed=7)
+    pk = submitted_case(seed=7)
     login(page, live_server.url, "demo_rm")
     assert "/staff/cases/" in page.url
     submit_form(page, page.locator(f"main a[href$='/staff/cases/{pk}/']"))
@@ -169,7 +130,7 @@ def test_rm_takes_a_case_through_the_visit_to_approval(live_server, page, produc
 def test_approver_decides_within_authority(live_server, page, products, org):
     from applications.models import LoanApplication
 
-    pk = _pending_approval_case(seed=7)
+    pk = pending_approval_case(seed=7)
     login(page, live_server.url, "demo_branch_approver")
     assert "/staff/approvals/" in page.url
     submit_form(page, page.locator(f"main a[href$='/staff/approvals/{pk}/']"))
@@ -190,7 +151,7 @@ def test_approver_decides_within_authority(live_server, page, products, org):
 def test_operations_seal_and_release_a_disbursement(live_server, page, products, org):
     from postloan.models import Loan
 
-    pk, _contract = _signed_by_borrower_case(seed=7, org=org)
+    pk, _contract = borrower_signed_case(seed=7, approver=org["demo_branch_approver"])
     login(page, live_server.url, "demo_ops")
     assert "/staff/operations/" in page.url
     submit_form(page, page.locator(f"#bank-sign-{pk}"))
@@ -211,7 +172,7 @@ def test_risk_reviews_the_portfolio_and_an_overdue_loan(live_server, page, produ
     from postloan.models import Loan
     from postloan.services import loan_refresh_delinquency
 
-    pk, contract = _signed_by_borrower_case(seed=7, org=org)
+    pk, contract = borrower_signed_case(seed=7, approver=org["demo_branch_approver"])
     lifecycle.contract_sign(contract_id=contract, user=org["demo_ops"], party="bank")
     lifecycle.disbursement_release(application_id=pk, user=org["demo_ops"], idempotency_key="e2e-risk")
     loan = Loan.objects.get(application_id=pk)
