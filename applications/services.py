@@ -318,11 +318,30 @@ def _sniff(content: bytes) -> str | None:
     if content[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(content)) as package:
-                if "OFD.xml" in package.namelist():
+                if "OFD.xml" in package.namelist() and _ofd_package_safe(package.infolist()):
                     return "ofd"
         except (zipfile.BadZipFile, ValueError, OSError):
             return None
     return None
+
+
+# An OFD package that would expand beyond this, or whose members escape its root, is refused: small on the
+# wire, it would exhaust whoever opens it (a zip bomb) or write outside the reader's folder.
+OFD_MAX_EXPANDED_BYTES = 100 * 1024 * 1024
+OFD_MAX_MEMBERS = 10_000
+OFD_MAX_RATIO = 200
+
+
+def _ofd_package_safe(members: list[zipfile.ZipInfo]) -> bool:
+    if len(members) > OFD_MAX_MEMBERS or sum(m.file_size for m in members) > OFD_MAX_EXPANDED_BYTES:
+        return False
+    for m in members:
+        parts = m.filename.replace("\\", "/").split("/")
+        if m.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            return False
+        if m.file_size > 1024 * 1024 and m.file_size > OFD_MAX_RATIO * max(m.compress_size, 1):
+            return False
+    return True
 
 
 def _safe_name(name: str) -> str:
