@@ -119,7 +119,7 @@ def test_correction_issues_a_new_version_and_voids_the_old_one(products, org):
     from loanservice.models import AuditEvent
 
     pk, owner, client = fast_track_offer(seed=1)
-    detail = accept(client, pk)
+    accept(client, pk)
     old = contracts_of(pk)[0]
     old_bytes = old.pdf.open("rb").read()
     ops = client_for(org["demo_ops"])
