@@ -185,8 +185,10 @@ def refresh_chunk(*, today: dt.date, after_id: int, limit: int = REFRESH_CHUNK) 
             continue
         enterprise = enterprises[row.enterprise_id]
         try:
-            payload = underwriting._provider_for(config).fetch(row.source, enterprise.uscc, as_of=today,
-                                                                hints=underwriting._hints(enterprise))
+            if config.provider == "http" and not config.base_url:
+                raise ProviderError(row.source, "no base_url configured for the http provider", code="not_configured")
+            payload = underwriting.provider_for(config).fetch(row.source, enterprise.uscc, as_of=today,
+                                                               hints=underwriting._hints(enterprise))
             snap = DataSnapshot(enterprise_id=row.enterprise_id, source=row.source, as_of=today, provider=config.provider,
                                 payload=payload, application_id=application_id, fetched_at=now)
             counts["pulled"] += 1
@@ -418,6 +420,8 @@ def monitoring_run(*, today: dt.date | None = None, force: bool = False, max_chu
             refresh = defaultdict(int, counts.get("refresh", {}))
             chunks = 0
             while True:
+                if max_chunks is not None and chunks >= max_chunks:
+                    return run
                 cursor, seen, chunk_counts = refresh_chunk(today=today, after_id=run.cursor)
                 if not seen:
                     break
@@ -426,8 +430,6 @@ def monitoring_run(*, today: dt.date | None = None, force: bool = False, max_chu
                 counts["refresh"] = dict(refresh)
                 _save(run, cursor=cursor, counts=counts)
                 chunks += 1
-                if max_chunks is not None and chunks >= max_chunks:
-                    return run
             _save(run, step="warnings", cursor=0, counts=counts)
         if run.step == "warnings":
             counts["warnings"] = warnings_evaluate(today=today)

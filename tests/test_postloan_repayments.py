@@ -10,7 +10,6 @@ import pytest
 import time_machine
 
 from loanservice.errors import ApplicationError
-
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.django_db
