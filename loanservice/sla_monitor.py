@@ -60,7 +60,7 @@ def sla_breaches_process(*, now=None) -> dict:
                                        due_at__lt=now).values_list("pk", flat=True))
     for pk in ids:
         with transaction.atomic():
-            clock = SlaClock.objects.select_for_update().select_related("owner").get(pk=pk)
+            clock = SlaClock.objects.select_for_update(of=("self",)).select_related("owner").get(pk=pk)
             if clock.breached_at or clock.stopped_at or clock.paused_at:
                 continue
             owners = sla_clock_owners(clock)
