@@ -75,7 +75,11 @@ def contracts_of(pk: int):
 def signed_case(org, **kwargs):
     """A manual case with every contract signed by the customer and sealed by the bank (status signed)."""
     pk, owner, client = manual_case_approved(org, **kwargs)
-    detail = accept(client, pk)
+    return pk, owner, client, sign_all(org, client, accept(client, pk))
+
+
+def sign_all(org, client, detail: dict) -> int:
+    """The customer signs every contract of the package (borrower, then guarantor), then the bank seals."""
     for party in ("borrower", "guarantor"):
         for c in detail["contracts"]:
             if c["customer_party"] == party and c["status"] == "issued":
@@ -85,7 +89,7 @@ def signed_case(org, **kwargs):
     ops = client_for(org["demo_ops"])
     r = ops.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json")
     assert r.status_code == 200 and r.json()["application_status"] == "signed", r.content
-    return pk, owner, client, detail["contract"]
+    return detail["contract"]
 
 
 def push_internal(enterprise_id: int, *, inflow: str, deposit: str, integration_user=None):
