@@ -773,7 +773,7 @@ def renewal_offers_make(*, today: dt.date | None = None, limit: int = 2000) -> d
         if not renewal_eligibility(loan=loan, today=today)["eligible"]:
             continue
         with transaction.atomic():
-            _, created = RenewalOffer.objects.get_or_create(loan=loan, kind="renewal", defaults={"offered_on": today})
+            _offer, created = RenewalOffer.objects.get_or_create(loan=loan, kind="renewal", defaults={"offered_on": today})
             if created:
                 offered += 1
                 audit_record(actor=None, action="loan.renewal.offer", obj=loan, data={"maturity_date": loan.maturity_date.isoformat()})
