@@ -120,7 +120,7 @@ def relationship_manager_reassign_page(request, pk):
         except ApplicationError as exc:
             errors = {k: [in_language(m) for m in v] for k, v in exc.errors.items()}
             if not errors:
-                errors = {"__all__": [in_language(exc.message)]}
+                errors = {"form": [in_language(exc.message)]}
     open_cases = enterprise.applications.filter(status__in=LoanApplication.OPEN_STATES).select_related("product")
     return render(request, "applications/rm_reassign.html", {
         "enterprise": enterprise, "candidates": candidates, "errors": errors, "open_cases": open_cases,

@@ -1,20 +1,43 @@
 """The SME owner's portal: apply step by step, follow the case, accept, sign, see the schedule.
 
-Thin views: forms check shape, services decide; errors come back in the user's language."""
+Thin views: forms check shape, services decide; errors come back in the user's language. The wizard:
+enterprise → loan request → documents → data consent → review and submit. Every step saves (a draft
+resumes where it stopped); each field can be checked as it is typed (htmx, `validate_field`), with the
+same service checks that guard the final save.
+"""
 
 from __future__ import annotations
+
+import json
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from applications import services as intake
-from applications.models import DATA_SOURCES, REPAYMENT_METHODS, Enterprise, LoanApplication
-from applications.selectors import applicable_checklist, applications_visible_to, products_published
+from applications.identifiers import check_resident_id
+from applications.models import (
+    DATA_SOURCES,
+    REPAYMENT_METHODS,
+    ApplicationDocument,
+    Enterprise,
+    LoanApplication,
+)
+from applications.selectors import (
+    applicable_checklist,
+    application_tracker,
+    applications_visible_to,
+    open_clocks_by_case,
+    products_published,
+    wizard_resume_step,
+)
+from applications.text import in_language
 from contracts.models import Contract
 from postloan.api import loan_detail, loans_visible_to
 
@@ -26,12 +49,21 @@ from .errors import ApplicationError, Conflict
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
          ("documents", _("上传材料 Documents")), ("consent", _("数据授权 Data consent")), ("review", _("确认提交 Review and submit"))]
+STEP_URLS = {"request": "portal:wizard_request", "documents": "portal:wizard_documents",
+             "consent": "portal:wizard_consent", "review": "portal:wizard_review"}
+SESSION_PREQUAL = "prequal_prefill"
 
 
-def _steps(current: str):
+def _steps(current: str, application: LoanApplication | None = None):
+    """The progress bar: each step, done or current, linked back when it can be revisited."""
     names = [s for s, _label in STEPS]
     index = names.index(current)
-    return [{"name": s, "label": label, "done": i < index, "current": i == index} for i, (s, label) in enumerate(STEPS)]
+    steps = []
+    for i, (s, label) in enumerate(STEPS):
+        url = reverse(STEP_URLS[s], args=[application.pk]) if application is not None and s in STEP_URLS else ""
+        steps.append({"name": s, "label": label, "done": i < index, "current": i == index, "number": i + 1,
+                      "url": url if i < index else ""})
+    return {"items": steps, "index": index + 1, "count": len(STEPS), "percent": round(100 * index / (len(STEPS) - 1))}
 
 
 def applicant_required(view):
@@ -50,47 +82,126 @@ def applicant_required(view):
 def _apply_errors(form, exc: ApplicationError):
     for field, msgs in exc.errors.items():
         for msg in msgs:
-            form.add_error(field if field in form.fields else None, msg)
+            form.add_error(field if field in form.fields else None, in_language(msg))
     if not exc.errors:
-        form.add_error(None, exc.message)
+        form.add_error(None, in_language(exc.message))
+
+
+def _error_text(exc) -> str:
+    if isinstance(exc, ApplicationError):
+        return " ".join(in_language(m) for m in [exc.message, *[m for msgs in exc.errors.values() for m in msgs]])
+    return in_language(exc.message)
+
+
+def _live(form: forms.Form, product_code: str = "") -> None:
+    """htmx: each field is checked on the server as soon as it changes; the answer lands under the field."""
+    url = reverse("portal:validate_field")
+    for name, field in form.fields.items():
+        vals = {"field": name}
+        if product_code:
+            vals["product"] = product_code
+        field.widget.attrs.update({
+            "hx-post": url, "hx-trigger": "change", "hx-target": f"#err-{name}", "hx-swap": "innerHTML",
+            "hx-vals": json.dumps(vals), "aria-describedby": f"err-{name}",
+        })
 
 
 class EnterpriseForm(forms.Form):
     name = forms.CharField(label=_("企业名称 Enterprise name"), max_length=200)
     uscc = forms.CharField(label=_("统一社会信用代码 USCC"), max_length=18, min_length=18,
-                           widget=forms.TextInput(attrs={"autocomplete": "off", "pattern": "[0-9A-Za-z]{18}"}))
+                           help_text=_("18位，见营业执照 / 18 characters, on the business licence"),
+                           widget=forms.TextInput(attrs={"autocomplete": "off", "pattern": "[0-9A-Za-z]{18}",
+                                                         "inputmode": "text", "autocapitalize": "characters"}))
     legal_form = forms.ChoiceField(label=_("组织形式 Legal form"), choices=Enterprise.LEGAL_FORMS)
     legal_rep_name = forms.CharField(label=_("法定代表人 Legal representative"), max_length=100)
-    legal_rep_id_number = forms.CharField(label=_("法定代表人身份证号 Legal representative's ID"), max_length=18, min_length=18)
+    legal_rep_id_number = forms.CharField(label=_("法定代表人身份证号 Legal representative's ID"), max_length=18, min_length=18,
+                                          widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}))
     industry_code = forms.CharField(label=_("行业代码（GB/T 4754）Industry code"), max_length=10,
                                     help_text=_("例如 C1711（制造业）、F5123（批发）/ e.g. C1711, F5123"))
     founded_on = forms.DateField(label=_("成立日期 Founded on"), widget=forms.DateInput(attrs={"type": "date"}))
-    employees = forms.IntegerField(label=_("从业人数 Employees"), min_value=0)
-    annual_revenue = forms.DecimalField(label=_("年营业收入（元）Annual revenue (CNY)"), min_value=0, decimal_places=2, max_digits=16)
+    employees = forms.IntegerField(label=_("从业人数 Employees"), min_value=0,
+                                   widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
+    annual_revenue = forms.DecimalField(label=_("年营业收入（元）Annual revenue (CNY)"), min_value=0, decimal_places=2, max_digits=16,
+                                        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _live(self)
 
 
 class RequestForm(forms.Form):
-    amount = forms.DecimalField(label=_("申请金额（元）Amount (CNY)"), decimal_places=2, max_digits=16, min_value=1)
-    term_months = forms.IntegerField(label=_("期限（月）Term (months)"), min_value=1)
+    amount = forms.DecimalField(label=_("申请金额（元）Amount (CNY)"), decimal_places=2, max_digits=16, min_value=1,
+                                widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}))
+    term_months = forms.IntegerField(label=_("期限（月）Term (months)"), min_value=1,
+                                     widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
     repayment_method = forms.ChoiceField(label=_("还款方式 Repayment method"), choices=REPAYMENT_METHODS)
     purpose = forms.CharField(label=_("贷款用途 Purpose"), max_length=300)
 
+    def __init__(self, *args, product=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if product is not None:
+            self.fields["repayment_method"].choices = [c for c in REPAYMENT_METHODS if c[0] in product.repayment_methods]
+            self.fields["amount"].help_text = _("%(min)s 至 %(max)s 元 / %(min)s to %(max)s CNY") % {
+                "min": f"{product.min_amount:,.0f}", "max": f"{product.max_amount:,.0f}"}
+            self.fields["term_months"].help_text = _("%(min)s 至 %(max)s 个月 / %(min)s to %(max)s months") % {
+                "min": product.min_term_months, "max": product.max_term_months}
+            self.fields["term_months"].widget.attrs.update({"min": product.min_term_months, "max": product.max_term_months})
+        _live(self, product.code if product is not None else "")
 
+
+# ---------------------------------------------------------------- home and the wizard
 @applicant_required
 def portal_home(request):
-    applications = applications_visible_to(request.user).order_by("-created_at")[:50]
+    applications = list(applications_visible_to(request.user).filter(applicant=request.user)
+                        .select_related("relationship_manager__profile").prefetch_related("info_requests")
+                        .order_by("-created_at")[:50])
+    clocks = open_clocks_by_case(a.pk for a in applications)
+    for a in applications:
+        a.tracker = application_tracker(a, clock=clocks.get(a.pk))
     loans = loans_visible_to(request.user).order_by("-disbursed_on")[:20]
     return render(request, "portal/home.html", {"applications": applications, "loans": loans, "products": products_published()})
+
+
+def _prefill(request) -> dict | None:
+    from .prequal import prequal_token_read
+
+    invite = request.GET.get("invite")
+    if invite:  # a marketing invitation (marketing/services.py invitation_token): the same prefill, channel "invite"
+        try:
+            request.session[SESSION_PREQUAL] = signing.loads(invite, salt="loanservice.invite", max_age=30 * 24 * 3600)
+        except signing.BadSignature:
+            messages.warning(request, _("邀请链接已失效，请直接填写 / The invitation link has expired; please fill in the form."))
+    token = request.GET.get("prequal")
+    if token:
+        data = prequal_token_read(token)
+        if data:
+            request.session[SESSION_PREQUAL] = data
+        else:
+            messages.warning(request, _("预审结果已失效，请重新填写 / The pre-qualification link has expired; please fill "
+                                        "in the form."))
+    return request.session.get(SESSION_PREQUAL)
 
 
 @applicant_required
 def apply_start(request, code):
     product = get_object_or_404(products_published(), code=code)
-    enterprises = list(Enterprise.objects.filter(owner=request.user))
+    prefill = _prefill(request)
+    enterprises = list(Enterprise.objects.filter(owner=request.user).order_by("id"))
     enterprise_id = request.GET.get("enterprise") or request.POST.get("enterprise_id")
-    enterprise = next((e for e in enterprises if str(e.pk) == str(enterprise_id)), None)
+    enterprise = None
+    if enterprise_id:
+        # Someone else's enterprise (or none at all) is a 404, never a quiet fallback.
+        enterprise = next((e for e in enterprises if str(e.pk) == str(enterprise_id)), None)
+        if enterprise is None:
+            raise Http404
+    elif prefill:
+        enterprise = next((e for e in enterprises if e.uscc == prefill.get("uscc")), None)
     if enterprise is None:
-        form = EnterpriseForm(request.POST or None, initial={"legal_form": "llc"})
+        initial = {"legal_form": "llc"}
+        if prefill:
+            initial.update({k: prefill[k] for k in ("uscc", "founded_on", "industry_code", "name", "employees", "annual_revenue")
+                            if prefill.get(k)})
+        form = EnterpriseForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
                 enterprise = intake.enterprise_create(owner=request.user, data=form.cleaned_data, ip=client_ip(request))
@@ -98,63 +209,106 @@ def apply_start(request, code):
             except ApplicationError as exc:
                 _apply_errors(form, exc)
         return render(request, "portal/wizard_enterprise.html", {"product": product, "form": form, "enterprises": enterprises,
-                                                                  "steps": _steps("enterprise")})
+                                                                  "steps": _steps("enterprise"), "prefill": prefill})
+    initial = {"term_months": product.min_term_months, "repayment_method": product.repayment_methods[0]}
+    limit = (prefill or {}).get("limits", {}).get(product.code) if (prefill or {}).get("uscc") == enterprise.uscc else None
+    if limit:
+        initial["amount"] = limit
     form = RequestForm(request.POST if request.method == "POST" and "amount" in request.POST else None,
-                       initial={"term_months": product.min_term_months, "repayment_method": product.repayment_methods[0]})
-    form.fields["repayment_method"].choices = [c for c in REPAYMENT_METHODS if c[0] in product.repayment_methods]
+                       initial=initial, product=product)
     if form.is_bound and form.is_valid():
         try:
             application = intake.application_create(applicant=request.user, enterprise=enterprise, product=product,
-                                                     channel="web", **form.cleaned_data)
+                                                     channel=(prefill or {}).get("channel", "web"), **form.cleaned_data)
+            request.session.pop(SESSION_PREQUAL, None)
+            if "save_exit" in request.POST:
+                messages.success(request, _("草稿已保存，可随时继续 / Draft saved; continue any time."))
+                return redirect("portal:home")
             return redirect("portal:wizard_documents", pk=application.pk)
         except ApplicationError as exc:
             _apply_errors(form, exc)
     return render(request, "portal/wizard_request.html", {"product": product, "enterprise": enterprise, "form": form,
-                                                           "steps": _steps("request")})
+                                                           "steps": _steps("request"), "indicative_limit": limit})
+
+
+def _own(request, pk) -> LoanApplication:
+    return get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
 
 
 def _own_draft(request, pk) -> LoanApplication:
-    application = get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
+    application = _own(request, pk)
     if application.status != LoanApplication.Status.DRAFT:
         raise Http404
     return application
 
 
 @applicant_required
+def wizard_resume(request, pk):
+    """A saved draft continues at the first step not yet complete; a submitted case shows its tracker."""
+    application = _own(request, pk)
+    if application.status != LoanApplication.Status.DRAFT:
+        return redirect("portal:application", pk=pk)
+    return redirect(STEP_URLS[wizard_resume_step(application)], pk=pk)
+
+
+@applicant_required
 def wizard_request(request, pk):
     application = _own_draft(request, pk)
-    form = RequestForm(request.POST or None, initial={k: getattr(application, k) for k in ("amount", "term_months", "repayment_method", "purpose")})
-    form.fields["repayment_method"].choices = [c for c in REPAYMENT_METHODS if c[0] in application.product.repayment_methods]
+    form = RequestForm(request.POST or None, initial={k: getattr(application, k) for k in intake.REQUEST_FIELDS},
+                       product=application.product)
     if request.method == "POST" and form.is_valid():
         try:
             intake.application_update_draft(application=application, user=request.user, **form.cleaned_data)
+            if "save_exit" in request.POST:
+                messages.success(request, _("草稿已保存，可随时继续 / Draft saved; continue any time."))
+                return redirect("portal:home")
             return redirect("portal:wizard_documents", pk=application.pk)
         except ApplicationError as exc:
             _apply_errors(form, exc)
     return render(request, "portal/wizard_request.html", {"product": application.product, "enterprise": application.enterprise,
-                                                           "form": form, "application": application, "steps": _steps("request")})
+                                                           "form": form, "application": application,
+                                                           "steps": _steps("request", application)})
 
 
 @applicant_required
 def wizard_documents(request, pk):
     application = _own_draft(request, pk)
+    errors: dict[str, str] = {}
     if request.method == "POST":
         upload = request.FILES.get("file")
+        code = request.POST.get("requirement", "")
         try:
             if upload is None:
-                raise ApplicationError(str(_("请选择文件 / Choose a file.")))
-            intake.document_upload(application=application, user=request.user, requirement_code=request.POST.get("requirement", ""),
+                raise ApplicationError(str(_("请选择文件 / Choose a file.")), errors={"file": [str(_("请选择文件 / Choose a file."))]})
+            intake.document_upload(application=application, user=request.user, requirement_code=code,
                                    name=upload.name, content=upload.read(), ip=client_ip(request))
             messages.success(request, _("已上传 / Uploaded."))
-        except ApplicationError as exc:
-            messages.error(request, " ".join([exc.message, *[m for msgs in exc.errors.values() for m in msgs]]))
-        return redirect("portal:wizard_documents", pk=pk)
-    uploaded = {}
+            return redirect("portal:wizard_documents", pk=pk)
+        except (ApplicationError, Conflict) as exc:
+            errors[code] = _error_text(exc)
+            messages.error(request, _error_text(exc))
+    uploaded: dict[int, list] = {}
     for doc in application.documents.all():
         uploaded.setdefault(doc.requirement_id, []).append(doc)
-    items = [{"req": r, "docs": uploaded.get(r.pk, [])}
+    items = [{"req": r, "docs": uploaded.get(r.pk, []), "error": errors.get(r.code, ""),
+              "missing": r.required and not r.satisfied_by_source and not uploaded.get(r.pk)}
              for r in applicable_checklist(application.product, amount=application.amount, legal_form=application.enterprise.legal_form)]
-    return render(request, "portal/wizard_documents.html", {"application": application, "items": items, "steps": _steps("documents")})
+    return render(request, "portal/wizard_documents.html", {"application": application, "items": items,
+                                                             "steps": _steps("documents", application)},
+                  status=400 if errors else 200)
+
+
+@applicant_required
+@require_POST
+def document_remove(request, pk, doc_pk):
+    application = _own_draft(request, pk)
+    document = get_object_or_404(ApplicationDocument.objects.select_related("requirement"), pk=doc_pk, application=application)
+    try:
+        intake.document_delete(document=document, user=request.user, ip=client_ip(request))
+        messages.success(request, _("已删除 / Removed."))
+    except Conflict as exc:
+        messages.error(request, _error_text(exc))
+    return redirect("portal:wizard_documents", pk=pk)
 
 
 @applicant_required
@@ -165,11 +319,11 @@ def wizard_consent(request, pk):
         try:
             intake.consent_grant(application=application, user=request.user, scopes=scopes, ip=client_ip(request))
             return redirect("portal:wizard_review", pk=pk)
-        except ApplicationError as exc:
-            messages.error(request, " ".join([exc.message, *[m for msgs in exc.errors.values() for m in msgs]]))
+        except (ApplicationError, Conflict) as exc:
+            messages.error(request, _error_text(exc))
     given = set(application.consents.values_list("source", flat=True))
     return render(request, "portal/wizard_consent.html", {"application": application, "sources": DATA_SOURCES, "given": given,
-                                                           "steps": _steps("consent")})
+                                                           "steps": _steps("consent", application)})
 
 
 @applicant_required
@@ -179,20 +333,51 @@ def wizard_review(request, pk):
         try:
             lifecycle.application_submit(application_id=application.pk, user=request.user, ip=client_ip(request))
             return redirect("portal:application", pk=pk)
-        except ApplicationError as exc:
-            messages.error(request, " ".join([exc.message, *[m for msgs in exc.errors.values() for m in msgs]]))
-        except Conflict as exc:
-            messages.error(request, exc.message)
+        except (ApplicationError, Conflict) as exc:
+            messages.error(request, _error_text(exc))
     detail = application_detail(application, user=request.user)
-    return render(request, "portal/wizard_review.html", {"application": application, "detail": detail, "steps": _steps("review")})
+    missing_docs = [r for r in applicable_checklist(application.product, amount=application.amount,
+                                                    legal_form=application.enterprise.legal_form)
+                    if r.required and not r.satisfied_by_source and r.code not in {d["requirement"] for d in detail["documents"]}]
+    missing_consent = [label for code, label in DATA_SOURCES if code not in detail["consents"]]
+    return render(request, "portal/wizard_review.html", {"application": application, "detail": detail,
+                                                          "missing_docs": missing_docs, "missing_consent": missing_consent,
+                                                          "steps": _steps("review", application)})
 
 
 @applicant_required
+@require_POST
+def validate_field(request):
+    """htmx: one field checked on the server as it changes (the same checks as the final save)."""
+    field = request.POST.get("field", "")
+    value = request.POST.get(field, "")
+    warnings: list[str] = []
+    if field in intake.ENTERPRISE_FIELDS:
+        _value, errors = intake.enterprise_field_clean(field, value)
+        if field == "legal_rep_id_number" and not errors:
+            warnings = check_resident_id(value).warnings
+    elif field in intake.REQUEST_FIELDS:
+        product = get_object_or_404(products_published(), code=request.POST.get("product", ""))
+        _value, errors = intake.application_field_clean(field, value, product=product)
+    else:
+        raise Http404
+    return render(request, "portal/_field_status.html", {
+        "field": field, "errors": [in_language(e) for e in errors], "warnings": [in_language(w) for w in warnings],
+        "ok": not errors and value != "",
+    })
+
+
+# ---------------------------------------------------------------- the case after submission
+@applicant_required
 def application_page(request, pk):
-    application = get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
+    application = get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user)
+                                    .select_related("relationship_manager__profile"), pk=pk)
     detail = application_detail(application, user=request.user)
     contract = Contract.objects.filter(pk=detail["contract"]).first() if detail["contract"] else None
-    return render(request, "portal/application.html", {"application": application, "d": detail, "contract": contract})
+    clock = open_clocks_by_case([application.pk]).get(application.pk)
+    rm = application.relationship_manager or application.enterprise.relationship_manager
+    return render(request, "portal/application.html", {"application": application, "d": detail, "contract": contract,
+                                                       "tracker": application_tracker(application, clock=clock), "rm": rm})
 
 
 @applicant_required
@@ -224,10 +409,8 @@ def application_action(request, pk, action):
                 request, f"{contract.number}：{result['message']} / {result['message_en']}")
         else:
             raise Http404
-    except ApplicationError as exc:
-        messages.error(request, " ".join([exc.message, *[m for msgs in exc.errors.values() for m in msgs]]))
-    except Conflict as exc:
-        messages.error(request, exc.message)
+    except (ApplicationError, Conflict) as exc:
+        messages.error(request, _error_text(exc))
     return redirect("portal:application", pk=pk)
 
 

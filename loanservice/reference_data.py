@@ -189,6 +189,9 @@ def seed_contract_templates() -> None:
 def seed_reference_data() -> None:
     seed_groups()
     seed_criteria()
+    from applications.faq import seed_faq
+
+    seed_faq()
     seed_reason_codes()
     seed_authority_matrix()
     from approvals.reference import seed_approval_policy

@@ -10,12 +10,14 @@ from contracts import api as contracts_api
 from postloan import api as postloan_api
 from underwriting import api as underwriting_api
 
-from . import api, case_api, portal_views, staff_views, views, whatif_views
+from . import api, case_api, portal_views, prequal, staff_views, views, whatif_views
 
 api_v1 = [
     path("auth/register/", api.RegisterView.as_view(), name="register"),
     path("auth/token/", api.TokenView.as_view(), name="token"),
     path("products/", intake_api.ProductListView.as_view(), name="products"),
+    path("prequalify/", prequal.PrequalifyView.as_view(), name="prequalify"),
+    path("help/", intake_api.HelpView.as_view(), name="help"),
     path("enterprises/", intake_api.EnterpriseListCreateView.as_view(), name="enterprises"),
     path("enterprises/<int:pk>/data/<str:source>/", underwriting_api.SnapshotPushView.as_view(), name="enterprise-data"),
     path("applications/", intake_api.ApplicationListCreateView.as_view(), name="applications"),
@@ -56,6 +58,9 @@ api_v1 = [
 portal = [
     path("", portal_views.portal_home, name="home"),
     path("apply/<slug:code>/", portal_views.apply_start, name="apply"),
+    path("validate/", portal_views.validate_field, name="validate_field"),
+    path("applications/<int:pk>/resume/", portal_views.wizard_resume, name="wizard_resume"),
+    path("applications/<int:pk>/documents/<int:doc_pk>/remove/", portal_views.document_remove, name="document_remove"),
     path("applications/<int:pk>/", portal_views.application_page, name="application"),
     path("applications/<int:pk>/request/", portal_views.wizard_request, name="wizard_request"),
     path("applications/<int:pk>/documents/", portal_views.wizard_documents, name="wizard_documents"),
@@ -67,6 +72,8 @@ portal = [
 ]
 
 staff = [
+    path("customers/", product_views.customer_list, name="customers"),
+    path("customers/<int:pk>/reassign/", product_views.relationship_manager_reassign_page, name="reassign_rm"),
     path("cases/", staff_views.rm_queue, name="rm_queue"),
     path("cases/<int:pk>/", staff_views.case_page, name="case"),
     path("cases/<int:pk>/action/<str:action>/", staff_views.case_action, name="case_action"),
@@ -85,6 +92,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("products/", product_views.product_list, name="product_list"),
     path("products/<slug:code>/", product_views.product_detail, name="product_detail"),
+    path("prequalify/", prequal.prequalify_page, name="prequalify"),
+    path("help/", product_views.help_page, name="help"),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("register/", views.register, name="register"),

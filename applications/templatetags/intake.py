@@ -15,3 +15,16 @@ def lang(message):
 def tr(context, obj, field):
     """A bilingual model's field in the page's language (Bilingual.tr)."""
     return obj.tr(field)
+
+
+@register.filter
+def cny(value, decimals=0):
+    """1234567.5 → "1,234,568" (or with decimals): the same grouping in every language."""
+    if value in (None, ""):
+        return ""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return f"{Decimal(str(value)):,.{int(decimals)}f}"
+    except (InvalidOperation, ValueError):
+        return value

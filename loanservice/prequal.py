@@ -1,0 +1,227 @@
+"""Pre-qualification (预审 / 测额) before applying: USCC plus consent → likely eligible or not, each failing
+criterion named, and an indicative limit (预授信额度) per product.
+
+It composes intake (the admission criteria and negative list, as data) with underwriting (the data
+providers and the limit formula), so it lives here in the kernel, like the lifecycle conductor.
+
+What is kept (docs/intake.md): one audit event per check — the USCC, the consent text version and
+scopes, the time, the IP address, whether it looked eligible and the codes of the failing criteria. The
+data fetched from the sources is used for the answer and dropped: no enterprise, no snapshot, no payload
+is stored. The apply token handed back carries only what the public registry shows (USCC, founding date,
+industry code) and the indicative limits, signed so it cannot be altered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from decimal import ROUND_DOWN, Decimal
+from types import SimpleNamespace
+
+from django.core import signing
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from applications import services as intake
+from applications.identifiers import check_uscc
+from applications.selectors import products_published
+from applications.text import in_language
+from underwriting import providers as provider_lib
+from underwriting import services as underwriting
+
+from .api import client_ip
+from .audit import audit_record
+from .errors import ApplicationError
+
+log = logging.getLogger(__name__)
+CONSENT_VERSION = "prequal-2026-1"
+SCOPES = ["registry", "tax", "social_security", "credit_bureau", "judicial", "internal"]
+TOKEN_SALT = "loanservice.prequal"
+TOKEN_MAX_AGE = 7 * 24 * 3600
+INDICATIVE_STEP = Decimal("10000")  # an indication, not an offer: rounded down to ten thousand
+
+
+class PrequalifyThrottle(SimpleRateThrottle):
+    """Per client: the signed-in user, otherwise the IP address. Rate from the 'prequalify' setting."""
+
+    scope = "prequalify"
+
+    def get_rate(self):
+        # Read at call time, so a changed setting (tests, ops) takes effect without a restart.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_ident(self, request):
+        # X-Forwarded-For is the client's to write: trust it only behind configured proxies (NUM_PROXIES),
+        # or anyone could dodge the limit by sending a new one each time.
+        if api_settings.NUM_PROXIES is None:
+            return request.META.get("REMOTE_ADDR") or "unknown"
+        return super().get_ident(request)
+
+    def get_cache_key(self, request, view):
+        user = getattr(request, "user", None)
+        ident = f"user-{user.pk}" if getattr(user, "is_authenticated", False) else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+def _fetch(uscc: str) -> dict[str, dict | None]:
+    """Ask each source's configured provider now, keeping nothing. A push-only or failing source is a gap."""
+    today = timezone.localdate()
+    payloads: dict[str, dict | None] = {}
+    for source in SCOPES:
+        config = underwriting.source_config(source)
+        if config.provider == "push" or not config.is_active:
+            payloads[source] = None
+            continue
+        try:
+            payloads[source] = underwriting.provider_for(config).fetch(source, uscc, as_of=today, hints={})
+        except provider_lib.ProviderError as exc:
+            log.info("prequalification: %s unavailable (%s)", source, exc)
+            payloads[source] = None
+    return payloads
+
+
+def _indicative_limit(product, payloads: dict) -> Decimal | None:
+    if not payloads.get("tax"):
+        return None  # no revenue or tax figure to size it
+    revenue = Decimal(payloads["tax"]["revenue_12m"])
+    application = SimpleNamespace(product=product, enterprise=SimpleNamespace(annual_revenue=revenue),
+                                  collateral=SimpleNamespace(all=lambda: []))
+    limit = underwriting.limit_recommend(application=application, payloads=payloads,
+                                         policy=underwriting.pricing_policy(), collateral_value=Decimal("0"))
+    return (limit / INDICATIVE_STEP).to_integral_value(rounding=ROUND_DOWN) * INDICATIVE_STEP
+
+
+def _reason(item: dict) -> dict:
+    return {"code": item["code"], "message": item["message"], "message_en": item.get("message_en") or item["message"]}
+
+
+def prequalification_run(*, uscc: str, consent: bool, user=None, ip: str | None = None) -> dict:
+    """One self-check. Raises ApplicationError naming the field for a bad USCC or a missing consent."""
+    errors = {}
+    check = check_uscc(uscc or "")
+    if not (uscc or "").strip():
+        errors["uscc"] = [_("此项为必填项 / This field is required.")]
+    elif not check.ok:
+        errors["uscc"] = check.errors
+    if consent is not True:
+        errors["consent"] = [_("请阅读并同意授权，银行才能查询数据 / Please read and accept the consent so the bank "
+                               "can look up the data.")]
+    if errors:
+        raise ApplicationError(_("预审信息有误 / The pre-qualification request is not valid."), errors=errors)
+    code = check.value
+    payloads = _fetch(code)
+    products = list(products_published())
+    assessment = intake.prequalification_assess(uscc=code, payloads=payloads, products=products)
+    results, failing, gaps_seen = [], {}, {}
+    for product in products:
+        summary = assessment["products"][product.code]
+        limit = _indicative_limit(product, payloads)
+        reasons = [_reason(r) for r in summary["reasons"]]
+        if limit is not None and limit < product.min_amount and not reasons:
+            reasons.append({"code": "limit_below_minimum",
+                            "message": _("按经营和纳税数据测算的额度低于本产品最低金额"),
+                            "message_en": "The limit the data supports is below this product's minimum amount"})
+        for r in reasons:
+            failing.setdefault(r["code"], r)
+        gaps = [_reason(g) for g in summary["gaps"]]
+        for g in gaps:
+            gaps_seen.setdefault(g["code"], g)
+        results.append({
+            "code": product.code, "name": product.name, "name_en": product.name_en,
+            "likely_eligible": not reasons,
+            "needs_verification": bool(gaps),
+            "indicative_limit": None if limit is None or reasons else f"{min(limit, product.max_amount):.2f}",
+            "reasons": reasons, "gaps": gaps,
+        })
+    likely = any(r["likely_eligible"] for r in results)
+    prospect = assessment["prospect"]
+    token = signing.dumps({
+        "uscc": code,
+        "founded_on": prospect.founded_on.isoformat() if prospect.founded_on else None,
+        "industry_code": prospect.industry_code or None,
+        "limits": {r["code"]: r["indicative_limit"] for r in results if r["indicative_limit"]},
+    }, salt=TOKEN_SALT, compress=True) if likely else None
+    audit_record(actor=user if getattr(user, "is_authenticated", False) else None, action="prequalify.check",
+                 object_type="prequalification", object_id=secrets.token_hex(8), ip=ip,
+                 data={"uscc": code, "consent_version": CONSENT_VERSION, "scopes": SCOPES, "likely_eligible": likely,
+                       "failed": sorted(failing)})
+    return {
+        "uscc": code,
+        "likely_eligible": likely,
+        "products": results,
+        "reasons": list(failing.values()),
+        "gaps": list(gaps_seen.values()),
+        "apply_token": token,
+        "token_valid_until": (timezone.now() + dt.timedelta(seconds=TOKEN_MAX_AGE)).isoformat() if token else None,
+        "consent_version": CONSENT_VERSION,
+    }
+
+
+def prequal_token_read(token: str) -> dict | None:
+    """The prefill a pre-qualification handed out, or None when it is missing, altered or too old."""
+    if not token:
+        return None
+    try:
+        data = signing.loads(token, salt=TOKEN_SALT, max_age=TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or not check_uscc(str(data.get("uscc") or "")).ok:
+        return None
+    return data
+
+
+# ---------------------------------------------------------------- API
+class PrequalifySerializer(serializers.Serializer):
+    uscc = serializers.CharField(max_length=40, allow_blank=True, help_text="统一社会信用代码 (18 characters)")
+    consent = serializers.BooleanField(help_text="The applicant accepts the data-query consent (must be true)")
+
+
+class PrequalifyView(APIView):
+    """POST /api/v1/prequalify/ — anonymous, rate limited per client ('prequalify' throttle)."""
+
+    permission_classes = [AllowAny]
+    throttle_classes = [PrequalifyThrottle]
+
+    @extend_schema(request=PrequalifySerializer, responses={200: inline_serializer("PrequalOut", {
+        "uscc": serializers.CharField(), "likely_eligible": serializers.BooleanField(),
+        "products": serializers.ListField(child=serializers.DictField()),
+        "reasons": serializers.ListField(child=serializers.DictField()),
+        "gaps": serializers.ListField(child=serializers.DictField()), "apply_token": serializers.CharField(allow_null=True),
+        "token_valid_until": serializers.DateTimeField(allow_null=True), "consent_version": serializers.CharField(),
+    })})
+    def post(self, request):
+        ser = PrequalifySerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        result = prequalification_run(uscc=ser.validated_data["uscc"], consent=ser.validated_data["consent"],
+                                      user=request.user, ip=client_ip(request))
+        return Response(result)
+
+
+# ---------------------------------------------------------------- page
+def prequalify_page(request):
+    """The public self-check page. Same rules, same throttle as the API."""
+    context = {"consent_version": CONSENT_VERSION, "scopes": SCOPES, "values": {}, "errors": {}}
+    if request.method == "POST":
+        throttle = PrequalifyThrottle()
+        if not throttle.allow_request(request, None):
+            wait = throttle.wait()
+            context["throttled"] = int(wait or 60)
+            return render(request, "portal/prequalify.html", context, status=429)
+        uscc = request.POST.get("uscc", "")
+        context["values"] = {"uscc": uscc, "consent": request.POST.get("consent") == "on"}
+        try:
+            context["result"] = prequalification_run(uscc=uscc, consent=request.POST.get("consent") == "on",
+                                                     user=request.user, ip=client_ip(request))
+        except ApplicationError as exc:
+            context["errors"] = {k: [in_language(m) for m in v] for k, v in exc.errors.items()}
+            return render(request, "portal/prequalify.html", context, status=400)
+    return render(request, "portal/prequalify.html", context)
