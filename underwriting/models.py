@@ -106,6 +106,12 @@ class ScorecardModel(models.Model):
             self.version = last + 1
         super().save(*args, **kwargs)
 
+    def compiled(self):
+        """The spec compiled for scoring, cached per stored version (a version's spec never changes)."""
+        from .scorecard import compile_spec
+
+        return compile_spec(self.spec, key=("scorecard", self.pk, self.version, self.created_at.isoformat()))
+
 
 class Score(models.Model):
     application = models.ForeignKey(LoanApplication, on_delete=models.CASCADE, related_name="scores")

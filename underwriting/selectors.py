@@ -15,7 +15,7 @@ from . import charts
 from .expert_scorecard import expert_spec
 from .features import PROFILE_FIELDS, derive_features
 from .models import DataSnapshot, QuestionnaireQuestion, Score, ScorecardModel, SiteVisit
-from .scorecard import DIMENSIONS, compile_spec
+from .scorecard import DIMENSIONS
 from .sources import SOURCE_LABELS, SOURCES
 
 
@@ -91,7 +91,7 @@ def _profile_charts(payloads: dict, features: dict, score: Score | None, history
                       if snap.source == "tax" and snap.payload.get("revenue_12m") is not None]
     out["revenue_history"] = charts.sparkline(_("历次税务快照中的收入 Revenue across tax snapshots"), revenue_points)
     if score is not None:
-        compiled = compile_spec(score.model.spec, key=("scorecard", score.model.version))
+        compiled = score.model.compiled()
         best: dict[str, float] = dict.fromkeys(DIMENSIONS, 0.0)
         for f in compiled.features:
             best[f.dimension] += f.best

@@ -268,8 +268,7 @@ def _reasons(result) -> list[dict]:
 
 
 def _score_with(model: ScorecardModel, application, features, payloads, missing, gaps, *, shadow: bool, policy) -> Score:
-    # A version's spec never changes, so its compiled form is cached by version.
-    result = scorecard.score_one(scorecard.compile_spec(model.spec, key=("scorecard", model.version)), features)
+    result = scorecard.score_one(model.compiled(), features)
     basis = {} if shadow else limit_breakdown(application=application, payloads=payloads, policy=policy)
     score, _created = Score.objects.get_or_create(
         application=application, model=model,
@@ -373,6 +372,21 @@ def scorecard_challenger_set(*, model: ScorecardModel | None, by) -> ScorecardMo
         model.save(update_fields=["is_challenger"])
     audit_record(actor=by, action="scorecard.challenger", obj=model, object_type="" if model else "underwriting.scorecardmodel",
                  data={"version": model.version if model else None, "previous": [m.version for m in previous]})
+    return model
+
+
+@transaction.atomic
+def scorecard_model_create(*, name: str, spec: dict, metrics: dict | None = None, development: dict | None = None,
+                           by=None) -> ScorecardModel:
+    """A new model version, inactive until activated in admin (champion) or set as the challenger."""
+    try:
+        scorecard.validate_spec(spec)
+    except ValueError as exc:
+        raise ApplicationError(_("评分卡格式无效 / The scorecard spec is not valid."), errors={"spec": [str(exc)]}) from exc
+    model = ScorecardModel.objects.create(name=name, spec=spec, metrics=metrics or {}, development=development or {},
+                                          is_active=False)
+    audit_record(actor=by, action="scorecard.create", obj=model,
+                 data={"version": model.version, "name": name, "auc": (metrics or {}).get("auc")})
     return model
 
 

@@ -439,9 +439,9 @@ def train_scorecard(
         })  # fmt: skip
 
     final = _fit(cols, numeric, y, meta, **kw)
-    spec = final.spec
-    pts_all = score_batch(spec, cols)
-    spec["grades"] = _grades(pts_all, y, grade_shares)
+    pts_all = score_batch(final.spec, cols)
+    # a new dict: compiled specs are cached by identity, and the one above carries the placeholder grades
+    spec = {**final.spec, "grades": _grades(pts_all, y, grade_shares)}
     validate_spec(spec)
     auc_in, ks_in = auc_ks(y, -pts_all)
     auc_lr_in, _ = auc_ks(y, _lr_risk(final, cols))

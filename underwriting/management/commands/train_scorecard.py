@@ -5,7 +5,8 @@
 
 Prints the cross-validated AUC / KS / Gini (mean and per fold).  ``--save``
 stores the spec and metrics as a new ``ScorecardModel`` version with
-``is_active=False`` (promote it to champion/challenger separately).  With
+``is_active=False`` (promote it to champion/challenger in admin) with a summary of the
+development sample (the PSI baseline of ``scorecard_psi``).  With
 ``--json`` the last line printed is a single JSON object with the metrics.
 """
 
@@ -77,10 +78,15 @@ class Command(BaseCommand):
 
         saved = None
         if opts["save"]:
-            from underwriting.models import ScorecardModel
+            from underwriting.scorecard import development_summary
+            from underwriting.services import scorecard_model_create
 
-            saved = ScorecardModel.objects.create(name=name, spec=result.spec, metrics=m, is_active=False)
-            out.write(self.style.SUCCESS(f"saved scorecard model {name!r} version {saved.version} (inactive)"))
+            # the development sample, summarised on the model's own bins: the baseline of the PSI report
+            development = development_summary(result.spec, df)
+            development["sample"] = path.name
+            saved = scorecard_model_create(name=name, spec=result.spec, metrics=m, development=development)
+            out.write(self.style.SUCCESS(f"saved scorecard model {name!r} version {saved.version} (inactive; "
+                                         f"activate it in admin as champion or challenger)"))
 
         if opts["json"]:
             summary = {
