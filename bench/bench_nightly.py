@@ -174,9 +174,14 @@ def main() -> None:
     from postloan.models import Loan, MonitoringRun
     from postloan.monitoring import monitoring_run
 
-    if args.reseed:
-        call_command("flush", interactive=False, verbosity=0)
     call_command("migrate", verbosity=0)
+    if args.reseed:
+        import importlib
+
+        from django.apps import apps
+
+        call_command("flush", interactive=False, verbosity=0)
+        importlib.import_module("postloan.migrations.0003_reference_policy").seed(apps, None)  # policy data again
     existing = Loan.objects.filter(enterprise__name__startswith=PREFIX).count()
     if existing != args.loans:
         if existing:
