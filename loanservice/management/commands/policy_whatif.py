@@ -29,7 +29,7 @@ class Command(BaseCommand):
         today = timezone.localdate()
         parser.add_argument("--from", dest="date_from", default=(today - dt.timedelta(days=90)).isoformat())
         parser.add_argument("--to", dest="date_to", default=today.isoformat())
-        parser.add_argument("--version", type=int, help="matrix version number (default: the newest draft, else the active one)")
+        parser.add_argument("--matrix", type=int, help="matrix version number (default: the newest draft, else the active one)")
         parser.add_argument("--cutoff-points", type=int, default=None, help="decline automatically below this score")
         parser.add_argument("--json", action="store_true", help="print the result as JSON")
         parser.add_argument("--activate", action="store_true", help="activate the version after the replay")
@@ -37,10 +37,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         versions = AuthorityMatrixVersion.objects.all()
-        if options["version"]:
-            version = versions.filter(number=options["version"]).first()
+        if options["matrix"]:
+            version = versions.filter(number=options["matrix"]).first()
             if version is None:
-                raise CommandError(f"no matrix version {options['version']}")
+                raise CommandError(f"no matrix version {options['matrix']}")
         else:
             version = (versions.filter(is_active=False, activated_at__isnull=True).order_by("-number").first()
                        or versions.filter(is_active=True).first())
