@@ -227,3 +227,25 @@ def test_profile_api_references_the_snapshots_the_score_used(secured_case, org, 
     assert {s["id"] for s in body["snapshots"].values() if s} == used
     assert body["features"]["tax_grade"] == body["snapshots"]["tax"]["payload"]["tax_grade"]
     assert secured_case["applicant"].get(f"/api/v1/applications/{pk}/profile/").status_code == 403
+
+
+def test_a_visit_is_waived_only_where_the_rules_allow(products, org, django_capture_on_commit_callbacks):
+    """DESIGN.md: waived for the fast track and for grade A under 1,000,000; otherwise on site or by video."""
+    from applications.models import LoanApplication
+    from underwriting.models import Score, SiteVisit
+
+    cases = {}
+    for grade, seed, amount in (("A", 81, "800000.00"), ("A", 82, "1500000.00")):
+        client = client_for(new_applicant(f"visit{seed}"))
+        pk = draft_via_api(client, uscc=uscc_for(grade, seed=seed), seed=seed, product="supply-chain-order", amount=amount,
+                           term=6, method="bullet")
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/api/v1/applications/{pk}/submit/")
+        assert Score.objects.get(application_id=pk, is_shadow=False).grade == grade
+        cases[amount] = pk
+    rm = client_for(LoanApplication.objects.get(pk=cases["800000.00"]).relationship_manager)
+    r = rm.post(f"/api/v1/applications/{cases['800000.00']}/site-visit/", {"mode": "waived"}, format="json")
+    assert r.status_code == 201 and SiteVisit.objects.get(application_id=cases["800000.00"]).mode == "waived"
+    r = rm.post(f"/api/v1/applications/{cases['1500000.00']}/site-visit/", {"mode": "waived"}, format="json")
+    assert r.status_code == 400 and "mode" in r.json()["errors"]
+    assert not SiteVisit.objects.filter(application_id=cases["1500000.00"]).exists()
