@@ -9,6 +9,7 @@ from approvals import api as approvals_api
 from contracts import api as contracts_api
 from postloan import api as postloan_api
 from underwriting import api as underwriting_api
+from underwriting import views as underwriting_views
 
 from . import api, case_api, portal_views, prequal, staff_views, views, whatif_views
 
@@ -67,6 +68,7 @@ portal = [
     path("applications/<int:pk>/consent/", portal_views.wizard_consent, name="wizard_consent"),
     path("applications/<int:pk>/review/", portal_views.wizard_review, name="wizard_review"),
     path("applications/<int:pk>/action/<str:action>/", portal_views.application_action, name="application_action"),
+    path("applications/<int:pk>/info-upload/", underwriting_views.info_request_upload, name="info_upload"),
     path("contracts/<int:pk>/pdf/", portal_views.contract_pdf, name="contract_pdf"),
     path("loans/<int:pk>/", portal_views.loan_page, name="loan"),
 ]

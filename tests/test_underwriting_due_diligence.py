@@ -249,3 +249,32 @@ def test_a_visit_is_waived_only_where_the_rules_allow(products, org, django_capt
     r = rm.post(f"/api/v1/applications/{cases['1500000.00']}/site-visit/", {"mode": "waived"}, format="json")
     assert r.status_code == 400 and "mode" in r.json()["errors"]
     assert not SiteVisit.objects.filter(application_id=cases["1500000.00"]).exists()
+
+
+def test_the_applicant_uploads_requested_documents_in_the_portal(secured_case, org):
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+
+    from applications.models import ApplicationDocument, LoanApplication
+
+    pk = secured_case["pk"]
+    secured_case["rm"].post(f"/api/v1/applications/{pk}/request-info/", {"documents": ["bank_statements"],
+                                                                         "questions": ["主要客户是谁？"]}, format="json")
+    application = LoanApplication.objects.get(pk=pk)
+    request = RequestFactory().get("/")
+    request.user = secured_case["owner"]
+    html = render_to_string("underwriting/_info_request_portal.html", {"application": application}, request=request)
+    assert f"/portal/applications/{pk}/info-upload/" in html and 'value="bank_statements"' in html and "主要客户是谁？" in html
+
+    portal = page_client(secured_case["owner"])
+    r = portal.post(f"/portal/applications/{pk}/info-upload/", {"requirement": "bank_statements",
+                                                                "file": SimpleUploadedFile("flow.pdf", TINY_PDF, content_type="application/pdf")})
+    assert r.status_code == 302 and ApplicationDocument.objects.filter(application_id=pk, requirement__code="bank_statements",
+                                                                       original_name="flow.pdf").exists()
+    other = page_client(org["demo_applicant"])  # not the owner: not found
+    r = other.post(f"/portal/applications/{pk}/info-upload/", {"requirement": "bank_statements",
+                                                               "file": SimpleUploadedFile("x.pdf", TINY_PDF, content_type="application/pdf")})
+    assert r.status_code == 404
+    # the written reply answers the question; the case goes back to the RM
+    r = portal.post(f"/portal/applications/{pk}/action/respond/", {"response": "主要客户为上海某某超市"})
+    assert r.status_code == 302 and LoanApplication.objects.get(pk=pk).status == "under_review"

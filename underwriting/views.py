@@ -1,14 +1,22 @@
-"""Form handlers for the RM's due diligence on the staff case page (collateral, guarantors, notes).
+"""Form handlers for the RM's due diligence on the staff case page (collateral, guarantors, notes), and the
+applicant's upload of documents an RM asked for while the case awaits information.
 
-The case page itself (loanservice/staff_views.py) dispatches these by action name; each calls one service
-and returns the message to show. Errors (ApplicationError, Conflict) are shown by the caller."""
+The case page itself (loanservice/staff_views.py) dispatches the staff handlers by action name; each calls one
+service and returns the message to show. Errors (ApplicationError, Conflict) are shown by the caller."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from applications.selectors import applications_visible_to
+from loanservice.errors import ApplicationError, Conflict
 
 from . import services
 from .models import Collateral, Guarantor
@@ -60,3 +68,24 @@ CASE_ACTIONS: dict[str, Callable] = {
     "guarantor_remove": guarantor_remove,
     "note": note_add,
 }
+
+
+@login_required
+@require_POST
+def info_request_upload(request, pk):
+    """补充资料: the applicant uploads a document the RM asked for (portal, while awaiting information)."""
+    from applications.services import document_upload
+
+    application = get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
+    upload = request.FILES.get("file")
+    try:
+        if upload is None:
+            raise ApplicationError(_("请选择文件 / Choose a file."), errors={"file": [_("请选择文件 / Choose a file.")]})
+        document_upload(application=application, user=request.user, requirement_code=request.POST.get("requirement", ""),
+                        name=upload.name, content=upload.read(), ip=request.META.get("REMOTE_ADDR"))
+        messages.success(request, _("材料已上传 / Document uploaded."))
+    except ApplicationError as exc:
+        messages.error(request, " ".join([exc.message, *[m for msgs in exc.errors.values() for m in msgs]]))
+    except Conflict as exc:
+        messages.error(request, exc.message)
+    return redirect("portal:application", pk=pk)

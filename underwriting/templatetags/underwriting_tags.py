@@ -26,3 +26,10 @@ def cny(value) -> str:
         return f"{Decimal(str(value)):,.2f}"
     except (InvalidOperation, ValueError):
         return str(value)
+
+
+@register.simple_tag
+def open_info_request(application):
+    """The request for information the applicant has still to answer, with what it asks for (or None)."""
+    return (application.info_requests.filter(responded_at__isnull=True).order_by("-created_at")
+            .prefetch_related("items__requirement").first())
