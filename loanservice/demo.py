@@ -3,12 +3,20 @@ real services and the lifecycle conductor (no poking at models)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import importlib
+import io
+import logging
+import random
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from applications.models import DocumentRequirement, Enterprise, LoanApplication, LoanProduct
@@ -17,9 +25,11 @@ from underwriting.providers import make_resident_id, make_uscc
 from underwriting.services import site_visit_record
 
 from . import lifecycle, roles
+from .errors import ApplicationError, Conflict
 from .models import Branch, Profile
 from .reference_data import seed_reference_data
 
+log = logging.getLogger(__name__)
 User = get_user_model()
 TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 ALL_METHODS = ["equal_installment", "equal_principal", "interest_only", "bullet"]
@@ -93,10 +103,17 @@ def seed_products() -> None:
                                                satisfied_by_source=source, help_text=help_zh, help_text_en=help_en, order=order)
 
 
+def _password_hash(password: str, _cache: dict = {}) -> str:  # noqa: B006 - a per-process cache on purpose
+    """One hash for every demo user (same password): PBKDF2 costs about a second each on a busy machine."""
+    if password not in _cache:
+        _cache[password] = make_password(password)
+    return _cache[password]
+
+
 def _user(username: str, role: str, branch: Branch | None, display: str, password: str) -> User:
     user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@demo.bank.example"})
     if created:
-        user.set_password(password)
+        user.password = _password_hash(password)
         if role == roles.ADMIN:
             user.is_staff = user.is_superuser = True
         user.save()
@@ -157,10 +174,10 @@ def _enterprise(owner, seed: int, tier: str, name: str, *, grades: str = "", ind
     })
 
 
-def _draft(owner, enterprise, code: str, amount: str, term: int, method: str, purpose="采购原材料") -> LoanApplication:
+def _draft(owner, enterprise, code: str, amount: str, term: int, method: str, purpose="采购原材料", channel="web") -> LoanApplication:
     product = LoanProduct.objects.get(code=code)
     application = application_create(applicant=owner, enterprise=enterprise, product=product, amount=Decimal(amount),
-                                     term_months=term, repayment_method=method, purpose=purpose, channel="web")
+                                     term_months=term, repayment_method=method, purpose=purpose, channel=channel)
     for req in product.checklist.all():
         if req.required and not req.satisfied_by_source:
             document_upload(application=application, user=owner, requirement_code=req.code, name=f"{req.code}.pdf", content=TINY_PDF)
@@ -227,10 +244,432 @@ def seed_cases(users) -> None:
     _submit(_draft(owner, ents[3], "xinmiaodai", "500000", 12, "equal_installment", purpose="购车"), owner)
 
 
-@transaction.atomic
-def seed_demo(*, password: str = "demo-pass") -> dict[str, User]:
-    seed_reference_data()
-    seed_products()
-    users = seed_org(password)
-    seed_cases(users)
+# ---------------------------------------------------------------- the history (a year of cases, for analytics)
+HISTORY_CASES = 200
+HISTORY_SEED = 20260808
+HISTORY_PREFIX = "hist_"
+PRODUCT_MIX = [("xinmiaodai", 0.55), ("supply-chain-order", 0.3), ("secured-operating", 0.15)]
+TIER_MIX = [("prime", 0.3), ("good", 0.35), ("fair", 0.2), ("weak", 0.1), ("bad", 0.05)]
+CHANNEL_MIX = [("web", 0.45), ("mobile", 0.3), ("rm", 0.15), ("partner", 0.1)]
+REGIONS = {"SH01": "31", "BJ01": "11", "ZJ01": "33"}
+# Behaviour of the history's people (probabilities), not policy: the system decides everything else.
+APPROVE_BY_GRADE = {"A": 0.95, "B": 0.9, "C": 0.7, "D": 0.35, "E": 0.1}
+ON_TIME_BY_TIER = {"prime": 0.99, "good": 0.96, "fair": 0.9, "weak": 0.8, "bad": 0.6}
+DEFAULT_BY_TIER = {"prime": 0.03, "good": 0.07, "fair": 0.14, "weak": 0.25, "bad": 0.4}
+COMMENTS = {9: "审批很快，客户经理服务周到", 10: "线上申请方便，放款快", 7: "材料要求还可以再简化", 6: "等待审批时间偏长",
+            3: "放款前反复补充资料，体验较差"}
+
+
+def _pick(rng, mix):
+    r, acc = rng.random(), 0.0
+    for value, weight in mix:
+        acc += weight
+        if r < acc:
+            return value
+    return mix[-1][0]
+
+
+def _workday_at(moment: dt.datetime, hour: float) -> dt.datetime:
+    """The same day at `hour` (bank time), moved to Monday when it falls on a weekend."""
+    local = timezone.localtime(moment)
+    while local.weekday() >= 5:
+        local += dt.timedelta(days=1)
+    return local.replace(hour=int(hour), minute=int((hour % 1) * 60), second=0, microsecond=0)
+
+
+def _work_after(moment: dt.datetime, hours: float) -> dt.datetime:
+    """`hours` of working time (09:00-18:00, Monday-Friday) after `moment`."""
+    local = _workday_at(moment, max(9.0, min(17.9, timezone.localtime(moment).hour + timezone.localtime(moment).minute / 60)))
+    remaining = hours
+    while True:
+        end_of_day = local.replace(hour=18, minute=0)
+        left = (end_of_day - local).total_seconds() / 3600
+        if remaining <= left:
+            return local + dt.timedelta(hours=remaining)
+        remaining -= left
+        local = _workday_at(local + dt.timedelta(days=1), 9)
+
+
+def _at(moment: dt.datetime):
+    """Run the real services as of `moment`: every timestamp, SLA clock and schedule they write is that day's."""
+    import time_machine
+
+    return time_machine.travel(moment, tick=False)
+
+
+@contextlib.contextmanager
+def _history_contract_pdfs():
+    """Historic contracts carry a one-page placeholder PDF: WeasyPrint costs about a second a contract and the
+    history has a hundred. Everything else (numbers, terms, signatures, the bank's PAdES seal) is the real thing."""
+    from unittest import mock
+
+    from pypdf import PdfWriter
+
+    def placeholder(*, template, number: str, terms: dict) -> bytes:
+        writer = PdfWriter()
+        writer.add_blank_page(595, 842)
+        writer.add_metadata({"/Title": f"Loan contract {number} (demo history placeholder)"})
+        buf = io.BytesIO()
+        writer.write(buf)
+        return buf.getvalue()
+
+    with mock.patch("contracts.services.contract_render", placeholder):
+        yield
+
+
+@dataclass
+class _Plan:
+    n: int
+    start: dt.datetime
+    product: str
+    tier: str
+    region: str
+    channel: str
+    abandon: bool
+    info_request: bool
+    return_first: bool
+    accept: bool
+    dd_hours: float
+    approval_hours: float
+    accept_hours: float
+    sign_hours: float
+    seal_hours: float
+    release_hours: float
+    uscc: str = ""
+    name: str = ""
+
+
+def _history_plans(rng: random.Random, count: int, today: dt.date) -> list[_Plan]:
+    plans = []
+    for n in range(count):
+        # More cases in recent months (the book grows); none in the last week so each has a past.
+        days_ago = int(365 * (1 - rng.random() ** 0.8)) + 7
+        start = _workday_at(timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(10))),
+                            9 + rng.random() * 8)
+        plans.append(_Plan(
+            n=n, start=start, product=_pick(rng, PRODUCT_MIX), tier=_pick(rng, TIER_MIX),
+            region=_pick(rng, [("SH01", 0.5), ("BJ01", 0.25), ("ZJ01", 0.25)]), channel=_pick(rng, CHANNEL_MIX),
+            abandon=rng.random() < 0.08, info_request=rng.random() < 0.15, return_first=rng.random() < 0.1,
+            accept=rng.random() < 0.88, dd_hours=rng.lognormvariate(2.3, 0.7), approval_hours=rng.lognormvariate(1.6, 0.8),
+            accept_hours=rng.uniform(0.2, 30), sign_hours=rng.uniform(0.5, 20), seal_hours=rng.uniform(0.5, 12),
+            release_hours=rng.uniform(0.2, 8),
+        ))
+    return sorted(plans, key=lambda p: p.start)
+
+
+def _history_uscc(n: int, tier: str, region: str) -> str:
+    seed = 700000 + n
+    while True:
+        uscc = make_uscc(seed, tier=tier)
+        if uscc[2:4] == REGIONS[region]:
+            return uscc
+        seed += 1000
+
+
+def _history_owner(n: int, password_hash: str) -> User:
+    username = f"{HISTORY_PREFIX}owner{n:04d}"
+    user, created = User.objects.get_or_create(username=username, defaults={"password": password_hash})
+    if created:
+        user.groups.add(Group.objects.get(name=roles.APPLICANT))
+    return user
+
+
+INDUSTRIES = ["C3399", "F5123", "C1391", "C2927", "F5212", "E5012", "I6513", "C3311", "L72", "H6210"]
+NAMES = ["精密机械", "商贸", "食品", "塑料制品", "超市", "装饰工程", "软件科技", "金属结构", "商务咨询", "餐饮管理"]
+CITY = {"SH01": "上海", "BJ01": "北京", "ZJ01": "杭州"}
+
+
+def _history_enterprise(plan: _Plan, owner) -> Enterprise:
+    k = plan.n % len(INDUSTRIES)
+    rng = random.Random(plan.n)
+    return enterprise_create(owner=owner, data={
+        "name": plan.name or f"{CITY[plan.region]}{NAMES[k]}{plan.n:03d}有限公司", "uscc": plan.uscc, "legal_form": "llc",
+        "legal_rep_name": "历史客户", "legal_rep_id_number": make_resident_id(700000 + plan.n, birth_year=1970 + plan.n % 25),
+        "industry_code": INDUSTRIES[k], "founded_on": (plan.start.date() - dt.timedelta(days=365 * (3 + plan.n % 9))).isoformat(),
+        "employees": 8 + rng.randint(0, 150), "annual_revenue": str(rng.randint(20, 400) * 100000),
+    })
+
+
+def _amount(rng, code: str) -> tuple[str, int, str]:
+    product = LoanProduct.objects.get(code=code)
+    low, high = int(product.min_amount), int(min(product.max_amount, Decimal("3000000")))
+    amount = max(low, min(high, int(rng.lognormvariate(13.0, 0.6)) // 10000 * 10000))
+    term = rng.choice([t for t in (6, 12, 24, 36) if product.min_term_months <= t <= product.max_term_months] or [product.min_term_months])
+    return str(amount), term, rng.choice(product.repayment_methods)
+
+
+def _approvers(users) -> dict:
+    by_branch = {}
+    for user in User.objects.filter(groups__name=roles.BRANCH_APPROVER).select_related("profile"):
+        by_branch.setdefault(user.profile.branch_id if hasattr(user, "profile") else None, user)
+    return {"branch": by_branch, "head_office": users["demo_head_approver"],
+            "committee": [users["demo_committee_1"], users["demo_committee_2"], users["demo_committee_3"]]}
+
+
+def _reason(kind: str) -> list[str]:
+    from approvals.models import ReasonCode
+
+    code = ReasonCode.objects.filter(kind=kind).order_by("code").values_list("code", flat=True).first()
+    return [code] if code else []
+
+
+def _decide_all(app, plan: _Plan, t: dt.datetime, users, approvers, rng, grade: str) -> dt.datetime:
+    """The approvers of each tier decide in turn until the case is approved, declined or returned."""
+    from approvals.models import ApprovalCase
+
+    approve = rng.random() < APPROVE_BY_GRADE.get(grade, 0.5)
+    for _step in range(6):
+        app.refresh_from_db()
+        if app.status != LoanApplication.Status.PENDING_APPROVAL:
+            return t
+        case = ApprovalCase.objects.filter(application=app, status=ApprovalCase.Status.PENDING).first()
+        if case is None:
+            return t
+        t = _work_after(t, plan.approval_hours)
+        if case.tier == "committee":
+            voters = [u for u in approvers["committee"] if not case.decisions.filter(approver=u).exists()]
+            decider = voters[0] if voters else None
+        elif case.tier == "head_office":
+            decider = approvers["head_office"]
+        else:
+            decider = approvers["branch"].get(app.branch_id) or users["demo_branch_approver"]
+        if decider is None:
+            return t
+        decision = {"decision": "approve", "comment": "同意"} if approve else \
+            {"decision": "decline", "reason_codes": _reason("decline"), "comment": "风险较高，不予批准"}
+        with _at(t):
+            lifecycle.case_decide(application_id=app.pk, user=decider, **decision)
+    return t
+
+
+def _pay(loan, today: dt.date, tier: str, rng) -> None:
+    """Repay each installment due before today: mostly on the due day, sometimes late; a defaulter stops."""
+    from postloan.models import Installment
+    from postloan.services import loan_position, repayment_record
+
+    stop_after = rng.randint(0, 4) if rng.random() < DEFAULT_BY_TIER[tier] else None
+    due = list(Installment.objects.filter(loan=loan, due_date__lt=today).order_by("n"))
+    for k, inst in enumerate(due):
+        if stop_after is not None and k >= stop_after:
+            return
+        late = 0 if rng.random() < ON_TIME_BY_TIER[tier] else rng.choice([3, 8, 15, 25, 40, 55])
+        paid_on = inst.due_date + dt.timedelta(days=late)
+        if paid_on >= today:  # not paid yet: in arrears today
+            return
+        with _at(timezone.make_aware(dt.datetime.combine(paid_on, dt.time(11)))):
+            if late:  # what is owed that day, penalty interest included
+                position = loan_position(loan, on=paid_on)
+                nxt = position["next_due"]
+                amount = position["overdue"] + position["penalty"] + (nxt.due_remaining if nxt and nxt.due_date <= paid_on else 0)
+            else:
+                inst.refresh_from_db()
+                amount = inst.due_remaining
+            if amount > 0:
+                repayment_record(loan=loan, amount=amount.quantize(Decimal("0.01")), paid_on=paid_on,
+                                 reference=f"HIST-{loan.pk}-{inst.n}", by=None, channel="import")
+        loan.refresh_from_db(fields=["status"])
+        if loan.status != "active":
+            return
+
+
+def _play(plan: _Plan, users, approvers, rng, password_hash: str, today: dt.date) -> str:
+    """One case through the real services, each step at its own time. Returns where it stopped."""
+    owner = _history_owner(plan.n, password_hash)
+    with _at(plan.start):
+        enterprise = _history_enterprise(plan, owner)
+        amount, term, method = _amount(rng, plan.product)
+        app = _draft(owner, enterprise, plan.product, amount, term, method, purpose="经营周转", channel=plan.channel)
+    if plan.abandon:
+        return "draft"
+    t = plan.start + dt.timedelta(minutes=25)
+    with _at(t):
+        app = _submit(app, owner)
+    if app.status == LoanApplication.Status.UNDER_REVIEW:
+        score = app.scores.filter(is_shadow=False).first()
+        grade = score.grade if score else "C"
+        rm = app.relationship_manager
+        if plan.info_request:
+            t = _work_after(t, plan.dd_hours / 2)
+            with _at(t):
+                lifecycle.case_request_info(application_id=app.pk, user=rm, message="请补充近6个月银行流水说明")
+            t = _work_after(t, rng.uniform(2, 30))
+            with _at(t):
+                lifecycle.case_respond(application_id=app.pk, user=owner, response="已补充，请查收")
+        t = _work_after(t, plan.dd_hours)
+        with _at(t):
+            _to_approval(app, users)
+        if plan.return_first:
+            app.refresh_from_db()
+            reviewer = approvers["branch"].get(app.branch_id) or users["demo_branch_approver"]
+            t = _work_after(t, plan.approval_hours)
+            with _at(t):
+                lifecycle.case_decide(application_id=app.pk, user=reviewer, decision="return", reason_codes=_reason("return"),
+                                      comment="请补充经营现金流分析")
+            t = _work_after(t, plan.dd_hours / 2)
+            with _at(t):
+                lifecycle.case_send_to_approval(application_id=app.pk, user=rm, recommendation="已补充现金流分析，建议批准。")
+        t = _decide_all(app, plan, t, users, approvers, rng, grade)
+    app.refresh_from_db()
+    if app.status != LoanApplication.Status.APPROVED:
+        return app.status
+    t = _work_after(t, plan.accept_hours)
+    if not plan.accept:
+        with _at(t):
+            lifecycle.application_withdraw(application_id=app.pk, user=owner, reason="已从他行获得融资")
+        return "withdrawn"
+    with _at(t):
+        lifecycle.offer_accept(application_id=app.pk, user=owner)
+    t = _work_after(t, plan.sign_hours)
+    contract = app.contracts.order_by("id").first()
+    with _at(t):
+        lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+        if app.route == "auto":
+            lifecycle.fast_track_complete(contract.pk)
+    app.refresh_from_db()
+    if app.status == LoanApplication.Status.CONTRACTING:
+        t = _work_after(t, plan.seal_hours)
+        with _at(t):
+            lifecycle.contract_sign(contract_id=contract.pk, user=users["demo_ops"], party="bank")
+        app.refresh_from_db()
+    if app.status == LoanApplication.Status.SIGNED:
+        t = _work_after(t, plan.release_hours)
+        with _at(t):
+            lifecycle.disbursement_release(application_id=app.pk, user=users["demo_ops"], idempotency_key=f"hist-{app.pk}")
+        app.refresh_from_db()
+    if app.status == LoanApplication.Status.DISBURSED:
+        _pay(app.loan, today, plan.tier, rng)
+        _survey(app.loan, owner, rng, today)
+    return app.status
+
+
+def _survey(loan, owner, rng, today: dt.date) -> None:
+    try:
+        from postloan.services import survey_answer
+    except ImportError:
+        return
+    if rng.random() > 0.45:
+        return
+    score = rng.choice([10, 10, 9, 9, 9, 7, 6, 3])
+    when = min(timezone.localtime(loan.created_at) + dt.timedelta(days=3), timezone.make_aware(
+        dt.datetime.combine(today - dt.timedelta(days=1), dt.time(15))))
+    with _at(when):
+        survey_answer(loan=loan, by=owner, score=score, comment=COMMENTS.get(score, ""))
+
+
+def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = None) -> dict:
+    """A year of cases through the real services and conductor, each step run at its own past time (the clock
+    travels with time-machine; nothing is back-dated afterwards). Idempotent: skipped when the history exists."""
+    if User.objects.filter(username__startswith=HISTORY_PREFIX).exists():
+        return {}
+    today = today or timezone.localdate()
+    rng = random.Random(HISTORY_SEED)
+    plans = _history_plans(rng, cases, today)
+    from marketing.demo import prospects_for_history
+
+    listed = timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=300), dt.time(10)))
+    later = [p for p in plans if p.start > listed + dt.timedelta(days=10) and not p.abandon]
+    for plan, (uscc, name) in zip(later[::6], prospects_for_history(users, at=listed), strict=False):
+        plan.uscc, plan.name, plan.channel = uscc, name, "invite"
+    for plan in plans:
+        plan.uscc = plan.uscc or _history_uscc(plan.n, plan.tier, plan.region)
+    approvers = _approvers(users)
+    password_hash = make_password(None)  # history applicants never log in
+    outcomes: dict[str, int] = {}
+    with _history_contract_pdfs():
+        for plan in plans:
+            try:
+                with transaction.atomic():
+                    outcome = _play(plan, users, approvers, rng, password_hash, today)
+            except (ApplicationError, Conflict) as exc:
+                log.warning("demo history case %s stopped: %s", plan.n, exc)
+                outcome = "stopped"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    from postloan.monitoring import delinquency_refresh
+
+    delinquency_refresh(today=today)
+    return outcomes
+
+
+DEVELOPMENT_SAMPLE = 500
+
+
+def seed_development_sample() -> None:
+    """The expert scorecard has no training data; it is monitored (PSI) against a deterministic sample of the
+    sandbox population, stored with the model through the underwriting service. Skipped when one is stored."""
+    from underwriting import services as underwriting
+    from underwriting.features import derive_features
+    from underwriting.providers import SandboxProvider
+    from underwriting.scorecard import development_summary
+    from underwriting.selectors import scorecard_champion
+    from underwriting.sources import SOURCES
+
+    model = scorecard_champion()
+    if getattr(model, "development", None) or not hasattr(underwriting, "scorecard_development_set"):
+        return
+    today = timezone.localdate()
+    provider = SandboxProvider()
+    rng = random.Random(HISTORY_SEED + 1)
+    rows = []
+    for i in range(DEVELOPMENT_SAMPLE):  # firms like the applicants: the same tier mix and declared figures
+        uscc = make_uscc(500000 + i, tier=_pick(rng, TIER_MIX))
+        hints = {"founded_on": (today - dt.timedelta(days=365 * (3 + i % 9))).isoformat(), "employees": 8 + rng.randint(0, 150),
+                 "annual_revenue": str(rng.randint(20, 400) * 100000), "industry_code": INDUSTRIES[i % len(INDUSTRIES)]}
+        rows.append(derive_features({s: provider.fetch(s, uscc, as_of=today, hints=hints) for s in SOURCES}, as_of=today))
+    columns = {name: [r.get(name) for r in rows] for name in rows[0]}
+    summary = {**development_summary(model.spec, columns), "sample": f"sandbox population, {DEVELOPMENT_SAMPLE} firms"}
+    underwriting.scorecard_development_set(model=model, summary=summary, by=None)
+    seed_challenger(model)
+
+
+def seed_challenger(champion) -> None:
+    """A challenger scoring in shadow: the expert card with more weight on the bank's own settlement data (made as
+    `train_scorecard --save` makes a version, then set through the underwriting service)."""
+    import copy
+
+    from underwriting import services as underwriting
+    from underwriting.models import ScorecardModel
+    from underwriting.scorecard import validate_spec
+
+    if ScorecardModel.objects.filter(is_challenger=True).exists() or not hasattr(underwriting, "scorecard_challenger_set"):
+        return
+    spec = copy.deepcopy(champion.spec)
+    spec["name"] = "expert-sme-v2-settlement"
+    for feature in spec.get("features", []):
+        if feature.get("name") in ("settlement_inflow_trend", "deposit_to_revenue"):
+            for b in feature.get("bins", []):
+                b["points"] = int(round(b["points"] * 1.6))
+    validate_spec(spec)
+    model = ScorecardModel.objects.create(name=spec["name"], spec=spec, metrics={"kind": "expert", "note": "demo challenger"})
+    underwriting.scorecard_challenger_set(model=model, by=None)
+
+
+def _stage_seeds() -> list:
+    """Each stage app's own demo data (`<app>/demo.py: seed_demo_data(users)`), where the app has one."""
+    seeds = []
+    for app in ("applications", "underwriting", "approvals", "contracts", "postloan", "marketing"):
+        try:
+            module = importlib.import_module(f"{app}.demo")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{app}.demo":
+                raise
+            continue
+        if hasattr(module, "seed_demo_data"):
+            seeds.append(module.seed_demo_data)
+    return seeds
+
+
+def seed_demo(*, password: str = "demo-pass", history: int = HISTORY_CASES) -> dict[str, User]:
+    with transaction.atomic():
+        seed_reference_data()
+        seed_products()
+        users = seed_org(password)
+        seed_development_sample()
+        seed_cases(users)
+        for seed in _stage_seeds():
+            seed(users)
+    # The history in one transaction of its own, its notifications kept off the console.
+    with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"), transaction.atomic():
+        outcomes = seed_history(users, cases=history)
+    if outcomes:
+        log.info("demo history: %s", outcomes)
     return users

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics import api as analytics_api
 from applications import api as intake_api
 from applications import views as product_views
 from approvals import api as approvals_api
@@ -54,6 +55,7 @@ api_v1 = [
     path("loans/<int:pk>/renewal/", postloan_api.RenewalView.as_view(), name="loan-renewal"),
     path("loans/<int:pk>/survey/", postloan_api.SurveyView.as_view(), name="loan-survey"),
     path("warnings/", postloan_api.WarningListView.as_view(), name="warnings"),
+    path("analytics/summary/", analytics_api.SummaryView.as_view(), name="analytics-summary"),
 ]
 
 portal = [
@@ -103,6 +105,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("portal/", include((portal, "portal"))),
     path("staff/", include((staff, "staff"))),
+    path("staff/analytics/", include("analytics.urls")),
+    path("staff/marketing/", include("marketing.urls")),
     path("postloan/", include("postloan.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -1,0 +1,33 @@
+"""GET /api/v1/analytics/summary/ (staff): the whole summary as JSON, filtered like the pages."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loanservice import roles
+from loanservice.api import role_permission
+from loanservice.errors import ApplicationError
+
+from .selectors import analytics_summary, filters_parse
+
+FILTER_PARAMS = [
+    OpenApiParameter("date_from", OpenApiTypes.DATE, description="start of the period (default: 12 months before date_to)"),
+    OpenApiParameter("date_to", OpenApiTypes.DATE, description="end of the period, inclusive (default: today)"),
+    OpenApiParameter("product", OpenApiTypes.STR, description="product code"),
+    OpenApiParameter("branch", OpenApiTypes.STR, description="branch code"),
+    OpenApiParameter("channel", OpenApiTypes.STR, description="application channel"),
+]
+
+
+class SummaryView(APIView):
+    permission_classes = [role_permission(*roles.STAFF_ROLES)]
+
+    @extend_schema(parameters=FILTER_PARAMS, responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        parsed = filters_parse(request.query_params, user=request.user)
+        if parsed.errors:
+            raise ApplicationError("筛选条件无效 / Invalid filters.", errors=parsed.errors)
+        return Response(analytics_summary(parsed.filters))

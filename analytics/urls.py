@@ -1,0 +1,9 @@
+from django.urls import path
+
+from . import views
+
+app_name = "analytics"
+urlpatterns = [
+    path("", views.analytics_home, name="home"),
+    path("csv/<slug:key>.csv", views.analytics_csv, name="csv"),
+]

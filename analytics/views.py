@@ -1,0 +1,54 @@
+"""Staff analytics pages: charts drawn in the browser (Chart.js served from static/vendor), each with its table
+and a CSV export; filters by period, product, branch and channel."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+
+from loanservice import roles
+from loanservice.staff_views import role_required
+
+from .selectors import analytics_summary, filter_choices, filters_parse
+from .tables import summary_tables, table_csv
+
+VIEWER_ROLES = (roles.RISK, roles.ADMIN, *roles.APPROVER_ROLES)
+SECTIONS = [
+    ("funnel", "申请漏斗 Funnel"), ("turnaround", "流程时效 Turnaround and SLA"), ("decisions", "审批决定 Decisions"),
+    ("portfolio", "贷款组合 Portfolio"), ("models", "模型监控 Model monitoring"), ("voice", "客户之声 Customer voice"),
+    ("marketing", "精准营销 Marketing conversion"),
+]
+
+
+def _parsed(request):
+    parsed = filters_parse(request.GET, user=request.user)
+    errors = parsed.errors
+    if errors:  # show the errors and the default view rather than nothing
+        parsed = filters_parse({}, user=request.user)
+    return parsed.filters, errors
+
+
+@role_required(*VIEWER_ROLES)
+def analytics_home(request):
+    filters, errors = _parsed(request)
+    summary = analytics_summary(filters)
+    tables = summary_tables(summary)
+    sections = [{"key": k, "title": t, "tables": [x for x in tables if x["section"] == k]} for k, t in SECTIONS]
+    charts = {t["key"]: {"chart": t["chart"], "columns": [c for c, _l in t["columns"]], "rows": t["rows"]}
+              for t in tables if t["chart"]}
+    return render(request, "analytics/home.html", {
+        "filters": filters, "errors": errors, "choices": filter_choices(), "sections": [s for s in sections if s["tables"]],
+        "charts": charts, "query": request.GET.urlencode(), "summary": summary,
+        "branch_locked": not (roles.user_roles(request.user) & {roles.RISK, roles.ADMIN, roles.HEAD_APPROVER, roles.COMMITTEE}),
+    })
+
+
+@role_required(*VIEWER_ROLES)
+def analytics_csv(request, key):
+    filters, _errors = _parsed(request)
+    table = next((t for t in summary_tables(analytics_summary(filters)) if t["key"] == key), None)
+    if table is None:
+        raise Http404
+    response = HttpResponse(table_csv(table), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{key}-{filters.date_from}-{filters.date_to}.csv"'
+    return response
