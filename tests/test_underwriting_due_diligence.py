@@ -278,3 +278,16 @@ def test_the_applicant_uploads_requested_documents_in_the_portal(secured_case, o
     # the written reply answers the question; the case goes back to the RM
     r = portal.post(f"/portal/applications/{pk}/action/respond/", {"response": "主要客户为上海某某超市"})
     assert r.status_code == 302 and LoanApplication.objects.get(pk=pk).status == "under_review"
+
+
+def test_demo_seed_is_idempotent(secured_case):
+    from underwriting.demo import seed_demo_data
+    from underwriting.models import CaseNote, Collateral, Guarantor
+    from underwriting.selectors import scorecard_champion
+
+    seed_demo_data({"demo_applicant": secured_case["owner"]})
+    seed_demo_data({"demo_applicant": secured_case["owner"]})
+    pk = secured_case["pk"]
+    assert (Collateral.objects.filter(application_id=pk).count(), Guarantor.objects.filter(application_id=pk).count(),
+            CaseNote.objects.filter(application_id=pk).count()) == (1, 1, 1)
+    assert scorecard_champion().development["n"] == 300
