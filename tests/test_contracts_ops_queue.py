@@ -139,3 +139,17 @@ def test_the_borrowers_page_signs_every_contract_and_shows_the_verification(prod
     r = client.post(f"/portal/applications/{pk}/action/verify/", {"contract": loan.pk}, follow=True)
     assert "文件已被篡改" in _messages(r) and "altered" in _messages(r)
     assert client.post(f"/portal/applications/{pk}/action/verify/", {"contract": 999999}).status_code == 404
+
+
+def test_demo_data_leaves_a_disbursement_waiting_for_the_mortgage_registration(products, org):
+    from contracts.demo import seed_demo_data
+    from contracts.models import DisbursementOrder
+
+    seed_demo_data(org)
+    seed_demo_data(org)  # idempotent
+    order = DisbursementOrder.objects.get(application__enterprise__name="上海临港装备制造有限公司")
+    assert order.status == "pending"
+    conditions = {c["code"]: c["met"] for c in order.conditions}
+    assert conditions == {"CONTRACTS_SIGNED": True, "REGISTERED_MORTGAGE": False, "ADD_GUARANTOR": True}
+    assert sorted(order.application.contracts.values_list("kind", "status")) == [
+        ("guarantee", "signed"), ("loan", "signed"), ("mortgage", "signed")]
