@@ -35,4 +35,4 @@ def sweep(*, now=None, grace: dt.timedelta = GRACE) -> dict:
     unsent = core_banking_pending(older_than=now - grace)
     for pk in unsent:
         contract_tasks.core_banking_send.apply_async(args=[pk], retry=False)
-    return {"rescored": len(unscored), "resealed": len(unsealed), "resent": len(unsent)}
+    return {"rescored": len(unscored), "resealed": len(unsealed), "released": len(unreleased), "resent": len(unsent)}
