@@ -591,7 +591,8 @@ MSG_ALTERED = ("文件已被篡改：与签署时记录的SHA-256不一致", "Th
 
 def contract_verify(*, contract: Contract, by=None, ip: str | None = None, upload: bytes | None = None) -> dict:
     """Re-check the stored files (or a copy someone uploads) against the recorded hashes and the bank's PDF
-    seal. ``ok`` is false and ``altered`` true when any byte changed. Audited."""
+    seal. ``altered`` (and not ``ok``) when any byte changed; not ``ok`` but not ``altered`` when the file is
+    unchanged yet the seal does not verify against the bank's certificate. Audited."""
     checks: dict = {}
     original = _read(contract.pdf)
     checks["original_hash_ok"] = pdf_sha256(original) == contract.sha256
@@ -613,18 +614,22 @@ def contract_verify(*, contract: Contract, by=None, ip: str | None = None, uploa
             checks["upload"] = "different"
             upload_seal = verify_pdf(upload, expected_unsigned_sha256=contract.sha256)
             checks["upload_seal_message"] = upload_seal.message_zh
-    altered = not all(v for k, v in checks.items() if k.endswith("_ok") or k == "signatures_match") \
-        or checks.get("upload") == "different"
+    hashes_ok = checks["original_hash_ok"] and checks["signatures_match"] and checks.get("sealed_hash_ok", True)
+    seal_altered = seal is not None and (not (seal.intact and seal.covers_whole_file) or seal.matches_original is False)
+    altered = not hashes_ok or seal_altered or checks.get("upload") == "different"
+    ok = not altered and (seal is None or seal.ok)
     if altered:
         zh, en = MSG_ALTERED
-        if seal is not None and not seal.ok and checks.get("original_hash_ok", True) and checks.get("upload") != "different":
+        if seal_altered and hashes_ok:
             zh, en = f"{MSG_ALTERED[0]}（{seal.message_zh}）", f"{MSG_ALTERED[1]} ({seal.message_en})"
+    elif seal is not None and not seal.ok:  # unchanged, but e.g. not sealed with the bank's certificate
+        zh, en = seal.message_zh, seal.message_en
     elif seal is not None:
         zh, en = f"{MSG_INTACT[0]}；{seal.message_zh}", f"{MSG_INTACT[1]}; {seal.message_en}"
     else:
         zh, en = f"{MSG_INTACT[0]}（尚未加盖银行电子签章）", f"{MSG_INTACT[1]} (not sealed by the bank yet)"
     result = {
-        "ok": not altered, "altered": altered, "signed": bool(contract.signed_pdf),
+        "ok": ok, "altered": altered, "signed": bool(contract.signed_pdf),
         "contract_hash_ok": checks["original_hash_ok"], "checks": checks, "message": zh, "message_en": en,
         "signer": seal.signer if seal else None, "sha256": contract.sha256, "signed_sha256": contract.signed_sha256 or None,
         "checked_at": timezone.now().isoformat(),

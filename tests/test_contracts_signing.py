@@ -112,7 +112,8 @@ def test_a_tampered_contract_file_cannot_be_signed(products, org):
     assert not contract.signatures.exists()
 
 
-def test_verify_reports_intact_files_and_says_clearly_when_one_was_altered(products, org, django_capture_on_commit_callbacks):
+def test_verify_reports_intact_files_and_says_clearly_when_one_was_altered(products, org, settings, tmp_path,
+                                                                          django_capture_on_commit_callbacks):
     from loanservice.models import AuditEvent
 
     pk, owner, client = fast_track_offer(seed=1)
@@ -138,6 +139,13 @@ def test_verify_reports_intact_files_and_says_clearly_when_one_was_altered(produ
         body = client.post(f"/api/v1/contracts/{cid}/verify/", {"file": up}, format="multipart").json()
         assert body["ok"] is ok and body["altered"] is (not ok)
 
+    # Unchanged, but checked against another seal certificate (e.g. keys replaced): not ok, yet not "altered".
+    bank_keys = settings.CONTRACT_SIGNING_KEY_DIR
+    settings.CONTRACT_SIGNING_KEY_DIR = tmp_path / "other-keys"
+    body = client.post(f"/api/v1/contracts/{cid}/verify/").json()
+    assert body["ok"] is False and body["altered"] is False and "不受信任" in body["message"]
+    settings.CONTRACT_SIGNING_KEY_DIR = bank_keys
+
     _tamper(contract.signed_pdf, offset=len(original) - 100)
     body = client.post(f"/api/v1/contracts/{cid}/verify/").json()
     assert body["ok"] is False and body["altered"] is True and body["checks"]["sealed_hash_ok"] is False
@@ -145,7 +153,7 @@ def test_verify_reports_intact_files_and_says_clearly_when_one_was_altered(produ
     _tamper(contract.pdf)
     body = client.post(f"/api/v1/contracts/{cid}/verify/").json()
     assert body["checks"]["original_hash_ok"] is False and body["altered"] is True
-    assert AuditEvent.objects.filter(action="contract.verify", object_id=str(cid)).count() == 7
+    assert AuditEvent.objects.filter(action="contract.verify", object_id=str(cid)).count() == 8
 
 
 def test_strangers_cannot_sign_verify_or_download(products, org):
