@@ -112,7 +112,8 @@ def rank(query: str, entries, *, limit: int = 5) -> list[Hit]:
 
 def normalize(text: str) -> str:
     """The wording key under which an unanswered question is counted."""
-    return " ".join(re.sub(rf"[^{_CJK}a-z0-9]+", " ", (text or "").lower()).split())[:300]
+    spaced = " ".join(re.sub(rf"[^{_CJK}a-z0-9]+", " ", (text or "").lower()).split())
+    return re.sub(rf"(?<=[{_CJK}]) | (?=[{_CJK}])", "", spaced)[:300]  # Chinese has no spaces to count
 
 
 # "Where is my application?" is answered from the applicant's own cases, not from the FAQ.
