@@ -107,13 +107,13 @@ class ContractVerifyView(APIView):
 
 class CorrectSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300)
-    guarantor = inline_serializer("GuarantorIn", {"name": serializers.CharField(required=False, max_length=100),
+    guarantor = inline_serializer("CorrectionGuarantorIn", {"name": serializers.CharField(required=False, max_length=100),
                                                   "id_number": serializers.CharField(required=False, max_length=18)},
                                   required=False)
-    collateral = inline_serializer("CollateralIn", {"description": serializers.CharField(required=False, max_length=500),
+    collateral = inline_serializer("CorrectionCollateralIn", {"description": serializers.CharField(required=False, max_length=500),
                                                     "value": serializers.CharField(required=False, max_length=20)},
                                    required=False)
-    account = inline_serializer("AccountIn", {"number": serializers.CharField(required=False, max_length=30),
+    account = inline_serializer("CorrectionAccountIn", {"number": serializers.CharField(required=False, max_length=30),
                                               "name": serializers.CharField(required=False, max_length=200)}, required=False)
 
 
@@ -141,7 +141,7 @@ class ConditionCheckOffView(APIView):
 
     permission_classes = [IsOperations]
 
-    @extend_schema(request=inline_serializer("ConditionIn", {"code": serializers.CharField(), "evidence": serializers.CharField()}),
+    @extend_schema(request=inline_serializer("ConditionCheckOffIn", {"code": serializers.CharField(), "evidence": serializers.CharField()}),
                    responses=inline_serializer("ConditionsOut", {"conditions": serializers.ListField(child=serializers.DictField())}))
     def post(self, request, pk):
         c = visible_contract(request, pk)
