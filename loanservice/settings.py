@@ -145,6 +145,9 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 PRIVATE_STORAGE_ROOT = Path(os.environ.get("PRIVATE_STORAGE_ROOT", BASE_DIR / "var" / "private"))
 CONTRACT_SIGNING_BACKEND = os.environ.get("CONTRACT_SIGNING_BACKEND", "contracts.signing.DevSelfSignedBackend")
 CONTRACT_SIGNING_KEY_DIR = Path(os.environ.get("CONTRACT_SIGNING_KEY_DIR", BASE_DIR / "var" / "keys"))
+# Released disbursements go to core banking through this adapter (docs/contracts.md); the file adapter's folder.
+CORE_BANKING_ADAPTER = os.environ.get("CORE_BANKING_ADAPTER", "contracts.services.FileCoreBankingAdapter")
+CORE_BANKING_OUTBOUND_DIR = Path(os.environ.get("CORE_BANKING_OUTBOUND_DIR", BASE_DIR / "var" / "outbound"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 
