@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import (
     Case,
     DateField,
+    Exists,
     F,
     Func,
     IntegerField,
@@ -138,8 +139,9 @@ def refresh_schedule_sync(*, today: dt.date) -> int:
     from underwriting.services import source_config
 
     sources = monitored_sources()
+    # NOT EXISTS, not NOT IN: Postgres plans NOT IN over a large subquery as a nested scan.
     missing = list(Enterprise.objects.filter(loans__status=Loan.Status.ACTIVE)
-                   .exclude(pk__in=SourceRefresh.objects.values("enterprise_id")).values_list("pk", flat=True).distinct())
+                   .filter(~Exists(SourceRefresh.objects.filter(enterprise_id=OuterRef("pk")))).values_list("pk", flat=True).distinct())
     if not missing:
         return 0
     consented = set(Consent.objects.filter(application__loan__status=Loan.Status.ACTIVE, application__enterprise_id__in=missing,
