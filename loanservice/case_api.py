@@ -120,6 +120,8 @@ def application_detail(application: LoanApplication, *, user) -> dict:
         if score:
             data["score"].update({"model_version": score.model.version, "dimensions": score.dimensions,
                                   "features": score.features, "missing_sources": score.missing_sources,
+                                  "data_gaps": score.data_gaps, "limit_basis": score.limit_basis,
+                                  "decision_seconds": None if score.decision_seconds is None else f"{score.decision_seconds:.3f}",
                                   "recommended_limit": money(score.recommended_limit),
                                   "recommended_rate": None if score.recommended_rate is None else f"{score.recommended_rate:.4f}"})
     return data

@@ -184,6 +184,9 @@ def test_a_bad_source_refers_the_case_to_a_person_naming_it(products, org, stub,
     assert page.status_code == 200
     html = page.content.decode()
     assert "DATA_MISSING_CREDIT_BUREAU" in html and f"credit_bureau ({code})" in html
+    staff_view = client_for(application.relationship_manager).get(f"/api/v1/applications/{pk}/").json()
+    assert staff_view["score"]["data_gaps"]["credit_bureau"]["code"] == code
+    assert "data_gaps" not in client.get(f"/api/v1/applications/{pk}/").json()["score"]  # staff only
     pulls = _pulls(pk, "credit_bureau")
     if code == "unavailable":  # transient: the task retried before referring (submission + 2 task attempts)
         assert [p["code"] for p in pulls] == ["unavailable"] * 3
