@@ -1,0 +1,76 @@
+"""seed_demo: the demo users with their roles, cases in every stage for demo_applicant, a history that feeds every
+analytics section, and a second run that changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+HISTORY = 14  # a small history keeps the test quick; `make run` seeds loanservice.demo.HISTORY_CASES
+
+
+def _counts() -> dict[str, int]:
+    return {m._meta.label: m.objects.count() for m in apps.get_models()
+            if m._meta.app_label in ("applications", "underwriting", "approvals", "contracts", "postloan", "marketing",
+                                     "loanservice", "auth")}
+
+
+def test_seed_demo(db):
+    """One seed (the seed takes a while) checked for users, stages, the history and idempotency."""
+    from loanservice.demo import seed_demo
+
+    users = seed_demo(history=HISTORY)
+    _users_have_their_roles(users)
+    _every_stage_has_cases(users)
+    _history_feeds_the_analytics()
+    before = _counts()
+    seed_demo(history=HISTORY)
+    assert _counts() == before
+
+
+def _users_have_their_roles(users):
+    from loanservice import roles
+
+    expected = {"demo_applicant": roles.APPLICANT, "demo_rm": roles.RM, "demo_branch_approver": roles.BRANCH_APPROVER,
+                "demo_head_approver": roles.HEAD_APPROVER, "demo_committee_1": roles.COMMITTEE, "demo_ops": roles.OPERATIONS,
+                "demo_risk": roles.RISK, "demo_admin": roles.ADMIN}
+    for username, role in expected.items():
+        user = users[username]
+        assert roles.has_role(user, role), username
+        assert user.check_password("demo-pass")
+
+
+def _every_stage_has_cases(users):
+    from applications.models import LoanApplication
+
+    statuses = set(LoanApplication.objects.filter(applicant=users["demo_applicant"]).values_list("status", flat=True))
+    assert {"draft", "under_review", "pending_approval", "approved", "disbursed", "prescreen_declined"} <= statuses
+    assert statuses & {"contracting", "signed"}
+
+
+def _history_feeds_the_analytics():
+    from analytics.selectors import analytics_summary, filters_parse
+    from applications.models import LoanApplication
+    from marketing.models import Prospect
+
+    history = LoanApplication.objects.filter(applicant__username__startswith="hist_")
+    assert history.count() == HISTORY
+    assert history.values("created_at__date").distinct().count() > 5  # spread over the year, not all today
+    summary = analytics_summary(filters_parse({}).filters)
+    funnel = {row["stage"]: row["n"] for row in summary["funnel"]["total"]}
+    assert funnel["started"] >= HISTORY and funnel["disbursed"] > 0
+    assert any(s["business_days"]["n"] for s in summary["turnaround"]["stages"])
+    assert summary["decisions"]["decided"] > 0 and summary["portfolio"]["active_loans"] > 0
+    assert summary["models"]["distribution"] and any(r["psi"] is not None for r in summary["models"]["psi"])
+    assert Prospect.objects.exists() and summary["marketing"]["total"]["prospects"] > 0
+
+
+def test_command_refuses_with_debug_off(settings):
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError):
+        call_command("seed_demo")
