@@ -206,7 +206,11 @@ def refresh_chunk(*, today: dt.date, after_id: int, limit: int = REFRESH_CHUNK) 
             AuditEvent(actor_label="system", action="data.pull", object_type="applications.enterprise", object_id=str(s.enterprise_id),
                        data={"source": s.source, "status": s.status, "application": s.application_id, "monitoring": True}, at=now)
             for s in snapshots], batch_size=1000)
-        SourceRefresh.objects.bulk_update(touched, ["due_on"], batch_size=1000)
+        by_due = defaultdict(list)  # a few distinct dates: one UPDATE each, not a CASE per row
+        for row in touched:
+            by_due[row.due_on].append(row.pk)
+        for due_on, ids in by_due.items():
+            SourceRefresh.objects.filter(pk__in=ids).update(due_on=due_on)
     return due[-1].pk, len(due), dict(counts)
 
 
