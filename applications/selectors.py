@@ -146,11 +146,27 @@ def _current_stage(application: LoanApplication) -> str | None:
     return _STAGE_OF_STATUS.get(status)
 
 
-def application_tracker(application: LoanApplication, *, clock=None, now=None) -> dict:
+def sla_targets_map() -> dict[tuple[str, str], Decimal]:
+    """Every SLA target by (stage, product code; "" for the default), in one query."""
+    from loanservice.models import SlaTarget
+
+    return {(t.stage, t.product_code): t.business_days for t in SlaTarget.objects.all()}
+
+
+def _target_days(stage: str, product_code: str, targets: dict | None) -> Decimal:
+    from loanservice.sla import DEFAULT_TARGETS, sla_target_days
+
+    if targets is None:
+        return sla_target_days(stage=stage, product_code=product_code)
+    return targets.get((stage, product_code)) or targets.get((stage, "")) or DEFAULT_TARGETS[stage]
+
+
+def application_tracker(application: LoanApplication, *, clock=None, now=None, targets: dict | None = None) -> dict:
     """Where the case is, who holds it, what is expected next and the SLA for that step (the portal's tracker).
 
-    `clock` is the case's running SLA clock, if any (the caller fetches it, so lists stay at constant queries)."""
-    from loanservice.sla import sla_clock_remaining, sla_target_days
+    `clock` is the case's running SLA clock, if any, and `targets` the SLA targets (`sla_targets_map`): the
+    caller fetches them once, so lists stay at a constant number of queries."""
+    from loanservice.sla import sla_clock_remaining
 
     S = LoanApplication.Status
     status = application.status
@@ -222,7 +238,7 @@ def application_tracker(application: LoanApplication, *, clock=None, now=None) -
                "breached": clock.breached_at is not None, "paused": clock.paused_at is not None,
                "remaining_hours": round(sla_clock_remaining(clock, now=now).total_seconds() / 3600, 1)}
     elif sla_stage:
-        sla = {"stage": sla_stage, "target_days": sla_target_days(stage=sla_stage, product_code=application.product.code),
+        sla = {"stage": sla_stage, "target_days": _target_days(sla_stage, application.product.code, targets),
                "due_at": None, "breached": False, "paused": False, "remaining_hours": None}
     done = sum(1 for s in stages if s["state"] == "done")
     return {

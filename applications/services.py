@@ -703,7 +703,7 @@ def assistant_answer(*, user, text: str, language: str = "") -> dict:
 
     from . import faq
     from .models import FaqEntry, UnansweredQuestion
-    from .selectors import application_tracker, open_clocks_by_case
+    from .selectors import application_tracker, open_clocks_by_case, sla_targets_map
 
     text = " ".join((text or "").split())[:300]
     result = {"query": text, "faq": [], "cases": None, "login_needed": False, "answered": False}
@@ -713,9 +713,10 @@ def assistant_answer(*, user, text: str, language: str = "") -> dict:
         if getattr(user, "is_authenticated", False) and roles.has_role(user, roles.APPLICANT):
             mine = list(LoanApplication.objects.filter(applicant=user)
                         .select_related("product", "enterprise", "relationship_manager__profile")
-                        .order_by("-created_at")[:5])
-            clocks = open_clocks_by_case(a.pk for a in mine)
-            result["cases"] = [{"application": a, "tracker": application_tracker(a, clock=clocks.get(a.pk))} for a in mine]
+                        .prefetch_related("info_requests").order_by("-created_at")[:5])
+            clocks, targets = open_clocks_by_case(a.pk for a in mine), sla_targets_map()
+            result["cases"] = [{"application": a, "tracker": application_tracker(a, clock=clocks.get(a.pk), targets=targets)}
+                               for a in mine]
         else:
             result["login_needed"] = True
     result["faq"] = faq.rank(text, FaqEntry.objects.filter(is_active=True))

@@ -35,6 +35,7 @@ from applications.selectors import (
     applications_visible_to,
     open_clocks_by_case,
     products_published,
+    sla_targets_map,
     wizard_resume_step,
 )
 from applications.text import in_language
@@ -156,8 +157,9 @@ def portal_home(request):
                         .select_related("relationship_manager__profile").prefetch_related("info_requests")
                         .order_by("-created_at")[:50])
     clocks = open_clocks_by_case(a.pk for a in applications)
+    targets = sla_targets_map()
     for a in applications:
-        a.tracker = application_tracker(a, clock=clocks.get(a.pk))
+        a.tracker = application_tracker(a, clock=clocks.get(a.pk), targets=targets)
     loans = loans_visible_to(request.user).order_by("-disbursed_on")[:20]
     return render(request, "portal/home.html", {"applications": applications, "loans": loans, "products": products_published()})
 
