@@ -67,7 +67,7 @@ def borrower_signed_case(*, approver, seed: int = 7, owner=None, comment: str = 
     lifecycle.case_decide(application_id=pk, user=approver, decision="approve", comment=comment)
     application = _app(pk)
     lifecycle.offer_accept(application_id=pk, user=application.applicant)
-    contract = application.contracts.get()
+    contract = application.contracts.get(kind="loan")  # secured cases also have a mortgage contract (#6)
     lifecycle.contract_sign(contract_id=contract.pk, user=application.applicant, party="borrower")
     return pk, contract.pk
 
