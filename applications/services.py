@@ -640,7 +640,7 @@ def relationship_manager_reassign(*, enterprise: Enterprise, new_rm, by, reason:
     another RM (首席服务官). The open cases and their running SLA clocks follow; both sides are told."""
     from loanservice.models import SlaClock
 
-    enterprise = Enterprise.objects.select_for_update().select_related("relationship_manager").get(pk=enterprise.pk)
+    enterprise = Enterprise.objects.select_for_update().get(pk=enterprise.pk)  # no outer join under FOR UPDATE
     if not relationship_manager_can_reassign(by, enterprise):
         raise ApplicationError(_("只有客户经理的主管或本分行审批人可以改派 / Only the RM's supervisor or a branch "
                                  "approver of the branch can reassign."), code="forbidden")
