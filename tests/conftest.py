@@ -24,6 +24,8 @@ def _test_settings(settings, tmp_path_factory):
     settings.PRIVATE_STORAGE_ROOT = root / "private"
     settings.CONTRACT_SIGNING_KEY_DIR = root / "keys"
     settings.AXES_ENABLED = True
+    # Fast hashing in tests (the demo users are created per test); production keeps PBKDF2.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"prequalify": "1000/minute", "anon": "10000/minute"}}
     from django.core.cache import cache
 
