@@ -72,9 +72,17 @@ CollateralIn = inline_serializer("CollateralIn", {
     "certificate_no": serializers.CharField(required=False)})
 
 
+CollateralList = inline_serializer("CollateralList", {"items": serializers.ListField(child=serializers.DictField()),
+                                                     "recommended_limit": serializers.CharField(allow_null=True),
+                                                     "limit_basis": serializers.DictField()})
+LimitOut = inline_serializer("LimitOut", {"recommended_limit": serializers.CharField(allow_null=True),
+                                          "limit_basis": serializers.DictField()})
+
+
 class CollateralListView(APIView):
     permission_classes = [CaseStaff]
 
+    @extend_schema(responses=CollateralList)
     def get(self, request, pk):
         application = _case(request, pk)
         items = Collateral.objects.filter(application=application).select_related("added_by")
@@ -94,6 +102,7 @@ class CollateralListView(APIView):
 class CollateralItemView(APIView):
     permission_classes = [CaseStaff]
 
+    @extend_schema(request=None, responses=LimitOut)
     def delete(self, request, pk, item):
         application = _case(request, pk)
         services.collateral_remove(collateral=get_object_or_404(Collateral, application=application, pk=item), by=request.user)
@@ -109,6 +118,7 @@ GuarantorIn = inline_serializer("GuarantorIn", {
 class GuarantorListView(APIView):
     permission_classes = [CaseStaff]
 
+    @extend_schema(responses=inline_serializer("GuarantorList", {"items": serializers.ListField(child=serializers.DictField())}))
     def get(self, request, pk):
         application = _case(request, pk)
         return Response({"items": [guarantor_json(g) for g in Guarantor.objects.filter(application=application)]})
@@ -127,22 +137,27 @@ class GuarantorListView(APIView):
 class GuarantorItemView(APIView):
     permission_classes = [CaseStaff]
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, pk, item):
         application = _case(request, pk)
         services.guarantor_remove(guarantor=get_object_or_404(Guarantor, application=application, pk=item), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+NoteOut = inline_serializer("NoteOut", {"id": serializers.IntegerField(), "author": serializers.CharField(),
+                                        "text": serializers.CharField(), "created_at": serializers.DateTimeField()})
+
+
 class CaseNoteListView(APIView):
     permission_classes = [CaseStaff]
 
+    @extend_schema(responses={200: serializers.ListSerializer(child=NoteOut)})
     def get(self, request, pk):
         application = _case(request, pk)
         notes = CaseNote.objects.filter(application=application).select_related("author")
         return Response([{"id": n.pk, "author": n.author.username, "text": n.text, "created_at": n.created_at} for n in notes])
 
-    @extend_schema(request=inline_serializer("NoteIn", {"text": serializers.CharField()}),
-                   responses={201: inline_serializer("NoteOut", {"id": serializers.IntegerField()})})
+    @extend_schema(request=inline_serializer("NoteIn", {"text": serializers.CharField()}), responses={201: NoteOut})
     def post(self, request, pk):
         application = _case(request, pk)
         note = services.case_note_add(application=application, by=request.user, text=str(request.data.get("text", "")))
@@ -155,6 +170,9 @@ class ProfileView(APIView):
 
     permission_classes = [CaseStaff]
 
+    @extend_schema(responses=inline_serializer("ProfileOut", {"features": serializers.DictField(),
+                                                              "snapshots": serializers.DictField(),
+                                                              "gaps": serializers.DictField()}))
     def get(self, request, pk):
         application = _case(request, pk)
         score = application_score_of(application)
