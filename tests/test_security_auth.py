@@ -206,3 +206,21 @@ def test_bandit_finds_no_high_severity_issue():
             if i["issue_severity"] == "HIGH"]
     assert not high, "\n".join(high)
     assert report["metrics"]["_totals"]["loc"] > 1000  # it did scan the code
+
+
+def test_collectstatic_succeeds_with_production_settings(tmp_path):
+    """DEBUG=0 serves hashed names from a manifest: every static file must post-process (a vendored script
+    pointing at a source map we do not ship breaks the deployment, not the DEBUG=1 test run)."""
+    probe = ("import django, sys; django.setup()\n"
+             "from django.conf import settings; from django.core.management import call_command\n"
+             f"settings.STATIC_ROOT = {str(tmp_path)!r}\n"
+             # The same manifest post-processing as WhiteNoise's storage, without its (slow) compression.
+             "settings.STORAGES = {**settings.STORAGES, 'staticfiles': "
+             "{'BACKEND': 'django.contrib.staticfiles.storage.ManifestStaticFilesStorage'}}\n"
+             "call_command('collectstatic', interactive=False, verbosity=0)\n"
+             "from django.contrib.staticfiles.storage import staticfiles_storage as s\n"
+             "print(s.url('css/app.css'))\n")
+    r = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=_prod_env(DATABASE_URL="sqlite:///:memory:"),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    assert re.search(r"app\.[0-9a-f]{12}\.css", r.stdout), r.stdout
