@@ -584,9 +584,12 @@ def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = N
                 log.warning("demo history case %s stopped: %s", plan.n, exc)
                 outcome = "stopped"
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    from postloan.monitoring import delinquency_refresh
+    from postloan import monitoring
 
-    delinquency_refresh(today=today)
+    # Tonight's monitoring, as the nightly run would do it: days past due, buckets, classes, early warnings.
+    monitoring.delinquency_refresh(today=today)
+    if hasattr(monitoring, "warnings_evaluate"):
+        monitoring.warnings_evaluate(today=today)
     return outcomes
 
 
