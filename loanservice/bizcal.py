@@ -252,10 +252,13 @@ def _business_time(a: datetime, b: datetime, cal: BusinessCalendar) -> timedelta
     d, last = _local_date(a), _local_date(b)
     while d <= last:
         if cal.is_business_day(d):
-            lo = max(a, _day_start(d))
-            hi = min(b, _day_start(d + _ONE_DAY))
-            if hi > lo:
-                total += hi - lo
+            if d == last or d == _local_date(a):
+                lo = max(a, _day_start(d))
+                hi = min(b, _day_start(d + _ONE_DAY))
+                if hi > lo:
+                    total += hi - lo
+            else:  # a whole day inside (a, b): no clipping to compute (queues sum many long-open clocks)
+                total += _day_start(d + _ONE_DAY) - _day_start(d)
         d += _ONE_DAY
     return total
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 from decimal import Decimal
 
@@ -22,8 +24,27 @@ DEFAULT_TARGETS = {
 _CACHE_KEY = "loanservice:bizcal:v1"
 
 
+_PINNED: contextvars.ContextVar[BusinessCalendar | None] = contextvars.ContextVar("business_calendar", default=None)
+
+
 def business_calendar() -> BusinessCalendar:
     """The calendar from the database, cached briefly (admins edit it a few times a year)."""
+    pinned = _PINNED.get()
+    return pinned if pinned is not None else _business_calendar_shared()
+
+
+@contextlib.contextmanager
+def business_calendar_pinned():
+    """One calendar for a batch of clock computations (a queue page showing hundreds of clocks asks the
+    shared cache once, not once per clock)."""
+    token = _PINNED.set(_business_calendar_shared())
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+
+
+def _business_calendar_shared() -> BusinessCalendar:
     cal = cache.get(_CACHE_KEY)
     if cal is None:
         holidays, workdays = set(), set()

@@ -31,7 +31,7 @@ from .audit import audit_record
 from .case_api import application_detail
 from .errors import ApplicationError, Conflict
 from .models import Branch, SlaClock
-from .sla import sla_clock_remaining
+from .sla import business_calendar_pinned, sla_clock_remaining
 
 
 def role_required(*names):
@@ -50,9 +50,10 @@ def role_required(*names):
 
 def _clocks(case_ids) -> dict[int, SlaClock]:
     clocks = {}
-    for clock in SlaClock.objects.filter(case_id__in=list(case_ids), stopped_at__isnull=True):
-        clock.remaining_hours = round(sla_clock_remaining(clock).total_seconds() / 3600, 1)
-        clocks[clock.case_id] = clock
+    with business_calendar_pinned():
+        for clock in SlaClock.objects.filter(case_id__in=list(case_ids), stopped_at__isnull=True):
+            clock.remaining_hours = round(sla_clock_remaining(clock).total_seconds() / 3600, 1)
+            clocks[clock.case_id] = clock
     return clocks
 
 
