@@ -249,16 +249,16 @@ def _business_time(a: datetime, b: datetime, cal: BusinessCalendar) -> timedelta
     total = timedelta(0)
     if b <= a:
         return total
-    d, last = _local_date(a), _local_date(b)
+    d, first, last = _local_date(a), _local_date(a), _local_date(b)
     while d <= last:
         if cal.is_business_day(d):
-            if d == last or d == _local_date(a):
+            if d == first or d == last:
                 lo = max(a, _day_start(d))
                 hi = min(b, _day_start(d + _ONE_DAY))
                 if hi > lo:
                     total += hi - lo
-            else:  # a whole day inside (a, b): no clipping to compute (queues sum many long-open clocks)
-                total += _day_start(d + _ONE_DAY) - _day_start(d)
+            else:  # a whole day inside (a, b), 24 h in Asia/Shanghai: queues sum many long-open clocks
+                total += _ONE_DAY
         d += _ONE_DAY
     return total
 
