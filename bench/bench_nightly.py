@@ -168,6 +168,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--loans", type=int, default=100_000)
     parser.add_argument("--reseed", action="store_true", help="drop and recreate the database's tables first")
+    parser.add_argument("--seed-only", action="store_true",
+                        help="seed and stop (then copy the database as a template: createdb -T, to time runs on the same book)")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a Postgres database (the benchmark writes a whole book into it).")
@@ -187,6 +189,8 @@ def main() -> None:
         if existing:
             sys.exit(f"{existing:,} bench loans exist; run with --reseed to start over with {args.loans:,}.")
         seed(args.loans)
+    if args.seed_only:
+        return
     get_user_model()
     today = timezone.localdate()
     MonitoringRun.objects.filter(run_date=today).delete()

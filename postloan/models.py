@@ -63,7 +63,6 @@ class Loan(ConcurrentTransitionMixin, models.Model):
     recall_requested_on = models.DateField(_("提前收回 recall requested on"), null=True, blank=True)
     written_off_amount = models.DecimalField(**MONEY, null=True, blank=True)
     closed_on = models.DateField(null=True, blank=True)
-    monitored_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -100,7 +99,10 @@ class Installment(models.Model):
     class Meta:
         ordering = ["loan", "n"]
         constraints = [models.UniqueConstraint(fields=["loan", "n"], name="uniq_installment")]
-        indexes = [models.Index(fields=["loan", "due_date"], condition=Q(settled_on__isnull=True), name="installment_unsettled")]
+        indexes = [models.Index(fields=["loan", "due_date"], condition=Q(settled_on__isnull=True), name="installment_unsettled"),
+                   # the nightly job's "what fell due unpaid by the cutoff", without reading the paid history
+                   models.Index(fields=["due_date", "loan"], condition=Q(settled_on__isnull=True, superseded=False),
+                                name="installment_open_due")]
 
     def __str__(self) -> str:
         return f"{self.loan_id}#{self.n}"

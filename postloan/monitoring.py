@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import time
 from collections import defaultdict
 from decimal import Decimal, InvalidOperation
 
@@ -38,11 +39,13 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from applications.models import Consent, Enterprise
-from loanservice.models import AuditEvent, Profile
+from loanservice.audit import audit_record
+from loanservice.models import Profile
 from loanservice.notifications import notify
 from underwriting.models import DataSnapshot
 
@@ -85,35 +88,52 @@ def monitored_sources() -> list[str]:
 
 # ---------------------------------------------------------------- 1. delinquency
 def delinquency_refresh(*, today: dt.date, loan_ids: list[int] | None = None) -> dict:
-    """DPD, bucket and the classification floor for active loans (all, or `loan_ids`), set-based."""
-    from .services import bucket_table, floor_table, overdue_cutoff
+    """DPD, bucket and the classification floor for active loans (all, or `loan_ids`), set-based. Only the
+    loans that were overdue, or have an unpaid installment due by the cutoff, can change: a few per cent of
+    a book, so the rest is never read row by row nor rewritten."""
+    from .services import bucket_for, bucket_table, floor_table, overdue_cutoff
 
     cutoff = overdue_cutoff(today)
     active = Loan.objects.filter(status=Loan.Status.ACTIVE)
     if loan_ids is not None:
         active = active.filter(pk__in=loan_ids)
-    oldest = (Installment.objects.filter(loan=OuterRef("pk"), settled_on__isnull=True, superseded=False, due_date__lte=cutoff)
-              .order_by("due_date").values("due_date")[:1])
+    unpaid = Installment.objects.filter(settled_on__isnull=True, superseded=False, due_date__lte=cutoff)
+    oldest = unpaid.filter(loan=OuterRef("pk")).order_by("due_date").values("due_date")[:1]
     counts = {}
     with transaction.atomic():
-        changed = (active.annotate(new=Subquery(oldest))
-                   .filter(Q(overdue_since__isnull=True, new__isnull=False) | Q(overdue_since__isnull=False, new__isnull=True)
-                           | (Q(overdue_since__isnull=False, new__isnull=False) & ~Q(overdue_since=F("new")))))
-        counts["overdue_changed"] = Loan.objects.filter(pk__in=changed.values("pk")).update(overdue_since=Subquery(oldest))
+        # Two statements, not one with `overdue OR id IN (...)`: Postgres cannot turn an IN under an OR into a
+        # semi-join and may rescan the subquery for every loan. First the loans overdue until now (paid up, or
+        # their oldest unpaid installment moved on), then the loans that fall overdue today.
+        moved = (active.filter(overdue_since__isnull=False).annotate(new=Subquery(oldest))
+                 .filter(Q(new__isnull=True) | ~Q(overdue_since=F("new"))))
+        counts["overdue_changed"] = (Loan.objects.filter(pk__in=moved.values("pk")).update(overdue_since=Subquery(oldest))
+                                     + active.filter(overdue_since__isnull=True, pk__in=unpaid.values("loan_id"))
+                                     .update(overdue_since=Subquery(oldest)))
+        # DPD and bucket in one write per loan (a loan row carries many indexes: each rewrite costs them all).
         days = DaysSince(today, "overdue_since")
-        counts["dpd_changed"] = (active.filter(overdue_since__isnull=False).exclude(dpd=days).update(dpd=days)
-                                 + active.filter(overdue_since__isnull=True).exclude(dpd=0).update(dpd=0))
         table = bucket_table()
-        bucket = Case(*[When(Q(dpd__gte=low) & (Q(dpd__lte=high) if high is not None else Q()), then=Value(code))
-                        for code, low, high in table], default=Value(table[-1][0]))
-        counts["bucket_changed"] = active.exclude(bucket=bucket).update(bucket=bucket)
+        not_overdue = bucket_for(0, table)
+        overdue = active.filter(overdue_since__isnull=False).exclude(dpd=days, bucket=_bucket_case(days, table))
+        cleared = active.filter(overdue_since__isnull=True).filter(Q(dpd__gt=0) | ~Q(bucket=not_overdue))
+        counts["dpd_changed"] = overdue.exclude(dpd=days).count() + cleared.filter(dpd__gt=0).count()
+        counts["bucket_changed"] = (overdue.exclude(bucket=_bucket_case(days, table)).count()
+                                    + cleared.exclude(bucket=not_overdue).count())
+        overdue.update(dpd=days, bucket=_bucket_case(days, table))
+        cleared.update(dpd=0, bucket=not_overdue)
         counts["classified"] = _floors_apply(active, floor_table())
-        counts["monitored"] = active.exclude(monitored_on=today).update(monitored_on=today)
     return counts
 
 
+def _bucket_case(dpd, table) -> Case:
+    """The bucket (data: code, min, max) of a DPD expression, as SQL."""
+    whens = [When(GreaterThanOrEqual(dpd, low) & LessThanOrEqual(dpd, high) if high is not None else GreaterThanOrEqual(dpd, low),
+                  then=Value(code)) for code, low, high in table]
+    return Case(*whens, default=Value(table[-1][0]))
+
+
 def _floors_apply(active, floors) -> int:
-    """Raise loans to their DPD floor (never lower them), worst floor first, with history and audit rows."""
+    """Raise loans to their DPD floor (never lower them), worst floor first: a history row per loan, one
+    audit event per floor (naming the loans)."""
     moved = 0
     now = timezone.now()
     for category, over in sorted(floors, key=lambda f: -CATEGORY_ORDER.index(f[0])):
@@ -121,15 +141,15 @@ def _floors_apply(active, floors) -> int:
         rows = list(active.filter(dpd__gt=over, classification__in=below).values_list("pk", "classification", "dpd"))
         if not rows:
             continue
-        reason = f"DPD > {over}"
         ClassificationChange.objects.bulk_create([
             ClassificationChange(loan_id=pk, from_category=old, to_category=category, kind="floor", reason=f"DPD {dpd} > {over}", at=now)
-            for pk, old, dpd in rows])
-        AuditEvent.objects.bulk_create([
-            AuditEvent(actor_label="system", action="loan.classification.floor", object_type="postloan.loan", object_id=str(pk),
-                       from_state=old, to_state=category, reason=reason, data={"dpd": dpd}, at=now)
-            for pk, old, dpd in rows])
+            for pk, old, dpd in rows], batch_size=5000)
         moved += Loan.objects.filter(pk__in=[r[0] for r in rows]).update(classification=category)
+        from_counts: dict[str, int] = defaultdict(int)
+        for _pk, old, _dpd in rows:
+            from_counts[old] += 1
+        audit_record(actor=None, action="loan.classification.floor", object_type="postloan.loan", to_state=category,
+                     reason=f"DPD > {over}", data={"loans": [r[0] for r in rows], "from": dict(from_counts)})
     return moved
 
 
@@ -157,61 +177,65 @@ def refresh_schedule_sync(*, today: dt.date) -> int:
     return len(rows)
 
 
-def refresh_chunk(*, today: dt.date, after_id: int, limit: int = REFRESH_CHUNK) -> tuple[int, int, dict]:
-    """Pull the next chunk of due (enterprise, source) pairs; returns (last id, pairs seen, counts)."""
-    from underwriting import services as underwriting
-    from underwriting.providers import ProviderError
+HINT_FIELDS = ["id", "uscc", "legal_rep_id_number", "founded_on", "industry_code", "employees", "annual_revenue"]
 
-    due = list(SourceRefresh.objects.filter(due_on__lte=today, pk__gt=after_id).order_by("pk")[:limit])
+
+def refresh_chunk(*, today: dt.date, after_id: int, limit: int = REFRESH_CHUNK) -> tuple[int, int, dict]:
+    """Refresh the next chunk of due (enterprise, source) pairs of the work list through underwriting's batch
+    pull; returns (last id, pairs seen, counts). A pair whose data arrived since it was scheduled (pushed, pulled
+    for a new application, or by this run before it was killed) is not pulled again, only rescheduled."""
+    from underwriting.models import DataSourceConfig
+    from underwriting.services import snapshots_refresh_batch
+
+    due = list(SourceRefresh.objects.filter(due_on__lte=today, pk__gt=after_id).order_by("pk")
+               .values_list("pk", "enterprise_id", "source")[:limit])
     if not due:
         return after_id, 0, {}
-    enterprises = Enterprise.objects.in_bulk({r.enterprise_id for r in due})
-    loans = dict(Loan.objects.filter(status=Loan.Status.ACTIVE, enterprise_id__in=enterprises)
-                 .order_by("enterprise_id", "-id").values_list("enterprise_id", "application_id"))
-    counts = defaultdict(int)
-    snapshots, touched = [], []
-    configs = {}
-    now = timezone.now()
-    for row in due:
-        application_id = loans.get(row.enterprise_id)
-        config = configs.get(row.source) or configs.setdefault(row.source, underwriting.source_config(row.source))
+    enterprise_ids = {e for _pk, e, _s in due}
+    sources = {s for _pk, _e, s in due}
+    stored = {c.source: c for c in DataSourceConfig.objects.filter(source__in=sources)}
+    configs = {s: stored.get(s) or DataSourceConfig(source=s) for s in sources}
+    applications = dict(Loan.objects.filter(status=Loan.Status.ACTIVE, enterprise_id__in=enterprise_ids)
+                        .order_by("enterprise_id", "id").values_list("enterprise_id", "application_id"))  # the latest loan's consent
+    window = max(c.freshness_days for c in configs.values())
+    latest = {(e, s): d for e, s, d in DataSnapshot.objects.filter(
+        enterprise_id__in=enterprise_ids, source__in=sources, status=DataSnapshot.OK, as_of__gt=today - dt.timedelta(days=window))
+        .values("enterprise_id", "source").annotate(d=Max("as_of")).values_list("enterprise_id", "source", "d")}
+    counts: dict[str, int] = defaultdict(int)
+    next_due: dict[dt.date, list[int]] = defaultdict(list)
+    pulls, asked = [], []
+    for pk, enterprise_id, source in due:
+        config = configs[source]
+        freshness = dt.timedelta(days=config.freshness_days)
+        application_id = applications.get(enterprise_id)
+        last = latest.get((enterprise_id, source))
         if application_id is None:  # the loan closed: stop monitoring this borrower
             counts["dropped"] += 1
-            row.due_on = dt.date.max
-            touched.append(row)
-            continue
-        row.due_on = today + dt.timedelta(days=config.freshness_days)
-        touched.append(row)
-        if config.provider == "push" or not config.is_active:
+            next_due[dt.date.max].append(pk)
+        elif last is not None and last + freshness > today:
+            counts["fresh"] += 1
+            next_due[last + freshness].append(pk)
+        elif config.provider == "push" or not config.is_active:
             counts["push_only"] += 1
-            continue
-        enterprise = enterprises[row.enterprise_id]
-        try:
-            if config.provider == "http" and not config.base_url:
-                raise ProviderError(row.source, "no base_url configured for the http provider", code="not_configured")
-            payload = underwriting.provider_for(config).fetch(row.source, enterprise.uscc, as_of=today,
-                                                               hints=underwriting._hints(enterprise))
-            snap = DataSnapshot(enterprise_id=row.enterprise_id, source=row.source, as_of=today, provider=config.provider,
-                                payload=payload, application_id=application_id, fetched_at=now)
-            counts["pulled"] += 1
-        except ProviderError as exc:
-            snap = DataSnapshot(enterprise_id=row.enterprise_id, source=row.source, as_of=today, provider=config.provider,
-                                status=DataSnapshot.FAILED, error=str(exc)[:300], application_id=application_id, fetched_at=now)
-            row.due_on = today + dt.timedelta(days=1)  # try again tomorrow
-            counts["failed"] += 1
-        snapshots.append(snap)
+            next_due[today + freshness].append(pk)
+        else:
+            pulls.append((enterprise_id, source, application_id))
+            asked.append(pk)
+    if pulls:
+        enterprises = Enterprise.objects.only(*HINT_FIELDS).in_bulk({e for e, _s, _a in pulls})
+        snapshots = snapshots_refresh_batch(pulls=[(enterprises[e], s, a) for e, s, a in pulls], as_of=today, by=None,
+                                            purpose="postloan.monitoring")
+        for pk, snap in zip(asked, snapshots, strict=True):
+            if snap.status == DataSnapshot.OK:
+                counts["pulled"] += 1
+                next_due[today + dt.timedelta(days=configs[snap.source].freshness_days)].append(pk)
+            else:
+                counts["failed"] += 1
+                next_due[today + dt.timedelta(days=1)].append(pk)  # try again tomorrow
     with transaction.atomic():
-        DataSnapshot.objects.bulk_create(snapshots, batch_size=1000)
-        AuditEvent.objects.bulk_create([
-            AuditEvent(actor_label="system", action="data.pull", object_type="applications.enterprise", object_id=str(s.enterprise_id),
-                       data={"source": s.source, "status": s.status, "application": s.application_id, "monitoring": True}, at=now)
-            for s in snapshots], batch_size=1000)
-        by_due = defaultdict(list)  # a few distinct dates: one UPDATE each, not a CASE per row
-        for row in touched:
-            by_due[row.due_on].append(row.pk)
-        for due_on, ids in by_due.items():
+        for due_on, ids in next_due.items():  # a few distinct dates: one UPDATE each, not a CASE per row
             SourceRefresh.objects.filter(pk__in=ids).update(due_on=due_on)
-    return due[-1].pk, len(due), dict(counts)
+    return due[-1][0], len(due), dict(counts)
 
 
 # ---------------------------------------------------------------- 3. warnings
@@ -257,66 +281,76 @@ def _fingerprint(rule: WarningRule, evidence: dict) -> str:
     return hashlib.sha256(f"{rule.code}|{json.dumps(evidence, sort_keys=True, default=str)}".encode()).hexdigest()[:40]
 
 
-def _open_warning_loans(rule: WarningRule, loan_ids) -> set[int]:
-    return set(EarlyWarning.objects.filter(rule=rule, status=EarlyWarning.Status.OPEN, loan_id__in=loan_ids)
-               .values_list("loan_id", flat=True))
-
-
-def _warnings_create(rule: WarningRule, hits: list[tuple[dict, dict, int | None]], today: dt.date) -> int:
-    """hits: (loan row {id, branch_id}, evidence, snapshot id). One warning per loan, rule and evidence; none
-    while the same rule is already open on the loan."""
+def _warnings_create(hits: list[tuple[WarningRule, dict, dict, int | None]], today: dt.date) -> int:
+    """hits: (rule, loan row {id, branch_id}, evidence, snapshot id). One warning per loan, rule and evidence; none
+    while the same rule is already open on the loan. Three queries whatever the number of hits."""
     if not hits:
         return 0
-    loan_ids = [h[0]["id"] for h in hits]
-    open_on = _open_warning_loans(rule, loan_ids)
-    prints = {(h[0]["id"], _fingerprint(rule, h[1])) for h in hits}
-    seen = set(EarlyWarning.objects.filter(rule=rule, loan_id__in=loan_ids, fingerprint__in={p for _l, p in prints})
-               .values_list("loan_id", "fingerprint"))
+    rule_ids = {rule.pk for rule, _loan, _evidence, _snap in hits}
+    loan_ids = {loan["id"] for _rule, loan, _evidence, _snap in hits}
+    printed = [(rule, loan, evidence, snap, _fingerprint(rule, evidence)) for rule, loan, evidence, snap in hits]
+    open_on = set(EarlyWarning.objects.filter(rule_id__in=rule_ids, status=EarlyWarning.Status.OPEN, loan_id__in=loan_ids)
+                  .values_list("rule_id", "loan_id"))
+    seen = set(EarlyWarning.objects.filter(rule_id__in=rule_ids, loan_id__in=loan_ids, fingerprint__in={p[-1] for p in printed})
+               .values_list("rule_id", "loan_id", "fingerprint"))
     new = []
-    for loan, evidence, snapshot_id in hits:
-        fp = _fingerprint(rule, evidence)
-        if loan["id"] in open_on or (loan["id"], fp) in seen:
+    for rule, loan, evidence, snapshot_id, fp in printed:
+        if (rule.pk, loan["id"]) in open_on or (rule.pk, loan["id"], fp) in seen:
             continue
-        seen.add((loan["id"], fp))
+        open_on.add((rule.pk, loan["id"]))
         new.append(EarlyWarning(loan_id=loan["id"], rule=rule, branch_id=loan["branch_id"], severity=rule.severity,
                                 fingerprint=fp, evidence=evidence, snapshot_id=snapshot_id, detected_on=today))
     EarlyWarning.objects.bulk_create(new, batch_size=1000, ignore_conflicts=True)
     return len(new)
 
 
-def warnings_evaluate_rule(*, rule: WarningRule, today: dt.date, upto: int) -> dict:
-    """Evaluate one snapshot rule on the latest new snapshot (id in (evaluated_through, upto]) of each borrower
-    with an active loan; then move the rule's watermark."""
-    latest = (DataSnapshot.objects.filter(source=rule.source, status=DataSnapshot.OK, pk__gt=rule.evaluated_through, pk__lte=upto,
+def warnings_evaluate_source(*, source: str, rules: list[WarningRule], today: dt.date, upto: int) -> dict:
+    """Evaluate the snapshot rules of one source that share a watermark, in one pass: the latest new snapshot
+    (id in (watermark, upto]) of each borrower with an active loan is read once, only the payload fields the
+    rules name, and every rule is applied to it; then the rules' watermark moves to `upto`."""
+    after = rules[0].evaluated_through
+    latest = (DataSnapshot.objects.filter(source=source, status=DataSnapshot.OK, pk__gt=after, pk__lte=upto,
                                           enterprise__loans__status=Loan.Status.ACTIVE)
-              .values("enterprise_id").annotate(last=Max("pk")).values_list("last", flat=True))
+              .order_by().values("enterprise_id").annotate(last=Max("pk")).values_list("last", flat=True))
     ids = sorted(set(latest))
-    fields = [f for f in (rule.field, rule.compare_field) if f]
+    fields = sorted({f for rule in rules for f in (rule.field, rule.compare_field) if f})
+    alias = {f: f"v{i}" for i, f in enumerate(fields)}
+    increases = sorted({rule.field for rule in rules if rule.kind == "increase"})
     created = evaluated = 0
-    for start in range(0, len(ids), EVAL_CHUNK):
-        chunk = ids[start:start + EVAL_CHUNK]
-        qs = DataSnapshot.objects.filter(pk__in=chunk).annotate(**{f"v_{f}": KeyTextTransform(f, "payload") for f in fields})
-        if rule.kind == "increase":
-            previous = (DataSnapshot.objects.filter(enterprise_id=OuterRef("enterprise_id"), source=rule.source, status=DataSnapshot.OK,
-                                                    pk__lt=OuterRef("pk"))
-                        .order_by("-as_of", "-pk").annotate(v=KeyTextTransform(rule.field, "payload")).values("v")[:1])
-            qs = qs.annotate(v_previous=Subquery(previous))
-        rows = list(qs.values("pk", "enterprise_id", *[f"v_{f}" for f in fields], *(["v_previous"] if rule.kind == "increase" else [])))
-        by_enterprise = defaultdict(list)
-        for loan in Loan.objects.filter(status=Loan.Status.ACTIVE, enterprise_id__in=[r["enterprise_id"] for r in rows]).values(
-                "id", "branch_id", "enterprise_id"):
-            by_enterprise[loan["enterprise_id"]].append(loan)
-        hits = []
-        for row in rows:
-            current = {f: row[f"v_{f}"] for f in fields}
-            previous = {rule.field: row["v_previous"]} if rule.kind == "increase" and row.get("v_previous") is not None else None
-            evidence = rule_fires(rule, current, previous)
-            evaluated += 1
-            if evidence:
-                hits.extend((loan, evidence, row["pk"]) for loan in by_enterprise[row["enterprise_id"]])
-        created += _warnings_create(rule, hits, today)
-    WarningRule.objects.filter(pk=rule.pk).update(evaluated_through=upto)
+    with transaction.atomic():
+        for start in range(0, len(ids), EVAL_CHUNK):
+            chunk = ids[start:start + EVAL_CHUNK]
+            qs = (DataSnapshot.objects.filter(pk__in=chunk).order_by()
+                  .annotate(**{alias[f]: KeyTextTransform(f, "payload") for f in fields}))
+            for f in increases:  # the same field on the borrower's previous snapshot of this source
+                previous = (DataSnapshot.objects.filter(enterprise_id=OuterRef("enterprise_id"), source=source, status=DataSnapshot.OK,
+                                                        pk__lt=OuterRef("pk"))
+                            .order_by("-as_of", "-pk").annotate(v=KeyTextTransform(f, "payload")).values("v")[:1])
+                qs = qs.annotate(**{f"p{alias[f]}": Subquery(previous)})
+            rows = list(qs.values("pk", "enterprise_id", *alias.values(), *[f"p{alias[f]}" for f in increases]))
+            by_enterprise = defaultdict(list)
+            for loan in Loan.objects.filter(status=Loan.Status.ACTIVE, enterprise_id__in={r["enterprise_id"] for r in rows}).values(
+                    "id", "branch_id", "enterprise_id"):
+                by_enterprise[loan["enterprise_id"]].append(loan)
+            hits = []
+            for row in rows:
+                current = {f: row[alias[f]] for f in fields}
+                for rule in rules:
+                    previous = None
+                    if rule.kind == "increase" and row[f"p{alias[rule.field]}"] is not None:
+                        previous = {rule.field: row[f"p{alias[rule.field]}"]}
+                    evidence = rule_fires(rule, current, previous)
+                    evaluated += 1
+                    if evidence:
+                        hits.extend((rule, loan, evidence, row["pk"]) for loan in by_enterprise[row["enterprise_id"]])
+            created += _warnings_create(hits, today)
+        WarningRule.objects.filter(pk__in=[rule.pk for rule in rules]).update(evaluated_through=upto)
     return {"evaluated": evaluated, "created": created}
+
+
+def warnings_evaluate_rule(*, rule: WarningRule, today: dt.date, upto: int) -> dict:
+    """One snapshot rule on its own (the nightly job evaluates a source's rules together)."""
+    return warnings_evaluate_source(source=rule.source, rules=[rule], today=today, upto=upto)
 
 
 def warnings_evaluate_ltv(*, rule: WarningRule, today: dt.date) -> dict:
@@ -328,17 +362,24 @@ def warnings_evaluate_ltv(*, rule: WarningRule, today: dt.date) -> dict:
         if row["value"] and row["value"] > 0:
             ltv = row["outstanding_principal"] / row["value"]
             if ltv > rule.threshold:
-                hits.append(({"id": row["id"], "branch_id": row["branch_id"]},
+                hits.append((rule, {"id": row["id"], "branch_id": row["branch_id"]},
                              {"collateral_value": f"{row['value']:.2f}", "ltv_limit": str(rule.threshold)}, None))
-    return {"evaluated": len(rows), "created": _warnings_create(rule, hits, today)}
+    return {"evaluated": len(rows), "created": _warnings_create(hits, today)}
 
 
 def warnings_evaluate(*, today: dt.date) -> dict:
     upto = DataSnapshot.objects.aggregate(m=Max("pk"))["m"] or 0
     counts = defaultdict(int)
+    groups: dict[tuple[str, int], list[WarningRule]] = defaultdict(list)
     for rule in WarningRule.objects.filter(is_active=True).order_by("code"):
-        result = (warnings_evaluate_ltv(rule=rule, today=today) if rule.kind == "ltv_above"
-                  else warnings_evaluate_rule(rule=rule, today=today, upto=upto))
+        if rule.kind == "ltv_above":
+            result = warnings_evaluate_ltv(rule=rule, today=today)
+            counts["evaluated"] += result["evaluated"]
+            counts["created"] += result["created"]
+        else:
+            groups[(rule.source, rule.evaluated_through)].append(rule)
+    for (source, _watermark), rules in sorted(groups.items()):
+        result = warnings_evaluate_source(source=source, rules=rules, today=today, upto=upto)
         counts["evaluated"] += result["evaluated"]
         counts["created"] += result["created"]
     return dict(counts)
@@ -352,11 +393,12 @@ def tasks_open(*, today: dt.date) -> dict:
 
     policy = policy_in_force(today)
     now = timezone.now()
+    # plain values, not model instances: a Loan with deferred fields would load its FSM state row by row
     pending = list(EarlyWarning.objects.filter(status=EarlyWarning.Status.OPEN, task__isnull=True)
-                   .select_related("loan").only("id", "severity", "loan_id", "loan__relationship_manager_id"))
+                   .values_list("id", "severity", "loan_id", "loan__relationship_manager_id"))
     dues = {s: task_due(severity=s, policy=policy, now=now) for s in ("red", "orange", "yellow")}
-    tasks = [WarningTask(warning_id=w.pk, loan_id=w.loan_id, assigned_to_id=w.loan.relationship_manager_id,
-                         target_days=dues[w.severity][0], due_at=dues[w.severity][1], created_at=now) for w in pending]
+    tasks = [WarningTask(warning_id=pk, loan_id=loan_id, assigned_to_id=rm_id, target_days=dues[severity][0],
+                         due_at=dues[severity][1], created_at=now) for pk, severity, loan_id, rm_id in pending]
     with transaction.atomic():
         WarningTask.objects.bulk_create(tasks, batch_size=1000, ignore_conflicts=True)
         per_rm = defaultdict(int)
@@ -411,18 +453,24 @@ def _save(run: MonitoringRun, **fields) -> None:
 
 def monitoring_run(*, today: dt.date | None = None, force: bool = False, max_chunks: int | None = None) -> MonitoringRun | None:
     """Run (or resume) tonight's job. Returns the run, or None when it is done already or running elsewhere.
-    `max_chunks` stops the refresh step early (to test resuming)."""
+    `max_chunks` stops the refresh step early (to test resuming). The seconds each step took (this attempt)
+    are kept with the counts."""
     today = today or timezone.localdate()
     run = _claim(today, force)
     if run is None:
         return MonitoringRun.objects.filter(run_date=today).first()
     counts = dict(run.counts)
+    seconds = dict(counts.get("seconds", {}))
     try:
         if run.step == "delinquency":
+            started = time.perf_counter()
             counts["delinquency"] = delinquency_refresh(today=today)
             counts["schedule_added"] = refresh_schedule_sync(today=today)
+            seconds["delinquency"] = round(time.perf_counter() - started, 2)
+            counts["seconds"] = seconds
             _save(run, step="refresh", cursor=0, counts=counts)
         if run.step == "refresh":
+            started = time.perf_counter()
             refresh = defaultdict(int, counts.get("refresh", {}))
             chunks = 0
             while True:
@@ -434,14 +482,23 @@ def monitoring_run(*, today: dt.date | None = None, force: bool = False, max_chu
                 for key, value in chunk_counts.items():
                     refresh[key] += value
                 counts["refresh"] = dict(refresh)
+                seconds["refresh"] = round(seconds.get("refresh", 0) + time.perf_counter() - started, 2)
+                started = time.perf_counter()
+                counts["seconds"] = seconds
                 _save(run, cursor=cursor, counts=counts)
                 chunks += 1
             _save(run, step="warnings", cursor=0, counts=counts)
         if run.step == "warnings":
+            started = time.perf_counter()
             counts["warnings"] = warnings_evaluate(today=today)
+            seconds["warnings"] = round(time.perf_counter() - started, 2)
+            counts["seconds"] = seconds
             _save(run, step="tasks", counts=counts)
         if run.step == "tasks":
+            started = time.perf_counter()
             counts["tasks"] = tasks_open(today=today)
+            seconds["tasks"] = round(time.perf_counter() - started, 2)
+            counts["seconds"] = seconds
             _save(run, step="done", status="done", counts=counts, finished_at=timezone.now())
     except Exception as exc:
         log.exception("monitoring run %s failed", today)

@@ -144,7 +144,7 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
         relationship_manager=application.relationship_manager, branch=application.branch, product_code=application.product.code,
         principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
         repayment_method=application.offer_repayment_method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
-        outstanding_principal=order.amount, monitored_on=disbursed_on,
+        outstanding_principal=order.amount,
     )
     Installment.objects.bulk_create([
         Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest)

@@ -233,7 +233,7 @@ def test_nightly_job_warnings_tasks_resume_and_idempotence(loan, org):
     with time_machine.travel(dt.datetime.combine(day2, dt.time(3)), tick=False):
         again = monitoring_run(today=day2, force=True)
     assert (EarlyWarning.objects.count(), WarningTask.objects.count(), DataSnapshot.objects.count()) == counts
-    assert again.counts["delinquency"] == {"overdue_changed": 0, "dpd_changed": 0, "bucket_changed": 0, "classified": 0, "monitored": 0}
+    assert again.counts["delinquency"] == {"overdue_changed": 0, "dpd_changed": 0, "bucket_changed": 0, "classified": 0}
     assert again.counts["warnings"]["created"] == 0 and again.counts["tasks"]["tasks_opened"] == 0
     assert MonitoringRun.objects.get(run_date=day2).status == "done"
 
@@ -253,3 +253,38 @@ def test_nightly_job_warnings_tasks_resume_and_idempotence(loan, org):
     page.force_login(org["demo_risk"])
     assert page.get("/postloan/warnings/").status_code == 200
     assert page.get(f"/postloan/loans/{loan.pk}/").status_code == 200
+
+
+def test_refresh_killed_after_the_pull_does_not_pull_again_and_audits_per_batch(loan, monkeypatch):
+    """Killed between storing a chunk's snapshots and moving the work list on: the resumed run finds the data
+    already there (fresh), reschedules those sources and pulls nothing twice."""
+    from loanservice.models import AuditEvent
+    from postloan.models import MonitoringRun, SourceRefresh
+    from postloan.monitoring import monitoring_run
+    from underwriting import services as underwriting
+    from underwriting.models import DataSnapshot
+
+    day = loan.installments.get(n=1).due_date + dt.timedelta(days=40)
+    real = underwriting.snapshots_refresh_batch
+
+    def pull_then_die(**kwargs):
+        real(**kwargs)
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(underwriting, "snapshots_refresh_batch", pull_then_die)
+    with time_machine.travel(dt.datetime.combine(day, dt.time(1, 30)), tick=False):
+        with pytest.raises(RuntimeError):
+            monitoring_run(today=day)
+        assert MonitoringRun.objects.get(run_date=day).status == "failed"
+        assert DataSnapshot.objects.filter(enterprise=loan.enterprise, as_of=day).count() == 6
+        monkeypatch.setattr(underwriting, "snapshots_refresh_batch", real)
+        run = monitoring_run(today=day)
+    assert run.status == "done" and run.attempts == 2
+    assert run.counts["refresh"] == {"fresh": 6}  # nothing pulled twice
+    assert DataSnapshot.objects.filter(enterprise=loan.enterprise, as_of=day).count() == 6
+    assert set(SourceRefresh.objects.filter(enterprise=loan.enterprise).values_list("due_on", flat=True)) == {day + dt.timedelta(days=30)}
+    batches = AuditEvent.objects.filter(action="data.pull.batch")
+    assert batches.count() == 1 and batches.get().data["pulls"] == 6  # one event for the batch, not one per pull
+    floors = AuditEvent.objects.filter(action="loan.classification.floor")
+    assert [(e.to_state, e.data["loans"]) for e in floors] == [("special_mention", [loan.pk])]
+    assert loan.classification_history.get().reason.startswith("DPD ")
