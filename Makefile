@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test e2e bench lint worker beat system-deps clean
+.PHONY: run test e2e bench lint messages worker beat system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ bench: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The English catalog (needs GNU gettext): collect the strings, copy the English the msgids already carry, compile.
+# Translate what i18n_fill.py lists in locale/en/LC_MESSAGES/django.po, run it again, commit the .po and the .mo.
+messages: $(STAMP)
+	$(BIN)/python manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --ignore=var --ignore=ci-artifacts --ignore=node_modules
+	$(BIN)/python scripts/i18n_fill.py
+	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 worker: $(STAMP)
 	$(BIN)/celery -A loanservice worker -l info

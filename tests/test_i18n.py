@@ -1,0 +1,181 @@
+"""The English catalog: complete, compiled from the current .po, and used by the pages when the language cookie
+says en; without the cookie the pages stay Chinese whatever the browser asks for."""
+
+from __future__ import annotations
+
+import gettext
+import importlib.util
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.utils import translation
+
+from tests.approvals_support import draft_case, submit_and_route, to_approval
+
+ROOT = Path(__file__).resolve().parent.parent
+PO = ROOT / "locale" / "en" / "LC_MESSAGES" / "django.po"
+MO = PO.with_suffix(".mo")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+# Chinese kept on purpose in English text: the product's brand, and the Chinese CSV headers the import accepts.
+KEPT_CHINESE = ("信秒贷", "贷款编号", "流水号", "金额", "还款日期")
+
+
+def _fill_module():
+    spec = importlib.util.spec_from_file_location("i18n_fill", ROOT / "scripts" / "i18n_fill.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("i18n_fill", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+FILL = _fill_module()
+ENTRIES = [e for e in FILL.parse(PO.read_text(encoding="utf-8")) if e.msgid and not e.obsolete]
+
+
+def test_catalog_is_complete_with_matching_placeholders():
+    assert len(ENTRIES) > 1000
+    problems = []
+    for entry in ENTRIES:
+        if entry.fuzzy:
+            problems.append(("fuzzy", entry.msgid))
+        if not entry.msgstr.strip():
+            problems.append(("empty", entry.msgid))
+            continue
+        problem = FILL.placeholder_problem(entry.msgid, entry.msgstr)
+        if problem:
+            problems.append((problem, entry.msgid))
+        if " / " in entry.msgstr:  # in_language() takes the text after " / " as the English half of a pair
+            problems.append(("' / ' in the English", entry.msgid))
+        rest = entry.msgstr
+        for kept in KEPT_CHINESE:
+            rest = rest.replace(kept, "")
+        if CJK.search(rest):
+            problems.append(("Chinese left in the English", entry.msgid))
+    assert problems == []
+
+
+def test_placeholder_check_catches_a_bad_translation():
+    assert FILL.placeholder_problem("在途 %(n)s 件", "%(n)s open cases") is None
+    assert FILL.placeholder_problem("在途 %(n)s 件", "open cases") == "missing placeholders ['%(n)s']"
+    assert FILL.placeholder_problem("在途 %(n)s 件", "%(count)s open cases") is not None
+    # A pair needs only its English half's placeholders.
+    assert FILL.placeholder_problem("已%(s)s / Request %(s_en)s", "Request %(s_en)s%(s).s") is None
+    assert FILL.placeholder_problem("已%(s)s / Request %(s_en)s", "Request") is not None
+
+
+def test_mo_is_compiled_from_the_current_po():
+    with MO.open("rb") as fh:
+        compiled = gettext.GNUTranslations(fh)
+    stale = [e.msgid for e in ENTRIES if compiled.gettext(e.msgid) != e.msgstr]
+    assert stale == [], "run `make messages` (or manage.py compilemessages) and commit the .mo"
+
+
+def test_django_uses_the_catalog():
+    sample = ENTRIES[:: max(1, len(ENTRIES) // 50)]
+    with translation.override("en"):
+        assert [translation.gettext(e.msgid) for e in sample] == [e.msgstr for e in sample]
+        assert translation.gettext("我的申请") == "My applications"
+    with translation.override("zh-hans"):
+        assert translation.gettext("我的申请") == "我的申请"
+
+
+class _Text(HTMLParser):
+    """Text nodes and the user-visible attributes of a page (scripts and styles left out)."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        self.parts.extend(value.strip() for name, value in attrs if name in ("placeholder", "aria-label", "title") and value)
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip = max(0, self._skip - 1)
+
+    def handle_data(self, data):
+        if not self._skip and data.strip():
+            self.parts.append(data.strip())
+
+
+def _texts(html: str) -> list[str]:
+    parser = _Text()
+    parser.feed(html)
+    return parser.parts
+
+
+TEMPLATE_LABELS = {e.msgid for e in ENTRIES
+                   if CJK.search(e.msgid) and any("templates/" in c for c in e.comments if c.startswith("#:"))}
+
+
+@pytest.fixture
+def case(products, org):
+    """demo_applicant's application pending approval at the branch: RM case page, approver queue and portal."""
+    application = draft_case(org["demo_applicant"], seed=61)
+    application = submit_and_route(application, org["demo_applicant"])
+    return to_approval(application)
+
+
+def _pages(case, org):
+    """(user, url, labels that must show in Chinese, their English) for the key pages."""
+    return [
+        (None, "/", "注册并申请", "Register and apply"),
+        (None, "/products/", "不确定是否符合条件？先预审测额", "Not sure whether you qualify? Pre-qualify first"),
+        (None, f"/products/{case.product.code}/", "材料清单", "Document checklist"),
+        (None, "/login/", "用户名", "Username"),
+        (org["demo_applicant"], "/portal/", "我的申请", "My applications"),
+        (org["demo_rm"], f"/staff/cases/{case.pk}/", "企业画像", "Enterprise profile"),
+        (org["demo_branch_approver"], "/staff/approvals/", "审批队列", "Approval queue"),
+        (org["demo_ops"], "/staff/operations/", "待银行签章的合同", "Contracts awaiting the bank's seal"),
+        (org["demo_risk"], "/staff/risk/", "逾期贷款", "Overdue loans"),
+    ]
+
+
+@pytest.mark.django_db
+def test_key_pages_in_english_with_the_cookie(client, case, org):
+    from loanservice.models import Branch
+
+    data = set(Branch.objects.values_list("name", flat=True))  # "总行" is a branch's name as well as a label
+    seen_application = False
+    for user, url, chinese, english in _pages(case, org):
+        if user is None:
+            client.logout()  # clears the cookies too
+        else:
+            client.force_login(user)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.content.decode()
+        assert english in html and chinese not in html, url
+        assert '<html lang="en"' in html, url
+        untranslated = sorted({t for t in _texts(html) if t in TEMPLATE_LABELS} - data)
+        assert untranslated == [], url
+        seen_application |= f"/portal/applications/{case.pk}/" in html
+    assert seen_application  # the applicant's portal listed the case, so its row was rendered too
+
+
+@pytest.mark.django_db
+def test_key_pages_stay_chinese_without_the_cookie(client, case, org):
+    for user, url, chinese, english in _pages(case, org):
+        if user is None:
+            client.logout()
+        else:
+            client.force_login(user)
+        html = client.get(url, HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+        assert chinese in html and english not in html, url
+
+
+@pytest.mark.django_db
+def test_switcher_sets_the_cookie(client):
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/products/"})
+    assert response.status_code == 302 and response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "en"
+    assert "Loan products" in client.get("/products/").content.decode()
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/products/"})
+    assert "贷款产品" in client.get("/products/").content.decode()
