@@ -268,3 +268,71 @@ def test_page_matrix(world, name, method, path, body, role, expected):
         if expected == 302:
             assert not response["Location"].startswith("/login/")
     _assert_no_leak(response, world, status=response.status_code)
+
+
+# ---------------------------------------------------------------- every GET route, as the pages and API grow
+def _routes():
+    """Every URL pattern under /api/v1/, /staff/ and /portal/ with its path parameters (from the resolver)."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    out = []
+
+    def walk(patterns, prefix):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern):
+                route = prefix + str(p.pattern)
+                if route.startswith(("api/v1/", "staff/", "portal/")):
+                    out.append("/" + route)
+
+    walk(get_resolver().url_patterns, "")
+    return sorted(set(out))
+
+
+def _fill(route: str, world) -> str | None:
+    import re
+
+    kinds = {"contracts": "contract", "loans": "loan", "documents": "document", "enterprises": "review_enterprise",
+             "customers": "review_enterprise"}
+
+    def value(match):
+        name, before = match.group(2), route[:match.start()]
+        segment = before.rstrip("/").rsplit("/", 1)[-1]
+        if match.group(1) in ("int", "") and name in ("pk", "id"):
+            return str(world[kinds.get(segment, "review")])
+        if name == "source":
+            return "tax"
+        if name == "action":
+            return "view"
+        if name == "code":
+            return "xinmiaodai"
+        return None
+
+    filled = re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: value(m) or "\0", route)
+    return None if "\0" in filled else filled
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["other_applicant", "rm_other_branch"])
+def test_every_get_route_refuses_strangers_without_leaking(world, role):
+    """Whatever routes the stages add, a stranger to the case gets no 200 with its data and never a 500."""
+    api, page = APIClient(), Client()
+    api.force_authenticate(world["users"][role])
+    page.force_login(world["users"][role])
+    checked = 0
+    for route in _routes():
+        url = _fill(route, world)
+        if url is None:
+            continue
+        client = api if url.startswith("/api/") else page
+        r = client.get(url)
+        assert r.status_code != 500, url
+        assert not (r.status_code == 200 and r.get("Content-Type", "").startswith(("application/pdf", "application/octet"))), \
+            f"GET {url} as {role} downloads a file"
+        if r.status_code == 200:
+            text = r.content.decode(errors="replace")
+            for secret in world["secrets"]:
+                assert secret not in text, f"GET {url} as {role} shows {secret!r}"
+        checked += 1
+    assert checked >= 20
