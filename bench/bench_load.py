@@ -1,0 +1,108 @@
+"""Sustained submissions: locust (headless, loopback, each step bounded in time) offers a rising rate of
+submissions; a step passes when p95 < 200 ms with no failed request and no application lost (every
+submission answered 200 is found submitted in the database, and scored once the worker has drained).
+
+Drafts are bulk-prepared first (their intake is not what this measures): applicants with tokens, enterprises
+with sandbox-valid USCCs, drafts of the fast-track product with every consent given.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import subprocess
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from bench.common import BIN, ROOT, SHORT, stack_env
+
+RATES = [10, 20] if SHORT else [10, 20, 40, 60, 80, 100, 120]
+SECONDS = 10 if SHORT else 20
+
+
+def prepare_pool(n: int, *, start: int) -> list[list]:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import transaction
+    from rest_framework.authtoken.models import Token
+
+    from applications.models import DATA_SOURCES, Consent, Enterprise, LoanApplication, LoanProduct
+    from underwriting.providers import make_resident_id, make_uscc
+
+    User = get_user_model()
+    product = LoanProduct.objects.get(code="xinmiaodai")
+    group = Group.objects.get(name="applicant")
+    with transaction.atomic():
+        users = User.objects.bulk_create([User(username=f"bench_load_{start}_{i}", password="!") for i in range(max(n // 20, 1))])
+        User.groups.through.objects.bulk_create([User.groups.through(user_id=u.pk, group_id=group.pk) for u in users])
+        tokens = Token.objects.bulk_create([Token(user=u, key=Token.generate_key()) for u in users])
+        ents = Enterprise.objects.bulk_create([
+            Enterprise(owner=users[i % len(users)], name=f"压测企业{start + i}", uscc=make_uscc(start + i, tier="prime"),
+                       legal_rep_name="张三", legal_rep_id_number=make_resident_id(start + i, birth_year=1980), industry_code="C3399",
+                       founded_on=dt.date.today() - dt.timedelta(days=365 * 6), employees=40, annual_revenue=Decimal("8000000.00"))
+            for i in range(n)], batch_size=2000, ignore_conflicts=False)
+        apps = LoanApplication.objects.bulk_create([
+            LoanApplication(applicant_id=e.owner_id, enterprise=e, product=product, amount=Decimal("300000.00"), term_months=12,
+                            repayment_method="equal_installment", purpose="采购原材料", channel="api") for e in ents], batch_size=2000)
+        Consent.objects.bulk_create([Consent(application=a, source=s, granted_by_id=a.applicant_id)
+                                     for a in apps for s, _label in DATA_SOURCES], batch_size=5000)
+    key = {t.user_id: t.key for t in tokens}
+    return [[key[a.applicant_id], a.pk] for a in apps]
+
+
+def _locust(base: str, rate: int, pool_file: Path, done_file: Path, csv_prefix: Path) -> dict:
+    env = {**stack_env(), "BENCH_POOL": str(pool_file), "BENCH_DONE": str(done_file)}
+    subprocess.run([str(BIN / "locust"), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(rate), "-r", str(rate),
+                    "-t", f"{SECONDS}s", "--host", base, "--csv", str(csv_prefix), "--only-summary", "--stop-timeout", "5",
+                    "-L", "ERROR"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=SECONDS + 120)
+    with open(f"{csv_prefix}_stats.csv", encoding="utf-8") as fh:
+        rows = {r["Name"]: r for r in csv.DictReader(fh)}
+    agg = rows.get("Aggregated") or next(iter(rows.values()))
+    return {"requests": int(agg["Request Count"]), "failures": int(agg["Failure Count"]), "p50": float(agg["50%"] or 0),
+            "p95": float(agg["95%"] or 0), "achieved": float(agg["Requests/s"] or 0)}
+
+
+def _drain(pks: list[int], timeout: float = 120) -> int:
+    from applications.models import LoanApplication
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        unscored = LoanApplication.objects.filter(pk__in=pks, status="under_review", route="").count()
+        if unscored == 0:
+            return 0
+        time.sleep(1)
+    return LoanApplication.objects.filter(pk__in=pks, status="under_review", route="").count()
+
+
+def run(base: str) -> dict:
+    import json
+
+    from applications.models import LoanApplication
+
+    steps, best, best_p95 = [], None, None
+    lost_total = 0
+    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    for i, rate in enumerate(RATES):
+        pool = prepare_pool(int(rate * SECONDS * 1.5) + 50, start=8_000_000 + i * 100_000)
+        pool_file, done_file = work / f"pool-{rate}.json", work / f"done-{rate}.txt"
+        pool_file.write_text(json.dumps(pool))
+        done_file.write_text("")
+        stats = _locust(base, rate, pool_file, done_file, work / f"rate-{rate}")
+        ok = [int(x) for x in done_file.read_text().split()]
+        in_db = LoanApplication.objects.filter(pk__in=ok).exclude(status="draft").count()
+        unscored = _drain(ok)
+        lost = len(ok) - in_db + unscored
+        lost_total += lost
+        step = {"rate": rate, **stats, "ok": len(ok), "in_db": in_db, "unscored_after_drain": unscored, "lost": lost}
+        steps.append(step)
+        print(f"  {rate}/s offered: {stats['achieved']:.1f}/s, p50 {stats['p50']:.0f} ms, p95 {stats['p95']:.0f} ms, "
+              f"failures {stats['failures']}, ok {len(ok)}, in DB {in_db}, unscored {unscored}", flush=True)
+        passed = stats["p95"] < 200 and stats["failures"] == 0 and lost == 0 and stats["achieved"] >= rate * 0.9
+        if not passed:
+            break
+        best, best_p95 = rate, stats["p95"]
+    os.environ.pop("BENCH_POOL", None)
+    return {"best_rate": best, "best_p95_ms": best_p95, "lost": lost_total, "seconds_per_step": SECONDS, "steps": steps}

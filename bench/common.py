@@ -1,0 +1,166 @@
+"""What every benchmark shares: the benchmark stack's environment (its own Postgres database and Redis DB),
+a fresh database, gunicorn and a real Celery worker as subprocesses, percentiles, and results as JSON.
+
+The stack runs with production settings (DEBUG=0) on loopback only; nothing here talks to any other host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+BIN = Path(PY).parent
+RESULTS = ROOT / "var" / "bench"
+SHORT = os.environ.get("BENCH_SHORT", "") not in ("", "0")
+
+DB_NAME = os.environ.get("BENCH_DB", "bench")
+DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
+
+
+def stack_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ALLOW_ASYNC"))}
+    env.update({
+        "DEBUG": "0", "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver", "SECURE_SSL_REDIRECT": "0",
+        "DATABASE_URL": DB_URL, "REDIS_URL": REDIS_URL, "DJANGO_SETTINGS_MODULE": "loanservice.settings",
+        "PRIVATE_STORAGE_ROOT": str(ROOT / "var" / "bench" / "private"),
+        "CONTRACT_SIGNING_KEY_DIR": str(ROOT / "var" / "bench" / "keys"), "LOG_LEVEL": "ERROR",
+        # Notifications are e-mailed in the request; the console backend's printing is not what we measure.
+        "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend", "SMS_BACKEND": "loanservice.notifications.ConsoleSmsBackend",
+        "PYTHONPATH": str(ROOT),
+    })
+    env.update(extra)
+    return env
+
+
+_SECRET = secrets.token_urlsafe(50)
+
+
+def use_stack_env() -> None:
+    """Make this process a client of the benchmark stack (Django set up against the bench database)."""
+    os.environ.update(stack_env(BENCH_SECRET_KEY=_SECRET, SECRET_KEY=os.environ.get("SECRET_KEY") or _SECRET))
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def run(cmd: list[str], *, env: dict | None = None, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
+    r = subprocess.run(cmd, cwd=ROOT, env=env or stack_env(), capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+    if not quiet and r.stdout.strip():
+        print(r.stdout.rstrip())
+    return r
+
+
+def fresh_database() -> None:
+    """Drop and recreate the bench database, migrate (reference data is seeded by post_migrate), flush Redis DB."""
+    pg = ["-h", "127.0.0.1", "-U", "postgres"]
+    run(["dropdb", *pg, "--if-exists", "--force", DB_NAME], env=os.environ.copy(), quiet=True)
+    run(["createdb", *pg, DB_NAME], env=os.environ.copy(), quiet=True)
+    run([PY, "manage.py", "migrate", "--noinput", "-v0"], quiet=True)
+    run([PY, "manage.py", "collectstatic", "--noinput", "-v0"], quiet=True)  # DEBUG=0 serves hashed static names
+    host, port_db = REDIS_URL.rsplit("/", 1)
+    port = host.rsplit(":", 1)[1]
+    run(["redis-cli", "-p", port, "-n", port_db, "flushdb"], env=os.environ.copy(), quiet=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: server exited ({proc.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - loopback only
+                if r.status < 500:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextlib.contextmanager
+def stack(*, web_workers: int | None = None, threads: int | None = None, worker_concurrency: int | None = None):
+    """gunicorn + a Celery worker on the bench database and Redis DB; yields the base URL."""
+    web_workers = web_workers or int(os.environ.get("BENCH_WEB_WORKERS", "3"))
+    threads = threads or int(os.environ.get("BENCH_WEB_THREADS", "2"))
+    worker_concurrency = worker_concurrency or int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
+    port = free_port()
+    env = stack_env(BENCH_SECRET_KEY=_SECRET, SECRET_KEY=_SECRET)
+    logs = RESULTS / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    web = subprocess.Popen([str(BIN / "gunicorn"), "loanservice.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(web_workers),
+                            "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning",
+                            "--timeout", "60"], cwd=ROOT, env=env, stdout=open(logs / "gunicorn.log", "w"),
+                           stderr=subprocess.STDOUT)
+    worker = subprocess.Popen([str(BIN / "celery"), "-A", "loanservice", "worker", "-l", "warning", "-c", str(worker_concurrency),
+                               "-O", "fair", "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h"],
+                              cwd=ROOT, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/api/v1/products/", web)
+        _wait_worker(env)
+        yield url
+    finally:
+        for proc in (web, worker):
+            proc.terminate()
+        for proc in (web, worker):
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _wait_worker(env: dict, timeout: float = 60) -> None:
+    code = "from loanservice.celery import app; import sys; sys.exit(0 if app.control.ping(timeout=1) else 1)"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subprocess.run([PY, "-c", code], cwd=ROOT, env=env, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("the Celery worker did not answer a ping")
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def summary(values: list[float]) -> dict:
+    return {"n": len(values), "p50": pct(values, 50), "p95": pct(values, 95), "max": max(values) if values else None,
+            "mean": statistics.fmean(values) if values else None}
+
+
+def save(name: str, data: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str))
+    return path
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
