@@ -64,7 +64,15 @@ def step_nightly() -> dict:
             "output": r.stdout.strip()[-3000:]}
 
 
+def _interrupt(*_args):
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
+    # A timeout's SIGTERM unwinds like Ctrl-C, so the stack's gunicorn and worker are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, _interrupt)
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", default=",".join(STEPS))
     ap.add_argument("--no-doc", action="store_true", help="print only; leave docs/benchmarks.md alone")
