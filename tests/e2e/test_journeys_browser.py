@@ -187,3 +187,34 @@ def test_risk_reviews_the_portfolio_and_an_overdue_loan(live_server, page, produ
     overdue = page.locator("main table").filter(has_text="DPD")
     row = overdue.locator("tr").filter(has_text=loan.enterprise.name)
     assert row.count() == 1 and str(loan.dpd) in row.inner_text()
+
+
+def test_risk_reviews_an_early_warning(live_server, page, products, org):
+    """A borrower newly listed as a dishonest judgment debtor: the nightly monitoring raises a warning, and risk
+    finds it from the portfolio page."""
+    import datetime as _dt
+
+    from django.utils import timezone
+
+    from postloan.models import EarlyWarning
+    from postloan.monitoring import monitoring_run
+    from tests.casebook import fast_track_disbursed
+    from underwriting.models import DataSnapshot
+    from underwriting.services import snapshot_push
+
+    _pk, _contract, loan_id = fast_track_disbursed(seed=1)
+    from postloan.models import Loan
+
+    loan = Loan.objects.select_related("enterprise").get(pk=loan_id)
+    latest = DataSnapshot.objects.filter(enterprise=loan.enterprise, source="judicial", status="ok").order_by("-id").first()
+    payload = {**latest.payload, "dishonest_debtor": True, "enforcement_cases": int(latest.payload.get("enforcement_cases") or 0) + 2}
+    today = timezone.localdate()
+    snapshot_push(enterprise=loan.enterprise, source="judicial", as_of=today, payload=payload, by=org["demo_risk"])
+    monitoring_run(today=today + _dt.timedelta(days=1), force=True)
+    assert EarlyWarning.objects.filter(loan=loan).exists()
+
+    login(page, live_server.url, "demo_risk")
+    assert "/staff/risk/" in page.url
+    submit_form(page, page.locator("main").get_by_role("link", name="贷后预警"))
+    row = page.locator("main tr").filter(has_text=loan.enterprise.name).filter(has_text="失信")
+    assert row.count() == 1, page.locator("main").inner_text()[:800]
