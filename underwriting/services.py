@@ -151,15 +151,19 @@ def _pull_refusal(config: DataSourceConfig, *, consented: bool) -> tuple[str, st
 
 
 def snapshot_pull(*, enterprise: Enterprise, source: str, application: LoanApplication | None, by,
-                  as_of: dt.date | None = None) -> DataSnapshot:
+                  as_of: dt.date | None = None, config: DataSourceConfig | None = None,
+                  consented: bool | None = None) -> DataSnapshot:
     """Ask the configured provider now. A failure, or a missing consent, is recorded as a failed snapshot
-    (a named gap), never raised."""
-    config = source_config(source)
+    (a named gap), never raised. `config` and `consented`, when the caller has them already (a submission
+    pulls seven sources), save two queries per source."""
+    config = config or source_config(source)
     as_of = as_of or timezone.localdate()
     started = time.perf_counter()
     failure: tuple[str, str] | None = None
     payload: dict = {}
-    failure = _pull_refusal(config, consented=consent_given(enterprise=enterprise, source=source, application=application))
+    if consented is None:
+        consented = consent_given(enterprise=enterprise, source=source, application=application)
+    failure = _pull_refusal(config, consented=consented)
     if failure is None:
         try:
             payload = provider_for(config).fetch(source, enterprise.uscc, as_of=as_of, hints=_hints(enterprise))
@@ -199,7 +203,8 @@ def snapshots_gather(*, application: LoanApplication, by, sources=None) -> dict[
         if source in consented and snapshot_fresh(snap, config, today):
             result[source] = snap
         else:  # no consent: snapshot_pull records the gap without asking anyone
-            result[source] = snapshot_pull(enterprise=enterprise, source=source, application=application, by=by)
+            result[source] = snapshot_pull(enterprise=enterprise, source=source, application=application, by=by,
+                                           config=config, consented=source in consented)
     return result
 
 
