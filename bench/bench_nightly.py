@@ -168,6 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--loans", type=int, default=100_000)
     parser.add_argument("--reseed", action="store_true", help="drop and recreate the database's tables first")
+    parser.add_argument("--days", type=int, default=1, help="run the nightly job on this many consecutive days from today")
     parser.add_argument("--seed-only", action="store_true",
                         help="seed and stop (then copy the database as a template: createdb -T, to time runs on the same book)")
     args = parser.parse_args()
@@ -192,14 +193,15 @@ def main() -> None:
     if args.seed_only:
         return
     get_user_model()
-    today = timezone.localdate()
-    MonitoringRun.objects.filter(run_date=today).delete()
-    for label, force in (("nightly run", False), ("second run, same day", True)):
-        started = time.perf_counter()
-        run = monitoring_run(today=today, force=force)
-        elapsed = time.perf_counter() - started
-        print(f"{label}: {elapsed:.2f} s for {Loan.objects.filter(status='active').count():,} active loans; "
-              f"status {run.status}; counts {json.dumps(run.counts, ensure_ascii=False)}", flush=True)
+    for k in range(args.days):
+        today = timezone.localdate() + dt.timedelta(days=k)
+        MonitoringRun.objects.filter(run_date=today).delete()
+        for label, force in ((f"nightly run {today}", False), ("second run, same day", True)):
+            started = time.perf_counter()
+            run = monitoring_run(today=today, force=force)
+            elapsed = time.perf_counter() - started
+            print(f"{label}: {elapsed:.2f} s for {Loan.objects.filter(status='active').count():,} active loans; "
+                  f"status {run.status}; counts {json.dumps(run.counts, ensure_ascii=False)}", flush=True)
 
 
 if __name__ == "__main__":
