@@ -45,8 +45,10 @@ def step_scoring() -> dict:
     print(r.stdout)
     if r.returncode != 0:
         return {"error": r.stderr[-2000:]}
-    rates = [int(m.replace(",", "")) for m in re.findall(r"=\s+([\d,]+) rows/s", r.stdout)]
-    return {"rows": int(rows), "rows_per_s_best": max(rates) if rates else None, "output": r.stdout.strip()}
+    # score_batch is the figure (features → points → grade); the object-array line is what a DataFrame gives.
+    rates = [int(m.replace(",", "")) for m in re.findall(r"^score_batch.*=\s+([\d,]+) rows/s", r.stdout, re.M)]
+    return {"rows": int(rows), "rows_per_s_best": max(rates) if rates else None,
+            "rows_per_s_worst": min(rates) if rates else None, "output": r.stdout.strip()}
 
 
 def step_nightly() -> dict:
@@ -159,7 +161,8 @@ def render(r: dict, meta: dict) -> str:
         out += [f"| contract PDF (render, {pdf['pages']} pages) | p50 {_f(pdf['render']['p50'])}, max {_f(pdf['render']['max'])} | ≤ 0.5 s |"]
     sc = r.get("scoring")
     if sc and sc.get("rows_per_s_best"):
-        out += [f"| batch scoring ({sc['rows']:,} rows) | {sc['rows_per_s_best']:,} rows/s | ≥ 700,000 rows/s |"]
+        out += [f"| batch scoring, `score_batch` ({sc['rows']:,} rows) | {sc.get('rows_per_s_worst') or sc['rows_per_s_best']:,} – "
+                f"{sc['rows_per_s_best']:,} rows/s | ≥ 700,000 rows/s |"]
     ni = r.get("nightly")
     if ni and ni.get("runs"):
         first = ni["runs"][0]
