@@ -15,14 +15,24 @@ TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%
 ALL_SOURCES = ["tax", "registry", "social_security", "customs", "credit_bureau", "judicial", "internal"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_dirs(tmp_path_factory):
+    """Documents, contracts and the dev seal key of the whole test session live in its temp dir (set for
+    this process and, through the environment, for the workers and servers the tests start)."""
+    from django.test import override_settings
+
+    root = tmp_path_factory.getbasetemp()
+    paths = {"PRIVATE_STORAGE_ROOT": root / "private", "CONTRACT_SIGNING_KEY_DIR": root / "keys"}
+    os.environ.update({k: str(v) for k, v in paths.items()})
+    with override_settings(**paths):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings, tmp_path_factory):
     # Celery runs eagerly unless a test starts a real worker; caches are per process; files go to a temp dir.
     celery_app.conf.task_always_eager = True
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    root = tmp_path_factory.getbasetemp()
-    settings.PRIVATE_STORAGE_ROOT = root / "private"
-    settings.CONTRACT_SIGNING_KEY_DIR = root / "keys"
     settings.AXES_ENABLED = True
     # Fast hashing in tests (the demo users are created per test); production keeps PBKDF2.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
