@@ -190,14 +190,12 @@ def test_risk_reviews_the_portfolio_and_an_overdue_loan(live_server, page, produ
 
 
 def test_risk_reviews_an_early_warning(live_server, page, products, org):
-    """A borrower newly listed as a dishonest judgment debtor: the nightly monitoring raises a warning, and risk
-    finds it from the portfolio page."""
-    import datetime as _dt
-
+    """A borrower newly listed as a dishonest judgment debtor: the nightly monitoring's warning step raises a
+    warning, and risk finds it from the portfolio page."""
     from django.utils import timezone
 
     from postloan.models import EarlyWarning
-    from postloan.monitoring import monitoring_run
+    from postloan.monitoring import warnings_evaluate
     from tests.casebook import fast_track_disbursed
     from underwriting.models import DataSnapshot
     from underwriting.services import snapshot_push
@@ -206,11 +204,12 @@ def test_risk_reviews_an_early_warning(live_server, page, products, org):
     from postloan.models import Loan
 
     loan = Loan.objects.select_related("enterprise").get(pk=loan_id)
-    latest = DataSnapshot.objects.filter(enterprise=loan.enterprise, source="judicial", status="ok").order_by("-id").first()
+    latest = (DataSnapshot.objects.filter(enterprise=loan.enterprise, source="judicial", status=DataSnapshot.OK)
+              .order_by("-as_of", "-id").first())
     payload = {**latest.payload, "dishonest_debtor": True, "enforcement_cases": int(latest.payload.get("enforcement_cases") or 0) + 2}
     today = timezone.localdate()
     snapshot_push(enterprise=loan.enterprise, source="judicial", as_of=today, payload=payload, by=org["demo_risk"])
-    monitoring_run(today=today + _dt.timedelta(days=1), force=True)
+    warnings_evaluate(today=today)  # the nightly job's warning step, on the data risk just pushed
     assert EarlyWarning.objects.filter(loan=loan).exists()
 
     login(page, live_server.url, "demo_risk")
