@@ -91,7 +91,18 @@ def world(django_db_setup, django_db_blocker):
 
 @pytest.fixture
 def seeded(world, db):
-    return world
+    # Calling the WSGI handler fires request_started/finished, whose close_old_connections would drop the
+    # connection the test's transaction runs in (on Postgres); Django's test client disconnects them too.
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield world
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 def _path_ids(path: str, ids: dict) -> dict:
