@@ -80,7 +80,13 @@ def new_page(browser):
 
 
 def login(page, base_url: str, username: str, password: str = PASSWORD, *, next_url: str = "") -> None:
-    """Log in through the login page, as a person would."""
+    """Log in through the login page, as a person would. The password is (re)set first: demo users are seeded
+    with a hash cached per process, which other modules' fixtures may have made under other hasher settings."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.get(username=username)
+    user.set_password(password)
+    user.save(update_fields=["password"])
     page.goto(f"{base_url}/login/" + (f"?next={next_url}" if next_url else ""))
     page.locator("#id_username").fill(username)
     page.locator("#id_password").fill(password)
