@@ -17,6 +17,15 @@ from tests.faults import pg_side_connection
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_connection_after():
+    """The tests kill or fake-kill this thread's connection; whoever comes next starts on a new one."""
+    yield
+    from django.db import connection
+
+    connection.close()
+
+
 def _written(pk) -> dict:
     from applications.models import LoanApplication
     from loanservice.models import AuditEvent

@@ -45,8 +45,11 @@ def _kill_mid_task(table: str, trigger):
             with side.cursor() as cur:
                 cur.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")  # reads go on; the task's write waits
             trigger()
-            blocked = wait_until(lambda: waiting_on_lock(monitor, exclude_pid=side.get_backend_pid()))
-            assert blocked, "the worker never reached the locked write"
+            blocked = wait_until(lambda: waiting_on_lock(monitor, exclude_pid=side.get_backend_pid()), timeout=120)
+            if not blocked:
+                worker.kill()
+                raise AssertionError("the worker never reached the locked write:\n"
+                                     + worker.stdout.read().decode(errors="replace")[-3000:])
             worker.kill()  # SIGKILL: no clean-up, no ack
             worker.wait(timeout=10)
         # Postgres notices the dead client once its backend stops waiting: release the lock, and the orphaned
