@@ -35,7 +35,7 @@ def _test_settings(settings, tmp_path_factory):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     settings.AXES_ENABLED = True
     # Fast hashing in tests (the demo users are created per test); production keeps PBKDF2.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"prequalify": "1000/minute", "anon": "10000/minute"}}
     from django.core.cache import cache
 
