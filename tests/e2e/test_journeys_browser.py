@@ -170,14 +170,14 @@ def test_operations_seal_and_release_a_disbursement(live_server, page, products,
 def test_risk_reviews_the_portfolio_and_an_overdue_loan(live_server, page, products, org):
     from loanservice import lifecycle
     from postloan.models import Loan
-    from postloan.services import loan_refresh_delinquency
+    from postloan.monitoring import delinquency_refresh
 
     pk, contract = borrower_signed_case(seed=7, approver=org["demo_branch_approver"])
     lifecycle.contract_sign(contract_id=contract, user=org["demo_ops"], party="bank")
     lifecycle.disbursement_release(application_id=pk, user=org["demo_ops"], idempotency_key="e2e-risk")
     loan = Loan.objects.get(application_id=pk)
     first_due = loan.installments.order_by("n").first().due_date
-    loan_refresh_delinquency(loan=loan, today=first_due + dt.timedelta(days=45))
+    delinquency_refresh(today=first_due + dt.timedelta(days=45), loan_ids=[loan.pk])  # the nightly job's first step
     loan.refresh_from_db()
     assert loan.dpd > 0
 
@@ -209,8 +209,8 @@ def test_risk_reviews_an_early_warning(live_server, page, products, org):
     payload = {**latest.payload, "dishonest_debtor": True, "enforcement_cases": int(latest.payload.get("enforcement_cases") or 0) + 2}
     today = timezone.localdate()
     snapshot_push(enterprise=loan.enterprise, source="judicial", as_of=today, payload=payload, by=org["demo_risk"])
-    warnings_evaluate(today=today)  # the nightly job's warning step, on the data risk just pushed
-    assert EarlyWarning.objects.filter(loan=loan).exists()
+    counts = warnings_evaluate(today=today)  # the nightly job's warning step, on the data risk just pushed
+    assert EarlyWarning.objects.filter(loan=loan).exists(), counts
 
     login(page, live_server.url, "demo_risk")
     assert "/staff/risk/" in page.url
