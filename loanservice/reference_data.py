@@ -201,3 +201,6 @@ def seed_reference_data() -> None:
     seed_calendar()
     seed_underwriting()
     seed_contract_templates()
+    from postloan.reference import seed_postloan_policy
+
+    seed_postloan_policy()  # buckets, floors, policy, warning rules (a test flush would otherwise leave none)

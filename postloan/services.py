@@ -112,6 +112,16 @@ def _category_before_restructuring(loan: Loan) -> str:
     return change.from_category if change else "normal"
 
 
+def loan_refresh_delinquency(*, loan: Loan, today: dt.date | None = None) -> Loan:
+    """DPD, bucket and classification floor of one loan as of `today`, as the nightly job computes them for all
+    (after a repayment, a restructuring, or where a page must be current)."""
+    from .monitoring import delinquency_refresh
+
+    delinquency_refresh(today=today or timezone.localdate(), loan_ids=[loan.pk])
+    loan.refresh_from_db(fields=["overdue_since", "dpd", "bucket", "classification"])
+    return loan
+
+
 def prepayment_rule(product_code: str) -> PrepaymentRule:
     rules = {r.product_code: r for r in PrepaymentRule.objects.filter(product_code__in=[product_code, ""])}
     return rules.get(product_code) or rules.get("") or PrepaymentRule(product_code="")
@@ -336,9 +346,7 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
         except IntegrityError:
             raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
         loan.save()
-        from .monitoring import delinquency_refresh
-
-        delinquency_refresh(today=timezone.localdate(), loan_ids=[loan.pk])
+        loan_refresh_delinquency(loan=loan)
         if loan.repayments.count() == policy.nps_after_repayments:
             SurveyResponse.objects.get_or_create(loan=loan, trigger="repayments")
         audit_record(actor=by, action="loan.repayment", obj=loan, to_state=loan.status,
@@ -583,9 +591,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
                                         reason=request.reason[:300], by=request.requested_by, approved_by=by)
     Loan.objects.filter(pk=loan.pk).update(classification=floor)
     loan.classification = floor
-    from .monitoring import delinquency_refresh
-
-    delinquency_refresh(today=today, loan_ids=[loan.pk])
+    loan_refresh_delinquency(loan=loan, today=today)
     return {"term_months": term, "repayment_method": method, "arrears_capitalised": f"{arrears:.2f}",
             "maturity_date": loan.maturity_date.isoformat(), "classification": floor}
 

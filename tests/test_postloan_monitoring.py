@@ -47,6 +47,21 @@ def test_buckets_and_floors_are_data():
     assert bucket_for(20) == "M2" and classification_floor(61) == "substandard"
 
 
+def test_reference_policy_is_seeded_again_after_a_flush():
+    """A test flush (or a database emptied another way) gets the buckets, floors and warning rules back with the
+    rest of the reference data; what admins edited is kept."""
+    from loanservice.reference_data import seed_reference_data
+    from postloan.models import ClassificationFloor, DelinquencyBucket, WarningRule
+
+    WarningRule.objects.filter(code="headcount_drop").update(threshold="0.25")
+    WarningRule.objects.exclude(code="headcount_drop").delete()
+    DelinquencyBucket.objects.all().delete()
+    ClassificationFloor.objects.all().delete()
+    seed_reference_data()
+    assert WarningRule.objects.count() == 10 and DelinquencyBucket.objects.count() == 5 and ClassificationFloor.objects.count() == 4
+    assert str(WarningRule.objects.get(code="headcount_drop").threshold) == "0.2500"
+
+
 def test_warning_rules_fire_and_do_not_fire():
     from postloan.models import WarningRule
     from postloan.monitoring import rule_fires
@@ -98,8 +113,8 @@ def test_dpd_across_a_holiday_with_rollover(loan):
 
     first = loan.installments.get(n=1)
     # the due date and the two days after it are declared holidays (as admin does when the schedule is published)
-    for k in range(3):
-        CalendarDay.objects.create(date=first.due_date + dt.timedelta(days=k), kind="holiday", name="测试假期")
+    for k in range(3):  # (a day the official calendar already lists becomes a holiday too)
+        CalendarDay.objects.update_or_create(date=first.due_date + dt.timedelta(days=k), defaults={"kind": "holiday", "name": "测试假期"})
     business_calendar_changed()
     from loanservice.sla import business_calendar
 
