@@ -16,15 +16,10 @@ pytestmark = pytest.mark.django_db
 
 
 
-def next_31st(after: dt.date) -> dt.date:
-    day = after + dt.timedelta(days=1)
-    while day.day != 31:
-        day += dt.timedelta(days=1)
-    return day
-
-
-# Disbursed on a 31st after today, so the due dates fall on month ends (28 Feb, 30 Apr, ...).
-DISBURSED = next_31st(dt.date.today())
+# Disbursed on a 31st, so the due dates fall on month ends (31 Jan, 28 Feb, 31 Mar ...), across the 2026 Spring
+# Festival and its make-up workdays. A fixed day, not one derived from today: the official calendar, the sandbox's
+# data (which ages with the date) and so the tests' outcomes would otherwise depend on the day the suite runs.
+DISBURSED = dt.date(2025, 12, 31)
 
 
 @pytest.fixture

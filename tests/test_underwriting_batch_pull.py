@@ -34,8 +34,7 @@ def borrower(products, seed: int, scopes=MONITORED):
 def test_batch_pull_stores_what_single_pulls_would_and_audits_once(products):
     from loanservice.models import AuditEvent
     from underwriting.models import DataSnapshot
-    from underwriting.providers import SandboxProvider
-    from underwriting.services import _hints, snapshots_refresh_batch
+    from underwriting.services import snapshot_pull, snapshots_refresh_batch
 
     enterprise, application = borrower(products, 301, scopes=["tax", "judicial"])
     today = timezone.localdate()
@@ -46,10 +45,11 @@ def test_batch_pull_stores_what_single_pulls_would_and_audits_once(products):
                                                                     ("customs", "failed", "no_consent")]
     assert all(s.pk for s in snaps) and DataSnapshot.objects.filter(enterprise=enterprise, as_of=today).count() == 3
     stored = DataSnapshot.objects.get(pk=snaps[0].pk)
-    assert stored.payload == SandboxProvider().fetch("tax", enterprise.uscc, as_of=today, hints=_hints(enterprise))
     assert stored.application_id == application.pk and stored.provider == "sandbox"
     assert snaps[2].payload == {}  # no consent: nobody was asked
     events = list(AuditEvent.objects.order_by("id")[before:])
+    single = snapshot_pull(enterprise=enterprise, source="tax", application=application, by=None, as_of=today)
+    assert stored.payload == single.payload  # the same answer a single pull gets
     assert [e.action for e in events] == ["data.pull.batch"]
     assert events[0].data["pulls"] == 3 and events[0].data["purpose"] == "test"
     assert events[0].data["by_source"] == {"tax": {"ok": 1}, "judicial": {"ok": 1}, "customs": {"no_consent": 1}}
