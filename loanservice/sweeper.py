@@ -28,6 +28,12 @@ def sweep(*, now=None, grace: dt.timedelta = GRACE) -> dict:
                     .values_list("pk", flat=True)[:500])
     for pk in unsealed:
         tasks.fast_track_complete.apply_async(args=[pk], retry=False)
+    # Sealed but never released: a worker died between the bank's seal and the disbursement (two transactions).
+    unreleased = list(Contract.objects.filter(status=Contract.Status.SIGNED, application__route="auto",
+                                              application__status=LoanApplication.Status.SIGNED, signatures__party="bank",
+                                              signatures__signed_at__lt=now - grace).values_list("pk", flat=True)[:500])
+    for pk in unreleased:
+        tasks.fast_track_complete.apply_async(args=[pk], retry=False)
     # Released disbursements whose core-banking record was never sent (broker or core banking down).
     from contracts import tasks as contract_tasks
     from contracts.selectors import core_banking_pending
