@@ -11,8 +11,9 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
+from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
 from loanservice.storage import private_storage
 

@@ -291,7 +291,7 @@ def application_create(*, applicant, enterprise: Enterprise, product: LoanProduc
 @transaction.atomic
 def application_update_draft(*, application: LoanApplication, user, **fields) -> LoanApplication:
     """Save-and-resume: change the loan request of a draft (only the fields given; each checked)."""
-    application = LoanApplication.objects.select_for_update().select_related("product").get(pk=application.pk)
+    application = LoanApplication.objects.select_for_update(of=("self",)).select_related("product").get(pk=application.pk)
     if application.status != LoanApplication.Status.DRAFT:
         raise Conflict(_("只有草稿可以修改 / Only a draft can be changed."), state=application.status)
     unknown = set(fields) - set(REQUEST_FIELDS)
@@ -569,7 +569,7 @@ def application_submit(*, application: LoanApplication, user, payloads: dict, ip
 
 # ---------------------------------------------------------------- transitions used by later stages
 def lock_application(pk: int) -> LoanApplication:
-    return LoanApplication.objects.select_for_update().select_related("product", "enterprise").get(pk=pk)
+    return LoanApplication.objects.select_for_update(of=("self",)).select_related("product", "enterprise").get(pk=pk)
 
 
 def application_transition(*, application: LoanApplication, transition: str, actor, reason: str = "",

@@ -8,9 +8,10 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from applications.models import MONEY, RATE, Bilingual, Enterprise, LoanApplication, LoanProduct
+from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
 
 ROUTES = [

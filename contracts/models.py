@@ -6,9 +6,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from applications.models import MONEY, LoanApplication, LoanProduct
+from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.storage import private_storage
 
 

@@ -289,7 +289,7 @@ def customer_sign_all(*, application_id: int, user, ip: str | None = None, user_
 def disbursement_release(*, application_id: int, user, idempotency_key: str) -> Loan:
     """Release once and open the Loan, in one transaction. The row lock on the order makes concurrent
     releases queue: a repeat with the same Idempotency-Key gets the same Loan, any other key a 409."""
-    order = DisbursementOrder.objects.select_for_update().select_related("application").filter(application_id=application_id).first()
+    order = DisbursementOrder.objects.select_for_update(of=("self",)).select_related("application").filter(application_id=application_id).first()
     if order is None:
         raise Conflict(_("尚无放款指令（合同未签署完成）/ No disbursement order yet (contract not fully signed)."),
                        state=LoanApplication.objects.get(pk=application_id).status)

@@ -12,10 +12,11 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import FSMField, transition
 
 from applications.models import MONEY, RATE, REPAYMENT_METHODS, Enterprise, LoanApplication
 from contracts.models import DisbursementOrder
+from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
 
 FIVE_CATEGORIES = [

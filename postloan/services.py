@@ -639,7 +639,7 @@ def task_due(*, severity: str, policy: PostloanPolicy, now=None) -> tuple[Decima
 @transaction.atomic
 def warning_task_complete(*, task: WarningTask, by, visit_mode: str, visit_notes: str, action: str, action_note: str = "") -> WarningTask:
     """The RM records the visit and the action; the warning closes. A recall marks the loan for recall."""
-    task = WarningTask.objects.select_for_update().select_related("warning", "loan").get(pk=task.pk)
+    task = WarningTask.objects.select_for_update(of=("self",)).select_related("warning", "loan").get(pk=task.pk)
     if task.assigned_to_id != by.pk and not roles.has_role(by, roles.RISK):
         raise ApplicationError(_("不是您的任务 / Not your task."), errors={"task": [_("只有被指派的客户经理可以处理 / Only the assigned RM.")]},
                                code="forbidden")
@@ -730,7 +730,7 @@ def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount=None) -> Re
     the same enterprise and product, the outstanding principal (renewal) or the asked amount (top-up)."""
     from applications.services import application_create
 
-    loan = Loan.objects.select_for_update().select_related("enterprise", "application__product").get(pk=loan.pk)
+    loan = Loan.objects.select_for_update(of=("self",)).select_related("enterprise", "application__product").get(pk=loan.pk)
     if by.pk != loan.borrower_id:
         raise ApplicationError(_("只有借款人可以申请续贷 / Only the borrower can ask for a renewal."),
                                errors={"loan": [_("不是您的贷款 / Not your loan.")]}, code="forbidden")

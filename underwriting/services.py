@@ -479,7 +479,7 @@ def scorecard_development_set(*, model: ScorecardModel, summary: dict, by) -> Sc
 
 # ---------------------------------------------------------------- the RM's due diligence
 def _case_for_rm(application: LoanApplication, by, *, states=DUE_DILIGENCE_STATES) -> LoanApplication:
-    application = LoanApplication.objects.select_for_update().select_related("product", "enterprise").get(pk=application.pk)
+    application = LoanApplication.objects.select_for_update(of=("self",)).select_related("product", "enterprise").get(pk=application.pk)
     if application.relationship_manager_id != getattr(by, "pk", None):
         raise ApplicationError(_("只有本案客户经理可以操作 / Only the case's RM can do this."),
                                errors={"application": [_("不是本案客户经理 / Not the case's RM.")]}, code="forbidden")
