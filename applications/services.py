@@ -16,7 +16,8 @@ import filetype
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -497,10 +498,12 @@ def documents_missing(application: LoanApplication, payloads: dict) -> list[Docu
 
 def relationship_manager_pick(*, branch: Branch):
     """The RM of the branch with the lightest open case load."""
-    open_states = LoanApplication.OPEN_STATES
+    # A correlated count per RM (index-only on relationship_manager + status), not a join of every case.
+    open_cases = (LoanApplication.objects.filter(relationship_manager=OuterRef("pk"), status__in=LoanApplication.OPEN_STATES)
+                  .order_by().values("relationship_manager").annotate(n=Count("pk")).values("n"))
     return (
         User.objects.filter(groups__name=roles.RM, profile__branch=branch, is_active=True)
-        .annotate(load=Count("rm_cases", filter=Q(rm_cases__status__in=open_states)))
+        .annotate(load=Coalesce(Subquery(open_cases, output_field=IntegerField()), 0))
         .order_by("load", "id")
         .first()
     )
@@ -569,7 +572,10 @@ def application_submit(*, application: LoanApplication, user, payloads: dict, ip
 
 # ---------------------------------------------------------------- transitions used by later stages
 def lock_application(pk: int) -> LoanApplication:
-    return LoanApplication.objects.select_for_update(of=("self",)).select_related("product", "enterprise").get(pk=pk)
+    """The case row locked for this transaction (only that row: its product, enterprise and applicant are read
+    along, not locked, or every case of a product would queue behind one another)."""
+    return (LoanApplication.objects.select_for_update(of=("self",)).select_related("product", "enterprise", "applicant")
+            .get(pk=pk))
 
 
 def application_transition(*, application: LoanApplication, transition: str, actor, reason: str = "",

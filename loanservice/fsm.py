@@ -18,7 +18,11 @@ class ConcurrentTransitionMixin(_ConcurrentTransitionMixin):
     def refresh_from_db(self, using=None, fields=None, from_queryset=None):
         # Every protected field, also when `fields` names others: Django copies whatever the fresh instance has
         # loaded, and the FSM mixin's __init__ always loads the state fields.
-        for name in self._get_protected_fsm_fields():
+        protected = self._get_protected_fsm_fields()
+        if fields is None:  # what Django would reload: the fields loaded now (popping below would defer the state)
+            deferred = self.get_deferred_fields()
+            fields = [f.attname for f in self._meta.concrete_fields if f.attname not in deferred or f.attname in protected]
+        for name in protected:
             self.__dict__.pop(name, None)
         super(FSMModelMixin, self).refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
         self._update_initial_state()

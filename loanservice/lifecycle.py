@@ -54,7 +54,7 @@ def application_submit(*, application_id: int, user, ip: str | None = None) -> L
     if missing:
         raise ApplicationError(_("请先完成数据授权 / Please authorise the data sources first."),
                                errors={"consent": [_("缺少授权：%(s)s / Missing consent: %(s)s") % {"s": ", ".join(missing)}]})
-    payloads = underwriting.snapshots_ensure(application=application, by=user)
+    payloads = underwriting.snapshots_ensure(application=application, by=user, consented=set(intake.ALL_SOURCES))
     application = intake.application_submit(application=application, user=user, payloads=payloads, ip=ip)
     if application.status == LoanApplication.Status.UNDER_REVIEW:
         _dispatch("score_and_route", application.pk)

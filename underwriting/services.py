@@ -24,7 +24,7 @@ from applications.models import (
     LoanApplication,
     NegativeListEntry,
 )
-from loanservice.audit import audit_record
+from loanservice.audit import audit_record, audit_record_many
 from loanservice.errors import ApplicationError, Conflict
 
 from . import providers as provider_lib
@@ -154,64 +154,79 @@ def snapshot_pull(*, enterprise: Enterprise, source: str, application: LoanAppli
                   as_of: dt.date | None = None, config: DataSourceConfig | None = None,
                   consented: bool | None = None) -> DataSnapshot:
     """Ask the configured provider now. A failure, or a missing consent, is recorded as a failed snapshot
-    (a named gap), never raised. `config` and `consented`, when the caller has them already (a submission
-    pulls seven sources), save two queries per source."""
+    (a named gap), never raised."""
     config = config or source_config(source)
-    as_of = as_of or timezone.localdate()
-    started = time.perf_counter()
-    failure: tuple[str, str] | None = None
-    payload: dict = {}
     if consented is None:
         consented = consent_given(enterprise=enterprise, source=source, application=application)
-    failure = _pull_refusal(config, consented=consented)
-    if failure is None:
-        try:
-            payload = provider_for(config).fetch(source, enterprise.uscc, as_of=as_of, hints=_hints(enterprise))
-        except provider_lib.ProviderError as exc:
-            log.warning("data source %s failed for %s: %s", source, enterprise.uscc, exc)
-            failure = (exc.code, str(exc)[:300])
-    if failure is None:
-        snap = DataSnapshot.objects.create(enterprise=enterprise, source=source, as_of=as_of, provider=config.provider,
-                                           payload=payload, application=application)
-    else:
-        snap = DataSnapshot.objects.create(enterprise=enterprise, source=source, as_of=as_of, provider=config.provider,
-                                           status=DataSnapshot.FAILED, error_code=failure[0], error=failure[1],
-                                           application=application)
-    audit_record(actor=by, action="data.pull", obj=enterprise,
-                 data={"source": source, "snapshot": snap.pk, "status": snap.status, "code": snap.error_code,
-                       "provider": config.provider, "ms": round((time.perf_counter() - started) * 1000),
-                       "application": getattr(application, "pk", None)})
-    return snap
+    return snapshots_pull(enterprise=enterprise, pulls=[(source, config, consented)], application=application, by=by,
+                          as_of=as_of)[source]
+
+
+def snapshots_pull(*, enterprise: Enterprise, pulls: Sequence[tuple[str, DataSourceConfig, bool]],
+                   application: LoanApplication | None, by, as_of: dt.date | None = None) -> dict[str, DataSnapshot]:
+    """Pull several sources of one enterprise now: (source, its config, consent given) each. Every pull is
+    stored as a snapshot (failed ones name the gap) with its own audit event; the snapshots and the events
+    are written in one INSERT each (a submission pulls seven sources)."""
+    as_of = as_of or timezone.localdate()
+    snapshots, timings = [], []
+    hints = None
+    for source, config, consented in pulls:
+        started = time.perf_counter()
+        failure = _pull_refusal(config, consented=consented)
+        payload: dict = {}
+        if failure is None:
+            hints = hints if hints is not None else _hints(enterprise)
+            try:
+                payload = provider_for(config).fetch(source, enterprise.uscc, as_of=as_of, hints=hints)
+            except provider_lib.ProviderError as exc:
+                log.warning("data source %s failed for %s: %s", source, enterprise.uscc, exc)
+                failure = (exc.code, str(exc)[:300])
+        snapshots.append(DataSnapshot(
+            enterprise=enterprise, source=source, as_of=as_of, provider=config.provider, payload=payload,
+            application=application, status=DataSnapshot.OK if failure is None else DataSnapshot.FAILED,
+            error_code=failure[0] if failure else "", error=failure[1] if failure else ""))
+        timings.append(round((time.perf_counter() - started) * 1000))
+    DataSnapshot.objects.bulk_create(snapshots)
+    audit_record_many([
+        {"actor": by, "action": "data.pull", "obj": enterprise,
+         "data": {"source": snap.source, "snapshot": snap.pk, "status": snap.status, "code": snap.error_code,
+                  "provider": snap.provider, "ms": ms, "application": getattr(application, "pk", None)}}
+        for snap, ms in zip(snapshots, timings, strict=True)])
+    return {snap.source: snap for snap in snapshots}
 
 
 def snapshot_fresh(snap: DataSnapshot | None, config: DataSourceConfig, today: dt.date) -> bool:
     return snap is not None and snap.status == DataSnapshot.OK and (today - snap.as_of).days <= config.freshness_days
 
 
-def snapshots_gather(*, application: LoanApplication, by, sources=None) -> dict[str, DataSnapshot]:
+def snapshots_gather(*, application: LoanApplication, by, sources=None, consented: set[str] | None = None) -> dict[str, DataSnapshot]:
     """Per source, the snapshot to use: a fresh one on file (pushed or pulled earlier) as it is,
-    otherwise pulled now. Every source maps to a snapshot; a failed one is the named gap."""
+    otherwise pulled now. Every source maps to a snapshot; a failed one is the named gap. `consented`: the
+    sources consented on this application, when the caller has just read them."""
     enterprise = application.enterprise
-    consented = set(Consent.objects.filter(application=application).values_list("source", flat=True))
+    if consented is None:
+        consented = set(Consent.objects.filter(application=application).values_list("source", flat=True))
     configs = {c.source: c for c in DataSourceConfig.objects.all()}
     on_file = latest_ok_snapshots(enterprise)
     today = timezone.localdate()
     result: dict[str, DataSnapshot] = {}
+    pulls = []
     for source in sources or SOURCES:
         config = configs.get(source) or DataSourceConfig(source=source)
         snap = on_file.get(source)
         if source in consented and snapshot_fresh(snap, config, today):
             result[source] = snap
-        else:  # no consent: snapshot_pull records the gap without asking anyone
-            result[source] = snapshot_pull(enterprise=enterprise, source=source, application=application, by=by,
-                                           config=config, consented=source in consented)
-    return result
+        else:  # no consent: the pull records the gap without asking anyone
+            pulls.append((source, config, source in consented))
+    if pulls:
+        result.update(snapshots_pull(enterprise=enterprise, pulls=pulls, application=application, by=by))
+    return {source: result[source] for source in sources or SOURCES}
 
 
-def snapshots_ensure(*, application: LoanApplication, by, sources=None) -> dict[str, dict | None]:
+def snapshots_ensure(*, application: LoanApplication, by, sources=None, consented: set[str] | None = None) -> dict[str, dict | None]:
     """The payload per source: a fresh snapshot as it is, otherwise pulled now. None = a gap."""
     return {s: (snap.payload if snap.status == DataSnapshot.OK else None)
-            for s, snap in snapshots_gather(application=application, by=by, sources=sources).items()}
+            for s, snap in snapshots_gather(application=application, by=by, sources=sources, consented=consented).items()}
 
 
 def snapshots_transient_gaps(snapshots: dict[str, DataSnapshot]) -> dict[str, str]:
@@ -380,7 +395,7 @@ def application_score(*, application: LoanApplication, by=None, snapshots: dict[
             score = _score_with(champion, application, features, payloads, missing, gaps, shadow=False, policy=policy)
     except IntegrityError:  # a concurrent run scored first
         return Score.objects.get(application=application, model=champion)
-    score.snapshots.set([snap for snap in snapshots.values() if snap.status == DataSnapshot.OK])
+    score.snapshots.add(*[snap for snap in snapshots.values() if snap.status == DataSnapshot.OK])  # a new score: one INSERT
     challenger = scorecard_challenger()
     if challenger and challenger.pk != champion.pk:
         try:
