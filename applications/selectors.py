@@ -49,25 +49,11 @@ def applications_visible_to(user) -> QuerySet[LoanApplication]:
     """The object rule for cases: an applicant sees its own; staff see their branch (head office roles,
     risk and admin see all)."""
     qs = LoanApplication.objects.select_related("enterprise", "product", "relationship_manager", "branch")
-    if not user.is_authenticated:
-        return qs.none()
-    role_set = roles.user_roles(user)
-    if role_set & {roles.HEAD_APPROVER, roles.COMMITTEE, roles.RISK, roles.ADMIN, roles.OPERATIONS}:
-        return qs
-    if role_set & {roles.RM, roles.BRANCH_APPROVER}:
-        branch_id = roles.user_branch_id(user)
-        return qs.filter(Q(branch_id=branch_id) | Q(relationship_manager=user)).exclude(status="draft")
-    return qs.filter(applicant=user)
+    return roles.scope_to(qs, user, owner="applicant", branch_exclude={"status": LoanApplication.Status.DRAFT})
 
 
 def enterprises_visible_to(user) -> QuerySet[Enterprise]:
-    qs = Enterprise.objects.all()
-    role_set = roles.user_roles(user)
-    if role_set & {roles.HEAD_APPROVER, roles.COMMITTEE, roles.RISK, roles.ADMIN, roles.OPERATIONS, roles.INTEGRATION}:
-        return qs
-    if role_set & {roles.RM, roles.BRANCH_APPROVER}:
-        return qs.filter(Q(branch_id=roles.user_branch_id(user)) | Q(relationship_manager=user))
-    return qs.filter(owner=user)
+    return roles.scope_to(Enterprise.objects.all(), user, owner="owner", bank_wide=roles.BANK_WIDE | {roles.INTEGRATION})
 
 
 def relationship_manager_can_reassign(user, enterprise: Enterprise) -> bool:

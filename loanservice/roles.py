@@ -60,6 +60,28 @@ def user_branch_id(user) -> int | None:
     return profile.branch_id if profile else None
 
 
+BANK_WIDE = frozenset({HEAD_APPROVER, COMMITTEE, RISK, ADMIN, OPERATIONS})
+BRANCH_SCOPED = frozenset({RM, BRANCH_APPROVER})
+
+
+def scope_to(qs, user, *, owner: str, bank_wide: frozenset[str] = BANK_WIDE, branch_exclude: dict | None = None):
+    """The object rule of cases, customers and loans, in one place: the bank-wide roles see every row; an RM
+    or a branch approver the rows of their branch and the customers they manage (less `branch_exclude`, e.g.
+    drafts); anyone else only the rows whose `owner` field is them; nobody anonymous sees anything. The rows
+    need `branch` and `relationship_manager` fields."""
+    from django.db.models import Q
+
+    if not getattr(user, "is_authenticated", False):
+        return qs.none()
+    role_set = user_roles(user)
+    if role_set & bank_wide:
+        return qs
+    if role_set & BRANCH_SCOPED:
+        qs = qs.filter(Q(branch_id=user_branch_id(user)) | Q(relationship_manager=user))
+        return qs.exclude(**branch_exclude) if branch_exclude else qs
+    return qs.filter(**{owner: user})
+
+
 @rules.predicate
 def is_applicant(user):
     return has_role(user, APPLICANT)

@@ -9,17 +9,11 @@ from loanservice import roles
 
 from .models import NPL_CATEGORIES, ApprovalRequest, EarlyWarning, Loan, SurveyResponse, WarningTask
 
-SEE_ALL = {roles.HEAD_APPROVER, roles.COMMITTEE, roles.RISK, roles.ADMIN, roles.OPERATIONS, roles.INTEGRATION}
+SEE_ALL = roles.BANK_WIDE | {roles.INTEGRATION}
 
 
 def loans_visible_to(user):
-    qs = Loan.objects.all()
-    role_set = roles.user_roles(user)
-    if role_set & SEE_ALL:
-        return qs
-    if role_set & {roles.RM, roles.BRANCH_APPROVER}:
-        return qs.filter(Q(branch_id=roles.user_branch_id(user)) | Q(relationship_manager=user))
-    return qs.filter(borrower=user)
+    return roles.scope_to(Loan.objects.all(), user, owner="borrower", bank_wide=SEE_ALL)
 
 
 def warnings_visible_to(user):
