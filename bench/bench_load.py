@@ -77,32 +77,43 @@ def _drain(pks: list[int], timeout: float = 120) -> int:
     return LoanApplication.objects.filter(pk__in=pks, status="under_review", route="").count()
 
 
-def run(base: str) -> dict:
+def _series(base: str, *, web_only: bool, work: Path, offset: int) -> dict:
+    """Rising offered rates until a step fails; with `web_only` the worker is paused during each step and
+    drains afterwards (scoring on other machines), otherwise it scores on the same two cores meanwhile."""
+    import contextlib
     import json
 
     from applications.models import LoanApplication
+    from bench.common import worker_paused
 
-    steps, best, best_p95 = [], None, None
-    lost_total = 0
-    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    steps, best, best_p95, lost_total = [], None, None, 0
     for i, rate in enumerate(RATES):
-        pool = prepare_pool(int(rate * SECONDS * 1.5) + 50, start=8_000_000 + i * 100_000)
-        pool_file, done_file = work / f"pool-{rate}.json", work / f"done-{rate}.txt"
+        pool = prepare_pool(int(rate * SECONDS * 1.5) + 50, start=offset + i * 100_000)
+        pool_file, done_file = work / f"pool-{offset}-{rate}.json", work / f"done-{offset}-{rate}.txt"
         pool_file.write_text(json.dumps(pool))
         done_file.write_text("")
-        stats = _locust(base, rate, pool_file, done_file, work / f"rate-{rate}")
+        with worker_paused() if web_only else contextlib.nullcontext():
+            stats = _locust(base, rate, pool_file, done_file, work / f"rate-{offset}-{rate}")
         ok = [int(x) for x in done_file.read_text().split()]
         in_db = LoanApplication.objects.filter(pk__in=ok).exclude(status="draft").count()
-        unscored = _drain(ok)
+        unscored = _drain(ok, timeout=300 if web_only else 120)
         lost = len(ok) - in_db + unscored
         lost_total += lost
-        step = {"rate": rate, **stats, "ok": len(ok), "in_db": in_db, "unscored_after_drain": unscored, "lost": lost}
-        steps.append(step)
-        print(f"  {rate}/s offered: {stats['achieved']:.1f}/s, p50 {stats['p50']:.0f} ms, p95 {stats['p95']:.0f} ms, "
-              f"failures {stats['failures']}, ok {len(ok)}, in DB {in_db}, unscored {unscored}", flush=True)
+        steps.append({"rate": rate, **stats, "ok": len(ok), "in_db": in_db, "unscored_after_drain": unscored, "lost": lost})
+        print(f"  {'web only' if web_only else 'shared'} {rate}/s offered: {stats['achieved']:.1f}/s, p50 {stats['p50']:.0f} ms, "
+              f"p95 {stats['p95']:.0f} ms, failures {stats['failures']}, ok {len(ok)}, in DB {in_db}, unscored {unscored}", flush=True)
         passed = stats["p95"] < 200 and stats["failures"] == 0 and lost == 0 and stats["achieved"] >= rate * 0.9
         if not passed:
             break
         best, best_p95 = rate, stats["p95"]
+    return {"best_rate": best, "best_p95_ms": best_p95, "lost": lost_total, "steps": steps}
+
+
+def run(base: str) -> dict:
+    """Both series: the worker scoring on the same cores (the whole stack on this box), then paused during
+    each step (the web tier alone; every submission still scored once afterwards, none lost)."""
+    work = Path(tempfile.mkdtemp(prefix="bench-load-"))
+    shared = _series(base, web_only=False, work=work, offset=8_000_000)
+    web_only = _series(base, web_only=True, work=work, offset=9_000_000)
     os.environ.pop("BENCH_POOL", None)
-    return {"best_rate": best, "best_p95_ms": best_p95, "lost": lost_total, "seconds_per_step": SECONDS, "steps": steps}
+    return {**shared, "seconds_per_step": SECONDS, "web_only": web_only}

@@ -114,7 +114,9 @@ def stack(*, web_workers: int | None = None, threads: int | None = None, worker_
                            stderr=subprocess.STDOUT)
     worker = subprocess.Popen([str(BIN / "celery"), "-A", "loanservice", "worker", "-l", "warning", "-c", str(worker_concurrency),
                                "-O", "fair", "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h"],
-                              cwd=ROOT, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT)
+                              cwd=ROOT, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT,
+                              start_new_session=True)  # its own process group: worker_paused() stops it and its children
+    RUNNING["worker"] = worker
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/api/v1/products/", web)
@@ -128,6 +130,25 @@ def stack(*, web_workers: int | None = None, threads: int | None = None, worker_
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+RUNNING: dict[str, subprocess.Popen] = {}
+
+
+@contextlib.contextmanager
+def worker_paused():
+    """Stop the stack's Celery worker (SIGSTOP to its process group) for the block, then let it go on: what
+    the web tier does when the workers run on other machines. Tasks published meanwhile wait in Redis."""
+    import signal
+
+    worker = RUNNING.get("worker")
+    if worker is None or worker.poll() is not None:
+        raise RuntimeError("no running worker to pause")
+    os.killpg(worker.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(worker.pid, signal.SIGCONT)
 
 
 def _wait_worker(env: dict, timeout: float = 60) -> None:

@@ -172,8 +172,9 @@ class SubmitView(APIView):
     def post(self, request, pk):
         application = own_application(request, pk)
         application = lifecycle.application_submit(application_id=application.pk, user=request.user, ip=client_ip(request))
-        application.refresh_from_db()
-        return Response({"id": application.pk, "status": application.status,
+        # The status now: scoring may already have moved the case on (a worker, or eager Celery).
+        status = LoanApplication.objects.values_list("status", flat=True).get(pk=application.pk)
+        return Response({"id": application.pk, "status": status,
                          "prescreen": {"passed": application.prescreen["passed"], "reasons": application.prescreen["reasons"]}})
 
 
