@@ -382,6 +382,8 @@ class LoanApplication(ConcurrentTransitionMixin, models.Model):
         indexes = [
             models.Index(fields=["status", "branch", "created_at"]),
             models.Index(fields=["relationship_manager", "status"]),
+            # The RM's queue a page at a time, oldest submission first (staff_views.rm_queue).
+            models.Index(fields=["relationship_manager", "submitted_at", "id"]),
         ]
 
     def __str__(self) -> str:

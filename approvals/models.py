@@ -169,7 +169,8 @@ class ApprovalCase(ConcurrentTransitionMixin, models.Model):
         verbose_name = _("审批案件 approval case")
         verbose_name_plural = _("审批案件 approval cases")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "tier"])]
+        # The approvers' queue a page at a time, oldest first (selectors.approval_queue).
+        indexes = [models.Index(fields=["status", "tier"]), models.Index(fields=["status", "created_at", "id"])]
 
     def __str__(self) -> str:
         return f"approval {self.pk} of #{self.application_id} ({self.tier})"

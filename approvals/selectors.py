@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from applications.models import LoanApplication
@@ -58,10 +59,14 @@ def approval_queue(user, *, tier: str = "", product: str = "", branch: int | Non
     if tier:
         tiers = [t for t in tiers if t == tier]
     clocks = SlaClock.objects.filter(case_id=OuterRef("application_id"), stopped_at__isnull=True)
+    # Votes per row as a subquery, not a join with GROUP BY: the queue is read a page at a time, and a GROUP BY
+    # over every pending case would be computed in full before the page's LIMIT.
+    committee_votes = (Decision.objects.filter(case_id=OuterRef("pk"), tier="committee").order_by()
+                       .values("case_id").annotate(n=Count("pk")).values("n"))
     qs = (ApprovalCase.objects.filter(status=ApprovalCase.Status.PENDING, tier__in=tiers)
           .select_related("application__enterprise", "application__product", "application__relationship_manager",
                           "application__branch", "prepared_by")
-          .annotate(votes=Count("decisions", filter=Q(decisions__tier="committee"), distinct=True),
+          .annotate(votes=Coalesce(Subquery(committee_votes), 0),
                     decided_by_me=Exists(Decision.objects.filter(case=OuterRef("pk"), approver_id=user.pk)),
                     conflict=Exists(ConflictOfInterest.objects.filter(user_id=user.pk, is_active=True,
                                                                       enterprise_id=OuterRef("application__enterprise_id"))),

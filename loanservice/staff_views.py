@@ -7,6 +7,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Sum
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -33,6 +34,8 @@ from .errors import ApplicationError, Conflict
 from .models import Branch, SlaClock
 from .sla import business_calendar_pinned, sla_clock_remaining
 
+QUEUE_PAGE_SIZE = 50  # rows per page of the RM's and the approvers' work queues
+
 
 def role_required(*names):
     def decorator(view):
@@ -57,6 +60,15 @@ def _clocks(case_ids) -> dict[int, SlaClock]:
     return clocks
 
 
+def _queue_page(request, queryset) -> tuple[Page, str]:
+    """One page of a work queue and the query string without `page`, for the pager's links to keep the filters.
+    A page that is not a number shows the first page, one past either end the last (Paginator.get_page)."""
+    page = Paginator(queryset, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return page, params.urlencode()
+
+
 def _error_text(exc) -> str:
     if isinstance(exc, ApplicationError):
         return " ".join([exc.message, *[f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs]])
@@ -65,15 +77,17 @@ def _error_text(exc) -> str:
 
 @role_required(roles.RM)
 def rm_queue(request):
-    cases = list(applications_visible_to(request.user).filter(relationship_manager=request.user)
-                 .filter(status__in=[LoanApplication.Status.UNDER_REVIEW, LoanApplication.Status.AWAITING_INFO,
-                                     LoanApplication.Status.PENDING_APPROVAL, LoanApplication.Status.APPROVED,
-                                     LoanApplication.Status.CONTRACTING, LoanApplication.Status.SIGNED])
-                 .order_by("submitted_at")[:200])
+    """The RM's open cases, oldest submission first, a page at a time with the SLA clocks of the rows shown."""
+    page, query = _queue_page(request, applications_visible_to(request.user).filter(relationship_manager=request.user)
+                              .filter(status__in=[LoanApplication.Status.UNDER_REVIEW, LoanApplication.Status.AWAITING_INFO,
+                                                  LoanApplication.Status.PENDING_APPROVAL, LoanApplication.Status.APPROVED,
+                                                  LoanApplication.Status.CONTRACTING, LoanApplication.Status.SIGNED])
+                              .order_by("submitted_at", "id"))
+    cases = list(page)
     clocks = _clocks(c.pk for c in cases)
     for case in cases:
         case.clock = clocks.get(case.pk)
-    return render(request, "staff/rm_queue.html", {"cases": cases})
+    return render(request, "staff/rm_queue.html", {"cases": cases, "page": page, "query": query})
 
 
 @role_required(*roles.STAFF_ROLES)
@@ -140,12 +154,13 @@ def case_action(request, pk, action):
 @role_required(*roles.APPROVER_ROLES)
 def approver_queue(request):
     filters = queue_filters_clean(request.GET)
-    cases = list(approval_queue(request.user, **filters)[:200])
+    page, query = _queue_page(request, approval_queue(request.user, **filters))
+    cases = list(page)
     clocks = _clocks(c.application_id for c in cases)
     for case in cases:
         case.clock = clocks.get(case.application_id)
     return render(request, "staff/approver_queue.html", {
-        "cases": cases, "filters": filters, "tiers": approver_tiers(request.user),
+        "cases": cases, "page": page, "query": query, "filters": filters, "tiers": approver_tiers(request.user),
         "products": LoanProduct.objects.filter(is_active=True).order_by("order", "code"),
         "branches": Branch.objects.order_by("code"),
     })
