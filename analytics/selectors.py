@@ -21,6 +21,7 @@ from django.db.models import Avg, CharField, Count, Exists, F, OuterRef, Q, Subq
 from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from applications.models import LoanApplication, LoanProduct
 from loanservice import roles
@@ -32,12 +33,12 @@ from underwriting.scorecard import psi_against_summary
 
 APP_TYPE = "applications.loanapplication"
 FUNNEL_STAGES = [
-    ("started", "发起申请 started"),
-    ("submitted", "已提交 submitted"),
-    ("prescreen_passed", "预审通过 pre-screen passed"),
-    ("approved", "已批准 approved"),
-    ("accepted", "已接受批复 accepted"),
-    ("disbursed", "已放款 disbursed"),
+    ("started", gettext_lazy("发起申请 started")),
+    ("submitted", gettext_lazy("已提交 submitted")),
+    ("prescreen_passed", gettext_lazy("预审通过 pre-screen passed")),
+    ("approved", gettext_lazy("已批准 approved")),
+    ("accepted", gettext_lazy("已接受批复 accepted")),
+    ("disbursed", gettext_lazy("已放款 disbursed")),
 ]
 # A human decision "against the score": approving what the card grades D or E, declining A or B.
 OVERRIDE_APPROVE_GRADES = ("D", "E")
@@ -51,10 +52,10 @@ REWORK_ACTIONS = {"application.return_to_rm": "returns", "application.request_in
 # Roles that see every branch; the others (branch approvers) see their own branch only.
 ALL_BRANCH_ROLES = {roles.RISK, roles.ADMIN, roles.HEAD_APPROVER, roles.COMMITTEE}
 EVENT_STAGES = [
-    ("submit_to_score", "提交→评分 submit → scored"),
-    ("submit_to_decision", "提交→审批决定 submit → decision"),
-    ("decision_to_disbursement", "批准→放款 approval → disbursement"),
-    ("start_to_disbursement", "申请→放款 application → disbursement"),
+    ("submit_to_score", gettext_lazy("提交→评分 submit → scored")),
+    ("submit_to_decision", gettext_lazy("提交→审批决定 submit → decision")),
+    ("decision_to_disbursement", gettext_lazy("批准→放款 approval → disbursement")),
+    ("start_to_disbursement", gettext_lazy("申请→放款 application → disbursement")),
 ]
 
 
@@ -199,7 +200,7 @@ def funnel(f: Filters) -> dict:
                                            r_accepted=_reached("application.accept_offer"),
                                            r_disbursed=_reached("application.mark_disbursed"))
     total = qs.aggregate(**_funnel_aggregates())
-    result = {"total": [{"stage": s, "label": label, "n": total[s], "of_started": _ratio(total[s], total["started"])}
+    result = {"total": [{"stage": s, "label": str(label), "n": total[s], "of_started": _ratio(total[s], total["started"])}
                         for s, label in FUNNEL_STAGES]}
     for dim, key in (("product", "product__code"), ("branch", "branch__code"), ("channel", "channel")):
         rows = qs.values(key).annotate(**_funnel_aggregates()).order_by(key)
@@ -264,7 +265,7 @@ def turnaround(f: Filters, *, now: dt.datetime | None = None) -> dict:
             spans["decision_to_disbursement"].append((disbursed - approved).total_seconds() / 3600)
         if disbursed:
             spans["start_to_disbursement"].append((disbursed - created).total_seconds() / 3600)
-    events = [{"span": k, "label": label, "clock_hours": _stats(spans[k])} for k, label in EVENT_STAGES]
+    events = [{"span": k, "label": str(label), "clock_hours": _stats(spans[k])} for k, label in EVENT_STAGES]
     return {
         "stages": stages,
         "by_product": [{"stage": s, "product": p, **_stats(v)} for (s, p), v in sorted(by_product.items())],
@@ -554,6 +555,6 @@ def analytics_summary(f: Filters) -> dict:
 
 
 def filter_choices() -> dict:
-    return {"products": list(LoanProduct.objects.order_by("order", "code").values_list("code", "name")),
+    return {"products": [(p.code, p.tr("name")) for p in LoanProduct.objects.order_by("order", "code").only("code", "name", "name_en")],
             "branches": list(Branch.objects.order_by("code").values_list("code", "name")),
             "channels": sorted(c for c in LoanApplication.objects.values_list("channel", flat=True).distinct() if c)}

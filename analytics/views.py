@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy
 
 from loanservice import roles
 from loanservice.staff_views import role_required
@@ -14,9 +15,10 @@ from .tables import summary_tables, table_csv
 
 VIEWER_ROLES = (roles.RISK, roles.ADMIN, *roles.APPROVER_ROLES)
 SECTIONS = [
-    ("funnel", "申请漏斗 Funnel"), ("turnaround", "流程时效 Turnaround and SLA"), ("decisions", "审批决定 Decisions"),
-    ("portfolio", "贷款组合 Portfolio"), ("models", "模型监控 Model monitoring"), ("voice", "客户之声 Customer voice"),
-    ("marketing", "精准营销 Marketing conversion"),
+    ("funnel", gettext_lazy("申请漏斗 Funnel")), ("turnaround", gettext_lazy("流程时效 Turnaround and SLA")),
+    ("decisions", gettext_lazy("审批决定 Decisions")), ("portfolio", gettext_lazy("贷款组合 Portfolio")),
+    ("models", gettext_lazy("模型监控 Model monitoring")), ("voice", gettext_lazy("客户之声 Customer voice")),
+    ("marketing", gettext_lazy("精准营销 Marketing conversion")),
 ]
 
 

@@ -27,7 +27,7 @@ from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch
-from loanservice.notifications import notify
+from loanservice.notifications import in_default_language, notify
 
 from . import prescreen
 from .identifiers import check_industry_code, check_resident_id, check_uscc, region_of_uscc
@@ -45,6 +45,7 @@ from .models import (
     NegativeListEntry,
 )
 from .selectors import applicable_checklist, manual_negative_hits, relationship_manager_can_reassign
+from .text import join_list
 
 User = get_user_model()
 ALL_SOURCES = [code for code, _label in DATA_SOURCES]
@@ -234,7 +235,7 @@ def application_field_clean(name: str, value, *, product: LoanProduct):
         return term, []
     if name == "repayment_method":
         if value not in product.repayment_methods:
-            offered = "、".join(str(label) for code, label in REPAYMENT_METHODS if code in product.repayment_methods)
+            offered = join_list(label for code, label in REPAYMENT_METHODS if code in product.repayment_methods)
             return value, [_("该产品不支持此还款方式，可选：%(m)s / This product does not offer that repayment method; "
                              "choose: %(m)s") % {"m": offered}]
         return value, []
@@ -604,9 +605,10 @@ def application_request_info(*, application: LoanApplication, user, message: str
     application = lock_application(application.pk)
     application_transition(application=application, transition="request_info", actor=user, reason=message)
     request = InfoRequest.objects.create(application=application, requested_by=user, message=message.strip(), due_on=due_on)
-    notify(user=application.applicant, kind="info_requested",
-           title=_("申请 #%(id)s 需要补充资料 / Application #%(id)s needs more information") % {"id": application.pk},
-           body=message, url=f"/portal/applications/{application.pk}/")
+    with in_default_language():
+        notify(user=application.applicant, kind="info_requested",
+               title=_("申请 #%(id)s 需要补充资料 / Application #%(id)s needs more information") % {"id": application.pk},
+               body=message, url=f"/portal/applications/{application.pk}/")
     return request
 
 
@@ -623,9 +625,10 @@ def application_respond(*, application: LoanApplication, user, response: str) ->
         request.responded_at = timezone.now()
         request.save(update_fields=["response", "responded_at"])
     if application.relationship_manager:
-        notify(user=application.relationship_manager, kind="info_received",
-               title=_("申请 #%(id)s 客户已补充资料 / The applicant answered on #%(id)s") % {"id": application.pk},
-               url=f"/staff/cases/{application.pk}/")
+        with in_default_language():
+            notify(user=application.relationship_manager, kind="info_received",
+                   title=_("申请 #%(id)s 客户已补充资料 / The applicant answered on #%(id)s") % {"id": application.pk},
+                   url=f"/staff/cases/{application.pk}/")
     return application
 
 
@@ -670,14 +673,15 @@ def relationship_manager_reassign(*, enterprise: Enterprise, new_rm, by, reason:
         SlaClock.objects.filter(case_id__in=open_cases, stopped_at__isnull=True, owner=old_rm).update(owner=new_rm)
     audit_record(actor=by, action="enterprise.reassign_rm", obj=enterprise, reason=reason.strip(), ip=ip,
                  data={"from": old_rm.get_username() if old_rm else "", "to": new_rm.get_username(), "cases": open_cases})
-    notify(user=new_rm, kind="rm_assigned",
-           title=_("您已成为 %(e)s 的客户经理 / You are now the RM of %(e)s") % {"e": enterprise.name},
-           body=reason.strip(), url=f"/staff/cases/{open_cases[0]}/" if open_cases else "")
     phone = getattr(getattr(new_rm, "profile", None), "phone", "")
-    notify(user=enterprise.owner, kind="rm_changed",
-           title=_("%(e)s 的客户经理已变更为 %(n)s（%(p)s）/ %(e)s's relationship manager is now %(n)s (%(p)s)")
-           % {"e": enterprise.name, "n": _display_name(new_rm), "p": phone or "—"},
-           url="/portal/")
+    with in_default_language():
+        notify(user=new_rm, kind="rm_assigned",
+               title=_("您已成为 %(e)s 的客户经理 / You are now the RM of %(e)s") % {"e": enterprise.name},
+               body=reason.strip(), url=f"/staff/cases/{open_cases[0]}/" if open_cases else "")
+        notify(user=enterprise.owner, kind="rm_changed",
+               title=_("%(e)s 的客户经理已变更为 %(n)s（%(p)s）/ %(e)s's relationship manager is now %(n)s (%(p)s)")
+               % {"e": enterprise.name, "n": _display_name(new_rm), "p": phone or "—"},
+               url="/portal/")
     return enterprise
 
 

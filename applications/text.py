@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 
 def in_language(message, language: str | None = None) -> str:
@@ -12,3 +15,9 @@ def in_language(message, language: str | None = None) -> str:
     zh, en = text.split(" / ", 1)
     lang = language or get_language() or "zh-hans"
     return en.strip() if lang.startswith("en") else zh.strip()
+
+
+def join_list(items: Iterable) -> str:
+    """A list in running text: "甲、乙、丙" in Chinese, "A, B, C" in English (templates: `join:_("、")`)."""
+    # Translators: the separator of a list in running text ("、" in Chinese, ", " in English).
+    return _("、").join(str(item) for item in items)

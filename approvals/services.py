@@ -20,7 +20,7 @@ from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import SlaClock
-from loanservice.notifications import notify
+from loanservice.notifications import in_default_language, notify
 from underwriting.models import Score
 
 from .models import (
@@ -387,7 +387,9 @@ def tier_members(*, tier: str, branch_id: int | None):
 
 
 def _notify_tier(case: ApprovalCase, application: LoanApplication) -> None:
-    title = _("案件 #%(id)s 待您审批（%(tier)s）/ Case #%(id)s awaits your decision") % {"id": application.pk, "tier": case.get_tier_display()}
+    with in_default_language():
+        title = (_("案件 #%(id)s 待您审批（%(tier)s）/ Case #%(id)s awaits your decision")
+                 % {"id": application.pk, "tier": case.get_tier_display()})
     excluded = {case.prepared_by_id, application.relationship_manager_id}
     for user in tier_members(tier=case.tier, branch_id=application.branch_id):
         if user.pk not in excluded:
@@ -599,9 +601,10 @@ def approval_decide(*, application: LoanApplication, user, decision: str, reason
         case.save()
         tally = committee_tally(case)
         if tally["cast"] == tally["quorum"] and tally["chair_id"]:
-            notify(user=User.objects.get(pk=tally["chair_id"]), kind="committee_quorum",
-                   title=_("案件 #%(id)s 已达法定人数，请记录决议 / Case #%(id)s has a quorum: record the resolution") % {"id": application.pk},
-                   url=f"/staff/approvals/{application.pk}/")
+            with in_default_language():
+                notify(user=User.objects.get(pk=tally["chair_id"]), kind="committee_quorum",
+                       title=_("案件 #%(id)s 已达法定人数，请记录决议 / Case #%(id)s has a quorum: record the resolution")
+                       % {"id": application.pk}, url=f"/staff/approvals/{application.pk}/")
         return record
     _finalise(application=application, case=case, decision=decision, user=user, score=score)
     return record
@@ -611,9 +614,10 @@ def _return_to_rm(*, application, case, user, codes: list[str], comment: str) ->
     case.return_to_rm()
     case.save()
     application_transition(application=application, transition="return_to_rm", actor=user, reason=",".join(codes))
-    notify(user=application.relationship_manager, kind="returned",
-           title=_("申请 #%(id)s 被退回 / Application #%(id)s was returned") % {"id": application.pk},
-           body=comment, url=f"/staff/cases/{application.pk}/")
+    with in_default_language():
+        notify(user=application.relationship_manager, kind="returned",
+               title=_("申请 #%(id)s 被退回 / Application #%(id)s was returned") % {"id": application.pk},
+               body=comment, url=f"/staff/cases/{application.pk}/")
 
 
 @transaction.atomic
@@ -716,15 +720,17 @@ def _finalise(*, application, case, decision: str, user, score: Score | None) ->
         application_transition(application=application, transition="approve", actor=user,
                                data={"case": case.pk, "amount": f"{amount:.2f}", "rate": str(rate), "term_months": term,
                                      "conditions": [c["code"] for c in case.conditions if isinstance(c, dict)]})
-        notify(user=application.applicant, kind="decision",
-               title=_("您的贷款申请 #%(id)s 已获批准 / Application #%(id)s is approved") % {"id": application.pk},
-               url=f"/portal/applications/{application.pk}/")
+        with in_default_language():
+            notify(user=application.applicant, kind="decision",
+                   title=_("您的贷款申请 #%(id)s 已获批准 / Application #%(id)s is approved") % {"id": application.pk},
+                   url=f"/portal/applications/{application.pk}/")
     else:
         codes = sorted({c for d in decisions if d.decision in ("decline", "vote_decline") for c in d.reason_codes})
         case.decline()
         case.save()
         application_transition(application=application, transition="decline", actor=user, reason=",".join(codes))
         texts = [rc.text for rc in ReasonCode.objects.filter(code__in=codes)]
-        notify(user=application.applicant, kind="decision",
-               title=_("您的贷款申请 #%(id)s 未获批准 / Application #%(id)s was declined") % {"id": application.pk},
-               body="\n".join(texts), url=f"/portal/applications/{application.pk}/")
+        with in_default_language():
+            notify(user=application.applicant, kind="decision",
+                   title=_("您的贷款申请 #%(id)s 未获批准 / Application #%(id)s was declined") % {"id": application.pk},
+                   body="\n".join(texts), url=f"/portal/applications/{application.pk}/")

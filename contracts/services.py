@@ -26,9 +26,10 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from applications.models import LoanApplication, LoanProduct
+from applications.text import join_list
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
-from loanservice.notifications import notify
+from loanservice.notifications import in_default_language, notify
 
 from .amount_words import amount_to_chinese
 from .models import (
@@ -388,10 +389,10 @@ def contracts_issue(*, application: LoanApplication, by) -> list[Contract]:
                                                       security=security)
             issued.append(existing[(kind, ref)])
     if issued:
-        numbers = "、".join(c.number for c in issued)
-        notify(user=application.applicant, kind="contract_ready",
-               title=_("合同 %(n)s 已生成，请签署 / Contract %(n)s is ready to sign") % {"n": numbers},
-               url=f"/portal/applications/{application.pk}/")
+        with in_default_language():
+            notify(user=application.applicant, kind="contract_ready",
+                   title=_("合同 %(n)s 已生成，请签署 / Contract %(n)s is ready to sign")
+                   % {"n": join_list(c.number for c in issued)}, url=f"/portal/applications/{application.pk}/")
     return sorted(existing.values(), key=lambda c: (KIND_ORDER.get(c.kind, 9), c.pk))
 
 
@@ -467,9 +468,10 @@ def contract_correct(*, contract: Contract, by, reason: str, changes: dict | Non
                             overrides=overrides, supersedes=contract)
     audit_record(actor=by, action="contract.correct", obj=new, from_state=contract.status, to_state=new.status, reason=reason,
                  ip=ip, data={"voided": contract.pk, "voided_number": contract.number, "changes": overrides})
-    notify(user=application.applicant, kind="contract_ready",
-           title=_("合同已更正为 %(n)s，请重新签署 / Contract corrected as %(n)s; please sign again") % {"n": new.number},
-           url=f"/portal/applications/{application.pk}/")
+    with in_default_language():
+        notify(user=application.applicant, kind="contract_ready",
+               title=_("合同已更正为 %(n)s，请重新签署 / Contract corrected as %(n)s; please sign again") % {"n": new.number},
+               url=f"/portal/applications/{application.pk}/")
     return new
 
 

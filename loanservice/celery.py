@@ -1,9 +1,26 @@
 import os
 
-from celery import Celery
+from celery import Celery, Task
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loanservice.settings")
 
-app = Celery("loanservice")
+
+class DefaultLanguageTask(Task):
+    """Every task runs in the default language (settings.LANGUAGE_CODE).
+
+    A worker has no request, so it does anyway; eager tasks (the embedded default) and `delay_on_commit` run in
+    the request's thread and would otherwise inherit the language of whoever triggered them, writing, say, the
+    RM's new-case notice in the applicant's English.
+    """
+
+    def __call__(self, *args, **kwargs):
+        from django.conf import settings
+        from django.utils import translation
+
+        with translation.override(settings.LANGUAGE_CODE):
+            return super().__call__(*args, **kwargs)
+
+
+app = Celery("loanservice", task_cls=DefaultLanguageTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["loanservice"])

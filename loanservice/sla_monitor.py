@@ -71,11 +71,11 @@ def sla_breaches_process(*, now=None) -> dict:
             stage = clock.get_stage_display()
             url = (f"/staff/approvals/{clock.case_id}/" if clock.stage.endswith("_approval")
                    else f"/staff/cases/{clock.case_id}/")
-            title = f"案件 #{clock.case_id} {stage} 已超时 / Case #{clock.case_id} breached its SLA ({clock.stage})"
+            zh, en = f"案件 #{clock.case_id} {stage} 已超时", f"Case #{clock.case_id} breached its SLA ({clock.stage})"
             for owner in owners:
-                notify(user=owner, kind="sla_breach", title=title, url=url)
-            for supervisor in supervisors:
-                notify(user=supervisor, kind="sla_escalation", title=f"[升级 escalated] {title}", url=url)
+                notify(user=owner, kind="sla_breach", title=f"{zh} / {en}", url=url)
+            for supervisor in supervisors:  # each half marked, as a page shows only the reader's half
+                notify(user=supervisor, kind="sla_escalation", title=f"[升级] {zh} / [Escalated] {en}", url=url)
             audit_record(actor=None, action="sla.breach", obj=clock, to_state="breached",
                          data={"case": clock.case_id, "stage": clock.stage, "due_at": clock.due_at.isoformat(),
                                "owners": [u.pk for u in owners], "escalated_to": [u.pk for u in supervisors]})

@@ -24,7 +24,7 @@ from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.bizcal import due_at
 from loanservice.errors import ApplicationError, Conflict
-from loanservice.notifications import notify
+from loanservice.notifications import in_default_language, notify
 from loanservice.sla import business_calendar
 
 from .models import (
@@ -542,10 +542,11 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
     audit_record(actor=by, action=f"loan.approval_request.{'approve' if approve else 'reject'}", obj=loan,
                  from_state="pending", to_state=request.status, reason=comment, data={"request": request.pk, "kind": request.kind,
                                                                                         "result": request.result})
-    notify(user=request.requested_by, kind="postloan_decision",
-           title=_("贷后申请 #%(id)s 已%(s)s / Post-loan request #%(id)s %(s_en)s") % {
-               "id": request.pk, "s": "批准" if approve else "否决", "s_en": "approved" if approve else "rejected"},
-           url=f"/postloan/loans/{loan.pk}/")
+    with in_default_language():
+        title = (_("贷后申请 #%(id)s 已批准 / Post-loan request #%(id)s approved") if approve
+                 else _("贷后申请 #%(id)s 已否决 / Post-loan request #%(id)s rejected"))
+        notify(user=request.requested_by, kind="postloan_decision", title=title % {"id": request.pk},
+               url=f"/postloan/loans/{loan.pk}/")
     return request
 
 

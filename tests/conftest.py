@@ -38,8 +38,11 @@ def _test_settings(settings, tmp_path_factory):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"prequalify": "1000/minute", "anon": "10000/minute"}}
     from django.core.cache import cache
+    from django.utils import translation
 
     cache.clear()
+    # Each test starts in the default language: the language a test request activated stays on in this thread.
+    translation.activate(settings.LANGUAGE_CODE)
     yield
 
 

@@ -179,3 +179,60 @@ def test_switcher_sets_the_cookie(client):
     assert "Loan products" in client.get("/products/").content.decode()
     client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/products/"})
     assert "贷款产品" in client.get("/products/").content.decode()
+
+
+def _svgs(html: str) -> str:
+    return "".join(re.findall(r"<svg.*?</svg>", html, flags=re.S))
+
+
+def _options(html: str, select_id: str) -> list[str]:
+    select = re.search(rf'<select id="{select_id}".*?</select>', html, flags=re.S).group(0)
+    return [label.strip() for label in re.findall(r"<option[^>]*>(.*?)</option>", select, flags=re.S)]
+
+
+@pytest.mark.django_db
+def test_labels_units_product_names_and_lists_follow_the_language(client, case, org):
+    """What the pages built outside the templates' {% translate %}: analytics section titles and stage labels,
+    the profile charts' units and scorecard dimensions, product names in the filter dropdowns, and lists
+    ("、" in Chinese, ", " in English)."""
+    product = case.product
+    checks = [
+        (org["demo_risk"], "/staff/analytics/", lambda html: html,
+         ["Turnaround and SLA", "Model monitoring", "Started", "Submit → decision"],
+         ["流程时效", "模型监控", "发起申请", "提交→审批决定"]),
+        (org["demo_rm"], f"/staff/cases/{case.pk}/", _svgs, ["Credit standing", "Willingness to repay"],
+         ["信用状况", "还款意愿", "万", "亿"]),
+        (org["demo_branch_approver"], "/staff/approvals/", lambda html: " | ".join(_options(html, "f-product")),
+         [product.name_en], [product.name]),
+        (org["demo_risk"], "/staff/analytics/", lambda html: " | ".join(_options(html, "f-product")),
+         [product.name_en], [product.name]),
+        (None, f"/products/{product.code}/", lambda html: " | ".join(re.findall(r"<dd>([^<]*)</dd>", html)),
+         ["Equal installment, Equal principal"], ["、"]),
+    ]
+    for user, url, part, english, chinese in checks:
+        if user is None:
+            client.logout()
+        else:
+            client.force_login(user)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        html = part(client.get(url).content.decode())
+        assert [t for t in english if t not in html] == [], url
+        assert [t for t in chinese if t in html] == [], url
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+        html = part(client.get(url).content.decode())
+        assert [t for t in chinese if t not in html and t not in ("万", "亿")] == [], url
+    client.force_login(org["demo_rm"])
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    assert re.search(r"\d万|\d\.\d\d亿", _svgs(client.get(f"/staff/cases/{case.pk}/").content.decode()))
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    assert re.search(r"\d(\.\d)?[KMB]<", _svgs(client.get(f"/staff/cases/{case.pk}/").content.decode()))
+
+
+def test_chart_amounts_in_the_readers_units():
+    from underwriting.charts import _fmt
+
+    with translation.override("zh-hans"):
+        assert [_fmt(v, "cny") for v in (9_999, 12_345, 8_000_000, 123_456_789)] == ["9,999", "1万", "800万", "1.23亿"]
+    with translation.override("en"):
+        assert [_fmt(v, "cny") for v in (9_999, 12_345, 8_000_000, 123_456_789, 2_500_000_000)] == [
+            "9,999", "12K", "8.0M", "123.5M", "2.50B"]

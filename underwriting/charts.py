@@ -7,16 +7,26 @@ from collections.abc import Sequence
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
 
 GOOD, BAD, NEUTRAL, MUTED = "#1a7f37", "#cf222e", "#0969da", "#8c959f"
 
 
+# Amounts are shortened in the reader's units: 万 (10^4) and 亿 (10^8) in Chinese, K, M and B in English.
+# (from, divided by, suffix, decimals)
+CNY_UNITS = {"zh": ((1e8, 1e8, "亿", 2), (1e4, 1e4, "万", 0)),
+             "en": ((1e9, 1e9, "B", 2), (1e6, 1e6, "M", 1), (1e4, 1e3, "K", 0))}
+
+
+def _english() -> bool:
+    return (get_language() or "").startswith("en")
+
+
 def _fmt(value: float, unit: str) -> str:
     if unit == "cny":
-        if abs(value) >= 1e8:
-            return f"{value / 1e8:.2f}亿"
-        if abs(value) >= 1e4:
-            return f"{value / 1e4:,.0f}万"
+        for start, size, suffix, digits in CNY_UNITS["en" if _english() else "zh"]:
+            if abs(value) >= start:
+                return f"{value / size:,.{digits}f}{suffix}"
         return f"{value:,.0f}"
     if unit == "ratio":
         return f"{value * 100:.1f}%"
@@ -75,7 +85,9 @@ def meter(title: str, value: float | None, *, bands: Sequence[tuple[float, str]]
 
 def hbars(title: str, rows: Sequence[tuple[str, float, float]]) -> SafeString:
     """Horizontal bars of value out of maximum (e.g. points per scorecard dimension)."""
-    w, row_h = 260, 22
+    # The label column fits the longest label (about 11 px a Chinese character, 6 px a Latin one at 11 px).
+    label_w = max([80] + [8 + sum(11 if ord(ch) > 0x2E7F else 6 for ch in str(label)) for label, _v, _m in rows])
+    w, row_h = label_w + 180, 22
     h = row_h * len(rows) + 6
     parts = [f'<svg class="chart" role="img" viewBox="0 0 {w} {h}" width="{w}" height="{h}" xmlns="http://www.w3.org/2000/svg">',
              f"<title>{escape(title)}</title>"]
@@ -84,8 +96,8 @@ def hbars(title: str, rows: Sequence[tuple[str, float, float]]) -> SafeString:
         share = 0.0 if maximum <= 0 else min(max(value / maximum, 0.0), 1.0)
         colour = GOOD if share >= 0.7 else (NEUTRAL if share >= 0.4 else BAD)
         parts.append(f'<text x="0" y="{y + 13}" font-size="11">{escape(label)}</text>')
-        parts.append(f'<rect x="80" y="{y + 3}" width="130" height="12" fill="#eaeef2" rx="2"/>')
-        parts.append(f'<rect x="80" y="{y + 3}" width="{130 * share:.1f}" height="12" fill="{colour}" rx="2"/>')
+        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="130" height="12" fill="#eaeef2" rx="2"/>')
+        parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{130 * share:.1f}" height="12" fill="{colour}" rx="2"/>')
         parts.append(f'<text x="{w - 2}" y="{y + 13}" text-anchor="end" font-size="11">{value:.0f}/{maximum:.0f}</text>')
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308

@@ -7,6 +7,7 @@ import json
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from applications.models import Enterprise, LoanApplication, LoanProduct
@@ -95,8 +96,9 @@ def _profile_charts(payloads: dict, features: dict, score: Score | None, history
         best: dict[str, float] = dict.fromkeys(DIMENSIONS, 0.0)
         for f in compiled.features:
             best[f.dimension] += f.best
+        lang = "en" if (get_language() or "").startswith("en") else "zh"
         out["dimensions"] = charts.hbars(_("评分维度 Scorecard dimensions"),
-                                         [(DIMENSIONS[d]["zh"], float(score.dimensions.get(d, 0)), best[d]) for d in DIMENSIONS])
+                                         [(DIMENSIONS[d][lang], float(score.dimensions.get(d, 0)), best[d]) for d in DIMENSIONS])
     return out
 
 
