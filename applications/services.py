@@ -560,14 +560,16 @@ def application_submit(*, application: LoanApplication, user, payloads: dict, ip
                  to_state=application.status, ip=ip,
                  reason="; ".join(r["code"] for r in result["reasons"]),
                  data={"prescreen_passed": result["passed"], "gaps": [g["code"] for g in result["gaps"]]})
-    if result["passed"]:
-        notify(user=application.applicant, kind="submitted",
-               title=_("您的贷款申请 #%(id)s 已提交，预审通过 / Application #%(id)s submitted and pre-screen passed")
-               % {"id": application.pk}, url=f"/portal/applications/{application.pk}/")
-    else:
-        notify(user=application.applicant, kind="prescreen_declined",
-               title=_("您的贷款申请 #%(id)s 未通过预审 / Application #%(id)s did not pass the pre-screen") % {"id": application.pk},
-               body="\n".join(r["message"] for r in result["reasons"]), url=f"/portal/applications/{application.pk}/")
+    with in_default_language():
+        if result["passed"]:
+            notify(user=application.applicant, kind="submitted",
+                   title=_("您的贷款申请 #%(id)s 已提交，预审通过 / Application #%(id)s submitted and pre-screen passed")
+                   % {"id": application.pk}, url=f"/portal/applications/{application.pk}/")
+        else:
+            notify(user=application.applicant, kind="prescreen_declined",
+                   title=_("您的贷款申请 #%(id)s 未通过预审 / Application #%(id)s did not pass the pre-screen") % {"id": application.pk},
+                   body="\n".join(f"{r['message']} / {r['message_en']}" if r.get("message_en") else r["message"]
+                                  for r in result["reasons"]), url=f"/portal/applications/{application.pk}/")
     return application
 
 

@@ -30,7 +30,7 @@ from underwriting import services as underwriting
 from underwriting.models import Score
 
 from .errors import ApplicationError, Conflict
-from .notifications import notify
+from .notifications import in_default_language, notify
 from .sla import sla_clock_pause, sla_clock_resume, sla_clock_start, sla_clock_stop
 
 log = logging.getLogger(__name__)
@@ -111,9 +111,10 @@ def score_and_route(application_id: int, *, retry_transient: bool = False) -> st
                          data={"route": result.route, "matrix": result.matrix_version, "referrals": result.referrals})
             sla_clock_start(case_id=application.pk, stage="due_diligence", owner=application.relationship_manager,
                             branch=application.branch, product_code=application.product.code)
-            notify(user=application.relationship_manager, kind="new_case",
-                   title=_("新案件 #%(id)s 待尽职调查 / New case #%(id)s for due diligence") % {"id": application.pk},
-                   url=f"/staff/cases/{application.pk}/")
+            with in_default_language():
+                notify(user=application.relationship_manager, kind="new_case",
+                       title=_("新案件 #%(id)s 待尽职调查 / New case #%(id)s for due diligence") % {"id": application.pk},
+                       url=f"/staff/cases/{application.pk}/")
         application.scored_at = application.scored_at or timezone.now()
         LoanApplication.objects.filter(pk=application.pk).update(scored_at=application.scored_at)
         if application.submitted_at:  # how long the decision took, submission to route (信秒贷: about a second)
@@ -301,9 +302,10 @@ def disbursement_release(*, application_id: int, user, idempotency_key: str) -> 
     loan = postloan.loan_open(order=order, by=user)
     intake.application_transition(application=application, transition="mark_disbursed", actor=user, data={"loan": loan.pk})
     sla_clock_stop(case_id=application_id)
-    notify(user=application.applicant, kind="disbursed",
-           title=_("贷款已发放：%(a)s 元 / Your loan of %(a)s CNY is disbursed") % {"a": f"{order.amount:,.2f}"},
-           url=f"/portal/loans/{loan.pk}/")
+    with in_default_language():
+        notify(user=application.applicant, kind="disbursed",
+               title=_("贷款已发放：%(a)s 元 / Your loan of %(a)s CNY is disbursed") % {"a": f"{order.amount:,.2f}"},
+               url=f"/portal/loans/{loan.pk}/")
     return loan
 
 

@@ -143,9 +143,13 @@ def serialise(entries: list[Entry]) -> str:
         if entry.obsolete:
             blocks.append("\n".join(entry.comments))
             continue
-        lines = list(entry.comments)
+        # gettext's order: translator and reference comments, the flags, then the previous msgid ("#|"), which
+        # only means something on a fuzzy entry (msgfmt refuses "#|" before "#,").
+        lines = [c for c in entry.comments if not c.startswith("#|")]
         if entry.flags:
             lines.append("#, " + ", ".join(entry.flags))
+        if entry.fuzzy:
+            lines.extend(c for c in entry.comments if c.startswith("#|"))
         lines.extend(entry.msgid_lines)
         if entry.msgid == "":  # header: one field per line
             lines.append('msgstr ""')

@@ -67,6 +67,19 @@ def test_placeholder_check_catches_a_bad_translation():
     assert FILL.placeholder_problem("已%(s)s / Request %(s_en)s", "Request") is not None
 
 
+def test_fill_keeps_gettexts_comment_order_on_fuzzy_entries(tmp_path):
+    """makemessages marks a changed msgid fuzzy and keeps the previous one ("#|", after "#,"); the fill step
+    must write them back in that order (msgfmt refuses "#|" first) and drop "#|" once the entry is filled."""
+    po = tmp_path / "django.po"
+    po.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+                  '#: a.py:1\n#, fuzzy\n#| msgid "旧 / Old"\nmsgid "新 / New"\nmsgstr "Old"\n\n'
+                  '#: a.py:2\n#, fuzzy\n#| msgid "旧的"\nmsgid "新的"\nmsgstr "Old"\n', encoding="utf-8")
+    FILL.main(["--po", str(po)])
+    text = po.read_text(encoding="utf-8")
+    assert '#: a.py:1\nmsgid "新 / New"\nmsgstr "New"' in text
+    assert '#: a.py:2\n#, fuzzy\n#| msgid "旧的"\nmsgid "新的"' in text
+
+
 def test_mo_is_compiled_from_the_current_po():
     with MO.open("rb") as fh:
         compiled = gettext.GNUTranslations(fh)

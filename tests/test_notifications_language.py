@@ -122,3 +122,17 @@ def test_the_notifications_page_shows_the_readers_half(org, client):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = client.get("/notifications/").content.decode()
     assert "Application #7 was returned" in html and "被退回" not in html
+
+
+def test_an_applicant_submitting_in_english_gets_the_bilingual_notice(products, org):
+    owner = new_applicant("lang_submit")
+    application = draft_case(owner, seed=67)
+    r = in_english(owner).post(f"/api/v1/applications/{application.pk}/submit/", HTTP_ACCEPT_LANGUAGE="en")
+    assert r.status_code == 200, r.content
+    assert r["Content-Language"] == "en"
+    note = Notification.objects.get(user=owner, kind="submitted")
+    assert note.title == (f"您的贷款申请 #{application.pk} 已提交，预审通过 / "
+                          f"Application #{application.pk} submitted and pre-screen passed")
+    rm_note = Notification.objects.filter(user=application.enterprise.relationship_manager, kind="new_case").first()
+    if rm_note is not None:  # referred to the RM (not the fast track): the RM's notice is bilingual too
+        assert rm_note.title.startswith(f"新案件 #{application.pk} ")
