@@ -219,6 +219,7 @@ def test_labels_units_product_names_and_lists_follow_the_language(client, case, 
          [product.name_en], [product.name]),
         (org["demo_risk"], "/staff/analytics/", lambda html: " | ".join(_options(html, "f-product")),
          [product.name_en], [product.name]),
+        (org["demo_rm"], "/staff/cases/", lambda html: html.split("<table", 1)[-1], [product.name_en], [product.name]),
         (None, f"/products/{product.code}/", lambda html: " | ".join(re.findall(r"<dd>([^<]*)</dd>", html)),
          ["Equal installment, Equal principal"], ["、"]),
     ]
