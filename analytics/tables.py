@@ -25,8 +25,13 @@ def _pct(value):
     return None if value is None else round(value * 100, 2)
 
 
+def _dimension_labels() -> dict[str, str]:
+    return {"product": _("产品 product"), "branch": _("分行 branch"), "channel": _("渠道 channel"), "month": _("月份 month")}
+
+
 def summary_tables(summary: dict) -> list[dict]:
     tables = []
+    dims = _dimension_labels()
     fun = summary["funnel"]
     tables.append(_t("funnel", "funnel", _("申请漏斗 Funnel"),
                      [("label", _("阶段 stage")), ("n", _("案件数 cases")), ("of_started", _("占发起 % of started"))],
@@ -35,7 +40,7 @@ def summary_tables(summary: dict) -> list[dict]:
     for dim, title in (("product", _("按产品 by product")), ("branch", _("按分行 by branch")), ("channel", _("按渠道 by channel")),
                        ("month", _("按月份 by month"))):
         chart = {"type": "line" if dim == "month" else "bar", "x": dim, "series": [s for s, _l in STAGE_COLUMNS]}
-        tables.append(_t(f"funnel_by_{dim}", "funnel", _("漏斗 Funnel ") + title, [(dim, dim), *STAGE_COLUMNS],
+        tables.append(_t(f"funnel_by_{dim}", "funnel", _("漏斗 Funnel ") + title, [(dim, dims[dim]), *STAGE_COLUMNS],
                          fun[f"by_{dim}"], chart))
 
     ta = summary["turnaround"]
@@ -51,9 +56,10 @@ def summary_tables(summary: dict) -> list[dict]:
                      [("label", _("区间 span")), ("n", "n"), ("median", _("中位数 median")), ("p90", "P90")],
                      [{"label": e["label"], **e["clock_hours"]} for e in ta["events"]],
                      {"type": "bar", "x": "label", "series": ["median", "p90"]}))
-    for dim in ("product", "branch"):
-        tables.append(_t(f"turnaround_by_{dim}", "turnaround", _("各阶段用时（营业日）按") + dim,
-                         [("stage", _("阶段 stage")), (dim, dim), ("n", "n"), ("median", _("中位数 median")), ("p90", "P90")],
+    for dim, title in (("product", _("各阶段用时（营业日）按产品 Stage turnaround (business days) by product")),
+                       ("branch", _("各阶段用时（营业日）按分行 Stage turnaround (business days) by branch"))):
+        tables.append(_t(f"turnaround_by_{dim}", "turnaround", title,
+                         [("stage", _("阶段 stage")), (dim, dims[dim]), ("n", "n"), ("median", _("中位数 median")), ("p90", "P90")],
                          ta[f"by_{dim}"], None))
     tables.append(_t("sla_breaches", "turnaround", _("超时 SLA breaches by stage"),
                      [("label", _("阶段 stage")), ("closed", _("已完成 closed")), ("breached", _("超时 breached")),
