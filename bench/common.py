@@ -108,9 +108,11 @@ def stack(*, web_workers: int | None = None, threads: int | None = None, worker_
     env = stack_env(BENCH_SECRET_KEY=_SECRET, SECRET_KEY=_SECRET)
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    ACCESS_LOG.unlink(missing_ok=True)
     web = subprocess.Popen([str(BIN / "gunicorn"), "loanservice.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(web_workers),
                             "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning",
-                            "--timeout", "60"], cwd=ROOT, env=env, stdout=open(logs / "gunicorn.log", "w"),
+                            "--timeout", "60", "--access-logfile", str(ACCESS_LOG), "--access-logformat", "%(U)s %(s)s %(D)s"],
+                           cwd=ROOT, env=env, stdout=open(logs / "gunicorn.log", "w"),
                            stderr=subprocess.STDOUT)
     worker = subprocess.Popen([str(BIN / "celery"), "-A", "loanservice", "worker", "-l", "warning", "-c", str(worker_concurrency),
                                "-O", "fair", "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h"],
@@ -133,6 +135,18 @@ def stack(*, web_workers: int | None = None, threads: int | None = None, worker_
 
 
 RUNNING: dict[str, subprocess.Popen] = {}
+ACCESS_LOG = RESULTS / "logs" / "access.log"  # path, status, microseconds: the server side of each request
+
+
+def server_times(since: int, path_part: str) -> list[float]:
+    """Milliseconds gunicorn spent on each request to `path_part` logged after byte offset `since`."""
+    with open(ACCESS_LOG, encoding="utf-8") as fh:
+        fh.seek(since)
+        return [int(parts[2]) / 1000 for line in fh if path_part in line and len(parts := line.split()) == 3]
+
+
+def access_log_size() -> int:
+    return ACCESS_LOG.stat().st_size if ACCESS_LOG.exists() else 0
 
 
 @contextlib.contextmanager
