@@ -68,6 +68,16 @@ def users(org):
     return org
 
 
+@pytest.fixture
+def sms(settings):
+    """SMS kept in memory: the list of (phone, text) sent."""
+    from loanservice.notifications import LocmemSmsBackend
+
+    settings.SMS_BACKEND = "loanservice.notifications.LocmemSmsBackend"
+    LocmemSmsBackend.outbox.clear()
+    return LocmemSmsBackend.outbox
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:

@@ -21,22 +21,15 @@ from applications.services import (
 )
 from loanservice import lifecycle
 from loanservice.models import Notification
-from loanservice.notifications import LocmemSmsBackend, notify
+from loanservice.notifications import notify
 from tests.conftest import ALL_SOURCES, TINY_PDF, enterprise_payload, new_applicant, uscc_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sms")]
 
 
 class BrokenEmailBackend(BaseEmailBackend):
     def send_messages(self, email_messages):
         raise ConnectionRefusedError("smtp down")
-
-
-@pytest.fixture(autouse=True)
-def sms(settings):
-    settings.SMS_BACKEND = "loanservice.notifications.LocmemSmsBackend"
-    LocmemSmsBackend.outbox.clear()
-    return LocmemSmsBackend.outbox
 
 
 def _owner(name):

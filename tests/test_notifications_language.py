@@ -13,18 +13,10 @@ from django.core import mail
 from django.utils import translation
 
 from loanservice.models import Notification
-from loanservice.notifications import LocmemSmsBackend
 from tests.approvals_support import draft_case, fast_passwords, pending_case, submit_and_route  # noqa: F401
 from tests.conftest import client_for, new_applicant
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
-
-
-@pytest.fixture(autouse=True)
-def sms(settings):
-    settings.SMS_BACKEND = "loanservice.notifications.LocmemSmsBackend"
-    LocmemSmsBackend.outbox.clear()
-    return LocmemSmsBackend.outbox
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords", "sms")]
 
 
 def in_english(user):
