@@ -22,3 +22,14 @@ class Conflict(Exception):
         super().__init__(message)
         self.message = message
         self.state = state
+
+
+def error_text(exc, *, fields: bool = True) -> str:
+    """One line for a page's flash message, in the reader's language: the message, then each field's errors
+    (named with the field when `fields`: staff pages; the applicant's pages leave the names out)."""
+    from applications.text import in_language
+
+    parts = [in_language(exc.message)]
+    for field, msgs in (getattr(exc, "errors", None) or {}).items():
+        parts += [f"{field}: {in_language(m)}" if fields else in_language(m) for m in msgs]
+    return " ".join(parts)

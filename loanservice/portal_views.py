@@ -46,7 +46,7 @@ from . import lifecycle
 from .api import client_ip
 from .audit import audit_record
 from .case_api import application_detail
-from .errors import ApplicationError, Conflict
+from .errors import ApplicationError, Conflict, error_text
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
          ("documents", _("上传材料 Documents")), ("consent", _("数据授权 Data consent")), ("review", _("确认提交 Review and submit"))]
@@ -89,9 +89,7 @@ def _apply_errors(form, exc: ApplicationError):
 
 
 def _error_text(exc) -> str:
-    if isinstance(exc, ApplicationError):
-        return " ".join(in_language(m) for m in [exc.message, *[m for msgs in exc.errors.values() for m in msgs]])
-    return in_language(exc.message)
+    return error_text(exc, fields=False)
 
 
 def _live(form: forms.Form, product_code: str = "") -> None:

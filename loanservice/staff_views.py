@@ -30,7 +30,7 @@ from . import lifecycle, roles
 from .api import client_ip
 from .audit import audit_record
 from .case_api import application_detail
-from .errors import ApplicationError, Conflict
+from .errors import ApplicationError, Conflict, error_text
 from .models import Branch, SlaClock
 from .sla import business_calendar_pinned, sla_clock_remaining
 
@@ -69,10 +69,6 @@ def _queue_page(request, queryset) -> tuple[Page, str]:
     return page, params.urlencode()
 
 
-def _error_text(exc) -> str:
-    if isinstance(exc, ApplicationError):
-        return " ".join([exc.message, *[f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs]])
-    return exc.message
 
 
 @role_required(roles.RM)
@@ -147,7 +143,7 @@ def case_action(request, pk, action):
         else:
             raise Http404
     except (ApplicationError, Conflict) as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     return redirect(request.POST.get("next") or "staff:case", pk=pk)
 
 
@@ -252,7 +248,7 @@ def ops_action(request, pk, action):
         else:
             raise Http404
     except (ApplicationError, Conflict) as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     return redirect("staff:ops_queue")
 
 

@@ -17,8 +17,8 @@ from approvals.models import AuthorityMatrixVersion, AuthorityRule
 from approvals.selectors import matrix_versions
 
 from . import roles
-from .errors import ApplicationError, Conflict
-from .staff_views import _error_text, role_required
+from .errors import ApplicationError, Conflict, error_text
+from .staff_views import role_required
 from .whatif import policy_whatif
 
 
@@ -82,5 +82,5 @@ def whatif_activate(request, number):
         approvals.matrix_version_activate(version=version, by=request.user, reason=request.POST.get("reason", "")[:300])
         messages.success(request, _("授权矩阵 v%(n)s 已生效 / Authority matrix v%(n)s is now active.") % {"n": number})
     except (ApplicationError, Conflict) as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     return redirect(f"{reverse('staff:whatif')}?version={number}")

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from applications.models import LoanProduct
 from loanservice import roles
-from loanservice.errors import ApplicationError
+from loanservice.errors import ApplicationError, error_text
 from loanservice.staff_views import role_required
 
 from . import services
@@ -22,8 +22,6 @@ MARKETING_ROLES = (roles.RM, roles.RISK, roles.ADMIN, roles.BRANCH_APPROVER)
 LIST_ROLES = (roles.RM, roles.RISK, roles.ADMIN)
 
 
-def _error_text(exc: ApplicationError) -> str:
-    return " ".join([exc.message, *[f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs]])
 
 
 @role_required(*MARKETING_ROLES)
@@ -61,7 +59,7 @@ def contact(request, pk):
                                 next_action_on=request.POST.get("next_action_on") or None)
         messages.success(request, _("联系记录已保存 / Contact recorded."))
     except ApplicationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     return redirect("marketing:prospect", pk=pk)
 
 
@@ -75,7 +73,7 @@ def invite(request, pk):
         request.session[f"invite-{pk}"] = request.build_absolute_uri(path)
         messages.success(request, _("邀请链接已生成，请发送给客户 / Invitation link ready: send it to the customer."))
     except ApplicationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     return redirect("marketing:prospect", pk=pk)
 
 
@@ -95,7 +93,7 @@ def import_list(request):
             for err in plist.errors[:20]:
                 messages.error(request, _("第%(row)s行 %(field)s：%(message)s") % err)
         except ApplicationError as exc:
-            messages.error(request, _error_text(exc))
+            messages.error(request, error_text(exc))
     return redirect("marketing:queue")
 
 
@@ -107,5 +105,5 @@ def derive(request):
         messages.success(request, _("从结算客户中找到 %(n)s 个潜在客户 / %(n)s prospects found among settlement customers")
                          % {"n": plist.rows_imported})
     except ApplicationError as exc:
-        messages.error(request, _error_text(exc))
+        messages.error(request, error_text(exc))
     return redirect("marketing:queue")

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from loanservice import roles
-from loanservice.errors import ApplicationError, Conflict
+from loanservice.errors import ApplicationError, Conflict, error_text
 
 from . import services
 from .imports import repayment_import_apply, repayment_import_preview
@@ -42,10 +42,7 @@ def staff_only(*names):
 
 
 def _error(request, exc) -> None:
-    if isinstance(exc, ApplicationError):
-        messages.error(request, " ".join([exc.message, *[f"{k}: {m}" for k, msgs in exc.errors.items() for m in msgs]]))
-    else:
-        messages.error(request, exc.message)
+    messages.error(request, error_text(exc))
 
 
 @staff_only(*roles.STAFF_ROLES)

@@ -250,3 +250,25 @@ def test_chart_amounts_in_the_readers_units():
     with translation.override("en"):
         assert [_fmt(v, "cny") for v in (9_999, 12_345, 8_000_000, 123_456_789, 2_500_000_000)] == [
             "9,999", "12K", "8.0M", "123.5M", "2.50B"]
+
+
+@pytest.mark.django_db
+def test_flash_messages_in_the_readers_language_fields_named(client, case, org):
+    """A refused staff action's message (and each field's error) shows in the reader's language only."""
+    client.force_login(org["demo_branch_approver"])
+    url = f"/staff/cases/{case.pk}/action/decide/"
+    for language in ("zh-hans", "en"):
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        html = client.post(url, {"decision": "decline", "next": f"/staff/approvals/{case.pk}/"}, follow=True).content.decode()
+        shown = re.search(r'<ul class="messages"><li class="error">(.*?)</li>', html, flags=re.S)
+        assert shown, html[:2000]
+        text = shown.group(1)
+        assert "reason_codes: " in text
+        assert " / " not in text
+        if language == "en":
+            assert not CJK.search(text), text
+        else:
+            assert CJK.search(text) and not re.search(r"[A-Za-z]{4,} [a-z]+", text.replace("reason_codes", "")), text
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "zh-hans"
+    html = client.post(f"/staff/cases/{case.pk}/action/decide/", {"decision": "approve", "comment": "同意"}, follow=True).content.decode()
+    assert '<li class="success">审批意见已记录</li>' in html
