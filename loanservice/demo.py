@@ -9,9 +9,11 @@ import importlib
 import io
 import logging
 import random
+import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
@@ -104,10 +106,12 @@ def seed_products() -> None:
 
 
 def _password_hash(password: str, _cache: dict = {}) -> str:  # noqa: B006 - a per-process cache on purpose
-    """One hash for every demo user (same password): PBKDF2 costs about a second each on a busy machine."""
-    if password not in _cache:
-        _cache[password] = make_password(password)
-    return _cache[password]
+    """One hash for every demo user (same password): PBKDF2 costs about a second each on a busy machine. Kept
+    per hasher, so a hash made under one PASSWORD_HASHERS setting is never reused under another."""
+    key = (password, settings.PASSWORD_HASHERS[0])
+    if key not in _cache:
+        _cache[key] = make_password(password)
+    return _cache[key]
 
 
 def _user(username: str, role: str, branch: Branch | None, display: str, password: str) -> User:
@@ -117,7 +121,7 @@ def _user(username: str, role: str, branch: Branch | None, display: str, passwor
         if role == roles.ADMIN:
             user.is_staff = user.is_superuser = True
         user.save()
-        Profile.objects.create(user=user, branch=branch, display_name=display, phone=f"139{abs(hash(username)) % 10**8:08d}")
+        Profile.objects.create(user=user, branch=branch, display_name=display, phone=f"139{zlib.crc32(username.encode()) % 10**8:08d}")
         user.groups.add(Group.objects.get(name=role))
     return user
 

@@ -74,3 +74,16 @@ def test_command_refuses_with_debug_off(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError):
         call_command("seed_demo")
+
+
+def test_demo_password_hash_is_cached_per_hasher(settings):
+    from django.contrib.auth.hashers import check_password
+
+    from loanservice.demo import _password_hash
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    fast = _password_hash("demo-pass-x")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    strong = _password_hash("demo-pass-x")
+    assert fast.startswith("md5$") and strong.startswith("pbkdf2_sha256$")
+    assert _password_hash("demo-pass-x") == strong and check_password("demo-pass-x", strong)
