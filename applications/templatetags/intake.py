@@ -28,3 +28,16 @@ def cny(value, decimals=0):
         return f"{Decimal(str(value)):,.{int(decimals)}f}"
     except (InvalidOperation, ValueError):
         return value
+
+
+@register.filter
+def rate_pct(value, decimals=2):
+    """An annual rate as a fraction, 0.0435 → "4.35%"."""
+    if value in (None, ""):
+        return ""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        return f"{Decimal(str(value)) * 100:.{int(decimals)}f}%"
+    except (InvalidOperation, ValueError):
+        return value
