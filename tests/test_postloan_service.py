@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 
 import pytest
 import time_machine
@@ -155,3 +156,13 @@ def test_nightly_job_on_a_real_worker(products, org):
     assert run.counts["delinquency"]["dpd_changed"] == 1 and run.counts["refresh"] == {"pulled": 6}
     loan.refresh_from_db()
     assert loan.dpd == 40 and loan.bucket == "M2" and loan.classification == "special_mention"
+
+
+def test_renewal_reasons_in_the_readers_language(loan, settings):
+    portal = client_for(loan.borrower)
+    portal.force_login(loan.borrower)
+    for language, other in (("zh-hans", "Renewal opens"), ("en", "续贷须在")):
+        portal.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        html = portal.get(f"/postloan/my/loans/{loan.pk}/renewal/").content.decode()
+        reasons = re.findall(r"<li>(.*?)</li>", html, flags=re.S)
+        assert reasons and not any(other in r or " / " in r for r in reasons), reasons
