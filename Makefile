@@ -40,11 +40,13 @@ bench: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The English catalog (needs GNU gettext): collect the strings, copy the English the msgids already carry, compile.
+# The catalogs (needs GNU gettext): collect the strings; English: copy the English the msgids already carry; Chinese:
+# the Chinese of each "中文 english" label (pairs "中文 / English" stay bilingual); compile.
 # Translate what i18n_fill.py lists in locale/en/LC_MESSAGES/django.po, run it again, commit the .po and the .mo.
 messages: $(STAMP)
-	$(BIN)/python manage.py makemessages -l en --ignore=.venv --ignore=staticfiles --ignore=var --ignore=ci-artifacts --ignore=node_modules
+	$(BIN)/python manage.py makemessages -l en -l zh_Hans --ignore=.venv --ignore=staticfiles --ignore=var --ignore=ci-artifacts --ignore=node_modules
 	$(BIN)/python scripts/i18n_fill.py
+	$(BIN)/python scripts/i18n_fill.py --chinese locale/zh_Hans/LC_MESSAGES/django.po
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 worker: $(STAMP)

@@ -265,12 +265,54 @@ def apply(entries: list[Entry], translations: dict[str, str]) -> int:
     return applied
 
 
+def chinese_of(msgid: str) -> str | None:
+    """The Chinese of a "中文 english" label or note (the Chinese UI shows only it), or None: for a "中文 / English"
+    pair (stored bilingual on purpose: notices, flash messages, which pages split by the reader's language), for
+    pure Chinese, and for any text whose English part is not found at its end."""
+    if not CJK.search(msgid) or pair_english(msgid) is not None:
+        return None
+    english = english_of(msgid)
+    if english is None or english.strip() == msgid.strip():
+        return None
+    core, tail = msgid.strip(), english.strip()[1:]  # english_of capitalised the first letter
+    cut = core.rfind(tail) if tail else -1
+    chinese = core[: cut - 1].rstrip() if cut > 0 else ""
+    if not chinese or placeholders(chinese) != placeholders(msgid):
+        return None
+    return msgid[: len(msgid) - len(msgid.lstrip())] + chinese + msgid[len(msgid.rstrip()) :]
+
+
+def fill_chinese(entries: list[Entry]) -> int:
+    """The zh_Hans catalog: every "中文 english" msgid gets its Chinese; everything else stays untranslated (gettext
+    then shows the msgid itself, which is Chinese or a bilingual pair)."""
+    filled = 0
+    for entry in entries:
+        if entry.obsolete or not entry.msgid:
+            continue
+        chinese = chinese_of(entry.msgid)
+        entry.msgstr = chinese or ""
+        entry.flags = [f for f in entry.flags if f != "fuzzy"]
+        filled += bool(chinese)
+    return filled
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--po", type=Path, default=PO_PATH)
     parser.add_argument("--list", action="store_true", help="print untranslated msgids as JSON")
     parser.add_argument("--apply", type=Path, help="JSON {msgid: msgstr} of hand translations to merge")
+    parser.add_argument("--chinese", type=Path, metavar="PO", help="fill this zh_Hans catalog instead (see fill_chinese)")
     args = parser.parse_args(argv)
+
+    if args.chinese:
+        entries = parse(args.chinese.read_text(encoding="utf-8"))
+        header = next(e for e in entries if e.msgid == "")
+        header.flags = [f for f in header.flags if f != "fuzzy"]
+        header.msgstr = re.sub(r"^Language: .*$", "Language: zh_Hans", header.msgstr, flags=re.M)
+        filled = fill_chinese(entries)
+        args.chinese.write_text(serialise(entries), encoding="utf-8")
+        print(f"zh_Hans: {filled} labels shown in Chinese only", file=sys.stderr)
+        return 0
 
     entries = parse(args.po.read_text(encoding="utf-8"))
     header = next(e for e in entries if e.msgid == "")
