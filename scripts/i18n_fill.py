@@ -272,11 +272,21 @@ def chinese_of(msgid: str) -> str | None:
     if not CJK.search(msgid) or pair_english(msgid) is not None:
         return None
     english = english_of(msgid)
-    if english is None or english.strip() == msgid.strip():
+    core = msgid.strip()
+    if english is None:
+        # Forms english_of leaves to a person, when they are still "Chinese, then English to the end" with no
+        # Latin letter in the Chinese part ("12个月前 12m ago"); mixed ones ("extension 或 reschedule") are kept.
+        last_cjk = max(m.end() for m in CJK.finditer(core))
+        chinese, rest = core[:last_cjk], core[last_cjk:]
+        if re.search(r"[A-Za-z]", chinese) or not re.fullmatch(r"\s+[A-Za-z0-9(][\x20-\x7e]*", rest) \
+                or len(re.findall(r"[A-Za-z]", rest)) < 2:
+            return None
+    elif english.strip() == core:
         return None
-    core, tail = msgid.strip(), english.strip()[1:]  # english_of capitalised the first letter
-    cut = core.rfind(tail) if tail else -1
-    chinese = core[: cut - 1].rstrip() if cut > 0 else ""
+    else:
+        tail = english.strip()[1:]  # english_of capitalised the first letter
+        cut = core.rfind(tail) if tail else -1
+        chinese = core[: cut - 1].rstrip() if cut > 0 else ""
     if not chinese or placeholders(chinese) != placeholders(msgid):
         return None
     return msgid[: len(msgid) - len(msgid.lstrip())] + chinese + msgid[len(msgid.rstrip()) :]

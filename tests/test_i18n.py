@@ -285,6 +285,8 @@ def test_chinese_catalog_keeps_only_the_chinese_of_labels():
     assert FILL.chinese_of("各阶段用时（营业日）Stage turnaround (business days)") == "各阶段用时（营业日）"
     assert FILL.chinese_of("审批意见已记录 / Decision recorded.") is None
     assert FILL.chinese_of("贷款产品") is None
+    assert FILL.chinese_of("12个月前 12m ago") == "12个月前"
+    assert FILL.chinese_of("演示账户：demo_rm 密码 demo-pass") is None  # Latin in the Chinese part: left whole
     entries = [e for e in FILL.parse(ZH_PO.read_text(encoding="utf-8")) if e.msgid and not e.obsolete]
     assert {e.msgid for e in entries} == {e.msgid for e in ENTRIES}, "run `make messages`"
     stale = [e.msgid for e in entries if e.msgstr != (FILL.chinese_of(e.msgid) or "")]
