@@ -22,6 +22,7 @@ from applications.models import DATA_SOURCES, Enterprise, LoanProduct
 from applications.services import branch_for_region, prescreen_run, relationship_manager_pick
 from loanservice import roles
 from loanservice.audit import audit_record
+from loanservice.csvfiles import csv_text
 from loanservice.errors import ApplicationError
 from postloan.models import Loan
 from underwriting import providers as provider_lib
@@ -171,16 +172,6 @@ def _assign(prospect: Prospect) -> None:
 
 
 # ---------------------------------------------------------------- lists
-def _decode(content: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ApplicationError(_("无法识别文件编码（请使用UTF-8或GBK）/ Unknown encoding (use UTF-8 or GBK)."),
-                           errors={"file": [_("文件编码无效 / Invalid encoding.")]})
-
-
 def _clean_row(raw: dict) -> tuple[dict, list[tuple[str, str]]]:
     row = {COLUMNS[k.strip()]: (v or "").strip() for k, v in raw.items() if k and k.strip() in COLUMNS}
     errors = []
@@ -218,7 +209,7 @@ def prospect_list_import(*, kind: str, partner_name: str, file_name: str, conten
         raise ApplicationError(_("名单来源类型无效 / Invalid list kind."), errors={"kind": [_("请选择合作方类型 / Choose a partner kind.")]})
     if not partner_name.strip():
         raise ApplicationError(_("请填写合作方名称 / Name the partner."), errors={"partner_name": [_("此项为必填项 / This field is required.")]})
-    reader = csv.DictReader(io.StringIO(_decode(content)))
+    reader = csv.DictReader(io.StringIO(csv_text(content)))
     headers = {COLUMNS.get((h or "").strip()) for h in (reader.fieldnames or [])}
     if not {"uscc", "name"} <= headers:
         raise ApplicationError(_("CSV须包含 uscc 和 name 列 / The CSV needs uscc and name columns."),

@@ -84,8 +84,6 @@ def import_list(request):
         try:
             if upload is None:
                 raise ApplicationError(_("请选择CSV文件 / Choose a CSV file."), errors={"file": [_("此项为必填项 / This field is required.")]})
-            if upload.size > 5 * 1024 * 1024:
-                raise ApplicationError(_("文件过大 / The file is too large."), errors={"file": [_("不超过5MB / At most 5 MB.")]})
             plist = services.prospect_list_import(kind=request.POST.get("kind", ""), partner_name=request.POST.get("partner_name", ""),
                                                   file_name=upload.name, content=upload.read(), by=request.user)
             messages.success(request, _("已导入 %(i)s 条，重复 %(d)s 条，错误 %(r)s 条 / Imported %(i)s, duplicates %(d)s, rejected %(r)s")

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from loanservice import roles
 from loanservice.audit import audit_record
+from loanservice.csvfiles import csv_text
 from loanservice.errors import ApplicationError, Conflict
 
 from .models import Loan, Repayment, RepaymentImport
@@ -26,20 +27,10 @@ COLUMNS = {"loan_id": ["loan_id", "贷款编号", "loan"], "reference": ["refere
 MAX_LINES = 20000
 
 
-def _decode(content: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):  # core banking exports are often GBK
-        try:
-            return content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ApplicationError(_("文件编码无法识别 / The file encoding is not readable."),
-                           errors={"file": [_("请使用 UTF-8 或 GBK 编码的 CSV / Use a UTF-8 or GBK CSV file.")]})
-
-
 def _parse(content: bytes) -> list[dict]:
     if not content:
         raise ApplicationError(_("文件为空 / The file is empty."), errors={"file": [_("文件为空 / The file is empty.")]})
-    reader = csv.reader(io.StringIO(_decode(content)))
+    reader = csv.reader(io.StringIO(csv_text(content)))
     try:
         header = [h.strip().lower() for h in next(reader)]
     except StopIteration:
