@@ -201,6 +201,17 @@ def _clean_row(raw: dict) -> tuple[dict, list[tuple[str, str]]]:
     return row, errors
 
 
+def _list_close(plist: ProspectList, created: list[Prospect], *, by, action: str, data: dict,
+                today: dt.date | None = None) -> ProspectList:
+    """The end of every list: count what was imported, score each new prospect, one audit event."""
+    plist.rows_imported = len(created)
+    plist.save()
+    for prospect in created:
+        prospect_score(prospect=prospect, by=by, today=today)
+    audit_record(actor=by, action=action, obj=plist, data={**data, "imported": plist.rows_imported})
+    return plist
+
+
 @transaction.atomic
 def prospect_list_import(*, kind: str, partner_name: str, file_name: str, content: bytes, by) -> ProspectList:
     """Import a partner's CSV (uscc and name required; contact, industry, revenue and headcount optional; English or
@@ -239,14 +250,9 @@ def prospect_list_import(*, kind: str, partner_name: str, file_name: str, conten
         _assign(prospect)
         prospect.save()
         created.append(prospect)
-    plist.rows_imported = len(created)
-    plist.save()
-    for prospect in created:
-        prospect_score(prospect=prospect, by=by)
-    audit_record(actor=by, action="marketing.import", obj=plist,
-                 data={"kind": kind, "partner": plist.partner_name, "rows": plist.rows_total, "imported": plist.rows_imported,
-                       "duplicate": plist.rows_duplicate, "rejected": plist.rows_rejected, "sha256": plist.sha256})
-    return plist
+    return _list_close(plist, created, by=by, action="marketing.import",
+                       data={"kind": kind, "partner": plist.partner_name, "rows": plist.rows_total,
+                             "duplicate": plist.rows_duplicate, "rejected": plist.rows_rejected, "sha256": plist.sha256})
 
 
 @transaction.atomic
@@ -288,13 +294,8 @@ def prospects_derive_from_settlement(*, by, candidates: list[dict] | None = None
         _assign(prospect)
         prospect.save()
         created.append(prospect)
-    plist.rows_imported = len(created)
-    plist.save()
-    for prospect in created:
-        prospect_score(prospect=prospect, by=by, today=today)
-    audit_record(actor=by, action="marketing.derive_settlement", obj=plist,
-                 data={"candidates": plist.rows_total, "prospects": plist.rows_imported})
-    return plist
+    return _list_close(plist, created, by=by, today=today, action="marketing.derive_settlement",
+                       data={"candidates": plist.rows_total})
 
 
 # ---------------------------------------------------------------- contacts and invitations
