@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from decimal import Decimal
@@ -137,6 +138,22 @@ def draft_via_api(client, *, uscc: str, product: str = "xinmiaodai", amount: str
         r = client.post(f"/api/v1/applications/{pk}/consent/", {"scopes": ALL_SOURCES}, format="json")
         assert r.status_code == 201, r.content
     return pk
+
+
+@contextlib.contextmanager
+def module_transaction(django_db_blocker):
+    """For a module-scoped fixture's data: built once inside a transaction that is rolled back at the end (the
+    module's tests then run in savepoints inside it)."""
+    from django.db import transaction
+
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            yield
+        finally:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
 
 
 def using_postgres() -> bool:

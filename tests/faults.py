@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.loopback import LoopbackServer
 
 
 def closed_port() -> int:
@@ -55,24 +56,14 @@ def waiting_on_lock(side, *, exclude_pid: int) -> list[int]:
         return [r[0] for r in cur.fetchall()]
 
 
-def wait_until(predicate, *, timeout: float = 30.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
-
-
-class BadProvider:
+class BadProvider(LoopbackServer):
     """GET /{source}/{uscc}: `hang` (holds the socket until released), `garbage` (random bytes as JSON),
     `html` (a gateway error page), `huge` (an endless body). Counts hits; never answers sensibly."""
 
     def __init__(self, mode: str):
         self.mode = mode
         self.hits = 0
-        self.release = threading.Event()
+        self.released = threading.Event()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -83,7 +74,7 @@ class BadProvider:
                 stub.hits += 1
                 try:
                     if stub.mode == "hang":
-                        stub.release.wait(120)
+                        stub.released.wait(120)
                         return
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json" if stub.mode != "html" else "text/html")
@@ -99,16 +90,7 @@ class BadProvider:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def release(self) -> None:
+        self.released.set()

@@ -11,11 +11,10 @@ checks that no 500 happens and that a refused answer carries nothing of the obje
 from __future__ import annotations
 
 import pytest
-from django.db import transaction
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.conftest import TINY_PDF, enterprise_payload, uscc_for
+from tests.conftest import TINY_PDF, enterprise_payload, module_transaction, uscc_for
 
 ROLES = ["anon", "applicant", "other_applicant", "rm", "rm_other_branch", "branch_approver", "head_approver",
          "committee", "operations", "risk", "admin", "integration"]
@@ -55,73 +54,67 @@ def world(django_db_setup, django_db_blocker):
     from loanservice.models import Profile
     from postloan.models import Loan
 
-    with django_db_blocker.unblock():
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        try:
-            seed_products()
-            org = seed_org("demo-pass")
-            User = get_user_model()
-            owner = applicant_register(username="matrix_owner", password="S3cure-pass-123", phone="13900000001", email="o@example.com")
-            other = applicant_register(username="matrix_other", password="S3cure-pass-123", phone="13900000002", email="x@example.com")
-            integration = User.objects.create_user(username="matrix_integration", password="S3cure-pass-123")
-            Profile.objects.create(user=integration, display_name="core banking")
-            integration.groups.add(Group.objects.get_or_create(name=roles.INTEGRATION)[0])
-            users = {"anon": None, "applicant": owner, "other_applicant": other, "rm": org["demo_rm"],
-                     "rm_other_branch": User.objects.get(username="bj01_rm"), "branch_approver": org["demo_branch_approver"],
-                     "head_approver": org["demo_head_approver"], "committee": org["demo_committee_1"], "operations": org["demo_ops"],
-                     "risk": org["demo_risk"], "admin": org["demo_admin"], "integration": integration}
+    with module_transaction(django_db_blocker):
+        seed_products()
+        org = seed_org("demo-pass")
+        User = get_user_model()
+        owner = applicant_register(username="matrix_owner", password="S3cure-pass-123", phone="13900000001", email="o@example.com")
+        other = applicant_register(username="matrix_other", password="S3cure-pass-123", phone="13900000002", email="x@example.com")
+        integration = User.objects.create_user(username="matrix_integration", password="S3cure-pass-123")
+        Profile.objects.create(user=integration, display_name="core banking")
+        integration.groups.add(Group.objects.get_or_create(name=roles.INTEGRATION)[0])
+        users = {"anon": None, "applicant": owner, "other_applicant": other, "rm": org["demo_rm"],
+                 "rm_other_branch": User.objects.get(username="bj01_rm"), "branch_approver": org["demo_branch_approver"],
+                 "head_approver": org["demo_head_approver"], "committee": org["demo_committee_1"], "operations": org["demo_ops"],
+                 "risk": org["demo_risk"], "admin": org["demo_admin"], "integration": integration}
 
-            owner_api = APIClient()
-            owner_api.force_authenticate(owner)
+        owner_api = APIClient()
+        owner_api.force_authenticate(owner)
 
-            def draft(uscc, product, amount, term, method, seed):
-                r = owner_api.post("/api/v1/enterprises/", enterprise_payload(uscc, seed=seed, name=f"矩阵测试企业{seed}号"), format="json")
-                assert r.status_code == 201, r.content
-                ent = r.json()["id"]
-                r = owner_api.post("/api/v1/applications/", {"enterprise": ent, "product": product, "amount": amount, "term_months": term,
-                                                             "repayment_method": method, "purpose": "采购原材料"}, format="json")
-                assert r.status_code == 201, r.content
-                return ent, r.json()["id"]
+        def draft(uscc, product, amount, term, method, seed):
+            r = owner_api.post("/api/v1/enterprises/", enterprise_payload(uscc, seed=seed, name=f"矩阵测试企业{seed}号"), format="json")
+            assert r.status_code == 201, r.content
+            ent = r.json()["id"]
+            r = owner_api.post("/api/v1/applications/", {"enterprise": ent, "product": product, "amount": amount, "term_months": term,
+                                                         "repayment_method": method, "purpose": "采购原材料"}, format="json")
+            assert r.status_code == 201, r.content
+            return ent, r.json()["id"]
 
-            def complete(pk, product_code):
-                from applications.models import LoanProduct
+        def complete(pk, product_code):
+            from applications.models import LoanProduct
 
-                for req in LoanProduct.objects.get(code=product_code).checklist.all():
-                    if req.required and not req.satisfied_by_source:
-                        r = owner_api.post(f"/api/v1/applications/{pk}/documents/",
-                                           {"requirement": req.code, "file": _upload(f"{req.code}.pdf")}, format="multipart")
-                        assert r.status_code == 201, r.content
-                r = owner_api.post(f"/api/v1/applications/{pk}/consent/", {"scopes": _sources()}, format="json")
-                assert r.status_code == 201, r.content
+            for req in LoanProduct.objects.get(code=product_code).checklist.all():
+                if req.required and not req.satisfied_by_source:
+                    r = owner_api.post(f"/api/v1/applications/{pk}/documents/",
+                                       {"requirement": req.code, "file": _upload(f"{req.code}.pdf")}, format="multipart")
+                    assert r.status_code == 201, r.content
+            r = owner_api.post(f"/api/v1/applications/{pk}/consent/", {"scopes": _sources()}, format="json")
+            assert r.status_code == 201, r.content
 
-            # A draft, a case under review with the RM, and a fast-track case all the way to a loan.
-            _e, draft_pk = draft(uscc_for("AB", seed=11), "xinmiaodai", "100000.00", 6, "equal_installment", 11)
-            review_ent, review_pk = draft(uscc_for("ABC", seed=7, tier="good"), "secured-operating", "2000000.00", 24, "equal_principal", 7)
-            complete(review_pk, "secured-operating")
-            lifecycle.application_submit(application_id=review_pk, user=owner)
-            lifecycle.score_and_route(review_pk)  # the worker's step (on_commit never fires inside this transaction)
-            fast_ent, fast_pk = draft(uscc_for("AB", seed=1), "xinmiaodai", "300000.00", 12, "equal_installment", 1)
-            complete(fast_pk, "xinmiaodai")
-            lifecycle.application_submit(application_id=fast_pk, user=owner)
-            lifecycle.score_and_route(fast_pk)
-            lifecycle.offer_accept(application_id=fast_pk, user=owner)
-            fast = LoanApplication.objects.get(pk=fast_pk)
-            contract = fast.contracts.get()
-            lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
-            assert lifecycle.fast_track_complete(contract.pk) == "disbursed"
-            review = LoanApplication.objects.get(pk=review_pk)
-            assert review.status == "under_review" and review.route == "branch" and review.relationship_manager == org["demo_rm"]
-            yield {
-                "users": users, "draft": draft_pk, "review": review_pk, "fast": fast_pk, "contract": contract.pk,
-                "loan": Loan.objects.get(application_id=fast_pk).pk,
-                "review_enterprise": review_ent, "fast_enterprise": fast_ent,
-                "document": review.documents.first().pk,
-                "secrets": [review.enterprise.uscc, review.enterprise.name, fast.enterprise.uscc, fast.enterprise.name],
-            }
-        finally:
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)
+        # A draft, a case under review with the RM, and a fast-track case all the way to a loan.
+        _e, draft_pk = draft(uscc_for("AB", seed=11), "xinmiaodai", "100000.00", 6, "equal_installment", 11)
+        review_ent, review_pk = draft(uscc_for("ABC", seed=7, tier="good"), "secured-operating", "2000000.00", 24, "equal_principal", 7)
+        complete(review_pk, "secured-operating")
+        lifecycle.application_submit(application_id=review_pk, user=owner)
+        lifecycle.score_and_route(review_pk)  # the worker's step (on_commit never fires inside this transaction)
+        fast_ent, fast_pk = draft(uscc_for("AB", seed=1), "xinmiaodai", "300000.00", 12, "equal_installment", 1)
+        complete(fast_pk, "xinmiaodai")
+        lifecycle.application_submit(application_id=fast_pk, user=owner)
+        lifecycle.score_and_route(fast_pk)
+        lifecycle.offer_accept(application_id=fast_pk, user=owner)
+        fast = LoanApplication.objects.get(pk=fast_pk)
+        contract = fast.contracts.get()
+        lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+        assert lifecycle.fast_track_complete(contract.pk) == "disbursed"
+        review = LoanApplication.objects.get(pk=review_pk)
+        assert review.status == "under_review" and review.route == "branch" and review.relationship_manager == org["demo_rm"]
+        yield {
+            "users": users, "draft": draft_pk, "review": review_pk, "fast": fast_pk, "contract": contract.pk,
+            "loan": Loan.objects.get(application_id=fast_pk).pk,
+            "review_enterprise": review_ent, "fast_enterprise": fast_ent,
+            "document": review.documents.first().pk,
+            "secrets": [review.enterprise.uscc, review.enterprise.name, fast.enterprise.uscc, fast.enterprise.name],
+        }
 
 
 def _upload(name):

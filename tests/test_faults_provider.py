@@ -39,7 +39,7 @@ def test_a_bad_provider_refers_the_case_naming_the_source(products, org, mode):
         _use(stub)
         r = client.post(f"/api/v1/applications/{pk}/submit/")
         if mode == "hang":
-            assert not stub.release.is_set()  # answered while the provider still hangs: the timeout cut it
+            assert not stub.released.is_set()  # answered while the provider still hangs: the timeout cut it
         assert stub.hits >= 1
     assert r.status_code == 200, r.content
     application = LoanApplication.objects.get(pk=pk)

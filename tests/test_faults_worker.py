@@ -11,7 +11,8 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for, using_postgres
-from tests.faults import pg_side_connection, wait_until, waiting_on_lock
+from tests.faults import pg_side_connection, waiting_on_lock
+from tests.worker import wait_for
 
 pytestmark = [
     pytest.mark.worker,
@@ -45,7 +46,7 @@ def _kill_mid_task(table: str, trigger):
             with side.cursor() as cur:
                 cur.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")  # reads go on; the task's write waits
             trigger()
-            blocked = wait_until(lambda: waiting_on_lock(monitor, exclude_pid=side.get_backend_pid()), timeout=120)
+            blocked = wait_for(lambda: waiting_on_lock(monitor, exclude_pid=side.get_backend_pid()), timeout=120)
             if not blocked:
                 worker.kill()
                 raise AssertionError("the worker never reached the locked write:\n"
@@ -55,7 +56,7 @@ def _kill_mid_task(table: str, trigger):
         # Postgres notices the dead client once its backend stops waiting: release the lock, and the orphaned
         # backend fails to answer and ends, its transaction rolled back (nothing of the killed run commits).
         side.rollback()
-        assert wait_until(lambda: not _alive(monitor, blocked), timeout=30), "the killed worker's backend lingers"
+        assert wait_for(lambda: not _alive(monitor, blocked), timeout=30), "the killed worker's backend lingers"
     finally:
         side.rollback()
         side.close()
@@ -85,7 +86,7 @@ def test_worker_killed_mid_scoring_rescored_exactly_once(products, org):
 
     with celery_worker():
         assert sweep(now=timezone.now() + dt.timedelta(minutes=5))["rescored"] == 1
-        assert wait_until(lambda: LoanApplication.objects.get(pk=pk).route) == "auto"
+        assert wait_for(lambda: LoanApplication.objects.get(pk=pk).route) == "auto"
     # The original message, redelivered after the broker's visibility timeout, finds the work done.
     assert lifecycle.score_and_route(pk) == "approved"
     assert Score.objects.filter(application_id=pk, is_shadow=False).count() == 1
@@ -120,7 +121,7 @@ def test_worker_killed_mid_disbursement_releases_exactly_once(products, org):
     with celery_worker():
         swept = sweep(now=timezone.now() + dt.timedelta(minutes=5))
         assert swept["resealed"] + swept["released"] == 1, swept
-        assert wait_until(lambda: LoanApplication.objects.get(pk=pk).status == "disbursed")
+        assert wait_for(lambda: LoanApplication.objects.get(pk=pk).status == "disbursed")
     assert lifecycle.fast_track_complete(contract) == "disbursed"  # the redelivered original: nothing doubled
     assert Loan.objects.filter(application_id=pk).count() == 1
     assert DisbursementOrder.objects.filter(application_id=pk, status=DisbursementOrder.Status.RELEASED).count() == 1

@@ -61,32 +61,25 @@ def test_the_schema_loads_and_documents_the_public_contract():
 def world(django_db_setup, django_db_blocker):
     """Seeded once for the module inside a transaction that is rolled back at the end (each operation then
     runs in its own savepoint, rolled back too)."""
-    from django.db import transaction
     from rest_framework.authtoken.models import Token
 
     from applications.models import LoanApplication
     from loanservice.demo import seed_org, seed_products
     from tests.casebook import fast_track_disbursed, submitted_case
-    from tests.conftest import new_applicant
+    from tests.conftest import module_transaction, new_applicant
 
-    with django_db_blocker.unblock():
-        atomic = transaction.atomic()
-        atomic.__enter__()
-        try:
-            seed_products()
-            org = seed_org("demo-pass")
-            owner = new_applicant("fuzz_owner")
-            review = submitted_case(seed=7, owner=owner)
-            fast, contract, loan = fast_track_disbursed(seed=1, owner=owner)
-            enterprise = LoanApplication.objects.get(pk=fast).enterprise_id
-            tokens = {name: Token.objects.get_or_create(user=user)[0].key
-                      for name, user in (("applicant", owner), ("rm", org["demo_rm"]), ("operations", org["demo_ops"]),
-                                         ("risk", org["demo_risk"]), ("approver", org["demo_branch_approver"]))}
-            yield {"tokens": tokens, "ids": {"applications": review, "applications_fast": fast, "contracts": contract,
-                                             "loans": loan, "enterprises": enterprise}}
-        finally:
-            transaction.set_rollback(True)
-            atomic.__exit__(None, None, None)
+    with module_transaction(django_db_blocker):
+        seed_products()
+        org = seed_org("demo-pass")
+        owner = new_applicant("fuzz_owner")
+        review = submitted_case(seed=7, owner=owner)
+        fast, contract, loan = fast_track_disbursed(seed=1, owner=owner)
+        enterprise = LoanApplication.objects.get(pk=fast).enterprise_id
+        tokens = {name: Token.objects.get_or_create(user=user)[0].key
+                  for name, user in (("applicant", owner), ("rm", org["demo_rm"]), ("operations", org["demo_ops"]),
+                                     ("risk", org["demo_risk"]), ("approver", org["demo_branch_approver"]))}
+        yield {"tokens": tokens, "ids": {"applications": review, "applications_fast": fast, "contracts": contract,
+                                         "loans": loan, "enterprises": enterprise}}
 
 
 @pytest.fixture

@@ -6,21 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
 import urllib.parse
 from collections import Counter
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for
+from tests.loopback import LoopbackServer
 
 pytestmark = pytest.mark.django_db
 
 
-class StubSources:
+class StubSources(LoopbackServer):
     """A JSON endpoint per source, GET /{source}/{uscc}?as_of=YYYY-MM-DD, answering with the sandbox's payload
     for the registered enterprise, or misbehaving on purpose per source:
 
@@ -70,18 +70,7 @@ class StubSources:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and hung up
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def register(self, enterprise) -> None:
         from underwriting.services import _hints
