@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django import template
 
 from ..selectors import case_workspace as _case_workspace
@@ -15,17 +13,6 @@ register = template.Library()
 def case_workspace(application) -> dict:
     """Collateral, guarantors, notes, visits, requests for information and the referral reasons of a case."""
     return _case_workspace(application)
-
-
-@register.filter
-def cny(value) -> str:
-    """Money with thousands separators and two decimals (2,800,000.00), whatever the UI language."""
-    if value in (None, ""):
-        return "—"
-    try:
-        return f"{Decimal(str(value)):,.2f}"
-    except (InvalidOperation, ValueError):
-        return str(value)
 
 
 @register.simple_tag
