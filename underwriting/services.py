@@ -137,6 +137,9 @@ def consent_given(*, enterprise: Enterprise, source: str, application: LoanAppli
     return Consent.objects.filter(application__enterprise=enterprise, source=source).exists()
 
 
+PULL_REFUSALS = {"no_consent", "inactive", "not_pushed", "not_configured"}  # the codes _pull_refusal gives
+
+
 def _pull_refusal(config: DataSourceConfig, *, consented: bool) -> tuple[str, str] | None:
     """Why a source may not be asked now (error code, message), or None when it may."""
     if not consented:
@@ -148,6 +151,25 @@ def _pull_refusal(config: DataSourceConfig, *, consented: bool) -> tuple[str, st
     if config.provider == "http" and not config.base_url:
         return ("not_configured", "no base_url configured for the http provider")
     return None
+
+
+def _snapshot_fetch(*, enterprise: Enterprise, source: str, config: DataSourceConfig, consented: bool, as_of: dt.date,
+                    hints: dict, providers: dict | None = None, **fields) -> DataSnapshot:
+    """One pull, not saved yet: the provider's payload, or the refusal or failure as a failed snapshot naming
+    the gap (never raised). `providers`: a per-source cache of providers for a batch; `fields`: the snapshot's
+    other fields (application, fetched_at)."""
+    failure = _pull_refusal(config, consented=consented)
+    payload: dict = {}
+    if failure is None:
+        try:
+            providers = {} if providers is None else providers
+            provider = providers.get(source) or providers.setdefault(source, provider_for(config))
+            payload = provider.fetch(source, enterprise.uscc, as_of=as_of, hints=hints)
+        except provider_lib.ProviderError as exc:
+            failure = (exc.code, str(exc)[:300])
+    return DataSnapshot(enterprise=enterprise, source=source, as_of=as_of, provider=config.provider, payload=payload,
+                        status=DataSnapshot.OK if failure is None else DataSnapshot.FAILED,
+                        error_code=failure[0] if failure else "", error=failure[1] if failure else "", **fields)
 
 
 def snapshot_pull(*, enterprise: Enterprise, source: str, application: LoanApplication | None, by,
@@ -169,22 +191,14 @@ def snapshots_pull(*, enterprise: Enterprise, pulls: Sequence[tuple[str, DataSou
     are written in one INSERT each (a submission pulls seven sources)."""
     as_of = as_of or timezone.localdate()
     snapshots, timings = [], []
-    hints = None
+    hints = _hints(enterprise)
     for source, config, consented in pulls:
         started = time.perf_counter()
-        failure = _pull_refusal(config, consented=consented)
-        payload: dict = {}
-        if failure is None:
-            hints = hints if hints is not None else _hints(enterprise)
-            try:
-                payload = provider_for(config).fetch(source, enterprise.uscc, as_of=as_of, hints=hints)
-            except provider_lib.ProviderError as exc:
-                log.warning("data source %s failed for %s: %s", source, enterprise.uscc, exc)
-                failure = (exc.code, str(exc)[:300])
-        snapshots.append(DataSnapshot(
-            enterprise=enterprise, source=source, as_of=as_of, provider=config.provider, payload=payload,
-            application=application, status=DataSnapshot.OK if failure is None else DataSnapshot.FAILED,
-            error_code=failure[0] if failure else "", error=failure[1] if failure else ""))
+        snap = _snapshot_fetch(enterprise=enterprise, source=source, config=config, consented=consented, as_of=as_of,
+                               hints=hints, application=application)
+        if snap.status == DataSnapshot.FAILED and snap.error_code not in PULL_REFUSALS:
+            log.warning("data source %s failed for %s: %s %s", source, enterprise.uscc, snap.error_code, snap.error)
+        snapshots.append(snap)
         timings.append(round((time.perf_counter() - started) * 1000))
     DataSnapshot.objects.bulk_create(snapshots)
     audit_record_many([
@@ -266,20 +280,11 @@ def snapshots_refresh_batch(*, pulls: Sequence[tuple[Enterprise, str, int | None
         config = configs[source]
         allowed = ((application_id, source) in consented if application_id is not None
                    else (enterprise.pk, source) in consented_any)
-        failure = _pull_refusal(config, consented=allowed)
-        payload: dict = {}
-        if failure is None:
-            provider = providers.get(source) or providers.setdefault(source, provider_for(config))
-            if enterprise.pk not in hints:
-                hints[enterprise.pk] = _hints(enterprise)
-            try:
-                payload = provider.fetch(source, enterprise.uscc, as_of=as_of, hints=hints[enterprise.pk])
-            except provider_lib.ProviderError as exc:
-                failure = (exc.code, str(exc)[:300])
-        snapshots.append(DataSnapshot(
-            enterprise_id=enterprise.pk, source=source, as_of=as_of, provider=config.provider, fetched_at=now,
-            application_id=application_id, payload=payload, status=DataSnapshot.OK if failure is None else DataSnapshot.FAILED,
-            error_code=failure[0] if failure else "", error=failure[1] if failure else ""))
+        if enterprise.pk not in hints:
+            hints[enterprise.pk] = _hints(enterprise)
+        snapshots.append(_snapshot_fetch(
+            enterprise=enterprise, source=source, config=config, consented=allowed, as_of=as_of, hints=hints[enterprise.pk],
+            providers=providers, application_id=application_id, fetched_at=now))
     tally: dict[str, dict[str, int]] = {}
     for snap in snapshots:
         key = snap.status if snap.status == DataSnapshot.OK else snap.error_code
