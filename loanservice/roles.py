@@ -7,6 +7,7 @@ app's rules.py and build on these predicates.
 from __future__ import annotations
 
 import rules
+from django.db.models import Q
 
 APPLICANT = "applicant"
 RM = "relationship_manager"
@@ -69,8 +70,6 @@ def scope_to(qs, user, *, owner: str, bank_wide: frozenset[str] = BANK_WIDE, bra
     or a branch approver the rows of their branch and the customers they manage (less `branch_exclude`, e.g.
     drafts); anyone else only the rows whose `owner` field is them; nobody anonymous sees anything. The rows
     need `branch` and `relationship_manager` fields."""
-    from django.db.models import Q
-
     if not getattr(user, "is_authenticated", False):
         return qs.none()
     role_set = user_roles(user)
