@@ -211,7 +211,7 @@ class HelpView(APIView):
     def get(self, request):
         from django.utils.translation import get_language
 
-        from .text import in_language
+        from loanservice.text import in_language
 
         result = services.assistant_answer(user=request.user, text=str(request.query_params.get("q", "")),
                                            language=get_language() or "")

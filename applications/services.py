@@ -28,6 +28,7 @@ from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch
 from loanservice.notifications import in_default_language, notify
+from loanservice.text import join_list
 
 from . import prescreen
 from .identifiers import check_industry_code, check_resident_id, check_uscc, region_of_uscc
@@ -45,7 +46,6 @@ from .models import (
     NegativeListEntry,
 )
 from .selectors import applicable_checklist, manual_negative_hits, relationship_manager_can_reassign
-from .text import join_list
 
 User = get_user_model()
 ALL_SOURCES = [code for code, _label in DATA_SOURCES]

@@ -13,6 +13,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from loanservice.errors import ApplicationError
+from loanservice.text import in_language
 
 from . import services
 from .models import REPAYMENT_METHODS, AdmissionCriterion, Enterprise, LoanApplication
@@ -23,7 +24,6 @@ from .selectors import (
     relationship_manager_can_reassign,
     relationship_managers_with_load,
 )
-from .text import in_language
 
 
 def product_list(request):

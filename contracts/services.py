@@ -26,10 +26,10 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from applications.models import LoanApplication, LoanProduct
-from applications.text import join_list
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
+from loanservice.text import join_list
 
 from .amount_words import amount_to_chinese
 from .models import (

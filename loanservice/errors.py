@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .text import in_language
+
 
 class ApplicationError(Exception):
     def __init__(self, message: str, *, errors: dict[str, list[str]] | None = None, code: str = "invalid"):
@@ -27,8 +29,6 @@ class Conflict(Exception):
 def error_text(exc, *, fields: bool = True) -> str:
     """One line for a page's flash message, in the reader's language: the message, then each field's errors
     (named with the field when `fields`: staff pages; the applicant's pages leave the names out)."""
-    from applications.text import in_language
-
     parts = [in_language(exc.message)]
     for field, msgs in (getattr(exc, "errors", None) or {}).items():
         parts += [f"{field}: {in_language(m)}" if fields else in_language(m) for m in msgs]

@@ -38,7 +38,6 @@ from applications.selectors import (
     sla_targets_map,
     wizard_resume_step,
 )
-from applications.text import in_language
 from contracts.models import Contract
 from postloan.api import loan_detail, loans_visible_to
 
@@ -47,6 +46,7 @@ from .api import client_ip
 from .audit import audit_record
 from .case_api import application_detail
 from .errors import ApplicationError, Conflict, error_text
+from .text import in_language
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
          ("documents", _("上传材料 Documents")), ("consent", _("数据授权 Data consent")), ("review", _("确认提交 Review and submit"))]

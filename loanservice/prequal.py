@@ -34,13 +34,13 @@ from rest_framework.views import APIView
 from applications import services as intake
 from applications.identifiers import check_uscc
 from applications.selectors import products_published
-from applications.text import in_language
 from underwriting import providers as provider_lib
 from underwriting import services as underwriting
 
 from .api import client_ip
 from .audit import audit_record
 from .errors import ApplicationError
+from .text import in_language
 
 log = logging.getLogger(__name__)
 CONSENT_VERSION = "prequal-2026-1"

@@ -224,7 +224,7 @@ def english_of(msgid: str) -> str | None:
         english = english[0].upper() + english[1:]
     if len(re.findall(r"[A-Za-z]", english)) < 2 or placeholders(english) != placeholders(msgid):
         return None
-    if " / " in english:  # applications.text.in_language() would cut an English text at " / "
+    if " / " in english:  # loanservice.text.in_language() would cut an English text at " / "
         return None
     if "%%" in msgid and "%" in english.replace("%%", "").replace("%(", "") and "%%" not in english:
         return None

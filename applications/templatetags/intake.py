@@ -1,6 +1,6 @@
 from django import template
 
-from applications.text import in_language
+from loanservice.text import in_language
 
 register = template.Library()
 
