@@ -37,8 +37,10 @@ e2e: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run_all.py
 
+# ruff, and the floors: import-linter's layers contract in pyproject.toml (docs/architecture.md).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # The catalogs (needs GNU gettext): collect the strings; English: copy the English the msgids already carry; Chinese:
 # the Chinese of each "中文 english" label (pairs "中文 / English" stay bilingual); compile.
@@ -50,10 +52,10 @@ messages: $(STAMP)
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 worker: $(STAMP)
-	$(BIN)/celery -A loanservice worker -l info
+	$(BIN)/celery -A config worker -l info
 
 beat: $(STAMP)
-	$(BIN)/celery -A loanservice beat -l info
+	$(BIN)/celery -A config beat -l info
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var staticfiles

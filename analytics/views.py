@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext_lazy
 
 from loanservice import roles
-from loanservice.staff_views import role_required
+from loanservice.roles import role_required
 
 from .selectors import analytics_summary, filter_choices, filters_parse
 from .tables import summary_tables, table_csv

@@ -1,6 +1,6 @@
 """Approval policy every installation starts with, as data (edited in admin afterwards, never overwritten).
 
-Called from loanservice.reference_data.seed_reference_data (post_migrate and seed_demo); idempotent.
+Called from casework.reference_data.seed_reference_data (post_migrate and seed_demo); idempotent.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ def prepare(base: str, n: int) -> list[dict]:
     import requests
     from rest_framework.authtoken.models import Token
 
+    from casework.demo import _demo_uscc
     from loanservice.api import applicant_register
-    from loanservice.demo import _demo_uscc
     from underwriting.providers import make_resident_id
 
     drafts = []

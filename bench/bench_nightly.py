@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loanservice.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 import django  # noqa: E402
 
@@ -70,9 +70,9 @@ def bench_uscc(i: int) -> str:
 
 def seed(n: int) -> None:
     from applications.models import Consent, Enterprise, LoanApplication, LoanProduct
+    from casework.demo import seed_org, seed_products
+    from casework.reference_data import seed_reference_data
     from contracts.models import Contract, ContractTemplate, DisbursementOrder
-    from loanservice.demo import seed_org, seed_products
-    from loanservice.reference_data import seed_reference_data
     from postloan.models import Installment, Loan, SourceRefresh, WarningRule
     from underwriting.models import DataSnapshot
     from underwriting.providers import SandboxProvider, make_resident_id, make_uscc

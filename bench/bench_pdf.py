@@ -15,9 +15,9 @@ def _a_contract():
     if contract is not None:
         return contract
     # No contract yet in the bench database: make one case through the real services.
-    from loanservice import lifecycle
+    from casework import lifecycle
+    from casework.demo import _draft, _enterprise
     from loanservice.api import applicant_register
-    from loanservice.demo import _draft, _enterprise
 
     owner = applicant_register(username=f"bench_pdf_{int(time.time())}", password="Bench-pass-2024", phone="13800000000",
                                email="pdf@bench.example")

@@ -34,7 +34,7 @@ def stack_env(**extra) -> dict:
     env.update({
         "DEBUG": "0", "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver", "SECURE_SSL_REDIRECT": "0",
-        "DATABASE_URL": DB_URL, "REDIS_URL": REDIS_URL, "DJANGO_SETTINGS_MODULE": "loanservice.settings",
+        "DATABASE_URL": DB_URL, "REDIS_URL": REDIS_URL, "DJANGO_SETTINGS_MODULE": "config.settings",
         "PRIVATE_STORAGE_ROOT": str(ROOT / "var" / "bench" / "private"),
         "CONTRACT_SIGNING_KEY_DIR": str(ROOT / "var" / "bench" / "keys"), "LOG_LEVEL": "ERROR",
         # Notifications are e-mailed in the request; the console backend's printing is not what we measure.
@@ -109,12 +109,12 @@ def stack(*, web_workers: int | None = None, threads: int | None = None, worker_
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     ACCESS_LOG.unlink(missing_ok=True)
-    web = subprocess.Popen([str(BIN / "gunicorn"), "loanservice.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(web_workers),
+    web = subprocess.Popen([str(BIN / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(web_workers),
                             "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning",
                             "--timeout", "60", "--access-logfile", str(ACCESS_LOG), "--access-logformat", "%(U)s %(s)s %(D)s"],
                            cwd=ROOT, env=env, stdout=open(logs / "gunicorn.log", "w"),
                            stderr=subprocess.STDOUT)
-    worker = subprocess.Popen([str(BIN / "celery"), "-A", "loanservice", "worker", "-l", "warning", "-c", str(worker_concurrency),
+    worker = subprocess.Popen([str(BIN / "celery"), "-A", "config", "worker", "-l", "warning", "-c", str(worker_concurrency),
                                "-O", "fair", "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h"],
                               cwd=ROOT, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT,
                               start_new_session=True)  # its own process group: worker_paused() stops it and its children
@@ -166,7 +166,7 @@ def worker_paused():
 
 
 def _wait_worker(env: dict, timeout: float = 60) -> None:
-    code = "from loanservice.celery import app; import sys; sys.exit(0 if app.control.ping(timeout=1) else 1)"
+    code = "from config.celery import app; import sys; sys.exit(0 if app.control.ping(timeout=1) else 1)"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if subprocess.run([PY, "-c", code], cwd=ROOT, env=env, capture_output=True).returncode == 0:

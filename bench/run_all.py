@@ -32,7 +32,7 @@ STEPS = ["fast_track", "load", "pdf", "lists", "scoring", "nightly"]
 
 
 def seed_reference() -> None:
-    from loanservice.demo import seed_org, seed_products
+    from casework.demo import seed_org, seed_products
 
     seed_products()
     seed_org("demo-pass")

@@ -1,5 +1,5 @@
 """Contract API: the contract, its PDF and schedule (audited downloads), verification, corrections, and
-the check-off of conditions precedent. Signing and disbursement are in loanservice.case_api (they move
+the check-off of conditions precedent. Signing and disbursement are in casework.case_api (they move
 the case through the conductor)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Reference data of the contracts stage: the default conditions precedent (放款前提条件), as data.
 
 Idempotent (get_or_create by code); admin edits made afterwards are never overwritten. Called from
-loanservice.reference_data.seed_contract_templates."""
+casework.reference_data.seed_contract_templates."""
 
 from __future__ import annotations
 

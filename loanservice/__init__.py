@@ -1,3 +1,2 @@
-from .celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""The kernel (ground floor): audit trail, SLA clocks, business calendar, roles and the visibility rule,
+notifications, the FSM mixin, errors, storage, text helpers. It imports no stage and nothing above it."""

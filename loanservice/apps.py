@@ -1,20 +1,8 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
-
-
-def _seed_reference(sender, using="default", **kwargs):
-    # After the last stage app has migrated: the defaults of DESIGN.md exist as data in every database
-    # (idempotent; admin edits are kept). Also runs after a test flush, so tests always see them.
-    if sender.name != "postloan":
-        return
-    from .reference_data import seed_reference_data
-
-    seed_reference_data()
 
 
 class LoanserviceConfig(AppConfig):
+    """The kernel: audit trail, SLA clocks, business calendar, roles, notifications (docs/architecture.md)."""
+
     name = "loanservice"
     verbose_name = "核心 / Kernel"
-
-    def ready(self):
-        post_migrate.connect(_seed_reference, dispatch_uid="loanservice.seed_reference")

@@ -11,7 +11,7 @@ A notice is stored as sent, so its texts are made in the default language (Chine
 msgids carry both halves), never in the language of whoever acted: an English-speaking approver's decision
 reaches a Chinese applicant in Chinese too. A call site builds its texts inside `in_default_language()`
 (translated labels it interpolates included); `notify` renders lazy texts under it as well. Celery tasks
-run in the default language already (`loanservice.celery.DefaultLanguageTask`).
+run in the default language already (`config.celery.DefaultLanguageTask`).
 """
 
 from __future__ import annotations

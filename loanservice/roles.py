@@ -6,8 +6,12 @@ app's rules.py and build on these predicates.
 
 from __future__ import annotations
 
+import functools
+
 import rules
+from django.contrib.auth.decorators import login_required
 from django.db.models import Q
+from django.http import Http404
 
 APPLICANT = "applicant"
 RM = "relationship_manager"
@@ -137,3 +141,19 @@ def home_url_name(user) -> str:
         if role in roles:
             return name
     return "portal:home"
+
+
+def role_required(*names):
+    """A page only these roles may open; to anyone else signed in it does not exist (404)."""
+
+    def decorator(view):
+        @login_required
+        @functools.wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not has_role(request.user, *names):
+                raise Http404
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

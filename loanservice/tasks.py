@@ -1,47 +1,12 @@
-"""Celery tasks: thin wrappers around the conductor; idempotent, acks late, retried on transient errors."""
+"""The kernel's own Celery task: the SLA watch (beat's `sla-check`)."""
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import OperationalError
 
-from . import lifecycle
-
-
-@shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def score_and_route(self, application_id: int) -> str:
-    """A data source that timed out or failed (5xx, circuit open) is retried with backoff, up to
-    UNDERWRITING_SOURCE_RETRIES times; the last attempt refers the case to a person with the gap named."""
-    from django.conf import settings
-
-    from underwriting.services import SourcesUnavailable
-
-    retries = getattr(settings, "UNDERWRITING_SOURCE_RETRIES", 3)
-    attempt = self.request.retries
-    while True:
-        try:
-            return lifecycle.score_and_route(application_id, retry_transient=attempt < retries)
-        except SourcesUnavailable as exc:
-            if not self.request.is_eager:
-                wait = getattr(settings, "UNDERWRITING_SOURCE_RETRY_SECONDS", 10.0) * 2 ** attempt
-                raise self.retry(exc=exc, countdown=wait, max_retries=retries) from exc
-            attempt += 1  # eager (the embedded default) has no broker to wait on: try again at once
+from .sla_monitor import sla_breaches_process
 
 
-@shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def fast_track_complete(self, contract_id: int) -> str:
-    return lifecycle.fast_track_complete(contract_id)
-
-
-@shared_task
+@shared_task(name="loanservice.tasks.sla_check")
 def sla_check() -> dict:
-    from .sla_monitor import sla_breaches_process
-
     return sla_breaches_process()
-
-
-@shared_task
-def outbox_sweep() -> dict:
-    from .sweeper import sweep
-
-    return sweep()

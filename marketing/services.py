@@ -34,7 +34,7 @@ from underwriting.services import limit_recommend, pricing_policy, provider_for,
 from .models import LIST_KINDS, ContactAttempt, MarketingDataPolicy, MarketingSettings, Prospect, ProspectList
 
 log = logging.getLogger(__name__)
-# Read back by loanservice.portal_views.apply_start (the application wizard): keep the two in step.
+# Read back by casework.portal_views.apply_start (the application wizard): keep the two in step.
 INVITE_SALT = "loanservice.invite"
 INVITE_MAX_AGE = 30 * 24 * 3600
 MAX_IMPORT_ROWS = 5000
@@ -335,7 +335,7 @@ def contact_record(*, prospect: Prospect, by, channel: str, outcome: str, note: 
 
 
 def invitation_token(prospect: Prospect, product: LoanProduct) -> str:
-    """The prefill the wizard reads (loanservice.portal_views._prefill), signed: what the bank knows of the enterprise
+    """The prefill the wizard reads (casework.portal_views._prefill), signed: what the bank knows of the enterprise
     from its list and the public registry, never a personal ID number."""
     data = {"uscc": prospect.uscc, "name": prospect.name, "industry_code": prospect.industry_code, "employees": prospect.employees,
             "annual_revenue": f"{prospect.declared_revenue:.2f}" if prospect.declared_revenue else None,

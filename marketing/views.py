@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from applications.models import LoanProduct
 from loanservice import roles
 from loanservice.errors import ApplicationError, error_text
-from loanservice.staff_views import role_required
+from loanservice.roles import role_required
 
 from . import services
 from .models import LIST_KINDS, ContactAttempt, Prospect, ProspectList

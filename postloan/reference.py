@@ -1,5 +1,5 @@
 """The reference post-loan policy as data (buckets, the 2023 five-category floors, the default policy, prepayment
-rules, the early-warning rules): seeded by migration 0003 and, through `loanservice.reference_data`, after every
+rules, the early-warning rules): seeded by migration 0003 and, through `casework.reference_data`, after every
 migrate and test flush, so a database never lacks it. Idempotent: what admins edited is kept."""
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ def draft_case(owner, *, product: str = "secured-operating", amount: str = "2000
 def submit_and_route(application, owner):
     """Submit, then run the worker's step (score and route) as the conductor would on commit."""
     from applications.models import LoanApplication
-    from loanservice import lifecycle
+    from casework import lifecycle
 
     lifecycle.application_submit(application_id=application.pk, user=owner)
     lifecycle.score_and_route(application.pk)
@@ -59,7 +59,7 @@ def submit_and_route(application, owner):
 
 def to_approval(application):
     from applications.models import LoanApplication
-    from loanservice import lifecycle
+    from casework import lifecycle
     from underwriting.services import site_visit_record
 
     rm = application.relationship_manager

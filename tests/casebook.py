@@ -18,7 +18,7 @@ def _app(pk: int):
 def submitted_case(*, seed: int = 7, owner=None, product: str = "secured-operating", amount: str = "2000000.00",
                    term: int = 24, method: str = "equal_principal", grades: str = "ABC", tier: str = "good") -> int:
     """Submitted and scored; for the default secured product: under review with the default branch's RM."""
-    from loanservice import lifecycle
+    from casework import lifecycle
 
     owner = owner or new_applicant(f"owner{seed}")
     client = client_for(owner)
@@ -46,7 +46,7 @@ def visit_answers(application) -> dict:
 
 
 def pending_approval_case(*, seed: int = 7, owner=None, notes: str = "现场核实经营正常", recommendation: str = "经营稳定，建议批准") -> int:
-    from loanservice import lifecycle
+    from casework import lifecycle
     from underwriting.services import site_visit_record
 
     pk = submitted_case(seed=seed, owner=owner)
@@ -61,7 +61,7 @@ def pending_approval_case(*, seed: int = 7, owner=None, notes: str = "现场核�
 
 def borrower_signed_case(*, approver, seed: int = 7, owner=None, comment: str = "同意") -> tuple[int, int]:
     """Approved by `approver`, accepted and signed by the borrower: waiting for the bank's seal."""
-    from loanservice import lifecycle
+    from casework import lifecycle
 
     pk = pending_approval_case(seed=seed, owner=owner)
     lifecycle.case_decide(application_id=pk, user=approver, decision="approve", comment=comment)
@@ -74,7 +74,7 @@ def borrower_signed_case(*, approver, seed: int = 7, owner=None, comment: str = 
 
 def fast_track_disbursed(*, seed: int = 1, owner=None, amount: str = "300000.00") -> tuple[int, int, int]:
     """信秒贷 all the way: (application, contract, loan)."""
-    from loanservice import lifecycle
+    from casework import lifecycle
     from postloan.models import Loan
 
     pk = submitted_case(seed=seed, owner=owner, product="xinmiaodai", amount=amount, term=12, method="equal_installment",

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from loanservice.celery import app as celery_app
+from config.celery import app as celery_app
 
 TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 ALL_SOURCES = ["tax", "registry", "social_security", "customs", "credit_bureau", "judicial", "internal"]
@@ -49,7 +49,7 @@ def _test_settings(settings, tmp_path_factory):
 
 @pytest.fixture
 def products(db):
-    from loanservice.demo import seed_products
+    from casework.demo import seed_products
 
     seed_products()
     from applications.models import LoanProduct
@@ -59,7 +59,7 @@ def products(db):
 
 @pytest.fixture
 def org(db):
-    from loanservice.demo import seed_org
+    from casework.demo import seed_org
 
     return seed_org("demo-pass")
 
@@ -92,7 +92,7 @@ def api():
 
 
 def uscc_for(grades: str = "AB", seed: int = 1, tier: str = "prime") -> str:
-    from loanservice.demo import _demo_uscc
+    from casework.demo import _demo_uscc
 
     return _demo_uscc(seed, tier, grades)
 

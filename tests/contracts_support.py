@@ -14,7 +14,7 @@ _seq = itertools.count(1)
 def submit(client, pk: int) -> str:
     """Submit; run the scoring step here when no commit happened to dispatch it (tests without transaction=True)."""
     from applications.models import LoanApplication
-    from loanservice import lifecycle
+    from casework import lifecycle
 
     r = client.post(f"/api/v1/applications/{pk}/submit/")
     assert r.status_code == 200, r.content
@@ -38,7 +38,7 @@ def manual_case_approved(org, *, seed: int = 7, product: str = "secured-operatin
     """A case routed to the default branch, visited, sent to approval and approved by the branch approver
     (with the approver's conditions precedent, if any). Returns (pk, owner, owner's API client)."""
     from applications.models import LoanApplication
-    from loanservice import lifecycle
+    from casework import lifecycle
     from underwriting.selectors import questionnaire_for
     from underwriting.services import site_visit_record
 

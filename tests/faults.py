@@ -26,7 +26,7 @@ def _reset_producer(app) -> None:
 @contextlib.contextmanager
 def broker_down():
     """Celery publishes to a port nobody listens on (the machine's shared Redis is left alone)."""
-    from loanservice.celery import app
+    from config.celery import app
 
     saved_url, saved_eager = app.conf.broker_url, app.conf.task_always_eager
     app.conf.broker_url = f"redis://127.0.0.1:{closed_port()}/0"

@@ -48,9 +48,10 @@ def world(django_db_setup, django_db_blocker):
     from django.contrib.auth.models import Group
 
     from applications.models import LoanApplication
-    from loanservice import lifecycle, roles
+    from casework import lifecycle
+    from casework.demo import seed_org, seed_products
+    from loanservice import roles
     from loanservice.api import applicant_register
-    from loanservice.demo import seed_org, seed_products
     from loanservice.models import Profile
     from postloan.models import Loan
 

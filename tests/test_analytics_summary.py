@@ -39,7 +39,7 @@ PLANNED_DD_DAYS = [1.0, 2.25, 0.5, 2 / 24]
 @pytest.fixture
 def portfolio(products, org):
     from applications.models import LoanApplication
-    from loanservice import demo, lifecycle
+    from casework import demo, lifecycle
     from postloan.models import Loan
     from postloan.monitoring import delinquency_refresh
     from postloan.services import repayment_record
@@ -209,7 +209,7 @@ def _add_months(day, months):
 
 def test_summary_runs_a_constant_number_of_queries(portfolio, org):
     from analytics.selectors import analytics_summary
-    from loanservice import demo
+    from casework import demo
 
     with CaptureQueriesContext(connection) as first:
         analytics_summary(_filters())

@@ -225,7 +225,7 @@ def test_fast_track_refers_a_warning_a_related_party_and_a_late_negative_list_hi
     assert "RELATED_PARTY" in {r["code"] for r in record.referrals}
 
     late = draft_case(owner, seed=5, **kw)
-    from loanservice import lifecycle
+    from casework import lifecycle
 
     lifecycle.application_submit(application_id=late.pk, user=owner)
     negative_list_add(by=org["demo_risk"], reason="涉嫌骗贷", uscc=late.enterprise.uscc)

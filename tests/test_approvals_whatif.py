@@ -24,7 +24,7 @@ FAST = dict(product="xinmiaodai", amount="300000.00", term=12, grades="AB", tier
 @pytest.fixture
 def history(products, org):
     """Two fast-track approvals (one now a loan 45 days past due) and one branch approval."""
-    from loanservice import lifecycle
+    from casework import lifecycle
     from postloan.models import Loan
 
     owner = new_applicant("owner1")
@@ -54,7 +54,7 @@ def _draft_auto_limit(org, limit: str):
 
 
 def test_replay_under_a_draft_counts_routes_rates_and_the_changed_cases_performance(history, org):
-    from loanservice.whatif import policy_whatif
+    from casework.whatif import policy_whatif
 
     today = timezone.localdate()
     draft = _draft_auto_limit(org, "200000")
@@ -82,7 +82,7 @@ def test_replay_under_a_draft_counts_routes_rates_and_the_changed_cases_performa
 
 def test_a_score_cut_off_declines_automatically_below_it(history, org):
     from approvals.services import authority_matrix_active
-    from loanservice.whatif import policy_whatif
+    from casework.whatif import policy_whatif
 
     today = timezone.localdate()
     points = sorted(a.scores.get(is_shadow=False).points for a in (history["auto_loan"], history["auto_offer"], history["manual"]))
@@ -93,7 +93,7 @@ def test_a_score_cut_off_declines_automatically_below_it(history, org):
 
 
 def test_the_replay_runs_a_constant_number_of_queries(history, org):
-    from loanservice.whatif import policy_whatif
+    from casework.whatif import policy_whatif
 
     today = timezone.localdate()
     draft = _draft_auto_limit(org, "200000")

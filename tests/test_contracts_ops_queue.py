@@ -142,7 +142,7 @@ def test_the_borrowers_page_signs_every_contract_and_shows_the_verification(prod
 
 
 def test_demo_data_leaves_a_disbursement_waiting_for_the_mortgage_registration(products, org):
-    from contracts.demo import seed_demo_data
+    from casework.demo.contracts import seed_demo_data
     from contracts.models import DisbursementOrder
 
     seed_demo_data(org)

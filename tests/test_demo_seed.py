@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 pytestmark = pytest.mark.django_db
 
-HISTORY = 14  # a small history keeps the test quick; `make run` seeds loanservice.demo.HISTORY_CASES
+HISTORY = 14  # a small history keeps the test quick; `make run` seeds casework.demo.HISTORY_CASES
 
 
 def _counts() -> dict[str, int]:
@@ -20,7 +20,7 @@ def _counts() -> dict[str, int]:
 
 def test_seed_demo(db):
     """One seed (the seed takes a while) checked for users, stages, the history and idempotency."""
-    from loanservice.demo import seed_demo
+    from casework.demo import seed_demo
 
     users = seed_demo(history=HISTORY)
     _users_have_their_roles(users)
@@ -79,7 +79,7 @@ def test_command_refuses_with_debug_off(settings):
 def test_demo_password_hash_is_cached_per_hasher(settings):
     from django.contrib.auth.hashers import check_password
 
-    from loanservice.demo import _password_hash
+    from casework.demo import _password_hash
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     fast = _password_hash("demo-pass-x")

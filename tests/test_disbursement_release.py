@@ -118,9 +118,9 @@ def test_a_core_banking_outage_leaves_the_record_pending_until_the_sweeper_sends
 
     from django.utils import timezone
 
+    from casework import lifecycle
+    from casework.sweeper import sweep
     from contracts.models import CoreBankingOutbound
-    from loanservice import lifecycle
-    from loanservice.sweeper import sweep
 
     pk, owner, client, loan_contract = signed_case(org, seed=7)
     settings.CORE_BANKING_ADAPTER = "tests.test_disbursement_release.FailingAdapter"

@@ -40,7 +40,7 @@ def _submit_while_broker_down(pk, client, caplog):
 
 def test_broker_down_at_submit_then_swept_once_it_is_back(products, org, caplog):
     from applications.models import LoanApplication
-    from loanservice import tasks
+    from casework import tasks
 
     client = client_for(new_applicant())
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=21), seed=21)
@@ -51,7 +51,7 @@ def test_broker_down_at_submit_then_swept_once_it_is_back(products, org, caplog)
     assert LoanApplication.objects.get(pk=pk).route == ""
 
     # The broker is back (eager here: the task runs as the worker would); the sweep dispatches it once.
-    from loanservice.sweeper import sweep
+    from casework.sweeper import sweep
 
     assert sweep(now=timezone.now() + dt.timedelta(minutes=5))["rescored"] == 1
     assert LoanApplication.objects.get(pk=pk).status == "approved"
@@ -63,8 +63,8 @@ def test_broker_down_at_submit_then_swept_once_it_is_back(products, org, caplog)
 @pytest.mark.skipif(not (os.environ.get("REDIS_URL") and using_postgres()), reason="needs REDIS_URL and Postgres (CI sets both)")
 def test_broker_down_at_submit_then_a_real_worker_scores_it_after_the_sweep(products, org, caplog):
     from applications.models import LoanApplication
-    from loanservice.celery import app as celery_app
-    from loanservice.sweeper import sweep
+    from casework.sweeper import sweep
+    from config.celery import app as celery_app
     from tests.worker import celery_worker, wait_for
 
     client = client_for(new_applicant())

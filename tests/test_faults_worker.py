@@ -65,9 +65,9 @@ def _kill_mid_task(table: str, trigger):
 
 def test_worker_killed_mid_scoring_rescored_exactly_once(products, org):
     from applications.models import LoanApplication
-    from loanservice import lifecycle
-    from loanservice.celery import app as celery_app
-    from loanservice.sweeper import sweep
+    from casework import lifecycle
+    from casework.sweeper import sweep
+    from config.celery import app as celery_app
     from tests.worker import celery_worker
     from underwriting.models import Score
 
@@ -95,10 +95,10 @@ def test_worker_killed_mid_scoring_rescored_exactly_once(products, org):
 
 def test_worker_killed_mid_disbursement_releases_exactly_once(products, org):
     from applications.models import LoanApplication
+    from casework import lifecycle
+    from casework.sweeper import sweep
+    from config.celery import app as celery_app
     from contracts.models import Contract, DisbursementOrder
-    from loanservice import lifecycle
-    from loanservice.celery import app as celery_app
-    from loanservice.sweeper import sweep
     from postloan.models import Loan
     from tests.worker import celery_worker
 

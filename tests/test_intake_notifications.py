@@ -19,7 +19,7 @@ from applications.services import (
     enterprise_create,
     negative_list_add,
 )
-from loanservice import lifecycle
+from casework import lifecycle
 from loanservice.models import Notification
 from loanservice.notifications import notify
 from tests.conftest import ALL_SOURCES, TINY_PDF, enterprise_payload, new_applicant, uscc_for

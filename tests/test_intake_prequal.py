@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from applications.models import Consent, Enterprise, LoanApplication, NegativeListEntry
 from applications.services import negative_list_add, prescreen_run, prospect_from_data
-from loanservice import prequal
+from casework import prequal
 from loanservice.models import AuditEvent
 from tests.conftest import new_applicant
 from tests.test_prescreen import USCC, good_payloads

@@ -11,8 +11,9 @@ from stdnum.cn import uscc as stdnum_uscc
 
 from applications.models import Enterprise, LoanApplication
 from applications.services import application_create, consent_grant, enterprise_create
-from loanservice import lifecycle, roles
-from loanservice.demo import _user
+from casework import lifecycle
+from casework.demo import _user
+from loanservice import roles
 from loanservice.models import AuditEvent, Branch, Notification, SlaClock
 from loanservice.notifications import LocmemSmsBackend
 from loanservice.sla import sla_clock_start

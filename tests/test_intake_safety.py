@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from applications.models import ApplicationDocument, DocumentRequirement, Enterprise, LoanApplication
 from applications.services import application_create, consent_grant, document_upload, enterprise_create
-from loanservice import lifecycle
+from casework import lifecycle
 from loanservice.errors import ApplicationError
 from loanservice.models import AuditEvent
 from tests.conftest import ALL_SOURCES, TINY_PDF, client_for, enterprise_payload, new_applicant, uscc_for

@@ -15,7 +15,7 @@ from stdnum.cn import ric
 
 from applications.models import Enterprise, LoanApplication
 from applications.services import application_create, consent_grant, document_upload, enterprise_create
-from loanservice import lifecycle
+from casework import lifecycle
 from tests.conftest import ALL_SOURCES, TINY_PDF, enterprise_payload, new_applicant, uscc_for
 
 pytestmark = pytest.mark.django_db

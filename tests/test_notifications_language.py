@@ -64,7 +64,7 @@ def test_an_rm_asking_in_english_sends_the_bilingual_notice_by_every_channel(pro
 def test_a_task_run_in_an_english_request_writes_in_the_default_language(products, org, django_capture_on_commit_callbacks):
     """Eager Celery (and delay_on_commit) runs in the request's thread: the applicant submits in English, the
     worker's step routes the case and tells the RM, in the default language as a real worker would."""
-    from loanservice import lifecycle
+    from casework import lifecycle
 
     owner = new_applicant("lang_task")
     application = draft_case(owner, seed=7)
@@ -81,7 +81,7 @@ def test_a_post_loan_request_rejected_in_english_is_told_in_both_languages(produ
     from django.contrib.auth.models import Group
 
     from postloan.services import classification_downgrade, classification_upgrade_request
-    from postloan.testing import fast_track_loan
+    from tests.loans import fast_track_loan
     from tests.test_postloan_repayments import DISBURSED
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):

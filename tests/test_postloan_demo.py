@@ -18,7 +18,7 @@ def _counts() -> dict[str, int]:
 
 
 def test_demo_post_loan_book(products, org):
-    from postloan.demo import ARREARS_ENTERPRISE, RENEWAL_ENTERPRISE, seed_demo_data
+    from casework.demo.postloan import ARREARS_ENTERPRISE, RENEWAL_ENTERPRISE, seed_demo_data
     from postloan.models import (
         ApprovalRequest,
         EarlyWarning,

@@ -18,8 +18,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def loan(products, org):
-    from postloan.testing import fast_track_loan
     from tests.conftest import new_applicant
+    from tests.loans import fast_track_loan
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
         return fast_track_loan(owner=new_applicant("pl_mon"), seed=41)
@@ -50,7 +50,7 @@ def test_buckets_and_floors_are_data():
 def test_reference_policy_is_seeded_again_after_a_flush():
     """A test flush (or a database emptied another way) gets the buckets, floors and warning rules back with the
     rest of the reference data; what admins edited is kept."""
-    from loanservice.reference_data import seed_reference_data
+    from casework.reference_data import seed_reference_data
     from postloan.models import ClassificationFloor, DelinquencyBucket, WarningRule
 
     WarningRule.objects.filter(code="headcount_drop").update(threshold="0.25")

@@ -31,7 +31,7 @@ def owner(db):
 
 @pytest.fixture
 def loan(products, org, owner):
-    from postloan.testing import fast_track_loan
+    from tests.loans import fast_track_loan
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
         return fast_track_loan(owner=owner, seed=31)

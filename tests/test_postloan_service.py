@@ -20,8 +20,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def loan(products, org):
-    from postloan.testing import fast_track_loan
     from tests.conftest import new_applicant
+    from tests.loans import fast_track_loan
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
         return fast_track_loan(owner=new_applicant("pl_svc"), seed=51)
@@ -136,11 +136,11 @@ def test_satisfaction_survey_after_disbursement_and_repayments(loan, org):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not (os.environ.get("REDIS_URL") and using_postgres()), reason="needs REDIS_URL and Postgres (CI sets both)")
 def test_nightly_job_on_a_real_worker(products, org):
-    from loanservice.celery import app as celery_app
+    from config.celery import app as celery_app
     from postloan.models import MonitoringRun
     from postloan.tasks import nightly_monitoring
-    from postloan.testing import fast_track_loan
     from tests.conftest import new_applicant
+    from tests.loans import fast_track_loan
     from tests.worker import celery_worker, wait_for
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):

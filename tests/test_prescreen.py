@@ -218,7 +218,7 @@ def test_manual_entry_is_validated(org):
 # ---------------------------------------------------------------- risk maintains it in admin, audited
 @pytest.fixture
 def risk_client(org, client):
-    from applications.demo import seed_demo_data
+    from casework.demo.applications import seed_demo_data
 
     seed_demo_data(org)  # gives demo_risk staff status (admin access)
     client.force_login(org["demo_risk"])

@@ -64,7 +64,7 @@ def world(django_db_setup, django_db_blocker):
     from rest_framework.authtoken.models import Token
 
     from applications.models import LoanApplication
-    from loanservice.demo import seed_org, seed_products
+    from casework.demo import seed_org, seed_products
     from tests.casebook import fast_track_disbursed, submitted_case
     from tests.conftest import module_transaction, new_applicant
 

@@ -139,7 +139,7 @@ def test_every_form_carries_a_csrf_token_and_a_post_without_it_is_refused(produc
 def _prod_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ALLOW_ASYNC_UNSAFE"))}
     env.update({"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "bank.example",
-                "DJANGO_SETTINGS_MODULE": "loanservice.settings", **extra})
+                "DJANGO_SETTINGS_MODULE": "config.settings", **extra})
     env.pop("DATABASE_URL", None)  # the checks need no database
     return env
 

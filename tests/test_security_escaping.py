@@ -35,7 +35,7 @@ def _assert_escaped(html, where):
 def tainted(products, org):
     """A case whose every free-text field the people can type carries markup, taken through the real flow."""
     from applications.models import LoanApplication
-    from loanservice import lifecycle
+    from casework import lifecycle
     from underwriting.services import site_visit_record
 
     owner = new_applicant("xss_owner")
@@ -80,7 +80,7 @@ def tainted(products, org):
 
 
 def test_markup_is_shown_as_text_on_every_page(tainted, org):
-    from loanservice import lifecycle
+    from casework import lifecycle
 
     pk, owner, rm = tainted["pk"], tainted["owner"], tainted["rm"]
     approver = org["demo_branch_approver"]

@@ -113,7 +113,7 @@ def test_breach_notifies_the_owner_escalates_to_the_supervisor_and_is_recorded_o
 
 
 def test_an_approval_stage_breach_goes_to_the_tier_pool_and_their_supervisors(org):
-    from approvals.demo import seed_demo_data
+    from casework.demo.approvals import seed_demo_data
     from loanservice.models import Branch, Notification, SlaClock
     from loanservice.sla import sla_clock_start
 

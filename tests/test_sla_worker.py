@@ -21,7 +21,7 @@ pytestmark = [
 def test_beat_entry_breaches_and_escalates_on_a_real_worker(org, settings):
     from django.utils import timezone
 
-    from loanservice.celery import app as celery_app
+    from config.celery import app as celery_app
     from loanservice.models import AuditEvent, Notification, SlaClock
     from loanservice.sla import sla_clock_start
     from tests.worker import celery_worker, wait_for

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from loanservice import staff_views
-from loanservice.staff_views import QUEUE_PAGE_SIZE
+from casework import staff_views
+from casework.staff_views import QUEUE_PAGE_SIZE
 from tests.approvals_support import draft_case, fast_passwords, submit_and_route, to_approval  # noqa: F401
 from tests.conftest import new_applicant
 

@@ -25,7 +25,7 @@ def _counts(pk: int) -> dict:
 
 @pytest.mark.django_db
 def test_score_and_route_is_idempotent_and_times_the_decision(products, org, django_capture_on_commit_callbacks):
-    from loanservice import lifecycle, tasks
+    from casework import lifecycle, tasks
     from loanservice.models import AuditEvent
     from underwriting.models import Score
 
@@ -51,8 +51,8 @@ def test_score_and_route_is_idempotent_and_times_the_decision(products, org, dja
 @pytest.mark.skipif(not (os.environ.get("REDIS_URL") and using_postgres()), reason="needs REDIS_URL and Postgres (CI sets both)")
 def test_worker_retries_a_source_that_is_down_then_approves(products, org):
     from applications.models import LoanApplication
-    from loanservice import lifecycle
-    from loanservice.celery import app as celery_app
+    from casework import lifecycle
+    from config.celery import app as celery_app
     from loanservice.models import AuditEvent
     from tests.test_underwriting_sources import StubSources, use_http
     from tests.worker import celery_worker, wait_for

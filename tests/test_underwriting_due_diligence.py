@@ -281,7 +281,7 @@ def test_the_applicant_uploads_requested_documents_in_the_portal(secured_case, o
 
 
 def test_demo_seed_is_idempotent(secured_case):
-    from underwriting.demo import seed_demo_data
+    from casework.demo.underwriting import seed_demo_data
     from underwriting.models import CaseNote, Collateral, Guarantor
     from underwriting.selectors import scorecard_champion
 

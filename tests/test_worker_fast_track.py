@@ -17,7 +17,7 @@ pytestmark = [
 
 def test_fast_track_scored_and_approved_by_the_worker(products, org):
     from applications.models import LoanApplication
-    from loanservice.celery import app as celery_app
+    from config.celery import app as celery_app
     from loanservice.models import AuditEvent
     from tests.worker import celery_worker, wait_for
 

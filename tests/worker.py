@@ -21,13 +21,13 @@ def test_database_url() -> str:
 
 @contextlib.contextmanager
 def celery_worker(*, extra_env: dict | None = None, concurrency: int = 2):
-    from loanservice.celery import app
+    from config.celery import app
 
     app.control.purge()
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "DJANGO_SETTINGS_MODULE": "loanservice.settings", **(extra_env or {})}
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings", **(extra_env or {})}
     env.pop("PYTEST_CURRENT_TEST", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "loanservice", "worker", "-l", "warning", "-P", "threads",
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning", "-P", "threads",
          f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )

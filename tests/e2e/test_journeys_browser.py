@@ -168,7 +168,7 @@ def test_operations_seal_and_release_a_disbursement(live_server, page, products,
 
 # ------------------------------------------------------------------ risk reviews the portfolio
 def test_risk_reviews_the_portfolio_and_an_overdue_loan(live_server, page, products, org):
-    from loanservice import lifecycle
+    from casework import lifecycle
     from postloan.models import Loan
     from postloan.monitoring import delinquency_refresh
 

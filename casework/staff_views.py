@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Sum
 from django.http import FileResponse, Http404
@@ -18,37 +17,24 @@ from applications.models import ApplicationDocument, LoanApplication, LoanProduc
 from applications.selectors import applications_visible_to
 from approvals.models import ReasonCode
 from approvals.selectors import approval_queue, approver_tiers, queue_filters_clean, review_context
+from casework import lifecycle
+from casework.case_api import application_detail
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
+from loanservice import roles
+from loanservice.api import client_ip
+from loanservice.audit import audit_record
+from loanservice.errors import ApplicationError, Conflict, error_text
+from loanservice.models import Branch, SlaClock
+from loanservice.roles import role_required
+from loanservice.sla import business_calendar_pinned, sla_clock_remaining
 from postloan.api import loans_visible_to
 from underwriting import views as underwriting_views
 from underwriting.models import COLLATERAL_KINDS
 from underwriting.selectors import application_score_of, enterprise_profile, questionnaire_for
 from underwriting.services import site_visit_record
 
-from . import lifecycle, roles
-from .api import client_ip
-from .audit import audit_record
-from .case_api import application_detail
-from .errors import ApplicationError, Conflict, error_text
-from .models import Branch, SlaClock
-from .sla import business_calendar_pinned, sla_clock_remaining
-
 QUEUE_PAGE_SIZE = 50  # rows per page of the RM's and the approvers' work queues
-
-
-def role_required(*names):
-    def decorator(view):
-        @login_required
-        def wrapper(request, *args, **kwargs):
-            if not roles.has_role(request.user, *names):
-                raise Http404
-            return view(request, *args, **kwargs)
-
-        wrapper.__name__ = view.__name__
-        return wrapper
-
-    return decorator
 
 
 def _clocks(case_ids) -> dict[int, SlaClock]:

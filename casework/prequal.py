@@ -34,18 +34,17 @@ from rest_framework.views import APIView
 from applications import services as intake
 from applications.identifiers import check_uscc
 from applications.selectors import products_published
+from loanservice.api import client_ip
+from loanservice.audit import audit_record
+from loanservice.errors import ApplicationError
+from loanservice.text import in_language
 from underwriting import providers as provider_lib
 from underwriting import services as underwriting
-
-from .api import client_ip
-from .audit import audit_record
-from .errors import ApplicationError
-from .text import in_language
 
 log = logging.getLogger(__name__)
 CONSENT_VERSION = "prequal-2026-1"
 SCOPES = ["registry", "tax", "social_security", "credit_bureau", "judicial", "internal"]
-TOKEN_SALT = "loanservice.prequal"
+TOKEN_SALT = "casework.prequal"
 TOKEN_MAX_AGE = 7 * 24 * 3600
 INDICATIVE_STEP = Decimal("10000")  # an indication, not an offer: rounded down to ten thousand
 

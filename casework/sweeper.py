@@ -10,9 +10,8 @@ import datetime as dt
 from django.utils import timezone
 
 from applications.models import LoanApplication
+from casework import tasks
 from contracts.models import Contract
-
-from . import tasks
 
 GRACE = dt.timedelta(seconds=30)
 

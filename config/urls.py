@@ -7,12 +7,12 @@ from analytics import api as analytics_api
 from applications import api as intake_api
 from applications import views as product_views
 from approvals import api as approvals_api
+from casework import case_api, portal_views, prequal, staff_views, views, whatif_views
 from contracts import api as contracts_api
+from loanservice import api
 from postloan import api as postloan_api
 from underwriting import api as underwriting_api
 from underwriting import views as underwriting_views
-
-from . import api, case_api, portal_views, prequal, staff_views, views, whatif_views
 
 api_v1 = [
     path("auth/register/", api.RegisterView.as_view(), name="register"),

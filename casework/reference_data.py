@@ -13,7 +13,7 @@ from pathlib import Path
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from . import roles
+from loanservice import roles
 
 ADMISSION = [
     # code, rule, params, name, name_en, message, message_en
@@ -131,7 +131,7 @@ def seed_authority_matrix() -> None:
 
 
 def seed_sla_targets() -> None:
-    from .models import SlaTarget
+    from loanservice.models import SlaTarget
 
     for stage, days in SLA_DEFAULTS.items():
         SlaTarget.objects.get_or_create(stage=stage, product_code="", defaults={"business_days": Decimal(days)})
@@ -139,9 +139,9 @@ def seed_sla_targets() -> None:
 
 def seed_calendar(years=range(2020, 2031)) -> list[int]:
     """Load the official schedule for the years chinese-calendar knows; return the years it did not."""
-    from .bizcal import calendar_from_chinese_calendar
-    from .models import CalendarDay, CalendarYear
-    from .sla import business_calendar_changed
+    from loanservice.bizcal import calendar_from_chinese_calendar
+    from loanservice.models import CalendarDay, CalendarYear
+    from loanservice.sla import business_calendar_changed
 
     data = calendar_from_chinese_calendar(years)
     known = set(CalendarYear.objects.values_list("year", flat=True))

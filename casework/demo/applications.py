@@ -12,8 +12,8 @@ import datetime as dt
 
 from django.utils import timezone
 
-from .models import NegativeListEntry
-from .services import negative_list_add
+from applications.models import NegativeListEntry
+from applications.services import negative_list_add
 
 DEMO_NEGATIVE_USCC = "91310000MA1FL0CX1U"
 

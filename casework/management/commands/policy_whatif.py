@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from approvals.models import AuthorityMatrixVersion
 from approvals.services import matrix_version_activate
+from casework.whatif import policy_whatif
 from loanservice.errors import ApplicationError, Conflict
-from loanservice.whatif import policy_whatif
 
 
 def _date(value: str) -> dt.date:

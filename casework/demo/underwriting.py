@@ -12,16 +12,15 @@ from django.utils import timezone
 @transaction.atomic
 def seed_demo_data(users: dict) -> None:
     from applications.models import LoanApplication
-
-    from .models import Collateral
-    from .providers import make_resident_id
-    from .scorecard import development_summary
-    from .selectors import scorecard_champion
-    from .services import case_note_add, collateral_add, guarantor_add, scorecard_development_set
+    from underwriting.models import Collateral
+    from underwriting.providers import make_resident_id
+    from underwriting.scorecard import development_summary
+    from underwriting.selectors import scorecard_champion
+    from underwriting.services import case_note_add, collateral_add, guarantor_add, scorecard_development_set
 
     champion = scorecard_champion()
     if not champion.development:
-        from .management.commands.scorecard_psi import sandbox_columns
+        from underwriting.management.commands.scorecard_psi import sandbox_columns
 
         summary = development_summary(champion.spec, sandbox_columns(300, as_of=timezone.localdate()))
         summary["sample"] = "sandbox population, 300 enterprises (demo)"

@@ -17,16 +17,16 @@ from applications.models import LoanApplication
 from applications.selectors import applicable_checklist, applications_visible_to
 from approvals.models import ReasonCode
 from approvals.selectors import decisions_of, routing_of
+from casework import lifecycle
 from contracts.models import Contract
+from loanservice import roles
+from loanservice.api import client_ip, role_permission
+from loanservice.audit import audit_trail
+from loanservice.errors import ApplicationError, Conflict
+from loanservice.models import SlaClock
+from loanservice.sla import sla_clock_remaining
 from postloan.models import Loan
 from underwriting.selectors import application_score_of, questionnaire_for
-
-from . import lifecycle, roles
-from .api import client_ip, role_permission
-from .audit import audit_trail
-from .errors import ApplicationError, Conflict
-from .models import SlaClock
-from .sla import sla_clock_remaining
 
 IsApplicant = role_permission(roles.APPLICANT)
 IsRM = role_permission(roles.RM)

@@ -2,7 +2,7 @@ import os
 
 from celery import Celery, Task
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loanservice.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 
 class DefaultLanguageTask(Task):
@@ -23,4 +23,4 @@ class DefaultLanguageTask(Task):
 
 app = Celery("loanservice", task_cls=DefaultLanguageTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["loanservice"])
+app.autodiscover_tasks()  # every installed app's tasks.py: the kernel's, the stages', casework's

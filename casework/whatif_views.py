@@ -1,5 +1,5 @@
 """The risk officer's policy what-if page: replay a period under a draft matrix or a cut-off, then
-activate the draft. Thin: the replay is loanservice.whatif, the versioning approvals.services."""
+activate the draft. Thin: the replay is casework.whatif, the versioning approvals.services."""
 
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ from django.views.decorators.http import require_POST
 from approvals import services as approvals
 from approvals.models import AuthorityMatrixVersion, AuthorityRule
 from approvals.selectors import matrix_versions
-
-from . import roles
-from .errors import ApplicationError, Conflict, error_text
-from .staff_views import role_required
-from .whatif import policy_whatif
+from casework.whatif import policy_whatif
+from loanservice import roles
+from loanservice.errors import ApplicationError, Conflict, error_text
+from loanservice.roles import role_required
 
 
 def _date(value: str | None, default: dt.date) -> tuple[dt.date, str]:

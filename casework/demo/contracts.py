@@ -1,4 +1,4 @@
-"""Demo data for the contracts stage (called by loanservice.demo.seed_demo; idempotent; real services only):
+"""Demo data for the contracts stage (called by casework.demo.seed_demo; idempotent; real services only):
 a secured case whose contract package (loan, mortgage, guarantee) is signed and sealed and whose disbursement
 waits in the operations queue for the mortgage registration, which operations check off with evidence."""
 
@@ -9,8 +9,8 @@ DEMO_ENTERPRISE = "上海临港装备制造有限公司"
 
 def seed_demo_data(users: dict) -> None:
     from applications.models import Enterprise, LoanApplication
-    from loanservice import lifecycle
-    from loanservice.demo import _draft, _enterprise, _submit, _to_approval
+    from casework import lifecycle
+    from casework.demo import _draft, _enterprise, _submit, _to_approval
 
     owner = users["demo_applicant"]
     if Enterprise.objects.filter(owner=owner, name=DEMO_ENTERPRISE).exists():

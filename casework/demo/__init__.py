@@ -23,13 +23,13 @@ from django.utils import timezone
 
 from applications.models import DocumentRequirement, Enterprise, LoanApplication, LoanProduct
 from applications.services import application_create, consent_grant, document_upload, enterprise_create
+from casework import lifecycle
+from casework.reference_data import seed_reference_data
+from loanservice import roles
+from loanservice.errors import ApplicationError, Conflict
+from loanservice.models import Branch, Profile
 from underwriting.providers import make_resident_id, make_uscc
 from underwriting.services import site_visit_record
-
-from . import lifecycle, roles
-from .errors import ApplicationError, Conflict
-from .models import Branch, Profile
-from .reference_data import seed_reference_data
 
 log = logging.getLogger(__name__)
 User = get_user_model()
@@ -568,7 +568,7 @@ def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = N
     today = today or timezone.localdate()
     rng = random.Random(HISTORY_SEED)
     plans = _history_plans(rng, cases, today)
-    from marketing.demo import prospects_for_history
+    from casework.demo.marketing import prospects_for_history
 
     listed = timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=300), dt.time(10)))
     later = [p for p in plans if p.start > listed + dt.timedelta(days=10) and not p.abandon]

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from loanservice.reference_data import seed_reference_data
+from casework.reference_data import seed_reference_data
 
 
 class Command(BaseCommand):

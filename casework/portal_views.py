@@ -38,15 +38,14 @@ from applications.selectors import (
     sla_targets_map,
     wizard_resume_step,
 )
+from casework import lifecycle
+from casework.case_api import application_detail
 from contracts.models import Contract
+from loanservice.api import client_ip
+from loanservice.audit import audit_record
+from loanservice.errors import ApplicationError, Conflict, error_text
+from loanservice.text import in_language
 from postloan.api import loan_detail, loans_visible_to
-
-from . import lifecycle
-from .api import client_ip
-from .audit import audit_record
-from .case_api import application_detail
-from .errors import ApplicationError, Conflict, error_text
-from .text import in_language
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
          ("documents", _("上传材料 Documents")), ("consent", _("数据授权 Data consent")), ("review", _("确认提交 Review and submit"))]
@@ -70,7 +69,7 @@ def _steps(current: str, application: LoanApplication | None = None):
 def applicant_required(view):
     @login_required
     def wrapper(request, *args, **kwargs):
-        from . import roles
+        from loanservice import roles
 
         if not roles.has_role(request.user, roles.APPLICANT):
             raise Http404
@@ -163,7 +162,7 @@ def portal_home(request):
 
 
 def _prefill(request) -> dict | None:
-    from .prequal import prequal_token_read
+    from casework.prequal import prequal_token_read
 
     invite = request.GET.get("invite")
     if invite:  # a marketing invitation (marketing/services.py invitation_token): the same prefill, channel "invite"

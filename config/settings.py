@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "postloan",
     "analytics",
     "marketing",
+    "casework",
 ]
 
 MIDDLEWARE = [
@@ -74,8 +75,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "loanservice.urls"
-WSGI_APPLICATION = "loanservice.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {

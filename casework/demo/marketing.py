@@ -1,6 +1,6 @@
-"""Marketing demo data (wired by loanservice.demo): partner lists imported through the real import service, the
+"""Marketing demo data (wired by casework.demo): partner lists imported through the real import service, the
 bank's settlement customers without a loan, contacts and invitations; some invited prospects apply in the
-demo history (loanservice.demo.seed_history), so the conversion prospect → application → loan is real. Idempotent."""
+demo history (casework.demo.seed_history), so the conversion prospect → application → loan is real. Idempotent."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import random
 
 from django.utils import timezone
 
+from marketing import services
+from marketing.models import Prospect, ProspectList
 from underwriting.providers import make_uscc
-
-from . import services
-from .models import Prospect, ProspectList
 
 PARK = "张江高科技园区 Zhangjiang Hi-Tech Park"
 ASSOCIATION = "上海市服装行业协会 Shanghai Garment Association"

@@ -1,4 +1,4 @@
-"""Demo data for post-loan (called by loanservice.demo.seed_demo through `seed_demo_data(users)`; idempotent; the
+"""Demo data for post-loan (called by casework.demo.seed_demo through `seed_demo_data(users)`; idempotent; the
 real services only, each step run at its own date with the clock moved as the demo history does).
 
 Two loans of demo_applicant, made on the fast track months ago:
@@ -31,8 +31,8 @@ def _moment(day: dt.date, hour: int = 10):
 def _fast_track_loan(owner, *, seed: int, name: str, amount: str, on: dt.date):
     """A fast-track loan applied for, approved, signed and released on `on` (None if the sandbox did not approve)."""
     from applications.models import LoanApplication
-    from loanservice import lifecycle
-    from loanservice.demo import _at, _draft, _enterprise, _submit
+    from casework import lifecycle
+    from casework.demo import _at, _draft, _enterprise, _submit
 
     with _at(_moment(on)):
         enterprise = _enterprise(owner, seed, "prime", name, grades="AB", revenue="12000000", employees=60)
@@ -48,9 +48,8 @@ def _fast_track_loan(owner, *, seed: int, name: str, amount: str, on: dt.date):
 
 
 def _pay_on_due_dates(loan, *, until: dt.date, ops, count: int | None = None) -> None:
-    from loanservice.demo import _at
-
-    from .services import repayment_record
+    from casework.demo import _at
+    from postloan.services import repayment_record
 
     for inst in loan.installments.filter(due_date__lt=until).order_by("n")[:count]:
         with _at(_moment(inst.due_date, 11)):
@@ -60,10 +59,9 @@ def _pay_on_due_dates(loan, *, until: dt.date, ops, count: int | None = None) ->
 
 
 def _answer(loan, owner, *, trigger: str, score: int, comment: str, when) -> None:
-    from loanservice.demo import _at
-
-    from .models import SurveyResponse
-    from .services import survey_answer
+    from casework.demo import _at
+    from postloan.models import SurveyResponse
+    from postloan.services import survey_answer
 
     if SurveyResponse.objects.filter(loan=loan, trigger=trigger, answered_at__isnull=True).exists():
         with _at(when):
@@ -90,11 +88,10 @@ def _money(value) -> str:
 def seed_demo_data(users: dict) -> None:
     from applications.models import Enterprise
     from contracts.schedules import add_months
-
-    from .imports import repayment_import_apply, repayment_import_preview
-    from .models import Loan, WarningTask
-    from .monitoring import delinquency_refresh, tasks_open, warnings_evaluate
-    from .services import (
+    from postloan.imports import repayment_import_apply, repayment_import_preview
+    from postloan.models import Loan, WarningTask
+    from postloan.monitoring import delinquency_refresh, tasks_open, warnings_evaluate
+    from postloan.services import (
         classification_downgrade,
         classification_upgrade_request,
         renewal_offers_make,

@@ -11,9 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from applications.selectors import products_published
-
-from . import roles
-from .api import RegisterSerializer, applicant_register
+from loanservice import roles
+from loanservice.api import RegisterSerializer, applicant_register
 
 
 def home(request):

@@ -8,15 +8,15 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from .models import Loan
+from postloan.models import Loan
 
 
 def fast_track_loan(*, owner, seed: int = 1, amount: str = "300000.00", term: int = 12, method: str = "equal_installment",
                     product: str = "xinmiaodai") -> Loan:
     from applications.models import DATA_SOURCES, LoanProduct
     from applications.services import application_create, consent_grant, enterprise_create
-    from loanservice import lifecycle
-    from loanservice.demo import _demo_uscc
+    from casework import lifecycle
+    from casework.demo import _demo_uscc
     from underwriting.providers import make_resident_id
 
     today = timezone.localdate()

@@ -1,14 +1,13 @@
-"""Demo data for approvals (wired by loanservice.demo.seed_demo): the committee's chair, the escalation
+"""Demo data for approvals (wired by casework.demo.seed_demo): the committee's chair, the escalation
 chain for SLA breaches, and a draft authority matrix to replay on the what-if page. Idempotent."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
+from approvals import services
+from approvals.models import AuthorityMatrixVersion, CreditCommittee
 from loanservice.models import Profile
-
-from . import services
-from .models import AuthorityMatrixVersion, CreditCommittee
 
 
 def seed_demo_data(users: dict) -> None:
