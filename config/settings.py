@@ -102,7 +102,16 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The embedded default under concurrency (runserver is threaded): a write transaction takes SQLite's write
+    # lock when it begins (BEGIN IMMEDIATE), so writers queue for up to `timeout` seconds and the second of two
+    # racing decisions reads the first one's result (a 409), where a deferred transaction could not upgrade
+    # its read lock and failed at once with "database is locked". WAL lets reads run beside the one writer;
+    # reads outside transaction.atomic stay in autocommit and never take the write lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

@@ -29,6 +29,18 @@ def _private_dirs(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite the test database is a file in the session's temp dir, not Django's shared in-memory database:
+    concurrency tests run real transactions from several threads, and only a file has SQLite's real locking
+    (BEGIN IMMEDIATE waiting on the busy timeout, WAL readers beside the writer) that the embedded default runs on."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.getbasetemp() / "test_db.sqlite3")
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings, tmp_path_factory):
     # Celery runs eagerly unless a test starts a real worker; caches are per process; files go to a temp dir.

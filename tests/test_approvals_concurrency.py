@@ -1,5 +1,6 @@
-"""Concurrent decisions on Postgres: two approvers submit at the same moment; exactly one wins, the other
-gets 409 with the current state, and exactly one effect is recorded."""
+"""Concurrent decisions, on Postgres and on the embedded SQLite default alike: two approvers submit at the same
+moment; exactly one wins, the other gets 409 with the current state (never a 503 "database is locked"), and
+exactly one effect is recorded."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ import pytest
 from django.db import connection
 
 from tests.approvals_support import fast_passwords, pending_case, staff_user  # noqa: F401
-from tests.conftest import client_for, using_postgres
+from tests.conftest import client_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("fast_passwords"),
-    pytest.mark.skipif(not using_postgres(), reason="row locks need Postgres (SQLite serialises writers)"),
 ]
 
 

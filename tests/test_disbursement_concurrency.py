@@ -1,5 +1,6 @@
 """Exactly one Loan under concurrent releases: parallel requests, each thread on its own database connection,
-against Postgres (row locks are what makes this hold; SQLite serialises writers and proves nothing)."""
+on Postgres (row locks) and on the embedded SQLite default (BEGIN IMMEDIATE: the losers wait their turn and get
+a 409, not a 503 "database is locked")."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import threading
 import pytest
 from django.db import connection
 
-from tests.conftest import client_for, using_postgres
+from tests.conftest import client_for
 from tests.contracts_support import signed_case
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not using_postgres(), reason="needs Postgres row locks (set DATABASE_URL)"),
 ]
 THREADS = 6
 
