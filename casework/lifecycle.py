@@ -44,19 +44,29 @@ def _dispatch(task_name: str, *args) -> None:
 
 
 # ---------------------------------------------------------------- intake
-@transaction.atomic
-def application_submit(*, application_id: int, user, ip: str | None = None) -> LoanApplication:
-    application = intake.lock_application(application_id)
+def _submit_check(application: LoanApplication) -> None:
     if application.status != LoanApplication.Status.DRAFT:
         raise Conflict(_("该申请已提交 / This application was already submitted."), state=application.status)
     missing = intake.consent_missing(application)
     if missing:
         raise ApplicationError(_("请先完成数据授权 / Please authorise the data sources first."),
                                errors={"consent": [_("缺少授权：%(s)s / Missing consent: %(s)s") % {"s": ", ".join(missing)}]})
-    payloads = underwriting.snapshots_ensure(application=application, by=user, consented=set(intake.ALL_SOURCES))
-    application = intake.application_submit(application=application, user=user, payloads=payloads, ip=ip)
-    if application.status == LoanApplication.Status.UNDER_REVIEW:
-        _dispatch("score_and_route", application.pk)
+
+
+def application_submit(*, application_id: int, user, ip: str | None = None) -> LoanApplication:
+    """Gather, then lock, re-check and write: the data pulls (network waits) run before the draft's row lock is
+    taken, the snapshots written in their own short transaction (they are the enterprise's data, kept whatever
+    becomes of this submission); then the draft is locked, checked again (a concurrent submit or withdrawal
+    wins) and pre-screened on the gathered payloads."""
+    draft = LoanApplication.objects.select_related("product", "enterprise", "applicant").get(pk=application_id)
+    _submit_check(draft)
+    payloads = underwriting.snapshots_ensure(application=draft, by=user, consented=set(intake.ALL_SOURCES))
+    with transaction.atomic():
+        application = intake.lock_application(application_id)
+        _submit_check(application)
+        application = intake.application_submit(application=application, user=user, payloads=payloads, ip=ip)
+        if application.status == LoanApplication.Status.UNDER_REVIEW:
+            _dispatch("score_and_route", application.pk)
     return application
 
 

@@ -200,12 +200,13 @@ def snapshots_pull(*, enterprise: Enterprise, pulls: Sequence[tuple[str, DataSou
             log.warning("data source %s failed for %s: %s %s", source, enterprise.uscc, snap.error_code, snap.error)
         snapshots.append(snap)
         timings.append(round((time.perf_counter() - started) * 1000))
-    DataSnapshot.objects.bulk_create(snapshots)
-    audit_record_many([
-        {"actor": by, "action": "data.pull", "obj": enterprise,
-         "data": {"source": snap.source, "snapshot": snap.pk, "status": snap.status, "code": snap.error_code,
-                  "provider": snap.provider, "ms": ms, "application": getattr(application, "pk", None)}}
-        for snap, ms in zip(snapshots, timings, strict=True)])
+    with transaction.atomic():  # written after the pulls, in one short transaction of its own
+        DataSnapshot.objects.bulk_create(snapshots)
+        audit_record_many([
+            {"actor": by, "action": "data.pull", "obj": enterprise,
+             "data": {"source": snap.source, "snapshot": snap.pk, "status": snap.status, "code": snap.error_code,
+                      "provider": snap.provider, "ms": ms, "application": getattr(application, "pk", None)}}
+            for snap, ms in zip(snapshots, timings, strict=True)])
     return {snap.source: snap for snap in snapshots}
 
 

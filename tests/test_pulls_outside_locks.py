@@ -1,0 +1,182 @@
+"""No network wait under a row lock (issue #15): the data pulls of a submission, of a renewal request and of the
+nightly renewal offers run before the row is locked. While the provider is being asked, another connection
+locks the same row at once (NOWAIT on Postgres; on SQLite the write lock, with a short busy timeout), and the
+pulling connection is in no transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+import time_machine
+from django.db import OperationalError, connection, transaction
+
+from tests.approvals_support import draft_case, fast_passwords  # noqa: F401
+from tests.conftest import new_applicant
+from tests.test_postloan_repayments import DISBURSED
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords")]
+
+
+def _lockable_elsewhere(model, pk: int) -> bool:
+    """Whether another connection can lock the row right now (it holds the lock for no longer than the probe)."""
+    outcome: list[bool] = []
+
+    def probe():
+        try:
+            if connection.vendor == "sqlite":
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA busy_timeout = 300")
+            with transaction.atomic():  # on SQLite, BEGIN IMMEDIATE: the database's write lock
+                model.objects.select_for_update(nowait=True, of=("self",)).get(pk=pk)
+            outcome.append(True)
+        except OperationalError:
+            outcome.append(False)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    thread.join(timeout=30)
+    return outcome[0]
+
+
+@pytest.fixture
+def pulls_probe(monkeypatch):
+    """Every provider fetch first records (in a transaction?, row lockable from elsewhere?) for `target`."""
+    from underwriting.providers import SandboxProvider
+
+    seen: list[tuple[bool, bool]] = []
+    target: dict = {}
+    fetch = SandboxProvider.fetch
+
+    def probing_fetch(self, *args, **kwargs):
+        if target:
+            seen.append((connection.in_atomic_block, _lockable_elsewhere(target["model"], target["pk"])))
+        return fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(SandboxProvider, "fetch", probing_fetch)
+    return seen, target
+
+
+def test_a_submission_pulls_before_it_locks_the_draft(products, org, pulls_probe):
+    from applications.models import LoanApplication
+    from casework import lifecycle
+
+    seen, target = pulls_probe
+    owner = new_applicant("pull_owner")
+    draft = draft_case(owner, seed=61)
+    target.update(model=LoanApplication, pk=draft.pk)
+    application = lifecycle.application_submit(application_id=draft.pk, user=owner)
+    assert application.status == LoanApplication.Status.UNDER_REVIEW
+    assert len(seen) == 7  # every source pulled, none on file yet
+    assert seen == [(False, True)] * 7, seen
+
+
+def test_a_submission_rechecks_the_draft_under_the_lock(products, org, monkeypatch):
+    """A withdrawal landing while the data is pulled wins: the submission then finds no draft and says so."""
+    from applications.models import LoanApplication
+    from applications.services import application_withdraw
+    from casework import lifecycle
+    from loanservice.errors import Conflict
+    from underwriting.providers import SandboxProvider
+
+    owner = new_applicant("pull_owner2")
+    draft = draft_case(owner, seed=62)
+    fetch = SandboxProvider.fetch
+    withdrawn = []
+
+    def fetch_then_withdraw(self, *args, **kwargs):
+        if not withdrawn:
+            def withdraw():
+                try:
+                    application_withdraw(application=LoanApplication.objects.get(pk=draft.pk), user=owner, reason="不需要了")
+                    withdrawn.append(True)
+                finally:
+                    connection.close()
+
+            thread = threading.Thread(target=withdraw)
+            thread.start()
+            thread.join(timeout=30)
+        return fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(SandboxProvider, "fetch", fetch_then_withdraw)
+    with pytest.raises(Conflict):
+        lifecycle.application_submit(application_id=draft.pk, user=owner)
+    assert withdrawn == [True]
+    assert LoanApplication.objects.get(pk=draft.pk).status == LoanApplication.Status.WITHDRAWN
+
+
+@pytest.fixture
+def renewable_loan(products, org):
+    """A fast-track loan paid on time up to thirty days before maturity (its data by then months old)."""
+    from postloan.services import repayment_record
+    from tests.loans import fast_track_loan
+
+    with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
+        loan = fast_track_loan(owner=new_applicant("pull_renew"), seed=63)
+    near = loan.maturity_date - dt.timedelta(days=30)
+    for inst in loan.installments.filter(due_date__lt=near).order_by("n"):
+        with time_machine.travel(dt.datetime.combine(inst.due_date, dt.time(12)), tick=False):
+            repayment_record(loan=loan, amount=inst.total, paid_on=inst.due_date, reference=f"P{inst.n}", by=org["demo_ops"])
+    loan.refresh_from_db()
+    return loan, near
+
+
+def test_a_renewal_request_pulls_before_it_locks_the_loan(renewable_loan, pulls_probe):
+    from postloan.models import Loan
+    from postloan.services import renewal_request
+
+    loan, near = renewable_loan
+    seen, target = pulls_probe
+    target.update(model=Loan, pk=loan.pk)
+    with time_machine.travel(dt.datetime.combine(near, dt.time(12)), tick=False):
+        offer = renewal_request(loan=loan, by=loan.borrower)
+    assert offer.application.status == "draft" and offer.amount == loan.outstanding_principal
+    assert seen and seen == [(False, True)] * len(seen), seen
+
+
+def test_the_nightly_renewal_offers_pull_before_they_lock_the_loan(renewable_loan, pulls_probe):
+    from postloan.models import Loan, RenewalOffer
+    from postloan.services import renewal_offers_make
+
+    loan, near = renewable_loan
+    seen, target = pulls_probe
+    target.update(model=Loan, pk=loan.pk)
+    with time_machine.travel(dt.datetime.combine(near, dt.time(12)), tick=False):
+        assert renewal_offers_make(today=near)["offered"] == 1
+    assert RenewalOffer.objects.filter(loan=loan, kind="renewal").count() == 1
+    assert seen and seen == [(False, True)] * len(seen), seen
+
+
+def test_the_nightly_offer_rechecks_the_loan_after_the_pull(renewable_loan, monkeypatch):
+    """A red warning raised while the admission data is being pulled is seen by the check made under the lock."""
+    from postloan.models import EarlyWarning, RenewalOffer, WarningRule
+    from postloan.services import renewal_offers_make
+    from underwriting.providers import SandboxProvider
+
+    loan, near = renewable_loan
+    fetch = SandboxProvider.fetch
+    raised = []
+
+    def fetch_while_a_warning_lands(self, *args, **kwargs):
+        if not raised:
+            def warn():
+                try:
+                    raised.append(EarlyWarning.objects.create(
+                        loan=loan, rule=WarningRule.objects.get(code="enforcement_new"), severity="red",
+                        fingerprint="during-pull", detected_on=near))
+                finally:
+                    connection.close()
+
+            thread = threading.Thread(target=warn)
+            thread.start()
+            thread.join(timeout=30)
+        return fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(SandboxProvider, "fetch", fetch_while_a_warning_lands)
+    with time_machine.travel(dt.datetime.combine(near, dt.time(12)), tick=False):
+        assert renewal_offers_make(today=near)["offered"] == 0
+    assert len(raised) == 1
+    assert not RenewalOffer.objects.filter(loan=loan).exists()
