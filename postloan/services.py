@@ -669,10 +669,13 @@ def warning_task_complete(*, task: WarningTask, by, visit_mode: str, visit_notes
 
 
 # ---------------------------------------------------------------- renewal (无还本续贷) and top-up
-def renewal_eligibility(*, loan: Loan, today: dt.date | None = None, check_admission: bool = True) -> dict:
+def renewal_eligibility(*, loan: Loan, today: dt.date | None = None, check_admission: bool = True,
+                        payloads: dict | None = None) -> dict:
     """Eligible when: active and within the renewal window before maturity; good repayment (not overdue now,
     never later than the policy allows, classified normal); no open red warning; and the enterprise still
-    passes the product's admission criteria and negative list on the latest data."""
+    passes the product's admission criteria and negative list on the latest data. `payloads`: that data,
+    gathered beforehand by `renewal_admission_payloads` (a caller holding the loan's lock passes it, so no
+    pull waits on the network under the lock); without it, stale consented sources are pulled here."""
     today = today or timezone.localdate()
     policy = policy_in_force(today)
     reasons = []
@@ -698,15 +701,18 @@ def renewal_eligibility(*, loan: Loan, today: dt.date | None = None, check_admis
         no("red_warning", "存在未处置的红色预警", "An open red warning")
     admission = None
     if check_admission and not reasons:
-        admission = _admission_check(loan=loan, today=today)
+        if payloads is None:
+            payloads = renewal_admission_payloads(loan=loan, today=today)
+        admission = _admission_check(loan=loan, today=today, payloads=payloads)
         for r in admission["reasons"]:
             reasons.append({"code": f"admission:{r['code']}", "message": r["message"]})
     return {"eligible": not reasons, "reasons": reasons, "window_opens_on": window_opens, "maturity_date": loan.maturity_date,
             "amount": loan.outstanding_principal}
 
 
-def _admission_check(*, loan: Loan, today: dt.date) -> dict:
-    from applications.services import prescreen_run
+def renewal_admission_payloads(*, loan: Loan, today: dt.date) -> dict:
+    """The latest data per source for the admission re-check; a consented source whose snapshot is stale is
+    pulled now. A network wait: call it before taking the loan's lock, never under it."""
     from underwriting.models import DataSnapshot
     from underwriting.services import snapshot_pull, source_config
     from underwriting.sources import SOURCES
@@ -721,53 +727,87 @@ def _admission_check(*, loan: Loan, today: dt.date) -> dict:
         if source in consented and (snap is None or (today - snap.as_of).days > source_config(source).freshness_days):
             snap = snapshot_pull(enterprise=loan.enterprise, source=source, application=loan.application, by=None)
         payloads[source] = snap.payload if snap is not None and snap.status == DataSnapshot.OK else None
+    return payloads
+
+
+def _admission_check(*, loan: Loan, today: dt.date, payloads: dict) -> dict:
+    from applications.services import prescreen_run
+
     product = LoanProduct.objects.get(code=loan.product_code) if loan.product_code else loan.application.product
     return prescreen_run(enterprise=loan.enterprise, product=product, payloads=payloads, amount=loan.outstanding_principal, today=today)
 
 
-@transaction.atomic
+def _renewal_refused(result: dict) -> ApplicationError:
+    return ApplicationError(_("暂不符合续贷条件 / Not eligible for renewal now."),
+                            errors={"renewal": [r["message"] for r in result["reasons"]]})
+
+
+def _renewal_existing(loan: Loan, kind: str) -> RenewalOffer | None:
+    return loan.renewals.filter(kind=kind, application__isnull=False).exclude(
+        application__status__in=["declined", "withdrawn", "expired", "prescreen_declined"]).first()
+
+
+def _loan_lock(pk: int) -> Loan:
+    return Loan.objects.select_for_update(of=("self",)).select_related("enterprise", "application__product").get(pk=pk)
+
+
 def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount=None) -> RenewalOffer:
     """Create the new application (a draft the borrower completes and submits), prefilled from the loan:
-    the same enterprise and product, the outstanding principal (renewal) or the asked amount (top-up)."""
+    the same enterprise and product, the outstanding principal (renewal) or the asked amount (top-up).
+
+    Gather, then lock, re-check and write: the admission data is pulled before the loan's row lock is taken;
+    under the lock every condition is checked again on that data (nothing is pulled there)."""
     from applications.services import application_create
 
-    loan = Loan.objects.select_for_update(of=("self",)).select_related("enterprise", "application__product").get(pk=loan.pk)
+    loan = Loan.objects.select_related("enterprise", "application__product").get(pk=loan.pk)
     if by.pk != loan.borrower_id:
         raise ApplicationError(_("只有借款人可以申请续贷 / Only the borrower can ask for a renewal."),
                                errors={"loan": [_("不是您的贷款 / Not your loan.")]}, code="forbidden")
     if kind not in ("renewal", "top_up"):
         raise ApplicationError(_("类型无效 / Unknown kind."), errors={"kind": [_("renewal 或 top_up")]})
-    existing = loan.renewals.filter(kind=kind, application__isnull=False).exclude(
-        application__status__in=["declined", "withdrawn", "expired", "prescreen_declined"]).first()
-    if existing:
-        return existing
-    if kind == "renewal":
-        result = renewal_eligibility(loan=loan)
-        if not result["eligible"]:
-            raise ApplicationError(_("暂不符合续贷条件 / Not eligible for renewal now."),
-                                   errors={"renewal": [r["message"] for r in result["reasons"]]})
-        amount = loan.outstanding_principal
-        purpose = _("无还本续贷：续接贷款 #%(id)s / Renewal of loan #%(id)s") % {"id": loan.pk}
-    else:
-        if loan.status != Loan.Status.ACTIVE or loan.dpd > 0:
-            raise ApplicationError(_("贷款须正常存续且无逾期 / The loan must be active and not overdue."), errors={"loan": [_("不符合 / Not eligible.")]})
-        amount = _money(amount, "amount")
-        purpose = _("增额：贷款 #%(id)s 之外的新增需求 / Top-up beside loan #%(id)s") % {"id": loan.pk}
-    product = loan.application.product
-    term = min(max(loan.term_months, product.min_term_months), product.max_term_months)
-    method = loan.repayment_method if loan.repayment_method in product.repayment_methods else product.repayment_methods[0]
-    application = application_create(applicant=loan.borrower, enterprise=loan.enterprise, product=product, amount=amount,
-                                     term_months=term, repayment_method=method, purpose=purpose, channel=kind)
-    offer = loan.renewals.filter(kind=kind, application__isnull=True).first() or RenewalOffer(loan=loan, kind=kind,
-                                                                                          offered_on=timezone.localdate())
-    offer.application, offer.amount, offer.requested_at = application, amount, timezone.now()
-    offer.save()
-    audit_record(actor=by, action=f"loan.{kind}.request", obj=loan, data={"application": application.pk, "amount": str(amount)})
+    payloads = None
+    if kind == "renewal" and _renewal_existing(loan, kind) is None:
+        today = timezone.localdate()
+        basics = renewal_eligibility(loan=loan, today=today, check_admission=False)
+        if not basics["eligible"]:
+            raise _renewal_refused(basics)
+        payloads = renewal_admission_payloads(loan=loan, today=today)
+    with transaction.atomic():
+        loan = _loan_lock(loan.pk)
+        existing = _renewal_existing(loan, kind)
+        if existing:
+            return existing
+        if kind == "renewal":
+            if payloads is None:  # an offer was there when we looked, and is gone now: ask again
+                raise Conflict(_("续贷申请状态已变化，请重试 / The renewal changed meanwhile; please try again."),
+                               state=loan.status)
+            result = renewal_eligibility(loan=loan, payloads=payloads)
+            if not result["eligible"]:
+                raise _renewal_refused(result)
+            amount = loan.outstanding_principal
+            purpose = _("无还本续贷：续接贷款 #%(id)s / Renewal of loan #%(id)s") % {"id": loan.pk}
+        else:
+            if loan.status != Loan.Status.ACTIVE or loan.dpd > 0:
+                raise ApplicationError(_("贷款须正常存续且无逾期 / The loan must be active and not overdue."), errors={"loan": [_("不符合 / Not eligible.")]})
+            amount = _money(amount, "amount")
+            purpose = _("增额：贷款 #%(id)s 之外的新增需求 / Top-up beside loan #%(id)s") % {"id": loan.pk}
+        product = loan.application.product
+        term = min(max(loan.term_months, product.min_term_months), product.max_term_months)
+        method = loan.repayment_method if loan.repayment_method in product.repayment_methods else product.repayment_methods[0]
+        application = application_create(applicant=loan.borrower, enterprise=loan.enterprise, product=product, amount=amount,
+                                         term_months=term, repayment_method=method, purpose=purpose, channel=kind)
+        offer = loan.renewals.filter(kind=kind, application__isnull=True).first() or RenewalOffer(loan=loan, kind=kind,
+                                                                                              offered_on=timezone.localdate())
+        offer.application, offer.amount, offer.requested_at = application, amount, timezone.now()
+        offer.save()
+        audit_record(actor=by, action=f"loan.{kind}.request", obj=loan, data={"application": application.pk, "amount": str(amount)})
     return offer
 
 
 def renewal_offers_make(*, today: dt.date | None = None, limit: int = 2000) -> dict:
-    """Nightly: offer renewal to the eligible loans whose renewal window is open and that have no offer yet."""
+    """Nightly: offer renewal to the eligible loans whose renewal window is open and that have no offer yet.
+    Per loan: the admission data is gathered (pulled where stale) without a lock, then the loan is locked,
+    checked again on that data, and offered."""
     today = today or timezone.localdate()
     policy = policy_in_force(today)
     candidates = (Loan.objects.filter(status=Loan.Status.ACTIVE, dpd=0, classification="normal", restructured_on__isnull=True,
@@ -776,10 +816,14 @@ def renewal_offers_make(*, today: dt.date | None = None, limit: int = 2000) -> d
                   .exclude(renewals__kind="renewal").exclude(warnings__status="open", warnings__severity="red")
                   .select_related("enterprise", "application__product").order_by("maturity_date", "id")[:limit])
     offered = 0
-    for loan in candidates:
-        if not renewal_eligibility(loan=loan, today=today)["eligible"]:
+    for candidate in candidates:
+        if not renewal_eligibility(loan=candidate, today=today, check_admission=False)["eligible"]:
             continue
+        payloads = renewal_admission_payloads(loan=candidate, today=today)
         with transaction.atomic():
+            loan = _loan_lock(candidate.pk)
+            if not renewal_eligibility(loan=loan, today=today, payloads=payloads)["eligible"]:
+                continue
             _offer, created = RenewalOffer.objects.get_or_create(loan=loan, kind="renewal", defaults={"offered_on": today})
             if created:
                 offered += 1
