@@ -73,3 +73,38 @@ def test_the_same_approver_double_submitting_records_one_decision(products, org)
     assert sorted(r.status_code for r in responses)[0] == 200
     assert sorted(r.status_code for r in responses)[1] in (403, 409)
     assert Decision.objects.filter(application=application).count() == 1
+
+
+def test_reads_are_answered_while_a_decision_holds_the_write_lock(products, org):
+    """Reads are not queued behind a writer: the case and the queue are served while another connection is in
+    the middle of a write transaction (SQLite: WAL readers beside the one writer; reads stay in autocommit)."""
+    from django.db import transaction
+
+    from applications.models import LoanApplication
+
+    application, owner = pending_case(seed=33)
+    held, done = threading.Event(), threading.Event()
+    outcome = {}
+
+    def writer():
+        try:
+            with transaction.atomic():
+                LoanApplication.objects.filter(pk=application.pk).update(recommendation="写事务进行中")
+                held.set()
+                outcome["reads_done_first"] = done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert held.wait(timeout=30)
+        approver, applicant = client_for(org["demo_branch_approver"]), client_for(owner)
+        responses = [approver.get(f"/api/v1/applications/{application.pk}/"), approver.get("/api/v1/applications/"),
+                     applicant.get(f"/api/v1/applications/{application.pk}/")]
+    finally:
+        done.set()
+        thread.join(timeout=60)
+    assert [r.status_code for r in responses] == [200, 200, 200], [r.content[:200] for r in responses]
+    assert outcome["reads_done_first"] is True
+    assert responses[0].json()["status"] == "pending_approval"
