@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -75,6 +76,34 @@ class RouteResult:
     rule_note: str = ""
     rule: AuthorityRule | None = None
     facts: RouteFacts | None = None
+
+
+class DecisionOutcome(StrEnum):
+    """What one decision did to the case."""
+
+    APPROVED = "approved"  # final approval: the offer is made
+    DECLINED = "declined"  # final decline
+    RETURNED = "returned"  # back to the RM for due diligence (a return, or a committee without a quorum)
+    ESCALATED = "escalated"  # approved below the final tier: recommended upwards, the case waits at the next tier
+    VOTED = "voted"  # a committee member's vote recorded: the case waits for the chair's resolution
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    """What happened, for the conductor: it need not read the case again to learn it."""
+
+    outcome: DecisionOutcome
+    application: LoanApplication  # the locked row, as written
+    case: ApprovalCase
+    from_tier: str
+    to_tier: str
+    decision: Decision | None = None  # the approver's record (a committee resolution has none)
+    resolution: CommitteeResolution | None = None
+
+    @property
+    def closed(self) -> bool:
+        """The case left approval: approved, declined or returned to the RM."""
+        return self.outcome in (DecisionOutcome.APPROVED, DecisionOutcome.DECLINED, DecisionOutcome.RETURNED)
 
 
 def _reason(code: str, zh: str, en: str) -> dict:
@@ -543,9 +572,10 @@ def committee_tally(case: ApprovalCase, *, now=None) -> dict:
 
 @transaction.atomic
 def approval_decide(*, application: LoanApplication, user, decision: str, reason_codes=None, comment: str = "",
-                    approved_amount=None, rate=None, term_months=None, conditions=None) -> Decision:
-    """One approver's decision, recommendation or committee vote on the open case. The application row
-    is locked first, so of two concurrent decisions exactly one wins; the other gets 409 with the state."""
+                    approved_amount=None, rate=None, term_months=None, conditions=None) -> DecisionResult:
+    """One approver's decision, recommendation or committee vote on the open case, and what it did. The
+    application row is locked first (then its approval case), so of two concurrent decisions exactly one wins;
+    the other gets 409 with the state."""
     application = lock_application(application.pk)
     if application.status != LoanApplication.Status.PENDING_APPROVAL:
         raise Conflict(_("该申请当前不在待审批状态 / This application is not pending approval."), state=application.status)
@@ -588,15 +618,21 @@ def approval_decide(*, application: LoanApplication, user, decision: str, reason
         known = {c["code"] for c in case.conditions}
         case.conditions = [*case.conditions, *[c for c in clean["conditions"] if c["code"] not in known]]
 
+    tier = case.tier
+
+    def result(outcome: DecisionOutcome) -> DecisionResult:
+        return DecisionResult(outcome=outcome, application=application, case=case, from_tier=tier, to_tier=case.tier,
+                              decision=record)
+
     if decision == "return":
         _return_to_rm(application=application, case=case, user=user, codes=clean["reason_codes"], comment=comment)
-        return record
+        return result(DecisionOutcome.RETURNED)
     if kind == "recommend":
         case.tier = case.levels[case.levels.index(case.tier) + 1]
         case.save()
         audit_record(actor=user, action="approval.escalate", obj=case, data={"to_tier": case.tier})
         _notify_tier(case, application)
-        return record
+        return result(DecisionOutcome.ESCALATED)
     if case.tier == "committee":
         case.save()
         tally = committee_tally(case)
@@ -605,9 +641,9 @@ def approval_decide(*, application: LoanApplication, user, decision: str, reason
                 notify(user=User.objects.get(pk=tally["chair_id"]), kind="committee_quorum",
                        title=_("案件 #%(id)s 已达法定人数，请记录决议 / Case #%(id)s has a quorum: record the resolution")
                        % {"id": application.pk}, url=f"/staff/approvals/{application.pk}/")
-        return record
+        return result(DecisionOutcome.VOTED)
     _finalise(application=application, case=case, decision=decision, user=user, score=score)
-    return record
+    return result(DecisionOutcome.APPROVED if decision == "approve" else DecisionOutcome.DECLINED)
 
 
 def _return_to_rm(*, application, case, user, codes: list[str], comment: str) -> None:
@@ -621,7 +657,7 @@ def _return_to_rm(*, application, case, user, codes: list[str], comment: str) ->
 
 
 @transaction.atomic
-def committee_resolve(*, application: LoanApplication, user, text: str) -> CommitteeResolution:
+def committee_resolve(*, application: LoanApplication, user, text: str) -> DecisionResult:
     """The chair records the committee's resolution: the majority of the votes cast once a quorum of
     distinct members has voted; without a quorum by the deadline the case goes back to the RM."""
     application = lock_application(application.pk)
@@ -651,10 +687,13 @@ def committee_resolve(*, application: LoanApplication, user, text: str) -> Commi
     score = Score.objects.filter(application=application, is_shadow=False).select_related("model").first()
     if resolution.outcome == "lapsed":
         _return_to_rm(application=application, case=case, user=user, codes=["COMMITTEE_NO_QUORUM"], comment=text)
+        outcome = DecisionOutcome.RETURNED
     else:
-        _finalise(application=application, case=case, decision="approve" if resolution.outcome == "approved" else "decline",
-                  user=user, score=score)
-    return resolution
+        approved = resolution.outcome == "approved"
+        _finalise(application=application, case=case, decision="approve" if approved else "decline", user=user, score=score)
+        outcome = DecisionOutcome.APPROVED if approved else DecisionOutcome.DECLINED
+    return DecisionResult(outcome=outcome, application=application, case=case, from_tier="committee", to_tier="committee",
+                          resolution=resolution)
 
 
 def request_info_check(*, application: LoanApplication, user) -> None:

@@ -196,36 +196,34 @@ def case_respond(*, application_id: int, user, response: str, answers: dict | No
     return application
 
 
-@transaction.atomic
-def case_decide(*, application_id: int, user, **decision) -> LoanApplication:
-    application = LoanApplication.objects.get(pk=application_id)
-    record = approvals.approval_decide(application=application, user=user, **decision)
-    application = LoanApplication.objects.get(pk=application_id)
-    case = record.case
-    case.refresh_from_db()
-    stage = TIER_STAGE.get(record.tier)
-    if case.status != case.Status.PENDING:
-        sla_clock_stop(case_id=application_id)
-        if application.status == LoanApplication.Status.UNDER_REVIEW:  # returned to the RM
-            sla_clock_start(case_id=application_id, stage="due_diligence", owner=application.relationship_manager,
+def _after_decision(result: approvals.DecisionResult) -> LoanApplication:
+    """The SLA clocks follow what the decision did: closed (approved, declined, returned to the RM) stops the
+    approval clock, and a return starts due diligence again; an escalation moves the clock to the next tier;
+    a committee vote leaves the committee's clock running."""
+    application = result.application
+    if result.closed:
+        sla_clock_stop(case_id=application.pk)
+        if result.outcome == approvals.DecisionOutcome.RETURNED:
+            sla_clock_start(case_id=application.pk, stage="due_diligence", owner=application.relationship_manager,
                             branch=application.branch, product_code=application.product.code)
-    elif case.tier != record.tier:  # recommended upwards
-        sla_clock_stop(case_id=application_id, stage=stage)
-        sla_clock_start(case_id=application_id, stage=TIER_STAGE[case.tier], branch=application.branch,
+    elif result.outcome == approvals.DecisionOutcome.ESCALATED:
+        sla_clock_stop(case_id=application.pk, stage=TIER_STAGE[result.from_tier])
+        sla_clock_start(case_id=application.pk, stage=TIER_STAGE[result.to_tier], branch=application.branch,
                         product_code=application.product.code)
     return application
 
 
 @transaction.atomic
+def case_decide(*, application_id: int, user, **decision) -> LoanApplication:
+    application = LoanApplication.objects.get(pk=application_id)
+    return _after_decision(approvals.approval_decide(application=application, user=user, **decision))
+
+
+@transaction.atomic
 def case_resolve(*, application_id: int, user, text: str) -> LoanApplication:
     """The committee chair records the resolution; the committee clock stops (a lapsed case goes back to the RM)."""
-    approvals.committee_resolve(application=LoanApplication.objects.get(pk=application_id), user=user, text=text)
-    application = LoanApplication.objects.select_related("product", "branch").get(pk=application_id)
-    sla_clock_stop(case_id=application_id)
-    if application.status == LoanApplication.Status.UNDER_REVIEW:  # returned to the RM
-        sla_clock_start(case_id=application_id, stage="due_diligence", owner=application.relationship_manager,
-                        branch=application.branch, product_code=application.product.code)
-    return application
+    application = LoanApplication.objects.get(pk=application_id)
+    return _after_decision(approvals.committee_resolve(application=application, user=user, text=text))
 
 
 @transaction.atomic
