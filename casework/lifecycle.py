@@ -296,14 +296,15 @@ def customer_sign_all(*, application_id: int, user, ip: str | None = None, user_
 @transaction.atomic
 def disbursement_release(*, application_id: int, user, idempotency_key: str) -> Loan:
     """Release once and open the Loan, in one transaction. The row lock on the order makes concurrent
-    releases queue: a repeat with the same Idempotency-Key gets the same Loan, any other key a 409."""
+    releases queue: a repeat with the same Idempotency-Key gets the same Loan, any other key a 409.
+    Lock order: the application, then its order (as everywhere: application → contracts → order)."""
+    application = intake.lock_application(application_id)
     order = DisbursementOrder.objects.select_for_update(of=("self",)).select_related("application").filter(application_id=application_id).first()
     if order is None:
         raise Conflict(_("尚无放款指令（合同未签署完成）/ No disbursement order yet (contract not fully signed)."),
-                       state=LoanApplication.objects.get(pk=application_id).status)
+                       state=application.status)
     if order.status == DisbursementOrder.Status.RELEASED and idempotency_key and order.idempotency_key == idempotency_key:
         return Loan.objects.get(disbursement=order)  # the same request again: the same result
-    application = intake.lock_application(application_id)
     contracts.disbursement_release(order=order, by=user, idempotency_key=idempotency_key,
                                    automatic=application.route == "auto" and user is None)
     loan = postloan.loan_open(order=order, by=user)
