@@ -58,4 +58,4 @@ beat: $(STAMP)
 	$(BIN)/celery -A config beat -l info
 
 clean:
-	rm -rf $(VENV) db.sqlite3 var staticfiles
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm var staticfiles
