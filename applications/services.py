@@ -497,6 +497,19 @@ def documents_missing(application: LoanApplication, payloads: dict) -> list[Docu
     return missing
 
 
+def documents_check(application: LoanApplication, payloads: dict | None) -> None:
+    """ApplicationError naming the checklist's missing documents. `payloads` None: before anything is pulled,
+    only the documents no data source could supply (a refusal then pulls nothing)."""
+    if payloads is None:
+        payloads = dict.fromkeys(ALL_SOURCES, True)  # as if every source delivered
+    missing = documents_missing(application, payloads)
+    if missing:
+        raise ApplicationError(
+            _("请先上传清单要求的材料 / Please upload the documents the checklist asks for."),
+            errors={"documents": [f"{r.code}: {r.tr('name')}" for r in missing]},
+        )
+
+
 def relationship_manager_pick(*, branch: Branch):
     """The RM of the branch with the lightest open case load."""
     # A correlated count per RM (index-only on relationship_manager + status), not a join of every case.
@@ -539,12 +552,7 @@ def application_submit(*, application: LoanApplication, user, payloads: dict, ip
     """
     if application.status != LoanApplication.Status.DRAFT:
         raise Conflict(_("该申请已提交 / This application was already submitted."), state=application.status)
-    missing = documents_missing(application, payloads)
-    if missing:
-        raise ApplicationError(
-            _("请先上传清单要求的材料 / Please upload the documents the checklist asks for."),
-            errors={"documents": [f"{r.code}: {r.tr('name')}" for r in missing]},
-        )
+    documents_check(application, payloads)
     result = prescreen_run(enterprise=application.enterprise, product=application.product, payloads=payloads,
                            amount=application.amount)
     application.prescreen = result

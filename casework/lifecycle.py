@@ -60,6 +60,7 @@ def application_submit(*, application_id: int, user, ip: str | None = None) -> L
     wins) and pre-screened on the gathered payloads."""
     draft = LoanApplication.objects.select_related("product", "enterprise", "applicant").get(pk=application_id)
     _submit_check(draft)
+    intake.documents_check(draft, payloads=None)  # a draft refused for its documents pulls nothing
     payloads = underwriting.snapshots_ensure(application=draft, by=user, consented=set(intake.ALL_SOURCES))
     with transaction.atomic():
         application = intake.lock_application(application_id)
