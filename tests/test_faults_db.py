@@ -84,12 +84,15 @@ def test_api_submit_with_the_connection_dropped_is_a_503_and_half_nothing(produc
     assert r.status_code == 503, r.content
     assert r["Content-Type"].startswith("application/json") and r["Retry-After"]
     assert r.json()["detail"] and r.json()["errors"] == {}
-    assert _written(pk) == before  # the snapshots pulled in the dropped transaction are gone with it
-    # The next request works, on a fresh connection.
+    # The case is as it was; the seven snapshots pulled before the case was locked were written in their own
+    # transaction (the enterprise's data, no network wait under the lock) and stay.
+    assert _written(pk) == {**before, "snapshots": before["snapshots"] + 7}
+    # The next request works, on a fresh connection, and uses those snapshots instead of pulling again.
     r = client.post(f"/api/v1/applications/{pk}/submit/")
     assert r.status_code == 200, r.content
     after = _written(pk)
     assert after["status"] in ("under_review", "approved") and after["submit_events"] == 1
+    assert after["snapshots"] == before["snapshots"] + 7
 
 
 def test_page_submit_with_the_connection_dropped_shows_the_503_page(products, org, drop):
