@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "rules.apps.AutodiscoverRulesConfig",
     "axes",
     "loanservice",
+    "ledger",
     "applications",
     "underwriting",
     "approvals",

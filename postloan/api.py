@@ -15,7 +15,7 @@ from loanservice import roles
 from loanservice.api import role_permission
 
 from .models import Loan
-from .selectors import loans_visible_to, warnings_open
+from .selectors import loan_transactions, loans_visible_to, warnings_open
 from .services import loan_position, renewal_eligibility, renewal_request, repayment_record, survey_answer
 
 __all__ = ["loans_visible_to", "loan_detail"]
@@ -76,6 +76,19 @@ class RepaymentView(APIView):
                          "prepaid_principal": _m(repayment.prepaid_principal), "prepayment_fee": _m(repayment.prepayment_fee),
                          "unapplied": _m(repayment.unapplied)},
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class LoanTransactionsView(APIView):
+    """The loan's book: staff see every type with the journal lines; the borrower sees the money that moved
+    (disbursement, repayment, fee, reversal) without the lines."""
+
+    @extend_schema(responses=inline_serializer("LoanTransaction", {
+        "id": serializers.IntegerField(), "type": serializers.CharField(), "date": serializers.DateField(),
+        "amount": serializers.CharField(), "reversed": serializers.BooleanField(), "parts": serializers.DictField(),
+        "entries": serializers.ListField(required=False)}, many=True))
+    def get(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        return Response(loan_transactions(loan, with_entries=roles.is_staff_member(request.user)))
 
 
 class WarningSerializer(serializers.Serializer):

@@ -3,8 +3,12 @@ and branch, RM tasks, approvals waiting, and the satisfaction score for analytic
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db.models import Count, Q, Sum
 
+from ledger.models import AccountMapping
+from ledger.selectors import entries_for
 from loanservice import roles
 
 from .models import NPL_CATEGORIES, ApprovalRequest, EarlyWarning, Loan, SurveyResponse, WarningTask
@@ -69,3 +73,37 @@ def nps_summary(*, trigger: str | None = None) -> dict:
     n = agg["n"]
     return {"responses": n, "promoters": agg["promoters"], "detractors": agg["detractors"],
             "nps": round(100 * (agg["promoters"] - agg["detractors"]) / n, 1) if n else None}
+
+
+# What the borrower is shown of the loan's book: money that moved, not the bank's accruals and provisions.
+BORROWER_TRANSACTION_TYPES = frozenset({"disbursement", "repayment", "fee", "reversal"})
+PART_OF_ROLE = {"loan_principal": "principal", "interest_income": "interest", "interest_receivable": "interest",
+                "penalty_income": "penalty", "penalty_receivable": "penalty", "compound_income": "compound",
+                "compound_receivable": "compound", "fee_income": "fee"}
+
+
+def loan_transactions(loan: Loan, *, with_entries: bool) -> list[dict]:
+    """The loan's ledger entries as transactions (`GET /api/v1/loans/{id}/transactions/`): each with its amount
+    (the entry's debits), its parts by role (principal, interest, penalty, compound, fee) and, for staff, the
+    entry's lines. A constant number of queries."""
+    roles = dict(AccountMapping.objects.filter(product__in=["", loan.product_code]).order_by("product")
+                 .values_list("account__code", "role"))
+    out = []
+    for entry in entries_for(f"loan:{loan.pk}"):
+        if not with_entries and entry.kind not in BORROWER_TRANSACTION_TYPES:
+            continue
+        lines = list(entry.lines.all())
+        parts = dict.fromkeys(("principal", "interest", "penalty", "compound", "fee"), Decimal("0.00"))
+        for line in lines:
+            part = PART_OF_ROLE.get(roles.get(line.account.code, ""))
+            if part:
+                parts[part] += line.debit + line.credit
+        item = {"id": entry.pk, "type": entry.kind, "date": entry.value_date,
+                "amount": f"{sum((x.debit for x in lines), Decimal('0.00')):.2f}",
+                "reversed": hasattr(entry, "reversal"), "reverses": entry.reverses_id,
+                "parts": {k: f"{v:.2f}" for k, v in parts.items()}}
+        if with_entries:
+            item["entries"] = [{"account": x.account.code, "name": x.account.name, "debit": f"{x.debit:.2f}",
+                                "credit": f"{x.credit:.2f}"} for x in lines]
+        out.append(item)
+    return out

@@ -20,6 +20,8 @@ from applications.models import LoanProduct
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
 from contracts.services import schedule_options
+from ledger.selectors import account_for
+from ledger.services import Cr, Dr, entry_post
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.bizcal import due_at
@@ -141,6 +143,18 @@ def months_between(start: dt.date, end: dt.date) -> int:
     return months - (1 if end.day < start.day else 0)
 
 
+# ---------------------------------------------------------------- the ledger
+def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[str, Decimal]) -> None:
+    """Post one balanced entry for the loan (reference `loan:<id>`), in the caller's transaction: each keyword is
+    a line, `role=("Dr"|"Cr", amount)`, its account read from the product's account mapping (ledger data)."""
+    lines = [(Dr if side == "Dr" else Cr)(account_for(role, loan.product_code), amount)
+             for role, (side, amount) in amounts.items() if amount]
+    if not lines:
+        return
+    entry_post(kind=kind, value_date=on, lines=lines, branch=loan.branch, product=loan.product_code,
+               reference=f"loan:{loan.pk}", key=key, by=by)
+
+
 # ---------------------------------------------------------------- open a loan (called by the conductor)
 def loan_open(*, order: DisbursementOrder, by) -> Loan:
     """Create the loan and its schedule for a released order (inside the caller's transaction)."""
@@ -160,6 +174,8 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
         Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest)
         for line in lines
     ])
+    _post(loan, kind="disbursement", on=disbursed_on, key=f"loan:{loan.pk}:disbursement", by=by,
+          loan_principal=("Dr", loan.principal), settlement=("Cr", loan.principal))
     _monitoring_schedule(loan=loan, today=disbursed_on)
     SurveyResponse.objects.get_or_create(loan=loan, trigger="disbursement")
     audit_record(actor=by, action="loan.open", obj=loan, to_state=loan.status,
@@ -345,6 +361,10 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
                     prepayment_fee=fee, unapplied=remaining, recorded_by=by)
         except IntegrityError:
             raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
+        # Received through clearing; until close of business accrues interest, interest is income when paid.
+        _post(loan, kind="repayment", on=paid_on, key=f"repayment:{repayment.pk}", by=by, clearing=("Dr", amount),
+              penalty_income=("Cr", totals["penalty"]), interest_income=("Cr", totals["interest"]),
+              loan_principal=("Cr", totals["principal"] + prepaid), fee_income=("Cr", fee), settlement=("Cr", remaining))
         loan.save()
         loan_refresh_delinquency(loan=loan)
         if loan.repayments.count() == policy.nps_after_repayments:
@@ -604,6 +624,9 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     loan.written_off_amount = amount
     loan.closed_on = timezone.localdate()
     loan.save()
+    # No expected-credit-loss allowance is kept yet: the principal written off is charged to impairment directly.
+    _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off", by=by,
+          impairment=("Dr", amount), loan_principal=("Cr", amount))
     if before != "loss":
         _classification_set(loan=loan, to="loss", kind="write_off", reason=request.reason, by=request.requested_by, approved_by=by)
     EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,
