@@ -239,6 +239,9 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Close of business may run for dates after today only where time is simulated (the `make run` demo).
+ALLOW_SIMULATED_BUSINESS_DATE = env_bool("ALLOW_SIMULATED_BUSINESS_DATE", DEBUG and not os.environ.get("DATABASE_URL"))
+
 LOANSERVICE = {
     # Days a pushed or pulled snapshot stays fresh unless the source says otherwise.
     "DEFAULT_FRESHNESS_DAYS": 30,

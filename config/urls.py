@@ -57,6 +57,9 @@ api_v1 = [
     path("loans/<int:pk>/renewal/", postloan_api.RenewalView.as_view(), name="loan-renewal"),
     path("loans/<int:pk>/survey/", postloan_api.SurveyView.as_view(), name="loan-survey"),
     path("warnings/", postloan_api.WarningListView.as_view(), name="warnings"),
+    path("business-date/", postloan_api.BusinessDateView.as_view(), name="business-date"),
+    path("cob/", postloan_api.CobView.as_view(), name="cob"),
+    path("cob/<int:pk>/", postloan_api.CobDetailView.as_view(), name="cob-detail"),
     path("analytics/summary/", analytics_api.SummaryView.as_view(), name="analytics-summary"),
     path("ledger/trial-balance/", ledger_api.TrialBalanceView.as_view(), name="ledger-trial-balance"),
 ]

@@ -13,8 +13,10 @@ from rest_framework.views import APIView
 
 from loanservice import roles
 from loanservice.api import role_permission
+from loanservice.business_date import business_date
 
-from .models import Loan
+from .cob import cob_last, cob_progress, cob_start
+from .models import CobRun, Loan
 from .selectors import loan_transactions, loans_visible_to, warnings_open
 from .services import loan_position, renewal_eligibility, renewal_request, repayment_record, survey_answer
 
@@ -89,6 +91,48 @@ class LoanTransactionsView(APIView):
     def get(self, request, pk):
         loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
         return Response(loan_transactions(loan, with_entries=roles.is_staff_member(request.user)))
+
+
+class BusinessDateView(APIView):
+    """The bank's business date and the last close of business."""
+
+    permission_classes = [role_permission(*roles.STAFF_ROLES, roles.INTEGRATION)]
+
+    @extend_schema(responses=inline_serializer("BusinessDate", {"business_date": serializers.DateField(),
+                                                                "last_cob": serializers.DictField(allow_null=True)}))
+    def get(self, request):
+        last = cob_last()
+        progress = cob_progress(last) if last else None
+        return Response({"business_date": business_date(), "last_cob": (
+            {"id": last.pk, "date": last.until, "status": last.status, "loans": last.total, "done": progress["done"],
+             "seconds": progress["seconds"]} if last else None)})
+
+
+class CobStartSerializer(serializers.Serializer):
+    until = serializers.DateField(help_text="close every calendar day from the business date through this date")
+
+
+class CobView(APIView):
+    """Start close of business (日终) through `until`: 202 with the run's id; its progress at /cob/{id}/."""
+
+    permission_classes = [role_permission(roles.OPERATIONS, roles.ADMIN)]
+
+    @extend_schema(request=CobStartSerializer, responses={202: inline_serializer("CobStarted", {"id": serializers.IntegerField(),
+                                                                                           "status": serializers.CharField()})})
+    def post(self, request):
+        ser = CobStartSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        run = cob_start(until=ser.validated_data["until"], by=request.user)
+        return Response({"id": run.pk, "status": run.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class CobDetailView(APIView):
+    permission_classes = [role_permission(*roles.STAFF_ROLES)]
+
+    @extend_schema(responses=inline_serializer("CobProgress", {"id": serializers.IntegerField(), "status": serializers.CharField(),
+                                                               "done": serializers.IntegerField(), "total": serializers.IntegerField()}))
+    def get(self, request, pk):
+        return Response(cob_progress(get_object_or_404(CobRun, pk=pk)))
 
 
 class WarningSerializer(serializers.Serializer):

@@ -25,6 +25,7 @@ from ledger.services import Cr, Dr, entry_post
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.bizcal import due_at
+from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import business_calendar
@@ -155,6 +156,66 @@ def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[
                reference=f"loan:{loan.pk}", key=key, by=by)
 
 
+# ---------------------------------------------------------------- close of business for one loan (日终)
+def _interest_target(loan: Loan, installments: list[Installment], on: dt.date) -> tuple[Installment | None, Decimal]:
+    """The contract interest that should stand accrued on `on` for the installment whose period holds `on`: the
+    principal not yet due × rate × days since the period's nominal start / 360 (what a payoff would charge), and on
+    the due date the scheduled interest. Never below what the borrower already paid of it."""
+    k = next((k for k, inst in enumerate(installments) if inst.due_date >= on), None)
+    if k is None:
+        return None, ZERO  # past maturity: overdue amounts accrue penalty interest, not contract interest
+    inst = installments[k]
+    if on == inst.due_date:
+        return inst, max(inst.interest, inst.paid_interest)
+    start = installments[k - 1].due_date if k else loan.disbursed_on
+    not_due = sum((i.principal - i.paid_principal for i in installments[k:]), ZERO)
+    return inst, max(_round(not_due * loan.annual_rate * (on - start).days / 360), inst.interest_accrued)
+
+
+def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by) -> None:
+    """Dr interest receivable / Cr interest income; a negative amount (the due-date adjustment) the other way."""
+    if amount > 0:
+        _post(loan, kind="accrual", on=on, key=key, by=by, interest_receivable=("Dr", amount), interest_income=("Cr", amount))
+    elif amount < 0:
+        _post(loan, kind="accrual", on=on, key=key, by=by, interest_income=("Dr", -amount), interest_receivable=("Cr", -amount))
+
+
+def loan_close_through(*, loan: Loan, through: dt.date, by=None) -> int:
+    """Close the loan for every date up to `through` that it has not closed (exactly once per date): accrue contract
+    interest (one entry per stretch between due dates, dated at its end), then days past due, bucket and
+    classification floors on `through`. The caller holds the loan's row lock. Returns the entries posted."""
+    start = loan.accrued_through or loan.disbursed_on
+    if through <= start or loan.status != Loan.Status.ACTIVE:
+        return 0
+    installments = list(loan.installments.filter(superseded=False).order_by("n"))
+    cursor, posted, changed = start, 0, set()
+    while cursor < through:
+        next_due = min((i.due_date for i in installments if i.due_date > cursor), default=None)
+        stop = min(through, next_due) if next_due else through
+        inst, target = _interest_target(loan, installments, stop)
+        if inst is not None and target != inst.interest_accrued:
+            _accrual_post(loan, amount=target - inst.interest_accrued, on=stop, key=f"loan:{loan.pk}:accrual:{stop}", by=by)
+            inst.interest_accrued = target
+            changed.add(inst.pk)
+            posted += 1
+        cursor = stop
+    Installment.objects.bulk_update([i for i in installments if i.pk in changed], ["interest_accrued"])
+    loan.accrued_through = through
+    Loan.objects.filter(pk=loan.pk).update(accrued_through=through)
+    loan_refresh_delinquency(loan=loan, today=through)
+    return posted
+
+
+def loan_catch_up(*, loan: Loan, by=None) -> int:
+    """Inline close of business: a loan written to while behind is first closed through the last closed date."""
+    return loan_close_through(loan=loan, through=business_date() - dt.timedelta(days=1), by=by)
+
+
+def interest_receivable(installments) -> Decimal:
+    """Accrued contract interest not yet paid (the sub-ledger side of account 应收利息)."""
+    return sum((max(i.interest_accrued - i.paid_interest, ZERO) for i in installments if not i.superseded), ZERO)
+
+
 # ---------------------------------------------------------------- open a loan (called by the conductor)
 def loan_open(*, order: DisbursementOrder, by) -> Loan:
     """Create the loan and its schedule for a released order (inside the caller's transaction)."""
@@ -168,7 +229,7 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
         relationship_manager=application.relationship_manager, branch=application.branch, product_code=application.product.code,
         principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
         repayment_method=application.offer_repayment_method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
-        outstanding_principal=order.amount,
+        outstanding_principal=order.amount, accrued_through=disbursed_on,
     )
     Installment.objects.bulk_create([
         Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest)
@@ -295,6 +356,7 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
             return existing, False
         if loan.status != Loan.Status.ACTIVE:
             raise Conflict(_("贷款已结清或核销 / The loan is closed."), state=loan.status)
+        loan_catch_up(loan=loan, by=by)
         if paid_on < loan.disbursed_on:
             raise ApplicationError(_("还款日期早于放款日 / The payment date is before disbursement."),
                                    errors={"paid_on": [_("不得早于放款日 %(d)s / Not before %(d)s") % {"d": loan.disbursed_on}]})
@@ -314,11 +376,15 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
         remaining = amount
         allocation = []
         totals = {"penalty": ZERO, "interest": ZERO, "principal": ZERO}
+        accrued_now = ZERO  # interest paid before close of business accrued it: accrued at payment
         for inst in current:
             for part, owed in (("penalty", inst.penalty_accrued - inst.paid_penalty),
                                ("interest", inst.interest - inst.paid_interest),
                                ("principal", inst.principal - inst.paid_principal)):
                 take = min(owed, remaining)
+                if take > 0 and part == "interest" and inst.paid_interest + take > inst.interest_accrued:
+                    accrued_now += inst.paid_interest + take - inst.interest_accrued
+                    inst.interest_accrued = inst.paid_interest + take
                 if take > 0:
                     setattr(inst, f"paid_{part}", getattr(inst, f"paid_{part}") + take)
                     remaining -= take
@@ -328,7 +394,7 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
                 inst.settled_on = paid_on
             if remaining <= 0:
                 break
-        prepaid = fee = ZERO
+        prepaid = fee = released = ZERO
         note = ""
         if remaining > 0 and future:
             rule = prepayment_rule(loan.product_code)
@@ -345,9 +411,10 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
                     fee = _round(prepaid * fee_rate)
                 remaining -= prepaid + fee
                 allocation.append({"part": "prepayment", "amount": f"{prepaid:.2f}", "fee": f"{fee:.2f}", "mode": rule.mode})
-                _reschedule_after_prepayment(loan=loan, current=current, future=future, prepaid=prepaid, mode=rule.mode)
+                released = _reschedule_after_prepayment(loan=loan, current=current, future=future, prepaid=prepaid,
+                                                        mode=rule.mode)
         Installment.objects.bulk_update(installments, ["paid_interest", "paid_principal", "paid_penalty", "penalty_accrued",
-                                                       "penalty_through", "settled_on"])
+                                                       "penalty_through", "settled_on", "interest_accrued"])
         loan.outstanding_principal -= totals["principal"] + prepaid
         if loan.outstanding_principal <= 0 and not loan.installments.filter(settled_on__isnull=True, superseded=False).exists():
             loan.close()
@@ -361,9 +428,11 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
                     prepayment_fee=fee, unapplied=remaining, recorded_by=by)
         except IntegrityError:
             raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
-        # Received through clearing; until close of business accrues interest, interest is income when paid.
+        # Received through clearing; the interest paid clears the receivable that accrual built (topped up first
+        # where the borrower paid ahead of accrual); accrued interest of a schedule paid off early is released.
+        _accrual_post(loan, amount=accrued_now - released, on=paid_on, key=f"repayment:{repayment.pk}:accrual", by=by)
         _post(loan, kind="repayment", on=paid_on, key=f"repayment:{repayment.pk}", by=by, clearing=("Dr", amount),
-              penalty_income=("Cr", totals["penalty"]), interest_income=("Cr", totals["interest"]),
+              penalty_income=("Cr", totals["penalty"]), interest_receivable=("Cr", totals["interest"]),
               loan_principal=("Cr", totals["principal"] + prepaid), fee_income=("Cr", fee), settlement=("Cr", remaining))
         loan.save()
         loan_refresh_delinquency(loan=loan)
@@ -376,22 +445,30 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
     return repayment, True
 
 
-def _replace_future(*, loan: Loan, future: list[Installment], lines, first_n: int, extra_interest: Decimal = ZERO) -> None:
+def _replace_future(*, loan: Loan, future: list[Installment], lines, first_n: int, extra_interest: Decimal = ZERO,
+                    carried: Decimal | None = None) -> None:
+    """The new schedule's first installment carries the interest already accrued on the ones it replaces (the
+    period in progress), so the receivable stays whole; its due date settles the difference."""
+    if carried is None:
+        carried = sum((i.interest_accrued - i.paid_interest for i in future), ZERO)
     Installment.objects.filter(pk__in=[i.pk for i in future if i.pk]).delete()
     new = [Installment(loan=loan, n=first_n + k, due_date=line.due_date, principal=line.principal,
-                       interest=line.interest + (extra_interest if k == 0 else ZERO)) for k, line in enumerate(lines)]
+                       interest=line.interest + (extra_interest if k == 0 else ZERO),
+                       interest_accrued=carried if k == 0 else ZERO) for k, line in enumerate(lines)]
     Installment.objects.bulk_create(new)
     loan.maturity_date = new[-1].due_date if new else loan.maturity_date
 
 
 def _reschedule_after_prepayment(*, loan: Loan, current: list[Installment], future: list[Installment], prepaid: Decimal,
-                                 mode: str) -> None:
+                                 mode: str) -> Decimal:
+    """Returns the accrued interest released: a schedule paid off ahead of its period no longer owes it."""
     left = sum((i.principal - i.paid_principal for i in future), ZERO) - prepaid
     if left <= 0:
+        released = sum((i.interest_accrued - i.paid_interest for i in future), ZERO)
         Installment.objects.filter(pk__in=[i.pk for i in future]).delete()
         loan.maturity_date = current[-1].due_date if current else loan.maturity_date
         future.clear()
-        return
+        return released
     start = current[-1].due_date if current else loan.disbursed_on
     term = len(future)
     if mode == "reduce_term":
@@ -408,6 +485,7 @@ def _reschedule_after_prepayment(*, loan: Loan, current: list[Installment], futu
     first_n = future[0].n
     _replace_future(loan=loan, future=future, lines=lines, first_n=first_n)
     future.clear()
+    return ZERO
 
 
 # ---------------------------------------------------------------- five-category classification
@@ -583,6 +661,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     open_lines = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
     arrears = ZERO
     not_due = 0
+    carried = interest_receivable(open_lines)
     for inst in open_lines:
         installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal)
         if inst.due_date <= today:
@@ -590,9 +669,9 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
         else:
             not_due += 1
         inst.principal, inst.interest, inst.settled_on, inst.superseded = inst.paid_principal, inst.paid_interest, today, True
-        inst.penalty_accrued = inst.paid_penalty
+        inst.penalty_accrued, inst.interest_accrued = inst.paid_penalty, inst.paid_interest
     Installment.objects.bulk_update(open_lines, ["principal", "interest", "settled_on", "superseded", "penalty_accrued",
-                                                 "penalty_through"])
+                                                 "penalty_through", "interest_accrued"])
     if request.kind == ApprovalRequest.Kind.EXTENSION:
         term = max(not_due, 1) + int(request.params["extra_months"])
         method = loan.repayment_method
@@ -602,7 +681,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     lines = build_schedule(principal=loan.outstanding_principal, annual_rate=loan.annual_rate, term_months=term, method=method,
                            start_date=today, repayment_day=loan.disbursed_on.day)
     first_n = (loan.installments.order_by("-n").values_list("n", flat=True).first() or 0) + 1
-    _replace_future(loan=loan, future=[], lines=lines, first_n=first_n, extra_interest=arrears)
+    _replace_future(loan=loan, future=[], lines=lines, first_n=first_n, extra_interest=arrears, carried=carried)
     loan.repayment_method = method
     loan.restructured_on = today
     loan.observation_until = add_months(today, policy.restructure_observation_months)
@@ -620,13 +699,14 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
 def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     before = loan.classification
     amount = loan.outstanding_principal
+    receivable = interest_receivable(loan.installments.filter(settled_on__isnull=True))
     loan.write_off()
     loan.written_off_amount = amount
     loan.closed_on = timezone.localdate()
     loan.save()
     # No expected-credit-loss allowance is kept yet: the principal written off is charged to impairment directly.
     _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off", by=by,
-          impairment=("Dr", amount), loan_principal=("Cr", amount))
+          impairment=("Dr", amount + receivable), loan_principal=("Cr", amount), interest_receivable=("Cr", receivable))
     if before != "loss":
         _classification_set(loan=loan, to="loss", kind="write_off", reason=request.reason, by=request.requested_by, approved_by=by)
     EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,

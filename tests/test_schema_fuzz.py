@@ -66,6 +66,10 @@ def world(django_db_setup, django_db_blocker):
     from applications.models import LoanApplication
     from casework.demo import seed_org, seed_products
     from tests.casebook import fast_track_disbursed, submitted_case
+    from django.test import override_settings
+    from django.utils import timezone
+
+    from postloan.cob import cob_start
     from tests.conftest import module_transaction, new_applicant
 
     with module_transaction(django_db_blocker):
@@ -75,11 +79,13 @@ def world(django_db_setup, django_db_blocker):
         review = submitted_case(seed=7, owner=owner)
         fast, contract, loan = fast_track_disbursed(seed=1, owner=owner)
         enterprise = LoanApplication.objects.get(pk=fast).enterprise_id
+        with override_settings(ALLOW_SIMULATED_BUSINESS_DATE=True):  # a run whose progress the reads can fetch
+            cob = cob_start(until=timezone.localdate(), by=org["demo_ops"]).pk
         tokens = {name: Token.objects.get_or_create(user=user)[0].key
                   for name, user in (("applicant", owner), ("rm", org["demo_rm"]), ("operations", org["demo_ops"]),
                                      ("risk", org["demo_risk"]), ("approver", org["demo_branch_approver"]))}
         yield {"tokens": tokens, "ids": {"applications": review, "applications_fast": fast, "contracts": contract,
-                                         "loans": loan, "enterprises": enterprise}}
+                                         "loans": loan, "enterprises": enterprise, "cob": cob}}
 
 
 @pytest.fixture
@@ -101,7 +107,7 @@ def seeded(world, db):
 def _path_ids(path: str, ids: dict) -> dict:
     values = {}
     for segment, name in (("/applications/", "applications"), ("/contracts/", "contracts"), ("/loans/", "loans"),
-                          ("/enterprises/", "enterprises")):
+                          ("/enterprises/", "enterprises"), ("/cob/", "cob")):
         if segment in path:
             for param in ("id", "pk"):
                 if "{" + param + "}" in path:
@@ -112,7 +118,7 @@ def _path_ids(path: str, ids: dict) -> dict:
 
 
 def _who(method: str, path: str) -> list[str]:
-    if "/disburse/" in path or "/repayments/" in path:
+    if any(s in path for s in ("/disburse/", "/repayments/", "/ledger/", "/cob/", "/business-date/")):
         return ["operations"]
     if "/data/" in path:
         return ["risk"]
