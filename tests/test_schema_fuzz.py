@@ -61,15 +61,14 @@ def test_the_schema_loads_and_documents_the_public_contract():
 def world(django_db_setup, django_db_blocker):
     """Seeded once for the module inside a transaction that is rolled back at the end (each operation then
     runs in its own savepoint, rolled back too)."""
+    from django.test import override_settings
+    from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
     from applications.models import LoanApplication
     from casework.demo import seed_org, seed_products
-    from tests.casebook import fast_track_disbursed, submitted_case
-    from django.test import override_settings
-    from django.utils import timezone
-
     from postloan.cob import cob_start
+    from tests.casebook import fast_track_disbursed, submitted_case
     from tests.conftest import module_transaction, new_applicant
 
     with module_transaction(django_db_blocker):
