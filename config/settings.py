@@ -184,7 +184,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sla-check": {"task": "loanservice.tasks.sla_check", "schedule": 300.0},
     "outbox-sweep": {"task": "loanservice.tasks.outbox_sweep", "schedule": 60.0},
-    # Post-loan monitoring at 01:30 and renewal offers at 02:30 bank time (postloan/tasks.py).
+    # Close of business (日终) for the day that ended, then post-loan monitoring at 01:30 and renewal offers at 02:30 bank time (postloan/tasks.py).
+    "postloan-cob": {"task": "postloan.tasks.cob_nightly", "schedule": crontab(hour=0, minute=15)},
     "postloan-nightly": {"task": "postloan.tasks.nightly_monitoring", "schedule": crontab(hour=1, minute=30)},
     "postloan-renewal-offers": {"task": "postloan.tasks.renewal_offers", "schedule": crontab(hour=2, minute=30)},
 }

@@ -61,6 +61,14 @@ def cob_start(*, until: dt.date, by) -> CobRun:
     return run
 
 
+def cob_nightly(*, by=None) -> CobRun | None:
+    """Beat's nightly entry: close every day that has ended and is not closed yet (through yesterday)."""
+    yesterday = timezone.localdate() - dt.timedelta(days=1)
+    if business_date() > yesterday or CobRun.objects.filter(status=CobRun.Status.RUNNING).exists():
+        return None
+    return cob_start(until=yesterday, by=by)
+
+
 def cob_partition_run(*, partition_id: int) -> dict:
     """Close the partition's loans one by one (each in its own transaction, under its lock); resumable."""
     part = CobPartition.objects.select_related("run").get(pk=partition_id)

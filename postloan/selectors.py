@@ -93,11 +93,14 @@ def loan_transactions(loan: Loan, *, with_entries: bool) -> list[dict]:
         if not with_entries and entry.kind not in BORROWER_TRANSACTION_TYPES:
             continue
         lines = list(entry.lines.all())
-        parts = dict.fromkeys(("principal", "interest", "penalty", "compound", "fee"), Decimal("0.00"))
+        sides = {}  # part → [debits, credits]: an accrual debits the receivable and credits income for one amount
         for line in lines:
             part = PART_OF_ROLE.get(roles.get(line.account.code, ""))
             if part:
-                parts[part] += line.debit + line.credit
+                side = sides.setdefault(part, [Decimal("0.00"), Decimal("0.00")])
+                side[0] += line.debit
+                side[1] += line.credit
+        parts = {p: max(sides.get(p, [Decimal("0.00")] * 2)) for p in ("principal", "interest", "penalty", "compound", "fee")}
         item = {"id": entry.pk, "type": entry.kind, "date": entry.value_date,
                 "amount": f"{sum((x.debit for x in lines), Decimal('0.00')):.2f}",
                 "reversed": hasattr(entry, "reversal"), "reverses": entry.reverses_id,

@@ -30,3 +30,12 @@ def cob_partition(self, partition_id: int) -> dict:
     from .cob import cob_partition_run
 
     return cob_partition_run(partition_id=partition_id)
+
+
+@shared_task
+def cob_nightly() -> dict:
+    """Close of business each night for the days that have ended (beat, just after midnight bank time)."""
+    from .cob import cob_nightly as start
+
+    run = start()
+    return {"run": run.pk, "until": str(run.until)} if run else {}
