@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -11,6 +13,28 @@ from django.db.models import Q, Sum
 from .models import Account, AccountMapping, JournalEntry, JournalLine
 
 ZERO = Decimal("0.00")
+# Inside `posting_batch()` (close of business), account lookups and period checks are read once per batch.
+_batch: ContextVar[dict | None] = ContextVar("ledger_posting_batch", default=None)
+
+
+@contextmanager
+def posting_batch():
+    """Many postings in a row (a close-of-business partition): the chart, the mapping and the closed periods
+    do not change under them, so each is read once."""
+    token = _batch.set({})
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+def memo(key, compute):
+    cache = _batch.get()
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
 
 
 @dataclass
@@ -86,7 +110,8 @@ def vouchers(*, on: dt.date) -> list[dict]:
 
 def account_for(role: str, product: str = "") -> str:
     """The account code a stage posts `role` to for `product`: the product's own mapping, else the default."""
-    codes = dict(AccountMapping.objects.filter(role=role, product__in=["", product]).values_list("product", "account__code"))
+    codes = memo(("mapping", role, product), lambda: dict(
+        AccountMapping.objects.filter(role=role, product__in=["", product]).values_list("product", "account__code")))
     if not codes:
         raise LookupError(f"no ledger account mapped for {role!r}")
     return codes.get(product) or codes[""]

@@ -16,6 +16,7 @@ from django.db.models import Count, F, Max, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ledger.selectors import posting_batch
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date, business_date_set, simulated_dates_allowed
 from loanservice.dispatch import dispatch_on_commit
@@ -23,7 +24,10 @@ from loanservice.errors import ApplicationError, Conflict
 
 from . import tasks
 from .models import CobPartition, CobRun, Loan
-from .services import loan_close_through
+from .monitoring import delinquency_refresh
+from .services import loans_close_through
+
+CHUNK = 100  # loans closed in one transaction: a crash redoes at most this many (each is exactly-once by date)
 
 
 def _partitions(loan_ids: list[int], size: int) -> list[tuple[int, int, int]]:
@@ -75,13 +79,16 @@ def cob_partition_run(*, partition_id: int) -> dict:
     run = part.run
     if run.status != CobRun.Status.RUNNING or part.finished_at:
         return {"partition": part.pk, "skipped": True}
-    loans = (Loan.objects.filter(pk__gte=max(part.lo, part.last_loan + 1), pk__lte=part.hi)
-             .order_by("pk").values_list("pk", flat=True))
-    for loan_id in loans:
-        with transaction.atomic():
-            loan = Loan.objects.select_for_update(of=("self",)).get(pk=loan_id)
-            loan_close_through(loan=loan, through=run.until)  # nothing for a loan closed since, or already through
-            CobPartition.objects.filter(pk=part.pk).update(done=F("done") + 1, last_loan=loan_id)
+    ids = list(Loan.objects.filter(pk__gte=max(part.lo, part.last_loan + 1), pk__lte=part.hi)
+               .order_by("pk").values_list("pk", flat=True))
+    with posting_batch():
+        for k in range(0, len(ids), CHUNK):
+            chunk = ids[k:k + CHUNK]
+            with transaction.atomic():  # a chunk of loans under their row locks (in id order: partitions never overlap)
+                loans = list(Loan.objects.select_for_update(of=("self",)).filter(pk__in=chunk).order_by("pk"))
+                loans_close_through(loans=loans, through=run.until, delinquency=False)  # skips those already through
+                delinquency_refresh(today=run.until, loan_ids=chunk)
+                CobPartition.objects.filter(pk=part.pk).update(done=F("done") + len(chunk), last_loan=chunk[-1])
     with transaction.atomic():
         CobPartition.objects.filter(pk=part.pk, finished_at__isnull=True).update(finished_at=timezone.now())
         locked = CobRun.objects.select_for_update().get(pk=run.pk)

@@ -21,7 +21,7 @@ from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
 from contracts.services import schedule_options
 from ledger.selectors import account_for
-from ledger.services import Cr, Dr, entry_post
+from ledger.services import Cr, Dr, Entry, entries_post, entry_post
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.bizcal import due_at
@@ -48,6 +48,7 @@ from .models import (
     SurveyResponse,
     WarningTask,
 )
+from .monitoring import delinquency_refresh
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -118,8 +119,6 @@ def _category_before_restructuring(loan: Loan) -> str:
 def loan_refresh_delinquency(*, loan: Loan, today: dt.date | None = None) -> Loan:
     """DPD, bucket and classification floor of one loan as of `today`, as the nightly job computes them for all
     (after a repayment, a restructuring, or where a page must be current)."""
-    from .monitoring import delinquency_refresh
-
     delinquency_refresh(today=today or timezone.localdate(), loan_ids=[loan.pk])
     loan.refresh_from_db(fields=["overdue_since", "dpd", "bucket", "classification"])
     return loan
@@ -145,15 +144,23 @@ def months_between(start: dt.date, end: dt.date) -> int:
 
 
 # ---------------------------------------------------------------- the ledger
-def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[str, Decimal]) -> None:
-    """Post one balanced entry for the loan (reference `loan:<id>`), in the caller's transaction: each keyword is
-    a line, `role=("Dr"|"Cr", amount)`, its account read from the product's account mapping (ledger data)."""
-    lines = [(Dr if side == "Dr" else Cr)(account_for(role, loan.product_code), amount)
-             for role, (side, amount) in amounts.items() if amount]
+def _entry(loan: Loan, *, kind: str, on: dt.date, key: str, **amounts: tuple[str, Decimal]) -> Entry | None:
+    """One balanced entry for the loan (reference `loan:<id>`): each keyword is a line, `role=("Dr"|"Cr", amount)`,
+    its account read from the product's account mapping (ledger data). None when every amount is zero."""
+    lines = tuple((Dr if side == "Dr" else Cr)(account_for(role, loan.product_code), amount)
+                  for role, (side, amount) in amounts.items() if amount)
     if not lines:
-        return
-    entry_post(kind=kind, value_date=on, lines=lines, branch=loan.branch, product=loan.product_code,
-               reference=f"loan:{loan.pk}", key=key, by=by)
+        return None
+    return Entry(kind=kind, value_date=on, lines=lines, branch_id=loan.branch_id, product=loan.product_code,
+                 reference=f"loan:{loan.pk}", key=key)
+
+
+def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[str, Decimal]) -> None:
+    """Post the entry in the caller's transaction (with the money movement it records)."""
+    entry = _entry(loan, kind=kind, on=on, key=key, **amounts)
+    if entry is not None:
+        entry_post(kind=entry.kind, value_date=entry.value_date, lines=entry.lines, branch_id=entry.branch_id,
+                   product=entry.product, reference=entry.reference, key=entry.key, by=by)
 
 
 # ---------------------------------------------------------------- close of business for one loan (日终)
@@ -172,37 +179,58 @@ def _interest_target(loan: Loan, installments: list[Installment], on: dt.date) -
     return inst, max(_round(not_due * loan.annual_rate * (on - start).days / 360), inst.interest_accrued)
 
 
-def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by) -> None:
+def _accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | None:
     """Dr interest receivable / Cr interest income; a negative amount (the due-date adjustment) the other way."""
-    if amount > 0:
-        _post(loan, kind="accrual", on=on, key=key, by=by, interest_receivable=("Dr", amount), interest_income=("Cr", amount))
-    elif amount < 0:
-        _post(loan, kind="accrual", on=on, key=key, by=by, interest_income=("Dr", -amount), interest_receivable=("Cr", -amount))
+    if amount >= 0:
+        return _entry(loan, kind="accrual", on=on, key=key, interest_receivable=("Dr", amount), interest_income=("Cr", amount))
+    return _entry(loan, kind="accrual", on=on, key=key, interest_income=("Dr", -amount), interest_receivable=("Cr", -amount))
+
+
+def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by) -> None:
+    entry = _accrual(loan, amount=amount, on=on, key=key)
+    if entry is not None:
+        entries_post([entry], by=by)
+
+
+def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinquency: bool = True) -> int:
+    """Close each loan for every date up to `through` that it has not closed (exactly once per date): accrue contract
+    interest (one entry per stretch between due dates, dated at its end: a daily run posts one a day), then days
+    past due, bucket and classification floors on `through`. The caller holds the loans' row locks. A constant
+    number of queries for the lot; returns the entries posted."""
+    loans = [x for x in loans if x.status == Loan.Status.ACTIVE and (x.accrued_through or x.disbursed_on) < through]
+    if not loans:
+        return 0
+    schedules: dict[int, list[Installment]] = {x.pk: [] for x in loans}
+    for inst in Installment.objects.filter(loan__in=loans, superseded=False).order_by("loan_id", "n"):
+        schedules[inst.loan_id].append(inst)
+    entries, changed = [], []
+    for loan in loans:
+        installments, cursor = schedules[loan.pk], loan.accrued_through or loan.disbursed_on
+        while cursor < through:
+            next_due = min((i.due_date for i in installments if i.due_date > cursor), default=None)
+            stop = min(through, next_due) if next_due else through
+            inst, target = _interest_target(loan, installments, stop)
+            if inst is not None and target != inst.interest_accrued:
+                entries.append(_accrual(loan, amount=target - inst.interest_accrued, on=stop,
+                                        key=f"loan:{loan.pk}:accrual:{stop}"))
+                inst.interest_accrued = target
+                changed.append(inst)
+            cursor = stop
+        loan.accrued_through = through
+    posted = entries_post([e for e in entries if e is not None], by=by)
+    Installment.objects.bulk_update(changed, ["interest_accrued"], batch_size=1000)
+    ids = [x.pk for x in loans]
+    Loan.objects.filter(pk__in=ids).update(accrued_through=through)
+    if delinquency:
+        delinquency_refresh(today=through, loan_ids=ids)
+    return posted
 
 
 def loan_close_through(*, loan: Loan, through: dt.date, by=None) -> int:
-    """Close the loan for every date up to `through` that it has not closed (exactly once per date): accrue contract
-    interest (one entry per stretch between due dates, dated at its end), then days past due, bucket and
-    classification floors on `through`. The caller holds the loan's row lock. Returns the entries posted."""
-    start = loan.accrued_through or loan.disbursed_on
-    if through <= start or loan.status != Loan.Status.ACTIVE:
-        return 0
-    installments = list(loan.installments.filter(superseded=False).order_by("n"))
-    cursor, posted, changed = start, 0, set()
-    while cursor < through:
-        next_due = min((i.due_date for i in installments if i.due_date > cursor), default=None)
-        stop = min(through, next_due) if next_due else through
-        inst, target = _interest_target(loan, installments, stop)
-        if inst is not None and target != inst.interest_accrued:
-            _accrual_post(loan, amount=target - inst.interest_accrued, on=stop, key=f"loan:{loan.pk}:accrual:{stop}", by=by)
-            inst.interest_accrued = target
-            changed.add(inst.pk)
-            posted += 1
-        cursor = stop
-    Installment.objects.bulk_update([i for i in installments if i.pk in changed], ["interest_accrued"])
-    loan.accrued_through = through
-    Loan.objects.filter(pk=loan.pk).update(accrued_through=through)
-    loan_refresh_delinquency(loan=loan, today=through)
+    """One loan (inline close of business), with its days past due and floors refreshed on the object."""
+    posted = loans_close_through(loans=[loan], through=through, by=by)
+    if loan.accrued_through == through:
+        loan.refresh_from_db(fields=["overdue_since", "dpd", "bucket", "classification"])
     return posted
 
 

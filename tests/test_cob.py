@@ -89,20 +89,22 @@ def test_a_partition_resumes_after_a_crash_without_closing_a_loan_twice(products
     until = timezone.localdate() + dt.timedelta(days=5)
     run = cob_start(until=until, by=None)
     part = run.partitions.get()
-    real, calls = services.loan_close_through, []
+    real, calls = services.loans_close_through, []
 
-    def dies_on_the_second(*, loan, through, by=None):
-        calls.append(loan.pk)
+    def dies_on_the_second(*, loans, through, by=None, delinquency=True):
+        calls.append([x.pk for x in loans])
         if len(calls) == 2:
             raise RuntimeError("worker killed")
-        return real(loan=loan, through=through, by=by)
+        return real(loans=loans, through=through, by=by, delinquency=delinquency)
 
-    monkeypatch.setattr("postloan.cob.loan_close_through", dies_on_the_second)
+    monkeypatch.setattr("postloan.cob.CHUNK", 1)  # each loan its own transaction, so the crash lands between two
+
+    monkeypatch.setattr("postloan.cob.loans_close_through", dies_on_the_second)
     with pytest.raises(RuntimeError):
         cob_partition_run(partition_id=part.pk)
     part.refresh_from_db()
     assert part.done == 1 and part.last_loan == loans[0].pk and not part.finished_at
-    monkeypatch.setattr("postloan.cob.loan_close_through", real)
+    monkeypatch.setattr("postloan.cob.loans_close_through", real)
     cob_partition_run(partition_id=part.pk)
     run.refresh_from_db()
     assert run.status == "done" and run.partitions.get().done == 3
