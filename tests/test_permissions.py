@@ -10,11 +10,12 @@ from types import SimpleNamespace
 import pytest
 import rules
 from django.contrib.auth.models import AnonymousUser, Group
+from django.http import Http404, HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver
 from django_fsm import has_transition_perm
 
 from loanservice import roles
-from loanservice.api import RulePermission
+from loanservice.api import RulePermission, rule_permission
 from loanservice.errors import ApplicationError
 from tests.approvals_support import fast_passwords, pending_case, staff_user  # noqa: F401
 from tests.conftest import new_applicant
@@ -112,11 +113,19 @@ def test_each_permission_for_each_role(perm, people):
     assert held == set(ROLE_TABLE[perm])
 
 
-def test_a_superuser_holds_the_admin_role_and_no_more(people):
-    """Django's has_perm lets an active superuser past everything; the rules are asked directly instead."""
+def test_a_superuser_holds_the_admin_role_and_no_more(people, rf):
+    """Django's has_perm lets an active superuser past everything; every adapter asks the rules directly."""
     admin = people["admin"]
     assert admin.is_superuser and admin.has_perm("approvals.review")
     assert not roles.can(admin, "approvals.review")
+    request = rf.get("/")
+    request.user = admin
+    assert not rule_permission("approvals.review")().has_permission(request, None)
+    assert rule_permission("analytics.view")().has_permission(request, None)
+
+    page = roles.permission_required("approvals.review")(lambda request: HttpResponse("the queue"))
+    with pytest.raises(Http404):
+        page(request)
     with pytest.raises(ApplicationError) as refused:
         roles.permission_check(admin, "postloan.downgrade", message="无权 / Not allowed.")
     assert refused.value.code == "forbidden"
