@@ -8,8 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loanservice import roles
-from loanservice.api import role_permission
+from loanservice.api import rule_permission
 
 from .selectors import trial_balance
 
@@ -25,7 +24,7 @@ class TrialBalanceQuery(serializers.Serializer):
 class TrialBalanceView(APIView):
     """试算平衡表: each account's balance at the end of `on`; debits and credits always total the same."""
 
-    permission_classes = [role_permission(roles.OPERATIONS, roles.RISK, roles.ADMIN)]
+    permission_classes = [rule_permission("ledger.trial_balance")]
 
     @extend_schema(
         parameters=[OpenApiParameter("on", str, description="YYYY-MM-DD; today when omitted")],

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loanservice import roles
-from loanservice.api import role_permission
+from loanservice.api import rule_permission
 from loanservice.business_date import business_date
 
 from .cob import cob_last, cob_progress, cob_start
@@ -51,6 +51,8 @@ def loan_detail(loan: Loan) -> dict:
 
 
 class LoanDetailView(APIView):
+    permission_classes = [rule_permission("loanservice.signed_in")]
+
     @extend_schema(responses=inline_serializer("LoanOut", {"id": serializers.IntegerField(), "status": serializers.CharField(),
                                                           "principal": serializers.CharField(), "schedule": serializers.ListField()}))
     def get(self, request, pk):
@@ -64,7 +66,7 @@ class RepaymentSerializer(serializers.Serializer):
 
 
 class RepaymentView(APIView):
-    permission_classes = [role_permission(roles.OPERATIONS, roles.INTEGRATION)]
+    permission_classes = [rule_permission("postloan.record_repayment")]
 
     @extend_schema(request=RepaymentSerializer, responses={201: inline_serializer("RepaymentOut", {"id": serializers.IntegerField(), "allocation": serializers.DictField()})})
     def post(self, request, pk):
@@ -84,19 +86,21 @@ class LoanTransactionsView(APIView):
     """The loan's book: staff see every type with the journal lines; the borrower sees the money that moved
     (disbursement, repayment, fee, reversal) without the lines."""
 
+    permission_classes = [rule_permission("loanservice.signed_in")]
+
     @extend_schema(responses=inline_serializer("LoanTransaction", {
         "id": serializers.IntegerField(), "type": serializers.CharField(), "date": serializers.DateField(),
         "amount": serializers.CharField(), "reversed": serializers.BooleanField(), "parts": serializers.DictField(),
         "entries": serializers.ListField(required=False)}, many=True))
     def get(self, request, pk):
         loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
-        return Response(loan_transactions(loan, with_entries=roles.is_staff_member(request.user)))
+        return Response(loan_transactions(loan, with_entries=roles.can(request.user, "postloan.view_book")))
 
 
 class BusinessDateView(APIView):
     """The bank's business date and the last close of business."""
 
-    permission_classes = [role_permission(*roles.STAFF_ROLES, roles.INTEGRATION)]
+    permission_classes = [rule_permission("postloan.view_business_date")]
 
     @extend_schema(responses=inline_serializer("BusinessDate", {"business_date": serializers.DateField(),
                                                                 "last_cob": serializers.DictField(allow_null=True)}))
@@ -115,7 +119,7 @@ class CobStartSerializer(serializers.Serializer):
 class CobView(APIView):
     """Start close of business (日终) through `until`: 202 with the run's id; its progress at /cob/{id}/."""
 
-    permission_classes = [role_permission(roles.OPERATIONS, roles.ADMIN)]
+    permission_classes = [rule_permission("postloan.run_cob")]
 
     @extend_schema(request=CobStartSerializer, responses={202: inline_serializer("CobStarted", {"id": serializers.IntegerField(),
                                                                                            "status": serializers.CharField()})})
@@ -127,7 +131,7 @@ class CobView(APIView):
 
 
 class CobDetailView(APIView):
-    permission_classes = [role_permission(*roles.STAFF_ROLES)]
+    permission_classes = [rule_permission("postloan.view_business_date")]
 
     @extend_schema(responses=inline_serializer("CobProgress", {"id": serializers.IntegerField(), "status": serializers.CharField(),
                                                                "done": serializers.IntegerField(), "total": serializers.IntegerField()}))
@@ -151,7 +155,7 @@ class WarningSerializer(serializers.Serializer):
 class WarningListView(ListAPIView):
     """Open early warnings the caller may see, worst first; filter by `severity` and `branch` (code)."""
 
-    permission_classes = [role_permission(*roles.STAFF_ROLES)]
+    permission_classes = [rule_permission("postloan.view_warnings")]
     serializer_class = WarningSerializer
 
     def get_queryset(self):
@@ -167,6 +171,8 @@ class WarningListView(ListAPIView):
 
 class RenewalView(APIView):
     """GET: eligibility for 无还本续贷; POST (borrower): create the prefilled renewal application."""
+
+    permission_classes = [rule_permission("loanservice.signed_in")]
 
     @extend_schema(responses=inline_serializer("RenewalOut", {"eligible": serializers.BooleanField(), "reasons": serializers.ListField()}))
     def get(self, request, pk):
@@ -185,6 +191,8 @@ class RenewalView(APIView):
 
 class SurveyView(APIView):
     """The borrower answers the waiting satisfaction survey: `{score: 0-10, comment}`."""
+
+    permission_classes = [rule_permission("loanservice.signed_in")]
 
     @extend_schema(request=inline_serializer("SurveyIn", {"score": serializers.IntegerField(), "comment": serializers.CharField(required=False)}),
                    responses={201: inline_serializer("SurveyOut", {"id": serializers.IntegerField()})})
