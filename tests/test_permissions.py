@@ -60,6 +60,10 @@ ROLE_TABLE = {
     "postloan.follow_up": ["rm", "risk"],
     "postloan.record_repayment": ["operations", "integration"],
     "postloan.import_repayments": ["operations"],
+    "postloan.view_business_date": [*STAFF, "integration"],
+    "postloan.run_cob": ["operations", "admin"],
+    "postloan.view_book": STAFF,
+    "ledger.trial_balance": ["operations", "risk", "admin"],
     "analytics.view": ["risk", "admin", *APPROVERS],
     "analytics.summary": STAFF,
     "analytics.all_branches": ["risk", "admin", "head_approver", "committee"],
@@ -75,7 +79,7 @@ OBJECT_PERMS = {
     "applications.reassign_rm_of", "underwriting.work_on_case", "approvals.decide_case", "approvals.request_info_on_case",
     "contracts.sign_as_customer", "postloan.decide_request_of", "postloan.complete_task", "marketing.own_prospect",
 }
-PROJECT_APPS = ("loanservice", "applications", "underwriting", "approvals", "contracts", "postloan", "analytics", "marketing",
+PROJECT_APPS = ("loanservice", "ledger", "applications", "underwriting", "approvals", "contracts", "postloan", "analytics", "marketing",
                 "casework")
 
 
