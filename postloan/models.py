@@ -98,6 +98,9 @@ class Installment(models.Model):
     penalty_through = models.DateField(_("罚息计至 penalty accrued through"), null=True, blank=True)
     paid_penalty = models.DecimalField(**MONEY, default=0)
     interest_accrued = models.DecimalField(_("已计提利息 interest accrued"), **MONEY, default=0)
+    # The penalty accrued to the fraction of a cent: each day's accrual is the change of its rounded value, so
+    # accruing daily and accruing once charge the same cents.
+    penalty_exact = models.DecimalField(max_digits=28, decimal_places=12, null=True, blank=True)
     settled_on = models.DateField(null=True, blank=True)
     superseded = models.BooleanField(_("已被重组计划取代 superseded by a new schedule"), default=False)
 

@@ -186,10 +186,17 @@ def _accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | N
     return _entry(loan, kind="accrual", on=on, key=key, interest_income=("Dr", -amount), interest_receivable=("Cr", -amount))
 
 
-def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by) -> None:
-    entry = _accrual(loan, amount=amount, on=on, key=key)
-    if entry is not None:
-        entries_post([entry], by=by)
+def _penalty_accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | None:
+    """Dr penalty receivable / Cr penalty income."""
+    return _entry(loan, kind="penalty_accrual", on=on, key=key, penalty_receivable=("Dr", amount),
+                  penalty_income=("Cr", amount))
+
+
+def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by, penalty: Decimal = ZERO) -> None:
+    entries = [_accrual(loan, amount=amount, on=on, key=key),
+               _penalty_accrual(loan, amount=penalty, on=on, key=f"{key}:penalty")]
+    if any(entries):
+        entries_post([e for e in entries if e is not None], by=by)
 
 
 def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinquency: bool = True) -> int:
@@ -204,6 +211,7 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
     for inst in Installment.objects.filter(loan__in=loans, superseded=False).order_by("loan_id", "n"):
         schedules[inst.loan_id].append(inst)
     entries, changed = [], []
+    policy, cal = policy_in_force(through), business_calendar()
     for loan in loans:
         installments, cursor = schedules[loan.pk], loan.accrued_through or loan.disbursed_on
         while cursor < through:
@@ -216,9 +224,20 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
                 inst.interest_accrued = target
                 changed.append(inst)
             cursor = stop
+        # 罚息: overdue installments past their grace end accrue penalty interest through the date
+        rate, penalty = penalty_rate(loan, policy), ZERO
+        for inst in installments:
+            if inst.settled_on is None and inst.due_date < through:
+                accrued = installment_accrue_penalty(inst, on=through, rate=rate, policy=policy, cal=cal)
+                if accrued:
+                    penalty += accrued
+                    changed.append(inst)
+        entries.append(_penalty_accrual(loan, amount=penalty, on=through, key=f"loan:{loan.pk}:penalty:{through}"))
         loan.accrued_through = through
     posted = entries_post([e for e in entries if e is not None], by=by)
-    Installment.objects.bulk_update(changed, ["interest_accrued"], batch_size=1000)
+    Installment.objects.bulk_update(list({id(i): i for i in changed}.values()),
+                                    ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through"],
+                                    batch_size=1000)
     ids = [x.pk for x in loans]
     Loan.objects.filter(pk__in=ids).update(accrued_through=through)
     if delinquency:
@@ -242,6 +261,11 @@ def loan_catch_up(*, loan: Loan, by=None) -> int:
 def interest_receivable(installments) -> Decimal:
     """Accrued contract interest not yet paid (the sub-ledger side of account 应收利息)."""
     return sum((max(i.interest_accrued - i.paid_interest, ZERO) for i in installments if not i.superseded), ZERO)
+
+
+def penalty_receivable(installments) -> Decimal:
+    """Accrued penalty interest not yet paid (the sub-ledger side of account 应收罚息)."""
+    return sum((i.penalty_accrued - i.paid_penalty for i in installments if not i.superseded), ZERO)
 
 
 # ---------------------------------------------------------------- open a loan (called by the conductor)
@@ -335,8 +359,11 @@ def installment_accrue_penalty(inst: Installment, *, on: dt.date, rate: Decimal,
     base = inst.due_remaining
     if days <= 0:
         return ZERO
-    accrual = _round(base * rate * days / 360) if base > 0 else ZERO
+    exact = (inst.penalty_exact if inst.penalty_exact is not None else inst.penalty_accrued) + (
+        base * rate * days / 360 if base > 0 else ZERO)
+    accrual = _round(exact) - inst.penalty_accrued
     inst.penalty_accrued += accrual
+    inst.penalty_exact = exact.quantize(Decimal("1e-12"))
     inst.penalty_through = on
     return accrual
 
@@ -396,8 +423,10 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
         cal = business_calendar()
         rate = penalty_rate(loan, policy)
         installments = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
-        for inst in installments:
-            installment_accrue_penalty(inst, on=paid_on, rate=rate, policy=policy, cal=cal)
+        penalty_now = sum((installment_accrue_penalty(inst, on=paid_on, rate=rate, policy=policy, cal=cal)
+                           for inst in installments), ZERO)
+        for inst in installments:  # a payment changes the base: the next stretch of penalty is rounded on its own
+            inst.penalty_exact = None
         due = sum(1 for inst in installments if inst.due_date <= paid_on)
         split = due or min(1, len(installments))  # nothing due yet: the current installment may be paid early
         current, future = installments[:split], installments[split:]
@@ -442,7 +471,7 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
                 released = _reschedule_after_prepayment(loan=loan, current=current, future=future, prepaid=prepaid,
                                                         mode=rule.mode)
         Installment.objects.bulk_update(installments, ["paid_interest", "paid_principal", "paid_penalty", "penalty_accrued",
-                                                       "penalty_through", "settled_on", "interest_accrued"])
+                                                       "penalty_exact", "penalty_through", "settled_on", "interest_accrued"])
         loan.outstanding_principal -= totals["principal"] + prepaid
         if loan.outstanding_principal <= 0 and not loan.installments.filter(settled_on__isnull=True, superseded=False).exists():
             loan.close()
@@ -458,9 +487,10 @@ def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel
             raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
         # Received through clearing; the interest paid clears the receivable that accrual built (topped up first
         # where the borrower paid ahead of accrual); accrued interest of a schedule paid off early is released.
-        _accrual_post(loan, amount=accrued_now - released, on=paid_on, key=f"repayment:{repayment.pk}:accrual", by=by)
+        _accrual_post(loan, amount=accrued_now - released, on=paid_on, key=f"repayment:{repayment.pk}:accrual", by=by,
+                      penalty=penalty_now)
         _post(loan, kind="repayment", on=paid_on, key=f"repayment:{repayment.pk}", by=by, clearing=("Dr", amount),
-              penalty_income=("Cr", totals["penalty"]), interest_receivable=("Cr", totals["interest"]),
+              penalty_receivable=("Cr", totals["penalty"]), interest_receivable=("Cr", totals["interest"]),
               loan_principal=("Cr", totals["principal"] + prepaid), fee_income=("Cr", fee), settlement=("Cr", remaining))
         loan.save()
         loan_refresh_delinquency(loan=loan)
@@ -680,6 +710,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     is at least the restructuring floor, and cannot be raised during the observation period."""
     if loan.status != Loan.Status.ACTIVE:
         raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
+    loan_catch_up(loan=loan, by=by)
     today = timezone.localdate()
     policy = policy_in_force(today)
     cal = business_calendar()
@@ -687,17 +718,22 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     open_lines = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
     arrears = ZERO
     not_due = 0
-    carried = interest_receivable(open_lines)
+    penalty_now = sum((installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal) for inst in open_lines), ZERO)
+    _accrual_post(loan, amount=ZERO, on=today, key=f"restructure:{request.pk}:accrual", by=by, penalty=penalty_now)
+    # The arrears (interest and penalty) become interest of the new schedule: so does their receivable.
+    penalty_open = penalty_receivable(open_lines)
+    _post(loan, kind="restructure", on=today, key=f"restructure:{request.pk}", by=by,
+          interest_receivable=("Dr", penalty_open), penalty_receivable=("Cr", penalty_open))
+    carried = interest_receivable(open_lines) + penalty_open
     for inst in open_lines:
-        installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal)
         if inst.due_date <= today:
             arrears += (inst.interest - inst.paid_interest) + (inst.penalty_accrued - inst.paid_penalty)
         else:
             not_due += 1
         inst.principal, inst.interest, inst.settled_on, inst.superseded = inst.paid_principal, inst.paid_interest, today, True
-        inst.penalty_accrued, inst.interest_accrued = inst.paid_penalty, inst.paid_interest
+        inst.penalty_accrued, inst.penalty_exact, inst.interest_accrued = inst.paid_penalty, None, inst.paid_interest
     Installment.objects.bulk_update(open_lines, ["principal", "interest", "settled_on", "superseded", "penalty_accrued",
-                                                 "penalty_through", "interest_accrued"])
+                                                 "penalty_exact", "penalty_through", "interest_accrued"])
     if request.kind == ApprovalRequest.Kind.EXTENSION:
         term = max(not_due, 1) + int(request.params["extra_months"])
         method = loan.repayment_method
@@ -723,16 +759,19 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
 
 
 def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
+    loan_catch_up(loan=loan, by=by)
     before = loan.classification
     amount = loan.outstanding_principal
-    receivable = interest_receivable(loan.installments.filter(settled_on__isnull=True))
+    open_lines = list(loan.installments.filter(settled_on__isnull=True))
+    receivable, penalty = interest_receivable(open_lines), penalty_receivable(open_lines)
     loan.write_off()
     loan.written_off_amount = amount
     loan.closed_on = timezone.localdate()
     loan.save()
     # No expected-credit-loss allowance is kept yet: the principal written off is charged to impairment directly.
     _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off", by=by,
-          impairment=("Dr", amount + receivable), loan_principal=("Cr", amount), interest_receivable=("Cr", receivable))
+          impairment=("Dr", amount + receivable + penalty), loan_principal=("Cr", amount),
+          interest_receivable=("Cr", receivable), penalty_receivable=("Cr", penalty))
     if before != "loss":
         _classification_set(loan=loan, to="loss", kind="write_off", reason=request.reason, by=request.requested_by, approved_by=by)
     EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,

@@ -172,3 +172,34 @@ def test_business_date_and_cob_api(loan, users, simulated):
     assert last["business_date"] == (timezone.localdate() + dt.timedelta(days=3)).isoformat()
     assert last["last_cob"]["status"] == "done" and last["last_cob"]["loans"] == 1
     assert ops.get("/api/v1/cob/999999/").status_code == 404
+
+
+def test_overdue_installments_accrue_penalty_that_a_repayment_clears(loan, simulated, users):
+    first = loan.installments.order_by("n").first()
+    until = first.due_date + dt.timedelta(days=20)
+    _close(until)
+    first.refresh_from_db()
+    assert first.penalty_accrued > 0 and first.penalty_through == until
+    ref = f"loan:{loan.pk}"
+    assert account_balance(account="1133", on=until, reference=ref) == first.penalty_accrued
+    assert account_balance(account="601102", on=until, reference=ref) == first.penalty_accrued
+    # a second close the next day accrues one more day of penalty only
+    _close(until + dt.timedelta(days=1))
+    first.refresh_from_db()
+    one_day = first.penalty_accrued - account_balance(account="1133", on=until, reference=ref)
+    assert D("0") < one_day < first.penalty_accrued / 10
+    pay_on = until + dt.timedelta(days=2)
+    business_date_set(pay_on)
+    with time_machine.travel(dt.datetime.combine(pay_on, dt.time(12)), tick=False):
+        repayment, _ = repayment_record(loan=loan, amount=first.total + D("500.00"), paid_on=pay_on, reference="COB-P",
+                                        by=users["demo_ops"])
+    assert repayment.penalty_paid > 0
+    loan.refresh_from_db()
+    first.refresh_from_db()
+    assert first.settled_on == pay_on
+    from postloan.services import penalty_receivable
+
+    assert account_balance(account="1133", on=pay_on, reference=ref) == penalty_receivable(loan.installments.all()) == D("0.00")
+    assert _receivable_gl(loan, pay_on) == _receivable_sub(loan)
+    assert account_balance(account="1301", on=pay_on, reference=ref) == loan.outstanding_principal
+    assert trial_balance(on=pay_on).balanced
