@@ -247,19 +247,6 @@ def application_field_clean(name: str, value, *, product: LoanProduct):
     raise KeyError(name)
 
 
-def application_validate_request(*, product: LoanProduct, amount, term_months, repayment_method,
-                                 purpose=None) -> dict:
-    errors: dict[str, list[str]] = {}
-    values = {"amount": amount, "term_months": term_months, "repayment_method": repayment_method}
-    if purpose is not None:
-        values["purpose"] = purpose
-    for name, value in values.items():
-        _value, field_errors = application_field_clean(name, value, product=product)
-        if field_errors:
-            errors[name] = field_errors
-    return errors
-
-
 def _clean_request(product: LoanProduct, values: dict) -> dict:
     clean, errors = {}, {}
     for name, value in values.items():

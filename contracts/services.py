@@ -336,10 +336,6 @@ def contract_slots(application: LoanApplication) -> list[tuple[str, str, dict | 
     return slots
 
 
-def contract_kinds_required(application: LoanApplication) -> list[str]:
-    return list(dict.fromkeys(kind for kind, _ref, _sec in contract_slots(application)))
-
-
 def _number(application: LoanApplication, kind: str) -> str:
     """LS<year><case>-<n> for the loan contract, -DY<n> mortgage, -BZ<n> guarantee; n counts every
     contract of that kind of the case, versions included, so a number is never reused."""
@@ -394,11 +390,6 @@ def contracts_issue(*, application: LoanApplication, by) -> list[Contract]:
                    title=_("合同 %(n)s 已生成，请签署 / Contract %(n)s is ready to sign")
                    % {"n": join_list(c.number for c in issued)}, url=f"/portal/applications/{application.pk}/")
     return sorted(existing.values(), key=lambda c: (KIND_ORDER.get(c.kind, 9), c.pk))
-
-
-def contract_generate_loan(*, application: LoanApplication, by) -> Contract:
-    """The loan contract of the package (issuing the whole package if needed)."""
-    return next(c for c in contracts_issue(application=application, by=by) if c.kind == "loan")
 
 
 def _clean_changes(contract: Contract, changes: dict) -> dict:

@@ -348,11 +348,6 @@ def warnings_evaluate_source(*, source: str, rules: list[WarningRule], today: dt
     return {"evaluated": evaluated, "created": created}
 
 
-def warnings_evaluate_rule(*, rule: WarningRule, today: dt.date, upto: int) -> dict:
-    """One snapshot rule on its own (the nightly job evaluates a source's rules together)."""
-    return warnings_evaluate_source(source=rule.source, rules=[rule], today=today, upto=upto)
-
-
 def warnings_evaluate_ltv(*, rule: WarningRule, today: dt.date) -> dict:
     """Loan-to-value: outstanding principal over the collateral's latest appraised value."""
     rows = (Loan.objects.filter(status=Loan.Status.ACTIVE, collateral__isnull=False)

@@ -113,7 +113,7 @@ def test_renewal_eligibility_and_the_prefilled_application(loan, org):
 
 
 def test_satisfaction_survey_after_disbursement_and_repayments(loan, org):
-    from postloan.selectors import nps_summary
+    from analytics.selectors import customer_voice, filters_parse
 
     client = client_for(loan.borrower)
     r = client.post(f"/api/v1/loans/{loan.pk}/survey/", {"score": 11}, format="json")
@@ -128,7 +128,9 @@ def test_satisfaction_survey_after_disbursement_and_repayments(loan, org):
             repayment_record(loan=loan, amount=inst.total, paid_on=inst.due_date, reference=f"S{inst.n}", by=org["demo_ops"])
     r = client.post(f"/api/v1/loans/{loan.pk}/survey/", {"score": 3, "comment": "还款提醒太晚"}, format="json")
     assert r.status_code == 201 and r.json()["trigger"] == "repayments"
-    assert nps_summary() == {"responses": 2, "promoters": 1, "detractors": 1, "nps": 0.0}
+    voice = customer_voice(filters_parse({}).filters)["by_stage"]
+    assert {r["trigger"]: (r["responses"], r["promoters"], r["detractors"], r["nps"]) for r in voice} == {
+        "disbursement": (1, 1, 0, 100.0), "repayments": (1, 0, 1, -100.0)}
     assert client_for(org["demo_rm"]).post(f"/api/v1/loans/{loan.pk}/survey/", {"score": 5}, format="json").status_code in (403, 404)
 
 
