@@ -90,9 +90,6 @@ def test_secured_product_adds_a_mortgage_contract_and_a_guarantor_condition_a_gu
 
 def test_recorded_guarantors_and_collateral_are_the_subject_of_the_security_contracts(products, org):
     from applications.models import LoanApplication
-
-    if not hasattr(LoanApplication, "guarantors") or not hasattr(LoanApplication, "collateral"):
-        pytest.skip("underwriting records no guarantors/collateral in this build")
     from underwriting.models import Collateral, Guarantor
 
     pk, owner, client = manual_case_approved(org, seed=7)

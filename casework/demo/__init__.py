@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import importlib
 import io
 import logging
 import random
@@ -28,10 +27,19 @@ from casework.reference_data import seed_reference_data
 from loanservice import roles
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch, Profile
+from postloan.services import survey_answer
 from underwriting.providers import make_resident_id, make_uscc
 from underwriting.services import site_visit_record
 
+from . import applications as applications_demo
+from . import approvals as approvals_demo
+from . import contracts as contracts_demo
+from . import marketing as marketing_demo
+from . import postloan as postloan_demo
+from . import underwriting as underwriting_demo
+
 log = logging.getLogger(__name__)
+STAGE_SEEDS = [applications_demo, underwriting_demo, approvals_demo, contracts_demo, postloan_demo, marketing_demo]
 User = get_user_model()
 TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 ALL_METHODS = ["equal_installment", "equal_principal", "interest_only", "bullet"]
@@ -547,10 +555,6 @@ def _play(plan: _Plan, users, approvers, rng, password_hash: str, today: dt.date
 
 
 def _survey(loan, owner, rng, today: dt.date) -> None:
-    try:
-        from postloan.services import survey_answer
-    except ImportError:
-        return
     if rng.random() > 0.45:
         return
     score = rng.choice([10, 10, 9, 9, 9, 7, 6, 3])
@@ -592,8 +596,7 @@ def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = N
 
     # Tonight's monitoring, as the nightly run would do it: days past due, buckets, classes, early warnings.
     monitoring.delinquency_refresh(today=today)
-    if hasattr(monitoring, "warnings_evaluate"):
-        monitoring.warnings_evaluate(today=today)
+    monitoring.warnings_evaluate(today=today)
     return outcomes
 
 
@@ -611,7 +614,7 @@ def seed_development_sample() -> None:
     from underwriting.sources import SOURCES
 
     model = scorecard_champion()
-    if getattr(model, "development", None) or not hasattr(underwriting, "scorecard_development_set"):
+    if model.development:
         return
     today = timezone.localdate()
     provider = SandboxProvider()
@@ -637,7 +640,7 @@ def seed_challenger(champion) -> None:
     from underwriting.models import ScorecardModel
     from underwriting.scorecard import validate_spec
 
-    if ScorecardModel.objects.filter(is_challenger=True).exists() or not hasattr(underwriting, "scorecard_challenger_set"):
+    if ScorecardModel.objects.filter(is_challenger=True).exists():
         return
     spec = copy.deepcopy(champion.spec)
     spec["name"] = "expert-sme-v2-settlement"
@@ -650,21 +653,6 @@ def seed_challenger(champion) -> None:
     underwriting.scorecard_challenger_set(model=model, by=None)
 
 
-def _stage_seeds() -> list:
-    """Each stage app's own demo data (`<app>/demo.py: seed_demo_data(users)`), where the app has one."""
-    seeds = []
-    for app in ("applications", "underwriting", "approvals", "contracts", "postloan", "marketing"):
-        try:
-            module = importlib.import_module(f"{app}.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{app}.demo":
-                raise
-            continue
-        if hasattr(module, "seed_demo_data"):
-            seeds.append(module.seed_demo_data)
-    return seeds
-
-
 def seed_demo(*, password: str = "demo-pass", history: int = HISTORY_CASES) -> dict[str, User]:
     with transaction.atomic():
         seed_reference_data()
@@ -672,8 +660,8 @@ def seed_demo(*, password: str = "demo-pass", history: int = HISTORY_CASES) -> d
         users = seed_org(password)
         seed_development_sample()
         seed_cases(users)
-        for seed in _stage_seeds():
-            seed(users)
+        for stage in STAGE_SEEDS:  # each stage's own demo data, in the order of the stages
+            stage.seed_demo_data(users)
     # The history in one transaction of its own, its notifications kept off the console.
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"), transaction.atomic():
         outcomes = seed_history(users, cases=history)
