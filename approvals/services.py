@@ -41,7 +41,6 @@ from .models import (
 
 User = get_user_model()
 
-OFFER_VALID_DAYS = 30
 COMMITTEE_STAGE = "committee_approval"  # the SLA stage whose due time is the committee's voting deadline
 
 
@@ -332,7 +331,7 @@ def _offer_set(application: LoanApplication, *, amount: Decimal, rate: Decimal, 
     application.offer_rate = rate
     application.offer_term_months = term
     application.offer_repayment_method = application.repayment_method
-    application.offer_valid_until = timezone.localdate() + dt.timedelta(days=OFFER_VALID_DAYS)
+    application.offer_valid_until = timezone.localdate() + dt.timedelta(days=application.product.offer_valid_days)
 
 
 def auto_decide(*, application: LoanApplication, score: Score, result: RouteResult) -> LoanApplication:
@@ -524,8 +523,8 @@ def committee_deadline(case: ApprovalCase):
 
 def committee_tally(case: ApprovalCase, *, now=None) -> dict:
     """Votes for and against, the quorum, the deadline and what a resolution recorded now would say."""
-    committee = CreditCommittee.objects.filter(is_active=True).order_by("pk").first()
-    quorum = committee.quorum if committee else 3
+    committee = active_committee()
+    quorum = committee.quorum
     votes = [d for d in case.decisions.all() if d.tier == "committee"]
     yes = sum(1 for d in votes if d.decision == "vote_approve")
     no = sum(1 for d in votes if d.decision == "vote_decline")
@@ -537,7 +536,7 @@ def committee_tally(case: ApprovalCase, *, now=None) -> dict:
     else:
         outcome = "lapsed" if passed else None
     return {"for": yes, "against": no, "cast": yes + no, "quorum": quorum, "deadline": deadline, "deadline_passed": passed,
-            "outcome": outcome, "chair_id": committee.chair_id if committee else None,
+            "outcome": outcome, "chair_id": committee.chair_id,
             "voters": [d.approver_id for d in votes]}
 
 

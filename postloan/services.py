@@ -12,6 +12,7 @@ import datetime as dt
 import math
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -48,8 +49,6 @@ from .models import (
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
-DEFAULT_BUCKETS = [("M0", 0, 0), ("M1", 1, 30), ("M2", 31, 60), ("M3", 61, 90), ("M4+", 91, None)]
-DEFAULT_FLOORS = [("special_mention", 0), ("substandard", 90), ("doubtful", 270), ("loss", 360)]
 RISK_DECIDERS = (roles.RISK, roles.HEAD_APPROVER, roles.BRANCH_APPROVER, roles.COMMITTEE)
 
 
@@ -69,8 +68,12 @@ def policy_in_force(on: dt.date | None = None) -> PostloanPolicy:
 
 
 def bucket_table() -> list[tuple[str, int, int | None]]:
+    """The overdue buckets (data, seeded by postloan's reference policy). An empty table is a misconfiguration,
+    never a silent default."""
     rows = list(DelinquencyBucket.objects.order_by("min_dpd").values_list("code", "min_dpd", "max_dpd"))
-    return rows or DEFAULT_BUCKETS
+    if not rows:
+        raise ImproperlyConfigured("No overdue buckets (postloan.DelinquencyBucket): run migrate or edit them in admin.")
+    return rows
 
 
 def bucket_for(dpd: int, table=None) -> str:
@@ -81,8 +84,11 @@ def bucket_for(dpd: int, table=None) -> str:
 
 
 def floor_table() -> list[tuple[str, int]]:
+    """The five-category floors (data, seeded by postloan's reference policy); empty is a misconfiguration."""
     rows = list(ClassificationFloor.objects.order_by("dpd_over").values_list("category", "dpd_over"))
-    return rows or DEFAULT_FLOORS
+    if not rows:
+        raise ImproperlyConfigured("No classification floors (postloan.ClassificationFloor): run migrate or edit them in admin.")
+    return rows
 
 
 def classification_floor(dpd: int, table=None) -> str:
