@@ -20,6 +20,7 @@ from django.db import transaction
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import VariableNode
 from django.template.defaulttags import ForNode
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -388,7 +389,7 @@ def contracts_issue(*, application: LoanApplication, by) -> list[Contract]:
         with in_default_language():
             notify(user=application.applicant, kind="contract_ready",
                    title=_("合同 %(n)s 已生成，请签署 / Contract %(n)s is ready to sign")
-                   % {"n": join_list(c.number for c in issued)}, url=f"/portal/applications/{application.pk}/")
+                   % {"n": join_list(c.number for c in issued)}, url=reverse("portal:application", args=[application.pk]))
     return sorted(existing.values(), key=lambda c: (KIND_ORDER.get(c.kind, 9), c.pk))
 
 
@@ -462,7 +463,7 @@ def contract_correct(*, contract: Contract, by, reason: str, changes: dict | Non
     with in_default_language():
         notify(user=application.applicant, kind="contract_ready",
                title=_("合同已更正为 %(n)s，请重新签署 / Contract corrected as %(n)s; please sign again") % {"n": new.number},
-               url=f"/portal/applications/{application.pk}/")
+               url=reverse("portal:application", args=[application.pk]))
     return new
 
 

@@ -40,6 +40,7 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -401,7 +402,7 @@ def tasks_open(*, today: dt.date) -> dict:
             if task.assigned_to_id:
                 per_rm[task.assigned_to_id] += 1
         _notify_many(per_rm, kind="warning_tasks", title=_("您有 %(n)s 个新的贷后预警任务 / %(n)s new post-loan warning tasks"),
-                     url="/postloan/tasks/")
+                     url=reverse("postloan:tasks"))
         breached = list(WarningTask.objects.filter(status=WarningTask.Status.OPEN, breached_at__isnull=True, due_at__lt=now)
                         .values_list("pk", "assigned_to_id"))
         WarningTask.objects.filter(pk__in=[b[0] for b in breached]).update(breached_at=now)
@@ -412,7 +413,7 @@ def tasks_open(*, today: dt.date) -> dict:
             if rm in supervisors:
                 per_supervisor[supervisors[rm]] += 1
         _notify_many(per_supervisor, kind="warning_task_breach",
-                     title=_("%(n)s 个贷后预警任务已超时 / %(n)s post-loan warning tasks are overdue"), url="/postloan/warnings/")
+                     title=_("%(n)s 个贷后预警任务已超时 / %(n)s post-loan warning tasks are overdue"), url=reverse("postloan:warnings"))
     return {"tasks_opened": len(tasks), "tasks_breached": len(breached)}
 
 

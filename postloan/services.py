@@ -14,6 +14,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -552,7 +553,7 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
         title = (_("贷后申请 #%(id)s 已批准 / Post-loan request #%(id)s approved") if approve
                  else _("贷后申请 #%(id)s 已否决 / Post-loan request #%(id)s rejected"))
         notify(user=request.requested_by, kind="postloan_decision", title=title % {"id": request.pk},
-               url=f"/postloan/loans/{loan.pk}/")
+               url=reverse("postloan:loan", args=[loan.pk]))
     return request
 
 
@@ -792,7 +793,7 @@ def renewal_offers_make(*, today: dt.date | None = None, limit: int = 2000) -> d
                 audit_record(actor=None, action="loan.renewal.offer", obj=loan, data={"maturity_date": loan.maturity_date.isoformat()})
                 notify(user=loan.borrower, kind="renewal_offer",
                        title=_("贷款 #%(id)s 可申请无还本续贷 / Loan #%(id)s can be renewed without repaying principal") % {"id": loan.pk},
-                       url=f"/portal/loans/{loan.pk}/")
+                       url=reverse("portal:loan", args=[loan.pk]))
     return {"offered": offered}
 
 
