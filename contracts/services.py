@@ -362,7 +362,7 @@ def contract_generate(*, application: LoanApplication, by, kind: str = "loan", s
     terms["title"] = template.display_title
     if overrides:
         terms["overrides"] = overrides
-    data = contract_render(template=template, number=number, terms=terms)
+    data = import_string(settings.CONTRACT_RENDERER)(template=template, number=number, terms=terms)
     contract = Contract(application=application, kind=kind, security_ref=security_ref, number=number, version=version,
                         template=template, terms=terms, sha256=pdf_sha256(data),
                         customer_party="guarantor" if kind == "guarantee" else "borrower", supersedes=supersedes)

@@ -3,7 +3,6 @@ real services and the lifecycle conductor (no poking at models)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import logging
@@ -19,6 +18,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
+from pypdf import PdfWriter
 
 from applications.models import DocumentRequirement, Enterprise, LoanApplication, LoanProduct
 from applications.services import application_create, consent_grant, document_upload, enterprise_create
@@ -37,6 +37,7 @@ from . import contracts as contracts_demo
 from . import marketing as marketing_demo
 from . import postloan as postloan_demo
 from . import underwriting as underwriting_demo
+from .clock import at as _at
 
 log = logging.getLogger(__name__)
 STAGE_SEEDS = [applications_demo, underwriting_demo, approvals_demo, contracts_demo, postloan_demo, marketing_demo]
@@ -302,31 +303,16 @@ def _work_after(moment: dt.datetime, hours: float) -> dt.datetime:
         local = _workday_at(local + dt.timedelta(days=1), 9)
 
 
-def _at(moment: dt.datetime):
-    """Run the real services as of `moment`: every timestamp, SLA clock and schedule they write is that day's."""
-    import time_machine
-
-    return time_machine.travel(moment, tick=False)
-
-
-@contextlib.contextmanager
-def _history_contract_pdfs():
+def history_contract_pdf(*, template, number: str, terms: dict) -> bytes:
     """Historic contracts carry a one-page placeholder PDF: WeasyPrint costs about a second a contract and the
-    history has a hundred. Everything else (numbers, terms, signatures, the bank's PAdES seal) is the real thing."""
-    from unittest import mock
-
-    from pypdf import PdfWriter
-
-    def placeholder(*, template, number: str, terms: dict) -> bytes:
-        writer = PdfWriter()
-        writer.add_blank_page(595, 842)
-        writer.add_metadata({"/Title": f"Loan contract {number} (demo history placeholder)"})
-        buf = io.BytesIO()
-        writer.write(buf)
-        return buf.getvalue()
-
-    with mock.patch("contracts.services.contract_render", placeholder):
-        yield
+    history has a hundred. Everything else (numbers, terms, signatures, the bank's PAdES seal) is the real thing.
+    The history renders with it through the CONTRACT_RENDERER setting."""
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.add_metadata({"/Title": f"Loan contract {number} (demo history placeholder)"})
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
 
 
 @dataclass
@@ -566,7 +552,7 @@ def _survey(loan, owner, rng, today: dt.date) -> None:
 
 def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = None) -> dict:
     """A year of cases through the real services and conductor, each step run at its own past time (the clock
-    travels with time-machine; nothing is back-dated afterwards). Idempotent: skipped when the history exists."""
+    travels with the demo clock, casework/demo/clock.py; nothing is back-dated afterwards). Idempotent: skipped when the history exists."""
     if User.objects.filter(username__startswith=HISTORY_PREFIX).exists():
         return {}
     today = today or timezone.localdate()
@@ -583,7 +569,7 @@ def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = N
     approvers = _approvers(users)
     password_hash = make_password(None)  # history applicants never log in
     outcomes: dict[str, int] = {}
-    with _history_contract_pdfs():
+    with override_settings(CONTRACT_RENDERER="casework.demo.history_contract_pdf"):
         for plan in plans:
             try:
                 with transaction.atomic():
