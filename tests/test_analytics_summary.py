@@ -11,7 +11,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
 from tests.conftest import client_for, new_applicant, uscc_for
@@ -61,7 +61,7 @@ def portfolio(products, org):
         return demo._draft(owner, ent, product, amount, term, method)
 
     cases = {}
-    with demo._history_contract_pdfs():
+    with override_settings(CONTRACT_RENDERER="casework.demo.history_contract_pdf"):  # placeholder PDFs, as the demo history
         with travel(at(MON, 9)):
             cases["D"] = draft(enterprise(1, uscc_for("ABC", seed=31, tier="good")), "xinmiaodai", "100000", 6, "equal_installment")
             seed = 40
