@@ -453,7 +453,7 @@ def model_monitoring(f: Filters) -> dict:
     groups = [*sorted(features_by.items()), *((("all", v), rows) for v, rows in sorted(whole.items()))]
     for (m, version), rows in groups:
         model = models.get(version)
-        development = getattr(model, "development", None) or {}
+        development = model.development or {}
         row = {"month": m, "model": version, "n": len(rows), "psi": None, "grade_psi": None, "flag": "n/a", "top_features": ""}
         if development.get("score"):
             names = list(development.get("features", {})) or sorted({k for r in rows for k in r})
@@ -483,7 +483,7 @@ def model_monitoring(f: Filters) -> dict:
     return {
         "distribution": distribution,
         "psi": psi_rows,
-        "development_samples": {v: (getattr(mdl, "development", None) or {}).get("n", 0) for v, mdl in models.items()},
+        "development_samples": {v: (mdl.development or {}).get("n", 0) for v, mdl in models.items()},
         "champion_challenger": {
             "pairs": n_pairs, "agreement": _ratio(agree, n_pairs),
             "models": sorted(models_seen),

@@ -779,7 +779,7 @@ class FileCoreBankingAdapter:
     var/outbound/). Core banking de-duplicates by ``order``, so a re-send after a crash is harmless."""
 
     def send(self, record: dict) -> str:
-        folder = Path(getattr(settings, "CORE_BANKING_OUTBOUND_DIR", None) or settings.BASE_DIR / "var" / "outbound")
+        folder = Path(settings.CORE_BANKING_OUTBOUND_DIR)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / f"disbursements-{timezone.localdate():%Y%m%d}.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -787,7 +787,7 @@ class FileCoreBankingAdapter:
 
 
 def core_banking_adapter_path() -> str:
-    return getattr(settings, "CORE_BANKING_ADAPTER", "contracts.services.FileCoreBankingAdapter")
+    return settings.CORE_BANKING_ADAPTER
 
 
 def core_banking_adapter():
