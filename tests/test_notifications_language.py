@@ -81,11 +81,11 @@ def test_a_post_loan_request_rejected_in_english_is_told_in_both_languages(produ
     from django.contrib.auth.models import Group
 
     from postloan.services import classification_downgrade, classification_upgrade_request
-    from tests.loans import fast_track_loan
+    from tests.factories import FastTrackLoanFactory
     from tests.test_postloan_repayments import DISBURSED
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        loan = fast_track_loan(owner=new_applicant("lang_postloan"), seed=43)
+        loan = FastTrackLoanFactory(owner=new_applicant("lang_postloan"), seed=43)
     risk = org["demo_risk"]
     risk2 = django_user_model.objects.create_user("lang_risk_two", password="x-long-pass-1")
     risk2.groups.add(Group.objects.get(name="risk"))

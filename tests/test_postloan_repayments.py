@@ -31,10 +31,10 @@ def owner(db):
 
 @pytest.fixture
 def loan(products, org, owner):
-    from tests.loans import fast_track_loan
+    from tests.factories import FastTrackLoanFactory
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        return fast_track_loan(owner=owner, seed=31)
+        return FastTrackLoanFactory(owner=owner, seed=31)
 
 
 def pay(loan, amount, on, ref, by):

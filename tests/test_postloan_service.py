@@ -21,10 +21,10 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def loan(products, org):
     from tests.conftest import new_applicant
-    from tests.loans import fast_track_loan
+    from tests.factories import FastTrackLoanFactory
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        return fast_track_loan(owner=new_applicant("pl_svc"), seed=51)
+        return FastTrackLoanFactory(owner=new_applicant("pl_svc"), seed=51)
 
 
 def test_csv_import_preview_bad_line_apply_and_reimport(loan, org):
@@ -142,11 +142,11 @@ def test_nightly_job_on_a_real_worker(products, org):
     from postloan.models import MonitoringRun
     from postloan.tasks import nightly_monitoring
     from tests.conftest import new_applicant
-    from tests.loans import fast_track_loan
+    from tests.factories import FastTrackLoanFactory
     from tests.worker import celery_worker, wait_for
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        loan = fast_track_loan(owner=new_applicant("pl_worker"), seed=61)
+        loan = FastTrackLoanFactory(owner=new_applicant("pl_worker"), seed=61)
     day = loan.installments.get(n=1).due_date + dt.timedelta(days=40)
     celery_app.conf.task_always_eager = False
     with celery_worker():
