@@ -18,8 +18,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.casebook import borrower_signed_case, pending_approval_case, submitted_case
 from tests.conftest import new_applicant
+from tests.factories import ApplicationFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = "S3cure-pass-123"
@@ -96,9 +96,9 @@ def test_every_form_carries_a_csrf_token_and_a_post_without_it_is_refused(produc
     from applications.models import LoanApplication
 
     draft_owner = new_applicant("csrf_owner")
-    review_pk = submitted_case(seed=7, owner=draft_owner)
-    pending_pk = pending_approval_case(seed=8)
-    signed_pk, _contract = borrower_signed_case(seed=9, approver=org["demo_branch_approver"])
+    review_pk = ApplicationFactory(seed=7, applicant=draft_owner, stage="submitted").pk
+    pending_pk = ApplicationFactory(seed=8, stage="pending_approval").pk
+    signed_pk = ApplicationFactory(seed=9, approver=org["demo_branch_approver"], stage="borrower_signed").pk
     from tests.conftest import client_for, draft_via_api, uscc_for
 
     draft_pk = draft_via_api(client_for(draft_owner), uscc=uscc_for("AB", seed=3), seed=3)

@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from tests.casebook import visit_answers
 from tests.conftest import ALL_SOURCES, TINY_PDF, client_for, enterprise_payload, new_applicant, uscc_for
+from tests.factories import visit_answers
 
 pytestmark = pytest.mark.django_db
 
