@@ -6,6 +6,7 @@ has been through every step a real one takes.
     EnterpriseFactory(owner=..., seed=3, grades="ABC")     an enterprise the sandbox grades from its USCC
     ApplicationFactory(stage="pending_approval")           a case at a stage: draft, submitted, pending_approval,
                                                            approved, contracting, borrower_signed
+    PendingApprovalFactory(seed=11)                        visited and sent to approval (the approvals tests' case)
     FastTrackApplicationFactory(stage="disbursed")         信秒贷: approved by the system at submission
     FastTrackLoanFactory(owner=...)                        the loan of a disbursed 信秒贷 case
 
@@ -196,6 +197,18 @@ class ApplicationFactory(factory.Factory):
                     "disbursed": "disbursed"}.get(step)
         assert expected is None or application.status == expected, (step, application.status, application.route)
         return application
+
+
+class PendingApprovalFactory(ApplicationFactory):
+    """A case visited by its RM and sent to approval, pending at the branch tier first (the approvals tests' case:
+    equal installments, to expand the business; `related_party=True` takes it to the committee)."""
+
+    repayment_method = "equal_installment"
+    purpose = "扩大经营"
+    stage = "pending_approval"
+    answers = factory.LazyFunction(lambda: {"premises_verified": True, "operating_normally": True,
+                                            "main_customers": "中 medium", "monthly_sales": "650000"})
+    recommendation = "经营稳定，建议批准。"
 
 
 class FastTrackApplicationFactory(ApplicationFactory):

@@ -14,8 +14,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.approvals_support import draft_case, fast_passwords, pending_case, submit_and_route  # noqa: F401
+from tests.approvals_support import draft_case, fast_passwords, submit_and_route  # noqa: F401
 from tests.conftest import client_for, new_applicant
+from tests.factories import PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 FAST = dict(product="xinmiaodai", amount="300000.00", term=12, grades="AB", tier="prime")
@@ -38,7 +39,7 @@ def history(products, org):
     loan = Loan.objects.get(application=auto_loan)
     # Days past due are postloan's monitoring to compute; here the loan is as that job would leave it.
     Loan.objects.filter(pk=loan.pk).update(dpd=45, bucket="M2", classification="special_mention")
-    manual, _owner = pending_case(username="owner2", seed=7)
+    manual = PendingApprovalFactory(applicant__username="owner2", seed=7)
     r = client_for(org["demo_branch_approver"]).post(f"/api/v1/applications/{manual.pk}/decide/", {"decision": "approve"},
                                                      format="json")
     assert r.status_code == 200

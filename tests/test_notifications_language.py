@@ -13,8 +13,9 @@ from django.core import mail
 from django.utils import translation
 
 from loanservice.models import Notification
-from tests.approvals_support import draft_case, fast_passwords, pending_case, submit_and_route  # noqa: F401
+from tests.approvals_support import draft_case, fast_passwords, submit_and_route  # noqa: F401
 from tests.conftest import client_for, new_applicant
+from tests.factories import PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords", "sms")]
 
@@ -32,7 +33,8 @@ def english_of(msgid: str) -> str:
 
 
 def test_an_approver_deciding_in_english_sends_the_applicant_the_bilingual_notice(products, org):
-    application, owner = pending_case(username="lang_decide")
+    application = PendingApprovalFactory(applicant__username="lang_decide")
+    owner = application.applicant
     r = in_english(org["demo_branch_approver"]).post(f"/api/v1/applications/{application.pk}/decide/",
                                                      {"decision": "approve", "comment": "ok"}, format="json",
                                                      HTTP_ACCEPT_LANGUAGE="en")

@@ -11,9 +11,10 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from tests.approvals_support import fast_passwords, pending_case  # noqa: F401
+from tests.approvals_support import fast_passwords  # noqa: F401
 from tests.conftest import client_for
 from tests.contracts_support import fast_track_offer
+from tests.factories import PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -63,7 +64,7 @@ def test_the_quorum_is_the_active_committees_and_there_is_no_default(products, o
     from loanservice.errors import ApplicationError
 
     committee_configure(by=org["demo_admin"], chair=org["demo_committee_1"], quorum=3)
-    application, _owner = pending_case(related_party=True, seed=19)
+    application = PendingApprovalFactory(related_party=True, seed=19)
     assert client_for(org["demo_branch_approver"]).post(f"/api/v1/applications/{application.pk}/decide/",
                                                         {"decision": "approve"}, format="json").status_code == 200
     committee_configure(by=org["demo_admin"], chair=org["demo_committee_1"], quorum=4)
