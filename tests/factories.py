@@ -37,6 +37,10 @@ from underwriting.services import site_visit_record
 TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 STAGES = ["draft", "submitted", "pending_approval", "approved", "contracting", "borrower_signed", "disbursed"]
+STAGE_OF_STATUS = {"draft": "draft", "under_review": "submitted", "pending_approval": "pending_approval",
+                   "approved": "approved", "contracting": "contracting", "disbursed": "disbursed"}
+CHOICES = ["documents", "consent", "related_party", "visit_notes", "answers", "recommendation", "approver", "approval_comment",
+           "conditions", "fast_track"]
 
 
 def uscc_for(grades: str = "AB", seed: int = 1, tier: str = "prime") -> str:
@@ -159,7 +163,17 @@ class ApplicationFactory(factory.Factory):
         if choices["related_party"]:
             related_party_add(by=None, name=enterprise.name, relation="staff_relative", uscc=enterprise.uscc,
                               note="客户经理配偶持股")
-        steps = STAGES[1:STAGES.index(stage) + 1]
+        return cls._advance(application, STAGES[1:STAGES.index(stage) + 1], choices)
+
+    @classmethod
+    def advance(cls, application: LoanApplication, *, to: str, **choices) -> LoanApplication:
+        """Take a case made earlier (and changed since, by the test) on to stage `to`, with this factory's choices."""
+        at = STAGE_OF_STATUS[LoanApplication.objects.get(pk=application.pk).status]
+        defaults = {name: cls._meta.declarations[name] for name in CHOICES}
+        return cls._advance(application, STAGES[STAGES.index(at) + 1:STAGES.index(to) + 1], {**defaults, **choices})
+
+    @classmethod
+    def _advance(cls, application: LoanApplication, steps: list[str], choices: dict) -> LoanApplication:
         if choices["fast_track"]:  # no person on the way: approved at submission, released by the system
             steps = [s for s in steps if s != "pending_approval"]
         for step in steps:
@@ -199,16 +213,20 @@ class ApplicationFactory(factory.Factory):
         return application
 
 
-class PendingApprovalFactory(ApplicationFactory):
-    """A case visited by its RM and sent to approval, pending at the branch tier first (the approvals tests' case:
-    equal installments, to expand the business; `related_party=True` takes it to the committee)."""
+class ApprovalsCaseFactory(ApplicationFactory):
+    """The approvals tests' case: equal installments, to expand the business, visited with these answers."""
 
     repayment_method = "equal_installment"
     purpose = "扩大经营"
-    stage = "pending_approval"
-    answers = factory.LazyFunction(lambda: {"premises_verified": True, "operating_normally": True,
-                                            "main_customers": "中 medium", "monthly_sales": "650000"})
+    answers = {"premises_verified": True, "operating_normally": True, "main_customers": "中 medium", "monthly_sales": "650000"}
     recommendation = "经营稳定，建议批准。"
+
+
+class PendingApprovalFactory(ApprovalsCaseFactory):
+    """Visited by its RM and sent to approval, pending at the branch tier first (`related_party=True`: the
+    committee's)."""
+
+    stage = "pending_approval"
 
 
 class FastTrackApplicationFactory(ApplicationFactory):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from tests.approvals_support import fast_passwords, staff_user  # noqa: F401
 from tests.conftest import client_for
-from tests.factories import PendingApprovalFactory
+from tests.factories import ApprovalsCaseFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -237,14 +237,13 @@ def test_committee_deadline_refuses_late_votes_and_lapses_without_a_quorum(produ
 def test_a_declared_conflict_of_interest_routes_to_the_committee_and_bars_the_declarant(products, org):
     from approvals.models import RoutingRecord
     from approvals.services import committee_configure, conflict_declare
-    from tests.approvals_support import draft_case, submit_and_route, to_approval
     from tests.conftest import new_applicant
 
     committee_configure(by=org["demo_admin"], chair=org["demo_committee_1"])
     owner = new_applicant("owner1")
-    application = draft_case(owner, seed=19)
+    application = ApprovalsCaseFactory(applicant=owner, seed=19)
     conflict_declare(user=org["demo_committee_2"], enterprise=application.enterprise, reason="该企业法定代表人为本人亲属")
-    application = to_approval(submit_and_route(application, owner))
+    application = ApprovalsCaseFactory.advance(application, to="pending_approval")
     assert application.route == "committee"
     assert "CONFLICT_OF_INTEREST" in {r["code"] for r in RoutingRecord.objects.get(application=application).referrals}
     assert decide(org["demo_branch_approver"], application.pk, decision="approve").status_code == 200

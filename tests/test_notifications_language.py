@@ -13,9 +13,9 @@ from django.core import mail
 from django.utils import translation
 
 from loanservice.models import Notification
-from tests.approvals_support import draft_case, fast_passwords, submit_and_route  # noqa: F401
+from tests.approvals_support import fast_passwords  # noqa: F401
 from tests.conftest import client_for, new_applicant
-from tests.factories import PendingApprovalFactory
+from tests.factories import ApprovalsCaseFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords", "sms")]
 
@@ -51,7 +51,7 @@ def test_an_rm_asking_in_english_sends_the_bilingual_notice_by_every_channel(pro
     owner = new_applicant("lang_info")
     owner.profile.phone = "13911113333"
     owner.profile.save()
-    application = submit_and_route(draft_case(owner, seed=61), owner)
+    application = ApprovalsCaseFactory(applicant=owner, seed=61, stage="submitted")
     assert application.status == "under_review", application.status
     with django_capture_on_commit_callbacks(execute=True):
         r = in_english(application.relationship_manager).post(f"/api/v1/applications/{application.pk}/request-info/",
@@ -69,7 +69,7 @@ def test_a_task_run_in_an_english_request_writes_in_the_default_language(product
     from casework import lifecycle
 
     owner = new_applicant("lang_task")
-    application = draft_case(owner, seed=7)
+    application = ApprovalsCaseFactory(applicant=owner, seed=7)
     with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
         lifecycle.application_submit(application_id=application.pk, user=owner)
         assert translation.get_language() == "en"
@@ -120,7 +120,7 @@ def test_the_notifications_page_shows_the_readers_half(org, client):
 
 def test_an_applicant_submitting_in_english_gets_the_bilingual_notice(products, org):
     owner = new_applicant("lang_submit")
-    application = draft_case(owner, seed=67)
+    application = ApprovalsCaseFactory(applicant=owner, seed=67)
     r = in_english(owner).post(f"/api/v1/applications/{application.pk}/submit/", HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 200, r.content
     assert r["Content-Language"] == "en"

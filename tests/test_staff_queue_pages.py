@@ -13,8 +13,9 @@ from django.test.utils import CaptureQueriesContext
 
 from casework import staff_views
 from casework.staff_views import QUEUE_PAGE_SIZE
-from tests.approvals_support import draft_case, fast_passwords, submit_and_route, to_approval  # noqa: F401
+from tests.approvals_support import fast_passwords  # noqa: F401
 from tests.conftest import new_applicant
+from tests.factories import ApprovalsCaseFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -27,9 +28,9 @@ def _cases(n: int, *, start: int, amount: str = "2000000.00") -> list[int]:
     seed = start
     while len(pks) < n:
         owner = new_applicant(f"q{seed}")
-        application = submit_and_route(draft_case(owner, seed=seed, amount=amount), owner)
+        application = ApprovalsCaseFactory(applicant=owner, seed=seed, amount=amount, stage="submitted")
         if application.status == "under_review":
-            pks.append(to_approval(application).pk)
+            pks.append(ApprovalsCaseFactory.advance(application, to="pending_approval").pk)
         seed += 1
     return pks
 
