@@ -30,6 +30,7 @@ from casework import lifecycle
 from casework.demo import _demo_uscc
 from loanservice.api import applicant_register
 from postloan.models import Loan
+from tests.conftest import client_for
 from underwriting.providers import make_resident_id
 from underwriting.selectors import questionnaire_for
 from underwriting.services import site_visit_record
@@ -58,6 +59,11 @@ def enterprise_payload(uscc: str, *, seed: int = 1, **overrides) -> dict:
     }
     data.update(overrides)
     return data
+
+
+def owner_view(application: LoanApplication):
+    """(pk, owner, the owner's API client): what a test that acts as the applicant starts from."""
+    return application.pk, application.applicant, client_for(application.applicant)
 
 
 def visit_answers(application: LoanApplication, *, text: str = "正常经营") -> dict:

@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from tests.approvals_support import fast_passwords  # noqa: F401
 from tests.conftest import client_for
-from tests.contracts_support import fast_track_offer
-from tests.factories import PendingApprovalFactory
+from tests.factories import FastTrackApplicationFactory, PendingApprovalFactory, owner_view
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -24,7 +23,7 @@ def test_the_offer_is_valid_for_the_products_days(products, org):
 
     assert products["xinmiaodai"].offer_valid_days == 30  # DESIGN.md's default, kept by the migration
     LoanProduct.objects.filter(code="xinmiaodai").update(offer_valid_days=10)
-    pk, _owner, _client = fast_track_offer(seed=1)
+    pk, _owner, _client = owner_view(FastTrackApplicationFactory(seed=1))
     application = LoanApplication.objects.get(pk=pk)
     assert application.offer_valid_until == timezone.localdate() + dt.timedelta(days=10)
 

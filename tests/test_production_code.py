@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.contracts_support import accept, contracts_of, fast_track_offer
+from tests.contracts_support import accept, contracts_of
+from tests.factories import FastTrackApplicationFactory, owner_view
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["config", "casework", "analytics", "marketing", "postloan", "contracts", "approvals", "underwriting",
@@ -28,7 +29,7 @@ def test_no_test_tooling_in_production_code():
 @pytest.mark.django_db
 def test_the_contract_renderer_is_a_setting(products, org, settings):
     settings.CONTRACT_RENDERER = "casework.demo.history_contract_pdf"
-    pk, _owner, client = fast_track_offer(seed=1)
+    pk, _owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     accept(client, pk)
     contract = contracts_of(pk)[0]
     from pypdf import PdfReader

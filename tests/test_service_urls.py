@@ -7,8 +7,7 @@ import pytest
 from django.urls import resolve, set_script_prefix
 
 from tests.approvals_support import fast_passwords  # noqa: F401
-from tests.contracts_support import fast_track_offer
-from tests.factories import PendingApprovalFactory
+from tests.factories import FastTrackApplicationFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -33,7 +32,7 @@ def _routes_of_notifications() -> set[str]:
 
 
 def test_case_notifications_link_to_named_routes(products, org, served_under_prefix):
-    fast_track_offer(seed=1)
+    FastTrackApplicationFactory(seed=1)
     PendingApprovalFactory(seed=9)
     assert {"portal:application", "staff:review"} <= _routes_of_notifications()
 
