@@ -30,12 +30,10 @@ from casework import lifecycle
 from casework.demo import _demo_uscc
 from loanservice.api import applicant_register
 from postloan.models import Loan
-from tests.conftest import client_for
+from tests.conftest import TINY_PDF, client_for
 from underwriting.providers import make_resident_id
 from underwriting.selectors import questionnaire_for
 from underwriting.services import site_visit_record
-
-TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 STAGES = ["draft", "submitted", "pending_approval", "approved", "contracting", "borrower_signed", "disbursed"]
 STAGE_OF_STATUS = {"draft": "draft", "under_review": "submitted", "pending_approval": "pending_approval",

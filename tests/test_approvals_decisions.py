@@ -237,10 +237,10 @@ def test_committee_deadline_refuses_late_votes_and_lapses_without_a_quorum(produ
 def test_a_declared_conflict_of_interest_routes_to_the_committee_and_bars_the_declarant(products, org):
     from approvals.models import RoutingRecord
     from approvals.services import committee_configure, conflict_declare
-    from tests.conftest import new_applicant
+    from tests.factories import ApplicantFactory
 
     committee_configure(by=org["demo_admin"], chair=org["demo_committee_1"])
-    owner = new_applicant("owner1")
+    owner = ApplicantFactory(username="owner1")
     application = ApprovalsCaseFactory(applicant=owner, seed=19)
     conflict_declare(user=org["demo_committee_2"], enterprise=application.enterprise, reason="该企业法定代表人为本人亲属")
     application = ApprovalsCaseFactory.advance(application, to="pending_approval")

@@ -9,8 +9,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from tests.approvals_support import fast_passwords  # noqa: F401
-from tests.conftest import new_applicant
-from tests.factories import ApprovalsCaseFactory
+from tests.factories import ApplicantFactory, ApprovalsCaseFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -179,7 +178,7 @@ def test_each_case_records_the_version_that_routed_it(products, org):
     from approvals.models import Decision, RoutingRecord
     from approvals.services import authority_rule_save, matrix_version_activate, matrix_version_draft_create
 
-    owner = new_applicant("owner1")
+    owner = ApplicantFactory(username="owner1")
     first = ApprovalsCaseFactory(applicant=owner, product="xinmiaodai", amount="300000.00", term_months=12, grades="AB",
                                  tier="prime", seed=1, stage="submitted")
     assert first.status == "approved" and first.route == "auto"
@@ -207,7 +206,7 @@ def test_fast_track_refers_a_warning_a_related_party_and_a_late_negative_list_hi
     from approvals.models import ReferralRule, RoutingRecord
     from approvals.services import related_party_add
 
-    owner = new_applicant("owner1")
+    owner = ApplicantFactory(username="owner1")
     kw = dict(product="xinmiaodai", amount="300000.00", term_months=12, grades="AB", tier="prime")
 
     # A warning rule (data, editable in admin) that this firm's data trips.

@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.approvals_support import fast_passwords  # noqa: F401
-from tests.conftest import client_for, new_applicant
-from tests.factories import ApprovalsCaseFactory, PendingApprovalFactory
+from tests.conftest import client_for
+from tests.factories import ApplicantFactory, ApprovalsCaseFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 FAST = dict(product="xinmiaodai", amount="300000.00", term_months=12, grades="AB", tier="prime")
@@ -28,7 +28,7 @@ def history(products, org):
     from casework import lifecycle
     from postloan.models import Loan
 
-    owner = new_applicant("owner1")
+    owner = ApplicantFactory(username="owner1")
     auto_loan = ApprovalsCaseFactory(applicant=owner, seed=1, **FAST, stage="submitted")
     auto_offer = ApprovalsCaseFactory(applicant=owner, seed=2, **FAST, stage="submitted")
     assert auto_loan.route == auto_offer.route == "auto"
@@ -100,7 +100,7 @@ def test_the_replay_runs_a_constant_number_of_queries(history, org):
     draft = _draft_auto_limit(org, "200000")
     with CaptureQueriesContext(connection) as three:
         policy_whatif(date_from=today, date_to=today, version=draft)
-    ApprovalsCaseFactory(applicant=new_applicant("owner3"), seed=3, **FAST, stage="submitted")
+    ApprovalsCaseFactory(applicant=ApplicantFactory(username="owner3"), seed=3, **FAST, stage="submitted")
     with CaptureQueriesContext(connection) as four:
         assert policy_whatif(date_from=today, date_to=today, version=draft)["cases"] == 4
     assert len(four) == len(three)

@@ -158,11 +158,11 @@ def test_verify_reports_intact_files_and_says_clearly_when_one_was_altered(produ
 
 
 def test_strangers_cannot_sign_verify_or_download(products, org):
-    from tests.conftest import new_applicant
+    from tests.factories import ApplicantFactory
 
     pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     cid = accept(client, pk)["contract"]
-    stranger = client_for(new_applicant("stranger"))
+    stranger = client_for(ApplicantFactory(username="stranger"))
     assert stranger.post(f"/api/v1/contracts/{cid}/sign/", {"agree": True}, format="json").status_code == 404
     assert stranger.post(f"/api/v1/contracts/{cid}/verify/").status_code == 404
     assert stranger.get(f"/api/v1/contracts/{cid}/pdf/").status_code == 404

@@ -22,7 +22,8 @@ from applications.services import (
 from casework import lifecycle
 from loanservice.models import Notification
 from loanservice.notifications import notify
-from tests.conftest import ALL_SOURCES, TINY_PDF, enterprise_payload, new_applicant, uscc_for
+from tests.conftest import ALL_SOURCES, TINY_PDF
+from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sms")]
 
@@ -33,7 +34,7 @@ class BrokenEmailBackend(BaseEmailBackend):
 
 
 def _owner(name):
-    owner = new_applicant(name)
+    owner = ApplicantFactory(username=name)
     owner.profile.phone = "13911112222"
     owner.profile.save()
     return owner

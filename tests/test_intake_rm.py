@@ -17,7 +17,8 @@ from loanservice import roles
 from loanservice.models import AuditEvent, Branch, Notification, SlaClock
 from loanservice.notifications import LocmemSmsBackend
 from loanservice.sla import sla_clock_start
-from tests.conftest import ALL_SOURCES, enterprise_payload, new_applicant, uscc_for
+from tests.conftest import ALL_SOURCES
+from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ def _case(owner, products, *, uscc=None, seed=61, enterprise=None):
 
 
 def test_assignment_by_region_then_branch_default(products, org):
-    owner = new_applicant("rm_region")
+    owner = ApplicantFactory(username="rm_region")
     beijing = _case(owner, products, uscc=_uscc_in("110105", 1))
     assert beijing.branch.code == "BJ01" and beijing.relationship_manager.username == "bj01_rm"
     assert beijing.enterprise.relationship_manager == beijing.relationship_manager
@@ -52,17 +53,17 @@ def test_assignment_by_region_then_branch_default(products, org):
 def test_assignment_by_load_and_the_enterprise_keeps_its_rm(products, org):
     sh = Branch.objects.get(code="SH01")
     second = _user("sh01_rm2", roles.RM, sh, "孙经理", "demo-pass")
-    owner = new_applicant("rm_load")
+    owner = ApplicantFactory(username="rm_load")
     first = _case(owner, products, uscc=_uscc_in("310101", 4))
     assert first.relationship_manager == org["demo_rm"]  # both at zero: the lower id wins
-    other = _case(new_applicant("rm_load_2"), products, uscc=_uscc_in("310101", 5))
+    other = _case(ApplicantFactory(username="rm_load_2"), products, uscc=_uscc_in("310101", 5))
     assert other.relationship_manager == second  # demo_rm now carries one open case
     again = _case(owner, products, enterprise=first.enterprise)
     assert again.relationship_manager == org["demo_rm"]  # the customer keeps its RM, whatever the load
 
 
 def test_the_applicant_sees_the_rm_name_and_contact_on_every_case(client, products, org):
-    owner = new_applicant("rm_visible")
+    owner = ApplicantFactory(username="rm_visible")
     cases = [_case(owner, products, uscc=_uscc_in("310101", n)) for n in (6, 7)]
     client.force_login(owner)
     rm = org["demo_rm"]
@@ -81,7 +82,7 @@ def test_the_applicant_sees_the_rm_name_and_contact_on_every_case(client, produc
 # ---------------------------------------------------------------- reassignment by supervisors
 @pytest.fixture
 def customer(products, org):
-    owner = new_applicant("rm_customer")
+    owner = ApplicantFactory(username="rm_customer")
     case = _case(owner, products, uscc=_uscc_in("310101", 8))
     sla_clock_start(case_id=case.pk, stage="due_diligence", owner=case.relationship_manager, branch=case.branch,
                     product_code="xinmiaodai")

@@ -16,14 +16,15 @@ from stdnum.cn import ric
 from applications.models import Enterprise, LoanApplication
 from applications.services import application_create, consent_grant, document_upload, enterprise_create
 from casework import lifecycle
-from tests.conftest import ALL_SOURCES, TINY_PDF, enterprise_payload, new_applicant, uscc_for
+from tests.conftest import ALL_SOURCES, TINY_PDF
+from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def owner():
-    return new_applicant("wizard_owner")
+    return ApplicantFactory(username="wizard_owner")
 
 
 @pytest.fixture
@@ -165,7 +166,7 @@ def test_the_validation_endpoint_is_for_the_portal_only(client, portal, org):
     assert client.post("/portal/validate/", {"field": "uscc", "uscc": "1"}).status_code == 302
     client.force_login(org["demo_rm"])
     assert client.post("/portal/validate/", {"field": "uscc", "uscc": "1"}).status_code == 404
-    client.force_login(new_applicant("validator"))
+    client.force_login(ApplicantFactory(username="validator"))
     assert client.post("/portal/validate/", {"field": "password", "password": "1"}).status_code == 404
     assert client.get("/portal/validate/").status_code == 405
 

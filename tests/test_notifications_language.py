@@ -14,8 +14,8 @@ from django.utils import translation
 
 from loanservice.models import Notification
 from tests.approvals_support import fast_passwords  # noqa: F401
-from tests.conftest import client_for, new_applicant
-from tests.factories import ApprovalsCaseFactory, PendingApprovalFactory
+from tests.conftest import client_for
+from tests.factories import ApplicantFactory, ApprovalsCaseFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords", "sms")]
 
@@ -48,7 +48,7 @@ def test_an_approver_deciding_in_english_sends_the_applicant_the_bilingual_notic
 
 def test_an_rm_asking_in_english_sends_the_bilingual_notice_by_every_channel(products, org, sms,
                                                                              django_capture_on_commit_callbacks):
-    owner = new_applicant("lang_info")
+    owner = ApplicantFactory(username="lang_info")
     owner.profile.phone = "13911113333"
     owner.profile.save()
     application = ApprovalsCaseFactory(applicant=owner, seed=61, stage="submitted")
@@ -68,7 +68,7 @@ def test_a_task_run_in_an_english_request_writes_in_the_default_language(product
     worker's step routes the case and tells the RM, in the default language as a real worker would."""
     from casework import lifecycle
 
-    owner = new_applicant("lang_task")
+    owner = ApplicantFactory(username="lang_task")
     application = ApprovalsCaseFactory(applicant=owner, seed=7)
     with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
         lifecycle.application_submit(application_id=application.pk, user=owner)
@@ -87,7 +87,7 @@ def test_a_post_loan_request_rejected_in_english_is_told_in_both_languages(produ
     from tests.test_postloan_repayments import DISBURSED
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        loan = FastTrackLoanFactory(owner=new_applicant("lang_postloan"), seed=43)
+        loan = FastTrackLoanFactory(owner=ApplicantFactory(username="lang_postloan"), seed=43)
     risk = org["demo_risk"]
     risk2 = django_user_model.objects.create_user("lang_risk_two", password="x-long-pass-1")
     risk2.groups.add(Group.objects.get(name="risk"))
@@ -119,7 +119,7 @@ def test_the_notifications_page_shows_the_readers_half(org, client):
 
 
 def test_an_applicant_submitting_in_english_gets_the_bilingual_notice(products, org):
-    owner = new_applicant("lang_submit")
+    owner = ApplicantFactory(username="lang_submit")
     application = ApprovalsCaseFactory(applicant=owner, seed=67)
     r = in_english(owner).post(f"/api/v1/applications/{application.pk}/submit/", HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 200, r.content

@@ -24,9 +24,9 @@ DISBURSED = dt.date(2025, 12, 31)
 
 @pytest.fixture
 def owner(db):
-    from tests.conftest import new_applicant
+    from tests.factories import ApplicantFactory
 
-    return new_applicant("pl_owner")
+    return ApplicantFactory(username="pl_owner")
 
 
 @pytest.fixture

@@ -20,11 +20,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def loan(products, org):
-    from tests.conftest import new_applicant
-    from tests.factories import FastTrackLoanFactory
+    from tests.factories import ApplicantFactory, FastTrackLoanFactory
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        return FastTrackLoanFactory(owner=new_applicant("pl_svc"), seed=51)
+        return FastTrackLoanFactory(owner=ApplicantFactory(username="pl_svc"), seed=51)
 
 
 def test_csv_import_preview_bad_line_apply_and_reimport(loan, org):
@@ -141,12 +140,11 @@ def test_nightly_job_on_a_real_worker(products, org):
     from config.celery import app as celery_app
     from postloan.models import MonitoringRun
     from postloan.tasks import nightly_monitoring
-    from tests.conftest import new_applicant
-    from tests.factories import FastTrackLoanFactory
+    from tests.factories import ApplicantFactory, FastTrackLoanFactory
     from tests.worker import celery_worker, wait_for
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        loan = FastTrackLoanFactory(owner=new_applicant("pl_worker"), seed=61)
+        loan = FastTrackLoanFactory(owner=ApplicantFactory(username="pl_worker"), seed=61)
     day = loan.installments.get(n=1).due_date + dt.timedelta(days=40)
     celery_app.conf.task_always_eager = False
     with celery_worker():

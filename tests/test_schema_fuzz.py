@@ -65,13 +65,13 @@ def world(django_db_setup, django_db_blocker):
 
     from applications.models import LoanApplication
     from casework.demo import seed_org, seed_products
-    from tests.conftest import module_transaction, new_applicant
-    from tests.factories import ApplicationFactory, FastTrackApplicationFactory
+    from tests.conftest import module_transaction
+    from tests.factories import ApplicantFactory, ApplicationFactory, FastTrackApplicationFactory
 
     with module_transaction(django_db_blocker):
         seed_products()
         org = seed_org("demo-pass")
-        owner = new_applicant("fuzz_owner")
+        owner = ApplicantFactory(username="fuzz_owner")
         review = ApplicationFactory(seed=7, applicant=owner, stage="submitted").pk
         disbursed = FastTrackApplicationFactory(seed=1, applicant=owner, stage="disbursed")
         fast, contract, loan = disbursed.pk, disbursed.contracts.get(kind="loan").pk, disbursed.loan.pk

@@ -14,8 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from casework import staff_views
 from casework.staff_views import QUEUE_PAGE_SIZE
 from tests.approvals_support import fast_passwords  # noqa: F401
-from tests.conftest import new_applicant
-from tests.factories import ApprovalsCaseFactory
+from tests.factories import ApplicantFactory, ApprovalsCaseFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -27,7 +26,7 @@ def _cases(n: int, *, start: int, amount: str = "2000000.00") -> list[int]:
     pks: list[int] = []
     seed = start
     while len(pks) < n:
-        owner = new_applicant(f"q{seed}")
+        owner = ApplicantFactory(username=f"q{seed}")
         application = ApprovalsCaseFactory(applicant=owner, seed=seed, amount=amount, stage="submitted")
         if application.status == "under_review":
             pks.append(ApprovalsCaseFactory.advance(application, to="pending_approval").pk)

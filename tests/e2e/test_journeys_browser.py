@@ -9,9 +9,8 @@ import re
 
 import pytest
 
-from tests.conftest import new_applicant, uscc_for
 from tests.e2e.conftest import login, submit_form
-from tests.factories import ApplicationFactory, FastTrackApplicationFactory
+from tests.factories import ApplicantFactory, ApplicationFactory, FastTrackApplicationFactory, uscc_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,10 +25,10 @@ def _status(pk: int) -> str:
 # ------------------------------------------------------------------ the SME owner on the fast track
 def test_sme_owner_from_product_page_to_signed_contract_on_the_fast_track(live_server, page, products, org):
     from applications.models import LoanApplication
-    from tests.conftest import enterprise_payload
+    from tests.factories import enterprise_payload
 
     base = live_server.url
-    owner = new_applicant("sme_browser")
+    owner = ApplicantFactory(username="sme_browser")
     ent = enterprise_payload(uscc_for("AB", seed=31), seed=31, name="上海浏览器测试科技有限公司")
 
     # The product page, before logging in: the checklist says the licence is verified from data.
