@@ -159,7 +159,8 @@ class ApplicationFactory(factory.Factory):
                                          purpose=purpose, channel=channel)
         if choices["documents"]:
             for req in product.checklist.all():
-                if req.required and not req.satisfied_by_source and (req.min_amount is None or Decimal(amount) >= req.min_amount):
+                if req.required and not req.satisfied_by_source and req.applies_to(amount=Decimal(amount),
+                                                                                    legal_form=enterprise.legal_form):
                     document_upload(application=application, user=applicant, requirement_code=req.code, name=f"{req.code}.pdf",
                                     content=TINY_PDF)
         if choices["consent"]:

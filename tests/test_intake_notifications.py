@@ -4,8 +4,6 @@ that rolls back; a broken channel never undoes the business step."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
@@ -13,17 +11,12 @@ from django.db import transaction
 
 from applications.models import LoanApplication
 from applications.services import (
-    application_create,
-    consent_grant,
-    document_upload,
-    enterprise_create,
     negative_list_add,
 )
 from casework import lifecycle
 from loanservice.models import Notification
 from loanservice.notifications import notify
-from tests.conftest import ALL_SOURCES, TINY_PDF
-from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
+from tests.factories import ApplicantFactory, ApplicationFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sms")]
 
@@ -41,15 +34,9 @@ def _owner(name):
 
 
 def _draft(owner, product, *, seed, grades="", amount="300000"):
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for(grades, seed=seed), seed=seed))
-    application = application_create(applicant=owner, enterprise=enterprise, product=product, amount=Decimal(amount),
-                                     term_months=product.min_term_months, repayment_method=product.repayment_methods[0],
-                                     purpose="流动资金")
-    for req in product.checklist.all():
-        if req.required and not req.satisfied_by_source and req.applies_to(amount=Decimal(amount), legal_form="llc"):
-            document_upload(application=application, user=owner, requirement_code=req.code, name="a.pdf", content=TINY_PDF)
-    consent_grant(application=application, user=owner, scopes=ALL_SOURCES)
-    return application
+    return ApplicationFactory(applicant=owner, product=product, seed=seed, grades=grades, tier="prime", amount=amount,
+                              term_months=product.min_term_months, repayment_method=product.repayment_methods[0],
+                              purpose="流动资金")
 
 
 def _delivered(owner, kind, sms, *, fragment=""):

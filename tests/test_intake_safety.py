@@ -19,7 +19,7 @@ from casework import lifecycle
 from loanservice.errors import ApplicationError
 from loanservice.models import AuditEvent
 from tests.conftest import ALL_SOURCES, TINY_PDF, client_for
-from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
+from tests.factories import ApplicantFactory, ApplicationFactory, enterprise_payload, uscc_for
 from underwriting.models import DataSnapshot
 
 pytestmark = pytest.mark.django_db
@@ -48,9 +48,9 @@ def owner():
 @pytest.fixture
 def draft(owner, products):
     """A supply-chain draft from 1,200,000: orders, invoices (OFD allowed) and financial statements (PDF only)."""
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("", seed=101), seed=101))
-    return application_create(applicant=owner, enterprise=enterprise, product=products["supply-chain-order"],
-                              amount=Decimal("1200000"), term_months=6, repayment_method="bullet", purpose="履行订单")
+    return ApplicationFactory(applicant=owner, product=products["supply-chain-order"], seed=101, grades="", tier="prime",
+                              amount="1200000", term_months=6, repayment_method="bullet", purpose="履行订单", documents=False,
+                              consent=False)
 
 
 def _upload(client, pk, requirement, content, name="file.pdf"):

@@ -14,10 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from stdnum.cn import ric
 
 from applications.models import Enterprise, LoanApplication
-from applications.services import application_create, consent_grant, document_upload, enterprise_create
+from applications.services import consent_grant, document_upload, enterprise_create
 from casework import lifecycle
 from tests.conftest import ALL_SOURCES, TINY_PDF
-from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
+from tests.factories import ApplicantFactory, ApplicationFactory, enterprise_payload, uscc_for
 
 pytestmark = pytest.mark.django_db
 
@@ -34,10 +34,10 @@ def portal(client, owner):
 
 
 def _draft(owner, product, *, seed=41, amount="2000000", legal_form="llc", **kwargs):
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("", seed=seed), seed=seed, legal_form=legal_form))
-    return application_create(applicant=owner, enterprise=enterprise, product=product, amount=Decimal(amount),
+    return ApplicationFactory(applicant=owner, product=product, seed=seed, grades="", tier="prime", amount=amount,
                               term_months=kwargs.get("term", product.min_term_months),
-                              repayment_method=product.repayment_methods[0], purpose="扩大经营")
+                              repayment_method=product.repayment_methods[0], purpose="扩大经营", documents=False,
+                              consent=False, enterprise_fields={"legal_form": legal_form})
 
 
 def _validate(client, field, value, **extra):
