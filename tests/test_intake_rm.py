@@ -3,22 +3,22 @@ enterprise, reassigned only by a supervisor (audited; cases and clocks follow), 
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.core import mail
 from stdnum.cn import uscc as stdnum_uscc
 
 from applications.models import Enterprise, LoanApplication
-from applications.services import application_create, consent_grant, enterprise_create
 from casework import lifecycle
 from casework.demo import _user
 from loanservice import roles
 from loanservice.models import AuditEvent, Branch, Notification, SlaClock
 from loanservice.notifications import LocmemSmsBackend
 from loanservice.sla import sla_clock_start
-from tests.conftest import ALL_SOURCES
-from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
+from tests.factories import (
+    ApplicantFactory,
+    ApplicationFactory,
+    EnterpriseFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -29,11 +29,9 @@ def _uscc_in(region: str, n: int) -> str:
 
 
 def _case(owner, products, *, uscc=None, seed=61, enterprise=None):
-    enterprise = enterprise or enterprise_create(owner=owner, data=enterprise_payload(uscc or uscc_for("", seed=seed), seed=seed))
-    application = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
-                                     amount=Decimal("300000"), term_months=12, repayment_method="equal_installment",
-                                     purpose="流动资金")
-    consent_grant(application=application, user=owner, scopes=ALL_SOURCES)
+    enterprise = enterprise or EnterpriseFactory(owner=owner, seed=seed, grades="", **({"uscc": uscc} if uscc else {}))
+    application = ApplicationFactory(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"], amount="300000",
+                                     term_months=12, repayment_method="equal_installment", purpose="流动资金", documents=False)
     lifecycle.application_submit(application_id=application.pk, user=owner)
     application.refresh_from_db()
     return application
