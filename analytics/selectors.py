@@ -49,8 +49,6 @@ VINTAGE_DPD = 30  # "30+ DPD": more than 30 days past due (bucket M2 or worse)
 VINTAGE_MAX_MOB = 12
 GRADES = ["A", "B", "C", "D", "E"]
 REWORK_ACTIONS = {"application.return_to_rm": "returns", "application.request_info": "info_requests"}
-# Roles that see every branch; the others (branch approvers) see their own branch only.
-ALL_BRANCH_ROLES = {roles.RISK, roles.ADMIN, roles.HEAD_APPROVER, roles.COMMITTEE}
 EVENT_STAGES = [
     ("submit_to_score", gettext_lazy("提交→评分 submit → scored")),
     ("submit_to_decision", gettext_lazy("提交→审批决定 submit → decision")),
@@ -106,7 +104,8 @@ def filters_parse(params, *, user=None, today: dt.date | None = None) -> FilterR
     branch = (params.get("branch") or "").strip()
     if branch and not Branch.objects.filter(code=branch).exists():
         errors["branch"] = [_("未知分行 / Unknown branch.")]
-    if user is not None and not (roles.user_roles(user) & ALL_BRANCH_ROLES):
+    # Without analytics.all_branches (branch approvers) a user sees their own branch only.
+    if user is not None and not roles.can(user, "analytics.all_branches"):
         own = Branch.objects.filter(pk=roles.user_branch_id(user)).values_list("code", flat=True).first()
         branch = own or "-"
     channel = (params.get("channel") or "").strip()[:20]

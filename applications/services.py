@@ -46,7 +46,7 @@ from .models import (
     LoanProduct,
     NegativeListEntry,
 )
-from .selectors import applicable_checklist, manual_negative_hits, relationship_manager_can_reassign
+from .selectors import applicable_checklist, manual_negative_hits
 
 User = get_user_model()
 ALL_SOURCES = [code for code, _label in DATA_SOURCES]
@@ -640,11 +640,11 @@ def relationship_manager_reassign(*, enterprise: Enterprise, new_rm, by, reason:
     from loanservice.models import SlaClock
 
     enterprise = Enterprise.objects.select_for_update().get(pk=enterprise.pk)  # no outer join under FOR UPDATE
-    if not relationship_manager_can_reassign(by, enterprise):
-        raise ApplicationError(_("只有客户经理的主管或本分行审批人可以改派 / Only the RM's supervisor or a branch "
-                                 "approver of the branch can reassign."), code="forbidden")
+    roles.permission_check(by, "applications.reassign_rm_of", enterprise,
+                           message=_("只有客户经理的主管或本分行审批人可以改派 / Only the RM's supervisor or a branch "
+                                     "approver of the branch can reassign."))
     errors = {}
-    if new_rm is None or not new_rm.is_active or not roles.has_role(new_rm, roles.RM):
+    if new_rm is None or not new_rm.is_active or not roles.is_rm(new_rm):
         errors["relationship_manager"] = [_("只能指派给在岗的客户经理 / Choose an active relationship manager.")]
     elif new_rm.pk == enterprise.relationship_manager_id:
         errors["relationship_manager"] = [_("新客户经理与当前相同 / That is already the customer's RM.")]
@@ -710,7 +710,7 @@ def assistant_answer(*, user, text: str, language: str = "") -> dict:
     if not text:
         return result
     if faq.asks_for_status(text):
-        if getattr(user, "is_authenticated", False) and roles.has_role(user, roles.APPLICANT):
+        if roles.can(user, "applications.apply"):
             mine = list(LoanApplication.objects.filter(applicant=user)
                         .select_related("product", "enterprise", "relationship_manager__profile")
                         .prefetch_related("info_requests").order_by("-created_at")[:5])

@@ -24,6 +24,7 @@ from loanservice.models import SlaClock
 from loanservice.notifications import in_default_language, notify
 from underwriting.models import Score
 
+from . import rules as case_rules
 from .models import (
     ROUTE_LEVELS,
     TIER_ROLE,
@@ -477,21 +478,30 @@ def _forbidden(message: str, field_message: str, field_name: str = "decision") -
 
 
 def authority_check(*, user, case: ApprovalCase, application: LoanApplication) -> None:
-    """May this user decide (or vote) on the case at its current tier? Four eyes, one decision each,
-    no declared conflict of interest, and the branch's own cases only at the branch tier."""
-    if not roles.has_role(user, TIER_ROLE[case.tier]):
-        raise _forbidden(_("您没有该层级的审批权限 / You have no authority at this tier."),
-                         _("需要 %(r)s 权限 / Needs the %(r)s role.") % {"r": TIER_ROLE[case.tier]})
-    if user.pk in (case.prepared_by_id, application.relationship_manager_id):
-        raise _forbidden(_("四眼原则：经办人不能审批自己准备的案件 / Four eyes: the preparer cannot decide this case."),
-                         _("四眼原则 / Four eyes"))
-    if ConflictOfInterest.objects.filter(user=user, enterprise_id=application.enterprise_id, is_active=True).exists():
-        raise _forbidden(_("您已申报与该企业存在利益冲突，须回避 / You declared a conflict of interest with this enterprise."),
-                         _("利益冲突回避 / Conflict of interest"))
-    if case.decisions.filter(approver=user).exists():
-        raise _forbidden(_("您已对该案件作出过决定 / You have already decided on this case."), _("不能重复审批 / No second decision."))
-    if case.tier == "branch" and roles.user_branch_id(user) not in (None, application.branch_id):
-        raise _forbidden(_("该案件不属于您的分行 / This case belongs to another branch."), _("分行不符 / Wrong branch."))
+    """May this user decide (or vote) on the case at its current tier (approvals.decide_case)? Four eyes, one
+    decision each, no declared conflict of interest, and the branch's own cases only at the branch tier. When
+    not, the first rule that says no names the reason."""
+    case.application = application  # the locked row: the rules read the case's RM, enterprise and branch from it
+    if roles.can(user, "approvals.decide_case", case):
+        return
+    _refuse(user, case, [
+        (case_rules.holds_tier_role, _("您没有该层级的审批权限 / You have no authority at this tier."),
+         _("需要 %(r)s 权限 / Needs the %(r)s role.") % {"r": TIER_ROLE[case.tier]}),
+        (case_rules.did_not_prepare, _("四眼原则：经办人不能审批自己准备的案件 / Four eyes: the preparer cannot decide this case."),
+         _("四眼原则 / Four eyes")),
+        (case_rules.has_no_conflict, _("您已申报与该企业存在利益冲突，须回避 / You declared a conflict of interest with this enterprise."),
+         _("利益冲突回避 / Conflict of interest")),
+        (case_rules.has_not_decided, _("您已对该案件作出过决定 / You have already decided on this case."), _("不能重复审批 / No second decision.")),
+        (case_rules.is_in_case_branch, _("该案件不属于您的分行 / This case belongs to another branch."), _("分行不符 / Wrong branch.")),
+    ])
+
+
+def _refuse(user, case: ApprovalCase, reasons, field_name: str = "decision") -> None:
+    """The forbidden error of the first predicate that refuses."""
+    for predicate, message, field_message in reasons:
+        if not predicate(user, case):
+            raise _forbidden(message, field_message, field_name)
+    raise _forbidden(_("无权执行此操作 / You are not allowed to do this."), _("无权 / Not allowed."), field_name)
 
 
 def active_committee() -> CreditCommittee:
@@ -503,7 +513,7 @@ def active_committee() -> CreditCommittee:
 
 @transaction.atomic
 def committee_configure(*, by, chair, quorum: int = 3) -> CreditCommittee:
-    if not roles.has_role(chair, roles.COMMITTEE):
+    if not roles.is_committee(chair):
         raise ApplicationError(_("主任委员须为贷审会委员 / The chair must be a committee member."),
                                errors={"chair": [_("不是贷审会委员 / Not a committee member.")]})
     if int(quorum) < 3:
@@ -667,14 +677,17 @@ def request_info_check(*, application: LoanApplication, user) -> None:
 
 
 def request_info_permission(*, application: LoanApplication, user, case: ApprovalCase) -> None:
-    if not roles.has_role(user, TIER_ROLE[case.tier]):
-        raise _forbidden(_("您没有该层级的审批权限 / You have no authority at this tier."),
-                         _("需要 %(r)s 权限 / Needs the %(r)s role.") % {"r": TIER_ROLE[case.tier]}, "message")
-    if case.tier == "branch" and roles.user_branch_id(user) not in (None, application.branch_id):
-        raise _forbidden(_("该案件不属于您的分行 / This case belongs to another branch."), _("分行不符 / Wrong branch."), "message")
-    if ConflictOfInterest.objects.filter(user=user, enterprise_id=application.enterprise_id, is_active=True).exists():
-        raise _forbidden(_("您已申报与该企业存在利益冲突，须回避 / You declared a conflict of interest with this enterprise."),
-                         _("利益冲突回避 / Conflict of interest"), "message")
+    """approvals.request_info_on_case; when not, the first rule that says no names the reason."""
+    case.application = application
+    if roles.can(user, "approvals.request_info_on_case", case):
+        return
+    _refuse(user, case, [
+        (case_rules.holds_tier_role, _("您没有该层级的审批权限 / You have no authority at this tier."),
+         _("需要 %(r)s 权限 / Needs the %(r)s role.") % {"r": TIER_ROLE[case.tier]}),
+        (case_rules.is_in_case_branch, _("该案件不属于您的分行 / This case belongs to another branch."), _("分行不符 / Wrong branch.")),
+        (case_rules.has_no_conflict, _("您已申报与该企业存在利益冲突，须回避 / You declared a conflict of interest with this enterprise."),
+         _("利益冲突回避 / Conflict of interest")),
+    ], "message")
 
 
 @transaction.atomic

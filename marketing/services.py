@@ -301,9 +301,9 @@ def prospects_derive_from_settlement(*, by, candidates: list[dict] | None = None
 
 # ---------------------------------------------------------------- contacts and invitations
 def _check_owner(prospect: Prospect, user) -> None:
-    if prospect.relationship_manager_id != user.pk and not roles.has_role(user, roles.ADMIN):
-        raise ApplicationError(_("只有该客户的客户经理可以操作 / Only the prospect's RM can do this."),
-                               errors={"prospect": [_("不是您的潜在客户 / Not your prospect.")]}, code="forbidden")
+    roles.permission_check(user, "marketing.own_prospect", prospect,
+                           message=_("只有该客户的客户经理可以操作 / Only the prospect's RM can do this."),
+                           errors={"prospect": [_("不是您的潜在客户 / Not your prospect.")]})
 
 
 @transaction.atomic

@@ -11,8 +11,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loanservice import roles
-from loanservice.api import role_permission
+from loanservice.api import rule_permission
 
 from .models import Loan
 from .selectors import loans_visible_to, warnings_open
@@ -49,6 +48,8 @@ def loan_detail(loan: Loan) -> dict:
 
 
 class LoanDetailView(APIView):
+    permission_classes = [rule_permission("loanservice.signed_in")]
+
     @extend_schema(responses=inline_serializer("LoanOut", {"id": serializers.IntegerField(), "status": serializers.CharField(),
                                                           "principal": serializers.CharField(), "schedule": serializers.ListField()}))
     def get(self, request, pk):
@@ -62,7 +63,7 @@ class RepaymentSerializer(serializers.Serializer):
 
 
 class RepaymentView(APIView):
-    permission_classes = [role_permission(roles.OPERATIONS, roles.INTEGRATION)]
+    permission_classes = [rule_permission("postloan.record_repayment")]
 
     @extend_schema(request=RepaymentSerializer, responses={201: inline_serializer("RepaymentOut", {"id": serializers.IntegerField(), "allocation": serializers.DictField()})})
     def post(self, request, pk):
@@ -94,7 +95,7 @@ class WarningSerializer(serializers.Serializer):
 class WarningListView(ListAPIView):
     """Open early warnings the caller may see, worst first; filter by `severity` and `branch` (code)."""
 
-    permission_classes = [role_permission(*roles.STAFF_ROLES)]
+    permission_classes = [rule_permission("postloan.view_warnings")]
     serializer_class = WarningSerializer
 
     def get_queryset(self):
@@ -110,6 +111,8 @@ class WarningListView(ListAPIView):
 
 class RenewalView(APIView):
     """GET: eligibility for 无还本续贷; POST (borrower): create the prefilled renewal application."""
+
+    permission_classes = [rule_permission("loanservice.signed_in")]
 
     @extend_schema(responses=inline_serializer("RenewalOut", {"eligible": serializers.BooleanField(), "reasons": serializers.ListField()}))
     def get(self, request, pk):
@@ -128,6 +131,8 @@ class RenewalView(APIView):
 
 class SurveyView(APIView):
     """The borrower answers the waiting satisfaction survey: `{score: 0-10, comment}`."""
+
+    permission_classes = [rule_permission("loanservice.signed_in")]
 
     @extend_schema(request=inline_serializer("SurveyIn", {"score": serializers.IntegerField(), "comment": serializers.CharField(required=False)}),
                    responses={201: inline_serializer("SurveyOut", {"id": serializers.IntegerField()})})

@@ -18,6 +18,7 @@ from applications.models import MONEY, RATE, REPAYMENT_METHODS, Enterprise, Loan
 from contracts.models import DisbursementOrder
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
+from loanservice.roles import can
 
 FIVE_CATEGORIES = [
     ("normal", _("正常 normal")),
@@ -471,11 +472,15 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.kind} loan {self.loan_id} ({self.status})"
 
-    @transition(field=status, source=Status.PENDING, target=Status.APPROVED)
+    def _decider(self, user) -> bool:
+        """The transitions' permission: postloan.decide_request_of (four eyes)."""
+        return can(user, "postloan.decide_request_of", self)
+
+    @transition(field=status, source=Status.PENDING, target=Status.APPROVED, permission=_decider)
     def approve(self):
         self.decided_at = timezone.now()
 
-    @transition(field=status, source=Status.PENDING, target=Status.REJECTED)
+    @transition(field=status, source=Status.PENDING, target=Status.REJECTED, permission=_decider)
     def reject(self):
         self.decided_at = timezone.now()
 

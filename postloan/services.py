@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_fsm import has_transition_perm
 
 from applications.models import LoanProduct
 from contracts.models import DisbursementOrder
@@ -50,7 +51,6 @@ from .models import (
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
-RISK_DECIDERS = (roles.RISK, roles.HEAD_APPROVER, roles.BRANCH_APPROVER, roles.COMMITTEE)
 
 
 def _round(x: Decimal) -> Decimal:
@@ -408,10 +408,9 @@ def _classification_set(*, loan: Loan, to: str, kind: str, reason: str, by, appr
     return change
 
 
-def _require_role(user, *names: str, field: str = "user") -> None:
-    if not roles.has_role(user, *names):
-        raise ApplicationError(_("无权执行此操作 / You are not allowed to do this."),
-                               errors={field: [_("需要风险管理或审批角色 / Needs the risk or approver role.")]}, code="forbidden")
+def _require(user, perm: str) -> None:
+    roles.permission_check(user, perm, message=_("无权执行此操作 / You are not allowed to do this."),
+                           errors={"user": [_("需要风险管理或审批角色 / Needs the risk or approver role.")]})
 
 
 def _category(value: str, field: str = "to_category") -> str:
@@ -429,7 +428,7 @@ def _reason(reason: str) -> str:
 @transaction.atomic
 def classification_downgrade(*, loan: Loan, to_category: str, reason: str, by) -> ClassificationChange:
     """Risk may downgrade a loan at once, with a reason (人工下调)."""
-    _require_role(by, roles.RISK)
+    _require(by, "postloan.downgrade")
     to_category, reason = _category(to_category), _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if rank(to_category) <= rank(loan.classification):
@@ -441,7 +440,7 @@ def classification_downgrade(*, loan: Loan, to_category: str, reason: str, by) -
 @transaction.atomic
 def classification_upgrade_request(*, loan: Loan, to_category: str, reason: str, by) -> ApprovalRequest:
     """An upgrade needs a second person's approval, and never above the floor the rules set."""
-    _require_role(by, roles.RISK, roles.RM)
+    _require(by, "postloan.request_upgrade")
     to_category, reason = _category(to_category), _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if rank(to_category) >= rank(loan.classification):
@@ -473,7 +472,7 @@ def _approval_open(*, loan: Loan, kind: str, params: dict, reason: str, by) -> A
 def restructure_request(*, loan: Loan, kind: str, reason: str, by, extra_months=None, term_months=None,
                         repayment_method: str = "") -> ApprovalRequest:
     """展期 (extension: `extra_months` more) or reschedule (a new term and method for what is left)."""
-    _require_role(by, roles.RM, roles.RISK)
+    _require(by, "postloan.request_restructure")
     reason = _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if loan.status != Loan.Status.ACTIVE:
@@ -506,7 +505,7 @@ def _positive_int(value, field: str, low: int, high: int) -> int:
 @transaction.atomic
 def write_off_request(*, loan: Loan, reason: str, by) -> ApprovalRequest:
     """核销: only a loan classified at least as the policy says (default 可疑), through approval."""
-    _require_role(by, roles.RISK)
+    _require(by, "postloan.request_write_off")
     reason = _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if loan.status != Loan.Status.ACTIVE:
@@ -522,12 +521,13 @@ def write_off_request(*, loan: Loan, reason: str, by) -> ApprovalRequest:
 @transaction.atomic
 def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comment: str = "") -> ApprovalRequest:
     """Four eyes: someone other than the requester, with the risk or an approver role, decides."""
-    _require_role(by, *RISK_DECIDERS)
+    _require(by, "postloan.decide_request")
     request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
-    if request.requested_by_id == by.pk:
-        raise ApplicationError(_("申请人不能审批自己的申请 / The requester cannot approve their own request."),
-                               errors={"user": [_("需由另一人审批 / Needs a second person.")]}, code="forbidden")
-    if request.status != ApprovalRequest.Status.PENDING:
+    roles.permission_check(by, "postloan.decide_request_of", request,
+                           message=_("申请人不能审批自己的申请 / The requester cannot approve their own request."),
+                           errors={"user": [_("需由另一人审批 / Needs a second person.")]})
+    transition = request.approve if approve else request.reject
+    if not has_transition_perm(transition, by):  # allowed to decide, so only the state can say no
         raise Conflict(_("该申请已处理 / This request was already decided."), state=request.status)
     loan = Loan.objects.select_for_update().get(pk=request.loan_id)
     if approve:
@@ -540,9 +540,7 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
             request.result = _restructure_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.WRITE_OFF:
             request.result = _write_off_apply(loan=loan, request=request, by=by)
-        request.approve()
-    else:
-        request.reject()
+    transition()
     request.decided_by = by
     request.comment = (comment or "")[:500]
     request.save()
@@ -622,7 +620,7 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
 @transaction.atomic
 def collateral_record(*, loan: Loan, description: str, value, valued_on, by) -> Collateral:
     """Record a pledge or a new appraisal (the LTV warning reads the latest values)."""
-    _require_role(by, roles.RISK, roles.RM, roles.OPERATIONS)
+    _require(by, "postloan.record_collateral")
     value = _money(value, "value")
     valued_on = _date(valued_on, "valued_on")
     if not (description or "").strip():
@@ -648,9 +646,8 @@ def task_due(*, severity: str, policy: PostloanPolicy, now=None) -> tuple[Decima
 def warning_task_complete(*, task: WarningTask, by, visit_mode: str, visit_notes: str, action: str, action_note: str = "") -> WarningTask:
     """The RM records the visit and the action; the warning closes. A recall marks the loan for recall."""
     task = WarningTask.objects.select_for_update(of=("self",)).select_related("warning", "loan").get(pk=task.pk)
-    if task.assigned_to_id != by.pk and not roles.has_role(by, roles.RISK):
-        raise ApplicationError(_("不是您的任务 / Not your task."), errors={"task": [_("只有被指派的客户经理可以处理 / Only the assigned RM.")]},
-                               code="forbidden")
+    roles.permission_check(by, "postloan.complete_task", task, message=_("不是您的任务 / Not your task."),
+                           errors={"task": [_("只有被指派的客户经理可以处理 / Only the assigned RM.")]})
     errors = {}
     if visit_mode not in dict(WarningTask.VISIT_MODES):
         errors["visit_mode"] = [_("请选择走访方式 / Choose how you visited.")]
