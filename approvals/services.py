@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -42,7 +43,6 @@ from .models import (
 
 User = get_user_model()
 
-OFFER_VALID_DAYS = 30
 COMMITTEE_STAGE = "committee_approval"  # the SLA stage whose due time is the committee's voting deadline
 
 
@@ -333,7 +333,7 @@ def _offer_set(application: LoanApplication, *, amount: Decimal, rate: Decimal, 
     application.offer_rate = rate
     application.offer_term_months = term
     application.offer_repayment_method = application.repayment_method
-    application.offer_valid_until = timezone.localdate() + dt.timedelta(days=OFFER_VALID_DAYS)
+    application.offer_valid_until = timezone.localdate() + dt.timedelta(days=application.product.offer_valid_days)
 
 
 def auto_decide(*, application: LoanApplication, score: Score, result: RouteResult) -> LoanApplication:
@@ -350,7 +350,7 @@ def auto_decide(*, application: LoanApplication, score: Score, result: RouteResu
                                 comment=result.rule_note)
         notify(user=application.applicant, kind="decision",
                title=_("您的贷款申请 #%(id)s 已获批准 / Application #%(id)s is approved") % {"id": application.pk},
-               url=f"/portal/applications/{application.pk}/")
+               url=reverse("portal:application", args=[application.pk]))
     else:
         codes = ["GRADE_E"] + [r["code"] for r in score.reasons[:3]]
         application_transition(application=application, transition="decline", actor=None, reason=",".join(codes), data=versions)
@@ -359,7 +359,7 @@ def auto_decide(*, application: LoanApplication, score: Score, result: RouteResu
                                 comment=result.rule_note)
         notify(user=application.applicant, kind="decision",
                title=_("您的贷款申请 #%(id)s 未获批准 / Application #%(id)s was declined") % {"id": application.pk},
-               body="\n".join(r["message"] for r in score.reasons[:3]), url=f"/portal/applications/{application.pk}/")
+               body="\n".join(r["message"] for r in score.reasons[:3]), url=reverse("portal:application", args=[application.pk]))
     return application
 
 
@@ -394,7 +394,7 @@ def _notify_tier(case: ApprovalCase, application: LoanApplication) -> None:
     excluded = {case.prepared_by_id, application.relationship_manager_id}
     for user in tier_members(tier=case.tier, branch_id=application.branch_id):
         if user.pk not in excluded:
-            notify(user=user, kind="approval_queue", title=title, url=f"/staff/approvals/{application.pk}/", email=False)
+            notify(user=user, kind="approval_queue", title=title, url=reverse("staff:review", args=[application.pk]), email=False)
 
 
 def _clean_conditions(conditions) -> tuple[list[dict], list[str]]:
@@ -534,8 +534,8 @@ def committee_deadline(case: ApprovalCase):
 
 def committee_tally(case: ApprovalCase, *, now=None) -> dict:
     """Votes for and against, the quorum, the deadline and what a resolution recorded now would say."""
-    committee = CreditCommittee.objects.filter(is_active=True).order_by("pk").first()
-    quorum = committee.quorum if committee else 3
+    committee = active_committee()
+    quorum = committee.quorum
     votes = [d for d in case.decisions.all() if d.tier == "committee"]
     yes = sum(1 for d in votes if d.decision == "vote_approve")
     no = sum(1 for d in votes if d.decision == "vote_decline")
@@ -547,7 +547,7 @@ def committee_tally(case: ApprovalCase, *, now=None) -> dict:
     else:
         outcome = "lapsed" if passed else None
     return {"for": yes, "against": no, "cast": yes + no, "quorum": quorum, "deadline": deadline, "deadline_passed": passed,
-            "outcome": outcome, "chair_id": committee.chair_id if committee else None,
+            "outcome": outcome, "chair_id": committee.chair_id,
             "voters": [d.approver_id for d in votes]}
 
 
@@ -614,7 +614,7 @@ def approval_decide(*, application: LoanApplication, user, decision: str, reason
             with in_default_language():
                 notify(user=User.objects.get(pk=tally["chair_id"]), kind="committee_quorum",
                        title=_("案件 #%(id)s 已达法定人数，请记录决议 / Case #%(id)s has a quorum: record the resolution")
-                       % {"id": application.pk}, url=f"/staff/approvals/{application.pk}/")
+                       % {"id": application.pk}, url=reverse("staff:review", args=[application.pk]))
         return record
     _finalise(application=application, case=case, decision=decision, user=user, score=score)
     return record
@@ -627,7 +627,7 @@ def _return_to_rm(*, application, case, user, codes: list[str], comment: str) ->
     with in_default_language():
         notify(user=application.relationship_manager, kind="returned",
                title=_("申请 #%(id)s 被退回 / Application #%(id)s was returned") % {"id": application.pk},
-               body=comment, url=f"/staff/cases/{application.pk}/")
+               body=comment, url=reverse("staff:case", args=[application.pk]))
 
 
 @transaction.atomic
@@ -736,7 +736,7 @@ def _finalise(*, application, case, decision: str, user, score: Score | None) ->
         with in_default_language():
             notify(user=application.applicant, kind="decision",
                    title=_("您的贷款申请 #%(id)s 已获批准 / Application #%(id)s is approved") % {"id": application.pk},
-                   url=f"/portal/applications/{application.pk}/")
+                   url=reverse("portal:application", args=[application.pk]))
     else:
         codes = sorted({c for d in decisions if d.decision in ("decline", "vote_decline") for c in d.reason_codes})
         case.decline()
@@ -746,4 +746,4 @@ def _finalise(*, application, case, decision: str, user, score: Score | None) ->
         with in_default_language():
             notify(user=application.applicant, kind="decision",
                    title=_("您的贷款申请 #%(id)s 未获批准 / Application #%(id)s was declined") % {"id": application.pk},
-                   body="\n".join(texts), url=f"/portal/applications/{application.pk}/")
+                   body="\n".join(texts), url=reverse("portal:application", args=[application.pk]))

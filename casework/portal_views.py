@@ -12,7 +12,6 @@ import json
 
 from django import forms
 from django.contrib import messages
-from django.core import signing
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -45,6 +44,7 @@ from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.roles import permission_required
 from loanservice.text import in_language
+from marketing.services import invitation_read
 from postloan.api import loan_detail, loans_visible_to
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
@@ -153,9 +153,10 @@ def _prefill(request) -> dict | None:
 
     invite = request.GET.get("invite")
     if invite:  # a marketing invitation (marketing/services.py invitation_token): the same prefill, channel "invite"
-        try:
-            request.session[SESSION_PREQUAL] = signing.loads(invite, salt="loanservice.invite", max_age=30 * 24 * 3600)
-        except signing.BadSignature:
+        data = invitation_read(invite)
+        if data is not None:
+            request.session[SESSION_PREQUAL] = data
+        else:
             messages.warning(request, _("邀请链接已失效，请直接填写 / The invitation link has expired; please fill in the form."))
     token = request.GET.get("prequal")
     if token:

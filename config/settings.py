@@ -145,6 +145,8 @@ STORAGES = {
 # that check the owner.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 PRIVATE_STORAGE_ROOT = Path(os.environ.get("PRIVATE_STORAGE_ROOT", BASE_DIR / "var" / "private"))
+# The function that turns a contract template and its terms into PDF bytes (the demo history swaps in a placeholder).
+CONTRACT_RENDERER = "contracts.services.contract_render"
 CONTRACT_SIGNING_BACKEND = os.environ.get("CONTRACT_SIGNING_BACKEND", "contracts.signing.DevSelfSignedBackend")
 CONTRACT_SIGNING_KEY_DIR = Path(os.environ.get("CONTRACT_SIGNING_KEY_DIR", BASE_DIR / "var" / "keys"))
 # Released disbursements go to core banking through this adapter (docs/contracts.md); the file adapter's folder.

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 
 from ledger.models import AccountMapping
 from ledger.selectors import entries_for
 from loanservice import roles
 
-from .models import NPL_CATEGORIES, ApprovalRequest, EarlyWarning, Loan, SurveyResponse, WarningTask
+from .models import NPL_CATEGORIES, ApprovalRequest, EarlyWarning, Loan, WarningTask
 
 SEE_ALL = roles.BANK_WIDE | {roles.INTEGRATION}
 
@@ -64,15 +64,6 @@ def portfolio_summary(user) -> dict:
             "npl_ratio": (npl["b"] or 0) / balance if balance else 0}
 
 
-def nps_summary(*, trigger: str | None = None) -> dict:
-    """Net promoter score: % promoters (9-10) minus % detractors (0-6) of the answered surveys."""
-    qs = SurveyResponse.objects.filter(score__isnull=False)
-    if trigger:
-        qs = qs.filter(trigger=trigger)
-    agg = qs.aggregate(n=Count("id"), promoters=Count("id", filter=Q(score__gte=9)), detractors=Count("id", filter=Q(score__lte=6)))
-    n = agg["n"]
-    return {"responses": n, "promoters": agg["promoters"], "detractors": agg["detractors"],
-            "nps": round(100 * (agg["promoters"] - agg["detractors"]) / n, 1) if n else None}
 
 
 # What the borrower is shown of the loan's book: money that moved, not the bank's accruals and provisions.

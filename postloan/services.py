@@ -12,7 +12,9 @@ import datetime as dt
 import math
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import has_transition_perm
@@ -53,8 +55,6 @@ from .monitoring import delinquency_refresh
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
-DEFAULT_BUCKETS = [("M0", 0, 0), ("M1", 1, 30), ("M2", 31, 60), ("M3", 61, 90), ("M4+", 91, None)]
-DEFAULT_FLOORS = [("special_mention", 0), ("substandard", 90), ("doubtful", 270), ("loss", 360)]
 
 
 def _round(x: Decimal) -> Decimal:
@@ -73,8 +73,12 @@ def policy_in_force(on: dt.date | None = None) -> PostloanPolicy:
 
 
 def bucket_table() -> list[tuple[str, int, int | None]]:
+    """The overdue buckets (data, seeded by postloan's reference policy). An empty table is a misconfiguration,
+    never a silent default."""
     rows = list(DelinquencyBucket.objects.order_by("min_dpd").values_list("code", "min_dpd", "max_dpd"))
-    return rows or DEFAULT_BUCKETS
+    if not rows:
+        raise ImproperlyConfigured("No overdue buckets (postloan.DelinquencyBucket): run migrate or edit them in admin.")
+    return rows
 
 
 def bucket_for(dpd: int, table=None) -> str:
@@ -85,8 +89,11 @@ def bucket_for(dpd: int, table=None) -> str:
 
 
 def floor_table() -> list[tuple[str, int]]:
+    """The five-category floors (data, seeded by postloan's reference policy); empty is a misconfiguration."""
     rows = list(ClassificationFloor.objects.order_by("dpd_over").values_list("category", "dpd_over"))
-    return rows or DEFAULT_FLOORS
+    if not rows:
+        raise ImproperlyConfigured("No classification floors (postloan.ClassificationFloor): run migrate or edit them in admin.")
+    return rows
 
 
 def classification_floor(dpd: int, table=None) -> str:
@@ -700,7 +707,7 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
         title = (_("贷后申请 #%(id)s 已批准 / Post-loan request #%(id)s approved") if approve
                  else _("贷后申请 #%(id)s 已否决 / Post-loan request #%(id)s rejected"))
         notify(user=request.requested_by, kind="postloan_decision", title=title % {"id": request.pk},
-               url=f"/postloan/loans/{loan.pk}/")
+               url=reverse("postloan:loan", args=[loan.pk]))
     return request
 
 
@@ -953,7 +960,7 @@ def renewal_offers_make(*, today: dt.date | None = None, limit: int = 2000) -> d
                 audit_record(actor=None, action="loan.renewal.offer", obj=loan, data={"maturity_date": loan.maturity_date.isoformat()})
                 notify(user=loan.borrower, kind="renewal_offer",
                        title=_("贷款 #%(id)s 可申请无还本续贷 / Loan #%(id)s can be renewed without repaying principal") % {"id": loan.pk},
-                       url=f"/portal/loans/{loan.pk}/")
+                       url=reverse("portal:loan", args=[loan.pk]))
     return {"offered": offered}
 
 

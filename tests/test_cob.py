@@ -18,8 +18,8 @@ from postloan import services
 from postloan.cob import cob_partition_run, cob_start
 from postloan.models import CobPartition, CobRun, Loan
 from postloan.services import interest_receivable, repayment_record
-from tests.conftest import client_for, new_applicant
-from tests.loans import fast_track_loan
+from tests.conftest import client_for
+from tests.factories import ApplicantFactory, FastTrackLoanFactory
 
 D = Decimal
 
@@ -31,7 +31,7 @@ def simulated(settings):
 
 @pytest.fixture
 def loan(products, org):
-    return fast_track_loan(owner=new_applicant("cob_owner"), seed=72, amount="300000.00")
+    return FastTrackLoanFactory(owner=ApplicantFactory(username="cob_owner"), seed=72, amount="300000.00")
 
 
 def _receivable_gl(loan: Loan, on: dt.date) -> Decimal:
@@ -85,7 +85,7 @@ def test_each_date_is_closed_once_even_when_the_run_is_repeated(loan, simulated)
 
 def test_a_partition_resumes_after_a_crash_without_closing_a_loan_twice(products, org, simulated, settings, monkeypatch):
     settings.COB_PARTITION_SIZE = 10
-    loans = [fast_track_loan(owner=new_applicant(f"cob_p{k}"), seed=90 + k, amount="200000.00") for k in range(3)]
+    loans = [FastTrackLoanFactory(owner=ApplicantFactory(username=f"cob_p{k}"), seed=90 + k, amount="200000.00") for k in range(3)]
     until = timezone.localdate() + dt.timedelta(days=5)
     run = cob_start(until=until, by=None)
     part = run.partitions.get()

@@ -16,8 +16,8 @@ from ledger.selectors import account_balance, trial_balance, vouchers
 from ledger.services import Cr, Dr, Line, entry_post, entry_reverse, period_close
 from loanservice.errors import ApplicationError, Conflict
 from postloan.services import repayment_record
-from tests.conftest import client_for, new_applicant, using_postgres
-from tests.loans import fast_track_loan
+from tests.conftest import client_for, using_postgres
+from tests.factories import ApplicantFactory, FastTrackLoanFactory
 
 D = Decimal
 TODAY = dt.date(2026, 12, 7)
@@ -141,7 +141,7 @@ def test_postgres_refuses_to_change_or_delete_a_posted_line():
 # ---------------------------------------------------------------- the loan's book
 @pytest.fixture
 def loan(products, org):
-    return fast_track_loan(owner=new_applicant("ledger_owner"), seed=71, amount="300000.00")
+    return FastTrackLoanFactory(owner=ApplicantFactory(username="ledger_owner"), seed=71, amount="300000.00")
 
 
 def test_disbursement_and_repayment_post_balanced_entries_that_match_the_loan(loan, users):
@@ -181,7 +181,7 @@ def test_the_loan_transactions_api_shows_staff_the_lines_and_the_borrower_the_mo
     borrower = client_for(loan.borrower).get(url)
     assert borrower.status_code == 200 and all("entries" not in t for t in borrower.json())
     assert [t["type"] for t in borrower.json()] == ["disbursement", "repayment"]
-    assert client_for(new_applicant("someone_else")).get(url).status_code == 404
+    assert client_for(ApplicantFactory(username="someone_else")).get(url).status_code == 404
     assert client_for(None).get(url).status_code in (401, 403)
 
 

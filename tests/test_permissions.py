@@ -17,8 +17,8 @@ from django_fsm import has_transition_perm
 from loanservice import roles
 from loanservice.api import RulePermission, rule_permission
 from loanservice.errors import ApplicationError
-from tests.approvals_support import fast_passwords, pending_case, staff_user  # noqa: F401
-from tests.conftest import new_applicant
+from tests.approvals_support import fast_passwords, staff_user  # noqa: F401
+from tests.factories import ApplicantFactory, FastTrackLoanFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -89,7 +89,7 @@ def people(org):
 
     integration = get_user_model().objects.create_user(username="perm_integration", password="x")
     integration.groups.add(Group.objects.get_or_create(name=roles.INTEGRATION)[0])
-    return {"anon": AnonymousUser(), "applicant": new_applicant("perm_owner"), "rm": org["demo_rm"],
+    return {"anon": AnonymousUser(), "applicant": ApplicantFactory(username="perm_owner"), "rm": org["demo_rm"],
             "branch_approver": org["demo_branch_approver"], "head_approver": org["demo_head_approver"],
             "committee": org["demo_committee_1"], "operations": org["demo_ops"], "risk": org["demo_risk"],
             "admin": org["demo_admin"], "integration": integration}
@@ -161,7 +161,7 @@ def test_the_customers_rm_is_reassigned_by_a_supervisor_the_branch_approver_or_a
 def test_a_contract_is_signed_as_customer_only_by_its_applicant(people):
     contract = SimpleNamespace(application=SimpleNamespace(applicant_id=people["applicant"].pk))
     assert roles.can(people["applicant"], "contracts.sign_as_customer", contract)
-    assert not roles.can(new_applicant("perm_other"), "contracts.sign_as_customer", contract)
+    assert not roles.can(ApplicantFactory(username="perm_other"), "contracts.sign_as_customer", contract)
     assert not roles.can(people["operations"], "contracts.sign_as_customer", contract)
 
 
@@ -178,7 +178,7 @@ def test_a_prospect_is_worked_by_its_rm_or_an_admin(people):
 def test_four_eyes_tier_branch_and_conflict_on_an_approval_case(products, people):
     from approvals.services import conflict_declare
 
-    application, _owner = pending_case(username="perm_case_owner")
+    application = PendingApprovalFactory(applicant__username="perm_case_owner")
     case = application.approval_cases.get()
     assert case.tier == "branch" and application.branch.code == "SH01"
     approver, rm = people["branch_approver"], application.relationship_manager
@@ -209,7 +209,7 @@ def test_one_decision_each_on_a_committee_case(products, people):
     from casework import lifecycle
 
     committee_configure(by=people["admin"], chair=people["committee"], quorum=3)
-    application, _owner = pending_case(username="perm_committee_owner", related_party=True)
+    application = PendingApprovalFactory(applicant__username="perm_committee_owner", related_party=True)
     lifecycle.case_decide(application_id=application.pk, user=people["branch_approver"], decision="approve", comment="同意上报贷审会")
     case = application.approval_cases.get()
     assert case.tier == "committee"
@@ -224,9 +224,8 @@ def test_one_decision_each_on_a_committee_case(products, people):
 def test_post_loan_approval_transitions_carry_four_eyes(products, people):
     from postloan.models import ApprovalRequest
     from postloan.services import approval_request_decide, restructure_request
-    from tests.loans import fast_track_loan
 
-    loan = fast_track_loan(owner=new_applicant("perm_borrower"), seed=73)
+    loan = FastTrackLoanFactory(owner=ApplicantFactory(username="perm_borrower"), seed=73)
     request = restructure_request(loan=loan, kind="extension", reason="经营周转", by=people["risk"], extra_months=3)
     requester, other = people["risk"], people["branch_approver"]
 

@@ -68,15 +68,16 @@ def world(django_db_setup, django_db_blocker):
     from applications.models import LoanApplication
     from casework.demo import seed_org, seed_products
     from postloan.cob import cob_start
-    from tests.casebook import fast_track_disbursed, submitted_case
-    from tests.conftest import module_transaction, new_applicant
+    from tests.conftest import module_transaction
+    from tests.factories import ApplicantFactory, ApplicationFactory, FastTrackApplicationFactory
 
     with module_transaction(django_db_blocker):
         seed_products()
         org = seed_org("demo-pass")
-        owner = new_applicant("fuzz_owner")
-        review = submitted_case(seed=7, owner=owner)
-        fast, contract, loan = fast_track_disbursed(seed=1, owner=owner)
+        owner = ApplicantFactory(username="fuzz_owner")
+        review = ApplicationFactory(seed=7, applicant=owner, stage="submitted").pk
+        disbursed = FastTrackApplicationFactory(seed=1, applicant=owner, stage="disbursed")
+        fast, contract, loan = disbursed.pk, disbursed.contracts.get(kind="loan").pk, disbursed.loan.pk
         enterprise = LoanApplication.objects.get(pk=fast).enterprise_id
         with override_settings(ALLOW_SIMULATED_BUSINESS_DATE=True):  # a run whose progress the reads can fetch
             cob = cob_start(until=timezone.localdate(), by=org["demo_ops"]).pk
