@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.approvals_support import fast_passwords, pending_case  # noqa: F401
+from tests.approvals_support import fast_passwords  # noqa: F401
+from tests.factories import PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -21,7 +22,7 @@ def test_an_escalation_then_the_final_approval(products, org):
     from applications.models import LoanApplication
     from approvals.services import DecisionOutcome
 
-    application, _owner = pending_case(amount="5000000.00", seed=9)
+    application = PendingApprovalFactory(amount="5000000.00", seed=9)
     assert application.route == "head_office"
     result = _decide(application, org["demo_branch_approver"], decision="approve", approved_amount="4500000.00")
     assert result.outcome == DecisionOutcome.ESCALATED and not result.closed
@@ -41,12 +42,12 @@ def test_an_escalation_then_the_final_approval(products, org):
 def test_a_decline_and_a_return_are_final_for_the_tier(products, org):
     from approvals.services import DecisionOutcome
 
-    declined, _owner = pending_case(seed=31)
+    declined = PendingApprovalFactory(seed=31)
     result = _decide(declined, org["demo_branch_approver"], decision="decline", reason_codes=["HIGH_LEVERAGE"])
     assert result.outcome == DecisionOutcome.DECLINED and result.closed
     assert result.application.status == "declined" and result.case.status == "declined"
 
-    returned, _owner = pending_case(username="owner2", seed=14)
+    returned = PendingApprovalFactory(seed=14)
     result = _decide(returned, org["demo_branch_approver"], decision="return", reason_codes=["VISIT_REQUIRED"])
     assert result.outcome == DecisionOutcome.RETURNED and result.closed
     assert result.application.status == "under_review" and result.case.status == "returned"
@@ -56,7 +57,7 @@ def test_committee_votes_then_the_chairs_resolution(products, org):
     from approvals.services import DecisionOutcome, committee_configure, committee_resolve
 
     committee_configure(by=org["demo_admin"], chair=org["demo_committee_1"], quorum=3)
-    application, _owner = pending_case(related_party=True, seed=16)
+    application = PendingApprovalFactory(related_party=True, seed=16)
     assert _decide(application, org["demo_branch_approver"], decision="approve").to_tier == "committee"
     for member in ("demo_committee_1", "demo_committee_2", "demo_committee_3"):
         result = _decide(application, org[member], decision="approve")
@@ -72,7 +73,7 @@ def test_the_conductor_moves_the_clocks_by_the_outcome(products, org):
     from casework import lifecycle
     from loanservice.models import SlaClock
 
-    application, _owner = pending_case(amount="5000000.00", seed=9)
+    application = PendingApprovalFactory(amount="5000000.00", seed=9)
     written = lifecycle.case_decide(application_id=application.pk, user=org["demo_branch_approver"], decision="approve")
     assert written.status == "pending_approval"
     assert list(SlaClock.objects.filter(case_id=application.pk, stopped_at__isnull=True).values_list("stage", flat=True)) \

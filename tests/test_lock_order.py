@@ -13,7 +13,8 @@ from django.db import connections
 
 from tests.approvals_support import fast_passwords  # noqa: F401
 from tests.conftest import client_for
-from tests.contracts_support import accept, manual_case_approved, sign_all
+from tests.contracts_support import accept, sign_all
+from tests.factories import ApplicantFactory, ApplicationFactory, FastTrackLoanFactory, owner_view
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords")]
 RANK = {"LoanApplication": 0, "ApprovalCase": 1, "Contract": 2, "DisbursementOrder": 3, "Loan": 4, "Installment": 5}
@@ -57,7 +58,7 @@ def test_a_manual_case_from_decision_to_repayment_locks_in_one_order(products, o
     from postloan.models import Loan
     from postloan.services import repayment_record
 
-    pk, owner, client = manual_case_approved(org, seed=7)
+    pk, _owner, client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7))
     detail = accept(client, pk)
     ops = client_for(org["demo_ops"])
     loan_contract = Contract.objects.get(pk=detail["contract"])
@@ -81,10 +82,7 @@ def test_a_manual_case_from_decision_to_repayment_locks_in_one_order(products, o
 
 
 def test_the_fast_track_from_submission_to_the_systems_release_locks_in_one_order(products, org, locks):
-    from tests.conftest import new_applicant
-    from tests.loans import fast_track_loan
-
-    fast_track_loan(owner=new_applicant("lock_order_ft"), seed=63)
+    FastTrackLoanFactory(owner=ApplicantFactory(username="lock_order_ft"), seed=63)
     wrong, per_transaction = _out_of_order(locks)
     assert not wrong, wrong
     assert any(models[:2] == ["LoanApplication", "DisbursementOrder"] for models in per_transaction.values()), per_transaction

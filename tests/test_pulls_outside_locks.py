@@ -12,8 +12,8 @@ import pytest
 import time_machine
 from django.db import OperationalError, connection, transaction
 
-from tests.approvals_support import draft_case, fast_passwords  # noqa: F401
-from tests.conftest import new_applicant
+from tests.approvals_support import fast_passwords  # noqa: F401
+from tests.factories import ApplicantFactory, ApplicationFactory, FastTrackLoanFactory
 from tests.test_postloan_repayments import DISBURSED
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords")]
@@ -65,8 +65,8 @@ def test_a_submission_pulls_before_it_locks_the_draft(products, org, pulls_probe
     from casework import lifecycle
 
     seen, target = pulls_probe
-    owner = new_applicant("pull_owner")
-    draft = draft_case(owner, seed=61)
+    draft = ApplicationFactory(stage="draft", seed=61)
+    owner = draft.applicant
     target.update(model=LoanApplication, pk=draft.pk)
     application = lifecycle.application_submit(application_id=draft.pk, user=owner)
     assert application.status == LoanApplication.Status.UNDER_REVIEW
@@ -82,8 +82,8 @@ def test_a_submission_rechecks_the_draft_under_the_lock(products, org, monkeypat
     from loanservice.errors import Conflict
     from underwriting.providers import SandboxProvider
 
-    owner = new_applicant("pull_owner2")
-    draft = draft_case(owner, seed=62)
+    draft = ApplicationFactory(stage="draft", seed=62)
+    owner = draft.applicant
     fetch = SandboxProvider.fetch
     withdrawn = []
 
@@ -112,10 +112,9 @@ def test_a_submission_rechecks_the_draft_under_the_lock(products, org, monkeypat
 def renewable_loan(products, org):
     """A fast-track loan paid on time up to thirty days before maturity (its data by then months old)."""
     from postloan.services import repayment_record
-    from tests.loans import fast_track_loan
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        loan = fast_track_loan(owner=new_applicant("pull_renew"), seed=63)
+        loan = FastTrackLoanFactory(owner=ApplicantFactory(username="pull_renew"), seed=63)
     near = loan.maturity_date - dt.timedelta(days=30)
     for inst in loan.installments.filter(due_date__lt=near).order_by("n"):
         with time_machine.travel(dt.datetime.combine(inst.due_date, dt.time(12)), tick=False):

@@ -11,15 +11,14 @@ from rest_framework.views import APIView
 
 from applications.models import Enterprise, LoanApplication
 from applications.selectors import applications_visible_to
-from loanservice import roles
-from loanservice.api import client_ip, role_permission
+from loanservice.api import client_ip, rule_permission
 from loanservice.audit import audit_record
 
 from . import services
 from .models import COLLATERAL_KINDS, CaseNote, Collateral, Guarantor
 from .selectors import application_score_of, enterprise_profile
 
-CaseStaff = role_permission(roles.RM, *roles.APPROVER_ROLES, roles.RISK)
+CaseStaff = rule_permission("underwriting.case_file")
 
 
 def _money(value) -> str | None:
@@ -27,7 +26,7 @@ def _money(value) -> str | None:
 
 
 class SnapshotPushView(APIView):
-    permission_classes = [role_permission(roles.INTEGRATION, roles.RISK)]
+    permission_classes = [rule_permission("underwriting.pull_data")]
 
     @extend_schema(request=inline_serializer("SnapshotIn", {"as_of": serializers.DateField(), "payload": serializers.DictField()}),
                    responses={201: inline_serializer("SnapshotOut", {"id": serializers.IntegerField(), "source": serializers.CharField(),
