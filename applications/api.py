@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -12,10 +13,11 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from loanservice import roles
-from loanservice.api import client_ip, role_permission
+from loanservice.api import client_ip, form_input, role_permission
 from loanservice.errors import ApplicationError
 
 from . import services
+from .forms import ApplicationCreateForm, EnterpriseForm
 from .models import DocumentRequirement, Enterprise, LoanProduct
 from .selectors import applications_visible_to, enterprises_visible_to, products_published
 
@@ -84,11 +86,14 @@ class EnterpriseListCreateView(APIView):
 
     @extend_schema(request=EnterpriseSerializer, responses={201: EnterpriseSerializer})
     def post(self, request):
-        enterprise = services.enterprise_create(owner=request.user, data=dict(request.data.items()), ip=client_ip(request))
+        data = form_input(EnterpriseForm, request.data, message=_("企业信息有误 / The enterprise details are not valid."))
+        enterprise = services.enterprise_create(owner=request.user, **data, ip=client_ip(request))
         return Response(EnterpriseSerializer(enterprise).data, status=status.HTTP_201_CREATED)
 
 
 class ApplicationCreateSerializer(serializers.Serializer):
+    """The body of `POST /api/v1/applications/` as the schema shows it; `ApplicationCreateForm` checks it."""
+
     enterprise = serializers.IntegerField()
     product = serializers.CharField(help_text="product code")
     amount = serializers.DecimalField(max_digits=16, decimal_places=2)
@@ -126,23 +131,9 @@ class ApplicationListCreateView(APIView):
 
     @extend_schema(request=ApplicationCreateSerializer, responses={201: ApplicationSummarySerializer})
     def post(self, request):
-        ser = ApplicationCreateSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        data = ser.validated_data
-        enterprise = Enterprise.objects.filter(pk=data["enterprise"], owner=request.user).first()
-        product = LoanProduct.objects.filter(code=data["product"], is_active=True).first()
-        errors = {}
-        if enterprise is None:
-            errors["enterprise"] = ["企业不存在 / Enterprise not found."]
-        if product is None:
-            errors["product"] = ["产品不存在 / Unknown product."]
-        if errors:
-            raise ApplicationError("申请信息有误 / The application details are not valid.", errors=errors)
-        application = services.application_create(
-            applicant=request.user, enterprise=enterprise, product=product, amount=data["amount"],
-            term_months=data["term_months"], repayment_method=data["repayment_method"], purpose=data["purpose"],
-            channel=data.get("channel") or "api",
-        )
+        data = form_input(ApplicationCreateForm, request.data,
+                          message=_("申请信息有误 / The application details are not valid."))
+        application = services.application_create(applicant=request.user, **data)
         return Response(ApplicationSummarySerializer(application).data, status=status.HTTP_201_CREATED)
 
 

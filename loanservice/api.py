@@ -71,6 +71,26 @@ def exception_handler(exc, context):
     return response
 
 
+SINGLE_VALUE = "请填写单个值 / Enter a single value."
+
+
+def form_input(form_class, data, *, message: str, **kwargs) -> dict:
+    """An API body checked by the Django form the pages use (one check per input): the form's cleaned data,
+    or an ApplicationError naming each field. A list or an object where a form expects one value is refused
+    under its field (a form would read it as text)."""
+    if not hasattr(data, "get"):
+        raise ApplicationError(message, errors={"non_field_errors": ["请求体须为 JSON 对象 / The body must be a JSON object."]})
+    nested = {name: [SINGLE_VALUE] for name in form_class.base_fields
+              if isinstance(data.get(name), (list, dict))}
+    form = form_class(data={k: v for k, v in data.items() if k not in nested}, **kwargs)
+    if nested or not form.is_valid():
+        errors = {"non_field_errors" if name == "__all__" else name: [str(e) for e in errs]
+                  for name, errs in form.errors.items()}
+        errors.update(nested)
+        raise ApplicationError(message, errors=errors)
+    return form.cleaned_data
+
+
 class HasRole(BasePermission):
     roles: tuple[str, ...] = ()
 

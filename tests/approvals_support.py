@@ -35,7 +35,7 @@ def draft_case(owner, *, product: str = "secured-operating", amount: str = "2000
     from applications.services import application_create, consent_grant, document_upload, enterprise_create
 
     data = enterprise_payload(uscc_for(grades, seed=seed, tier=tier), seed=seed)
-    enterprise = enterprise_create(owner=owner, data=data)
+    enterprise = enterprise_create(owner=owner, **data)
     product_obj = LoanProduct.objects.get(code=product)
     application = application_create(applicant=owner, enterprise=enterprise, product=product_obj, amount=Decimal(amount),
                                      term_months=term, repayment_method=method, purpose="扩大经营", channel="web")

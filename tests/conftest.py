@@ -103,8 +103,8 @@ def enterprise_payload(uscc: str, *, seed: int = 1, **overrides) -> dict:
     data = {
         "name": "上海测试制造有限公司", "uscc": uscc, "legal_rep_name": "张三",
         "legal_rep_id_number": make_resident_id(seed, birth_year=1980), "industry_code": "C3399",
-        "founded_on": (dt.date.today() - dt.timedelta(days=365 * 6)).isoformat(), "employees": 40,
-        "annual_revenue": "8000000.00",
+        "founded_on": dt.date.today() - dt.timedelta(days=365 * 6), "employees": 40,
+        "annual_revenue": Decimal("8000000.00"),
     }
     data.update(overrides)
     return data

@@ -20,10 +20,10 @@ def fast_track_loan(*, owner, seed: int = 1, amount: str = "300000.00", term: in
     from underwriting.providers import make_resident_id
 
     today = timezone.localdate()
-    enterprise = enterprise_create(owner=owner, data={
-        "name": f"测试贷后企业{seed}有限公司", "uscc": _demo_uscc(seed, "prime", "AB"), "legal_form": "llc", "legal_rep_name": "王贷后",
-        "legal_rep_id_number": make_resident_id(seed, birth_year=1980), "industry_code": "C3399",
-        "founded_on": (today - dt.timedelta(days=365 * 6)).isoformat(), "employees": 40, "annual_revenue": "8000000.00"})
+    enterprise = enterprise_create(
+        owner=owner, name=f"测试贷后企业{seed}有限公司", uscc=_demo_uscc(seed, "prime", "AB"), legal_form="llc", legal_rep_name="王贷后",
+        legal_rep_id_number=make_resident_id(seed, birth_year=1980), industry_code="C3399",
+        founded_on=today - dt.timedelta(days=365 * 6), employees=40, annual_revenue=Decimal("8000000.00"))
     application = application_create(applicant=owner, enterprise=enterprise, product=LoanProduct.objects.get(code=product),
                                      amount=Decimal(amount), term_months=term, repayment_method=method, purpose="采购原材料")
     consent_grant(application=application, user=owner, scopes=[s for s, _label in DATA_SOURCES])

@@ -40,7 +40,7 @@ def _owner(name):
 
 
 def _draft(owner, product, *, seed, grades="", amount="300000"):
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for(grades, seed=seed), seed=seed))
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for(grades, seed=seed), seed=seed))
     application = application_create(applicant=owner, enterprise=enterprise, product=product, amount=Decimal(amount),
                                      term_months=product.min_term_months, repayment_method=product.repayment_methods[0],
                                      purpose="流动资金")

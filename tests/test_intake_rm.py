@@ -28,7 +28,7 @@ def _uscc_in(region: str, n: int) -> str:
 
 
 def _case(owner, products, *, uscc=None, seed=61, enterprise=None):
-    enterprise = enterprise or enterprise_create(owner=owner, data=enterprise_payload(uscc or uscc_for("", seed=seed), seed=seed))
+    enterprise = enterprise or enterprise_create(owner=owner, **enterprise_payload(uscc or uscc_for("", seed=seed), seed=seed))
     application = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
                                      amount=Decimal("300000"), term_months=12, repayment_method="equal_installment",
                                      purpose="流动资金")

@@ -33,7 +33,7 @@ def portal(client, owner):
 
 
 def _draft(owner, product, *, seed=41, amount="2000000", legal_form="llc", **kwargs):
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("", seed=seed), seed=seed, legal_form=legal_form))
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=seed), seed=seed, legal_form=legal_form))
     return application_create(applicant=owner, enterprise=enterprise, product=product, amount=Decimal(amount),
                               term_months=kwargs.get("term", product.min_term_months),
                               repayment_method=product.repayment_methods[0], purpose="扩大经营")
@@ -59,7 +59,7 @@ def test_progress_bar_on_every_step(portal, owner, products):
 
 def test_save_and_exit_then_resume_where_it_stopped(portal, owner, products):
     product = products["secured-operating"]
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("", seed=42), seed=42))
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=42), seed=42))
     r = portal.post(f"/portal/apply/{product.code}/?enterprise={enterprise.pk}", {
         "amount": "1500000", "term_months": 24, "repayment_method": "equal_principal", "purpose": "设备更新", "save_exit": "1"})
     assert r.status_code == 302 and r["Location"] == "/portal/"

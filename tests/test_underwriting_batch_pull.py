@@ -24,7 +24,7 @@ def borrower(products, seed: int, scopes=MONITORED):
     from applications.services import application_create, consent_grant, enterprise_create
 
     owner = new_applicant(f"batch{seed}")
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for(seed=seed), seed=seed))
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for(seed=seed), seed=seed))
     application = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
                                      amount="300000.00", term_months=12, repayment_method="equal_installment", purpose="采购原材料")
     consent_grant(application=application, user=owner, scopes=scopes)
