@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
-from loanservice.money import REQUIRED, MoneyField
+from loanservice.money import REQUIRED, MoneyField, money_display
 
 from .identifiers import check_industry_code, check_resident_id, check_uscc
 from .models import REPAYMENT_METHODS, Enterprise, LoanProduct
@@ -127,7 +127,7 @@ class RequestForm(forms.Form):
         if product is not None:  # what the page offers; the service refuses anything else
             self.fields["repayment_method"].widget.choices = [c for c in REPAYMENT_METHODS if c[0] in product.repayment_methods]
             self.fields["amount"].help_text = _("%(min)s 至 %(max)s 元 / %(min)s to %(max)s CNY") % {
-                "min": f"{product.min_amount:,.0f}", "max": f"{product.max_amount:,.0f}"}
+                "min": money_display(product.min_amount, 0), "max": money_display(product.max_amount, 0)}
             self.fields["term_months"].help_text = _("%(min)s 至 %(max)s 个月 / %(min)s to %(max)s months") % {
                 "min": product.min_term_months, "max": product.max_term_months}
             self.fields["term_months"].widget.attrs.update({"min": product.min_term_months, "max": product.max_term_months})

@@ -20,6 +20,7 @@ from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import SlaClock
+from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from underwriting.models import Score
 
@@ -268,8 +269,8 @@ def fast_track_blockers(*, application: LoanApplication, score: Score, related: 
     for reason in related if related is not None else related_party_reasons(enterprise=enterprise):
         add(reason)
     if score.recommended_limit is not None and application.amount > score.recommended_limit:
-        add(_reason("AMOUNT_ABOVE_LIMIT", f"申请金额高于测算额度 {score.recommended_limit:,.2f}",
-                    f"The amount is above the recommended limit of {score.recommended_limit:,.2f}"))
+        add(_reason("AMOUNT_ABOVE_LIMIT", f"申请金额高于测算额度 {money_display(score.recommended_limit)}",
+                    f"The amount is above the recommended limit of {money_display(score.recommended_limit)}"))
     return blockers
 
 
@@ -282,8 +283,8 @@ def _auto_rule_reasons(rules: list[AuthorityRule], facts: RouteFacts) -> list[di
     reasons = []
     limit = max((r.max_amount for r in autos if r.max_amount is not None), default=None)
     if limit is not None and all(r.max_amount is not None and facts.amount > r.max_amount for r in autos):
-        reasons.append(_reason("AMOUNT_ABOVE_FAST_TRACK", f"金额超过自动审批上限 {limit:,.2f}",
-                               f"The amount is above the fast-track limit of {limit:,.2f}"))
+        reasons.append(_reason("AMOUNT_ABOVE_FAST_TRACK", f"金额超过自动审批上限 {money_display(limit)}",
+                               f"The amount is above the fast-track limit of {money_display(limit)}"))
     if all(r.grades and facts.grade not in r.grades for r in autos):
         reasons.append(_reason("GRADE_NOT_FAST_TRACK", f"评级为 {facts.grade}", f"Grade {facts.grade}"))
     if all(r.customer_ratings and facts.customer_rating not in r.customer_ratings for r in autos):

@@ -24,6 +24,7 @@ from loanservice.api import client_ip, role_permission
 from loanservice.audit import audit_trail
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import SlaClock
+from loanservice.money import money_text
 from loanservice.sla import sla_clock_remaining
 from postloan.models import Loan
 from underwriting.selectors import application_score_of, questionnaire_for
@@ -33,10 +34,6 @@ IsRM = role_permission(roles.RM)
 IsApprover = role_permission(*roles.APPROVER_ROLES)
 IsOperations = role_permission(roles.OPERATIONS)
 IsSigner = role_permission(roles.APPLICANT, roles.OPERATIONS)
-
-
-def money(value) -> str | None:
-    return None if value is None else f"{value:.2f}"
 
 
 def rate(value) -> str | None:
@@ -55,7 +52,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
         "status": application.status,
         "product": application.product.code,
         "enterprise": {"id": application.enterprise_id, "name": application.enterprise.name, "uscc": application.enterprise.uscc},
-        "amount": money(application.amount),
+        "amount": money_text(application.amount),
         "term_months": application.term_months,
         "repayment_method": application.repayment_method,
         "purpose": application.purpose,
@@ -75,7 +72,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
         },
         "route": application.route or None,
         "offer": None if application.offer_amount is None else {
-            "amount": money(application.offer_amount), "annual_rate": f"{application.offer_rate:.4f}",
+            "amount": money_text(application.offer_amount), "annual_rate": f"{application.offer_rate:.4f}",
             "term_months": application.offer_term_months, "repayment_method": application.offer_repayment_method,
             "valid_until": application.offer_valid_until,
         },
@@ -122,7 +119,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
                                   "features": score.features, "missing_sources": score.missing_sources,
                                   "data_gaps": score.data_gaps, "limit_basis": score.limit_basis,
                                   "decision_seconds": None if score.decision_seconds is None else f"{score.decision_seconds:.3f}",
-                                  "recommended_limit": money(score.recommended_limit),
+                                  "recommended_limit": money_text(score.recommended_limit),
                                   "recommended_rate": None if score.recommended_rate is None else f"{score.recommended_rate:.4f}"})
     return data
 
@@ -356,4 +353,4 @@ class DisburseView(APIView):
             loan = Loan.objects.select_related("disbursement").filter(application_id=contract.application_id).first()
             if loan is None or loan.disbursement.idempotency_key != key:
                 raise
-        return Response({"loan": loan.pk, "amount": money(loan.principal)}, status=status.HTTP_201_CREATED)
+        return Response({"loan": loan.pk, "amount": money_text(loan.principal)}, status=status.HTTP_201_CREATED)

@@ -25,6 +25,7 @@ from approvals.models import ROUTE_LEVELS
 from contracts import services as contracts
 from contracts.models import Contract, DisbursementOrder
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import sla_clock_pause, sla_clock_resume, sla_clock_start, sla_clock_stop
 from postloan import services as postloan
@@ -303,7 +304,7 @@ def disbursement_release(*, application_id: int, user, idempotency_key: str) -> 
     sla_clock_stop(case_id=application_id)
     with in_default_language():
         notify(user=application.applicant, kind="disbursed",
-               title=_("贷款已发放：%(a)s 元 / Your loan of %(a)s CNY is disbursed") % {"a": f"{order.amount:,.2f}"},
+               title=_("贷款已发放：%(a)s 元 / Your loan of %(a)s CNY is disbursed") % {"a": money_display(order.amount)},
                url=f"/portal/loans/{loan.pk}/")
     return loan
 

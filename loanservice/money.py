@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -61,7 +61,7 @@ def money_text(value) -> str | None:
     """An amount as the API and stored data write it: "1234.50" (None stays None)."""
     if value is None:
         return None
-    return f"{Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP):.2f}"
+    return f"{value if isinstance(value, (Decimal, int)) else Decimal(str(value)):.2f}"
 
 
 def money_display(value, decimals: int = 2) -> str:

@@ -14,16 +14,13 @@ from applications.selectors import applications_visible_to
 from loanservice import roles
 from loanservice.api import client_ip, role_permission
 from loanservice.audit import audit_record
+from loanservice.money import money_text
 
 from . import services
 from .models import COLLATERAL_KINDS, CaseNote, Collateral, Guarantor
 from .selectors import application_score_of, enterprise_profile
 
 CaseStaff = role_permission(roles.RM, *roles.APPROVER_ROLES, roles.RISK)
-
-
-def _money(value) -> str | None:
-    return None if value is None else f"{value:.2f}"
 
 
 class SnapshotPushView(APIView):
@@ -46,14 +43,14 @@ def _case(request, pk) -> LoanApplication:
 
 def collateral_json(item: Collateral) -> dict:
     return {"id": item.pk, "kind": item.kind, "description": item.description, "owner_name": item.owner_name,
-            "certificate_no": item.certificate_no, "valuation": _money(item.valuation), "appraiser": item.appraiser,
-            "appraised_on": item.appraised_on, "ltv": f"{item.ltv:.4f}", "lendable_value": _money(item.lendable_value),
+            "certificate_no": item.certificate_no, "valuation": money_text(item.valuation), "appraiser": item.appraiser,
+            "appraised_on": item.appraised_on, "ltv": f"{item.ltv:.4f}", "lendable_value": money_text(item.lendable_value),
             "added_by": item.added_by.username, "created_at": item.created_at}
 
 
 def guarantor_json(item: Guarantor) -> dict:
     return {"id": item.pk, "kind": item.kind, "name": item.name, "uscc": item.uscc, "id_number": item.id_number,
-            "relationship": item.relationship, "guaranteed_amount": _money(item.guaranteed_amount),
+            "relationship": item.relationship, "guaranteed_amount": money_text(item.guaranteed_amount),
             "prescreen": {"passed": item.prescreen_passed, "reasons": item.prescreen.get("reasons", []),
                           "gaps": item.prescreen.get("gaps", [])},
             "created_at": item.created_at}
@@ -61,7 +58,7 @@ def guarantor_json(item: Guarantor) -> dict:
 
 def _limit(application: LoanApplication) -> dict:
     score = application_score_of(application)
-    return {"recommended_limit": _money(score.recommended_limit) if score else None,
+    return {"recommended_limit": money_text(score.recommended_limit) if score else None,
             "limit_basis": score.limit_basis if score else {}}
 
 
