@@ -17,6 +17,7 @@ from applications.models import LoanApplication
 from applications.selectors import applicable_checklist, applications_visible_to
 from approvals.models import ReasonCode
 from approvals.selectors import decisions_of, routing_of
+from approvals.serializers import DecisionSerializer
 from casework import lifecycle
 from contracts.models import Contract
 from loanservice import roles
@@ -247,23 +248,13 @@ class SendToApprovalView(APIView):
         return Response(application_detail(application, user=request.user))
 
 
-class DecideSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=["approve", "decline", "return"])
-    reason_codes = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
-    approved_amount = serializers.DecimalField(max_digits=16, decimal_places=2, required=False, allow_null=True)
-    rate = serializers.DecimalField(max_digits=7, decimal_places=6, required=False, allow_null=True)
-    term_months = serializers.IntegerField(required=False, allow_null=True)
-    conditions = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
-
-
 class DecideView(APIView):
     permission_classes = [IsApprover]
 
-    @extend_schema(request=DecideSerializer, responses=Detail)
+    @extend_schema(request=DecisionSerializer, responses=Detail)
     def post(self, request, pk):
         application = visible_application(request, pk)
-        ser = DecideSerializer(data=request.data)
+        ser = DecisionSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         lifecycle.case_decide(application_id=application.pk, user=request.user, **ser.validated_data)
         application.refresh_from_db()

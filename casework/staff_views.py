@@ -17,12 +17,13 @@ from applications.models import ApplicationDocument, LoanApplication, LoanProduc
 from applications.selectors import applications_visible_to
 from approvals.models import ReasonCode
 from approvals.selectors import approval_queue, approver_tiers, queue_filters_clean, review_context
+from approvals.serializers import DecisionSerializer
 from casework import lifecycle
 from casework.case_api import application_detail
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from loanservice import roles
-from loanservice.api import client_ip
+from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.models import Branch, SlaClock
@@ -116,14 +117,9 @@ def case_action(request, pk, action):
             messages.success(request, _("贷审会决议已记录 / Resolution recorded."))
             return redirect("staff:approver_queue")
         elif action == "decide":
-            lifecycle.case_decide(
-                application_id=pk, user=request.user, decision=request.POST.get("decision", ""),
-                reason_codes=request.POST.getlist("reason_codes"), comment=request.POST.get("comment", ""),
-                approved_amount=request.POST.get("approved_amount") or None, rate=request.POST.get("rate") or None,
-                term_months=request.POST.get("term_months") or None,
-                conditions=[{"code": c, "text": ReasonCode.objects.filter(code=c).values_list("text", flat=True).first() or c}
-                            for c in request.POST.getlist("conditions")],
-            )
+            decision = serializer_input(DecisionSerializer, request.POST,
+                                        message=_("审批意见有误 / The decision is not valid."))
+            lifecycle.case_decide(application_id=pk, user=request.user, **decision)
             messages.success(request, _("审批意见已记录 / Decision recorded."))
             return redirect("staff:approver_queue")
         else:

@@ -91,6 +91,15 @@ def form_input(form_class, data, *, message: str, **kwargs) -> dict:
     return form.cleaned_data
 
 
+def serializer_input(serializer_class, data, *, message: str) -> dict:
+    """An input checked by the serializer the API and the page share: its validated data, or an
+    ApplicationError naming each field (pages show it as a flash message, the API as a 400)."""
+    ser = serializer_class(data=data)
+    if not ser.is_valid():
+        raise ApplicationError(message, errors=_flatten(ser.errors))
+    return ser.validated_data
+
+
 class HasRole(BasePermission):
     roles: tuple[str, ...] = ()
 
