@@ -17,6 +17,7 @@ from loanservice.money import money_text
 
 from .models import Loan
 from .selectors import loans_visible_to, warnings_open
+from .serializers import RenewalSerializer, RepaymentSerializer
 from .services import loan_position, renewal_eligibility, renewal_request, repayment_record, survey_answer
 
 __all__ = ["loans_visible_to", "loan_detail"]
@@ -50,12 +51,6 @@ class LoanDetailView(APIView):
                                                           "principal": serializers.CharField(), "schedule": serializers.ListField()}))
     def get(self, request, pk):
         return Response(loan_detail(get_object_or_404(loans_visible_to(request.user), pk=pk)))
-
-
-class RepaymentSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
-    paid_on = serializers.DateField()
-    reference = serializers.CharField(max_length=80)
 
 
 class RepaymentView(APIView):
@@ -114,12 +109,13 @@ class RenewalView(APIView):
         result = renewal_eligibility(loan=loan)
         return Response({**result, "amount": money_text(result["amount"])})
 
-    @extend_schema(request=inline_serializer("RenewalIn", {"kind": serializers.ChoiceField(["renewal", "top_up"], required=False),
-                                                           "amount": serializers.CharField(required=False)}),
+    @extend_schema(request=RenewalSerializer,
                    responses={201: inline_serializer("RenewalCreated", {"application": serializers.IntegerField()})})
     def post(self, request, pk):
         loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
-        offer = renewal_request(loan=loan, by=request.user, kind=request.data.get("kind", "renewal"), amount=request.data.get("amount"))
+        ser = RenewalSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        offer = renewal_request(loan=loan, by=request.user, **ser.validated_data)
         return Response({"application": offer.application_id, "kind": offer.kind, "amount": money_text(offer.amount)}, status=status.HTTP_201_CREATED)
 
 
