@@ -133,3 +133,20 @@ def test_money_display_and_the_cny_filter_agree(value, decimals, expected):
     assert money_display(value, decimals) == expected
     html = Template("{% load intake %}{{ v|cny:d }}").render(Context({"v": value, "d": decimals}))
     assert html == expected
+
+
+@pytest.mark.django_db
+def test_a_prospect_lists_declared_revenue_is_read_by_the_same_parser(products, org):
+    from marketing.models import Prospect
+    from marketing.services import prospect_list_import
+    from underwriting.providers import make_uscc
+
+    codes = [c for c in (make_uscc(seed, tier="prime") for seed in range(810000, 810200)) if c[2:4] == "31"][:4]
+    rows = [f'{codes[0]},上海甲公司,,,,"1,200,000.5",', f"{codes[1]},上海乙公司,,,,12.345,",
+            f"{codes[2]},上海丙公司,,,,NaN,", f"{codes[3]},上海丁公司,,,,-5,"]
+    content = "\n".join(["uscc,name,contact_name,contact_phone,industry_code,annual_revenue,employees", *rows]).encode()
+    plist = prospect_list_import(kind="industrial_park", partner_name="园区", file_name="p.csv", content=content,
+                                 by=org["demo_rm"])
+    assert plist.rows_imported == 1 and Prospect.objects.get(uscc=codes[0]).declared_revenue == Decimal("1200000.50")
+    assert [(e["row"], e["field"]) for e in plist.errors] == [(3, "annual_revenue"), (4, "annual_revenue"), (5, "annual_revenue")]
+    assert {e["message"] for e in plist.errors} == {str(MONEY_INVALID)}
