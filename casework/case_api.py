@@ -29,6 +29,7 @@ from loanservice.money import money_text
 from loanservice.sla import sla_clock_remaining
 from postloan.models import Loan
 from underwriting.selectors import application_score_of, questionnaire_for
+from underwriting.serializers import InfoRequestSerializer
 
 IsApplicant = role_permission(roles.APPLICANT)
 IsRM = role_permission(roles.RM)
@@ -176,13 +177,6 @@ class SubmitView(APIView):
                          "prescreen": {"passed": application.prescreen["passed"], "reasons": application.prescreen["reasons"]}})
 
 
-class RequestInfoSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    due_on = serializers.DateField(required=False, allow_null=True)
-    documents = serializers.ListField(child=serializers.CharField(), required=False, default=list)  # checklist codes
-    questions = serializers.ListField(child=serializers.CharField(max_length=300), required=False, default=list)
-
-
 def rm_case(request, pk) -> LoanApplication:
     application = visible_application(request, pk)
     if application.relationship_manager_id != request.user.pk and not roles.has_role(request.user, *roles.APPROVER_ROLES):
@@ -193,10 +187,10 @@ def rm_case(request, pk) -> LoanApplication:
 class RequestInfoView(APIView):
     permission_classes = [role_permission(roles.RM, *roles.APPROVER_ROLES)]
 
-    @extend_schema(request=RequestInfoSerializer, responses={201: inline_serializer("InfoRequestOut", {"id": serializers.IntegerField(), "status": serializers.CharField()})})
+    @extend_schema(request=InfoRequestSerializer, responses={201: inline_serializer("InfoRequestOut", {"id": serializers.IntegerField(), "status": serializers.CharField()})})
     def post(self, request, pk):
         application = rm_case(request, pk)
-        ser = RequestInfoSerializer(data=request.data)
+        ser = InfoRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         req = lifecycle.case_request_info(application_id=application.pk, user=request.user, **ser.validated_data)
         return Response({"id": req.pk, "status": LoanApplication.Status.AWAITING_INFO}, status=status.HTTP_201_CREATED)

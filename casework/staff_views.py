@@ -33,6 +33,7 @@ from postloan.api import loans_visible_to
 from underwriting import views as underwriting_views
 from underwriting.models import COLLATERAL_KINDS
 from underwriting.selectors import application_score_of, enterprise_profile, questionnaire_for
+from underwriting.serializers import InfoRequestSerializer
 from underwriting.services import site_visit_record
 
 QUEUE_PAGE_SIZE = 50  # rows per page of the RM's and the approvers' work queues
@@ -108,9 +109,11 @@ def case_action(request, pk, action):
             messages.success(request, _("已提交审批 / Sent to approval."))
             return redirect("staff:rm_queue")
         elif action == "request_info":
-            lifecycle.case_request_info(application_id=pk, user=request.user, message=request.POST.get("message", ""),
-                                        due_on=request.POST.get("due_on") or None, documents=request.POST.getlist("documents"),
-                                        questions=[q for q in request.POST.get("questions", "").splitlines() if q.strip()])
+            asked = serializer_input(InfoRequestSerializer, {
+                "message": request.POST.get("message", ""), "due_on": request.POST.get("due_on", ""),
+                "documents": request.POST.getlist("documents"), "questions": request.POST.get("questions", "").splitlines(),
+            }, message=_("补充资料请求有误 / The request for information is not valid."))
+            lifecycle.case_request_info(application_id=pk, user=request.user, **asked)
             messages.success(request, _("已向客户发出补充资料请求 / Information requested."))
         elif action == "resolve":
             lifecycle.case_resolve(application_id=pk, user=request.user, text=request.POST.get("text", ""))

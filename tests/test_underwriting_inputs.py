@@ -63,3 +63,23 @@ def test_the_page_and_the_api_hand_the_service_the_same_values(secured_case, org
     items = list(secured_case["application"].collateral.order_by("id").values_list("kind", "valuation", "ltv"))
     assert items == [("real_estate", Decimal("4000000.00"), Decimal("0.7000")),
                      ("equipment", Decimal("1000000.00"), items[1][2])] and items[1][2] > 0
+
+
+def test_a_request_for_information_gets_the_same_message_on_the_api_and_the_case_page(secured_case, org):  # noqa: F811
+    pk, rm = secured_case["pk"], secured_case["rm"]
+    page = page_client(org["demo_rm"])
+    yesterday = (TODAY - dt.timedelta(days=1)).isoformat()
+    for body, form, field in (
+        ({"questions": ["x"], "due_on": yesterday}, {"questions": "x", "due_on": yesterday}, "due_on"),
+        ({"questions": ["x"], "due_on": "soon"}, {"questions": "x", "due_on": "soon"}, "due_on"),
+        ({"questions": ["问" * 301]}, {"questions": "问" * 301}, "questions"),
+        ({"documents": ["nonsense"]}, {"documents": "nonsense"}, "documents"),  # not on the checklist: the service
+    ):
+        r = rm.post(f"/api/v1/applications/{pk}/request-info/", body, format="json")
+        assert r.status_code == 400 and set(r.json()["errors"]) == {field}, r.content
+        message = in_language(r.json()["errors"][field][0])
+        html = page.post(f"/staff/cases/{pk}/action/request_info/", form, follow=True).content.decode()
+        assert message in htmllib.unescape(html), (body, message)
+    application = secured_case["application"]
+    application.refresh_from_db()
+    assert application.status == "under_review" and not application.info_requests.exists()

@@ -48,6 +48,10 @@ class FractionField(_BlankAsNone, serializers.DecimalField):
     pass
 
 
+class DateOrNone(_BlankAsNone, serializers.DateField):
+    pass
+
+
 class CollateralSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[k for k, _label in COLLATERAL_KINDS], error_messages={
         "invalid_choice": _message("可选：%(k)s / One of: %(k)s", k=", ".join(k for k, _label in COLLATERAL_KINDS))})
@@ -97,3 +101,27 @@ class GuarantorSerializer(serializers.Serializer):
 
 class CaseNoteSerializer(serializers.Serializer):
     text = _text(4000)
+
+
+class InfoRequestSerializer(serializers.Serializer):
+    """A request for information (the RM's or an approver's): what to upload from the checklist, what to
+    answer, by when. Whether the documents are on the product's checklist is the service's check."""
+
+    message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    due_on = DateOrNone(required=False, allow_null=True, default=None, error_messages={"invalid": DATE_INVALID})
+    documents = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False, default=list)
+    questions = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False, default=list)
+
+    def validate_due_on(self, value):
+        if value is not None and value < timezone.localdate():
+            raise serializers.ValidationError(_lazy("截止日期不能早于今天 / The due date cannot be in the past."))
+        return value
+
+    def validate_documents(self, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(c.strip() for c in value if c.strip()))
+
+    def validate_questions(self, value: list[str]) -> list[str]:
+        asked = [q.strip() for q in value if q.strip()]
+        if any(len(q) > 300 for q in asked):
+            raise serializers.ValidationError(_lazy("每个问题不超过300字 / Each question at most 300 characters."))
+        return asked

@@ -507,18 +507,6 @@ def _case_for_rm(application: LoanApplication, by, *, states=DUE_DILIGENCE_STATE
     return application
 
 
-def _date(value, field: str, errors: dict) -> dt.date | None:
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value)
-        except ValueError:
-            value = None
-    if not isinstance(value, dt.date):
-        errors[field] = [_("请使用 YYYY-MM-DD 格式的日期 / Enter a date as YYYY-MM-DD.")]
-        return None
-    return value
-
-
 def ltv_cap(policy: PricingPolicy, kind: str) -> Decimal:
     return Decimal(str((policy.collateral_ltv_by_kind or {}).get(kind, policy.collateral_ltv)))
 
@@ -638,28 +626,15 @@ def case_note_add(*, application: LoanApplication, by, text: str) -> CaseNote:
 
 
 # ---------------------------------------------------------------- requests for information
-def info_request_validate(*, application: LoanApplication, documents=None, questions=None,
-                          due_on=None) -> tuple[list[DocumentRequirement], list[str], dt.date | None]:
-    """The documents (codes of the product's checklist) and questions asked, and the due date."""
-    errors: dict[str, list[str]] = {}
-    codes = [str(c).strip() for c in (documents or []) if str(c).strip()]
-    by_code = {r.code: r for r in DocumentRequirement.objects.filter(product=application.product, code__in=codes)}
-    unknown = [c for c in codes if c not in by_code]
+def info_request_documents(*, application: LoanApplication, documents: list[str]) -> list[DocumentRequirement]:
+    """The documents asked for (codes checked by underwriting.serializers.InfoRequestSerializer), as items of
+    the product's checklist; a code not on it is refused here, where the checklist is known."""
+    by_code = {r.code: r for r in DocumentRequirement.objects.filter(product=application.product, code__in=documents)}
+    unknown = [c for c in documents if c not in by_code]
     if unknown:
-        errors["documents"] = [_("不在该产品材料清单中：%(c)s / Not on the product's checklist: %(c)s") % {"c": ", ".join(unknown)}]
-    asked = [str(q).strip() for q in (questions or []) if str(q).strip()]
-    too_long = [i for i, q in enumerate(asked) if len(q) > 300]
-    if too_long:
-        errors["questions"] = [_("每个问题不超过300字 / Each question at most 300 characters.")]
-    if due_on not in (None, ""):
-        due_on = _date(due_on, "due_on", errors)
-        if due_on and due_on < timezone.localdate():
-            errors["due_on"] = [_("截止日期不能早于今天 / The due date cannot be in the past.")]
-    else:
-        due_on = None
-    if errors:
-        raise ApplicationError(_("补充资料请求有误 / The request for information is not valid."), errors=errors)
-    return [by_code[c] for c in dict.fromkeys(codes)], asked, due_on
+        raise ApplicationError(_("补充资料请求有误 / The request for information is not valid."), errors={
+            "documents": [_("不在该产品材料清单中：%(c)s / Not on the product's checklist: %(c)s") % {"c": ", ".join(unknown)}]})
+    return [by_code[c] for c in documents]
 
 
 def info_request_message(message: str, requirements: list[DocumentRequirement], questions: list[str]) -> str:
