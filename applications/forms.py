@@ -140,7 +140,7 @@ class ApplicationCreateForm(RequestForm):
                                         error_messages={"required": REQUIRED, "invalid_choice": ENTERPRISE_NOT_FOUND})
     product = forms.ModelChoiceField(queryset=LoanProduct.objects.all(), to_field_name="code",
                                      error_messages={"required": REQUIRED,
-                                                     "invalid_choice": _lazy("产品不存在 / Unknown product.")})
+                                                     "invalid_choice": _lazy("未知产品 / Unknown product.")})
     channel = forms.RegexField(r"^[a-z][a-z0-9_]{0,19}$", required=False, error_messages={"invalid": CHANNEL_INVALID})
 
     def clean_channel(self) -> str:

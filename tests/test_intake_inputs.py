@@ -154,7 +154,7 @@ def test_a_draft_changed_on_the_page_is_checked_by_the_same_form_and_limits(owne
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("enterprise", 999999, "企业不存在"), ("product", "no-such-product", "产品不存在"), ("channel", "Web App", "渠道"),
+    ("enterprise", 999999, "企业不存在"), ("product", "no-such-product", "未知产品"), ("channel", "Web App", "渠道"),
 ])
 def test_the_apis_own_fields_are_named(owner, products, field, value, message):
     enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=609), seed=609))

@@ -22,14 +22,14 @@ GUARANTOR_INVALID = _lazy("保证人信息有误 / The guarantor details are not
 NOTE_INVALID = _lazy("请填写笔记内容 / Write the note.")
 
 
-def _message(msgid: str, **params):
-    """A translated message with %-placeholders, translated when shown (not when the module loads)."""
-    return lazy(lambda: gettext(msgid) % params, str)()
+# Messages with a number in them, translated when shown (not when the module loads).
+_at_most = lazy(lambda n: gettext("不能超过 %(n)s 个字符 / At most %(n)s characters.") % {"n": n}, str)
+_one_of = lazy(lambda kinds: gettext("可选：%(k)s / One of: %(k)s") % {"k": kinds}, str)
 
 
 def _text(limit: int, *, required: bool = True) -> serializers.CharField:
     messages = {"blank": REQUIRED, "required": REQUIRED, "null": REQUIRED,
-                "max_length": _message("不能超过 %(n)s 个字符 / At most %(n)s characters.", n=limit)}
+                "max_length": _at_most(limit)}
     if required:
         return serializers.CharField(max_length=limit, error_messages=messages)
     return serializers.CharField(max_length=limit, required=False, allow_blank=True, default="", error_messages=messages)
@@ -54,7 +54,7 @@ class DateOrNone(_BlankAsNone, serializers.DateField):
 
 class CollateralSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[k for k, _label in COLLATERAL_KINDS], error_messages={
-        "invalid_choice": _message("可选：%(k)s / One of: %(k)s", k=", ".join(k for k, _label in COLLATERAL_KINDS))})
+        "invalid_choice": _one_of(", ".join(k for k, _label in COLLATERAL_KINDS))})
     description = _text(200)
     valuation = MoneySerializerField(allow_zero=False)
     appraiser = _text(100)
