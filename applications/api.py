@@ -17,7 +17,7 @@ from loanservice.api import client_ip, form_input, role_permission
 from loanservice.errors import ApplicationError
 
 from . import services
-from .forms import ApplicationCreateForm, EnterpriseForm
+from .forms import ApplicationCreateForm, ConsentForm, EnterpriseForm
 from .models import DocumentRequirement, Enterprise, LoanProduct
 from .selectors import applications_visible_to, enterprises_visible_to, products_published
 
@@ -172,6 +172,8 @@ class DocumentUploadView(APIView):
 
 
 class ConsentSerializer(serializers.Serializer):
+    """The body of `POST .../consent/` as the schema shows it; `ConsentForm` checks it."""
+
     scopes = serializers.ListField(child=serializers.CharField(), allow_empty=False)
 
 
@@ -181,9 +183,8 @@ class ConsentView(APIView):
     @extend_schema(request=ConsentSerializer, responses={201: inline_serializer("ConsentOut", {"scopes": serializers.ListField(child=serializers.CharField())})})
     def post(self, request, pk):
         application = own_application(request, pk)
-        ser = ConsentSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        services.consent_grant(application=application, user=request.user, scopes=ser.validated_data["scopes"], ip=client_ip(request))
+        data = form_input(ConsentForm, request.data, message=_("授权范围无效 / Invalid consent scope."))
+        services.consent_grant(application=application, user=request.user, **data, ip=client_ip(request))
         return Response({"scopes": sorted(application.consents.values_list("source", flat=True))}, status=status.HTTP_201_CREATED)
 
 

@@ -12,13 +12,15 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from loanservice.money import REQUIRED, MoneyField, money_display
 
 from .identifiers import check_industry_code, check_resident_id, check_uscc
-from .models import REPAYMENT_METHODS, Enterprise, LoanProduct
+from .models import DATA_SOURCES, REPAYMENT_METHODS, Enterprise, LoanProduct
 
 MAX_EMPLOYEES = 10_000_000
 EMPLOYEES_INVALID = _lazy("请填写从业人数（非负整数）/ Enter the number of employees (a whole number).")
@@ -151,6 +153,17 @@ def field_errors(form_class: type[forms.Form], name: str, value, **kwargs) -> tu
     """One field of a form checked on its own (the portal's as-you-type check): its errors and the form."""
     form = form_class(data={name: value}, **kwargs)
     return [str(e) for e in form.errors.get(name, [])], form
+
+
+_choose_sources = lazy(lambda: gettext("可选数据源：%(s)s / Choose from: %(s)s")
+                       % {"s": ", ".join(code for code, _label in DATA_SOURCES)}, str)
+
+
+class ConsentForm(forms.Form):
+    """The data sources the applicant authorises (the wizard's consent step, `POST .../consent/`)."""
+
+    scopes = forms.MultipleChoiceField(choices=DATA_SOURCES, error_messages={
+        "required": _choose_sources(), "invalid_choice": _choose_sources(), "invalid_list": _choose_sources()})
 
 
 class ChecklistFilterForm(forms.Form):

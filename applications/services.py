@@ -241,10 +241,7 @@ def document_delete(*, document: ApplicationDocument, user, ip: str | None = Non
 
 @transaction.atomic
 def consent_grant(*, application: LoanApplication, user, scopes: list[str], ip: str | None = None) -> list[Consent]:
-    unknown = [s for s in scopes if s not in ALL_SOURCES]
-    if unknown or not scopes:
-        raise ApplicationError(_("授权范围无效 / Invalid consent scope."),
-                               errors={"scopes": [_("可选数据源：%(s)s / Choose from: %(s)s") % {"s": ", ".join(ALL_SOURCES)}]})
+    """The data sources authorised on a draft (checked by applications.forms.ConsentForm)."""
     application = LoanApplication.objects.select_for_update().get(pk=application.pk)
     if application.status != LoanApplication.Status.DRAFT:
         raise Conflict(_("只有草稿可以授权 / Consent is given on a draft."), state=application.status)

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from applications import services as intake
-from applications.forms import EnterpriseForm, RequestForm, field_errors
+from applications.forms import ConsentForm, EnterpriseForm, RequestForm, field_errors
 from applications.models import (
     DATA_SOURCES,
     ApplicationDocument,
@@ -282,9 +282,12 @@ def document_remove(request, pk, doc_pk):
 def wizard_consent(request, pk):
     application = _own_draft(request, pk)
     if request.method == "POST":
-        scopes = request.POST.getlist("scopes")
+        form = ConsentForm(request.POST)
         try:
-            intake.consent_grant(application=application, user=request.user, scopes=scopes, ip=client_ip(request))
+            if not form.is_valid():
+                raise ApplicationError(_("授权范围无效 / Invalid consent scope."),
+                                       errors={k: [str(m) for m in v] for k, v in form.errors.items()})
+            intake.consent_grant(application=application, user=request.user, **form.cleaned_data, ip=client_ip(request))
             return redirect("portal:wizard_review", pk=pk)
         except (ApplicationError, Conflict) as exc:
             messages.error(request, _error_text(exc))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -80,9 +81,10 @@ def form_input(form_class, data, *, message: str, **kwargs) -> dict:
     under its field (a form would read it as text)."""
     if not hasattr(data, "get"):
         raise ApplicationError(message, errors={"non_field_errors": ["请求体须为 JSON 对象 / The body must be a JSON object."]})
-    nested = {name: [SINGLE_VALUE] for name in form_class.base_fields
-              if isinstance(data.get(name), (list, dict))}
-    form = form_class(data={k: v for k, v in data.items() if k not in nested}, **kwargs)
+    nested = {} if hasattr(data, "getlist") else {  # a form post (QueryDict) holds only text
+        name: [SINGLE_VALUE] for name, field in form_class.base_fields.items()
+        if isinstance(data.get(name), (list, dict)) and not isinstance(field, forms.MultipleChoiceField)}
+    form = form_class(data=data if not nested else {k: v for k, v in data.items() if k not in nested}, **kwargs)
     if nested or not form.is_valid():
         errors = {"non_field_errors" if name == "__all__" else name: [str(e) for e in errs]
                   for name, errs in form.errors.items()}

@@ -163,3 +163,18 @@ def test_the_apis_own_fields_are_named(owner, products, field, value, message):
     r = client_for(owner).post("/api/v1/applications/", body, format="json")
     assert r.status_code == 400 and set(r.json()["errors"]) == {field}
     assert message in r.json()["errors"][field][0]
+
+
+@pytest.mark.parametrize("scopes", [["tax", "gossip"], []])
+def test_consent_scopes_get_one_message_on_the_api_and_the_page(owner, portal, products, scopes):
+    from applications.services import application_create
+
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=610), seed=610))
+    draft = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
+                               amount=Decimal("300000"), term_months=12, repayment_method="equal_installment", purpose="采购")
+    r = client_for(owner).post(f"/api/v1/applications/{draft.pk}/consent/", {"scopes": scopes}, format="json")
+    assert r.status_code == 400 and set(r.json()["errors"]) == {"scopes"}, r.content
+    message = in_language(r.json()["errors"]["scopes"][0])
+    page = portal.post(f"/portal/applications/{draft.pk}/consent/", {"scopes": scopes}, follow=True)
+    assert message in htmllib.unescape(page.content.decode())
+    assert not draft.consents.exists()
