@@ -5,6 +5,7 @@ of the right kind, conditions, amount, rate and term within bounds) is the servi
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _lazy
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from loanservice.money import MoneySerializerField
@@ -12,6 +13,10 @@ from loanservice.money import MoneySerializerField
 DECISIONS = ["approve", "decline", "return"]
 
 
+@extend_schema_field({"oneOf": [
+    {"type": "string", "description": "a condition code of the catalogue"},
+    {"type": "object", "properties": {"code": {"type": "string"}, "text": {"type": "string"}}, "required": ["code"]},
+]})
 class ConditionField(serializers.Field):
     """A condition: a catalogue code, or {"code": ..., "text": ...} with the case's own wording."""
 
@@ -29,6 +34,7 @@ class ConditionField(serializers.Field):
         return value
 
 
+@extend_schema_serializer(component_name="Decide")  # the schema's name before the move
 class DecisionSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=DECISIONS, error_messages={
         "invalid_choice": _lazy("可选：approve, decline, return")})

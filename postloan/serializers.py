@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _lazy
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from loanservice.money import REQUIRED, MoneySerializerField
@@ -40,6 +41,7 @@ class CollateralValueSerializer(serializers.Serializer):
         return _not_in_future(value)
 
 
+@extend_schema_serializer(component_name="RenewalIn")  # the schema's name before the move
 class RenewalSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["renewal", "top_up"], required=False, default="renewal",
                                    error_messages={"invalid_choice": _lazy("renewal 或 top_up")})

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _lazy
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from applications.identifiers import check_resident_id, check_uscc
@@ -52,6 +53,7 @@ class DateOrNone(_BlankAsNone, serializers.DateField):
     pass
 
 
+@extend_schema_serializer(component_name="CollateralIn")  # the schema's name before the move
 class CollateralSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[k for k, _label in COLLATERAL_KINDS], error_messages={
         "invalid_choice": _one_of(", ".join(k for k, _label in COLLATERAL_KINDS))})
@@ -75,6 +77,7 @@ class CollateralSerializer(serializers.Serializer):
         return value
 
 
+@extend_schema_serializer(component_name="GuarantorIn")  # the schema's name before the move
 class GuarantorSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[k for k, _label in Guarantor.KINDS],
                                    error_messages={"invalid_choice": _lazy("可选：enterprise, person")})
@@ -99,10 +102,12 @@ class GuarantorSerializer(serializers.Serializer):
         return attrs
 
 
+@extend_schema_serializer(component_name="NoteIn")  # the schema's name before the move
 class CaseNoteSerializer(serializers.Serializer):
     text = _text(4000)
 
 
+@extend_schema_serializer(component_name="RequestInfo")  # the schema's name before the move
 class InfoRequestSerializer(serializers.Serializer):
     """A request for information (the RM's or an approver's): what to upload from the checklist, what to
     answer, by when. Whether the documents are on the product's checklist is the service's check."""
