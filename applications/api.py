@@ -14,10 +14,9 @@ from rest_framework.views import APIView
 
 from loanservice import roles
 from loanservice.api import client_ip, form_input, role_permission
-from loanservice.errors import ApplicationError
 
 from . import services
-from .forms import ApplicationCreateForm, ConsentForm, EnterpriseForm
+from .forms import UPLOAD_INCOMPLETE, ApplicationCreateForm, ConsentForm, DocumentUploadForm, EnterpriseForm
 from .models import DocumentRequirement, Enterprise, LoanProduct
 from .selectors import applications_visible_to, enterprises_visible_to, products_published
 
@@ -154,19 +153,9 @@ class DocumentUploadView(APIView):
     )
     def post(self, request, pk):
         application = own_application(request, pk)
-        upload = request.FILES.get("file")
-        errors = {}
-        if upload is None:
-            errors["file"] = ["请选择文件 / Choose a file."]
-        if not request.data.get("requirement"):
-            errors["requirement"] = ["请选择材料项 / Choose the checklist item."]
-        if errors:
-            raise ApplicationError("上传信息不完整 / The upload is incomplete.", errors=errors)
-        limit = 50 * 1024 * 1024
-        if upload.size > limit:
-            raise ApplicationError("文件过大 / The file is too large.", errors={"file": ["文件过大 / The file is too large."]})
-        doc = services.document_upload(application=application, user=request.user, requirement_code=request.data["requirement"],
-                                       name=upload.name, content=upload.read(), ip=client_ip(request))
+        data = form_input(DocumentUploadForm, request.data, files=request.FILES, message=UPLOAD_INCOMPLETE)
+        doc = services.document_upload(application=application, user=request.user, requirement_code=data["requirement"],
+                                       name=data["file"].name, content=data["file"].read(), ip=client_ip(request))
         return Response({"id": doc.pk, "requirement": doc.requirement.code, "content_type": doc.content_type, "size": doc.size,
                          "sha256": doc.sha256}, status=status.HTTP_201_CREATED)
 

@@ -166,6 +166,26 @@ class ConsentForm(forms.Form):
         "required": _choose_sources(), "invalid_choice": _choose_sources(), "invalid_list": _choose_sources()})
 
 
+MAX_UPLOAD_MB = 50  # the edge's cap on any upload; each checklist item's own limit is the service's check
+CHOOSE_FILE = _lazy("请选择文件 / Choose a file.")
+UPLOAD_INCOMPLETE = _lazy("上传信息不完整 / The upload is incomplete.")
+
+
+class DocumentUploadForm(forms.Form):
+    """A document for a checklist item: the wizard's documents step, the answer to a request for
+    information, `POST .../documents/`. The file's real type and the item's size limit are the service's."""
+
+    requirement = forms.CharField(error_messages={"required": _lazy("请选择材料项 / Choose the checklist item.")})
+    file = forms.FileField(error_messages={"required": CHOOSE_FILE, "missing": CHOOSE_FILE, "invalid": CHOOSE_FILE,
+                                           "empty": _lazy("文件为空 / The file is empty.")})
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+            raise ValidationError(_lazy("文件过大 / The file is too large."), code="too_large")
+        return upload
+
+
 class ChecklistFilterForm(forms.Form):
     """The product page's "what will I need?" filter: the amount and legal form the application will have."""
 

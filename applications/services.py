@@ -198,8 +198,6 @@ def document_upload(*, application: LoanApplication, user, requirement_code: str
     if requirement.max_size_mb and len(content) > requirement.max_size_mb * 1024 * 1024:
         raise ApplicationError(_("文件过大 / The file is too large."),
                                errors={"file": [_("文件不能超过 %(n)s MB / The file must not exceed %(n)s MB.") % {"n": requirement.max_size_mb}]})
-    if not content:
-        raise ApplicationError(_("文件为空 / The file is empty."), errors={"file": [_("文件为空 / The file is empty.")]})
     kind = _sniff(content)
     accepted = requirement.accepted_types or ["pdf", "jpeg", "png"]
     if kind is None or kind not in accepted:

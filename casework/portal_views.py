@@ -21,7 +21,14 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from applications import services as intake
-from applications.forms import ConsentForm, EnterpriseForm, RequestForm, field_errors
+from applications.forms import (
+    UPLOAD_INCOMPLETE,
+    ConsentForm,
+    DocumentUploadForm,
+    EnterpriseForm,
+    RequestForm,
+    field_errors,
+)
 from applications.models import (
     DATA_SOURCES,
     ApplicationDocument,
@@ -40,7 +47,7 @@ from applications.selectors import (
 from casework import lifecycle
 from casework.case_api import application_detail
 from contracts.models import Contract
-from loanservice.api import client_ip
+from loanservice.api import client_ip, form_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.text import in_language
@@ -242,13 +249,11 @@ def wizard_documents(request, pk):
     application = _own_draft(request, pk)
     errors: dict[str, str] = {}
     if request.method == "POST":
-        upload = request.FILES.get("file")
         code = request.POST.get("requirement", "")
         try:
-            if upload is None:
-                raise ApplicationError(str(_("请选择文件 / Choose a file.")), errors={"file": [str(_("请选择文件 / Choose a file."))]})
-            intake.document_upload(application=application, user=request.user, requirement_code=code,
-                                   name=upload.name, content=upload.read(), ip=client_ip(request))
+            data = form_input(DocumentUploadForm, request.POST, files=request.FILES, message=UPLOAD_INCOMPLETE)
+            intake.document_upload(application=application, user=request.user, requirement_code=data["requirement"],
+                                   name=data["file"].name, content=data["file"].read(), ip=client_ip(request))
             messages.success(request, _("已上传 / Uploaded."))
             return redirect("portal:wizard_documents", pk=pk)
         except (ApplicationError, Conflict) as exc:

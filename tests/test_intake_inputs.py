@@ -178,3 +178,26 @@ def test_consent_scopes_get_one_message_on_the_api_and_the_page(owner, portal, p
     page = portal.post(f"/portal/applications/{draft.pk}/consent/", {"scopes": scopes}, follow=True)
     assert message in htmllib.unescape(page.content.decode())
     assert not draft.consents.exists()
+
+
+def test_an_upload_gets_one_message_on_the_api_and_the_wizard_page(owner, portal, products):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from applications.services import application_create
+    from tests.conftest import TINY_PDF
+
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=611), seed=611))
+    draft = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
+                               amount=Decimal("300000"), term_months=12, repayment_method="equal_installment", purpose="采购")
+    cases = [
+        (lambda: {"requirement": "invoices"}, "file"),
+        (lambda: {"requirement": "invoices", "file": SimpleUploadedFile("e.pdf", b"", content_type="application/pdf")}, "file"),
+        (lambda: {"file": SimpleUploadedFile("a.pdf", TINY_PDF, content_type="application/pdf")}, "requirement"),
+    ]
+    for body, field in cases:
+        r = client_for(owner).post(f"/api/v1/applications/{draft.pk}/documents/", body(), format="multipart")
+        assert r.status_code == 400 and set(r.json()["errors"]) == {field}, r.content
+        message = in_language(r.json()["errors"][field][0])
+        page = portal.post(f"/portal/applications/{draft.pk}/documents/", body())
+        assert page.status_code == 400 and message in htmllib.unescape(page.content.decode())
+    assert not draft.documents.exists()

@@ -15,8 +15,9 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from applications.forms import UPLOAD_INCOMPLETE, DocumentUploadForm
 from applications.selectors import applications_visible_to
-from loanservice.api import serializer_input
+from loanservice.api import form_input, serializer_input
 from loanservice.errors import ApplicationError, Conflict
 
 from . import services
@@ -83,12 +84,10 @@ def info_request_upload(request, pk):
     from applications.services import document_upload
 
     application = get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
-    upload = request.FILES.get("file")
     try:
-        if upload is None:
-            raise ApplicationError(_("请选择文件 / Choose a file."), errors={"file": [_("请选择文件 / Choose a file.")]})
-        document_upload(application=application, user=request.user, requirement_code=request.POST.get("requirement", ""),
-                        name=upload.name, content=upload.read(), ip=request.META.get("REMOTE_ADDR"))
+        data = form_input(DocumentUploadForm, request.POST, files=request.FILES, message=UPLOAD_INCOMPLETE)
+        document_upload(application=application, user=request.user, requirement_code=data["requirement"],
+                        name=data["file"].name, content=data["file"].read(), ip=request.META.get("REMOTE_ADDR"))
         messages.success(request, _("材料已上传 / Document uploaded."))
     except ApplicationError as exc:
         messages.error(request, " ".join([exc.message, *[m for msgs in exc.errors.values() for m in msgs]]))
