@@ -29,7 +29,7 @@ from loanservice.money import money_text
 from loanservice.sla import sla_clock_remaining
 from postloan.models import Loan
 from underwriting.selectors import application_score_of, questionnaire_for
-from underwriting.serializers import InfoRequestSerializer
+from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
 
 IsApplicant = role_permission(roles.APPLICANT)
 IsRM = role_permission(roles.RM)
@@ -208,12 +208,6 @@ class RespondView(APIView):
                                answers=answers if isinstance(answers, dict) else None)
         application.refresh_from_db()
         return Response(application_detail(application, user=request.user))
-
-
-class SiteVisitSerializer(serializers.Serializer):
-    mode = serializers.ChoiceField(choices=["onsite", "video", "waived"])
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
-    answers = serializers.DictField(required=False, default=dict)
 
 
 class SiteVisitView(APIView):

@@ -33,7 +33,7 @@ from postloan.api import loans_visible_to
 from underwriting import views as underwriting_views
 from underwriting.models import COLLATERAL_KINDS
 from underwriting.selectors import application_score_of, enterprise_profile, questionnaire_for
-from underwriting.serializers import InfoRequestSerializer
+from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
 from underwriting.services import site_visit_record
 
 QUEUE_PAGE_SIZE = 50  # rows per page of the RM's and the approvers' work queues
@@ -99,8 +99,10 @@ def case_action(request, pk, action):
                 if raw == "":
                     continue
                 answers[q.code] = (raw == "yes") if q.qtype == "yes_no" else raw
-            site_visit_record(application=application, by=request.user, mode=request.POST.get("mode", ""),
-                              notes=request.POST.get("notes", ""), answers=answers)
+            visit = serializer_input(SiteVisitSerializer, {"mode": request.POST.get("mode", ""),
+                                                           "notes": request.POST.get("notes", ""), "answers": answers},
+                                     message=_("问卷未完成 / The questionnaire is incomplete."))
+            site_visit_record(application=application, by=request.user, **visit)
             messages.success(request, _("走访记录已保存 / Visit recorded."))
         elif action in underwriting_views.CASE_ACTIONS:
             messages.success(request, underwriting_views.CASE_ACTIONS[action](request, application))

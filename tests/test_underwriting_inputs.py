@@ -83,3 +83,15 @@ def test_a_request_for_information_gets_the_same_message_on_the_api_and_the_case
     application = secured_case["application"]
     application.refresh_from_db()
     assert application.status == "under_review" and not application.info_requests.exists()
+
+
+def test_a_visit_gets_the_same_message_on_the_api_and_the_case_page(secured_case, org):  # noqa: F811
+    pk, rm = secured_case["pk"], secured_case["rm"]
+    page = page_client(org["demo_rm"])
+    for body, field in (({"mode": "phone", "notes": "x"}, "mode"), ({"mode": "onsite", "notes": "  "}, "notes")):
+        r = rm.post(f"/api/v1/applications/{pk}/site-visit/", body, format="json")
+        assert r.status_code == 400 and set(r.json()["errors"]) == {field}, r.content
+        message = in_language(r.json()["errors"][field][0])
+        html = page.post(f"/staff/cases/{pk}/action/visit/", body, follow=True).content.decode()
+        assert message in htmllib.unescape(html), (body, message)
+    assert not secured_case["application"].visits.exists()

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from applications.identifiers import check_resident_id, check_uscc
 from loanservice.money import REQUIRED, MoneySerializerField
 
-from .models import COLLATERAL_KINDS, Guarantor
+from .models import COLLATERAL_KINDS, Guarantor, SiteVisit
 
 DATE_INVALID = _lazy("请使用 YYYY-MM-DD 格式的日期 / Enter a date as YYYY-MM-DD.")
 LTV_INVALID = _lazy("请填写 0 到 1 之间的小数，如 0.70 / Enter a fraction such as 0.70.")
@@ -130,3 +130,19 @@ class InfoRequestSerializer(serializers.Serializer):
         if any(len(q) > 300 for q in asked):
             raise serializers.ValidationError(_lazy("每个问题不超过300字 / Each question at most 300 characters."))
         return asked
+
+
+class SiteVisitSerializer(serializers.Serializer):
+    """A site or video visit, or its waiver. The answers are checked against the product's questionnaire,
+    and a waiver against the case's risk, by the service (site_visit_record)."""
+
+    mode = serializers.ChoiceField(choices=[m for m, _label in SiteVisit.MODES],
+                                   error_messages={"invalid_choice": _lazy("可选：onsite, video, waived")})
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    answers = serializers.DictField(required=False, default=dict)
+
+    def validate(self, attrs):
+        attrs["notes"] = attrs["notes"].strip()
+        if attrs["mode"] != "waived" and not attrs["notes"]:
+            raise serializers.ValidationError({"notes": [_lazy("请填写走访记录 / Write the visit notes.")]})
+        return attrs
