@@ -7,8 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loanservice import roles
-from loanservice.api import role_permission
+from loanservice.api import rule_permission
 from loanservice.errors import ApplicationError
 
 from .selectors import analytics_summary, filters_parse
@@ -23,7 +22,7 @@ FILTER_PARAMS = [
 
 
 class SummaryView(APIView):
-    permission_classes = [role_permission(*roles.STAFF_ROLES)]
+    permission_classes = [rule_permission("analytics.summary")]
 
     @extend_schema(parameters=FILTER_PARAMS, responses=OpenApiTypes.OBJECT)
     def get(self, request):

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
-from django.apps import apps as django_apps
 from django.db.models import Avg, CharField, Count, Exists, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Cast, TruncMonth
 from django.utils import timezone
@@ -28,7 +27,8 @@ from loanservice import roles
 from loanservice.models import AuditEvent, Branch, SlaClock, SlaTarget
 from loanservice.money import money_text
 from loanservice.sla import sla_clock_elapsed
-from postloan.models import FIVE_CATEGORIES, Installment, Loan
+from marketing.selectors import conversion_summary
+from postloan.models import FIVE_CATEGORIES, SEVERITY_ORDER, EarlyWarning, Installment, Loan, SurveyResponse
 from underwriting.models import Score, ScorecardModel
 from underwriting.scorecard import psi_against_summary
 
@@ -50,8 +50,6 @@ VINTAGE_DPD = 30  # "30+ DPD": more than 30 days past due (bucket M2 or worse)
 VINTAGE_MAX_MOB = 12
 GRADES = ["A", "B", "C", "D", "E"]
 REWORK_ACTIONS = {"application.return_to_rm": "returns", "application.request_info": "info_requests"}
-# Roles that see every branch; the others (branch approvers) see their own branch only.
-ALL_BRANCH_ROLES = {roles.RISK, roles.ADMIN, roles.HEAD_APPROVER, roles.COMMITTEE}
 EVENT_STAGES = [
     ("submit_to_score", gettext_lazy("提交→评分 submit → scored")),
     ("submit_to_decision", gettext_lazy("提交→审批决定 submit → decision")),
@@ -107,7 +105,8 @@ def filters_parse(params, *, user=None, today: dt.date | None = None) -> FilterR
     branch = (params.get("branch") or "").strip()
     if branch and not Branch.objects.filter(code=branch).exists():
         errors["branch"] = [_("未知分行 / Unknown branch.")]
-    if user is not None and not (roles.user_roles(user) & ALL_BRANCH_ROLES):
+    # Without analytics.all_branches (branch approvers) a user sees their own branch only.
+    if user is not None and not roles.can(user, "analytics.all_branches"):
         own = Branch.objects.filter(pk=roles.user_branch_id(user)).values_list("code", flat=True).first()
         branch = own or "-"
     channel = (params.get("channel") or "").strip()[:20]
@@ -403,20 +402,10 @@ def vintage(f: Filters, *, today: dt.date) -> dict:
     return {"dpd": VINTAGE_DPD, "max_mob": VINTAGE_MAX_MOB, "cohorts": curves}
 
 
-def _postloan_model(name: str):
-    """A post-loan model that may not exist in every installation (warnings and surveys came later)."""
-    from postloan import models as postloan_models
-
-    return getattr(postloan_models, name, None)
-
-
-def warnings_by_severity(f: Filters) -> dict | None:
-    """Early warnings on the loans in scope by severity and status (None where post-loan keeps none). 1 query."""
-    model = _postloan_model("EarlyWarning")
-    if model is None:
-        return None
-    order = {s: i for i, s in enumerate(getattr(_postloan_model_module(), "SEVERITY_ORDER", []))}
-    rows = model.objects.filter(loan__in=loans_in_scope(f)).values("severity", "status").annotate(n=Count("id"))
+def warnings_by_severity(f: Filters) -> dict:
+    """Early warnings on the loans in scope by severity and status. 1 query."""
+    order = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    rows = EarlyWarning.objects.filter(loan__in=loans_in_scope(f)).values("severity", "status").annotate(n=Count("id"))
     rows = sorted(rows, key=lambda r: (order.get(r["severity"], 99), r["status"]))
     by_severity: Counter = Counter()
     for r in rows:
@@ -424,12 +413,6 @@ def warnings_by_severity(f: Filters) -> dict | None:
     return {"rows": [{"severity": r["severity"], "status": r["status"], "n": r["n"]} for r in rows],
             "by_severity": [{"severity": s, "n": n} for s, n in sorted(by_severity.items(), key=lambda kv: order.get(kv[0], 99))],
             "total": sum(by_severity.values())}
-
-
-def _postloan_model_module():
-    from postloan import models as postloan_models
-
-    return postloan_models
 
 
 # ---------------------------------------------------------------- model monitoring
@@ -466,7 +449,7 @@ def model_monitoring(f: Filters) -> dict:
     groups = [*sorted(features_by.items()), *((("all", v), rows) for v, rows in sorted(whole.items()))]
     for (m, version), rows in groups:
         model = models.get(version)
-        development = getattr(model, "development", None) or {}
+        development = model.development or {}
         row = {"month": m, "model": version, "n": len(rows), "psi": None, "grade_psi": None, "flag": "n/a", "top_features": ""}
         if development.get("score"):
             names = list(development.get("features", {})) or sorted({k for r in rows for k in r})
@@ -496,7 +479,7 @@ def model_monitoring(f: Filters) -> dict:
     return {
         "distribution": distribution,
         "psi": psi_rows,
-        "development_samples": {v: (getattr(mdl, "development", None) or {}).get("n", 0) for v, mdl in models.items()},
+        "development_samples": {v: (mdl.development or {}).get("n", 0) for v, mdl in models.items()},
         "champion_challenger": {
             "pairs": n_pairs, "agreement": _ratio(agree, n_pairs),
             "models": sorted(models_seen),
@@ -508,14 +491,11 @@ def model_monitoring(f: Filters) -> dict:
 
 
 # ---------------------------------------------------------------- customer voice
-def customer_voice(f: Filters) -> dict | None:
+def customer_voice(f: Filters) -> dict:
     """NPS (% promoters 9-10 minus % detractors 0-6) and comments per survey stage (after disbursement, after the
-    first repayments) on the loans in scope, answered surveys only (None where post-loan keeps none). 2 queries."""
-    model = _postloan_model("SurveyResponse")
-    if model is None:
-        return None
-    qs = model.objects.filter(loan__in=loans_in_scope(f), score__isnull=False)
-    labels = dict(model.TRIGGERS) if hasattr(model, "TRIGGERS") else {}
+    first repayments) on the loans in scope, answered surveys only. 2 queries."""
+    qs = SurveyResponse.objects.filter(loan__in=loans_in_scope(f), score__isnull=False)
+    labels = dict(SurveyResponse.TRIGGERS)
     rows = qs.values("trigger").annotate(n=Count("id"), promoters=Count("id", filter=Q(score__gte=9)),
                                          detractors=Count("id", filter=Q(score__lte=6)), mean=Avg("score")).order_by("trigger")
     by_stage = [{"stage": str(labels.get(r["trigger"], r["trigger"])), "trigger": r["trigger"], "responses": r["n"],
@@ -528,11 +508,7 @@ def customer_voice(f: Filters) -> dict | None:
 
 
 # ---------------------------------------------------------------- the whole summary
-def marketing_conversion(f: Filters) -> dict | None:
-    if not django_apps.is_installed("marketing"):
-        return None
-    from marketing.selectors import conversion_summary
-
+def marketing_conversion(f: Filters) -> dict:
     return conversion_summary(product=f.product, branch=f.branch, date_from=f.date_from, date_to=f.date_to)
 
 

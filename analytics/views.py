@@ -7,13 +7,11 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy
 
-from loanservice import roles
-from loanservice.roles import role_required
+from loanservice.roles import can, permission_required
 
 from .selectors import analytics_summary, filter_choices, filters_parse
 from .tables import summary_tables, table_csv
 
-VIEWER_ROLES = (roles.RISK, roles.ADMIN, *roles.APPROVER_ROLES)
 SECTIONS = [
     ("funnel", gettext_lazy("申请漏斗 Funnel")), ("turnaround", gettext_lazy("流程时效 Turnaround and SLA")),
     ("decisions", gettext_lazy("审批决定 Decisions")), ("portfolio", gettext_lazy("贷款组合 Portfolio")),
@@ -30,7 +28,7 @@ def _parsed(request):
     return parsed.filters, errors
 
 
-@role_required(*VIEWER_ROLES)
+@permission_required("analytics.view")
 def analytics_home(request):
     filters, errors = _parsed(request)
     summary = analytics_summary(filters)
@@ -41,11 +39,11 @@ def analytics_home(request):
     return render(request, "analytics/home.html", {
         "filters": filters, "errors": errors, "choices": filter_choices(), "sections": [s for s in sections if s["tables"]],
         "charts": charts, "query": request.GET.urlencode(), "summary": summary,
-        "branch_locked": not (roles.user_roles(request.user) & {roles.RISK, roles.ADMIN, roles.HEAD_APPROVER, roles.COMMITTEE}),
+        "branch_locked": not can(request.user, "analytics.all_branches"),
     })
 
 
-@role_required(*VIEWER_ROLES)
+@permission_required("analytics.view")
 def analytics_csv(request, key):
     filters, _errors = _parsed(request)
     table = next((t for t in summary_tables(analytics_summary(filters)) if t["key"] == key), None)

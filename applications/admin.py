@@ -33,7 +33,7 @@ class RiskMaintainedAdmin(AuditedAdmin):
     """Policy that the risk officers maintain themselves (they need staff status to reach the admin)."""
 
     def _risk(self, request) -> bool:
-        return request.user.is_active and request.user.is_staff and roles.has_role(request.user, roles.RISK)
+        return request.user.is_active and request.user.is_staff and roles.can(request.user, "applications.maintain_policy")
 
     def has_module_permission(self, request):
         return self._risk(request) or super().has_module_permission(request)

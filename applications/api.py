@@ -12,15 +12,15 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from loanservice import roles
-from loanservice.api import client_ip, form_input, role_permission
+from loanservice.api import client_ip, form_input, rule_permission
 
 from . import services
 from .forms import UPLOAD_INCOMPLETE, ApplicationCreateForm, ConsentForm, DocumentUploadForm, EnterpriseForm
 from .models import DocumentRequirement, Enterprise, LoanProduct
 from .selectors import applications_visible_to, enterprises_visible_to, products_published
 
-IsApplicant = role_permission(roles.APPLICANT)
+IsApplicant = rule_permission("applications.apply")
+SignedIn = rule_permission("loanservice.signed_in")
 
 
 class ChecklistItemSerializer(serializers.ModelSerializer):
@@ -76,6 +76,8 @@ class EnterpriseSerializer(serializers.ModelSerializer):
 
 
 class EnterpriseListCreateView(APIView):
+    permission_classes = [SignedIn]
+
     def get_permissions(self):
         return [IsApplicant()] if self.request.method == "POST" else super().get_permissions()
 
@@ -116,6 +118,8 @@ class ApplicationSummarySerializer(serializers.Serializer):
 
 
 class ApplicationListCreateView(APIView):
+    permission_classes = [SignedIn]
+
     def get_permissions(self):
         return [IsApplicant()] if self.request.method == "POST" else super().get_permissions()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -82,6 +83,15 @@ class Enterprise(models.Model):
         return f"{self.name} ({self.uscc})"
 
 
+def list_grade_a() -> list[str]:
+    return ["A"]
+
+
+def validate_grade_list(value) -> None:
+    if not isinstance(value, list) or any(g not in ("A", "B", "C", "D", "E") for g in value):
+        raise ValidationError(_('评级列表，如 ["A"] / A list of grades A-E, e.g. ["A"].'))
+
+
 class LoanProduct(Bilingual, models.Model):
     code = models.SlugField(_("产品代码 code"), max_length=40, unique=True)
     name = models.CharField(_("名称 name"), max_length=100)
@@ -111,6 +121,16 @@ class LoanProduct(Bilingual, models.Model):
                       ("preceding", _("提前至上一工作日 preceding business day"))]
     due_date_rule = models.CharField(_("非工作日还款日调整 due-date rule"), max_length=20, choices=DUE_DATE_RULES,
                                      default="following")
+    # Offer and due-diligence policy (DESIGN.md: an offer is valid 30 days; a visit is waived for grade A under 1,000,000).
+    offer_valid_days = models.PositiveSmallIntegerField(
+        _("批复有效期(天) offer valid for (days)"), default=30, validators=[MinValueValidator(1)],
+        help_text=_("批复后客户须在此天数内接受，否则过期 / the applicant accepts within these days or the offer expires"))
+    visit_waiver_grades = models.JSONField(
+        _("可免走访的评级 grades that may waive the visit"), default=list_grade_a, blank=True, validators=[validate_grade_list],
+        help_text=_('评级在此列表且金额低于下方上限时可免于走访，如 ["A"]；为空表示不免 / e.g. ["A"]; empty: never waived'))
+    visit_waiver_below = models.DecimalField(
+        _("免走访金额上限(不含) visit waived below"), **MONEY, default=Decimal("1000000"),
+        help_text=_("申请金额低于此值方可免于走访 / the requested amount must be below this"))
     is_active = models.BooleanField(_("上架 active"), default=True)
     order = models.PositiveSmallIntegerField(default=0)
 
@@ -158,8 +178,6 @@ class DocumentRequirement(Bilingual, models.Model):
     FILE_TYPES = ("pdf", "jpeg", "png", "ofd")
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
         errors = {}
         if not isinstance(self.accepted_types, list) or not self.accepted_types or \
                 any(t not in self.FILE_TYPES for t in self.accepted_types):
@@ -211,7 +229,6 @@ class AdmissionCriterion(Bilingual, models.Model):
         return self.code
 
     def clean(self):
-        from django.core.exceptions import ValidationError
 
         from .prescreen import RULES
 
@@ -249,7 +266,6 @@ class NegativeListEntry(models.Model):
         return self.expires_on is None or self.expires_on >= timezone.localdate()
 
     def clean(self):
-        from django.core.exceptions import ValidationError
 
         from .identifiers import check_resident_id, check_uscc
 

@@ -10,7 +10,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from loanservice import roles
-from loanservice.models import Profile
 
 from .models import (
     DATA_SOURCES,
@@ -54,20 +53,6 @@ def applications_visible_to(user) -> QuerySet[LoanApplication]:
 
 def enterprises_visible_to(user) -> QuerySet[Enterprise]:
     return roles.scope_to(Enterprise.objects.all(), user, owner="owner", bank_wide=roles.BANK_WIDE | {roles.INTEGRATION})
-
-
-def relationship_manager_can_reassign(user, enterprise: Enterprise) -> bool:
-    """Supervisors reassign: whoever the current RM's profile names as supervisor, a branch approver of the
-    enterprise's branch, or an administrator."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    role_set = roles.user_roles(user)
-    if roles.ADMIN in role_set:
-        return True
-    if roles.BRANCH_APPROVER in role_set and enterprise.branch_id and roles.user_branch_id(user) == enterprise.branch_id:
-        return True
-    rm_id = enterprise.relationship_manager_id
-    return bool(rm_id) and Profile.objects.filter(user_id=rm_id, supervisor=user).exists()
 
 
 def enterprises_reassignable_by(user) -> QuerySet[Enterprise]:

@@ -17,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
@@ -45,7 +46,7 @@ from .models import (
     LoanProduct,
     NegativeListEntry,
 )
-from .selectors import applicable_checklist, manual_negative_hits, relationship_manager_can_reassign
+from .selectors import applicable_checklist, manual_negative_hits
 
 User = get_user_model()
 ALL_SOURCES = [code for code, _label in DATA_SOURCES]
@@ -392,12 +393,12 @@ def application_submit(*, application: LoanApplication, user, payloads: dict, ip
         if result["passed"]:
             notify(user=application.applicant, kind="submitted",
                    title=_("您的贷款申请 #%(id)s 已提交，预审通过 / Application #%(id)s submitted and pre-screen passed")
-                   % {"id": application.pk}, url=f"/portal/applications/{application.pk}/")
+                   % {"id": application.pk}, url=reverse("portal:application", args=[application.pk]))
         else:
             notify(user=application.applicant, kind="prescreen_declined",
                    title=_("您的贷款申请 #%(id)s 未通过预审 / Application #%(id)s did not pass the pre-screen") % {"id": application.pk},
                    body="\n".join(f"{r['message']} / {r['message_en']}" if r.get("message_en") else r["message"]
-                                  for r in result["reasons"]), url=f"/portal/applications/{application.pk}/")
+                                  for r in result["reasons"]), url=reverse("portal:application", args=[application.pk]))
     return application
 
 
@@ -438,7 +439,7 @@ def application_request_info(*, application: LoanApplication, user, message: str
     with in_default_language():
         notify(user=application.applicant, kind="info_requested",
                title=_("申请 #%(id)s 需要补充资料 / Application #%(id)s needs more information") % {"id": application.pk},
-               body=message, url=f"/portal/applications/{application.pk}/")
+               body=message, url=reverse("portal:application", args=[application.pk]))
     return request
 
 
@@ -458,7 +459,7 @@ def application_respond(*, application: LoanApplication, user, response: str) ->
         with in_default_language():
             notify(user=application.relationship_manager, kind="info_received",
                    title=_("申请 #%(id)s 客户已补充资料 / The applicant answered on #%(id)s") % {"id": application.pk},
-                   url=f"/staff/cases/{application.pk}/")
+                   url=reverse("staff:case", args=[application.pk]))
     return application
 
 
@@ -480,11 +481,11 @@ def relationship_manager_reassign(*, enterprise: Enterprise, new_rm, by, reason:
     from loanservice.models import SlaClock
 
     enterprise = Enterprise.objects.select_for_update().get(pk=enterprise.pk)  # no outer join under FOR UPDATE
-    if not relationship_manager_can_reassign(by, enterprise):
-        raise ApplicationError(_("只有客户经理的主管或本分行审批人可以改派 / Only the RM's supervisor or a branch "
-                                 "approver of the branch can reassign."), code="forbidden")
+    roles.permission_check(by, "applications.reassign_rm_of", enterprise,
+                           message=_("只有客户经理的主管或本分行审批人可以改派 / Only the RM's supervisor or a branch "
+                                     "approver of the branch can reassign."))
     errors = {}
-    if new_rm is None or not new_rm.is_active or not roles.has_role(new_rm, roles.RM):
+    if new_rm is None or not new_rm.is_active or not roles.is_rm(new_rm):
         errors["relationship_manager"] = [_("只能指派给在岗的客户经理 / Choose an active relationship manager.")]
     elif new_rm.pk == enterprise.relationship_manager_id:
         errors["relationship_manager"] = [_("新客户经理与当前相同 / That is already the customer's RM.")]
@@ -507,11 +508,11 @@ def relationship_manager_reassign(*, enterprise: Enterprise, new_rm, by, reason:
     with in_default_language():
         notify(user=new_rm, kind="rm_assigned",
                title=_("您已成为 %(e)s 的客户经理 / You are now the RM of %(e)s") % {"e": enterprise.name},
-               body=reason.strip(), url=f"/staff/cases/{open_cases[0]}/" if open_cases else "")
+               body=reason.strip(), url=reverse("staff:case", args=[open_cases[0]]) if open_cases else "")
         notify(user=enterprise.owner, kind="rm_changed",
                title=_("%(e)s 的客户经理已变更为 %(n)s（%(p)s）/ %(e)s's relationship manager is now %(n)s (%(p)s)")
                % {"e": enterprise.name, "n": _display_name(new_rm), "p": phone or "—"},
-               url="/portal/")
+               url=reverse("portal:home"))
     return enterprise
 
 
@@ -550,7 +551,7 @@ def assistant_answer(*, user, text: str, language: str = "") -> dict:
     if not text:
         return result
     if faq.asks_for_status(text):
-        if getattr(user, "is_authenticated", False) and roles.has_role(user, roles.APPLICANT):
+        if roles.can(user, "applications.apply"):
             mine = list(LoanApplication.objects.filter(applicant=user)
                         .select_related("product", "enterprise", "relationship_manager__profile")
                         .prefetch_related("info_requests").order_by("-created_at")[:5])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,6 +12,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from loanservice.errors import ApplicationError
+from loanservice.roles import can, permission_required
 from loanservice.text import in_language
 
 from . import services
@@ -22,7 +22,6 @@ from .selectors import (
     applicable_checklist,
     enterprises_reassignable_by,
     products_published,
-    relationship_manager_can_reassign,
     relationship_managers_with_load,
 )
 
@@ -70,20 +69,7 @@ def help_page(request):
 
 
 # ---------------------------------------------------------------- supervisors: the customer's RM
-def _supervisor_required(view):
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        from loanservice import roles
-
-        if not roles.has_role(request.user, roles.RM, roles.BRANCH_APPROVER, roles.ADMIN):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    wrapper.__name__ = view.__name__
-    return wrapper
-
-
-@_supervisor_required
+@permission_required("applications.reassign_rm")
 def customer_list(request):
     """The customers whose RM this user may reassign (their RMs' supervisor, or a branch approver of the branch)."""
     open_cases = Count("applications", filter=Q(applications__status__in=LoanApplication.OPEN_STATES))
@@ -91,10 +77,10 @@ def customer_list(request):
     return render(request, "applications/customer_list.html", {"enterprises": enterprises})
 
 
-@_supervisor_required
+@permission_required("applications.reassign_rm")
 def relationship_manager_reassign_page(request, pk):
     enterprise = get_object_or_404(enterprises_reassignable_by(request.user), pk=pk)
-    if not relationship_manager_can_reassign(request.user, enterprise):
+    if not can(request.user, "applications.reassign_rm_of", enterprise):
         raise Http404
     candidates = list(relationship_managers_with_load(branch_id=enterprise.branch_id))
     supervised = relationship_managers_with_load().filter(profile__supervisor=request.user)

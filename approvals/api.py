@@ -5,14 +5,13 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loanservice import roles
-from loanservice.api import role_permission
+from loanservice.api import rule_permission
 
 from .models import ReasonCode
 
 
 class ReasonCodeListView(APIView):
-    permission_classes = [role_permission(*roles.STAFF_ROLES)]
+    permission_classes = [rule_permission("approvals.reason_codes")]
 
     @extend_schema(responses=inline_serializer("ReasonCode", {"code": serializers.CharField(), "kind": serializers.CharField(),
                                                              "text": serializers.CharField()}, many=True))

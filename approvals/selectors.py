@@ -91,20 +91,9 @@ def decisions_of(application: LoanApplication) -> QuerySet[Decision]:
     return application.decisions.select_related("approver").order_by("created_at", "id")
 
 
-def reason_texts(codes: list[str]) -> list[dict]:
-    by_code = {rc.code: rc for rc in ReasonCode.objects.filter(code__in=codes)}
-    return [{"code": c, "message": by_code[c].text if c in by_code else c,
-             "message_en": (by_code[c].text_en or by_code[c].text) if c in by_code else c} for c in codes]
-
-
 def routing_of(application: LoanApplication) -> RoutingRecord | None:
     """How the case was last routed: matrix version, the row that matched, referral reasons."""
     return application.routings.select_related("rule").order_by("-created_at", "-id").first()
-
-
-def referral_reasons(application: LoanApplication) -> list[dict]:
-    record = routing_of(application)
-    return list(record.referrals) if record else []
 
 
 def review_context(application: LoanApplication, user) -> dict:

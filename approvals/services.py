@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,6 +25,7 @@ from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from underwriting.models import Score
 
+from . import rules as case_rules
 from .models import (
     ROUTE_LEVELS,
     TIER_ROLE,
@@ -42,7 +44,6 @@ from .models import (
 
 User = get_user_model()
 
-OFFER_VALID_DAYS = 30
 COMMITTEE_STAGE = "committee_approval"  # the SLA stage whose due time is the committee's voting deadline
 
 
@@ -333,7 +334,7 @@ def _offer_set(application: LoanApplication, *, amount: Decimal, rate: Decimal, 
     application.offer_rate = rate
     application.offer_term_months = term
     application.offer_repayment_method = application.repayment_method
-    application.offer_valid_until = timezone.localdate() + dt.timedelta(days=OFFER_VALID_DAYS)
+    application.offer_valid_until = timezone.localdate() + dt.timedelta(days=application.product.offer_valid_days)
 
 
 def auto_decide(*, application: LoanApplication, score: Score, result: RouteResult) -> LoanApplication:
@@ -350,7 +351,7 @@ def auto_decide(*, application: LoanApplication, score: Score, result: RouteResu
                                 comment=result.rule_note)
         notify(user=application.applicant, kind="decision",
                title=_("您的贷款申请 #%(id)s 已获批准 / Application #%(id)s is approved") % {"id": application.pk},
-               url=f"/portal/applications/{application.pk}/")
+               url=reverse("portal:application", args=[application.pk]))
     else:
         codes = ["GRADE_E"] + [r["code"] for r in score.reasons[:3]]
         application_transition(application=application, transition="decline", actor=None, reason=",".join(codes), data=versions)
@@ -359,7 +360,7 @@ def auto_decide(*, application: LoanApplication, score: Score, result: RouteResu
                                 comment=result.rule_note)
         notify(user=application.applicant, kind="decision",
                title=_("您的贷款申请 #%(id)s 未获批准 / Application #%(id)s was declined") % {"id": application.pk},
-               body="\n".join(r["message"] for r in score.reasons[:3]), url=f"/portal/applications/{application.pk}/")
+               body="\n".join(r["message"] for r in score.reasons[:3]), url=reverse("portal:application", args=[application.pk]))
     return application
 
 
@@ -394,7 +395,7 @@ def _notify_tier(case: ApprovalCase, application: LoanApplication) -> None:
     excluded = {case.prepared_by_id, application.relationship_manager_id}
     for user in tier_members(tier=case.tier, branch_id=application.branch_id):
         if user.pk not in excluded:
-            notify(user=user, kind="approval_queue", title=title, url=f"/staff/approvals/{application.pk}/", email=False)
+            notify(user=user, kind="approval_queue", title=title, url=reverse("staff:review", args=[application.pk]), email=False)
 
 
 def _catalogue_conditions(conditions: list[dict]) -> tuple[list[dict], list[str]]:
@@ -458,21 +459,30 @@ def _forbidden(message: str, field_message: str, field_name: str = "decision") -
 
 
 def authority_check(*, user, case: ApprovalCase, application: LoanApplication) -> None:
-    """May this user decide (or vote) on the case at its current tier? Four eyes, one decision each,
-    no declared conflict of interest, and the branch's own cases only at the branch tier."""
-    if not roles.has_role(user, TIER_ROLE[case.tier]):
-        raise _forbidden(_("您没有该层级的审批权限 / You have no authority at this tier."),
-                         _("需要 %(r)s 权限 / Needs the %(r)s role.") % {"r": TIER_ROLE[case.tier]})
-    if user.pk in (case.prepared_by_id, application.relationship_manager_id):
-        raise _forbidden(_("四眼原则：经办人不能审批自己准备的案件 / Four eyes: the preparer cannot decide this case."),
-                         _("四眼原则 / Four eyes"))
-    if ConflictOfInterest.objects.filter(user=user, enterprise_id=application.enterprise_id, is_active=True).exists():
-        raise _forbidden(_("您已申报与该企业存在利益冲突，须回避 / You declared a conflict of interest with this enterprise."),
-                         _("利益冲突回避 / Conflict of interest"))
-    if case.decisions.filter(approver=user).exists():
-        raise _forbidden(_("您已对该案件作出过决定 / You have already decided on this case."), _("不能重复审批 / No second decision."))
-    if case.tier == "branch" and roles.user_branch_id(user) not in (None, application.branch_id):
-        raise _forbidden(_("该案件不属于您的分行 / This case belongs to another branch."), _("分行不符 / Wrong branch."))
+    """May this user decide (or vote) on the case at its current tier (approvals.decide_case)? Four eyes, one
+    decision each, no declared conflict of interest, and the branch's own cases only at the branch tier. When
+    not, the first rule that says no names the reason."""
+    case.application = application  # the locked row: the rules read the case's RM, enterprise and branch from it
+    if roles.can(user, "approvals.decide_case", case):
+        return
+    _refuse(user, case, [
+        (case_rules.holds_tier_role, _("您没有该层级的审批权限 / You have no authority at this tier."),
+         _("需要 %(r)s 权限 / Needs the %(r)s role.") % {"r": TIER_ROLE[case.tier]}),
+        (case_rules.did_not_prepare, _("四眼原则：经办人不能审批自己准备的案件 / Four eyes: the preparer cannot decide this case."),
+         _("四眼原则 / Four eyes")),
+        (case_rules.has_no_conflict, _("您已申报与该企业存在利益冲突，须回避 / You declared a conflict of interest with this enterprise."),
+         _("利益冲突回避 / Conflict of interest")),
+        (case_rules.has_not_decided, _("您已对该案件作出过决定 / You have already decided on this case."), _("不能重复审批 / No second decision.")),
+        (case_rules.is_in_case_branch, _("该案件不属于您的分行 / This case belongs to another branch."), _("分行不符 / Wrong branch.")),
+    ])
+
+
+def _refuse(user, case: ApprovalCase, reasons, field_name: str = "decision") -> None:
+    """The forbidden error of the first predicate that refuses."""
+    for predicate, message, field_message in reasons:
+        if not predicate(user, case):
+            raise _forbidden(message, field_message, field_name)
+    raise _forbidden(_("无权执行此操作 / You are not allowed to do this."), _("无权 / Not allowed."), field_name)
 
 
 def active_committee() -> CreditCommittee:
@@ -484,7 +494,7 @@ def active_committee() -> CreditCommittee:
 
 @transaction.atomic
 def committee_configure(*, by, chair, quorum: int = 3) -> CreditCommittee:
-    if not roles.has_role(chair, roles.COMMITTEE):
+    if not roles.is_committee(chair):
         raise ApplicationError(_("主任委员须为贷审会委员 / The chair must be a committee member."),
                                errors={"chair": [_("不是贷审会委员 / Not a committee member.")]})
     if int(quorum) < 3:
@@ -505,8 +515,8 @@ def committee_deadline(case: ApprovalCase):
 
 def committee_tally(case: ApprovalCase, *, now=None) -> dict:
     """Votes for and against, the quorum, the deadline and what a resolution recorded now would say."""
-    committee = CreditCommittee.objects.filter(is_active=True).order_by("pk").first()
-    quorum = committee.quorum if committee else 3
+    committee = active_committee()
+    quorum = committee.quorum
     votes = [d for d in case.decisions.all() if d.tier == "committee"]
     yes = sum(1 for d in votes if d.decision == "vote_approve")
     no = sum(1 for d in votes if d.decision == "vote_decline")
@@ -518,7 +528,7 @@ def committee_tally(case: ApprovalCase, *, now=None) -> dict:
     else:
         outcome = "lapsed" if passed else None
     return {"for": yes, "against": no, "cast": yes + no, "quorum": quorum, "deadline": deadline, "deadline_passed": passed,
-            "outcome": outcome, "chair_id": committee.chair_id if committee else None,
+            "outcome": outcome, "chair_id": committee.chair_id,
             "voters": [d.approver_id for d in votes]}
 
 
@@ -587,7 +597,7 @@ def approval_decide(*, application: LoanApplication, user, decision: str, reason
             with in_default_language():
                 notify(user=User.objects.get(pk=tally["chair_id"]), kind="committee_quorum",
                        title=_("案件 #%(id)s 已达法定人数，请记录决议 / Case #%(id)s has a quorum: record the resolution")
-                       % {"id": application.pk}, url=f"/staff/approvals/{application.pk}/")
+                       % {"id": application.pk}, url=reverse("staff:review", args=[application.pk]))
         return record
     _finalise(application=application, case=case, decision=decision, user=user, score=score)
     return record
@@ -600,7 +610,7 @@ def _return_to_rm(*, application, case, user, codes: list[str], comment: str) ->
     with in_default_language():
         notify(user=application.relationship_manager, kind="returned",
                title=_("申请 #%(id)s 被退回 / Application #%(id)s was returned") % {"id": application.pk},
-               body=comment, url=f"/staff/cases/{application.pk}/")
+               body=comment, url=reverse("staff:case", args=[application.pk]))
 
 
 @transaction.atomic
@@ -650,14 +660,17 @@ def request_info_check(*, application: LoanApplication, user) -> None:
 
 
 def request_info_permission(*, application: LoanApplication, user, case: ApprovalCase) -> None:
-    if not roles.has_role(user, TIER_ROLE[case.tier]):
-        raise _forbidden(_("您没有该层级的审批权限 / You have no authority at this tier."),
-                         _("需要 %(r)s 权限 / Needs the %(r)s role.") % {"r": TIER_ROLE[case.tier]}, "message")
-    if case.tier == "branch" and roles.user_branch_id(user) not in (None, application.branch_id):
-        raise _forbidden(_("该案件不属于您的分行 / This case belongs to another branch."), _("分行不符 / Wrong branch."), "message")
-    if ConflictOfInterest.objects.filter(user=user, enterprise_id=application.enterprise_id, is_active=True).exists():
-        raise _forbidden(_("您已申报与该企业存在利益冲突，须回避 / You declared a conflict of interest with this enterprise."),
-                         _("利益冲突回避 / Conflict of interest"), "message")
+    """approvals.request_info_on_case; when not, the first rule that says no names the reason."""
+    case.application = application
+    if roles.can(user, "approvals.request_info_on_case", case):
+        return
+    _refuse(user, case, [
+        (case_rules.holds_tier_role, _("您没有该层级的审批权限 / You have no authority at this tier."),
+         _("需要 %(r)s 权限 / Needs the %(r)s role.") % {"r": TIER_ROLE[case.tier]}),
+        (case_rules.is_in_case_branch, _("该案件不属于您的分行 / This case belongs to another branch."), _("分行不符 / Wrong branch.")),
+        (case_rules.has_no_conflict, _("您已申报与该企业存在利益冲突，须回避 / You declared a conflict of interest with this enterprise."),
+         _("利益冲突回避 / Conflict of interest")),
+    ], "message")
 
 
 @transaction.atomic
@@ -706,7 +719,7 @@ def _finalise(*, application, case, decision: str, user, score: Score | None) ->
         with in_default_language():
             notify(user=application.applicant, kind="decision",
                    title=_("您的贷款申请 #%(id)s 已获批准 / Application #%(id)s is approved") % {"id": application.pk},
-                   url=f"/portal/applications/{application.pk}/")
+                   url=reverse("portal:application", args=[application.pk]))
     else:
         codes = sorted({c for d in decisions if d.decision in ("decline", "vote_decline") for c in d.reason_codes})
         case.decline()
@@ -716,4 +729,4 @@ def _finalise(*, application, case, decision: str, user, score: Score | None) ->
         with in_default_language():
             notify(user=application.applicant, kind="decision",
                    title=_("您的贷款申请 #%(id)s 未获批准 / Application #%(id)s was declined") % {"id": application.pk},
-                   body="\n".join(texts), url=f"/portal/applications/{application.pk}/")
+                   body="\n".join(texts), url=reverse("portal:application", args=[application.pk]))

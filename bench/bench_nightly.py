@@ -140,8 +140,8 @@ def seed(n: int) -> None:
         Loan.objects.bulk_create(loans, batch_size=5000)
         print(f"  loans: {time.perf_counter() - started:.1f}s", flush=True)
         copy_rows(Installment, ["loan", "n", "due_date", "principal", "interest", "paid_principal", "paid_interest", "penalty_accrued",
-                                "paid_penalty", "settled_on", "superseded"],
-                  ((loan.pk, k, due, p, i, p if paid else 0, i if paid else 0, 0, 0, due if paid else None, False)
+                                "paid_penalty", "settled_on", "superseded", "interest_accrued"],
+                  ((loan.pk, k, due, p, i, p if paid else 0, i if paid else 0, 0, 0, due if paid else None, False, i if paid else 0)
                    for loan, lines in zip(loans, schedules, strict=True) for k, due, p, i, paid in lines))
         print(f"  installments: {time.perf_counter() - started:.1f}s", flush=True)
         now = timezone.now()

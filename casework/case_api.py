@@ -21,7 +21,7 @@ from approvals.serializers import DecisionSerializer
 from casework import lifecycle
 from contracts.models import Contract
 from loanservice import roles
-from loanservice.api import client_ip, role_permission
+from loanservice.api import client_ip, rule_permission
 from loanservice.audit import audit_trail
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import SlaClock
@@ -31,11 +31,11 @@ from postloan.models import Loan
 from underwriting.selectors import application_score_of, questionnaire_for
 from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
 
-IsApplicant = role_permission(roles.APPLICANT)
-IsRM = role_permission(roles.RM)
-IsApprover = role_permission(*roles.APPROVER_ROLES)
-IsOperations = role_permission(roles.OPERATIONS)
-IsSigner = role_permission(roles.APPLICANT, roles.OPERATIONS)
+IsApplicant = rule_permission("applications.apply")
+IsRM = rule_permission("underwriting.due_diligence")
+IsApprover = rule_permission("approvals.review")
+IsOperations = rule_permission("contracts.operate")
+IsSigner = rule_permission("contracts.sign")
 
 
 def rate(value) -> str | None:
@@ -43,7 +43,7 @@ def rate(value) -> str | None:
 
 
 def application_detail(application: LoanApplication, *, user) -> dict:
-    staff = roles.is_staff_member(user)
+    staff = roles.can(user, "loanservice.staff")
     score = application_score_of(application)
     rm = application.relationship_manager
     package = list(application.contracts.exclude(status=Contract.Status.VOIDED).order_by("id"))
@@ -159,6 +159,8 @@ Detail = inline_serializer("ApplicationDetail", {
 
 
 class ApplicationDetailView(APIView):
+    permission_classes = [rule_permission("loanservice.signed_in")]
+
     @extend_schema(responses=Detail)
     def get(self, request, pk):
         return Response(application_detail(visible_application(request, pk), user=request.user))
@@ -179,13 +181,13 @@ class SubmitView(APIView):
 
 def rm_case(request, pk) -> LoanApplication:
     application = visible_application(request, pk)
-    if application.relationship_manager_id != request.user.pk and not roles.has_role(request.user, *roles.APPROVER_ROLES):
-        raise ApplicationError("只有本案客户经理可以操作 / Only the case's RM can do this.", errors={}, code="forbidden")
+    roles.permission_check(request.user, "underwriting.work_on_case", application,
+                           message="只有本案客户经理可以操作 / Only the case's RM can do this.")
     return application
 
 
 class RequestInfoView(APIView):
-    permission_classes = [role_permission(roles.RM, *roles.APPROVER_ROLES)]
+    permission_classes = [rule_permission("underwriting.request_info")]
 
     @extend_schema(request=InfoRequestSerializer, responses={201: inline_serializer("InfoRequestOut", {"id": serializers.IntegerField(), "status": serializers.CharField()})})
     def post(self, request, pk):
@@ -252,7 +254,7 @@ class DecideView(APIView):
 class ResolutionView(APIView):
     """The credit committee's chair records the resolution once a quorum has voted (or the deadline passed)."""
 
-    permission_classes = [role_permission(roles.COMMITTEE)]
+    permission_classes = [rule_permission("approvals.resolve")]
 
     @extend_schema(request=inline_serializer("ResolutionIn", {"text": serializers.CharField()}), responses=Detail)
     def post(self, request, pk):
@@ -286,9 +288,9 @@ class WithdrawView(APIView):
 
 def contract_for_signer(request, pk) -> tuple[Contract, str]:
     contract = get_object_or_404(Contract.objects.select_related("application"), pk=pk)
-    if contract.application.applicant_id == request.user.pk:
+    if roles.can(request.user, "contracts.sign_as_customer", contract):
         return contract, contract.customer_party  # borrower, or guarantor for a guarantee contract
-    if roles.has_role(request.user, roles.OPERATIONS):
+    if roles.can(request.user, "contracts.sign_as_bank", contract):
         return contract, "bank"
     raise Http404
 

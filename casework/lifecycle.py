@@ -16,6 +16,7 @@ import time
 from decimal import Decimal
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -115,7 +116,7 @@ def score_and_route(application_id: int, *, retry_transient: bool = False) -> st
             with in_default_language():
                 notify(user=application.relationship_manager, kind="new_case",
                        title=_("新案件 #%(id)s 待尽职调查 / New case #%(id)s for due diligence") % {"id": application.pk},
-                       url=f"/staff/cases/{application.pk}/")
+                       url=reverse("staff:case", args=[application.pk]))
         application.scored_at = application.scored_at or timezone.now()
         LoanApplication.objects.filter(pk=application.pk).update(scored_at=application.scored_at)
         if application.submitted_at:  # how long the decision took, submission to route (信秒贷: about a second)
@@ -307,7 +308,7 @@ def disbursement_release(*, application_id: int, user, idempotency_key: str) -> 
     with in_default_language():
         notify(user=application.applicant, kind="disbursed",
                title=_("贷款已发放：%(a)s 元 / Your loan of %(a)s CNY is disbursed") % {"a": money_display(order.amount)},
-               url=f"/portal/loans/{loan.pk}/")
+               url=reverse("portal:loan", args=[loan.pk]))
     return loan
 
 

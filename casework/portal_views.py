@@ -12,8 +12,6 @@ import json
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core import signing
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -50,7 +48,9 @@ from contracts.models import Contract
 from loanservice.api import client_ip, form_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
+from loanservice.roles import permission_required
 from loanservice.text import in_language
+from marketing.services import invitation_read
 from postloan.api import loan_detail, loans_visible_to
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
@@ -70,19 +70,6 @@ def _steps(current: str, application: LoanApplication | None = None):
         steps.append({"name": s, "label": label, "done": i < index, "current": i == index, "number": i + 1,
                       "url": url if i < index else ""})
     return {"items": steps, "index": index + 1, "count": len(STEPS), "percent": round(100 * index / (len(STEPS) - 1))}
-
-
-def applicant_required(view):
-    @login_required
-    def wrapper(request, *args, **kwargs):
-        from loanservice import roles
-
-        if not roles.has_role(request.user, roles.APPLICANT):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    wrapper.__name__ = view.__name__
-    return wrapper
 
 
 def _apply_errors(form, exc: ApplicationError):
@@ -123,7 +110,7 @@ def request_form(*args, product=None, **kwargs) -> RequestForm:
 
 
 # ---------------------------------------------------------------- home and the wizard
-@applicant_required
+@permission_required("applications.apply")
 def portal_home(request):
     applications = list(applications_visible_to(request.user).filter(applicant=request.user)
                         .select_related("relationship_manager__profile").prefetch_related("info_requests")
@@ -141,9 +128,10 @@ def _prefill(request) -> dict | None:
 
     invite = request.GET.get("invite")
     if invite:  # a marketing invitation (marketing/services.py invitation_token): the same prefill, channel "invite"
-        try:
-            request.session[SESSION_PREQUAL] = signing.loads(invite, salt="loanservice.invite", max_age=30 * 24 * 3600)
-        except signing.BadSignature:
+        data = invitation_read(invite)
+        if data is not None:
+            request.session[SESSION_PREQUAL] = data
+        else:
             messages.warning(request, _("邀请链接已失效，请直接填写 / The invitation link has expired; please fill in the form."))
     token = request.GET.get("prequal")
     if token:
@@ -156,7 +144,7 @@ def _prefill(request) -> dict | None:
     return request.session.get(SESSION_PREQUAL)
 
 
-@applicant_required
+@permission_required("applications.apply")
 def apply_start(request, code):
     product = get_object_or_404(products_published(), code=code)
     prefill = _prefill(request)
@@ -216,7 +204,7 @@ def _own_draft(request, pk) -> LoanApplication:
     return application
 
 
-@applicant_required
+@permission_required("applications.apply")
 def wizard_resume(request, pk):
     """A saved draft continues at the first step not yet complete; a submitted case shows its tracker."""
     application = _own(request, pk)
@@ -225,7 +213,7 @@ def wizard_resume(request, pk):
     return redirect(STEP_URLS[wizard_resume_step(application)], pk=pk)
 
 
-@applicant_required
+@permission_required("applications.apply")
 def wizard_request(request, pk):
     application = _own_draft(request, pk)
     form = request_form(request.POST or None, initial={k: getattr(application, k) for k in intake.REQUEST_FIELDS},
@@ -244,7 +232,7 @@ def wizard_request(request, pk):
                                                            "steps": _steps("request", application)})
 
 
-@applicant_required
+@permission_required("applications.apply")
 def wizard_documents(request, pk):
     application = _own_draft(request, pk)
     errors: dict[str, str] = {}
@@ -270,7 +258,7 @@ def wizard_documents(request, pk):
                   status=400 if errors else 200)
 
 
-@applicant_required
+@permission_required("applications.apply")
 @require_POST
 def document_remove(request, pk, doc_pk):
     application = _own_draft(request, pk)
@@ -283,7 +271,7 @@ def document_remove(request, pk, doc_pk):
     return redirect("portal:wizard_documents", pk=pk)
 
 
-@applicant_required
+@permission_required("applications.apply")
 def wizard_consent(request, pk):
     application = _own_draft(request, pk)
     if request.method == "POST":
@@ -301,7 +289,7 @@ def wizard_consent(request, pk):
                                                            "steps": _steps("consent", application)})
 
 
-@applicant_required
+@permission_required("applications.apply")
 def wizard_review(request, pk):
     application = _own_draft(request, pk)
     if request.method == "POST":
@@ -320,7 +308,7 @@ def wizard_review(request, pk):
                                                           "steps": _steps("review", application)})
 
 
-@applicant_required
+@permission_required("applications.apply")
 @require_POST
 def validate_field(request):
     """htmx: one field checked on the server as it changes, by the form that checks the final save (and, for
@@ -346,7 +334,7 @@ def validate_field(request):
 
 
 # ---------------------------------------------------------------- the case after submission
-@applicant_required
+@permission_required("applications.apply")
 def application_page(request, pk):
     application = get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user)
                                     .select_related("relationship_manager__profile"), pk=pk)
@@ -358,7 +346,7 @@ def application_page(request, pk):
                                                        "tracker": application_tracker(application, clock=clock), "rm": rm})
 
 
-@applicant_required
+@permission_required("applications.apply")
 @require_POST
 def application_action(request, pk, action):
     application = get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
@@ -392,7 +380,7 @@ def application_action(request, pk, action):
     return redirect("portal:application", pk=pk)
 
 
-@login_required
+@permission_required("loanservice.signed_in")
 def contract_pdf(request, pk):
     contract = get_object_or_404(Contract.objects.filter(application__in=applications_visible_to(request.user)), pk=pk)
     field = contract.signed_pdf if contract.signed_pdf else contract.pdf
@@ -400,7 +388,7 @@ def contract_pdf(request, pk):
     return FileResponse(field.open("rb"), content_type="application/pdf", filename=f"{contract.number}.pdf")
 
 
-@login_required
+@permission_required("loanservice.signed_in")
 def loan_page(request, pk):
     loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
     return render(request, "portal/loan.html", {"loan": loan, "d": loan_detail(loan)})

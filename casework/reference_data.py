@@ -13,6 +13,7 @@ from pathlib import Path
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from ledger.reference import chart_seed
 from loanservice import roles
 
 ADMISSION = [
@@ -204,3 +205,4 @@ def seed_reference_data() -> None:
     from postloan.reference import seed_postloan_policy
 
     seed_postloan_policy()  # buckets, floors, policy, warning rules (a test flush would otherwise leave none)
+    chart_seed()  # the chart of accounts and the default account mapping

@@ -22,12 +22,11 @@ from casework import lifecycle
 from casework.case_api import application_detail
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
-from loanservice import roles
 from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.models import Branch, SlaClock
-from loanservice.roles import role_required
+from loanservice.roles import permission_required
 from loanservice.sla import business_calendar_pinned, sla_clock_remaining
 from postloan.api import loans_visible_to
 from underwriting import views as underwriting_views
@@ -59,7 +58,7 @@ def _queue_page(request, queryset) -> tuple[Page, str]:
 
 
 
-@role_required(roles.RM)
+@permission_required("underwriting.due_diligence")
 def rm_queue(request):
     """The RM's open cases, oldest submission first, a page at a time with the SLA clocks of the rows shown."""
     page, query = _queue_page(request, applications_visible_to(request.user).filter(relationship_manager=request.user)
@@ -74,7 +73,7 @@ def rm_queue(request):
     return render(request, "staff/rm_queue.html", {"cases": cases, "page": page, "query": query})
 
 
-@role_required(*roles.STAFF_ROLES)
+@permission_required("casework.case_page")
 def case_page(request, pk):
     application = get_object_or_404(applications_visible_to(request.user), pk=pk)
     detail = application_detail(application, user=request.user)
@@ -86,7 +85,7 @@ def case_page(request, pk):
     })
 
 
-@role_required(roles.RM, *roles.APPROVER_ROLES)
+@permission_required("casework.case_action")
 @require_POST
 def case_action(request, pk, action):
     application = get_object_or_404(applications_visible_to(request.user), pk=pk)
@@ -134,7 +133,7 @@ def case_action(request, pk, action):
     return redirect(request.POST.get("next") or "staff:case", pk=pk)
 
 
-@role_required(*roles.APPROVER_ROLES)
+@permission_required("approvals.review")
 def approver_queue(request):
     filters = queue_filters_clean(request.GET)
     page, query = _queue_page(request, approval_queue(request.user, **filters))
@@ -149,7 +148,7 @@ def approver_queue(request):
     })
 
 
-@role_required(*roles.APPROVER_ROLES)
+@permission_required("approvals.review")
 def review_page(request, pk):
     application = get_object_or_404(applications_visible_to(request.user), pk=pk)
     detail = application_detail(application, user=request.user)
@@ -164,7 +163,7 @@ def review_page(request, pk):
     })
 
 
-@role_required(roles.OPERATIONS)
+@permission_required("contracts.operate")
 def ops_queue(request):
     """Contracts waiting for signatures and disbursements waiting for conditions, with SLA clocks (a
     constant number of queries)."""
@@ -188,7 +187,7 @@ def _ops_contract(request, pk) -> Contract:
     return get_object_or_404(Contract, pk=request.POST.get("contract") or 0, application_id=pk)
 
 
-@role_required(roles.OPERATIONS)
+@permission_required("contracts.operate")
 @require_POST
 def ops_action(request, pk, action):
     """pk is the application; contract actions name the contract in the form."""
@@ -239,7 +238,7 @@ def ops_action(request, pk, action):
     return redirect("staff:ops_queue")
 
 
-@role_required(roles.RISK, roles.ADMIN)
+@permission_required("postloan.risk_overview")
 def risk_home(request):
     loans = loans_visible_to(request.user)
     by_class = loans.filter(status="active").values("classification").annotate(n=Count("id"), balance=Sum("outstanding_principal"))
@@ -253,7 +252,7 @@ def risk_home(request):
                                                      "open_cases": LoanApplication.objects.filter(status__in=LoanApplication.OPEN_STATES).values("status").annotate(n=Count("id")).order_by("status")})
 
 
-@role_required(*roles.STAFF_ROLES)
+@permission_required("applications.download_document")
 def document_download(request, pk):
     doc = get_object_or_404(ApplicationDocument.objects.filter(application__in=applications_visible_to(request.user)), pk=pk)
     audit_record(actor=request.user, action="document.download", obj=doc.application, ip=client_ip(request), data={"document": doc.pk})

@@ -21,14 +21,14 @@ from .sweeper import sweep
 def score_and_route(self, application_id: int) -> str:
     """A data source that timed out or failed (5xx, circuit open) is retried with backoff, up to
     UNDERWRITING_SOURCE_RETRIES times; the last attempt refers the case to a person with the gap named."""
-    retries = getattr(settings, "UNDERWRITING_SOURCE_RETRIES", 3)
+    retries = settings.UNDERWRITING_SOURCE_RETRIES
     attempt = self.request.retries
     while True:
         try:
             return lifecycle.score_and_route(application_id, retry_transient=attempt < retries)
         except SourcesUnavailable as exc:
             if not self.request.is_eager:
-                wait = getattr(settings, "UNDERWRITING_SOURCE_RETRY_SECONDS", 10.0) * 2 ** attempt
+                wait = settings.UNDERWRITING_SOURCE_RETRY_SECONDS * 2 ** attempt
                 raise self.retry(exc=exc, countdown=wait, max_retries=retries) from exc
             attempt += 1  # eager (the embedded default) has no broker to wait on: try again at once
 

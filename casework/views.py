@@ -5,7 +5,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required
 from django.forms.utils import ErrorDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -14,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from applications.selectors import products_published
 from loanservice import roles
 from loanservice.api import RegisterSerializer, applicant_register
+from loanservice.roles import permission_required
 
 
 def home(request):
@@ -53,7 +53,7 @@ def register(request):
     return render(request, "registration/register.html", {"form": form})
 
 
-@login_required
+@permission_required("loanservice.signed_in")
 def notifications(request):
     items = list(request.user.notifications.all()[:100])
     request.user.notifications.filter(read_at__isnull=True).update(read_at=timezone.now())

@@ -16,9 +16,8 @@ from approvals import services as approvals
 from approvals.models import AuthorityMatrixVersion, AuthorityRule
 from approvals.selectors import matrix_versions
 from casework.whatif import policy_whatif
-from loanservice import roles
 from loanservice.errors import ApplicationError, Conflict, error_text
-from loanservice.roles import role_required
+from loanservice.roles import permission_required
 
 
 def _date(value: str | None, default: dt.date) -> tuple[dt.date, str]:
@@ -30,7 +29,7 @@ def _date(value: str | None, default: dt.date) -> tuple[dt.date, str]:
         return default, _("日期格式应为 YYYY-MM-DD / Dates are YYYY-MM-DD.")
 
 
-@role_required(roles.RISK, roles.ADMIN)
+@permission_required("casework.what_if")
 def whatif_page(request):
     today = timezone.localdate()
     versions = list(matrix_versions())
@@ -64,7 +63,7 @@ def whatif_page(request):
     })
 
 
-@role_required(roles.RISK, roles.ADMIN)
+@permission_required("casework.what_if")
 @require_POST
 def whatif_draft(request):
     """A new draft copied from the active version, to edit in admin and replay here."""
@@ -73,7 +72,7 @@ def whatif_draft(request):
     return redirect(f"{reverse('staff:whatif')}?version={draft.number}")
 
 
-@role_required(roles.RISK, roles.ADMIN)
+@permission_required("casework.what_if")
 @require_POST
 def whatif_activate(request, number):
     version = get_object_or_404(AuthorityMatrixVersion, number=number)

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "rules.apps.AutodiscoverRulesConfig",
     "axes",
     "loanservice",
+    "ledger",
     "applications",
     "underwriting",
     "approvals",
@@ -144,6 +145,8 @@ STORAGES = {
 # that check the owner.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 PRIVATE_STORAGE_ROOT = Path(os.environ.get("PRIVATE_STORAGE_ROOT", BASE_DIR / "var" / "private"))
+# The function that turns a contract template and its terms into PDF bytes (the demo history swaps in a placeholder).
+CONTRACT_RENDERER = "contracts.services.contract_render"
 CONTRACT_SIGNING_BACKEND = os.environ.get("CONTRACT_SIGNING_BACKEND", "contracts.signing.DevSelfSignedBackend")
 CONTRACT_SIGNING_KEY_DIR = Path(os.environ.get("CONTRACT_SIGNING_KEY_DIR", BASE_DIR / "var" / "keys"))
 # Released disbursements go to core banking through this adapter (docs/contracts.md); the file adapter's folder.
@@ -183,7 +186,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sla-check": {"task": "loanservice.tasks.sla_check", "schedule": 300.0},
     "outbox-sweep": {"task": "loanservice.tasks.outbox_sweep", "schedule": 60.0},
-    # Post-loan monitoring at 01:30 and renewal offers at 02:30 bank time (postloan/tasks.py).
+    # Close of business (日终) for the day that ended, then post-loan monitoring at 01:30 and renewal offers at 02:30 bank time (postloan/tasks.py).
+    "postloan-cob": {"task": "postloan.tasks.cob_nightly", "schedule": crontab(hour=0, minute=15)},
     "postloan-nightly": {"task": "postloan.tasks.nightly_monitoring", "schedule": crontab(hour=1, minute=30)},
     "postloan-renewal-offers": {"task": "postloan.tasks.renewal_offers", "schedule": crontab(hour=2, minute=30)},
 }
@@ -237,6 +241,9 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
+
+# Close of business may run for dates after today only where time is simulated (the `make run` demo).
+ALLOW_SIMULATED_BUSINESS_DATE = env_bool("ALLOW_SIMULATED_BUSINESS_DATE", DEBUG and not os.environ.get("DATABASE_URL"))
 
 LOANSERVICE = {
     # Days a pushed or pulled snapshot stays fresh unless the source says otherwise.

@@ -9,6 +9,7 @@ from applications import views as product_views
 from approvals import api as approvals_api
 from casework import case_api, portal_views, prequal, staff_views, views, whatif_views
 from contracts import api as contracts_api
+from ledger import api as ledger_api
 from loanservice import api
 from postloan import api as postloan_api
 from underwriting import api as underwriting_api
@@ -52,10 +53,15 @@ api_v1 = [
     path("contracts/<int:pk>/disburse/", case_api.DisburseView.as_view(), name="contract-disburse"),
     path("loans/<int:pk>/", postloan_api.LoanDetailView.as_view(), name="loan"),
     path("loans/<int:pk>/repayments/", postloan_api.RepaymentView.as_view(), name="loan-repayments"),
+    path("loans/<int:pk>/transactions/", postloan_api.LoanTransactionsView.as_view(), name="loan-transactions"),
     path("loans/<int:pk>/renewal/", postloan_api.RenewalView.as_view(), name="loan-renewal"),
     path("loans/<int:pk>/survey/", postloan_api.SurveyView.as_view(), name="loan-survey"),
     path("warnings/", postloan_api.WarningListView.as_view(), name="warnings"),
+    path("business-date/", postloan_api.BusinessDateView.as_view(), name="business-date"),
+    path("cob/", postloan_api.CobView.as_view(), name="cob"),
+    path("cob/<int:pk>/", postloan_api.CobDetailView.as_view(), name="cob-detail"),
     path("analytics/summary/", analytics_api.SummaryView.as_view(), name="analytics-summary"),
+    path("ledger/trial-balance/", ledger_api.TrialBalanceView.as_view(), name="ledger-trial-balance"),
 ]
 
 portal = [

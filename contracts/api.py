@@ -15,13 +15,14 @@ from rest_framework.views import APIView
 
 from applications.selectors import applications_visible_to
 from loanservice import roles
-from loanservice.api import client_ip, role_permission
+from loanservice.api import client_ip, rule_permission
 from loanservice.errors import ApplicationError, Conflict
 
 from . import services
 from .models import Contract, DisbursementOrder
 
-IsOperations = role_permission(roles.OPERATIONS)
+IsOperations = rule_permission("contracts.operate")
+SignedIn = rule_permission("loanservice.signed_in")
 MAX_VERIFY_UPLOAD = 20 * 1024 * 1024
 
 
@@ -51,16 +52,20 @@ def contract_data(c: Contract, *, staff: bool) -> dict:
 
 
 class ContractDetailView(APIView):
+    permission_classes = [SignedIn]
+
     @extend_schema(responses=inline_serializer("ContractOut", {
         "id": serializers.IntegerField(), "number": serializers.CharField(), "kind": serializers.CharField(),
         "status": serializers.CharField(), "sha256": serializers.CharField(), "terms": serializers.DictField(),
         "signatures": serializers.ListField(child=serializers.DictField())}))
     def get(self, request, pk):
-        return Response(contract_data(visible_contract(request, pk), staff=roles.is_staff_member(request.user)))
+        return Response(contract_data(visible_contract(request, pk), staff=roles.can(request.user, "loanservice.staff")))
 
 
 class ContractPdfView(APIView):
     """The sealed PDF when there is one (``?original=1``: the PDF as issued, whose SHA-256 is ``sha256``)."""
+
+    permission_classes = [SignedIn]
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, pk):
@@ -76,6 +81,8 @@ class ContractPdfView(APIView):
 class ContractScheduleView(APIView):
     """The repayment schedule annex as CSV (UTF-8 with BOM)."""
 
+    permission_classes = [SignedIn]
+
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, pk):
         c = visible_contract(request, pk)
@@ -90,6 +97,7 @@ class ContractScheduleView(APIView):
 class ContractVerifyView(APIView):
     """Re-check the stored files, or a copy sent as multipart ``file``, against the recorded hashes and seal."""
 
+    permission_classes = [SignedIn]
     parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": inline_serializer("VerifyIn", {"file": serializers.FileField(required=False)})},

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 
 from applications.models import LoanApplication
 
 from .models import Contract, CoreBankingOutbound, DisbursementOrder
-
-
-def contracts_visible_to(user, applications: QuerySet[LoanApplication]) -> QuerySet[Contract]:
-    return Contract.objects.filter(application__in=applications)
 
 
 def contracting_cases(*, limit: int = 200) -> list[LoanApplication]:

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.template import Context, Engine, TemplateSyntaxError
 from django.template.base import VariableNode
 from django.template.defaulttags import ForNode
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -336,10 +337,6 @@ def contract_slots(application: LoanApplication) -> list[tuple[str, str, dict | 
     return slots
 
 
-def contract_kinds_required(application: LoanApplication) -> list[str]:
-    return list(dict.fromkeys(kind for kind, _ref, _sec in contract_slots(application)))
-
-
 def _number(application: LoanApplication, kind: str) -> str:
     """LS<year><case>-<n> for the loan contract, -DY<n> mortgage, -BZ<n> guarantee; n counts every
     contract of that kind of the case, versions included, so a number is never reused."""
@@ -365,7 +362,7 @@ def contract_generate(*, application: LoanApplication, by, kind: str = "loan", s
     terms["title"] = template.display_title
     if overrides:
         terms["overrides"] = overrides
-    data = contract_render(template=template, number=number, terms=terms)
+    data = import_string(settings.CONTRACT_RENDERER)(template=template, number=number, terms=terms)
     contract = Contract(application=application, kind=kind, security_ref=security_ref, number=number, version=version,
                         template=template, terms=terms, sha256=pdf_sha256(data),
                         customer_party="guarantor" if kind == "guarantee" else "borrower", supersedes=supersedes)
@@ -392,13 +389,8 @@ def contracts_issue(*, application: LoanApplication, by) -> list[Contract]:
         with in_default_language():
             notify(user=application.applicant, kind="contract_ready",
                    title=_("合同 %(n)s 已生成，请签署 / Contract %(n)s is ready to sign")
-                   % {"n": join_list(c.number for c in issued)}, url=f"/portal/applications/{application.pk}/")
+                   % {"n": join_list(c.number for c in issued)}, url=reverse("portal:application", args=[application.pk]))
     return sorted(existing.values(), key=lambda c: (KIND_ORDER.get(c.kind, 9), c.pk))
-
-
-def contract_generate_loan(*, application: LoanApplication, by) -> Contract:
-    """The loan contract of the package (issuing the whole package if needed)."""
-    return next(c for c in contracts_issue(application=application, by=by) if c.kind == "loan")
 
 
 def _clean_changes(contract: Contract, changes: dict) -> dict:
@@ -471,7 +463,7 @@ def contract_correct(*, contract: Contract, by, reason: str, changes: dict | Non
     with in_default_language():
         notify(user=application.applicant, kind="contract_ready",
                title=_("合同已更正为 %(n)s，请重新签署 / Contract corrected as %(n)s; please sign again") % {"n": new.number},
-               url=f"/portal/applications/{application.pk}/")
+               url=reverse("portal:application", args=[application.pk]))
     return new
 
 
@@ -787,7 +779,7 @@ class FileCoreBankingAdapter:
     var/outbound/). Core banking de-duplicates by ``order``, so a re-send after a crash is harmless."""
 
     def send(self, record: dict) -> str:
-        folder = Path(getattr(settings, "CORE_BANKING_OUTBOUND_DIR", None) or settings.BASE_DIR / "var" / "outbound")
+        folder = Path(settings.CORE_BANKING_OUTBOUND_DIR)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / f"disbursements-{timezone.localdate():%Y%m%d}.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -795,7 +787,7 @@ class FileCoreBankingAdapter:
 
 
 def core_banking_adapter_path() -> str:
-    return getattr(settings, "CORE_BANKING_ADAPTER", "contracts.services.FileCoreBankingAdapter")
+    return settings.CORE_BANKING_ADAPTER
 
 
 def core_banking_adapter():

@@ -102,15 +102,18 @@ def serializer_input(serializer_class, data, *, message: str) -> dict:
     return ser.validated_data
 
 
-class HasRole(BasePermission):
-    roles: tuple[str, ...] = ()
+class RulePermission(BasePermission):
+    """The API's face of a named permission (loanservice.roles): anonymous → 401, signed in without it → 403.
+    Whether the object is the caller's is the scoped selector's answer (404), asked in the view."""
+
+    perm: str = ""
 
     def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and roles.has_role(request.user, *self.roles))
+        return bool(request.user and request.user.is_authenticated and roles.can(request.user, self.perm))
 
 
-def role_permission(*names: str) -> type[BasePermission]:
-    return type(f"HasRole_{'_'.join(names)}", (HasRole,), {"roles": names})
+def rule_permission(perm: str) -> type[BasePermission]:
+    return type(f"Rule_{perm.replace('.', '_')}", (RulePermission,), {"perm": perm})
 
 
 class RegisterSerializer(serializers.Serializer):

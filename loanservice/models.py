@@ -188,3 +188,18 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class BusinessDate(models.Model):
+    """The bank's business date (营业日期), one row: loans run on it, not on the wall clock. Close of business
+    for a date moves it to the next day."""
+
+    date = models.DateField(_("营业日期 business date"))
+    updated_at = models.DateTimeField(_("更新时间 updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("营业日期 business date")
+        verbose_name_plural = _("营业日期 business date")
+
+    def __str__(self) -> str:
+        return self.date.isoformat()

@@ -1,7 +1,14 @@
-"""Roles are Django groups; these are their names and the predicates built on them.
+"""Roles are Django groups; these are their names, the predicates built on them, and the one way to ask a rule.
 
-A user's branch and supervisor live on their Profile. Object rules per stage live in each
-app's rules.py and build on these predicates.
+A user's branch and supervisor live on their Profile. The named permissions live in each app's rules.py
+(`rules.add_perm("approvals.review", is_approver)`), built on these role predicates and on object predicates of
+their own ("is the case's owner", "did not prepare this case"). Every face asks the same registry: pages
+through `permission_required`, the API through `loanservice.api.rule_permission`, services through
+`permission_check`, templates through `can.<app>.<name>` (`PermissionLookup`), FSM transitions through
+their `permission=` (read by `has_transition_perm`).
+
+The registry is asked directly (`can`), not through `user.has_perm`: Django lets an active superuser past
+every `has_perm`, and a superuser here holds the admin role, no more.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import rules
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
 from django.http import Http404
+
+from .errors import ApplicationError
 
 APPLICANT = "applicant"
 RM = "relationship_manager"
@@ -56,10 +65,6 @@ def has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
-def is_staff_member(user) -> bool:
-    return has_role(user, *STAFF_ROLES)
-
-
 def user_branch_id(user) -> int | None:
     profile = getattr(user, "profile", None)
     return profile.branch_id if profile else None
@@ -85,44 +90,35 @@ def scope_to(qs, user, *, owner: str, bank_wide: frozenset[str] = BANK_WIDE, bra
     return qs.filter(**{owner: user})
 
 
-@rules.predicate
-def is_applicant(user):
-    return has_role(user, APPLICANT)
+def role_predicate(*names: str) -> rules.Predicate:
+    """The predicate "has any of these roles"."""
+    return rules.predicate(lambda user: has_role(user, *names), name=f"has_role({', '.join(names)})")
 
 
-@rules.predicate
-def is_rm(user):
-    return has_role(user, RM)
+is_applicant = role_predicate(APPLICANT)
+is_rm = role_predicate(RM)
+is_branch_approver = role_predicate(BRANCH_APPROVER)
+is_head_approver = role_predicate(HEAD_APPROVER)
+is_committee = role_predicate(COMMITTEE)
+is_approver = role_predicate(*APPROVER_ROLES)
+is_operations = role_predicate(OPERATIONS)
+is_risk = role_predicate(RISK)
+is_admin = role_predicate(ADMIN)
+is_integration = role_predicate(INTEGRATION)
+is_staff = role_predicate(*STAFF_ROLES)
+is_signed_in = rules.is_authenticated
 
 
-@rules.predicate
-def is_approver(user):
-    return has_role(user, *APPROVER_ROLES)
+def can(user, perm: str, obj=None) -> bool:
+    """Does the named permission let this user do this (to this object)?"""
+    return rules.has_perm(perm, user, obj)
 
 
-@rules.predicate
-def is_operations(user):
-    return has_role(user, OPERATIONS)
-
-
-@rules.predicate
-def is_risk(user):
-    return has_role(user, RISK)
-
-
-@rules.predicate
-def is_admin(user):
-    return has_role(user, ADMIN)
-
-
-@rules.predicate
-def is_integration(user):
-    return has_role(user, INTEGRATION)
-
-
-@rules.predicate
-def is_staff(user):
-    return is_staff_member(user)
+def permission_check(user, perm: str, obj=None, *, message: str, errors: dict | None = None) -> None:
+    """The services' check: the named permission, or the domain's forbidden error (403 in the API, a
+    message on a page) with the caller's words for what was refused."""
+    if not can(user, perm, obj):
+        raise ApplicationError(message, errors=errors, code="forbidden")
 
 
 def home_url_name(user) -> str:
@@ -143,17 +139,31 @@ def home_url_name(user) -> str:
     return "portal:home"
 
 
-def role_required(*names):
-    """A page only these roles may open; to anyone else signed in it does not exist (404)."""
+class PermissionLookup:
+    """The named permissions in a template: `{% if can.approvals.review %}` asks `can(user, "approvals.review")`."""
+
+    def __init__(self, user, app: str = ""):
+        self.user, self.app = user, app
+
+    def __getitem__(self, name: str):
+        if not self.app:
+            return PermissionLookup(self.user, name)
+        return can(self.user, f"{self.app}.{name}")
+
+
+def permission_required(perm: str):
+    """A page that needs the named permission; to anyone else signed in it does not exist (404). The name
+    is kept on the view (`view.permission`) so a test can hold every page to having one."""
 
     def decorator(view):
         @login_required
         @functools.wraps(view)
         def wrapper(request, *args, **kwargs):
-            if not has_role(request.user, *names):
+            if not can(request.user, perm):
                 raise Http404
             return view(request, *args, **kwargs)
 
+        wrapper.permission = perm
         return wrapper
 
     return decorator

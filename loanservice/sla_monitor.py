@@ -10,6 +10,7 @@ import logging
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from . import roles
@@ -69,8 +70,8 @@ def sla_breaches_process(*, now=None) -> dict:
             clock.escalated_to = supervisors[0] if supervisors else None
             clock.save(update_fields=["breached_at", "escalated_to"])
             stage = clock.get_stage_display()
-            url = (f"/staff/approvals/{clock.case_id}/" if clock.stage.endswith("_approval")
-                   else f"/staff/cases/{clock.case_id}/")
+            url = (reverse("staff:review", args=[clock.case_id]) if clock.stage.endswith("_approval")
+                   else reverse("staff:case", args=[clock.case_id]))
             zh, en = f"案件 #{clock.case_id} {stage} 已超时", f"Case #{clock.case_id} breached its SLA ({clock.stage})"
             for owner in owners:
                 notify(user=owner, kind="sla_breach", title=f"{zh} / {en}", url=url)

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -300,9 +301,9 @@ def prospects_derive_from_settlement(*, by, candidates: list[dict] | None = None
 
 # ---------------------------------------------------------------- contacts and invitations
 def _check_owner(prospect: Prospect, user) -> None:
-    if prospect.relationship_manager_id != user.pk and not roles.has_role(user, roles.ADMIN):
-        raise ApplicationError(_("只有该客户的客户经理可以操作 / Only the prospect's RM can do this."),
-                               errors={"prospect": [_("不是您的潜在客户 / Not your prospect.")]}, code="forbidden")
+    roles.permission_check(user, "marketing.own_prospect", prospect,
+                           message=_("只有该客户的客户经理可以操作 / Only the prospect's RM can do this."),
+                           errors={"prospect": [_("不是您的潜在客户 / Not your prospect.")]})
 
 
 @transaction.atomic
@@ -355,7 +356,7 @@ def invitation_create(*, prospect: Prospect, by, product: LoanProduct | None = N
     product = product or prospect.product or marketing_settings().product
     if product is None or not product.is_active:
         raise ApplicationError(_("产品不可用 / The product is not available."), errors={"product": [_("产品不可用 / Not available.")]})
-    url = f"/portal/apply/{product.code}/?invite={invitation_token(prospect, product)}"
+    url = f"{reverse('portal:apply', args=[product.code])}?invite={invitation_token(prospect, product)}"
     before = prospect.status
     prospect.status, prospect.invited_at = Prospect.Status.INVITED, timezone.now()
     prospect.save(update_fields=["status", "invited_at"])

@@ -10,46 +10,41 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from applications.models import LoanProduct
-from loanservice import roles
 from loanservice.errors import ApplicationError, error_text
-from loanservice.roles import role_required
+from loanservice.roles import can, permission_required
 
 from . import services
 from .models import LIST_KINDS, ContactAttempt, Prospect, ProspectList
 from .selectors import prospect_queue, prospects_visible_to
 
-MARKETING_ROLES = (roles.RM, roles.RISK, roles.ADMIN, roles.BRANCH_APPROVER)
-LIST_ROLES = (roles.RM, roles.RISK, roles.ADMIN)
 
-
-
-
-@role_required(*MARKETING_ROLES)
+@permission_required("marketing.work")
 def queue(request):
     status = request.GET.get("status", "")
     qs = prospect_queue(request.user, status=status if status in Prospect.Status.values else "",
                         include_closed=request.GET.get("closed") == "1")
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    can_import = can(request.user, "marketing.import_list")
     return render(request, "marketing/queue.html", {
         "page": page, "statuses": Prospect.Status.choices, "status": status,
-        "lists": ProspectList.objects.select_related("imported_by")[:10] if roles.has_role(request.user, *LIST_ROLES) else [],
-        "can_import": roles.has_role(request.user, *LIST_ROLES), "can_derive": roles.has_role(request.user, roles.RISK, roles.ADMIN),
+        "lists": ProspectList.objects.select_related("imported_by")[:10] if can_import else [],
+        "can_import": can_import, "can_derive": can(request.user, "marketing.derive"),
         "kinds": [k for k in LIST_KINDS if k[0] != "settlement"],
     })
 
 
-@role_required(*MARKETING_ROLES)
+@permission_required("marketing.work")
 def prospect_page(request, pk):
     prospect = get_object_or_404(prospect_queue(request.user, include_closed=True), pk=pk)
     return render(request, "marketing/prospect.html", {
         "p": prospect, "contacts": prospect.contacts.select_related("by")[:50], "channels": ContactAttempt.CHANNELS,
         "outcomes": ContactAttempt.OUTCOMES, "products": LoanProduct.objects.filter(is_active=True),
         "invite_url": request.session.pop(f"invite-{prospect.pk}", ""),
-        "is_owner": prospect.relationship_manager_id == request.user.pk or roles.has_role(request.user, roles.ADMIN),
+        "is_owner": can(request.user, "marketing.own_prospect", prospect),
     })
 
 
-@role_required(*MARKETING_ROLES)
+@permission_required("marketing.work")
 @require_POST
 def contact(request, pk):
     prospect = get_object_or_404(prospects_visible_to(request.user), pk=pk)
@@ -63,7 +58,7 @@ def contact(request, pk):
     return redirect("marketing:prospect", pk=pk)
 
 
-@role_required(*MARKETING_ROLES)
+@permission_required("marketing.work")
 @require_POST
 def invite(request, pk):
     prospect = get_object_or_404(prospects_visible_to(request.user), pk=pk)
@@ -77,7 +72,7 @@ def invite(request, pk):
     return redirect("marketing:prospect", pk=pk)
 
 
-@role_required(*LIST_ROLES)
+@permission_required("marketing.import_list")
 def import_list(request):
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -95,7 +90,7 @@ def import_list(request):
     return redirect("marketing:queue")
 
 
-@role_required(roles.RISK, roles.ADMIN)
+@permission_required("marketing.derive")
 @require_POST
 def derive(request):
     try:

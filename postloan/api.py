@@ -12,11 +12,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loanservice import roles
-from loanservice.api import role_permission
+from loanservice.api import rule_permission
+from loanservice.business_date import business_date
 from loanservice.money import money_text
 
-from .models import Loan
-from .selectors import loans_visible_to, warnings_open
+from .cob import cob_last, cob_progress, cob_start
+from .models import CobRun, Loan
+from .selectors import loan_transactions, loans_visible_to, warnings_open
 from .serializers import RenewalSerializer, RepaymentSerializer
 from .services import loan_position, renewal_eligibility, renewal_request, repayment_record, survey_answer
 
@@ -47,6 +49,8 @@ def loan_detail(loan: Loan) -> dict:
 
 
 class LoanDetailView(APIView):
+    permission_classes = [rule_permission("loanservice.signed_in")]
+
     @extend_schema(responses=inline_serializer("LoanOut", {"id": serializers.IntegerField(), "status": serializers.CharField(),
                                                           "principal": serializers.CharField(), "schedule": serializers.ListField()}))
     def get(self, request, pk):
@@ -54,7 +58,7 @@ class LoanDetailView(APIView):
 
 
 class RepaymentView(APIView):
-    permission_classes = [role_permission(roles.OPERATIONS, roles.INTEGRATION)]
+    permission_classes = [rule_permission("postloan.record_repayment")]
 
     @extend_schema(request=RepaymentSerializer, responses={201: inline_serializer("RepaymentOut", {"id": serializers.IntegerField(), "allocation": serializers.DictField()})})
     def post(self, request, pk):
@@ -68,6 +72,63 @@ class RepaymentView(APIView):
                          "prepaid_principal": money_text(repayment.prepaid_principal), "prepayment_fee": money_text(repayment.prepayment_fee),
                          "unapplied": money_text(repayment.unapplied)},
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class LoanTransactionsView(APIView):
+    """The loan's book: staff see every type with the journal lines; the borrower sees the money that moved
+    (disbursement, repayment, fee, reversal) without the lines."""
+
+    permission_classes = [rule_permission("loanservice.signed_in")]
+
+    @extend_schema(responses=inline_serializer("LoanTransaction", {
+        "id": serializers.IntegerField(), "type": serializers.CharField(), "date": serializers.DateField(),
+        "amount": serializers.CharField(), "reversed": serializers.BooleanField(), "parts": serializers.DictField(),
+        "entries": serializers.ListField(required=False)}, many=True))
+    def get(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        return Response(loan_transactions(loan, with_entries=roles.can(request.user, "postloan.view_book")))
+
+
+class BusinessDateView(APIView):
+    """The bank's business date and the last close of business."""
+
+    permission_classes = [rule_permission("postloan.view_business_date")]
+
+    @extend_schema(responses=inline_serializer("BusinessDate", {"business_date": serializers.DateField(),
+                                                                "last_cob": serializers.DictField(allow_null=True)}))
+    def get(self, request):
+        last = cob_last()
+        progress = cob_progress(last) if last else None
+        return Response({"business_date": business_date(), "last_cob": (
+            {"id": last.pk, "date": last.until, "status": last.status, "loans": last.total, "done": progress["done"],
+             "seconds": progress["seconds"]} if last else None)})
+
+
+class CobStartSerializer(serializers.Serializer):
+    until = serializers.DateField(help_text="close every calendar day from the business date through this date")
+
+
+class CobView(APIView):
+    """Start close of business (日终) through `until`: 202 with the run's id; its progress at /cob/{id}/."""
+
+    permission_classes = [rule_permission("postloan.run_cob")]
+
+    @extend_schema(request=CobStartSerializer, responses={202: inline_serializer("CobStarted", {"id": serializers.IntegerField(),
+                                                                                           "status": serializers.CharField()})})
+    def post(self, request):
+        ser = CobStartSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        run = cob_start(until=ser.validated_data["until"], by=request.user)
+        return Response({"id": run.pk, "status": run.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class CobDetailView(APIView):
+    permission_classes = [rule_permission("postloan.view_business_date")]
+
+    @extend_schema(responses=inline_serializer("CobProgress", {"id": serializers.IntegerField(), "status": serializers.CharField(),
+                                                               "done": serializers.IntegerField(), "total": serializers.IntegerField()}))
+    def get(self, request, pk):
+        return Response(cob_progress(get_object_or_404(CobRun, pk=pk)))
 
 
 class WarningSerializer(serializers.Serializer):
@@ -86,7 +147,7 @@ class WarningSerializer(serializers.Serializer):
 class WarningListView(ListAPIView):
     """Open early warnings the caller may see, worst first; filter by `severity` and `branch` (code)."""
 
-    permission_classes = [role_permission(*roles.STAFF_ROLES)]
+    permission_classes = [rule_permission("postloan.view_warnings")]
     serializer_class = WarningSerializer
 
     def get_queryset(self):
@@ -102,6 +163,8 @@ class WarningListView(ListAPIView):
 
 class RenewalView(APIView):
     """GET: eligibility for 无还本续贷; POST (borrower): create the prefilled renewal application."""
+
+    permission_classes = [rule_permission("loanservice.signed_in")]
 
     @extend_schema(responses=inline_serializer("RenewalOut", {"eligible": serializers.BooleanField(), "reasons": serializers.ListField()}))
     def get(self, request, pk):
@@ -121,6 +184,8 @@ class RenewalView(APIView):
 
 class SurveyView(APIView):
     """The borrower answers the waiting satisfaction survey: `{score: 0-10, comment}`."""
+
+    permission_classes = [rule_permission("loanservice.signed_in")]
 
     @extend_schema(request=inline_serializer("SurveyIn", {"score": serializers.IntegerField(), "comment": serializers.CharField(required=False)}),
                    responses={201: inline_serializer("SurveyOut", {"id": serializers.IntegerField()})})

@@ -103,9 +103,8 @@ def _validate(rows: list[dict]) -> tuple[list[dict], dict]:
 
 
 def _require_ops(by) -> None:
-    if not roles.has_role(by, roles.OPERATIONS, roles.INTEGRATION):
-        raise ApplicationError(_("只有运营人员可以导入还款 / Only operations can import repayments."),
-                               errors={"user": [_("需要运营角色 / Needs the operations role.")]}, code="forbidden")
+    roles.permission_check(by, "postloan.record_repayment", message=_("只有运营人员可以导入还款 / Only operations can import repayments."),
+                           errors={"user": [_("需要运营角色 / Needs the operations role.")]})
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from applications.models import MONEY, RATE, REPAYMENT_METHODS, Enterprise, Loan
 from contracts.models import DisbursementOrder
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
+from loanservice.roles import can
 
 FIVE_CATEGORIES = [
     ("normal", _("正常 normal")),
@@ -64,6 +65,8 @@ class Loan(ConcurrentTransitionMixin, models.Model):
     recall_requested_on = models.DateField(_("提前收回 recall requested on"), null=True, blank=True)
     written_off_amount = models.DecimalField(**MONEY, null=True, blank=True)
     closed_on = models.DateField(null=True, blank=True)
+    accrued_through = models.DateField(_("日终已处理至 closed through"), null=True, blank=True,
+                                       help_text=_("最后一个已完成日终的日期 / the last date close of business closed"))
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -94,6 +97,10 @@ class Installment(models.Model):
     penalty_accrued = models.DecimalField(_("已计罚息 penalty accrued"), **MONEY, default=0)
     penalty_through = models.DateField(_("罚息计至 penalty accrued through"), null=True, blank=True)
     paid_penalty = models.DecimalField(**MONEY, default=0)
+    interest_accrued = models.DecimalField(_("已计提利息 interest accrued"), **MONEY, default=0)
+    # The penalty accrued to the fraction of a cent: each day's accrual is the change of its rounded value, so
+    # accruing daily and accruing once charge the same cents.
+    penalty_exact = models.DecimalField(max_digits=28, decimal_places=12, null=True, blank=True)
     settled_on = models.DateField(null=True, blank=True)
     superseded = models.BooleanField(_("已被重组计划取代 superseded by a new schedule"), default=False)
 
@@ -471,11 +478,15 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"{self.kind} loan {self.loan_id} ({self.status})"
 
-    @transition(field=status, source=Status.PENDING, target=Status.APPROVED)
+    def _decider(self, user) -> bool:
+        """The transitions' permission: postloan.decide_request_of (four eyes)."""
+        return can(user, "postloan.decide_request_of", self)
+
+    @transition(field=status, source=Status.PENDING, target=Status.APPROVED, permission=_decider)
     def approve(self):
         self.decided_at = timezone.now()
 
-    @transition(field=status, source=Status.PENDING, target=Status.REJECTED)
+    @transition(field=status, source=Status.PENDING, target=Status.REJECTED, permission=_decider)
     def reject(self):
         self.decided_at = timezone.now()
 
@@ -518,3 +529,49 @@ class SurveyResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trigger} loan {self.loan_id}"
+
+
+class CobRun(models.Model):
+    """Close of business (日终) from the business date through `until`: every open loan closed once, in partitions
+    of loan ids that any number of workers process in parallel; then the business date becomes `until` + 1."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("进行中 running")
+        DONE = "done", _("已完成 done")
+        FAILED = "failed", _("失败 failed")
+
+    from_date = models.DateField(_("起始日 from"))
+    until = models.DateField(_("截止日 until"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    total = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("日终批处理 close of business")
+        verbose_name_plural = _("日终批处理 close of business runs")
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["status"], condition=Q(status="running"), name="one_cob_running")]
+
+    def __str__(self) -> str:
+        return f"COB {self.from_date}..{self.until} {self.status}"
+
+
+class CobPartition(models.Model):
+    """A range of loan ids of one run; resumable: `last_loan` is the last loan it closed."""
+
+    run = models.ForeignKey(CobRun, on_delete=models.CASCADE, related_name="partitions")
+    lo = models.BigIntegerField()
+    hi = models.BigIntegerField()
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    last_loan = models.BigIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "lo"]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}[{self.lo}..{self.hi}] {self.done}/{self.total}"

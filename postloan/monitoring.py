@@ -40,6 +40,7 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -348,11 +349,6 @@ def warnings_evaluate_source(*, source: str, rules: list[WarningRule], today: dt
     return {"evaluated": evaluated, "created": created}
 
 
-def warnings_evaluate_rule(*, rule: WarningRule, today: dt.date, upto: int) -> dict:
-    """One snapshot rule on its own (the nightly job evaluates a source's rules together)."""
-    return warnings_evaluate_source(source=rule.source, rules=[rule], today=today, upto=upto)
-
-
 def warnings_evaluate_ltv(*, rule: WarningRule, today: dt.date) -> dict:
     """Loan-to-value: outstanding principal over the collateral's latest appraised value."""
     rows = (Loan.objects.filter(status=Loan.Status.ACTIVE, collateral__isnull=False)
@@ -406,7 +402,7 @@ def tasks_open(*, today: dt.date) -> dict:
             if task.assigned_to_id:
                 per_rm[task.assigned_to_id] += 1
         _notify_many(per_rm, kind="warning_tasks", title=_("您有 %(n)s 个新的贷后预警任务 / %(n)s new post-loan warning tasks"),
-                     url="/postloan/tasks/")
+                     url=reverse("postloan:tasks"))
         breached = list(WarningTask.objects.filter(status=WarningTask.Status.OPEN, breached_at__isnull=True, due_at__lt=now)
                         .values_list("pk", "assigned_to_id"))
         WarningTask.objects.filter(pk__in=[b[0] for b in breached]).update(breached_at=now)
@@ -417,7 +413,7 @@ def tasks_open(*, today: dt.date) -> dict:
             if rm in supervisors:
                 per_supervisor[supervisors[rm]] += 1
         _notify_many(per_supervisor, kind="warning_task_breach",
-                     title=_("%(n)s 个贷后预警任务已超时 / %(n)s post-loan warning tasks are overdue"), url="/postloan/warnings/")
+                     title=_("%(n)s 个贷后预警任务已超时 / %(n)s post-loan warning tasks are overdue"), url=reverse("postloan:warnings"))
     return {"tasks_opened": len(tasks), "tasks_breached": len(breached)}
 
 

@@ -3,11 +3,15 @@ and branch, RM tasks, approvals waiting, and the satisfaction score for analytic
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, Sum
+from decimal import Decimal
 
+from django.db.models import Count, Sum
+
+from ledger.models import AccountMapping
+from ledger.selectors import entries_for
 from loanservice import roles
 
-from .models import NPL_CATEGORIES, ApprovalRequest, EarlyWarning, Loan, SurveyResponse, WarningTask
+from .models import NPL_CATEGORIES, ApprovalRequest, EarlyWarning, Loan, WarningTask
 
 SEE_ALL = roles.BANK_WIDE | {roles.INTEGRATION}
 
@@ -60,12 +64,40 @@ def portfolio_summary(user) -> dict:
             "npl_ratio": (npl["b"] or 0) / balance if balance else 0}
 
 
-def nps_summary(*, trigger: str | None = None) -> dict:
-    """Net promoter score: % promoters (9-10) minus % detractors (0-6) of the answered surveys."""
-    qs = SurveyResponse.objects.filter(score__isnull=False)
-    if trigger:
-        qs = qs.filter(trigger=trigger)
-    agg = qs.aggregate(n=Count("id"), promoters=Count("id", filter=Q(score__gte=9)), detractors=Count("id", filter=Q(score__lte=6)))
-    n = agg["n"]
-    return {"responses": n, "promoters": agg["promoters"], "detractors": agg["detractors"],
-            "nps": round(100 * (agg["promoters"] - agg["detractors"]) / n, 1) if n else None}
+
+
+# What the borrower is shown of the loan's book: money that moved, not the bank's accruals and provisions.
+BORROWER_TRANSACTION_TYPES = frozenset({"disbursement", "repayment", "fee", "reversal"})
+PART_OF_ROLE = {"loan_principal": "principal", "interest_income": "interest", "interest_receivable": "interest",
+                "penalty_income": "penalty", "penalty_receivable": "penalty", "compound_income": "compound",
+                "compound_receivable": "compound", "fee_income": "fee"}
+
+
+def loan_transactions(loan: Loan, *, with_entries: bool) -> list[dict]:
+    """The loan's ledger entries as transactions (`GET /api/v1/loans/{id}/transactions/`): each with its amount
+    (the entry's debits), its parts by role (principal, interest, penalty, compound, fee) and, for staff, the
+    entry's lines. A constant number of queries."""
+    roles = dict(AccountMapping.objects.filter(product__in=["", loan.product_code]).order_by("product")
+                 .values_list("account__code", "role"))
+    out = []
+    for entry in entries_for(f"loan:{loan.pk}"):
+        if not with_entries and entry.kind not in BORROWER_TRANSACTION_TYPES:
+            continue
+        lines = list(entry.lines.all())
+        sides = {}  # part → [debits, credits]: an accrual debits the receivable and credits income for one amount
+        for line in lines:
+            part = PART_OF_ROLE.get(roles.get(line.account.code, ""))
+            if part:
+                side = sides.setdefault(part, [Decimal("0.00"), Decimal("0.00")])
+                side[0] += line.debit
+                side[1] += line.credit
+        parts = {p: max(sides.get(p, [Decimal("0.00")] * 2)) for p in ("principal", "interest", "penalty", "compound", "fee")}
+        item = {"id": entry.pk, "type": entry.kind, "date": entry.value_date,
+                "amount": f"{sum((x.debit for x in lines), Decimal('0.00')):.2f}",
+                "reversed": hasattr(entry, "reversal"), "reverses": entry.reverses_id,
+                "parts": {k: f"{v:.2f}" for k, v in parts.items()}}
+        if with_entries:
+            item["entries"] = [{"account": x.account.code, "name": x.account.name, "debit": f"{x.debit:.2f}",
+                                "credit": f"{x.credit:.2f}"} for x in lines]
+        out.append(item)
+    return out

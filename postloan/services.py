@@ -12,17 +12,23 @@ import datetime as dt
 import math
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_fsm import has_transition_perm
 
 from applications.models import LoanProduct
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
 from contracts.services import schedule_options
+from ledger.selectors import account_for
+from ledger.services import Cr, Dr, Entry, entries_post, entry_post
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.bizcal import due_at
+from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import business_calendar
@@ -45,12 +51,10 @@ from .models import (
     SurveyResponse,
     WarningTask,
 )
+from .monitoring import delinquency_refresh
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
-DEFAULT_BUCKETS = [("M0", 0, 0), ("M1", 1, 30), ("M2", 31, 60), ("M3", 61, 90), ("M4+", 91, None)]
-DEFAULT_FLOORS = [("special_mention", 0), ("substandard", 90), ("doubtful", 270), ("loss", 360)]
-RISK_DECIDERS = (roles.RISK, roles.HEAD_APPROVER, roles.BRANCH_APPROVER, roles.COMMITTEE)
 
 
 def _round(x: Decimal) -> Decimal:
@@ -69,8 +73,12 @@ def policy_in_force(on: dt.date | None = None) -> PostloanPolicy:
 
 
 def bucket_table() -> list[tuple[str, int, int | None]]:
+    """The overdue buckets (data, seeded by postloan's reference policy). An empty table is a misconfiguration,
+    never a silent default."""
     rows = list(DelinquencyBucket.objects.order_by("min_dpd").values_list("code", "min_dpd", "max_dpd"))
-    return rows or DEFAULT_BUCKETS
+    if not rows:
+        raise ImproperlyConfigured("No overdue buckets (postloan.DelinquencyBucket): run migrate or edit them in admin.")
+    return rows
 
 
 def bucket_for(dpd: int, table=None) -> str:
@@ -81,8 +89,11 @@ def bucket_for(dpd: int, table=None) -> str:
 
 
 def floor_table() -> list[tuple[str, int]]:
+    """The five-category floors (data, seeded by postloan's reference policy); empty is a misconfiguration."""
     rows = list(ClassificationFloor.objects.order_by("dpd_over").values_list("category", "dpd_over"))
-    return rows or DEFAULT_FLOORS
+    if not rows:
+        raise ImproperlyConfigured("No classification floors (postloan.ClassificationFloor): run migrate or edit them in admin.")
+    return rows
 
 
 def classification_floor(dpd: int, table=None) -> str:
@@ -115,8 +126,6 @@ def _category_before_restructuring(loan: Loan) -> str:
 def loan_refresh_delinquency(*, loan: Loan, today: dt.date | None = None) -> Loan:
     """DPD, bucket and classification floor of one loan as of `today`, as the nightly job computes them for all
     (after a repayment, a restructuring, or where a page must be current)."""
-    from .monitoring import delinquency_refresh
-
     delinquency_refresh(today=today or timezone.localdate(), loan_ids=[loan.pk])
     loan.refresh_from_db(fields=["overdue_since", "dpd", "bucket", "classification"])
     return loan
@@ -141,6 +150,131 @@ def months_between(start: dt.date, end: dt.date) -> int:
     return months - (1 if end.day < start.day else 0)
 
 
+# ---------------------------------------------------------------- the ledger
+def _entry(loan: Loan, *, kind: str, on: dt.date, key: str, **amounts: tuple[str, Decimal]) -> Entry | None:
+    """One balanced entry for the loan (reference `loan:<id>`): each keyword is a line, `role=("Dr"|"Cr", amount)`,
+    its account read from the product's account mapping (ledger data). None when every amount is zero."""
+    lines = tuple((Dr if side == "Dr" else Cr)(account_for(role, loan.product_code), amount)
+                  for role, (side, amount) in amounts.items() if amount)
+    if not lines:
+        return None
+    return Entry(kind=kind, value_date=on, lines=lines, branch_id=loan.branch_id, product=loan.product_code,
+                 reference=f"loan:{loan.pk}", key=key)
+
+
+def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[str, Decimal]) -> None:
+    """Post the entry in the caller's transaction (with the money movement it records)."""
+    entry = _entry(loan, kind=kind, on=on, key=key, **amounts)
+    if entry is not None:
+        entry_post(kind=entry.kind, value_date=entry.value_date, lines=entry.lines, branch_id=entry.branch_id,
+                   product=entry.product, reference=entry.reference, key=entry.key, by=by)
+
+
+# ---------------------------------------------------------------- close of business for one loan (日终)
+def _interest_target(loan: Loan, installments: list[Installment], on: dt.date) -> tuple[Installment | None, Decimal]:
+    """The contract interest that should stand accrued on `on` for the installment whose period holds `on`: the
+    principal not yet due × rate × days since the period's nominal start / 360 (what a payoff would charge), and on
+    the due date the scheduled interest. Never below what the borrower already paid of it."""
+    k = next((k for k, inst in enumerate(installments) if inst.due_date >= on), None)
+    if k is None:
+        return None, ZERO  # past maturity: overdue amounts accrue penalty interest, not contract interest
+    inst = installments[k]
+    if on == inst.due_date:
+        return inst, max(inst.interest, inst.paid_interest)
+    start = installments[k - 1].due_date if k else loan.disbursed_on
+    not_due = sum((i.principal - i.paid_principal for i in installments[k:]), ZERO)
+    return inst, max(_round(not_due * loan.annual_rate * (on - start).days / 360), inst.interest_accrued)
+
+
+def _accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | None:
+    """Dr interest receivable / Cr interest income; a negative amount (the due-date adjustment) the other way."""
+    if amount >= 0:
+        return _entry(loan, kind="accrual", on=on, key=key, interest_receivable=("Dr", amount), interest_income=("Cr", amount))
+    return _entry(loan, kind="accrual", on=on, key=key, interest_income=("Dr", -amount), interest_receivable=("Cr", -amount))
+
+
+def _penalty_accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | None:
+    """Dr penalty receivable / Cr penalty income."""
+    return _entry(loan, kind="penalty_accrual", on=on, key=key, penalty_receivable=("Dr", amount),
+                  penalty_income=("Cr", amount))
+
+
+def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by, penalty: Decimal = ZERO) -> None:
+    entries = [_accrual(loan, amount=amount, on=on, key=key),
+               _penalty_accrual(loan, amount=penalty, on=on, key=f"{key}:penalty")]
+    if any(entries):
+        entries_post([e for e in entries if e is not None], by=by)
+
+
+def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinquency: bool = True) -> int:
+    """Close each loan for every date up to `through` that it has not closed (exactly once per date): accrue contract
+    interest (one entry per stretch between due dates, dated at its end: a daily run posts one a day), then days
+    past due, bucket and classification floors on `through`. The caller holds the loans' row locks. A constant
+    number of queries for the lot; returns the entries posted."""
+    loans = [x for x in loans if x.status == Loan.Status.ACTIVE and (x.accrued_through or x.disbursed_on) < through]
+    if not loans:
+        return 0
+    schedules: dict[int, list[Installment]] = {x.pk: [] for x in loans}
+    for inst in Installment.objects.filter(loan__in=loans, superseded=False).order_by("loan_id", "n"):
+        schedules[inst.loan_id].append(inst)
+    entries, changed = [], []
+    policy, cal = policy_in_force(through), business_calendar()
+    for loan in loans:
+        installments, cursor = schedules[loan.pk], loan.accrued_through or loan.disbursed_on
+        while cursor < through:
+            next_due = min((i.due_date for i in installments if i.due_date > cursor), default=None)
+            stop = min(through, next_due) if next_due else through
+            inst, target = _interest_target(loan, installments, stop)
+            if inst is not None and target != inst.interest_accrued:
+                entries.append(_accrual(loan, amount=target - inst.interest_accrued, on=stop,
+                                        key=f"loan:{loan.pk}:accrual:{stop}"))
+                inst.interest_accrued = target
+                changed.append(inst)
+            cursor = stop
+        # 罚息: overdue installments past their grace end accrue penalty interest through the date
+        rate, penalty = penalty_rate(loan, policy), ZERO
+        for inst in installments:
+            if inst.settled_on is None and inst.due_date < through:
+                accrued = installment_accrue_penalty(inst, on=through, rate=rate, policy=policy, cal=cal)
+                if accrued:
+                    penalty += accrued
+                    changed.append(inst)
+        entries.append(_penalty_accrual(loan, amount=penalty, on=through, key=f"loan:{loan.pk}:penalty:{through}"))
+        loan.accrued_through = through
+    posted = entries_post([e for e in entries if e is not None], by=by)
+    Installment.objects.bulk_update(list({id(i): i for i in changed}.values()),
+                                    ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through"],
+                                    batch_size=1000)
+    ids = [x.pk for x in loans]
+    Loan.objects.filter(pk__in=ids).update(accrued_through=through)
+    if delinquency:
+        delinquency_refresh(today=through, loan_ids=ids)
+    return posted
+
+
+def loan_close_through(*, loan: Loan, through: dt.date, by=None) -> int:
+    """One loan (inline close of business), with its days past due and floors refreshed on the object."""
+    posted = loans_close_through(loans=[loan], through=through, by=by)
+    if loan.accrued_through == through:
+        loan.refresh_from_db(fields=["overdue_since", "dpd", "bucket", "classification"])
+    return posted
+
+
+def loan_catch_up(*, loan: Loan, by=None) -> int:
+    """Inline close of business: a loan written to while behind is first closed through the last closed date."""
+    return loan_close_through(loan=loan, through=business_date() - dt.timedelta(days=1), by=by)
+
+
+def interest_receivable(installments) -> Decimal:
+    """Accrued contract interest not yet paid (the sub-ledger side of account 应收利息)."""
+    return sum((max(i.interest_accrued - i.paid_interest, ZERO) for i in installments if not i.superseded), ZERO)
+
+
+def penalty_receivable(installments) -> Decimal:
+    """Accrued penalty interest not yet paid (the sub-ledger side of account 应收罚息)."""
+    return sum((i.penalty_accrued - i.paid_penalty for i in installments if not i.superseded), ZERO)
+
+
 # ---------------------------------------------------------------- open a loan (called by the conductor)
 def loan_open(*, order: DisbursementOrder, by) -> Loan:
     """Create the loan and its schedule for a released order (inside the caller's transaction)."""
@@ -154,12 +288,14 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
         relationship_manager=application.relationship_manager, branch=application.branch, product_code=application.product.code,
         principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
         repayment_method=application.offer_repayment_method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
-        outstanding_principal=order.amount,
+        outstanding_principal=order.amount, accrued_through=disbursed_on,
     )
     Installment.objects.bulk_create([
         Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest)
         for line in lines
     ])
+    _post(loan, kind="disbursement", on=disbursed_on, key=f"loan:{loan.pk}:disbursement", by=by,
+          loan_principal=("Dr", loan.principal), settlement=("Cr", loan.principal))
     _monitoring_schedule(loan=loan, today=disbursed_on)
     SurveyResponse.objects.get_or_create(loan=loan, trigger="disbursement")
     audit_record(actor=by, action="loan.open", obj=loan, to_state=loan.status,
@@ -208,8 +344,11 @@ def installment_accrue_penalty(inst: Installment, *, on: dt.date, rate: Decimal,
     base = inst.due_remaining
     if days <= 0:
         return ZERO
-    accrual = _round(base * rate * days / 360) if base > 0 else ZERO
+    exact = (inst.penalty_exact if inst.penalty_exact is not None else inst.penalty_accrued) + (
+        base * rate * days / 360 if base > 0 else ZERO)
+    accrual = _round(exact) - inst.penalty_accrued
     inst.penalty_accrued += accrual
+    inst.penalty_exact = exact.quantize(Decimal("1e-12"))
     inst.penalty_through = on
     return accrual
 
@@ -254,6 +393,7 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
             return existing, False
         if loan.status != Loan.Status.ACTIVE:
             raise Conflict(_("贷款已结清或核销 / The loan is closed."), state=loan.status)
+        loan_catch_up(loan=loan, by=by)
         if paid_on < loan.disbursed_on:
             raise ApplicationError(_("还款日期早于放款日 / The payment date is before disbursement."),
                                    errors={"paid_on": [_("不得早于放款日 %(d)s / Not before %(d)s") % {"d": loan.disbursed_on}]})
@@ -265,19 +405,25 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
         cal = business_calendar()
         rate = penalty_rate(loan, policy)
         installments = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
-        for inst in installments:
-            installment_accrue_penalty(inst, on=paid_on, rate=rate, policy=policy, cal=cal)
+        penalty_now = sum((installment_accrue_penalty(inst, on=paid_on, rate=rate, policy=policy, cal=cal)
+                           for inst in installments), ZERO)
+        for inst in installments:  # a payment changes the base: the next stretch of penalty is rounded on its own
+            inst.penalty_exact = None
         due = sum(1 for inst in installments if inst.due_date <= paid_on)
         split = due or min(1, len(installments))  # nothing due yet: the current installment may be paid early
         current, future = installments[:split], installments[split:]
         remaining = amount
         allocation = []
         totals = {"penalty": ZERO, "interest": ZERO, "principal": ZERO}
+        accrued_now = ZERO  # interest paid before close of business accrued it: accrued at payment
         for inst in current:
             for part, owed in (("penalty", inst.penalty_accrued - inst.paid_penalty),
                                ("interest", inst.interest - inst.paid_interest),
                                ("principal", inst.principal - inst.paid_principal)):
                 take = min(owed, remaining)
+                if take > 0 and part == "interest" and inst.paid_interest + take > inst.interest_accrued:
+                    accrued_now += inst.paid_interest + take - inst.interest_accrued
+                    inst.interest_accrued = inst.paid_interest + take
                 if take > 0:
                     setattr(inst, f"paid_{part}", getattr(inst, f"paid_{part}") + take)
                     remaining -= take
@@ -287,7 +433,7 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
                 inst.settled_on = paid_on
             if remaining <= 0:
                 break
-        prepaid = fee = ZERO
+        prepaid = fee = released = ZERO
         note = ""
         if remaining > 0 and future:
             rule = prepayment_rule(loan.product_code)
@@ -304,9 +450,10 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
                     fee = _round(prepaid * fee_rate)
                 remaining -= prepaid + fee
                 allocation.append({"part": "prepayment", "amount": f"{prepaid:.2f}", "fee": f"{fee:.2f}", "mode": rule.mode})
-                _reschedule_after_prepayment(loan=loan, current=current, future=future, prepaid=prepaid, mode=rule.mode)
+                released = _reschedule_after_prepayment(loan=loan, current=current, future=future, prepaid=prepaid,
+                                                        mode=rule.mode)
         Installment.objects.bulk_update(installments, ["paid_interest", "paid_principal", "paid_penalty", "penalty_accrued",
-                                                       "penalty_through", "settled_on"])
+                                                       "penalty_exact", "penalty_through", "settled_on", "interest_accrued"])
         loan.outstanding_principal -= totals["principal"] + prepaid
         if loan.outstanding_principal <= 0 and not loan.installments.filter(settled_on__isnull=True, superseded=False).exists():
             loan.close()
@@ -320,6 +467,13 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
                     prepayment_fee=fee, unapplied=remaining, recorded_by=by)
         except IntegrityError:
             raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
+        # Received through clearing; the interest paid clears the receivable that accrual built (topped up first
+        # where the borrower paid ahead of accrual); accrued interest of a schedule paid off early is released.
+        _accrual_post(loan, amount=accrued_now - released, on=paid_on, key=f"repayment:{repayment.pk}:accrual", by=by,
+                      penalty=penalty_now)
+        _post(loan, kind="repayment", on=paid_on, key=f"repayment:{repayment.pk}", by=by, clearing=("Dr", amount),
+              penalty_receivable=("Cr", totals["penalty"]), interest_receivable=("Cr", totals["interest"]),
+              loan_principal=("Cr", totals["principal"] + prepaid), fee_income=("Cr", fee), settlement=("Cr", remaining))
         loan.save()
         loan_refresh_delinquency(loan=loan)
         if loan.repayments.count() == policy.nps_after_repayments:
@@ -331,22 +485,30 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
     return repayment, True
 
 
-def _replace_future(*, loan: Loan, future: list[Installment], lines, first_n: int, extra_interest: Decimal = ZERO) -> None:
+def _replace_future(*, loan: Loan, future: list[Installment], lines, first_n: int, extra_interest: Decimal = ZERO,
+                    carried: Decimal | None = None) -> None:
+    """The new schedule's first installment carries the interest already accrued on the ones it replaces (the
+    period in progress), so the receivable stays whole; its due date settles the difference."""
+    if carried is None:
+        carried = sum((i.interest_accrued - i.paid_interest for i in future), ZERO)
     Installment.objects.filter(pk__in=[i.pk for i in future if i.pk]).delete()
     new = [Installment(loan=loan, n=first_n + k, due_date=line.due_date, principal=line.principal,
-                       interest=line.interest + (extra_interest if k == 0 else ZERO)) for k, line in enumerate(lines)]
+                       interest=line.interest + (extra_interest if k == 0 else ZERO),
+                       interest_accrued=carried if k == 0 else ZERO) for k, line in enumerate(lines)]
     Installment.objects.bulk_create(new)
     loan.maturity_date = new[-1].due_date if new else loan.maturity_date
 
 
 def _reschedule_after_prepayment(*, loan: Loan, current: list[Installment], future: list[Installment], prepaid: Decimal,
-                                 mode: str) -> None:
+                                 mode: str) -> Decimal:
+    """Returns the accrued interest released: a schedule paid off ahead of its period no longer owes it."""
     left = sum((i.principal - i.paid_principal for i in future), ZERO) - prepaid
     if left <= 0:
+        released = sum((i.interest_accrued - i.paid_interest for i in future), ZERO)
         Installment.objects.filter(pk__in=[i.pk for i in future]).delete()
         loan.maturity_date = current[-1].due_date if current else loan.maturity_date
         future.clear()
-        return
+        return released
     start = current[-1].due_date if current else loan.disbursed_on
     term = len(future)
     if mode == "reduce_term":
@@ -363,6 +525,7 @@ def _reschedule_after_prepayment(*, loan: Loan, current: list[Installment], futu
     first_n = future[0].n
     _replace_future(loan=loan, future=future, lines=lines, first_n=first_n)
     future.clear()
+    return ZERO
 
 
 # ---------------------------------------------------------------- five-category classification
@@ -376,10 +539,9 @@ def _classification_set(*, loan: Loan, to: str, kind: str, reason: str, by, appr
     return change
 
 
-def _require_role(user, *names: str, field: str = "user") -> None:
-    if not roles.has_role(user, *names):
-        raise ApplicationError(_("无权执行此操作 / You are not allowed to do this."),
-                               errors={field: [_("需要风险管理或审批角色 / Needs the risk or approver role.")]}, code="forbidden")
+def _require(user, perm: str) -> None:
+    roles.permission_check(user, perm, message=_("无权执行此操作 / You are not allowed to do this."),
+                           errors={"user": [_("需要风险管理或审批角色 / Needs the risk or approver role.")]})
 
 
 def _category(value: str, field: str = "to_category") -> str:
@@ -397,7 +559,7 @@ def _reason(reason: str) -> str:
 @transaction.atomic
 def classification_downgrade(*, loan: Loan, to_category: str, reason: str, by) -> ClassificationChange:
     """Risk may downgrade a loan at once, with a reason (人工下调)."""
-    _require_role(by, roles.RISK)
+    _require(by, "postloan.downgrade")
     to_category, reason = _category(to_category), _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if rank(to_category) <= rank(loan.classification):
@@ -409,7 +571,7 @@ def classification_downgrade(*, loan: Loan, to_category: str, reason: str, by) -
 @transaction.atomic
 def classification_upgrade_request(*, loan: Loan, to_category: str, reason: str, by) -> ApprovalRequest:
     """An upgrade needs a second person's approval, and never above the floor the rules set."""
-    _require_role(by, roles.RISK, roles.RM)
+    _require(by, "postloan.request_upgrade")
     to_category, reason = _category(to_category), _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if rank(to_category) >= rank(loan.classification):
@@ -441,7 +603,7 @@ def _approval_open(*, loan: Loan, kind: str, params: dict, reason: str, by) -> A
 def restructure_request(*, loan: Loan, kind: str, reason: str, by, extra_months=None, term_months=None,
                         repayment_method: str = "") -> ApprovalRequest:
     """展期 (extension: `extra_months` more) or reschedule (a new term and method for what is left)."""
-    _require_role(by, roles.RM, roles.RISK)
+    _require(by, "postloan.request_restructure")
     reason = _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if loan.status != Loan.Status.ACTIVE:
@@ -474,7 +636,7 @@ def _positive_int(value, field: str, low: int, high: int) -> int:
 @transaction.atomic
 def write_off_request(*, loan: Loan, reason: str, by) -> ApprovalRequest:
     """核销: only a loan classified at least as the policy says (default 可疑), through approval."""
-    _require_role(by, roles.RISK)
+    _require(by, "postloan.request_write_off")
     reason = _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
     if loan.status != Loan.Status.ACTIVE:
@@ -490,12 +652,13 @@ def write_off_request(*, loan: Loan, reason: str, by) -> ApprovalRequest:
 @transaction.atomic
 def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comment: str = "") -> ApprovalRequest:
     """Four eyes: someone other than the requester, with the risk or an approver role, decides."""
-    _require_role(by, *RISK_DECIDERS)
+    _require(by, "postloan.decide_request")
     request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
-    if request.requested_by_id == by.pk:
-        raise ApplicationError(_("申请人不能审批自己的申请 / The requester cannot approve their own request."),
-                               errors={"user": [_("需由另一人审批 / Needs a second person.")]}, code="forbidden")
-    if request.status != ApprovalRequest.Status.PENDING:
+    roles.permission_check(by, "postloan.decide_request_of", request,
+                           message=_("申请人不能审批自己的申请 / The requester cannot approve their own request."),
+                           errors={"user": [_("需由另一人审批 / Needs a second person.")]})
+    transition = request.approve if approve else request.reject
+    if not has_transition_perm(transition, by):  # allowed to decide, so only the state can say no
         raise Conflict(_("该申请已处理 / This request was already decided."), state=request.status)
     loan = Loan.objects.select_for_update().get(pk=request.loan_id)
     if approve:
@@ -508,9 +671,7 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
             request.result = _restructure_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.WRITE_OFF:
             request.result = _write_off_apply(loan=loan, request=request, by=by)
-        request.approve()
-    else:
-        request.reject()
+    transition()
     request.decided_by = by
     request.comment = (comment or "")[:500]
     request.save()
@@ -521,7 +682,7 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
         title = (_("贷后申请 #%(id)s 已批准 / Post-loan request #%(id)s approved") if approve
                  else _("贷后申请 #%(id)s 已否决 / Post-loan request #%(id)s rejected"))
         notify(user=request.requested_by, kind="postloan_decision", title=title % {"id": request.pk},
-               url=f"/postloan/loans/{loan.pk}/")
+               url=reverse("postloan:loan", args=[loan.pk]))
     return request
 
 
@@ -531,6 +692,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     is at least the restructuring floor, and cannot be raised during the observation period."""
     if loan.status != Loan.Status.ACTIVE:
         raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
+    loan_catch_up(loan=loan, by=by)
     today = timezone.localdate()
     policy = policy_in_force(today)
     cal = business_calendar()
@@ -538,16 +700,22 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     open_lines = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
     arrears = ZERO
     not_due = 0
+    penalty_now = sum((installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal) for inst in open_lines), ZERO)
+    _accrual_post(loan, amount=ZERO, on=today, key=f"restructure:{request.pk}:accrual", by=by, penalty=penalty_now)
+    # The arrears (interest and penalty) become interest of the new schedule: so does their receivable.
+    penalty_open = penalty_receivable(open_lines)
+    _post(loan, kind="restructure", on=today, key=f"restructure:{request.pk}", by=by,
+          interest_receivable=("Dr", penalty_open), penalty_receivable=("Cr", penalty_open))
+    carried = interest_receivable(open_lines) + penalty_open
     for inst in open_lines:
-        installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal)
         if inst.due_date <= today:
             arrears += (inst.interest - inst.paid_interest) + (inst.penalty_accrued - inst.paid_penalty)
         else:
             not_due += 1
         inst.principal, inst.interest, inst.settled_on, inst.superseded = inst.paid_principal, inst.paid_interest, today, True
-        inst.penalty_accrued = inst.paid_penalty
+        inst.penalty_accrued, inst.penalty_exact, inst.interest_accrued = inst.paid_penalty, None, inst.paid_interest
     Installment.objects.bulk_update(open_lines, ["principal", "interest", "settled_on", "superseded", "penalty_accrued",
-                                                 "penalty_through"])
+                                                 "penalty_exact", "penalty_through", "interest_accrued"])
     if request.kind == ApprovalRequest.Kind.EXTENSION:
         term = max(not_due, 1) + int(request.params["extra_months"])
         method = loan.repayment_method
@@ -557,7 +725,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     lines = build_schedule(principal=loan.outstanding_principal, annual_rate=loan.annual_rate, term_months=term, method=method,
                            start_date=today, repayment_day=loan.disbursed_on.day)
     first_n = (loan.installments.order_by("-n").values_list("n", flat=True).first() or 0) + 1
-    _replace_future(loan=loan, future=[], lines=lines, first_n=first_n, extra_interest=arrears)
+    _replace_future(loan=loan, future=[], lines=lines, first_n=first_n, extra_interest=arrears, carried=carried)
     loan.repayment_method = method
     loan.restructured_on = today
     loan.observation_until = add_months(today, policy.restructure_observation_months)
@@ -573,12 +741,19 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
 
 
 def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
+    loan_catch_up(loan=loan, by=by)
     before = loan.classification
     amount = loan.outstanding_principal
+    open_lines = list(loan.installments.filter(settled_on__isnull=True))
+    receivable, penalty = interest_receivable(open_lines), penalty_receivable(open_lines)
     loan.write_off()
     loan.written_off_amount = amount
     loan.closed_on = timezone.localdate()
     loan.save()
+    # No expected-credit-loss allowance is kept yet: the principal written off is charged to impairment directly.
+    _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off", by=by,
+          impairment=("Dr", amount + receivable + penalty), loan_principal=("Cr", amount),
+          interest_receivable=("Cr", receivable), penalty_receivable=("Cr", penalty))
     if before != "loss":
         _classification_set(loan=loan, to="loss", kind="write_off", reason=request.reason, by=request.requested_by, approved_by=by)
     EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,
@@ -591,7 +766,7 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
 def collateral_record(*, loan: Loan, description: str, value: Decimal, valued_on: dt.date, by) -> Collateral:
     """Record a pledge or a new appraisal (the LTV warning reads the latest values); the values come checked
     by postloan.serializers.CollateralValueSerializer."""
-    _require_role(by, roles.RISK, roles.RM, roles.OPERATIONS)
+    _require(by, "postloan.record_collateral")
     item = Collateral.objects.filter(loan=loan, description=description.strip()).first()
     before = str(item.value) if item else ""
     if item:
@@ -613,9 +788,8 @@ def task_due(*, severity: str, policy: PostloanPolicy, now=None) -> tuple[Decima
 def warning_task_complete(*, task: WarningTask, by, visit_mode: str, visit_notes: str, action: str, action_note: str = "") -> WarningTask:
     """The RM records the visit and the action; the warning closes. A recall marks the loan for recall."""
     task = WarningTask.objects.select_for_update(of=("self",)).select_related("warning", "loan").get(pk=task.pk)
-    if task.assigned_to_id != by.pk and not roles.has_role(by, roles.RISK):
-        raise ApplicationError(_("不是您的任务 / Not your task."), errors={"task": [_("只有被指派的客户经理可以处理 / Only the assigned RM.")]},
-                               code="forbidden")
+    roles.permission_check(by, "postloan.complete_task", task, message=_("不是您的任务 / Not your task."),
+                           errors={"task": [_("只有被指派的客户经理可以处理 / Only the assigned RM.")]})
     errors = {}
     if visit_mode not in dict(WarningTask.VISIT_MODES):
         errors["visit_mode"] = [_("请选择走访方式 / Choose how you visited.")]
@@ -756,7 +930,7 @@ def renewal_offers_make(*, today: dt.date | None = None, limit: int = 2000) -> d
                 audit_record(actor=None, action="loan.renewal.offer", obj=loan, data={"maturity_date": loan.maturity_date.isoformat()})
                 notify(user=loan.borrower, kind="renewal_offer",
                        title=_("贷款 #%(id)s 可申请无还本续贷 / Loan #%(id)s can be renewed without repaying principal") % {"id": loan.pk},
-                       url=f"/portal/loans/{loan.pk}/")
+                       url=reverse("portal:loan", args=[loan.pk]))
     return {"offered": offered}
 
 

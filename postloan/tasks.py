@@ -22,3 +22,20 @@ def renewal_offers(self) -> dict:
     from .services import renewal_offers_make
 
     return renewal_offers_make()
+
+
+@shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def cob_partition(self, partition_id: int) -> dict:
+    """One partition of close of business; run it again after a crash and it resumes where it stopped."""
+    from .cob import cob_partition_run
+
+    return cob_partition_run(partition_id=partition_id)
+
+
+@shared_task
+def cob_nightly() -> dict:
+    """Close of business each night for the days that have ended (beat, just after midnight bank time)."""
+    from .cob import cob_nightly as start
+
+    run = start()
+    return {"run": run.pk, "until": str(run.until)} if run else {}

@@ -5,15 +5,14 @@ repayment import, and the borrower's renewal and survey actions on the portal.""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from loanservice import roles
 from loanservice.api import serializer_input
 from loanservice.errors import ApplicationError, Conflict, error_text
+from loanservice.roles import can, permission_required
 
 from . import services
 from .imports import repayment_import_apply, repayment_import_preview
@@ -29,25 +28,11 @@ from .selectors import (
 from .serializers import CollateralValueSerializer, RenewalSerializer
 
 
-def staff_only(*names):
-    def decorator(view):
-        @login_required
-        def wrapper(request, *args, **kwargs):
-            if not roles.has_role(request.user, *names):
-                raise Http404
-            return view(request, *args, **kwargs)
-
-        wrapper.__name__ = view.__name__
-        return wrapper
-
-    return decorator
-
-
 def _error(request, exc) -> None:
     messages.error(request, error_text(exc))
 
 
-@staff_only(*roles.STAFF_ROLES)
+@permission_required("postloan.loan_page")
 def loan_page(request, pk):
     from .api import loan_detail
 
@@ -58,11 +43,11 @@ def loan_page(request, pk):
         "warnings": loan.warnings.select_related("rule", "task__assigned_to"),
         "requests": loan.approval_requests.select_related("requested_by", "decided_by"),
         "collateral": loan.collateral.all(), "floor": services.loan_floor(loan),
-        "is_risk": roles.has_role(request.user, roles.RISK), "is_rm": roles.has_role(request.user, roles.RM),
+        "can_downgrade": can(request.user, "postloan.downgrade"), "can_write_off": can(request.user, "postloan.request_write_off"),
     })
 
 
-@staff_only(roles.RISK, roles.RM, roles.OPERATIONS)
+@permission_required("postloan.act_on_loan")
 @require_POST
 def loan_action(request, pk, action):
     loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
@@ -93,12 +78,12 @@ def loan_action(request, pk, action):
     return redirect("postloan:loan", pk=pk)
 
 
-@staff_only(roles.RISK, *roles.APPROVER_ROLES)
+@permission_required("postloan.decide_request")
 def approvals_page(request):
     return render(request, "postloan/approvals.html", {"requests": approvals_waiting(request.user)[:200]})
 
 
-@staff_only(roles.RISK, *roles.APPROVER_ROLES)
+@permission_required("postloan.decide_request")
 @require_POST
 def approval_decide(request, pk):
     item = get_object_or_404(approvals_waiting(request.user), pk=pk)
@@ -111,7 +96,7 @@ def approval_decide(request, pk):
     return redirect("postloan:approvals")
 
 
-@staff_only(roles.RISK, roles.ADMIN, roles.HEAD_APPROVER, roles.BRANCH_APPROVER, roles.RM)
+@permission_required("postloan.warning_board")
 def warnings_page(request):
     severity, branch = request.GET.get("severity", ""), request.GET.get("branch", "")
     return render(request, "staff/risk_warnings.html", {
@@ -120,13 +105,13 @@ def warnings_page(request):
     })
 
 
-@staff_only(roles.RM, roles.RISK)
+@permission_required("postloan.follow_up")
 def tasks_page(request):
     return render(request, "postloan/tasks.html", {"tasks": tasks_for(request.user)[:200], "actions": WarningTask.ACTIONS,
                                                    "modes": WarningTask.VISIT_MODES})
 
 
-@staff_only(roles.RM, roles.RISK)
+@permission_required("postloan.follow_up")
 @require_POST
 def task_complete(request, pk):
     task = get_object_or_404(WarningTask.objects.filter(loan__in=loans_visible_to(request.user)), pk=pk)
@@ -140,7 +125,7 @@ def task_complete(request, pk):
     return redirect("postloan:tasks")
 
 
-@staff_only(roles.OPERATIONS)
+@permission_required("postloan.import_repayments")
 def imports_page(request):
     if request.method == "POST":
         upload = request.FILES.get("file")
@@ -154,7 +139,7 @@ def imports_page(request):
     return render(request, "postloan/imports.html", {"imports": RepaymentImport.objects.select_related("uploaded_by")[:50]})
 
 
-@staff_only(roles.OPERATIONS)
+@permission_required("postloan.import_repayments")
 def import_page(request, pk):
     batch = get_object_or_404(RepaymentImport, pk=pk)
     if request.method == "POST":
@@ -171,7 +156,7 @@ def import_page(request, pk):
 
 
 # ---------------------------------------------------------------- borrower (portal)
-@login_required
+@permission_required("loanservice.signed_in")
 def portal_renewal(request, pk):
     """GET: the renewal offer fragment (eligibility computed now); POST: ask for the renewal or a top-up."""
     loan = get_object_or_404(loans_visible_to(request.user).filter(borrower=request.user), pk=pk)
@@ -188,7 +173,7 @@ def portal_renewal(request, pk):
                                                       "existing": loan.renewals.filter(application__isnull=False).select_related("application")})
 
 
-@login_required
+@permission_required("loanservice.signed_in")
 @require_POST
 def portal_survey(request, pk):
     loan = get_object_or_404(loans_visible_to(request.user).filter(borrower=request.user), pk=pk)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 from decimal import Decimal
 
@@ -91,36 +90,12 @@ def api():
     return client_for
 
 
-def uscc_for(grades: str = "AB", seed: int = 1, tier: str = "prime") -> str:
-    from casework.demo import _demo_uscc
-
-    return _demo_uscc(seed, tier, grades)
-
-
-def enterprise_payload(uscc: str, *, seed: int = 1, **overrides) -> dict:
-    from underwriting.providers import make_resident_id
-
-    data = {
-        "name": "上海测试制造有限公司", "uscc": uscc, "legal_rep_name": "张三",
-        "legal_rep_id_number": make_resident_id(seed, birth_year=1980), "industry_code": "C3399",
-        "founded_on": dt.date.today() - dt.timedelta(days=365 * 6), "employees": 40,
-        "annual_revenue": Decimal("8000000.00"),
-    }
-    data.update(overrides)
-    return data
-
-
-def new_applicant(username: str = "owner1"):
-    from loanservice.api import applicant_register
-
-    return applicant_register(username=username, password="S3cure-pass-123", phone="13900000000", email=f"{username}@example.com")
-
-
 def draft_via_api(client, *, uscc: str, product: str = "xinmiaodai", amount: str = "300000.00", term: int = 12,
                   method: str = "equal_installment", consent: bool = True, documents: bool = True, seed: int = 1) -> int:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from applications.models import LoanProduct
+    from tests.factories import enterprise_payload
 
     r = client.post("/api/v1/enterprises/", enterprise_payload(uscc, seed=seed), format="json")
     assert r.status_code == 201, r.content

@@ -14,7 +14,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.conftest import TINY_PDF, enterprise_payload, module_transaction, uscc_for
+from tests.conftest import TINY_PDF, module_transaction
+from tests.factories import enterprise_payload, uscc_for
 
 ROLES = ["anon", "applicant", "other_applicant", "rm", "rm_other_branch", "branch_approver", "head_approver",
          "committee", "operations", "risk", "admin", "integration"]

@@ -11,10 +11,11 @@ from decimal import Decimal
 import numpy as np
 import pytest
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
+from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
-from tests.conftest import client_for, new_applicant, uscc_for
+from tests.conftest import client_for
+from tests.factories import ApplicantFactory, uscc_for
 
 pytestmark = pytest.mark.django_db
 
@@ -46,14 +47,14 @@ def portfolio(products, org):
     from underwriting.providers import make_uscc
 
     users = org
-    owner = new_applicant("analytics_owner")
+    owner = ApplicantFactory(username="analytics_owner")
     rm = users["demo_rm"]
     approver = users["demo_branch_approver"]
     ops = users["demo_ops"]
 
     def enterprise(seed, uscc):
         from applications.services import enterprise_create
-        from tests.conftest import enterprise_payload
+        from tests.factories import enterprise_payload
 
         return enterprise_create(owner=owner, **enterprise_payload(uscc, seed=seed, name=f"分析测试企业{seed}"))
 
@@ -61,7 +62,7 @@ def portfolio(products, org):
         return demo._draft(owner, ent, product, amount, term, method)
 
     cases = {}
-    with demo._history_contract_pdfs():
+    with override_settings(CONTRACT_RENDERER="casework.demo.history_contract_pdf"):  # placeholder PDFs, as the demo history
         with travel(at(MON, 9)):
             cases["D"] = draft(enterprise(1, uscc_for("ABC", seed=31, tier="good")), "xinmiaodai", "100000", 6, "equal_installment")
             seed = 40
@@ -213,10 +214,10 @@ def test_summary_runs_a_constant_number_of_queries(portfolio, org):
 
     with CaptureQueriesContext(connection) as first:
         analytics_summary(_filters())
-    owner = new_applicant("more_owner")
+    owner = ApplicantFactory(username="more_owner")
     with travel(at(MON + dt.timedelta(days=4), 10)):
         from applications.services import enterprise_create
-        from tests.conftest import enterprise_payload
+        from tests.factories import enterprise_payload
 
         for seed in (60, 61):
             ent = enterprise_create(owner=owner, **enterprise_payload(uscc_for("AB", seed=seed), seed=seed))
@@ -238,7 +239,7 @@ def test_api_summary_for_staff_only_with_field_errors(portfolio, org):
     assert r.status_code == 400 and "date_from" in r.json()["errors"]
     r = risk.get("/api/v1/analytics/summary/", {"product": "nope"})
     assert r.status_code == 400 and "product" in r.json()["errors"]
-    assert client_for(new_applicant("nosy")).get("/api/v1/analytics/summary/").status_code == 403
+    assert client_for(ApplicantFactory(username="nosy")).get("/api/v1/analytics/summary/").status_code == 403
     assert client_for(None).get("/api/v1/analytics/summary/").status_code in (401, 403)
 
 

@@ -8,8 +8,9 @@ import threading
 import pytest
 from django.db import connection
 
-from tests.approvals_support import fast_passwords, pending_case, staff_user  # noqa: F401
+from tests.approvals_support import fast_passwords, staff_user  # noqa: F401
 from tests.conftest import client_for, using_postgres
+from tests.factories import PendingApprovalFactory
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -43,7 +44,7 @@ def test_two_approvers_decide_at_once_exactly_one_wins(products, org):
     from approvals.models import Decision
     from loanservice.models import AuditEvent
 
-    application, _owner = pending_case(seed=31)
+    application = PendingApprovalFactory(seed=31)
     first = org["demo_branch_approver"]
     second = staff_user("branch_approver_2", "branch_approver", "SH01")
     url = f"/api/v1/applications/{application.pk}/decide/"
@@ -66,7 +67,7 @@ def test_two_approvers_decide_at_once_exactly_one_wins(products, org):
 def test_the_same_approver_double_submitting_records_one_decision(products, org):
     from approvals.models import Decision
 
-    application, _owner = pending_case(seed=32)
+    application = PendingApprovalFactory(seed=32)
     clients = [client_for(org["demo_branch_approver"]) for _ in range(2)]  # one browser tab each
     url = f"/api/v1/applications/{application.pk}/decide/"
     responses = _race([lambda c=c: c.post(url, {"decision": "approve"}, format="json") for c in clients])

@@ -11,8 +11,9 @@ import pytest
 
 from approvals.serializers import DecisionSerializer
 from loanservice.text import in_language
-from tests.approvals_support import fast_passwords, pending_case  # noqa: F401
+from tests.approvals_support import fast_passwords  # noqa: F401
 from tests.conftest import client_for
+from tests.factories import PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -30,7 +31,7 @@ BAD = [
 
 
 def test_the_same_bad_decision_gets_the_same_message_on_the_api_and_the_page(client, products, org):
-    application, _owner = pending_case(seed=11)
+    application = PendingApprovalFactory(seed=11)
     approver = org["demo_branch_approver"]
     client.force_login(approver)
     for body, field in BAD:

@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from tests.approvals_support import fast_passwords, pending_case, staff_user  # noqa: F401
+from tests.approvals_support import fast_passwords, staff_user  # noqa: F401
 from tests.conftest import client_for
+from tests.factories import ApprovalsCaseFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -29,7 +30,8 @@ def committee_case(org, **kwargs):
     from approvals.services import committee_configure
 
     committee_configure(by=org["demo_admin"], chair=org["demo_committee_1"], quorum=3)
-    application, owner = pending_case(related_party=True, **kwargs)
+    application = PendingApprovalFactory(related_party=True, **kwargs)
+    owner = application.applicant
     assert application.route == "committee"
     r = decide(org["demo_branch_approver"], application.pk, decision="approve", comment="同意上报贷审会")
     assert r.status_code == 200, r.content
@@ -41,7 +43,7 @@ def committee_case(org, **kwargs):
 def test_four_eyes_the_preparer_never_decides_even_with_the_approver_role(products, org):
     from django.contrib.auth.models import Group
 
-    application, _owner = pending_case()
+    application = PendingApprovalFactory()
     rm = org["demo_rm"]
     rm.groups.add(Group.objects.get(name="branch_approver"))
     rm = type(rm).objects.get(pk=rm.pk)  # fresh role cache
@@ -56,7 +58,7 @@ def test_head_office_case_branch_recommends_head_office_decides_and_nobody_decid
 
     from loanservice.models import SlaClock
 
-    application, _owner = pending_case(amount="5000000.00", seed=9)
+    application = PendingApprovalFactory(amount="5000000.00", seed=9)
     assert application.route == "head_office"
     branch = org["demo_branch_approver"]
     r = decide(branch, application.pk, decision="approve", approved_amount="4500000.00", comment="同意上报")
@@ -82,7 +84,7 @@ def test_head_office_case_branch_recommends_head_office_decides_and_nobody_decid
 
 
 def test_counter_offer_is_validated_field_by_field(products, org):
-    application, _owner = pending_case(seed=11)
+    application = PendingApprovalFactory(seed=11)
     approver = org["demo_branch_approver"]
     r = decide(approver, application.pk, decision="approve", approved_amount="2500000.00", term_months=36, rate="0.5")
     assert r.status_code == 400
@@ -99,7 +101,7 @@ def test_counter_offer_is_validated_field_by_field(products, org):
 def test_conditions_become_conditions_precedent_for_disbursement(products, org):
     from contracts.services import conditions_precedent
 
-    application, _owner = pending_case(seed=12)
+    application = PendingApprovalFactory(seed=12)
     approver = org["demo_branch_approver"]
     r = decide(approver, application.pk, decision="approve", conditions=["NOT_A_CONDITION"])
     assert r.status_code == 400 and "conditions" in r.json()["errors"]
@@ -116,7 +118,8 @@ def test_conditions_become_conditions_precedent_for_disbursement(products, org):
 
 
 def test_decline_needs_catalogue_decline_codes_and_the_applicant_reads_plain_reasons(products, org):
-    application, owner = pending_case(seed=13)
+    application = PendingApprovalFactory(seed=13)
+    owner = application.applicant
     approver = org["demo_branch_approver"]
     r = decide(approver, application.pk, decision="decline")
     assert r.status_code == 400 and "reason_codes" in r.json()["errors"]
@@ -135,7 +138,7 @@ def test_decline_needs_catalogue_decline_codes_and_the_applicant_reads_plain_rea
 def test_return_to_the_rm_restarts_due_diligence(products, org):
     from loanservice.models import Notification, SlaClock
 
-    application, _owner = pending_case(seed=14)
+    application = PendingApprovalFactory(seed=14)
     r = decide(org["demo_branch_approver"], application.pk, decision="return", reason_codes=["VISIT_REQUIRED"], comment="请补充走访")
     assert r.status_code == 200 and r.json()["status"] == "under_review"
     assert application.approval_cases.get().status == "returned"
@@ -146,7 +149,9 @@ def test_return_to_the_rm_restarts_due_diligence(products, org):
 def test_an_approver_requests_information_and_the_clock_pauses_until_the_applicant_answers(products, org):
     from loanservice.models import AuditEvent, SlaClock
 
-    application, owner = pending_case(seed=15)
+    application = PendingApprovalFactory(seed=15)
+
+    owner = application.applicant
     approver = org["demo_branch_approver"]
     other_branch = org.get("bj01_approver") or staff_user("bj_approver_x", "branch_approver", "BJ01")
     r = client_for(other_branch).post(f"/api/v1/applications/{application.pk}/request-info/", {"message": "?"}, format="json")
@@ -232,14 +237,13 @@ def test_committee_deadline_refuses_late_votes_and_lapses_without_a_quorum(produ
 def test_a_declared_conflict_of_interest_routes_to_the_committee_and_bars_the_declarant(products, org):
     from approvals.models import RoutingRecord
     from approvals.services import committee_configure, conflict_declare
-    from tests.approvals_support import draft_case, submit_and_route, to_approval
-    from tests.conftest import new_applicant
+    from tests.factories import ApplicantFactory
 
     committee_configure(by=org["demo_admin"], chair=org["demo_committee_1"])
-    owner = new_applicant("owner1")
-    application = draft_case(owner, seed=19)
+    owner = ApplicantFactory(username="owner1")
+    application = ApprovalsCaseFactory(applicant=owner, seed=19)
     conflict_declare(user=org["demo_committee_2"], enterprise=application.enterprise, reason="该企业法定代表人为本人亲属")
-    application = to_approval(submit_and_route(application, owner))
+    application = ApprovalsCaseFactory.advance(application, to="pending_approval")
     assert application.route == "committee"
     assert "CONFLICT_OF_INTEREST" in {r["code"] for r in RoutingRecord.objects.get(application=application).referrals}
     assert decide(org["demo_branch_approver"], application.pk, decision="approve").status_code == 200

@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.approvals_support import fast_passwords, pending_case  # noqa: F401
+from tests.approvals_support import fast_passwords  # noqa: F401
+from tests.factories import PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -25,14 +26,14 @@ def test_queue_filters_sla_countdown_and_constant_queries(client, products, org)
     from loanservice.sla import sla_clock_start, sla_clock_stop
 
     client.force_login(org["demo_branch_approver"])
-    small, _ = pending_case(username="o1", seed=41, amount="1500000.00")
+    small = PendingApprovalFactory(applicant__username="o1", seed=41, amount="1500000.00")
     client.get("/staff/approvals/")  # warm the calendar cache
     with CaptureQueriesContext(connection) as one:
         page = client.get("/staff/approvals/")
     assert _ids(page.content.decode()) == {small.pk}
-    big, _ = pending_case(username="o2", seed=42, amount="2800000.00")
-    supply, _ = pending_case(username="o3", seed=43, product="supply-chain-order", amount="900000.00", term=12,
-                             method="interest_only")
+    big = PendingApprovalFactory(applicant__username="o2", seed=42, amount="2800000.00")
+    supply = PendingApprovalFactory(applicant__username="o3", seed=43, product="supply-chain-order", amount="900000.00",
+                                    term_months=12, repayment_method="interest_only")
     with CaptureQueriesContext(connection) as three:
         page = client.get("/staff/approvals/")
     assert _ids(page.content.decode()) == {small.pk, big.pk, supply.pk}
@@ -54,7 +55,7 @@ def test_queue_filters_sla_countdown_and_constant_queries(client, products, org)
 
 
 def test_review_page_in_one_screen_with_keyboard_ready_form(client, products, org):
-    application, _ = pending_case(seed=44)
+    application = PendingApprovalFactory(seed=44)
     client.force_login(org["demo_branch_approver"])
     html = client.get(f"/staff/approvals/{application.pk}/").content.decode()
     for element in ('id="decision-approve"', 'id="decision-decline"', 'id="decision-return"', 'id="submit-decision"',
@@ -75,7 +76,7 @@ def test_review_page_in_one_screen_with_keyboard_ready_form(client, products, or
 def test_review_page_explains_why_a_user_cannot_decide(client, products, org):
     from approvals.services import conflict_declare
 
-    application, _ = pending_case(seed=45)
+    application = PendingApprovalFactory(seed=45)
     conflict_declare(user=org["demo_branch_approver"], enterprise=application.enterprise, reason="亲属关系")
     client.force_login(org["demo_branch_approver"])
     html = client.get(f"/staff/approvals/{application.pk}/").content.decode()
@@ -83,7 +84,7 @@ def test_review_page_explains_why_a_user_cannot_decide(client, products, org):
 
 
 def test_request_info_from_the_review_page(client, products, org):
-    application, _ = pending_case(seed=46)
+    application = PendingApprovalFactory(seed=46)
     client.force_login(org["demo_branch_approver"])
     r = client.post(f"/staff/cases/{application.pk}/action/request_info/",
                     {"message": "请补充近半年纳税申报表", "next": f"/staff/approvals/{application.pk}/"})
@@ -99,7 +100,7 @@ def test_committee_tally_and_the_chairs_resolution_form(client, products, org):
     from tests.conftest import client_for
 
     committee_configure(by=org["demo_admin"], chair=org["demo_committee_1"])
-    application, _ = pending_case(seed=47, related_party=True)
+    application = PendingApprovalFactory(seed=47, related_party=True)
     url = f"/api/v1/applications/{application.pk}/decide/"
     assert client_for(org["demo_branch_approver"]).post(url, {"decision": "approve"}, format="json").status_code == 200
     for member in ("demo_committee_1", "demo_committee_2", "demo_committee_3"):

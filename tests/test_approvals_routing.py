@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from tests.approvals_support import draft_case, fast_passwords, submit_and_route  # noqa: F401
-from tests.conftest import new_applicant
+from tests.approvals_support import fast_passwords  # noqa: F401
+from tests.factories import ApplicantFactory, ApprovalsCaseFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -178,9 +178,9 @@ def test_each_case_records_the_version_that_routed_it(products, org):
     from approvals.models import Decision, RoutingRecord
     from approvals.services import authority_rule_save, matrix_version_activate, matrix_version_draft_create
 
-    owner = new_applicant("owner1")
-    first = submit_and_route(draft_case(owner, product="xinmiaodai", amount="300000.00", term=12, grades="AB", tier="prime",
-                                        seed=1), owner)
+    owner = ApplicantFactory(username="owner1")
+    first = ApprovalsCaseFactory(applicant=owner, product="xinmiaodai", amount="300000.00", term_months=12, grades="AB",
+                                 tier="prime", seed=1, stage="submitted")
     assert first.status == "approved" and first.route == "auto"
     decision = Decision.objects.get(application=first)
     assert decision.automatic and decision.matrix_version == 1 and decision.model_version is not None
@@ -191,8 +191,8 @@ def test_each_case_records_the_version_that_routed_it(products, org):
     authority_rule_save(version=draft, by=org["demo_risk"], rule=draft.rules.get(route="auto"), max_amount=Decimal("200000"))
     matrix_version_activate(version=draft, by=org["demo_risk"])
 
-    second = submit_and_route(draft_case(owner, product="xinmiaodai", amount="300000.00", term=12, grades="AB", tier="prime",
-                                         seed=2), owner)
+    second = ApprovalsCaseFactory(applicant=owner, product="xinmiaodai", amount="300000.00", term_months=12, grades="AB",
+                                  tier="prime", seed=2, stage="submitted")
     assert second.status == "under_review" and second.route == "branch"
     record = RoutingRecord.objects.get(application=second)
     assert record.matrix_version == 2
@@ -206,25 +206,25 @@ def test_fast_track_refers_a_warning_a_related_party_and_a_late_negative_list_hi
     from approvals.models import ReferralRule, RoutingRecord
     from approvals.services import related_party_add
 
-    owner = new_applicant("owner1")
-    kw = dict(product="xinmiaodai", amount="300000.00", term=12, grades="AB", tier="prime")
+    owner = ApplicantFactory(username="owner1")
+    kw = dict(product="xinmiaodai", amount="300000.00", term_months=12, grades="AB", tier="prime")
 
     # A warning rule (data, editable in admin) that this firm's data trips.
     ReferralRule.objects.create(code="YOUNG_FIRM", field="years_in_business", operator="lt", threshold=Decimal("50"),
                                 message="成立不满50年（测试）", message_en="Younger than 50 years (test)")
-    warned = submit_and_route(draft_case(owner, seed=3, **kw), owner)
+    warned = ApprovalsCaseFactory(applicant=owner, seed=3, **kw, stage="submitted")
     assert warned.route == "branch" and warned.status == "under_review"
     assert "WARNING_YOUNG_FIRM" in {r["code"] for r in RoutingRecord.objects.get(application=warned).referrals}
     ReferralRule.objects.filter(code="YOUNG_FIRM").update(is_active=False)
 
-    related = draft_case(owner, seed=4, **kw)
+    related = ApprovalsCaseFactory(applicant=owner, seed=4, **kw)
     related_party_add(by=org["demo_risk"], name="员工亲属", relation="staff_relative", uscc=related.enterprise.uscc)
-    related = submit_and_route(related, owner)
+    related = ApprovalsCaseFactory.advance(related, to="submitted")
     record = RoutingRecord.objects.get(application=related)
     assert related.route == "committee" and record.facts["related_party"] is True
     assert "RELATED_PARTY" in {r["code"] for r in record.referrals}
 
-    late = draft_case(owner, seed=5, **kw)
+    late = ApprovalsCaseFactory(applicant=owner, seed=5, **kw)
     from casework import lifecycle
 
     lifecycle.application_submit(application_id=late.pk, user=owner)

@@ -14,11 +14,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.approvals_support import draft_case, fast_passwords, pending_case, submit_and_route  # noqa: F401
-from tests.conftest import client_for, new_applicant
+from tests.approvals_support import fast_passwords  # noqa: F401
+from tests.conftest import client_for
+from tests.factories import ApplicantFactory, ApprovalsCaseFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
-FAST = dict(product="xinmiaodai", amount="300000.00", term=12, grades="AB", tier="prime")
+FAST = dict(product="xinmiaodai", amount="300000.00", term_months=12, grades="AB", tier="prime")
 
 
 @pytest.fixture
@@ -27,9 +28,9 @@ def history(products, org):
     from casework import lifecycle
     from postloan.models import Loan
 
-    owner = new_applicant("owner1")
-    auto_loan = submit_and_route(draft_case(owner, seed=1, **FAST), owner)
-    auto_offer = submit_and_route(draft_case(owner, seed=2, **FAST), owner)
+    owner = ApplicantFactory(username="owner1")
+    auto_loan = ApprovalsCaseFactory(applicant=owner, seed=1, **FAST, stage="submitted")
+    auto_offer = ApprovalsCaseFactory(applicant=owner, seed=2, **FAST, stage="submitted")
     assert auto_loan.route == auto_offer.route == "auto"
     client = client_for(owner)
     contract = client.post(f"/api/v1/applications/{auto_loan.pk}/accept-offer/").json()["contract"]
@@ -38,7 +39,7 @@ def history(products, org):
     loan = Loan.objects.get(application=auto_loan)
     # Days past due are postloan's monitoring to compute; here the loan is as that job would leave it.
     Loan.objects.filter(pk=loan.pk).update(dpd=45, bucket="M2", classification="special_mention")
-    manual, _owner = pending_case(username="owner2", seed=7)
+    manual = PendingApprovalFactory(applicant__username="owner2", seed=7)
     r = client_for(org["demo_branch_approver"]).post(f"/api/v1/applications/{manual.pk}/decide/", {"decision": "approve"},
                                                      format="json")
     assert r.status_code == 200
@@ -99,7 +100,7 @@ def test_the_replay_runs_a_constant_number_of_queries(history, org):
     draft = _draft_auto_limit(org, "200000")
     with CaptureQueriesContext(connection) as three:
         policy_whatif(date_from=today, date_to=today, version=draft)
-    submit_and_route(draft_case(new_applicant("owner3"), seed=3, **FAST), type(org["demo_rm"]).objects.get(username="owner3"))
+    ApprovalsCaseFactory(applicant=ApplicantFactory(username="owner3"), seed=3, **FAST, stage="submitted")
     with CaptureQueriesContext(connection) as four:
         assert policy_whatif(date_from=today, date_to=today, version=draft)["cases"] == 4
     assert len(four) == len(three)

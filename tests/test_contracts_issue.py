@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from tests.conftest import client_for
-from tests.contracts_support import accept, contracts_of, fast_track_offer, manual_case_approved
+from tests.contracts_support import accept, contracts_of
+from tests.factories import ApplicationFactory, FastTrackApplicationFactory, owner_view
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def test_loan_contract_states_every_key_term_and_stores_the_hash_of_the_exact_by
     from contracts.pdf import pdf_sha256
     from contracts.services import lender
 
-    pk, owner, client = fast_track_offer(seed=1, amount="300000.00")
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1, amount="300000.00"))
     detail = accept(client, pk)
     assert [c["kind"] for c in detail["contracts"]] == ["loan"]
     contract = contracts_of(pk)[0]
@@ -60,7 +61,7 @@ def test_accepting_again_issues_nothing_new_and_the_contract_never_changes(produ
     from applications.models import LoanApplication
     from contracts.services import contracts_issue
 
-    pk, owner, client = fast_track_offer(seed=1)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     accept(client, pk)
     contract = contracts_of(pk)[0]
     before = contract.pdf.open("rb").read()
@@ -71,7 +72,7 @@ def test_accepting_again_issues_nothing_new_and_the_contract_never_changes(produ
 
 
 def test_secured_product_adds_a_mortgage_contract_and_a_guarantor_condition_a_guarantee_contract(products, org):
-    pk, owner, client = manual_case_approved(org, seed=7, conditions=[{"code": "ADD_GUARANTOR", "text": "追加保证人"}])
+    pk, owner, client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7, conditions=[{"code": "ADD_GUARANTOR", "text": "追加保证人"}]))
     detail = accept(client, pk)
     assert [c["kind"] for c in detail["contracts"]] == ["loan", "mortgage", "guarantee"]
     loan, mortgage, guarantee = contracts_of(pk)
@@ -90,12 +91,9 @@ def test_secured_product_adds_a_mortgage_contract_and_a_guarantor_condition_a_gu
 
 def test_recorded_guarantors_and_collateral_are_the_subject_of_the_security_contracts(products, org):
     from applications.models import LoanApplication
-
-    if not hasattr(LoanApplication, "guarantors") or not hasattr(LoanApplication, "collateral"):
-        pytest.skip("underwriting records no guarantors/collateral in this build")
     from underwriting.models import Collateral, Guarantor
 
-    pk, owner, client = manual_case_approved(org, seed=7)
+    pk, owner, client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7))
     application = LoanApplication.objects.get(pk=pk)
     rm = application.relationship_manager
     Guarantor.objects.create(application=application, kind="enterprise", name="上海担保实业有限公司",
@@ -118,7 +116,7 @@ def test_correction_issues_a_new_version_and_voids_the_old_one(products, org):
     from contracts.models import Contract
     from loanservice.models import AuditEvent
 
-    pk, owner, client = fast_track_offer(seed=1)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     accept(client, pk)
     old = contracts_of(pk)[0]
     old_bytes = old.pdf.open("rb").read()
@@ -149,7 +147,7 @@ def test_correction_issues_a_new_version_and_voids_the_old_one(products, org):
 
 
 def test_a_signed_contract_cannot_be_corrected_and_a_guarantor_id_is_checked(products, org, django_capture_on_commit_callbacks):
-    pk, owner, client = manual_case_approved(org, seed=7, conditions=[{"code": "ADD_GUARANTOR", "text": "追加保证人"}])
+    pk, owner, client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7, conditions=[{"code": "ADD_GUARANTOR", "text": "追加保证人"}]))
     detail = accept(client, pk)
     ops = client_for(org["demo_ops"])
     guarantee = next(c for c in detail["contracts"] if c["kind"] == "guarantee")
@@ -172,7 +170,7 @@ def test_schedule_policy_grace_repayment_day_and_business_day_rule_in_the_annex_
     from postloan.models import Loan
 
     LoanProduct.objects.filter(code="xinmiaodai").update(grace_months=2, repayment_day=20, due_date_rule="following")
-    pk, owner, client = fast_track_offer(seed=1, amount="120000.00", term=12, method="equal_principal")
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1, amount="120000.00", term_months=12, repayment_method="equal_principal"))
     detail = accept(client, pk)
     contract = contracts_of(pk)[0]
     lines = contract.terms["schedule"]

@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.contracts_support import accept, contracts_of, fast_track_offer, manual_case_approved, sign_all
+from tests.contracts_support import accept, contracts_of, sign_all
+from tests.factories import ApplicationFactory, FastTrackApplicationFactory, owner_view
 
 pytestmark = pytest.mark.django_db
 
@@ -30,16 +31,16 @@ def test_queue_sections_clocks_and_constant_queries(products, org, client):
     from loanservice.models import SlaClock
 
     client.force_login(org["demo_ops"])
-    first, _o, first_client = manual_case_approved(org, seed=7)
+    first, _o, first_client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7))
     accept(first_client, first)  # contracting, awaiting the borrower
     page, queries_one = _ops_page(client)
     assert f"contract-{contracts_of(first)[0].pk}" in page and 'id="queue-awaiting-customer"' in page
     assert SlaClock.objects.filter(case_id=first, stage="contracting", stopped_at__isnull=True).exists()
     assert re.search(r'class="badge (ok|warn|bad)">-?\d', page)  # the contracting clock is shown
 
-    second, _o, second_client = manual_case_approved(org, seed=8)
+    second, _o, second_client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=8))
     sign_all(org, second_client, accept(second_client, second))  # signed: a disbursement order
-    third, _o, third_client = manual_case_approved(org, seed=9)
+    third, _o, third_client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=9))
     detail = accept(third_client, third)
     assert third_client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json").status_code == 200
     page, queries_three = _ops_page(client)
@@ -56,7 +57,7 @@ def test_seal_check_off_and_release_from_the_page(products, org, client, setting
     from postloan.models import Loan
 
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path
-    pk, owner, customer = manual_case_approved(org, seed=7, conditions=[{"code": "REGISTERED_MORTGAGE", "text": "办妥抵押登记"}])
+    pk, owner, customer = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7, conditions=[{"code": "REGISTERED_MORTGAGE", "text": "办妥抵押登记"}]))
     detail = accept(customer, pk)
     customer.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json")
     client.force_login(org["demo_ops"])
@@ -87,7 +88,7 @@ def test_verify_and_correct_from_the_page_and_downloads_are_audited(products, or
     from contracts.models import Contract
     from loanservice.models import AuditEvent
 
-    pk, owner, customer = fast_track_offer(seed=1)
+    pk, owner, customer = owner_view(FastTrackApplicationFactory(seed=1))
     accept(customer, pk)
     contract = contracts_of(pk)[0]
     client.force_login(org["demo_ops"])
@@ -115,7 +116,7 @@ def test_verify_and_correct_from_the_page_and_downloads_are_audited(products, or
 def test_the_borrowers_page_signs_every_contract_and_shows_the_verification(products, org, client):
     from contracts.models import Contract
 
-    pk, owner, customer = manual_case_approved(org, seed=7, conditions=[{"code": "ADD_GUARANTOR", "text": "追加保证人"}])
+    pk, owner, customer = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7, conditions=[{"code": "ADD_GUARANTOR", "text": "追加保证人"}]))
     accept(customer, pk)
     client.force_login(owner)
     page = client.get(f"/portal/applications/{pk}/").content.decode()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import client_for
-from tests.contracts_support import accept, contracts_of, fast_track_offer, manual_case_approved
+from tests.contracts_support import accept, contracts_of
+from tests.factories import ApplicationFactory, FastTrackApplicationFactory, owner_view
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ def test_secured_case_borrower_signs_the_package_then_the_bank_seals(products, o
     from contracts.pdf import pdf_sha256
     from loanservice.models import AuditEvent
 
-    pk, owner, client = manual_case_approved(org, seed=7)
+    pk, owner, client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7))
     detail = accept(client, pk)
     kinds = {c["kind"]: c for c in detail["contracts"]}
     assert set(kinds) == {"loan", "mortgage"} and detail["contract"] == kinds["loan"]["id"]
@@ -63,7 +64,7 @@ def test_secured_case_borrower_signs_the_package_then_the_bank_seals(products, o
 def test_guarantee_contract_is_signed_by_the_guarantor_before_the_bank(products, org):
     from contracts.models import Contract
 
-    pk, owner, client = manual_case_approved(org, seed=7, conditions=[{"code": "ADD_GUARANTOR", "text": "追加保证人"}])
+    pk, owner, client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7, conditions=[{"code": "ADD_GUARANTOR", "text": "追加保证人"}]))
     detail = accept(client, pk)
     guarantee = next(c for c in detail["contracts"] if c["kind"] == "guarantee")
     contract = Contract.objects.get(pk=guarantee["id"])
@@ -93,7 +94,7 @@ def test_guarantee_contract_is_signed_by_the_guarantor_before_the_bank(products,
 
 
 def test_signing_a_file_other_than_the_one_reviewed_is_refused(products, org):
-    pk, owner, client = fast_track_offer(seed=1)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     detail = accept(client, pk)
     r = client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True, "sha256": "0" * 64}, format="json")
     assert r.status_code == 409 and r.json()["state"] == "issued"
@@ -103,7 +104,7 @@ def test_signing_a_file_other_than_the_one_reviewed_is_refused(products, org):
 
 
 def test_a_tampered_contract_file_cannot_be_signed(products, org):
-    pk, owner, client = fast_track_offer(seed=1)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     detail = accept(client, pk)
     contract = contracts_of(pk)[0]
     _tamper(contract.pdf)
@@ -116,7 +117,7 @@ def test_verify_reports_intact_files_and_says_clearly_when_one_was_altered(produ
                                                                           django_capture_on_commit_callbacks):
     from loanservice.models import AuditEvent
 
-    pk, owner, client = fast_track_offer(seed=1)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     detail = accept(client, pk)
     cid = detail["contract"]
     r = client.post(f"/api/v1/contracts/{cid}/verify/")
@@ -157,11 +158,11 @@ def test_verify_reports_intact_files_and_says_clearly_when_one_was_altered(produ
 
 
 def test_strangers_cannot_sign_verify_or_download(products, org):
-    from tests.conftest import new_applicant
+    from tests.factories import ApplicantFactory
 
-    pk, owner, client = fast_track_offer(seed=1)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     cid = accept(client, pk)["contract"]
-    stranger = client_for(new_applicant("stranger"))
+    stranger = client_for(ApplicantFactory(username="stranger"))
     assert stranger.post(f"/api/v1/contracts/{cid}/sign/", {"agree": True}, format="json").status_code == 404
     assert stranger.post(f"/api/v1/contracts/{cid}/verify/").status_code == 404
     assert stranger.get(f"/api/v1/contracts/{cid}/pdf/").status_code == 404

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.contracts_support import accept, contracts_of, fast_track_offer
+from tests.contracts_support import accept, contracts_of
+from tests.factories import FastTrackApplicationFactory, owner_view
 
 pytestmark = pytest.mark.django_db
 
@@ -55,7 +56,7 @@ def test_publishing_a_product_template_makes_a_new_version_and_issued_contracts_
     from contracts.models import ContractTemplate
     from contracts.services import contract_template_publish
 
-    pk, owner, client = fast_track_offer(seed=1)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     base = ContractTemplate.objects.get(kind="loan", product__isnull=True, is_active=True)
     html = base.html.replace("第二条 借款金额", "第二条 借款金额（信秒贷专用）")
     v1 = contract_template_publish(kind="loan", html=html, product=products["xinmiaodai"], title="信秒贷借款合同", by=org["demo_admin"])

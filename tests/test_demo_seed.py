@@ -25,6 +25,7 @@ def test_seed_demo(db):
     users = seed_demo(history=HISTORY)
     _users_have_their_roles(users)
     _every_stage_has_cases(users)
+    _every_stage_seeds_its_own_data()
     _history_feeds_the_analytics()
     before = _counts()
     seed_demo(history=HISTORY)
@@ -49,6 +50,18 @@ def _every_stage_has_cases(users):
     statuses = set(LoanApplication.objects.filter(applicant=users["demo_applicant"]).values_list("status", flat=True))
     assert {"draft", "under_review", "pending_approval", "approved", "disbursed", "prescreen_declined"} <= statuses
     assert statuses & {"contracting", "signed"}
+
+
+def _every_stage_seeds_its_own_data():
+    """casework/demo/<stage>.py: each stage's own demo data is part of seed_demo."""
+    from applications.models import Enterprise, NegativeListEntry
+    from casework.demo import applications, contracts, marketing, postloan
+    from marketing.models import ProspectList
+
+    assert NegativeListEntry.objects.filter(uscc=applications.DEMO_NEGATIVE_USCC).exists()
+    assert Enterprise.objects.filter(name=contracts.DEMO_ENTERPRISE).exists()
+    assert Enterprise.objects.filter(name__in=[postloan.ARREARS_ENTERPRISE, postloan.RENEWAL_ENTERPRISE]).count() == 2
+    assert ProspectList.objects.filter(partner_name__in=[marketing.ASSOCIATION, marketing.CORE]).count() == 2
 
 
 def _history_feeds_the_analytics():

@@ -11,12 +11,11 @@ import pytest
 from tests.conftest import client_for
 from tests.contracts_support import (
     accept,
-    fast_track_offer,
-    manual_case_approved,
     push_internal,
     sign_all,
     signed_case,
 )
+from tests.factories import ApplicationFactory, FastTrackApplicationFactory, owner_view
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +36,7 @@ def test_fast_track_conditions_are_all_automatic_and_core_banking_gets_the_recor
         products, org, outbound_dir, django_capture_on_commit_callbacks):
     from contracts.models import CoreBankingOutbound, DisbursementOrder
 
-    pk, owner, client = fast_track_offer(seed=1)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     detail = accept(client, pk)
     with django_capture_on_commit_callbacks(execute=True):  # the seal-and-release task, then its core-banking send
         client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json")
@@ -60,9 +59,9 @@ def test_manual_release_waits_for_conditions_checked_off_with_evidence(products,
     from loanservice.models import AuditEvent
     from postloan.models import Loan
 
-    pk, owner, client = manual_case_approved(org, seed=7, conditions=[
+    pk, owner, client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7, conditions=[
         {"code": "REGISTERED_MORTGAGE", "text": "办妥抵押登记"}, {"code": "ACCOUNT_OPENED", "text": "开立结算账户"},
-        {"code": "ENTRUSTED_PAYMENT", "text": "采用受托支付"}])
+        {"code": "ENTRUSTED_PAYMENT", "text": "采用受托支付"}]))
     enterprise_id = LoanApplication.objects.get(pk=pk).enterprise_id
     push_internal(enterprise_id, inflow="0.00", deposit="0.00", integration_user=org["demo_ops"])  # no relationship yet
     loan_contract = sign_all(org, client, accept(client, pk))
@@ -138,7 +137,7 @@ def test_a_core_banking_outage_leaves_the_record_pending_until_the_sweeper_sends
 
 
 def test_release_needs_a_key_an_order_and_the_operations_role(products, org):
-    pk, owner, client = fast_track_offer(seed=1)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     detail = accept(client, pk)
     ops = client_for(org["demo_ops"])
     r = ops.post(f"/api/v1/contracts/{detail['contract']}/disburse/", HTTP_IDEMPOTENCY_KEY="k")

@@ -9,7 +9,8 @@ import os
 import pytest
 from django.utils import timezone
 
-from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for, using_postgres
+from tests.conftest import client_for, draft_via_api, using_postgres
+from tests.factories import ApplicantFactory, uscc_for
 from tests.faults import broker_down
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,7 +43,7 @@ def test_broker_down_at_submit_then_swept_once_it_is_back(products, org, caplog)
     from applications.models import LoanApplication
     from casework import tasks
 
-    client = client_for(new_applicant())
+    client = client_for(ApplicantFactory(username="owner1"))
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=21), seed=21)
     _submit_while_broker_down(pk, client, caplog)
 
@@ -67,7 +68,7 @@ def test_broker_down_at_submit_then_a_real_worker_scores_it_after_the_sweep(prod
     from config.celery import app as celery_app
     from tests.worker import celery_worker, wait_for
 
-    client = client_for(new_applicant())
+    client = client_for(ApplicantFactory(username="owner1"))
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=22), seed=22)
     _submit_while_broker_down(pk, client, caplog)
     celery_app.conf.task_always_eager = False

@@ -11,7 +11,8 @@ import pytest
 from django.db import OperationalError
 from django.test import Client
 
-from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for, using_postgres
+from tests.conftest import client_for, draft_via_api, using_postgres
+from tests.factories import ApplicantFactory, uscc_for
 from tests.faults import pg_side_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,7 +77,7 @@ def _after_data_pull(drop):
 
 
 def test_api_submit_with_the_connection_dropped_is_a_503_and_half_nothing(products, org, drop):
-    client = client_for(new_applicant())
+    client = client_for(ApplicantFactory(username="owner1"))
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=25), seed=25)
     before = _written(pk)
     with _after_data_pull(drop):
@@ -93,7 +94,7 @@ def test_api_submit_with_the_connection_dropped_is_a_503_and_half_nothing(produc
 
 
 def test_page_submit_with_the_connection_dropped_shows_the_503_page(products, org, drop):
-    owner = new_applicant()
+    owner = ApplicantFactory(username="owner1")
     pk = draft_via_api(client_for(owner), uscc=uscc_for("AB", seed=26), seed=26)
     page = Client()
     page.force_login(owner)

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for
+from tests.conftest import client_for, draft_via_api
+from tests.factories import ApplicantFactory, uscc_for
 from tests.faults import BadProvider
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +34,7 @@ def _use(stub: BadProvider) -> None:
 def test_a_bad_provider_refers_the_case_naming_the_source(products, org, mode):
     from applications.models import LoanApplication
 
-    client = client_for(new_applicant())
+    client = client_for(ApplicantFactory(username="owner1"))
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=27), seed=27)  # fast-track material, but for this source
     with BadProvider(mode) as stub:
         _use(stub)

@@ -10,7 +10,8 @@ import os
 import pytest
 from django.utils import timezone
 
-from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for, using_postgres
+from tests.conftest import client_for, draft_via_api, using_postgres
+from tests.factories import ApplicantFactory, uscc_for
 from tests.faults import pg_side_connection, waiting_on_lock
 from tests.worker import wait_for
 
@@ -72,7 +73,7 @@ def test_worker_killed_mid_scoring_rescored_exactly_once(products, org):
     from underwriting.models import Score
 
     celery_app.conf.task_always_eager = False
-    client = client_for(new_applicant())
+    client = client_for(ApplicantFactory(username="owner1"))
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=23), seed=23)
 
     def submit():
@@ -102,7 +103,7 @@ def test_worker_killed_mid_disbursement_releases_exactly_once(products, org):
     from postloan.models import Loan
     from tests.worker import celery_worker
 
-    owner = new_applicant()
+    owner = ApplicantFactory(username="owner1")
     client = client_for(owner)
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=24), seed=24)
     assert client.post(f"/api/v1/applications/{pk}/submit/").status_code == 200

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["config", "casework", "analytics", "marketing", "postloan", "contracts", "approvals", "underwriting",
-            "applications", "loanservice"]
+            "applications", "ledger", "loanservice"]
 
 
 @pytest.fixture(scope="module")

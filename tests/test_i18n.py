@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.utils import translation
 
-from tests.approvals_support import draft_case, submit_and_route, to_approval
+from tests.factories import PendingApprovalFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "locale" / "en" / "LC_MESSAGES" / "django.po"
@@ -131,9 +131,7 @@ TEMPLATE_LABELS = {e.msgid for e in ENTRIES
 @pytest.fixture
 def case(products, org):
     """demo_applicant's application pending approval at the branch: RM case page, approver queue and portal."""
-    application = draft_case(org["demo_applicant"], seed=61)
-    application = submit_and_route(application, org["demo_applicant"])
-    return to_approval(application)
+    return PendingApprovalFactory(applicant=org["demo_applicant"], seed=61)
 
 
 def _pages(case, org):

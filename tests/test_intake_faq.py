@@ -12,7 +12,7 @@ from applications.faq import FAQ_SEED, asks_for_status, normalize, rank, tokeniz
 from applications.models import FaqEntry, UnansweredQuestion
 from applications.services import application_create, assistant_answer, enterprise_create
 from loanservice.models import AuditEvent
-from tests.conftest import enterprise_payload, new_applicant, uscc_for
+from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
 
 
 def _entry(pk, question, answer, question_en="", answer_en="", keywords=""):
@@ -93,7 +93,7 @@ def test_unanswered_questions_are_logged_once_per_wording_and_counted(org):
 
 @pytest.mark.django_db
 def test_where_is_my_application_is_answered_from_my_own_cases_only(client, products):
-    mine, theirs = new_applicant("faq_mine"), new_applicant("faq_theirs")
+    mine, theirs = ApplicantFactory(username="faq_mine"), ApplicantFactory(username="faq_theirs")
     cases = {}
     for owner, seed in ((mine, 81), (theirs, 82)):
         enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=seed), seed=seed,
@@ -132,7 +132,7 @@ def test_help_answers_in_ranked_order_over_htmx_and_in_english(client):
 
 @pytest.mark.django_db
 def test_the_search_box_is_on_every_portal_page_and_not_on_staff_pages(client, products, org):
-    owner = new_applicant("faq_pages")
+    owner = ApplicantFactory(username="faq_pages")
     enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=83), seed=83))
     application = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
                                       amount=Decimal("300000"), term_months=12, repayment_method="equal_installment",

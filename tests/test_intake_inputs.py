@@ -15,14 +15,15 @@ from applications.models import Enterprise, LoanApplication
 from applications.services import enterprise_create
 from loanservice.errors import ApplicationError
 from loanservice.text import in_language
-from tests.conftest import client_for, enterprise_payload, new_applicant, uscc_for
+from tests.conftest import client_for
+from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def owner():
-    return new_applicant("inputs_owner")
+    return ApplicantFactory(username="inputs_owner")
 
 
 @pytest.fixture
@@ -67,7 +68,7 @@ def test_an_enterprise_field_gets_one_message_on_the_api_the_page_and_the_live_c
 
 
 def test_a_registered_uscc_is_named_alike_everywhere(owner, portal, products):
-    other = new_applicant("inputs_other")
+    other = ApplicantFactory(username="inputs_other")
     taken = enterprise_create(owner=other, **enterprise_payload(uscc_for("", seed=602), seed=602))
     data = enterprise_payload(taken.uscc, seed=603)
     errors = client_for(owner).post("/api/v1/enterprises/", data, format="json").json()["errors"]
@@ -90,7 +91,7 @@ def test_the_checked_values_reach_the_service_typed(owner):
 def test_a_concurrent_registration_of_the_same_uscc_is_refused_under_the_field(owner):
     form = EnterpriseForm(data=enterprise_payload(uscc_for("", seed=605), seed=605))
     assert form.is_valid(), form.errors
-    enterprise_create(owner=new_applicant("inputs_first"), **form.cleaned_data)  # won the race after the form's check
+    enterprise_create(owner=ApplicantFactory(username="inputs_first"), **form.cleaned_data)  # won the race after the form's check
     with pytest.raises(ApplicationError) as exc:
         enterprise_create(owner=owner, **form.cleaned_data)
     assert set(exc.value.errors) == {"uscc"} and "已登记" in str(exc.value.errors["uscc"][0])

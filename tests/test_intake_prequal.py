@@ -16,7 +16,7 @@ from applications.models import Consent, Enterprise, LoanApplication, NegativeLi
 from applications.services import negative_list_add, prescreen_run, prospect_from_data
 from casework import prequal
 from loanservice.models import AuditEvent
-from tests.conftest import new_applicant
+from tests.factories import ApplicantFactory
 from tests.test_prescreen import USCC, good_payloads
 from underwriting.models import DataSnapshot, DataSourceConfig
 from underwriting.providers import SandboxProvider, make_uscc
@@ -157,7 +157,7 @@ def test_the_result_starts_an_application_with_the_data_prefilled(client, produc
     body = _post(APIClient()).json()
     token = body["apply_token"]
     limit = next(p for p in body["products"] if p["code"] == "xinmiaodai")["indicative_limit"]
-    owner = new_applicant("prequal_owner")
+    owner = ApplicantFactory(username="prequal_owner")
     client.force_login(owner)
     r = client.get("/portal/apply/xinmiaodai/", {"prequal": token})
     html = r.content.decode()
@@ -177,7 +177,7 @@ def test_the_result_starts_an_application_with_the_data_prefilled(client, produc
 
 def test_an_altered_or_expired_token_prefills_nothing(client, products, data, monkeypatch):
     token = _post(APIClient()).json()["apply_token"]
-    client.force_login(new_applicant("prequal_forger"))
+    client.force_login(ApplicantFactory(username="prequal_forger"))
     r = client.get("/portal/apply/xinmiaodai/", {"prequal": token[:-2] + "xx"})
     assert USCC not in r.content.decode() and "预审结果已失效" in r.content.decode()
     later = timezone.now() + dt.timedelta(days=8)

@@ -13,7 +13,8 @@ from django.utils.html import escape
 from applications.models import AdmissionCriterion, DocumentRequirement
 from applications.selectors import applicable_checklist
 from applications.services import application_create, documents_missing, enterprise_create
-from tests.conftest import TINY_PDF, enterprise_payload, new_applicant
+from tests.conftest import TINY_PDF
+from tests.factories import ApplicantFactory, enterprise_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +52,8 @@ def test_three_products_with_different_customers_checklists_terms_and_rate_bands
 ])
 def test_the_public_page_shows_exactly_the_checklist_the_application_asks_for(client, products, code, amount, legal_form):
     product = products[code]
-    owner = new_applicant(f"owner_{code[:6]}_{amount}_{legal_form}")
-    from tests.conftest import uscc_for
+    owner = ApplicantFactory(username=f"owner_{code[:6]}_{amount}_{legal_form}")
+    from tests.factories import uscc_for
 
     enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=abs(hash((code, amount, legal_form))) % 500),
                                                                         legal_form=legal_form))
@@ -118,9 +119,10 @@ def test_a_criterion_for_one_product_shows_only_on_that_product(client, products
 
 
 def test_an_upload_not_on_the_checklist_is_refused(api, products):
-    from tests.conftest import client_for, draft_via_api, uscc_for
+    from tests.conftest import client_for, draft_via_api
+    from tests.factories import uscc_for
 
-    owner = new_applicant("owner_offlist")
+    owner = ApplicantFactory(username="owner_offlist")
     client = client_for(owner)
     pk = draft_via_api(client, uscc=uscc_for("", seed=77), consent=False)
     up = SimpleUploadedFile("x.pdf", TINY_PDF, content_type="application/pdf")

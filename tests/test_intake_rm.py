@@ -3,21 +3,22 @@ enterprise, reassigned only by a supervisor (audited; cases and clocks follow), 
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from django.core import mail
 from stdnum.cn import uscc as stdnum_uscc
 
 from applications.models import Enterprise, LoanApplication
-from applications.services import application_create, consent_grant, enterprise_create
 from casework import lifecycle
 from casework.demo import _user
 from loanservice import roles
 from loanservice.models import AuditEvent, Branch, Notification, SlaClock
 from loanservice.notifications import LocmemSmsBackend
 from loanservice.sla import sla_clock_start
-from tests.conftest import ALL_SOURCES, enterprise_payload, new_applicant, uscc_for
+from tests.factories import (
+    ApplicantFactory,
+    ApplicationFactory,
+    EnterpriseFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -28,18 +29,16 @@ def _uscc_in(region: str, n: int) -> str:
 
 
 def _case(owner, products, *, uscc=None, seed=61, enterprise=None):
-    enterprise = enterprise or enterprise_create(owner=owner, **enterprise_payload(uscc or uscc_for("", seed=seed), seed=seed))
-    application = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
-                                     amount=Decimal("300000"), term_months=12, repayment_method="equal_installment",
-                                     purpose="流动资金")
-    consent_grant(application=application, user=owner, scopes=ALL_SOURCES)
+    enterprise = enterprise or EnterpriseFactory(owner=owner, seed=seed, grades="", **({"uscc": uscc} if uscc else {}))
+    application = ApplicationFactory(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"], amount="300000",
+                                     term_months=12, repayment_method="equal_installment", purpose="流动资金", documents=False)
     lifecycle.application_submit(application_id=application.pk, user=owner)
     application.refresh_from_db()
     return application
 
 
 def test_assignment_by_region_then_branch_default(products, org):
-    owner = new_applicant("rm_region")
+    owner = ApplicantFactory(username="rm_region")
     beijing = _case(owner, products, uscc=_uscc_in("110105", 1))
     assert beijing.branch.code == "BJ01" and beijing.relationship_manager.username == "bj01_rm"
     assert beijing.enterprise.relationship_manager == beijing.relationship_manager
@@ -52,17 +51,17 @@ def test_assignment_by_region_then_branch_default(products, org):
 def test_assignment_by_load_and_the_enterprise_keeps_its_rm(products, org):
     sh = Branch.objects.get(code="SH01")
     second = _user("sh01_rm2", roles.RM, sh, "孙经理", "demo-pass")
-    owner = new_applicant("rm_load")
+    owner = ApplicantFactory(username="rm_load")
     first = _case(owner, products, uscc=_uscc_in("310101", 4))
     assert first.relationship_manager == org["demo_rm"]  # both at zero: the lower id wins
-    other = _case(new_applicant("rm_load_2"), products, uscc=_uscc_in("310101", 5))
+    other = _case(ApplicantFactory(username="rm_load_2"), products, uscc=_uscc_in("310101", 5))
     assert other.relationship_manager == second  # demo_rm now carries one open case
     again = _case(owner, products, enterprise=first.enterprise)
     assert again.relationship_manager == org["demo_rm"]  # the customer keeps its RM, whatever the load
 
 
 def test_the_applicant_sees_the_rm_name_and_contact_on_every_case(client, products, org):
-    owner = new_applicant("rm_visible")
+    owner = ApplicantFactory(username="rm_visible")
     cases = [_case(owner, products, uscc=_uscc_in("310101", n)) for n in (6, 7)]
     client.force_login(owner)
     rm = org["demo_rm"]
@@ -81,7 +80,7 @@ def test_the_applicant_sees_the_rm_name_and_contact_on_every_case(client, produc
 # ---------------------------------------------------------------- reassignment by supervisors
 @pytest.fixture
 def customer(products, org):
-    owner = new_applicant("rm_customer")
+    owner = ApplicantFactory(username="rm_customer")
     case = _case(owner, products, uscc=_uscc_in("310101", 8))
     sla_clock_start(case_id=case.pk, stage="due_diligence", owner=case.relationship_manager, branch=case.branch,
                     product_code="xinmiaodai")

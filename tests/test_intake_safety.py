@@ -18,7 +18,8 @@ from applications.services import application_create, consent_grant, document_up
 from casework import lifecycle
 from loanservice.errors import ApplicationError
 from loanservice.models import AuditEvent
-from tests.conftest import ALL_SOURCES, TINY_PDF, client_for, enterprise_payload, new_applicant, uscc_for
+from tests.conftest import ALL_SOURCES, TINY_PDF, client_for
+from tests.factories import ApplicantFactory, ApplicationFactory, enterprise_payload, uscc_for
 from underwriting.models import DataSnapshot
 
 pytestmark = pytest.mark.django_db
@@ -41,15 +42,15 @@ NOT_OFD = _zip(["word/document.xml"])  # a .docx is a zip too
 
 @pytest.fixture
 def owner():
-    return new_applicant("safe_owner")
+    return ApplicantFactory(username="safe_owner")
 
 
 @pytest.fixture
 def draft(owner, products):
     """A supply-chain draft from 1,200,000: orders, invoices (OFD allowed) and financial statements (PDF only)."""
-    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=101), seed=101))
-    return application_create(applicant=owner, enterprise=enterprise, product=products["supply-chain-order"],
-                              amount=Decimal("1200000"), term_months=6, repayment_method="bullet", purpose="履行订单")
+    return ApplicationFactory(applicant=owner, product=products["supply-chain-order"], seed=101, grades="", tier="prime",
+                              amount="1200000", term_months=6, repayment_method="bullet", purpose="履行订单", documents=False,
+                              consent=False)
 
 
 def _upload(client, pk, requirement, content, name="file.pdf"):
@@ -206,7 +207,7 @@ def test_consent_scopes_are_checked(owner, draft):
 
 # ---------------------------------------------------------------- another applicant's records are a 404
 def test_another_applicants_enterprise_and_application_are_404_everywhere(owner, draft, products, client):
-    intruder = new_applicant("safe_intruder")
+    intruder = ApplicantFactory(username="safe_intruder")
     api = client_for(intruder)
     pk = draft.pk
     up = SimpleUploadedFile("a.pdf", TINY_PDF, content_type="application/pdf")

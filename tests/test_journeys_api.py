@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import ALL_SOURCES, client_for, draft_via_api, uscc_for
+from tests.conftest import ALL_SOURCES, client_for, draft_via_api
+from tests.factories import uscc_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,9 +66,9 @@ def test_fast_track_from_registration_to_disbursed_with_no_staff_action(products
 
 
 def test_manual_journey_rm_visit_branch_approval_ops_disbursement(products, org, api):
-    from tests.conftest import new_applicant
+    from tests.factories import ApplicantFactory
 
-    owner = new_applicant()
+    owner = ApplicantFactory(username="owner1")
     client = client_for(owner)
     pk = draft_via_api(client, uscc=uscc_for("ABC", seed=7, tier="good"), product="secured-operating", amount="2000000.00",
                        term=24, method="equal_principal")
@@ -128,9 +129,9 @@ def test_manual_journey_rm_visit_branch_approval_ops_disbursement(products, org,
 
 
 def test_submit_refuses_missing_consent_and_documents_naming_them(products, org):
-    from tests.conftest import new_applicant
+    from tests.factories import ApplicantFactory
 
-    client = client_for(new_applicant())
+    client = client_for(ApplicantFactory(username="owner1"))
     pk = draft_via_api(client, uscc=uscc_for("ABC", seed=8, tier="good"), product="secured-operating", amount="2000000.00",
                        term=24, consent=False, documents=False)
     r = client.post(f"/api/v1/applications/{pk}/submit/")
@@ -145,10 +146,10 @@ def test_submit_refuses_missing_consent_and_documents_naming_them(products, org)
 
 def test_prescreen_decline_shows_each_failing_rule(products, org):
     from applications.models import LoanApplication
-    from tests.conftest import new_applicant
+    from tests.factories import ApplicantFactory
     from underwriting.providers import make_uscc
 
-    client = client_for(new_applicant())
+    client = client_for(ApplicantFactory(username="owner1"))
     pk = draft_via_api(client, uscc=make_uscc(4, tier="bad"))
     body = client.post(f"/api/v1/applications/{pk}/submit/").json()
     assert body["status"] == "prescreen_declined"

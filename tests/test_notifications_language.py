@@ -13,8 +13,9 @@ from django.core import mail
 from django.utils import translation
 
 from loanservice.models import Notification
-from tests.approvals_support import draft_case, fast_passwords, pending_case, submit_and_route  # noqa: F401
-from tests.conftest import client_for, new_applicant
+from tests.approvals_support import fast_passwords  # noqa: F401
+from tests.conftest import client_for
+from tests.factories import ApplicantFactory, ApprovalsCaseFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords", "sms")]
 
@@ -32,7 +33,8 @@ def english_of(msgid: str) -> str:
 
 
 def test_an_approver_deciding_in_english_sends_the_applicant_the_bilingual_notice(products, org):
-    application, owner = pending_case(username="lang_decide")
+    application = PendingApprovalFactory(applicant__username="lang_decide")
+    owner = application.applicant
     r = in_english(org["demo_branch_approver"]).post(f"/api/v1/applications/{application.pk}/decide/",
                                                      {"decision": "approve", "comment": "ok"}, format="json",
                                                      HTTP_ACCEPT_LANGUAGE="en")
@@ -46,10 +48,10 @@ def test_an_approver_deciding_in_english_sends_the_applicant_the_bilingual_notic
 
 def test_an_rm_asking_in_english_sends_the_bilingual_notice_by_every_channel(products, org, sms,
                                                                              django_capture_on_commit_callbacks):
-    owner = new_applicant("lang_info")
+    owner = ApplicantFactory(username="lang_info")
     owner.profile.phone = "13911113333"
     owner.profile.save()
-    application = submit_and_route(draft_case(owner, seed=61), owner)
+    application = ApprovalsCaseFactory(applicant=owner, seed=61, stage="submitted")
     assert application.status == "under_review", application.status
     with django_capture_on_commit_callbacks(execute=True):
         r = in_english(application.relationship_manager).post(f"/api/v1/applications/{application.pk}/request-info/",
@@ -66,8 +68,8 @@ def test_a_task_run_in_an_english_request_writes_in_the_default_language(product
     worker's step routes the case and tells the RM, in the default language as a real worker would."""
     from casework import lifecycle
 
-    owner = new_applicant("lang_task")
-    application = draft_case(owner, seed=7)
+    owner = ApplicantFactory(username="lang_task")
+    application = ApprovalsCaseFactory(applicant=owner, seed=7)
     with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
         lifecycle.application_submit(application_id=application.pk, user=owner)
         assert translation.get_language() == "en"
@@ -81,11 +83,11 @@ def test_a_post_loan_request_rejected_in_english_is_told_in_both_languages(produ
     from django.contrib.auth.models import Group
 
     from postloan.services import classification_downgrade, classification_upgrade_request
-    from tests.loans import fast_track_loan
+    from tests.factories import FastTrackLoanFactory
     from tests.test_postloan_repayments import DISBURSED
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        loan = fast_track_loan(owner=new_applicant("lang_postloan"), seed=43)
+        loan = FastTrackLoanFactory(owner=ApplicantFactory(username="lang_postloan"), seed=43)
     risk = org["demo_risk"]
     risk2 = django_user_model.objects.create_user("lang_risk_two", password="x-long-pass-1")
     risk2.groups.add(Group.objects.get(name="risk"))
@@ -117,8 +119,8 @@ def test_the_notifications_page_shows_the_readers_half(org, client):
 
 
 def test_an_applicant_submitting_in_english_gets_the_bilingual_notice(products, org):
-    owner = new_applicant("lang_submit")
-    application = draft_case(owner, seed=67)
+    owner = ApplicantFactory(username="lang_submit")
+    application = ApprovalsCaseFactory(applicant=owner, seed=67)
     r = in_english(owner).post(f"/api/v1/applications/{application.pk}/submit/", HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 200, r.content
     assert r["Content-Language"] == "en"

@@ -18,11 +18,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def loan(products, org):
-    from tests.conftest import new_applicant
-    from tests.loans import fast_track_loan
+    from tests.factories import ApplicantFactory, FastTrackLoanFactory
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        return fast_track_loan(owner=new_applicant("pl_mon"), seed=41)
+        return FastTrackLoanFactory(owner=ApplicantFactory(username="pl_mon"), seed=41)
 
 
 def refresh(loan, today):

@@ -24,17 +24,17 @@ DISBURSED = dt.date(2025, 12, 31)
 
 @pytest.fixture
 def owner(db):
-    from tests.conftest import new_applicant
+    from tests.factories import ApplicantFactory
 
-    return new_applicant("pl_owner")
+    return ApplicantFactory(username="pl_owner")
 
 
 @pytest.fixture
 def loan(products, org, owner):
-    from tests.loans import fast_track_loan
+    from tests.factories import FastTrackLoanFactory
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        return fast_track_loan(owner=owner, seed=31)
+        return FastTrackLoanFactory(owner=owner, seed=31)
 
 
 def pay(loan, amount, on, ref, by):

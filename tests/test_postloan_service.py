@@ -20,11 +20,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def loan(products, org):
-    from tests.conftest import new_applicant
-    from tests.loans import fast_track_loan
+    from tests.factories import ApplicantFactory, FastTrackLoanFactory
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        return fast_track_loan(owner=new_applicant("pl_svc"), seed=51)
+        return FastTrackLoanFactory(owner=ApplicantFactory(username="pl_svc"), seed=51)
 
 
 def test_csv_import_preview_bad_line_apply_and_reimport(loan, org):
@@ -113,7 +112,7 @@ def test_renewal_eligibility_and_the_prefilled_application(loan, org):
 
 
 def test_satisfaction_survey_after_disbursement_and_repayments(loan, org):
-    from postloan.selectors import nps_summary
+    from analytics.selectors import customer_voice, filters_parse
 
     client = client_for(loan.borrower)
     r = client.post(f"/api/v1/loans/{loan.pk}/survey/", {"score": 11}, format="json")
@@ -128,7 +127,9 @@ def test_satisfaction_survey_after_disbursement_and_repayments(loan, org):
             repayment_record(loan=loan, amount=inst.total, paid_on=inst.due_date, reference=f"S{inst.n}", by=org["demo_ops"])
     r = client.post(f"/api/v1/loans/{loan.pk}/survey/", {"score": 3, "comment": "还款提醒太晚"}, format="json")
     assert r.status_code == 201 and r.json()["trigger"] == "repayments"
-    assert nps_summary() == {"responses": 2, "promoters": 1, "detractors": 1, "nps": 0.0}
+    voice = customer_voice(filters_parse({}).filters)["by_stage"]
+    assert {r["trigger"]: (r["responses"], r["promoters"], r["detractors"], r["nps"]) for r in voice} == {
+        "disbursement": (1, 1, 0, 100.0), "repayments": (1, 0, 1, -100.0)}
     assert client_for(org["demo_rm"]).post(f"/api/v1/loans/{loan.pk}/survey/", {"score": 5}, format="json").status_code in (403, 404)
 
 
@@ -139,12 +140,11 @@ def test_nightly_job_on_a_real_worker(products, org):
     from config.celery import app as celery_app
     from postloan.models import MonitoringRun
     from postloan.tasks import nightly_monitoring
-    from tests.conftest import new_applicant
-    from tests.loans import fast_track_loan
+    from tests.factories import ApplicantFactory, FastTrackLoanFactory
     from tests.worker import celery_worker, wait_for
 
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
-        loan = fast_track_loan(owner=new_applicant("pl_worker"), seed=61)
+        loan = FastTrackLoanFactory(owner=ApplicantFactory(username="pl_worker"), seed=61)
     day = loan.installments.get(n=1).due_date + dt.timedelta(days=40)
     celery_app.conf.task_always_eager = False
     with celery_worker():

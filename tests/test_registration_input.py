@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from tests.conftest import new_applicant
+from tests.factories import ApplicantFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ GOOD = {"username": "sign_up_owner", "password": "Xy7-long-pass", "phone": "1391
     ("email", "not-an-email"), ("password", "short"), ("password", "password123"), ("password", ""),
 ])
 def test_the_page_and_the_api_refuse_alike(client, field, value):
-    new_applicant("taken_owner")
+    ApplicantFactory(username="taken_owner")
     body = {**GOOD, field: value}
     r = APIClient().post("/api/v1/auth/register/", body, format="json")
     assert r.status_code == 400, r.content

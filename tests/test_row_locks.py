@@ -16,13 +16,14 @@ import threading
 import pytest
 from django.db import OperationalError, connection, transaction
 
-from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for, using_postgres
+from tests.conftest import client_for, draft_via_api, using_postgres
+from tests.factories import ApplicantFactory, uscc_for
 
 
 def _two_drafts():
     from applications.models import LoanApplication
 
-    owner = new_applicant("lock_owner")
+    owner = ApplicantFactory(username="lock_owner")
     client = client_for(owner)
     first = draft_via_api(client, uscc=uscc_for("AB", seed=41), seed=41)
     second = draft_via_api(client, uscc=uscc_for("AB", seed=42), seed=42)

@@ -61,25 +61,31 @@ def test_the_schema_loads_and_documents_the_public_contract():
 def world(django_db_setup, django_db_blocker):
     """Seeded once for the module inside a transaction that is rolled back at the end (each operation then
     runs in its own savepoint, rolled back too)."""
+    from django.test import override_settings
+    from django.utils import timezone
     from rest_framework.authtoken.models import Token
 
     from applications.models import LoanApplication
     from casework.demo import seed_org, seed_products
-    from tests.casebook import fast_track_disbursed, submitted_case
-    from tests.conftest import module_transaction, new_applicant
+    from postloan.cob import cob_start
+    from tests.conftest import module_transaction
+    from tests.factories import ApplicantFactory, ApplicationFactory, FastTrackApplicationFactory
 
     with module_transaction(django_db_blocker):
         seed_products()
         org = seed_org("demo-pass")
-        owner = new_applicant("fuzz_owner")
-        review = submitted_case(seed=7, owner=owner)
-        fast, contract, loan = fast_track_disbursed(seed=1, owner=owner)
+        owner = ApplicantFactory(username="fuzz_owner")
+        review = ApplicationFactory(seed=7, applicant=owner, stage="submitted").pk
+        disbursed = FastTrackApplicationFactory(seed=1, applicant=owner, stage="disbursed")
+        fast, contract, loan = disbursed.pk, disbursed.contracts.get(kind="loan").pk, disbursed.loan.pk
         enterprise = LoanApplication.objects.get(pk=fast).enterprise_id
+        with override_settings(ALLOW_SIMULATED_BUSINESS_DATE=True):  # a run whose progress the reads can fetch
+            cob = cob_start(until=timezone.localdate(), by=org["demo_ops"]).pk
         tokens = {name: Token.objects.get_or_create(user=user)[0].key
                   for name, user in (("applicant", owner), ("rm", org["demo_rm"]), ("operations", org["demo_ops"]),
                                      ("risk", org["demo_risk"]), ("approver", org["demo_branch_approver"]))}
         yield {"tokens": tokens, "ids": {"applications": review, "applications_fast": fast, "contracts": contract,
-                                         "loans": loan, "enterprises": enterprise}}
+                                         "loans": loan, "enterprises": enterprise, "cob": cob}}
 
 
 @pytest.fixture
@@ -101,7 +107,7 @@ def seeded(world, db):
 def _path_ids(path: str, ids: dict) -> dict:
     values = {}
     for segment, name in (("/applications/", "applications"), ("/contracts/", "contracts"), ("/loans/", "loans"),
-                          ("/enterprises/", "enterprises")):
+                          ("/enterprises/", "enterprises"), ("/cob/", "cob")):
         if segment in path:
             for param in ("id", "pk"):
                 if "{" + param + "}" in path:
@@ -112,7 +118,7 @@ def _path_ids(path: str, ids: dict) -> dict:
 
 
 def _who(method: str, path: str) -> list[str]:
-    if "/disburse/" in path or "/repayments/" in path:
+    if any(s in path for s in ("/disburse/", "/repayments/", "/ledger/", "/cob/", "/business-date/")):
         return ["operations"]
     if "/data/" in path:
         return ["risk"]

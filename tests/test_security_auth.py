@@ -18,8 +18,7 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.casebook import borrower_signed_case, pending_approval_case, submitted_case
-from tests.conftest import new_applicant
+from tests.factories import ApplicantFactory, ApplicationFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = "S3cure-pass-123"
@@ -30,7 +29,7 @@ GOOD = "S3cure-pass-123"
 def test_login_page_locks_out_after_repeated_failures(settings):
     from axes.models import AccessAttempt
 
-    owner = new_applicant("locked_owner")
+    owner = ApplicantFactory(username="locked_owner")
     client = Client(REMOTE_ADDR="203.0.113.9")
     for attempt in range(1, settings.AXES_FAILURE_LIMIT + 1):
         r = client.post("/login/", {"username": owner.username, "password": "wrong-password"})
@@ -42,14 +41,14 @@ def test_login_page_locks_out_after_repeated_failures(settings):
     assert "_auth_user_id" not in client.session
     assert AccessAttempt.objects.filter(username=owner.username).exists()
     # Another user from the same address is not locked out (lockout is per username and address).
-    other = new_applicant("unlocked_owner")
+    other = ApplicantFactory(username="unlocked_owner")
     r = Client(REMOTE_ADDR="203.0.113.9").post("/login/", {"username": other.username, "password": GOOD})
     assert r.status_code == 302
 
 
 @pytest.mark.django_db
 def test_token_api_locks_out_after_repeated_failures(settings):
-    owner = new_applicant("api_locked")
+    owner = ApplicantFactory(username="api_locked")
     client = APIClient(REMOTE_ADDR="203.0.113.10")
     for attempt in range(1, settings.AXES_FAILURE_LIMIT + 1):
         r = client.post("/api/v1/auth/token/", {"username": owner.username, "password": "nope-nope"}, format="json")
@@ -95,11 +94,12 @@ def _post_forms(client, url) -> list[dict]:
 def test_every_form_carries_a_csrf_token_and_a_post_without_it_is_refused(products, org):
     from applications.models import LoanApplication
 
-    draft_owner = new_applicant("csrf_owner")
-    review_pk = submitted_case(seed=7, owner=draft_owner)
-    pending_pk = pending_approval_case(seed=8)
-    signed_pk, _contract = borrower_signed_case(seed=9, approver=org["demo_branch_approver"])
-    from tests.conftest import client_for, draft_via_api, uscc_for
+    draft_owner = ApplicantFactory(username="csrf_owner")
+    review_pk = ApplicationFactory(seed=7, applicant=draft_owner, stage="submitted").pk
+    pending_pk = ApplicationFactory(seed=8, stage="pending_approval").pk
+    signed_pk = ApplicationFactory(seed=9, approver=org["demo_branch_approver"], stage="borrower_signed").pk
+    from tests.conftest import client_for, draft_via_api
+    from tests.factories import uscc_for
 
     draft_pk = draft_via_api(client_for(draft_owner), uscc=uscc_for("AB", seed=3), seed=3)
     approved = LoanApplication.objects.get(pk=signed_pk)

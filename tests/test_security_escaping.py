@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from tests.casebook import visit_answers
-from tests.conftest import ALL_SOURCES, TINY_PDF, client_for, enterprise_payload, new_applicant, uscc_for
+from tests.conftest import ALL_SOURCES, TINY_PDF, client_for
+from tests.factories import ApplicantFactory, enterprise_payload, uscc_for, visit_answers
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +38,7 @@ def tainted(products, org):
     from casework import lifecycle
     from underwriting.services import site_visit_record
 
-    owner = new_applicant("xss_owner")
+    owner = ApplicantFactory(username="xss_owner")
     api = client_for(owner)
     accepted = {}
     payload = enterprise_payload(uscc_for("ABC", seed=7, tier="good"), seed=7, name=f"上海{XSS}有限公司")
@@ -128,7 +128,7 @@ def test_the_api_returns_markup_as_json_data_never_as_html(tainted, org):
 
 
 def test_the_wizard_echoes_invalid_input_escaped(products, org):
-    owner = new_applicant("xss_wizard")
+    owner = ApplicantFactory(username="xss_wizard")
     page = Client()
     page.force_login(owner)
     r = page.post("/portal/apply/xinmiaodai/", {"name": XSS, "uscc": XSS[:18], "legal_rep_name": XSS, "legal_form": "llc",

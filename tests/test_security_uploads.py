@@ -12,14 +12,15 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from tests.conftest import TINY_PDF, client_for, draft_via_api, new_applicant, uscc_for
+from tests.conftest import TINY_PDF, client_for, draft_via_api
+from tests.factories import ApplicantFactory, uscc_for
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def draft(products, org):
-    owner = new_applicant("uploader")
+    owner = ApplicantFactory(username="uploader")
     client = client_for(owner)
     pk = draft_via_api(client, uscc=uscc_for("ABC", seed=7, tier="good"), product="supply-chain-order", amount="500000.00",
                        term=6, method="bullet", documents=False, consent=False, seed=7)

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 
 from casework import staff_views
 from casework.staff_views import QUEUE_PAGE_SIZE
-from tests.approvals_support import draft_case, fast_passwords, submit_and_route, to_approval  # noqa: F401
-from tests.conftest import new_applicant
+from tests.approvals_support import fast_passwords  # noqa: F401
+from tests.factories import ApplicantFactory, ApprovalsCaseFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
 
@@ -26,10 +26,10 @@ def _cases(n: int, *, start: int, amount: str = "2000000.00") -> list[int]:
     pks: list[int] = []
     seed = start
     while len(pks) < n:
-        owner = new_applicant(f"q{seed}")
-        application = submit_and_route(draft_case(owner, seed=seed, amount=amount), owner)
+        owner = ApplicantFactory(username=f"q{seed}")
+        application = ApprovalsCaseFactory(applicant=owner, seed=seed, amount=amount, stage="submitted")
         if application.status == "under_review":
-            pks.append(to_approval(application).pk)
+            pks.append(ApprovalsCaseFactory.advance(application, to="pending_approval").pk)
         seed += 1
     return pks
 

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for, using_postgres
+from tests.conftest import client_for, draft_via_api, using_postgres
+from tests.factories import ApplicantFactory, uscc_for
 
 
 def _counts(pk: int) -> dict:
@@ -29,7 +30,7 @@ def test_score_and_route_is_idempotent_and_times_the_decision(products, org, dja
     from loanservice.models import AuditEvent
     from underwriting.models import Score
 
-    client = client_for(new_applicant("bg1"))
+    client = client_for(ApplicantFactory(username="bg1"))
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=71), seed=71)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(f"/api/v1/applications/{pk}/submit/")
@@ -62,7 +63,7 @@ def test_worker_retries_a_source_that_is_down_then_approves(products, org):
     with StubSources() as stub:
         use_http(stub, "tax", threshold=50)
         stub.behaviour["tax"] = "fail_first:2"  # down at submission and at the worker's first attempt
-        client = client_for(new_applicant("bg2"))
+        client = client_for(ApplicantFactory(username="bg2"))
         pk = draft_via_api(client, uscc=uscc_for("AB", seed=72), seed=72)
         stub.register(LoanApplication.objects.get(pk=pk).enterprise)
         env = {"UNDERWRITING_SOURCE_RETRIES": "2", "UNDERWRITING_SOURCE_RETRY_SECONDS": "0.2"}

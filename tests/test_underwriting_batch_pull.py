@@ -14,7 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.conftest import enterprise_payload, new_applicant, uscc_for
+from tests.factories import ApplicantFactory, enterprise_payload, uscc_for
 
 pytestmark = pytest.mark.django_db
 MONITORED = ["tax", "registry", "social_security", "credit_bureau", "judicial", "internal"]
@@ -24,7 +24,7 @@ def borrower(products, seed: int, scopes=MONITORED):
     """An enterprise and a draft application with consent to `scopes`, through the intake services."""
     from applications.services import application_create, consent_grant, enterprise_create
 
-    owner = new_applicant(f"batch{seed}")
+    owner = ApplicantFactory(username=f"batch{seed}")
     enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for(seed=seed), seed=seed))
     application = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
                                      amount=Decimal("300000.00"), term_months=12, repayment_method="equal_installment",

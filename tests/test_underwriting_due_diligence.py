@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.conftest import TINY_PDF, client_for, draft_via_api, new_applicant, uscc_for
+from tests.conftest import TINY_PDF, client_for, draft_via_api
+from tests.factories import ApplicantFactory, uscc_for
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,7 @@ def secured_case(products, org, django_capture_on_commit_callbacks):
     """A secured-operating application scored and routed to the branch, waiting for the RM."""
     from applications.models import LoanApplication
 
-    owner = new_applicant("dd_owner")
+    owner = ApplicantFactory(username="dd_owner")
     client = client_for(owner)
     pk = draft_via_api(client, uscc=uscc_for("ABC", seed=41, tier="good"), seed=41, product="secured-operating",
                        amount="2000000.00", term=24, method="equal_principal")
@@ -86,7 +87,7 @@ def test_collateral_lifts_the_limit_by_value_times_ltv(secured_case, org, api):
 def test_unsecured_products_take_no_collateral(products, org, django_capture_on_commit_callbacks):
     from applications.models import LoanApplication
 
-    client = client_for(new_applicant("dd_unsecured"))
+    client = client_for(ApplicantFactory(username="dd_unsecured"))
     pk = draft_via_api(client, uscc=uscc_for("ABC", seed=42, tier="good"), seed=42, product="supply-chain-order",
                        amount="800000.00", term=6, method="bullet")
     with django_capture_on_commit_callbacks(execute=True):
@@ -98,7 +99,7 @@ def test_unsecured_products_take_no_collateral(products, org, django_capture_on_
 
 def test_guarantors_are_prescreened_on_the_negative_list(secured_case, org):
     from applications.services import negative_list_add
-    from tests.conftest import enterprise_payload
+    from tests.factories import enterprise_payload
     from underwriting.providers import SandboxProvider, make_resident_id, make_uscc
     from underwriting.services import snapshot_push
 
@@ -118,7 +119,7 @@ def test_guarantors_are_prescreened_on_the_negative_list(secured_case, org):
     assert r.status_code == 400 and "id_number" in r.json()["errors"]
 
     # an enterprise guarantor the bank knows, with a dishonest-debtor record on file
-    other_owner = new_applicant("dd_guarantor_owner")
+    other_owner = ApplicantFactory(username="dd_guarantor_owner")
     guarantor_uscc = make_uscc(503, tier="fair")
     r = client_for(other_owner).post("/api/v1/enterprises/", enterprise_payload(guarantor_uscc, seed=503, name="担保企业有限公司"), format="json")
     from applications.models import Enterprise
@@ -236,7 +237,7 @@ def test_a_visit_is_waived_only_where_the_rules_allow(products, org, django_capt
 
     cases = {}
     for grade, seed, amount in (("A", 81, "800000.00"), ("A", 82, "1500000.00")):
-        client = client_for(new_applicant(f"visit{seed}"))
+        client = client_for(ApplicantFactory(username=f"visit{seed}"))
         pk = draft_via_api(client, uscc=uscc_for(grade, seed=seed), seed=seed, product="supply-chain-order", amount=amount,
                            term=6, method="bullet")
         with django_capture_on_commit_callbacks(execute=True):

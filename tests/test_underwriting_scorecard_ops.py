@@ -102,11 +102,12 @@ def test_batch_scoring_agrees_exactly_with_score_one_and_resumes(german, tmp_pat
 @pytest.fixture
 def scored(products, org, django_capture_on_commit_callbacks):
     """Two applications scored by the champion through the real submission path."""
-    from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for
+    from tests.conftest import client_for, draft_via_api
+    from tests.factories import ApplicantFactory, uscc_for
 
     pks = []
     for seed in (61, 62):
-        client = client_for(new_applicant(f"ops{seed}"))
+        client = client_for(ApplicantFactory(username=f"ops{seed}"))
         pk = draft_via_api(client, uscc=uscc_for("ABC", seed=seed, tier="good"), seed=seed, product="secured-operating",
                            amount="1500000.00", term=24, method="equal_principal")
         with django_capture_on_commit_callbacks(execute=True):
@@ -128,7 +129,8 @@ def test_activation_in_admin_and_the_challenger_in_shadow(scored, org, products,
     from django.test import Client
 
     from loanservice.models import AuditEvent
-    from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for
+    from tests.conftest import client_for, draft_via_api
+    from tests.factories import ApplicantFactory, uscc_for
     from underwriting.models import Score, ScorecardModel
     from underwriting.services import scorecard_model_create
 
@@ -146,7 +148,7 @@ def test_activation_in_admin_and_the_challenger_in_shadow(scored, org, products,
     assert list(ScorecardModel.objects.filter(is_challenger=True)) == [challenger]
     assert AuditEvent.objects.filter(action="scorecard.activate", object_id=str(champion.pk), actor=org["demo_admin"]).exists()
 
-    client = client_for(new_applicant("ops63"))
+    client = client_for(ApplicantFactory(username="ops63"))
     pk = draft_via_api(client, uscc=uscc_for("ABC", seed=63, tier="good"), seed=63, product="secured-operating",
                        amount="1500000.00", term=24, method="equal_principal")
     with django_capture_on_commit_callbacks(execute=True):

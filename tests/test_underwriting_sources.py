@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for
+from tests.conftest import client_for, draft_via_api
+from tests.factories import ApplicantFactory, uscc_for
 from tests.loopback import LoopbackServer
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +110,7 @@ def submit(client, pk, capture):
 def _draft(stub, seed: int, **kw):
     from applications.models import LoanApplication
 
-    client = client_for(new_applicant(f"owner{seed}"))
+    client = client_for(ApplicantFactory(username=f"owner{seed}"))
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=seed), seed=seed, **kw)
     if stub is not None:
         stub.register(LoanApplication.objects.get(pk=pk).enterprise)

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from tests.conftest import client_for, draft_via_api, new_applicant, uscc_for, using_postgres
+from tests.conftest import client_for, draft_via_api, using_postgres
+from tests.factories import ApplicantFactory, uscc_for
 
 pytestmark = [
     pytest.mark.worker,
@@ -22,7 +23,7 @@ def test_fast_track_scored_and_approved_by_the_worker(products, org):
     from tests.worker import celery_worker, wait_for
 
     celery_app.conf.task_always_eager = False
-    client = client_for(new_applicant())
+    client = client_for(ApplicantFactory(username="owner1"))
     pk = draft_via_api(client, uscc=uscc_for("AB", seed=21))
     with celery_worker():
         r = client.post(f"/api/v1/applications/{pk}/submit/")

@@ -11,8 +11,7 @@ from rest_framework.views import APIView
 
 from applications.models import Enterprise, LoanApplication
 from applications.selectors import applications_visible_to
-from loanservice import roles
-from loanservice.api import client_ip, role_permission, serializer_input
+from loanservice.api import client_ip, rule_permission, serializer_input
 from loanservice.audit import audit_record
 from loanservice.money import money_text
 
@@ -28,11 +27,11 @@ from .serializers import (
     GuarantorSerializer,
 )
 
-CaseStaff = role_permission(roles.RM, *roles.APPROVER_ROLES, roles.RISK)
+CaseStaff = rule_permission("underwriting.case_file")
 
 
 class SnapshotPushView(APIView):
-    permission_classes = [role_permission(roles.INTEGRATION, roles.RISK)]
+    permission_classes = [rule_permission("underwriting.pull_data")]
 
     @extend_schema(request=inline_serializer("SnapshotIn", {"as_of": serializers.DateField(), "payload": serializers.DictField()}),
                    responses={201: inline_serializer("SnapshotOut", {"id": serializers.IntegerField(), "source": serializers.CharField(),

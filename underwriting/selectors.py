@@ -15,21 +15,13 @@ from applications.models import Enterprise, LoanApplication, LoanProduct
 from . import charts
 from .expert_scorecard import expert_spec
 from .features import PROFILE_FIELDS, derive_features
-from .models import DataSnapshot, QuestionnaireQuestion, Score, ScorecardModel, SiteVisit
+from .models import DataSnapshot, QuestionnaireQuestion, Score, ScorecardModel
 from .scorecard import DIMENSIONS
 from .sources import SOURCE_LABELS, SOURCES
 
 
 def latest_snapshot(enterprise: Enterprise, source: str) -> DataSnapshot | None:
     return DataSnapshot.objects.filter(enterprise=enterprise, source=source).order_by("-as_of", "-fetched_at", "-id").first()
-
-
-def latest_snapshots(enterprise: Enterprise) -> dict[str, DataSnapshot | None]:
-    found: dict[str, DataSnapshot | None] = dict.fromkeys(SOURCES)
-    for snap in DataSnapshot.objects.filter(enterprise=enterprise).order_by("source", "-as_of", "-fetched_at", "-id"):
-        if found.get(snap.source) is None:
-            found[snap.source] = snap
-    return found
 
 
 def latest_ok_snapshots(enterprise: Enterprise) -> dict[str, DataSnapshot | None]:
@@ -63,10 +55,6 @@ def application_score_of(application: LoanApplication) -> Score | None:
 
 def questionnaire_for(product: LoanProduct) -> list[QuestionnaireQuestion]:
     return list(QuestionnaireQuestion.objects.filter(Q(product=product) | Q(product__isnull=True)).order_by("order", "id"))
-
-
-def last_visit(application: LoanApplication) -> SiteVisit | None:
-    return application.visits.order_by("-visited_at").first()
 
 
 def _num(payload: dict | None, field: str) -> float | None:

@@ -47,7 +47,6 @@ from .selectors import latest_ok_snapshots, questionnaire_for, scorecard_challen
 from .sources import SOURCES, validate_payload
 
 log = logging.getLogger(__name__)
-FAST_TRACK_MAX = Decimal("1000000")
 CENT = Decimal("0.01")
 DUE_DILIGENCE_STATES = (LoanApplication.Status.UNDER_REVIEW, LoanApplication.Status.AWAITING_INFO)
 
@@ -683,11 +682,13 @@ def info_request_fulfil(*, application: LoanApplication, user, response: str, an
 
 
 def visit_waivable(*, application: LoanApplication, score: Score | None) -> bool:
-    """Visits are waived for the fast track and for grade A under 1,000,000 (DESIGN.md)."""
+    """Visits are waived for the fast track, and for the product's waiver grades under its waiver amount
+    (data on the product; DESIGN.md's default: grade A under 1,000,000)."""
     if score is None:
         return False
-    return (application.product.fast_track and application.route == "auto") or (
-        score.grade == "A" and application.amount < FAST_TRACK_MAX
+    product = application.product
+    return (product.fast_track and application.route == "auto") or (
+        score.grade in product.visit_waiver_grades and application.amount < product.visit_waiver_below
     )
 
 

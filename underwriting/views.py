@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
@@ -19,6 +18,7 @@ from applications.forms import UPLOAD_INCOMPLETE, DocumentUploadForm
 from applications.selectors import applications_visible_to
 from loanservice.api import form_input, serializer_input
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.roles import permission_required
 
 from . import services
 from .models import Collateral, Guarantor
@@ -77,7 +77,7 @@ CASE_ACTIONS: dict[str, Callable] = {
 }
 
 
-@login_required
+@permission_required("loanservice.signed_in")
 @require_POST
 def info_request_upload(request, pk):
     """补充资料: the applicant uploads a document the RM asked for (portal, while awaiting information)."""

@@ -3,9 +3,7 @@ real services and the lifecycle conductor (no poking at models)."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import importlib
 import io
 import logging
 import random
@@ -20,6 +18,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test.utils import override_settings
 from django.utils import timezone
+from pypdf import PdfWriter
 
 from applications.models import DocumentRequirement, Enterprise, LoanApplication, LoanProduct
 from applications.services import application_create, consent_grant, document_upload, enterprise_create
@@ -28,10 +27,20 @@ from casework.reference_data import seed_reference_data
 from loanservice import roles
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch, Profile
+from postloan.services import survey_answer
 from underwriting.providers import make_resident_id, make_uscc
 from underwriting.services import site_visit_record
 
+from . import applications as applications_demo
+from . import approvals as approvals_demo
+from . import contracts as contracts_demo
+from . import marketing as marketing_demo
+from . import postloan as postloan_demo
+from . import underwriting as underwriting_demo
+from .clock import at as _at
+
 log = logging.getLogger(__name__)
+STAGE_SEEDS = [applications_demo, underwriting_demo, approvals_demo, contracts_demo, postloan_demo, marketing_demo]
 User = get_user_model()
 TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 ALL_METHODS = ["equal_installment", "equal_principal", "interest_only", "bullet"]
@@ -294,31 +303,16 @@ def _work_after(moment: dt.datetime, hours: float) -> dt.datetime:
         local = _workday_at(local + dt.timedelta(days=1), 9)
 
 
-def _at(moment: dt.datetime):
-    """Run the real services as of `moment`: every timestamp, SLA clock and schedule they write is that day's."""
-    import time_machine
-
-    return time_machine.travel(moment, tick=False)
-
-
-@contextlib.contextmanager
-def _history_contract_pdfs():
+def history_contract_pdf(*, template, number: str, terms: dict) -> bytes:
     """Historic contracts carry a one-page placeholder PDF: WeasyPrint costs about a second a contract and the
-    history has a hundred. Everything else (numbers, terms, signatures, the bank's PAdES seal) is the real thing."""
-    from unittest import mock
-
-    from pypdf import PdfWriter
-
-    def placeholder(*, template, number: str, terms: dict) -> bytes:
-        writer = PdfWriter()
-        writer.add_blank_page(595, 842)
-        writer.add_metadata({"/Title": f"Loan contract {number} (demo history placeholder)"})
-        buf = io.BytesIO()
-        writer.write(buf)
-        return buf.getvalue()
-
-    with mock.patch("contracts.services.contract_render", placeholder):
-        yield
+    history has a hundred. Everything else (numbers, terms, signatures, the bank's PAdES seal) is the real thing.
+    The history renders with it through the CONTRACT_RENDERER setting."""
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    writer.add_metadata({"/Title": f"Loan contract {number} (demo history placeholder)"})
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
 
 
 @dataclass
@@ -547,10 +541,6 @@ def _play(plan: _Plan, users, approvers, rng, password_hash: str, today: dt.date
 
 
 def _survey(loan, owner, rng, today: dt.date) -> None:
-    try:
-        from postloan.services import survey_answer
-    except ImportError:
-        return
     if rng.random() > 0.45:
         return
     score = rng.choice([10, 10, 9, 9, 9, 7, 6, 3])
@@ -562,7 +552,7 @@ def _survey(loan, owner, rng, today: dt.date) -> None:
 
 def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = None) -> dict:
     """A year of cases through the real services and conductor, each step run at its own past time (the clock
-    travels with time-machine; nothing is back-dated afterwards). Idempotent: skipped when the history exists."""
+    travels with the demo clock, casework/demo/clock.py; nothing is back-dated afterwards). Idempotent: skipped when the history exists."""
     if User.objects.filter(username__startswith=HISTORY_PREFIX).exists():
         return {}
     today = today or timezone.localdate()
@@ -579,7 +569,7 @@ def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = N
     approvers = _approvers(users)
     password_hash = make_password(None)  # history applicants never log in
     outcomes: dict[str, int] = {}
-    with _history_contract_pdfs():
+    with override_settings(CONTRACT_RENDERER="casework.demo.history_contract_pdf"):
         for plan in plans:
             try:
                 with transaction.atomic():
@@ -592,8 +582,7 @@ def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = N
 
     # Tonight's monitoring, as the nightly run would do it: days past due, buckets, classes, early warnings.
     monitoring.delinquency_refresh(today=today)
-    if hasattr(monitoring, "warnings_evaluate"):
-        monitoring.warnings_evaluate(today=today)
+    monitoring.warnings_evaluate(today=today)
     return outcomes
 
 
@@ -611,7 +600,7 @@ def seed_development_sample() -> None:
     from underwriting.sources import SOURCES
 
     model = scorecard_champion()
-    if getattr(model, "development", None) or not hasattr(underwriting, "scorecard_development_set"):
+    if model.development:
         return
     today = timezone.localdate()
     provider = SandboxProvider()
@@ -637,7 +626,7 @@ def seed_challenger(champion) -> None:
     from underwriting.models import ScorecardModel
     from underwriting.scorecard import validate_spec
 
-    if ScorecardModel.objects.filter(is_challenger=True).exists() or not hasattr(underwriting, "scorecard_challenger_set"):
+    if ScorecardModel.objects.filter(is_challenger=True).exists():
         return
     spec = copy.deepcopy(champion.spec)
     spec["name"] = "expert-sme-v2-settlement"
@@ -650,21 +639,6 @@ def seed_challenger(champion) -> None:
     underwriting.scorecard_challenger_set(model=model, by=None)
 
 
-def _stage_seeds() -> list:
-    """Each stage app's own demo data (`<app>/demo.py: seed_demo_data(users)`), where the app has one."""
-    seeds = []
-    for app in ("applications", "underwriting", "approvals", "contracts", "postloan", "marketing"):
-        try:
-            module = importlib.import_module(f"{app}.demo")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{app}.demo":
-                raise
-            continue
-        if hasattr(module, "seed_demo_data"):
-            seeds.append(module.seed_demo_data)
-    return seeds
-
-
 def seed_demo(*, password: str = "demo-pass", history: int = HISTORY_CASES) -> dict[str, User]:
     with transaction.atomic():
         seed_reference_data()
@@ -672,8 +646,8 @@ def seed_demo(*, password: str = "demo-pass", history: int = HISTORY_CASES) -> d
         users = seed_org(password)
         seed_development_sample()
         seed_cases(users)
-        for seed in _stage_seeds():
-            seed(users)
+        for stage in STAGE_SEEDS:  # each stage's own demo data, in the order of the stages
+            stage.seed_demo_data(users)
     # The history in one transaction of its own, its notifications kept off the console.
     with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"), transaction.atomic():
         outcomes = seed_history(users, cases=history)

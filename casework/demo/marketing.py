@@ -13,6 +13,8 @@ from marketing import services
 from marketing.models import Prospect, ProspectList
 from underwriting.providers import make_uscc
 
+from .clock import at as travel
+
 PARK = "张江高科技园区 Zhangjiang Hi-Tech Park"
 ASSOCIATION = "上海市服装行业协会 Shanghai Garment Association"
 CORE = "申华汽车零部件集团（核心企业）Shenhua Auto Parts Group"
@@ -36,24 +38,18 @@ def _csv(seed: int, count: int, *, region: str = "31", bad_rows: int = 1) -> byt
     return "\n".join(lines).encode("utf-8")
 
 
-def _travel(moment):
-    import time_machine
-
-    return time_machine.travel(moment, tick=False)
-
-
 def prospects_for_history(users: dict, *, at: dt.datetime) -> list[tuple[str, str]]:
     """A park list imported before the history starts; its pre-qualified prospects are called and invited, and the
     history lets some of them apply. Returns (uscc, name) of the invited, best first."""
     existing = ProspectList.objects.filter(partner_name=PARK).first()
     if existing is None:
         moment = at
-        with _travel(moment):
+        with travel(moment):
             plist = services.prospect_list_import(kind="industrial_park", partner_name=PARK, file_name="zhangjiang.csv",
                                                   content=_csv(910000, 40), by=users.get("demo_rm"))
         invited = []
         for i, prospect in enumerate(plist.prospects.filter(prequalified=True).order_by("-expected_value", "id")[:20]):
-            with _travel(moment + dt.timedelta(days=2, hours=i)):
+            with travel(moment + dt.timedelta(days=2, hours=i)):
                 services.contact_record(prospect=prospect, by=prospect.relationship_manager, channel="phone",
                                         outcome="interested", note="介绍信秒贷，客户有意向")
                 services.invitation_create(prospect=prospect, by=prospect.relationship_manager)
@@ -65,16 +61,16 @@ def prospects_for_history(users: dict, *, at: dt.datetime) -> list[tuple[str, st
 def seed_demo_data(users: dict) -> None:
     rm = users.get("demo_rm")
     if not ProspectList.objects.filter(partner_name=ASSOCIATION).exists():
-        with _travel(timezone.now() - dt.timedelta(days=40)):
+        with travel(timezone.now() - dt.timedelta(days=40)):
             services.prospect_list_import(kind="trade_association", partner_name=ASSOCIATION, file_name="garment.csv",
                                           content=_csv(920000, 25), by=rm)
     if not ProspectList.objects.filter(partner_name=CORE).exists():
-        with _travel(timezone.now() - dt.timedelta(days=12)):
+        with travel(timezone.now() - dt.timedelta(days=12)):
             services.prospect_list_import(kind="core_enterprise", partner_name=CORE, file_name="suppliers.csv",
                                           content=_csv(930000, 15, bad_rows=0), by=rm)
     if not ProspectList.objects.filter(kind="settlement").exists():
         roster = [{"uscc": make_uscc(940000 + i), "name": f"本行结算客户{i:03d}有限公司"} for i in range(30)]
-        with _travel(timezone.now() - dt.timedelta(days=5)):
+        with travel(timezone.now() - dt.timedelta(days=5)):
             services.prospects_derive_from_settlement(by=users.get("demo_risk"), candidates=roster)
     # A few calls already made on demo_rm's queue, so every status shows.
     if rm is not None and not Prospect.objects.filter(relationship_manager=rm, contacts__isnull=False,

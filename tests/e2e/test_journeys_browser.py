@@ -9,14 +9,13 @@ import re
 
 import pytest
 
-from tests.casebook import borrower_signed_case, pending_approval_case, submitted_case
-from tests.conftest import new_applicant, uscc_for
 from tests.e2e.conftest import login, submit_form
+from tests.factories import ApplicantFactory, ApplicationFactory, FastTrackApplicationFactory, uscc_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
-# ------------------------------------------------------------------ set-up through the real services (tests/casebook.py)
+# ------------------------------------------------------------------ set-up through the real services (tests/factories.py)
 def _status(pk: int) -> str:
     from applications.models import LoanApplication
 
@@ -26,10 +25,10 @@ def _status(pk: int) -> str:
 # ------------------------------------------------------------------ the SME owner on the fast track
 def test_sme_owner_from_product_page_to_signed_contract_on_the_fast_track(live_server, page, products, org):
     from applications.models import LoanApplication
-    from tests.conftest import enterprise_payload
+    from tests.factories import enterprise_payload
 
     base = live_server.url
-    owner = new_applicant("sme_browser")
+    owner = ApplicantFactory(username="sme_browser")
     ent = enterprise_payload(uscc_for("AB", seed=31), seed=31, name="上海浏览器测试科技有限公司")
 
     # The product page, before logging in: the checklist says the licence is verified from data.
@@ -97,7 +96,7 @@ def test_sme_owner_from_product_page_to_signed_contract_on_the_fast_track(live_s
 
 # ------------------------------------------------------------------ the RM: visit, then send to approval
 def test_rm_takes_a_case_through_the_visit_to_approval(live_server, page, products, org):
-    pk = submitted_case(seed=7)
+    pk = ApplicationFactory(seed=7, stage="submitted").pk
     login(page, live_server.url, "demo_rm")
     assert "/staff/cases/" in page.url
     submit_form(page, page.locator(f"main a[href$='/staff/cases/{pk}/']"))
@@ -130,7 +129,7 @@ def test_rm_takes_a_case_through_the_visit_to_approval(live_server, page, produc
 def test_approver_decides_within_authority(live_server, page, products, org):
     from applications.models import LoanApplication
 
-    pk = pending_approval_case(seed=7)
+    pk = ApplicationFactory(seed=7, stage="pending_approval").pk
     login(page, live_server.url, "demo_branch_approver")
     assert "/staff/approvals/" in page.url
     submit_form(page, page.locator(f"main a[href$='/staff/approvals/{pk}/']"))
@@ -151,7 +150,7 @@ def test_approver_decides_within_authority(live_server, page, products, org):
 def test_operations_seal_and_release_a_disbursement(live_server, page, products, org):
     from postloan.models import Loan
 
-    pk, _contract = borrower_signed_case(seed=7, approver=org["demo_branch_approver"])
+    pk = ApplicationFactory(seed=7, approver=org["demo_branch_approver"], stage="borrower_signed").pk
     login(page, live_server.url, "demo_ops")
     assert "/staff/operations/" in page.url
     submit_form(page, page.locator(f"#bank-sign-{pk}"))
@@ -172,7 +171,8 @@ def test_risk_reviews_the_portfolio_and_an_overdue_loan(live_server, page, produ
     from postloan.models import Loan
     from postloan.monitoring import delinquency_refresh
 
-    pk, contract = borrower_signed_case(seed=7, approver=org["demo_branch_approver"])
+    application = ApplicationFactory(seed=7, approver=org["demo_branch_approver"], stage="borrower_signed")
+    pk, contract = application.pk, application.contracts.get(kind="loan").pk
     lifecycle.contract_sign(contract_id=contract, user=org["demo_ops"], party="bank")
     lifecycle.disbursement_release(application_id=pk, user=org["demo_ops"], idempotency_key="e2e-risk")
     loan = Loan.objects.get(application_id=pk)
@@ -196,11 +196,10 @@ def test_risk_reviews_an_early_warning(live_server, page, products, org):
 
     from postloan.models import EarlyWarning
     from postloan.monitoring import warnings_evaluate
-    from tests.casebook import fast_track_disbursed
     from underwriting.models import DataSnapshot
     from underwriting.services import snapshot_push
 
-    _pk, _contract, loan_id = fast_track_disbursed(seed=1)
+    loan_id = FastTrackApplicationFactory(seed=1, stage="disbursed").loan.pk
     from postloan.models import Loan
 
     loan = Loan.objects.select_related("enterprise").get(pk=loan_id)

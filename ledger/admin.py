@@ -1,0 +1,60 @@
+"""The chart of accounts and the account mapping are policy data (audited admin); posted entries are read-only."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from loanservice.admin import AuditedAdmin
+
+from .models import Account, AccountMapping, JournalEntry, JournalLine, LedgerPeriod
+
+
+@admin.register(Account)
+class AccountAdmin(AuditedAdmin):
+    list_display = ["code", "name", "name_en", "kind", "parent", "active"]
+    list_filter = ["kind", "active"]
+    search_fields = ["code", "name", "name_en"]
+
+
+@admin.register(AccountMapping)
+class AccountMappingAdmin(AuditedAdmin):
+    list_display = ["role", "product", "account"]
+    list_filter = ["role"]
+
+
+class JournalLineInline(admin.TabularInline):
+    model = JournalLine
+    fields = ["account", "debit", "credit"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(admin.ModelAdmin):
+    list_display = ["id", "value_date", "kind", "reference", "branch", "product", "memo", "reverses"]
+    list_filter = ["kind", "branch"]
+    search_fields = ["reference", "memo"]
+    date_hierarchy = "value_date"
+    inlines = [JournalLineInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerPeriod)
+class LedgerPeriodAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "closed_at", "closed_by"]
+    readonly_fields = ["year", "month", "closed_at", "closed_by"]
+
+    def has_add_permission(self, request):
+        return False  # closing a period is `ledger.services.period_close` (audited), never a form
+
+    def has_delete_permission(self, request, obj=None):
+        return False

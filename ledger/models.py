@@ -1,0 +1,159 @@
+"""The ledger's records. Entries and their lines are written once and never changed: a mistake is corrected
+by a reversal (冲正), an entry of its own that points at the one it reverses."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Account(models.Model):
+    """A ledger account (会计科目) of the chart of accounts; the chart is data, edited in admin."""
+
+    class Kind(models.TextChoices):
+        ASSET = "asset", _("资产 asset")
+        CONTRA_ASSET = "contra_asset", _("资产备抵 contra asset")
+        LIABILITY = "liability", _("负债 liability")
+        EQUITY = "equity", _("所有者权益 equity")
+        INCOME = "income", _("损益-收入 income")
+        EXPENSE = "expense", _("损益-支出 expense")
+        MEMO = "memo", _("表外 off-balance memo")
+        MEMO_CONTRA = "memo_contra", _("表外对应 off-balance contra")
+
+    DEBIT_NORMAL = frozenset({Kind.ASSET, Kind.EXPENSE, Kind.MEMO})  # the others carry a credit balance
+
+    code = models.CharField(_("科目代码 code"), max_length=20, unique=True)
+    name = models.CharField(_("科目名称 name"), max_length=100)
+    name_en = models.CharField(_("英文名称 English name"), max_length=100, blank=True)
+    kind = models.CharField(_("类别 kind"), max_length=20, choices=Kind.choices)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    active = models.BooleanField(_("启用 active"), default=True)
+
+    class Meta:
+        verbose_name = _("会计科目 account")
+        verbose_name_plural = _("会计科目 chart of accounts")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def debit_normal(self) -> bool:
+        """Assets, expenses and off-balance memo accounts carry a debit balance; the others a credit one."""
+        return self.kind in self.DEBIT_NORMAL
+
+
+class LedgerPeriod(models.Model):
+    """A closed month (月结) or year (年结): nothing can be posted with a value date inside it any more."""
+
+    year = models.PositiveIntegerField(_("年 year"))
+    month = models.PositiveSmallIntegerField(_("月 month"), null=True, blank=True,
+                                             help_text=_("空表示全年 / empty for the whole year"))
+    closed_at = models.DateTimeField(_("关账时间 closed at"), default=timezone.now)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+
+    class Meta:
+        verbose_name = _("已关账期间 closed period")
+        verbose_name_plural = _("已关账期间 closed periods")
+        ordering = ["year", "month"]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "month"], name="ledger_period_once"),
+            models.UniqueConstraint(fields=["year"], condition=Q(month__isnull=True), name="ledger_year_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year}" if self.month is None else f"{self.year}-{self.month:02d}"
+
+
+class JournalEntry(models.Model):
+    """A balanced journal entry (会计分录) with its dimensions: value date, branch (机构), product, currency."""
+
+    kind = models.CharField(_("业务类型 kind"), max_length=30, db_index=True)
+    value_date = models.DateField(_("起息/记账日 value date"), db_index=True)
+    posted_at = models.DateTimeField(_("过账时间 posted at"), default=timezone.now)
+    branch = models.ForeignKey("loanservice.Branch", null=True, blank=True, on_delete=models.PROTECT,
+                               verbose_name=_("机构 branch"))
+    product = models.CharField(_("产品 product"), max_length=50, blank=True)
+    currency = models.CharField(_("币种 currency"), max_length=3, default="CNY")
+    reference = models.CharField(_("业务参考 reference"), max_length=80, blank=True, db_index=True,
+                                 help_text=_("如 loan:12 / e.g. loan:12"))
+    key = models.CharField(_("幂等键 idempotency key"), max_length=120, null=True, blank=True, unique=True)
+    memo = models.CharField(_("摘要 memo"), max_length=200, blank=True)
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="reversal", verbose_name=_("冲正的分录 reverses"))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+
+    class Meta:
+        verbose_name = _("会计分录 journal entry")
+        verbose_name_plural = _("会计分录 journal entries")
+        ordering = ["value_date", "id"]
+        indexes = [models.Index(fields=["reference", "value_date"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.value_date} {self.kind} {self.reference}"
+
+
+class JournalLine(models.Model):
+    """One side of an entry: a debit or a credit (never both, never zero) to one account."""
+
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="lines")
+    debit = models.DecimalField(_("借方 debit"), max_digits=18, decimal_places=2, default=Decimal("0.00"))
+    credit = models.DecimalField(_("贷方 credit"), max_digits=18, decimal_places=2, default=Decimal("0.00"))
+
+    class Meta:
+        verbose_name = _("分录行 journal line")
+        verbose_name_plural = _("分录行 journal lines")
+        ordering = ["entry_id", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(debit__gt=0, credit=0) | Q(debit=0, credit__gt=0)),
+                name="ledger_line_one_side",
+                violation_error_message=_("每一行只能借或贷一方且大于零 / A line is a debit or a credit, above zero."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        side = f"Dr {self.debit}" if self.debit else f"Cr {self.credit}"
+        return f"{self.account_id} {side}"
+
+
+class AccountMapping(models.Model):
+    """Which account a stage posts to for each role of money (本金, 应收利息, 利息收入, …), per product or for
+    every product (product left empty). Data, edited in admin."""
+
+    class Role(models.TextChoices):
+        LOAN_PRINCIPAL = "loan_principal", _("贷款本金 loan principal")
+        INTEREST_RECEIVABLE = "interest_receivable", _("应收利息 interest receivable")
+        PENALTY_RECEIVABLE = "penalty_receivable", _("应收罚息 penalty receivable")
+        COMPOUND_RECEIVABLE = "compound_receivable", _("应收复利 compound interest receivable")
+        INTEREST_INCOME = "interest_income", _("利息收入 interest income")
+        PENALTY_INCOME = "penalty_income", _("罚息收入 penalty income")
+        COMPOUND_INCOME = "compound_income", _("复利收入 compound interest income")
+        FEE_INCOME = "fee_income", _("手续费收入 fee income")
+        VAT_PAYABLE = "vat_payable", _("应交增值税 VAT payable")
+        SETTLEMENT = "settlement", _("借款人结算账户 borrower's settlement account")
+        CLEARING = "clearing", _("清算往来 clearing")
+        ALLOWANCE = "allowance", _("贷款损失准备 loan loss allowance")
+        IMPAIRMENT = "impairment", _("信用减值损失 credit impairment loss")
+        OFF_BALANCE_INTEREST = "off_balance_interest", _("表外欠息 off-balance interest")
+        OFF_BALANCE_CONTRA = "off_balance_contra", _("表外欠息对应 off-balance contra")
+
+    role = models.CharField(_("用途 role"), max_length=30, choices=Role.choices)
+    product = models.CharField(_("产品代码 product code"), max_length=50, blank=True,
+                               help_text=_("空表示所有产品 / empty for every product"))
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, verbose_name=_("会计科目 account"))
+
+    class Meta:
+        verbose_name = _("记账科目映射 account mapping")
+        verbose_name_plural = _("记账科目映射 account mappings")
+        ordering = ["role", "product"]
+        constraints = [models.UniqueConstraint(fields=["role", "product"], name="ledger_mapping_once")]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} {self.product or '*'} → {self.account_id}"

@@ -1,0 +1,168 @@
+"""Posting to the ledger. Every money movement of a stage posts one balanced entry through `entry_post`, inside the
+same database transaction as the movement; `entry_reverse` corrects one by posting its opposite."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from loanservice.audit import audit_record
+from loanservice.errors import ApplicationError, Conflict
+
+from .models import Account, JournalEntry, JournalLine, LedgerPeriod
+from .selectors import memo as batch_memo
+
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Line:
+    """A debit or a credit of `amount` to the account with this code."""
+
+    account: str
+    debit: Decimal = Decimal("0")
+    credit: Decimal = Decimal("0")
+
+
+def Dr(account: str, amount: Decimal) -> Line:  # noqa: N802 - the bookkeeper's notation
+    return Line(account=account, debit=amount)
+
+
+def Cr(account: str, amount: Decimal) -> Line:  # noqa: N802
+    return Line(account=account, credit=amount)
+
+
+def period_closed(value_date: dt.date) -> bool:
+    return batch_memo(("closed", value_date.year, value_date.month), lambda: LedgerPeriod.objects.filter(
+        Q(month__isnull=True) | Q(month=value_date.month), year=value_date.year).exists())
+
+
+def _checked_lines(lines: Iterable[Line]) -> list[Line]:
+    """Zero lines are dropped (a repayment without penalty has no penalty line); the rest must be one-sided,
+    in cents, and balance."""
+    kept = []
+    for line in lines:
+        debit, credit = Decimal(line.debit), Decimal(line.credit)
+        if debit < 0 or credit < 0 or (debit and credit):
+            raise ApplicationError(_("分录行必须借或贷一方且为正数 / A line is a debit or a credit, above zero."),
+                                   errors={"lines": [f"{line.account}: {debit} / {credit}"]})
+        if debit != debit.quantize(CENT) or credit != credit.quantize(CENT):
+            raise ApplicationError(_("金额必须精确到分 / Amounts are in cents."),
+                                   errors={"lines": [f"{line.account}: {debit or credit}"]})
+        if debit or credit:
+            kept.append(Line(account=line.account, debit=debit, credit=credit))
+    total_debit, total_credit = sum((x.debit for x in kept), Decimal(0)), sum((x.credit for x in kept), Decimal(0))
+    if not kept or total_debit != total_credit:
+        raise ApplicationError(_("借贷不平衡 / Debits and credits do not balance."),
+                               errors={"lines": [f"{total_debit} ≠ {total_credit}"]})
+    return kept
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An entry to post: its kind, value date, lines and dimensions; `key` makes it exactly once."""
+
+    kind: str
+    value_date: dt.date
+    lines: tuple[Line, ...]
+    branch_id: int | None = None
+    product: str = ""
+    reference: str = ""
+    memo: str = ""
+    key: str | None = None
+
+
+def _accounts(kept: list[Line]) -> dict[str, Account]:
+    codes = frozenset(x.account for x in kept)
+    accounts = batch_memo(("accounts", codes), lambda: {a.code: a for a in Account.objects.filter(code__in=codes, active=True)})
+    unknown = sorted(codes - set(accounts))
+    if unknown:
+        raise ApplicationError(_("会计科目不存在或已停用 / Unknown or inactive account."), errors={"lines": unknown})
+    return accounts
+
+
+def _period_open(value_date: dt.date) -> None:
+    if period_closed(value_date):
+        raise Conflict(_("%(d)s 所在会计期间已关账 / The period of %(d)s is closed.") % {"d": value_date.isoformat()},
+                       state="closed")
+
+
+@transaction.atomic
+def entry_post(*, kind: str, value_date: dt.date, lines: Iterable[Line], branch_id: int | None = None, product: str = "",
+               reference: str = "", memo: str = "", key: str | None = None, by=None,
+               reverses: JournalEntry | None = None) -> JournalEntry:
+    """Post one balanced entry. With `key`, posting the same key again returns the first entry (exactly once)."""
+    if key:
+        existing = JournalEntry.objects.filter(key=key).first()
+        if existing is not None:
+            return existing
+    kept = _checked_lines(lines)
+    _period_open(value_date)
+    accounts = _accounts(kept)
+    try:
+        with transaction.atomic():
+            entry = JournalEntry.objects.create(kind=kind, value_date=value_date, branch_id=branch_id, product=product,
+                                                reference=reference, memo=memo[:200], key=key, reverses=reverses,
+                                                created_by=by if getattr(by, "pk", None) else None)
+    except IntegrityError:
+        if key and JournalEntry.objects.filter(key=key).exists():  # a concurrent post of the same key won
+            return JournalEntry.objects.get(key=key)
+        if reverses is not None:
+            raise Conflict(_("该分录已冲正 / This entry was already reversed."), state="reversed") from None
+        raise
+    JournalLine.objects.bulk_create([JournalLine(entry=entry, account=accounts[x.account], debit=x.debit,
+                                                 credit=x.credit) for x in kept])
+    return entry
+
+
+@transaction.atomic
+def entries_post(entries: list[Entry], *, by=None) -> int:
+    """Post many entries at once (close of business: one per loan and date), with the same checks as `entry_post`
+    and two INSERTs for the lot. Entries whose key was posted before are left out. Returns how many were posted."""
+    keys = [e.key for e in entries if e.key]
+    posted_before = set(JournalEntry.objects.filter(key__in=keys).values_list("key", flat=True)) if keys else set()
+    todo = [(e, _checked_lines(e.lines)) for e in entries if e.key not in posted_before]
+    for entry, kept in todo:
+        _period_open(entry.value_date)
+        _accounts(kept)
+    created_by = by if getattr(by, "pk", None) else None
+    rows = JournalEntry.objects.bulk_create([
+        JournalEntry(kind=e.kind, value_date=e.value_date, branch_id=e.branch_id, product=e.product, reference=e.reference,
+                     memo=e.memo[:200], key=e.key, created_by=created_by) for e, _kept in todo])
+    JournalLine.objects.bulk_create([
+        JournalLine(entry=row, account=_accounts(kept)[x.account], debit=x.debit, credit=x.credit)
+        for row, (_e, kept) in zip(rows, todo, strict=True) for x in kept])
+    return len(rows)
+
+
+@transaction.atomic
+def entry_reverse(*, entry: JournalEntry, value_date: dt.date, reason: str, by=None) -> JournalEntry:
+    """冲正: the opposite entry on `value_date` (the current business date: no closed date changes)."""
+    if entry.reverses_id is not None:
+        raise Conflict(_("冲正分录不能再冲正 / A reversal cannot itself be reversed."), state="reversal")
+    if JournalEntry.objects.filter(reverses=entry).exists():
+        raise Conflict(_("该分录已冲正 / This entry was already reversed."), state="reversed")
+    lines = [Line(account=x.account.code, debit=x.credit, credit=x.debit) for x in entry.lines.select_related("account")]
+    reversal = entry_post(kind="reversal", value_date=value_date, lines=lines, branch_id=entry.branch_id,
+                          product=entry.product, reference=entry.reference, memo=reason, by=by, reverses=entry)
+    audit_record(actor=by, action="ledger.reverse", obj=entry, reason=reason, data={"reversal": reversal.pk})
+    return reversal
+
+
+@transaction.atomic
+def period_close(*, year: int, month: int | None, by) -> LedgerPeriod:
+    """月结 / 年结: lock a month or a year; entries after it post on their own dates, never inside it."""
+    if month is not None and not 1 <= month <= 12:
+        raise ApplicationError(_("月份无效 / Invalid month."), errors={"month": [str(month)]})
+    period, created = LedgerPeriod.objects.get_or_create(year=year, month=month,
+                                                         defaults={"closed_by": by if getattr(by, "pk", None) else None})
+    if not created:
+        raise Conflict(_("该期间已关账 / This period is already closed."), state="closed")
+    audit_record(actor=by, action="ledger.period_close", obj=period, data={"year": year, "month": month})
+    return period
