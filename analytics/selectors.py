@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from applications.models import LoanApplication, LoanProduct
 from loanservice import roles
 from loanservice.models import AuditEvent, Branch, SlaClock, SlaTarget
+from loanservice.money import money_text
 from loanservice.sla import sla_clock_elapsed
 from marketing.selectors import conversion_summary
 from postloan.models import FIVE_CATEGORIES, SEVERITY_ORDER, EarlyWarning, Installment, Loan, SurveyResponse
@@ -137,10 +138,6 @@ def _stats(values: list[float]) -> dict:
     arr = np.asarray(values, dtype=float)
     return {"n": int(arr.size), "median": round(float(np.median(arr)), 2), "p90": round(float(np.percentile(arr, 90)), 2),
             "mean": round(float(arr.mean()), 2), "max": round(float(arr.max()), 2)}
-
-
-def _money(value) -> str:
-    return f"{(value or Decimal('0')):.2f}"
 
 
 def _month(value) -> str:
@@ -368,12 +365,12 @@ def portfolio(f: Filters, *, today: dt.date | None = None) -> dict:
     npl_balance = sum((class_rows[c]["balance"] or Decimal("0") for c in NPL_CATEGORIES if c in class_rows), Decimal("0"))
     npl_n = sum(class_rows[c]["n"] for c in NPL_CATEGORIES if c in class_rows)
     by_class = [{"classification": code, "label": str(label), "n": class_rows.get(code, {}).get("n", 0),
-                 "balance": _money(class_rows.get(code, {}).get("balance"))} for code, label in FIVE_CATEGORIES]
+                 "balance": money_text(class_rows.get(code, {}).get("balance") or 0)} for code, label in FIVE_CATEGORIES]
     bucket_rows = {r["bucket"]: r for r in active.values("bucket").annotate(n=Count("id"), balance=Sum("outstanding_principal"))}
-    by_bucket = [{"bucket": b, "n": bucket_rows.get(b, {}).get("n", 0), "balance": _money(bucket_rows.get(b, {}).get("balance"))}
+    by_bucket = [{"bucket": b, "n": bucket_rows.get(b, {}).get("n", 0), "balance": money_text(bucket_rows.get(b, {}).get("balance") or 0)}
                  for b in BUCKET_ORDER]
     return {
-        "active_loans": total_n, "balance": _money(total_balance), "npl_balance": _money(npl_balance), "npl_loans": npl_n,
+        "active_loans": total_n, "balance": money_text(total_balance or 0), "npl_balance": money_text(npl_balance or 0), "npl_loans": npl_n,
         "npl_ratio": _ratio(npl_balance, total_balance),
         "by_classification": by_class, "by_bucket": by_bucket,
         "vintage": vintage(f, today=today),

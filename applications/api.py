@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -11,10 +12,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from loanservice.api import client_ip, rule_permission
-from loanservice.errors import ApplicationError
+from loanservice.api import client_ip, form_input, rule_permission
 
 from . import services
+from .forms import UPLOAD_INCOMPLETE, ApplicationCreateForm, ConsentForm, DocumentUploadForm, EnterpriseForm
 from .models import DocumentRequirement, Enterprise, LoanProduct
 from .selectors import applications_visible_to, enterprises_visible_to, products_published
 
@@ -86,11 +87,14 @@ class EnterpriseListCreateView(APIView):
 
     @extend_schema(request=EnterpriseSerializer, responses={201: EnterpriseSerializer})
     def post(self, request):
-        enterprise = services.enterprise_create(owner=request.user, data=dict(request.data.items()), ip=client_ip(request))
+        data = form_input(EnterpriseForm, request.data, message=_("企业信息有误 / The enterprise details are not valid."))
+        enterprise = services.enterprise_create(owner=request.user, **data, ip=client_ip(request))
         return Response(EnterpriseSerializer(enterprise).data, status=status.HTTP_201_CREATED)
 
 
 class ApplicationCreateSerializer(serializers.Serializer):
+    """The body of `POST /api/v1/applications/` as the schema shows it; `ApplicationCreateForm` checks it."""
+
     enterprise = serializers.IntegerField()
     product = serializers.CharField(help_text="product code")
     amount = serializers.DecimalField(max_digits=16, decimal_places=2)
@@ -130,23 +134,9 @@ class ApplicationListCreateView(APIView):
 
     @extend_schema(request=ApplicationCreateSerializer, responses={201: ApplicationSummarySerializer})
     def post(self, request):
-        ser = ApplicationCreateSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        data = ser.validated_data
-        enterprise = Enterprise.objects.filter(pk=data["enterprise"], owner=request.user).first()
-        product = LoanProduct.objects.filter(code=data["product"], is_active=True).first()
-        errors = {}
-        if enterprise is None:
-            errors["enterprise"] = ["企业不存在 / Enterprise not found."]
-        if product is None:
-            errors["product"] = ["产品不存在 / Unknown product."]
-        if errors:
-            raise ApplicationError("申请信息有误 / The application details are not valid.", errors=errors)
-        application = services.application_create(
-            applicant=request.user, enterprise=enterprise, product=product, amount=data["amount"],
-            term_months=data["term_months"], repayment_method=data["repayment_method"], purpose=data["purpose"],
-            channel=data.get("channel") or "api",
-        )
+        data = form_input(ApplicationCreateForm, request.data,
+                          message=_("申请信息有误 / The application details are not valid."))
+        application = services.application_create(applicant=request.user, **data)
         return Response(ApplicationSummarySerializer(application).data, status=status.HTTP_201_CREATED)
 
 
@@ -167,24 +157,16 @@ class DocumentUploadView(APIView):
     )
     def post(self, request, pk):
         application = own_application(request, pk)
-        upload = request.FILES.get("file")
-        errors = {}
-        if upload is None:
-            errors["file"] = ["请选择文件 / Choose a file."]
-        if not request.data.get("requirement"):
-            errors["requirement"] = ["请选择材料项 / Choose the checklist item."]
-        if errors:
-            raise ApplicationError("上传信息不完整 / The upload is incomplete.", errors=errors)
-        limit = 50 * 1024 * 1024
-        if upload.size > limit:
-            raise ApplicationError("文件过大 / The file is too large.", errors={"file": ["文件过大 / The file is too large."]})
-        doc = services.document_upload(application=application, user=request.user, requirement_code=request.data["requirement"],
-                                       name=upload.name, content=upload.read(), ip=client_ip(request))
+        data = form_input(DocumentUploadForm, request.data, files=request.FILES, message=UPLOAD_INCOMPLETE)
+        doc = services.document_upload(application=application, user=request.user, requirement_code=data["requirement"],
+                                       name=data["file"].name, content=data["file"].read(), ip=client_ip(request))
         return Response({"id": doc.pk, "requirement": doc.requirement.code, "content_type": doc.content_type, "size": doc.size,
                          "sha256": doc.sha256}, status=status.HTTP_201_CREATED)
 
 
 class ConsentSerializer(serializers.Serializer):
+    """The body of `POST .../consent/` as the schema shows it; `ConsentForm` checks it."""
+
     scopes = serializers.ListField(child=serializers.CharField(), allow_empty=False)
 
 
@@ -194,9 +176,8 @@ class ConsentView(APIView):
     @extend_schema(request=ConsentSerializer, responses={201: inline_serializer("ConsentOut", {"scopes": serializers.ListField(child=serializers.CharField())})})
     def post(self, request, pk):
         application = own_application(request, pk)
-        ser = ConsentSerializer(data=request.data)
-        ser.is_valid(raise_exception=True)
-        services.consent_grant(application=application, user=request.user, scopes=ser.validated_data["scopes"], ip=client_ip(request))
+        data = form_input(ConsentForm, request.data, message=_("授权范围无效 / Invalid consent scope."))
+        services.consent_grant(application=application, user=request.user, **data, ip=client_ip(request))
         return Response({"scopes": sorted(application.consents.values_list("source", flat=True))}, status=status.HTTP_201_CREATED)
 
 

@@ -6,33 +6,33 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import re
 import secrets
 import zipfile
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import filetype
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django_fsm import can_proceed
 
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch
+from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from loanservice.text import join_list
 
 from . import prescreen
-from .identifiers import check_industry_code, check_resident_id, check_uscc, region_of_uscc
+from .forms import USCC_TAKEN, too_long
+from .identifiers import region_of_uscc
 from .models import (
     DATA_SOURCES,
     REPAYMENT_METHODS,
@@ -53,226 +53,71 @@ ALL_SOURCES = [code for code, _label in DATA_SOURCES]
 MIME_BY_TYPE = {"pdf": "application/pdf", "jpeg": "image/jpeg", "png": "image/png", "ofd": "application/ofd"}
 
 
-# ---------------------------------------------------------------- field validation
-REQUIRED = _lazy("此项为必填项 / This field is required.")
-MAX_MONEY = Decimal("99999999999999.99")  # 16 digits, 2 decimals (the DecimalField's bounds)
-MAX_EMPLOYEES = 10_000_000
-TEXT_LIMITS = {"name": 200, "legal_rep_name": 100, "purpose": 300}
-
-
-def _too_long(limit: int) -> str:
-    return _("不能超过 %(n)s 个字 / At most %(n)s characters.") % {"n": limit}
-
-
-def _clean_text(name: str, value) -> tuple[str, list[str]]:
-    text = str(value if value is not None else "").strip()
-    if not text:
-        return text, [str(REQUIRED)]
-    if len(text) > TEXT_LIMITS[name]:
-        return text, [_too_long(TEXT_LIMITS[name])]
-    return text, []
-
-
-def _clean_date(value) -> tuple[dt.date | None, list[str]]:
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value.strip())
-        except ValueError:
-            value = None
-    if isinstance(value, dt.datetime):
-        value = value.date()
-    if not isinstance(value, dt.date) or value > timezone.localdate() or value.year < 1900:
-        return None, [_("请填写有效的成立日期（不晚于今天）/ Enter a valid founding date (not in the future).")]
-    return value, []
-
-
-def _clean_whole(value, *, maximum: int) -> tuple[int | None, list[str]]:
-    message = _("请填写从业人数（非负整数）/ Enter the number of employees (a whole number).")
-    if isinstance(value, bool):
-        return None, [message]
-    if isinstance(value, str):
-        value = value.strip()
-        if not value.isdigit():
-            return None, [message]
-    if isinstance(value, float) and not value.is_integer():
-        return None, [message]
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None, [message]
-    if not 0 <= number <= maximum:
-        return None, [message]
-    return number, []
-
-
-def clean_money(value, *, allow_zero: bool = True) -> tuple[Decimal | None, list[str]]:
-    """A CNY amount: a number with at most two decimals, within the column's bounds. Commas are allowed."""
-    message = _("请填写有效金额（元，最多两位小数）/ Enter a valid amount in CNY (at most two decimals).")
-    if isinstance(value, (bool, float)):
-        value = str(value) if isinstance(value, float) else None
-    try:
-        amount = Decimal(str(value).replace(",", "").replace("，", "").strip())
-        if amount != amount.quantize(Decimal("0.01")):
-            raise InvalidOperation
-    except (InvalidOperation, TypeError, ValueError):
-        return None, [message]
-    if amount < 0 or (amount == 0 and not allow_zero) or amount > MAX_MONEY:
-        return None, [message]
-    return amount, []
-
-
-def enterprise_field_clean(name: str, value, *, exclude_pk: int | None = None):
-    """One enterprise field, cleaned: (value, errors). The same checks serve the form, the API and htmx."""
-    if name in ("name", "legal_rep_name"):
-        return _clean_text(name, value)
-    if name == "uscc":
-        if not str(value or "").strip():
-            return "", [str(REQUIRED)]
-        check = check_uscc(str(value))
-        if not check.ok:
-            return check.value, check.errors
-        taken = Enterprise.objects.filter(uscc=check.value)
-        if exclude_pk:
-            taken = taken.exclude(pk=exclude_pk)
-        if taken.exists():
-            return check.value, [_("该统一社会信用代码已登记，请联系您的客户经理 / This USCC is already registered; "
-                                   "please contact your relationship manager.")]
-        return check.value, []
-    if name == "legal_rep_id_number":
-        if not str(value or "").strip():
-            return "", [str(REQUIRED)]
-        check = check_resident_id(str(value))
-        return check.value, check.errors
-    if name == "industry_code":
-        if not str(value or "").strip():
-            return "", [str(REQUIRED)]
-        check = check_industry_code(str(value))
-        return check.value, check.errors
-    if name == "founded_on":
-        return _clean_date(value)
-    if name == "employees":
-        return _clean_whole(value, maximum=MAX_EMPLOYEES)
-    if name == "annual_revenue":
-        return clean_money(value)
-    if name == "legal_form":
-        legal_form = value or "llc"
-        if legal_form not in dict(Enterprise.LEGAL_FORMS):
-            return legal_form, [_("组织形式无效 / Unknown legal form.")]
-        return legal_form, []
-    raise KeyError(name)
-
-
-ENTERPRISE_FIELDS = ["name", "uscc", "legal_form", "legal_rep_name", "legal_rep_id_number", "industry_code",
-                     "founded_on", "employees", "annual_revenue"]
-
-
 # ---------------------------------------------------------------- enterprises
-def enterprise_validate(*, data: dict, exclude_pk: int | None = None) -> tuple[dict, dict[str, list[str]]]:
-    """Checks every field of an enterprise form; returns the cleaned data and errors per field."""
-    errors: dict[str, list[str]] = {}
-    clean: dict = {}
-    for name in ENTERPRISE_FIELDS:
-        clean[name], field_errors = enterprise_field_clean(name, data.get(name), exclude_pk=exclude_pk)
-        if field_errors:
-            errors[name] = field_errors
-    clean["id_warnings"] = []
-    if "legal_rep_id_number" not in errors:
-        clean["id_warnings"] = check_resident_id(clean["legal_rep_id_number"]).warnings
-    return clean, errors
-
-
 @transaction.atomic
-def enterprise_create(*, owner, data: dict, ip: str | None = None) -> Enterprise:
-    clean, errors = enterprise_validate(data=data)
-    if errors:
-        raise ApplicationError(_("企业信息有误 / The enterprise details are not valid."), errors=errors)
-    enterprise = Enterprise.objects.create(
-        owner=owner,
-        name=clean["name"],
-        uscc=clean["uscc"],
-        legal_form=clean["legal_form"],
-        legal_rep_name=clean["legal_rep_name"],
-        legal_rep_id_number=clean["legal_rep_id_number"],
-        industry_code=clean["industry_code"],
-        founded_on=clean["founded_on"],
-        employees=clean["employees"],
-        annual_revenue=clean["annual_revenue"],
-        region_code=region_of_uscc(clean["uscc"]),
-    )
+def enterprise_create(*, owner, name: str, uscc: str, legal_rep_name: str, legal_rep_id_number: str, industry_code: str,
+                      founded_on: dt.date, employees: int, annual_revenue: Decimal, legal_form: str = "llc",
+                      id_warnings: list[str] | tuple = (), ip: str | None = None) -> Enterprise:
+    """An enterprise from checked values (`applications.forms.EnterpriseForm`). The USCC is unique: a second
+    registration that slipped past the form's check (two at once) is refused under the field."""
+    try:
+        with transaction.atomic():
+            enterprise = Enterprise.objects.create(
+                owner=owner, name=name, uscc=uscc, legal_form=legal_form, legal_rep_name=legal_rep_name,
+                legal_rep_id_number=legal_rep_id_number, industry_code=industry_code, founded_on=founded_on,
+                employees=employees, annual_revenue=annual_revenue, region_code=region_of_uscc(uscc),
+            )
+    except IntegrityError:
+        raise ApplicationError(_("企业信息有误 / The enterprise details are not valid."),
+                               errors={"uscc": [str(USCC_TAKEN)]}) from None
     audit_record(actor=owner, action="enterprise.create", obj=enterprise, ip=ip,
-                 data={"uscc": enterprise.uscc, "id_warnings": clean["id_warnings"]})
+                 data={"uscc": enterprise.uscc, "id_warnings": list(id_warnings)})
     return enterprise
 
 
 # ---------------------------------------------------------------- drafts
 REQUEST_FIELDS = ["amount", "term_months", "repayment_method", "purpose"]
-CHANNEL_RE = re.compile(r"^[a-z][a-z0-9_]{0,19}$")
 
 
-def application_field_clean(name: str, value, *, product: LoanProduct):
-    """One field of the loan request, checked against the product: (value, errors)."""
-    if name == "amount":
-        amount, errors = clean_money(value, allow_zero=False)
-        if errors:
-            return None, errors
-        if not product.min_amount <= amount <= product.max_amount:
-            return amount, [_("金额须在 %(min)s 至 %(max)s 元之间 / The amount must be between %(min)s and %(max)s CNY.")
-                            % {"min": f"{product.min_amount:,.2f}", "max": f"{product.max_amount:,.2f}"}]
-        return amount, []
-    if name == "term_months":
-        term, errors = None, []
-        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-            errors = [_("请填写期限（整月数）/ Enter the term in whole months.")]
-        else:
-            try:
-                term = int(str(value).strip())
-            except (TypeError, ValueError):
-                errors = [_("请填写期限（整月数）/ Enter the term in whole months.")]
-        if errors:
-            return None, errors
-        if not product.min_term_months <= term <= product.max_term_months:
-            return term, [_("期限须在 %(min)s 至 %(max)s 个月之间 / The term must be between %(min)s and %(max)s months.")
-                          % {"min": product.min_term_months, "max": product.max_term_months}]
-        return term, []
-    if name == "repayment_method":
-        if value not in product.repayment_methods:
-            offered = join_list(label for code, label in REPAYMENT_METHODS if code in product.repayment_methods)
-            return value, [_("该产品不支持此还款方式，可选：%(m)s / This product does not offer that repayment method; "
-                             "choose: %(m)s") % {"m": offered}]
-        return value, []
-    if name == "purpose":
-        text, errors = _clean_text("purpose", value)
-        if errors and not text:
-            return text, [_("请说明贷款用途 / Please state the purpose of the loan.")]
-        return text, errors
-    raise KeyError(name)
+def application_request_errors(*, product: LoanProduct, **values) -> dict[str, list[str]]:
+    """What the product allows, for the request's checked values given (amount, term_months,
+    repayment_method): the errors per field, none when it fits. The one place the product's limits are read."""
+    errors: dict[str, list[str]] = {}
+    amount = values.get("amount")
+    if amount is not None and not product.min_amount <= amount <= product.max_amount:
+        errors["amount"] = [_("金额须在 %(min)s 至 %(max)s 元之间 / The amount must be between %(min)s and %(max)s CNY.")
+                            % {"min": money_display(product.min_amount), "max": money_display(product.max_amount)}]
+    term = values.get("term_months")
+    if term is not None and not product.min_term_months <= term <= product.max_term_months:
+        errors["term_months"] = [_("期限须在 %(min)s 至 %(max)s 个月之间 / The term must be between %(min)s and %(max)s months.")
+                                 % {"min": product.min_term_months, "max": product.max_term_months}]
+    method = values.get("repayment_method")
+    if method is not None and method not in product.repayment_methods:
+        offered = join_list(label for code, label in REPAYMENT_METHODS if code in product.repayment_methods)
+        errors["repayment_method"] = [_("该产品不支持此还款方式，可选：%(m)s / This product does not offer that repayment "
+                                        "method; choose: %(m)s") % {"m": offered}]
+    return errors
 
 
-def _clean_request(product: LoanProduct, values: dict) -> dict:
-    clean, errors = {}, {}
-    for name, value in values.items():
-        clean[name], field_errors = application_field_clean(name, value, product=product)
-        if field_errors:
-            errors[name] = field_errors
+def _request_fits(product: LoanProduct, values: dict) -> None:
+    errors = application_request_errors(product=product, **values)
     if errors:
         raise ApplicationError(_("申请信息有误 / The application details are not valid."), errors=errors)
-    return clean
 
 
 @transaction.atomic
-def application_create(*, applicant, enterprise: Enterprise, product: LoanProduct, amount, term_months: int,
+def application_create(*, applicant, enterprise: Enterprise, product: LoanProduct, amount: Decimal, term_months: int,
                        repayment_method: str, purpose: str, channel: str = "web") -> LoanApplication:
+    """A draft from checked values (`applications.forms.RequestForm`); whose enterprise it is, whether the
+    product is on sale and whether the request fits the product are checked here."""
     if enterprise.owner_id != applicant.pk:
         raise ApplicationError(_("企业不存在 / Enterprise not found."), errors={"enterprise": [_("企业不存在 / Enterprise not found.")]})
     if not product.is_active:
         raise ApplicationError(_("该产品已下架 / This product is not available."), errors={"product": [_("该产品已下架 / This product is not available.")]})
-    if not CHANNEL_RE.match(str(channel or "")):
-        raise ApplicationError(_("渠道无效 / Invalid channel."),
-                               errors={"channel": [_("渠道为不超过20位的小写字母代码 / A lower-case code of up to 20 letters.")]})
-    clean = _clean_request(product, {"amount": amount, "term_months": term_months, "repayment_method": repayment_method,
-                                     "purpose": purpose})
+    values = {"amount": amount, "term_months": term_months, "repayment_method": repayment_method, "purpose": purpose}
+    _request_fits(product, values)
     application = LoanApplication.objects.create(applicant=applicant, enterprise=enterprise, product=product,
-                                                 channel=channel, **clean)
+                                                 channel=channel, **values)
     audit_record(actor=applicant, action="application.create", obj=application, to_state=application.status,
                  data={"product": product.code, "amount": str(application.amount)})
     return application
@@ -280,7 +125,8 @@ def application_create(*, applicant, enterprise: Enterprise, product: LoanProduc
 
 @transaction.atomic
 def application_update_draft(*, application: LoanApplication, user, **fields) -> LoanApplication:
-    """Save-and-resume: change the loan request of a draft (only the fields given; each checked)."""
+    """Save-and-resume: change the loan request of a draft (only the fields given, already checked by the
+    RequestForm; the product's limits are checked here)."""
     application = LoanApplication.objects.select_for_update(of=("self",)).select_related("product").get(pk=application.pk)
     if application.status != LoanApplication.Status.DRAFT:
         raise Conflict(_("只有草稿可以修改 / Only a draft can be changed."), state=application.status)
@@ -288,13 +134,13 @@ def application_update_draft(*, application: LoanApplication, user, **fields) ->
     if unknown:
         raise ApplicationError(_("申请信息有误 / The application details are not valid."),
                                errors={name: [_("不能修改此项 / This field cannot be changed.")] for name in sorted(unknown)})
-    clean = _clean_request(application.product, fields)
-    before = {k: str(getattr(application, k)) for k in clean}
-    for key, value in clean.items():
+    _request_fits(application.product, fields)
+    before = {k: str(getattr(application, k)) for k in fields}
+    for key, value in fields.items():
         setattr(application, key, value)
     application.save()
     audit_record(actor=user, action="application.update_draft", obj=application,
-                 data={"before": before, "after": {k: str(v) for k, v in clean.items()}})
+                 data={"before": before, "after": {k: str(v) for k, v in fields.items()}})
     return application
 
 
@@ -353,8 +199,6 @@ def document_upload(*, application: LoanApplication, user, requirement_code: str
     if requirement.max_size_mb and len(content) > requirement.max_size_mb * 1024 * 1024:
         raise ApplicationError(_("文件过大 / The file is too large."),
                                errors={"file": [_("文件不能超过 %(n)s MB / The file must not exceed %(n)s MB.") % {"n": requirement.max_size_mb}]})
-    if not content:
-        raise ApplicationError(_("文件为空 / The file is empty."), errors={"file": [_("文件为空 / The file is empty.")]})
     kind = _sniff(content)
     accepted = requirement.accepted_types or ["pdf", "jpeg", "png"]
     if kind is None or kind not in accepted:
@@ -396,10 +240,7 @@ def document_delete(*, document: ApplicationDocument, user, ip: str | None = Non
 
 @transaction.atomic
 def consent_grant(*, application: LoanApplication, user, scopes: list[str], ip: str | None = None) -> list[Consent]:
-    unknown = [s for s in scopes if s not in ALL_SOURCES]
-    if unknown or not scopes:
-        raise ApplicationError(_("授权范围无效 / Invalid consent scope."),
-                               errors={"scopes": [_("可选数据源：%(s)s / Choose from: %(s)s") % {"s": ", ".join(ALL_SOURCES)}]})
+    """The data sources authorised on a draft (checked by applications.forms.ConsentForm)."""
     application = LoanApplication.objects.select_for_update().get(pk=application.pk)
     if application.status != LoanApplication.Status.DRAFT:
         raise Conflict(_("只有草稿可以授权 / Consent is given on a draft."), state=application.status)
@@ -659,7 +500,7 @@ def relationship_manager_reassign(*, enterprise: Enterprise, new_rm, by, reason:
     if not (reason or "").strip():
         errors["reason"] = [_("请说明改派原因 / Give the reason for the reassignment.")]
     elif len(reason) > 300:
-        errors["reason"] = [_too_long(300)]
+        errors["reason"] = [too_long(300)]
     if errors:
         raise ApplicationError(_("改派信息有误 / The reassignment is not valid."), errors=errors)
     old_rm = enterprise.relationship_manager

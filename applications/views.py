@@ -16,6 +16,7 @@ from loanservice.roles import can, permission_required
 from loanservice.text import in_language
 
 from . import services
+from .forms import ChecklistFilterForm
 from .models import REPAYMENT_METHODS, AdmissionCriterion, Enterprise, LoanApplication
 from .selectors import (
     applicable_checklist,
@@ -30,18 +31,12 @@ def product_list(request):
 
 
 def _checklist_filters(request) -> tuple[dict, str]:
-    """The optional "what will I need?" filter: an amount and a legal form, as the application will have."""
-    filters, error = {}, ""
-    raw_amount = (request.GET.get("amount") or "").strip()
-    if raw_amount:
-        amount, errors = services.clean_money(raw_amount, allow_zero=False)
-        if errors:
-            error = in_language(errors[0])
-        else:
-            filters["amount"] = amount
-    legal_form = request.GET.get("legal_form") or ""
-    if legal_form in dict(Enterprise.LEGAL_FORMS):
-        filters["legal_form"] = legal_form
+    """The optional "what will I need?" filter: an amount and a legal form, as the application will have.
+    A bad amount is named; an unknown legal form is left out."""
+    form = ChecklistFilterForm(request.GET)
+    form.is_valid()
+    filters = {name: form.cleaned_data[name] for name in ("amount", "legal_form") if form.cleaned_data.get(name)}
+    error = in_language(form.errors["amount"][0]) if "amount" in form.errors else ""
     return filters, error
 
 

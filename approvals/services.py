@@ -22,6 +22,7 @@ from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import SlaClock
+from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from underwriting.models import Score
 
@@ -298,8 +299,8 @@ def fast_track_blockers(*, application: LoanApplication, score: Score, related: 
     for reason in related if related is not None else related_party_reasons(enterprise=enterprise):
         add(reason)
     if score.recommended_limit is not None and application.amount > score.recommended_limit:
-        add(_reason("AMOUNT_ABOVE_LIMIT", f"申请金额高于测算额度 {score.recommended_limit:,.2f}",
-                    f"The amount is above the recommended limit of {score.recommended_limit:,.2f}"))
+        add(_reason("AMOUNT_ABOVE_LIMIT", f"申请金额高于测算额度 {money_display(score.recommended_limit)}",
+                    f"The amount is above the recommended limit of {money_display(score.recommended_limit)}"))
     return blockers
 
 
@@ -312,8 +313,8 @@ def _auto_rule_reasons(rules: list[AuthorityRule], facts: RouteFacts) -> list[di
     reasons = []
     limit = max((r.max_amount for r in autos if r.max_amount is not None), default=None)
     if limit is not None and all(r.max_amount is not None and facts.amount > r.max_amount for r in autos):
-        reasons.append(_reason("AMOUNT_ABOVE_FAST_TRACK", f"金额超过自动审批上限 {limit:,.2f}",
-                               f"The amount is above the fast-track limit of {limit:,.2f}"))
+        reasons.append(_reason("AMOUNT_ABOVE_FAST_TRACK", f"金额超过自动审批上限 {money_display(limit)}",
+                               f"The amount is above the fast-track limit of {money_display(limit)}"))
     if all(r.grades and facts.grade not in r.grades for r in autos):
         reasons.append(_reason("GRADE_NOT_FAST_TRACK", f"评级为 {facts.grade}", f"Grade {facts.grade}"))
     if all(r.customer_ratings and facts.customer_rating not in r.customer_ratings for r in autos):
@@ -426,19 +427,12 @@ def _notify_tier(case: ApprovalCase, application: LoanApplication) -> None:
             notify(user=user, kind="approval_queue", title=title, url=reverse("staff:review", args=[application.pk]), email=False)
 
 
-def _clean_conditions(conditions) -> tuple[list[dict], list[str]]:
-    """Conditions are catalogue codes (kind condition), optionally with the case's own wording."""
+def _catalogue_conditions(conditions: list[dict]) -> tuple[list[dict], list[str]]:
+    """Conditions (checked {code, text} from DecisionSerializer) as the catalogue knows them (kind condition)."""
     items, errors = [], []
-    raw = []
-    for item in list(conditions or []):
-        if isinstance(item, str):
-            raw.append((item.strip(), ""))
-        elif isinstance(item, dict) and isinstance(item.get("code"), str):
-            raw.append((item["code"].strip(), str(item.get("text") or "").strip()))
-        else:
-            errors.append(_("条件须为代码或 {code, text} / A condition is a code or {code, text}."))
-    catalogue = {rc.code: rc for rc in ReasonCode.objects.filter(code__in=[c for c, _t in raw], kind="condition")}
-    for code, text in raw:
+    catalogue = {rc.code: rc for rc in ReasonCode.objects.filter(code__in=[c["code"] for c in conditions], kind="condition")}
+    for condition in conditions:
+        code, text = condition["code"], condition.get("text") or ""
         if code not in catalogue:
             errors.append(_("未知的附加条件：%(c)s / Unknown condition: %(c)s") % {"c": code})
             continue
@@ -449,11 +443,12 @@ def _clean_conditions(conditions) -> tuple[list[dict], list[str]]:
 REASON_KIND_FOR = {"decline": "decline", "return": "return"}
 
 
-def _clean_decision_input(*, decision: str, reason_codes, approved_amount, rate, term_months, conditions, application) -> dict:
+def _decision_fits(*, decision: str, reason_codes: list[str], approved_amount: Decimal | None, rate: Decimal | None,
+                   term_months: int | None, conditions: list[dict], application: LoanApplication) -> dict:
+    """A checked decision (approvals.serializers.DecisionSerializer) against what only the service knows: the
+    reason-code and condition catalogues, the product's bounds and the request."""
     errors: dict[str, list[str]] = {}
-    if decision not in ("approve", "decline", "return"):
-        errors["decision"] = [_("可选：approve, decline, return")]
-    reason_codes = list(dict.fromkeys(reason_codes or []))
+    reason_codes = list(dict.fromkeys(reason_codes))
     kinds = dict(ReasonCode.objects.filter(code__in=reason_codes).values_list("code", "kind"))
     unknown = [c for c in reason_codes if c not in kinds]
     if unknown:
@@ -466,37 +461,23 @@ def _clean_decision_input(*, decision: str, reason_codes, approved_amount, rate,
         if wrong:
             errors["reason_codes"] = [_("%(c)s 不是%(k)s类原因代码 / %(c)s is not a %(k)s reason code.") % {"c": ", ".join(wrong), "k": wanted}]
     clean = {"reason_codes": reason_codes}
-    if approved_amount not in (None, ""):
-        try:
-            amount = Decimal(str(approved_amount))
-            if amount <= 0 or amount > application.amount or amount != amount.quantize(Decimal("0.01")) \
-                    or amount < application.product.min_amount:
-                raise InvalidOperation
-            clean["approved_amount"] = amount
-        except (InvalidOperation, ValueError):
+    product = application.product
+    if approved_amount is not None:
+        if not product.min_amount <= approved_amount <= application.amount:
             errors["approved_amount"] = [_("批准金额须不低于产品下限且不超过申请金额 / The approved amount must be within the product's minimum and the request.")]
-    if rate not in (None, ""):
-        try:
-            value = Decimal(str(rate))
-            if not application.product.rate_floor <= value <= application.product.rate_cap:
-                raise InvalidOperation
-            clean["rate"] = value
-        except (InvalidOperation, ValueError):
+        clean["approved_amount"] = approved_amount
+    if rate is not None:
+        if not product.rate_floor <= rate <= product.rate_cap:
             errors["rate"] = [_("利率须在产品利率区间内（%(lo)s–%(hi)s）/ The rate must be within the product's band.")
-                              % {"lo": application.product.rate_floor, "hi": application.product.rate_cap}]
-    if term_months not in (None, ""):
-        try:
-            term = int(term_months)
-            if not application.product.min_term_months <= term <= application.term_months:
-                raise ValueError
-            clean["term_months"] = term
-        except (TypeError, ValueError):
+                              % {"lo": product.rate_floor, "hi": product.rate_cap}]
+        clean["rate"] = rate
+    if term_months is not None:
+        if not product.min_term_months <= term_months <= application.term_months:
             errors["term_months"] = [_("期限须不短于产品下限且不超过申请期限 / The term must be within the product's minimum and the request.")]
-    clean["conditions"], condition_errors = _clean_conditions(conditions)
+        clean["term_months"] = term_months
+    clean["conditions"], condition_errors = _catalogue_conditions(conditions)
     if condition_errors:
         errors["conditions"] = condition_errors
-    if decision != "approve" and (clean.get("approved_amount") or clean.get("rate") or clean.get("term_months") or clean["conditions"]):
-        errors["decision"] = [_("只有批准可以附带金额、利率、期限或条件 / Only an approval carries an amount, rate, term or conditions.")]
     if errors:
         raise ApplicationError(_("审批意见有误 / The decision is not valid."), errors=errors)
     return clean
@@ -581,19 +562,20 @@ def committee_tally(case: ApprovalCase, *, now=None) -> dict:
 
 
 @transaction.atomic
-def approval_decide(*, application: LoanApplication, user, decision: str, reason_codes=None, comment: str = "",
-                    approved_amount=None, rate=None, term_months=None, conditions=None) -> DecisionResult:
-    """One approver's decision, recommendation or committee vote on the open case, and what it did. The
-    application row is locked first (then its approval case), so of two concurrent decisions exactly one wins;
-    the other gets 409 with the state."""
+def approval_decide(*, application: LoanApplication, user, decision: str, reason_codes: list[str] = (), comment: str = "",
+                    approved_amount: Decimal | None = None, rate: Decimal | None = None, term_months: int | None = None,
+                    conditions: list[dict] = ()) -> DecisionResult:
+    """One approver's decision, recommendation or committee vote on the open case, from values checked by
+    approvals.serializers.DecisionSerializer, and what it did. The application row is locked first (then its
+    approval case), so of two concurrent decisions exactly one wins; the other gets 409 with the state."""
     application = lock_application(application.pk)
     if application.status != LoanApplication.Status.PENDING_APPROVAL:
         raise Conflict(_("该申请当前不在待审批状态 / This application is not pending approval."), state=application.status)
     case = ApprovalCase.objects.select_for_update().filter(application=application, status=ApprovalCase.Status.PENDING).first()
     if case is None:
         raise Conflict(_("没有待审批的案件 / There is no open approval case."), state=application.status)
-    clean = _clean_decision_input(decision=decision, reason_codes=reason_codes, approved_amount=approved_amount, rate=rate,
-                                  term_months=term_months, conditions=conditions, application=application)
+    clean = _decision_fits(decision=decision, reason_codes=list(reason_codes), approved_amount=approved_amount, rate=rate,
+                           term_months=term_months, conditions=list(conditions), application=application)
     authority_check(user=user, case=case, application=application)
     if case.tier == "committee":
         if decision == "return":

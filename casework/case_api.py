@@ -17,6 +17,7 @@ from applications.models import LoanApplication
 from applications.selectors import applicable_checklist, applications_visible_to
 from approvals.models import ReasonCode
 from approvals.selectors import decisions_of, routing_of
+from approvals.serializers import DecisionSerializer
 from casework import lifecycle
 from contracts.models import Contract
 from loanservice import roles
@@ -24,19 +25,17 @@ from loanservice.api import client_ip, rule_permission
 from loanservice.audit import audit_trail
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import SlaClock
+from loanservice.money import money_text
 from loanservice.sla import sla_clock_remaining
 from postloan.models import Loan
 from underwriting.selectors import application_score_of, questionnaire_for
+from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
 
 IsApplicant = rule_permission("applications.apply")
 IsRM = rule_permission("underwriting.due_diligence")
 IsApprover = rule_permission("approvals.review")
 IsOperations = rule_permission("contracts.operate")
 IsSigner = rule_permission("contracts.sign")
-
-
-def money(value) -> str | None:
-    return None if value is None else f"{value:.2f}"
 
 
 def rate(value) -> str | None:
@@ -55,7 +54,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
         "status": application.status,
         "product": application.product.code,
         "enterprise": {"id": application.enterprise_id, "name": application.enterprise.name, "uscc": application.enterprise.uscc},
-        "amount": money(application.amount),
+        "amount": money_text(application.amount),
         "term_months": application.term_months,
         "repayment_method": application.repayment_method,
         "purpose": application.purpose,
@@ -75,7 +74,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
         },
         "route": application.route or None,
         "offer": None if application.offer_amount is None else {
-            "amount": money(application.offer_amount), "annual_rate": f"{application.offer_rate:.4f}",
+            "amount": money_text(application.offer_amount), "annual_rate": f"{application.offer_rate:.4f}",
             "term_months": application.offer_term_months, "repayment_method": application.offer_repayment_method,
             "valid_until": application.offer_valid_until,
         },
@@ -122,7 +121,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
                                   "features": score.features, "missing_sources": score.missing_sources,
                                   "data_gaps": score.data_gaps, "limit_basis": score.limit_basis,
                                   "decision_seconds": None if score.decision_seconds is None else f"{score.decision_seconds:.3f}",
-                                  "recommended_limit": money(score.recommended_limit),
+                                  "recommended_limit": money_text(score.recommended_limit),
                                   "recommended_rate": None if score.recommended_rate is None else f"{score.recommended_rate:.4f}"})
     return data
 
@@ -180,13 +179,6 @@ class SubmitView(APIView):
                          "prescreen": {"passed": application.prescreen["passed"], "reasons": application.prescreen["reasons"]}})
 
 
-class RequestInfoSerializer(serializers.Serializer):
-    message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
-    due_on = serializers.DateField(required=False, allow_null=True)
-    documents = serializers.ListField(child=serializers.CharField(), required=False, default=list)  # checklist codes
-    questions = serializers.ListField(child=serializers.CharField(max_length=300), required=False, default=list)
-
-
 def rm_case(request, pk) -> LoanApplication:
     application = visible_application(request, pk)
     roles.permission_check(request.user, "underwriting.work_on_case", application,
@@ -197,10 +189,10 @@ def rm_case(request, pk) -> LoanApplication:
 class RequestInfoView(APIView):
     permission_classes = [rule_permission("underwriting.request_info")]
 
-    @extend_schema(request=RequestInfoSerializer, responses={201: inline_serializer("InfoRequestOut", {"id": serializers.IntegerField(), "status": serializers.CharField()})})
+    @extend_schema(request=InfoRequestSerializer, responses={201: inline_serializer("InfoRequestOut", {"id": serializers.IntegerField(), "status": serializers.CharField()})})
     def post(self, request, pk):
         application = rm_case(request, pk)
-        ser = RequestInfoSerializer(data=request.data)
+        ser = InfoRequestSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         req = lifecycle.case_request_info(application_id=application.pk, user=request.user, **ser.validated_data)
         return Response({"id": req.pk, "status": LoanApplication.Status.AWAITING_INFO}, status=status.HTTP_201_CREATED)
@@ -218,12 +210,6 @@ class RespondView(APIView):
                                answers=answers if isinstance(answers, dict) else None)
         application.refresh_from_db()
         return Response(application_detail(application, user=request.user))
-
-
-class SiteVisitSerializer(serializers.Serializer):
-    mode = serializers.ChoiceField(choices=["onsite", "video", "waived"])
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
-    answers = serializers.DictField(required=False, default=dict)
 
 
 class SiteVisitView(APIView):
@@ -252,23 +238,13 @@ class SendToApprovalView(APIView):
         return Response(application_detail(application, user=request.user))
 
 
-class DecideSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=["approve", "decline", "return"])
-    reason_codes = serializers.ListField(child=serializers.CharField(), required=False, default=list)
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
-    approved_amount = serializers.DecimalField(max_digits=16, decimal_places=2, required=False, allow_null=True)
-    rate = serializers.DecimalField(max_digits=7, decimal_places=6, required=False, allow_null=True)
-    term_months = serializers.IntegerField(required=False, allow_null=True)
-    conditions = serializers.ListField(child=serializers.JSONField(), required=False, default=list)
-
-
 class DecideView(APIView):
     permission_classes = [IsApprover]
 
-    @extend_schema(request=DecideSerializer, responses=Detail)
+    @extend_schema(request=DecisionSerializer, responses=Detail)
     def post(self, request, pk):
         application = visible_application(request, pk)
-        ser = DecideSerializer(data=request.data)
+        ser = DecisionSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         lifecycle.case_decide(application_id=application.pk, user=request.user, **ser.validated_data)
         application.refresh_from_db()
@@ -358,4 +334,4 @@ class DisburseView(APIView):
             loan = Loan.objects.select_related("disbursement").filter(application_id=contract.application_id).first()
             if loan is None or loan.disbursement.idempotency_key != key:
                 raise
-        return Response({"loan": loan.pk, "amount": money(loan.principal)}, status=status.HTTP_201_CREATED)
+        return Response({"loan": loan.pk, "amount": money_text(loan.principal)}, status=status.HTTP_201_CREATED)

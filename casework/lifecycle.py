@@ -10,6 +10,7 @@ Celery on commit. Read top to bottom, this module is the whole journey:
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from decimal import Decimal
@@ -26,6 +27,7 @@ from approvals.models import ROUTE_LEVELS
 from contracts import services as contracts
 from contracts.models import Contract, DisbursementOrder
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import sla_clock_pause, sla_clock_resume, sla_clock_start, sla_clock_stop
 from postloan import services as postloan
@@ -172,15 +174,16 @@ def case_send_to_approval(*, application_id: int, user, recommendation: str = ""
 
 
 @transaction.atomic
-def case_request_info(*, application_id: int, user, message: str, due_on=None, documents=None, questions=None):
-    """Ask the applicant for checklist documents and/or answers to questions, by a due date. The RM asks
-    during due diligence, an approver of the case's current tier while it is pending approval; the case's
-    SLA clocks pause until the applicant answers."""
+def case_request_info(*, application_id: int, user, message: str, due_on: dt.date | None = None,
+                      documents: list[str] = (), questions: list[str] = ()):
+    """Ask the applicant for checklist documents and/or answers to questions, by a due date (checked by
+    underwriting.serializers.InfoRequestSerializer). The RM asks during due diligence, an approver of the
+    case's current tier while it is pending approval; the case's SLA clocks pause until the applicant answers."""
     application = LoanApplication.objects.get(pk=application_id)
     if application.status == LoanApplication.Status.PENDING_APPROVAL:
         approvals.request_info_check(application=application, user=user)
-    requirements, questions, due_on = underwriting.info_request_validate(application=application, documents=documents,
-                                                                         questions=questions, due_on=due_on)
+    requirements = underwriting.info_request_documents(application=application, documents=list(documents))
+    questions = list(questions)
     message = underwriting.info_request_message(message, requirements, questions)
     request = intake.application_request_info(application=application, user=user, message=message, due_on=due_on)
     underwriting.info_request_items_create(info_request=request, requirements=requirements, questions=questions)
@@ -314,7 +317,7 @@ def disbursement_release(*, application_id: int, user, idempotency_key: str) -> 
     sla_clock_stop(case_id=application_id)
     with in_default_language():
         notify(user=application.applicant, kind="disbursed",
-               title=_("贷款已发放：%(a)s 元 / Your loan of %(a)s CNY is disbursed") % {"a": f"{order.amount:,.2f}"},
+               title=_("贷款已发放：%(a)s 元 / Your loan of %(a)s CNY is disbursed") % {"a": money_display(order.amount)},
                url=reverse("portal:loan", args=[loan.pk]))
     return loan
 

@@ -1,9 +1,9 @@
 """The SME owner's portal: apply step by step, follow the case, accept, sign, see the schedule.
 
-Thin views: forms check shape, services decide; errors come back in the user's language. The wizard:
-enterprise → loan request → documents → data consent → review and submit. Every step saves (a draft
-resumes where it stopped); each field can be checked as it is typed (htmx, `validate_field`), with the
-same service checks that guard the final save.
+Thin views: the intake forms (`applications.forms`, shared with the API) check each input once, services
+decide; errors come back in the user's language. The wizard: enterprise → loan request → documents → data
+consent → review and submit. Every step saves (a draft resumes where it stopped); each field can be checked
+as it is typed (htmx, `validate_field`) by the same form, and the product's limits, that guard the final save.
 """
 
 from __future__ import annotations
@@ -19,10 +19,16 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from applications import services as intake
-from applications.identifiers import check_resident_id
+from applications.forms import (
+    UPLOAD_INCOMPLETE,
+    ConsentForm,
+    DocumentUploadForm,
+    EnterpriseForm,
+    RequestForm,
+    field_errors,
+)
 from applications.models import (
     DATA_SOURCES,
-    REPAYMENT_METHODS,
     ApplicationDocument,
     Enterprise,
     LoanApplication,
@@ -39,7 +45,7 @@ from applications.selectors import (
 from casework import lifecycle
 from casework.case_api import application_detail
 from contracts.models import Contract
-from loanservice.api import client_ip
+from loanservice.api import client_ip, form_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.roles import permission_required
@@ -91,47 +97,16 @@ def _live(form: forms.Form, product_code: str = "") -> None:
         })
 
 
-class EnterpriseForm(forms.Form):
-    name = forms.CharField(label=_("企业名称 Enterprise name"), max_length=200)
-    uscc = forms.CharField(label=_("统一社会信用代码 USCC"), max_length=18, min_length=18,
-                           help_text=_("18位，见营业执照 / 18 characters, on the business licence"),
-                           widget=forms.TextInput(attrs={"autocomplete": "off", "pattern": "[0-9A-Za-z]{18}",
-                                                         "inputmode": "text", "autocapitalize": "characters"}))
-    legal_form = forms.ChoiceField(label=_("组织形式 Legal form"), choices=Enterprise.LEGAL_FORMS)
-    legal_rep_name = forms.CharField(label=_("法定代表人 Legal representative"), max_length=100)
-    legal_rep_id_number = forms.CharField(label=_("法定代表人身份证号 Legal representative's ID"), max_length=18, min_length=18,
-                                          widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}))
-    industry_code = forms.CharField(label=_("行业代码（GB/T 4754）Industry code"), max_length=10,
-                                    help_text=_("例如 C1711（制造业）、F5123（批发）/ e.g. C1711, F5123"))
-    founded_on = forms.DateField(label=_("成立日期 Founded on"), widget=forms.DateInput(attrs={"type": "date"}))
-    employees = forms.IntegerField(label=_("从业人数 Employees"), min_value=0,
-                                   widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
-    annual_revenue = forms.DecimalField(label=_("年营业收入（元）Annual revenue (CNY)"), min_value=0, decimal_places=2, max_digits=16,
-                                        widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}))
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        _live(self)
+def enterprise_form(*args, **kwargs) -> EnterpriseForm:
+    form = EnterpriseForm(*args, **kwargs)
+    _live(form)
+    return form
 
 
-class RequestForm(forms.Form):
-    amount = forms.DecimalField(label=_("申请金额（元）Amount (CNY)"), decimal_places=2, max_digits=16, min_value=1,
-                                widget=forms.NumberInput(attrs={"inputmode": "decimal", "step": "0.01"}))
-    term_months = forms.IntegerField(label=_("期限（月）Term (months)"), min_value=1,
-                                     widget=forms.NumberInput(attrs={"inputmode": "numeric"}))
-    repayment_method = forms.ChoiceField(label=_("还款方式 Repayment method"), choices=REPAYMENT_METHODS)
-    purpose = forms.CharField(label=_("贷款用途 Purpose"), max_length=300)
-
-    def __init__(self, *args, product=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if product is not None:
-            self.fields["repayment_method"].choices = [c for c in REPAYMENT_METHODS if c[0] in product.repayment_methods]
-            self.fields["amount"].help_text = _("%(min)s 至 %(max)s 元 / %(min)s to %(max)s CNY") % {
-                "min": f"{product.min_amount:,.0f}", "max": f"{product.max_amount:,.0f}"}
-            self.fields["term_months"].help_text = _("%(min)s 至 %(max)s 个月 / %(min)s to %(max)s months") % {
-                "min": product.min_term_months, "max": product.max_term_months}
-            self.fields["term_months"].widget.attrs.update({"min": product.min_term_months, "max": product.max_term_months})
-        _live(self, product.code if product is not None else "")
+def request_form(*args, product=None, **kwargs) -> RequestForm:
+    form = RequestForm(*args, product=product, **kwargs)
+    _live(form, product.code if product is not None else "")
+    return form
 
 
 # ---------------------------------------------------------------- home and the wizard
@@ -188,10 +163,10 @@ def apply_start(request, code):
         if prefill:
             initial.update({k: prefill[k] for k in ("uscc", "founded_on", "industry_code", "name", "employees", "annual_revenue")
                             if prefill.get(k)})
-        form = EnterpriseForm(request.POST or None, initial=initial)
+        form = enterprise_form(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
             try:
-                enterprise = intake.enterprise_create(owner=request.user, data=form.cleaned_data, ip=client_ip(request))
+                enterprise = intake.enterprise_create(owner=request.user, **form.cleaned_data, ip=client_ip(request))
                 return redirect(f"{request.path}?enterprise={enterprise.pk}")
             except ApplicationError as exc:
                 _apply_errors(form, exc)
@@ -201,8 +176,8 @@ def apply_start(request, code):
     limit = (prefill or {}).get("limits", {}).get(product.code) if (prefill or {}).get("uscc") == enterprise.uscc else None
     if limit:
         initial["amount"] = limit
-    form = RequestForm(request.POST if request.method == "POST" and "amount" in request.POST else None,
-                       initial=initial, product=product)
+    form = request_form(request.POST if request.method == "POST" and "amount" in request.POST else None,
+                        initial=initial, product=product)
     if form.is_bound and form.is_valid():
         try:
             application = intake.application_create(applicant=request.user, enterprise=enterprise, product=product,
@@ -241,8 +216,8 @@ def wizard_resume(request, pk):
 @permission_required("applications.apply")
 def wizard_request(request, pk):
     application = _own_draft(request, pk)
-    form = RequestForm(request.POST or None, initial={k: getattr(application, k) for k in intake.REQUEST_FIELDS},
-                       product=application.product)
+    form = request_form(request.POST or None, initial={k: getattr(application, k) for k in intake.REQUEST_FIELDS},
+                        product=application.product)
     if request.method == "POST" and form.is_valid():
         try:
             intake.application_update_draft(application=application, user=request.user, **form.cleaned_data)
@@ -262,13 +237,11 @@ def wizard_documents(request, pk):
     application = _own_draft(request, pk)
     errors: dict[str, str] = {}
     if request.method == "POST":
-        upload = request.FILES.get("file")
         code = request.POST.get("requirement", "")
         try:
-            if upload is None:
-                raise ApplicationError(str(_("请选择文件 / Choose a file.")), errors={"file": [str(_("请选择文件 / Choose a file."))]})
-            intake.document_upload(application=application, user=request.user, requirement_code=code,
-                                   name=upload.name, content=upload.read(), ip=client_ip(request))
+            data = form_input(DocumentUploadForm, request.POST, files=request.FILES, message=UPLOAD_INCOMPLETE)
+            intake.document_upload(application=application, user=request.user, requirement_code=data["requirement"],
+                                   name=data["file"].name, content=data["file"].read(), ip=client_ip(request))
             messages.success(request, _("已上传 / Uploaded."))
             return redirect("portal:wizard_documents", pk=pk)
         except (ApplicationError, Conflict) as exc:
@@ -302,9 +275,12 @@ def document_remove(request, pk, doc_pk):
 def wizard_consent(request, pk):
     application = _own_draft(request, pk)
     if request.method == "POST":
-        scopes = request.POST.getlist("scopes")
+        form = ConsentForm(request.POST)
         try:
-            intake.consent_grant(application=application, user=request.user, scopes=scopes, ip=client_ip(request))
+            if not form.is_valid():
+                raise ApplicationError(_("授权范围无效 / Invalid consent scope."),
+                                       errors={k: [str(m) for m in v] for k, v in form.errors.items()})
+            intake.consent_grant(application=application, user=request.user, **form.cleaned_data, ip=client_ip(request))
             return redirect("portal:wizard_review", pk=pk)
         except (ApplicationError, Conflict) as exc:
             messages.error(request, _error_text(exc))
@@ -335,17 +311,20 @@ def wizard_review(request, pk):
 @permission_required("applications.apply")
 @require_POST
 def validate_field(request):
-    """htmx: one field checked on the server as it changes (the same checks as the final save)."""
+    """htmx: one field checked on the server as it changes, by the form that checks the final save (and, for
+    the loan request, by the product's limits the service applies)."""
     field = request.POST.get("field", "")
     value = request.POST.get(field, "")
     warnings: list[str] = []
-    if field in intake.ENTERPRISE_FIELDS:
-        _value, errors = intake.enterprise_field_clean(field, value)
+    if field in EnterpriseForm.base_fields:
+        errors, form = field_errors(EnterpriseForm, field, value)
         if field == "legal_rep_id_number" and not errors:
-            warnings = check_resident_id(value).warnings
-    elif field in intake.REQUEST_FIELDS:
+            warnings = form.id_warnings
+    elif field in RequestForm.base_fields:
         product = get_object_or_404(products_published(), code=request.POST.get("product", ""))
-        _value, errors = intake.application_field_clean(field, value, product=product)
+        errors, form = field_errors(RequestForm, field, value)
+        if not errors and field in form.cleaned_data:
+            errors = intake.application_request_errors(product=product, **{field: form.cleaned_data[field]}).get(field, [])
     else:
         raise Http404
     return render(request, "portal/_field_status.html", {

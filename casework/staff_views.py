@@ -17,11 +17,12 @@ from applications.models import ApplicationDocument, LoanApplication, LoanProduc
 from applications.selectors import applications_visible_to
 from approvals.models import ReasonCode
 from approvals.selectors import approval_queue, approver_tiers, queue_filters_clean, review_context
+from approvals.serializers import DecisionSerializer
 from casework import lifecycle
 from casework.case_api import application_detail
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
-from loanservice.api import client_ip
+from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.models import Branch, SlaClock
@@ -31,6 +32,7 @@ from postloan.api import loans_visible_to
 from underwriting import views as underwriting_views
 from underwriting.models import COLLATERAL_KINDS
 from underwriting.selectors import application_score_of, enterprise_profile, questionnaire_for
+from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
 from underwriting.services import site_visit_record
 
 QUEUE_PAGE_SIZE = 50  # rows per page of the RM's and the approvers' work queues
@@ -96,8 +98,10 @@ def case_action(request, pk, action):
                 if raw == "":
                     continue
                 answers[q.code] = (raw == "yes") if q.qtype == "yes_no" else raw
-            site_visit_record(application=application, by=request.user, mode=request.POST.get("mode", ""),
-                              notes=request.POST.get("notes", ""), answers=answers)
+            visit = serializer_input(SiteVisitSerializer, {"mode": request.POST.get("mode", ""),
+                                                           "notes": request.POST.get("notes", ""), "answers": answers},
+                                     message=_("问卷未完成 / The questionnaire is incomplete."))
+            site_visit_record(application=application, by=request.user, **visit)
             messages.success(request, _("走访记录已保存 / Visit recorded."))
         elif action in underwriting_views.CASE_ACTIONS:
             messages.success(request, underwriting_views.CASE_ACTIONS[action](request, application))
@@ -106,23 +110,20 @@ def case_action(request, pk, action):
             messages.success(request, _("已提交审批 / Sent to approval."))
             return redirect("staff:rm_queue")
         elif action == "request_info":
-            lifecycle.case_request_info(application_id=pk, user=request.user, message=request.POST.get("message", ""),
-                                        due_on=request.POST.get("due_on") or None, documents=request.POST.getlist("documents"),
-                                        questions=[q for q in request.POST.get("questions", "").splitlines() if q.strip()])
+            asked = serializer_input(InfoRequestSerializer, {
+                "message": request.POST.get("message", ""), "due_on": request.POST.get("due_on", ""),
+                "documents": request.POST.getlist("documents"), "questions": request.POST.get("questions", "").splitlines(),
+            }, message=_("补充资料请求有误 / The request for information is not valid."))
+            lifecycle.case_request_info(application_id=pk, user=request.user, **asked)
             messages.success(request, _("已向客户发出补充资料请求 / Information requested."))
         elif action == "resolve":
             lifecycle.case_resolve(application_id=pk, user=request.user, text=request.POST.get("text", ""))
             messages.success(request, _("贷审会决议已记录 / Resolution recorded."))
             return redirect("staff:approver_queue")
         elif action == "decide":
-            lifecycle.case_decide(
-                application_id=pk, user=request.user, decision=request.POST.get("decision", ""),
-                reason_codes=request.POST.getlist("reason_codes"), comment=request.POST.get("comment", ""),
-                approved_amount=request.POST.get("approved_amount") or None, rate=request.POST.get("rate") or None,
-                term_months=request.POST.get("term_months") or None,
-                conditions=[{"code": c, "text": ReasonCode.objects.filter(code=c).values_list("text", flat=True).first() or c}
-                            for c in request.POST.getlist("conditions")],
-            )
+            decision = serializer_input(DecisionSerializer, request.POST,
+                                        message=_("审批意见有误 / The decision is not valid."))
+            lifecycle.case_decide(application_id=pk, user=request.user, **decision)
             messages.success(request, _("审批意见已记录 / Decision recorded."))
             return redirect("staff:approver_queue")
         else:

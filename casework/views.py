@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
+from django.forms.utils import ErrorDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -22,24 +23,33 @@ def home(request):
 
 
 class RegisterForm(forms.Form):
+    """The sign-up page's fields. They are checked once, by the API's RegisterSerializer, whose errors land
+    under the same fields here (`POST /api/v1/auth/register/` and this page refuse alike)."""
+
     username = forms.CharField(label=_("用户名 Username"), max_length=150)
     phone = forms.CharField(label=_("手机号 Mobile"), max_length=11)
     email = forms.EmailField(label=_("电子邮箱 E-mail"))
     password = forms.CharField(label=_("密码 Password"), widget=forms.PasswordInput, min_length=8)
 
+    def full_clean(self):
+        self._errors, self.cleaned_data = ErrorDict(), {}
+        if not self.is_bound:
+            return
+        ser = RegisterSerializer(data={name: self.data.get(name, "") for name in self.fields})
+        if ser.is_valid():
+            self.cleaned_data = dict(ser.validated_data)
+            return
+        for field, errors in ser.errors.items():
+            self.add_error(field if field in self.fields else None, [str(e) for e in errors])
+
 
 def register(request):
     form = RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        ser = RegisterSerializer(data=form.cleaned_data)
-        if ser.is_valid():
-            user = applicant_register(**ser.validated_data, ip=request.META.get("REMOTE_ADDR"))
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, _("注册成功 / Welcome!"))
-            return redirect(request.GET.get("next") or "portal:home")
-        for field, errs in ser.errors.items():
-            for err in errs:
-                form.add_error(field if field in form.fields else None, err)
+        user = applicant_register(**form.cleaned_data, ip=request.META.get("REMOTE_ADDR"))
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("注册成功 / Welcome!"))
+        return redirect(request.GET.get("next") or "portal:home")
     return render(request, "registration/register.html", {"form": form})
 
 

@@ -850,7 +850,3 @@ def core_banking_send(*, outbound_id: int) -> CoreBankingOutbound:
                      data={"outbound": outbound.pk, "ref": outbound.external_ref, "attempts": outbound.attempts})
     return outbound
 
-
-def money(value: Decimal) -> str:
-    return f"{value:.2f}"
-

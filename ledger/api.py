@@ -9,12 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loanservice.api import rule_permission
+from loanservice.money import money_text
 
 from .selectors import trial_balance
-
-
-def _m(value) -> str:
-    return f"{value:.2f}"
 
 
 class TrialBalanceQuery(serializers.Serializer):
@@ -42,6 +39,6 @@ class TrialBalanceView(APIView):
         return Response({
             "on": report.on,
             "lines": [{"account": x.account, "name": (x.name_en if english and x.name_en else x.name),
-                       "debit": _m(x.debit), "credit": _m(x.credit)} for x in report.lines],
-            "total_debit": _m(report.total_debit), "total_credit": _m(report.total_credit),
+                       "debit": money_text(x.debit), "credit": money_text(x.credit)} for x in report.lines],
+            "total_debit": money_text(report.total_debit), "total_credit": money_text(report.total_credit),
         })

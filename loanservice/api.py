@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -69,6 +70,36 @@ def exception_handler(exc, context):
         detail = response.data.get("detail", "") if isinstance(response.data, dict) else str(response.data)
         response.data = {"detail": str(detail), "errors": {}}
     return response
+
+
+SINGLE_VALUE = "请填写单个值 / Enter a single value."
+
+
+def form_input(form_class, data, *, message: str, **kwargs) -> dict:
+    """An API body checked by the Django form the pages use (one check per input): the form's cleaned data,
+    or an ApplicationError naming each field. A list or an object where a form expects one value is refused
+    under its field (a form would read it as text)."""
+    if not hasattr(data, "get"):
+        raise ApplicationError(message, errors={"non_field_errors": ["请求体须为 JSON 对象 / The body must be a JSON object."]})
+    nested = {} if hasattr(data, "getlist") else {  # a form post (QueryDict) holds only text
+        name: [SINGLE_VALUE] for name, field in form_class.base_fields.items()
+        if isinstance(data.get(name), (list, dict)) and not isinstance(field, forms.MultipleChoiceField)}
+    form = form_class(data=data if not nested else {k: v for k, v in data.items() if k not in nested}, **kwargs)
+    if nested or not form.is_valid():
+        errors = {"non_field_errors" if name == "__all__" else name: [str(e) for e in errs]
+                  for name, errs in form.errors.items()}
+        errors.update(nested)
+        raise ApplicationError(message, errors=errors)
+    return form.cleaned_data
+
+
+def serializer_input(serializer_class, data, *, message: str) -> dict:
+    """An input checked by the serializer the API and the page share: its validated data, or an
+    ApplicationError naming each field (pages show it as a flash message, the API as a 400)."""
+    ser = serializer_class(data=data)
+    if not ser.is_valid():
+        raise ApplicationError(message, errors=_flatten(ser.errors))
+    return ser.validated_data
 
 
 class RulePermission(BasePermission):

@@ -9,10 +9,11 @@ import datetime as dt
 import hashlib
 import io
 import logging
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from types import SimpleNamespace
 
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -25,6 +26,7 @@ from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.csvfiles import csv_text
 from loanservice.errors import ApplicationError
+from loanservice.money import parse_money
 from postloan.models import Loan
 from underwriting import providers as provider_lib
 from underwriting import scorecard
@@ -185,11 +187,9 @@ def _clean_row(raw: dict) -> tuple[dict, list[tuple[str, str]]]:
         errors.append(("name", _("企业名称必填 / The name is required.")))
     if row.get("declared_revenue"):
         try:
-            row["declared_revenue"] = Decimal(row["declared_revenue"].replace(",", ""))
-            if row["declared_revenue"] < 0:
-                raise InvalidOperation
-        except InvalidOperation:
-            errors.append(("annual_revenue", _("金额无效 / Invalid amount.")))
+            row["declared_revenue"] = parse_money(row["declared_revenue"])
+        except ValidationError as exc:
+            errors += [("annual_revenue", m) for m in exc.messages]
     else:
         row["declared_revenue"] = None
     if row.get("employees"):

@@ -14,17 +14,15 @@ from rest_framework.views import APIView
 from loanservice import roles
 from loanservice.api import rule_permission
 from loanservice.business_date import business_date
+from loanservice.money import money_text
 
 from .cob import cob_last, cob_progress, cob_start
 from .models import CobRun, Loan
 from .selectors import loan_transactions, loans_visible_to, warnings_open
+from .serializers import RenewalSerializer, RepaymentSerializer
 from .services import loan_position, renewal_eligibility, renewal_request, repayment_record, survey_answer
 
 __all__ = ["loans_visible_to", "loan_detail"]
-
-
-def _m(value) -> str:
-    return f"{value:.2f}"
 
 
 def loan_detail(loan: Loan) -> dict:
@@ -33,19 +31,19 @@ def loan_detail(loan: Loan) -> dict:
     nxt = position["next_due"]
     repayments = list(loan.repayments.all())
     return {
-        "id": loan.pk, "application": loan.application_id, "status": loan.status, "principal": _m(loan.principal),
+        "id": loan.pk, "application": loan.application_id, "status": loan.status, "principal": money_text(loan.principal),
         "annual_rate": f"{loan.annual_rate:.4f}", "term_months": loan.term_months, "repayment_method": loan.repayment_method,
-        "disbursed_on": loan.disbursed_on, "maturity_date": loan.maturity_date, "outstanding": _m(loan.outstanding_principal),
+        "disbursed_on": loan.disbursed_on, "maturity_date": loan.maturity_date, "outstanding": money_text(loan.outstanding_principal),
         "dpd": loan.dpd, "bucket": loan.bucket, "classification": loan.classification,
-        "schedule": [{"n": i.n, "due_date": i.due_date, "principal": _m(i.principal), "interest": _m(i.interest),
-                      "total": _m(i.total), "paid": _m(i.paid), "penalty_paid": _m(i.paid_penalty),
+        "schedule": [{"n": i.n, "due_date": i.due_date, "principal": money_text(i.principal), "interest": money_text(i.interest),
+                      "total": money_text(i.total), "paid": money_text(i.paid), "penalty_paid": money_text(i.paid_penalty),
                       "settled_on": i.settled_on} for i in installments],
-        "paid_total": _m(sum((r.amount - r.unapplied for r in repayments), 0)),
-        "overdue_amount": _m(position["overdue"]), "penalty_due": _m(position["penalty"]),
-        "next_due": ({"n": nxt.n, "due_date": nxt.due_date, "amount": _m(nxt.due_remaining)} if nxt else None),
-        "repayments": [{"reference": r.reference, "amount": _m(r.amount), "paid_on": r.paid_on, "penalty": _m(r.penalty_paid),
-                        "interest": _m(r.interest_paid), "principal": _m(r.principal_paid + r.prepaid_principal),
-                        "fee": _m(r.prepayment_fee), "unapplied": _m(r.unapplied)} for r in repayments],
+        "paid_total": money_text(sum((r.amount - r.unapplied for r in repayments), 0)),
+        "overdue_amount": money_text(position["overdue"]), "penalty_due": money_text(position["penalty"]),
+        "next_due": ({"n": nxt.n, "due_date": nxt.due_date, "amount": money_text(nxt.due_remaining)} if nxt else None),
+        "repayments": [{"reference": r.reference, "amount": money_text(r.amount), "paid_on": r.paid_on, "penalty": money_text(r.penalty_paid),
+                        "interest": money_text(r.interest_paid), "principal": money_text(r.principal_paid + r.prepaid_principal),
+                        "fee": money_text(r.prepayment_fee), "unapplied": money_text(r.unapplied)} for r in repayments],
         "restructured_on": loan.restructured_on,
     }
 
@@ -59,12 +57,6 @@ class LoanDetailView(APIView):
         return Response(loan_detail(get_object_or_404(loans_visible_to(request.user), pk=pk)))
 
 
-class RepaymentSerializer(serializers.Serializer):
-    amount = serializers.DecimalField(max_digits=16, decimal_places=2)
-    paid_on = serializers.DateField()
-    reference = serializers.CharField(max_length=80)
-
-
 class RepaymentView(APIView):
     permission_classes = [rule_permission("postloan.record_repayment")]
 
@@ -74,11 +66,11 @@ class RepaymentView(APIView):
         ser = RepaymentSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         repayment, created = repayment_record(loan=loan, by=request.user, **ser.validated_data)
-        return Response({"id": repayment.pk, "reference": repayment.reference, "amount": _m(repayment.amount),
-                         "allocation": repayment.allocation, "penalty": _m(repayment.penalty_paid),
-                         "interest": _m(repayment.interest_paid), "principal": _m(repayment.principal_paid),
-                         "prepaid_principal": _m(repayment.prepaid_principal), "prepayment_fee": _m(repayment.prepayment_fee),
-                         "unapplied": _m(repayment.unapplied)},
+        return Response({"id": repayment.pk, "reference": repayment.reference, "amount": money_text(repayment.amount),
+                         "allocation": repayment.allocation, "penalty": money_text(repayment.penalty_paid),
+                         "interest": money_text(repayment.interest_paid), "principal": money_text(repayment.principal_paid),
+                         "prepaid_principal": money_text(repayment.prepaid_principal), "prepayment_fee": money_text(repayment.prepayment_fee),
+                         "unapplied": money_text(repayment.unapplied)},
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -178,15 +170,16 @@ class RenewalView(APIView):
     def get(self, request, pk):
         loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
         result = renewal_eligibility(loan=loan)
-        return Response({**result, "amount": _m(result["amount"])})
+        return Response({**result, "amount": money_text(result["amount"])})
 
-    @extend_schema(request=inline_serializer("RenewalIn", {"kind": serializers.ChoiceField(["renewal", "top_up"], required=False),
-                                                           "amount": serializers.CharField(required=False)}),
+    @extend_schema(request=RenewalSerializer,
                    responses={201: inline_serializer("RenewalCreated", {"application": serializers.IntegerField()})})
     def post(self, request, pk):
         loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
-        offer = renewal_request(loan=loan, by=request.user, kind=request.data.get("kind", "renewal"), amount=request.data.get("amount"))
-        return Response({"application": offer.application_id, "kind": offer.kind, "amount": _m(offer.amount)}, status=status.HTTP_201_CREATED)
+        ser = RenewalSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        offer = renewal_request(loan=loan, by=request.user, **ser.validated_data)
+        return Response({"application": offer.application_id, "kind": offer.kind, "amount": money_text(offer.amount)}, status=status.HTTP_201_CREATED)
 
 
 class SurveyView(APIView):

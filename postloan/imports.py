@@ -8,7 +8,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Max
@@ -21,6 +21,7 @@ from loanservice.csvfiles import csv_text
 from loanservice.errors import ApplicationError, Conflict
 
 from .models import Loan, Repayment, RepaymentImport
+from .serializers import RepaymentSerializer
 
 COLUMNS = {"loan_id": ["loan_id", "贷款编号", "loan"], "reference": ["reference", "流水号", "交易流水号"],
            "amount": ["amount", "金额", "还款金额"], "paid_on": ["paid_on", "还款日期", "交易日期", "date"]}
@@ -55,8 +56,8 @@ def _parse(content: bytes) -> list[dict]:
 
 
 def _validate(rows: list[dict]) -> tuple[list[dict], dict]:
-    """Check every line against the loans and the repayments already recorded (a constant number of queries)."""
-    today = timezone.localdate()
+    """Check every line (its amount, date and reference by RepaymentSerializer, as the API does) against the
+    loans and the repayments already recorded (a constant number of queries)."""
     ids = {int(r["loan_id"]) for r in rows if r["loan_id"].isdigit()}
     loans = Loan.objects.in_bulk(ids)
     recorded = {(loan_id, ref): (amount, paid_on) for loan_id, ref, amount, paid_on in Repayment.objects.filter(
@@ -70,26 +71,14 @@ def _validate(rows: list[dict]) -> tuple[list[dict], dict]:
         loan = loans.get(loan_id) if loan_id else None
         if loan is None:
             errors["loan_id"] = [_("贷款不存在 / No such loan.")]
-        reference = row["reference"]
-        if not reference or len(reference) > 80:
-            errors["reference"] = [_("流水号必填，最多80字符 / Required, at most 80 characters.")]
-        elif (loan_id, reference) in seen:
+        checked = RepaymentSerializer(data={k: row[k] for k in ("amount", "paid_on", "reference")})
+        checked.is_valid()
+        errors.update({field: [str(m) for m in msgs] for field, msgs in checked.errors.items()})
+        amount, paid_on = checked.validated_data.get("amount"), checked.validated_data.get("paid_on")
+        reference = checked.validated_data.get("reference", row["reference"])
+        if "reference" not in errors and (loan_id, reference) in seen:
             errors["reference"] = [_("文件内流水号重复 / Duplicate reference in the file.")]
         seen.add((loan_id, reference))
-        try:
-            amount = Decimal(row["amount"].replace(",", ""))
-            if not amount.is_finite() or amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-                raise InvalidOperation
-        except InvalidOperation:
-            amount = None
-            errors["amount"] = [_("金额须为正数，最多两位小数 / A positive amount with at most two decimals.")]
-        try:
-            paid_on = dt.date.fromisoformat(row["paid_on"].replace("/", "-"))
-            if paid_on > today:
-                raise ValueError
-        except ValueError:
-            paid_on = None
-            errors["paid_on"] = [_("日期格式 YYYY-MM-DD，不晚于今天 / YYYY-MM-DD, not in the future.")]
         status = "ok"
         previous = recorded.get((loan_id, reference))
         if previous is not None and not errors:
@@ -153,7 +142,8 @@ def repayment_import_apply(*, batch: RepaymentImport, by) -> RepaymentImport:
         for row in sorted((r for r in lines if r["status"] == "ok"), key=lambda r: (r["paid_on"], r["line"])):
             try:
                 with transaction.atomic():
-                    _repayment, created = repayment_record(loan=Loan(pk=row["loan_id"]), amount=row["amount"], paid_on=row["paid_on"],
+                    _repayment, created = repayment_record(loan=Loan(pk=row["loan_id"]), amount=Decimal(row["amount"]),
+                                                           paid_on=dt.date.fromisoformat(row["paid_on"]),
                                                            reference=row["reference"], by=by, channel="import", batch=batch)
             except (ApplicationError, Conflict) as exc:
                 message = getattr(exc, "message", str(exc))

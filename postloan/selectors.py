@@ -10,6 +10,7 @@ from django.db.models import Count, Sum
 from ledger.models import AccountMapping
 from ledger.selectors import entries_for
 from loanservice import roles
+from loanservice.money import money_text
 
 from .models import NPL_CATEGORIES, ApprovalRequest, EarlyWarning, Loan, WarningTask
 
@@ -93,11 +94,11 @@ def loan_transactions(loan: Loan, *, with_entries: bool) -> list[dict]:
                 side[1] += line.credit
         parts = {p: max(sides.get(p, [Decimal("0.00")] * 2)) for p in ("principal", "interest", "penalty", "compound", "fee")}
         item = {"id": entry.pk, "type": entry.kind, "date": entry.value_date,
-                "amount": f"{sum((x.debit for x in lines), Decimal('0.00')):.2f}",
+                "amount": money_text(sum((x.debit for x in lines), Decimal("0.00"))),
                 "reversed": hasattr(entry, "reversal"), "reverses": entry.reverses_id,
-                "parts": {k: f"{v:.2f}" for k, v in parts.items()}}
+                "parts": {k: money_text(v) for k, v in parts.items()}}
         if with_entries:
-            item["entries"] = [{"account": x.account.code, "name": x.account.name, "debit": f"{x.debit:.2f}",
-                                "credit": f"{x.credit:.2f}"} for x in lines]
+            item["entries"] = [{"account": x.account.code, "name": x.account.name, "debit": money_text(x.debit),
+                                "credit": money_text(x.credit)} for x in lines]
         out.append(item)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
@@ -325,28 +325,6 @@ def _monitoring_schedule(*, loan: Loan, today: dt.date) -> None:
 
 
 # ---------------------------------------------------------------- repayments
-def _money(value, field: str) -> Decimal:
-    try:
-        amount = Decimal(str(value))
-        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT):
-            raise InvalidOperation
-        return amount
-    except (InvalidOperation, ValueError):
-        raise ApplicationError(_("金额无效 / Invalid amount."),
-                               errors={field: [_("请填写正数金额（最多两位小数）/ A positive amount with at most two decimals.")]}) from None
-
-
-def _date(value, field: str) -> dt.date:
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value.strip())
-        except ValueError:
-            value = None
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime) or value > timezone.localdate():
-        raise ApplicationError(_("还款日期无效 / Invalid payment date."), errors={field: [_("YYYY-MM-DD，不晚于今天 / not in the future")]})
-    return value
-
-
 def penalty_rate(loan: Loan, policy: PostloanPolicy) -> Decimal:
     return loan.annual_rate * (1 + policy.penalty_rate_markup)
 
@@ -398,17 +376,14 @@ def loan_position(loan: Loan, *, on: dt.date | None = None, installments=None) -
     return {"overdue": overdue, "penalty": penalty, "next_due": next_due}
 
 
-def repayment_record(*, loan: Loan, amount, paid_on, reference: str, by, channel: str = "api", batch=None) -> tuple[Repayment, bool]:
+def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str = "api",
+                     batch=None) -> tuple[Repayment, bool]:
     """Allocate a repayment: oldest installment first, within it penalty → interest → principal, over the
     installments due by `paid_on` (when none is, the current one: paying it a few days early is normal). What
     is left is an early repayment of principal under the product's prepayment rule; if the rule does not
     allow it, it is kept as unapplied credit. Idempotent by reference: the same reference returns the first
-    result (created=False); the same reference with another amount is a 409."""
-    amount = _money(amount, "amount")
-    paid_on = _date(paid_on, "paid_on")
-    reference = (reference or "").strip()
-    if not reference:
-        raise ApplicationError(_("请填写流水号 / Give the payment reference."), errors={"reference": [_("此项为必填项 / This field is required.")]})
+    result (created=False); the same reference with another amount is a 409. The values come checked by
+    postloan.serializers.RepaymentSerializer (the API, each line of an import)."""
     with transaction.atomic():
         loan = Loan.objects.select_for_update().get(pk=loan.pk)
         existing = Repayment.objects.filter(loan=loan, reference=reference).first()
@@ -788,13 +763,10 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
 
 # ---------------------------------------------------------------- collateral and warning tasks
 @transaction.atomic
-def collateral_record(*, loan: Loan, description: str, value, valued_on, by) -> Collateral:
-    """Record a pledge or a new appraisal (the LTV warning reads the latest values)."""
+def collateral_record(*, loan: Loan, description: str, value: Decimal, valued_on: dt.date, by) -> Collateral:
+    """Record a pledge or a new appraisal (the LTV warning reads the latest values); the values come checked
+    by postloan.serializers.CollateralValueSerializer."""
     _require(by, "postloan.record_collateral")
-    value = _money(value, "value")
-    valued_on = _date(valued_on, "valued_on")
-    if not (description or "").strip():
-        raise ApplicationError(_("请描述押品 / Describe the collateral."), errors={"description": [_("此项为必填项 / This field is required.")]})
     item = Collateral.objects.filter(loan=loan, description=description.strip()).first()
     before = str(item.value) if item else ""
     if item:
@@ -925,9 +897,10 @@ def _loan_lock(pk: int) -> Loan:
     return Loan.objects.select_for_update(of=("self",)).select_related("enterprise", "application__product").get(pk=pk)
 
 
-def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount=None) -> RenewalOffer:
+def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount: Decimal | None = None) -> RenewalOffer:
     """Create the new application (a draft the borrower completes and submits), prefilled from the loan:
-    the same enterprise and product, the outstanding principal (renewal) or the asked amount (top-up).
+    the same enterprise and product, the outstanding principal (renewal) or the asked amount (top-up,
+    checked by postloan.serializers.RenewalSerializer).
 
     Gather, then lock, re-check and write: the admission data is pulled before the loan's row lock is taken;
     under the lock every condition is checked again on that data (nothing is pulled there)."""
@@ -937,8 +910,6 @@ def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount=None) -> Re
     if by.pk != loan.borrower_id:
         raise ApplicationError(_("只有借款人可以申请续贷 / Only the borrower can ask for a renewal."),
                                errors={"loan": [_("不是您的贷款 / Not your loan.")]}, code="forbidden")
-    if kind not in ("renewal", "top_up"):
-        raise ApplicationError(_("类型无效 / Unknown kind."), errors={"kind": [_("renewal 或 top_up")]})
     payloads = None
     if kind == "renewal" and _renewal_existing(loan, kind) is None:
         today = timezone.localdate()
@@ -963,7 +934,6 @@ def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount=None) -> Re
         else:
             if loan.status != Loan.Status.ACTIVE or loan.dpd > 0:
                 raise ApplicationError(_("贷款须正常存续且无逾期 / The loan must be active and not overdue."), errors={"loan": [_("不符合 / Not eligible.")]})
-            amount = _money(amount, "amount")
             purpose = _("增额：贷款 #%(id)s 之外的新增需求 / Top-up beside loan #%(id)s") % {"id": loan.pk}
         product = loan.application.product
         term = min(max(loan.term_months, product.min_term_months), product.max_term_months)

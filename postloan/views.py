@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from loanservice.api import serializer_input
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.roles import can, permission_required
 
@@ -24,6 +25,7 @@ from .selectors import (
     warnings_by_severity_and_branch,
     warnings_open,
 )
+from .serializers import CollateralValueSerializer, RenewalSerializer
 
 
 def _error(request, exc) -> None:
@@ -66,8 +68,8 @@ def loan_action(request, pk, action):
             services.write_off_request(loan=loan, reason=post.get("reason", ""), by=user)
             messages.success(request, _("核销申请已提交审批 / Write-off sent for approval."))
         elif action == "collateral":
-            services.collateral_record(loan=loan, description=post.get("description", ""), value=post.get("value", ""),
-                                       valued_on=post.get("valued_on", ""), by=user)
+            value = serializer_input(CollateralValueSerializer, post, message=_("押品信息有误 / The collateral details are not valid."))
+            services.collateral_record(loan=loan, by=user, **value)
             messages.success(request, _("押品价值已记录 / Collateral value recorded."))
         else:
             raise Http404
@@ -160,8 +162,8 @@ def portal_renewal(request, pk):
     loan = get_object_or_404(loans_visible_to(request.user).filter(borrower=request.user), pk=pk)
     if request.method == "POST":
         try:
-            offer = services.renewal_request(loan=loan, by=request.user, kind=request.POST.get("kind", "renewal"),
-                                             amount=request.POST.get("amount"))
+            ask = serializer_input(RenewalSerializer, request.POST, message=_("申请信息有误 / The application details are not valid."))
+            offer = services.renewal_request(loan=loan, by=request.user, **ask)
             messages.success(request, _("已为您创建续贷申请，请补充授权后提交 / Your renewal application is ready: give consent and submit."))
             return redirect("portal:application", pk=offer.application_id)
         except (ApplicationError, Conflict) as exc:

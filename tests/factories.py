@@ -48,12 +48,12 @@ def uscc_for(grades: str = "AB", seed: int = 1, tier: str = "prime") -> str:
 
 
 def enterprise_payload(uscc: str, *, seed: int = 1, **overrides) -> dict:
-    """What an applicant types for their enterprise (the API's and the service's input)."""
+    """An enterprise's details, typed: what EnterpriseForm hands enterprise_create (and, serialised, an API body)."""
     data = {
         "name": "上海测试制造有限公司", "uscc": uscc, "legal_rep_name": "张三",
         "legal_rep_id_number": make_resident_id(seed, birth_year=1980), "industry_code": "C3399",
-        "founded_on": (dt.date.today() - dt.timedelta(days=365 * 6)).isoformat(), "employees": 40,
-        "annual_revenue": "8000000.00",
+        "founded_on": dt.date.today() - dt.timedelta(days=365 * 6), "employees": 40,
+        "annual_revenue": Decimal("8000000.00"),
     }
     data.update(overrides)
     return data
@@ -111,7 +111,7 @@ class EnterpriseFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, *, owner, data):
-        return enterprise_create(owner=owner, data=data)
+        return enterprise_create(owner=owner, **data)
 
 
 class ApplicationFactory(factory.Factory):
@@ -268,7 +268,7 @@ class FastTrackLoanFactory(factory.Factory):
         applicant=o.owner, seed=o.seed, amount=o.amount, term_months=o.term, repayment_method=o.method, product=o.product,
         stage="disbursed", documents=False, enterprise_fields={
             "name": f"测试贷后企业{o.seed}有限公司", "legal_form": "llc", "legal_rep_name": "王贷后",
-            "founded_on": (timezone.localdate() - dt.timedelta(days=365 * 6)).isoformat()}))
+            "founded_on": timezone.localdate() - dt.timedelta(days=365 * 6)}))
 
     @classmethod
     def _create(cls, model_class, *, owner, application):

@@ -56,7 +56,7 @@ def portfolio(products, org):
         from applications.services import enterprise_create
         from tests.factories import enterprise_payload
 
-        return enterprise_create(owner=owner, data=enterprise_payload(uscc, seed=seed, name=f"分析测试企业{seed}"))
+        return enterprise_create(owner=owner, **enterprise_payload(uscc, seed=seed, name=f"分析测试企业{seed}"))
 
     def draft(ent, product, amount, term, method):
         return demo._draft(owner, ent, product, amount, term, method)
@@ -220,7 +220,7 @@ def test_summary_runs_a_constant_number_of_queries(portfolio, org):
         from tests.factories import enterprise_payload
 
         for seed in (60, 61):
-            ent = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("AB", seed=seed), seed=seed))
+            ent = enterprise_create(owner=owner, **enterprise_payload(uscc_for("AB", seed=seed), seed=seed))
             demo._submit(demo._draft(owner, ent, "xinmiaodai", "200000", 6, "equal_installment"), owner)
     with CaptureQueriesContext(connection) as second:
         summary = analytics_summary(_filters())

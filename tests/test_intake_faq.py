@@ -96,7 +96,7 @@ def test_where_is_my_application_is_answered_from_my_own_cases_only(client, prod
     mine, theirs = ApplicantFactory(username="faq_mine"), ApplicantFactory(username="faq_theirs")
     cases = {}
     for owner, seed in ((mine, 81), (theirs, 82)):
-        enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("", seed=seed), seed=seed,
+        enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=seed), seed=seed,
                                                                             name=f"{owner.username}有限公司"))
         cases[owner.username] = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
                                                    amount=Decimal("300000"), term_months=12,
@@ -133,7 +133,7 @@ def test_help_answers_in_ranked_order_over_htmx_and_in_english(client):
 @pytest.mark.django_db
 def test_the_search_box_is_on_every_portal_page_and_not_on_staff_pages(client, products, org):
     owner = ApplicantFactory(username="faq_pages")
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("", seed=83), seed=83))
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=83), seed=83))
     application = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
                                       amount=Decimal("300000"), term_months=12, repayment_method="equal_installment",
                                       purpose="流动资金")

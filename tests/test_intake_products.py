@@ -55,7 +55,7 @@ def test_the_public_page_shows_exactly_the_checklist_the_application_asks_for(cl
     owner = ApplicantFactory(username=f"owner_{code[:6]}_{amount}_{legal_form}")
     from tests.factories import uscc_for
 
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("", seed=abs(hash((code, amount, legal_form))) % 500),
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=abs(hash((code, amount, legal_form))) % 500),
                                                                         legal_form=legal_form))
     application = application_create(applicant=owner, enterprise=enterprise, product=product, amount=Decimal(amount),
                                       term_months=product.min_term_months, repayment_method=product.repayment_methods[0],

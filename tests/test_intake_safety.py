@@ -233,7 +233,7 @@ def test_another_applicants_enterprise_and_application_are_404_everywhere(owner,
         assert client.post(url).status_code == 404, url
     # the intruder's own draft cannot reach the owner's document either
     own = application_create(applicant=intruder, enterprise=enterprise_create(
-        owner=intruder, data=enterprise_payload(uscc_for("", seed=105), seed=105)), product=products["supply-chain-order"],
+        owner=intruder, **enterprise_payload(uscc_for("", seed=105), seed=105)), product=products["supply-chain-order"],
         amount=Decimal("500000"), term_months=6, repayment_method="bullet", purpose="x")
     assert client.post(f"/portal/applications/{own.pk}/documents/{doc.pk}/remove/").status_code == 404
     assert ApplicationDocument.objects.filter(pk=doc.pk).exists()

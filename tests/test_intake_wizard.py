@@ -60,7 +60,7 @@ def test_progress_bar_on_every_step(portal, owner, products):
 
 def test_save_and_exit_then_resume_where_it_stopped(portal, owner, products):
     product = products["secured-operating"]
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("", seed=42), seed=42))
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=42), seed=42))
     r = portal.post(f"/portal/apply/{product.code}/?enterprise={enterprise.pk}", {
         "amount": "1500000", "term_months": 24, "repayment_method": "equal_principal", "purpose": "设备更新", "save_exit": "1"})
     assert r.status_code == 302 and r["Location"] == "/portal/"

@@ -212,7 +212,7 @@ def test_enterprises_with_a_loan_are_not_settlement_prospects(products, org):
     owner = ApplicantFactory(username="known_owner")
     from applications.services import enterprise_create
 
-    ent = enterprise_create(owner=owner, data=enterprise_payload(uscc_for("AB", seed=91), seed=91))
+    ent = enterprise_create(owner=owner, **enterprise_payload(uscc_for("AB", seed=91), seed=91))
     plist = prospects_derive_from_settlement(by=org["demo_risk"])
     assert plist.rows_total == Enterprise.objects.count()
     assert Prospect.objects.filter(uscc=ent.uscc).exists() == (plist.rows_imported == 1)

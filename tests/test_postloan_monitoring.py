@@ -228,7 +228,7 @@ def test_nightly_job_warnings_tasks_resume_and_idempotence(loan, org):
     push(loan, "tax", {**tax, "revenue_12m": "600000.00", "revenue_prev_12m": "1000000.00"}, org["demo_risk"], day2)
     push(loan, "judicial", {**judicial, "enforcement_cases": judicial["enforcement_cases"] + 1}, org["demo_risk"], day2)
     with time_machine.travel(dt.datetime.combine(day2, dt.time(9)), tick=False):
-        collateral_record(loan=loan, description="厂房", value=str(loan.outstanding_principal), valued_on=day2, by=org["demo_risk"])
+        collateral_record(loan=loan, description="厂房", value=loan.outstanding_principal, valued_on=day2, by=org["demo_risk"])
         run = monitoring_run(today=day2, max_chunks=0)
         assert run.step == "refresh"  # stopped (as if killed) during the refresh
         assert monitoring_run(today=day2).status == "running"  # its heartbeat is fresh: no second worker joins in

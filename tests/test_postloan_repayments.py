@@ -99,7 +99,7 @@ def test_penalty_then_interest_then_principal_oldest_first(loan, org):
     assert [(a["n"], a["part"]) for a in rep.allocation["lines"]] == [(2, "penalty"), (2, "interest"), (2, "principal"),
                                                                       (3, "penalty"), (3, "interest")]
     with pytest.raises(ApplicationError) as exc:  # back-dated after a later payment: refused, naming the field
-        pay(loan, "10.00", on - dt.timedelta(days=1), "R-old", _ops(org))
+        pay(loan, Decimal("10.00"), on - dt.timedelta(days=1), "R-old", _ops(org))
     assert "paid_on" in exc.value.errors
 
 

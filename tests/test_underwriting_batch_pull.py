@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import socket
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -24,9 +25,10 @@ def borrower(products, seed: int, scopes=MONITORED):
     from applications.services import application_create, consent_grant, enterprise_create
 
     owner = ApplicantFactory(username=f"batch{seed}")
-    enterprise = enterprise_create(owner=owner, data=enterprise_payload(uscc_for(seed=seed), seed=seed))
+    enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for(seed=seed), seed=seed))
     application = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
-                                     amount="300000.00", term_months=12, repayment_method="equal_installment", purpose="采购原材料")
+                                     amount=Decimal("300000.00"), term_months=12, repayment_method="equal_installment",
+                                     purpose="采购原材料")
     consent_grant(application=application, user=owner, scopes=scopes)
     return enterprise, application
 

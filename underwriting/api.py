@@ -11,18 +11,23 @@ from rest_framework.views import APIView
 
 from applications.models import Enterprise, LoanApplication
 from applications.selectors import applications_visible_to
-from loanservice.api import client_ip, rule_permission
+from loanservice.api import client_ip, rule_permission, serializer_input
 from loanservice.audit import audit_record
+from loanservice.money import money_text
 
 from . import services
-from .models import COLLATERAL_KINDS, CaseNote, Collateral, Guarantor
+from .models import CaseNote, Collateral, Guarantor
 from .selectors import application_score_of, enterprise_profile
+from .serializers import (
+    COLLATERAL_INVALID,
+    GUARANTOR_INVALID,
+    NOTE_INVALID,
+    CaseNoteSerializer,
+    CollateralSerializer,
+    GuarantorSerializer,
+)
 
 CaseStaff = rule_permission("underwriting.case_file")
-
-
-def _money(value) -> str | None:
-    return None if value is None else f"{value:.2f}"
 
 
 class SnapshotPushView(APIView):
@@ -45,14 +50,14 @@ def _case(request, pk) -> LoanApplication:
 
 def collateral_json(item: Collateral) -> dict:
     return {"id": item.pk, "kind": item.kind, "description": item.description, "owner_name": item.owner_name,
-            "certificate_no": item.certificate_no, "valuation": _money(item.valuation), "appraiser": item.appraiser,
-            "appraised_on": item.appraised_on, "ltv": f"{item.ltv:.4f}", "lendable_value": _money(item.lendable_value),
+            "certificate_no": item.certificate_no, "valuation": money_text(item.valuation), "appraiser": item.appraiser,
+            "appraised_on": item.appraised_on, "ltv": f"{item.ltv:.4f}", "lendable_value": money_text(item.lendable_value),
             "added_by": item.added_by.username, "created_at": item.created_at}
 
 
 def guarantor_json(item: Guarantor) -> dict:
     return {"id": item.pk, "kind": item.kind, "name": item.name, "uscc": item.uscc, "id_number": item.id_number,
-            "relationship": item.relationship, "guaranteed_amount": _money(item.guaranteed_amount),
+            "relationship": item.relationship, "guaranteed_amount": money_text(item.guaranteed_amount),
             "prescreen": {"passed": item.prescreen_passed, "reasons": item.prescreen.get("reasons", []),
                           "gaps": item.prescreen.get("gaps", [])},
             "created_at": item.created_at}
@@ -60,15 +65,8 @@ def guarantor_json(item: Guarantor) -> dict:
 
 def _limit(application: LoanApplication) -> dict:
     score = application_score_of(application)
-    return {"recommended_limit": _money(score.recommended_limit) if score else None,
+    return {"recommended_limit": money_text(score.recommended_limit) if score else None,
             "limit_basis": score.limit_basis if score else {}}
-
-
-CollateralIn = inline_serializer("CollateralIn", {
-    "kind": serializers.ChoiceField(choices=[k for k, _label in COLLATERAL_KINDS]), "description": serializers.CharField(),
-    "valuation": serializers.CharField(), "appraiser": serializers.CharField(), "appraised_on": serializers.DateField(),
-    "ltv": serializers.CharField(required=False), "owner_name": serializers.CharField(required=False),
-    "certificate_no": serializers.CharField(required=False)})
 
 
 CollateralList = inline_serializer("CollateralList", {"items": serializers.ListField(child=serializers.DictField()),
@@ -87,14 +85,11 @@ class CollateralListView(APIView):
         items = Collateral.objects.filter(application=application).select_related("added_by")
         return Response({"items": [collateral_json(c) for c in items], **_limit(application)})
 
-    @extend_schema(request=CollateralIn, responses={201: inline_serializer("CollateralOut", {"id": serializers.IntegerField()})})
+    @extend_schema(request=CollateralSerializer, responses={201: inline_serializer("CollateralOut", {"id": serializers.IntegerField()})})
     def post(self, request, pk):
         application = _case(request, pk)
-        data = request.data
-        item = services.collateral_add(
-            application=application, by=request.user, kind=str(data.get("kind", "")), description=data.get("description", ""),
-            valuation=data.get("valuation"), appraiser=data.get("appraiser", ""), appraised_on=data.get("appraised_on"),
-            ltv=data.get("ltv"), owner_name=data.get("owner_name", ""), certificate_no=data.get("certificate_no", ""))
+        data = serializer_input(CollateralSerializer, request.data, message=COLLATERAL_INVALID)
+        item = services.collateral_add(application=application, by=request.user, **data)
         return Response({**collateral_json(item), **_limit(application)}, status=status.HTTP_201_CREATED)
 
 
@@ -108,12 +103,6 @@ class CollateralItemView(APIView):
         return Response(_limit(application))
 
 
-GuarantorIn = inline_serializer("GuarantorIn", {
-    "kind": serializers.ChoiceField(choices=["enterprise", "person"]), "name": serializers.CharField(),
-    "uscc": serializers.CharField(required=False), "id_number": serializers.CharField(required=False),
-    "relationship": serializers.CharField(required=False), "guaranteed_amount": serializers.CharField(required=False)})
-
-
 class GuarantorListView(APIView):
     permission_classes = [CaseStaff]
 
@@ -122,14 +111,11 @@ class GuarantorListView(APIView):
         application = _case(request, pk)
         return Response({"items": [guarantor_json(g) for g in Guarantor.objects.filter(application=application)]})
 
-    @extend_schema(request=GuarantorIn, responses={201: inline_serializer("GuarantorOut", {"id": serializers.IntegerField()})})
+    @extend_schema(request=GuarantorSerializer, responses={201: inline_serializer("GuarantorOut", {"id": serializers.IntegerField()})})
     def post(self, request, pk):
         application = _case(request, pk)
-        data = request.data
-        item = services.guarantor_add(
-            application=application, by=request.user, kind=str(data.get("kind", "")), name=data.get("name", ""),
-            uscc=data.get("uscc", ""), id_number=data.get("id_number", ""), relationship=data.get("relationship", ""),
-            guaranteed_amount=data.get("guaranteed_amount"))
+        data = serializer_input(GuarantorSerializer, request.data, message=GUARANTOR_INVALID)
+        item = services.guarantor_add(application=application, by=request.user, **data)
         return Response(guarantor_json(item), status=status.HTTP_201_CREATED)
 
 
@@ -156,10 +142,11 @@ class CaseNoteListView(APIView):
         notes = CaseNote.objects.filter(application=application).select_related("author")
         return Response([{"id": n.pk, "author": n.author.username, "text": n.text, "created_at": n.created_at} for n in notes])
 
-    @extend_schema(request=inline_serializer("NoteIn", {"text": serializers.CharField()}), responses={201: NoteOut})
+    @extend_schema(request=CaseNoteSerializer, responses={201: NoteOut})
     def post(self, request, pk):
         application = _case(request, pk)
-        note = services.case_note_add(application=application, by=request.user, text=str(request.data.get("text", "")))
+        data = serializer_input(CaseNoteSerializer, request.data, message=NOTE_INVALID)
+        note = services.case_note_add(application=application, by=request.user, **data)
         return Response({"id": note.pk, "author": note.author.username, "text": note.text, "created_at": note.created_at},
                         status=status.HTTP_201_CREATED)
 

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 from types import SimpleNamespace
 
 from django.core.cache import cache
@@ -31,7 +31,6 @@ from . import providers as provider_lib
 from . import scorecard
 from .features import derive_features
 from .models import (
-    COLLATERAL_KINDS,
     CaseNote,
     Collateral,
     DataSnapshot,
@@ -508,81 +507,30 @@ def _case_for_rm(application: LoanApplication, by, *, states=DUE_DILIGENCE_STATE
     return application
 
 
-def _money(value, field: str, errors: dict, *, required: bool = True) -> Decimal | None:
-    if value in (None, ""):
-        if required:
-            errors[field] = [_("此项为必填项 / This field is required.")]
-        return None
-    try:
-        amount = Decimal(str(value))
-        if not amount.is_finite() or amount <= 0 or amount != amount.quantize(CENT) or amount >= Decimal("1e14"):
-            raise InvalidOperation
-    except (InvalidOperation, ValueError):
-        errors[field] = [_("请填写正数金额（最多两位小数）/ Enter a positive amount (at most two decimals).")]
-        return None
-    return amount
-
-
-def _date(value, field: str, errors: dict) -> dt.date | None:
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value)
-        except ValueError:
-            value = None
-    if not isinstance(value, dt.date):
-        errors[field] = [_("请使用 YYYY-MM-DD 格式的日期 / Enter a date as YYYY-MM-DD.")]
-        return None
-    return value
-
-
-def _text(value, field: str, errors: dict, *, max_length: int, required: bool = True) -> str:
-    text = str(value or "").strip()
-    if required and not text:
-        errors[field] = [_("此项为必填项 / This field is required.")]
-    elif len(text) > max_length:
-        errors[field] = [_("不能超过 %(n)s 个字符 / At most %(n)s characters.") % {"n": max_length}]
-    return text
-
-
 def ltv_cap(policy: PricingPolicy, kind: str) -> Decimal:
     return Decimal(str((policy.collateral_ltv_by_kind or {}).get(kind, policy.collateral_ltv)))
 
 
 @transaction.atomic
-def collateral_add(*, application: LoanApplication, by, kind: str, description: str, valuation, appraiser: str,
-                   appraised_on, ltv=None, owner_name: str = "", certificate_no: str = "") -> Collateral:
-    """押品: the RM records an appraised item for a secured product; the limit is recomputed."""
+def collateral_add(*, application: LoanApplication, by, kind: str, description: str, valuation: Decimal, appraiser: str,
+                   appraised_on: dt.date, ltv: Decimal | None = None, owner_name: str = "",
+                   certificate_no: str = "") -> Collateral:
+    """押品: the RM records an appraised item for a secured product; the limit is recomputed. The values come
+    checked by underwriting.serializers.CollateralSerializer; the product and the policy are checked here."""
     application = _case_for_rm(application, by)
     errors: dict[str, list[str]] = {}
     if not application.product.secured:
         errors["product"] = [_("该产品为信用类产品，无需押品 / This product is unsecured; no collateral is taken.")]
     policy = pricing_policy()
-    if kind not in dict(COLLATERAL_KINDS):
-        errors["kind"] = [_("可选：%(k)s / One of: %(k)s") % {"k": ", ".join(k for k, _label in COLLATERAL_KINDS)}]
-    description = _text(description, "description", errors, max_length=200)
-    appraiser = _text(appraiser, "appraiser", errors, max_length=100)
-    owner_name = _text(owner_name, "owner_name", errors, max_length=100, required=False)
-    certificate_no = _text(certificate_no, "certificate_no", errors, max_length=60, required=False)
-    valuation = _money(valuation, "valuation", errors)
-    appraised_on = _date(appraised_on, "appraised_on", errors)
     today = timezone.localdate()
-    if appraised_on and appraised_on > today:
-        errors["appraised_on"] = [_("评估日期不能晚于今天 / The appraisal date cannot be in the future.")]
-    elif appraised_on and (today - appraised_on).days > policy.appraisal_max_age_days:
+    if (today - appraised_on).days > policy.appraisal_max_age_days:
         errors["appraised_on"] = [_("评估报告已超过 %(n)s 天有效期，请重新评估 / The appraisal is older than %(n)s days; "
                                     "have it re-appraised.") % {"n": policy.appraisal_max_age_days}]
-    cap = ltv_cap(policy, kind) if kind in dict(COLLATERAL_KINDS) else None
-    if ltv in (None, ""):
+    cap = ltv_cap(policy, kind)
+    if ltv is None:
         ltv = cap
-    else:
-        try:
-            ltv = Decimal(str(ltv))
-            if not ltv.is_finite() or ltv <= 0 or ltv != ltv.quantize(Decimal("0.0001")):
-                raise InvalidOperation
-            if cap is not None and ltv > cap:
-                errors["ltv"] = [_("该类押品的抵押率不能超过 %(c)s / The LTV for this kind may not exceed %(c)s.") % {"c": cap}]
-        except (InvalidOperation, ValueError):
-            errors["ltv"] = [_("请填写 0 到 1 之间的小数，如 0.70 / Enter a fraction such as 0.70.")]
+    elif ltv > cap:
+        errors["ltv"] = [_("该类押品的抵押率不能超过 %(c)s / The LTV for this kind may not exceed %(c)s.") % {"c": cap}]
     if errors:
         raise ApplicationError(_("押品信息有误 / The collateral details are not valid."), errors=errors)
     item = Collateral.objects.create(application=application, kind=kind, description=description, owner_name=owner_name,
@@ -639,29 +587,14 @@ def guarantor_prescreen(*, kind: str, uscc: str = "", id_number: str = "") -> di
 
 @transaction.atomic
 def guarantor_add(*, application: LoanApplication, by, kind: str, name: str, uscc: str = "", id_number: str = "",
-                  relationship: str = "", guaranteed_amount=None) -> Guarantor:
-    """保证人: an enterprise (by USCC) or a person (by resident ID), pre-screened on the negative list."""
-    from applications.identifiers import check_resident_id, check_uscc
-
+                  relationship: str = "", guaranteed_amount: Decimal | None = None) -> Guarantor:
+    """保证人: an enterprise (by USCC) or a person (by resident ID), pre-screened on the negative list. The
+    values come checked by underwriting.serializers.GuarantorSerializer; the borrower and the guarantors
+    already on file are checked here."""
     application = _case_for_rm(application, by)
     errors: dict[str, list[str]] = {}
-    if kind not in dict(Guarantor.KINDS):
-        errors["kind"] = [_("可选：enterprise, person")]
-    name = _text(name, "name", errors, max_length=200)
-    relationship = _text(relationship, "relationship", errors, max_length=100, required=False)
-    amount = _money(guaranteed_amount, "guaranteed_amount", errors, required=False)
-    if kind == Guarantor.ENTERPRISE:
-        check = check_uscc(str(uscc or ""))
-        if not check.ok:
-            errors["uscc"] = check.errors
-        elif check.value == application.enterprise.uscc:
-            errors["uscc"] = [_("借款人不能为自己担保 / The borrower cannot guarantee itself.")]
-        uscc, id_number = check.value, ""
-    elif kind == Guarantor.PERSON:
-        check = check_resident_id(str(id_number or ""))
-        if not check.ok:
-            errors["id_number"] = check.errors
-        id_number, uscc = check.value, ""
+    if kind == Guarantor.ENTERPRISE and uscc == application.enterprise.uscc:
+        errors["uscc"] = [_("借款人不能为自己担保 / The borrower cannot guarantee itself.")]
     key = {"uscc": uscc} if kind == Guarantor.ENTERPRISE else {"id_number": id_number}
     if not errors and application.guarantors.filter(kind=kind, **key).exists():
         errors["uscc" if kind == Guarantor.ENTERPRISE else "id_number"] = [_("该保证人已登记 / This guarantor is already recorded.")]
@@ -669,7 +602,7 @@ def guarantor_add(*, application: LoanApplication, by, kind: str, name: str, usc
         raise ApplicationError(_("保证人信息有误 / The guarantor details are not valid."), errors=errors)
     screen = guarantor_prescreen(kind=kind, uscc=uscc, id_number=id_number)
     guarantor = Guarantor.objects.create(application=application, kind=kind, name=name, uscc=uscc, id_number=id_number,
-                                         relationship=relationship, guaranteed_amount=amount, prescreen=screen,
+                                         relationship=relationship, guaranteed_amount=guaranteed_amount, prescreen=screen,
                                          prescreen_passed=screen["passed"], added_by=by)
     audit_record(actor=by, action="guarantor.add", obj=application,
                  data={"guarantor": guarantor.pk, "kind": kind, "prescreen_passed": screen["passed"],
@@ -686,38 +619,22 @@ def guarantor_remove(*, guarantor: Guarantor, by) -> None:
 
 @transaction.atomic
 def case_note_add(*, application: LoanApplication, by, text: str) -> CaseNote:
-    errors: dict[str, list[str]] = {}
-    text = _text(text, "text", errors, max_length=4000)
-    if errors:
-        raise ApplicationError(_("请填写笔记内容 / Write the note."), errors=errors)
+    """A note on the case (checked by underwriting.serializers.CaseNoteSerializer)."""
     note = CaseNote.objects.create(application=application, author=by, text=text)
     audit_record(actor=by, action="case.note", obj=application, data={"note": note.pk})
     return note
 
 
 # ---------------------------------------------------------------- requests for information
-def info_request_validate(*, application: LoanApplication, documents=None, questions=None,
-                          due_on=None) -> tuple[list[DocumentRequirement], list[str], dt.date | None]:
-    """The documents (codes of the product's checklist) and questions asked, and the due date."""
-    errors: dict[str, list[str]] = {}
-    codes = [str(c).strip() for c in (documents or []) if str(c).strip()]
-    by_code = {r.code: r for r in DocumentRequirement.objects.filter(product=application.product, code__in=codes)}
-    unknown = [c for c in codes if c not in by_code]
+def info_request_documents(*, application: LoanApplication, documents: list[str]) -> list[DocumentRequirement]:
+    """The documents asked for (codes checked by underwriting.serializers.InfoRequestSerializer), as items of
+    the product's checklist; a code not on it is refused here, where the checklist is known."""
+    by_code = {r.code: r for r in DocumentRequirement.objects.filter(product=application.product, code__in=documents)}
+    unknown = [c for c in documents if c not in by_code]
     if unknown:
-        errors["documents"] = [_("不在该产品材料清单中：%(c)s / Not on the product's checklist: %(c)s") % {"c": ", ".join(unknown)}]
-    asked = [str(q).strip() for q in (questions or []) if str(q).strip()]
-    too_long = [i for i, q in enumerate(asked) if len(q) > 300]
-    if too_long:
-        errors["questions"] = [_("每个问题不超过300字 / Each question at most 300 characters.")]
-    if due_on not in (None, ""):
-        due_on = _date(due_on, "due_on", errors)
-        if due_on and due_on < timezone.localdate():
-            errors["due_on"] = [_("截止日期不能早于今天 / The due date cannot be in the past.")]
-    else:
-        due_on = None
-    if errors:
-        raise ApplicationError(_("补充资料请求有误 / The request for information is not valid."), errors=errors)
-    return [by_code[c] for c in dict.fromkeys(codes)], asked, due_on
+        raise ApplicationError(_("补充资料请求有误 / The request for information is not valid."), errors={
+            "documents": [_("不在该产品材料清单中：%(c)s / Not on the product's checklist: %(c)s") % {"c": ", ".join(unknown)}]})
+    return [by_code[c] for c in documents]
 
 
 def info_request_message(message: str, requirements: list[DocumentRequirement], questions: list[str]) -> str:
@@ -802,11 +719,11 @@ def _answers_validate(questions: list[QuestionnaireQuestion], answers: dict) -> 
 
 @transaction.atomic
 def site_visit_record(*, application: LoanApplication, by, mode: str, notes: str = "", answers: dict | None = None) -> SiteVisit:
+    """A visit (checked by underwriting.serializers.SiteVisitSerializer: the mode, notes for a real visit);
+    the answers against the product's questionnaire and a waiver against the case's risk are checked here."""
     application = LoanApplication.objects.select_for_update().get(pk=application.pk)
     if application.status != LoanApplication.Status.UNDER_REVIEW:
         raise Conflict(_("只有审查中的申请可以记录走访 / Visits are recorded while the case is under review."), state=application.status)
-    if mode not in dict(SiteVisit.MODES):
-        raise ApplicationError(_("走访方式无效 / Invalid visit mode."), errors={"mode": [_("可选：onsite, video, waived")]})
     answers = answers or {}
     if mode == "waived":
         score = Score.objects.filter(application=application, is_shadow=False).first()
@@ -815,8 +732,6 @@ def site_visit_record(*, application: LoanApplication, by, mode: str, notes: str
                                    errors={"mode": [_("不能免于走访 / A visit cannot be waived here.")]})
     else:
         errors = _answers_validate(questionnaire_for(application.product), answers)
-        if not notes.strip():
-            errors["notes"] = [_("请填写走访记录 / Write the visit notes.")]
         if errors:
             raise ApplicationError(_("问卷未完成 / The questionnaire is incomplete."), errors=errors)
     visit = SiteVisit.objects.create(application=application, mode=mode, notes=notes.strip(), answers=answers, visited_by=by)

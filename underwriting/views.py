@@ -14,19 +14,27 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from applications.forms import UPLOAD_INCOMPLETE, DocumentUploadForm
 from applications.selectors import applications_visible_to
+from loanservice.api import form_input, serializer_input
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.roles import permission_required
 
 from . import services
 from .models import Collateral, Guarantor
+from .serializers import (
+    COLLATERAL_INVALID,
+    GUARANTOR_INVALID,
+    NOTE_INVALID,
+    CaseNoteSerializer,
+    CollateralSerializer,
+    GuarantorSerializer,
+)
 
 
 def collateral_add(request, application) -> str:
-    p = request.POST
-    services.collateral_add(application=application, by=request.user, kind=p.get("kind", ""), description=p.get("description", ""),
-                            valuation=p.get("valuation"), appraiser=p.get("appraiser", ""), appraised_on=p.get("appraised_on"),
-                            ltv=p.get("ltv") or None, owner_name=p.get("owner_name", ""), certificate_no=p.get("certificate_no", ""))
+    data = serializer_input(CollateralSerializer, request.POST, message=COLLATERAL_INVALID)
+    services.collateral_add(application=application, by=request.user, **data)
     return _("押品已登记，建议额度已重算 / Collateral recorded; the recommended limit was recomputed.")
 
 
@@ -39,10 +47,8 @@ def collateral_remove(request, application) -> str:
 
 
 def guarantor_add(request, application) -> str:
-    p = request.POST
-    guarantor = services.guarantor_add(application=application, by=request.user, kind=p.get("kind", ""), name=p.get("name", ""),
-                                       uscc=p.get("uscc", ""), id_number=p.get("id_number", ""),
-                                       relationship=p.get("relationship", ""), guaranteed_amount=p.get("guaranteed_amount") or None)
+    data = serializer_input(GuarantorSerializer, request.POST, message=GUARANTOR_INVALID)
+    guarantor = services.guarantor_add(application=application, by=request.user, **data)
     if guarantor.prescreen_passed:
         return _("保证人已登记，预审通过 / Guarantor recorded; pre-screen passed.")
     return _("保证人已登记，但预审未通过，请关注 / Guarantor recorded, but the pre-screen found a problem.")
@@ -57,7 +63,8 @@ def guarantor_remove(request, application) -> str:
 
 
 def note_add(request, application) -> str:
-    services.case_note_add(application=application, by=request.user, text=request.POST.get("text", ""))
+    data = serializer_input(CaseNoteSerializer, request.POST, message=NOTE_INVALID)
+    services.case_note_add(application=application, by=request.user, **data)
     return _("笔记已保存 / Note saved.")
 
 
@@ -77,12 +84,10 @@ def info_request_upload(request, pk):
     from applications.services import document_upload
 
     application = get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
-    upload = request.FILES.get("file")
     try:
-        if upload is None:
-            raise ApplicationError(_("请选择文件 / Choose a file."), errors={"file": [_("请选择文件 / Choose a file.")]})
-        document_upload(application=application, user=request.user, requirement_code=request.POST.get("requirement", ""),
-                        name=upload.name, content=upload.read(), ip=request.META.get("REMOTE_ADDR"))
+        data = form_input(DocumentUploadForm, request.POST, files=request.FILES, message=UPLOAD_INCOMPLETE)
+        document_upload(application=application, user=request.user, requirement_code=data["requirement"],
+                        name=data["file"].name, content=data["file"].read(), ip=request.META.get("REMOTE_ADDR"))
         messages.success(request, _("材料已上传 / Document uploaded."))
     except ApplicationError as exc:
         messages.error(request, " ".join([exc.message, *[m for msgs in exc.errors.values() for m in msgs]]))

@@ -1,5 +1,6 @@
 from django import template
 
+from loanservice.money import money_display
 from loanservice.text import in_language
 
 register = template.Library()
@@ -19,15 +20,9 @@ def tr(context, obj, field):
 
 @register.filter
 def cny(value, decimals=0):
-    """1234567.5 → "1,234,568" (or with decimals): the same grouping in every language."""
-    if value in (None, ""):
-        return ""
-    from decimal import Decimal, InvalidOperation
-
-    try:
-        return f"{Decimal(str(value)):,.{int(decimals)}f}"
-    except (InvalidOperation, ValueError):
-        return value
+    """1234567.5 → "1,234,568" (or with decimals, `|cny:2`): the same grouping in every language. The one
+    money filter of the pages (loanservice.money.money_display)."""
+    return money_display(value, decimals)
 
 
 @register.filter

@@ -180,11 +180,11 @@ def _enterprise(owner, seed: int, tier: str, name: str, *, grades: str = "", ind
     if existing:
         return existing
     today = timezone.localdate()
-    return enterprise_create(owner=owner, data={
-        "name": name, "uscc": uscc, "legal_form": "llc", "legal_rep_name": "张小微",
-        "legal_rep_id_number": make_resident_id(seed, birth_year=1978), "industry_code": industry,
-        "founded_on": (today - dt.timedelta(days=365 * 6)).isoformat(), "employees": employees, "annual_revenue": revenue,
-    })
+    return enterprise_create(
+        owner=owner, name=name, uscc=uscc, legal_form="llc", legal_rep_name="张小微",
+        legal_rep_id_number=make_resident_id(seed, birth_year=1978), industry_code=industry,
+        founded_on=today - dt.timedelta(days=365 * 6), employees=employees, annual_revenue=Decimal(revenue),
+    )
 
 
 def _draft(owner, enterprise, code: str, amount: str, term: int, method: str, purpose="采购原材料", channel="web") -> LoanApplication:
@@ -380,12 +380,12 @@ CITY = {"SH01": "上海", "BJ01": "北京", "ZJ01": "杭州"}
 def _history_enterprise(plan: _Plan, owner) -> Enterprise:
     k = plan.n % len(INDUSTRIES)
     rng = random.Random(plan.n)
-    return enterprise_create(owner=owner, data={
-        "name": plan.name or f"{CITY[plan.region]}{NAMES[k]}{plan.n:03d}有限公司", "uscc": plan.uscc, "legal_form": "llc",
-        "legal_rep_name": "历史客户", "legal_rep_id_number": make_resident_id(700000 + plan.n, birth_year=1970 + plan.n % 25),
-        "industry_code": INDUSTRIES[k], "founded_on": (plan.start.date() - dt.timedelta(days=365 * (3 + plan.n % 9))).isoformat(),
-        "employees": 8 + rng.randint(0, 150), "annual_revenue": str(rng.randint(20, 400) * 100000),
-    })
+    return enterprise_create(
+        owner=owner, name=plan.name or f"{CITY[plan.region]}{NAMES[k]}{plan.n:03d}有限公司", uscc=plan.uscc, legal_form="llc",
+        legal_rep_name="历史客户", legal_rep_id_number=make_resident_id(700000 + plan.n, birth_year=1970 + plan.n % 25),
+        industry_code=INDUSTRIES[k], founded_on=plan.start.date() - dt.timedelta(days=365 * (3 + plan.n % 9)),
+        employees=8 + rng.randint(0, 150), annual_revenue=Decimal(rng.randint(20, 400) * 100000),
+    )
 
 
 def _amount(rng, code: str) -> tuple[str, int, str]:

@@ -4,6 +4,7 @@ case waiting in the RM's queue, and the PSI baseline of the expert scorecard. Id
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -33,8 +34,8 @@ def seed_demo_data(users: dict) -> None:
         return
     rm = case.relationship_manager
     collateral_add(application=case, by=rm, kind="real_estate", description="上海市闵行区莘庄工业区厂房一幢 1,850㎡",
-                   certificate_no="沪(2023)闵字不动产权第018821号", owner_name=case.enterprise.name, valuation="3600000.00",
+                   certificate_no="沪(2023)闵字不动产权第018821号", owner_name=case.enterprise.name, valuation=Decimal("3600000.00"),
                    appraiser="上海信衡房地产土地估价有限公司", appraised_on=timezone.localdate() - dt.timedelta(days=35))
     guarantor_add(application=case, by=rm, kind="person", name=case.enterprise.legal_rep_name,
-                  id_number=make_resident_id(7001, birth_year=1976), relationship="实际控制人", guaranteed_amount="2000000.00")
+                  id_number=make_resident_id(7001, birth_year=1976), relationship="实际控制人", guaranteed_amount=Decimal("2000000.00"))
     case_note_add(application=case, by=rm, text="电话联系实际控制人，约定下周二现场走访；厂房为自有，已办理抵押登记前的权属核查。")

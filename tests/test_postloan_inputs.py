@@ -1,0 +1,86 @@
+"""The after-loan inputs are checked once, by postloan.serializers: a repayment's amount, date and reference
+get the same message under the same field from the API and from a line of a CSV import; a top-up's amount
+the same from the API and the portal; a collateral value on the loan page is read by the same money parser."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html as htmllib
+from decimal import Decimal
+
+import pytest
+import time_machine
+
+from loanservice.text import in_language
+from tests.conftest import client_for
+from tests.test_postloan_repayments import DISBURSED
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def loan(products, org):
+    from tests.factories import ApplicantFactory, FastTrackLoanFactory
+
+    with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
+        return FastTrackLoanFactory(owner=ApplicantFactory(username="pl_inputs"), seed=52)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("amount", "-5"), ("amount", "1.001"), ("amount", "abc"), ("amount", "NaN"), ("amount", "0"),
+    ("paid_on", "2999-01-01"), ("paid_on", "yesterday"), ("reference", ""), ("reference", "R" * 81),
+])
+def test_a_repayment_field_gets_one_message_from_the_api_and_the_import(loan, org, field, value):
+    from postloan.imports import repayment_import_preview
+
+    ops = org["demo_ops"]
+    first = loan.installments.get(n=1)
+    body = {"amount": f"{first.total:.2f}", "paid_on": first.due_date.isoformat(), "reference": "CB-IN-1", field: value}
+    with time_machine.travel(dt.datetime.combine(first.due_date, dt.time(12)), tick=False):
+        r = client_for(ops).post(f"/api/v1/loans/{loan.pk}/repayments/", body, format="json")
+        assert r.status_code == 400, r.content
+        errors = r.json()["errors"]
+        assert set(errors) == {field}, errors
+        csv = f"loan_id,reference,amount,paid_on\n{loan.pk},{body['reference']},{body['amount']},{body['paid_on']}\n"
+        batch = repayment_import_preview(file_name="in.csv", content=csv.encode(), by=ops)
+    line = batch.lines[0]
+    assert batch.status == "rejected" and set(line["errors"]) == {field}
+    assert line["errors"][field] == errors[field]
+    assert loan.repayments.count() == 0
+
+
+def test_the_api_and_the_import_read_the_same_amount_and_date(loan, org):
+    from postloan.imports import repayment_import_apply, repayment_import_preview
+
+    ops = org["demo_ops"]
+    first, second = loan.installments.get(n=1), loan.installments.get(n=2)
+    with time_machine.travel(dt.datetime.combine(second.due_date, dt.time(12)), tick=False):
+        r = client_for(ops).post(f"/api/v1/loans/{loan.pk}/repayments/", {
+            "amount": f"{first.total:,.2f}", "paid_on": first.due_date.strftime("%Y/%m/%d"), "reference": "CB-A"}, format="json")
+        assert r.status_code == 201, r.content
+        csv = f'loan_id,reference,amount,paid_on\n{loan.pk},CB-B,"{second.total:,.2f}",{second.due_date:%Y/%m/%d}\n'
+        batch = repayment_import_apply(batch=repayment_import_preview(file_name="b.csv", content=csv.encode(), by=ops), by=ops)
+    assert batch.summary["applied"] == 1
+    assert {(r.reference, r.amount, r.paid_on) for r in loan.repayments.all()} == {
+        ("CB-A", first.total, first.due_date), ("CB-B", second.total, second.due_date)}
+
+
+def test_a_top_up_amount_gets_one_message_from_the_api_and_the_portal(loan, client):
+    for body, field in (({"kind": "top_up"}, "amount"), ({"kind": "top_up", "amount": "12.345"}, "amount"),
+                        ({"kind": "more"}, "kind")):
+        r = client_for(loan.borrower).post(f"/api/v1/loans/{loan.pk}/renewal/", body, format="json")
+        assert r.status_code == 400 and set(r.json()["errors"]) == {field}, r.content
+        message = in_language(r.json()["errors"][field][0])
+        client.force_login(loan.borrower)
+        page = client.post(f"/postloan/my/loans/{loan.pk}/renewal/", body, follow=True)
+        assert message in htmllib.unescape(page.content.decode()), (body, message)
+    assert not loan.renewals.exists()
+
+
+def test_a_collateral_value_on_the_loan_page_is_read_by_the_money_parser(loan, org, client):
+    client.force_login(org["demo_risk"])
+    url = f"/postloan/loans/{loan.pk}/action/collateral/"
+    page = client.post(url, {"description": "厂房", "value": "1e6", "valued_on": dt.date.today().isoformat()}, follow=True)
+    assert "请填写有效金额" in htmllib.unescape(page.content.decode()) and not loan.collateral.exists()
+    client.post(url, {"description": "厂房", "value": "1,200,000.5", "valued_on": dt.date.today().isoformat()})
+    assert loan.collateral.get().value == Decimal("1200000.50")
