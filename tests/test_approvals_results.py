@@ -4,6 +4,8 @@ and the application as written, so the conductor never reads the case again to f
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from tests.approvals_support import fast_passwords  # noqa: F401
@@ -24,13 +26,13 @@ def test_an_escalation_then_the_final_approval(products, org):
 
     application = PendingApprovalFactory(amount="5000000.00", seed=9)
     assert application.route == "head_office"
-    result = _decide(application, org["demo_branch_approver"], decision="approve", approved_amount="4500000.00")
+    result = _decide(application, org["demo_branch_approver"], decision="approve", approved_amount=Decimal("4500000.00"))
     assert result.outcome == DecisionOutcome.ESCALATED and not result.closed
     assert (result.from_tier, result.to_tier) == ("branch", "head_office")
     assert result.decision.decision == "recommend" and result.case.tier == "head_office"
     assert result.application.status == LoanApplication.Status.PENDING_APPROVAL
 
-    result = _decide(application, org["demo_head_approver"], decision="approve", rate="0.0520")
+    result = _decide(application, org["demo_head_approver"], decision="approve", rate=Decimal("0.0520"))
     assert result.outcome == DecisionOutcome.APPROVED and result.closed
     assert (result.from_tier, result.to_tier) == ("head_office", "head_office")
     assert result.case.status == "approved" and result.decision.decision == "approve"
