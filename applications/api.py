@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -13,10 +14,11 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from loanservice.api import client_ip, form_input, rule_permission
+from loanservice.text import in_language
 
 from . import services
 from .forms import UPLOAD_INCOMPLETE, ApplicationCreateForm, ConsentForm, DocumentUploadForm, EnterpriseForm
-from .models import DocumentRequirement, Enterprise, LoanProduct
+from .models import AdmissionCriterion, DocumentRequirement, Enterprise, LoanProduct
 from .selectors import applications_visible_to, enterprises_visible_to, products_published
 
 IsApplicant = rule_permission("applications.apply")
@@ -57,8 +59,6 @@ class ProductListView(APIView):
 
     @extend_schema(responses=ProductSerializer(many=True))
     def get(self, request):
-        from .models import AdmissionCriterion
-
         criteria = list(AdmissionCriterion.objects.filter(is_active=True).prefetch_related("products"))
         for c in criteria:
             c.product_ids = {p.pk for p in c.products.all()}
@@ -194,10 +194,6 @@ class HelpView(APIView):
                     "cases": serializers.ListField(child=serializers.DictField(), allow_null=True),
                     "login_needed": serializers.BooleanField()}))
     def get(self, request):
-        from django.utils.translation import get_language
-
-        from loanservice.text import in_language
-
         result = services.assistant_answer(user=request.user, text=str(request.query_params.get("q", "")),
                                            language=get_language() or "")
         cases = None

@@ -14,6 +14,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from .models import FaqEntry
+
 QUESTION_WEIGHT = 3.0
 ANSWER_WEIGHT = 1.0
 UNIGRAM_WEIGHT = 0.25  # a single Chinese character says little on its own
@@ -224,7 +226,6 @@ FAQ_SEED = [
 
 def seed_faq() -> int:
     """Create the seed FAQ entries that do not exist yet (by question); admin edits are kept."""
-    from .models import FaqEntry
 
     created = 0
     for order, (q, q_en, a, a_en, keywords, url) in enumerate(FAQ_SEED):

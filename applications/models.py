@@ -18,6 +18,9 @@ from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
 from loanservice.storage import private_storage
 
+from .identifiers import check_resident_id, check_uscc
+from .prescreen import RULES
+
 MONEY = {"max_digits": 16, "decimal_places": 2}
 RATE = {"max_digits": 7, "decimal_places": 6}
 
@@ -229,9 +232,6 @@ class AdmissionCriterion(Bilingual, models.Model):
         return self.code
 
     def clean(self):
-
-        from .prescreen import RULES
-
         errors = {}
         if self.rule not in RULES:
             errors["rule"] = _("未知规则，可选：%(r)s / Unknown rule; one of: %(r)s") % {"r": ", ".join(sorted(RULES))}
@@ -266,9 +266,6 @@ class NegativeListEntry(models.Model):
         return self.expires_on is None or self.expires_on >= timezone.localdate()
 
     def clean(self):
-
-        from .identifiers import check_resident_id, check_uscc
-
         errors = {}
         self.uscc = (self.uscc or "").strip().upper()
         self.id_number = (self.id_number or "").strip().upper()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from loanservice import roles
+from loanservice.models import SlaClock, SlaTarget
+from loanservice.sla import DEFAULT_TARGETS, sla_clock_remaining, sla_target_days
 
 from .models import (
     DATA_SOURCES,
@@ -68,7 +71,6 @@ def enterprises_reassignable_by(user) -> QuerySet[Enterprise]:
 
 def relationship_managers_with_load(*, branch_id: int | None = None) -> QuerySet:
     """Active RMs (of a branch, when given) with their open case load, lightest first."""
-    from django.contrib.auth import get_user_model
 
     qs = get_user_model().objects.filter(groups__name=roles.RM, is_active=True)
     if branch_id:
@@ -119,14 +121,11 @@ def _current_stage(application: LoanApplication) -> str | None:
 
 def sla_targets_map() -> dict[tuple[str, str], Decimal]:
     """Every SLA target by (stage, product code; "" for the default), in one query."""
-    from loanservice.models import SlaTarget
 
     return {(t.stage, t.product_code): t.business_days for t in SlaTarget.objects.all()}
 
 
 def _target_days(stage: str, product_code: str, targets: dict | None) -> Decimal:
-    from loanservice.sla import DEFAULT_TARGETS, sla_target_days
-
     if targets is None:
         return sla_target_days(stage=stage, product_code=product_code)
     return targets.get((stage, product_code)) or targets.get((stage, "")) or DEFAULT_TARGETS[stage]
@@ -137,7 +136,6 @@ def application_tracker(application: LoanApplication, *, clock=None, now=None, t
 
     `clock` is the case's running SLA clock, if any, and `targets` the SLA targets (`sla_targets_map`): the
     caller fetches them once, so lists stay at a constant number of queries."""
-    from loanservice.sla import sla_clock_remaining
 
     S = LoanApplication.Status
     status = application.status
@@ -221,7 +219,6 @@ def application_tracker(application: LoanApplication, *, clock=None, now=None, t
 
 def open_clocks_by_case(case_ids) -> dict:
     """The running SLA clock of each case, in one query."""
-    from loanservice.models import SlaClock
 
     return {c.case_id: c for c in SlaClock.objects.filter(case_id__in=list(case_ids), stopped_at__isnull=True)
             .order_by("started_at")}

@@ -13,9 +13,10 @@ from decimal import Decimal
 
 import filetype
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -25,12 +26,12 @@ from django_fsm import can_proceed
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
-from loanservice.models import Branch
+from loanservice.models import Branch, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from loanservice.text import join_list
 
-from . import prescreen
+from . import faq, prescreen
 from .forms import USCC_TAKEN, too_long
 from .identifiers import region_of_uscc
 from .models import (
@@ -41,12 +42,20 @@ from .models import (
     Consent,
     DocumentRequirement,
     Enterprise,
+    FaqEntry,
     InfoRequest,
     LoanApplication,
     LoanProduct,
     NegativeListEntry,
+    UnansweredQuestion,
 )
-from .selectors import applicable_checklist, manual_negative_hits
+from .selectors import (
+    applicable_checklist,
+    application_tracker,
+    manual_negative_hits,
+    open_clocks_by_case,
+    sla_targets_map,
+)
 
 User = get_user_model()
 ALL_SOURCES = [code for code, _label in DATA_SOURCES]
@@ -486,7 +495,6 @@ def _display_name(user) -> str:
 def relationship_manager_reassign(*, enterprise: Enterprise, new_rm, by, reason: str, ip: str | None = None) -> Enterprise:
     """A supervisor of the current RM, or a branch approver of the enterprise's branch, hands the customer to
     another RM (首席服务官). The open cases and their running SLA clocks follow; both sides are told."""
-    from loanservice.models import SlaClock
 
     enterprise = Enterprise.objects.select_for_update().get(pk=enterprise.pk)  # no outer join under FOR UPDATE
     roles.permission_check(by, "applications.reassign_rm_of", enterprise,
@@ -527,7 +535,6 @@ def relationship_manager_reassign(*, enterprise: Enterprise, new_rm, by, reason:
 @transaction.atomic
 def negative_list_add(*, by, reason: str, uscc: str = "", id_number: str = "", expires_on=None) -> NegativeListEntry:
     """A manual negative-list entry (by USCC or resident ID), checked like the admin form and audited."""
-    from django.core.exceptions import ValidationError
 
     entry = NegativeListEntry(uscc=uscc, id_number=id_number, reason=(reason or "").strip(), expires_on=expires_on,
                               created_by=by)
@@ -548,11 +555,7 @@ def assistant_answer(*, user, text: str, language: str = "") -> dict:
     """Answer a question typed in the portal's help box: the applicant's own cases for "where is my
     application?", and the FAQ in ranked order. A question neither answers is logged for the knowledge base
     owner (one row per wording, counted)."""
-    from django.db.models import F
 
-    from . import faq
-    from .models import FaqEntry, UnansweredQuestion
-    from .selectors import application_tracker, open_clocks_by_case, sla_targets_map
 
     text = " ".join((text or "").split())[:300]
     result = {"query": text, "faq": [], "cases": None, "login_needed": False, "answered": False}

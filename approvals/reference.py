@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from .models import CreditCommittee, ReferralRule
+
 # The early-warning signals of DESIGN.md's post-loan rules, applied at origination: any of them keeps
 # a case off the fast track ("no warning") and names the reason for the person who takes it.
 REFERRAL_RULES = [
@@ -27,8 +29,6 @@ REFERRAL_RULES = [
 
 
 def seed_referral_rules() -> None:
-    from .models import ReferralRule
-
     for order, (code, source, field, operator, threshold, message, message_en) in enumerate(REFERRAL_RULES):
         ReferralRule.objects.get_or_create(code=code, defaults=dict(
             source=source, field=field, operator=operator, threshold=None if threshold is None else Decimal(threshold),
@@ -36,8 +36,6 @@ def seed_referral_rules() -> None:
 
 
 def seed_committee() -> None:
-    from .models import CreditCommittee
-
     if not CreditCommittee.objects.exists():
         CreditCommittee.objects.create(quorum=3)
 

@@ -12,6 +12,7 @@ from applications.models import LoanApplication
 from loanservice import roles
 from loanservice.errors import ApplicationError
 from loanservice.models import SlaClock
+from underwriting.selectors import questionnaire_for
 
 from .models import (
     TIER_ROLE,
@@ -128,7 +129,6 @@ def review_context(application: LoanApplication, user) -> dict:
 
 def _visit_answers(application: LoanApplication) -> list[dict]:
     """The latest visit's questionnaire answers with their questions, in the questionnaire's order."""
-    from underwriting.selectors import questionnaire_for
 
     visit = application.visits.first()
     if visit is None:

@@ -30,6 +30,7 @@ from loanservice.sla import sla_clock_remaining
 from postloan.models import Loan
 from underwriting.selectors import application_score_of, questionnaire_for
 from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
+from underwriting.services import site_visit_record
 
 IsApplicant = rule_permission("applications.apply")
 IsRM = rule_permission("underwriting.due_diligence")
@@ -217,8 +218,6 @@ class SiteVisitView(APIView):
 
     @extend_schema(request=SiteVisitSerializer, responses={201: inline_serializer("VisitOut", {"id": serializers.IntegerField(), "mode": serializers.CharField()})})
     def post(self, request, pk):
-        from underwriting.services import site_visit_record
-
         application = rm_case(request, pk)
         ser = SiteVisitSerializer(data=request.data)
         ser.is_valid(raise_exception=True)

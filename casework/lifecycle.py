@@ -24,8 +24,11 @@ from applications import services as intake
 from applications.models import LoanApplication
 from approvals import services as approvals
 from approvals.models import ROUTE_LEVELS
+from casework import tasks
 from contracts import services as contracts
 from contracts.models import Contract, DisbursementOrder
+from loanservice.audit import audit_record
+from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
@@ -40,9 +43,6 @@ TIER_STAGE = {"branch": "branch_approval", "head_office": "head_office_approval"
 
 
 def _dispatch(task_name: str, *args) -> None:
-    from casework import tasks
-    from loanservice.dispatch import dispatch_on_commit
-
     dispatch_on_commit(getattr(tasks, task_name), *args)
 
 
@@ -78,7 +78,6 @@ def application_submit(*, application_id: int, user, ip: str | None = None) -> L
 def _prescreen_refresh(application: LoanApplication, *, payloads: dict) -> None:
     """Data missing at submission (a source was down) has arrived since: judge the pre-screen again on the
     complete data, so a cured gap no longer blocks the fast track and a new hit is not missed."""
-    from loanservice.audit import audit_record
 
     before = application.prescreen
     application.prescreen = intake.prescreen_run(enterprise=application.enterprise, product=application.product,
@@ -117,7 +116,6 @@ def score_and_route(application_id: int, *, retry_transient: bool = False) -> st
             application.route = result.route
             application.scored_at = timezone.now()
             application.save()
-            from loanservice.audit import audit_record
 
             audit_record(actor=None, action="application.route", obj=application, to_state=application.status,
                          reason=",".join(r["code"] for r in result.referrals),
@@ -133,7 +131,6 @@ def score_and_route(application_id: int, *, retry_transient: bool = False) -> st
         if application.submitted_at:  # how long the decision took, submission to route (信秒贷: about a second)
             seconds = Decimal(str((application.scored_at - application.submitted_at).total_seconds()))
             underwriting.score_decision_time_record(score=score, seconds=seconds)
-            from loanservice.audit import audit_record
 
             audit_record(actor=None, action="application.decision_time", obj=application,
                          data={"route": application.route, "status": application.status, "seconds": f"{seconds:.3f}",

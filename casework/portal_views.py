@@ -44,7 +44,9 @@ from applications.selectors import (
 )
 from casework import lifecycle
 from casework.case_api import application_detail
+from casework.prequal import prequal_token_read
 from contracts.models import Contract
+from contracts.services import contract_verify
 from loanservice.api import client_ip, form_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
@@ -124,8 +126,6 @@ def portal_home(request):
 
 
 def _prefill(request) -> dict | None:
-    from casework.prequal import prequal_token_read
-
     invite = request.GET.get("invite")
     if invite:  # a marketing invitation (marketing/services.py invitation_token): the same prefill, channel "invite"
         data = invitation_read(invite)
@@ -367,7 +367,6 @@ def application_action(request, pk, action):
                                         user_agent=request.META.get("HTTP_USER_AGENT", ""))
             messages.success(request, _("合同已签署 / Contract signed."))
         elif action == "verify":
-            from contracts.services import contract_verify
 
             contract = get_object_or_404(application.contracts.all(), pk=request.POST.get("contract") or 0)
             result = contract_verify(contract=contract, by=request.user, ip=client_ip(request))

@@ -10,11 +10,26 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
+from applications.faq import seed_faq
+from applications.models import AdmissionCriterion
+from approvals.models import AuthorityMatrixVersion, AuthorityRule, ReasonCode
+from approvals.reference import seed_approval_policy
+from contracts.models import ContractTemplate
+from contracts.reference import seed_conditions_precedent
 from ledger.reference import chart_seed
 from loanservice import roles
+from loanservice.bizcal import calendar_from_chinese_calendar
+from loanservice.models import CalendarDay, CalendarYear, SlaTarget
+from loanservice.sla import business_calendar_changed
+from postloan.reference import seed_postloan_policy
+from underwriting.models import DataSourceConfig, PricingPolicy, QuestionnaireQuestion
+from underwriting.selectors import scorecard_champion
+from underwriting.sources import SOURCES
 
 ADMISSION = [
     # code, rule, params, name, name_en, message, message_en
@@ -101,8 +116,6 @@ def seed_groups() -> None:
 
 
 def seed_criteria() -> None:
-    from applications.models import AdmissionCriterion
-
     for kind, rows in (("admission", ADMISSION), ("negative", NEGATIVE)):
         for order, (code, rule, params, name, name_en, msg, msg_en) in enumerate(rows):
             AdmissionCriterion.objects.get_or_create(code=code, defaults=dict(
@@ -110,18 +123,13 @@ def seed_criteria() -> None:
 
 
 def seed_reason_codes() -> None:
-    from approvals.models import ReasonCode
-
     for code, kind, text, text_en in REASON_CODES:
         ReasonCode.objects.get_or_create(code=code, defaults={"kind": kind, "text": text, "text_en": text_en})
 
 
 def seed_authority_matrix() -> None:
-    from approvals.models import AuthorityMatrixVersion, AuthorityRule
-
     if AuthorityMatrixVersion.objects.exists():
         return
-    from django.utils import timezone
 
     # Built as a draft, then activated: an activated version is frozen.
     version = AuthorityMatrixVersion.objects.create(number=1, note="DESIGN.md defaults")
@@ -132,17 +140,12 @@ def seed_authority_matrix() -> None:
 
 
 def seed_sla_targets() -> None:
-    from loanservice.models import SlaTarget
-
     for stage, days in SLA_DEFAULTS.items():
         SlaTarget.objects.get_or_create(stage=stage, product_code="", defaults={"business_days": Decimal(days)})
 
 
 def seed_calendar(years=range(2020, 2031)) -> list[int]:
     """Load the official schedule for the years chinese-calendar knows; return the years it did not."""
-    from loanservice.bizcal import calendar_from_chinese_calendar
-    from loanservice.models import CalendarDay, CalendarYear
-    from loanservice.sla import business_calendar_changed
 
     data = calendar_from_chinese_calendar(years)
     known = set(CalendarYear.objects.values_list("year", flat=True))
@@ -158,10 +161,6 @@ def seed_calendar(years=range(2020, 2031)) -> list[int]:
 
 
 def seed_underwriting() -> None:
-    from underwriting.models import DataSourceConfig, PricingPolicy, QuestionnaireQuestion
-    from underwriting.selectors import scorecard_champion
-    from underwriting.sources import SOURCES
-
     for source in SOURCES:
         DataSourceConfig.objects.get_or_create(source=source)
     PricingPolicy.objects.get_or_create(effective_on=dt.date(2025, 5, 20), defaults=dict(
@@ -175,11 +174,6 @@ def seed_underwriting() -> None:
 
 
 def seed_contract_templates() -> None:
-    from django.conf import settings
-
-    from contracts.models import ContractTemplate
-    from contracts.reference import seed_conditions_precedent
-
     for kind in ("loan", "guarantee", "mortgage"):
         html = Path(settings.BASE_DIR, "templates", "contracts", f"{kind}_contract.html").read_text(encoding="utf-8")
         ContractTemplate.objects.get_or_create(kind=kind, product=None, version=1, defaults={"html": html})
@@ -190,19 +184,16 @@ def seed_contract_templates() -> None:
 def seed_reference_data() -> None:
     seed_groups()
     seed_criteria()
-    from applications.faq import seed_faq
 
     seed_faq()
     seed_reason_codes()
     seed_authority_matrix()
-    from approvals.reference import seed_approval_policy
 
     seed_approval_policy()
     seed_sla_targets()
     seed_calendar()
     seed_underwriting()
     seed_contract_templates()
-    from postloan.reference import seed_postloan_policy
 
     seed_postloan_policy()  # buckets, floors, policy, warning rules (a test flush would otherwise leave none)
     chart_seed()  # the chart of accounts and the default account mapping

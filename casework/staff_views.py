@@ -22,6 +22,7 @@ from casework import lifecycle
 from casework.case_api import application_detail
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
+from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
 from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
@@ -167,7 +168,6 @@ def review_page(request, pk):
 def ops_queue(request):
     """Contracts waiting for signatures and disbursements waiting for conditions, with SLA clocks (a
     constant number of queries)."""
-    from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
 
     cases = contracting_cases()
     orders = disbursements_pending()

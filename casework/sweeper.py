@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from applications.models import LoanApplication
 from casework import tasks
+from contracts import tasks as contract_tasks
 from contracts.models import Contract
+from contracts.selectors import core_banking_pending
 
 GRACE = dt.timedelta(seconds=30)
 
@@ -34,8 +36,6 @@ def sweep(*, now=None, grace: dt.timedelta = GRACE) -> dict:
     for pk in unreleased:
         tasks.fast_track_complete.apply_async(args=[pk], retry=False)
     # Released disbursements whose core-banking record was never sent (broker or core banking down).
-    from contracts import tasks as contract_tasks
-    from contracts.selectors import core_banking_pending
 
     unsent = core_banking_pending(older_than=now - grace)
     for pk in unsent:

@@ -1,6 +1,8 @@
 import os
 
 from celery import Celery, Task
+from django.conf import settings
+from django.utils import translation
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -14,9 +16,6 @@ class DefaultLanguageTask(Task):
     """
 
     def __call__(self, *args, **kwargs):
-        from django.conf import settings
-        from django.utils import translation
-
         with translation.override(settings.LANGUAGE_CODE):
             return super().__call__(*args, **kwargs)
 

@@ -5,6 +5,8 @@ casework.reference_data.seed_contract_templates."""
 
 from __future__ import annotations
 
+from .models import ConditionPrecedent
+
 # code, text, text_en, scope, secured_only, auto_check, contract_kind
 CONDITIONS_PRECEDENT = [
     ("CONTRACTS_SIGNED", "借款合同及全部担保合同已签署", "The loan contract and every security contract are signed",
@@ -21,8 +23,6 @@ CONDITIONS_PRECEDENT = [
 
 
 def seed_conditions_precedent() -> None:
-    from .models import ConditionPrecedent
-
     for order, (code, text, text_en, scope, secured_only, check, kind) in enumerate(CONDITIONS_PRECEDENT):
         ConditionPrecedent.objects.get_or_create(code=code, defaults=dict(
             text=text, text_en=text_en, scope=scope, secured_only=secured_only, auto_check=check, contract_kind=kind,

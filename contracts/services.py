@@ -26,12 +26,19 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from applications.identifiers import check_resident_id, check_uscc
 from applications.models import LoanApplication, LoanProduct
+from approvals.models import ApprovalCase
 from loanservice.audit import audit_record
+from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
+from loanservice.sla import business_calendar
 from loanservice.text import join_list
+from underwriting.models import DataSnapshot
+from underwriting.selectors import latest_snapshot
 
+from . import tasks
 from .amount_words import amount_to_chinese
 from .models import (
     DEFAULT_TITLES,
@@ -144,7 +151,6 @@ def due_date_adjuster(rule: str) -> Callable[[dt.date], dt.date] | None:
     """The product's rule for a due date on a non-business day, on the official calendar (bizcal)."""
     if rule in ("", "none", None):
         return None
-    from loanservice.sla import business_calendar
 
     cal = business_calendar()
     if rule == "following":
@@ -199,8 +205,6 @@ def disbursement_account_default(application: LoanApplication) -> dict:
 
 
 def _approved_conditions(application: LoanApplication) -> list[dict]:
-    from approvals.models import ApprovalCase
-
     items: dict[str, dict] = {}
     for case in application.approval_cases.filter(status=ApprovalCase.Status.APPROVED):
         for cond in case.conditions:
@@ -398,7 +402,6 @@ def _clean_changes(contract: Contract, changes: dict) -> dict:
     field); every other term is recomputed from the case with the active template, so a correction with no
     changes re-issues the contract from corrected case data or a corrected template. Earlier corrections of
     the contract are kept."""
-    from applications.identifiers import check_resident_id, check_uscc
 
     overrides: dict = {k: dict(v) for k, v in contract.terms.get("overrides", {}).items()}
     errors: dict[str, list[str]] = {}
@@ -684,9 +687,6 @@ def _check_kind_signed(kind: str):
 
 
 def _check_account_opened(application: LoanApplication) -> tuple[bool, str]:
-    from underwriting.models import DataSnapshot
-    from underwriting.selectors import latest_snapshot
-
     snap = latest_snapshot(application.enterprise, "internal")
     if snap is None or snap.status != DataSnapshot.OK:
         return False, ""
@@ -817,9 +817,7 @@ def disbursement_release(*, order: DisbursementOrder, by, idempotency_key: str, 
     outbound = CoreBankingOutbound.objects.create(order=order, payload=record, adapter=core_banking_adapter_path())
     audit_record(actor=by, action="disbursement.release", obj=order, from_state=before, to_state=order.status,
                  data={"amount": str(order.amount), "account": order.account, "key": idempotency_key, "outbound": outbound.pk})
-    from loanservice.dispatch import dispatch_on_commit
 
-    from . import tasks
 
     dispatch_on_commit(tasks.core_banking_send, outbound.pk)
     return order

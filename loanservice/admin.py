@@ -7,6 +7,7 @@ from django.forms.models import model_to_dict
 
 from .audit import audit_record
 from .models import AuditEvent, Branch, CalendarDay, CalendarYear, Notification, Profile, SlaClock, SlaTarget
+from .sla import business_calendar_changed
 
 
 def _jsonable(obj) -> dict:
@@ -56,8 +57,6 @@ class CalendarDayAdmin(AuditedAdmin):
     date_hierarchy = "date"
 
     def save_model(self, request, obj, form, change):
-        from .sla import business_calendar_changed
-
         super().save_model(request, obj, form, change)
         business_calendar_changed()
 

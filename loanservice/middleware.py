@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 from django.http import JsonResponse
 from django.template.response import SimpleTemplateResponse
@@ -41,8 +42,6 @@ class DefaultLanguageMiddleware:
     """
 
     def __init__(self, get_response):
-        from django.conf import settings
-
         self.get_response = get_response
         self.cookie = settings.LANGUAGE_COOKIE_NAME
 

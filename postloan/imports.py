@@ -22,6 +22,7 @@ from loanservice.errors import ApplicationError, Conflict
 
 from .models import Loan, Repayment, RepaymentImport
 from .serializers import RepaymentSerializer
+from .services import repayment_record
 
 COLUMNS = {"loan_id": ["loan_id", "贷款编号", "loan"], "reference": ["reference", "流水号", "交易流水号"],
            "amount": ["amount", "金额", "还款金额"], "paid_on": ["paid_on", "还款日期", "交易日期", "date"]}
@@ -121,7 +122,6 @@ def repayment_import_preview(*, file_name: str, content: bytes, by) -> Repayment
 
 def repayment_import_apply(*, batch: RepaymentImport, by) -> RepaymentImport:
     """Apply every new line in one transaction, in payment-date order; any failure applies nothing."""
-    from .services import repayment_record
 
     _require_ops(by)
     with transaction.atomic():

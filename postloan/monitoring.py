@@ -22,6 +22,7 @@ import time
 from collections import defaultdict
 from decimal import Decimal, InvalidOperation
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import (
     Case,
@@ -48,7 +49,8 @@ from applications.models import Consent, Enterprise
 from loanservice.audit import audit_record
 from loanservice.models import Profile
 from loanservice.notifications import notify
-from underwriting.models import DataSnapshot
+from underwriting.models import DataSnapshot, DataSourceConfig
+from underwriting.services import snapshots_refresh_batch, source_config
 
 from .models import (
     CATEGORY_ORDER,
@@ -61,6 +63,7 @@ from .models import (
     WarningRule,
     WarningTask,
 )
+from .policy import bucket_for, bucket_table, floor_table, overdue_cutoff, policy_in_force, task_due
 
 log = logging.getLogger(__name__)
 STALE_AFTER = dt.timedelta(minutes=10)  # a run whose heartbeat is older than this was killed
@@ -92,7 +95,6 @@ def delinquency_refresh(*, today: dt.date, loan_ids: list[int] | None = None) ->
     """DPD, bucket and the classification floor for active loans (all, or `loan_ids`), set-based. Only the
     loans that were overdue, or have an unpaid installment due by the cutoff, can change: a few per cent of
     a book, so the rest is never read row by row nor rewritten."""
-    from .services import bucket_for, bucket_table, floor_table, overdue_cutoff
 
     cutoff = overdue_cutoff(today)
     active = Loan.objects.filter(status=Loan.Status.ACTIVE)
@@ -157,7 +159,6 @@ def _floors_apply(active, floors) -> int:
 # ---------------------------------------------------------------- 2. refresh the data snapshots
 def refresh_schedule_sync(*, today: dt.date) -> int:
     """Add the refresh schedule of borrowers that have none yet (loans opened before monitoring existed)."""
-    from underwriting.services import source_config
 
     sources = monitored_sources()
     # NOT EXISTS, not NOT IN: Postgres plans NOT IN over a large subquery as a nested scan.
@@ -185,8 +186,6 @@ def refresh_chunk(*, today: dt.date, after_id: int, limit: int = REFRESH_CHUNK) 
     """Refresh the next chunk of due (enterprise, source) pairs of the work list through underwriting's batch
     pull; returns (last id, pairs seen, counts). A pair whose data arrived since it was scheduled (pushed, pulled
     for a new application, or by this run before it was killed) is not pulled again, only rescheduled."""
-    from underwriting.models import DataSourceConfig
-    from underwriting.services import snapshots_refresh_batch
 
     due = list(SourceRefresh.objects.filter(due_on__lte=today, pk__gt=after_id).order_by("pk")
                .values_list("pk", "enterprise_id", "source")[:limit])
@@ -385,7 +384,6 @@ def warnings_evaluate(*, today: dt.date) -> dict:
 def tasks_open(*, today: dt.date) -> dict:
     """An RM task for every open warning without one (due date from the severity's SLA); breached tasks
     are marked and the RM's supervisor is told."""
-    from .services import policy_in_force, task_due
 
     policy = policy_in_force(today)
     now = timezone.now()
@@ -418,8 +416,6 @@ def tasks_open(*, today: dt.date) -> dict:
 
 
 def _notify_many(per_user: dict[int, int], *, kind: str, title: str, url: str) -> None:
-    from django.contrib.auth import get_user_model
-
     for user in get_user_model().objects.filter(pk__in=list(per_user)):
         notify(user=user, kind=kind, title=title % {"n": per_user[user.pk]}, url=url, email=False)
 

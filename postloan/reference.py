@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import importlib
 
+from django.apps import apps
+
 
 def seed_postloan_policy() -> None:
-    from django.apps import apps
-
     # The migration's own function and data, run against the current models: one definition of the defaults.
     importlib.import_module("postloan.migrations.0003_reference_policy").seed(apps, None)

@@ -12,7 +12,6 @@ import datetime as dt
 import math
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +19,7 @@ from django.utils.translation import gettext as _
 from django_fsm import has_transition_perm
 
 from applications.models import LoanProduct
+from applications.services import application_create, prescreen_run
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
 from contracts.services import schedule_options
@@ -27,31 +27,36 @@ from ledger.selectors import account_for
 from ledger.services import Cr, Dr, Entry, entries_post, entry_post
 from loanservice import roles
 from loanservice.audit import audit_record
-from loanservice.bizcal import due_at
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import business_calendar
+from underwriting.models import DataSnapshot
+from underwriting.services import snapshot_pull, source_config
+from underwriting.sources import SOURCES
 
 from .models import (
     CATEGORY_ORDER,
     ApprovalRequest,
     ClassificationChange,
-    ClassificationFloor,
     Collateral,
-    DelinquencyBucket,
     EarlyWarning,
     Installment,
     Loan,
     PostloanPolicy,
-    PrepaymentRule,
     RenewalOffer,
     Repayment,
     SourceRefresh,
     SurveyResponse,
     WarningTask,
 )
-from .monitoring import delinquency_refresh
+from .monitoring import delinquency_refresh, monitored_sources
+from .policy import (
+    classification_floor,
+    policy_in_force,
+    prepayment_rule,
+    rank,
+)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -61,48 +66,16 @@ def _round(x: Decimal) -> Decimal:
     return x.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def rank(category: str) -> int:
-    return CATEGORY_ORDER.index(category)
 
 
-# ---------------------------------------------------------------- policy (data)
-def policy_in_force(on: dt.date | None = None) -> PostloanPolicy:
-    on = on or timezone.localdate()
-    return PostloanPolicy.objects.filter(effective_from__lte=on).order_by("-effective_from").first() or PostloanPolicy(
-        effective_from=on)
 
 
-def bucket_table() -> list[tuple[str, int, int | None]]:
-    """The overdue buckets (data, seeded by postloan's reference policy). An empty table is a misconfiguration,
-    never a silent default."""
-    rows = list(DelinquencyBucket.objects.order_by("min_dpd").values_list("code", "min_dpd", "max_dpd"))
-    if not rows:
-        raise ImproperlyConfigured("No overdue buckets (postloan.DelinquencyBucket): run migrate or edit them in admin.")
-    return rows
 
 
-def bucket_for(dpd: int, table=None) -> str:
-    for code, low, high in table or bucket_table():
-        if dpd >= low and (high is None or dpd <= high):
-            return code
-    return (table or bucket_table())[-1][0]
 
 
-def floor_table() -> list[tuple[str, int]]:
-    """The five-category floors (data, seeded by postloan's reference policy); empty is a misconfiguration."""
-    rows = list(ClassificationFloor.objects.order_by("dpd_over").values_list("category", "dpd_over"))
-    if not rows:
-        raise ImproperlyConfigured("No classification floors (postloan.ClassificationFloor): run migrate or edit them in admin.")
-    return rows
 
 
-def classification_floor(dpd: int, table=None) -> str:
-    """The 2023 rules as a floor (data): any overdue at least 关注, >90 次级, >270 可疑, >360 损失."""
-    floor = "normal"
-    for category, over in table or floor_table():
-        if dpd > over and rank(category) > rank(floor):
-            floor = category
-    return floor
 
 
 def loan_floor(loan: Loan, *, today: dt.date | None = None) -> str:
@@ -131,18 +104,8 @@ def loan_refresh_delinquency(*, loan: Loan, today: dt.date | None = None) -> Loa
     return loan
 
 
-def prepayment_rule(product_code: str) -> PrepaymentRule:
-    rules = {r.product_code: r for r in PrepaymentRule.objects.filter(product_code__in=[product_code, ""])}
-    return rules.get(product_code) or rules.get("") or PrepaymentRule(product_code="")
 
 
-def overdue_cutoff(today: dt.date, policy: PostloanPolicy | None = None) -> dt.date:
-    """Installments due on or before this date are overdue today. With holiday rollover, a due date on a
-    non-business day may be paid on the next business day: overdue only once that day has passed."""
-    policy = policy or policy_in_force(today)
-    if policy.holiday_rollover:
-        return business_calendar().previous_business_day(today)
-    return today - dt.timedelta(days=1)
 
 
 def months_between(start: dt.date, end: dt.date) -> int:
@@ -305,11 +268,6 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
 
 def _monitoring_schedule(*, loan: Loan, today: dt.date) -> None:
     """The nightly job refreshes each consented source when its snapshot leaves the freshness window."""
-    from underwriting.models import DataSnapshot
-    from underwriting.services import source_config
-
-    from .monitoring import monitored_sources
-
     consented = set(loan.application.consents.values_list("source", flat=True))
     latest = {}
     for snap in DataSnapshot.objects.filter(enterprise_id=loan.enterprise_id, status=DataSnapshot.OK).order_by("as_of", "id"):
@@ -778,10 +736,6 @@ def collateral_record(*, loan: Loan, description: str, value: Decimal, valued_on
     return item
 
 
-def task_due(*, severity: str, policy: PostloanPolicy, now=None) -> tuple[Decimal, dt.datetime]:
-    days = {"red": policy.red_task_days, "orange": policy.orange_task_days}.get(severity, policy.yellow_task_days)
-    now = now or timezone.now()
-    return days, due_at(timezone.localtime(now), days, business_calendar())
 
 
 @transaction.atomic
@@ -859,9 +813,6 @@ def renewal_eligibility(*, loan: Loan, today: dt.date | None = None, check_admis
 def renewal_admission_payloads(*, loan: Loan, today: dt.date) -> dict:
     """The latest data per source for the admission re-check; a consented source whose snapshot is stale is
     pulled now. A network wait: call it before taking the loan's lock, never under it."""
-    from underwriting.models import DataSnapshot
-    from underwriting.services import snapshot_pull, source_config
-    from underwriting.sources import SOURCES
 
     payloads = {}
     consented = set(loan.application.consents.values_list("source", flat=True))
@@ -877,8 +828,6 @@ def renewal_admission_payloads(*, loan: Loan, today: dt.date) -> dict:
 
 
 def _admission_check(*, loan: Loan, today: dt.date, payloads: dict) -> dict:
-    from applications.services import prescreen_run
-
     product = LoanProduct.objects.get(code=loan.product_code) if loan.product_code else loan.application.product
     return prescreen_run(enterprise=loan.enterprise, product=product, payloads=payloads, amount=loan.outstanding_principal, today=today)
 
@@ -904,7 +853,6 @@ def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount: Decimal | 
 
     Gather, then lock, re-check and write: the admission data is pulled before the loan's row lock is taken;
     under the lock every condition is checked again on that data (nothing is pulled there)."""
-    from applications.services import application_create
 
     loan = Loan.objects.select_related("enterprise", "application__product").get(pk=loan.pk)
     if by.pk != loan.borrower_id:

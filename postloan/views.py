@@ -15,6 +15,7 @@ from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.roles import can, permission_required
 
 from . import services
+from .api import loan_detail
 from .imports import repayment_import_apply, repayment_import_preview
 from .models import FIVE_CATEGORIES, SEVERITIES, RepaymentImport, WarningTask
 from .selectors import (
@@ -34,8 +35,6 @@ def _error(request, exc) -> None:
 
 @permission_required("postloan.loan_page")
 def loan_page(request, pk):
-    from .api import loan_detail
-
     loan = get_object_or_404(loans_visible_to(request.user).select_related("enterprise", "relationship_manager", "branch"), pk=pk)
     return render(request, "postloan/loan.html", {
         "loan": loan, "d": loan_detail(loan), "categories": FIVE_CATEGORIES,

@@ -27,7 +27,7 @@ from applications.models import DATA_SOURCES, Enterprise, LoanApplication, LoanP
 from applications.services import application_create, consent_grant, document_upload, enterprise_create
 from approvals.services import related_party_add
 from casework import lifecycle
-from casework.demo import _demo_uscc
+from casework.demo.cases import _demo_uscc
 from loanservice.api import applicant_register
 from postloan.models import Loan
 from tests.conftest import TINY_PDF, client_for

@@ -85,7 +85,7 @@ def test_the_quorum_is_the_active_committees_and_there_is_no_default(products, o
 
 def test_buckets_and_floors_have_no_default_table(db):
     from postloan.models import ClassificationFloor, DelinquencyBucket
-    from postloan.services import bucket_for, classification_floor
+    from postloan.policy import bucket_for, classification_floor
 
     DelinquencyBucket.objects.all().delete()
     with pytest.raises(ImproperlyConfigured):

@@ -35,7 +35,7 @@ def refresh(loan, today):
 # ---------------------------------------------------------------- pure rules
 def test_buckets_and_floors_are_data():
     from postloan.models import ClassificationFloor, DelinquencyBucket
-    from postloan.services import bucket_for, classification_floor
+    from postloan.policy import bucket_for, classification_floor
 
     assert [bucket_for(d) for d in (0, 1, 30, 31, 60, 61, 90, 91, 400)] == ["M0", "M1", "M1", "M2", "M2", "M3", "M3", "M4+", "M4+"]
     assert [classification_floor(d) for d in (0, 1, 90, 91, 270, 271, 360, 361)] == [
@@ -273,25 +273,25 @@ def test_refresh_killed_after_the_pull_does_not_pull_again_and_audits_per_batch(
     """Killed between storing a chunk's snapshots and moving the work list on: the resumed run finds the data
     already there (fresh), reschedules those sources and pulls nothing twice."""
     from loanservice.models import AuditEvent
+    from postloan import monitoring
     from postloan.models import MonitoringRun, SourceRefresh
     from postloan.monitoring import monitoring_run
-    from underwriting import services as underwriting
     from underwriting.models import DataSnapshot
 
     day = loan.installments.get(n=1).due_date + dt.timedelta(days=40)
-    real = underwriting.snapshots_refresh_batch
+    real = monitoring.snapshots_refresh_batch  # the nightly job's own reference to underwriting's batch pull
 
     def pull_then_die(**kwargs):
         real(**kwargs)
         raise RuntimeError("worker killed")
 
-    monkeypatch.setattr(underwriting, "snapshots_refresh_batch", pull_then_die)
+    monkeypatch.setattr(monitoring, "snapshots_refresh_batch", pull_then_die)
     with time_machine.travel(dt.datetime.combine(day, dt.time(1, 30)), tick=False):
         with pytest.raises(RuntimeError):
             monitoring_run(today=day)
         assert MonitoringRun.objects.get(run_date=day).status == "failed"
         assert DataSnapshot.objects.filter(enterprise=loan.enterprise, as_of=day).count() == 6
-        monkeypatch.setattr(underwriting, "snapshots_refresh_batch", real)
+        monkeypatch.setattr(monitoring, "snapshots_refresh_batch", real)
         run = monitoring_run(today=day)
     assert run.status == "done" and run.attempts == 2
     assert run.counts["refresh"] == {"fresh": 6}  # nothing pulled twice

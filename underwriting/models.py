@@ -23,6 +23,8 @@ from applications.models import (
     LoanProduct,
 )
 
+from .scorecard import compile_spec
+
 
 class DataSourceConfig(models.Model):
     PROVIDERS = [("sandbox", _("沙箱 sandbox")), ("http", _("HTTP 接口 http")), ("push", _("推送 push"))]
@@ -108,7 +110,6 @@ class ScorecardModel(models.Model):
 
     def compiled(self):
         """The spec compiled for scoring, cached per stored version (a version's spec never changes)."""
-        from .scorecard import compile_spec
 
         return compile_spec(self.spec, key=("scorecard", self.pk, self.version, self.created_at.isoformat()))
 

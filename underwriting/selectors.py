@@ -11,11 +11,20 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from applications.models import Enterprise, LoanApplication, LoanProduct
+from loanservice.models import AuditEvent
 
 from . import charts
 from .expert_scorecard import expert_spec
 from .features import PROFILE_FIELDS, derive_features
-from .models import DataSnapshot, QuestionnaireQuestion, Score, ScorecardModel
+from .models import (
+    CaseNote,
+    Collateral,
+    DataSnapshot,
+    Guarantor,
+    QuestionnaireQuestion,
+    Score,
+    ScorecardModel,
+)
 from .scorecard import DIMENSIONS
 from .sources import SOURCE_LABELS, SOURCES
 
@@ -118,9 +127,7 @@ def enterprise_profile(enterprise: Enterprise, *, score: Score | None = None) ->
 
 def case_workspace(application: LoanApplication) -> dict:
     """What the RM's case page shows beyond the case API: collateral, guarantors, notes, visits, open requests."""
-    from loanservice.models import AuditEvent
 
-    from .models import CaseNote, Collateral, Guarantor
 
     collateral = list(Collateral.objects.filter(application=application).select_related("added_by"))
     routed = (AuditEvent.objects.filter(object_type="applications.loanapplication", object_id=str(application.pk),

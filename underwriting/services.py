@@ -24,6 +24,7 @@ from applications.models import (
     LoanApplication,
     NegativeListEntry,
 )
+from applications.services import prescreen_run
 from loanservice.audit import audit_record, audit_record_many
 from loanservice.errors import ApplicationError, Conflict
 
@@ -556,7 +557,6 @@ def guarantor_prescreen(*, kind: str, uscc: str = "", id_number: str = "") -> di
     """The guarantor's own pre-screen: the negative list (负面清单) on what the bank knows of it. An enterprise
     guarantor is checked with the negative-list rules on its snapshots on file (no pull: no consent of its own);
     a person by the bank's manual list and the judicial records of enterprises it represents."""
-    from applications.services import prescreen_run
 
     today = timezone.localdate()
     if kind == Guarantor.ENTERPRISE:

@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from .scorecard import DIMENSIONS, feature_bin_codes, score_batch, validate_spec
+from .expert_scorecard import expert_spec
+from .scorecard import DIMENSIONS, _cat_key, feature_bin_codes, score_batch, validate_spec
 
 __all__ = ["TrainingResult", "train_scorecard", "auc_ks"]
 
@@ -89,8 +90,6 @@ def _column(series: Any, numeric: bool) -> np.ndarray:
 
 
 def _cat_keys(arr: np.ndarray) -> np.ndarray:
-    from .scorecard import _cat_key
-
     return np.asarray([_cat_key(v) for v in arr.tolist()], dtype=object)
 
 
@@ -120,7 +119,6 @@ def _metadata(
 ) -> dict[str, dict[str, Any]]:
     """Per-feature dimension/label/reason: explicit arguments, else the expert card's
     definition for a feature of the same name, else generic texts."""
-    from .expert_scorecard import expert_spec
 
     expert = {f["name"]: f for f in expert_spec()["features"]}
     out = {}

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 
 from applications.forms import UPLOAD_INCOMPLETE, DocumentUploadForm
 from applications.selectors import applications_visible_to
+from applications.services import document_upload
 from loanservice.api import form_input, serializer_input
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.roles import permission_required
@@ -81,7 +82,6 @@ CASE_ACTIONS: dict[str, Callable] = {
 @require_POST
 def info_request_upload(request, pk):
     """补充资料: the applicant uploads a document the RM asked for (portal, while awaiting information)."""
-    from applications.services import document_upload
 
     application = get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
     try:

@@ -1,3 +1,5 @@
+from decimal import Decimal, InvalidOperation
+
 from django import template
 
 from loanservice.money import money_display
@@ -30,7 +32,6 @@ def rate_pct(value, decimals=2):
     """An annual rate as a fraction, 0.0435 → "4.35%"."""
     if value in (None, ""):
         return ""
-    from decimal import Decimal, InvalidOperation
 
     try:
         return f"{Decimal(str(value)) * 100:.{int(decimals)}f}%"

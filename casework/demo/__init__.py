@@ -3,6 +3,7 @@ real services and the lifecycle conductor (no poking at models)."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import logging
@@ -21,15 +22,24 @@ from django.utils import timezone
 from pypdf import PdfWriter
 
 from applications.models import DocumentRequirement, Enterprise, LoanApplication, LoanProduct
-from applications.services import application_create, consent_grant, document_upload, enterprise_create
+from applications.services import enterprise_create
+from approvals.models import ApprovalCase, ReasonCode
 from casework import lifecycle
+from casework.demo.marketing import prospects_for_history
 from casework.reference_data import seed_reference_data
 from loanservice import roles
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch, Profile
-from postloan.services import survey_answer
-from underwriting.providers import make_resident_id, make_uscc
-from underwriting.services import site_visit_record
+from postloan import monitoring
+from postloan.models import Installment
+from postloan.services import loan_position, repayment_record, survey_answer
+from underwriting import services as underwriting_services
+from underwriting.features import derive_features
+from underwriting.models import ScorecardModel
+from underwriting.providers import SandboxProvider, make_resident_id, make_uscc
+from underwriting.scorecard import development_summary, validate_spec
+from underwriting.selectors import scorecard_champion
+from underwriting.sources import SOURCES
 
 from . import applications as applications_demo
 from . import approvals as approvals_demo
@@ -37,12 +47,12 @@ from . import contracts as contracts_demo
 from . import marketing as marketing_demo
 from . import postloan as postloan_demo
 from . import underwriting as underwriting_demo
+from .cases import TINY_PDF, _demo_uscc, _draft, _enterprise, _sandbox_grade, _submit, _to_approval  # noqa: F401 - also for tests
 from .clock import at as _at
 
 log = logging.getLogger(__name__)
 STAGE_SEEDS = [applications_demo, underwriting_demo, approvals_demo, contracts_demo, postloan_demo, marketing_demo]
 User = get_user_model()
-TINY_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 ALL_METHODS = ["equal_installment", "equal_principal", "interest_only", "bullet"]
 
 PRODUCTS = [
@@ -148,78 +158,6 @@ def seed_org(password: str) -> dict[str, User]:
     supervisor = users["demo_branch_approver"]
     Profile.objects.filter(user=users["demo_rm"]).update(supervisor=supervisor)
     return users
-
-
-def _sandbox_grade(uscc: str) -> str:
-    """The grade the champion scorecard gives the sandbox's data for this USCC (to pick demo firms)."""
-    from underwriting.features import derive_features
-    from underwriting.providers import SandboxProvider
-    from underwriting.scorecard import score_one
-    from underwriting.selectors import scorecard_champion
-    from underwriting.sources import SOURCES
-
-    today = timezone.localdate()
-    payloads = {s: SandboxProvider().fetch(s, uscc, as_of=today, hints={"founded_on": (today - dt.timedelta(days=365 * 6)).isoformat()})
-                for s in SOURCES}
-    return score_one(scorecard_champion().spec, derive_features(payloads, as_of=today)).grade
-
-
-def _demo_uscc(seed: int, tier: str, grades: str) -> str:
-    """A USCC in the default branch's region whose sandbox data scores in `grades`."""
-    while True:
-        uscc = make_uscc(seed, tier=tier)
-        if uscc[2:4] not in ("11", "12", "33") and (not grades or _sandbox_grade(uscc) in grades):
-            return uscc
-        seed += 1000
-
-
-def _enterprise(owner, seed: int, tier: str, name: str, *, grades: str = "", industry="C3399", revenue="8000000",
-                employees=45) -> Enterprise:
-    uscc = _demo_uscc(seed, tier, grades)
-    existing = Enterprise.objects.filter(uscc=uscc).first()
-    if existing:
-        return existing
-    today = timezone.localdate()
-    return enterprise_create(
-        owner=owner, name=name, uscc=uscc, legal_form="llc", legal_rep_name="张小微",
-        legal_rep_id_number=make_resident_id(seed, birth_year=1978), industry_code=industry,
-        founded_on=today - dt.timedelta(days=365 * 6), employees=employees, annual_revenue=Decimal(revenue),
-    )
-
-
-def _draft(owner, enterprise, code: str, amount: str, term: int, method: str, purpose="采购原材料", channel="web") -> LoanApplication:
-    product = LoanProduct.objects.get(code=code)
-    application = application_create(applicant=owner, enterprise=enterprise, product=product, amount=Decimal(amount),
-                                     term_months=term, repayment_method=method, purpose=purpose, channel=channel)
-    for req in product.checklist.all():
-        if req.required and not req.satisfied_by_source:
-            document_upload(application=application, user=owner, requirement_code=req.code, name=f"{req.code}.pdf", content=TINY_PDF)
-    consent_grant(application=application, user=owner, scopes=[s for s, _ in _sources()])
-    return application
-
-
-def _sources():
-    from applications.models import DATA_SOURCES
-
-    return DATA_SOURCES
-
-
-def _submit(application, owner) -> LoanApplication:
-    lifecycle.application_submit(application_id=application.pk, user=owner)
-    application.refresh_from_db()
-    if application.status == LoanApplication.Status.UNDER_REVIEW and not application.route:
-        lifecycle.score_and_route(application.pk)  # the worker's step, done here when no eager Celery ran it
-    application.refresh_from_db()
-    return application
-
-
-def _to_approval(application, users) -> LoanApplication:
-    rm = application.relationship_manager
-    site_visit_record(application=application, by=rm, mode="onsite", notes="现场核实经营正常，库存与账面相符。",
-                      answers={"premises_verified": True, "operating_normally": True, "main_customers": "中 medium", "monthly_sales": "650000"})
-    lifecycle.case_send_to_approval(application_id=application.pk, user=rm, recommendation="经营稳定，建议批准。")
-    application.refresh_from_db()
-    return application
 
 
 def seed_cases(users) -> None:
@@ -405,15 +343,12 @@ def _approvers(users) -> dict:
 
 
 def _reason(kind: str) -> list[str]:
-    from approvals.models import ReasonCode
-
     code = ReasonCode.objects.filter(kind=kind).order_by("code").values_list("code", flat=True).first()
     return [code] if code else []
 
 
 def _decide_all(app, plan: _Plan, t: dt.datetime, users, approvers, rng, grade: str) -> dt.datetime:
     """The approvers of each tier decide in turn until the case is approved, declined or returned."""
-    from approvals.models import ApprovalCase
 
     approve = rng.random() < APPROVE_BY_GRADE.get(grade, 0.5)
     for _step in range(6):
@@ -442,8 +377,6 @@ def _decide_all(app, plan: _Plan, t: dt.datetime, users, approvers, rng, grade: 
 
 def _pay(loan, today: dt.date, tier: str, rng) -> None:
     """Repay each installment due before today: mostly on the due day, sometimes late; a defaulter stops."""
-    from postloan.models import Installment
-    from postloan.services import loan_position, repayment_record
 
     stop_after = rng.randint(0, 4) if rng.random() < DEFAULT_BY_TIER[tier] else None
     due = list(Installment.objects.filter(loan=loan, due_date__lt=today).order_by("n"))
@@ -558,7 +491,6 @@ def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = N
     today = today or timezone.localdate()
     rng = random.Random(HISTORY_SEED)
     plans = _history_plans(rng, cases, today)
-    from casework.demo.marketing import prospects_for_history
 
     listed = timezone.make_aware(dt.datetime.combine(today - dt.timedelta(days=300), dt.time(10)))
     later = [p for p in plans if p.start > listed + dt.timedelta(days=10) and not p.abandon]
@@ -578,7 +510,6 @@ def seed_history(users, *, cases: int = HISTORY_CASES, today: dt.date | None = N
                 log.warning("demo history case %s stopped: %s", plan.n, exc)
                 outcome = "stopped"
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    from postloan import monitoring
 
     # Tonight's monitoring, as the nightly run would do it: days past due, buckets, classes, early warnings.
     monitoring.delinquency_refresh(today=today)
@@ -592,12 +523,6 @@ DEVELOPMENT_SAMPLE = 500
 def seed_development_sample() -> None:
     """The expert scorecard has no training data; it is monitored (PSI) against a deterministic sample of the
     sandbox population, stored with the model through the underwriting service. Skipped when one is stored."""
-    from underwriting import services as underwriting
-    from underwriting.features import derive_features
-    from underwriting.providers import SandboxProvider
-    from underwriting.scorecard import development_summary
-    from underwriting.selectors import scorecard_champion
-    from underwriting.sources import SOURCES
 
     model = scorecard_champion()
     if model.development:
@@ -613,18 +538,14 @@ def seed_development_sample() -> None:
         rows.append(derive_features({s: provider.fetch(s, uscc, as_of=today, hints=hints) for s in SOURCES}, as_of=today))
     columns = {name: [r.get(name) for r in rows] for name in rows[0]}
     summary = {**development_summary(model.spec, columns), "sample": f"sandbox population, {DEVELOPMENT_SAMPLE} firms"}
-    underwriting.scorecard_development_set(model=model, summary=summary, by=None)
+    underwriting_services.scorecard_development_set(model=model, summary=summary, by=None)
     seed_challenger(model)
 
 
 def seed_challenger(champion) -> None:
     """A challenger scoring in shadow: the expert card with more weight on the bank's own settlement data (made as
     `train_scorecard --save` makes a version, then set through the underwriting service)."""
-    import copy
 
-    from underwriting import services as underwriting
-    from underwriting.models import ScorecardModel
-    from underwriting.scorecard import validate_spec
 
     if ScorecardModel.objects.filter(is_challenger=True).exists():
         return
@@ -636,7 +557,7 @@ def seed_challenger(champion) -> None:
                 b["points"] = int(round(b["points"] * 1.6))
     validate_spec(spec)
     model = ScorecardModel.objects.create(name=spec["name"], spec=spec, metrics={"kind": "expert", "note": "demo challenger"})
-    underwriting.scorecard_challenger_set(model=model, by=None)
+    underwriting_services.scorecard_challenger_set(model=model, by=None)
 
 
 def seed_demo(*, password: str = "demo-pass", history: int = HISTORY_CASES) -> dict[str, User]:

@@ -4,14 +4,14 @@ waits in the operations queue for the mortgage registration, which operations ch
 
 from __future__ import annotations
 
+from applications.models import Enterprise, LoanApplication
+from casework import lifecycle
+from casework.demo.cases import _draft, _enterprise, _submit, _to_approval
+
 DEMO_ENTERPRISE = "上海临港装备制造有限公司"
 
 
 def seed_demo_data(users: dict) -> None:
-    from applications.models import Enterprise, LoanApplication
-    from casework import lifecycle
-    from casework.demo import _draft, _enterprise, _submit, _to_approval
-
     owner = users["demo_applicant"]
     if Enterprise.objects.filter(owner=owner, name=DEMO_ENTERPRISE).exists():
         return

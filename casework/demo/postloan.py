@@ -20,6 +20,25 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from applications.models import Enterprise, LoanApplication
+from casework import lifecycle
+from casework.demo.cases import _draft, _enterprise, _submit
+from casework.demo.clock import at as _at
+from contracts.schedules import add_months
+from postloan.imports import repayment_import_apply, repayment_import_preview
+from postloan.models import Loan, SurveyResponse, WarningTask
+from postloan.monitoring import delinquency_refresh, tasks_open, warnings_evaluate
+from postloan.services import (
+    classification_downgrade,
+    classification_upgrade_request,
+    renewal_offers_make,
+    repayment_record,
+    survey_answer,
+    warning_task_complete,
+)
+from underwriting.models import DataSnapshot
+from underwriting.services import snapshot_push
+
 RENEWAL_ENTERPRISE = "上海明远电子科技有限公司"
 ARREARS_ENTERPRISE = "上海恒达五金制品有限公司"
 
@@ -30,9 +49,6 @@ def _moment(day: dt.date, hour: int = 10):
 
 def _fast_track_loan(owner, *, seed: int, name: str, amount: str, on: dt.date):
     """A fast-track loan applied for, approved, signed and released on `on` (None if the sandbox did not approve)."""
-    from applications.models import LoanApplication
-    from casework import lifecycle
-    from casework.demo import _at, _draft, _enterprise, _submit
 
     with _at(_moment(on)):
         enterprise = _enterprise(owner, seed, "prime", name, grades="AB", revenue="12000000", employees=60)
@@ -48,9 +64,6 @@ def _fast_track_loan(owner, *, seed: int, name: str, amount: str, on: dt.date):
 
 
 def _pay_on_due_dates(loan, *, until: dt.date, ops, count: int | None = None) -> None:
-    from casework.demo import _at
-    from postloan.services import repayment_record
-
     for inst in loan.installments.filter(due_date__lt=until).order_by("n")[:count]:
         with _at(_moment(inst.due_date, 11)):
             inst.refresh_from_db()
@@ -59,10 +72,6 @@ def _pay_on_due_dates(loan, *, until: dt.date, ops, count: int | None = None) ->
 
 
 def _answer(loan, owner, *, trigger: str, score: int, comment: str, when) -> None:
-    from casework.demo import _at
-    from postloan.models import SurveyResponse
-    from postloan.services import survey_answer
-
     if SurveyResponse.objects.filter(loan=loan, trigger=trigger, answered_at__isnull=True).exists():
         with _at(when):
             survey_answer(loan=loan, by=owner, score=score, comment=comment, trigger=trigger)
@@ -70,8 +79,6 @@ def _answer(loan, owner, *, trigger: str, score: int, comment: str, when) -> Non
 
 def _push_changed(loan, source: str, changes, by, today: dt.date) -> None:
     """Risk pushes the source's latest figures with `changes` applied (a dict, or a function of the payload)."""
-    from underwriting.models import DataSnapshot
-    from underwriting.services import snapshot_push
 
     latest = (DataSnapshot.objects.filter(enterprise=loan.enterprise, source=source, status=DataSnapshot.OK)
               .order_by("-as_of", "-id").first())
@@ -86,18 +93,6 @@ def _money(value) -> str:
 
 @transaction.atomic
 def seed_demo_data(users: dict) -> None:
-    from applications.models import Enterprise
-    from contracts.schedules import add_months
-    from postloan.imports import repayment_import_apply, repayment_import_preview
-    from postloan.models import Loan, WarningTask
-    from postloan.monitoring import delinquency_refresh, tasks_open, warnings_evaluate
-    from postloan.services import (
-        classification_downgrade,
-        classification_upgrade_request,
-        renewal_offers_make,
-        warning_task_complete,
-    )
-
     owner, ops, risk, rm = users["demo_applicant"], users["demo_ops"], users["demo_risk"], users["demo_rm"]
     if Enterprise.objects.filter(owner=owner, name__in=[RENEWAL_ENTERPRISE, ARREARS_ENTERPRISE]).exists():
         return

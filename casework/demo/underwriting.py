@@ -9,19 +9,19 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from applications.models import LoanApplication
+from underwriting.management.commands.scorecard_psi import sandbox_columns
+from underwriting.models import Collateral
+from underwriting.providers import make_resident_id
+from underwriting.scorecard import development_summary
+from underwriting.selectors import scorecard_champion
+from underwriting.services import case_note_add, collateral_add, guarantor_add, scorecard_development_set
+
 
 @transaction.atomic
 def seed_demo_data(users: dict) -> None:
-    from applications.models import LoanApplication
-    from underwriting.models import Collateral
-    from underwriting.providers import make_resident_id
-    from underwriting.scorecard import development_summary
-    from underwriting.selectors import scorecard_champion
-    from underwriting.services import case_note_add, collateral_add, guarantor_add, scorecard_development_set
-
     champion = scorecard_champion()
     if not champion.development:
-        from underwriting.management.commands.scorecard_psi import sandbox_columns
 
         summary = development_summary(champion.spec, sandbox_columns(300, as_of=timezone.localdate()))
         summary["sample"] = "sandbox population, 300 enterprises (demo)"

@@ -21,6 +21,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from underwriting.models import Score, ScorecardModel
+from underwriting.scorecard import grade_batch, score_batch, score_one
+from underwriting.selectors import scorecard_champion
+
 
 class Command(BaseCommand):
     help = "Score many rows with the numpy batch path; resumable, with progress and optional exact verification."
@@ -39,8 +43,6 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         import pandas as pd
 
-        from underwriting.models import ScorecardModel
-        from underwriting.selectors import scorecard_champion
 
         if opts["model"] is None:
             model = scorecard_champion()
@@ -105,7 +107,6 @@ class Command(BaseCommand):
     def _score_chunks(self, chunk: int):
         import pandas as pd
 
-        from underwriting.models import Score
 
         rows = Score.objects.filter(is_shadow=False).order_by("application_id").values_list("application_id", "features")
         batch: list[dict] = []
@@ -118,8 +119,6 @@ class Command(BaseCommand):
             yield pd.DataFrame(batch)
 
     def _score_frame(self, compiled, frame, first_row: int, id_column: str | None, fh, *, verify: bool) -> int:
-        from underwriting.scorecard import grade_batch, score_batch, score_one
-
         points = score_batch(compiled, frame, absent="missing")
         grades = grade_batch(compiled, points)
         pd_by_grade = {letter: str(pd_) for letter, _min, pd_ in compiled.grades}

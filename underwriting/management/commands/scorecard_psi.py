@@ -20,12 +20,17 @@ import math
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from underwriting.features import FEATURES, derive_features
+from underwriting.models import ScorecardModel
+from underwriting.providers import SandboxProvider, make_uscc
+from underwriting.scorecard import development_summary, psi_against_summary
+from underwriting.selectors import scorecard_champion, scorecard_recent_columns
+from underwriting.services import scorecard_development_set
+from underwriting.sources import SOURCES
+
 
 def sandbox_columns(n: int, *, as_of: dt.date) -> dict[str, list]:
     """Derived features of N deterministic sandbox enterprises (tiers in their portfolio shares)."""
-    from underwriting.features import FEATURES, derive_features
-    from underwriting.providers import SandboxProvider, make_uscc
-    from underwriting.sources import SOURCES
 
     provider = SandboxProvider()
     columns: dict[str, list] = {f: [] for f in FEATURES}
@@ -48,11 +53,6 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="end with one line of JSON")
 
     def handle(self, *args, **opts):
-        from underwriting.models import ScorecardModel
-        from underwriting.scorecard import development_summary, psi_against_summary
-        from underwriting.selectors import scorecard_champion, scorecard_recent_columns
-        from underwriting.services import scorecard_development_set
-
         if opts["model"] is None:
             model = scorecard_champion()
         else:

@@ -17,6 +17,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from underwriting.scorecard import development_summary
+from underwriting.services import scorecard_model_create
+from underwriting.training import train_scorecard
+
 
 class Command(BaseCommand):
     help = "Train a WoE/logistic scorecard from a CSV file, print CV metrics, optionally save it."
@@ -34,7 +38,6 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         import pandas as pd
 
-        from underwriting.training import train_scorecard
 
         path = Path(opts["csv"])
         if not path.is_file():
@@ -78,8 +81,6 @@ class Command(BaseCommand):
 
         saved = None
         if opts["save"]:
-            from underwriting.scorecard import development_summary
-            from underwriting.services import scorecard_model_create
 
             # the development sample, summarised on the model's own bins: the baseline of the PSI report
             development = development_summary(result.spec, df)
