@@ -121,3 +121,28 @@ def test_no_two_apps_shadow_a_command_or_a_tag_library():
                     seen[(kind, file.stem)].append(config.label)
     clashes = {key: labels for key, labels in seen.items() if len(labels) > 1}
     assert clashes == {}
+
+
+def test_no_import_inside_a_function_reaches_another_package():
+    """An import inside a function is no way round a floor: none reaches another of the project's packages (those
+    left import heavy optional libraries on use, or their own package from AppConfig.ready)."""
+    import ast
+
+    found = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                for inner in ast.walk(node):
+                    if isinstance(inner, ast.Import):
+                        names = [a.name for a in inner.names]
+                    elif isinstance(inner, ast.ImportFrom) and inner.level == 0 and inner.module:
+                        names = [inner.module]
+                    else:
+                        continue
+                    found += [f"{path.relative_to(ROOT)}:{inner.lineno} {n}" for n in names
+                              if n.split(".")[0] in PACKAGES and n.split(".")[0] != package]
+    assert found == []
