@@ -13,9 +13,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 from django.utils.functional import lazy
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 
 from loanservice.money import REQUIRED, MoneyField, money_display
 
@@ -23,13 +22,13 @@ from .identifiers import check_industry_code, check_resident_id, check_uscc
 from .models import DATA_SOURCES, REPAYMENT_METHODS, Enterprise, LoanProduct
 
 MAX_EMPLOYEES = 10_000_000
-EMPLOYEES_INVALID = _lazy("请填写从业人数（非负整数）/ Enter the number of employees (a whole number).")
-FOUNDED_INVALID = _lazy("请填写有效的成立日期（不晚于今天）/ Enter a valid founding date (not in the future).")
-TERM_INVALID = _lazy("请填写期限（整月数）/ Enter the term in whole months.")
-USCC_TAKEN = _lazy("该统一社会信用代码已登记，请联系您的客户经理 / This USCC is already registered; "
+EMPLOYEES_INVALID = gettext_lazy("请填写从业人数（非负整数）/ Enter the number of employees (a whole number).")
+FOUNDED_INVALID = gettext_lazy("请填写有效的成立日期（不晚于今天）/ Enter a valid founding date (not in the future).")
+TERM_INVALID = gettext_lazy("请填写期限（整月数）/ Enter the term in whole months.")
+USCC_TAKEN = gettext_lazy("该统一社会信用代码已登记，请联系您的客户经理 / This USCC is already registered; "
                    "please contact your relationship manager.")
-ENTERPRISE_NOT_FOUND = _lazy("企业不存在 / Enterprise not found.")
-CHANNEL_INVALID = _lazy("渠道为不超过20位的小写字母代码 / A lower-case code of up to 20 letters.")
+ENTERPRISE_NOT_FOUND = gettext_lazy("企业不存在 / Enterprise not found.")
+CHANNEL_INVALID = gettext_lazy("渠道为不超过20位的小写字母代码 / A lower-case code of up to 20 letters.")
 
 
 def too_long(limit: int) -> str:
@@ -60,26 +59,26 @@ def _checked(check) -> str:
 class EnterpriseForm(forms.Form):
     """An enterprise as its owner registers it (the wizard's first step and `POST /api/v1/enterprises/`)."""
 
-    name = TextField(label=_lazy("企业名称 Enterprise name"), limit=200)
-    uscc = forms.CharField(label=_lazy("统一社会信用代码 USCC"), error_messages={"required": REQUIRED},
-                           help_text=_lazy("18位，见营业执照 / 18 characters, on the business licence"),
+    name = TextField(label=gettext_lazy("企业名称 Enterprise name"), limit=200)
+    uscc = forms.CharField(label=gettext_lazy("统一社会信用代码 USCC"), error_messages={"required": REQUIRED},
+                           help_text=gettext_lazy("18位，见营业执照 / 18 characters, on the business licence"),
                            widget=forms.TextInput(attrs={"autocomplete": "off", "pattern": "[0-9A-Za-z]{18}",
                                                          "inputmode": "text", "autocapitalize": "characters"}))
-    legal_form = forms.ChoiceField(label=_lazy("组织形式 Legal form"), choices=Enterprise.LEGAL_FORMS, required=False,
-                                   error_messages={"invalid_choice": _lazy("组织形式无效 / Unknown legal form.")})
-    legal_rep_name = TextField(label=_lazy("法定代表人 Legal representative"), limit=100)
-    legal_rep_id_number = forms.CharField(label=_lazy("法定代表人身份证号 Legal representative's ID"),
+    legal_form = forms.ChoiceField(label=gettext_lazy("组织形式 Legal form"), choices=Enterprise.LEGAL_FORMS, required=False,
+                                   error_messages={"invalid_choice": gettext_lazy("组织形式无效 / Unknown legal form.")})
+    legal_rep_name = TextField(label=gettext_lazy("法定代表人 Legal representative"), limit=100)
+    legal_rep_id_number = forms.CharField(label=gettext_lazy("法定代表人身份证号 Legal representative's ID"),
                                           error_messages={"required": REQUIRED},
                                           widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}))
-    industry_code = forms.CharField(label=_lazy("行业代码（GB/T 4754）Industry code"), error_messages={"required": REQUIRED},
-                                    help_text=_lazy("例如 C1711（制造业）、F5123（批发）/ e.g. C1711, F5123"))
-    founded_on = forms.DateField(label=_lazy("成立日期 Founded on"), widget=forms.DateInput(attrs={"type": "date"}),
+    industry_code = forms.CharField(label=gettext_lazy("行业代码（GB/T 4754）Industry code"), error_messages={"required": REQUIRED},
+                                    help_text=gettext_lazy("例如 C1711（制造业）、F5123（批发）/ e.g. C1711, F5123"))
+    founded_on = forms.DateField(label=gettext_lazy("成立日期 Founded on"), widget=forms.DateInput(attrs={"type": "date"}),
                                  error_messages={"required": REQUIRED, "invalid": FOUNDED_INVALID})
-    employees = forms.IntegerField(label=_lazy("从业人数 Employees"), min_value=0, max_value=MAX_EMPLOYEES,
+    employees = forms.IntegerField(label=gettext_lazy("从业人数 Employees"), min_value=0, max_value=MAX_EMPLOYEES,
                                    widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
                                    error_messages={"required": REQUIRED, "invalid": EMPLOYEES_INVALID,
                                                    "min_value": EMPLOYEES_INVALID, "max_value": EMPLOYEES_INVALID})
-    annual_revenue = MoneyField(label=_lazy("年营业收入（元）Annual revenue (CNY)"))
+    annual_revenue = MoneyField(label=gettext_lazy("年营业收入（元）Annual revenue (CNY)"))
 
     def clean_uscc(self) -> str:
         uscc = _checked(check_uscc(self.cleaned_data["uscc"]))
@@ -115,14 +114,14 @@ class RequestForm(forms.Form):
     """The loan request of a draft (the wizard's second step, the API's create): its shape. Whether the
     product offers that amount, term and repayment method is the service's check."""
 
-    amount = MoneyField(label=_lazy("申请金额（元）Amount (CNY)"), allow_zero=False)
-    term_months = forms.IntegerField(label=_lazy("期限（月）Term (months)"),
+    amount = MoneyField(label=gettext_lazy("申请金额（元）Amount (CNY)"), allow_zero=False)
+    term_months = forms.IntegerField(label=gettext_lazy("期限（月）Term (months)"),
                                      widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
                                      error_messages={"required": REQUIRED, "invalid": TERM_INVALID})
-    repayment_method = forms.CharField(label=_lazy("还款方式 Repayment method"), error_messages={"required": REQUIRED},
+    repayment_method = forms.CharField(label=gettext_lazy("还款方式 Repayment method"), error_messages={"required": REQUIRED},
                                        widget=forms.Select(choices=REPAYMENT_METHODS))
-    purpose = TextField(label=_lazy("贷款用途 Purpose"), limit=300,
-                        error_messages={"required": _lazy("请说明贷款用途 / Please state the purpose of the loan.")})
+    purpose = TextField(label=gettext_lazy("贷款用途 Purpose"), limit=300,
+                        error_messages={"required": gettext_lazy("请说明贷款用途 / Please state the purpose of the loan.")})
 
     def __init__(self, *args, product: LoanProduct | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -142,7 +141,7 @@ class ApplicationCreateForm(RequestForm):
                                         error_messages={"required": REQUIRED, "invalid_choice": ENTERPRISE_NOT_FOUND})
     product = forms.ModelChoiceField(queryset=LoanProduct.objects.all(), to_field_name="code",
                                      error_messages={"required": REQUIRED,
-                                                     "invalid_choice": _lazy("未知产品 / Unknown product.")})
+                                                     "invalid_choice": gettext_lazy("未知产品 / Unknown product.")})
     channel = forms.RegexField(r"^[a-z][a-z0-9_]{0,19}$", required=False, error_messages={"invalid": CHANNEL_INVALID})
 
     def clean_channel(self) -> str:
@@ -167,22 +166,22 @@ class ConsentForm(forms.Form):
 
 
 MAX_UPLOAD_MB = 50  # the edge's cap on any upload; each checklist item's own limit is the service's check
-CHOOSE_FILE = _lazy("请选择文件 / Choose a file.")
-UPLOAD_INCOMPLETE = _lazy("上传信息不完整 / The upload is incomplete.")
+CHOOSE_FILE = gettext_lazy("请选择文件 / Choose a file.")
+UPLOAD_INCOMPLETE = gettext_lazy("上传信息不完整 / The upload is incomplete.")
 
 
 class DocumentUploadForm(forms.Form):
     """A document for a checklist item: the wizard's documents step, the answer to a request for
     information, `POST .../documents/`. The file's real type and the item's size limit are the service's."""
 
-    requirement = forms.CharField(error_messages={"required": _lazy("请选择材料项 / Choose the checklist item.")})
+    requirement = forms.CharField(error_messages={"required": gettext_lazy("请选择材料项 / Choose the checklist item.")})
     file = forms.FileField(error_messages={"required": CHOOSE_FILE, "missing": CHOOSE_FILE, "invalid": CHOOSE_FILE,
-                                           "empty": _lazy("文件为空 / The file is empty.")})
+                                           "empty": gettext_lazy("文件为空 / The file is empty.")})
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-            raise ValidationError(_lazy("文件过大 / The file is too large."), code="too_large")
+            raise ValidationError(gettext_lazy("文件过大 / The file is too large."), code="too_large")
         return upload
 
 

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from loanservice import roles
 from loanservice.models import SlaClock, SlaTarget
@@ -82,22 +82,22 @@ def relationship_managers_with_load(*, branch_id: int | None = None) -> QuerySet
 
 # ---------------------------------------------------------------- the applicant's status tracker
 TRACKER_STAGES = [
-    ("apply", _lazy("填写申请 / Application")),
-    ("prescreen", _lazy("预审 / Pre-screen")),
-    ("review", _lazy("审查 / Review")),
-    ("approval", _lazy("审批 / Approval")),
-    ("offer", _lazy("批复 / Offer")),
-    ("contract", _lazy("签约 / Contract")),
-    ("disbursement", _lazy("放款 / Disbursement")),
+    ("apply", gettext_lazy("填写申请 / Application")),
+    ("prescreen", gettext_lazy("预审 / Pre-screen")),
+    ("review", gettext_lazy("审查 / Review")),
+    ("approval", gettext_lazy("审批 / Approval")),
+    ("offer", gettext_lazy("批复 / Offer")),
+    ("contract", gettext_lazy("签约 / Contract")),
+    ("disbursement", gettext_lazy("放款 / Disbursement")),
 ]
 _STAGE_OF_STATUS = {
     "draft": "apply", "prescreen_declined": "prescreen", "under_review": "review", "pending_approval": "approval",
     "declined": "approval", "approved": "offer", "expired": "offer", "contracting": "contract", "signed": "disbursement",
 }
 TIER_HOLDERS = {
-    "branch": _lazy("分行审批人 / the branch approver"),
-    "head_office": _lazy("总行审批人 / the head office approver"),
-    "committee": _lazy("贷款审查委员会 / the credit committee"),
+    "branch": gettext_lazy("分行审批人 / the branch approver"),
+    "head_office": gettext_lazy("总行审批人 / the head office approver"),
+    "committee": gettext_lazy("贷款审查委员会 / the credit committee"),
 }
 
 

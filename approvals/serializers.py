@@ -4,7 +4,7 @@ of the right kind, conditions, amount, rate and term within bounds) is the servi
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
@@ -20,7 +20,7 @@ DECISIONS = ["approve", "decline", "return"]
 class ConditionField(serializers.Field):
     """A condition: a catalogue code, or {"code": ..., "text": ...} with the case's own wording."""
 
-    default_error_messages = {"invalid": _lazy("条件须为代码或 {code, text} / A condition is a code or {code, text}.")}
+    default_error_messages = {"invalid": gettext_lazy("条件须为代码或 {code, text} / A condition is a code or {code, text}.")}
 
     def to_internal_value(self, data) -> dict:
         if isinstance(data, str) and data.strip():
@@ -37,7 +37,7 @@ class ConditionField(serializers.Field):
 @extend_schema_serializer(component_name="Decide")  # the schema's name before the move
 class DecisionSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(choices=DECISIONS, error_messages={
-        "invalid_choice": _lazy("可选：approve, decline, return")})
+        "invalid_choice": gettext_lazy("可选：approve, decline, return")})
     reason_codes = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     comment = serializers.CharField(required=False, allow_blank=True, default="")
     approved_amount = MoneySerializerField(allow_zero=False, required=False, allow_null=True)
@@ -51,5 +51,5 @@ class DecisionSerializer(serializers.Serializer):
     def validate(self, attrs):
         if attrs["decision"] != "approve" and any(attrs.get(k) for k in ("approved_amount", "rate", "term_months", "conditions")):
             raise serializers.ValidationError({"decision": [
-                _lazy("只有批准可以附带金额、利率、期限或条件 / Only an approval carries an amount, rate, term or conditions.")]})
+                gettext_lazy("只有批准可以附带金额、利率、期限或条件 / Only an approval carries an amount, rate, term or conditions.")]})
         return attrs

@@ -14,13 +14,13 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("99999999999999.99")  # a DecimalField(max_digits=16, decimal_places=2)
-MONEY_INVALID = _lazy("请填写有效金额（元，最多两位小数）/ Enter a valid amount in CNY (at most two decimals).")
-REQUIRED = _lazy("此项为必填项 / This field is required.")
+MONEY_INVALID = gettext_lazy("请填写有效金额（元，最多两位小数）/ Enter a valid amount in CNY (at most two decimals).")
+REQUIRED = gettext_lazy("此项为必填项 / This field is required.")
 
 # Digits with an optional decimal part, once grouping commas are gone: no sign, no exponent, no spaces inside.
 _SHAPE = re.compile(r"^\+?(?:\d+(?:\.\d*)?|\.\d+)$")

@@ -5,14 +5,14 @@ the checked values and check what only they know (the loan's state, the last pay
 from __future__ import annotations
 
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from loanservice.money import REQUIRED, MoneySerializerField
 
 DATE_FORMATS = ["iso-8601", "%Y/%m/%d"]
-NOT_IN_FUTURE = _lazy("日期格式 YYYY-MM-DD，不晚于今天 / YYYY-MM-DD, not in the future.")
+NOT_IN_FUTURE = gettext_lazy("日期格式 YYYY-MM-DD，不晚于今天 / YYYY-MM-DD, not in the future.")
 _DATE_MESSAGES = {"invalid": NOT_IN_FUTURE, "required": REQUIRED, "null": REQUIRED}
 
 
@@ -26,7 +26,7 @@ class RepaymentSerializer(serializers.Serializer):
     amount = MoneySerializerField(allow_zero=False)
     paid_on = serializers.DateField(input_formats=DATE_FORMATS, error_messages=_DATE_MESSAGES)
     reference = serializers.CharField(max_length=80, error_messages={
-        "blank": REQUIRED, "required": REQUIRED, "max_length": _lazy("流水号必填，最多80字符 / Required, at most 80 characters.")})
+        "blank": REQUIRED, "required": REQUIRED, "max_length": gettext_lazy("流水号必填，最多80字符 / Required, at most 80 characters.")})
 
     def validate_paid_on(self, value):
         return _not_in_future(value)
@@ -44,7 +44,7 @@ class CollateralValueSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="RenewalIn")  # the schema's name before the move
 class RenewalSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["renewal", "top_up"], required=False, default="renewal",
-                                   error_messages={"invalid_choice": _lazy("renewal 或 top_up")})
+                                   error_messages={"invalid_choice": gettext_lazy("renewal 或 top_up")})
     amount = MoneySerializerField(allow_zero=False, required=False, allow_null=True)
 
     def validate(self, attrs):

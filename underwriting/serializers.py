@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from django.utils.functional import lazy
-from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
@@ -16,11 +15,11 @@ from loanservice.money import REQUIRED, MoneySerializerField
 
 from .models import COLLATERAL_KINDS, Guarantor, SiteVisit
 
-DATE_INVALID = _lazy("请使用 YYYY-MM-DD 格式的日期 / Enter a date as YYYY-MM-DD.")
-LTV_INVALID = _lazy("请填写 0 到 1 之间的小数，如 0.70 / Enter a fraction such as 0.70.")
-COLLATERAL_INVALID = _lazy("押品信息有误 / The collateral details are not valid.")
-GUARANTOR_INVALID = _lazy("保证人信息有误 / The guarantor details are not valid.")
-NOTE_INVALID = _lazy("请填写笔记内容 / Write the note.")
+DATE_INVALID = gettext_lazy("请使用 YYYY-MM-DD 格式的日期 / Enter a date as YYYY-MM-DD.")
+LTV_INVALID = gettext_lazy("请填写 0 到 1 之间的小数，如 0.70 / Enter a fraction such as 0.70.")
+COLLATERAL_INVALID = gettext_lazy("押品信息有误 / The collateral details are not valid.")
+GUARANTOR_INVALID = gettext_lazy("保证人信息有误 / The guarantor details are not valid.")
+NOTE_INVALID = gettext_lazy("请填写笔记内容 / Write the note.")
 
 
 # Messages with a number in them, translated when shown (not when the module loads).
@@ -68,7 +67,7 @@ class CollateralSerializer(serializers.Serializer):
 
     def validate_appraised_on(self, value):
         if value > timezone.localdate():
-            raise serializers.ValidationError(_lazy("评估日期不能晚于今天 / The appraisal date cannot be in the future."))
+            raise serializers.ValidationError(gettext_lazy("评估日期不能晚于今天 / The appraisal date cannot be in the future."))
         return value
 
     def validate_ltv(self, value):
@@ -80,7 +79,7 @@ class CollateralSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="GuarantorIn")  # the schema's name before the move
 class GuarantorSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[k for k, _label in Guarantor.KINDS],
-                                   error_messages={"invalid_choice": _lazy("可选：enterprise, person")})
+                                   error_messages={"invalid_choice": gettext_lazy("可选：enterprise, person")})
     name = _text(200)
     uscc = serializers.CharField(required=False, allow_blank=True, default="")
     id_number = serializers.CharField(required=False, allow_blank=True, default="")
@@ -119,7 +118,7 @@ class InfoRequestSerializer(serializers.Serializer):
 
     def validate_due_on(self, value):
         if value is not None and value < timezone.localdate():
-            raise serializers.ValidationError(_lazy("截止日期不能早于今天 / The due date cannot be in the past."))
+            raise serializers.ValidationError(gettext_lazy("截止日期不能早于今天 / The due date cannot be in the past."))
         return value
 
     def validate_documents(self, value: list[str]) -> list[str]:
@@ -128,7 +127,7 @@ class InfoRequestSerializer(serializers.Serializer):
     def validate_questions(self, value: list[str]) -> list[str]:
         asked = [q.strip() for q in value if q.strip()]
         if any(len(q) > 300 for q in asked):
-            raise serializers.ValidationError(_lazy("每个问题不超过300字 / Each question at most 300 characters."))
+            raise serializers.ValidationError(gettext_lazy("每个问题不超过300字 / Each question at most 300 characters."))
         return asked
 
 
@@ -137,12 +136,12 @@ class SiteVisitSerializer(serializers.Serializer):
     and a waiver against the case's risk, by the service (site_visit_record)."""
 
     mode = serializers.ChoiceField(choices=[m for m, _label in SiteVisit.MODES],
-                                   error_messages={"invalid_choice": _lazy("可选：onsite, video, waived")})
+                                   error_messages={"invalid_choice": gettext_lazy("可选：onsite, video, waived")})
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     answers = serializers.DictField(required=False, default=dict)
 
     def validate(self, attrs):
         attrs["notes"] = attrs["notes"].strip()
         if attrs["mode"] != "waived" and not attrs["notes"]:
-            raise serializers.ValidationError({"notes": [_lazy("请填写走访记录 / Write the visit notes.")]})
+            raise serializers.ValidationError({"notes": [gettext_lazy("请填写走访记录 / Write the visit notes.")]})
         return attrs
