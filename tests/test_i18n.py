@@ -302,3 +302,22 @@ def test_chinese_pages_show_labels_in_chinese_only(client, case, org):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     html = client.get(f"/staff/cases/{case.pk}/").content.decode()
     assert "Pending approval" in html and "待审批" not in html
+
+
+def test_translation_functions_keep_names_makemessages_reads():
+    """makemessages finds strings only under the names xgettext is told (_, gettext, gettext_lazy, …): an alias such
+    as `gettext_lazy as _lazy` drops every string marked with it from the catalogs without a word."""
+    import re
+    from pathlib import Path
+
+    known = {"_", "gettext", "gettext_lazy", "gettext_noop", "ngettext", "ngettext_lazy", "pgettext", "pgettext_lazy",
+             "npgettext", "npgettext_lazy"}
+    root = Path(__file__).resolve().parent.parent
+    aliased = []
+    for path in root.glob("*/**/*.py"):
+        if ".venv" in path.parts or "migrations" in path.parts:
+            continue
+        for name, alias in re.findall(r"\b(n?p?gettext(?:_lazy|_noop)?) as (\w+)", path.read_text()):
+            if alias not in known:
+                aliased.append(f"{path.relative_to(root)}: {name} as {alias}")
+    assert aliased == []
