@@ -18,7 +18,7 @@ from loanservice.text import in_language
 
 from . import services
 from .forms import UPLOAD_INCOMPLETE, ApplicationCreateForm, ConsentForm, DocumentUploadForm, EnterpriseForm
-from .models import AdmissionCriterion, DocumentRequirement, Enterprise, LoanProduct
+from .models import AdmissionCriterion, DocumentRequirement, Enterprise, LoanApplication, LoanProduct
 from .selectors import applications_visible_to, enterprises_visible_to, products_published
 
 IsApplicant = rule_permission("applications.apply")
@@ -117,20 +117,29 @@ class ApplicationSummarySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class ApplicationListQuery(serializers.Serializer):
+    """The list's query parameters, checked once: a bad value is a 400 naming it, never a 500."""
+
+    status = serializers.ChoiceField(choices=LoanApplication.Status.choices, required=False, allow_blank=True,
+                                     help_text="only the applications in this status")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50,
+                                     help_text="how many, newest first (1-200, default 50)")
+
+
 class ApplicationListCreateView(APIView):
     permission_classes = [SignedIn]
 
     def get_permissions(self):
         return [IsApplicant()] if self.request.method == "POST" else super().get_permissions()
 
-    @extend_schema(responses=ApplicationSummarySerializer(many=True))
+    @extend_schema(parameters=[ApplicationListQuery], responses=ApplicationSummarySerializer(many=True))
     def get(self, request):
+        query = ApplicationListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
         qs = applications_visible_to(request.user).order_by("-created_at")
-        status_filter = request.query_params.get("status")
-        if status_filter:
-            qs = qs.filter(status=status_filter)
-        page = qs[: min(int(request.query_params.get("limit", 50) or 50), 200)]
-        return Response(ApplicationSummarySerializer(page, many=True).data)
+        if query.validated_data.get("status"):
+            qs = qs.filter(status=query.validated_data["status"])
+        return Response(ApplicationSummarySerializer(qs[: query.validated_data["limit"]], many=True).data)
 
     @extend_schema(request=ApplicationCreateSerializer, responses={201: ApplicationSummarySerializer})
     def post(self, request):
