@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loanservice import roles
-from loanservice.admin import AuditedAdmin
+from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
 from loanservice.audit import audit_record
 
 from .models import (
@@ -160,18 +160,6 @@ class LoanApplicationAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Evidence (uploads, consents) is never edited by hand; files are streamed only by the owner-checking views."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApplicationDocument)

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from loanservice.admin import AuditedAdmin
+from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError
 
@@ -23,19 +23,6 @@ from .models import (
     DisbursementOrder,
     Signature,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Issued records are evidence: visible in admin, never changed there."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ContractTemplateForm(forms.ModelForm):

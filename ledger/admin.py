@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from loanservice.admin import AuditedAdmin
+from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
 
 from .models import Account, AccountMapping, JournalEntry, JournalLine, LedgerPeriod
 
@@ -31,21 +31,12 @@ class JournalLineInline(admin.TabularInline):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(admin.ModelAdmin):
+class JournalEntryAdmin(ReadOnlyAdmin):
     list_display = ["id", "value_date", "kind", "reference", "branch", "product", "memo", "reverses"]
     list_filter = ["kind", "branch"]
     search_fields = ["reference", "memo"]
     date_hierarchy = "value_date"
     inlines = [JournalLineInline]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(LedgerPeriod)

@@ -76,11 +76,9 @@ class SlaClockAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "actor_label", "action", "object_type", "object_id", "from_state", "to_state"]
-    list_filter = ["action", "object_type"]
-    search_fields = ["object_id", "actor_label", "action"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records that are evidence (the audit trail, uploads, issued contracts, posted ledger entries): visible in admin,
+    never added, changed or deleted there."""
 
     def has_add_permission(self, request):
         return False
@@ -90,6 +88,13 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_label", "action", "object_type", "object_id", "from_state", "to_state"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "actor_label", "action"]
 
 
 @admin.register(Notification)
