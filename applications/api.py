@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -13,10 +14,11 @@ from rest_framework.views import APIView
 
 from loanservice import roles
 from loanservice.api import client_ip, role_permission
+from loanservice.drf import ArrayLimitOffset
 from loanservice.errors import ApplicationError
 
 from . import services
-from .models import DocumentRequirement, Enterprise, LoanProduct
+from .models import DocumentRequirement, Enterprise, LoanApplication, LoanProduct
 from .selectors import applications_visible_to, enterprises_visible_to, products_published
 
 IsApplicant = role_permission(roles.APPLICANT)
@@ -74,13 +76,24 @@ class EnterpriseSerializer(serializers.ModelSerializer):
         extra_kwargs = {"uscc": {"validators": []}}
 
 
-class EnterpriseListCreateView(APIView):
+class EnterprisePages(ArrayLimitOffset):
+    default_limit = 200  # what the list answered before it paged: clients that read it whole keep doing so
+
+
+class EnterpriseListCreateView(GenericAPIView):
+    serializer_class = EnterpriseSerializer
+    pagination_class = EnterprisePages
+
     def get_permissions(self):
         return [IsApplicant()] if self.request.method == "POST" else super().get_permissions()
 
+    def get_queryset(self):
+        return enterprises_visible_to(self.request.user).order_by("id")
+
     @extend_schema(responses=EnterpriseSerializer(many=True))
     def get(self, request):
-        return Response(EnterpriseSerializer(enterprises_visible_to(request.user).order_by("id")[:200], many=True).data)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(EnterpriseSerializer(page, many=True).data)
 
     @extend_schema(request=EnterpriseSerializer, responses={201: EnterpriseSerializer})
     def post(self, request):
@@ -111,18 +124,30 @@ class ApplicationSummarySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ApplicationListCreateView(APIView):
+class ApplicationFilter(serializers.Serializer):
+    status = serializers.ChoiceField(choices=LoanApplication.Status.choices, required=False, allow_blank=True,
+                                     help_text="only the applications in this status")
+
+
+class ApplicationListCreateView(GenericAPIView):
+    pagination_class = ArrayLimitOffset
+
+    def get_serializer_class(self):
+        return ApplicationCreateSerializer if self.request.method == "POST" else ApplicationSummarySerializer
+
     def get_permissions(self):
         return [IsApplicant()] if self.request.method == "POST" else super().get_permissions()
 
-    @extend_schema(responses=ApplicationSummarySerializer(many=True))
+    def get_queryset(self):
+        filters = ApplicationFilter(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = applications_visible_to(self.request.user).order_by("-created_at", "-id")
+        return qs.filter(status=filters.validated_data["status"]) if filters.validated_data.get("status") else qs
+
+    @extend_schema(parameters=[ApplicationFilter], responses=ApplicationSummarySerializer(many=True))
     def get(self, request):
-        qs = applications_visible_to(request.user).order_by("-created_at")
-        status_filter = request.query_params.get("status")
-        if status_filter:
-            qs = qs.filter(status=status_filter)
-        page = qs[: min(int(request.query_params.get("limit", 50) or 50), 200)]
-        return Response(ApplicationSummarySerializer(page, many=True).data)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ApplicationSummarySerializer(page, many=True).data)
 
     @extend_schema(request=ApplicationCreateSerializer, responses={201: ApplicationSummarySerializer})
     def post(self, request):
@@ -196,6 +221,10 @@ class ConsentView(APIView):
         return Response({"scopes": sorted(application.consents.values_list("source", flat=True))}, status=status.HTTP_201_CREATED)
 
 
+class HelpQuery(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, default="", help_text="the question")
+
+
 class HelpView(APIView):
     """GET /api/v1/help/?q=... — 智能客服 for other front ends: ranked FAQ answers and, for a signed-in
     applicant asking "where is my application?", their own cases. Unanswered questions are logged."""
@@ -203,7 +232,7 @@ class HelpView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle]
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="the question")], responses=inline_serializer(
+    @extend_schema(parameters=[HelpQuery], responses=inline_serializer(
         "HelpOut", {"query": serializers.CharField(), "answered": serializers.BooleanField(),
                     "faq": serializers.ListField(child=serializers.DictField()),
                     "cases": serializers.ListField(child=serializers.DictField(), allow_null=True),
@@ -213,8 +242,9 @@ class HelpView(APIView):
 
         from loanservice.text import in_language
 
-        result = services.assistant_answer(user=request.user, text=str(request.query_params.get("q", "")),
-                                           language=get_language() or "")
+        query = HelpQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result = services.assistant_answer(user=request.user, text=query.validated_data["q"], language=get_language() or "")
         cases = None
         if result["cases"] is not None:
             cases = [{"id": c["application"].pk, "status": c["application"].status,

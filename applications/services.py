@@ -155,7 +155,7 @@ def enterprise_field_clean(name: str, value, *, exclude_pk: int | None = None):
         return clean_money(value)
     if name == "legal_form":
         legal_form = value or "llc"
-        if legal_form not in dict(Enterprise.LEGAL_FORMS):
+        if not isinstance(legal_form, str) or legal_form not in dict(Enterprise.LEGAL_FORMS):
             return legal_form, [_("组织形式无效 / Unknown legal form.")]
         return legal_form, []
     raise KeyError(name)

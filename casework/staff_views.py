@@ -19,6 +19,7 @@ from approvals.models import ReasonCode
 from approvals.selectors import approval_queue, approver_tiers, queue_filters_clean, review_context
 from casework import lifecycle
 from casework.case_api import application_detail
+from casework.views import redirect_next
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from loanservice import roles
@@ -130,7 +131,7 @@ def case_action(request, pk, action):
             raise Http404
     except (ApplicationError, Conflict) as exc:
         messages.error(request, error_text(exc))
-    return redirect(request.POST.get("next") or "staff:case", pk=pk)
+    return redirect_next(request, "staff:case", pk=pk)
 
 
 @role_required(*roles.APPROVER_ROLES)

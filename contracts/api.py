@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -59,13 +58,20 @@ class ContractDetailView(APIView):
         return Response(contract_data(visible_contract(request, pk), staff=roles.is_staff_member(request.user)))
 
 
+class PdfQuery(serializers.Serializer):
+    original = serializers.BooleanField(required=False, default=False,
+                                        help_text="the PDF as issued (whose SHA-256 is `sha256`), not the sealed one")
+
+
 class ContractPdfView(APIView):
     """The sealed PDF when there is one (``?original=1``: the PDF as issued, whose SHA-256 is ``sha256``)."""
 
-    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @extend_schema(parameters=[PdfQuery], responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, pk):
         c = visible_contract(request, pk)
-        signed = bool(c.signed_pdf) and request.query_params.get("original") != "1"
+        query = PdfQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        signed = bool(c.signed_pdf) and not query.validated_data["original"]
         services.contract_download_record(contract=c, by=request.user, what="signed_pdf" if signed else "pdf",
                                           ip=client_ip(request))
         field = c.signed_pdf if signed else c.pdf
@@ -89,8 +95,6 @@ class ContractScheduleView(APIView):
 
 class ContractVerifyView(APIView):
     """Re-check the stored files, or a copy sent as multipart ``file``, against the recorded hashes and seal."""
-
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": inline_serializer("VerifyIn", {"file": serializers.FileField(required=False)})},
                    responses=inline_serializer("VerifyOut", {"ok": serializers.BooleanField(), "altered": serializers.BooleanField(),

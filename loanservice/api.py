@@ -1,4 +1,5 @@
-"""API plumbing shared by every app: the error format, the domain-exception mapping, sign-up and tokens."""
+"""API plumbing shared by every app: the error format, the domain-exception mapping, sign-up and tokens
+(JSON bodies and list paging: loanservice.drf)."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ class RegisterView(APIView):
 
 
 class TokenSerializer(serializers.Serializer):
-    username = serializers.CharField()
+    username = serializers.CharField(max_length=150)  # the user model's; a longer one overflowed the lockout record
     password = serializers.CharField(write_only=True)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from loanservice import roles
 from loanservice.api import role_permission
 
-from .models import Loan
+from .models import SEVERITIES, Loan
 from .selectors import loans_visible_to, warnings_open
 from .services import loan_position, renewal_eligibility, renewal_request, repayment_record, survey_answer
 
@@ -91,6 +91,11 @@ class WarningSerializer(serializers.Serializer):
         }
 
 
+class WarningFilter(serializers.Serializer):
+    severity = serializers.ChoiceField(choices=SEVERITIES, required=False, allow_blank=True, default="")
+    branch = serializers.CharField(required=False, allow_blank=True, default="", max_length=20, help_text="branch code")
+
+
 class WarningListView(ListAPIView):
     """Open early warnings the caller may see, worst first; filter by `severity` and `branch` (code)."""
 
@@ -98,10 +103,11 @@ class WarningListView(ListAPIView):
     serializer_class = WarningSerializer
 
     def get_queryset(self):
-        return warnings_open(self.request.user, severity=self.request.query_params.get("severity", ""),
-                             branch=self.request.query_params.get("branch", ""))
+        filters = WarningFilter(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return warnings_open(self.request.user, **filters.validated_data)
 
-    @extend_schema(parameters=[OpenApiParameter("severity", str, enum=["red", "orange", "yellow"]), OpenApiParameter("branch", str)],
+    @extend_schema(parameters=[WarningFilter],
                    responses=inline_serializer("WarningOut", {"id": serializers.IntegerField(), "loan": serializers.IntegerField(),
                                                              "rule": serializers.CharField(), "severity": serializers.CharField()}, many=True))
     def get(self, request, *args, **kwargs):
@@ -126,12 +132,18 @@ class RenewalView(APIView):
         return Response({"application": offer.application_id, "kind": offer.kind, "amount": _m(offer.amount)}, status=status.HTTP_201_CREATED)
 
 
+class SurveySerializer(serializers.Serializer):
+    score = serializers.IntegerField(min_value=0, max_value=10)
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
 class SurveyView(APIView):
     """The borrower answers the waiting satisfaction survey: `{score: 0-10, comment}`."""
 
-    @extend_schema(request=inline_serializer("SurveyIn", {"score": serializers.IntegerField(), "comment": serializers.CharField(required=False)}),
-                   responses={201: inline_serializer("SurveyOut", {"id": serializers.IntegerField()})})
+    @extend_schema(request=SurveySerializer, responses={201: inline_serializer("SurveyOut", {"id": serializers.IntegerField()})})
     def post(self, request, pk):
         loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
-        survey = survey_answer(loan=loan, by=request.user, score=request.data.get("score"), comment=request.data.get("comment", ""))
+        ser = SurveySerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        survey = survey_answer(loan=loan, by=request.user, **ser.validated_data)
         return Response({"id": survey.pk, "trigger": survey.trigger, "score": survey.score}, status=status.HTTP_201_CREATED)
