@@ -78,6 +78,9 @@ class FilterResult:
     errors: dict[str, list[str]] = field(default_factory=dict)
 
 
+DATE_MIN, DATE_MAX = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
 def filters_parse(params, *, user=None, today: dt.date | None = None) -> FilterResult:
     """Period, product, branch and channel from a query dict; errors name the field. Default: the last 12 months.
 
@@ -90,10 +93,14 @@ def filters_parse(params, *, user=None, today: dt.date | None = None) -> FilterR
         if not raw:
             return default
         try:
-            return dt.date.fromisoformat(raw)
+            day = dt.date.fromisoformat(raw)
         except ValueError:
             errors[name] = [_("日期格式应为 YYYY-MM-DD / Use YYYY-MM-DD.")]
             return default
+        if not DATE_MIN <= day <= DATE_MAX:  # a period's arithmetic near year 1 or 9999 overflows the calendar
+            errors[name] = [_("日期须在1900年至2999年之间 / The date must be between 1900 and 2999.")]
+            return default
+        return day
 
     date_to = date_of("date_to", today)
     date_from = date_of("date_from", _add_months(date_to, -12) + dt.timedelta(days=1))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -14,6 +15,7 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from loanservice.api import client_ip, form_input, rule_permission
+from loanservice.drf import ArrayLimitOffset
 from loanservice.text import in_language
 
 from . import services
@@ -75,15 +77,25 @@ class EnterpriseSerializer(serializers.ModelSerializer):
         extra_kwargs = {"uscc": {"validators": []}}
 
 
-class EnterpriseListCreateView(APIView):
+class EnterprisePages(ArrayLimitOffset):
+    default_limit = 200  # what the list answered before it paged: clients that read it whole keep doing so
+
+
+class EnterpriseListCreateView(GenericAPIView):
     permission_classes = [SignedIn]
+    serializer_class = EnterpriseSerializer
+    pagination_class = EnterprisePages
 
     def get_permissions(self):
         return [IsApplicant()] if self.request.method == "POST" else super().get_permissions()
 
+    def get_queryset(self):
+        return enterprises_visible_to(self.request.user).order_by("id")
+
     @extend_schema(responses=EnterpriseSerializer(many=True))
     def get(self, request):
-        return Response(EnterpriseSerializer(enterprises_visible_to(request.user).order_by("id")[:200], many=True).data)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(EnterpriseSerializer(page, many=True).data)
 
     @extend_schema(request=EnterpriseSerializer, responses={201: EnterpriseSerializer})
     def post(self, request):
@@ -117,29 +129,31 @@ class ApplicationSummarySerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ApplicationListQuery(serializers.Serializer):
-    """The list's query parameters, checked once: a bad value is a 400 naming it, never a 500."""
-
+class ApplicationFilter(serializers.Serializer):
     status = serializers.ChoiceField(choices=LoanApplication.Status.choices, required=False, allow_blank=True,
                                      help_text="only the applications in this status")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50,
-                                     help_text="how many, newest first (1-200, default 50)")
 
 
-class ApplicationListCreateView(APIView):
+class ApplicationListCreateView(GenericAPIView):
     permission_classes = [SignedIn]
+    pagination_class = ArrayLimitOffset
+
+    def get_serializer_class(self):
+        return ApplicationCreateSerializer if self.request.method == "POST" else ApplicationSummarySerializer
+
+    def get_queryset(self):
+        filters = ApplicationFilter(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = applications_visible_to(self.request.user).order_by("-created_at", "-id")
+        return qs.filter(status=filters.validated_data["status"]) if filters.validated_data.get("status") else qs
 
     def get_permissions(self):
         return [IsApplicant()] if self.request.method == "POST" else super().get_permissions()
 
-    @extend_schema(parameters=[ApplicationListQuery], responses=ApplicationSummarySerializer(many=True))
+    @extend_schema(parameters=[ApplicationFilter], responses=ApplicationSummarySerializer(many=True))
     def get(self, request):
-        query = ApplicationListQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        qs = applications_visible_to(request.user).order_by("-created_at")
-        if query.validated_data.get("status"):
-            qs = qs.filter(status=query.validated_data["status"])
-        return Response(ApplicationSummarySerializer(qs[: query.validated_data["limit"]], many=True).data)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ApplicationSummarySerializer(page, many=True).data)
 
     @extend_schema(request=ApplicationCreateSerializer, responses={201: ApplicationSummarySerializer})
     def post(self, request):
@@ -190,6 +204,10 @@ class ConsentView(APIView):
         return Response({"scopes": sorted(application.consents.values_list("source", flat=True))}, status=status.HTTP_201_CREATED)
 
 
+class HelpQuery(serializers.Serializer):
+    q = serializers.CharField(required=False, allow_blank=True, default="", help_text="the question")
+
+
 class HelpView(APIView):
     """GET /api/v1/help/?q=... — 智能客服 for other front ends: ranked FAQ answers and, for a signed-in
     applicant asking "where is my application?", their own cases. Unanswered questions are logged."""
@@ -197,14 +215,15 @@ class HelpView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [AnonRateThrottle]
 
-    @extend_schema(parameters=[OpenApiParameter("q", str, description="the question")], responses=inline_serializer(
+    @extend_schema(parameters=[HelpQuery], responses=inline_serializer(
         "HelpOut", {"query": serializers.CharField(), "answered": serializers.BooleanField(),
                     "faq": serializers.ListField(child=serializers.DictField()),
                     "cases": serializers.ListField(child=serializers.DictField(), allow_null=True),
                     "login_needed": serializers.BooleanField()}))
     def get(self, request):
-        result = services.assistant_answer(user=request.user, text=str(request.query_params.get("q", "")),
-                                           language=get_language() or "")
+        query = HelpQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        result = services.assistant_answer(user=request.user, text=query.validated_data["q"], language=get_language() or "")
         cases = None
         if result["cases"] is not None:
             cases = [{"id": c["application"].pk, "status": c["application"].status,

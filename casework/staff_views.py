@@ -20,6 +20,7 @@ from approvals.selectors import approval_queue, approver_tiers, queue_filters_cl
 from approvals.serializers import DecisionSerializer
 from casework import lifecycle
 from casework.case_api import application_detail
+from casework.views import redirect_next
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
@@ -131,7 +132,7 @@ def case_action(request, pk, action):
             raise Http404
     except (ApplicationError, Conflict) as exc:
         messages.error(request, error_text(exc))
-    return redirect(request.POST.get("next") or "staff:case", pk=pk)
+    return redirect_next(request, "staff:case", pk=pk)
 
 
 @permission_required("approvals.review")

@@ -6,14 +6,26 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.forms.utils import ErrorDict
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from applications.selectors import products_published
 from loanservice import roles
 from loanservice.api import RegisterSerializer, applicant_register
 from loanservice.roles import permission_required
+
+
+def redirect_next(request, fallback: str, *args, **kwargs) -> HttpResponseRedirect:
+    """Back to the form's `next` when it is a path on this site, else to `fallback` (a URL name): never another
+    site, and never a name to reverse (`next=abc` was a NoReverseMatch, a 500)."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/") and target.isprintable() and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return HttpResponseRedirect(target)
+    return redirect(fallback, *args, **kwargs)
 
 
 def home(request):
@@ -49,7 +61,7 @@ def register(request):
         user = applicant_register(**form.cleaned_data, ip=request.META.get("REMOTE_ADDR"))
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("注册成功 / Welcome!"))
-        return redirect(request.GET.get("next") or "portal:home")
+        return redirect_next(request, "portal:home")
     return render(request, "registration/register.html", {"form": form})
 
 

@@ -9,13 +9,14 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from applications.selectors import applications_visible_to
 from loanservice import roles
 from loanservice.api import client_ip, rule_permission
+from loanservice.drf import ObjectJSONParser
 from loanservice.errors import ApplicationError, Conflict
 
 from . import services
@@ -62,15 +63,22 @@ class ContractDetailView(APIView):
         return Response(contract_data(visible_contract(request, pk), staff=roles.can(request.user, "loanservice.staff")))
 
 
+class PdfQuery(serializers.Serializer):
+    original = serializers.BooleanField(required=False, default=False,
+                                        help_text="the PDF as issued (whose SHA-256 is `sha256`), not the sealed one")
+
+
 class ContractPdfView(APIView):
     """The sealed PDF when there is one (``?original=1``: the PDF as issued, whose SHA-256 is ``sha256``)."""
 
     permission_classes = [SignedIn]
 
-    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @extend_schema(parameters=[PdfQuery], responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, pk):
         c = visible_contract(request, pk)
-        signed = bool(c.signed_pdf) and request.query_params.get("original") != "1"
+        query = PdfQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        signed = bool(c.signed_pdf) and not query.validated_data["original"]
         services.contract_download_record(contract=c, by=request.user, what="signed_pdf" if signed else "pdf",
                                           ip=client_ip(request))
         field = c.signed_pdf if signed else c.pdf
@@ -98,7 +106,7 @@ class ContractVerifyView(APIView):
     """Re-check the stored files, or a copy sent as multipart ``file``, against the recorded hashes and seal."""
 
     permission_classes = [SignedIn]
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [ObjectJSONParser, FormParser, MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": inline_serializer("VerifyIn", {"file": serializers.FileField(required=False)})},
                    responses=inline_serializer("VerifyOut", {"ok": serializers.BooleanField(), "altered": serializers.BooleanField(),

@@ -1,4 +1,5 @@
-"""API plumbing shared by every app: the error format, the domain-exception mapping, sign-up and tokens."""
+"""API plumbing shared by every app: the error format, the domain-exception mapping, sign-up and tokens
+(JSON bodies and list paging: loanservice.drf)."""
 
 from __future__ import annotations
 
@@ -81,10 +82,18 @@ def form_input(form_class, data, *, message: str, **kwargs) -> dict:
     under its field (a form would read it as text)."""
     if not hasattr(data, "get"):
         raise ApplicationError(message, errors={"non_field_errors": ["请求体须为 JSON 对象 / The body must be a JSON object."]})
-    nested = {} if hasattr(data, "getlist") else {  # a form post (QueryDict) holds only text
-        name: [SINGLE_VALUE] for name, field in form_class.base_fields.items()
-        if isinstance(data.get(name), (list, dict)) and not isinstance(field, forms.MultipleChoiceField)}
-    form = form_class(data=data if not nested else {k: v for k, v in data.items() if k not in nested}, **kwargs)
+    if hasattr(data, "getlist"):  # a form post (QueryDict): text and files, as the page's form reads them
+        nested = {name: [SINGLE_VALUE] for name, field in form_class.base_fields.items()
+                  if not isinstance(field, forms.FileField) and hasattr(data.get(name), "read")}  # a file for text
+        text = data.copy() if nested else data
+        for name in nested:
+            text.pop(name)
+    else:  # JSON: a list, an object where the form expects one value is refused; numbers and booleans as text
+        nested = {name: [SINGLE_VALUE] for name, field in form_class.base_fields.items()
+                  if not isinstance(field, forms.MultipleChoiceField | forms.FileField)
+                  and not isinstance(data.get(name), str | int | float | bool | type(None))}
+        text = {k: (str(v) if isinstance(v, int | float | bool) else v) for k, v in data.items() if k not in nested}
+    form = form_class(data=text, **kwargs)
     if nested or not form.is_valid():
         errors = {"non_field_errors" if name == "__all__" else name: [str(e) for e in errs]
                   for name, errs in form.errors.items()}
@@ -158,7 +167,7 @@ class RegisterView(APIView):
 
 
 class TokenSerializer(serializers.Serializer):
-    username = serializers.CharField()
+    username = serializers.CharField(max_length=150)  # the user model's; a longer one overflowed the lockout record
     password = serializers.CharField(write_only=True)
 
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class LoanserviceConfig(AppConfig):
@@ -6,3 +7,10 @@ class LoanserviceConfig(AppConfig):
 
     name = "loanservice"
     verbose_name = "核心 / Kernel"
+
+
+class AdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the project's default site (loanservice.admin_site.AdminSite)."""
+
+    default = False  # not the kernel app's own config
+    default_site = "loanservice.admin_site.AdminSite"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from loanservice.business_date import business_date
 from loanservice.money import money_text
 
 from .cob import cob_last, cob_progress, cob_start
-from .models import CobRun, Loan
+from .models import SEVERITIES, CobRun, Loan
 from .selectors import loan_transactions, loans_visible_to, warnings_open
 from .serializers import RenewalSerializer, RepaymentSerializer
 from .services import loan_position, renewal_eligibility, renewal_request, repayment_record, survey_answer
@@ -144,6 +144,11 @@ class WarningSerializer(serializers.Serializer):
         }
 
 
+class WarningFilter(serializers.Serializer):
+    severity = serializers.ChoiceField(choices=SEVERITIES, required=False, allow_blank=True, default="")
+    branch = serializers.CharField(required=False, allow_blank=True, default="", max_length=20, help_text="branch code")
+
+
 class WarningListView(ListAPIView):
     """Open early warnings the caller may see, worst first; filter by `severity` and `branch` (code)."""
 
@@ -151,10 +156,11 @@ class WarningListView(ListAPIView):
     serializer_class = WarningSerializer
 
     def get_queryset(self):
-        return warnings_open(self.request.user, severity=self.request.query_params.get("severity", ""),
-                             branch=self.request.query_params.get("branch", ""))
+        filters = WarningFilter(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return warnings_open(self.request.user, **filters.validated_data)
 
-    @extend_schema(parameters=[OpenApiParameter("severity", str, enum=["red", "orange", "yellow"]), OpenApiParameter("branch", str)],
+    @extend_schema(parameters=[WarningFilter],
                    responses=inline_serializer("WarningOut", {"id": serializers.IntegerField(), "loan": serializers.IntegerField(),
                                                              "rule": serializers.CharField(), "severity": serializers.CharField()}, many=True))
     def get(self, request, *args, **kwargs):
@@ -182,14 +188,20 @@ class RenewalView(APIView):
         return Response({"application": offer.application_id, "kind": offer.kind, "amount": money_text(offer.amount)}, status=status.HTTP_201_CREATED)
 
 
+class SurveySerializer(serializers.Serializer):
+    score = serializers.IntegerField(min_value=0, max_value=10)
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
 class SurveyView(APIView):
     """The borrower answers the waiting satisfaction survey: `{score: 0-10, comment}`."""
 
     permission_classes = [rule_permission("loanservice.signed_in")]
 
-    @extend_schema(request=inline_serializer("SurveyIn", {"score": serializers.IntegerField(), "comment": serializers.CharField(required=False)}),
-                   responses={201: inline_serializer("SurveyOut", {"id": serializers.IntegerField()})})
+    @extend_schema(request=SurveySerializer, responses={201: inline_serializer("SurveyOut", {"id": serializers.IntegerField()})})
     def post(self, request, pk):
         loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
-        survey = survey_answer(loan=loan, by=request.user, score=request.data.get("score"), comment=request.data.get("comment", ""))
+        ser = SurveySerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        survey = survey_answer(loan=loan, by=request.user, **ser.validated_data)
         return Response({"id": survey.pk, "trigger": survey.trigger, "score": survey.score}, status=status.HTTP_201_CREATED)

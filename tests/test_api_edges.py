@@ -15,7 +15,7 @@ def world(products, org):
     return {"owner": owner, "rm": org["demo_rm"], "case": ApplicationFactory(seed=7, applicant=owner, stage="submitted")}
 
 
-@pytest.mark.parametrize("limit", ["abc", "-1", "0", "1e9", "201", "99999999999999999999"])
+@pytest.mark.parametrize("limit", ["abc", "-1", "0", "1e9", "1.5"])
 def test_a_bad_list_limit_is_a_400_naming_it(world, limit):
     response = client_for(world["owner"]).get("/api/v1/applications/", {"limit": limit})
     assert response.status_code == 400 and "limit" in response.json()["errors"]
@@ -24,6 +24,7 @@ def test_a_bad_list_limit_is_a_400_naming_it(world, limit):
 def test_the_list_limit_and_status_filter_still_work(world):
     client = client_for(world["owner"])
     assert len(client.get("/api/v1/applications/", {"limit": "1"}).json()) == 1
+    assert client.get("/api/v1/applications/", {"limit": "99999999999999999999"}).status_code == 200  # taken as 200
     assert client.get("/api/v1/applications/", {"status": "draft"}).json() == []
     assert client.get("/api/v1/applications/", {"status": "nonsense"}).status_code == 400
 

@@ -1,10 +1,16 @@
 """schemathesis against the OpenAPI schema (/api/schema/): every operation, called by authenticated users
-on seeded data with bounded generated examples, never answers 500 and answers what the schema says
+on seeded data with bounded generated examples, never answers a 5xx and answers what the schema says
 (response bodies and content types of documented statuses).
+
+Three kinds of request per operation and user: examples that fit the schema (their query parameters include
+the lists' `limit`, `offset` and filters, which the schema documents); examples that do not (schemathesis'
+negative mode: wrong types, out-of-range numbers, missing fields, in the query as in the body); and, for an
+operation with a body, a JSON body of each type (object, array, string, number, boolean, null), of which
+only the object may be taken.
 
 Each operation runs in its own rolled-back transaction; path ids point at real objects the user may see,
 so the calls reach the views' logic, not only their 404. SCHEMATHESIS_MAX_EXAMPLES bounds the examples
-per operation and user (default 10)."""
+per operation and user (default 10; half as many in negative mode)."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import pytest
 schemathesis = pytest.importorskip("schemathesis")
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "10"))
+JSON_TYPES = {"object": {}, "array": [1, "x"], "string": "text", "number": 12, "boolean": True, "null": None}
 
 
 def _spec() -> dict:
@@ -140,8 +147,11 @@ def test_operation_never_500_and_matches_the_schema(seeded, label, settings):
     failures: list[str] = []
     statuses: list[int] = []
     for who in _who(op.method.lower(), op.path):
-        _fuzz(op, app=app, who=who, token=seeded["tokens"][who], path_ids=_path_ids(op.path, seeded["ids"]),
-              failures=failures, statuses=statuses)
+        token, path_ids = seeded["tokens"][who], _path_ids(op.path, seeded["ids"])
+        _fuzz(op, app=app, who=who, token=token, path_ids=path_ids, failures=failures, statuses=statuses)
+        _fuzz(op, app=app, who=who, token=token, path_ids=path_ids, failures=failures, statuses=[], negative=True)
+        if op.method.lower() in ("post", "put", "patch"):
+            _every_json_type(op, app=app, who=who, token=token, path_ids=path_ids, failures=failures)
     assert not failures, "\n\n".join(failures)
     assert statuses, "no example was generated"
     if op.method.lower() == "get" and "/pdf/" not in op.path:
@@ -149,29 +159,52 @@ def test_operation_never_500_and_matches_the_schema(seeded, label, settings):
         assert any(200 <= s < 300 for s in statuses), sorted(set(statuses))
 
 
-def _fuzz(op, *, app, who: str, token: str, path_ids: dict, failures: list[str], statuses: list[int]) -> None:
+def _fuzz(op, *, app, who: str, token: str, path_ids: dict, failures: list[str], statuses: list[int],
+          negative: bool = False) -> None:
     from hypothesis import HealthCheck, given
     from hypothesis import settings as hsettings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
     headers = {"Authorization": f"Token {token}"}
+    # A request that does not fit the schema may get any 4xx; what it must never get is a 5xx.
+    checks = [not_a_server_error] if negative else [not_a_server_error, response_schema_conformance, content_type_conformance]
+    mode = GenerationMode.NEGATIVE if negative else GenerationMode.POSITIVE
 
-    @hsettings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
-               suppress_health_check=list(HealthCheck))
-    @given(case=op.as_strategy(path_parameters=path_ids or None))
+    @hsettings(max_examples=max(1, MAX_EXAMPLES // 2) if negative else MAX_EXAMPLES, deadline=None, database=None,
+               derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(case=op.as_strategy(generation_mode=mode, path_parameters=path_ids or None))
     def run(case):
         response = case.call(app=app, headers=headers)
         statuses.append(response.status_code)
         try:
-            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
-                                   headers=headers)
+            case.validate_response(response, checks=checks, headers=headers)
         except AssertionError as exc:
-            failures.append(f"{who}: {exc}"[:3000])
+            failures.append(f"{who}{' (negative)' if negative else ''}: {exc}"[:3000])
             raise
 
     try:
         run()
+    except Unsatisfiable:
+        if not negative:
+            raise
+        # Nothing of the operation can be made invalid (fixed path ids, no query, no body): nothing to send.
     except Exception as exc:  # hypothesis re-raises the shrunk failure; the other users still run
         if not failures:
             failures.append(f"{who}: {type(exc).__name__}: {exc}"[:3000])
+
+
+def _every_json_type(op, *, app, who: str, token: str, path_ids: dict, failures: list[str]) -> None:
+    """The operation's body as each JSON type: never a 5xx, and anything but an object is refused (4xx)."""
+    import re
+
+    headers = {"Authorization": f"Token {token}"}
+    path_parameters = {name: path_ids.get(name, 1) for name in re.findall(r"{(\w+)}", op.path)}
+    for kind, body in JSON_TYPES.items():
+        case = op.Case(path_parameters=path_parameters, body=body, media_type="application/json")
+        response = case.call(app=app, headers=headers)
+        if response.status_code >= 500 or (kind != "object" and response.status_code < 400):
+            failures.append(f"{who}: {op.method.upper()} {op.path} with a JSON {kind} body: {response.status_code} "
+                            f"{response.text[:300]}")

@@ -90,7 +90,7 @@ def info_request_upload(request, pk):
                         name=data["file"].name, content=data["file"].read(), ip=request.META.get("REMOTE_ADDR"))
         messages.success(request, _("材料已上传 / Document uploaded."))
     except ApplicationError as exc:
-        messages.error(request, " ".join([exc.message, *[m for msgs in exc.errors.values() for m in msgs]]))
+        messages.error(request, " ".join(str(m) for m in [exc.message, *[m for msgs in exc.errors.values() for m in msgs]]))
     except Conflict as exc:
         messages.error(request, exc.message)
     return redirect("portal:application", pk=pk)
