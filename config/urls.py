@@ -115,7 +115,7 @@ urlpatterns = [
     path("staff/marketing/", include("marketing.urls")),
     path("postloan/", include("postloan.urls")),
     path("admin/", admin.site.urls),
-    path("api/v1/", include(api_v1)),
+    path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # GET only: its OPTIONS answer had no template for the page's HTML renderer (a 500).
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", http_method_names=["get", "head"]), name="api-docs"),
