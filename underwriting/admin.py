@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from loanservice.admin import AuditedAdmin
-from loanservice.errors import ApplicationError
+from loanservice.errors import ApplicationError, Conflict
 
 from . import services
 from .models import (
@@ -11,6 +11,8 @@ from .models import (
     DataSnapshot,
     DataSourceConfig,
     Guarantor,
+    ModelRiskPolicy,
+    PDTermStructure,
     PricingPolicy,
     QuestionnaireQuestion,
     Score,
@@ -66,6 +68,42 @@ class ScorecardModelAdmin(AuditedAdmin):
     def clear_challenger(self, request, queryset):
         services.scorecard_challenger_set(model=None, by=request.user)
         self.message_user(request, _("已取消挑战者 / No challenger now."))
+
+
+@admin.register(ModelRiskPolicy)
+class ModelRiskPolicyAdmin(AuditedAdmin):
+    list_display = ["effective_from", "forward_looking_factor", "pd_min_loans", "pd_min_defaults", "drift_min_sample",
+                    "drift_watch", "drift_shift", "backtest_yellow", "backtest_red"]
+
+
+@admin.register(PDTermStructure)
+class PDTermStructureAdmin(admin.ModelAdmin):
+    """Versions are made by `manage.py estimate_pd_term_structure` and never edited; approving one (another
+    person than its creator) puts it in force from its effective date."""
+
+    list_display = ["version", "name", "effective_from", "as_of", "horizon_months", "basis", "created_by", "approved_by",
+                    "approved_at"]
+    readonly_fields = ["version", "name", "effective_from", "as_of", "horizon_months", "curves", "basis", "sample",
+                       "created_by", "created_at", "approved_by", "approved_at"]
+    actions = ["approve"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("批准所选版本 / Approve the version"))
+    def approve(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("请只选择一个版本 / Choose exactly one version."), messages.ERROR)
+            return
+        try:
+            structure = services.pd_term_structure_approve(structure=queryset.get(), by=request.user)
+        except (ApplicationError, Conflict) as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(request, _("v%(v)s 已批准 / v%(v)s is approved.") % {"v": structure.version})
 
 
 @admin.register(PricingPolicy)

@@ -6,6 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -314,3 +316,109 @@ class InfoRequestItem(models.Model):
 
     def __str__(self) -> str:
         return self.requirement.code if self.requirement_id else self.question[:40]
+
+
+GRADE_LETTERS = ("A", "B", "C", "D", "E")
+
+
+class ModelRiskPolicy(models.Model):
+    """Model-risk policy in force from `effective_from` (the latest one not after the day asked applies): the
+    forward-looking factor of the PDs, what makes a grade's book thick enough to estimate its PD term structure,
+    the minimum sample and thresholds of the drift states, and the back-test's traffic-light levels."""
+
+    effective_from = models.DateField(_("生效日 effective from"), unique=True)
+    forward_looking_factor = models.DecimalField(
+        _("前瞻性调整系数 forward-looking factor"), max_digits=6, decimal_places=4, default=Decimal("1.0000"),
+        validators=[MinValueValidator(Decimal("0.1")), MaxValueValidator(Decimal("5"))],
+        help_text=_("月度违约风险乘以此系数（宏观情景）；1 = 不调整 / the monthly hazards are multiplied by it (macro "
+                    "scenario); 1 = none"))
+    default_dpd = models.PositiveSmallIntegerField(_("违约定义：逾期天数 default: days past due"), default=90)
+    pd_min_loans = models.PositiveIntegerField(
+        _("按账簿估计所需最少贷款笔数 minimum loans per grade for a book estimate"), default=100)
+    pd_min_defaults = models.PositiveIntegerField(
+        _("按账簿估计所需最少违约笔数 minimum defaults per grade for a book estimate"), default=5)
+    pd_prior_months = models.PositiveIntegerField(
+        _("评分卡先验强度（贷款·月）scorecard prior strength (loan-months)"), default=1200,
+        help_text=_("账簿估计与评分卡校准按此权重平滑 / the book's hazards are smoothed towards the scorecard's with this weight"))
+    pd_horizon_months = models.PositiveSmallIntegerField(_("期限结构月数 term structure horizon (months)"), default=60,
+                                                         validators=[MinValueValidator(12), MaxValueValidator(360)])
+    drift_min_sample = models.PositiveIntegerField(
+        _("稳定性检验最少样本 minimum sample per drift window"), default=150,
+        help_text=_("不足时合并相邻月份直至达到 / months are pooled until the window holds this many"))
+    drift_watch = models.DecimalField(_("PSI关注阈值 PSI watch threshold"), max_digits=5, decimal_places=3, default=Decimal("0.100"))
+    drift_shift = models.DecimalField(_("PSI偏移阈值 PSI shift threshold"), max_digits=5, decimal_places=3, default=Decimal("0.250"))
+    drift_bootstrap = models.PositiveSmallIntegerField(_("自助抽样次数 bootstrap resamples"), default=200,
+                                                       validators=[MinValueValidator(50), MaxValueValidator(2000)])
+    backtest_yellow = models.DecimalField(
+        _("回测黄灯置信度 back-test yellow at confidence"), max_digits=6, decimal_places=5, default=Decimal("0.95000"),
+        help_text=_("观察违约数的二项累积概率达到此值为黄灯（巴塞尔交通灯）/ yellow when the binomial cumulative probability "
+                    "of the observed defaults reaches it (Basel traffic light)"))
+    backtest_red = models.DecimalField(_("回测红灯置信度 back-test red at confidence"), max_digits=6, decimal_places=5,
+                                       default=Decimal("0.99990"))
+    backtest_min_loans = models.PositiveIntegerField(_("回测最少贷款笔数 minimum loans per back-test cell"), default=20)
+    auc_min_defaults = models.PositiveIntegerField(
+        _("计算区分度所需最少违约笔数 minimum defaults for the Gini/AUC"), default=20)
+
+    class Meta:
+        verbose_name = _("模型风险政策 model-risk policy")
+        verbose_name_plural = _("模型风险政策 model-risk policies")
+        ordering = ["-effective_from"]
+
+    def __str__(self) -> str:
+        return f"model-risk policy from {self.effective_from}"
+
+    def clean(self):
+        errors = {}
+        if self.drift_watch is not None and self.drift_shift is not None and self.drift_watch >= self.drift_shift:
+            errors["drift_shift"] = _("偏移阈值须大于关注阈值 / The shift threshold must exceed the watch threshold.")
+        if self.backtest_yellow is not None and self.backtest_red is not None and not (
+                Decimal("0.5") <= self.backtest_yellow < self.backtest_red < Decimal("1")):
+            errors["backtest_red"] = _("须满足 0.5 ≤ 黄灯 < 红灯 < 1 / Needs 0.5 ≤ yellow < red < 1.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class PDTermStructure(models.Model):
+    """One version of the PD term structure (违约概率期限结构): per grade, the cumulative probability of default
+    (90+ days past due) by month on book, through the cycle (the forward-looking factor of the policy in force is
+    applied when it is read, `underwriting.pd`). `basis` says per grade whether it was estimated from the book's
+    vintages or taken from the scorecard's grade calibration (a thin book). A version is a draft until someone
+    other than its creator approves it; the approved version with the latest `effective_from` not after the day
+    asked is the one in force. Versions are never edited."""
+
+    BOOK, SCORECARD = "book", "scorecard"
+    BASES = [(BOOK, _("账簿估计 estimated from the book")), (SCORECARD, _("评分卡校准 scorecard calibration"))]
+
+    version = models.PositiveIntegerField(unique=True, editable=False)
+    name = models.CharField(_("名称 name"), max_length=100)
+    effective_from = models.DateField(_("生效日 effective from"))
+    as_of = models.DateField(_("数据截至 data as of"))
+    horizon_months = models.PositiveSmallIntegerField(_("期限(月) horizon (months)"))
+    curves = models.JSONField(_("累计违约概率 cumulative PD by month on book"),
+                              help_text='{"A": ["0.000400", ...], ...}: month 1..horizon')
+    basis = models.JSONField(_("依据 basis per grade"), help_text='{"A": "book" | "scorecard", ...}')
+    sample = models.JSONField(_("样本 sample"), default=dict, blank=True,
+                              help_text="per grade: loans, defaults, loan-months observed; the settings used")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("违约概率期限结构 PD term structure")
+        verbose_name_plural = _("违约概率期限结构 PD term structures")
+        ordering = ["-version"]
+        indexes = [models.Index(fields=["approved_at", "-effective_from"])]
+
+    def __str__(self) -> str:
+        return f"PD v{self.version} {self.name}"
+
+    def save(self, *args, **kwargs):
+        if self.version is None:
+            last = PDTermStructure.objects.aggregate(m=models.Max("version"))["m"] or 0
+            self.version = last + 1
+        super().save(*args, **kwargs)
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None

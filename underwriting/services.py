@@ -32,12 +32,14 @@ from . import providers as provider_lib
 from . import scorecard
 from .features import derive_features
 from .models import (
+    GRADE_LETTERS,
     CaseNote,
     Collateral,
     DataSnapshot,
     DataSourceConfig,
     Guarantor,
     InfoRequestItem,
+    PDTermStructure,
     PricingPolicy,
     QuestionnaireQuestion,
     Score,
@@ -737,3 +739,57 @@ def site_visit_record(*, application: LoanApplication, by, mode: str, notes: str
     visit = SiteVisit.objects.create(application=application, mode=mode, notes=notes.strip(), answers=answers, visited_by=by)
     audit_record(actor=by, action="application.site_visit", obj=application, data={"mode": mode, "visit": visit.pk})
     return visit
+
+
+# ---------------------------------------------------------------- PD term structures (违约概率期限结构)
+def _pd_curves_validate(curves: dict, basis: dict, horizon: int) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for grade in GRADE_LETTERS:
+        curve = curves.get(grade)
+        if not isinstance(curve, list) or len(curve) != horizon:
+            errors.setdefault("curves", []).append(f"{grade}: {horizon} monthly values needed")
+            continue
+        try:
+            values = [Decimal(str(v)) for v in curve]
+        except (ArithmeticError, ValueError):
+            errors.setdefault("curves", []).append(f"{grade}: not decimal fractions")
+            continue
+        if any(not Decimal("0") <= v <= Decimal("1") for v in values) or any(b < a for a, b in zip(values, values[1:], strict=False)):
+            errors.setdefault("curves", []).append(f"{grade}: cumulative PDs must rise within 0..1")
+        if basis.get(grade) not in (PDTermStructure.BOOK, PDTermStructure.SCORECARD):
+            errors.setdefault("basis", []).append(f"{grade}: book or scorecard")
+    return errors
+
+
+@transaction.atomic
+def pd_term_structure_create(*, name: str, effective_from: dt.date, as_of: dt.date, curves: dict, basis: dict,
+                             sample: dict | None = None, by=None) -> PDTermStructure:
+    """A new PD term structure version, a draft until approved (`pd_term_structure_approve`)."""
+    horizon = len(curves.get(GRADE_LETTERS[0]) or [])
+    errors = _pd_curves_validate(curves, basis, horizon) if horizon else {"curves": ["no curve"]}
+    if errors:
+        raise ApplicationError(_("违约概率期限结构无效 / The PD term structure is not valid."), errors=errors)
+    structure = PDTermStructure.objects.create(
+        name=name, effective_from=effective_from, as_of=as_of, horizon_months=horizon,
+        curves={g: [str(v) for v in curves[g]] for g in GRADE_LETTERS}, basis={g: basis[g] for g in GRADE_LETTERS},
+        sample=sample or {}, created_by=by if getattr(by, "pk", None) else None)
+    audit_record(actor=by, action="pd_term_structure.create", obj=structure,
+                 data={"version": structure.version, "effective_from": effective_from.isoformat(), "basis": structure.basis})
+    return structure
+
+
+@transaction.atomic
+def pd_term_structure_approve(*, structure: PDTermStructure, by) -> PDTermStructure:
+    """Approve a draft version: from its `effective_from` on it is the one in force (four eyes: never by the
+    person who created it)."""
+    structure = PDTermStructure.objects.select_for_update().get(pk=structure.pk)
+    if structure.approved_at is not None:
+        raise Conflict(_("该版本已批准 / This version is already approved."), state="approved")
+    if structure.created_by_id is not None and structure.created_by_id == getattr(by, "pk", None):
+        raise ApplicationError(_("不能批准自己创建的版本 / You cannot approve a version you created."),
+                               errors={"approved_by": [_("需由另一人批准 / Another person must approve it.")]})
+    structure.approved_by, structure.approved_at = by, timezone.now()
+    structure.save(update_fields=["approved_by", "approved_at"])
+    audit_record(actor=by, action="pd_term_structure.approve", obj=structure, from_state="draft", to_state="approved",
+                 data={"version": structure.version, "effective_from": structure.effective_from.isoformat()})
+    return structure
