@@ -30,7 +30,10 @@ from loanservice.sla import sla_clock_elapsed
 from marketing.selectors import conversion_summary
 from postloan.models import FIVE_CATEGORIES, SEVERITY_ORDER, EarlyWarning, Installment, Loan, SurveyResponse
 from underwriting.models import Score, ScorecardModel
-from underwriting.scorecard import psi_against_summary
+from underwriting.pd import model_risk_policy
+from underwriting.scorecard import summary_counts
+
+from . import drift
 
 APP_TYPE = "applications.loanapplication"
 FUNNEL_STAGES = [
@@ -427,8 +430,54 @@ def _psi_value(value) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else round(float(value), 4)
 
 
-def _flag(value: float | None) -> str:
-    return "n/a" if value is None else ("stable" if value < 0.1 else ("watch" if value < 0.25 else "shift"))
+def _feature_label(spec_feature: dict) -> str:
+    label = spec_feature.get("label") or {}
+    return " ".join(t for t in (label.get("zh"), label.get("en")) if t) or spec_feature["name"]
+
+
+def drift_rows(features_by: dict[tuple[str, int], list[dict]], models: dict[int, ScorecardModel], *, policy) -> list[dict]:
+    """Per model version and month: the stability of the score, the grade mix and each feature against the
+    development sample, over the month pooled with the months before it until the window holds the policy's
+    minimum sample (analytics.drift); and once over the whole period (month "all"). No query."""
+    settings = {"min_sample": int(policy.drift_min_sample), "watch": float(policy.drift_watch),
+                "shift": float(policy.drift_shift), "resamples": int(policy.drift_bootstrap)}
+    out = []
+    for version in sorted({v for (_m, v) in features_by}):
+        model = models.get(version)
+        development = (model.development or {}) if model else {}
+        months = sorted(m for (m, v) in features_by if v == version)
+        sizes = {m: len(features_by[(m, version)]) for m in months}
+        windows = [*drift.trailing_windows(months, sizes, min_sample=settings["min_sample"]), ("all", months)]
+        labels = {sf["name"]: _feature_label(sf) for sf in (model.spec.get("features", []) if model else [])}
+        for month, window in windows:
+            rows = [r for m in window for r in features_by[(m, version)]]
+            row = {"month": month, "window": window[0] if len(window) == 1 else f"{window[0]} – {window[-1]}",
+                   "months": len(window), "model": version, "n": len(rows), "n_dev": development.get("n", 0),
+                   "psi": None, "band_low": None, "band_high": None, "noise": None, "state": drift.INSUFFICIENT,
+                   "grade_psi": None, "grade_state": drift.INSUFFICIENT, "features": [], "top_features": ""}
+            if development.get("score") and rows:
+                names = list(development.get("features", {}))
+                counts = summary_counts(model.spec, development, {n: [r.get(n) for r in rows] for n in names})
+                score = drift.stability(*counts["score"], **settings)
+                grade = drift.stability(*counts["grade"], **settings)
+                row.update(psi=_psi_value(score.psi), band_low=_psi_value(score.band_low), band_high=_psi_value(score.band_high),
+                           noise=_psi_value(score.noise), excess=_psi_value(score.excess), state=score.state,
+                           grade_psi=_psi_value(grade.psi), grade_state=grade.state)
+                moved = []
+                for name, (dev_counts, recent_counts) in counts["features"].items():
+                    st = drift.stability(dev_counts, recent_counts, **settings)
+                    if st.state in (drift.WATCH, drift.SHIFT):
+                        moved.append({"name": name, "label": labels.get(name, name), "psi": _psi_value(st.psi),
+                                      "excess": _psi_value(st.excess), "state": st.state,
+                                      "state_label": str(drift.STATE_LABELS[st.state])})
+                moved.sort(key=lambda x: -(x["excess"] or 0))
+                row["features"] = moved
+                row["top_features"] = ", ".join(f"{x['label']} {x['excess']:.3f}" for x in moved[:3])
+            row["flag"] = row["state"]
+            row["state_label"] = str(drift.STATE_LABELS[row["state"]])
+            row["grade_state_label"] = str(drift.STATE_LABELS[row["grade_state"]])
+            out.append(row)
+    return out
 
 
 def model_monitoring(f: Filters) -> dict:
@@ -449,24 +498,7 @@ def model_monitoring(f: Filters) -> dict:
     distribution = [{"month": m, **{g: by_month[m].get(g, 0) for g in GRADES}, "n": sum(by_month[m].values()),
                      "mean_points": round(float(np.mean(points_by_month[m])), 1)} for m in sorted(by_month)]
     models = {m.version: m for m in ScorecardModel.objects.filter(version__in={v for (_m, v) in features_by})}
-    psi_rows = []
-    whole: dict[int, list[dict]] = defaultdict(list)
-    for (_m, version), rows in features_by.items():
-        whole[version].extend(rows)
-    groups = [*sorted(features_by.items()), *((("all", v), rows) for v, rows in sorted(whole.items()))]
-    for (m, version), rows in groups:
-        model = models.get(version)
-        development = model.development or {}
-        row = {"month": m, "model": version, "n": len(rows), "psi": None, "grade_psi": None, "flag": "n/a", "top_features": ""}
-        if development.get("score"):
-            names = list(development.get("features", {})) or sorted({k for r in rows for k in r})
-            columns = {name: [r.get(name) for r in rows] for name in names}
-            report = psi_against_summary(model.spec, development, columns)
-            row["psi"], row["grade_psi"] = _psi_value(report["score"]), _psi_value(report["grade"])
-            row["flag"] = _flag(row["psi"])
-            shifted = sorted(((k, v) for k, v in report["features"].items() if _psi_value(v) is not None), key=lambda kv: -kv[1])[:3]
-            row["top_features"] = ", ".join(f"{k} {v:.3f}" for k, v in shifted)
-        psi_rows.append(row)
+    psi_rows = drift_rows(features_by, models, policy=model_risk_policy(f.date_to))
     pair_rows = (Score.objects.filter(application__in=apps, application__scores__is_shadow=True)
                  .values_list("application_id", "is_shadow", "grade", "points", "model__version").distinct())
     pairs: dict[int, dict] = defaultdict(dict)

@@ -127,10 +127,14 @@ def summary_tables(summary: dict) -> list[dict]:
                      [("month", _("月份 month")), *[(g, g) for g in GRADES], ("n", "n"), ("mean_points", _("平均分 mean points"))],
                      mm["distribution"], {"type": "bar", "x": "month", "series": GRADES, "stacked": True}))
     tables.append(_t("psi", "models", _("稳定性 PSI against the development sample"),
-                     [("month", _("月份 month")), ("model", _("模型版本 model")), ("n", "n"), ("psi", _("分数PSI score PSI")),
-                      ("grade_psi", _("评级PSI grade PSI")), ("flag", _("判断 flag")), ("top_features", _("偏移最大的特征 most shifted features"))],
-                     mm["psi"], {"type": "line", "x": "month", "series": ["psi", "grade_psi"]},
-                     _("<0.1 稳定 stable，<0.25 关注 watch，否则 偏移 shift")))
+                     [("month", _("月份 month")), ("window", _("合并窗口 window")), ("model", _("模型版本 model")), ("n", "n"),
+                      ("psi", _("分数PSI score PSI")), ("band_low", _("区间下限 band low")), ("band_high", _("区间上限 band high")),
+                      ("noise", _("随机波动水平 noise level")), ("state_label", _("判断 state")), ("grade_psi", _("评级PSI grade PSI")),
+                      ("top_features", _("偏移最大的特征 most shifted features"))],
+                     mm["psi"], {"type": "line", "x": "month", "series": ["psi", "noise"]},
+                     _("样本不足时合并前几个月；扣除随机波动后 <0.1 稳定，<0.25 关注，否则偏移。 Months are pooled until the "
+                       "window holds the minimum sample; after what chance gives at that size: < 0.1 stable, < 0.25 watch, "
+                       "else shift.")))
     cc = mm["champion_challenger"]
     tables.append(_t("champion_challenger", "models",
                      _("冠军/挑战者 Champion vs challenger (rows: champion grade, columns: challenger grade)"),

@@ -67,6 +67,7 @@ __all__ = [
     "psi_report",
     "development_summary",
     "psi_against_summary",
+    "summary_counts",
     "score_batch",
     "score_one",
     "validate_spec",
@@ -893,3 +894,34 @@ def psi_against_summary(
         "n_dev": int(summary.get("n", 0)),
         "n_recent": int(n_recent),
     }
+
+
+def summary_counts(
+    spec: Mapping[str, Any] | CompiledScorecard, summary: Mapping[str, Any], recent_columns: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The bin counts a stability test compares: per feature of the stored summary, the development counts and
+    the recent rows' counts over the spec's own bins; the same for the score (the development quantile bins)
+    and the grade mix. ``{"features": {name: (dev, recent)}, "score": (dev, recent), "grade": (dev, recent),
+    "n": recent rows}``, counts as int lists."""
+    c = compile_spec(spec)
+    n_recent = _n_rows(recent_columns) if recent_columns else 0
+    out: dict[str, Any] = {"features": {}, "score": None, "grade": None, "n": int(n_recent)}
+    if not n_recent:
+        return out
+    for f in c.features:
+        dev = summary.get("features", {}).get(f.name)
+        if dev is None or f.name not in recent_columns:
+            continue
+        ac = np.bincount(_codes(f, recent_columns[f.name]), minlength=len(f.points_np))
+        if len(dev["counts"]) != len(ac):
+            raise ValueError(f"the development summary of {f.name!r} does not match the spec's bins")
+        out["features"][f.name] = ([int(x) for x in dev["counts"]], [int(x) for x in ac])
+    points = score_batch(c, recent_columns, absent="missing")
+    if summary.get("score"):
+        edges = np.asarray(summary["score"]["edges"], dtype=np.float64)
+        sc = np.bincount(np.searchsorted(edges, points.astype(np.float64), side="right"), minlength=len(edges) + 1)
+        out["score"] = ([int(x) for x in summary["score"]["counts"]], [int(x) for x in sc])
+    letters = [g[0] for g in c.grades]
+    graded = grade_batch(c, points).tolist()
+    out["grade"] = ([int(summary.get("grades", {}).get(g, 0)) for g in letters], [graded.count(g) for g in letters])
+    return out
