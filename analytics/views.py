@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from loanservice.roles import can, permission_required
 
+from .model_risk import model_risk_summary
 from .selectors import analytics_summary, filter_choices, filters_parse
 from .tables import summary_tables, table_csv
 
@@ -52,3 +53,26 @@ def analytics_csv(request, key):
     response = HttpResponse(table_csv(table), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{key}-{filters.date_from}-{filters.date_to}.csv"'
     return response
+
+
+@permission_required("analytics.view")
+def analytics_model_risk(request):
+    """Model risk: drift states of the champion, the back-test traffic lights, the PD term structure."""
+    filters, errors = _parsed(request)
+    summary = model_risk_summary(filters)
+    pd = summary["pd"]
+    charts = {
+        "drift": {"labels": [r["month"] for r in summary["drift"]["rows"] if r["month"] != "all"],
+                  "psi": [r["psi"] for r in summary["drift"]["rows"] if r["month"] != "all"],
+                  "noise": [r["noise"] for r in summary["drift"]["rows"] if r["month"] != "all"],
+                  "watch": float(summary["drift"]["watch"]), "shift": float(summary["drift"]["shift"])},
+        "pd": {"months": list(range(1, pd["months"] + 1)), "curves": {g["grade"]: g["curve"] for g in pd["grades"]}},
+        "backtest": {"grades": [r["grade"] for r in summary["backtest"]["calibration"] if r["vintage"] == "all"],
+                     "observed": [r["observed_rate"] for r in summary["backtest"]["calibration"] if r["vintage"] == "all"],
+                     "pd": [r["pd"] for r in summary["backtest"]["calibration"] if r["vintage"] == "all"]},
+        "labels": {"psi": gettext("分数PSI score PSI"), "noise": gettext("随机波动水平 noise level"),
+                   "observed": gettext("观察违约率% observed %"), "pd": gettext("评级PD% PD given %")},
+    }
+    return render(request, "analytics/model_risk.html", {
+        "filters": filters, "errors": errors, "summary": summary, "charts": charts, "query": request.GET.urlencode(),
+    })

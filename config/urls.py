@@ -61,6 +61,7 @@ api_v1 = [
     path("cob/", postloan_api.CobView.as_view(), name="cob"),
     path("cob/<int:pk>/", postloan_api.CobDetailView.as_view(), name="cob-detail"),
     path("analytics/summary/", analytics_api.SummaryView.as_view(), name="analytics-summary"),
+    path("analytics/model-risk/", analytics_api.ModelRiskView.as_view(), name="analytics-model-risk"),
     path("ledger/trial-balance/", ledger_api.TrialBalanceView.as_view(), name="ledger-trial-balance"),
 ]
 
