@@ -9,6 +9,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from loanservice.roles import can, permission_required
 
+from . import drift
 from .model_risk import model_risk_summary
 from .selectors import analytics_summary, filter_choices, filters_parse
 from .tables import summary_tables, table_csv
@@ -63,7 +64,8 @@ def analytics_model_risk(request):
     pd = summary["pd"]
     charts = {
         "drift": {"labels": [r["month"] for r in summary["drift"]["rows"] if r["month"] != "all"],
-                  "psi": [r["psi"] for r in summary["drift"]["rows"] if r["month"] != "all"],
+                  # a window without enough scores is not drawn: its PSI is mostly chance
+                  "psi": [r["psi"] if r["state"] != drift.INSUFFICIENT else None for r in summary["drift"]["rows"] if r["month"] != "all"],
                   "noise": [r["noise"] for r in summary["drift"]["rows"] if r["month"] != "all"],
                   "watch": float(summary["drift"]["watch"]), "shift": float(summary["drift"]["shift"])},
         "pd": {"months": list(range(1, pd["months"] + 1)), "curves": {g["grade"]: g["curve"] for g in pd["grades"]}},
