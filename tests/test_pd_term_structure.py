@@ -242,3 +242,17 @@ def test_the_command_saves_a_draft_version_and_pd_uses_it_once_approved(products
     assert f'"version": {structure.version}' in out.getvalue().splitlines()[-1]
     pd_term_structure_approve(structure=structure, by=org["demo_risk"])
     assert pd_12m("B", on=DAY + dt.timedelta(days=1)) == Decimal(structure.curves["B"][11])
+
+
+def test_the_policy_refuses_thresholds_out_of_order():
+    from django.core.exceptions import ValidationError
+
+    from underwriting.models import ModelRiskPolicy
+
+    with pytest.raises(ValidationError) as bad:
+        ModelRiskPolicy(effective_from=DAY, drift_watch=Decimal("0.3"), drift_shift=Decimal("0.2")).full_clean()
+    assert "drift_shift" in bad.value.message_dict
+    with pytest.raises(ValidationError) as bad:
+        ModelRiskPolicy(effective_from=DAY, backtest_yellow=Decimal("0.9999"), backtest_red=Decimal("0.95")).full_clean()
+    assert "backtest_red" in bad.value.message_dict
+    ModelRiskPolicy(effective_from=DAY).full_clean()
