@@ -453,7 +453,7 @@ def drift_rows(features_by: dict[tuple[str, int], list[dict]], models: dict[int,
             rows = [r for m in window for r in features_by[(m, version)]]
             row = {"month": month, "window": window[0] if len(window) == 1 else f"{window[0]} – {window[-1]}",
                    "months": len(window), "model": version, "n": len(rows), "n_dev": development.get("n", 0),
-                   "psi": None, "band_low": None, "band_high": None, "noise": None, "state": drift.INSUFFICIENT,
+                   "psi": None, "band_low": None, "band_high": None, "noise": None, "excess": None, "state": drift.INSUFFICIENT,
                    "grade_psi": None, "grade_state": drift.INSUFFICIENT, "features": [], "top_features": ""}
             if development.get("score") and rows:
                 names = list(development.get("features", {}))
