@@ -17,6 +17,7 @@ from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
 
 from loanservice.money import REQUIRED, MoneyField, money_display
+from loanservice.text import join_list
 
 from .identifiers import check_industry_code, check_resident_id, check_uscc
 from .models import DATA_SOURCES, REPAYMENT_METHODS, Enterprise, LoanProduct
@@ -154,8 +155,8 @@ def field_errors(form_class: type[forms.Form], name: str, value, **kwargs) -> tu
     return [str(e) for e in form.errors.get(name, [])], form
 
 
-_choose_sources = lazy(lambda: gettext("可选数据源：%(s)s / Choose from: %(s)s")
-                       % {"s": ", ".join(code for code, _label in DATA_SOURCES)}, str)
+_choose_sources = lazy(lambda: gettext("请勾选要授权的数据源：%(s)s / Tick the data sources you authorise: %(s)s")
+                       % {"s": join_list(label for _code, label in DATA_SOURCES)}, str)
 
 
 class ConsentForm(forms.Form):

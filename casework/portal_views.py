@@ -9,8 +9,10 @@ as it is typed (htmx, `validate_field`) by the same form, and the product's limi
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -42,6 +44,7 @@ from applications.selectors import (
     sla_targets_map,
     wizard_resume_step,
 )
+from approvals.selectors import decisions_of
 from casework import lifecycle
 from casework.case_api import application_detail
 from casework.prequal import prequal_token_read
@@ -49,6 +52,7 @@ from contracts.models import Contract
 from contracts.services import contract_verify
 from loanservice.api import client_ip, form_input
 from loanservice.audit import audit_record
+from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.roles import permission_required
 from loanservice.text import in_language
@@ -342,8 +346,24 @@ def application_page(request, pk):
     contract = Contract.objects.filter(pk=detail["contract"]).first() if detail["contract"] else None
     clock = open_clocks_by_case([application.pk]).get(application.pk)
     rm = application.relationship_manager or application.enterprise.relationship_manager
-    return render(request, "portal/application.html", {"application": application, "d": detail, "contract": contract,
-                                                       "tracker": application_tracker(application, clock=clock), "rm": rm})
+    conditions = next((dec.conditions for dec in reversed(list(decisions_of(application))) if dec.conditions), [])
+    return render(request, "portal/application.html", {
+        "application": application, "d": detail, "contract": contract, "rm": rm,
+        "tracker": application_tracker(application, clock=clock), "history": _history(detail["timeline"]),
+        "conditions": conditions,
+    })
+
+
+def _history(timeline: list[dict]) -> list[dict]:
+    """The case's history for its owner: repeats in a row folded into one line ("授权数据查询 ×7")."""
+    rows: list[dict] = []
+    for event in timeline:
+        last = rows[-1] if rows else None
+        if last and last["action"] == event["action"] and last["actor"] == event["actor"] and last["to"] == event["to"]:
+            last["count"] += 1
+            continue
+        rows.append({**event, "count": 1})
+    return rows
 
 
 @permission_required("applications.apply")
@@ -389,5 +409,14 @@ def contract_pdf(request, pk):
 
 @permission_required("loanservice.signed_in")
 def loan_page(request, pk):
-    loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
-    return render(request, "portal/loan.html", {"loan": loan, "d": loan_detail(loan)})
+    """The borrower's loan: what is due now (the overdue amount first), how to pay, the schedule."""
+    loan = get_object_or_404(loans_visible_to(request.user).select_related("disbursement__contract"), pk=pk)
+    d = loan_detail(loan)
+    overdue = Decimal(d["overdue_amount"] or 0) + Decimal(d["penalty_due"] or 0)
+    order = loan.disbursement
+    return render(request, "portal/loan.html", {
+        "loan": loan, "d": d, "due_now": overdue if loan.dpd > 0 else None,
+        "pay": {**settings.REPAYMENT_ACCOUNT, "reference": order.contract.number if order else f"#{loan.pk}",
+                "debit_account": order.account[-4:] if order and order.account else ""},
+        "product": products_published().filter(code=loan.product_code).first(), "today": business_date(),
+    })
