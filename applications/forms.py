@@ -111,6 +111,31 @@ class EnterpriseForm(forms.Form):
         return data
 
 
+LOOKUP_CONSENT = gettext_lazy("请勾选同意查询，或在下方手动填写 / Tick to authorise the lookup, or fill in the form below.")
+
+
+class RegistryLookupForm(forms.Form):
+    """The wizard's first question: the credit code, and the owner's consent to read the registry (and tax and
+    social security for revenue and headcount) so the rest of the enterprise form is filled for them."""
+
+    uscc = EnterpriseForm.base_fields["uscc"]
+    consent = forms.BooleanField(label=gettext_lazy("我同意银行查询本企业的工商登记、税务和社保信息，用于自动填写 "
+                                                    "I authorise the bank to read the enterprise's registry, tax and "
+                                                    "social-security records to fill in this form"),
+                                 error_messages={"required": LOOKUP_CONSENT})
+    clean_uscc = EnterpriseForm.clean_uscc
+
+
+PURPOSES = [
+    ("采购原材料", gettext_lazy("采购原材料 buying materials or stock")),
+    ("支付货款", gettext_lazy("支付货款 paying suppliers")),
+    ("发放工资", gettext_lazy("发放工资 paying wages")),
+    ("设备购置", gettext_lazy("设备购置 buying equipment")),
+    ("租金及经营费用", gettext_lazy("租金及经营费用 rent and running costs")),
+    ("other", gettext_lazy("其他用途 other")),
+]
+
+
 class RequestForm(forms.Form):
     """The loan request of a draft (the wizard's second step, the API's create): its shape. Whether the
     product offers that amount, term and repayment method is the service's check."""
@@ -191,3 +216,29 @@ class ChecklistFilterForm(forms.Form):
 
     amount = MoneyField(allow_zero=False, required=False)
     legal_form = forms.ChoiceField(choices=Enterprise.LEGAL_FORMS, required=False)
+
+
+class PortalRequestForm(RequestForm):
+    """The wizard's loan request: the purpose chosen from a list, with "other" and a line of text."""
+
+    field_order = ["amount", "term_months", "repayment_method", "purpose", "purpose_other"]
+
+    purpose_other = TextField(label=gettext_lazy("其他用途说明 Other purpose"), limit=300, required=False)
+
+    def __init__(self, *args, initial=None, **kwargs):
+        initial = dict(initial or {})
+        if initial.get("purpose") and initial["purpose"] not in dict(PURPOSES):
+            initial["purpose_other"], initial["purpose"] = initial["purpose"], "other"
+        super().__init__(*args, initial=initial, **kwargs)
+        # The same text field as the API's (same checks, same messages), offered as a list with "other".
+        self.fields["purpose"].widget = forms.Select(choices=[("", gettext_lazy("请选择 Choose"))] + PURPOSES)
+
+    def clean(self):
+        data = super().clean()
+        other = data.pop("purpose_other", "")
+        if data.get("purpose") == "other":
+            if other:
+                data["purpose"] = other
+            else:
+                self.add_error("purpose_other", gettext_lazy("请说明用途 / Please say what the loan is for."))
+        return data

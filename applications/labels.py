@@ -9,6 +9,7 @@ EVENTS = {
     "enterprise.create": _("登记企业信息 registered the enterprise"),
     "enterprise.reassign_rm": _("更换客户经理 changed the relationship manager"),
     "prequalify.check": _("预审测额 pre-qualification check"),
+    "registry.lookup": _("查询工商登记信息 registry lookup"),
     "application.create": _("创建申请 created the application"),
     "application.update_draft": _("保存申请草稿 saved the draft"),
     "application.submit": _("提交申请 submitted the application"),

@@ -26,9 +26,12 @@ from applications.forms import (
     ConsentForm,
     DocumentUploadForm,
     EnterpriseForm,
+    PortalRequestForm,
+    RegistryLookupForm,
     RequestForm,
     field_errors,
 )
+from applications.industries import industry_name
 from applications.models import (
     DATA_SOURCES,
     ApplicationDocument,
@@ -58,6 +61,7 @@ from loanservice.roles import permission_required
 from loanservice.text import in_language
 from marketing.services import invitation_read
 from postloan.api import loan_detail, loans_visible_to
+from underwriting.registry import registry_record
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
          ("documents", _("上传材料 Documents")), ("consent", _("数据授权 Data consent")), ("review", _("确认提交 Review and submit"))]
@@ -110,8 +114,10 @@ def enterprise_form(*args, **kwargs) -> EnterpriseForm:
 
 
 def request_form(*args, product=None, **kwargs) -> RequestForm:
-    form = RequestForm(*args, product=product, **kwargs)
+    form = PortalRequestForm(*args, product=product, **kwargs)
     _live(form, product.code if product is not None else "")
+    for attr in ("hx-post", "hx-trigger", "hx-target", "hx-swap", "hx-vals"):  # checked with the purpose on save
+        form.fields["purpose_other"].widget.attrs.pop(attr, None)
     return form
 
 
@@ -167,15 +173,31 @@ def apply_start(request, code):
         if prefill:
             initial.update({k: prefill[k] for k in ("uscc", "founded_on", "industry_code", "name", "employees", "annual_revenue")
                             if prefill.get(k)})
+        context = {"product": product, "enterprises": enterprises, "steps": _steps("enterprise"), "prefill": prefill}
+        if request.method == "POST" and "lookup" in request.POST:
+            lookup = RegistryLookupForm(request.POST)
+            record = None
+            if lookup.is_valid():
+                record = registry_record(uscc=lookup.cleaned_data["uscc"])
+                audit_record(actor=request.user, action="registry.lookup", object_type="enterprise",
+                             object_id=lookup.cleaned_data["uscc"], ip=client_ip(request),
+                             data={"sources": (record or {}).get("sources", []), "found": record is not None})
+                initial = {"legal_form": "llc", "uscc": lookup.cleaned_data["uscc"],
+                           **{k: v for k, v in (record or {}).items() if k in EnterpriseForm.base_fields}}
+            return render(request, "portal/wizard_enterprise.html", {
+                **context, "lookup": lookup, "record": record, "looked_up": lookup.is_valid(),
+                "industry": industry_name((record or {}).get("industry_code", "")),
+                "form": enterprise_form(initial=initial)}, status=200 if lookup.is_valid() else 400)
         form = enterprise_form(request.POST or None, initial=initial)
+        lookup = RegistryLookupForm(initial={"uscc": initial.get("uscc", "")})
         if request.method == "POST" and form.is_valid():
             try:
                 enterprise = intake.enterprise_create(owner=request.user, **form.cleaned_data, ip=client_ip(request))
                 return redirect(f"{request.path}?enterprise={enterprise.pk}")
             except ApplicationError as exc:
                 _apply_errors(form, exc)
-        return render(request, "portal/wizard_enterprise.html", {"product": product, "form": form, "enterprises": enterprises,
-                                                                  "steps": _steps("enterprise"), "prefill": prefill})
+        return render(request, "portal/wizard_enterprise.html", {**context, "form": form, "lookup": lookup,
+                                                                  "manual": request.method == "POST"})
     initial = {"term_months": product.min_term_months, "repayment_method": product.repayment_methods[0]}
     limit = (prefill or {}).get("limits", {}).get(product.code) if (prefill or {}).get("uscc") == enterprise.uscc else None
     if limit:
