@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from ..labels import label as _label
 from ..money import money_display
-from ..text import in_language, join_list
+from ..text import in_language, join_list, phone_display
 
 register = template.Library()
 
@@ -186,10 +186,7 @@ def labels(values, kind=""):
 @register.filter
 def phone(value):
     """A mainland mobile number grouped as people read it: 13953865172 → "139 5386 5172"."""
-    digits = str(value or "")
-    if len(digits) == 11 and digits.isdigit():
-        return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
-    return digits
+    return phone_display(value)
 
 
 @register.filter
