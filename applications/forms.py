@@ -115,13 +115,13 @@ LOOKUP_CONSENT = gettext_lazy("请勾选同意查询，或在下方手动填写 
 
 
 class RegistryLookupForm(forms.Form):
-    """The wizard's first question: the credit code, and the owner's consent to read the registry (and tax and
-    social security for revenue and headcount) so the rest of the enterprise form is filled for them."""
+    """The wizard's first question: the credit code, and the owner's consent to read the registry, so the public
+    part of the enterprise form is filled for them."""
 
     uscc = EnterpriseForm.base_fields["uscc"]
-    consent = forms.BooleanField(label=gettext_lazy("我同意银行查询本企业的工商登记、税务和社保信息，用于自动填写 "
-                                                    "I authorise the bank to read the enterprise's registry, tax and "
-                                                    "social-security records to fill in this form"),
+    consent = forms.BooleanField(label=gettext_lazy("我确认代表本企业办理，同意银行查询其工商登记信息用于自动填写 "
+                                                    "I act for this enterprise and authorise the bank to read its "
+                                                    "registry record to fill in this form"),
                                  error_messages={"required": LOOKUP_CONSENT})
     clean_uscc = EnterpriseForm.clean_uscc
 

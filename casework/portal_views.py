@@ -68,6 +68,8 @@ STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需�
 STEP_URLS = {"request": "portal:wizard_request", "documents": "portal:wizard_documents",
              "consent": "portal:wizard_consent", "review": "portal:wizard_review"}
 SESSION_PREQUAL = "prequal_prefill"
+# What the public registry does not show: the owner types these after the lookup (underwriting/registry.py).
+OWNER_FIELDS = ["legal_rep_id_number", "employees", "annual_revenue"]
 
 
 def _steps(current: str, application: LoanApplication | None = None):
@@ -173,7 +175,8 @@ def apply_start(request, code):
         if prefill:
             initial.update({k: prefill[k] for k in ("uscc", "founded_on", "industry_code", "name", "employees", "annual_revenue")
                             if prefill.get(k)})
-        context = {"product": product, "enterprises": enterprises, "steps": _steps("enterprise"), "prefill": prefill}
+        context = {"product": product, "enterprises": enterprises, "steps": _steps("enterprise"), "prefill": prefill,
+                   "owner_fields": OWNER_FIELDS}
         if request.method == "POST" and "lookup" in request.POST:
             lookup = RegistryLookupForm(request.POST)
             record = None

@@ -20,6 +20,7 @@ from tests.factories import (
     ApplicationFactory,
     FastTrackApplicationFactory,
     FastTrackLoanFactory,
+    enterprise_payload,
     uscc_for,
 )
 
@@ -125,8 +126,11 @@ def test_the_wizard_looks_up_the_registry_and_stores_nothing_until_confirmed(por
     assert AuditEvent.objects.filter(action="registry.lookup", object_id=uscc).count() == 1
     # the form comes filled: posting it as it is registers the enterprise
     fields = dict(re.findall(r'<input type="(?:text|number|date)" name="(\w+)" value="([^"]*)"', html))
-    fields["legal_form"] = "llc"
-    assert {"name", "uscc", "legal_rep_name", "legal_rep_id_number", "industry_code", "founded_on"} <= set(fields)
+    assert {"name", "uscc", "legal_rep_name", "industry_code", "founded_on"} <= set(fields)
+    # the public record only: the representative's ID, headcount and revenue are the owner's to give
+    assert not {"legal_rep_id_number", "employees", "annual_revenue"} & set(fields)
+    payload = enterprise_payload(uscc, seed=77)
+    fields.update({"legal_form": "llc", **{k: payload[k] for k in ("legal_rep_id_number", "employees", "annual_revenue")}})
     r = portal.post("/portal/apply/xinmiaodai/", fields)
     assert r.status_code == 302 and "enterprise=" in r["Location"], r.content.decode()[:2000]
     assert Enterprise.objects.get(uscc=uscc).owner == owner

@@ -1,9 +1,14 @@
 """An enterprise's public registration record, read for the owner to confirm instead of typing it.
 
 The intake wizard asks for the unified social credit code and, with the owner's consent, reads the registry
-source (founding date, industry, legal representative's ID) and, where the same consent covers them, tax
-(revenue of the last 12 months) and social security (insured headcount). Nothing is stored: the answer fills
-the form the owner checks; the enterprise is created from what the owner submits.
+source: what the public registry (国家企业信用信息公示系统) shows anyone — name, legal form, legal
+representative's name, industry, founding date. Nothing is stored: the answer fills the form the owner checks;
+the enterprise is created from what the owner submits.
+
+What the public record does not show stays the owner's to type: the representative's ID number (personal data),
+and revenue and headcount (tax and social-security data; the person at the keyboard has not yet shown they act
+for the enterprise, so its confidential figures are not shown to them). `registry_record(sources=...)` can read
+tax and social security too, for a caller that has established that authority.
 
 The registry source's normalised schema (underwriting.sources) carries no names; the public record's name,
 legal form and representative's name come from the directory of the configured provider: the sandbox has a
@@ -22,7 +27,7 @@ from . import providers as provider_lib
 from . import services
 
 log = logging.getLogger(__name__)
-LOOKUP_SOURCES = ("registry", "tax", "social_security")
+LOOKUP_SOURCES = ("registry",)
 
 _CITIES = ["上海", "苏州", "杭州", "宁波", "南京", "无锡", "嘉兴", "合肥", "青岛", "厦门", "东莞", "佛山"]
 _WORDS = ["恒信", "瑞丰", "华创", "宏达", "鑫源", "永顺", "嘉禾", "联泰", "盛世", "润和", "明德", "汇通", "启航", "锦程"]
@@ -47,9 +52,9 @@ def _sandbox_directory(uscc: str, industry_code: str) -> dict:
 
 
 def registry_record(*, uscc: str, sources=LOOKUP_SOURCES) -> dict | None:
-    """The record for a valid, consented-for `uscc`: name, legal_form, legal_rep_name, legal_rep_id_number,
-    industry_code, founded_on, and employees / annual_revenue when tax and social security answer; the keys it
-    could not fill are absent. None when the registry does not answer (the owner types the details)."""
+    """The public record for a valid, consented-for `uscc`: name, legal_form, legal_rep_name, industry_code,
+    founded_on (and employees / annual_revenue when `sources` includes tax and social security and they answer);
+    the keys it could not fill are absent. None when the registry does not answer (the owner types the details)."""
     today = timezone.localdate()
     payloads: dict[str, dict] = {}
     for source in sources:
@@ -64,7 +69,7 @@ def registry_record(*, uscc: str, sources=LOOKUP_SOURCES) -> dict | None:
     if not registry:
         return None
     record = {"uscc": uscc, "status": registry["status"], "founded_on": registry["founded_on"],
-              "industry_code": registry["industry_code"], "legal_rep_id_number": registry["legal_rep_id_number"]}
+              "industry_code": registry["industry_code"]}
     if services.source_config("registry").provider != "http":
         record.update(_sandbox_directory(uscc, registry["industry_code"]))
     if payloads.get("tax"):

@@ -58,6 +58,7 @@ def test_sme_owner_from_the_landing_page_to_funds_on_the_fast_track(live_server,
     registry for a credit code, the request with the purpose from a list, consent, submit, accept, sign, funds."""
     from applications.models import LoanApplication
     from loanservice.notifications import LocmemSmsBackend
+    from tests.factories import enterprise_payload
 
     settings.SMS_BACKEND = "loanservice.notifications.LocmemSmsBackend"
     LocmemSmsBackend.outbox.clear()
@@ -82,10 +83,14 @@ def test_sme_owner_from_the_landing_page_to_funds_on_the_fast_track(live_server,
     owner.click(page.locator("#signup-submit"))
     assert "/portal/apply/xinmiaodai/" in page.url, page.locator("main").inner_text()[:300]
 
-    # Step 1: the credit code and consent; the registry fills the rest, the industry in words.
+    # Step 1: the credit code and consent; the registry fills the public part, the industry in words; the owner adds
+    # what the public record does not show (the representative's ID number, headcount, revenue).
     owner.type("#lookup_uscc", uscc)
     owner.tick("#lookup_consent")
     owner.click(page.locator("#lookup-submit"))
+    ent = enterprise_payload(uscc, seed=31)
+    for field in ("legal_rep_id_number", "employees", "annual_revenue"):
+        owner.type(f"#id_{field}", str(ent[field]))
     record = page.locator("#registry-record").inner_text()
     assert "有限公司" in page.locator("#rec-name").inner_text() and re.search(r"[\u4e00-\u9fff]", page.locator("#rec-industry").inner_text())
     assert not re.search(r"\b[A-T]\d{2,4}\b", record)  # no GB/T 4754 code on screen
