@@ -17,6 +17,7 @@ from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
 
 from loanservice.money import REQUIRED, MoneyField, money_display
+from loanservice.text import join_list
 
 from .identifiers import check_industry_code, check_resident_id, check_uscc
 from .models import DATA_SOURCES, REPAYMENT_METHODS, Enterprise, LoanProduct
@@ -110,6 +111,31 @@ class EnterpriseForm(forms.Form):
         return data
 
 
+LOOKUP_CONSENT = gettext_lazy("请勾选同意查询，或在下方手动填写 / Tick to authorise the lookup, or fill in the form below.")
+
+
+class RegistryLookupForm(forms.Form):
+    """The wizard's first question: the credit code, and the owner's consent to read the registry, so the public
+    part of the enterprise form is filled for them."""
+
+    uscc = EnterpriseForm.base_fields["uscc"]
+    consent = forms.BooleanField(label=gettext_lazy("我确认代表本企业办理，同意银行查询其工商登记信息用于自动填写 "
+                                                    "I act for this enterprise and authorise the bank to read its "
+                                                    "registry record to fill in this form"),
+                                 error_messages={"required": LOOKUP_CONSENT})
+    clean_uscc = EnterpriseForm.clean_uscc
+
+
+PURPOSES = [
+    ("采购原材料", gettext_lazy("采购原材料 buying materials or stock")),
+    ("支付货款", gettext_lazy("支付货款 paying suppliers")),
+    ("发放工资", gettext_lazy("发放工资 paying wages")),
+    ("设备购置", gettext_lazy("设备购置 buying equipment")),
+    ("租金及经营费用", gettext_lazy("租金及经营费用 rent and running costs")),
+    ("other", gettext_lazy("其他用途 other")),
+]
+
+
 class RequestForm(forms.Form):
     """The loan request of a draft (the wizard's second step, the API's create): its shape. Whether the
     product offers that amount, term and repayment method is the service's check."""
@@ -154,8 +180,8 @@ def field_errors(form_class: type[forms.Form], name: str, value, **kwargs) -> tu
     return [str(e) for e in form.errors.get(name, [])], form
 
 
-_choose_sources = lazy(lambda: gettext("可选数据源：%(s)s / Choose from: %(s)s")
-                       % {"s": ", ".join(code for code, _label in DATA_SOURCES)}, str)
+_choose_sources = lazy(lambda: gettext("请勾选要授权的数据源：%(s)s / Tick the data sources you authorise: %(s)s")
+                       % {"s": join_list(label for _code, label in DATA_SOURCES)}, str)
 
 
 class ConsentForm(forms.Form):
@@ -190,3 +216,29 @@ class ChecklistFilterForm(forms.Form):
 
     amount = MoneyField(allow_zero=False, required=False)
     legal_form = forms.ChoiceField(choices=Enterprise.LEGAL_FORMS, required=False)
+
+
+class PortalRequestForm(RequestForm):
+    """The wizard's loan request: the purpose chosen from a list, with "other" and a line of text."""
+
+    field_order = ["amount", "term_months", "repayment_method", "purpose", "purpose_other"]
+
+    purpose_other = TextField(label=gettext_lazy("其他用途说明 Other purpose"), limit=300, required=False)
+
+    def __init__(self, *args, initial=None, **kwargs):
+        initial = dict(initial or {})
+        if initial.get("purpose") and initial["purpose"] not in dict(PURPOSES):
+            initial["purpose_other"], initial["purpose"] = initial["purpose"], "other"
+        super().__init__(*args, initial=initial, **kwargs)
+        # The same text field as the API's (same checks, same messages), offered as a list with "other".
+        self.fields["purpose"].widget = forms.Select(choices=[("", gettext_lazy("请选择 Choose"))] + PURPOSES)
+
+    def clean(self):
+        data = super().clean()
+        other = data.pop("purpose_other", "")
+        if data.get("purpose") == "other":
+            if other:
+                data["purpose"] = other
+            else:
+                self.add_error("purpose_other", gettext_lazy("请说明用途 / Please say what the loan is for."))
+        return data

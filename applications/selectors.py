@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from loanservice import roles
 from loanservice.models import SlaClock, SlaTarget
 from loanservice.sla import DEFAULT_TARGETS, sla_clock_remaining, sla_target_days
+from loanservice.text import phone_display
 
 from .models import (
     DATA_SOURCES,
@@ -107,7 +108,7 @@ def _person(user) -> str:
     profile = getattr(user, "profile", None)
     name = (getattr(profile, "display_name", "") or user.get_full_name() or user.get_username())
     phone = getattr(profile, "phone", "")
-    return f"{name}（{phone}）" if phone else name
+    return f"{name}（{phone_display(phone)}）" if phone else name
 
 
 def _current_stage(application: LoanApplication) -> str | None:

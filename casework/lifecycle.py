@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from applications import services as intake
-from applications.models import LoanApplication
+from applications.models import DATA_SOURCES, LoanApplication
 from approvals import services as approvals
 from approvals.models import ROUTE_LEVELS
 from casework import tasks
@@ -33,6 +33,7 @@ from loanservice.errors import ApplicationError, Conflict
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import sla_clock_pause, sla_clock_resume, sla_clock_start, sla_clock_stop
+from loanservice.text import join_list
 from postloan import services as postloan
 from postloan.models import Loan
 from underwriting import services as underwriting
@@ -52,8 +53,9 @@ def _submit_check(application: LoanApplication) -> None:
         raise Conflict(_("该申请已提交 / This application was already submitted."), state=application.status)
     missing = intake.consent_missing(application)
     if missing:
+        names = dict(DATA_SOURCES)
         raise ApplicationError(_("请先完成数据授权 / Please authorise the data sources first."),
-                               errors={"consent": [_("缺少授权：%(s)s / Missing consent: %(s)s") % {"s": ", ".join(missing)}]})
+                               errors={"consent": [_("缺少授权：%(s)s / Missing consent: %(s)s") % {"s": join_list(names.get(s, s) for s in missing)}]})
 
 
 def application_submit(*, application_id: int, user, ip: str | None = None) -> LoanApplication:

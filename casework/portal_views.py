@@ -9,8 +9,10 @@ as it is typed (htmx, `validate_field`) by the same form, and the product's limi
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -24,9 +26,12 @@ from applications.forms import (
     ConsentForm,
     DocumentUploadForm,
     EnterpriseForm,
+    PortalRequestForm,
+    RegistryLookupForm,
     RequestForm,
     field_errors,
 )
+from applications.industries import industry_name
 from applications.models import (
     DATA_SOURCES,
     ApplicationDocument,
@@ -42,6 +47,7 @@ from applications.selectors import (
     sla_targets_map,
     wizard_resume_step,
 )
+from approvals.selectors import decisions_of
 from casework import lifecycle
 from casework.case_api import application_detail
 from casework.prequal import prequal_token_read
@@ -49,17 +55,21 @@ from contracts.models import Contract
 from contracts.services import contract_verify
 from loanservice.api import client_ip, form_input
 from loanservice.audit import audit_record
+from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.roles import permission_required
 from loanservice.text import in_language
 from marketing.services import invitation_read
 from postloan.api import loan_detail, loans_visible_to
+from underwriting.registry import registry_record
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
          ("documents", _("上传材料 Documents")), ("consent", _("数据授权 Data consent")), ("review", _("确认提交 Review and submit"))]
 STEP_URLS = {"request": "portal:wizard_request", "documents": "portal:wizard_documents",
              "consent": "portal:wizard_consent", "review": "portal:wizard_review"}
 SESSION_PREQUAL = "prequal_prefill"
+# What the public registry does not show: the owner types these after the lookup (underwriting/registry.py).
+OWNER_FIELDS = ["legal_rep_id_number", "employees", "annual_revenue"]
 
 
 def _steps(current: str, application: LoanApplication | None = None):
@@ -106,8 +116,10 @@ def enterprise_form(*args, **kwargs) -> EnterpriseForm:
 
 
 def request_form(*args, product=None, **kwargs) -> RequestForm:
-    form = RequestForm(*args, product=product, **kwargs)
+    form = PortalRequestForm(*args, product=product, **kwargs)
     _live(form, product.code if product is not None else "")
+    for attr in ("hx-post", "hx-trigger", "hx-target", "hx-swap", "hx-vals"):  # checked with the purpose on save
+        form.fields["purpose_other"].widget.attrs.pop(attr, None)
     return form
 
 
@@ -163,15 +175,32 @@ def apply_start(request, code):
         if prefill:
             initial.update({k: prefill[k] for k in ("uscc", "founded_on", "industry_code", "name", "employees", "annual_revenue")
                             if prefill.get(k)})
+        context = {"product": product, "enterprises": enterprises, "steps": _steps("enterprise"), "prefill": prefill,
+                   "owner_fields": OWNER_FIELDS}
+        if request.method == "POST" and "lookup" in request.POST:
+            lookup = RegistryLookupForm(request.POST)
+            record = None
+            if lookup.is_valid():
+                record = registry_record(uscc=lookup.cleaned_data["uscc"])
+                audit_record(actor=request.user, action="registry.lookup", object_type="enterprise",
+                             object_id=lookup.cleaned_data["uscc"], ip=client_ip(request),
+                             data={"sources": (record or {}).get("sources", []), "found": record is not None})
+                initial = {"legal_form": "llc", "uscc": lookup.cleaned_data["uscc"],
+                           **{k: v for k, v in (record or {}).items() if k in EnterpriseForm.base_fields}}
+            return render(request, "portal/wizard_enterprise.html", {
+                **context, "lookup": lookup, "record": record, "looked_up": lookup.is_valid(),
+                "industry": industry_name((record or {}).get("industry_code", "")),
+                "form": enterprise_form(initial=initial)}, status=200 if lookup.is_valid() else 400)
         form = enterprise_form(request.POST or None, initial=initial)
+        lookup = RegistryLookupForm(initial={"uscc": initial.get("uscc", "")})
         if request.method == "POST" and form.is_valid():
             try:
                 enterprise = intake.enterprise_create(owner=request.user, **form.cleaned_data, ip=client_ip(request))
                 return redirect(f"{request.path}?enterprise={enterprise.pk}")
             except ApplicationError as exc:
                 _apply_errors(form, exc)
-        return render(request, "portal/wizard_enterprise.html", {"product": product, "form": form, "enterprises": enterprises,
-                                                                  "steps": _steps("enterprise"), "prefill": prefill})
+        return render(request, "portal/wizard_enterprise.html", {**context, "form": form, "lookup": lookup,
+                                                                  "manual": request.method == "POST"})
     initial = {"term_months": product.min_term_months, "repayment_method": product.repayment_methods[0]}
     limit = (prefill or {}).get("limits", {}).get(product.code) if (prefill or {}).get("uscc") == enterprise.uscc else None
     if limit:
@@ -342,8 +371,24 @@ def application_page(request, pk):
     contract = Contract.objects.filter(pk=detail["contract"]).first() if detail["contract"] else None
     clock = open_clocks_by_case([application.pk]).get(application.pk)
     rm = application.relationship_manager or application.enterprise.relationship_manager
-    return render(request, "portal/application.html", {"application": application, "d": detail, "contract": contract,
-                                                       "tracker": application_tracker(application, clock=clock), "rm": rm})
+    conditions = next((dec.conditions for dec in reversed(list(decisions_of(application))) if dec.conditions), [])
+    return render(request, "portal/application.html", {
+        "application": application, "d": detail, "contract": contract, "rm": rm,
+        "tracker": application_tracker(application, clock=clock), "history": _history(detail["timeline"]),
+        "conditions": conditions,
+    })
+
+
+def _history(timeline: list[dict]) -> list[dict]:
+    """The case's history for its owner: repeats in a row folded into one line ("授权数据查询 ×7")."""
+    rows: list[dict] = []
+    for event in timeline:
+        last = rows[-1] if rows else None
+        if last and last["action"] == event["action"] and last["actor"] == event["actor"] and last["to"] == event["to"]:
+            last["count"] += 1
+            continue
+        rows.append({**event, "count": 1})
+    return rows
 
 
 @permission_required("applications.apply")
@@ -389,5 +434,14 @@ def contract_pdf(request, pk):
 
 @permission_required("loanservice.signed_in")
 def loan_page(request, pk):
-    loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
-    return render(request, "portal/loan.html", {"loan": loan, "d": loan_detail(loan)})
+    """The borrower's loan: what is due now (the overdue amount first), how to pay, the schedule."""
+    loan = get_object_or_404(loans_visible_to(request.user).select_related("disbursement__contract"), pk=pk)
+    d = loan_detail(loan)
+    overdue = Decimal(d["overdue_amount"] or 0) + Decimal(d["penalty_due"] or 0)
+    order = loan.disbursement
+    return render(request, "portal/loan.html", {
+        "loan": loan, "d": d, "due_now": overdue if loan.dpd > 0 else None,
+        "pay": {**settings.REPAYMENT_ACCOUNT, "reference": order.contract.number if order else f"#{loan.pk}",
+                "debit_account": order.account[-4:] if order and order.account else ""},
+        "product": products_published().filter(code=loan.product_code).first(), "today": business_date(),
+    })

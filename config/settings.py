@@ -168,6 +168,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "loanservice@bank.example")
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "loanservice.notifications.ConsoleSmsBackend")
+# Where a borrower pays by transfer (the loan page's "how to pay"); the reference to quote is the loan contract's number.
+REPAYMENT_ACCOUNT = {
+    "bank": os.environ.get("REPAYMENT_ACCOUNT_BANK", "示范银行上海分行营业部"),
+    "name": os.environ.get("REPAYMENT_ACCOUNT_NAME", "示范银行股份有限公司贷款还款归集户"),
+    "number": os.environ.get("REPAYMENT_ACCOUNT_NUMBER", "3100 1000 2000 3000 888"),
+}
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

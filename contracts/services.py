@@ -86,8 +86,13 @@ th, td { border: 0.5pt solid #444; padding: 2pt 4pt; text-align: left; vertical-
 th { background: #f0f0f0; width: 28%; font-weight: normal; }
 table.schedule th, table.schedule td { font-size: 9pt; text-align: right; width: auto; }
 table.schedule th { text-align: center; }
-.signatures { margin-top: 2.5em; }
-.signatures td { border: none; height: 5em; width: 50%; }
+td { overflow-wrap: anywhere; }
+table.schedule th { white-space: nowrap; }
+.signatures { margin-top: 2.5em; page-break-inside: avoid; }
+.signatures td { border: none; height: 5em; width: 50%; vertical-align: top; }
+.seal { display: block; width: 34mm; height: 34mm; margin: 3mm 0; border: 1.2pt solid #b3261e; border-radius: 50%;
+        color: #b3261e; text-align: center; font-size: 8pt; line-height: 1.4; padding-top: 11mm; box-sizing: border-box; }
+.sign-line { display: block; margin-top: 6mm; border-bottom: 0.5pt solid #444; width: 60mm; }
 """
 
 
@@ -226,7 +231,9 @@ def _collateral_terms(application: LoanApplication) -> dict:
               "certificate_no": c.certificate_no, "valuation": f"{c.valuation:.2f}", "appraiser": c.appraiser,
               "appraised_on": c.appraised_on.isoformat() if c.appraised_on else ""}
              for c in _recorded(application, "collateral")]
-    docs = [d.original_name for d in application.documents.filter(requirement__code__in=["property_certificate", "appraisal"])]
+    # Ownership evidence by what it is (the checklist item's name), never by the uploaded file's name.
+    docs = sorted({f"{d.requirement.name}（已提交）" for d in application.documents.select_related("requirement")
+                   .filter(requirement__code__in=["property_certificate", "appraisal"])})
     if items:
         description = "；".join(f"{i['description']}（{i['kind']}，权证 {i['certificate_no'] or '—'}）" for i in items)
         value = f"{sum(Decimal(i['valuation']) for i in items):.2f}"

@@ -23,6 +23,7 @@ from . import roles
 from .audit import audit_record
 from .errors import ApplicationError, Conflict, NotFound
 from .models import Profile
+from .sms_codes import MOBILE, MOBILE_INVALID
 
 User = get_user_model()
 
@@ -128,7 +129,7 @@ def rule_permission(perm: str) -> type[BasePermission]:
 class RegisterSerializer(serializers.Serializer):
     username = serializers.RegexField(r"^[\w.@+-]{3,150}$", error_messages={"invalid": "用户名为3-150位字母、数字或 @.+-_ / 3-150 letters, digits or @.+-_"})
     password = serializers.CharField(write_only=True, min_length=8)
-    phone = serializers.RegexField(r"^1\d{10}$", error_messages={"invalid": "请输入11位手机号 / Enter an 11-digit mobile number."})
+    phone = serializers.RegexField(MOBILE, error_messages={"invalid": MOBILE_INVALID})
     email = serializers.EmailField()
 
     def validate_username(self, value):

@@ -21,3 +21,11 @@ def join_list(items: Iterable) -> str:
     """A list in running text: "甲、乙、丙" in Chinese, "A, B, C" in English (templates: `join:_("、")`)."""
     # Translators: the separator of a list in running text ("、" in Chinese, ", " in English).
     return _("、").join(str(item) for item in items)
+
+
+def phone_display(value) -> str:
+    """A mainland mobile number grouped as people read it: 13953865172 → "139 5386 5172"; anything else as it is."""
+    digits = str(value or "")
+    if len(digits) == 11 and digits.isdigit():
+        return f"{digits[:3]} {digits[3:7]} {digits[7:]}"
+    return digits

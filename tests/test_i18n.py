@@ -140,7 +140,7 @@ def _pages(case, org):
         (None, "/", "注册并申请", "Register and apply"),
         (None, "/products/", "不确定是否符合条件？先预审测额", "Not sure whether you qualify? Pre-qualify first"),
         (None, f"/products/{case.product.code}/", "材料清单", "Document checklist"),
-        (None, "/login/", "用户名", "Username"),
+        (None, "/login/", "手机号或用户名", "Mobile number or username"),
         (org["demo_applicant"], "/portal/", "我的申请", "My applications"),
         (org["demo_rm"], f"/staff/cases/{case.pk}/", "企业画像", "Enterprise profile"),
         (org["demo_branch_approver"], "/staff/approvals/", "审批队列", "Approval queue"),

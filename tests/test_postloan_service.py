@@ -107,7 +107,7 @@ def test_renewal_eligibility_and_the_prefilled_application(loan, org):
         page = portal.get(f"/portal/loans/{loan.pk}/")
         assert page.status_code == 200 and "next-due" in page.content.decode()
         html = page.content.decode()  # money grouped with two decimals, the rate as a percentage
-        assert f"<dd>{loan.principal:,.2f}</dd>" in html and f"<dd>{loan.annual_rate * 100:.2f}%</dd>" in html
+        assert f"<dd>¥{loan.principal:,.2f}</dd>" in html and f"<dd>{loan.annual_rate * 100:.2f}%</dd>" in html
         assert portal.get(f"/postloan/my/loans/{loan.pk}/renewal/").status_code == 200
 
 
