@@ -8,7 +8,7 @@ import uuid
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Sum
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -251,6 +251,35 @@ def risk_home(request):
     return render(request, "staff/risk_home.html", {"by_class": by_class, "by_bucket": by_bucket, "overdue": overdue, "total": total,
                                                      "npl": npl or 0, "npl_ratio": ratio,
                                                      "open_cases": LoanApplication.objects.filter(status__in=LoanApplication.OPEN_STATES).values("status").annotate(n=Count("id")).order_by("status")})
+
+
+def _staff_contract(request, pk) -> Contract:
+    return get_object_or_404(Contract.objects.filter(application__in=applications_visible_to(request.user)), pk=pk)
+
+
+@permission_required("casework.case_page")
+def contract_pdf(request, pk):
+    """The contract for staff as a page link (not the API's): the sealed PDF when there is one, `?original=1` the
+    PDF as issued; the download is recorded as the API's is."""
+    contract = _staff_contract(request, pk)
+    signed = bool(contract.signed_pdf) and request.GET.get("original") != "1"
+    contract_services.contract_download_record(contract=contract, by=request.user, what="signed_pdf" if signed else "pdf",
+                                               ip=client_ip(request))
+    field = contract.signed_pdf if signed else contract.pdf
+    return FileResponse(field.open("rb"), content_type="application/pdf", as_attachment=False,
+                        filename=f"{contract.number}{'-signed' if signed else ''}.pdf")
+
+
+@permission_required("casework.case_page")
+def contract_schedule(request, pk):
+    """The contract's repayment schedule annex as CSV (UTF-8 with BOM), for staff."""
+    contract = _staff_contract(request, pk)
+    if not contract.terms.get("schedule"):
+        raise Http404
+    contract_services.contract_download_record(contract=contract, by=request.user, what="schedule", ip=client_ip(request))
+    response = HttpResponse(contract_services.schedule_csv(contract), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{contract.number}-schedule.csv"'
+    return response
 
 
 @permission_required("applications.download_document")

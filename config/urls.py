@@ -96,6 +96,8 @@ staff = [
     path("risk/whatif/draft/", whatif_views.whatif_draft, name="whatif_draft"),
     path("risk/whatif/activate/<int:number>/", whatif_views.whatif_activate, name="whatif_activate"),
     path("documents/<int:pk>/", staff_views.document_download, name="document"),
+    path("contracts/<int:pk>/pdf/", staff_views.contract_pdf, name="contract_pdf"),
+    path("contracts/<int:pk>/schedule.csv", staff_views.contract_schedule, name="contract_schedule"),
 ]
 
 urlpatterns = [
