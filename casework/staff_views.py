@@ -184,6 +184,15 @@ def ops_queue(request):
         "orders": orders, "recent": disbursements_recent(), "new_key": uuid.uuid4().hex})
 
 
+@permission_required("contracts.operate")
+def ops_release_confirm(request, pk):
+    """Before the money leaves: the amount, the payee's account and name, the contract and the conditions, and
+    a button that releases (or, while a condition is open, says why it cannot)."""
+    order = get_object_or_404(DisbursementOrder.objects.select_related("application__enterprise", "contract"),
+                              application_id=pk, status=DisbursementOrder.Status.PENDING)
+    return render(request, "staff/ops_release.html", {"o": order, "new_key": uuid.uuid4().hex})
+
+
 def _ops_contract(request, pk) -> Contract:
     return get_object_or_404(Contract, pk=request.POST.get("contract") or 0, application_id=pk)
 
@@ -224,6 +233,8 @@ def ops_action(request, pk, action):
             messages.success(request, _("已出具更正版本 %(n)s，原合同作废 / Corrected as %(n)s; the old version is void.")
                              % {"n": new.number})
         elif action == "release":
+            if request.POST.get("confirmed") != "1":  # one click never releases: the confirmation page first
+                return redirect("staff:ops_release", pk=pk)
             key = request.POST.get("idempotency_key") or uuid.uuid4().hex
             loan = lifecycle.disbursement_release(application_id=pk, user=request.user, idempotency_key=key)
             messages.success(request, _("放款成功，贷款编号 %(id)s / Released; loan %(id)s") % {"id": loan.pk})

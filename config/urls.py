@@ -91,6 +91,7 @@ staff = [
     path("approvals/<int:pk>/", staff_views.review_page, name="review"),
     path("operations/", staff_views.ops_queue, name="ops_queue"),
     path("operations/<int:pk>/action/<str:action>/", staff_views.ops_action, name="ops_action"),
+    path("operations/<int:pk>/release/", staff_views.ops_release_confirm, name="ops_release"),
     path("risk/", staff_views.risk_home, name="risk_home"),
     path("risk/whatif/", whatif_views.whatif_page, name="whatif"),
     path("risk/whatif/draft/", whatif_views.whatif_draft, name="whatif_draft"),

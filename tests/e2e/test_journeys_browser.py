@@ -156,7 +156,9 @@ def test_operations_seal_and_release_a_disbursement(live_server, page, products,
     submit_form(page, page.locator(f"#bank-sign-{pk}"))
     assert page.locator(".messages .success").count() == 1 and _status(pk) == "signed"
 
-    submit_form(page, page.locator(f"#release-{pk}"))
+    submit_form(page, page.locator(f"#release-{pk}"))  # a confirmation first: the amount and the payee
+    assert "/release/" in page.url and page.locator("#release-amount").inner_text().startswith("¥")
+    submit_form(page, page.locator("#confirm-release"))
     assert page.locator(".messages .success").count() == 1, page.locator("main").inner_text()[:500]
     assert _status(pk) == "disbursed"
     loan = Loan.objects.get(application_id=pk)
