@@ -53,6 +53,8 @@ OWNER_PAGES = re.compile(r"^/($|products/|prequalify/|help/|login/|register/|por
 
 SNAKE = re.compile(r"\b[a-z]+_[a-z_]+\b")
 PYTHON = re.compile(r"\b(True|False|None)\b|\{'|\[\]")
+# "None" is English for 无 ("None", "None yet"): a Python None shows on the Chinese page, checked there.
+PYTHON_EN = re.compile(r"\b(True|False)\b|\{'|\[\]")
 # Five or more digits in a row that are not part of an identifier (a contract number, a credit code, an account).
 LONG_NUMBER = re.compile(r"(?<![\w.,\-/#:])(\d{5,})(\.\d+)?(?![\w\-/])")
 FRACTION_RATE = re.compile(r"(?<![\d.])0\.\d{4,}\b")
@@ -104,13 +106,14 @@ def allowed_words() -> set[str]:
     return names
 
 
-def text_problems(text: str, allowed: set[str]) -> list[tuple[str, str]]:
+def text_problems(text: str, allowed: set[str], lang: str = "zh-hans") -> list[tuple[str, str]]:
     found = []
+    python = PYTHON if lang.startswith("zh") else PYTHON_EN
     for line in text.splitlines():
         for word in SNAKE.findall(line):
             if word not in allowed and not any(word in a for a in allowed if "_" in a and a in line.lower()):
                 found.append(("code", f"{word!r} in {line.strip()[:120]!r}"))
-        for match in PYTHON.finditer(line):
+        for match in python.finditer(line.strip()):
             found.append(("python value", f"{match.group(0)!r} in {line.strip()[:120]!r}"))
         for match in LONG_NUMBER.finditer(line):
             digits = match.group(1)
@@ -228,7 +231,7 @@ def _crawl_persona(page, base, persona, lang, width, start, seen_patterns, allow
                 continue
             queue.append(link)
         text = page.locator("body").inner_text()
-        for kind, detail in text_problems(text, allowed):
+        for kind, detail in text_problems(text, allowed, lang):
             problem(kind, detail, path)
         scroll, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
         if scroll > inner + 1:
