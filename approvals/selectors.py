@@ -145,7 +145,8 @@ def _visit_answers(application: LoanApplication) -> list[dict]:
         return []
     questions = {q.code: q for q in questionnaire_for(application.product)}
     order = {code: i for i, code in enumerate(questions)}
-    rows = [{"code": code, "question": questions[code].question if code in questions else code, "value": value}
+    rows = [{"code": code, "question": questions[code].tr("question") if code in questions else code, "value": value,
+             "number": code in questions and questions[code].qtype == "number"}
             for code, value in visit.answers.items()]
     return sorted(rows, key=lambda r: order.get(r["code"], len(order)))
 

@@ -4,6 +4,7 @@ operations queue, and the risk overview. Thin: every action calls the conductor 
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
@@ -13,11 +14,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from applications.models import ApplicationDocument, LoanApplication, LoanProduct
+from applications.models import (
+    AdmissionCriterion,
+    ApplicationDocument,
+    DocumentRequirement,
+    LoanApplication,
+    LoanProduct,
+)
 from applications.selectors import applications_visible_to
-from approvals.models import ReasonCode
+from approvals.models import TIERS, Decision, ReasonCode
 from approvals.selectors import approval_queue, approver_tiers, queue_filters_clean, review_context
-from approvals.serializers import DecisionSerializer
+from approvals.serializers import DecisionPageSerializer
 from casework import lifecycle
 from casework.case_api import application_detail
 from casework.views import redirect_next
@@ -27,7 +34,8 @@ from contracts.selectors import contracting_cases, disbursements_pending, disbur
 from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
-from loanservice.models import Branch, SlaClock
+from loanservice.models import Branch, SlaClock, SlaTarget
+from loanservice.money import money_display
 from loanservice.roles import permission_required
 from loanservice.sla import business_calendar_pinned, sla_clock_remaining
 from postloan.api import loans_visible_to
@@ -38,6 +46,24 @@ from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
 from underwriting.services import site_visit_record
 
 QUEUE_PAGE_SIZE = 50  # rows per page of the RM's and the approvers' work queues
+# Values the pre-screen compares, in words (the criteria's names are data: AdmissionCriterion).
+PRESCREEN_VALUES = {"active": _("存续 active"), "small": _("小型 small"), "micro": _("微型 micro"),
+                    "medium": _("中型 medium"), "large": _("大型 large")}
+OUTCOMES = {"pass": _("通过 pass"), "fail": _("未通过 fail"), "gap": _("无法判断 no data"), "skip": _("不适用 not applicable")}
+
+
+def hours_text(hours) -> str:
+    """Working hours left on an SLA clock in words: "剩 1 天 3 小时" / "超时 5 小时" ("3 h left" / "5 h overdue")."""
+    left = abs(float(hours))
+    if left < 1:
+        span = _("%(n)d 分钟 %(n)d min") % {"n": round(left * 60)}
+    else:
+        days, rest = divmod(round(left), 24)
+        parts = [_("%(n)d 天 %(n)d d") % {"n": days}] if days else []
+        if rest:
+            parts.append(_("%(n)d 小时 %(n)d h") % {"n": rest})
+        span = " ".join(str(p) for p in parts)
+    return str(_("超时 %(t)s overdue by %(t)s") % {"t": span} if float(hours) < 0 else _("剩 %(t)s %(t)s left") % {"t": span})
 
 
 def _clocks(case_ids) -> dict[int, SlaClock]:
@@ -45,6 +71,7 @@ def _clocks(case_ids) -> dict[int, SlaClock]:
     with business_calendar_pinned():
         for clock in SlaClock.objects.filter(case_id__in=list(case_ids), stopped_at__isnull=True):
             clock.remaining_hours = round(sla_clock_remaining(clock).total_seconds() / 3600, 1)
+            clock.remaining_text = hours_text(clock.remaining_hours)
             clocks[clock.case_id] = clock
     return clocks
 
@@ -58,6 +85,40 @@ def _queue_page(request, queryset) -> tuple[Page, str]:
     return page, params.urlencode()
 
 
+
+
+def _words(value):
+    """A pre-screen value for people: yes/no, grouped digits, a known code in words."""
+    if isinstance(value, bool):
+        return _("是 yes") if value else _("否 no")
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
+        number = str(value)
+        decimals = len(number.split(".")[1].rstrip("0")) if "." in number else 0
+        return money_display(value, min(decimals, 2))
+    return PRESCREEN_VALUES.get(str(value), value)
+
+
+def case_display(application, detail: dict) -> dict:
+    """The case page's codes in words: the pre-screen criteria by name, documents by requirement, SLA stages,
+    the decisions' tiers and kinds (the names are the data tables' and the models' choices)."""
+    criteria = {c.code: c for c in AdmissionCriterion.objects.all()}
+    requirements = {r.code: r for r in DocumentRequirement.objects.filter(product=application.product)}
+    stages, tiers, kinds = dict(SlaTarget.STAGES), dict(TIERS), dict(Decision.KINDS)
+    reasons = {r.code: r for r in ReasonCode.objects.all()}
+    prescreen = [{"name": criteria[r["code"]].tr("name") if r.get("code") in criteria else r.get("code", ""),
+                  "value": _words(r.get("value")), "outcome": r.get("outcome"),
+                  "outcome_label": OUTCOMES.get(r.get("outcome"), r.get("outcome"))}
+                 for r in detail.get("prescreen_rules", [])]
+    documents = [{**doc, "requirement_name": requirements[doc["requirement"]].tr("name") if doc["requirement"] in requirements
+                  else doc["requirement"]} for doc in detail.get("documents", [])]
+    sla = [{**c, "stage_name": stages.get(c["stage"], c["stage"]), "remaining_text": hours_text(c["remaining_hours"])}
+           for c in detail.get("sla", [])]
+    decisions = [{**x, "tier_name": tiers.get(x["tier"], x["tier"] or "—"), "decision_name": kinds.get(x["decision"], x["decision"]),
+                  "reasons": [reasons[c].tr("text") if c in reasons else c for c in x.get("reason_codes", [])]}
+                 for x in detail.get("decisions", [])]
+    return {"prescreen_rows": prescreen, "documents": documents, "sla": sla, "decisions": decisions}
 
 
 @permission_required("underwriting.due_diligence")
@@ -84,6 +145,7 @@ def case_page(request, pk):
     return render(request, "staff/case.html", {
         "application": application, "d": detail, "profile": profile, "questions": questionnaire_for(application.product),
         "is_case_rm": application.relationship_manager_id == request.user.pk, "collateral_kinds": COLLATERAL_KINDS,
+        "show": case_display(application, detail),
     })
 
 
@@ -123,7 +185,7 @@ def case_action(request, pk, action):
             messages.success(request, _("贷审会决议已记录 / Resolution recorded."))
             return redirect("staff:approver_queue")
         elif action == "decide":
-            decision = serializer_input(DecisionSerializer, request.POST,
+            decision = serializer_input(DecisionPageSerializer, request.POST,
                                         message=_("审批意见有误 / The decision is not valid."))
             lifecycle.case_decide(application_id=pk, user=request.user, **decision)
             messages.success(request, _("审批意见已记录 / Decision recorded."))
@@ -161,6 +223,10 @@ def review_page(request, pk):
         "decline_codes": ReasonCode.objects.filter(kind="decline"), "return_codes": ReasonCode.objects.filter(kind="return"),
         "condition_codes": ReasonCode.objects.filter(kind="condition"),
         "visit": application.visits.first(), "questions": {q.code: q for q in questionnaire_for(application.product)},
+        "show": case_display(application, detail),
+        "rate_floor_pct": application.product.rate_floor * 100, "rate_cap_pct": application.product.rate_cap * 100,
+        "recommended_rate_pct": (Decimal(str(detail["score"]["recommended_rate"])) * 100).quantize(Decimal("0.01"))
+        if (detail.get("score") or {}).get("recommended_rate") else "",
         **review_context(application, request.user),
     })
 
