@@ -8,6 +8,11 @@ class LoanserviceConfig(AppConfig):
     name = "loanservice"
     verbose_name = "核心 / Kernel"
 
+    def ready(self):
+        from . import labels
+
+        labels.register_model("branch", "loanservice.Branch")
+
 
 class AdminConfig(admin_apps.AdminConfig):
     """django.contrib.admin with the project's default site (loanservice.admin_site.AdminSite)."""

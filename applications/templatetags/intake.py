@@ -1,39 +1,18 @@
-from decimal import Decimal, InvalidOperation
+"""The intake pages' tags: the kernel's display filters under the names these templates load, and `tr`."""
 
 from django import template
 
-from loanservice.money import money_display
-from loanservice.text import in_language
+from loanservice.templatetags import display
 
 register = template.Library()
 
-
-@register.filter
-def lang(message):
-    """The user's half of a "中文 / English" message."""
-    return in_language(message)
+# One implementation (loanservice/templatetags/display.py); `{% load intake %}` keeps working.
+for _name in ("cny", "rate_pct", "lang", "money", "rate", "percent", "day", "daytime", "duration", "span", "label",
+              "labels", "number", "yesno_text", "bs", "phone"):
+    register.filter(_name, display.register.filters[_name])
 
 
 @register.simple_tag(takes_context=True)
 def tr(context, obj, field):
     """A bilingual model's field in the page's language (Bilingual.tr)."""
     return obj.tr(field)
-
-
-@register.filter
-def cny(value, decimals=0):
-    """1234567.5 → "1,234,568" (or with decimals, `|cny:2`): the same grouping in every language. The one
-    money filter of the pages (loanservice.money.money_display)."""
-    return money_display(value, decimals)
-
-
-@register.filter
-def rate_pct(value, decimals=2):
-    """An annual rate as a fraction, 0.0435 → "4.35%"."""
-    if value in (None, ""):
-        return ""
-
-    try:
-        return f"{Decimal(str(value)) * 100:.{int(decimals)}f}%"
-    except (InvalidOperation, ValueError):
-        return value
