@@ -3,14 +3,17 @@ operations queue, and the risk overview. Thin: every action calls the conductor 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Sum
+from django.db.models.functions import TruncMonth
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
@@ -39,6 +42,7 @@ from loanservice.money import money_display
 from loanservice.roles import permission_required
 from loanservice.sla import business_calendar_pinned, sla_clock_remaining
 from postloan.api import loans_visible_to
+from postloan.models import CATEGORY_ORDER, FIVE_CATEGORIES, NPL_CATEGORIES, DelinquencyBucket
 from underwriting import views as underwriting_views
 from underwriting.models import COLLATERAL_KINDS
 from underwriting.selectors import application_score_of, enterprise_profile, questionnaire_for
@@ -121,19 +125,39 @@ def case_display(application, detail: dict) -> dict:
     return {"prescreen_rows": prescreen, "documents": documents, "sla": sla, "decisions": decisions}
 
 
+RM_QUEUE_STATES = [LoanApplication.Status.UNDER_REVIEW, LoanApplication.Status.AWAITING_INFO, LoanApplication.Status.PENDING_APPROVAL,
+                   LoanApplication.Status.APPROVED, LoanApplication.Status.CONTRACTING, LoanApplication.Status.SIGNED]
+SLA_FILTERS = [("overdue", _("已超时 overdue")), ("soon", _("8小时内到期 due within 8 hours")), ("ok", _("正常 on time"))]
+
+
 @permission_required("underwriting.due_diligence")
 def rm_queue(request):
-    """The RM's open cases, oldest submission first, a page at a time with the SLA clocks of the rows shown."""
-    page, query = _queue_page(request, applications_visible_to(request.user).filter(relationship_manager=request.user)
-                              .filter(status__in=[LoanApplication.Status.UNDER_REVIEW, LoanApplication.Status.AWAITING_INFO,
-                                                  LoanApplication.Status.PENDING_APPROVAL, LoanApplication.Status.APPROVED,
-                                                  LoanApplication.Status.CONTRACTING, LoanApplication.Status.SIGNED])
-                              .order_by("submitted_at", "id"))
+    """The RM's open cases, oldest submission first, a page at a time with the SLA clocks of the rows shown; counts per
+    stage, filters by stage and by SLA (overdue, due within 8 working hours)."""
+    mine = applications_visible_to(request.user).filter(relationship_manager=request.user, status__in=RM_QUEUE_STATES)
+    names = dict(LoanApplication.Status.choices)
+    counts = dict(mine.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    stage = request.GET.get("stage", "")
+    stage = stage if stage in counts or stage in RM_QUEUE_STATES else ""
+    sla = request.GET.get("sla", "")
+    sla = sla if sla in dict(SLA_FILTERS) else ""
+    rows = mine.filter(status=stage) if stage else mine
+    if sla:
+        with business_calendar_pinned():
+            now_open = SlaClock.objects.filter(case_id__in=rows.values("pk"), stopped_at__isnull=True)
+            remaining = {c.case_id: sla_clock_remaining(c).total_seconds() / 3600 for c in now_open}
+        keep = [pk for pk, hours in remaining.items()
+                if (sla == "overdue" and hours < 0) or (sla == "soon" and 0 <= hours < 8) or (sla == "ok" and hours >= 8)]
+        rows = rows.filter(pk__in=keep)
+    page, query = _queue_page(request, rows.select_related("enterprise", "product").order_by("submitted_at", "id"))
     cases = list(page)
     clocks = _clocks(c.pk for c in cases)
     for case in cases:
         case.clock = clocks.get(case.pk)
-    return render(request, "staff/rm_queue.html", {"cases": cases, "page": page, "query": query})
+    stages = [{"code": code, "name": names[code], "n": counts.get(code, 0)} for code in RM_QUEUE_STATES]
+    return render(request, "staff/rm_queue.html", {"cases": cases, "page": page, "query": query, "stages": stages,
+                                                    "total": sum(counts.values()), "stage": stage, "sla": sla,
+                                                    "sla_filters": SLA_FILTERS})
 
 
 @permission_required("casework.case_page")
@@ -318,16 +342,38 @@ def ops_action(request, pk, action):
 
 @permission_required("postloan.risk_overview")
 def risk_home(request):
+    """The portfolio at a glance: the five categories, the overdue buckets and twelve months of disbursements as
+    charts (the vendored Chart.js), the NPL ratio, open cases by stage, the overdue loans."""
     loans = loans_visible_to(request.user)
-    by_class = loans.filter(status="active").values("classification").annotate(n=Count("id"), balance=Sum("outstanding_principal"))
-    by_bucket = loans.filter(status="active").values("bucket").annotate(n=Count("id"), balance=Sum("outstanding_principal"))
-    overdue = loans.filter(status="active", dpd__gt=0).select_related("enterprise", "relationship_manager").order_by("-dpd")[:100]
-    total = loans.filter(status="active").aggregate(balance=Sum("outstanding_principal"), n=Count("id"))
-    npl = loans.filter(status="active", classification__in=["substandard", "doubtful", "loss"]).aggregate(b=Sum("outstanding_principal"))["b"]
-    ratio = (npl or 0) / total["balance"] if total["balance"] else 0
+    active = loans.filter(status="active")
+    names = dict(FIVE_CATEGORIES)
+    counts = {r["classification"]: r for r in active.values("classification").annotate(n=Count("id"), balance=Sum("outstanding_principal"))}
+    by_class = [{"code": code, "name": str(names[code]), "n": counts.get(code, {}).get("n", 0),
+                 "balance": counts.get(code, {}).get("balance") or Decimal("0")} for code in CATEGORY_ORDER]
+    bucket_rows = {r["bucket"]: r for r in active.values("bucket").annotate(n=Count("id"), balance=Sum("outstanding_principal"))}
+    buckets = list(DelinquencyBucket.objects.order_by("min_dpd").values_list("code", flat=True)) or sorted(bucket_rows)
+    by_bucket = [{"code": b, "n": bucket_rows.get(b, {}).get("n", 0), "balance": bucket_rows.get(b, {}).get("balance") or Decimal("0")}
+                 for b in buckets]
+    since = timezone.localdate().replace(day=1) - dt.timedelta(days=335)
+    trend = list(loans.filter(disbursed_on__gte=since.replace(day=1)).annotate(month=TruncMonth("disbursed_on"))
+                 .values("month").annotate(n=Count("id"), amount=Sum("principal")).order_by("month"))
+    overdue = active.filter(dpd__gt=0).select_related("enterprise", "relationship_manager").order_by("-dpd")[:100]
+    total = active.aggregate(balance=Sum("outstanding_principal"), n=Count("id"))
+    npl = active.filter(classification__in=NPL_CATEGORIES).aggregate(b=Sum("outstanding_principal"))["b"] or Decimal("0")
+    ratio = npl / total["balance"] if total["balance"] else Decimal("0")
+    statuses = dict(LoanApplication.Status.choices)
+    open_cases = [{"name": statuses.get(r["status"], r["status"]), "n": r["n"]} for r in
+                  LoanApplication.objects.filter(status__in=LoanApplication.OPEN_STATES).values("status").annotate(n=Count("id")).order_by("status")]
+    charts = {
+        "classes": {"labels": [r["name"] for r in by_class], "balance": [float(r["balance"]) for r in by_class]},
+        "buckets": {"labels": [r["code"] for r in by_bucket], "n": [r["n"] for r in by_bucket]},
+        "trend": {"labels": [f"{r['month']:%Y-%m}" for r in trend], "amount": [float(r["amount"] or 0) for r in trend],
+                  "n": [r["n"] for r in trend]},
+        "text": {"balance": str(_("余额（元） balance (CNY)")), "loans": str(_("笔数 loans")),
+                 "disbursed": str(_("放款金额（元） disbursed (CNY)"))},
+    }
     return render(request, "staff/risk_home.html", {"by_class": by_class, "by_bucket": by_bucket, "overdue": overdue, "total": total,
-                                                     "npl": npl or 0, "npl_ratio": ratio,
-                                                     "open_cases": LoanApplication.objects.filter(status__in=LoanApplication.OPEN_STATES).values("status").annotate(n=Count("id")).order_by("status")})
+                                                     "npl": npl, "npl_ratio": ratio, "open_cases": open_cases, "charts": charts})
 
 
 def _staff_contract(request, pk) -> Contract:

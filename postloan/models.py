@@ -18,6 +18,7 @@ from applications.models import MONEY, RATE, REPAYMENT_METHODS, Enterprise, Loan
 from contracts.models import DisbursementOrder
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
+from loanservice.money import money_display
 from loanservice.roles import can
 
 FIVE_CATEGORIES = [
@@ -477,6 +478,22 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} loan {self.loan_id} ({self.status})"
+
+    @property
+    def params_text(self) -> str:
+        """What is asked, in words: "关注 → 正常", "展期 6 个月", "剩余 24 个月，等额本金", "核销 ¥330,000.00"."""
+        p, categories, methods = self.params or {}, dict(FIVE_CATEGORIES), dict(REPAYMENT_METHODS)
+        if "to_category" in p:
+            before = categories.get(p.get("from_category"), p.get("from_category") or "")
+            return f"{before} → {categories.get(p['to_category'], p['to_category'])}".strip(" →")
+        if "extra_months" in p:
+            return str(_("展期 %(n)s 个月 extend by %(n)s months") % {"n": p["extra_months"]})
+        if "term_months" in p:
+            method = methods.get(p.get("repayment_method"), p.get("repayment_method") or "")
+            return str(_("剩余期限 %(n)s 个月 remaining term %(n)s months") % {"n": p["term_months"]}) + (f" · {method}" if method else "")
+        if "amount" in p:
+            return f"¥{money_display(p['amount'])}"
+        return ""
 
     def _decider(self, user) -> bool:
         """The transitions' permission: postloan.decide_request_of (four eyes)."""

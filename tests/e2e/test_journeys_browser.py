@@ -186,7 +186,7 @@ def test_risk_reviews_the_portfolio_and_an_overdue_loan(live_server, page, produ
     login(page, live_server.url, "demo_risk")
     assert "/staff/risk/" in page.url
     assert page.get_by_role("heading", name="五级分类").is_visible()
-    overdue = page.locator("main table").filter(has_text="DPD")
+    overdue = page.locator("#risk-overdue")
     row = overdue.locator("tr").filter(has_text=loan.enterprise.name)
     assert row.count() == 1 and str(loan.dpd) in row.inner_text()
 
