@@ -6,4 +6,5 @@ app_name = "analytics"
 urlpatterns = [
     path("", views.analytics_home, name="home"),
     path("csv/<slug:key>.csv", views.analytics_csv, name="csv"),
+    path("<slug:section>/", views.analytics_home, name="section"),
 ]
