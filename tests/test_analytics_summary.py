@@ -4,9 +4,8 @@ advance from the plan below, not from the code under test."""
 
 from __future__ import annotations
 
-import re
-
 import datetime as dt
+import re
 import statistics
 from decimal import Decimal
 
