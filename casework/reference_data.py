@@ -132,7 +132,7 @@ def seed_authority_matrix() -> None:
         return
 
     # Built as a draft, then activated: an activated version is frozen.
-    version = AuthorityMatrixVersion.objects.create(number=1, note="DESIGN.md defaults")
+    version = AuthorityMatrixVersion.objects.create(number=1, note="初始授权矩阵 / initial authority matrix")
     for priority, min_amount, max_amount, grades, related, route, note in AUTHORITY_MATRIX:
         AuthorityRule.objects.create(version=version, priority=priority, min_amount=min_amount, max_amount=max_amount,
                                      grades=grades, related_party=related, route=route, note=note)

@@ -59,6 +59,8 @@ PYTHON_EN = re.compile(r"\b(True|False)\b|\{'|\[\]")
 LONG_NUMBER = re.compile(r"(?<![\w.,\-/#:])(\d{5,})(\.\d+)?(?![\w\-/])")
 FRACTION_RATE = re.compile(r"(?<![\d.])0\.\d{4,}\b")
 PHONE = re.compile(r"^1[3-9]\d{9}$")
+# A file's name as it was uploaded or imported (e.g. bank_statements.pdf) is the customer's data, not a code.
+FILE_NAME = re.compile(r"[\w\-.]+\.(?:pdf|jpe?g|png|ofd|csv|xlsx?)\b", re.I)
 
 
 @dataclass
@@ -110,7 +112,7 @@ def text_problems(text: str, allowed: set[str], lang: str = "zh-hans") -> list[t
     found = []
     python = PYTHON if lang.startswith("zh") else PYTHON_EN
     for line in text.splitlines():
-        for word in SNAKE.findall(line):
+        for word in SNAKE.findall(FILE_NAME.sub(" ", line)):
             if word not in allowed and not any(word in a for a in allowed if "_" in a and a in line.lower()):
                 found.append(("code", f"{word!r} in {line.strip()[:120]!r}"))
         for match in python.finditer(line.strip()):
