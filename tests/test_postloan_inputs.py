@@ -100,3 +100,15 @@ def test_the_downgrade_has_no_default_category_and_requires_one(loan, org, clien
     assert page.status_code == 200
     loan.refresh_from_db()
     assert loan.classification == "normal" and not loan.classification_history.filter(kind="downgrade").exists()
+
+
+def test_a_warning_and_its_task_read_in_words(products, org, client):
+    """The RM's task showed the warning's evidence as {'enforcement_cases': ...}; the visit and action selects
+    start on "choose"."""
+    from postloan.models import EarlyWarning, WarningRule
+
+    warning = EarlyWarning(rule=WarningRule(code="x", name="被执行"), evidence={"enforcement_cases": "3", "previous": "1",
+                                                                              "drop": "0.4200", "revenue_12m": "5947150.50"})
+    text = warning.evidence_text
+    assert "{" not in text and "enforcement_cases" not in text
+    assert "42.0%" in text and "5,947,150.50" in text and "3" in text
