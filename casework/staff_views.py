@@ -56,26 +56,11 @@ PRESCREEN_VALUES = {"active": _("存续 active"), "small": _("小型 small"), "m
 OUTCOMES = {"pass": _("通过 pass"), "fail": _("未通过 fail"), "gap": _("无法判断 no data"), "skip": _("不适用 not applicable")}
 
 
-def hours_text(hours) -> str:
-    """Working hours left on an SLA clock in words: "剩 1 天 3 小时" / "超时 5 小时" ("3 h left" / "5 h overdue")."""
-    left = abs(float(hours))
-    if left < 1:
-        span = _("%(n)d 分钟 %(n)d min") % {"n": round(left * 60)}
-    else:
-        days, rest = divmod(round(left), 24)
-        parts = [_("%(n)d 天 %(n)d d") % {"n": days}] if days else []
-        if rest:
-            parts.append(_("%(n)d 小时 %(n)d h") % {"n": rest})
-        span = " ".join(str(p) for p in parts)
-    return str(_("超时 %(t)s overdue by %(t)s") % {"t": span} if float(hours) < 0 else _("剩 %(t)s %(t)s left") % {"t": span})
-
-
 def _clocks(case_ids) -> dict[int, SlaClock]:
     clocks = {}
     with business_calendar_pinned():
         for clock in SlaClock.objects.filter(case_id__in=list(case_ids), stopped_at__isnull=True):
             clock.remaining_hours = round(sla_clock_remaining(clock).total_seconds() / 3600, 1)
-            clock.remaining_text = hours_text(clock.remaining_hours)
             clocks[clock.case_id] = clock
     return clocks
 
@@ -117,8 +102,7 @@ def case_display(application, detail: dict) -> dict:
                  for r in detail.get("prescreen_rules", [])]
     documents = [{**doc, "requirement_name": requirements[doc["requirement"]].tr("name") if doc["requirement"] in requirements
                   else doc["requirement"]} for doc in detail.get("documents", [])]
-    sla = [{**c, "stage_name": stages.get(c["stage"], c["stage"]), "remaining_text": hours_text(c["remaining_hours"])}
-           for c in detail.get("sla", [])]
+    sla = [{**c, "stage_name": stages.get(c["stage"], c["stage"])} for c in detail.get("sla", [])]
     decisions = [{**x, "tier_name": tiers.get(x["tier"], x["tier"] or "—"), "decision_name": kinds.get(x["decision"], x["decision"]),
                   "reasons": [reasons[c].tr("text") if c in reasons else c for c in x.get("reason_codes", [])]}
                  for x in detail.get("decisions", [])]

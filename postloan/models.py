@@ -521,10 +521,10 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
             before = categories.get(p.get("from_category"), p.get("from_category") or "")
             return f"{before} → {categories.get(p['to_category'], p['to_category'])}".strip(" →")
         if "extra_months" in p:
-            return str(_("展期 %(n)s 个月 extend by %(n)s months") % {"n": p["extra_months"]})
+            return str(_("展期 %(n)s 个月") % {"n": p["extra_months"]})
         if "term_months" in p:
             method = methods.get(p.get("repayment_method"), p.get("repayment_method") or "")
-            return str(_("剩余期限 %(n)s 个月 remaining term %(n)s months") % {"n": p["term_months"]}) + (f" · {method}" if method else "")
+            return str(_("剩余期限 %(n)s 个月") % {"n": p["term_months"]}) + (f" · {method}" if method else "")
         if "amount" in p:
             return f"¥{money_display(p['amount'])}"
         return ""
