@@ -120,7 +120,7 @@ def rm_queue(request):
     stage, filters by stage and by SLA (overdue, due within 8 working hours)."""
     mine = applications_visible_to(request.user).filter(relationship_manager=request.user, status__in=RM_QUEUE_STATES)
     names = dict(LoanApplication.Status.choices)
-    counts = dict(mine.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    counts = {row["status"]: row["n"] for row in mine.order_by().values("status").annotate(n=Count("id"))}
     stage = request.GET.get("stage", "")
     stage = stage if stage in counts or stage in RM_QUEUE_STATES else ""
     sla = request.GET.get("sla", "")

@@ -36,7 +36,7 @@ def test_queue_sections_clocks_and_constant_queries(products, org, client):
     page, queries_one = _ops_page(client)
     assert f"contract-{contracts_of(first)[0].pk}" in page and 'id="queue-awaiting-customer"' in page
     assert SlaClock.objects.filter(case_id=first, stage="contracting", stopped_at__isnull=True).exists()
-    assert re.search(r'class="badge (ok|warn|bad)">-?\d', page)  # the contracting clock is shown
+    assert re.search(r'class="badge (ok|warn|bad)[^"]*">(剩|超时) \d', page)  # the contracting clock is shown, in words
 
     second, _o, second_client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=8))
     sign_all(org, second_client, accept(second_client, second))  # signed: a disbursement order
