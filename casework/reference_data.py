@@ -94,7 +94,7 @@ AUTHORITY_MATRIX = [
     (20, None, None, [], True, "committee", "related party"),
     (30, None, None, ["D"], None, "committee", "grade D"),
     (40, Decimal("10000000"), None, [], None, "committee", "above head-office authority"),
-    (50, None, Decimal("1000000"), ["A", "B"], None, "auto", "快速通道（其余条件由系统另行校验）/ fast track (the other conditions are checked separately)"),
+    (50, None, Decimal("1000000"), ["A", "B"], None, "auto", "快速通道（其余条件由系统另行校验） / fast track (the other conditions are checked separately)"),
     (60, None, Decimal("3000000"), ["A", "B", "C"], None, "branch", "branch authority"),
     (70, None, Decimal("10000000"), ["A", "B", "C"], None, "head_office", "head office authority"),
 ]
