@@ -95,6 +95,10 @@ def _nothing_happens_tomorrow():
     assert not DisbursementOrder.objects.filter(released_at__gt=now).exists()
     assert not Decision.objects.filter(created_at__gt=now).exists()
     assert not AuditEvent.objects.filter(at__gt=now).exists()
+    # Nor does a committee case whose votes are all in wait for its resolution (the chair records it).
+    from approvals.services import committee_resolutions_due, committee_tally
+
+    assert not [c.application_id for c in committee_resolutions_due() if committee_tally(c)["cast"] >= committee_tally(c)["quorum"]]
 
 
 def test_command_refuses_with_debug_off(settings):

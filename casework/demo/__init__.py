@@ -24,6 +24,7 @@ from pypdf import PdfWriter
 from applications.models import DocumentRequirement, Enterprise, LoanApplication, LoanProduct
 from applications.services import enterprise_create
 from approvals.models import ApprovalCase, ReasonCode
+from approvals.services import active_committee
 from casework import lifecycle
 from casework.demo.marketing import prospects_for_history
 from casework.reference_data import seed_reference_data
@@ -377,6 +378,12 @@ def _decide_all(app, plan: _Plan, t: dt.datetime, users, approvers, rng, grade: 
         if case.tier == "committee":
             voters = [u for u in approvers["committee"] if not case.decisions.filter(approver=u).exists()]
             decider = voters[0] if voters else None
+            if decider is None:  # every member has voted: the chair records the resolution (it does not wait)
+                chair = active_committee().chair
+                if chair is not None:
+                    with _past(t):
+                        lifecycle.case_resolve(application_id=app.pk, user=chair, text="按表决结果形成决议")
+                continue
         elif case.tier == "head_office":
             decider = approvers["head_office"]
         else:
