@@ -87,9 +87,11 @@ def summary_tables(summary: dict) -> list[dict]:
                       {"measure": _("推翻评分 overrides"), "value": dec["overrides"]},
                       {"measure": _("推翻率 % override rate"), "value": _pct(dec["override_rate"])}], None,
                      _("推翻评分：人工批准D/E级或拒绝A/B级。 Override: a person approves grade D/E or declines grade A/B.")))
-    for dim, cols in (("route", [("route", _("路径 route"))]), ("grade", [("grade", _("评级 grade"))]),
-                      ("route_grade", [("route", _("路径 route")), ("grade", _("评级 grade"))])):
-        tables.append(_t(f"approval_by_{dim}", "decisions", _("批准率 Approval rate by ") + dim,
+    for dim, cols, title in (("route", [("route", _("路径 route"))], _("批准率（按路径） Approval rate by route")),
+                             ("grade", [("grade", _("评级 grade"))], _("批准率（按评级） Approval rate by grade")),
+                             ("route_grade", [("route", _("路径 route")), ("grade", _("评级 grade"))],
+                              _("批准率（按路径和评级） Approval rate by route and grade"))):
+        tables.append(_t(f"approval_by_{dim}", "decisions", title,
                          [*cols, ("decided", _("已决 decided")), ("approved", _("批准 approved")), ("approval_rate", _("批准率 %"))],
                          [{**r, "approval_rate": _pct(r["approval_rate"])} for r in dec[f"by_{dim}"]],
                          None if dim == "route_grade" else {"type": "bar", "x": dim, "series": ["approval_rate"]}))

@@ -3,10 +3,15 @@ and a CSV export; filters by period, product, branch and channel."""
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext, gettext_lazy
 
+from loanservice.labels import label
+from loanservice.money import money_display
 from loanservice.roles import can, permission_required
 
 from . import drift
@@ -30,16 +35,58 @@ def _parsed(request):
     return parsed.filters, errors
 
 
+NUMBER = re.compile(r"-?\d+(\.\d+)?")
+CODE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+KINDS = {"product": "product", "branch": "branch", "channel": "channel", "route": "route", "grade": ""}
+
+
+def cell_text(value, column: str = ""):
+    """A table cell for people: amounts grouped, codes (stages, products, branches, channels, features) by name."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return gettext_lazy("是 yes") if value else gettext_lazy("否 no")
+    if isinstance(value, (int, float, Decimal)):
+        if abs(value) >= 1000:
+            return money_display(value, 0 if float(value).is_integer() else 2)
+        return value
+    text = str(value)
+    if NUMBER.fullmatch(text):
+        return cell_text(Decimal(text), column)
+    if column in KINDS and KINDS[column]:
+        return label(text, KINDS[column])
+    if CODE.fullmatch(text):
+        return label(text)
+    return CODE.sub(lambda m: label(m.group(0), "feature"), text)
+
+
 @permission_required("analytics.view")
-def analytics_home(request):
+def analytics_home(request, section: str = ""):
+    """One section (tab) of the analytics at a time: its charts, each with its table and CSV export."""
     filters, errors = _parsed(request)
+    keys = [k for k, _t in SECTIONS]
+    section = section or keys[0]
+    if section not in keys:
+        raise Http404
     summary = analytics_summary(filters)
     tables = summary_tables(summary)
-    sections = [{"key": k, "title": t, "tables": [x for x in tables if x["section"] == k]} for k, t in SECTIONS]
-    charts = {t["key"]: {"chart": t["chart"], "columns": [c for c, _l in t["columns"]], "rows": t["rows"]}
-              for t in tables if t["chart"]}
+    present = {t["section"] for t in tables}
+    tabs = [{"key": k, "title": t} for k, t in SECTIONS if k in present]
+    shown = [t for t in tables if t["section"] == section]
+    for t in shown:
+        t["display_rows"] = [[cell_text(v, c) for v, (c, _l) in zip(row, t["columns"], strict=False)] for row in t["rows"]]
+    charts = {}
+    for t in shown:
+        if not t["chart"]:
+            continue
+        columns = [c for c, _l in t["columns"]]
+        x = columns.index(t["chart"]["x"]) if t["chart"]["x"] in columns else None
+        rows = [[str(cell_text(v, columns[i])) if i == x else v for i, v in enumerate(row)] for row in t["rows"]]
+        charts[t["key"]] = {"chart": t["chart"], "columns": columns, "rows": rows,
+                            "labels": {c: str(lbl) for c, lbl in t["columns"]}}
     return render(request, "analytics/home.html", {
-        "filters": filters, "errors": errors, "choices": filter_choices(), "sections": [s for s in sections if s["tables"]],
+        "filters": filters, "errors": errors, "choices": filter_choices(), "tabs": tabs, "section": section,
+        "section_title": dict(SECTIONS)[section], "tables": shown,
         "charts": charts, "query": request.GET.urlencode(), "summary": summary,
         "branch_locked": not can(request.user, "analytics.all_branches"),
     })

@@ -135,7 +135,7 @@ class ReferralRuleAdmin(AuditedAdmin):
 
 @admin.register(CreditCommittee)
 class CreditCommitteeAdmin(AuditedAdmin):
-    list_display = ["name", "chair", "quorum", "is_active"]
+    list_display = ["name", "chair", "secretary", "quorum", "resolution_recorders", "resolution_reminder_hours", "is_active"]
 
 
 @admin.register(RelatedParty)

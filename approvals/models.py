@@ -241,6 +241,18 @@ class CreditCommittee(models.Model):
                               help_text=_("主任委员，记录决议 / the chair, who records the resolution"))
     quorum = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(3)],
                                               help_text=_("法定人数：至少3名不同委员投票 / at least 3 distinct members vote"))
+    # Who may record the resolution once the votes are in, and when nobody has, a reminder: policy, edited in admin.
+    RECORDERS = [("chair", _("主任委员或秘书 the chair or the secretary")),
+                 ("voters", _("任一已投票委员 any member who voted")),
+                 ("members", _("任一委员 any member"))]
+    secretary = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                  help_text=_("秘书，可代为记录决议 / the secretary, who may record the resolution"))
+    resolution_recorders = models.CharField(max_length=10, choices=RECORDERS, default="chair",
+                                            help_text=_("谁可以记录决议 / who may record the resolution"))
+    resolution_reminder_hours = models.PositiveSmallIntegerField(
+        default=4, validators=[MinValueValidator(1)],
+        help_text=_("表决完成后多少小时无人记录决议即提醒全体可记录人 / hours after the last vote before everyone who may "
+                    "record the resolution is reminded"))
     is_active = models.BooleanField(default=True)
 
     class Meta:

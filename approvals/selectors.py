@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Case, Count, Exists, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -25,7 +25,7 @@ from .models import (
     ReasonCode,
     RoutingRecord,
 )
-from .services import authority_check, committee_tally, request_info_permission
+from .services import authority_check, committee_tally, may_record_resolution, request_info_permission
 
 
 def approver_tiers(user) -> list[str]:
@@ -51,6 +51,11 @@ def queue_filters_clean(params) -> dict:
     return out
 
 
+def committee_quorum() -> int:
+    committee = CreditCommittee.objects.filter(is_active=True).order_by("pk").first()
+    return committee.quorum if committee else 3
+
+
 def approval_queue(user, *, tier: str = "", product: str = "", branch: int | None = None, amount_min=None, amount_max=None,
                    overdue: bool = False, now=None) -> QuerySet[ApprovalCase]:
     """Open cases at the tiers this user decides on (their own branch's at the branch tier), oldest first.
@@ -72,7 +77,10 @@ def approval_queue(user, *, tier: str = "", product: str = "", branch: int | Non
                     conflict=Exists(ConflictOfInterest.objects.filter(user_id=user.pk, is_active=True,
                                                                       enterprise_id=OuterRef("application__enterprise_id"))),
                     overdue=Exists(clocks.filter(Q(breached_at__isnull=False) | Q(due_at__lt=now, paused_at__isnull=True))))
-          .order_by("created_at", "id"))
+          .annotate(resolution_due=Case(When(Q(tier="committee", votes__gte=committee_quorum()), then=True),
+                                        default=False, output_field=BooleanField()))
+          # A committee case whose votes are in leads the queue: its resolution is waiting to be recorded.
+          .order_by("-resolution_due", "created_at", "id"))
     if "branch" in tiers and roles.user_branch_id(user) is not None:
         qs = qs.filter(~Q(tier="branch") | Q(application__branch_id=roles.user_branch_id(user)))
     if product:
@@ -112,7 +120,9 @@ def review_context(application: LoanApplication, user) -> dict:
     if case.tier == "committee":
         ctx["tally"] = committee_tally(case)
         committee = CreditCommittee.objects.filter(is_active=True).order_by("pk").first()
-        ctx["is_chair"] = bool(committee and committee.chair_id == user.pk)
+        # "is_chair": may record the resolution by the committee's rule (the chair, the secretary, or members).
+        ctx["is_chair"] = bool(committee and may_record_resolution(user, case, committee))
+        ctx["resolution_due"] = ctx["tally"]["outcome"] is not None
     if case.status == ApprovalCase.Status.PENDING and application.status == LoanApplication.Status.PENDING_APPROVAL:
         try:
             authority_check(user=user, case=case, application=application)
@@ -135,7 +145,8 @@ def _visit_answers(application: LoanApplication) -> list[dict]:
         return []
     questions = {q.code: q for q in questionnaire_for(application.product)}
     order = {code: i for i, code in enumerate(questions)}
-    rows = [{"code": code, "question": questions[code].question if code in questions else code, "value": value}
+    rows = [{"code": code, "question": questions[code].tr("question") if code in questions else code, "value": value,
+             "number": code in questions and questions[code].qtype == "number"}
             for code, value in visit.answers.items()]
     return sorted(rows, key=lambda r: order.get(r["code"], len(order)))
 

@@ -4,6 +4,8 @@ of the right kind, conditions, amount, rate and term within bounds) is the servi
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
@@ -53,3 +55,17 @@ class DecisionSerializer(serializers.Serializer):
             raise serializers.ValidationError({"decision": [
                 gettext_lazy("只有批准可以附带金额、利率、期限或条件 / Only an approval carries an amount, rate, term or conditions.")]})
         return attrs
+
+
+class DecisionPageSerializer(DecisionSerializer):
+    """The review page's decision: the rate typed as a percentage (4.35, as people write it), kept as the
+    fraction the API takes (0.0435)."""
+
+    rate_percent = serializers.DecimalField(max_digits=7, decimal_places=4, min_value=0, max_value=100, required=False,
+                                            allow_null=True)
+
+    def validate(self, attrs):
+        percent = attrs.pop("rate_percent", None)
+        if percent is not None:
+            attrs["rate"] = (percent / 100).quantize(Decimal("0.000001"))
+        return super().validate(attrs)

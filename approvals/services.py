@@ -21,7 +21,7 @@ from applications.services import application_transition, lock_application
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
-from loanservice.models import SlaClock
+from loanservice.models import Notification, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from underwriting.models import Score
@@ -536,6 +536,86 @@ def committee_configure(*, by, chair, quorum: int = 3) -> CreditCommittee:
     return committee
 
 
+def resolution_recorders(committee: CreditCommittee, case: ApprovalCase) -> list:
+    """Who may record the committee's resolution on this case, by the committee's rule (data, edited in admin):
+    the chair and the secretary; or any member who voted on it; or any member. A member with a declared
+    conflict on the enterprise is never one of them."""
+    members = tier_members(tier="committee", branch_id=None)
+    conflicted = set(ConflictOfInterest.objects.filter(enterprise_id=case.application.enterprise_id, is_active=True)
+                     .values_list("user_id", flat=True))
+    if committee.resolution_recorders == "members":
+        chosen = list(members)
+    elif committee.resolution_recorders == "voters":
+        voters = set(case.decisions.filter(tier="committee").values_list("approver_id", flat=True))
+        chosen = [u for u in members if u.pk in voters]
+    else:
+        ids = {committee.chair_id, committee.secretary_id} - {None}
+        chosen = list(User.objects.filter(pk__in=ids, is_active=True).order_by("pk"))
+    return [u for u in chosen if u.pk not in conflicted]
+
+
+def may_record_resolution(user, case: ApprovalCase, committee: CreditCommittee | None = None) -> bool:
+    committee = committee or active_committee()
+    return any(u.pk == user.pk for u in resolution_recorders(committee, case))
+
+
+def _notify_resolution_due(case: ApprovalCase, application: LoanApplication, *, kind: str) -> int:
+    """The notice to everyone who may record the resolution: the votes are in (or the deadline passed)."""
+    committee = active_committee()
+    with in_default_language():
+        if kind == "committee_resolution_reminder":
+            title = (_("提醒：案件 #%(id)s 表决已完成，决议尚未记录 / Reminder: case #%(id)s is voted, its resolution is not recorded")
+                     % {"id": application.pk})
+        else:
+            title = (_("案件 #%(id)s 待记录决议 / Case #%(id)s: resolution to record") % {"id": application.pk})
+    sent = 0
+    for user in resolution_recorders(committee, case):
+        notify(user=user, kind=kind, title=title, url=reverse("staff:review", args=[application.pk]))
+        sent += 1
+    return sent
+
+
+def committee_resolutions_due(*, now=None) -> list[ApprovalCase]:
+    """Committee cases whose votes are in (a quorum, or the deadline passed) and whose resolution nobody has
+    recorded yet, oldest first."""
+    now = now or timezone.now()
+    due = []
+    cases = (ApprovalCase.objects.filter(status=ApprovalCase.Status.PENDING, tier="committee", resolution__isnull=True)
+             .select_related("application").prefetch_related("decisions").order_by("created_at", "id"))
+    for case in cases:
+        if committee_tally(case, now=now)["outcome"] is not None:
+            due.append(case)
+    return due
+
+
+def committee_resolution_remind(*, now=None) -> int:
+    """The sweeper's step: a case voted (or lapsed) more than the committee's reminder hours ago with no
+    resolution recorded reminds everyone who may record it, again every reminder period, so nothing waits
+    unseen. Returns the number of cases reminded."""
+    now = now or timezone.now()
+    committee = CreditCommittee.objects.filter(is_active=True).order_by("pk").first()
+    if committee is None:
+        return 0
+    period = dt.timedelta(hours=committee.resolution_reminder_hours)
+    reminded = 0
+    for case in committee_resolutions_due(now=now):
+        votes = [d.created_at for d in case.decisions.all() if d.tier == "committee"]
+        tally = committee_tally(case, now=now)
+        ready_at = max(votes) if tally["cast"] >= tally["quorum"] and votes else tally["deadline"]
+        if ready_at is None or now - ready_at < period:
+            continue
+        url = reverse("staff:review", args=[case.application_id])
+        if Notification.objects.filter(kind__in=["committee_resolution_reminder", "committee_resolution_due"], url=url,
+                                       created_at__gt=now - period).exists():
+            continue
+        with transaction.atomic():
+            _notify_resolution_due(case, case.application, kind="committee_resolution_reminder")
+            audit_record(actor=None, action="committee.resolution_reminder", obj=case,
+                         data={"application": case.application_id, "ready_at": ready_at.isoformat()})
+        reminded += 1
+    return reminded
+
+
 def committee_deadline(case: ApprovalCase):
     """The votes are due by the committee stage's SLA due time (paused while the applicant is asked)."""
     clock = SlaClock.objects.filter(case_id=case.application_id, stage=COMMITTEE_STAGE, stopped_at__isnull=True).first()
@@ -628,11 +708,9 @@ def approval_decide(*, application: LoanApplication, user, decision: str, reason
     if case.tier == "committee":
         case.save()
         tally = committee_tally(case)
-        if tally["cast"] == tally["quorum"] and tally["chair_id"]:
-            with in_default_language():
-                notify(user=User.objects.get(pk=tally["chair_id"]), kind="committee_quorum",
-                       title=_("案件 #%(id)s 已达法定人数，请记录决议 / Case #%(id)s has a quorum: record the resolution")
-                       % {"id": application.pk}, url=reverse("staff:review", args=[application.pk]))
+        if tally["cast"] == tally["quorum"]:
+            # The last vote needed: everyone who may record the resolution is told, and the case leads their queue.
+            _notify_resolution_due(case, application, kind="committee_resolution_due")
         return result(DecisionOutcome.VOTED)
     _finalise(application=application, case=case, decision=decision, user=user, score=score)
     return result(DecisionOutcome.APPROVED if decision == "approve" else DecisionOutcome.DECLINED)
@@ -660,9 +738,9 @@ def committee_resolve(*, application: LoanApplication, user, text: str) -> Decis
     if case is None:
         raise Conflict(_("没有待贷审会决议的案件 / There is no case before the committee."), state=application.status)
     committee = active_committee()
-    if committee.chair_id is None or committee.chair_id != user.pk:
-        raise _forbidden(_("只有贷审会主任委员可以记录决议 / Only the committee's chair records the resolution."),
-                         _("不是主任委员 / Not the chair."), "resolution")
+    if not may_record_resolution(user, case, committee):
+        raise _forbidden(_("按贷审会规则，您不能记录此决议 / By the committee's rule you do not record this resolution."),
+                         _("不是决议记录人 / Not one who records the resolution."), "resolution")
     if not (text or "").strip():
         raise ApplicationError(_("请填写决议内容 / Write the resolution."), errors={"text": [_("此项为必填项 / This field is required.")]})
     tally = committee_tally(case)

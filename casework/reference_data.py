@@ -94,7 +94,7 @@ AUTHORITY_MATRIX = [
     (20, None, None, [], True, "committee", "related party"),
     (30, None, None, ["D"], None, "committee", "grade D"),
     (40, Decimal("10000000"), None, [], None, "committee", "above head-office authority"),
-    (50, None, Decimal("1000000"), ["A", "B"], None, "auto", "fast track (the other conditions: approvals.fast_track_blockers)"),
+    (50, None, Decimal("1000000"), ["A", "B"], None, "auto", "快速通道（其余条件由系统另行校验） / fast track (the other conditions are checked separately)"),
     (60, None, Decimal("3000000"), ["A", "B", "C"], None, "branch", "branch authority"),
     (70, None, Decimal("10000000"), ["A", "B", "C"], None, "head_office", "head office authority"),
 ]
@@ -132,7 +132,7 @@ def seed_authority_matrix() -> None:
         return
 
     # Built as a draft, then activated: an activated version is frozen.
-    version = AuthorityMatrixVersion.objects.create(number=1, note="DESIGN.md defaults")
+    version = AuthorityMatrixVersion.objects.create(number=1, note="初始授权矩阵 / initial authority matrix")
     for priority, min_amount, max_amount, grades, related, route, note in AUTHORITY_MATRIX:
         AuthorityRule.objects.create(version=version, priority=priority, min_amount=min_amount, max_amount=max_amount,
                                      grades=grades, related_party=related, route=route, note=note)

@@ -3,21 +3,31 @@ operations queue, and the risk overview. Thin: every action calls the conductor 
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from decimal import Decimal
 
 from django.contrib import messages
 from django.core.paginator import Page, Paginator
 from django.db.models import Count, Sum
-from django.http import FileResponse, Http404
+from django.db.models.functions import TruncMonth
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from applications.models import ApplicationDocument, LoanApplication, LoanProduct
+from applications.models import (
+    AdmissionCriterion,
+    ApplicationDocument,
+    DocumentRequirement,
+    LoanApplication,
+    LoanProduct,
+)
 from applications.selectors import applications_visible_to
-from approvals.models import ReasonCode
+from approvals.models import TIERS, Decision, ReasonCode
 from approvals.selectors import approval_queue, approver_tiers, queue_filters_clean, review_context
-from approvals.serializers import DecisionSerializer
+from approvals.serializers import DecisionPageSerializer
 from casework import lifecycle
 from casework.case_api import application_detail
 from casework.views import redirect_next
@@ -27,10 +37,12 @@ from contracts.selectors import contracting_cases, disbursements_pending, disbur
 from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
-from loanservice.models import Branch, SlaClock
+from loanservice.models import Branch, SlaClock, SlaTarget
+from loanservice.money import money_display
 from loanservice.roles import permission_required
 from loanservice.sla import business_calendar_pinned, sla_clock_remaining
 from postloan.api import loans_visible_to
+from postloan.models import CATEGORY_ORDER, FIVE_CATEGORIES, NPL_CATEGORIES, DelinquencyBucket
 from underwriting import views as underwriting_views
 from underwriting.models import COLLATERAL_KINDS
 from underwriting.selectors import application_score_of, enterprise_profile, questionnaire_for
@@ -38,6 +50,10 @@ from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
 from underwriting.services import site_visit_record
 
 QUEUE_PAGE_SIZE = 50  # rows per page of the RM's and the approvers' work queues
+# Values the pre-screen compares, in words (the criteria's names are data: AdmissionCriterion).
+PRESCREEN_VALUES = {"active": _("存续 active"), "small": _("小型 small"), "micro": _("微型 micro"),
+                    "medium": _("中型 medium"), "large": _("大型 large")}
+OUTCOMES = {"pass": _("通过 pass"), "fail": _("未通过 fail"), "gap": _("无法判断 no data"), "skip": _("不适用 not applicable")}
 
 
 def _clocks(case_ids) -> dict[int, SlaClock]:
@@ -60,19 +76,72 @@ def _queue_page(request, queryset) -> tuple[Page, str]:
 
 
 
+def _words(value):
+    """A pre-screen value for people: yes/no, grouped digits, a known code in words."""
+    if isinstance(value, bool):
+        return _("是 yes") if value else _("否 no")
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.replace(".", "", 1).isdigit()):
+        number = str(value)
+        decimals = len(number.split(".")[1].rstrip("0")) if "." in number else 0
+        return money_display(value, min(decimals, 2))
+    return PRESCREEN_VALUES.get(str(value), value)
+
+
+def case_display(application, detail: dict) -> dict:
+    """The case page's codes in words: the pre-screen criteria by name, documents by requirement, SLA stages,
+    the decisions' tiers and kinds (the names are the data tables' and the models' choices)."""
+    criteria = {c.code: c for c in AdmissionCriterion.objects.all()}
+    requirements = {r.code: r for r in DocumentRequirement.objects.filter(product=application.product)}
+    stages, tiers, kinds = dict(SlaTarget.STAGES), dict(TIERS), dict(Decision.KINDS)
+    reasons = {r.code: r for r in ReasonCode.objects.all()}
+    prescreen = [{"name": criteria[r["code"]].tr("name") if r.get("code") in criteria else r.get("code", ""),
+                  "value": _words(r.get("value")), "outcome": r.get("outcome"),
+                  "outcome_label": OUTCOMES.get(r.get("outcome"), r.get("outcome"))}
+                 for r in detail.get("prescreen_rules", [])]
+    documents = [{**doc, "requirement_name": requirements[doc["requirement"]].tr("name") if doc["requirement"] in requirements
+                  else doc["requirement"]} for doc in detail.get("documents", [])]
+    sla = [{**c, "stage_name": stages.get(c["stage"], c["stage"])} for c in detail.get("sla", [])]
+    decisions = [{**x, "tier_name": tiers.get(x["tier"], x["tier"] or "—"), "decision_name": kinds.get(x["decision"], x["decision"]),
+                  "reasons": [reasons[c].tr("text") if c in reasons else c for c in x.get("reason_codes", [])]}
+                 for x in detail.get("decisions", [])]
+    return {"prescreen_rows": prescreen, "documents": documents, "sla": sla, "decisions": decisions}
+
+
+RM_QUEUE_STATES = [LoanApplication.Status.UNDER_REVIEW, LoanApplication.Status.AWAITING_INFO, LoanApplication.Status.PENDING_APPROVAL,
+                   LoanApplication.Status.APPROVED, LoanApplication.Status.CONTRACTING, LoanApplication.Status.SIGNED]
+SLA_FILTERS = [("overdue", _("已超时 overdue")), ("soon", _("8小时内到期 due within 8 hours")), ("ok", _("正常 on time"))]
+
+
 @permission_required("underwriting.due_diligence")
 def rm_queue(request):
-    """The RM's open cases, oldest submission first, a page at a time with the SLA clocks of the rows shown."""
-    page, query = _queue_page(request, applications_visible_to(request.user).filter(relationship_manager=request.user)
-                              .filter(status__in=[LoanApplication.Status.UNDER_REVIEW, LoanApplication.Status.AWAITING_INFO,
-                                                  LoanApplication.Status.PENDING_APPROVAL, LoanApplication.Status.APPROVED,
-                                                  LoanApplication.Status.CONTRACTING, LoanApplication.Status.SIGNED])
-                              .order_by("submitted_at", "id"))
+    """The RM's open cases, oldest submission first, a page at a time with the SLA clocks of the rows shown; counts per
+    stage, filters by stage and by SLA (overdue, due within 8 working hours)."""
+    mine = applications_visible_to(request.user).filter(relationship_manager=request.user, status__in=RM_QUEUE_STATES)
+    names = dict(LoanApplication.Status.choices)
+    counts = {row["status"]: row["n"] for row in mine.order_by().values("status").annotate(n=Count("id"))}
+    stage = request.GET.get("stage", "")
+    stage = stage if stage in counts or stage in RM_QUEUE_STATES else ""
+    sla = request.GET.get("sla", "")
+    sla = sla if sla in dict(SLA_FILTERS) else ""
+    rows = mine.filter(status=stage) if stage else mine
+    if sla:
+        with business_calendar_pinned():
+            now_open = SlaClock.objects.filter(case_id__in=rows.values("pk"), stopped_at__isnull=True)
+            remaining = {c.case_id: sla_clock_remaining(c).total_seconds() / 3600 for c in now_open}
+        keep = [pk for pk, hours in remaining.items()
+                if (sla == "overdue" and hours < 0) or (sla == "soon" and 0 <= hours < 8) or (sla == "ok" and hours >= 8)]
+        rows = rows.filter(pk__in=keep)
+    page, query = _queue_page(request, rows.select_related("enterprise", "product").order_by("submitted_at", "id"))
     cases = list(page)
     clocks = _clocks(c.pk for c in cases)
     for case in cases:
         case.clock = clocks.get(case.pk)
-    return render(request, "staff/rm_queue.html", {"cases": cases, "page": page, "query": query})
+    stages = [{"code": code, "name": names[code], "n": counts.get(code, 0)} for code in RM_QUEUE_STATES]
+    return render(request, "staff/rm_queue.html", {"cases": cases, "page": page, "query": query, "stages": stages,
+                                                    "total": sum(counts.values()), "stage": stage, "sla": sla,
+                                                    "sla_filters": SLA_FILTERS})
 
 
 @permission_required("casework.case_page")
@@ -84,6 +153,7 @@ def case_page(request, pk):
     return render(request, "staff/case.html", {
         "application": application, "d": detail, "profile": profile, "questions": questionnaire_for(application.product),
         "is_case_rm": application.relationship_manager_id == request.user.pk, "collateral_kinds": COLLATERAL_KINDS,
+        "show": case_display(application, detail),
     })
 
 
@@ -123,7 +193,7 @@ def case_action(request, pk, action):
             messages.success(request, _("贷审会决议已记录 / Resolution recorded."))
             return redirect("staff:approver_queue")
         elif action == "decide":
-            decision = serializer_input(DecisionSerializer, request.POST,
+            decision = serializer_input(DecisionPageSerializer, request.POST,
                                         message=_("审批意见有误 / The decision is not valid."))
             lifecycle.case_decide(application_id=pk, user=request.user, **decision)
             messages.success(request, _("审批意见已记录 / Decision recorded."))
@@ -161,6 +231,10 @@ def review_page(request, pk):
         "decline_codes": ReasonCode.objects.filter(kind="decline"), "return_codes": ReasonCode.objects.filter(kind="return"),
         "condition_codes": ReasonCode.objects.filter(kind="condition"),
         "visit": application.visits.first(), "questions": {q.code: q for q in questionnaire_for(application.product)},
+        "show": case_display(application, detail),
+        "rate_floor_pct": application.product.rate_floor * 100, "rate_cap_pct": application.product.rate_cap * 100,
+        "recommended_rate_pct": (Decimal(str(detail["score"]["recommended_rate"])) * 100).quantize(Decimal("0.01"))
+        if (detail.get("score") or {}).get("recommended_rate") else "",
         **review_context(application, request.user),
     })
 
@@ -182,6 +256,15 @@ def ops_queue(request):
     return render(request, "staff/ops_queue.html", {
         "awaiting_bank": [c for c in cases if c.awaiting_bank], "awaiting_customer": [c for c in cases if not c.awaiting_bank],
         "orders": orders, "recent": disbursements_recent(), "new_key": uuid.uuid4().hex})
+
+
+@permission_required("contracts.operate")
+def ops_release_confirm(request, pk):
+    """Before the money leaves: the amount, the payee's account and name, the contract and the conditions, and
+    a button that releases (or, while a condition is open, says why it cannot)."""
+    order = get_object_or_404(DisbursementOrder.objects.select_related("application__enterprise", "contract"),
+                              application_id=pk, status=DisbursementOrder.Status.PENDING)
+    return render(request, "staff/ops_release.html", {"o": order, "new_key": uuid.uuid4().hex})
 
 
 def _ops_contract(request, pk) -> Contract:
@@ -224,6 +307,8 @@ def ops_action(request, pk, action):
             messages.success(request, _("已出具更正版本 %(n)s，原合同作废 / Corrected as %(n)s; the old version is void.")
                              % {"n": new.number})
         elif action == "release":
+            if request.POST.get("confirmed") != "1":  # one click never releases: the confirmation page first
+                return redirect("staff:ops_release", pk=pk)
             key = request.POST.get("idempotency_key") or uuid.uuid4().hex
             loan = lifecycle.disbursement_release(application_id=pk, user=request.user, idempotency_key=key)
             messages.success(request, _("放款成功，贷款编号 %(id)s / Released; loan %(id)s") % {"id": loan.pk})
@@ -241,16 +326,67 @@ def ops_action(request, pk, action):
 
 @permission_required("postloan.risk_overview")
 def risk_home(request):
+    """The portfolio at a glance: the five categories, the overdue buckets and twelve months of disbursements as
+    charts (the vendored Chart.js), the NPL ratio, open cases by stage, the overdue loans."""
     loans = loans_visible_to(request.user)
-    by_class = loans.filter(status="active").values("classification").annotate(n=Count("id"), balance=Sum("outstanding_principal"))
-    by_bucket = loans.filter(status="active").values("bucket").annotate(n=Count("id"), balance=Sum("outstanding_principal"))
-    overdue = loans.filter(status="active", dpd__gt=0).select_related("enterprise", "relationship_manager").order_by("-dpd")[:100]
-    total = loans.filter(status="active").aggregate(balance=Sum("outstanding_principal"), n=Count("id"))
-    npl = loans.filter(status="active", classification__in=["substandard", "doubtful", "loss"]).aggregate(b=Sum("outstanding_principal"))["b"]
-    ratio = (npl or 0) / total["balance"] if total["balance"] else 0
+    active = loans.filter(status="active")
+    names = dict(FIVE_CATEGORIES)
+    counts = {r["classification"]: r for r in active.values("classification").annotate(n=Count("id"), balance=Sum("outstanding_principal"))}
+    by_class = [{"code": code, "name": str(names[code]), "n": counts.get(code, {}).get("n", 0),
+                 "balance": counts.get(code, {}).get("balance") or Decimal("0")} for code in CATEGORY_ORDER]
+    bucket_rows = {r["bucket"]: r for r in active.values("bucket").annotate(n=Count("id"), balance=Sum("outstanding_principal"))}
+    buckets = list(DelinquencyBucket.objects.order_by("min_dpd").values_list("code", flat=True)) or sorted(bucket_rows)
+    by_bucket = [{"code": b, "n": bucket_rows.get(b, {}).get("n", 0), "balance": bucket_rows.get(b, {}).get("balance") or Decimal("0")}
+                 for b in buckets]
+    since = timezone.localdate().replace(day=1) - dt.timedelta(days=335)
+    trend = list(loans.filter(disbursed_on__gte=since.replace(day=1)).annotate(month=TruncMonth("disbursed_on"))
+                 .values("month").annotate(n=Count("id"), amount=Sum("principal")).order_by("month"))
+    overdue = active.filter(dpd__gt=0).select_related("enterprise", "relationship_manager").order_by("-dpd")[:100]
+    total = active.aggregate(balance=Sum("outstanding_principal"), n=Count("id"))
+    npl = active.filter(classification__in=NPL_CATEGORIES).aggregate(b=Sum("outstanding_principal"))["b"] or Decimal("0")
+    ratio = npl / total["balance"] if total["balance"] else Decimal("0")
+    statuses = dict(LoanApplication.Status.choices)
+    open_cases = [{"name": statuses.get(r["status"], r["status"]), "n": r["n"]} for r in
+                  LoanApplication.objects.filter(status__in=LoanApplication.OPEN_STATES).values("status").annotate(n=Count("id")).order_by("status")]
+    charts = {
+        "classes": {"labels": [r["name"] for r in by_class], "balance": [float(r["balance"]) for r in by_class]},
+        "buckets": {"labels": [r["code"] for r in by_bucket], "n": [r["n"] for r in by_bucket]},
+        "trend": {"labels": [f"{r['month']:%Y-%m}" for r in trend], "amount": [float(r["amount"] or 0) for r in trend],
+                  "n": [r["n"] for r in trend]},
+        "text": {"balance": str(_("余额（元） balance (CNY)")), "loans": str(_("笔数 loans")),
+                 "disbursed": str(_("放款金额（元） disbursed (CNY)"))},
+    }
     return render(request, "staff/risk_home.html", {"by_class": by_class, "by_bucket": by_bucket, "overdue": overdue, "total": total,
-                                                     "npl": npl or 0, "npl_ratio": ratio,
-                                                     "open_cases": LoanApplication.objects.filter(status__in=LoanApplication.OPEN_STATES).values("status").annotate(n=Count("id")).order_by("status")})
+                                                     "npl": npl, "npl_ratio": ratio, "open_cases": open_cases, "charts": charts})
+
+
+def _staff_contract(request, pk) -> Contract:
+    return get_object_or_404(Contract.objects.filter(application__in=applications_visible_to(request.user)), pk=pk)
+
+
+@permission_required("casework.case_page")
+def contract_pdf(request, pk):
+    """The contract for staff as a page link (not the API's): the sealed PDF when there is one, `?original=1` the
+    PDF as issued; the download is recorded as the API's is."""
+    contract = _staff_contract(request, pk)
+    signed = bool(contract.signed_pdf) and request.GET.get("original") != "1"
+    contract_services.contract_download_record(contract=contract, by=request.user, what="signed_pdf" if signed else "pdf",
+                                               ip=client_ip(request))
+    field = contract.signed_pdf if signed else contract.pdf
+    return FileResponse(field.open("rb"), content_type="application/pdf", as_attachment=False,
+                        filename=f"{contract.number}{'-signed' if signed else ''}.pdf")
+
+
+@permission_required("casework.case_page")
+def contract_schedule(request, pk):
+    """The contract's repayment schedule annex as CSV (UTF-8 with BOM), for staff."""
+    contract = _staff_contract(request, pk)
+    if not contract.terms.get("schedule"):
+        raise Http404
+    contract_services.contract_download_record(contract=contract, by=request.user, what="schedule", ip=client_ip(request))
+    response = HttpResponse(contract_services.schedule_csv(contract), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{contract.number}-schedule.csv"'
+    return response
 
 
 @permission_required("applications.download_document")

@@ -1,4 +1,5 @@
-"""The sweeper: background steps that never ran (a broker outage, a killed worker) are dispatched again.
+"""The sweeper: background steps that never ran (a broker outage, a killed worker) are dispatched again, and
+committee resolutions nobody recorded are reminded of.
 
 Every task it re-sends is idempotent, so a step that did run is not doubled.
 """
@@ -10,6 +11,7 @@ import datetime as dt
 from django.utils import timezone
 
 from applications.models import LoanApplication
+from approvals.services import committee_resolution_remind
 from casework import tasks
 from contracts import tasks as contract_tasks
 from contracts.models import Contract
@@ -40,4 +42,7 @@ def sweep(*, now=None, grace: dt.timedelta = GRACE) -> dict:
     unsent = core_banking_pending(older_than=now - grace)
     for pk in unsent:
         contract_tasks.core_banking_send.apply_async(args=[pk], retry=False)
-    return {"rescored": len(unscored), "resealed": len(unsealed), "released": len(unreleased), "resent": len(unsent)}
+    # Committee cases voted (or lapsed) whose resolution nobody has recorded: a reminder, so nothing waits unseen.
+    reminded = committee_resolution_remind(now=now)
+    return {"rescored": len(unscored), "resealed": len(unsealed), "released": len(unreleased), "resent": len(unsent),
+            "committee_reminded": reminded}

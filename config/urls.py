@@ -92,11 +92,14 @@ staff = [
     path("approvals/<int:pk>/", staff_views.review_page, name="review"),
     path("operations/", staff_views.ops_queue, name="ops_queue"),
     path("operations/<int:pk>/action/<str:action>/", staff_views.ops_action, name="ops_action"),
+    path("operations/<int:pk>/release/", staff_views.ops_release_confirm, name="ops_release"),
     path("risk/", staff_views.risk_home, name="risk_home"),
     path("risk/whatif/", whatif_views.whatif_page, name="whatif"),
     path("risk/whatif/draft/", whatif_views.whatif_draft, name="whatif_draft"),
     path("risk/whatif/activate/<int:number>/", whatif_views.whatif_activate, name="whatif_activate"),
     path("documents/<int:pk>/", staff_views.document_download, name="document"),
+    path("contracts/<int:pk>/pdf/", staff_views.contract_pdf, name="contract_pdf"),
+    path("contracts/<int:pk>/schedule.csv", staff_views.contract_schedule, name="contract_schedule"),
 ]
 
 urlpatterns = [

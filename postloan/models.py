@@ -18,6 +18,7 @@ from applications.models import MONEY, RATE, REPAYMENT_METHODS, Enterprise, Loan
 from contracts.models import DisbursementOrder
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
+from loanservice.money import money_display
 from loanservice.roles import can
 
 FIVE_CATEGORIES = [
@@ -320,6 +321,19 @@ class WarningRule(models.Model):
         return f"{self.code} ({self.severity})"
 
 
+# The names of the facts a warning records as its evidence (postloan.monitoring).
+EVIDENCE_NAMES = {
+    "enforcement_cases": _("被执行案件数 enforcement cases"), "previous": _("此前 before"),
+    "headcount": _("社保人数 insured employees"), "headcount_12m_ago": _("12个月前社保人数 insured employees 12 months ago"),
+    "revenue_12m": _("近12个月收入 revenue, last 12 months"), "revenue_prev_12m": _("前12个月收入 revenue, previous 12 months"),
+    "settlement_inflow_12m": _("近12个月结算流入 settlement inflows, last 12 months"),
+    "settlement_inflow_prev_12m": _("前12个月结算流入 settlement inflows, previous 12 months"),
+    "drop": _("降幅 drop"), "legal_rep_changed_12m": _("近12个月法定代表人变更 legal representative changed in 12 months"),
+    "collateral_value": _("押品价值 collateral value"), "ltv_limit": _("抵押率上限 loan-to-value limit"),
+    "dishonest_debtor": _("失信被执行人 dishonest judgment debtor"), "litigation_cases_12m": _("近12个月涉诉案件数 lawsuits in 12 months"),
+}
+
+
 class EarlyWarning(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", _("待处置 open")
@@ -346,6 +360,27 @@ class EarlyWarning(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule_id} on loan {self.loan_id}"
+
+    @property
+    def evidence_text(self) -> str:
+        """The evidence in words: "被执行案件数 1（此前 0）· 降幅 40.0%" rather than a dict of codes."""
+        parts = []
+        for key, value in (self.evidence or {}).items():
+            name = str(EVIDENCE_NAMES.get(key, key.replace("_", " ")))
+            if isinstance(value, bool):
+                shown = str(_("是 yes") if value else _("否 no"))
+            elif key in ("drop", "ltv_limit"):
+                try:
+                    shown = f"{Decimal(str(value)) * 100:.1f}%"
+                except ArithmeticError:
+                    shown = str(value)
+            elif isinstance(value, (int, float, str)) and str(value).replace(".", "", 1).lstrip("-").isdigit():
+                number = Decimal(str(value))
+                shown = money_display(number, 0 if number == number.to_integral_value() else 2)
+            else:
+                shown = str(value)
+            parts.append(f"{name} {shown}")
+        return " · ".join(parts)
 
 
 class WarningTask(ConcurrentTransitionMixin, models.Model):
@@ -477,6 +512,22 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} loan {self.loan_id} ({self.status})"
+
+    @property
+    def params_text(self) -> str:
+        """What is asked, in words: "关注 → 正常", "展期 6 个月", "剩余 24 个月，等额本金", "核销 ¥330,000.00"."""
+        p, categories, methods = self.params or {}, dict(FIVE_CATEGORIES), dict(REPAYMENT_METHODS)
+        if "to_category" in p:
+            before = categories.get(p.get("from_category"), p.get("from_category") or "")
+            return f"{before} → {categories.get(p['to_category'], p['to_category'])}".strip(" →")
+        if "extra_months" in p:
+            return str(_("展期 %(n)s 个月") % {"n": p["extra_months"]})
+        if "term_months" in p:
+            method = methods.get(p.get("repayment_method"), p.get("repayment_method") or "")
+            return str(_("剩余期限 %(n)s 个月") % {"n": p["term_months"]}) + (f" · {method}" if method else "")
+        if "amount" in p:
+            return f"¥{money_display(p['amount'])}"
+        return ""
 
     def _decider(self, user) -> bool:
         """The transitions' permission: postloan.decide_request_of (four eyes)."""

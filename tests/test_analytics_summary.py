@@ -5,6 +5,7 @@ advance from the plan below, not from the code under test."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import statistics
 from decimal import Decimal
 
@@ -250,6 +251,15 @@ def test_pages_chart_table_and_csv(portfolio, org, client):
     html = r.content.decode()
     assert "vendor/chartjs/chart.umd.min.js" in html and 'id="chart-funnel"' in html and 'data-table="funnel"' in html
     assert "cdn" not in html.lower()
+    # One section a page, the others a tab away; cells and legends in words, not codes.
+    assert 'id="analytics-tabs"' in html and 'data-table="turnaround"' not in html
+    r = client.get("/staff/analytics/turnaround/", {"date_from": "2026-03-01", "date_to": "2026-03-31"})
+    assert r.status_code == 200 and 'data-table="turnaround"' in r.content.decode()
+    assert client.get("/staff/analytics/nope/").status_code == 404
+    decisions = re.sub(r"<[^>]+>", " ", client.get("/staff/analytics/decisions/").content.decode())  # the visible text
+    assert "route_grade" not in decisions and "branch_approval" not in decisions
+    portfolio_page = client.get("/staff/analytics/portfolio/").content.decode()
+    assert not re.search(r">\d{5,}(\.\d+)?<", portfolio_page)  # amounts grouped
     r = client.get("/staff/analytics/csv/funnel.csv", {"date_from": "2026-03-01", "date_to": "2026-03-31"})
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
     rows = r.content.decode("utf-8-sig").splitlines()

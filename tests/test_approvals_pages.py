@@ -116,3 +116,23 @@ def test_committee_tally_and_the_chairs_resolution_form(client, products, org):
     application.refresh_from_db()
     assert application.status == "approved"
     assert 'id="resolution"' in client.get(f"/staff/approvals/{application.pk}/").content.decode()
+
+
+def test_the_review_page_preselects_nothing_and_takes_the_rate_as_a_percentage(client, products, org):
+    """批准 was preselected and the rate typed as a fraction (0.0435); codes showed instead of words."""
+    import re
+
+    application = PendingApprovalFactory(seed=48)
+    client.force_login(org["demo_branch_approver"])
+    html = client.get(f"/staff/approvals/{application.pk}/").content.decode()
+    assert not re.search(r'name="decision"[^>]*checked', html)
+    assert 'name="rate_percent"' in html and "0.0435" not in html
+    assert "years_in_business" not in html and "经营满2年" in html  # the pre-screen by the criteria's names
+    r = client.post(f"/staff/cases/{application.pk}/action/decide/", {"comment": "同意"}, follow=True)
+    application.refresh_from_db()
+    assert application.status == "pending_approval" and "decision" in r.content.decode()
+    r = client.post(f"/staff/cases/{application.pk}/action/decide/",
+                    {"decision": "approve", "rate_percent": "4.8", "comment": "同意"})
+    assert r.status_code == 302
+    application.refresh_from_db()
+    assert application.status == "approved" and str(application.offer_rate) == "0.048000"

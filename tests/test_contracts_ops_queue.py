@@ -36,7 +36,7 @@ def test_queue_sections_clocks_and_constant_queries(products, org, client):
     page, queries_one = _ops_page(client)
     assert f"contract-{contracts_of(first)[0].pk}" in page and 'id="queue-awaiting-customer"' in page
     assert SlaClock.objects.filter(case_id=first, stage="contracting", stopped_at__isnull=True).exists()
-    assert re.search(r'class="badge (ok|warn|bad)">-?\d', page)  # the contracting clock is shown
+    assert re.search(r'class="badge (ok|warn|bad)[^"]*">(剩|超时) \d', page)  # the contracting clock is shown, in words
 
     second, _o, second_client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=8))
     sign_all(org, second_client, accept(second_client, second))  # signed: a disbursement order
@@ -54,6 +54,7 @@ def test_queue_sections_clocks_and_constant_queries(products, org, client):
 def test_seal_check_off_and_release_from_the_page(products, org, client, settings, tmp_path,
                                                  django_capture_on_commit_callbacks):
     from applications.models import LoanApplication
+    from contracts.models import DisbursementOrder
     from postloan.models import Loan
 
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path
@@ -64,21 +65,31 @@ def test_seal_check_off_and_release_from_the_page(products, org, client, setting
     r = client.post(f"/staff/operations/{pk}/action/bank_sign/", follow=True)
     assert "Bank seal applied" in _messages(r) and LoanApplication.objects.get(pk=pk).status == "signed"
     page = r.content.decode()
-    assert re.search(rf'id="release-{pk}"[^>]*disabled', page)  # a condition is still open
+    assert re.search(rf'id="release-{pk}"[^>]*disabled', page)  # a condition is still open, and it says so
+    assert f'id="release-blocked-{pk}"' in page
     assert f'id="check-off-{pk}-REGISTERED_MORTGAGE"' in page
 
-    r = client.post(f"/staff/operations/{pk}/action/release/", {"idempotency_key": "page-1"}, follow=True)
+    r = client.get(f"/staff/operations/{pk}/release/")  # the confirmation says why it cannot release
+    assert 'id="release-blocked"' in r.content.decode() and 'id="confirm-release"' not in r.content.decode()
+    r = client.post(f"/staff/operations/{pk}/action/release/", {"idempotency_key": "page-1", "confirmed": "1"}, follow=True)
     assert "REGISTERED_MORTGAGE" in _messages(r) and not Loan.objects.filter(application_id=pk).exists()
     r = client.post(f"/staff/operations/{pk}/action/condition/", {"code": "REGISTERED_MORTGAGE", "evidence": ""}, follow=True)
     assert "evidence" in _messages(r)
     r = client.post(f"/staff/operations/{pk}/action/condition/",
                     {"code": "REGISTERED_MORTGAGE", "evidence": "沪(2025)不动产证明第0099号"}, follow=True)
     assert "Condition checked off" in _messages(r)
+    # One click on 放款 opens the confirmation with the amount and the payee; a post without it releases nothing.
+    order = DisbursementOrder.objects.get(application_id=pk)
+    r = client.post(f"/staff/operations/{pk}/action/release/", {"idempotency_key": "page-1"})
+    assert r.status_code == 302 and r.url == f"/staff/operations/{pk}/release/" and not Loan.objects.filter(application_id=pk).exists()
+    html = client.get(r.url).content.decode()
+    assert re.search(r'id="release-amount"><strong>¥[\d,]+\.\d\d<', html) and f"{order.amount:,.2f}" in html
+    assert order.account in html and 'id="confirm-release"' in html
     with django_capture_on_commit_callbacks(execute=True):
-        r = client.post(f"/staff/operations/{pk}/action/release/", {"idempotency_key": "page-1"}, follow=True)
+        r = client.post(f"/staff/operations/{pk}/action/release/", {"idempotency_key": "page-1", "confirmed": "1"}, follow=True)
     loan = Loan.objects.get(application_id=pk)
     assert f"loan {loan.pk}" in _messages(r)
-    r = client.post(f"/staff/operations/{pk}/action/release/", {"idempotency_key": "page-1"}, follow=True)  # double submit
+    r = client.post(f"/staff/operations/{pk}/action/release/", {"idempotency_key": "page-1", "confirmed": "1"}, follow=True)  # double submit
     assert f"loan {loan.pk}" in _messages(r) and Loan.objects.filter(application_id=pk).count() == 1
     assert f'id="release-{pk}"' not in r.content.decode()
     assert 'id="queue-released"' in r.content.decode() and f"CB{loan.disbursement_id:010d}" in r.content.decode()
@@ -98,10 +109,15 @@ def test_verify_and_correct_from_the_page_and_downloads_are_audited(products, or
     assert client.get(f"/api/v1/contracts/{contract.pk}/pdf/").status_code == 200
     r = client.get(f"/api/v1/contracts/{contract.pk}/schedule/")
     assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
+    # The pages link to the staff routes (never /api/), with the same download record.
+    r = client.get(f"/staff/contracts/{contract.pk}/pdf/")
+    assert r.status_code == 200 and r["Content-Type"] == "application/pdf"
+    r = client.get(f"/staff/contracts/{contract.pk}/schedule.csv")
+    assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
     rows = r.content.decode("utf-8-sig").strip().splitlines()
     assert len(rows) == 1 + len(contract.terms["schedule"]) and rows[1].startswith("1,")
     downloads = AuditEvent.objects.filter(action="contract.download", object_id=str(contract.pk), actor=org["demo_ops"])
-    assert sorted(e.data["what"] for e in downloads) == ["pdf", "schedule"]
+    assert sorted(e.data["what"] for e in downloads) == ["pdf", "pdf", "schedule", "schedule"]  # the API's and the page's
 
     r = client.post(f"/staff/operations/{pk}/action/correct/", {"contract": contract.pk, "reason": ""}, follow=True)
     assert "reason" in _messages(r)

@@ -79,6 +79,26 @@ def _history_feeds_the_analytics():
     assert summary["decisions"]["decided"] > 0 and summary["portfolio"]["active_loans"] > 0
     assert summary["models"]["distribution"] and any(r["psi"] is not None for r in summary["models"]["psi"])
     assert Prospect.objects.exists() and summary["marketing"]["total"]["prospects"] > 0
+    _nothing_happens_tomorrow()
+
+
+def _nothing_happens_tomorrow():
+    """The history ends today: a case whose next step's working time has not come waits there (the ops queue
+    showed a release dated the next day)."""
+    from django.utils import timezone
+
+    from approvals.models import Decision
+    from contracts.models import DisbursementOrder
+    from loanservice.models import AuditEvent
+
+    now = timezone.now()
+    assert not DisbursementOrder.objects.filter(released_at__gt=now).exists()
+    assert not Decision.objects.filter(created_at__gt=now).exists()
+    assert not AuditEvent.objects.filter(at__gt=now).exists()
+    # Nor does a committee case whose votes are all in wait for its resolution (the chair records it).
+    from approvals.services import committee_resolutions_due, committee_tally
+
+    assert not [c.application_id for c in committee_resolutions_due() if committee_tally(c)["cast"] >= committee_tally(c)["quorum"]]
 
 
 def test_command_refuses_with_debug_off(settings):
@@ -100,3 +120,17 @@ def test_demo_password_hash_is_cached_per_hasher(settings):
     strong = _password_hash("demo-pass-x")
     assert fast.startswith("md5$") and strong.startswith("pbkdf2_sha256$")
     assert _password_hash("demo-pass-x") == strong and check_password("demo-pass-x", strong)
+
+
+def test_the_history_clock_never_runs_past_now():
+    """A history step due after now is not played (casework.demo._past): the case waits where it is today."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from casework.demo import _NotYet, _past
+
+    with pytest.raises(_NotYet):
+        _past(timezone.now() + dt.timedelta(hours=1))
+    with _past(timezone.now() - dt.timedelta(days=1)):
+        assert timezone.now() < timezone.now().replace(year=2100)

@@ -84,3 +84,31 @@ def test_a_collateral_value_on_the_loan_page_is_read_by_the_money_parser(loan, o
     assert "请填写有效金额" in htmllib.unescape(page.content.decode()) and not loan.collateral.exists()
     client.post(url, {"description": "厂房", "value": "1,200,000.5", "valued_on": dt.date.today().isoformat()})
     assert loan.collateral.get().value == Decimal("1200000.50")
+
+
+def test_the_downgrade_has_no_default_category_and_requires_one(loan, org, client):
+    """The category select starts on "choose" (it started on 正常), and a post without one changes nothing."""
+    import re
+
+    client.force_login(org["demo_risk"])
+    html = client.get(f"/postloan/loans/{loan.pk}/").content.decode()
+    select = re.search(r'<select id="down_to"[^>]*>(.*?)</select>', html, re.S)
+    assert select and 'required' in re.search(r'<select id="down_to"[^>]*>', html).group(0)
+    assert re.search(r'<option value="" selected disabled>', select.group(1))
+    assert not re.search(r'<option value="\w+"[^>]* selected', select.group(1))
+    page = client.post(f"/postloan/loans/{loan.pk}/action/downgrade/", {"reason": "现金流紧张"}, follow=True)
+    assert page.status_code == 200
+    loan.refresh_from_db()
+    assert loan.classification == "normal" and not loan.classification_history.filter(kind="downgrade").exists()
+
+
+def test_a_warning_and_its_task_read_in_words(products, org, client):
+    """The RM's task showed the warning's evidence as {'enforcement_cases': ...}; the visit and action selects
+    start on "choose"."""
+    from postloan.models import EarlyWarning, WarningRule
+
+    warning = EarlyWarning(rule=WarningRule(code="x", name="被执行"), evidence={"enforcement_cases": "3", "previous": "1",
+                                                                              "drop": "0.4200", "revenue_12m": "5947150.50"})
+    text = warning.evidence_text
+    assert "{" not in text and "enforcement_cases" not in text
+    assert "42.0%" in text and "5,947,150.50" in text and "3" in text

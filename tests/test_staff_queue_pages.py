@@ -42,7 +42,7 @@ def _get(client, url: str, params: dict | None = None) -> tuple[str, int]:
 
 
 def _rm_ids(page: str) -> list[int]:
-    return [int(x) for x in re.findall(r'<tr><td><a href="/staff/cases/(\d+)/">', page)]
+    return [int(x) for x in re.findall(r'<tr id="rm-row-(\d+)">', page)]
 
 
 def _approver_ids(page: str) -> list[int]:
@@ -156,3 +156,18 @@ def test_the_pager_in_english(client, products, org, settings):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     page, _ = _get(client, "/staff/cases/")
     assert _status(page) == "Page 1 of 1, 1 cases"
+
+
+def test_rm_queue_counts_per_stage_and_filters_by_stage_and_sla(client, products, org):
+    from tests.factories import ApplicationFactory
+
+    reviewing = ApplicationFactory(seed=7, stage="submitted")
+    pending = ApplicationFactory(seed=8, stage="pending_approval")
+    client.force_login(org["demo_rm"])
+    page = client.get("/staff/cases/").content.decode()
+    assert re.search(r'id="stage-under_review"[^>]*>[^<]*<span[^>]*>1<', page), re.findall(r'id="stage-[^<]*<span[^<]*', page)
+    assert re.search(r'id="stage-pending_approval"[^>]*>[^<]*<span[^>]*>1<', page)
+    assert set(_rm_ids(page)) == {reviewing.pk, pending.pk}
+    assert _rm_ids(client.get("/staff/cases/?stage=pending_approval").content.decode()) == [pending.pk]
+    assert _rm_ids(client.get("/staff/cases/?sla=overdue").content.decode()) == []  # both clocks have time left
+    assert set(_rm_ids(client.get("/staff/cases/?sla=ok&stage=nonsense").content.decode())) == {reviewing.pk, pending.pk}

@@ -24,6 +24,7 @@ from pypdf import PdfWriter
 from applications.models import DocumentRequirement, Enterprise, LoanApplication, LoanProduct
 from applications.services import enterprise_create
 from approvals.models import ApprovalCase, ReasonCode
+from approvals.services import active_committee
 from casework import lifecycle
 from casework.demo.marketing import prospects_for_history
 from casework.reference_data import seed_reference_data
@@ -347,6 +348,21 @@ def _reason(kind: str) -> list[str]:
     return [code] if code else []
 
 
+class _NotYet(Exception):
+    """A history step whose working-time moment lies after now."""
+
+    def __init__(self, status: str = "open"):
+        super().__init__(status)
+        self.status = status
+
+
+def _past(moment: dt.datetime):
+    """The demo clock at `moment`, which must not be in the future: the history ends today."""
+    if moment > timezone.now():
+        raise _NotYet()
+    return _at(moment)
+
+
 def _decide_all(app, plan: _Plan, t: dt.datetime, users, approvers, rng, grade: str) -> dt.datetime:
     """The approvers of each tier decide in turn until the case is approved, declined or returned."""
 
@@ -362,6 +378,12 @@ def _decide_all(app, plan: _Plan, t: dt.datetime, users, approvers, rng, grade: 
         if case.tier == "committee":
             voters = [u for u in approvers["committee"] if not case.decisions.filter(approver=u).exists()]
             decider = voters[0] if voters else None
+            if decider is None:  # every member has voted: the chair records the resolution (it does not wait)
+                chair = active_committee().chair
+                if chair is not None:
+                    with _past(t):
+                        lifecycle.case_resolve(application_id=app.pk, user=chair, text="按表决结果形成决议")
+                continue
         elif case.tier == "head_office":
             decider = approvers["head_office"]
         else:
@@ -370,7 +392,7 @@ def _decide_all(app, plan: _Plan, t: dt.datetime, users, approvers, rng, grade: 
             return t
         decision = {"decision": "approve", "comment": "同意"} if approve else \
             {"decision": "decline", "reason_codes": _reason("decline"), "comment": "风险较高，不予批准"}
-        with _at(t):
+        with _past(t):
             lifecycle.case_decide(application_id=app.pk, user=decider, **decision)
     return t
 
@@ -404,7 +426,15 @@ def _pay(loan, today: dt.date, tier: str, rng) -> None:
 
 
 def _play(plan: _Plan, users, approvers, rng, password_hash: str, today: dt.date) -> str:
-    """One case through the real services, each step at its own time. Returns where it stopped."""
+    """One case through the real services, each step at its own time. Returns where it stopped: a step whose
+    time has not come yet is not played (the case waits there today; no release dated tomorrow)."""
+    try:
+        return _play_steps(plan, users, approvers, rng, password_hash, today)
+    except _NotYet as stopped:
+        return stopped.status
+
+
+def _play_steps(plan: _Plan, users, approvers, rng, password_hash: str, today: dt.date) -> str:
     owner = _history_owner(plan.n, password_hash)
     with _at(plan.start):
         enterprise = _history_enterprise(plan, owner)
@@ -413,7 +443,7 @@ def _play(plan: _Plan, users, approvers, rng, password_hash: str, today: dt.date
     if plan.abandon:
         return "draft"
     t = plan.start + dt.timedelta(minutes=25)
-    with _at(t):
+    with _past(t):
         app = _submit(app, owner)
     if app.status == LoanApplication.Status.UNDER_REVIEW:
         score = app.scores.filter(is_shadow=False).first()
@@ -421,23 +451,23 @@ def _play(plan: _Plan, users, approvers, rng, password_hash: str, today: dt.date
         rm = app.relationship_manager
         if plan.info_request:
             t = _work_after(t, plan.dd_hours / 2)
-            with _at(t):
+            with _past(t):
                 lifecycle.case_request_info(application_id=app.pk, user=rm, message="请补充近6个月银行流水说明")
             t = _work_after(t, rng.uniform(2, 30))
-            with _at(t):
+            with _past(t):
                 lifecycle.case_respond(application_id=app.pk, user=owner, response="已补充，请查收")
         t = _work_after(t, plan.dd_hours)
-        with _at(t):
+        with _past(t):
             _to_approval(app, users)
         if plan.return_first:
             app.refresh_from_db()
             reviewer = approvers["branch"].get(app.branch_id) or users["demo_branch_approver"]
             t = _work_after(t, plan.approval_hours)
-            with _at(t):
+            with _past(t):
                 lifecycle.case_decide(application_id=app.pk, user=reviewer, decision="return", reason_codes=_reason("return"),
                                       comment="请补充经营现金流分析")
             t = _work_after(t, plan.dd_hours / 2)
-            with _at(t):
+            with _past(t):
                 lifecycle.case_send_to_approval(application_id=app.pk, user=rm, recommendation="已补充现金流分析，建议批准。")
         t = _decide_all(app, plan, t, users, approvers, rng, grade)
     app.refresh_from_db()
@@ -445,26 +475,26 @@ def _play(plan: _Plan, users, approvers, rng, password_hash: str, today: dt.date
         return app.status
     t = _work_after(t, plan.accept_hours)
     if not plan.accept:
-        with _at(t):
+        with _past(t):
             lifecycle.application_withdraw(application_id=app.pk, user=owner, reason="已从他行获得融资")
         return "withdrawn"
-    with _at(t):
+    with _past(t):
         lifecycle.offer_accept(application_id=app.pk, user=owner)
     t = _work_after(t, plan.sign_hours)
     contract = app.contracts.order_by("id").first()
-    with _at(t):
+    with _past(t):
         lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
         if app.route == "auto":
             lifecycle.fast_track_complete(contract.pk)
     app.refresh_from_db()
     if app.status == LoanApplication.Status.CONTRACTING:
         t = _work_after(t, plan.seal_hours)
-        with _at(t):
+        with _past(t):
             lifecycle.contract_sign(contract_id=contract.pk, user=users["demo_ops"], party="bank")
         app.refresh_from_db()
     if app.status == LoanApplication.Status.SIGNED:
         t = _work_after(t, plan.release_hours)
-        with _at(t):
+        with _past(t):
             lifecycle.disbursement_release(application_id=app.pk, user=users["demo_ops"], idempotency_key=f"hist-{app.pk}")
         app.refresh_from_db()
     if app.status == LoanApplication.Status.DISBURSED:

@@ -26,4 +26,4 @@ def seed_demo_data(users: dict) -> None:
         default_branch = Profile.objects.filter(user=users["demo_branch_approver"]).values_list("branch_id", flat=True).first()
         services.authority_rule_save(version=draft, by=users.get("demo_risk"), priority=55, branch_id=default_branch,
                                      max_amount=Decimal("5000000"), grades=["A", "B", "C"], route="branch",
-                                     note="分行授权提高（上海分行）/ raised branch delegation")
+                                     note="分行授权提高（上海分行） / raised branch delegation")

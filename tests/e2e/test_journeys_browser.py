@@ -204,7 +204,9 @@ def test_operations_seal_and_release_a_disbursement(live_server, page, products,
     submit_form(page, page.locator(f"#bank-sign-{pk}"))
     assert page.locator(".messages .success").count() == 1 and _status(pk) == "signed"
 
-    submit_form(page, page.locator(f"#release-{pk}"))
+    submit_form(page, page.locator(f"#release-{pk}"))  # a confirmation first: the amount and the payee
+    assert "/release/" in page.url and page.locator("#release-amount").inner_text().startswith("¥")
+    submit_form(page, page.locator("#confirm-release"))
     assert page.locator(".messages .success").count() == 1, page.locator("main").inner_text()[:500]
     assert _status(pk) == "disbursed"
     loan = Loan.objects.get(application_id=pk)
@@ -232,7 +234,7 @@ def test_risk_reviews_the_portfolio_and_an_overdue_loan(live_server, page, produ
     login(page, live_server.url, "demo_risk")
     assert "/staff/risk/" in page.url
     assert page.get_by_role("heading", name="五级分类").is_visible()
-    overdue = page.locator("main table").filter(has_text="DPD")
+    overdue = page.locator("#risk-overdue")
     row = overdue.locator("tr").filter(has_text=loan.enterprise.name)
     assert row.count() == 1 and str(loan.dpd) in row.inner_text()
 
@@ -264,3 +266,37 @@ def test_risk_reviews_an_early_warning(live_server, page, products, org):
     submit_form(page, page.locator("main").get_by_role("link", name="贷后预警"))
     row = page.locator("main tr").filter(has_text=loan.enterprise.name).filter(has_text="失信")
     assert row.count() == 1, page.locator("main").inner_text()[:800]
+
+
+# ------------------------------------------------------------------ the committee decides, and the resolution is recorded
+def test_committee_members_vote_and_the_chair_is_prompted_to_record_the_resolution(live_server, page, new_page, products, org):
+    from approvals.services import committee_configure
+    from tests.factories import PendingApprovalFactory
+
+    committee_configure(by=org["demo_admin"], chair=org["demo_committee_1"], quorum=3)
+    pk = PendingApprovalFactory(related_party=True, seed=45).pk
+    login(page, live_server.url, "demo_branch_approver")
+    submit_form(page, page.locator(f"main a[href$='/staff/approvals/{pk}/']"))
+    page.locator("#decision-approve").check()
+    submit_form(page, page.locator("#submit-decision"))  # recommended to the committee
+
+    for member in ("demo_committee_2", "demo_committee_3", "demo_committee_1"):
+        voter = new_page()
+        login(voter, live_server.url, member)
+        submit_form(voter, voter.locator(f"main a[href$='/staff/approvals/{pk}/']"))
+        assert voter.locator("input[name=decision]:checked").count() == 0  # nothing preselected
+        voter.locator("#decision-approve").check()
+        submit_form(voter, voter.locator("#submit-decision"))
+        assert voter.locator(".messages .success").count() == 1, voter.locator("main").inner_text()[:500]
+
+    # The last vote: the chair is told, and the case leads the queue with "resolution to record".
+    chair = voter
+    chair.goto(f"{live_server.url}/notifications/")
+    assert chair.get_by_text(f"#{pk}").first.is_visible()
+    chair.goto(f"{live_server.url}/staff/approvals/")
+    first_row = chair.locator("#approval-queue tr[id^=queue-row-]").first
+    assert first_row.get_attribute("id") == f"queue-row-{pk}" and "待记录决议" in first_row.inner_text()
+    submit_form(chair, first_row.locator(f"a[href$='/staff/approvals/{pk}/']"))
+    chair.locator("#resolution-text").fill("经贷审会表决，同意发放")
+    submit_form(chair, chair.locator("#submit-resolution"))
+    assert _status(pk) == "approved"
