@@ -8,9 +8,9 @@ The nightly, set-based monitoring job lives in `postloan.monitoring`; the CSV im
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-import math
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -22,7 +22,7 @@ from applications.models import LoanProduct
 from applications.services import application_create, prescreen_run
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
-from contracts.services import schedule_options
+from contracts.services import contract_schedule_policy, due_date_adjuster
 from ledger.selectors import account_for
 from ledger.services import Cr, Dr, Entry, entries_post, entry_post
 from loanservice import roles
@@ -43,7 +43,6 @@ from .models import (
     EarlyWarning,
     Installment,
     Loan,
-    PostloanPolicy,
     RenewalOffer,
     Repayment,
     SourceRefresh,
@@ -57,9 +56,23 @@ from .policy import (
     prepayment_rule,
     rank,
 )
+from .quotes import (
+    MODES,
+    cash_split,
+    grace_end,
+    installment_accrue_penalty,
+    interest_to_day,
+    payoff_figures,
+    penalty_rate,
+    period_start,
+    prepayment_figures,
+    prepayment_terms,
+    rebuilt_lines,
+)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+PENALTY_MARKUP_MIN, PENALTY_MARKUP_MAX = Decimal("0.30"), Decimal("0.50")  # 罚息上浮 30 %-50 % (银发〔2003〕251号)
 
 
 def _round(x: Decimal) -> Decimal:
@@ -108,11 +121,6 @@ def loan_refresh_delinquency(*, loan: Loan, today: dt.date | None = None) -> Loa
 
 
 
-def months_between(start: dt.date, end: dt.date) -> int:
-    months = (end.year - start.year) * 12 + end.month - start.month
-    return months - (1 if end.day < start.day else 0)
-
-
 # ---------------------------------------------------------------- the ledger
 def _entry(loan: Loan, *, kind: str, on: dt.date, key: str, **amounts: tuple[str, Decimal]) -> Entry | None:
     """One balanced entry for the loan (reference `loan:<id>`): each keyword is a line, `role=("Dr"|"Cr", amount)`,
@@ -135,18 +143,16 @@ def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[
 
 # ---------------------------------------------------------------- close of business for one loan (日终)
 def _interest_target(loan: Loan, installments: list[Installment], on: dt.date) -> tuple[Installment | None, Decimal]:
-    """The contract interest that should stand accrued on `on` for the installment whose period holds `on`: the
-    principal not yet due × rate × days since the period's nominal start / 360 (what a payoff would charge), and on
-    the due date the scheduled interest. Never below what the borrower already paid of it."""
-    k = next((k for k, inst in enumerate(installments) if inst.due_date >= on), None)
+    """The contract interest that should stand accrued on `on` for the installment whose nominal period holds `on`:
+    what a payoff would charge (`quotes.interest_to_day`), and on the nominal due date the scheduled interest. Never
+    below what already stands accrued or paid."""
+    k = next((k for k, inst in enumerate(installments) if inst.nominal >= on), None)
     if k is None:
         return None, ZERO  # past maturity: overdue amounts accrue penalty interest, not contract interest
     inst = installments[k]
-    if on == inst.due_date:
+    if on == inst.nominal:
         return inst, max(inst.interest, inst.paid_interest)
-    start = installments[k - 1].due_date if k else loan.disbursed_on
-    not_due = sum((i.principal - i.paid_principal for i in installments[k:]), ZERO)
-    return inst, max(_round(not_due * loan.annual_rate * (on - start).days / 360), inst.interest_accrued)
+    return inst, max(interest_to_day(loan, installments, k, on), inst.interest_accrued)
 
 
 def _accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | None:
@@ -156,24 +162,26 @@ def _accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | N
     return _entry(loan, kind="accrual", on=on, key=key, interest_income=("Dr", -amount), interest_receivable=("Cr", -amount))
 
 
-def _penalty_accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | None:
-    """Dr penalty receivable / Cr penalty income."""
+def _penalty_accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str, compound: Decimal = ZERO) -> Entry | None:
+    """Dr penalty receivable / Cr penalty income (罚息); Dr compound receivable / Cr compound income (复利)."""
     return _entry(loan, kind="penalty_accrual", on=on, key=key, penalty_receivable=("Dr", amount),
-                  penalty_income=("Cr", amount))
+                  penalty_income=("Cr", amount), compound_receivable=("Dr", compound), compound_income=("Cr", compound))
 
 
-def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by, penalty: Decimal = ZERO) -> None:
+def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by, penalty: Decimal = ZERO,
+                  compound: Decimal = ZERO) -> None:
     entries = [_accrual(loan, amount=amount, on=on, key=key),
-               _penalty_accrual(loan, amount=penalty, on=on, key=f"{key}:penalty")]
+               _penalty_accrual(loan, amount=penalty, on=on, key=f"{key}:penalty", compound=compound)]
     if any(entries):
         entries_post([e for e in entries if e is not None], by=by)
 
 
 def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinquency: bool = True) -> int:
     """Close each loan for every date up to `through` that it has not closed (exactly once per date): accrue contract
-    interest (one entry per stretch between due dates, dated at its end: a daily run posts one a day), then days
-    past due, bucket and classification floors on `through`. The caller holds the loans' row locks. A constant
-    number of queries for the lot; returns the entries posted."""
+    interest on the nominal periods (one entry per stretch between nominal due dates, dated at its end: a daily run
+    posts one a day), penalty and compound interest on the overdue parts, then days past due, bucket and
+    classification floors on `through`. The caller holds the loans' row locks. A constant number of queries for the
+    lot; returns the entries posted."""
     loans = [x for x in loans if x.status == Loan.Status.ACTIVE and (x.accrued_through or x.disbursed_on) < through]
     if not loans:
         return 0
@@ -185,7 +193,7 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
     for loan in loans:
         installments, cursor = schedules[loan.pk], loan.accrued_through or loan.disbursed_on
         while cursor < through:
-            next_due = min((i.due_date for i in installments if i.due_date > cursor), default=None)
+            next_due = min((i.nominal for i in installments if i.nominal > cursor), default=None)
             stop = min(through, next_due) if next_due else through
             inst, target = _interest_target(loan, installments, stop)
             if inst is not None and target != inst.interest_accrued:
@@ -194,20 +202,21 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
                 inst.interest_accrued = target
                 changed.append(inst)
             cursor = stop
-        # 罚息: overdue installments past their grace end accrue penalty interest through the date
-        rate, penalty = penalty_rate(loan, policy), ZERO
+        # 罚息 and 复利: overdue installments past their grace end accrue them through the date
+        rate, penalty, compound = penalty_rate(loan, policy), ZERO, ZERO
         for inst in installments:
             if inst.settled_on is None and inst.due_date < through:
                 accrued = installment_accrue_penalty(inst, on=through, rate=rate, policy=policy, cal=cal)
-                if accrued:
-                    penalty += accrued
+                if any(accrued):
+                    penalty, compound = penalty + accrued[0], compound + accrued[1]
                     changed.append(inst)
-        entries.append(_penalty_accrual(loan, amount=penalty, on=through, key=f"loan:{loan.pk}:penalty:{through}"))
+        entries.append(_penalty_accrual(loan, amount=penalty, on=through, key=f"loan:{loan.pk}:penalty:{through}",
+                                        compound=compound))
         loan.accrued_through = through
     posted = entries_post([e for e in entries if e is not None], by=by)
     Installment.objects.bulk_update(list({id(i): i for i in changed}.values()),
-                                    ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through"],
-                                    batch_size=1000)
+                                    ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through",
+                                     "compound_accrued", "compound_exact"], batch_size=1000)
     ids = [x.pk for x in loans]
     Loan.objects.filter(pk__in=ids).update(accrued_through=through)
     if delinquency:
@@ -238,31 +247,59 @@ def penalty_receivable(installments) -> Decimal:
     return sum((i.penalty_accrued - i.paid_penalty for i in installments if not i.superseded), ZERO)
 
 
+def compound_receivable(installments) -> Decimal:
+    """Accrued compound interest not yet paid (the sub-ledger side of account 应收复利)."""
+    return sum((i.compound_accrued - i.paid_compound for i in installments if not i.superseded), ZERO)
+
+
 # ---------------------------------------------------------------- open a loan (called by the conductor)
+def _contract_terms(application, on: dt.date) -> dict:
+    """The servicing terms the loan contract fixes: its repayment day and holiday rule, the penalty markup (the
+    contract's when it states one, else the policy's at signing, always within 30 %-50 %) and the prepayment terms."""
+    policy = contract_schedule_policy(application)
+    contract = (application.contracts.filter(kind="loan").exclude(status="voided").order_by("-version").only("terms").first())
+    stated = (contract.terms or {}).get("penalty_markup") if contract is not None else None
+    markup = Decimal(str(stated)) if stated not in (None, "") else policy_in_force(on).penalty_rate_markup
+    rule = prepayment_rule(application.product.code)
+    return {"repayment_day": policy.get("repayment_day"), "due_date_rule": policy.get("due_date_rule") or "none",
+            "grace_months": policy.get("grace_months") or 0,
+            "penalty_markup": min(max(markup, PENALTY_MARKUP_MIN), PENALTY_MARKUP_MAX),
+            "prepayment_terms": {"allowed": rule.allowed, "lock_in_months": rule.lock_in_months, "fee_rate": str(rule.fee_rate),
+                                 "fee_free_after_months": rule.fee_free_after_months, "mode": rule.mode}}
+
+
 def loan_open(*, order: DisbursementOrder, by) -> Loan:
     """Create the loan and its schedule for a released order (inside the caller's transaction)."""
     application = order.application
     disbursed_on = timezone.localdate(order.released_at)
+    terms = _contract_terms(application, disbursed_on)
     # Grace months, repayment day and the due-date rule the loan contract states (contracts.services).
-    lines = build_schedule(principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
-                           method=application.offer_repayment_method, start_date=disbursed_on, **schedule_options(application))
+    common = {"principal": order.amount, "annual_rate": application.offer_rate, "term_months": application.offer_term_months,
+              "method": application.offer_repayment_method, "start_date": disbursed_on,
+              "grace_months": terms["grace_months"], "repayment_day": terms["repayment_day"]}
+    lines = build_schedule(**common, adjust_due_date=due_date_adjuster(terms["due_date_rule"]))
+    nominal = [x.due_date for x in build_schedule(**common)]
     loan = Loan.objects.create(
         application=application, disbursement=order, enterprise=application.enterprise, borrower=application.applicant,
         relationship_manager=application.relationship_manager, branch=application.branch, product_code=application.product.code,
         principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
         repayment_method=application.offer_repayment_method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
         outstanding_principal=order.amount, accrued_through=disbursed_on,
+        repayment_day=terms["repayment_day"] or disbursed_on.day, due_date_rule=terms["due_date_rule"],
+        penalty_markup=terms["penalty_markup"], prepayment_terms=terms["prepayment_terms"],
     )
     Installment.objects.bulk_create([
-        Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest)
-        for line in lines
+        Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest,
+                    nominal_due_date=nominal[k], period_start=nominal[k - 1] if k else disbursed_on)
+        for k, line in enumerate(lines)
     ])
     _post(loan, kind="disbursement", on=disbursed_on, key=f"loan:{loan.pk}:disbursement", by=by,
           loan_principal=("Dr", loan.principal), settlement=("Cr", loan.principal))
     _monitoring_schedule(loan=loan, today=disbursed_on)
     SurveyResponse.objects.get_or_create(loan=loan, trigger="disbursement")
     audit_record(actor=by, action="loan.open", obj=loan, to_state=loan.status,
-                 data={"application": application.pk, "principal": str(loan.principal), "installments": len(lines)})
+                 data={"application": application.pk, "principal": str(loan.principal), "installments": len(lines),
+                       "penalty_markup": str(loan.penalty_markup)})
     return loan
 
 
@@ -283,36 +320,8 @@ def _monitoring_schedule(*, loan: Loan, today: dt.date) -> None:
 
 
 # ---------------------------------------------------------------- repayments
-def penalty_rate(loan: Loan, policy: PostloanPolicy) -> Decimal:
-    return loan.annual_rate * (1 + policy.penalty_rate_markup)
-
-
-def _grace_end(due: dt.date, policy: PostloanPolicy, cal) -> dt.date:
-    return cal.next_business_day(due, include_self=True) if policy.holiday_rollover else due
-
-
-def installment_accrue_penalty(inst: Installment, *, on: dt.date, rate: Decimal, policy: PostloanPolicy, cal) -> Decimal:
-    """罚息: the overdue part of an installment (unpaid principal and interest) accrues penalty interest at
-    `rate` per year on actual days / 360, from the due date, once the installment is past its grace end
-    (the next business day for a due date on a holiday). Accrued up to `on`; returns the new accrual."""
-    if on <= _grace_end(inst.due_date, policy, cal):
-        return ZERO
-    start = inst.penalty_through or inst.due_date
-    days = (on - start).days
-    base = inst.due_remaining
-    if days <= 0:
-        return ZERO
-    exact = (inst.penalty_exact if inst.penalty_exact is not None else inst.penalty_accrued) + (
-        base * rate * days / 360 if base > 0 else ZERO)
-    accrual = _round(exact) - inst.penalty_accrued
-    inst.penalty_accrued += accrual
-    inst.penalty_exact = exact.quantize(Decimal("1e-12"))
-    inst.penalty_through = on
-    return accrual
-
-
 def loan_position(loan: Loan, *, on: dt.date | None = None, installments=None) -> dict:
-    """What the borrower owes on `on`: overdue amount, penalty to date, next due installment."""
+    """What the borrower owes on `on`: overdue amount, penalty and compound interest to date, next due installment."""
     on = on or timezone.localdate()
     policy = policy_in_force(on)
     cal = business_calendar()
@@ -323,12 +332,11 @@ def loan_position(loan: Loan, *, on: dt.date | None = None, installments=None) -
     for inst in lines:
         if inst.settled_on is not None:
             continue
-        penalty_due = inst.penalty_accrued - inst.paid_penalty
-        if on > _grace_end(inst.due_date, policy, cal):
-            start = inst.penalty_through or inst.due_date
-            penalty_due += _round(inst.due_remaining * rate * max((on - start).days, 0) / 360)
+        if on > grace_end(inst.due_date, policy, cal):
             overdue += inst.due_remaining
-        penalty += penalty_due
+        projected = copy.copy(inst)
+        installment_accrue_penalty(projected, on=on, rate=rate, policy=policy, cal=cal)
+        penalty += projected.penalty_accrued - inst.paid_penalty + projected.compound_accrued - inst.paid_compound
         if next_due is None and inst.due_date >= on:
             next_due = inst
     return {"overdue": overdue, "penalty": penalty, "next_due": next_due}
@@ -336,12 +344,13 @@ def loan_position(loan: Loan, *, on: dt.date | None = None, installments=None) -
 
 def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str = "api",
                      batch=None) -> tuple[Repayment, bool]:
-    """Allocate a repayment: oldest installment first, within it penalty → interest → principal, over the
-    installments due by `paid_on` (when none is, the current one: paying it a few days early is normal). What
-    is left is an early repayment of principal under the product's prepayment rule; if the rule does not
-    allow it, it is kept as unapplied credit. Idempotent by reference: the same reference returns the first
-    result (created=False); the same reference with another amount is a 409. The values come checked by
-    postloan.serializers.RepaymentSerializer (the API, each line of an import)."""
+    """Allocate a repayment: oldest installment first, within it penalty → compound interest → interest →
+    principal, over the installments due by `paid_on` (when none is, the current one: paying it a few days early is
+    normal). What is left is an early repayment of principal under the contract's prepayment terms (its interest to
+    the day and the fee the contract names); if they do not allow it, it is kept as unapplied credit. An amount
+    that covers the payoff quote of `paid_on` pays the loan off (interest to the day, not the whole period).
+    Idempotent by reference: the same reference returns the first result (created=False); the same reference with
+    another amount is a 409. The values come checked by postloan.serializers.RepaymentSerializer."""
     with transaction.atomic():
         loan = Loan.objects.select_for_update().get(pk=loan.pk)
         existing = Repayment.objects.filter(loan=loan, reference=reference).first()
@@ -355,135 +364,217 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
         if paid_on < loan.disbursed_on:
             raise ApplicationError(_("还款日期早于放款日 / The payment date is before disbursement."),
                                    errors={"paid_on": [_("不得早于放款日 %(d)s / Not before %(d)s") % {"d": loan.disbursed_on}]})
-        last = loan.repayments.order_by("-paid_on").values_list("paid_on", flat=True).first()
+        last = loan.repayments.filter(reversed_at__isnull=True).order_by("-paid_on").values_list("paid_on", flat=True).first()
         if last and paid_on < last:
             raise ApplicationError(_("还款日期早于上一笔还款 / The payment date is before the last recorded payment."),
                                    errors={"paid_on": [_("不得早于 %(d)s / Not before %(d)s") % {"d": last}]})
-        policy = policy_in_force(paid_on)
-        cal = business_calendar()
-        rate = penalty_rate(loan, policy)
-        installments = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
-        penalty_now = sum((installment_accrue_penalty(inst, on=paid_on, rate=rate, policy=policy, cal=cal)
-                           for inst in installments), ZERO)
-        for inst in installments:  # a payment changes the base: the next stretch of penalty is rounded on its own
-            inst.penalty_exact = None
-        due = sum(1 for inst in installments if inst.due_date <= paid_on)
-        split = due or min(1, len(installments))  # nothing due yet: the current installment may be paid early
-        current, future = installments[:split], installments[split:]
-        remaining = amount
-        allocation = []
-        totals = {"penalty": ZERO, "interest": ZERO, "principal": ZERO}
-        accrued_now = ZERO  # interest paid before close of business accrued it: accrued at payment
-        for inst in current:
-            for part, owed in (("penalty", inst.penalty_accrued - inst.paid_penalty),
-                               ("interest", inst.interest - inst.paid_interest),
-                               ("principal", inst.principal - inst.paid_principal)):
-                take = min(owed, remaining)
-                if take > 0 and part == "interest" and inst.paid_interest + take > inst.interest_accrued:
-                    accrued_now += inst.paid_interest + take - inst.interest_accrued
-                    inst.interest_accrued = inst.paid_interest + take
-                if take > 0:
-                    setattr(inst, f"paid_{part}", getattr(inst, f"paid_{part}") + take)
-                    remaining -= take
-                    totals[part] += take
-                    allocation.append({"n": inst.n, "part": part, "amount": f"{take:.2f}"})
-            if inst.due_remaining == 0 and inst.penalty_accrued == inst.paid_penalty:
-                inst.settled_on = paid_on
-            if remaining <= 0:
-                break
-        prepaid = fee = released = ZERO
-        note = ""
-        if remaining > 0 and future:
-            rule = prepayment_rule(loan.product_code)
-            months = months_between(loan.disbursed_on, paid_on)
-            if not rule.allowed or months < rule.lock_in_months:
-                note = "prepayment not allowed"
-            else:
-                fee_rate = rule.fee_rate if months < rule.fee_free_after_months else Decimal("0")
-                left = sum((i.principal - i.paid_principal for i in future), ZERO)
-                prepaid = min(left, (remaining / (1 + fee_rate)).quantize(CENT, rounding=ROUND_DOWN))
-                fee = _round(prepaid * fee_rate)
-                while prepaid + fee > remaining:
-                    prepaid -= CENT
-                    fee = _round(prepaid * fee_rate)
-                remaining -= prepaid + fee
-                allocation.append({"part": "prepayment", "amount": f"{prepaid:.2f}", "fee": f"{fee:.2f}", "mode": rule.mode})
-                released = _reschedule_after_prepayment(loan=loan, current=current, future=future, prepaid=prepaid,
-                                                        mode=rule.mode)
-        Installment.objects.bulk_update(installments, ["paid_interest", "paid_principal", "paid_penalty", "penalty_accrued",
-                                                       "penalty_exact", "penalty_through", "settled_on", "interest_accrued"])
-        loan.outstanding_principal -= totals["principal"] + prepaid
-        if loan.outstanding_principal <= 0 and not loan.installments.filter(settled_on__isnull=True, superseded=False).exists():
-            loan.close()
-            loan.closed_on = paid_on
-        try:
-            with transaction.atomic():
-                repayment = Repayment.objects.create(
-                    loan=loan, amount=amount, paid_on=paid_on, reference=reference, channel=channel, batch=batch,
-                    allocation={"lines": allocation, **({"note": note} if note else {})}, penalty_paid=totals["penalty"],
-                    interest_paid=totals["interest"], principal_paid=totals["principal"], prepaid_principal=prepaid,
-                    prepayment_fee=fee, unapplied=remaining, recorded_by=by)
-        except IntegrityError:
-            raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
-        # Received through clearing; the interest paid clears the receivable that accrual built (topped up first
-        # where the borrower paid ahead of accrual); accrued interest of a schedule paid off early is released.
-        _accrual_post(loan, amount=accrued_now - released, on=paid_on, key=f"repayment:{repayment.pk}:accrual", by=by,
-                      penalty=penalty_now)
-        _post(loan, kind="repayment", on=paid_on, key=f"repayment:{repayment.pk}", by=by, clearing=("Dr", amount),
-              penalty_receivable=("Cr", totals["penalty"]), interest_receivable=("Cr", totals["interest"]),
-              loan_principal=("Cr", totals["principal"] + prepaid), fee_income=("Cr", fee), settlement=("Cr", remaining))
-        loan.save()
-        loan_refresh_delinquency(loan=loan)
-        if loan.repayments.count() == policy.nps_after_repayments:
-            SurveyResponse.objects.get_or_create(loan=loan, trigger="repayments")
-        audit_record(actor=by, action="loan.repayment", obj=loan, to_state=loan.status,
-                     data={"reference": reference, "amount": str(amount), "channel": channel, "penalty": str(totals["penalty"]),
-                           "interest": str(totals["interest"]), "principal": str(totals["principal"]),
-                           "prepaid": str(prepaid), "fee": str(fee), "unapplied": str(remaining)})
+        repayment = _payment_apply(loan=loan, amount=amount, paid_on=paid_on, reference=reference, by=by, channel=channel,
+                                   batch=batch)
     return repayment, True
 
 
-def _replace_future(*, loan: Loan, future: list[Installment], lines, first_n: int, extra_interest: Decimal = ZERO,
-                    carried: Decimal | None = None) -> None:
-    """The new schedule's first installment carries the interest already accrued on the ones it replaces (the
-    period in progress), so the receivable stays whole; its due date settles the difference."""
-    if carried is None:
-        carried = sum((i.interest_accrued - i.paid_interest for i in future), ZERO)
-    Installment.objects.filter(pk__in=[i.pk for i in future if i.pk]).delete()
-    new = [Installment(loan=loan, n=first_n + k, due_date=line.due_date, principal=line.principal,
-                       interest=line.interest + (extra_interest if k == 0 else ZERO),
-                       interest_accrued=carried if k == 0 else ZERO) for k, line in enumerate(lines)]
-    Installment.objects.bulk_create(new)
-    loan.maturity_date = new[-1].due_date if new else loan.maturity_date
+def prepayment_make(*, loan: Loan, amount: Decimal, mode: str, key: str, by) -> tuple[Repayment, bool]:
+    """提前还款 on the business date: `amount` of principal not yet due, with what the prepayment quote says is due
+    with it (arrears, the prepaid principal's interest to the day, the contract's fee); the rest of the schedule is
+    rebuilt to the contract (`mode`: shorten_term or lower_installment). Prepaying all of it pays the loan off.
+    Idempotent by `key` (the Idempotency-Key header): the same key returns the first prepayment (created=False)."""
+    reference = f"PP-{key}"
+    with transaction.atomic():
+        loan = Loan.objects.select_for_update().get(pk=loan.pk)
+        existing = Repayment.objects.filter(loan=loan, reference=reference).first()
+        if existing:
+            if existing.allocation.get("requested") != f"{amount:.2f}" or existing.allocation.get("mode") != mode:
+                raise Conflict(_("该幂等键已用于另一笔提前还款 / This Idempotency-Key was used for another prepayment."),
+                               state=loan.status)
+            return existing, False
+        if loan.status != Loan.Status.ACTIVE:
+            raise Conflict(_("贷款已结清或核销 / The loan is closed."), state=loan.status)
+        loan_catch_up(loan=loan, by=by)
+        on = business_date()
+        rows = list(loan.installments.filter(superseded=False).order_by("n"))
+        quote = prepayment_figures(loan, rows, amount=amount, on=on, mode=mode)
+        repayment = _payment_apply(loan=loan, amount=quote["due_now"], paid_on=on, reference=reference, by=by, channel="api",
+                                   prepay={"principal": quote["principal"], "mode": mode, "requested": f"{amount:.2f}"})
+    return repayment, True
 
 
-def _reschedule_after_prepayment(*, loan: Loan, current: list[Installment], future: list[Installment], prepaid: Decimal,
-                                 mode: str) -> Decimal:
-    """Returns the accrued interest released: a schedule paid off ahead of its period no longer owes it."""
-    left = sum((i.principal - i.paid_principal for i in future), ZERO) - prepaid
-    if left <= 0:
-        released = sum((i.interest_accrued - i.paid_interest for i in future), ZERO)
-        Installment.objects.filter(pk__in=[i.pk for i in future]).delete()
-        loan.maturity_date = current[-1].due_date if current else loan.maturity_date
-        future.clear()
-        return released
-    start = current[-1].due_date if current else loan.disbursed_on
-    term = len(future)
-    if mode == "reduce_term":
-        r = loan.annual_rate / 12
-        if loan.repayment_method == "equal_installment" and r > 0:
-            payment = future[0].total
-            if left * r < payment:
-                term = math.ceil(-math.log(1 - float(left * r / payment)) / math.log(1 + float(r)) - 1e-9)
-        elif loan.repayment_method == "equal_principal" and future[0].principal > 0:
-            term = math.ceil(left / future[0].principal)
-        term = max(1, min(term, len(future)))
-    lines = build_schedule(principal=left, annual_rate=loan.annual_rate, term_months=term, method=loan.repayment_method,
-                           start_date=start, repayment_day=loan.disbursed_on.day)
-    first_n = future[0].n
-    _replace_future(loan=loan, future=future, lines=lines, first_n=first_n)
-    future.clear()
-    return ZERO
+def _allocate(rows: list[Installment], remaining: Decimal, totals: dict, allocation: list) -> Decimal:
+    """Oldest first, within each installment penalty → compound interest → interest → principal (民法典 art. 561)."""
+    for inst in rows:
+        for part, owed in (("penalty", inst.penalty_accrued - inst.paid_penalty),
+                           ("compound", inst.compound_accrued - inst.paid_compound),
+                           ("interest", inst.interest - inst.paid_interest),
+                           ("principal", inst.principal - inst.paid_principal)):
+            take = min(owed, remaining)
+            if take > 0:
+                setattr(inst, f"paid_{part}", getattr(inst, f"paid_{part}") + take)
+                remaining -= take
+                totals[part] += take
+                allocation.append({"n": inst.n, "part": part, "amount": f"{take:.2f}"})
+        if remaining <= 0:
+            break
+    return remaining
+
+
+def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str, batch=None,
+                   prepay: dict | None = None) -> Repayment:
+    """The allocation, the schedule, the repayment and its entries, under the loan's lock (caught up)."""
+    policy = policy_in_force(paid_on)
+    cal = business_calendar()
+    rate = penalty_rate(loan, policy)
+    rows = list(loan.installments.select_for_update().filter(superseded=False).order_by("n"))
+    open_rows = [r for r in rows if r.settled_on is None]
+    penalty_now = compound_now = ZERO
+    for inst in open_rows:
+        accrued = installment_accrue_penalty(inst, on=paid_on, rate=rate, policy=policy, cal=cal)
+        penalty_now, compound_now = penalty_now + accrued[0], compound_now + accrued[1]
+    for inst in open_rows:  # a payment changes the base: the next stretch of penalty is rounded on its own
+        inst.penalty_exact = inst.compound_exact = None
+    figures = payoff_figures(loan, rows, paid_on, policy=policy, cal=cal)
+    k = figures["current"]
+    terms = prepayment_terms(loan, paid_on)
+    totals = {"penalty": ZERO, "compound": ZERO, "interest": ZERO, "principal": ZERO}
+    allocation: list[dict] = []
+    remaining, prepaid, fee, note, mode = amount, ZERO, ZERO, "", None
+    payoff = k is not None and figures["allowed"] and (
+        prepay["principal"] >= figures["principal"] if prepay else amount >= figures["total"])
+    superseded: list[Installment] = []
+    if payoff or prepay:
+        remaining = _allocate([r for r in open_rows if r.nominal <= paid_on], remaining, totals, allocation)
+    if payoff:
+        # 提前结清: the period in progress charges its interest to the day; its installment takes all that is not due
+        current = rows[k]
+        for row in rows[k + 1:]:
+            current.principal += row.principal - row.paid_principal
+            current.interest_accrued += row.interest_accrued - row.paid_interest
+            row.principal, row.interest, row.interest_accrued = row.paid_principal, row.paid_interest, row.paid_interest
+            row.settled_on, row.superseded = paid_on, True
+            superseded.append(row)
+        current.interest = current.paid_interest + figures["interest"]
+        current.due_date = current.nominal_due_date = paid_on
+        prepaid = current.principal - current.paid_principal
+        interest = figures["interest"]
+        current.paid_principal, current.paid_interest = current.principal, current.interest
+        fee = figures["fee"]
+        totals["interest"] += interest
+        remaining -= prepaid + interest + fee
+        mode = "payoff"
+        allocation.append({"n": current.n, "part": "payoff", "amount": f"{prepaid:.2f}", "interest": f"{interest:.2f}",
+                           "fee": f"{fee:.2f}"})
+        loan.maturity_date = paid_on
+    elif prepay:
+        mode = MODES.get(prepay["mode"], prepay["mode"])
+        prepaid = prepay["principal"]
+        interest, fee = _prepay(loan=loan, rows=rows, k=k, prepaid=prepaid, on=paid_on, mode=mode,
+                                fee_rate=terms.fee_rate, superseded=superseded)
+        totals["interest"] += interest
+        remaining -= prepaid + interest + fee
+        allocation.append({"part": "prepayment", "amount": f"{prepaid:.2f}", "interest": f"{interest:.2f}",
+                           "fee": f"{fee:.2f}", "mode": mode})
+    else:
+        due = sum(1 for inst in open_rows if inst.due_date <= paid_on)
+        split = due or min(1, len(open_rows))  # nothing due yet: the current installment may be paid early
+        current_rows, future = open_rows[:split], open_rows[split:]
+        remaining = _allocate(current_rows, remaining, totals, allocation)
+        if remaining > 0 and future:
+            if not terms.allowed:
+                note = "prepayment not allowed"
+            else:
+                mode = terms.mode
+                k2 = rows.index(future[0])
+                days = max((paid_on - period_start(loan, rows, k2)).days, 0)
+                not_due = sum((r.principal - r.paid_principal for r in future), ZERO)
+                prepaid = cash_split(cash=remaining, fee_rate=terms.fee_rate, day_rate=loan.annual_rate * days / 360,
+                                     limit=not_due)
+                if prepaid > 0:
+                    interest, fee = _prepay(loan=loan, rows=rows, k=k2, prepaid=prepaid, on=paid_on, mode=mode,
+                                            fee_rate=terms.fee_rate, superseded=superseded)
+                    totals["interest"] += interest
+                    remaining -= prepaid + interest + fee
+                    allocation.append({"part": "prepayment", "amount": f"{prepaid:.2f}", "interest": f"{interest:.2f}",
+                                       "fee": f"{fee:.2f}", "mode": mode})
+    # Settle what is paid; the interest receivable follows the interest paid (accrued first where the borrower paid
+    # ahead of accrual, released where a settled installment stood accrued above what it finally charged).
+    accrual = ZERO
+    for inst in rows:
+        if inst in superseded:
+            continue
+        if inst.settled_on is None and inst.due_remaining == 0 and inst.penalty_accrued == inst.paid_penalty \
+                and inst.compound_accrued == inst.paid_compound:
+            inst.settled_on = paid_on
+        if inst.settled_on == paid_on or inst.paid_interest > inst.interest_accrued:
+            accrual += inst.paid_interest - inst.interest_accrued
+            inst.interest_accrued = inst.paid_interest
+    Installment.objects.bulk_update(rows, ["principal", "interest", "due_date", "nominal_due_date", "period_start",
+                                           "interest_upfront", "paid_interest", "paid_principal", "paid_penalty",
+                                           "paid_compound", "penalty_accrued", "penalty_exact", "penalty_through",
+                                           "compound_accrued", "compound_exact", "settled_on", "superseded",
+                                           "interest_accrued"])
+    kept = [r for r in rows if r not in superseded]
+    loan.outstanding_principal -= totals["principal"] + prepaid
+    if kept and mode not in (None, "payoff"):
+        loan.maturity_date = kept[-1].due_date
+    if loan.outstanding_principal <= 0 and all(r.settled_on is not None for r in kept):
+        loan.close()
+        loan.closed_on = paid_on
+    details = {"lines": allocation, **({"note": note} if note else {})}
+    if prepay:
+        details.update({"requested": prepay["requested"], "mode": prepay["mode"]})
+    try:
+        with transaction.atomic():
+            repayment = Repayment.objects.create(
+                loan=loan, amount=amount, paid_on=paid_on, reference=reference, channel=channel, batch=batch,
+                kind="prepayment" if prepay else "repayment", allocation=details, penalty_paid=totals["penalty"],
+                compound_paid=totals["compound"], interest_paid=totals["interest"], principal_paid=totals["principal"],
+                prepaid_principal=prepaid, prepayment_fee=fee, unapplied=remaining, recorded_by=by)
+    except IntegrityError:
+        raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
+    _accrual_post(loan, amount=accrual, on=paid_on, key=f"repayment:{repayment.pk}:accrual", by=by, penalty=penalty_now,
+                  compound=compound_now)
+    _post(loan, kind="repayment", on=paid_on, key=f"repayment:{repayment.pk}", by=by, clearing=("Dr", amount),
+          penalty_receivable=("Cr", totals["penalty"]), compound_receivable=("Cr", totals["compound"]),
+          interest_receivable=("Cr", totals["interest"]), loan_principal=("Cr", totals["principal"] + prepaid),
+          fee_income=("Cr", fee), settlement=("Cr", remaining))
+    loan.save()
+    loan_refresh_delinquency(loan=loan)
+    if loan.repayments.count() == policy.nps_after_repayments:
+        SurveyResponse.objects.get_or_create(loan=loan, trigger="repayments")
+    audit_record(actor=by, action=f"loan.{repayment.kind}", obj=loan, to_state=loan.status,
+                 data={"reference": reference, "amount": str(amount), "channel": channel, "penalty": str(totals["penalty"]),
+                       "compound": str(totals["compound"]), "interest": str(totals["interest"]),
+                       "principal": str(totals["principal"]), "prepaid": str(prepaid), "fee": str(fee),
+                       "unapplied": str(remaining), "mode": mode or ""})
+    return repayment
+
+
+def _prepay(*, loan: Loan, rows: list[Installment], k: int, prepaid: Decimal, on: dt.date, mode: str, fee_rate: Decimal,
+            superseded: list[Installment]) -> tuple[Decimal, Decimal]:
+    """Prepay `prepaid` of the principal not yet due (rows k..): the interest it earned in the period so far is charged
+    now (row k's interest charged at prepayment), the contract's fee on it, and rows k.. are rebuilt in place to the
+    contract (repayment day, holiday rule, never past maturity); rows the shorter term leaves out are kept,
+    superseded. Returns (interest, fee)."""
+    days = max((on - period_start(loan, rows, k)).days, 0)
+    interest = _round(prepaid * loan.annual_rate * days / 360)
+    fee = _round(prepaid * fee_rate)
+    not_due = sum((r.principal - r.paid_principal for r in rows[k:]), ZERO)
+    lines = rebuilt_lines(loan, rows, k, principal=not_due - prepaid, mode=mode)
+    start = period_start(loan, rows, k)
+    current = rows[k]
+    current.interest_upfront += interest
+    current.paid_interest += interest
+    for j, row in enumerate(rows[k:]):
+        if j < len(lines):
+            line, nominal = lines[j]
+            row.principal = line.principal + row.paid_principal
+            row.interest = line.interest + (row.interest_upfront if j == 0 else ZERO)
+            row.due_date, row.nominal_due_date = line.due_date, nominal
+            row.period_start = start if j == 0 else lines[j - 1][1]
+        else:
+            current.interest_accrued += row.interest_accrued - row.paid_interest
+            row.principal, row.interest, row.interest_accrued = row.paid_principal, row.paid_interest, row.paid_interest
+            row.settled_on, row.superseded = on, True
+            superseded.append(row)
+    return interest, fee
 
 
 # ---------------------------------------------------------------- five-category classification
@@ -645,9 +736,10 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
 
 
 def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
-    """A new schedule for the outstanding principal from today; overdue interest and penalty are added to
-    the first new installment; the old open lines are kept as history (superseded). The classification
-    is at least the restructuring floor, and cannot be raised during the observation period."""
+    """A new schedule for the outstanding principal from today, on the contract's repayment day and holiday rule;
+    the arrears (overdue interest, penalty and compound interest) and the interest the period in progress earned
+    are added to the first new installment; the old open lines are kept as history (superseded). The
+    classification is at least the restructuring floor, and cannot be raised during the observation period."""
     if loan.status != Loan.Status.ACTIVE:
         raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
     loan_catch_up(loan=loan, by=by)
@@ -656,34 +748,52 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     cal = business_calendar()
     rate = penalty_rate(loan, policy)
     open_lines = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
-    arrears = ZERO
     not_due = 0
-    penalty_now = sum((installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal) for inst in open_lines), ZERO)
-    _accrual_post(loan, amount=ZERO, on=today, key=f"restructure:{request.pk}:accrual", by=by, penalty=penalty_now)
-    # The arrears (interest and penalty) become interest of the new schedule: so does their receivable.
-    penalty_open = penalty_receivable(open_lines)
+    penalty_now = compound_now = ZERO
+    for inst in open_lines:
+        accrued = installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal)
+        penalty_now, compound_now = penalty_now + accrued[0], compound_now + accrued[1]
+    _accrual_post(loan, amount=ZERO, on=today, key=f"restructure:{request.pk}:accrual", by=by, penalty=penalty_now,
+                  compound=compound_now)
+    # The arrears (interest, penalty, compound interest) become interest of the new schedule: so does their receivable.
+    penalty_open, compound_open = penalty_receivable(open_lines), compound_receivable(open_lines)
     _post(loan, kind="restructure", on=today, key=f"restructure:{request.pk}", by=by,
-          interest_receivable=("Dr", penalty_open), penalty_receivable=("Cr", penalty_open))
-    carried = interest_receivable(open_lines) + penalty_open
+          interest_receivable=("Dr", penalty_open + compound_open), penalty_receivable=("Cr", penalty_open),
+          compound_receivable=("Cr", compound_open))
+    carried = interest_receivable(open_lines) + penalty_open + compound_open
+    arrears = ZERO
     for inst in open_lines:
         if inst.due_date <= today:
-            arrears += (inst.interest - inst.paid_interest) + (inst.penalty_accrued - inst.paid_penalty)
+            arrears += (inst.interest - inst.paid_interest) + (inst.penalty_accrued - inst.paid_penalty) + (
+                inst.compound_accrued - inst.paid_compound)
         else:
             not_due += 1
+            arrears += max(inst.interest_accrued - inst.paid_interest, ZERO)  # the period in progress, to the day
         inst.principal, inst.interest, inst.settled_on, inst.superseded = inst.paid_principal, inst.paid_interest, today, True
         inst.penalty_accrued, inst.penalty_exact, inst.interest_accrued = inst.paid_penalty, None, inst.paid_interest
+        inst.compound_accrued, inst.compound_exact = inst.paid_compound, None
     Installment.objects.bulk_update(open_lines, ["principal", "interest", "settled_on", "superseded", "penalty_accrued",
-                                                 "penalty_exact", "penalty_through", "interest_accrued"])
+                                                 "penalty_exact", "penalty_through", "interest_accrued", "compound_accrued",
+                                                 "compound_exact"])
     if request.kind == ApprovalRequest.Kind.EXTENSION:
         term = max(not_due, 1) + int(request.params["extra_months"])
         method = loan.repayment_method
     else:
         term = int(request.params["term_months"])
         method = request.params.get("repayment_method") or loan.repayment_method
-    lines = build_schedule(principal=loan.outstanding_principal, annual_rate=loan.annual_rate, term_months=term, method=method,
-                           start_date=today, repayment_day=loan.disbursed_on.day)
+    # The contract's repayment day and holiday rule, not the disbursement day and the moved date.
+    common = {"principal": loan.outstanding_principal, "annual_rate": loan.annual_rate, "term_months": term, "method": method,
+              "start_date": today, "repayment_day": loan.repayment_day or loan.disbursed_on.day}
+    lines = build_schedule(**common, adjust_due_date=due_date_adjuster(loan.due_date_rule or "none"))
+    nominal = [x.due_date for x in build_schedule(**common)]
     first_n = (loan.installments.order_by("-n").values_list("n", flat=True).first() or 0) + 1
-    _replace_future(loan=loan, future=[], lines=lines, first_n=first_n, extra_interest=arrears, carried=carried)
+    Installment.objects.bulk_create([
+        Installment(loan=loan, n=first_n + k, due_date=line.due_date, principal=line.principal,
+                    interest=line.interest + (arrears if k == 0 else ZERO), interest_upfront=arrears if k == 0 else ZERO,
+                    interest_accrued=carried if k == 0 else ZERO, nominal_due_date=nominal[k],
+                    period_start=nominal[k - 1] if k else today)
+        for k, line in enumerate(lines)])
+    loan.maturity_date = lines[-1].due_date
     loan.repayment_method = method
     loan.restructured_on = today
     loan.observation_until = add_months(today, policy.restructure_observation_months)
@@ -712,6 +822,9 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off", by=by,
           impairment=("Dr", amount + receivable + penalty), loan_principal=("Cr", amount),
           interest_receivable=("Cr", receivable), penalty_receivable=("Cr", penalty))
+    compound = compound_receivable(open_lines)
+    _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off:compound", by=by,
+          impairment=("Dr", compound), compound_receivable=("Cr", compound))
     if before != "loss":
         _classification_set(loan=loan, to="loss", kind="write_off", reason=request.reason, by=request.requested_by, approved_by=by)
     EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,
