@@ -28,12 +28,16 @@ from .serializers import (
     PayoffQuoteQuery,
     PrepaymentQuoteSerializer,
     PrepaymentSerializer,
+    ReasonSerializer,
+    RecoverySerializer,
     RenewalSerializer,
     RepaymentSerializer,
 )
 from .services import (
+    accelerate_request,
     loan_position,
     prepayment_make,
+    recovery_record,
     renewal_eligibility,
     renewal_request,
     repayment_record,
@@ -307,4 +311,41 @@ class PrepaymentView(APIView):
                          "interest": money_text(repayment.interest_paid), "penalty": money_text(repayment.penalty_paid),
                          "compound": money_text(repayment.compound_paid), "fee": money_text(repayment.prepayment_fee),
                          "mode": repayment.allocation.get("mode", ""), "loan_status": repayment.loan.status},
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AccelerateView(APIView):
+    """宣布提前到期 `{reason}` (risk, operations): 201 `{id, status: pending}` when the policy asks for a second person's
+    approval (decided like every post-loan request), else 201 `{id: null, status: applied, accelerated_on, due}`."""
+
+    permission_classes = [rule_permission("postloan.accelerate")]
+
+    @extend_schema(request=ReasonSerializer, responses={201: inline_serializer("AccelerateOut", {
+        "id": serializers.IntegerField(allow_null=True), "status": serializers.CharField(),
+        "accelerated_on": serializers.DateField(required=False), "due": money_out()})})
+    def post(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        ser = ReasonSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        pending, result = accelerate_request(loan=loan, by=request.user, **ser.validated_data)
+        body = {"id": pending.pk, "status": pending.status} if pending else {"id": None, "status": "applied", **result}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RecoveryView(APIView):
+    """核销后收回 `{amount, paid_on, reference}` (risk, operations) on a written-off loan; idempotent by reference."""
+
+    permission_classes = [rule_permission("postloan.record_recovery")]
+
+    @extend_schema(request=RecoverySerializer, responses={201: inline_serializer("RecoveryOut", {
+        "id": serializers.IntegerField(), "amount": money_out(), "paid_on": serializers.DateField(),
+        "reference": serializers.CharField(), "recovered_total": money_out()})})
+    def post(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        ser = RecoverySerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        recovery, created = recovery_record(loan=loan, by=request.user, **ser.validated_data)
+        loan.refresh_from_db(fields=["recovered_amount"])
+        return Response({"id": recovery.pk, "amount": money_text(recovery.amount), "paid_on": recovery.paid_on,
+                         "reference": recovery.reference, "recovered_total": money_text(loan.recovered_amount)},
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -13,6 +13,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -43,6 +44,8 @@ from .models import (
     EarlyWarning,
     Installment,
     Loan,
+    PostloanPolicy,
+    Recovery,
     RenewalOffer,
     Repayment,
     SourceRefresh,
@@ -52,6 +55,7 @@ from .models import (
 from .monitoring import delinquency_refresh, monitored_sources
 from .policy import (
     classification_floor,
+    overdue_cutoff,
     policy_in_force,
     prepayment_rule,
     rank,
@@ -176,6 +180,51 @@ def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by, pen
         entries_post([e for e in entries if e is not None], by=by)
 
 
+def _off_balance(loan: Loan, *, amount: Decimal, on: dt.date, key: str, kind: str = "accrual") -> Entry | None:
+    """非应计: interest, penalty or compound interest accrued while the loan is non-accrual goes only to the off-balance
+    memo (Dr 表外欠息 / Cr its contra); a negative amount (the due-date adjustment, cash received) the other way."""
+    if amount >= 0:
+        return _entry(loan, kind=kind, on=on, key=key, off_balance_interest=("Dr", amount), off_balance_contra=("Cr", amount))
+    return _entry(loan, kind=kind, on=on, key=key, off_balance_contra=("Dr", -amount), off_balance_interest=("Cr", -amount))
+
+
+def _unpaid_accrued(rows) -> tuple[Decimal, Decimal, Decimal]:
+    return interest_receivable(rows), penalty_receivable(rows), compound_receivable(rows)
+
+
+def _non_accrual_transfer(loan: Loan, rows, *, on: dt.date, key: str, into: bool) -> list[Entry]:
+    """Into non-accrual: the accrued unpaid interest, penalty and compound interest reversed out of income into the
+    off-balance memo; out of it (cured): back on the balance sheet and into income."""
+    interest, penalty, compound = _unpaid_accrued(rows)
+    side, other = ("Dr", "Cr") if into else ("Cr", "Dr")
+    entries = [_entry(loan, kind="non_accrual", on=on, key=key, interest_income=(side, interest),
+                      interest_receivable=(other, interest), penalty_income=(side, penalty), penalty_receivable=(other, penalty),
+                      compound_income=(side, compound), compound_receivable=(other, compound)),
+               _off_balance(loan, amount=(interest + penalty + compound) * (1 if into else -1), on=on, key=f"{key}:memo",
+                            kind="non_accrual")]
+    return [e for e in entries if e is not None]
+
+
+def _accrual_resume(loan: Loan, *, on: dt.date, key: str, by) -> None:
+    """Back on the balance sheet before a restructuring or a write-off: what the memo holds becomes receivable and
+    income again (the write-off then writes the receivable off like any other)."""
+    if loan.non_accrual_since is None:
+        return
+    rows = list(loan.installments.filter(superseded=False))
+    entries = _non_accrual_transfer(loan, rows, on=on, key=key, into=False)
+    if entries:
+        entries_post(entries, by=by)
+    loan.non_accrual_since = None
+    Loan.objects.filter(pk=loan.pk).update(non_accrual_since=None)
+
+
+def loan_dpd(loan: Loan, rows, on: dt.date, policy: PostloanPolicy) -> int:
+    """Days past due on `on` as the nightly job counts them: since the oldest unpaid due date past its grace end."""
+    cutoff = overdue_cutoff(on, policy)
+    oldest = min((r.due_date for r in rows if r.settled_on is None and not r.superseded and r.due_date <= cutoff), default=None)
+    return (on - oldest).days if oldest else 0
+
+
 def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinquency: bool = True) -> int:
     """Close each loan for every date up to `through` that it has not closed (exactly once per date): accrue contract
     interest on the nominal periods (one entry per stretch between nominal due dates, dated at its end: a daily run
@@ -188,17 +237,18 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
     schedules: dict[int, list[Installment]] = {x.pk: [] for x in loans}
     for inst in Installment.objects.filter(loan__in=loans, superseded=False).order_by("loan_id", "n"):
         schedules[inst.loan_id].append(inst)
-    entries, changed = [], []
+    entries, changed, moved = [], [], []
     policy, cal = policy_in_force(through), business_calendar()
     for loan in loans:
         installments, cursor = schedules[loan.pk], loan.accrued_through or loan.disbursed_on
+        off = loan.non_accrual_since is not None
         while cursor < through:
             next_due = min((i.nominal for i in installments if i.nominal > cursor), default=None)
             stop = min(through, next_due) if next_due else through
             inst, target = _interest_target(loan, installments, stop)
             if inst is not None and target != inst.interest_accrued:
-                entries.append(_accrual(loan, amount=target - inst.interest_accrued, on=stop,
-                                        key=f"loan:{loan.pk}:accrual:{stop}"))
+                entries.append((_off_balance if off else _accrual)(loan, amount=target - inst.interest_accrued, on=stop,
+                                                                   key=f"loan:{loan.pk}:accrual:{stop}"))
                 inst.interest_accrued = target
                 changed.append(inst)
             cursor = stop
@@ -210,8 +260,21 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
                 if any(accrued):
                     penalty, compound = penalty + accrued[0], compound + accrued[1]
                     changed.append(inst)
-        entries.append(_penalty_accrual(loan, amount=penalty, on=through, key=f"loan:{loan.pk}:penalty:{through}",
-                                        compound=compound))
+        key = f"loan:{loan.pk}:penalty:{through}"
+        entries.append(_off_balance(loan, amount=penalty + compound, on=through, key=key) if off else
+                       _penalty_accrual(loan, amount=penalty, on=through, key=key, compound=compound))
+        # 非应计 at more than the policy's days past due; accrual resumes once every overdue amount is paid
+        dpd = loan_dpd(loan, installments, through, policy)
+        if not off and dpd > policy.non_accrual_dpd:
+            entries.extend(_non_accrual_transfer(loan, installments, on=through, key=f"loan:{loan.pk}:non_accrual:{through}",
+                                                 into=True))
+            loan.non_accrual_since = through
+            moved.append(loan)
+        elif off and dpd == 0:
+            entries.extend(_non_accrual_transfer(loan, installments, on=through, key=f"loan:{loan.pk}:accrual_resumed:{through}",
+                                                 into=False))
+            loan.non_accrual_since = None
+            moved.append(loan)
         loan.accrued_through = through
     posted = entries_post([e for e in entries if e is not None], by=by)
     Installment.objects.bulk_update(list({id(i): i for i in changed}.values()),
@@ -219,6 +282,8 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
                                      "compound_accrued", "compound_exact"], batch_size=1000)
     ids = [x.pk for x in loans]
     Loan.objects.filter(pk__in=ids).update(accrued_through=through)
+    for loan in moved:  # the few loans that enter or leave non-accrual today
+        Loan.objects.filter(pk=loan.pk).update(non_accrual_since=loan.non_accrual_since)
     if delinquency:
         delinquency_refresh(today=through, loan_ids=ids)
     return posted
@@ -529,12 +594,8 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
                 prepaid_principal=prepaid, prepayment_fee=fee, unapplied=remaining, recorded_by=by)
     except IntegrityError:
         raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
-    _accrual_post(loan, amount=accrual, on=paid_on, key=f"repayment:{repayment.pk}:accrual", by=by, penalty=penalty_now,
-                  compound=compound_now)
-    _post(loan, kind="repayment", on=paid_on, key=f"repayment:{repayment.pk}", by=by, clearing=("Dr", amount),
-          penalty_receivable=("Cr", totals["penalty"]), compound_receivable=("Cr", totals["compound"]),
-          interest_receivable=("Cr", totals["interest"]), loan_principal=("Cr", totals["principal"] + prepaid),
-          fee_income=("Cr", fee), settlement=("Cr", remaining))
+    _payment_post(loan, repayment=repayment, accrual=accrual, penalty_now=penalty_now, compound_now=compound_now,
+                  totals=totals, principal=totals["principal"] + prepaid, fee=fee, unapplied=remaining, by=by)
     loan.save()
     loan_refresh_delinquency(loan=loan)
     if loan.repayments.count() == policy.nps_after_repayments:
@@ -545,6 +606,30 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
                        "principal": str(totals["principal"]), "prepaid": str(prepaid), "fee": str(fee),
                        "unapplied": str(remaining), "mode": mode or ""})
     return repayment
+
+
+def _payment_post(loan: Loan, *, repayment: Repayment, accrual: Decimal, penalty_now: Decimal, compound_now: Decimal,
+                  totals: dict, principal: Decimal, fee: Decimal, unapplied: Decimal, by) -> None:
+    """Received through clearing. Accruing: the interest, penalty and compound interest paid clear their receivables
+    (accrued first where paid ahead of accrual). Non-accrual: they were only in the off-balance memo, so the cash
+    is income when it arrives and the memo is released."""
+    on, key = repayment.paid_on, f"repayment:{repayment.pk}"
+    if loan.non_accrual_since is None:
+        _accrual_post(loan, amount=accrual, on=on, key=f"{key}:accrual", by=by, penalty=penalty_now, compound=compound_now)
+        _post(loan, kind="repayment", on=on, key=key, by=by, clearing=("Dr", repayment.amount),
+              penalty_receivable=("Cr", totals["penalty"]), compound_receivable=("Cr", totals["compound"]),
+              interest_receivable=("Cr", totals["interest"]), loan_principal=("Cr", principal), fee_income=("Cr", fee),
+              settlement=("Cr", unapplied))
+        return
+    earned = totals["penalty"] + totals["compound"] + totals["interest"]
+    memo = [e for e in (_off_balance(loan, amount=accrual + penalty_now + compound_now, on=on, key=f"{key}:accrual"),
+                        _off_balance(loan, amount=-earned, on=on, key=f"{key}:memo", kind="repayment")) if e is not None]
+    if memo:
+        entries_post(memo, by=by)
+    _post(loan, kind="repayment", on=on, key=key, by=by, clearing=("Dr", repayment.amount),
+          penalty_income=("Cr", totals["penalty"]), compound_income=("Cr", totals["compound"]),
+          interest_income=("Cr", totals["interest"]), loan_principal=("Cr", principal), fee_income=("Cr", fee),
+          settlement=("Cr", unapplied))
 
 
 def _prepay(*, loan: Loan, rows: list[Installment], k: int, prepaid: Decimal, on: dt.date, mode: str, fee_rate: Decimal,
@@ -720,6 +805,8 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
             request.result = _restructure_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.WRITE_OFF:
             request.result = _write_off_apply(loan=loan, request=request, by=by)
+        elif request.kind == ApprovalRequest.Kind.ACCELERATE:
+            request.result = _accelerate_apply(loan=loan, reason=request.reason, by=by)
     transition()
     request.decided_by = by
     request.comment = (comment or "")[:500]
@@ -747,6 +834,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     policy = policy_in_force(today)
     cal = business_calendar()
     rate = penalty_rate(loan, policy)
+    _accrual_resume(loan, on=today, key=f"restructure:{request.pk}:resume", by=by)
     open_lines = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
     not_due = 0
     penalty_now = compound_now = ZERO
@@ -810,6 +898,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
 
 def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     loan_catch_up(loan=loan, by=by)
+    _accrual_resume(loan, on=timezone.localdate(), key=f"loan:{loan.pk}:write_off:resume", by=by)
     before = loan.classification
     amount = loan.outstanding_principal
     open_lines = list(loan.installments.filter(settled_on__isnull=True))
@@ -830,6 +919,77 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,
                                                                                   closed_at=timezone.now())
     return {"written_off": f"{amount:.2f}"}
+
+
+# ---------------------------------------------------------------- acceleration (宣布提前到期) and recovery after write-off
+@transaction.atomic
+def accelerate_request(*, loan: Loan, reason: str, by) -> tuple[ApprovalRequest | None, dict]:
+    """宣布提前到期: the whole outstanding becomes due now. Through a second person's approval where the policy says so
+    (returns the pending request), else at once (returns the result)."""
+    _require(by, "postloan.accelerate")
+    reason = _reason(reason)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    if loan.status != Loan.Status.ACTIVE or loan.accelerated_on:
+        raise Conflict(_("贷款不在存续状态或已宣布提前到期 / The loan is not active or already accelerated."),
+                       state="accelerated" if loan.accelerated_on else loan.status)
+    if policy_in_force(business_date()).accelerate_needs_approval:
+        return _approval_open(loan=loan, kind=ApprovalRequest.Kind.ACCELERATE, params={}, reason=reason, by=by), {}
+    return None, _accelerate_apply(loan=loan, reason=reason, by=by)
+
+
+def _accelerate_apply(*, loan: Loan, reason: str, by) -> dict:
+    """Every installment not yet due becomes one installment due on the business date: the principal not yet due and
+    the period's interest to the day. From the next day the whole of it is overdue (penalty, days past due)."""
+    if loan.status != Loan.Status.ACTIVE or loan.accelerated_on:
+        raise Conflict(_("贷款不在存续状态或已宣布提前到期 / The loan is not active or already accelerated."), state=loan.status)
+    loan_catch_up(loan=loan, by=by)
+    on = business_date()
+    rows = list(loan.installments.select_for_update().filter(superseded=False).order_by("n"))
+    k = next((k for k, r in enumerate(rows) if r.settled_on is None and r.nominal > on), None)
+    due_now = ZERO
+    if k is not None:
+        current = rows[k]
+        interest = max(interest_to_day(loan, rows, k, on), current.paid_interest)
+        for row in rows[k + 1:]:
+            current.principal += row.principal - row.paid_principal
+            current.interest_accrued += row.interest_accrued - row.paid_interest
+            row.principal, row.interest, row.interest_accrued = row.paid_principal, row.paid_interest, row.paid_interest
+            row.settled_on, row.superseded = on, True
+        current.interest, current.due_date, current.nominal_due_date = interest, on, on
+        Installment.objects.bulk_update(rows, ["principal", "interest", "interest_accrued", "due_date", "nominal_due_date",
+                                               "settled_on", "superseded"])
+    due_now = sum((r.due_remaining for r in rows if r.settled_on is None and not r.superseded), ZERO)
+    loan.accelerated_on = loan.maturity_date = on
+    loan.recall_requested_on = loan.recall_requested_on or on
+    loan.save(update_fields=["accelerated_on", "maturity_date", "recall_requested_on"])
+    audit_record(actor=by, action="loan.accelerate", obj=loan, reason=reason, data={"on": on.isoformat(), "due": str(due_now)})
+    return {"accelerated_on": on.isoformat(), "due": f"{due_now:.2f}"}
+
+
+def recovery_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by) -> tuple[Recovery, bool]:
+    """账销案存: cash recovered on a written-off loan is booked against the loan and posted as recovery income
+    (Dr clearing / Cr 核销贷款收回). Idempotent by reference; only a written-off loan takes one."""
+    _require(by, "postloan.record_recovery")
+    with transaction.atomic():
+        loan = Loan.objects.select_for_update().get(pk=loan.pk)
+        existing = Recovery.objects.filter(loan=loan, reference=reference).first()
+        if existing:
+            if existing.amount != amount or existing.paid_on != paid_on:
+                raise Conflict(_("该流水号已用于另一笔收回 / This reference was already used for another recovery."),
+                               state=loan.status)
+            return existing, False
+        if loan.status != Loan.Status.WRITTEN_OFF:
+            raise Conflict(_("只有已核销的贷款才能登记核销后收回 / Only a written-off loan takes a recovery."), state=loan.status)
+        if loan.closed_on and paid_on < loan.closed_on:
+            raise ApplicationError(_("收回日期早于核销日 / The date is before the write-off."),
+                                   errors={"paid_on": [_("不得早于 %(d)s / Not before %(d)s") % {"d": loan.closed_on}]})
+        recovery = Recovery.objects.create(loan=loan, amount=amount, paid_on=paid_on, reference=reference, recorded_by=by)
+        Loan.objects.filter(pk=loan.pk).update(recovered_amount=F("recovered_amount") + amount)
+        _post(loan, kind="recovery", on=paid_on, key=f"recovery:{recovery.pk}", by=by, clearing=("Dr", amount),
+              recovery_income=("Cr", amount))
+        audit_record(actor=by, action="loan.recovery", obj=loan, data={"reference": reference, "amount": str(amount),
+                                                                     "paid_on": paid_on.isoformat()})
+    return recovery, True
 
 
 # ---------------------------------------------------------------- collateral and warning tasks

@@ -70,10 +70,12 @@ def book_agrees(loan: Loan, on: dt.date) -> None:
     ref = f"loan:{loan.pk}"
     loan.refresh_from_db()
     rows = list(loan.installments.all())
-    assert account_balance(account="1301", on=on, reference=ref) == loan.outstanding_principal
-    assert account_balance(account="1132", on=on, reference=ref) == interest_receivable(rows)
-    assert account_balance(account="1133", on=on, reference=ref) == penalty_receivable(rows)
-    assert account_balance(account="1134", on=on, reference=ref) == compound_receivable(rows)
+    unpaid = (interest_receivable(rows), penalty_receivable(rows), compound_receivable(rows))
+    on_balance = (D("0.00"),) * 3 if loan.non_accrual_since else unpaid
+    if loan.status == "active":
+        assert account_balance(account="1301", on=on, reference=ref) == loan.outstanding_principal
+        assert [account_balance(account=a, on=on, reference=ref) for a in ("1132", "1133", "1134")] == list(on_balance)
+        assert account_balance(account="7001", on=on, reference=ref) == (sum(unpaid) if loan.non_accrual_since else 0)
     live = [r for r in rows if not r.superseded]
     assert sum((r.principal - r.paid_principal for r in live), D(0)) == loan.outstanding_principal
 
@@ -313,3 +315,125 @@ def test_quotes_refuse_a_date_before_the_business_date(loan):
     with pytest.raises(ApplicationError) as err:
         payoff_quote(loan=loan, on=dt.date(2026, 2, 9))
     assert "on" in err.value.errors
+
+
+# ---------------------------------------------------------------- non-accrual (非应计) at more than 90 days past due
+def test_non_accrual_moves_interest_off_balance_cash_is_income_and_accrual_resumes_when_cured(loan, org):
+    from postloan.services import loan_close_through
+
+    first = loan.installments.get(n=1)
+    day = first.due_date + dt.timedelta(days=88)
+    loan_close_through(loan=loan, through=day)
+    loan.refresh_from_db()
+    assert loan.non_accrual_since is None
+    income_before = account_balance(account="6011", on=day, reference=f"loan:{loan.pk}")
+    entered = None
+    for _ in range(5):  # day by day across 90 days past due, as close of business runs
+        day += dt.timedelta(days=1)
+        loan_close_through(loan=loan, through=day)
+        loan.refresh_from_db()
+        if loan.non_accrual_since and entered is None:
+            entered = day
+    assert entered is not None and loan.dpd > 90 and (entered - first.due_date).days == 91
+    book_agrees(loan, day)
+    ref = f"loan:{loan.pk}"
+    # the interest accrued and unpaid was reversed out of income: what stays in income is only what was paid (nothing)
+    assert account_balance(account="6011", on=day, reference=ref) == 0 < income_before
+    memo = account_balance(account="7001", on=day, reference=ref)
+    assert memo > 0 and account_balance(account="7002", on=day, reference=ref) == memo
+
+    # later accruals go only to the memo
+    day += dt.timedelta(days=10)
+    loan_close_through(loan=loan, through=day)
+    assert account_balance(account="6011", on=day, reference=ref) == 0
+    assert account_balance(account="7001", on=day, reference=ref) > memo
+    book_agrees(loan, day)
+
+    # cash against them is income when it arrives; paying every overdue amount cures the loan
+    pay_on = day + dt.timedelta(days=1)
+    due = [i for i in loan.installments.filter(superseded=False, settled_on__isnull=True) if i.due_date < pay_on]
+    from postloan.services import loan_position
+
+    position = loan_position(loan, on=pay_on)
+    amount = position["overdue"] + position["penalty"]
+    assert amount > sum(i.total for i in due)
+    rep = pay(loan, amount, pay_on, "CURE", org["demo_ops"])
+    assert rep.unapplied == 0
+    earned = rep.interest_paid + rep.penalty_paid + rep.compound_paid
+    assert account_balance(account="6011", on=pay_on, reference=ref) == rep.interest_paid
+    assert account_balance(account="601102", on=pay_on, reference=ref) == rep.penalty_paid
+    assert earned > 0
+    book_agrees(loan, pay_on)
+    loan_close_through(loan=loan, through=pay_on + dt.timedelta(days=1))
+    loan.refresh_from_db()
+    assert loan.non_accrual_since is None and loan.dpd == 0
+    assert account_balance(account="7001", on=pay_on + dt.timedelta(days=1), reference=ref) == 0
+    book_agrees(loan, pay_on + dt.timedelta(days=1))
+
+
+# ---------------------------------------------------------------- acceleration and recovery after write-off
+def test_acceleration_makes_the_whole_outstanding_due_with_four_eyes(loan, org):
+    from postloan.services import approval_request_decide, loan_close_through
+
+    on = dt.date(2026, 3, 10)
+    business_date_set(on)
+    url = f"/api/v1/loans/{loan.pk}/accelerate/"
+    with at(on):
+        rm = client_for(org["demo_rm"]).post(url, {"reason": "挪用贷款"}, format="json")
+        blank = client_for(org["demo_risk"]).post(url, {"reason": ""}, format="json")
+        asked = client_for(org["demo_risk"]).post(url, {"reason": "挪用贷款资金"}, format="json")
+        twice = client_for(org["demo_ops"]).post(url, {"reason": "again"}, format="json")
+    assert rm.status_code == 403 and blank.status_code == 400 and "reason" in blank.json()["errors"]
+    assert asked.status_code == 201 and asked.json()["status"] == "pending" and twice.status_code == 409
+    from postloan.models import ApprovalRequest
+
+    request = ApprovalRequest.objects.get(pk=asked.json()["id"])
+    with pytest.raises(ApplicationError):  # the requester never approves their own request
+        approval_request_decide(request=request, approve=True, by=org["demo_risk"])
+    quote = payoff_quote(loan=loan, on=on)
+    with at(on):
+        approval_request_decide(request=request, approve=True, by=org["demo_branch_approver"])
+    loan.refresh_from_db()
+    assert loan.accelerated_on == on == loan.maturity_date
+    rows = list(loan.installments.filter(superseded=False, settled_on__isnull=True))
+    assert len(rows) == 3 and rows[-1].due_date == on  # two overdue (Jan, Feb) and everything else due today
+    # what is due is exactly what a payoff today would cost (less the fee, none here)
+    assert sum(r.due_remaining for r in rows) == quote["overdue"] + quote["principal"] + quote["interest"]
+    loan_close_through(loan=loan, through=on + dt.timedelta(days=5))
+    loan.refresh_from_db()
+    assert loan.dpd >= 5 and penalty_receivable(loan.installments.all()) > 0
+    book_agrees(loan, on + dt.timedelta(days=5))
+
+
+def test_a_recovery_after_write_off_is_booked_and_posted_as_income(loan, org):
+    from postloan.services import approval_request_decide, classification_downgrade, write_off_request
+
+    on = dt.date(2026, 6, 1)
+    business_date_set(on)
+    with at(on):
+        classification_downgrade(loan=loan, to_category="doubtful", reason="经营停止", by=org["demo_risk"])
+        request = write_off_request(loan=loan, reason="核销", by=org["demo_risk"])
+        approval_request_decide(request=request, approve=True, by=org["demo_branch_approver"])
+    loan.refresh_from_db()
+    assert loan.status == "written_off"
+    ref = f"loan:{loan.pk}"
+    assert [account_balance(account=a, on=on, reference=ref) for a in ("1301", "1132", "1133", "1134")] == [0, 0, 0, 0]
+    url = f"/api/v1/loans/{loan.pk}/recoveries/"
+    body = {"amount": "1234.50", "paid_on": on.isoformat(), "reference": "REC-1"}
+    with at(on):
+        first = client_for(org["demo_ops"]).post(url, body, format="json")
+        again = client_for(org["demo_ops"]).post(url, body, format="json")
+        other = client_for(org["demo_ops"]).post(url, {**body, "amount": "1.00"}, format="json")
+        early = client_for(org["demo_ops"]).post(url, {**body, "reference": "REC-0", "paid_on": "2026-01-01"}, format="json")
+        rm = client_for(org["demo_rm"]).post(url, {**body, "reference": "REC-2"}, format="json")
+        borrower = client_for(loan.borrower).post(url, {**body, "reference": "REC-3"}, format="json")
+    assert (first.status_code, again.status_code, other.status_code, early.status_code) == (201, 200, 409, 400)
+    assert rm.status_code == 403 and borrower.status_code == 403
+    assert first.json()["recovered_total"] == "1234.50"
+    assert account_balance(account="6302", on=on, reference=ref) == D("1234.50")
+    assert account_balance(account="3001", on=on, reference=ref) > 0
+    with pytest.raises(Conflict):  # an active loan takes repayments, not recoveries
+        from postloan.services import recovery_record
+
+        active = FastTrackLoanFactory(owner=ApplicantFactory(username="svc_rec2"), seed=43)
+        recovery_record(loan=active, amount=D("1.00"), paid_on=on, reference="X", by=org["demo_ops"])
