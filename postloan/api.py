@@ -21,7 +21,7 @@ from loanservice.errors import ApplicationError
 from loanservice.money import money_text
 
 from .cob import cob_last, cob_progress, cob_start
-from .models import SEVERITIES, CobRun, Loan
+from .models import SEVERITIES, ApprovalRequest, CobRun, Loan
 from .quotes import payoff_quote, prepayment_quote
 from .selectors import loan_transactions, loans_visible_to, warnings_open
 from .serializers import (
@@ -35,12 +35,14 @@ from .serializers import (
 )
 from .services import (
     accelerate_request,
+    approval_request_decide,
     loan_position,
     prepayment_make,
     recovery_record,
     renewal_eligibility,
     renewal_request,
     repayment_record,
+    reversal_request,
     survey_answer,
 )
 
@@ -349,3 +351,36 @@ class RecoveryView(APIView):
         return Response({"id": recovery.pk, "amount": money_text(recovery.amount), "paid_on": recovery.paid_on,
                          "reference": recovery.reference, "recovered_total": money_text(loan.recovered_amount)},
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class RepaymentReverseView(APIView):
+    """冲正 a repayment `{reason}` (operations): 201 `{id, status: pending}`; another person approves it at
+    `/api/v1/reversals/{id}/approve/`."""
+
+    permission_classes = [rule_permission("postloan.request_reversal")]
+
+    @extend_schema(request=ReasonSerializer, responses={201: inline_serializer("ReversalRequested", {
+        "id": serializers.IntegerField(), "status": serializers.CharField()})})
+    def post(self, request, pk, rid):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        repayment = get_object_or_404(loan.repayments.all(), pk=rid)
+        ser = ReasonSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        pending = reversal_request(loan=loan, repayment=repayment, by=request.user, **ser.validated_data)
+        return Response({"id": pending.pk, "status": pending.status, "repayment": repayment.pk},
+                        status=status.HTTP_201_CREATED)
+
+
+class ReversalApproveView(APIView):
+    """Four eyes: someone other than the requester (risk or an approver) approves the reversal, which applies it: the
+    opposite entries, the loan replayed without the repayment, the differences posted on the business date."""
+
+    permission_classes = [rule_permission("postloan.decide_request")]
+
+    @extend_schema(request=None, responses=inline_serializer("ReversalApproved", {
+        "id": serializers.IntegerField(), "status": serializers.CharField(), "result": serializers.DictField()}))
+    def post(self, request, pk):
+        pending = get_object_or_404(ApprovalRequest.objects.filter(kind=ApprovalRequest.Kind.REVERSAL,
+                                                                   loan__in=loans_visible_to(request.user)), pk=pk)
+        decided = approval_request_decide(request=pending, approve=True, by=request.user)
+        return Response({"id": decided.pk, "status": decided.status, "result": decided.result})

@@ -97,6 +97,11 @@ class Loan(ConcurrentTransitionMixin, models.Model):
     def write_off(self):
         pass
 
+    @transition(field=status, source=Status.CLOSED, target=Status.ACTIVE)
+    def reopen(self):
+        """A reversal (冲正) of the repayment that paid the loan off."""
+        self.closed_on = None
+
 
 class Installment(models.Model):
     loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="installments")
@@ -201,6 +206,8 @@ class Repayment(models.Model):
     kind = models.CharField(max_length=12, default="repayment",
                             choices=[("repayment", _("还款 repayment")), ("prepayment", _("提前还款 prepayment"))])
     reversed_at = models.DateTimeField(_("已冲正 reversed at"), null=True, blank=True)
+    # The loan's schedule as it stood before this repayment: a reversal replays the loan from here.
+    state_before = models.JSONField(default=dict, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from contextvars import ContextVar
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,8 +25,9 @@ from applications.services import application_create, prescreen_run
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
 from contracts.services import contract_schedule_policy, due_date_adjuster
+from ledger.models import JournalEntry, JournalLine
 from ledger.selectors import account_for
-from ledger.services import Cr, Dr, Entry, entries_post, entry_post
+from ledger.services import Cr, Dr, Entry, entries_post, entry_post, entry_reverse
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
@@ -137,8 +139,18 @@ def _entry(loan: Loan, *, kind: str, on: dt.date, key: str, **amounts: tuple[str
                  reference=f"loan:{loan.pk}", key=key)
 
 
+# While a reversal replays a loan (冲正), nothing is posted: the differences are posted once, at the end.
+_REPLAYING: ContextVar[bool] = ContextVar("postloan_replaying", default=False)
+
+
+def _entries_post(entries: list[Entry], *, by) -> int:
+    return 0 if _REPLAYING.get() else entries_post(entries, by=by)
+
+
 def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[str, Decimal]) -> None:
     """Post the entry in the caller's transaction (with the money movement it records)."""
+    if _REPLAYING.get():
+        return
     entry = _entry(loan, kind=kind, on=on, key=key, **amounts)
     if entry is not None:
         entry_post(kind=entry.kind, value_date=entry.value_date, lines=entry.lines, branch_id=entry.branch_id,
@@ -177,7 +189,7 @@ def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by, pen
     entries = [_accrual(loan, amount=amount, on=on, key=key),
                _penalty_accrual(loan, amount=penalty, on=on, key=f"{key}:penalty", compound=compound)]
     if any(entries):
-        entries_post([e for e in entries if e is not None], by=by)
+        _entries_post([e for e in entries if e is not None], by=by)
 
 
 def _off_balance(loan: Loan, *, amount: Decimal, on: dt.date, key: str, kind: str = "accrual") -> Entry | None:
@@ -276,7 +288,7 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
             loan.non_accrual_since = None
             moved.append(loan)
         loan.accrued_through = through
-    posted = entries_post([e for e in entries if e is not None], by=by)
+    posted = _entries_post([e for e in entries if e is not None], by=by)
     Installment.objects.bulk_update(list({id(i): i for i in changed}.values()),
                                     ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through",
                                      "compound_accrued", "compound_exact"], batch_size=1000)
@@ -482,12 +494,14 @@ def _allocate(rows: list[Installment], remaining: Decimal, totals: dict, allocat
 
 
 def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str, batch=None,
-                   prepay: dict | None = None) -> Repayment:
-    """The allocation, the schedule, the repayment and its entries, under the loan's lock (caught up)."""
+                   prepay: dict | None = None, replay: Repayment | None = None, mode: str | None = None) -> Repayment:
+    """The allocation, the schedule, the repayment and its entries, under the loan's lock (caught up). `replay`: a
+    reversal re-applies this recorded repayment to the replayed loan (its record updated, nothing posted)."""
     policy = policy_in_force(paid_on)
     cal = business_calendar()
     rate = penalty_rate(loan, policy)
     rows = list(loan.installments.select_for_update().filter(superseded=False).order_by("n"))
+    state_before = _snapshot(loan, rows)
     open_rows = [r for r in rows if r.settled_on is None]
     penalty_now = compound_now = ZERO
     for inst in open_rows:
@@ -498,6 +512,8 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
     figures = payoff_figures(loan, rows, paid_on, policy=policy, cal=cal)
     k = figures["current"]
     terms = prepayment_terms(loan, paid_on)
+    if mode:
+        terms = type(terms)(allowed=terms.allowed, fee_rate=terms.fee_rate, mode=MODES.get(mode, mode))
     totals = {"penalty": ZERO, "compound": ZERO, "interest": ZERO, "principal": ZERO}
     allocation: list[dict] = []
     remaining, prepaid, fee, note, mode = amount, ZERO, ZERO, "", None
@@ -585,13 +601,25 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
     details = {"lines": allocation, **({"note": note} if note else {})}
     if prepay:
         details.update({"requested": prepay["requested"], "mode": prepay["mode"]})
+    if replay is not None:  # a reversal replays it: the record now says how it applies (the first allocation kept)
+        details.update({k: v for k, v in replay.allocation.items() if k in ("requested", "mode")})
+        details["before_reversal"] = replay.allocation.get("before_reversal") or replay.allocation.get("lines", [])
+        for field, value in (("allocation", details), ("penalty_paid", totals["penalty"]), ("compound_paid", totals["compound"]),
+                             ("interest_paid", totals["interest"]), ("principal_paid", totals["principal"]),
+                             ("prepaid_principal", prepaid), ("prepayment_fee", fee), ("unapplied", remaining),
+                             ("state_before", state_before)):
+            setattr(replay, field, value)
+        replay.save()
+        loan.save()
+        return replay
     try:
         with transaction.atomic():
             repayment = Repayment.objects.create(
                 loan=loan, amount=amount, paid_on=paid_on, reference=reference, channel=channel, batch=batch,
                 kind="prepayment" if prepay else "repayment", allocation=details, penalty_paid=totals["penalty"],
                 compound_paid=totals["compound"], interest_paid=totals["interest"], principal_paid=totals["principal"],
-                prepaid_principal=prepaid, prepayment_fee=fee, unapplied=remaining, recorded_by=by)
+                prepaid_principal=prepaid, prepayment_fee=fee, unapplied=remaining, recorded_by=by,
+                state_before=state_before)
     except IntegrityError:
         raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
     _payment_post(loan, repayment=repayment, accrual=accrual, penalty_now=penalty_now, compound_now=compound_now,
@@ -625,11 +653,43 @@ def _payment_post(loan: Loan, *, repayment: Repayment, accrual: Decimal, penalty
     memo = [e for e in (_off_balance(loan, amount=accrual + penalty_now + compound_now, on=on, key=f"{key}:accrual"),
                         _off_balance(loan, amount=-earned, on=on, key=f"{key}:memo", kind="repayment")) if e is not None]
     if memo:
-        entries_post(memo, by=by)
+        _entries_post(memo, by=by)
     _post(loan, kind="repayment", on=on, key=key, by=by, clearing=("Dr", repayment.amount),
           penalty_income=("Cr", totals["penalty"]), compound_income=("Cr", totals["compound"]),
           interest_income=("Cr", totals["interest"]), loan_principal=("Cr", principal), fee_income=("Cr", fee),
           settlement=("Cr", unapplied))
+
+
+ROW_FIELDS = ("n", "due_date", "nominal_due_date", "period_start", "principal", "interest", "interest_upfront",
+              "paid_principal", "paid_interest", "paid_penalty", "paid_compound", "penalty_accrued", "penalty_exact",
+              "penalty_through", "compound_accrued", "compound_exact", "interest_accrued", "settled_on", "superseded")
+LOAN_FIELDS = ("outstanding_principal", "maturity_date", "status", "closed_on", "accrued_through", "non_accrual_since")
+
+
+def _json(value):
+    return value.isoformat() if isinstance(value, dt.date) else str(value) if isinstance(value, Decimal) else value
+
+
+def _snapshot(loan: Loan, rows: list[Installment]) -> dict:
+    """The loan and its schedule as they stand (what a reversal replays from)."""
+    return {"loan": {f: _json(getattr(loan, f)) for f in LOAN_FIELDS},
+            "rows": {str(r.pk): {f: _json(getattr(r, f)) for f in ROW_FIELDS} for r in rows}}
+
+
+def _restore(loan: Loan, state: dict) -> None:
+    """Put the loan and its schedule back as `state` recorded them (rows superseded since come back)."""
+    rows = {r.pk: r for r in loan.installments.filter(pk__in=[int(k) for k in state["rows"]])}
+    for pk, values in state["rows"].items():
+        row = rows[int(pk)]
+        for f, value in values.items():
+            setattr(row, f, Installment._meta.get_field(f).to_python(value))
+    Installment.objects.bulk_update(list(rows.values()), [f for f in ROW_FIELDS if f != "n"])
+    for f, value in state["loan"].items():
+        if f != "status":
+            setattr(loan, f, Loan._meta.get_field(f).to_python(value))
+    if loan.status == Loan.Status.CLOSED and state["loan"]["status"] == Loan.Status.ACTIVE:
+        loan.reopen()
+    loan.save()
 
 
 def _prepay(*, loan: Loan, rows: list[Installment], k: int, prepaid: Decimal, on: dt.date, mode: str, fee_rate: Decimal,
@@ -805,6 +865,8 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
             request.result = _restructure_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.WRITE_OFF:
             request.result = _write_off_apply(loan=loan, request=request, by=by)
+        elif request.kind == ApprovalRequest.Kind.REVERSAL:
+            request.result = _reversal_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.ACCELERATE:
             request.result = _accelerate_apply(loan=loan, reason=request.reason, by=by)
     transition()
@@ -990,6 +1052,124 @@ def recovery_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference:
         audit_record(actor=by, action="loan.recovery", obj=loan, data={"reference": reference, "amount": str(amount),
                                                                      "paid_on": paid_on.isoformat()})
     return recovery, True
+
+
+# ---------------------------------------------------------------- reversal of a repayment (冲正), four eyes
+@transaction.atomic
+def reversal_request(*, loan: Loan, repayment: Repayment, reason: str, by) -> ApprovalRequest:
+    """冲正 requested (operations); applied once another person (risk or an approver) approves it."""
+    _require(by, "postloan.request_reversal")
+    reason = _reason(reason)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    _reversal_check(loan, repayment)
+    if ApprovalRequest.objects.filter(loan=loan, kind=ApprovalRequest.Kind.REVERSAL, status=ApprovalRequest.Status.PENDING,
+                                      params__repayment=repayment.pk).exists():
+        raise Conflict(_("该笔还款已有待审批的冲正 / A reversal of this repayment is already pending."), state="pending")
+    request = ApprovalRequest.objects.create(loan=loan, kind=ApprovalRequest.Kind.REVERSAL, reason=reason, requested_by=by,
+                                             params={"repayment": repayment.pk, "reference": repayment.reference,
+                                                     "amount": f"{repayment.amount:.2f}"})
+    audit_record(actor=by, action="loan.approval_request.reversal", obj=loan, to_state=request.status, reason=reason,
+                 data={"request": request.pk, "repayment": repayment.pk})
+    return request
+
+
+def _reversal_check(loan: Loan, repayment: Repayment) -> None:
+    if repayment.loan_id != loan.pk:
+        raise ApplicationError(_("不是该贷款的还款 / Not a repayment of this loan."), errors={"repayment": [str(repayment.pk)]},
+                               code="not_found")
+    if repayment.reversed_at:
+        raise Conflict(_("该笔还款已冲正 / This repayment was already reversed."), state="reversed")
+    if loan.status == Loan.Status.WRITTEN_OFF or not repayment.state_before:
+        raise Conflict(_("该笔还款无法重放冲正 / This repayment cannot be replayed."), state=loan.status)
+    since = repayment.paid_on
+    if (loan.restructured_on and loan.restructured_on >= since) or (loan.accelerated_on and loan.accelerated_on >= since) \
+            or loan.non_accrual_since or JournalEntry.objects.filter(reference=f"loan:{loan.pk}", kind="non_accrual",
+                                                                     value_date__gte=since).exists():
+        raise Conflict(_("还款后已重组、宣布提前到期或转非应计，须人工处理 / Restructured, accelerated or non-accrual since: "
+                         "handle by hand."), state=loan.status)
+
+
+INCOME_OF = {"interest": "interest_income", "penalty": "penalty_income", "compound": "compound_income"}
+
+
+def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
+    """The opposite of the repayment's entries, the loan replayed from the repayment's value date without it (later
+    repayments re-allocated, accruals, penalty, days past due, classification floors), and the differences posted
+    in one entry on the current business date: no closed date changes, nothing deleted."""
+    repayment = Repayment.objects.select_for_update().get(pk=request.params["repayment"])
+    _reversal_check(loan, repayment)
+    today = business_date()
+    if loan.status == Loan.Status.ACTIVE:
+        loan_catch_up(loan=loan, by=by)
+    ref = f"loan:{loan.pk}"
+    own = Q(key=f"repayment:{repayment.pk}") | Q(key__startswith=f"repayment:{repayment.pk}:")
+    for entry in JournalEntry.objects.filter(own, reference=ref).order_by("id"):
+        entry_reverse(entry=entry, value_date=today, reason=request.reason, by=by)
+    rows_all = list(loan.installments.all())
+    accrued_before = {t: sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) for t in INCOME_OF}
+    income_removed = _entry_income(repayment)
+    through = today - dt.timedelta(days=1)  # the last closed date: the replayed loan is closed through it again
+    later = list(loan.repayments.filter(reversed_at__isnull=True).exclude(pk=repayment.pk)
+                 .filter(Q(paid_on__gt=repayment.paid_on) | Q(paid_on=repayment.paid_on, pk__gt=repayment.pk))
+                 .order_by("paid_on", "id"))
+    token = _REPLAYING.set(True)
+    try:
+        _restore(loan, repayment.state_before)
+        for rep in later:
+            at = Loan._meta.get_field("accrued_through").to_python(rep.state_before["loan"]["accrued_through"])
+            loans_close_through(loans=[loan], through=at, delinquency=False)
+            _payment_apply(loan=loan, amount=rep.amount, paid_on=rep.paid_on, reference=rep.reference, by=rep.recorded_by,
+                           channel=rep.channel, replay=rep, mode=rep.allocation.get("mode"))
+        if loan.status == Loan.Status.ACTIVE:
+            loans_close_through(loans=[loan], through=through, delinquency=False)
+    finally:
+        _REPLAYING.reset(token)
+    repayment.reversed_at = timezone.now()
+    repayment.save(update_fields=["reversed_at"])
+    loan.refresh_from_db()
+    rows_all = list(loan.installments.all())
+    # The differences: the balance-sheet accounts to what the replayed loan says, income by what it accrues.
+    lines: dict[str, Decimal] = {}  # role → signed amount, + debit, − credit
+    targets = {"loan_principal": loan.outstanding_principal if loan.status == Loan.Status.ACTIVE else ZERO,
+               "interest_receivable": interest_receivable(rows_all), "penalty_receivable": penalty_receivable(rows_all),
+               "compound_receivable": compound_receivable(rows_all),
+               "settlement": -(loan.principal + sum((r.unapplied for r in loan.repayments.filter(reversed_at__isnull=True)),
+                                                    ZERO))}
+    for role, target in targets.items():
+        code = account_for(role, loan.product_code)
+        net = _net_debit(code, today, ref)
+        if target != net:
+            lines[role] = target - net
+    for t, role in INCOME_OF.items():
+        change = sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) - accrued_before[t] + income_removed[t]
+        if change:
+            lines[role] = lines.get(role, ZERO) - change
+    if any(lines.values()):
+        _post(loan, kind="reversal", on=today, key=f"reversal:{request.pk}", by=by,
+              **{role: ("Dr", v) if v > 0 else ("Cr", -v) for role, v in lines.items() if v})
+    if loan.status == Loan.Status.ACTIVE:
+        loan_refresh_delinquency(loan=loan, today=through)
+    audit_record(actor=by, action="loan.repayment.reverse", obj=loan, reason=request.reason,
+                 data={"repayment": repayment.pk, "replayed": [r.pk for r in later], "differences": {
+                     k: str(v) for k, v in lines.items()}})
+    return {"repayment": repayment.pk, "replayed": len(later), "status": loan.status}
+
+
+def _entry_income(repayment: Repayment) -> dict[str, Decimal]:
+    """What the repayment's own entries put into each income account (the reversal took it out again)."""
+    out = dict.fromkeys(INCOME_OF, ZERO)
+    codes = {account_for(role, repayment.loan.product_code): t for t, role in INCOME_OF.items()}
+    for entry in JournalEntry.objects.filter(key__startswith=f"repayment:{repayment.pk}:").prefetch_related("lines__account"):
+        for line in entry.lines.all():
+            if line.account.code in codes:
+                out[codes[line.account.code]] += line.credit - line.debit
+    return out
+
+
+def _net_debit(code: str, on: dt.date, reference: str) -> Decimal:
+    sums = JournalLine.objects.filter(account__code=code, entry__value_date__lte=on, entry__reference=reference).aggregate(
+        d=Sum("debit"), c=Sum("credit"))
+    return (sums["d"] or ZERO) - (sums["c"] or ZERO)
 
 
 # ---------------------------------------------------------------- collateral and warning tasks

@@ -166,5 +166,10 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('loan', 'reference'), name='uniq_recovery_reference')],
             },
         ),
+        migrations.AddField(
+            model_name='repayment',
+            name='state_before',
+            field=models.JSONField(blank=True, default=dict),
+        ),
         migrations.RunPython(contract_terms_fill, migrations.RunPython.noop),
     ]
