@@ -1128,11 +1128,17 @@ def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     repayment.save(update_fields=["reversed_at"])
     loan.refresh_from_db()
     rows_all = list(loan.installments.all())
-    # The differences: the balance-sheet accounts to what the replayed loan says, income by what it accrues.
+    # The differences: the balance-sheet accounts to what the replayed loan says, income by what it accrues (less what
+    # the replay left off-balance, where it made the loan non-accrual).
+    off = loan.non_accrual_since is not None
+    unpaid = dict(zip(INCOME_OF, _unpaid_accrued(rows_all), strict=True))
     lines: dict[str, Decimal] = {}  # role → signed amount, + debit, − credit
     targets = {"loan_principal": loan.outstanding_principal if loan.status == Loan.Status.ACTIVE else ZERO,
-               "interest_receivable": interest_receivable(rows_all), "penalty_receivable": penalty_receivable(rows_all),
-               "compound_receivable": compound_receivable(rows_all),
+               "interest_receivable": ZERO if off else unpaid["interest"],
+               "penalty_receivable": ZERO if off else unpaid["penalty"],
+               "compound_receivable": ZERO if off else unpaid["compound"],
+               "off_balance_interest": sum(unpaid.values()) if off else ZERO,
+               "off_balance_contra": -sum(unpaid.values()) if off else ZERO,
                "settlement": -(loan.principal + sum((r.unapplied for r in loan.repayments.filter(reversed_at__isnull=True)),
                                                     ZERO))}
     for role, target in targets.items():
@@ -1141,7 +1147,8 @@ def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
         if target != net:
             lines[role] = target - net
     for t, role in INCOME_OF.items():
-        change = sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) - accrued_before[t] + income_removed[t]
+        change = (sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) - accrued_before[t] + income_removed[t]
+                  - (unpaid[t] if off else ZERO))
         if change:
             lines[role] = lines.get(role, ZERO) - change
     if any(lines.values()):
