@@ -69,7 +69,7 @@ class Loan(ConcurrentTransitionMixin, models.Model):
     penalty_markup = models.DecimalField(
         _("合同罚息上浮比例 contract penalty markup"), max_digits=5, decimal_places=4, default=Decimal("0.5000"),
         validators=[MinValueValidator(Decimal("0.30")), MaxValueValidator(Decimal("0.50"))],
-        help_text=_("合同约定，30%%-50%%；罚息利率 = 合同利率 × (1 + 上浮) / fixed in the contract, 30 %%-50 %%"))
+        help_text=_("合同约定，上浮0.30-0.50；罚息利率 = 合同利率 × (1 + 上浮) / fixed in the contract, 0.30-0.50"))
     prepayment_terms = models.JSONField(_("合同提前还款条款 contract prepayment terms"), default=dict, blank=True,
                                         help_text="{allowed, lock_in_months, fee_rate, fee_free_after_months, mode}")
     accelerated_on = models.DateField(_("宣布提前到期日 accelerated on"), null=True, blank=True)
@@ -265,7 +265,7 @@ class PostloanPolicy(models.Model):
     overdue_charge_cap = models.DecimalField(
         _("罚息复利费用年化上限 annual cap on penalty, compound interest and fees"), max_digits=5, decimal_places=4,
         default=Decimal("0.2400"), validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("0.24"))],
-        help_text=_("九民纪要第51条：合计不超过年24%% / 九民纪要 §51: never above 24 %% a year"))
+        help_text=_("九民纪要第51条：合计年化不超过0.24 / 九民纪要 §51: never above 0.24 a year"))
     non_accrual_dpd = models.PositiveSmallIntegerField(_("非应计天数 non-accrual after days past due"), default=90)
     accelerate_needs_approval = models.BooleanField(_("宣布提前到期须审批 acceleration needs approval"), default=True)
     red_task_days = models.DecimalField(_("红色预警处置时限(工作日) red task SLA (business days)"), max_digits=4, decimal_places=1, default=Decimal("1"))

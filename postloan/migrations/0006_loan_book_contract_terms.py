@@ -96,7 +96,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='loan',
             name='penalty_markup',
-            field=models.DecimalField(decimal_places=4, default=Decimal('0.5000'), help_text='合同约定，30%%-50%%；罚息利率 = 合同利率 × (1 + 上浮) / fixed in the contract, 30 %%-50 %%', max_digits=5, validators=[django.core.validators.MinValueValidator(Decimal('0.30')), django.core.validators.MaxValueValidator(Decimal('0.50'))], verbose_name='合同罚息上浮比例 contract penalty markup'),
+            field=models.DecimalField(decimal_places=4, default=Decimal('0.5000'), help_text='合同约定，上浮0.30-0.50；罚息利率 = 合同利率 × (1 + 上浮) / fixed in the contract, 0.30-0.50', max_digits=5, validators=[django.core.validators.MinValueValidator(Decimal('0.30')), django.core.validators.MaxValueValidator(Decimal('0.50'))], verbose_name='合同罚息上浮比例 contract penalty markup'),
         ),
         migrations.AddField(
             model_name='loan',
@@ -126,7 +126,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='postloanpolicy',
             name='overdue_charge_cap',
-            field=models.DecimalField(decimal_places=4, default=Decimal('0.2400'), help_text='九民纪要第51条：合计不超过年24%% / 九民纪要 §51: never above 24 %% a year', max_digits=5, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('0.24'))], verbose_name='罚息复利费用年化上限 annual cap on penalty, compound interest and fees'),
+            field=models.DecimalField(decimal_places=4, default=Decimal('0.2400'), help_text='九民纪要第51条：合计年化不超过0.24 / 九民纪要 §51: never above 0.24 a year', max_digits=5, validators=[django.core.validators.MinValueValidator(Decimal('0')), django.core.validators.MaxValueValidator(Decimal('0.24'))], verbose_name='罚息复利费用年化上限 annual cap on penalty, compound interest and fees'),
         ),
         migrations.AddField(
             model_name='repayment',
