@@ -237,6 +237,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two fields are named "mode" (a site visit's, a prepayment's): each enum its own name.
+    "ENUM_NAME_OVERRIDES": {"PrepaymentModeEnum": "postloan.serializers.MODE_CHOICES"},
 }
 
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))

@@ -190,6 +190,12 @@ def _policy_of(application: LoanApplication) -> dict:
                            term_months=application.offer_term_months)
 
 
+def contract_schedule_policy(application: LoanApplication) -> dict:
+    """The schedule policy the loan contract states (grace months, repayment day, due-date rule): what the loan is
+    serviced to for its whole life, whatever the product says later."""
+    return dict(_policy_of(application))
+
+
 def schedule_options(application: LoanApplication) -> dict:
     """Keyword arguments for build_schedule beyond amount, rate, term, method and start date (used by the
     contract annex and by postloan.loan_open)."""

@@ -21,6 +21,7 @@ CHART = [
     ("601103", "复利收入", "Compound interest income", "income"),
     ("6021", "手续费及佣金收入", "Fee income", "income"),
     ("6702", "信用减值损失", "Credit impairment loss", "expense"),
+    ("6302", "核销贷款收回", "Recovery of loans written off", "income"),
     ("7001", "表外应收未收利息", "Off-balance interest receivable", "memo"),
     ("7002", "表外应收未收利息对应科目", "Off-balance interest contra", "memo_contra"),
 ]
@@ -40,6 +41,7 @@ MAPPING = {
     "clearing": "3001",
     "allowance": "1304",
     "impairment": "6702",
+    "recovery_income": "6302",
     "off_balance_interest": "7001",
     "off_balance_contra": "7002",
 }

@@ -3,9 +3,12 @@ renewal (无还本续贷) and the satisfaction survey. The fields of DESIGN.md a
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -14,13 +17,34 @@ from rest_framework.views import APIView
 from loanservice import roles
 from loanservice.api import rule_permission
 from loanservice.business_date import business_date
+from loanservice.errors import ApplicationError
 from loanservice.money import money_text
 
 from .cob import cob_last, cob_progress, cob_start
-from .models import SEVERITIES, CobRun, Loan
+from .models import SEVERITIES, ApprovalRequest, CobRun, Loan
+from .quotes import payoff_quote, prepayment_quote
 from .selectors import loan_transactions, loans_visible_to, warnings_open
-from .serializers import RenewalSerializer, RepaymentSerializer
-from .services import loan_position, renewal_eligibility, renewal_request, repayment_record, survey_answer
+from .serializers import (
+    PayoffQuoteQuery,
+    PrepaymentQuoteSerializer,
+    PrepaymentSerializer,
+    ReasonSerializer,
+    RecoverySerializer,
+    RenewalSerializer,
+    RepaymentSerializer,
+)
+from .services import (
+    accelerate_request,
+    approval_request_decide,
+    loan_position,
+    prepayment_make,
+    recovery_record,
+    renewal_eligibility,
+    renewal_request,
+    repayment_record,
+    reversal_request,
+    survey_answer,
+)
 
 __all__ = ["loans_visible_to", "loan_detail"]
 
@@ -205,3 +229,158 @@ class SurveyView(APIView):
         ser.is_valid(raise_exception=True)
         survey = survey_answer(loan=loan, by=request.user, **ser.validated_data)
         return Response({"id": survey.pk, "trigger": survey.trigger, "score": survey.score}, status=status.HTTP_201_CREATED)
+
+
+# ---------------------------------------------------------------- servicing to the contract: quotes and prepayments
+def money_out():
+    return serializers.CharField(help_text="money, two decimals")
+
+
+def quote_lines():
+    return inline_serializer("QuoteLine", {"n": serializers.IntegerField(), "due_date": serializers.DateField(),
+                                           "principal": money_out(), "interest": money_out(), "total": money_out()}, many=True)
+
+
+def _money(figures: dict) -> dict:
+    return {k: money_text(v) if isinstance(v, Decimal) else v for k, v in figures.items()}
+
+
+def quote_out(figures: dict) -> dict:
+    out = _money(figures)
+    if "schedule" in figures:
+        out["schedule"] = [_money(line) for line in figures["schedule"]]
+    return out
+
+
+class PayoffQuoteView(APIView):
+    """提前结清试算: what paying the loan off on `on` costs — every amount due by then (`overdue`), the principal not yet
+    due, interest to the day (actual / 360), penalty and compound interest, and only the fee the contract names."""
+
+    permission_classes = [rule_permission("postloan.quote")]
+
+    @extend_schema(parameters=[PayoffQuoteQuery], responses=inline_serializer("PayoffQuote", {
+        "on": serializers.DateField(), "overdue": money_out(), "principal": money_out(), "interest": money_out(),
+        "penalty": money_out(), "compound": money_out(), "fee": money_out(), "total": money_out(),
+        "allowed": serializers.BooleanField()}))
+    def get(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        query = PayoffQuoteQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(quote_out(payoff_quote(loan=loan, on=query.validated_data.get("on"))))
+
+
+class PrepaymentQuoteView(APIView):
+    """提前还款试算: prepaying `amount` of principal on `on` (the business date or later): what is due now and the
+    schedule as it would become (the contract's repayment day, holiday rule and maturity kept)."""
+
+    permission_classes = [rule_permission("postloan.quote")]
+
+    @extend_schema(request=PrepaymentQuoteSerializer, responses=inline_serializer("PrepaymentQuote", {
+        "on": serializers.DateField(), "mode": serializers.CharField(), "principal": money_out(), "interest": money_out(),
+        "fee": money_out(), "arrears": money_out(), "due_now": money_out(), "payoff": serializers.BooleanField(),
+        "schedule": quote_lines()}))
+    def post(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        ser = PrepaymentQuoteSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        return Response(quote_out(prepayment_quote(loan=loan, **ser.validated_data)))
+
+
+class PrepaymentView(APIView):
+    """提前还款 on the business date (the borrower of the loan, operations), exactly once per `Idempotency-Key`: 201
+    the first time, 200 with the same prepayment for the same key, 409 for the same key with another body."""
+
+    permission_classes = [rule_permission("postloan.prepay")]
+
+    @extend_schema(request=PrepaymentSerializer,
+                   parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+                   responses={201: inline_serializer("PrepaymentOut", {
+                       "id": serializers.IntegerField(), "amount": money_out(), "principal": money_out(), "interest": money_out(),
+                       "fee": money_out(), "mode": serializers.CharField(), "loan_status": serializers.CharField()})})
+    def post(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        if not key or len(key) > 72:
+            raise ApplicationError(_("缺少 Idempotency-Key 请求头 / The Idempotency-Key header is required."),
+                                   errors={"Idempotency-Key": [_("必填，最长72字符 / Required, at most 72 characters.")]})
+        ser = PrepaymentSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        repayment, created = prepayment_make(loan=loan, key=key, by=request.user, **ser.validated_data)
+        repayment.loan.refresh_from_db(fields=["status"])
+        return Response({"id": repayment.pk, "amount": money_text(repayment.amount),
+                         "principal": money_text(repayment.principal_paid + repayment.prepaid_principal),
+                         "prepaid_principal": money_text(repayment.prepaid_principal),
+                         "interest": money_text(repayment.interest_paid), "penalty": money_text(repayment.penalty_paid),
+                         "compound": money_text(repayment.compound_paid), "fee": money_text(repayment.prepayment_fee),
+                         "mode": repayment.allocation.get("mode", ""), "loan_status": repayment.loan.status},
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AccelerateView(APIView):
+    """宣布提前到期 `{reason}` (risk, operations): 201 `{id, status: pending}` when the policy asks for a second person's
+    approval (decided like every post-loan request), else 201 `{id: null, status: applied, accelerated_on, due}`."""
+
+    permission_classes = [rule_permission("postloan.accelerate")]
+
+    @extend_schema(request=ReasonSerializer, responses={201: inline_serializer("AccelerateOut", {
+        "id": serializers.IntegerField(allow_null=True), "status": serializers.CharField(),
+        "accelerated_on": serializers.DateField(required=False), "due": money_out()})})
+    def post(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        ser = ReasonSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        pending, result = accelerate_request(loan=loan, by=request.user, **ser.validated_data)
+        body = {"id": pending.pk, "status": pending.status} if pending else {"id": None, "status": "applied", **result}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class RecoveryView(APIView):
+    """核销后收回 `{amount, paid_on, reference}` (risk, operations) on a written-off loan; idempotent by reference."""
+
+    permission_classes = [rule_permission("postloan.record_recovery")]
+
+    @extend_schema(request=RecoverySerializer, responses={201: inline_serializer("RecoveryOut", {
+        "id": serializers.IntegerField(), "amount": money_out(), "paid_on": serializers.DateField(),
+        "reference": serializers.CharField(), "recovered_total": money_out()})})
+    def post(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        ser = RecoverySerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        recovery, created = recovery_record(loan=loan, by=request.user, **ser.validated_data)
+        loan.refresh_from_db(fields=["recovered_amount"])
+        return Response({"id": recovery.pk, "amount": money_text(recovery.amount), "paid_on": recovery.paid_on,
+                         "reference": recovery.reference, "recovered_total": money_text(loan.recovered_amount)},
+                        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class RepaymentReverseView(APIView):
+    """冲正 a repayment `{reason}` (operations): 201 `{id, status: pending}`; another person approves it at
+    `/api/v1/reversals/{id}/approve/`."""
+
+    permission_classes = [rule_permission("postloan.request_reversal")]
+
+    @extend_schema(request=ReasonSerializer, responses={201: inline_serializer("ReversalRequested", {
+        "id": serializers.IntegerField(), "status": serializers.CharField()})})
+    def post(self, request, pk, rid):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        repayment = get_object_or_404(loan.repayments.all(), pk=rid)
+        ser = ReasonSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        pending = reversal_request(loan=loan, repayment=repayment, by=request.user, **ser.validated_data)
+        return Response({"id": pending.pk, "status": pending.status, "repayment": repayment.pk},
+                        status=status.HTTP_201_CREATED)
+
+
+class ReversalApproveView(APIView):
+    """Four eyes: someone other than the requester (risk or an approver) approves the reversal, which applies it: the
+    opposite entries, the loan replayed without the repayment, the differences posted on the business date."""
+
+    permission_classes = [rule_permission("postloan.decide_request")]
+
+    @extend_schema(request=None, responses=inline_serializer("ReversalApproved", {
+        "id": serializers.IntegerField(), "status": serializers.CharField(), "result": serializers.DictField()}))
+    def post(self, request, pk):
+        pending = get_object_or_404(ApprovalRequest.objects.filter(kind=ApprovalRequest.Kind.REVERSAL,
+                                                                   loan__in=loans_visible_to(request.user)), pk=pk)
+        decided = approval_request_decide(request=pending, approve=True, by=request.user)
+        return Response({"id": decided.pk, "status": decided.status, "result": decided.result})

@@ -64,6 +64,18 @@ class Loan(ConcurrentTransitionMixin, models.Model):
     restructured_on = models.DateField(_("重组日 restructured on"), null=True, blank=True)
     observation_until = models.DateField(_("重组观察期至 observation period until"), null=True, blank=True)
     recall_requested_on = models.DateField(_("提前收回 recall requested on"), null=True, blank=True)
+    # The contract's terms the loan is serviced to (fixed at opening; later policy or product edits do not change them).
+    repayment_day = models.PositiveSmallIntegerField(_("合同还款日 contract repayment day"), null=True, blank=True)
+    due_date_rule = models.CharField(_("节假日还款日规则 due-date holiday rule"), max_length=20, blank=True, default="")
+    penalty_markup = models.DecimalField(
+        _("合同罚息上浮比例 contract penalty markup"), max_digits=5, decimal_places=4, default=Decimal("0.5000"),
+        validators=[MinValueValidator(Decimal("0.30")), MaxValueValidator(Decimal("0.50"))],
+        help_text=_("合同约定，上浮0.30-0.50；罚息利率 = 合同利率 × (1 + 上浮) / fixed in the contract, 0.30-0.50"))
+    prepayment_terms = models.JSONField(_("合同提前还款条款 contract prepayment terms"), default=dict, blank=True,
+                                        help_text="{allowed, lock_in_months, fee_rate, fee_free_after_months, mode}")
+    accelerated_on = models.DateField(_("宣布提前到期日 accelerated on"), null=True, blank=True)
+    non_accrual_since = models.DateField(_("停止计息(非应计)起始日 non-accrual since"), null=True, blank=True)
+    recovered_amount = models.DecimalField(_("核销后收回 recovered after write-off"), **MONEY, default=0)
     written_off_amount = models.DecimalField(**MONEY, null=True, blank=True)
     closed_on = models.DateField(null=True, blank=True)
     accrued_through = models.DateField(_("日终已处理至 closed through"), null=True, blank=True,
@@ -86,6 +98,11 @@ class Loan(ConcurrentTransitionMixin, models.Model):
     def write_off(self):
         pass
 
+    @transition(field=status, source=Status.CLOSED, target=Status.ACTIVE)
+    def reopen(self):
+        """A reversal (冲正) of the repayment that paid the loan off."""
+        self.closed_on = None
+
 
 class Installment(models.Model):
     loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="installments")
@@ -99,6 +116,17 @@ class Installment(models.Model):
     penalty_through = models.DateField(_("罚息计至 penalty accrued through"), null=True, blank=True)
     paid_penalty = models.DecimalField(**MONEY, default=0)
     interest_accrued = models.DecimalField(_("已计提利息 interest accrued"), **MONEY, default=0)
+    # The contract's nominal due date (before the holiday rule moved it) and the nominal start of the period: interest
+    # accrues on the nominal period; the due date (moved) only says when it is payable.
+    nominal_due_date = models.DateField(_("名义应还日 nominal due date"), null=True, blank=True)
+    period_start = models.DateField(_("计息起始日 period start"), null=True, blank=True)
+    # Interest of this period charged before its due date on principal prepaid in it (interest to the day).
+    interest_upfront = models.DecimalField(_("提前还款时已收本期利息 interest charged at prepayment"), **MONEY, default=0)
+    compound_accrued = models.DecimalField(_("已计复利 compound interest accrued"), **MONEY, default=0)
+    compound_exact = models.DecimalField(max_digits=28, decimal_places=12, null=True, blank=True)
+    paid_compound = models.DecimalField(**MONEY, default=0)
+    # Interest, penalty and compound interest accrued while the loan was non-accrual (表外, off the income statement).
+    off_balance_accrued = models.DecimalField(_("表外应收未收利息 off-balance accrued"), **MONEY, default=0)
     # The penalty accrued to the fraction of a cent: each day's accrual is the change of its rounded value, so
     # accruing daily and accruing once charge the same cents.
     penalty_exact = models.DecimalField(max_digits=28, decimal_places=12, null=True, blank=True)
@@ -127,6 +155,10 @@ class Installment(models.Model):
     @property
     def due_remaining(self):
         return self.total - self.paid
+
+    @property
+    def nominal(self):
+        return self.nominal_due_date or self.due_date
 
 
 class RepaymentImport(models.Model):
@@ -166,11 +198,17 @@ class Repayment(models.Model):
     batch = models.ForeignKey(RepaymentImport, null=True, blank=True, on_delete=models.PROTECT, related_name="repayments")
     allocation = models.JSONField(default=dict)
     penalty_paid = models.DecimalField(**MONEY, default=0)
+    compound_paid = models.DecimalField(_("复利 compound interest paid"), **MONEY, default=0)
     interest_paid = models.DecimalField(**MONEY, default=0)
     principal_paid = models.DecimalField(**MONEY, default=0)
     prepaid_principal = models.DecimalField(_("提前还本 prepaid principal"), **MONEY, default=0)
     prepayment_fee = models.DecimalField(_("提前还款违约金 prepayment fee"), **MONEY, default=0)
     unapplied = models.DecimalField(**MONEY, default=0)
+    kind = models.CharField(max_length=12, default="repayment",
+                            choices=[("repayment", _("还款 repayment")), ("prepayment", _("提前还款 prepayment"))])
+    reversed_at = models.DateTimeField(_("已冲正 reversed at"), null=True, blank=True)
+    # The loan's schedule as it stood before this repayment: a reversal replays the loan from here.
+    state_before = models.JSONField(default=dict, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -225,6 +263,12 @@ class PostloanPolicy(models.Model):
     restructure_observation_months = models.PositiveSmallIntegerField(_("重组观察期(月) observation period (months)"), default=12)
     write_off_min_category = models.CharField(_("核销要求的最低分类 minimum category for write-off"), max_length=20,
                                               choices=FIVE_CATEGORIES, default="doubtful")
+    overdue_charge_cap = models.DecimalField(
+        _("罚息复利费用年化上限 annual cap on penalty, compound interest and fees"), max_digits=5, decimal_places=4,
+        default=Decimal("0.2400"), validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("0.24"))],
+        help_text=_("九民纪要第51条：合计年化不超过0.24 / 九民纪要 §51: never above 0.24 a year"))
+    non_accrual_dpd = models.PositiveSmallIntegerField(_("非应计天数 non-accrual after days past due"), default=90)
+    accelerate_needs_approval = models.BooleanField(_("宣布提前到期须审批 acceleration needs approval"), default=True)
     red_task_days = models.DecimalField(_("红色预警处置时限(工作日) red task SLA (business days)"), max_digits=4, decimal_places=1, default=Decimal("1"))
     orange_task_days = models.DecimalField(_("橙色预警处置时限 orange task SLA"), max_digits=4, decimal_places=1, default=Decimal("3"))
     yellow_task_days = models.DecimalField(_("黄色预警处置时限 yellow task SLA"), max_digits=4, decimal_places=1, default=Decimal("5"))
@@ -487,6 +531,8 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
         EXTENSION = "extension", _("展期 term extension")
         RESCHEDULE = "reschedule", _("重新安排还款计划 reschedule")
         WRITE_OFF = "write_off", _("核销 write-off")
+        ACCELERATE = "accelerate", _("宣布提前到期 acceleration")
+        REVERSAL = "reversal", _("冲正 reversal")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("待审批 pending")
@@ -626,3 +672,24 @@ class CobPartition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}[{self.lo}..{self.hi}] {self.done}/{self.total}"
+
+
+class Recovery(models.Model):
+    """核销后收回 (账销案存: a write-off never ends collection): cash received on a written-off loan, booked as
+    recovery income. Idempotent by reference."""
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="recoveries")
+    amount = models.DecimalField(**MONEY)
+    paid_on = models.DateField()
+    reference = models.CharField(max_length=80)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("核销后收回 recovery after write-off")
+        verbose_name_plural = _("核销后收回 recoveries after write-off")
+        ordering = ["paid_on", "id"]
+        constraints = [models.UniqueConstraint(fields=["loan", "reference"], name="uniq_recovery_reference")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.amount}"

@@ -6,6 +6,7 @@ import rules
 
 from loanservice.roles import (
     is_admin,
+    is_applicant,
     is_approver,
     is_branch_approver,
     is_head_approver,
@@ -55,3 +56,11 @@ rules.add_perm("postloan.import_repayments", is_operations)
 rules.add_perm("postloan.view_business_date", is_staff | is_integration)
 rules.add_perm("postloan.run_cob", is_operations | is_admin)
 rules.add_perm("postloan.view_book", is_staff)
+# Servicing to the contract: quotes (the borrower of the loan, staff), prepayments (the borrower, operations),
+# acceleration and recoveries after write-off (risk, operations), reversals of repayments (operations ask; another
+# person with the risk or an approver role approves: decide_request_of).
+rules.add_perm("postloan.quote", is_applicant | is_staff)
+rules.add_perm("postloan.prepay", is_applicant | is_operations)
+rules.add_perm("postloan.accelerate", is_risk | is_operations)
+rules.add_perm("postloan.record_recovery", is_risk | is_operations)
+rules.add_perm("postloan.request_reversal", is_operations)

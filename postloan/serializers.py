@@ -51,3 +51,41 @@ class RenewalSerializer(serializers.Serializer):
         if attrs["kind"] == "top_up" and attrs.get("amount") is None:
             raise serializers.ValidationError({"amount": [REQUIRED]})
         return attrs
+
+
+MODE_CHOICES = [("shorten_term", gettext_lazy("缩短期限 shorten the term")),
+                ("lower_installment", gettext_lazy("减少月供 lower the installment"))]
+_MODE_MESSAGES = {"invalid_choice": gettext_lazy("shorten_term 或 lower_installment / shorten_term or lower_installment."),
+                  "required": REQUIRED, "null": REQUIRED}
+_QUOTE_DATE_MESSAGES = {"invalid": gettext_lazy("日期格式 YYYY-MM-DD / YYYY-MM-DD."), "required": REQUIRED, "null": REQUIRED}
+
+
+class PayoffQuoteQuery(serializers.Serializer):
+    on = serializers.DateField(required=False, input_formats=DATE_FORMATS, error_messages=_QUOTE_DATE_MESSAGES,
+                               help_text="the payoff date, the business date or later (default: the business date)")
+
+
+class PrepaymentQuoteSerializer(serializers.Serializer):
+    amount = MoneySerializerField(allow_zero=False, help_text="principal to prepay")
+    on = serializers.DateField(required=False, input_formats=DATE_FORMATS, error_messages=_QUOTE_DATE_MESSAGES,
+                               help_text="the business date or later (default: the business date)")
+    mode = serializers.ChoiceField(choices=MODE_CHOICES, error_messages=_MODE_MESSAGES)
+
+
+class PrepaymentSerializer(serializers.Serializer):
+    amount = MoneySerializerField(allow_zero=False, help_text="principal to prepay")
+    mode = serializers.ChoiceField(choices=MODE_CHOICES, error_messages=_MODE_MESSAGES)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, error_messages={"blank": REQUIRED, "required": REQUIRED})
+
+
+class RecoverySerializer(serializers.Serializer):
+    amount = MoneySerializerField(allow_zero=False)
+    paid_on = serializers.DateField(input_formats=DATE_FORMATS, error_messages=_DATE_MESSAGES)
+    reference = serializers.CharField(max_length=80, error_messages={
+        "blank": REQUIRED, "required": REQUIRED, "max_length": gettext_lazy("流水号必填，最多80字符 / Required, at most 80 characters.")})
+
+    def validate_paid_on(self, value):
+        return _not_in_future(value)

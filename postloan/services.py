@@ -8,11 +8,13 @@ The nightly, set-based monitoring job lives in `postloan.monitoring`; the CSV im
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-import math
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from contextvars import ContextVar
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -22,9 +24,10 @@ from applications.models import LoanProduct
 from applications.services import application_create, prescreen_run
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
-from contracts.services import schedule_options
+from contracts.services import contract_schedule_policy, due_date_adjuster
+from ledger.models import JournalEntry, JournalLine
 from ledger.selectors import account_for
-from ledger.services import Cr, Dr, Entry, entries_post, entry_post
+from ledger.services import Cr, Dr, Entry, entries_post, entry_post, entry_reverse
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
@@ -44,6 +47,7 @@ from .models import (
     Installment,
     Loan,
     PostloanPolicy,
+    Recovery,
     RenewalOffer,
     Repayment,
     SourceRefresh,
@@ -53,13 +57,28 @@ from .models import (
 from .monitoring import delinquency_refresh, monitored_sources
 from .policy import (
     classification_floor,
+    overdue_cutoff,
     policy_in_force,
     prepayment_rule,
     rank,
 )
+from .quotes import (
+    MODES,
+    cash_split,
+    grace_end,
+    installment_accrue_penalty,
+    interest_to_day,
+    payoff_figures,
+    penalty_rate,
+    period_start,
+    prepayment_figures,
+    prepayment_terms,
+    rebuilt_lines,
+)
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+PENALTY_MARKUP_MIN, PENALTY_MARKUP_MAX = Decimal("0.30"), Decimal("0.50")  # 罚息上浮 30 %-50 % (银发〔2003〕251号)
 
 
 def _round(x: Decimal) -> Decimal:
@@ -108,11 +127,6 @@ def loan_refresh_delinquency(*, loan: Loan, today: dt.date | None = None) -> Loa
 
 
 
-def months_between(start: dt.date, end: dt.date) -> int:
-    months = (end.year - start.year) * 12 + end.month - start.month
-    return months - (1 if end.day < start.day else 0)
-
-
 # ---------------------------------------------------------------- the ledger
 def _entry(loan: Loan, *, kind: str, on: dt.date, key: str, **amounts: tuple[str, Decimal]) -> Entry | None:
     """One balanced entry for the loan (reference `loan:<id>`): each keyword is a line, `role=("Dr"|"Cr", amount)`,
@@ -125,8 +139,18 @@ def _entry(loan: Loan, *, kind: str, on: dt.date, key: str, **amounts: tuple[str
                  reference=f"loan:{loan.pk}", key=key)
 
 
+# While a reversal replays a loan (冲正), nothing is posted: the differences are posted once, at the end.
+_REPLAYING: ContextVar[bool] = ContextVar("postloan_replaying", default=False)
+
+
+def _entries_post(entries: list[Entry], *, by) -> int:
+    return 0 if _REPLAYING.get() else entries_post(entries, by=by)
+
+
 def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[str, Decimal]) -> None:
     """Post the entry in the caller's transaction (with the money movement it records)."""
+    if _REPLAYING.get():
+        return
     entry = _entry(loan, kind=kind, on=on, key=key, **amounts)
     if entry is not None:
         entry_post(kind=entry.kind, value_date=entry.value_date, lines=entry.lines, branch_id=entry.branch_id,
@@ -135,18 +159,16 @@ def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[
 
 # ---------------------------------------------------------------- close of business for one loan (日终)
 def _interest_target(loan: Loan, installments: list[Installment], on: dt.date) -> tuple[Installment | None, Decimal]:
-    """The contract interest that should stand accrued on `on` for the installment whose period holds `on`: the
-    principal not yet due × rate × days since the period's nominal start / 360 (what a payoff would charge), and on
-    the due date the scheduled interest. Never below what the borrower already paid of it."""
-    k = next((k for k, inst in enumerate(installments) if inst.due_date >= on), None)
+    """The contract interest that should stand accrued on `on` for the installment whose nominal period holds `on`:
+    what a payoff would charge (`quotes.interest_to_day`), and on the nominal due date the scheduled interest. Never
+    below what already stands accrued or paid."""
+    k = next((k for k, inst in enumerate(installments) if inst.nominal >= on), None)
     if k is None:
         return None, ZERO  # past maturity: overdue amounts accrue penalty interest, not contract interest
     inst = installments[k]
-    if on == inst.due_date:
+    if on == inst.nominal:
         return inst, max(inst.interest, inst.paid_interest)
-    start = installments[k - 1].due_date if k else loan.disbursed_on
-    not_due = sum((i.principal - i.paid_principal for i in installments[k:]), ZERO)
-    return inst, max(_round(not_due * loan.annual_rate * (on - start).days / 360), inst.interest_accrued)
+    return inst, max(interest_to_day(loan, installments, k, on), inst.interest_accrued)
 
 
 def _accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | None:
@@ -156,60 +178,124 @@ def _accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | N
     return _entry(loan, kind="accrual", on=on, key=key, interest_income=("Dr", -amount), interest_receivable=("Cr", -amount))
 
 
-def _penalty_accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str) -> Entry | None:
-    """Dr penalty receivable / Cr penalty income."""
+def _penalty_accrual(loan: Loan, *, amount: Decimal, on: dt.date, key: str, compound: Decimal = ZERO) -> Entry | None:
+    """Dr penalty receivable / Cr penalty income (罚息); Dr compound receivable / Cr compound income (复利)."""
     return _entry(loan, kind="penalty_accrual", on=on, key=key, penalty_receivable=("Dr", amount),
-                  penalty_income=("Cr", amount))
+                  penalty_income=("Cr", amount), compound_receivable=("Dr", compound), compound_income=("Cr", compound))
 
 
-def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by, penalty: Decimal = ZERO) -> None:
+def _accrual_post(loan: Loan, *, amount: Decimal, on: dt.date, key: str, by, penalty: Decimal = ZERO,
+                  compound: Decimal = ZERO) -> None:
     entries = [_accrual(loan, amount=amount, on=on, key=key),
-               _penalty_accrual(loan, amount=penalty, on=on, key=f"{key}:penalty")]
+               _penalty_accrual(loan, amount=penalty, on=on, key=f"{key}:penalty", compound=compound)]
     if any(entries):
-        entries_post([e for e in entries if e is not None], by=by)
+        _entries_post([e for e in entries if e is not None], by=by)
+
+
+def _off_balance(loan: Loan, *, amount: Decimal, on: dt.date, key: str, kind: str = "accrual") -> Entry | None:
+    """非应计: interest, penalty or compound interest accrued while the loan is non-accrual goes only to the off-balance
+    memo (Dr 表外欠息 / Cr its contra); a negative amount (the due-date adjustment, cash received) the other way."""
+    if amount >= 0:
+        return _entry(loan, kind=kind, on=on, key=key, off_balance_interest=("Dr", amount), off_balance_contra=("Cr", amount))
+    return _entry(loan, kind=kind, on=on, key=key, off_balance_contra=("Dr", -amount), off_balance_interest=("Cr", -amount))
+
+
+def _unpaid_accrued(rows) -> tuple[Decimal, Decimal, Decimal]:
+    return interest_receivable(rows), penalty_receivable(rows), compound_receivable(rows)
+
+
+def _non_accrual_transfer(loan: Loan, rows, *, on: dt.date, key: str, into: bool) -> list[Entry]:
+    """Into non-accrual: the accrued unpaid interest, penalty and compound interest reversed out of income into the
+    off-balance memo; out of it (cured): back on the balance sheet and into income."""
+    interest, penalty, compound = _unpaid_accrued(rows)
+    side, other = ("Dr", "Cr") if into else ("Cr", "Dr")
+    entries = [_entry(loan, kind="non_accrual", on=on, key=key, interest_income=(side, interest),
+                      interest_receivable=(other, interest), penalty_income=(side, penalty), penalty_receivable=(other, penalty),
+                      compound_income=(side, compound), compound_receivable=(other, compound)),
+               _off_balance(loan, amount=(interest + penalty + compound) * (1 if into else -1), on=on, key=f"{key}:memo",
+                            kind="non_accrual")]
+    return [e for e in entries if e is not None]
+
+
+def _accrual_resume(loan: Loan, *, on: dt.date, key: str, by) -> None:
+    """Back on the balance sheet before a restructuring or a write-off: what the memo holds becomes receivable and
+    income again (the write-off then writes the receivable off like any other)."""
+    if loan.non_accrual_since is None:
+        return
+    rows = list(loan.installments.filter(superseded=False))
+    entries = _non_accrual_transfer(loan, rows, on=on, key=key, into=False)
+    if entries:
+        entries_post(entries, by=by)
+    loan.non_accrual_since = None
+    Loan.objects.filter(pk=loan.pk).update(non_accrual_since=None)
+
+
+def loan_dpd(loan: Loan, rows, on: dt.date, policy: PostloanPolicy) -> int:
+    """Days past due on `on` as the nightly job counts them: since the oldest unpaid due date past its grace end."""
+    cutoff = overdue_cutoff(on, policy)
+    oldest = min((r.due_date for r in rows if r.settled_on is None and not r.superseded and r.due_date <= cutoff), default=None)
+    return (on - oldest).days if oldest else 0
 
 
 def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinquency: bool = True) -> int:
     """Close each loan for every date up to `through` that it has not closed (exactly once per date): accrue contract
-    interest (one entry per stretch between due dates, dated at its end: a daily run posts one a day), then days
-    past due, bucket and classification floors on `through`. The caller holds the loans' row locks. A constant
-    number of queries for the lot; returns the entries posted."""
+    interest on the nominal periods (one entry per stretch between nominal due dates, dated at its end: a daily run
+    posts one a day), penalty and compound interest on the overdue parts, then days past due, bucket and
+    classification floors on `through`. The caller holds the loans' row locks. A constant number of queries for the
+    lot; returns the entries posted."""
     loans = [x for x in loans if x.status == Loan.Status.ACTIVE and (x.accrued_through or x.disbursed_on) < through]
     if not loans:
         return 0
     schedules: dict[int, list[Installment]] = {x.pk: [] for x in loans}
     for inst in Installment.objects.filter(loan__in=loans, superseded=False).order_by("loan_id", "n"):
         schedules[inst.loan_id].append(inst)
-    entries, changed = [], []
+    entries, changed, moved = [], [], []
     policy, cal = policy_in_force(through), business_calendar()
     for loan in loans:
         installments, cursor = schedules[loan.pk], loan.accrued_through or loan.disbursed_on
+        off = loan.non_accrual_since is not None
         while cursor < through:
-            next_due = min((i.due_date for i in installments if i.due_date > cursor), default=None)
+            next_due = min((i.nominal for i in installments if i.nominal > cursor), default=None)
             stop = min(through, next_due) if next_due else through
             inst, target = _interest_target(loan, installments, stop)
             if inst is not None and target != inst.interest_accrued:
-                entries.append(_accrual(loan, amount=target - inst.interest_accrued, on=stop,
-                                        key=f"loan:{loan.pk}:accrual:{stop}"))
+                entries.append((_off_balance if off else _accrual)(loan, amount=target - inst.interest_accrued, on=stop,
+                                                                   key=f"loan:{loan.pk}:accrual:{stop}"))
                 inst.interest_accrued = target
                 changed.append(inst)
             cursor = stop
-        # 罚息: overdue installments past their grace end accrue penalty interest through the date
-        rate, penalty = penalty_rate(loan, policy), ZERO
+        # 罚息 and 复利: overdue installments past their grace end accrue them through the date
+        rate, penalty, compound = penalty_rate(loan, policy), ZERO, ZERO
         for inst in installments:
             if inst.settled_on is None and inst.due_date < through:
                 accrued = installment_accrue_penalty(inst, on=through, rate=rate, policy=policy, cal=cal)
-                if accrued:
-                    penalty += accrued
+                if any(accrued):
+                    penalty, compound = penalty + accrued[0], compound + accrued[1]
                     changed.append(inst)
-        entries.append(_penalty_accrual(loan, amount=penalty, on=through, key=f"loan:{loan.pk}:penalty:{through}"))
+        key = f"loan:{loan.pk}:penalty:{through}"
+        entries.append(_off_balance(loan, amount=penalty + compound, on=through, key=key) if off else
+                       _penalty_accrual(loan, amount=penalty, on=through, key=key, compound=compound))
+        # 非应计 at more than the policy's days past due; accrual resumes once every overdue amount is paid
+        dpd = loan_dpd(loan, installments, through, policy)
+        if not off and dpd > policy.non_accrual_dpd:
+            entries.extend(_non_accrual_transfer(loan, installments, on=through, key=f"loan:{loan.pk}:non_accrual:{through}",
+                                                 into=True))
+            loan.non_accrual_since = through
+            moved.append(loan)
+        elif off and dpd == 0:
+            entries.extend(_non_accrual_transfer(loan, installments, on=through, key=f"loan:{loan.pk}:accrual_resumed:{through}",
+                                                 into=False))
+            loan.non_accrual_since = None
+            moved.append(loan)
         loan.accrued_through = through
-    posted = entries_post([e for e in entries if e is not None], by=by)
+    posted = _entries_post([e for e in entries if e is not None], by=by)
     Installment.objects.bulk_update(list({id(i): i for i in changed}.values()),
-                                    ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through"],
-                                    batch_size=1000)
+                                    ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through",
+                                     "compound_accrued", "compound_exact"], batch_size=1000)
     ids = [x.pk for x in loans]
     Loan.objects.filter(pk__in=ids).update(accrued_through=through)
+    for loan in moved:  # the few loans that enter or leave non-accrual today
+        Loan.objects.filter(pk=loan.pk).update(non_accrual_since=loan.non_accrual_since)
     if delinquency:
         delinquency_refresh(today=through, loan_ids=ids)
     return posted
@@ -238,31 +324,59 @@ def penalty_receivable(installments) -> Decimal:
     return sum((i.penalty_accrued - i.paid_penalty for i in installments if not i.superseded), ZERO)
 
 
+def compound_receivable(installments) -> Decimal:
+    """Accrued compound interest not yet paid (the sub-ledger side of account 应收复利)."""
+    return sum((i.compound_accrued - i.paid_compound for i in installments if not i.superseded), ZERO)
+
+
 # ---------------------------------------------------------------- open a loan (called by the conductor)
+def _contract_terms(application, on: dt.date) -> dict:
+    """The servicing terms the loan contract fixes: its repayment day and holiday rule, the penalty markup (the
+    contract's when it states one, else the policy's at signing, always within 30 %-50 %) and the prepayment terms."""
+    policy = contract_schedule_policy(application)
+    contract = (application.contracts.filter(kind="loan").exclude(status="voided").order_by("-version").only("terms").first())
+    stated = (contract.terms or {}).get("penalty_markup") if contract is not None else None
+    markup = Decimal(str(stated)) if stated not in (None, "") else policy_in_force(on).penalty_rate_markup
+    rule = prepayment_rule(application.product.code)
+    return {"repayment_day": policy.get("repayment_day"), "due_date_rule": policy.get("due_date_rule") or "none",
+            "grace_months": policy.get("grace_months") or 0,
+            "penalty_markup": min(max(markup, PENALTY_MARKUP_MIN), PENALTY_MARKUP_MAX),
+            "prepayment_terms": {"allowed": rule.allowed, "lock_in_months": rule.lock_in_months, "fee_rate": str(rule.fee_rate),
+                                 "fee_free_after_months": rule.fee_free_after_months, "mode": rule.mode}}
+
+
 def loan_open(*, order: DisbursementOrder, by) -> Loan:
     """Create the loan and its schedule for a released order (inside the caller's transaction)."""
     application = order.application
     disbursed_on = timezone.localdate(order.released_at)
+    terms = _contract_terms(application, disbursed_on)
     # Grace months, repayment day and the due-date rule the loan contract states (contracts.services).
-    lines = build_schedule(principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
-                           method=application.offer_repayment_method, start_date=disbursed_on, **schedule_options(application))
+    common = {"principal": order.amount, "annual_rate": application.offer_rate, "term_months": application.offer_term_months,
+              "method": application.offer_repayment_method, "start_date": disbursed_on,
+              "grace_months": terms["grace_months"], "repayment_day": terms["repayment_day"]}
+    lines = build_schedule(**common, adjust_due_date=due_date_adjuster(terms["due_date_rule"]))
+    nominal = [x.due_date for x in build_schedule(**common)]
     loan = Loan.objects.create(
         application=application, disbursement=order, enterprise=application.enterprise, borrower=application.applicant,
         relationship_manager=application.relationship_manager, branch=application.branch, product_code=application.product.code,
         principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
         repayment_method=application.offer_repayment_method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
         outstanding_principal=order.amount, accrued_through=disbursed_on,
+        repayment_day=terms["repayment_day"] or disbursed_on.day, due_date_rule=terms["due_date_rule"],
+        penalty_markup=terms["penalty_markup"], prepayment_terms=terms["prepayment_terms"],
     )
     Installment.objects.bulk_create([
-        Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest)
-        for line in lines
+        Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest,
+                    nominal_due_date=nominal[k], period_start=nominal[k - 1] if k else disbursed_on)
+        for k, line in enumerate(lines)
     ])
     _post(loan, kind="disbursement", on=disbursed_on, key=f"loan:{loan.pk}:disbursement", by=by,
           loan_principal=("Dr", loan.principal), settlement=("Cr", loan.principal))
     _monitoring_schedule(loan=loan, today=disbursed_on)
     SurveyResponse.objects.get_or_create(loan=loan, trigger="disbursement")
     audit_record(actor=by, action="loan.open", obj=loan, to_state=loan.status,
-                 data={"application": application.pk, "principal": str(loan.principal), "installments": len(lines)})
+                 data={"application": application.pk, "principal": str(loan.principal), "installments": len(lines),
+                       "penalty_markup": str(loan.penalty_markup)})
     return loan
 
 
@@ -283,36 +397,8 @@ def _monitoring_schedule(*, loan: Loan, today: dt.date) -> None:
 
 
 # ---------------------------------------------------------------- repayments
-def penalty_rate(loan: Loan, policy: PostloanPolicy) -> Decimal:
-    return loan.annual_rate * (1 + policy.penalty_rate_markup)
-
-
-def _grace_end(due: dt.date, policy: PostloanPolicy, cal) -> dt.date:
-    return cal.next_business_day(due, include_self=True) if policy.holiday_rollover else due
-
-
-def installment_accrue_penalty(inst: Installment, *, on: dt.date, rate: Decimal, policy: PostloanPolicy, cal) -> Decimal:
-    """罚息: the overdue part of an installment (unpaid principal and interest) accrues penalty interest at
-    `rate` per year on actual days / 360, from the due date, once the installment is past its grace end
-    (the next business day for a due date on a holiday). Accrued up to `on`; returns the new accrual."""
-    if on <= _grace_end(inst.due_date, policy, cal):
-        return ZERO
-    start = inst.penalty_through or inst.due_date
-    days = (on - start).days
-    base = inst.due_remaining
-    if days <= 0:
-        return ZERO
-    exact = (inst.penalty_exact if inst.penalty_exact is not None else inst.penalty_accrued) + (
-        base * rate * days / 360 if base > 0 else ZERO)
-    accrual = _round(exact) - inst.penalty_accrued
-    inst.penalty_accrued += accrual
-    inst.penalty_exact = exact.quantize(Decimal("1e-12"))
-    inst.penalty_through = on
-    return accrual
-
-
 def loan_position(loan: Loan, *, on: dt.date | None = None, installments=None) -> dict:
-    """What the borrower owes on `on`: overdue amount, penalty to date, next due installment."""
+    """What the borrower owes on `on`: overdue amount, penalty and compound interest to date, next due installment."""
     on = on or timezone.localdate()
     policy = policy_in_force(on)
     cal = business_calendar()
@@ -323,12 +409,11 @@ def loan_position(loan: Loan, *, on: dt.date | None = None, installments=None) -
     for inst in lines:
         if inst.settled_on is not None:
             continue
-        penalty_due = inst.penalty_accrued - inst.paid_penalty
-        if on > _grace_end(inst.due_date, policy, cal):
-            start = inst.penalty_through or inst.due_date
-            penalty_due += _round(inst.due_remaining * rate * max((on - start).days, 0) / 360)
+        if on > grace_end(inst.due_date, policy, cal):
             overdue += inst.due_remaining
-        penalty += penalty_due
+        projected = copy.copy(inst)
+        installment_accrue_penalty(projected, on=on, rate=rate, policy=policy, cal=cal)
+        penalty += projected.penalty_accrued - inst.paid_penalty + projected.compound_accrued - inst.paid_compound
         if next_due is None and inst.due_date >= on:
             next_due = inst
     return {"overdue": overdue, "penalty": penalty, "next_due": next_due}
@@ -336,12 +421,13 @@ def loan_position(loan: Loan, *, on: dt.date | None = None, installments=None) -
 
 def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str = "api",
                      batch=None) -> tuple[Repayment, bool]:
-    """Allocate a repayment: oldest installment first, within it penalty → interest → principal, over the
-    installments due by `paid_on` (when none is, the current one: paying it a few days early is normal). What
-    is left is an early repayment of principal under the product's prepayment rule; if the rule does not
-    allow it, it is kept as unapplied credit. Idempotent by reference: the same reference returns the first
-    result (created=False); the same reference with another amount is a 409. The values come checked by
-    postloan.serializers.RepaymentSerializer (the API, each line of an import)."""
+    """Allocate a repayment: oldest installment first, within it penalty → compound interest → interest →
+    principal, over the installments due by `paid_on` (when none is, the current one: paying it a few days early is
+    normal). What is left is an early repayment of principal under the contract's prepayment terms (its interest to
+    the day and the fee the contract names); if they do not allow it, it is kept as unapplied credit. An amount
+    that covers the payoff quote of `paid_on` pays the loan off (interest to the day, not the whole period).
+    Idempotent by reference: the same reference returns the first result (created=False); the same reference with
+    another amount is a 409. The values come checked by postloan.serializers.RepaymentSerializer."""
     with transaction.atomic():
         loan = Loan.objects.select_for_update().get(pk=loan.pk)
         existing = Repayment.objects.filter(loan=loan, reference=reference).first()
@@ -355,135 +441,285 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
         if paid_on < loan.disbursed_on:
             raise ApplicationError(_("还款日期早于放款日 / The payment date is before disbursement."),
                                    errors={"paid_on": [_("不得早于放款日 %(d)s / Not before %(d)s") % {"d": loan.disbursed_on}]})
-        last = loan.repayments.order_by("-paid_on").values_list("paid_on", flat=True).first()
+        last = loan.repayments.filter(reversed_at__isnull=True).order_by("-paid_on").values_list("paid_on", flat=True).first()
         if last and paid_on < last:
             raise ApplicationError(_("还款日期早于上一笔还款 / The payment date is before the last recorded payment."),
                                    errors={"paid_on": [_("不得早于 %(d)s / Not before %(d)s") % {"d": last}]})
-        policy = policy_in_force(paid_on)
-        cal = business_calendar()
-        rate = penalty_rate(loan, policy)
-        installments = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
-        penalty_now = sum((installment_accrue_penalty(inst, on=paid_on, rate=rate, policy=policy, cal=cal)
-                           for inst in installments), ZERO)
-        for inst in installments:  # a payment changes the base: the next stretch of penalty is rounded on its own
-            inst.penalty_exact = None
-        due = sum(1 for inst in installments if inst.due_date <= paid_on)
-        split = due or min(1, len(installments))  # nothing due yet: the current installment may be paid early
-        current, future = installments[:split], installments[split:]
-        remaining = amount
-        allocation = []
-        totals = {"penalty": ZERO, "interest": ZERO, "principal": ZERO}
-        accrued_now = ZERO  # interest paid before close of business accrued it: accrued at payment
-        for inst in current:
-            for part, owed in (("penalty", inst.penalty_accrued - inst.paid_penalty),
-                               ("interest", inst.interest - inst.paid_interest),
-                               ("principal", inst.principal - inst.paid_principal)):
-                take = min(owed, remaining)
-                if take > 0 and part == "interest" and inst.paid_interest + take > inst.interest_accrued:
-                    accrued_now += inst.paid_interest + take - inst.interest_accrued
-                    inst.interest_accrued = inst.paid_interest + take
-                if take > 0:
-                    setattr(inst, f"paid_{part}", getattr(inst, f"paid_{part}") + take)
-                    remaining -= take
-                    totals[part] += take
-                    allocation.append({"n": inst.n, "part": part, "amount": f"{take:.2f}"})
-            if inst.due_remaining == 0 and inst.penalty_accrued == inst.paid_penalty:
-                inst.settled_on = paid_on
-            if remaining <= 0:
-                break
-        prepaid = fee = released = ZERO
-        note = ""
-        if remaining > 0 and future:
-            rule = prepayment_rule(loan.product_code)
-            months = months_between(loan.disbursed_on, paid_on)
-            if not rule.allowed or months < rule.lock_in_months:
-                note = "prepayment not allowed"
-            else:
-                fee_rate = rule.fee_rate if months < rule.fee_free_after_months else Decimal("0")
-                left = sum((i.principal - i.paid_principal for i in future), ZERO)
-                prepaid = min(left, (remaining / (1 + fee_rate)).quantize(CENT, rounding=ROUND_DOWN))
-                fee = _round(prepaid * fee_rate)
-                while prepaid + fee > remaining:
-                    prepaid -= CENT
-                    fee = _round(prepaid * fee_rate)
-                remaining -= prepaid + fee
-                allocation.append({"part": "prepayment", "amount": f"{prepaid:.2f}", "fee": f"{fee:.2f}", "mode": rule.mode})
-                released = _reschedule_after_prepayment(loan=loan, current=current, future=future, prepaid=prepaid,
-                                                        mode=rule.mode)
-        Installment.objects.bulk_update(installments, ["paid_interest", "paid_principal", "paid_penalty", "penalty_accrued",
-                                                       "penalty_exact", "penalty_through", "settled_on", "interest_accrued"])
-        loan.outstanding_principal -= totals["principal"] + prepaid
-        if loan.outstanding_principal <= 0 and not loan.installments.filter(settled_on__isnull=True, superseded=False).exists():
-            loan.close()
-            loan.closed_on = paid_on
-        try:
-            with transaction.atomic():
-                repayment = Repayment.objects.create(
-                    loan=loan, amount=amount, paid_on=paid_on, reference=reference, channel=channel, batch=batch,
-                    allocation={"lines": allocation, **({"note": note} if note else {})}, penalty_paid=totals["penalty"],
-                    interest_paid=totals["interest"], principal_paid=totals["principal"], prepaid_principal=prepaid,
-                    prepayment_fee=fee, unapplied=remaining, recorded_by=by)
-        except IntegrityError:
-            raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
-        # Received through clearing; the interest paid clears the receivable that accrual built (topped up first
-        # where the borrower paid ahead of accrual); accrued interest of a schedule paid off early is released.
-        _accrual_post(loan, amount=accrued_now - released, on=paid_on, key=f"repayment:{repayment.pk}:accrual", by=by,
-                      penalty=penalty_now)
-        _post(loan, kind="repayment", on=paid_on, key=f"repayment:{repayment.pk}", by=by, clearing=("Dr", amount),
-              penalty_receivable=("Cr", totals["penalty"]), interest_receivable=("Cr", totals["interest"]),
-              loan_principal=("Cr", totals["principal"] + prepaid), fee_income=("Cr", fee), settlement=("Cr", remaining))
-        loan.save()
-        loan_refresh_delinquency(loan=loan)
-        if loan.repayments.count() == policy.nps_after_repayments:
-            SurveyResponse.objects.get_or_create(loan=loan, trigger="repayments")
-        audit_record(actor=by, action="loan.repayment", obj=loan, to_state=loan.status,
-                     data={"reference": reference, "amount": str(amount), "channel": channel, "penalty": str(totals["penalty"]),
-                           "interest": str(totals["interest"]), "principal": str(totals["principal"]),
-                           "prepaid": str(prepaid), "fee": str(fee), "unapplied": str(remaining)})
+        repayment = _payment_apply(loan=loan, amount=amount, paid_on=paid_on, reference=reference, by=by, channel=channel,
+                                   batch=batch)
     return repayment, True
 
 
-def _replace_future(*, loan: Loan, future: list[Installment], lines, first_n: int, extra_interest: Decimal = ZERO,
-                    carried: Decimal | None = None) -> None:
-    """The new schedule's first installment carries the interest already accrued on the ones it replaces (the
-    period in progress), so the receivable stays whole; its due date settles the difference."""
-    if carried is None:
-        carried = sum((i.interest_accrued - i.paid_interest for i in future), ZERO)
-    Installment.objects.filter(pk__in=[i.pk for i in future if i.pk]).delete()
-    new = [Installment(loan=loan, n=first_n + k, due_date=line.due_date, principal=line.principal,
-                       interest=line.interest + (extra_interest if k == 0 else ZERO),
-                       interest_accrued=carried if k == 0 else ZERO) for k, line in enumerate(lines)]
-    Installment.objects.bulk_create(new)
-    loan.maturity_date = new[-1].due_date if new else loan.maturity_date
+def prepayment_make(*, loan: Loan, amount: Decimal, mode: str, key: str, by) -> tuple[Repayment, bool]:
+    """提前还款 on the business date: `amount` of principal not yet due, with what the prepayment quote says is due
+    with it (arrears, the prepaid principal's interest to the day, the contract's fee); the rest of the schedule is
+    rebuilt to the contract (`mode`: shorten_term or lower_installment). Prepaying all of it pays the loan off.
+    Idempotent by `key` (the Idempotency-Key header): the same key returns the first prepayment (created=False)."""
+    reference = f"PP-{key}"
+    with transaction.atomic():
+        loan = Loan.objects.select_for_update().get(pk=loan.pk)
+        existing = Repayment.objects.filter(loan=loan, reference=reference).first()
+        if existing:
+            if existing.allocation.get("requested") != f"{amount:.2f}" or existing.allocation.get("mode") != mode:
+                raise Conflict(_("该幂等键已用于另一笔提前还款 / This Idempotency-Key was used for another prepayment."),
+                               state=loan.status)
+            return existing, False
+        if loan.status != Loan.Status.ACTIVE:
+            raise Conflict(_("贷款已结清或核销 / The loan is closed."), state=loan.status)
+        loan_catch_up(loan=loan, by=by)
+        on = business_date()
+        rows = list(loan.installments.filter(superseded=False).order_by("n"))
+        quote = prepayment_figures(loan, rows, amount=amount, on=on, mode=mode)
+        repayment = _payment_apply(loan=loan, amount=quote["due_now"], paid_on=on, reference=reference, by=by, channel="api",
+                                   prepay={"principal": quote["principal"], "mode": mode, "requested": f"{amount:.2f}"})
+    return repayment, True
 
 
-def _reschedule_after_prepayment(*, loan: Loan, current: list[Installment], future: list[Installment], prepaid: Decimal,
-                                 mode: str) -> Decimal:
-    """Returns the accrued interest released: a schedule paid off ahead of its period no longer owes it."""
-    left = sum((i.principal - i.paid_principal for i in future), ZERO) - prepaid
-    if left <= 0:
-        released = sum((i.interest_accrued - i.paid_interest for i in future), ZERO)
-        Installment.objects.filter(pk__in=[i.pk for i in future]).delete()
-        loan.maturity_date = current[-1].due_date if current else loan.maturity_date
-        future.clear()
-        return released
-    start = current[-1].due_date if current else loan.disbursed_on
-    term = len(future)
-    if mode == "reduce_term":
-        r = loan.annual_rate / 12
-        if loan.repayment_method == "equal_installment" and r > 0:
-            payment = future[0].total
-            if left * r < payment:
-                term = math.ceil(-math.log(1 - float(left * r / payment)) / math.log(1 + float(r)) - 1e-9)
-        elif loan.repayment_method == "equal_principal" and future[0].principal > 0:
-            term = math.ceil(left / future[0].principal)
-        term = max(1, min(term, len(future)))
-    lines = build_schedule(principal=left, annual_rate=loan.annual_rate, term_months=term, method=loan.repayment_method,
-                           start_date=start, repayment_day=loan.disbursed_on.day)
-    first_n = future[0].n
-    _replace_future(loan=loan, future=future, lines=lines, first_n=first_n)
-    future.clear()
-    return ZERO
+def _allocate(rows: list[Installment], remaining: Decimal, totals: dict, allocation: list) -> Decimal:
+    """Oldest first, within each installment penalty → compound interest → interest → principal (民法典 art. 561)."""
+    for inst in rows:
+        for part, owed in (("penalty", inst.penalty_accrued - inst.paid_penalty),
+                           ("compound", inst.compound_accrued - inst.paid_compound),
+                           ("interest", inst.interest - inst.paid_interest),
+                           ("principal", inst.principal - inst.paid_principal)):
+            take = min(owed, remaining)
+            if take > 0:
+                setattr(inst, f"paid_{part}", getattr(inst, f"paid_{part}") + take)
+                remaining -= take
+                totals[part] += take
+                allocation.append({"n": inst.n, "part": part, "amount": f"{take:.2f}"})
+        if remaining <= 0:
+            break
+    return remaining
+
+
+def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str, batch=None,
+                   prepay: dict | None = None, replay: Repayment | None = None, mode: str | None = None) -> Repayment:
+    """The allocation, the schedule, the repayment and its entries, under the loan's lock (caught up). `replay`: a
+    reversal re-applies this recorded repayment to the replayed loan (its record updated, nothing posted)."""
+    policy = policy_in_force(paid_on)
+    cal = business_calendar()
+    rate = penalty_rate(loan, policy)
+    rows = list(loan.installments.select_for_update().filter(superseded=False).order_by("n"))
+    state_before = _snapshot(loan, rows)
+    open_rows = [r for r in rows if r.settled_on is None]
+    penalty_now = compound_now = ZERO
+    for inst in open_rows:
+        accrued = installment_accrue_penalty(inst, on=paid_on, rate=rate, policy=policy, cal=cal)
+        penalty_now, compound_now = penalty_now + accrued[0], compound_now + accrued[1]
+    for inst in open_rows:  # a payment changes the base: the next stretch of penalty is rounded on its own
+        inst.penalty_exact = inst.compound_exact = None
+    figures = payoff_figures(loan, rows, paid_on, policy=policy, cal=cal)
+    k = figures["current"]
+    terms = prepayment_terms(loan, paid_on)
+    if mode:
+        terms = type(terms)(allowed=terms.allowed, fee_rate=terms.fee_rate, mode=MODES.get(mode, mode))
+    totals = {"penalty": ZERO, "compound": ZERO, "interest": ZERO, "principal": ZERO}
+    allocation: list[dict] = []
+    remaining, prepaid, fee, note, mode = amount, ZERO, ZERO, "", None
+    payoff = k is not None and figures["allowed"] and (
+        prepay["principal"] >= figures["principal"] if prepay else amount >= figures["total"])
+    superseded: list[Installment] = []
+    if payoff or prepay:
+        remaining = _allocate([r for r in open_rows if r.nominal <= paid_on], remaining, totals, allocation)
+    if payoff:
+        # 提前结清: the period in progress charges its interest to the day; its installment takes all that is not due
+        current = rows[k]
+        for row in rows[k + 1:]:
+            current.principal += row.principal - row.paid_principal
+            current.interest_accrued += row.interest_accrued - row.paid_interest
+            row.principal, row.interest, row.interest_accrued = row.paid_principal, row.paid_interest, row.paid_interest
+            row.settled_on, row.superseded = paid_on, True
+            superseded.append(row)
+        current.interest = current.paid_interest + figures["interest"]
+        current.due_date = current.nominal_due_date = paid_on
+        prepaid = current.principal - current.paid_principal
+        interest = figures["interest"]
+        current.paid_principal, current.paid_interest = current.principal, current.interest
+        fee = figures["fee"]
+        totals["interest"] += interest
+        remaining -= prepaid + interest + fee
+        mode = "payoff"
+        allocation.append({"n": current.n, "part": "payoff", "amount": f"{prepaid:.2f}", "interest": f"{interest:.2f}",
+                           "fee": f"{fee:.2f}"})
+        loan.maturity_date = paid_on
+    elif prepay:
+        mode = MODES.get(prepay["mode"], prepay["mode"])
+        prepaid = prepay["principal"]
+        interest, fee = _prepay(loan=loan, rows=rows, k=k, prepaid=prepaid, on=paid_on, mode=mode,
+                                fee_rate=terms.fee_rate, superseded=superseded)
+        totals["interest"] += interest
+        remaining -= prepaid + interest + fee
+        allocation.append({"part": "prepayment", "amount": f"{prepaid:.2f}", "interest": f"{interest:.2f}",
+                           "fee": f"{fee:.2f}", "mode": mode})
+    else:
+        due = sum(1 for inst in open_rows if inst.due_date <= paid_on)
+        split = due or min(1, len(open_rows))  # nothing due yet: the current installment may be paid early
+        current_rows, future = open_rows[:split], open_rows[split:]
+        remaining = _allocate(current_rows, remaining, totals, allocation)
+        if remaining > 0 and future:
+            if not terms.allowed:
+                note = "prepayment not allowed"
+            else:
+                mode = terms.mode
+                k2 = rows.index(future[0])
+                days = max((paid_on - period_start(loan, rows, k2)).days, 0)
+                not_due = sum((r.principal - r.paid_principal for r in future), ZERO)
+                prepaid = cash_split(cash=remaining, fee_rate=terms.fee_rate, day_rate=loan.annual_rate * days / 360,
+                                     limit=not_due)
+                if prepaid > 0:
+                    interest, fee = _prepay(loan=loan, rows=rows, k=k2, prepaid=prepaid, on=paid_on, mode=mode,
+                                            fee_rate=terms.fee_rate, superseded=superseded)
+                    totals["interest"] += interest
+                    remaining -= prepaid + interest + fee
+                    allocation.append({"part": "prepayment", "amount": f"{prepaid:.2f}", "interest": f"{interest:.2f}",
+                                       "fee": f"{fee:.2f}", "mode": mode})
+    # Settle what is paid; the interest receivable follows the interest paid (accrued first where the borrower paid
+    # ahead of accrual, released where a settled installment stood accrued above what it finally charged).
+    accrual = ZERO
+    for inst in rows:
+        if inst in superseded:
+            continue
+        if inst.settled_on is None and inst.due_remaining == 0 and inst.penalty_accrued == inst.paid_penalty \
+                and inst.compound_accrued == inst.paid_compound:
+            inst.settled_on = paid_on
+        if inst.settled_on == paid_on or inst.paid_interest > inst.interest_accrued:
+            accrual += inst.paid_interest - inst.interest_accrued
+            inst.interest_accrued = inst.paid_interest
+    Installment.objects.bulk_update(rows, ["principal", "interest", "due_date", "nominal_due_date", "period_start",
+                                           "interest_upfront", "paid_interest", "paid_principal", "paid_penalty",
+                                           "paid_compound", "penalty_accrued", "penalty_exact", "penalty_through",
+                                           "compound_accrued", "compound_exact", "settled_on", "superseded",
+                                           "interest_accrued"])
+    kept = [r for r in rows if r not in superseded]
+    loan.outstanding_principal -= totals["principal"] + prepaid
+    if kept and mode not in (None, "payoff"):
+        loan.maturity_date = kept[-1].due_date
+    if loan.outstanding_principal <= 0 and all(r.settled_on is not None for r in kept):
+        loan.close()
+        loan.closed_on = paid_on
+    details = {"lines": allocation, **({"note": note} if note else {})}
+    if prepay:
+        details.update({"requested": prepay["requested"], "mode": prepay["mode"]})
+    if replay is not None:  # a reversal replays it: the record now says how it applies (the first allocation kept)
+        details.update({k: v for k, v in replay.allocation.items() if k in ("requested", "mode")})
+        details["before_reversal"] = replay.allocation.get("before_reversal") or replay.allocation.get("lines", [])
+        for field, value in (("allocation", details), ("penalty_paid", totals["penalty"]), ("compound_paid", totals["compound"]),
+                             ("interest_paid", totals["interest"]), ("principal_paid", totals["principal"]),
+                             ("prepaid_principal", prepaid), ("prepayment_fee", fee), ("unapplied", remaining),
+                             ("state_before", state_before)):
+            setattr(replay, field, value)
+        replay.save()
+        loan.save()
+        return replay
+    try:
+        with transaction.atomic():
+            repayment = Repayment.objects.create(
+                loan=loan, amount=amount, paid_on=paid_on, reference=reference, channel=channel, batch=batch,
+                kind="prepayment" if prepay else "repayment", allocation=details, penalty_paid=totals["penalty"],
+                compound_paid=totals["compound"], interest_paid=totals["interest"], principal_paid=totals["principal"],
+                prepaid_principal=prepaid, prepayment_fee=fee, unapplied=remaining, recorded_by=by,
+                state_before=state_before)
+    except IntegrityError:
+        raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
+    _payment_post(loan, repayment=repayment, accrual=accrual, penalty_now=penalty_now, compound_now=compound_now,
+                  totals=totals, principal=totals["principal"] + prepaid, fee=fee, unapplied=remaining, by=by)
+    loan.save()
+    loan_refresh_delinquency(loan=loan)
+    if loan.repayments.count() == policy.nps_after_repayments:
+        SurveyResponse.objects.get_or_create(loan=loan, trigger="repayments")
+    audit_record(actor=by, action=f"loan.{repayment.kind}", obj=loan, to_state=loan.status,
+                 data={"reference": reference, "amount": str(amount), "channel": channel, "penalty": str(totals["penalty"]),
+                       "compound": str(totals["compound"]), "interest": str(totals["interest"]),
+                       "principal": str(totals["principal"]), "prepaid": str(prepaid), "fee": str(fee),
+                       "unapplied": str(remaining), "mode": mode or ""})
+    return repayment
+
+
+def _payment_post(loan: Loan, *, repayment: Repayment, accrual: Decimal, penalty_now: Decimal, compound_now: Decimal,
+                  totals: dict, principal: Decimal, fee: Decimal, unapplied: Decimal, by) -> None:
+    """Received through clearing. Accruing: the interest, penalty and compound interest paid clear their receivables
+    (accrued first where paid ahead of accrual). Non-accrual: they were only in the off-balance memo, so the cash
+    is income when it arrives and the memo is released."""
+    on, key = repayment.paid_on, f"repayment:{repayment.pk}"
+    if loan.non_accrual_since is None:
+        _accrual_post(loan, amount=accrual, on=on, key=f"{key}:accrual", by=by, penalty=penalty_now, compound=compound_now)
+        _post(loan, kind="repayment", on=on, key=key, by=by, clearing=("Dr", repayment.amount),
+              penalty_receivable=("Cr", totals["penalty"]), compound_receivable=("Cr", totals["compound"]),
+              interest_receivable=("Cr", totals["interest"]), loan_principal=("Cr", principal), fee_income=("Cr", fee),
+              settlement=("Cr", unapplied))
+        return
+    earned = totals["penalty"] + totals["compound"] + totals["interest"]
+    memo = [e for e in (_off_balance(loan, amount=accrual + penalty_now + compound_now, on=on, key=f"{key}:accrual"),
+                        _off_balance(loan, amount=-earned, on=on, key=f"{key}:memo", kind="repayment")) if e is not None]
+    if memo:
+        _entries_post(memo, by=by)
+    _post(loan, kind="repayment", on=on, key=key, by=by, clearing=("Dr", repayment.amount),
+          penalty_income=("Cr", totals["penalty"]), compound_income=("Cr", totals["compound"]),
+          interest_income=("Cr", totals["interest"]), loan_principal=("Cr", principal), fee_income=("Cr", fee),
+          settlement=("Cr", unapplied))
+
+
+ROW_FIELDS = ("n", "due_date", "nominal_due_date", "period_start", "principal", "interest", "interest_upfront",
+              "paid_principal", "paid_interest", "paid_penalty", "paid_compound", "penalty_accrued", "penalty_exact",
+              "penalty_through", "compound_accrued", "compound_exact", "interest_accrued", "settled_on", "superseded")
+LOAN_FIELDS = ("outstanding_principal", "maturity_date", "status", "closed_on", "accrued_through", "non_accrual_since")
+
+
+def _json(value):
+    return value.isoformat() if isinstance(value, dt.date) else str(value) if isinstance(value, Decimal) else value
+
+
+def _snapshot(loan: Loan, rows: list[Installment]) -> dict:
+    """The loan and its schedule as they stand (what a reversal replays from)."""
+    return {"loan": {f: _json(getattr(loan, f)) for f in LOAN_FIELDS},
+            "rows": {str(r.pk): {f: _json(getattr(r, f)) for f in ROW_FIELDS} for r in rows}}
+
+
+def _restore(loan: Loan, state: dict) -> None:
+    """Put the loan and its schedule back as `state` recorded them (rows superseded since come back)."""
+    rows = {r.pk: r for r in loan.installments.filter(pk__in=[int(k) for k in state["rows"]])}
+    for pk, values in state["rows"].items():
+        row = rows[int(pk)]
+        for f, value in values.items():
+            setattr(row, f, Installment._meta.get_field(f).to_python(value))
+    Installment.objects.bulk_update(list(rows.values()), [f for f in ROW_FIELDS if f != "n"])
+    for f, value in state["loan"].items():
+        if f != "status":
+            setattr(loan, f, Loan._meta.get_field(f).to_python(value))
+    if loan.status == Loan.Status.CLOSED and state["loan"]["status"] == Loan.Status.ACTIVE:
+        loan.reopen()
+    loan.save()
+
+
+def _prepay(*, loan: Loan, rows: list[Installment], k: int, prepaid: Decimal, on: dt.date, mode: str, fee_rate: Decimal,
+            superseded: list[Installment]) -> tuple[Decimal, Decimal]:
+    """Prepay `prepaid` of the principal not yet due (rows k..): the interest it earned in the period so far is charged
+    now (row k's interest charged at prepayment), the contract's fee on it, and rows k.. are rebuilt in place to the
+    contract (repayment day, holiday rule, never past maturity); rows the shorter term leaves out are kept,
+    superseded. Returns (interest, fee)."""
+    days = max((on - period_start(loan, rows, k)).days, 0)
+    interest = _round(prepaid * loan.annual_rate * days / 360)
+    fee = _round(prepaid * fee_rate)
+    not_due = sum((r.principal - r.paid_principal for r in rows[k:]), ZERO)
+    lines = rebuilt_lines(loan, rows, k, principal=not_due - prepaid, mode=mode)
+    start = period_start(loan, rows, k)
+    current = rows[k]
+    current.interest_upfront += interest
+    current.paid_interest += interest
+    for j, row in enumerate(rows[k:]):
+        if j < len(lines):
+            line, nominal = lines[j]
+            row.principal = line.principal + row.paid_principal
+            row.interest = line.interest + (row.interest_upfront if j == 0 else ZERO)
+            row.due_date, row.nominal_due_date = line.due_date, nominal
+            row.period_start = start if j == 0 else lines[j - 1][1]
+        else:
+            current.interest_accrued += row.interest_accrued - row.paid_interest
+            row.principal, row.interest, row.interest_accrued = row.paid_principal, row.paid_interest, row.paid_interest
+            row.settled_on, row.superseded = on, True
+            superseded.append(row)
+    return interest, fee
 
 
 # ---------------------------------------------------------------- five-category classification
@@ -629,6 +865,10 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
             request.result = _restructure_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.WRITE_OFF:
             request.result = _write_off_apply(loan=loan, request=request, by=by)
+        elif request.kind == ApprovalRequest.Kind.REVERSAL:
+            request.result = _reversal_apply(loan=loan, request=request, by=by)
+        elif request.kind == ApprovalRequest.Kind.ACCELERATE:
+            request.result = _accelerate_apply(loan=loan, reason=request.reason, by=by)
     transition()
     request.decided_by = by
     request.comment = (comment or "")[:500]
@@ -645,9 +885,10 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
 
 
 def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
-    """A new schedule for the outstanding principal from today; overdue interest and penalty are added to
-    the first new installment; the old open lines are kept as history (superseded). The classification
-    is at least the restructuring floor, and cannot be raised during the observation period."""
+    """A new schedule for the outstanding principal from today, on the contract's repayment day and holiday rule;
+    the arrears (overdue interest, penalty and compound interest) and the interest the period in progress earned
+    are added to the first new installment; the old open lines are kept as history (superseded). The
+    classification is at least the restructuring floor, and cannot be raised during the observation period."""
     if loan.status != Loan.Status.ACTIVE:
         raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
     loan_catch_up(loan=loan, by=by)
@@ -655,35 +896,54 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     policy = policy_in_force(today)
     cal = business_calendar()
     rate = penalty_rate(loan, policy)
+    _accrual_resume(loan, on=today, key=f"restructure:{request.pk}:resume", by=by)
     open_lines = list(loan.installments.select_for_update().filter(settled_on__isnull=True, superseded=False).order_by("n"))
-    arrears = ZERO
     not_due = 0
-    penalty_now = sum((installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal) for inst in open_lines), ZERO)
-    _accrual_post(loan, amount=ZERO, on=today, key=f"restructure:{request.pk}:accrual", by=by, penalty=penalty_now)
-    # The arrears (interest and penalty) become interest of the new schedule: so does their receivable.
-    penalty_open = penalty_receivable(open_lines)
+    penalty_now = compound_now = ZERO
+    for inst in open_lines:
+        accrued = installment_accrue_penalty(inst, on=today, rate=rate, policy=policy, cal=cal)
+        penalty_now, compound_now = penalty_now + accrued[0], compound_now + accrued[1]
+    _accrual_post(loan, amount=ZERO, on=today, key=f"restructure:{request.pk}:accrual", by=by, penalty=penalty_now,
+                  compound=compound_now)
+    # The arrears (interest, penalty, compound interest) become interest of the new schedule: so does their receivable.
+    penalty_open, compound_open = penalty_receivable(open_lines), compound_receivable(open_lines)
     _post(loan, kind="restructure", on=today, key=f"restructure:{request.pk}", by=by,
-          interest_receivable=("Dr", penalty_open), penalty_receivable=("Cr", penalty_open))
-    carried = interest_receivable(open_lines) + penalty_open
+          interest_receivable=("Dr", penalty_open + compound_open), penalty_receivable=("Cr", penalty_open),
+          compound_receivable=("Cr", compound_open))
+    carried = interest_receivable(open_lines) + penalty_open + compound_open
+    arrears = ZERO
     for inst in open_lines:
         if inst.due_date <= today:
-            arrears += (inst.interest - inst.paid_interest) + (inst.penalty_accrued - inst.paid_penalty)
+            arrears += (inst.interest - inst.paid_interest) + (inst.penalty_accrued - inst.paid_penalty) + (
+                inst.compound_accrued - inst.paid_compound)
         else:
             not_due += 1
+            arrears += max(inst.interest_accrued - inst.paid_interest, ZERO)  # the period in progress, to the day
         inst.principal, inst.interest, inst.settled_on, inst.superseded = inst.paid_principal, inst.paid_interest, today, True
         inst.penalty_accrued, inst.penalty_exact, inst.interest_accrued = inst.paid_penalty, None, inst.paid_interest
+        inst.compound_accrued, inst.compound_exact = inst.paid_compound, None
     Installment.objects.bulk_update(open_lines, ["principal", "interest", "settled_on", "superseded", "penalty_accrued",
-                                                 "penalty_exact", "penalty_through", "interest_accrued"])
+                                                 "penalty_exact", "penalty_through", "interest_accrued", "compound_accrued",
+                                                 "compound_exact"])
     if request.kind == ApprovalRequest.Kind.EXTENSION:
         term = max(not_due, 1) + int(request.params["extra_months"])
         method = loan.repayment_method
     else:
         term = int(request.params["term_months"])
         method = request.params.get("repayment_method") or loan.repayment_method
-    lines = build_schedule(principal=loan.outstanding_principal, annual_rate=loan.annual_rate, term_months=term, method=method,
-                           start_date=today, repayment_day=loan.disbursed_on.day)
+    # The contract's repayment day and holiday rule, not the disbursement day and the moved date.
+    common = {"principal": loan.outstanding_principal, "annual_rate": loan.annual_rate, "term_months": term, "method": method,
+              "start_date": today, "repayment_day": loan.repayment_day or loan.disbursed_on.day}
+    lines = build_schedule(**common, adjust_due_date=due_date_adjuster(loan.due_date_rule or "none"))
+    nominal = [x.due_date for x in build_schedule(**common)]
     first_n = (loan.installments.order_by("-n").values_list("n", flat=True).first() or 0) + 1
-    _replace_future(loan=loan, future=[], lines=lines, first_n=first_n, extra_interest=arrears, carried=carried)
+    Installment.objects.bulk_create([
+        Installment(loan=loan, n=first_n + k, due_date=line.due_date, principal=line.principal,
+                    interest=line.interest + (arrears if k == 0 else ZERO), interest_upfront=arrears if k == 0 else ZERO,
+                    interest_accrued=carried if k == 0 else ZERO, nominal_due_date=nominal[k],
+                    period_start=nominal[k - 1] if k else today)
+        for k, line in enumerate(lines)])
+    loan.maturity_date = lines[-1].due_date
     loan.repayment_method = method
     loan.restructured_on = today
     loan.observation_until = add_months(today, policy.restructure_observation_months)
@@ -700,6 +960,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
 
 def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     loan_catch_up(loan=loan, by=by)
+    _accrual_resume(loan, on=timezone.localdate(), key=f"loan:{loan.pk}:write_off:resume", by=by)
     before = loan.classification
     amount = loan.outstanding_principal
     open_lines = list(loan.installments.filter(settled_on__isnull=True))
@@ -712,11 +973,210 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off", by=by,
           impairment=("Dr", amount + receivable + penalty), loan_principal=("Cr", amount),
           interest_receivable=("Cr", receivable), penalty_receivable=("Cr", penalty))
+    compound = compound_receivable(open_lines)
+    _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off:compound", by=by,
+          impairment=("Dr", compound), compound_receivable=("Cr", compound))
     if before != "loss":
         _classification_set(loan=loan, to="loss", kind="write_off", reason=request.reason, by=request.requested_by, approved_by=by)
     EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,
                                                                                   closed_at=timezone.now())
     return {"written_off": f"{amount:.2f}"}
+
+
+# ---------------------------------------------------------------- acceleration (宣布提前到期) and recovery after write-off
+@transaction.atomic
+def accelerate_request(*, loan: Loan, reason: str, by) -> tuple[ApprovalRequest | None, dict]:
+    """宣布提前到期: the whole outstanding becomes due now. Through a second person's approval where the policy says so
+    (returns the pending request), else at once (returns the result)."""
+    _require(by, "postloan.accelerate")
+    reason = _reason(reason)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    if loan.status != Loan.Status.ACTIVE or loan.accelerated_on:
+        raise Conflict(_("贷款不在存续状态或已宣布提前到期 / The loan is not active or already accelerated."),
+                       state="accelerated" if loan.accelerated_on else loan.status)
+    if policy_in_force(business_date()).accelerate_needs_approval:
+        return _approval_open(loan=loan, kind=ApprovalRequest.Kind.ACCELERATE, params={}, reason=reason, by=by), {}
+    return None, _accelerate_apply(loan=loan, reason=reason, by=by)
+
+
+def _accelerate_apply(*, loan: Loan, reason: str, by) -> dict:
+    """Every installment not yet due becomes one installment due on the business date: the principal not yet due and
+    the period's interest to the day. From the next day the whole of it is overdue (penalty, days past due)."""
+    if loan.status != Loan.Status.ACTIVE or loan.accelerated_on:
+        raise Conflict(_("贷款不在存续状态或已宣布提前到期 / The loan is not active or already accelerated."), state=loan.status)
+    loan_catch_up(loan=loan, by=by)
+    on = business_date()
+    rows = list(loan.installments.select_for_update().filter(superseded=False).order_by("n"))
+    k = next((k for k, r in enumerate(rows) if r.settled_on is None and r.nominal > on), None)
+    due_now = ZERO
+    if k is not None:
+        current = rows[k]
+        interest = max(interest_to_day(loan, rows, k, on), current.paid_interest)
+        for row in rows[k + 1:]:
+            current.principal += row.principal - row.paid_principal
+            current.interest_accrued += row.interest_accrued - row.paid_interest
+            row.principal, row.interest, row.interest_accrued = row.paid_principal, row.paid_interest, row.paid_interest
+            row.settled_on, row.superseded = on, True
+        current.interest, current.due_date, current.nominal_due_date = interest, on, on
+        Installment.objects.bulk_update(rows, ["principal", "interest", "interest_accrued", "due_date", "nominal_due_date",
+                                               "settled_on", "superseded"])
+    due_now = sum((r.due_remaining for r in rows if r.settled_on is None and not r.superseded), ZERO)
+    loan.accelerated_on = loan.maturity_date = on
+    loan.recall_requested_on = loan.recall_requested_on or on
+    loan.save(update_fields=["accelerated_on", "maturity_date", "recall_requested_on"])
+    audit_record(actor=by, action="loan.accelerate", obj=loan, reason=reason, data={"on": on.isoformat(), "due": str(due_now)})
+    return {"accelerated_on": on.isoformat(), "due": f"{due_now:.2f}"}
+
+
+def recovery_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by) -> tuple[Recovery, bool]:
+    """账销案存: cash recovered on a written-off loan is booked against the loan and posted as recovery income
+    (Dr clearing / Cr 核销贷款收回). Idempotent by reference; only a written-off loan takes one."""
+    _require(by, "postloan.record_recovery")
+    with transaction.atomic():
+        loan = Loan.objects.select_for_update().get(pk=loan.pk)
+        existing = Recovery.objects.filter(loan=loan, reference=reference).first()
+        if existing:
+            if existing.amount != amount or existing.paid_on != paid_on:
+                raise Conflict(_("该流水号已用于另一笔收回 / This reference was already used for another recovery."),
+                               state=loan.status)
+            return existing, False
+        if loan.status != Loan.Status.WRITTEN_OFF:
+            raise Conflict(_("只有已核销的贷款才能登记核销后收回 / Only a written-off loan takes a recovery."), state=loan.status)
+        if loan.closed_on and paid_on < loan.closed_on:
+            raise ApplicationError(_("收回日期早于核销日 / The date is before the write-off."),
+                                   errors={"paid_on": [_("不得早于 %(d)s / Not before %(d)s") % {"d": loan.closed_on}]})
+        recovery = Recovery.objects.create(loan=loan, amount=amount, paid_on=paid_on, reference=reference, recorded_by=by)
+        Loan.objects.filter(pk=loan.pk).update(recovered_amount=F("recovered_amount") + amount)
+        _post(loan, kind="recovery", on=paid_on, key=f"recovery:{recovery.pk}", by=by, clearing=("Dr", amount),
+              recovery_income=("Cr", amount))
+        audit_record(actor=by, action="loan.recovery", obj=loan, data={"reference": reference, "amount": str(amount),
+                                                                     "paid_on": paid_on.isoformat()})
+    return recovery, True
+
+
+# ---------------------------------------------------------------- reversal of a repayment (冲正), four eyes
+@transaction.atomic
+def reversal_request(*, loan: Loan, repayment: Repayment, reason: str, by) -> ApprovalRequest:
+    """冲正 requested (operations); applied once another person (risk or an approver) approves it."""
+    _require(by, "postloan.request_reversal")
+    reason = _reason(reason)
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    _reversal_check(loan, repayment)
+    if ApprovalRequest.objects.filter(loan=loan, kind=ApprovalRequest.Kind.REVERSAL, status=ApprovalRequest.Status.PENDING,
+                                      params__repayment=repayment.pk).exists():
+        raise Conflict(_("该笔还款已有待审批的冲正 / A reversal of this repayment is already pending."), state="pending")
+    request = ApprovalRequest.objects.create(loan=loan, kind=ApprovalRequest.Kind.REVERSAL, reason=reason, requested_by=by,
+                                             params={"repayment": repayment.pk, "reference": repayment.reference,
+                                                     "amount": f"{repayment.amount:.2f}"})
+    audit_record(actor=by, action="loan.approval_request.reversal", obj=loan, to_state=request.status, reason=reason,
+                 data={"request": request.pk, "repayment": repayment.pk})
+    return request
+
+
+def _reversal_check(loan: Loan, repayment: Repayment) -> None:
+    if repayment.loan_id != loan.pk:
+        raise ApplicationError(_("不是该贷款的还款 / Not a repayment of this loan."), errors={"repayment": [str(repayment.pk)]},
+                               code="not_found")
+    if repayment.reversed_at:
+        raise Conflict(_("该笔还款已冲正 / This repayment was already reversed."), state="reversed")
+    if loan.status == Loan.Status.WRITTEN_OFF or not repayment.state_before:
+        raise Conflict(_("该笔还款无法重放冲正 / This repayment cannot be replayed."), state=loan.status)
+    since = repayment.paid_on
+    if (loan.restructured_on and loan.restructured_on >= since) or (loan.accelerated_on and loan.accelerated_on >= since) \
+            or loan.non_accrual_since or JournalEntry.objects.filter(reference=f"loan:{loan.pk}", kind="non_accrual",
+                                                                     value_date__gte=since).exists():
+        raise Conflict(_("还款后已重组、宣布提前到期或转非应计，须人工处理 / Restructured, accelerated or non-accrual since: "
+                         "handle by hand."), state=loan.status)
+
+
+INCOME_OF = {"interest": "interest_income", "penalty": "penalty_income", "compound": "compound_income"}
+
+
+def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
+    """The opposite of the repayment's entries, the loan replayed from the repayment's value date without it (later
+    repayments re-allocated, accruals, penalty, days past due, classification floors), and the differences posted
+    in one entry on the current business date: no closed date changes, nothing deleted."""
+    repayment = Repayment.objects.select_for_update().get(pk=request.params["repayment"])
+    _reversal_check(loan, repayment)
+    today = business_date()
+    if loan.status == Loan.Status.ACTIVE:
+        loan_catch_up(loan=loan, by=by)
+    ref = f"loan:{loan.pk}"
+    own = Q(key=f"repayment:{repayment.pk}") | Q(key__startswith=f"repayment:{repayment.pk}:")
+    for entry in JournalEntry.objects.filter(own, reference=ref).order_by("id"):
+        entry_reverse(entry=entry, value_date=today, reason=request.reason, by=by)
+    rows_all = list(loan.installments.all())
+    accrued_before = {t: sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) for t in INCOME_OF}
+    income_removed = _entry_income(repayment)
+    through = today - dt.timedelta(days=1)  # the last closed date: the replayed loan is closed through it again
+    later = list(loan.repayments.filter(reversed_at__isnull=True).exclude(pk=repayment.pk)
+                 .filter(Q(paid_on__gt=repayment.paid_on) | Q(paid_on=repayment.paid_on, pk__gt=repayment.pk))
+                 .order_by("paid_on", "id"))
+    token = _REPLAYING.set(True)
+    try:
+        _restore(loan, repayment.state_before)
+        for rep in later:
+            at = Loan._meta.get_field("accrued_through").to_python(rep.state_before["loan"]["accrued_through"])
+            loans_close_through(loans=[loan], through=at, delinquency=False)
+            _payment_apply(loan=loan, amount=rep.amount, paid_on=rep.paid_on, reference=rep.reference, by=rep.recorded_by,
+                           channel=rep.channel, replay=rep, mode=rep.allocation.get("mode"))
+        if loan.status == Loan.Status.ACTIVE:
+            loans_close_through(loans=[loan], through=through, delinquency=False)
+    finally:
+        _REPLAYING.reset(token)
+    repayment.reversed_at = timezone.now()
+    repayment.save(update_fields=["reversed_at"])
+    loan.refresh_from_db()
+    rows_all = list(loan.installments.all())
+    # The differences: the balance-sheet accounts to what the replayed loan says, income by what it accrues (less what
+    # the replay left off-balance, where it made the loan non-accrual).
+    off = loan.non_accrual_since is not None
+    unpaid = dict(zip(INCOME_OF, _unpaid_accrued(rows_all), strict=True))
+    lines: dict[str, Decimal] = {}  # role → signed amount, + debit, − credit
+    targets = {"loan_principal": loan.outstanding_principal if loan.status == Loan.Status.ACTIVE else ZERO,
+               "interest_receivable": ZERO if off else unpaid["interest"],
+               "penalty_receivable": ZERO if off else unpaid["penalty"],
+               "compound_receivable": ZERO if off else unpaid["compound"],
+               "off_balance_interest": sum(unpaid.values()) if off else ZERO,
+               "off_balance_contra": -sum(unpaid.values()) if off else ZERO,
+               "settlement": -(loan.principal + sum((r.unapplied for r in loan.repayments.filter(reversed_at__isnull=True)),
+                                                    ZERO))}
+    for role, target in targets.items():
+        code = account_for(role, loan.product_code)
+        net = _net_debit(code, today, ref)
+        if target != net:
+            lines[role] = target - net
+    for t, role in INCOME_OF.items():
+        change = (sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) - accrued_before[t] + income_removed[t]
+                  - (unpaid[t] if off else ZERO))
+        if change:
+            lines[role] = lines.get(role, ZERO) - change
+    if any(lines.values()):
+        _post(loan, kind="reversal", on=today, key=f"reversal:{request.pk}", by=by,
+              **{role: ("Dr", v) if v > 0 else ("Cr", -v) for role, v in lines.items() if v})
+    if loan.status == Loan.Status.ACTIVE:
+        loan_refresh_delinquency(loan=loan, today=through)
+    audit_record(actor=by, action="loan.repayment.reverse", obj=loan, reason=request.reason,
+                 data={"repayment": repayment.pk, "replayed": [r.pk for r in later], "differences": {
+                     k: str(v) for k, v in lines.items()}})
+    return {"repayment": repayment.pk, "replayed": len(later), "status": loan.status}
+
+
+def _entry_income(repayment: Repayment) -> dict[str, Decimal]:
+    """What the repayment's own entries put into each income account (the reversal took it out again)."""
+    out = dict.fromkeys(INCOME_OF, ZERO)
+    codes = {account_for(role, repayment.loan.product_code): t for t, role in INCOME_OF.items()}
+    for entry in JournalEntry.objects.filter(key__startswith=f"repayment:{repayment.pk}:").prefetch_related("lines__account"):
+        for line in entry.lines.all():
+            if line.account.code in codes:
+                out[codes[line.account.code]] += line.credit - line.debit
+    return out
+
+
+def _net_debit(code: str, on: dt.date, reference: str) -> Decimal:
+    sums = JournalLine.objects.filter(account__code=code, entry__value_date__lte=on, entry__reference=reference).aggregate(
+        d=Sum("debit"), c=Sum("credit"))
+    return (sums["d"] or ZERO) - (sums["c"] or ZERO)
 
 
 # ---------------------------------------------------------------- collateral and warning tasks

@@ -51,9 +51,7 @@ def _ops(org):
 
 
 def _rate(loan):
-    from postloan.services import policy_in_force
-
-    return loan.annual_rate * (1 + policy_in_force().penalty_rate_markup)
+    return loan.annual_rate * (1 + loan.penalty_markup)  # the contract's markup, fixed at signing
 
 
 def _r(x):
@@ -64,11 +62,14 @@ def test_penalty_then_interest_then_principal_oldest_first(loan, org):
     assert loan.disbursed_on == DISBURSED and loan.product_code == "xinmiaodai"
     first = loan.installments.get(n=1)
     late = first.due_date + dt.timedelta(days=10)
-    penalty = _r(first.total * _rate(loan) * 10 / 360)
-    assert penalty > 0
-    rep = pay(loan, penalty + first.interest + Decimal("100.00"), late, "R1", _ops(org))
-    assert (rep.penalty_paid, rep.interest_paid, rep.principal_paid) == (penalty, first.interest, Decimal("100.00"))
-    assert [a["part"] for a in rep.allocation["lines"]] == ["penalty", "interest", "principal"]
+    # 罚息 on the overdue principal, 复利 on the overdue interest, each at the contract's penalty rate
+    penalty = _r(first.principal * _rate(loan) * 10 / 360)
+    compound = _r(first.interest * _rate(loan) * 10 / 360)
+    assert penalty > 0 and compound > 0
+    rep = pay(loan, penalty + compound + first.interest + Decimal("100.00"), late, "R1", _ops(org))
+    assert (rep.penalty_paid, rep.compound_paid, rep.interest_paid, rep.principal_paid) == (
+        penalty, compound, first.interest, Decimal("100.00"))
+    assert [a["part"] for a in rep.allocation["lines"]] == ["penalty", "compound", "interest", "principal"]
     first.refresh_from_db()
     assert first.settled_on is None and first.paid_principal == Decimal("100.00")
     loan.refresh_from_db()
@@ -79,25 +80,27 @@ def test_penalty_then_interest_then_principal_oldest_first(loan, org):
     later = late + dt.timedelta(days=5)
     second_penalty = _r((first.principal - Decimal("100.00")) * _rate(loan) * 5 / 360)
     rep2 = pay(loan, second_penalty + first.principal - Decimal("100.00"), later, "R2", _ops(org))
-    assert rep2.penalty_paid == second_penalty and rep2.unapplied == 0
+    assert rep2.penalty_paid == second_penalty and rep2.compound_paid == 0 and rep2.unapplied == 0
     first.refresh_from_db()
     assert first.settled_on == later and first.paid_penalty == penalty + second_penalty
     loan.refresh_from_db()
     assert loan.dpd == 0 and loan.bucket == "M0"
     assert loan.classification == "special_mention"  # an upgrade needs an approval, it is never automatic
 
-    # two installments overdue: the oldest is paid first, each penalty → interest → principal
+    # two installments overdue: the oldest is paid first, each penalty → compound → interest → principal
     second, third = loan.installments.get(n=2), loan.installments.get(n=3)
     on = third.due_date + dt.timedelta(days=3)
-    pen2 = _r(second.total * _rate(loan) * (on - second.due_date).days / 360)
-    pen3 = _r(third.total * _rate(loan) * 3 / 360)
-    rep = pay(loan, pen2 + second.total + pen3 + Decimal("10.00"), on, "R3", _ops(org))
+    days2 = (on - second.due_date).days
+    pen2, com2 = _r(second.principal * _rate(loan) * days2 / 360), _r(second.interest * _rate(loan) * days2 / 360)
+    pen3, com3 = _r(third.principal * _rate(loan) * 3 / 360), _r(third.interest * _rate(loan) * 3 / 360)
+    rep = pay(loan, pen2 + com2 + second.total + pen3 + com3 + Decimal("10.00"), on, "R3", _ops(org))
     second.refresh_from_db()
     third.refresh_from_db()
-    assert second.settled_on == on and second.paid_penalty == pen2
-    assert third.paid_penalty == pen3 and third.paid_interest == Decimal("10.00") and third.paid_principal == 0
-    assert [(a["n"], a["part"]) for a in rep.allocation["lines"]] == [(2, "penalty"), (2, "interest"), (2, "principal"),
-                                                                      (3, "penalty"), (3, "interest")]
+    assert second.settled_on == on and (second.paid_penalty, second.paid_compound) == (pen2, com2)
+    assert (third.paid_penalty, third.paid_compound) == (pen3, com3)
+    assert third.paid_interest == Decimal("10.00") and third.paid_principal == 0
+    assert [(a["n"], a["part"]) for a in rep.allocation["lines"]] == [
+        (2, "penalty"), (2, "compound"), (2, "interest"), (2, "principal"), (3, "penalty"), (3, "compound"), (3, "interest")]
     with pytest.raises(ApplicationError) as exc:  # back-dated after a later payment: refused, naming the field
         pay(loan, Decimal("10.00"), on - dt.timedelta(days=1), "R-old", _ops(org))
     assert "paid_on" in exc.value.errors
@@ -133,28 +136,47 @@ def test_early_payment_prepayment_rules_idempotence_and_payoff(loan, org):
     assert len(rest) == 10 and rest[0].total < before
     assert sum(i.principal for i in rest) == loan.outstanding_principal
 
-    # the product's rule: 1 % fee in the first year, the term shortened
-    PrepaymentRule.objects.create(product_code="xinmiaodai", fee_rate=Decimal("0.0100"), fee_free_after_months=12, mode="reduce_term")
+    # a product rule changed after signing does not change the contract: still no fee, the installment lowered
+    PrepaymentRule.objects.create(product_code="xinmiaodai", fee_rate=Decimal("0.0100"), fee_free_after_months=12,
+                                  mode="reduce_term", allowed=False)
     third = loan.installments.get(n=3)
     rep = pay(loan, third.total + Decimal("50500.00"), third.due_date, "R-fee", _ops(org))
-    assert rep.prepaid_principal == Decimal("50000.00") and rep.prepayment_fee == Decimal("500.00") and rep.unapplied == 0
-    loan.refresh_from_db()
-    rest = list(loan.installments.filter(n__gt=3).order_by("n"))
-    assert len(rest) < 9 and sum(i.principal for i in rest) == loan.outstanding_principal
-    assert loan.maturity_date == rest[-1].due_date
-
-    # not allowed: the excess is kept as unapplied credit, the schedule unchanged
-    PrepaymentRule.objects.filter(product_code="xinmiaodai").update(allowed=False)
-    fourth = loan.installments.get(n=4)
-    rep = pay(loan, fourth.total + Decimal("5.00"), fourth.due_date, "R-no", _ops(org))
-    assert rep.unapplied == Decimal("5.00") and rep.prepaid_principal == 0
+    assert rep.prepaid_principal == Decimal("50500.00") and rep.prepayment_fee == 0 and rep.unapplied == 0
 
     # paying everything off closes the loan
-    PrepaymentRule.objects.filter(product_code="xinmiaodai").update(allowed=True, fee_rate=0)
     loan.refresh_from_db()
-    fifth = loan.installments.get(n=5)
+    fifth = loan.installments.get(n=4)
     rep = pay(loan, fifth.interest + loan.outstanding_principal + Decimal("7.00"), fifth.due_date, "R-all", _ops(org))
     loan.refresh_from_db()
     assert loan.status == "closed" and loan.outstanding_principal == 0 and rep.unapplied == Decimal("7.00")
 
 
+@pytest.fixture
+def fee_loan(products, org, owner):
+    """A loan signed while the product's rule named a 1 % fee in the first year and a shortened term."""
+    from postloan.models import PrepaymentRule
+    from tests.factories import FastTrackLoanFactory
+
+    PrepaymentRule.objects.create(product_code="xinmiaodai", fee_rate=Decimal("0.0100"), fee_free_after_months=12,
+                                  mode="reduce_term")
+    with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
+        loan = FastTrackLoanFactory(owner=owner, seed=32)
+    PrepaymentRule.objects.filter(product_code="xinmiaodai").update(allowed=False)  # later edits: not the contract's
+    return loan
+
+
+def test_the_contracts_prepayment_fee_and_mode(fee_loan, org):
+    loan = fee_loan
+    assert loan.prepayment_terms["fee_rate"] == "0.0100" and loan.prepayment_terms["mode"] == "reduce_term"
+    third = loan.installments.get(n=3)
+    for n in (1, 2, 3):
+        inst = loan.installments.get(n=n)
+        pay(loan, inst.total + (Decimal("50500.00") if n == 3 else 0), inst.due_date, f"R{n}", _ops(org))
+    rep = loan.repayments.get(reference="R3")
+    assert rep.prepaid_principal == Decimal("50000.00") and rep.prepayment_fee == Decimal("500.00") and rep.unapplied == 0
+    loan.refresh_from_db()
+    rest = list(loan.installments.filter(n__gt=3, superseded=False).order_by("n"))
+    assert len(rest) < 9 and sum(i.principal for i in rest) == loan.outstanding_principal
+    assert loan.maturity_date == rest[-1].due_date
+    assert loan.installments.filter(superseded=True).count() == 9 - len(rest)  # kept, not deleted
+    assert third.due_date < rest[0].due_date
