@@ -53,7 +53,7 @@ from casework.case_api import application_detail
 from casework.prequal import prequal_token_read
 from contracts.models import Contract
 from contracts.services import contract_verify
-from loanservice.api import client_ip, form_input
+from loanservice.api import client_ip, form_input, serializer_input
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict, error_text
@@ -61,6 +61,8 @@ from loanservice.roles import permission_required
 from loanservice.text import in_language
 from marketing.services import invitation_read
 from postloan.api import loan_detail, loans_visible_to
+from postloan.quotes import payoff_quote, prepayment_quote
+from postloan.serializers import PrepaymentQuoteSerializer
 from underwriting.registry import registry_record
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
@@ -444,4 +446,30 @@ def loan_page(request, pk):
         "pay": {**settings.REPAYMENT_ACCOUNT, "reference": order.contract.number if order else f"#{loan.pk}",
                 "debit_account": order.account[-4:] if order and order.account else ""},
         "product": products_published().filter(code=loan.product_code).first(), "today": business_date(),
+        "payoff": _payoff_or_none(loan),
     })
+
+
+def _payoff_or_none(loan) -> dict | None:
+    """Today's payoff quote for an open loan (None once it is closed or written off, or when nothing is left)."""
+    if loan.status != "active":
+        return None
+    try:
+        quote = payoff_quote(loan=loan, on=None)
+    except (Conflict, ApplicationError):
+        return None
+    return {**quote, "charges": quote["penalty"] + quote["compound"]}
+
+
+@permission_required("postloan.quote")
+@require_POST
+def loan_prepayment_quote(request, pk):
+    """提前还款试算 on the borrower's page (htmx): the same quote and the same check of the amount as the API's."""
+    loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+    try:
+        data = serializer_input(PrepaymentQuoteSerializer, request.POST,
+                                message=_("请检查提前还款金额和方式 / Please check the amount and the way to prepay."))
+        quote = prepayment_quote(loan=loan, **data)
+    except (ApplicationError, Conflict) as exc:
+        return render(request, "portal/_prepayment_quote.html", {"error": error_text(exc, fields=False)})
+    return render(request, "portal/_prepayment_quote.html", {"q": quote, "loan": loan})

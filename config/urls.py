@@ -87,6 +87,7 @@ portal = [
     path("applications/<int:pk>/info-upload/", underwriting_views.info_request_upload, name="info_upload"),
     path("contracts/<int:pk>/pdf/", portal_views.contract_pdf, name="contract_pdf"),
     path("loans/<int:pk>/", portal_views.loan_page, name="loan"),
+    path("loans/<int:pk>/prepayment-quote/", portal_views.loan_prepayment_quote, name="loan_prepayment_quote"),
 ]
 
 staff = [
