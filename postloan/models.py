@@ -575,3 +575,7 @@ class CobPartition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}[{self.lo}..{self.hi}] {self.done}/{self.total}"
+
+
+# Provisions (expected credit loss), the portfolio overlay and the reconciliation of close of business (issue #17).
+from .provision_models import CobReconciliation, LoanProvision, ProvisionOverlay, ProvisionPolicy  # noqa: E402, F401
