@@ -110,7 +110,8 @@ def receivables(loan_ids) -> dict[int, dict[str, Decimal]]:
     rows = (Installment.objects.filter(loan_id__in=loan_ids, superseded=False).values("loan_id")
             .annotate(interest=Sum(Greatest(F("interest_accrued") - F("paid_interest"), Value(ZERO), output_field=MONEY_OUT)),
                       penalty=Sum(F("penalty_accrued") - F("paid_penalty"), output_field=MONEY_OUT)))
-    return {r["loan_id"]: {"interest": r["interest"] or ZERO, "penalty": r["penalty"] or ZERO} for r in rows}
+    return {r["loan_id"]: {"interest": (r["interest"] or ZERO).quantize(CENT), "penalty": (r["penalty"] or ZERO).quantize(CENT)}
+            for r in rows}  # (SQLite sums decimals as floats)
 
 
 def latest_provisions(loan_ids, *, on: dt.date | None = None) -> dict[int, LoanProvision]:

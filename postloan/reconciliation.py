@@ -33,6 +33,7 @@ from .provisions import (
 )
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
 # item → the account-mapping role of its control account
 ITEMS = {"principal": "loan_principal", "interest": "interest_receivable", "penalty": "penalty_receivable",
          "allowance": "allowance"}
@@ -58,7 +59,7 @@ def _gl(on: dt.date, accounts: dict[str, str]) -> tuple[dict[tuple[str, str], De
     for r in rows:
         item = accounts[r["account__code"]]
         net = (r["debit"] or ZERO) - (r["credit"] or ZERO)
-        net = -net if item == "allowance" else net
+        net = (-net if item == "allowance" else net).quantize(CENT)  # SQLite sums decimals as floats
         per_ref[(r["entry__reference"], item)] += net
         totals[item] += net
     return per_ref, totals
