@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
 
-from .models import Account, AccountMapping, JournalEntry, JournalLine, LedgerPeriod
+from .models import Account, AccountMapping, JournalEntry, JournalLine, LedgerPeriod, VatRule
 
 
 @admin.register(Account)
@@ -49,3 +49,9 @@ class LedgerPeriodAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(VatRule)
+class VatRuleAdmin(AuditedAdmin):
+    list_display = ["income_account", "payable_account", "rate", "effective_from", "exempt_products", "exempt_tax_classes", "active"]
+    list_filter = ["active"]

@@ -157,3 +157,30 @@ class AccountMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_role_display()} {self.product or '*'} → {self.account_id}"
+
+
+class VatRule(models.Model):
+    """价税分离: a credit to `income_account` (interest is charged VAT-inclusive) posts as income plus output VAT payable,
+    VAT = amount × rate / (1 + rate); a debit to it (a reversal, an adjustment) is split the same way. Exempt products
+    and exempt counterparty tax classes (the small and micro enterprise exemption, 小微企业免征增值税) take no split.
+    Entries without a product (manual journal entries) post as entered. Data, edited in admin."""
+
+    income_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("收入科目 income account"))
+    payable_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
+                                        verbose_name=_("销项税额科目 output VAT account"))
+    rate = models.DecimalField(_("税率 rate"), max_digits=5, decimal_places=4, default=Decimal("0.0600"))
+    effective_from = models.DateField(_("生效日 effective from"))
+    exempt_products = models.JSONField(_("免税产品 exempt products"), default=list, blank=True,
+                                       help_text=_('产品代码列表 / product codes, e.g. ["xinmiaodai"]'))
+    exempt_tax_classes = models.JSONField(_("免税客户类型 exempt borrower classes"), default=list, blank=True,
+                                          help_text=_('如 ["micro", "small"] / e.g. ["micro", "small"]'))
+    active = models.BooleanField(_("启用 active"), default=True)
+
+    class Meta:
+        verbose_name = _("价税分离规则 VAT rule")
+        verbose_name_plural = _("价税分离规则 VAT rules")
+        ordering = ["income_account", "-effective_from"]
+        constraints = [models.UniqueConstraint(fields=["income_account", "effective_from"], name="ledger_vat_rule_once")]
+
+    def __str__(self) -> str:
+        return f"VAT {self.rate} on {self.income_account_id} from {self.effective_from}"
