@@ -184,3 +184,39 @@ class VatRule(models.Model):
 
     def __str__(self) -> str:
         return f"VAT {self.rate} on {self.income_account_id} from {self.effective_from}"
+
+
+class VoucherBatch(models.Model):
+    """汇总记账凭证 for core banking: the entries not yet sent, aggregated by value date, branch, product, currency and
+    account (not one voucher per loan and day). Each entry leaves in exactly one batch (`VoucherEntry`)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待发送 pending")
+        SENT = "sent", _("已发送 sent")
+
+    business_date = models.DateField(_("营业日期 business date"), db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    entries = models.PositiveIntegerField(_("分录数 entries"), default=0)
+    lines = models.JSONField(default=list, help_text="[{value_date, branch, product, currency, account, debit, credit}]")
+    total_debit = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0.00"))
+    total_credit = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0.00"))
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("汇总凭证 voucher batch")
+        verbose_name_plural = _("汇总凭证 voucher batches")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"vouchers {self.business_date} #{self.pk} ({self.entries} entries)"
+
+
+class VoucherEntry(models.Model):
+    """The batch that carried an entry to core banking (an entry is in one batch at most)."""
+
+    entry = models.OneToOneField(JournalEntry, primary_key=True, on_delete=models.PROTECT, related_name="voucher")
+    batch = models.ForeignKey(VoucherBatch, on_delete=models.PROTECT, related_name="carried")
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} in {self.batch_id}"

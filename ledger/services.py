@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 
-from .models import Account, JournalEntry, JournalLine, LedgerPeriod, VatRule
+from .models import Account, JournalEntry, JournalLine, LedgerPeriod, VatRule, VoucherBatch, VoucherEntry
 from .selectors import memo as batch_memo
 
 CENT = Decimal("0.01")
@@ -202,3 +202,34 @@ def period_close(*, year: int, month: int | None, by) -> LedgerPeriod:
         raise Conflict(_("该期间已关账 / This period is already closed."), state="closed")
     audit_record(actor=by, action="ledger.period_close", obj=period, data={"year": year, "month": month})
     return period
+
+
+@transaction.atomic
+def voucher_batch_build(*, business_date: dt.date) -> VoucherBatch | None:
+    """The core-banking outbox: every entry not yet carried, aggregated by value date, branch, product, currency and
+    account into one batch (汇总记账凭证). Exactly once per entry, whatever the order the entries committed in (a
+    late or back-dated entry leaves with the next batch); None when there is nothing new."""
+    waiting = list(JournalEntry.objects.filter(voucher__isnull=True).order_by("pk").values_list("pk", flat=True))
+    if not waiting:
+        return None
+    batch = VoucherBatch.objects.create(business_date=business_date)
+    VoucherEntry.objects.bulk_create([VoucherEntry(entry_id=pk, batch=batch) for pk in waiting], ignore_conflicts=True,
+                                     batch_size=5000)
+    rows = (JournalLine.objects.filter(entry__voucher__batch=batch)
+            .values("entry__value_date", "entry__branch__code", "entry__product", "entry__currency", "account__code")
+            .annotate(debit=Sum("debit"), credit=Sum("credit"))
+            .order_by("entry__value_date", "entry__branch__code", "entry__product", "account__code"))
+    lines = []
+    for r in rows:
+        net = ((r["debit"] or 0) - (r["credit"] or 0)).quantize(CENT)  # one side per account and dimension
+        if net:
+            lines.append({"value_date": r["entry__value_date"].isoformat(), "branch": r["entry__branch__code"] or "",
+                          "product": r["entry__product"], "currency": r["entry__currency"], "account": r["account__code"],
+                          "debit": f"{max(net, 0):.2f}", "credit": f"{max(-net, 0):.2f}"})
+    batch.lines = lines
+    batch.entries = VoucherEntry.objects.filter(batch=batch).count()
+    batch.total_debit = sum((Decimal(x["debit"]) for x in lines), Decimal("0.00"))
+    batch.total_credit = sum((Decimal(x["credit"]) for x in lines), Decimal("0.00"))
+    batch.save(update_fields=["lines", "entries", "total_debit", "total_credit"])
+    audit_record(actor=None, action="ledger.vouchers", obj=batch, data={"entries": batch.entries, "lines": len(lines)})
+    return batch

@@ -18,6 +18,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from ledger.models import AccountMapping, JournalLine
+from ledger.services import voucher_batch_build
 from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.notifications import in_default_language, notify
@@ -123,8 +124,11 @@ def _alarm(result: CobReconciliation, run: CobRun | None) -> None:
 
 def cob_book_close(run: CobRun) -> CobReconciliation:
     """The steps that end a close of business, after every loan is closed: allowances of repaid loans released, at
-    a month end the portfolio against the five-category ratios (an overlay proposed), then the reconciliation."""
+    a month end the portfolio against the five-category ratios (an overlay proposed), the reconciliation, then the
+    entries not yet sent to core banking aggregated into a voucher batch."""
     provisions_release_closed(on=run.until)
     if month_end_within(run.from_date, run.until):
         overlay_propose(on=run.until)
-    return reconcile(on=run.until, run=run)
+    result = reconcile(on=run.until, run=run)
+    voucher_batch_build(business_date=run.until)  # the day's entries, aggregated, for the core-banking outbox
+    return result
