@@ -26,7 +26,7 @@ from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Greatest
 from django.urls import reverse
@@ -105,9 +105,11 @@ def _security_types(application_ids, policy: ProvisionPolicy) -> dict[int, str]:
     return {app_id: min(types | {"credit"}, key=policy.lgd) for app_id, types in held.items()}
 
 
-def receivables(loan_ids) -> dict[int, dict[str, Decimal]]:
-    """Each loan's interest and penalty receivable from its schedule (the sub-ledger), in one query."""
-    rows = (Installment.objects.filter(loan_id__in=loan_ids, superseded=False).values("loan_id")
+def receivables(loan_ids=None) -> dict[int, dict[str, Decimal]]:
+    """Each loan's interest and penalty receivable from its schedule (the sub-ledger), in one query: of `loan_ids`,
+    or of every active loan."""
+    scope = {"loan__status": Loan.Status.ACTIVE} if loan_ids is None else {"loan_id__in": loan_ids}
+    rows = (Installment.objects.filter(superseded=False, **scope).values("loan_id")
             .annotate(interest=Sum(Greatest(F("interest_accrued") - F("paid_interest"), Value(ZERO), output_field=MONEY_OUT)),
                       penalty=Sum(F("penalty_accrued") - F("paid_penalty"), output_field=MONEY_OUT)))
     return {r["loan_id"]: {"interest": (r["interest"] or ZERO).quantize(CENT), "penalty": (r["penalty"] or ZERO).quantize(CENT)}
@@ -123,6 +125,14 @@ def latest_provisions(loan_ids, *, on: dt.date | None = None) -> dict[int, LoanP
     for row in qs.order_by("loan_id", "on", "id"):
         out[row.loan_id] = row
     return out
+
+
+def latest_ecl(*, on: dt.date | None = None) -> dict[int, Decimal]:
+    """Every measured loan's allowance (its last ECL, on or before `on`): one pass, DISTINCT ON where Postgres has it."""
+    qs = LoanProvision.objects.all() if on is None else LoanProvision.objects.filter(on__lte=on)
+    if connection.vendor == "postgresql":
+        return dict(qs.order_by("loan_id", "-on", "-id").distinct("loan_id").values_list("loan_id", "ecl"))
+    return dict(qs.order_by("loan_id", "on", "id").values_list("loan_id", "ecl"))  # the last of each loan wins
 
 
 def _round(x: Decimal) -> Decimal:
@@ -237,14 +247,14 @@ def loan_allowance_release_for_write_off(*, loan: Loan, on: dt.date) -> Decimal:
 # ---------------------------------------------------------------- the portfolio against the five-category ratios
 def allowance_by_category(*, on: dt.date | None = None) -> dict[str, dict]:
     """Active loans by category: count, principal balance and the ECL they hold (latest measurement)."""
-    loans = list(Loan.objects.filter(status=Loan.Status.ACTIVE).values("pk", "classification", "outstanding_principal"))
-    held = latest_provisions([x["pk"] for x in loans], on=on)
+    held = latest_ecl(on=on)
     out = {c: {"count": 0, "balance": ZERO, "provision": ZERO} for c in CATEGORY_ORDER}
-    for loan in loans:
-        row = out[loan["classification"]]
+    for pk, category, principal in (Loan.objects.filter(status=Loan.Status.ACTIVE)
+                                    .values_list("pk", "classification", "outstanding_principal")):
+        row = out[category]
         row["count"] += 1
-        row["balance"] += loan["outstanding_principal"]
-        row["provision"] += held[loan["pk"]].ecl if loan["pk"] in held else ZERO
+        row["balance"] += principal
+        row["provision"] += held.get(pk, ZERO)
     return out
 
 

@@ -25,7 +25,7 @@ from loanservice.notifications import in_default_language, notify
 
 from .models import CobReconciliation, CobRun, Loan
 from .provisions import (
-    latest_provisions,
+    latest_ecl,
     month_end_within,
     overlay_held,
     overlay_propose,
@@ -71,12 +71,11 @@ def _sub_ledger() -> tuple[dict[tuple[str, str], Decimal], dict[str, Decimal]]:
     active = dict(Loan.objects.filter(status=Loan.Status.ACTIVE).values_list("pk", "outstanding_principal"))
     for pk, principal in active.items():
         per_ref[(f"loan:{pk}", "principal")] = principal
-    for pk, due in receivables(list(active)).items():
+    for pk, due in receivables().items():
         per_ref[(f"loan:{pk}", "interest")] = due["interest"]
         per_ref[(f"loan:{pk}", "penalty")] = due["penalty"]
-    measured = Loan.objects.filter(provisions__isnull=False).values_list("pk", flat=True).distinct()
-    for pk, row in latest_provisions(list(measured)).items():
-        per_ref[(f"loan:{pk}", "allowance")] = row.ecl
+    for pk, ecl in latest_ecl().items():
+        per_ref[(f"loan:{pk}", "allowance")] = ecl
     totals: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for (_ref, item), value in per_ref.items():
         totals[item] += value
