@@ -1,6 +1,8 @@
 """Close of business (日终) at portfolio scale: seeds N active loans (bench_nightly's book, COPY) into the Postgres
 database of DATABASE_URL, then closes one day with W worker processes working the partitions in parallel, and a
-second day; prints loans/s. Each loan: row lock, accrual entry in the ledger, days past due and floors.
+second day; prints loans/s. Each loan: row lock, accrual entry in the ledger, days past due and floors, and its
+expected credit loss (every loan on the first day, when none was measured yet, and at a month end; afterwards only
+the loans whose stage changed); the run ends with the sub-ledger ↔ GL reconciliation of the whole book.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/bench_cob.py [--loans 10000] [--workers 2] [--reseed]
 """
@@ -60,7 +62,7 @@ def main() -> None:
         sys.exit("Set DATABASE_URL to a Postgres database.")
     from ledger.models import JournalEntry
     from loanservice.business_date import business_date_set
-    from postloan.models import Loan
+    from postloan.models import CobReconciliation, Loan, LoanProvision
 
     call_command("migrate", verbosity=0)
     if args.reseed:
@@ -75,10 +77,18 @@ def main() -> None:
     business_date_set(today - dt.timedelta(days=1))
     settings.ALLOW_SIMULATED_BUSINESS_DATE = True  # the second day is today: the bench simulates its end
     for label, until in (("close of business", today - dt.timedelta(days=1)), ("next day", today)):
-        entries = JournalEntry.objects.count()
+        entries, provisions = JournalEntry.objects.count(), LoanProvision.objects.count()
         seconds, loans = close_day(until, args.workers)
+        recon = CobReconciliation.objects.order_by("-id").first()
         print(f"{label} {until}: {seconds:.2f} s for {loans:,} loans with {args.workers} workers "
-              f"({loans / seconds:,.0f} loans/s); {JournalEntry.objects.count() - entries:,} entries posted", flush=True)
+              f"({loans / seconds:,.0f} loans/s); {JournalEntry.objects.count() - entries:,} entries posted, "
+              f"{LoanProvision.objects.count() - provisions:,} ECL measurements; reconciliation "
+              f"{'balanced' if recon and recon.balanced else recon.difference_count if recon else '—'}", flush=True)
+        started = time.perf_counter()
+        from postloan.reconciliation import reconcile
+
+        reconcile(on=until)
+        print(f"  reconciliation of the whole book alone: {time.perf_counter() - started:.2f} s", flush=True)
 
 
 if __name__ == "__main__":

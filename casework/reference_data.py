@@ -21,7 +21,7 @@ from approvals.models import AuthorityMatrixVersion, AuthorityRule, ReasonCode
 from approvals.reference import seed_approval_policy
 from contracts.models import ContractTemplate
 from contracts.reference import seed_conditions_precedent
-from ledger.reference import chart_seed
+from ledger.reference import chart_seed, vat_seed
 from loanservice import roles
 from loanservice.bizcal import calendar_from_chinese_calendar
 from loanservice.models import CalendarDay, CalendarYear, SlaTarget
@@ -197,3 +197,4 @@ def seed_reference_data() -> None:
 
     seed_postloan_policy()  # buckets, floors, policy, warning rules (a test flush would otherwise leave none)
     chart_seed()  # the chart of accounts and the default account mapping
+    vat_seed()  # 价税分离: the VAT rules of the income accounts

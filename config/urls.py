@@ -70,6 +70,7 @@ api_v1 = [
     path("analytics/summary/", analytics_api.SummaryView.as_view(), name="analytics-summary"),
     path("analytics/model-risk/", analytics_api.ModelRiskView.as_view(), name="analytics-model-risk"),
     path("ledger/trial-balance/", ledger_api.TrialBalanceView.as_view(), name="ledger-trial-balance"),
+    path("reports/asset-quality/", postloan_api.AssetQualityView.as_view(), name="reports-asset-quality"),
 ]
 
 portal = [
@@ -126,6 +127,7 @@ urlpatterns = [
     path("staff/analytics/", include("analytics.urls")),
     path("staff/marketing/", include("marketing.urls")),
     path("postloan/", include("postloan.urls")),
+    path("staff/finance/", include("postloan.finance_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
 
-from .models import Account, AccountMapping, JournalEntry, JournalLine, LedgerPeriod
+from .models import Account, AccountMapping, JournalEntry, JournalLine, LedgerPeriod, VatRule, VoucherBatch
 
 
 @admin.register(Account)
@@ -49,3 +49,15 @@ class LedgerPeriodAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(VatRule)
+class VatRuleAdmin(AuditedAdmin):
+    list_display = ["income_account", "payable_account", "rate", "effective_from", "exempt_products", "exempt_tax_classes", "active"]
+    list_filter = ["active"]
+
+
+@admin.register(VoucherBatch)
+class VoucherBatchAdmin(ReadOnlyAdmin):
+    list_display = ["business_date", "status", "entries", "total_debit", "total_credit", "created_at", "sent_at"]
+    list_filter = ["status"]

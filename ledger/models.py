@@ -157,3 +157,66 @@ class AccountMapping(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_role_display()} {self.product or '*'} → {self.account_id}"
+
+
+class VatRule(models.Model):
+    """价税分离: a credit to `income_account` (interest is charged VAT-inclusive) posts as income plus output VAT payable,
+    VAT = amount × rate / (1 + rate); a debit to it (a reversal, an adjustment) is split the same way. Exempt products
+    and exempt counterparty tax classes (the small and micro enterprise exemption, 小微企业免征增值税) take no split.
+    Entries without a product (manual journal entries) post as entered. Data, edited in admin."""
+
+    income_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", verbose_name=_("收入科目 income account"))
+    payable_account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+",
+                                        verbose_name=_("销项税额科目 output VAT account"))
+    rate = models.DecimalField(_("税率 rate"), max_digits=5, decimal_places=4, default=Decimal("0.0600"))
+    effective_from = models.DateField(_("生效日 effective from"))
+    exempt_products = models.JSONField(_("免税产品 exempt products"), default=list, blank=True,
+                                       help_text=_('产品代码列表 / product codes, e.g. ["xinmiaodai"]'))
+    exempt_tax_classes = models.JSONField(_("免税客户类型 exempt borrower classes"), default=list, blank=True,
+                                          help_text=_('如 ["micro", "small"] / e.g. ["micro", "small"]'))
+    active = models.BooleanField(_("启用 active"), default=True)
+
+    class Meta:
+        verbose_name = _("价税分离规则 VAT rule")
+        verbose_name_plural = _("价税分离规则 VAT rules")
+        ordering = ["income_account", "-effective_from"]
+        constraints = [models.UniqueConstraint(fields=["income_account", "effective_from"], name="ledger_vat_rule_once")]
+
+    def __str__(self) -> str:
+        return f"VAT {self.rate} on {self.income_account_id} from {self.effective_from}"
+
+
+class VoucherBatch(models.Model):
+    """汇总记账凭证 for core banking: the entries not yet sent, aggregated by value date, branch, product, currency and
+    account (not one voucher per loan and day). Each entry leaves in exactly one batch (`VoucherEntry`)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待发送 pending")
+        SENT = "sent", _("已发送 sent")
+
+    business_date = models.DateField(_("营业日期 business date"), db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    entries = models.PositiveIntegerField(_("分录数 entries"), default=0)
+    lines = models.JSONField(default=list, help_text="[{value_date, branch, product, currency, account, debit, credit}]")
+    total_debit = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0.00"))
+    total_credit = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0.00"))
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("汇总凭证 voucher batch")
+        verbose_name_plural = _("汇总凭证 voucher batches")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"vouchers {self.business_date} #{self.pk} ({self.entries} entries)"
+
+
+class VoucherEntry(models.Model):
+    """The batch that carried an entry to core banking (an entry is in one batch at most)."""
+
+    entry = models.OneToOneField(JournalEntry, primary_key=True, on_delete=models.PROTECT, related_name="voucher")
+    batch = models.ForeignKey(VoucherBatch, on_delete=models.PROTECT, related_name="carried")
+
+    def __str__(self) -> str:
+        return f"{self.entry_id} in {self.batch_id}"

@@ -57,3 +57,22 @@ def chart_seed(apps=None) -> None:
     accounts = {a.code: a for a in account_model.objects.filter(code__in=MAPPING.values())}
     for role, code in MAPPING.items():
         mapping_model.objects.get_or_create(role=role, product="", defaults={"account": accounts[code]})
+
+
+# 价税分离: interest, penalty and compound interest income carry 6 % output VAT (营改增, from 2016-05-01); the small and
+# micro exemption is data on the rule (exempt products, exempt borrower classes).
+VAT_RULES = [("6011", "2221", "0.0600"), ("601102", "2221", "0.0600"), ("601103", "2221", "0.0600")]
+VAT_FROM = "2016-05-01"
+VAT_EXEMPT_CLASSES = ["micro", "small"]
+
+
+def vat_seed(apps=None) -> None:
+    """Idempotent, like `chart_seed`: a rule per income account unless one exists."""
+    apps = apps or registry
+    account_model = apps.get_model("ledger", "Account")
+    rule_model = apps.get_model("ledger", "VatRule")
+    accounts = {a.code: a for a in account_model.objects.all()}
+    for income, payable, rate in VAT_RULES:
+        if income in accounts and payable in accounts and not rule_model.objects.filter(income_account=accounts[income]).exists():
+            rule_model.objects.create(income_account=accounts[income], payable_account=accounts[payable], rate=rate,
+                                      effective_from=VAT_FROM, exempt_tax_classes=VAT_EXEMPT_CLASSES)

@@ -6,16 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils.translation import gettext as _
 
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 
-from .models import Account, JournalEntry, JournalLine, LedgerPeriod
+from .models import Account, JournalEntry, JournalLine, LedgerPeriod, VatRule, VoucherBatch, VoucherEntry
 from .selectors import memo as batch_memo
 
 CENT = Decimal("0.01")
@@ -64,6 +64,38 @@ def _checked_lines(lines: Iterable[Line]) -> list[Line]:
     return kept
 
 
+def _vat_rules(value_date: dt.date) -> dict[str, VatRule]:
+    """income account code → the active rule in force on the date."""
+    def read():
+        rules: dict[str, VatRule] = {}
+        for rule in (VatRule.objects.filter(active=True, effective_from__lte=value_date)
+                     .select_related("income_account", "payable_account").order_by("effective_from", "id")):
+            rules[rule.income_account.code] = rule
+        return rules
+
+    return batch_memo(("vat", value_date), read)
+
+
+def vat_split(lines: list[Line], *, value_date: dt.date, product: str, tax_class: str = "") -> list[Line]:
+    """价税分离: each line to an income account with a VAT rule becomes the income net of VAT and the output VAT
+    (VAT = amount × rate / (1 + rate), in cents), on the same side, so the entry still balances. No split for an entry
+    without a product (a manual journal entry, posted as entered), an exempt product or an exempt borrower class."""
+    if not product:
+        return lines
+    rules = _vat_rules(value_date)
+    out = []
+    for line in lines:
+        rule = rules.get(line.account)
+        if rule is None or product in rule.exempt_products or (tax_class and tax_class in rule.exempt_tax_classes):
+            out.append(line)
+            continue
+        amount = line.credit or line.debit
+        vat = (amount * rule.rate / (1 + rule.rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+        side = Cr if line.credit else Dr
+        out.extend(x for x in (side(line.account, amount - vat), side(rule.payable_account.code, vat)) if x.debit or x.credit)
+    return out
+
+
 @dataclass(frozen=True)
 class Entry:
     """An entry to post: its kind, value date, lines and dimensions; `key` makes it exactly once."""
@@ -76,6 +108,7 @@ class Entry:
     reference: str = ""
     memo: str = ""
     key: str | None = None
+    tax_class: str = ""  # the borrower's class for the VAT exemption ("micro", "small"), when the stage knows it
 
 
 def _accounts(kept: list[Line]) -> dict[str, Account]:
@@ -96,13 +129,15 @@ def _period_open(value_date: dt.date) -> None:
 @transaction.atomic
 def entry_post(*, kind: str, value_date: dt.date, lines: Iterable[Line], branch_id: int | None = None, product: str = "",
                reference: str = "", memo: str = "", key: str | None = None, by=None,
-               reverses: JournalEntry | None = None) -> JournalEntry:
+               reverses: JournalEntry | None = None, tax_class: str = "") -> JournalEntry:
     """Post one balanced entry. With `key`, posting the same key again returns the first entry (exactly once)."""
     if key:
         existing = JournalEntry.objects.filter(key=key).first()
         if existing is not None:
             return existing
     kept = _checked_lines(lines)
+    if reverses is None:  # a reversal mirrors the lines of its entry, VAT included
+        kept = vat_split(kept, value_date=value_date, product=product, tax_class=tax_class)
     _period_open(value_date)
     accounts = _accounts(kept)
     try:
@@ -127,7 +162,8 @@ def entries_post(entries: list[Entry], *, by=None) -> int:
     and two INSERTs for the lot. Entries whose key was posted before are left out. Returns how many were posted."""
     keys = [e.key for e in entries if e.key]
     posted_before = set(JournalEntry.objects.filter(key__in=keys).values_list("key", flat=True)) if keys else set()
-    todo = [(e, _checked_lines(e.lines)) for e in entries if e.key not in posted_before]
+    todo = [(e, vat_split(_checked_lines(e.lines), value_date=e.value_date, product=e.product, tax_class=e.tax_class))
+            for e in entries if e.key not in posted_before]
     for entry, kept in todo:
         _period_open(entry.value_date)
         _accounts(kept)
@@ -166,3 +202,34 @@ def period_close(*, year: int, month: int | None, by) -> LedgerPeriod:
         raise Conflict(_("该期间已关账 / This period is already closed."), state="closed")
     audit_record(actor=by, action="ledger.period_close", obj=period, data={"year": year, "month": month})
     return period
+
+
+@transaction.atomic
+def voucher_batch_build(*, business_date: dt.date) -> VoucherBatch | None:
+    """The core-banking outbox: every entry not yet carried, aggregated by value date, branch, product, currency and
+    account into one batch (汇总记账凭证). Exactly once per entry, whatever the order the entries committed in (a
+    late or back-dated entry leaves with the next batch); None when there is nothing new."""
+    waiting = list(JournalEntry.objects.filter(voucher__isnull=True).order_by("pk").values_list("pk", flat=True))
+    if not waiting:
+        return None
+    batch = VoucherBatch.objects.create(business_date=business_date)
+    VoucherEntry.objects.bulk_create([VoucherEntry(entry_id=pk, batch=batch) for pk in waiting], ignore_conflicts=True,
+                                     batch_size=5000)
+    rows = (JournalLine.objects.filter(entry__voucher__batch=batch)
+            .values("entry__value_date", "entry__branch__code", "entry__product", "entry__currency", "account__code")
+            .annotate(debit=Sum("debit"), credit=Sum("credit"))
+            .order_by("entry__value_date", "entry__branch__code", "entry__product", "account__code"))
+    lines = []
+    for r in rows:
+        net = ((r["debit"] or 0) - (r["credit"] or 0)).quantize(CENT)  # one side per account and dimension
+        if net:
+            lines.append({"value_date": r["entry__value_date"].isoformat(), "branch": r["entry__branch__code"] or "",
+                          "product": r["entry__product"], "currency": r["entry__currency"], "account": r["account__code"],
+                          "debit": f"{max(net, 0):.2f}", "credit": f"{max(-net, 0):.2f}"})
+    batch.lines = lines
+    batch.entries = VoucherEntry.objects.filter(batch=batch).count()
+    batch.total_debit = sum((Decimal(x["debit"]) for x in lines), Decimal("0.00"))
+    batch.total_credit = sum((Decimal(x["credit"]) for x in lines), Decimal("0.00"))
+    batch.save(update_fields=["lines", "entries", "total_debit", "total_credit"])
+    audit_record(actor=None, action="ledger.vouchers", obj=batch, data={"entries": batch.entries, "lines": len(lines)})
+    return batch

@@ -1,19 +1,23 @@
 from django.contrib import admin
 
-from loanservice.admin import AuditedAdmin
+from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
 
 from .models import (
     ApprovalRequest,
     ClassificationChange,
     ClassificationFloor,
+    CobReconciliation,
     Collateral,
     DelinquencyBucket,
     EarlyWarning,
     Installment,
     Loan,
+    LoanProvision,
     MonitoringRun,
     PostloanPolicy,
     PrepaymentRule,
+    ProvisionOverlay,
+    ProvisionPolicy,
     RenewalOffer,
     Repayment,
     RepaymentImport,
@@ -91,3 +95,30 @@ class MonitoringRunAdmin(admin.ModelAdmin):
 
 admin.site.register([Repayment, ClassificationChange, RepaymentImport, ApprovalRequest, RenewalOffer, SurveyResponse, Collateral],
                     admin.ModelAdmin)
+
+
+# Provisions and reconciliation (issue #17): the policy is data edited here; measurements, overlays and reconciliations
+# are evidence (an overlay is decided on the provisions page, with four eyes).
+
+@admin.register(ProvisionPolicy)
+class ProvisionPolicyAdmin(AuditedAdmin):
+    list_display = ["effective_from", "forward_looking_factor", "stage2_dpd", "lgd_credit", "ratio_special_mention",
+                    "ratio_substandard", "ratio_doubtful", "ratio_loss"]
+
+
+@admin.register(LoanProvision)
+class LoanProvisionAdmin(ReadOnlyAdmin):
+    list_display = ["loan", "on", "stage", "category", "grade", "security_type", "pd", "lgd", "ead", "ecl", "change", "reason"]
+    list_filter = ["stage", "reason"]
+    search_fields = ["loan__id"]
+
+
+@admin.register(ProvisionOverlay)
+class ProvisionOverlayAdmin(ReadOnlyAdmin):
+    list_display = ["on", "required", "ecl_total", "amount", "status", "requested_by", "decided_by"]
+
+
+@admin.register(CobReconciliation)
+class CobReconciliationAdmin(ReadOnlyAdmin):
+    list_display = ["on", "run", "balanced", "difference_count", "checked_at"]
+    list_filter = ["balanced"]

@@ -21,8 +21,9 @@ from loanservice.errors import ApplicationError
 from loanservice.money import money_text
 
 from .cob import cob_last, cob_progress, cob_start
-from .models import SEVERITIES, ApprovalRequest, CobRun, Loan
+from .models import FIVE_CATEGORIES, SEVERITIES, ApprovalRequest, CobRun, Loan
 from .quotes import payoff_quote, prepayment_quote
+from .reports import asset_quality
 from .selectors import loan_transactions, loans_visible_to, warnings_open
 from .serializers import (
     PayoffQuoteQuery,
@@ -384,3 +385,46 @@ class ReversalApproveView(APIView):
                                                                    loan__in=loans_visible_to(request.user)), pk=pk)
         decided = approval_request_decide(request=pending, approve=True, by=request.user)
         return Response({"id": decided.pk, "status": decided.status, "result": decided.result})
+
+
+class AssetQualityQuery(serializers.Serializer):
+    on = serializers.DateField(required=False, help_text="YYYY-MM-DD; the last closed business date when omitted")
+
+
+def _rate_text(value) -> str | None:
+    return None if value is None else f"{value:.4f}"
+
+
+class AssetQualityView(APIView):
+    """资产质量: balances, counts and allowance by the five categories on `on`, the NPL ratio (不良贷款率), provision
+    coverage (拨备覆盖率 = allowance / NPL balance) and the loan-provision ratio (贷款拨备率 = allowance / loans).
+    Ratios are fractions as text ("0.0123"), null when the denominator is zero."""
+
+    permission_classes = [rule_permission("postloan.asset_quality")]
+
+    @extend_schema(
+        parameters=[AssetQualityQuery],
+        responses=inline_serializer("AssetQuality", {
+            "on": serializers.DateField(),
+            "categories": inline_serializer("AssetQualityCategory", {
+                "category": serializers.ChoiceField(choices=[c for c, _label in FIVE_CATEGORIES]),
+                "count": serializers.IntegerField(), "balance": serializers.CharField(),
+                "provision": serializers.CharField()}, many=True),
+            "total_balance": serializers.CharField(), "npl_balance": serializers.CharField(),
+            "overlay": serializers.CharField(), "allowance": serializers.CharField(),
+            "npl_ratio": serializers.CharField(allow_null=True), "provision_coverage": serializers.CharField(allow_null=True),
+            "loan_provision_ratio": serializers.CharField(allow_null=True),
+            "source": serializers.ChoiceField(choices=["book", "measurements"])}))
+    def get(self, request):
+        query = AssetQualityQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        report = asset_quality(on=query.validated_data.get("on"))
+        return Response({
+            "on": report["on"], "source": report["source"],
+            "categories": [{"category": row["category"], "count": row["count"], "balance": money_text(row["balance"]),
+                            "provision": money_text(row["provision"])} for row in report["categories"]],
+            "total_balance": money_text(report["total_balance"]), "npl_balance": money_text(report["npl_balance"]),
+            "overlay": money_text(report["overlay"]), "allowance": money_text(report["allowance"]),
+            "npl_ratio": _rate_text(report["npl_ratio"]), "provision_coverage": _rate_text(report["provision_coverage"]),
+            "loan_provision_ratio": _rate_text(report["loan_provision_ratio"]),
+        })

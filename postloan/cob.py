@@ -23,8 +23,10 @@ from loanservice.business_date import business_date, business_date_set, simulate
 from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 
-from .models import CobPartition, CobRun, Loan
+from .models import CobPartition, CobReconciliation, CobRun, Loan
 from .monitoring import delinquency_refresh
+from .provisions import month_end_within, provisions_measure
+from .reconciliation import cob_book_close
 from .services import loans_close_through
 
 CHUNK = 100  # loans closed in one transaction: a crash redoes at most this many (each is exactly-once by date)
@@ -88,6 +90,7 @@ def cob_partition_run(*, partition_id: int) -> dict:
                 loans = list(Loan.objects.select_for_update(of=("self",)).filter(pk__in=chunk).order_by("pk"))
                 loans_close_through(loans=loans, through=run.until, delinquency=False)  # skips those already through
                 delinquency_refresh(today=run.until, loan_ids=chunk)
+                provisions_measure(loan_ids=chunk, on=run.until, month_end=month_end_within(run.from_date, run.until))
                 CobPartition.objects.filter(pk=part.pk).update(done=F("done") + len(chunk), last_loan=chunk[-1])
     with transaction.atomic():
         CobPartition.objects.filter(pk=part.pk, finished_at__isnull=True).update(finished_at=timezone.now())
@@ -103,6 +106,7 @@ def _finish(run: CobRun) -> None:
     run.save(update_fields=["status", "finished_at"])
     business_date_set(run.until + dt.timedelta(days=1))
     audit_record(actor=None, action="cob.done", obj=run, data={"until": run.until.isoformat(), "loans": run.total})
+    cob_book_close(run)  # provisions of the portfolio, then sub-ledger ↔ GL reconciliation (an alarm on a difference)
 
 
 def cob_progress(run: CobRun) -> dict:
@@ -111,7 +115,12 @@ def cob_progress(run: CobRun) -> dict:
     seconds = ((run.finished_at or timezone.now()) - run.started_at).total_seconds()
     return {"id": run.pk, "status": run.status, "from": run.from_date, "until": run.until, "done": parts["done"] or 0,
             "total": run.total, "partitions": parts["partitions"], "partitions_open": parts["open"],
-            "seconds": round(seconds, 2)}
+            "seconds": round(seconds, 2), "reconciled": _reconciled(run)}
+
+
+def _reconciled(run: CobRun) -> bool | None:
+    """True when the sub-ledger agreed with the GL after the run, False on a difference, None before it is checked."""
+    return CobReconciliation.objects.filter(run=run).values_list("balanced", flat=True).first()
 
 
 def cob_last() -> CobRun | None:

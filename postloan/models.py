@@ -693,3 +693,6 @@ class Recovery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.amount}"
+
+# Provisions (expected credit loss), the portfolio overlay and the reconciliation of close of business (issue #17).
+from .provision_models import CobReconciliation, LoanProvision, ProvisionOverlay, ProvisionPolicy  # noqa: E402, F401

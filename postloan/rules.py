@@ -64,3 +64,23 @@ rules.add_perm("postloan.prepay", is_applicant | is_operations)
 rules.add_perm("postloan.accelerate", is_risk | is_operations)
 rules.add_perm("postloan.record_recovery", is_risk | is_operations)
 rules.add_perm("postloan.request_reversal", is_operations)
+
+
+# Finance (issue #17): there is no finance role, operations keeps the book (as for the trial balance). The finance
+# pages' index and the close-of-business page: operations, risk, admin; the reconciliation: the same.
+rules.add_perm("postloan.finance", is_operations | is_risk | is_admin)
+rules.add_perm("postloan.reconciliation", is_operations | is_risk | is_admin)
+# Asset quality (five categories, NPL ratio, provision coverage) and the provisions: risk (and admin).
+rules.add_perm("postloan.asset_quality", is_risk | is_admin)
+rules.add_perm("postloan.provisions", is_risk | is_admin)
+
+
+@rules.predicate
+def submitted_it(user, overlay) -> bool:
+    return overlay.requested_by_id == user.pk
+
+
+# The provision overlay (管理层叠加): a risk officer submits it, another risk officer or an approver decides (four eyes).
+rules.add_perm("postloan.submit_overlay", is_risk)
+rules.add_perm("postloan.decide_overlay", is_risk | is_approver)
+rules.add_perm("postloan.decide_overlay_of", (is_risk | is_approver) & ~submitted_it)

@@ -75,6 +75,7 @@ from .quotes import (
     prepayment_terms,
     rebuilt_lines,
 )
+from .provisions import loan_allowance_release_for_write_off
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -969,9 +970,12 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     loan.written_off_amount = amount
     loan.closed_on = timezone.localdate()
     loan.save()
-    # No expected-credit-loss allowance is kept yet: the principal written off is charged to impairment directly.
+    # Written off against the loan loss allowance the loan holds (its ECL); what the allowance does not cover is
+    # charged to impairment, and an allowance above the amount written off is released.
+    held = loan_allowance_release_for_write_off(loan=loan, on=loan.closed_on)
+    beyond = amount + receivable + penalty - held
     _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off", by=by,
-          impairment=("Dr", amount + receivable + penalty), loan_principal=("Cr", amount),
+          allowance=("Dr", held), impairment=("Dr", beyond) if beyond > 0 else ("Cr", -beyond), loan_principal=("Cr", amount),
           interest_receivable=("Cr", receivable), penalty_receivable=("Cr", penalty))
     compound = compound_receivable(open_lines)
     _post(loan, kind="write_off", on=loan.closed_on, key=f"loan:{loan.pk}:write_off:compound", by=by,

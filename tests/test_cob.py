@@ -65,7 +65,11 @@ def test_close_of_business_accrues_to_the_due_date_and_moves_the_business_date(l
     expected = (loan.outstanding_principal - first.principal) * loan.annual_rate * 14 / 360
     assert abs(second.interest_accrued - expected) <= D("0.01")
     assert _receivable_gl(loan, until) == _receivable_sub(loan) == first.interest + second.interest_accrued
-    assert account_balance(account="6011", on=until, reference=f"loan:{loan.pk}") == _receivable_sub(loan)
+    ref = f"loan:{loan.pk}"
+    # income is split from its output VAT (价税分离): income + VAT = what accrued (interest and penalty)
+    earned = sum((account_balance(account=a, on=until, reference=ref) for a in ("6011", "601102", "2221")), D(0))
+    assert earned == _receivable_sub(loan) + account_balance(account="1133", on=until, reference=ref)
+    assert account_balance(account="2221", on=until, reference=ref) > 0
     # days past due move on the business date: the first installment is 14 days overdue
     assert loan.dpd == 14 and loan.bucket == "M1" and loan.classification == "special_mention"
     assert trial_balance(on=until).balanced
@@ -148,8 +152,8 @@ def test_paying_ahead_of_accrual_accrues_what_is_paid_then_stops(loan, users):
     first.refresh_from_db()
     assert first.interest_accrued == first.paid_interest == first.interest
     assert _receivable_gl(loan, loan.disbursed_on) == D("0.00")
-    income = account_balance(account="6011", on=loan.disbursed_on, reference=f"loan:{loan.pk}")
-    assert income == first.interest
+    income = sum((account_balance(account=a, on=loan.disbursed_on, reference=f"loan:{loan.pk}") for a in ("6011", "2221")), D(0))
+    assert income == first.interest  # net income + output VAT (价税分离)
 
 
 # ---------------------------------------------------------------- API
@@ -182,7 +186,9 @@ def test_overdue_installments_accrue_penalty_that_a_repayment_clears(loan, simul
     assert first.penalty_accrued > 0 and first.penalty_through == until
     ref = f"loan:{loan.pk}"
     assert account_balance(account="1133", on=until, reference=ref) == first.penalty_accrued
-    assert account_balance(account="601102", on=until, reference=ref) == first.penalty_accrued
+    assert (account_balance(account="601102", on=until, reference=ref) + account_balance(account="2221", on=until, reference=ref)
+            == first.penalty_accrued + account_balance(account="1132", on=until, reference=ref) - account_balance(
+                account="6011", on=until, reference=ref))  # income + output VAT = what accrued (interest and penalty)
     # a second close the next day accrues one more day of penalty only
     _close(until + dt.timedelta(days=1))
     first.refresh_from_db()

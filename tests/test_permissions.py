@@ -69,6 +69,12 @@ ROLE_TABLE = {
     "postloan.record_recovery": ["risk", "operations"],
     "postloan.request_reversal": ["operations"],
     "ledger.trial_balance": ["operations", "risk", "admin"],
+    "postloan.finance": ["operations", "risk", "admin"],
+    "postloan.reconciliation": ["operations", "risk", "admin"],
+    "postloan.asset_quality": ["risk", "admin"],
+    "postloan.provisions": ["risk", "admin"],
+    "postloan.submit_overlay": ["risk"],
+    "postloan.decide_overlay": ["risk", *APPROVERS],
     "analytics.view": ["risk", "admin", *APPROVERS],
     "analytics.summary": STAFF,
     "analytics.all_branches": ["risk", "admin", "head_approver", "committee"],
@@ -82,7 +88,7 @@ ROLE_TABLE = {
 # The permissions about one object, each tested below.
 OBJECT_PERMS = {
     "applications.reassign_rm_of", "underwriting.work_on_case", "approvals.decide_case", "approvals.request_info_on_case",
-    "contracts.sign_as_customer", "postloan.decide_request_of", "postloan.complete_task", "marketing.own_prospect",
+    "contracts.sign_as_customer", "postloan.decide_request_of", "postloan.decide_overlay_of", "postloan.complete_task", "marketing.own_prospect",
 }
 PROJECT_APPS = ("loanservice", "ledger", "applications", "underwriting", "approvals", "contracts", "postloan", "analytics", "marketing",
                 "casework")

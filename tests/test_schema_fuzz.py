@@ -127,7 +127,7 @@ def _path_ids(path: str, ids: dict) -> dict:
 def _who(method: str, path: str) -> list[str]:
     if any(s in path for s in ("/disburse/", "/repayments/", "/ledger/", "/cob/", "/business-date/")):
         return ["operations"]
-    if "/data/" in path or "/model-risk/" in path:  # risk's (and approvers') reads
+    if "/data/" in path or "/model-risk/" in path or "/reports/" in path:  # risk's (and approvers') reads
         return ["risk"]
     if "/decide/" in path:
         return ["approver"]
