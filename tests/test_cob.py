@@ -66,9 +66,9 @@ def test_close_of_business_accrues_to_the_due_date_and_moves_the_business_date(l
     assert abs(second.interest_accrued - expected) <= D("0.01")
     assert _receivable_gl(loan, until) == _receivable_sub(loan) == first.interest + second.interest_accrued
     ref = f"loan:{loan.pk}"
-    # income is split from its output VAT (价税分离): income + VAT = what accrued (interest and penalty)
-    earned = sum((account_balance(account=a, on=until, reference=ref) for a in ("6011", "601102", "2221")), D(0))
-    assert earned == _receivable_sub(loan) + account_balance(account="1133", on=until, reference=ref)
+    # income is split from its output VAT (价税分离): income + VAT = what accrued (interest, penalty, compound)
+    earned = sum((account_balance(account=a, on=until, reference=ref) for a in ("6011", "601102", "601103", "2221")), D(0))
+    assert earned == _receivable_sub(loan) + sum((account_balance(account=a, on=until, reference=ref) for a in ("1133", "1134")), D(0))
     assert account_balance(account="2221", on=until, reference=ref) > 0
     # days past due move on the business date: the first installment is 14 days overdue
     assert loan.dpd == 14 and loan.bucket == "M1" and loan.classification == "special_mention"
@@ -186,9 +186,9 @@ def test_overdue_installments_accrue_penalty_that_a_repayment_clears(loan, simul
     assert first.penalty_accrued > 0 and first.penalty_through == until
     ref = f"loan:{loan.pk}"
     assert account_balance(account="1133", on=until, reference=ref) == first.penalty_accrued
-    assert (account_balance(account="601102", on=until, reference=ref) + account_balance(account="2221", on=until, reference=ref)
-            == first.penalty_accrued + account_balance(account="1132", on=until, reference=ref) - account_balance(
-                account="6011", on=until, reference=ref))  # income + output VAT = what accrued (interest and penalty)
+    # nothing paid yet: income (interest, penalty, compound) + output VAT = what stands receivable
+    gross = sum((account_balance(account=a, on=until, reference=ref) for a in ("6011", "601102", "601103", "2221")), D(0))
+    assert gross == sum((account_balance(account=a, on=until, reference=ref) for a in ("1132", "1133", "1134")), D(0))
     # a second close the next day accrues one more day of penalty only
     _close(until + dt.timedelta(days=1))
     first.refresh_from_db()
