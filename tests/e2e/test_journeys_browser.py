@@ -147,7 +147,7 @@ def test_rm_takes_a_case_through_the_visit_to_approval(live_server, page, produc
     pk = ApplicationFactory(seed=7, stage="submitted").pk
     login(page, live_server.url, "demo_rm")
     assert "/staff/cases/" in page.url
-    submit_form(page, page.locator(f"main a[href$='/staff/cases/{pk}/']"))
+    submit_form(page, page.locator(f"main a[href$='/staff/cases/{pk}/']").first)
 
     # The visit form: every question answered (the questionnaire is data; fill whatever it asks).
     visit = page.locator(f"form[action$='/staff/cases/{pk}/action/visit/']")
@@ -169,7 +169,7 @@ def test_rm_takes_a_case_through_the_visit_to_approval(live_server, page, produc
     assert page.url.rstrip("/").endswith("/staff/cases")
     assert page.locator(".messages .success").count() == 1
     assert _status(pk) == "pending_approval"
-    submit_form(page, page.locator(f"main a[href$='/staff/cases/{pk}/']"))
+    submit_form(page, page.locator(f"main a[href$='/staff/cases/{pk}/']").first)
     assert page.get_by_text("经营稳定，抵押充足，建议批准").first.is_visible()
 
 
