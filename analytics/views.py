@@ -40,6 +40,10 @@ CODE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 KINDS = {"product": "product", "branch": "branch", "channel": "channel", "route": "route", "grade": ""}
 
 
+# Columns that hold an index (stability, discrimination), shown as numbers with three decimals, never as a percent.
+INDEX_COLUMNS = {"psi", "band_low", "band_high", "noise", "grade_psi", "auc", "gini", "ks", "iv"}
+
+
 def cell_text(value, column: str = ""):
     """A table cell for people: amounts grouped, codes (stages, products, branches, channels, features) by name."""
     if value is None or value == "":
@@ -47,6 +51,8 @@ def cell_text(value, column: str = ""):
     if isinstance(value, bool):
         return gettext_lazy("是 yes") if value else gettext_lazy("否 no")
     if isinstance(value, (int, float, Decimal)):
+        if column in INDEX_COLUMNS and not isinstance(value, int):
+            return f"{value:.3f}"  # an index (PSI, AUC, KS), not a rate: three decimals
         if abs(value) >= 1000:
             return money_display(value, 0 if float(value).is_integer() else 2)
         return value
