@@ -62,6 +62,7 @@ from .policy import (
     prepayment_rule,
     rank,
 )
+from .provisions import loan_allowance_release_for_write_off
 from .quotes import (
     MODES,
     cash_split,
@@ -75,7 +76,6 @@ from .quotes import (
     prepayment_terms,
     rebuilt_lines,
 )
-from .provisions import loan_allowance_release_for_write_off
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
