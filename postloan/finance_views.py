@@ -19,6 +19,7 @@ from loanservice.business_date import business_date, simulated_dates_allowed
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.money import money_display
 from loanservice.roles import can, permission_required
+from loanservice.text import in_language
 
 from .cob import cob_progress, cob_start
 from .models import CobReconciliation, CobRun, LoanProvision, ProvisionOverlay
@@ -181,7 +182,7 @@ def asset_quality_page(request, fmt: str = ""):
     chart = {"labels": [row["label"] for row in report["categories"]],
              "balance": [str(row["balance"]) for row in report["categories"]],
              "provision": [str(row["provision"]) for row in report["categories"]],
-             "balance_label": _("余额 / Balance"), "provision_label": _("减值准备 / Allowance")}
+             "balance_label": in_language(_("余额 / Balance")), "provision_label": in_language(_("减值准备 / Allowance"))}
     return render(request, "finance/asset_quality.html", {"report": report, "table": table, "cells": table_cells(table),
                                                           "chart": chart, "error": error})
 
