@@ -130,8 +130,14 @@ def prospect_score(*, prospect: Prospect, by=None, today: dt.date | None = None)
         deposit = (payloads.get("internal") or {}).get("avg_deposit_balance_6m")
         if deposit is not None and revenue > 0:
             features["deposit_to_revenue"] = float(Decimal(str(deposit)) / revenue)
+    if features.get("headcount") is None and prospect.employees:
+        features["headcount"] = prospect.employees  # as the partner's list declares it
     champion = scorecard_champion()
-    result = scorecard.score_one(scorecard.compile_spec(champion.spec, key=("scorecard", champion.version)), features)
+    # Calibrated for what marketing may see: a feature no allowed source shows scores the development sample's
+    # average, not the points of an applicant who withheld it (which made every prospect grade E).
+    unseen = tuple(sorted(f["name"] for f in champion.spec["features"] if features.get(f["name"]) is None))
+    spec = scorecard.spec_unseen_at_average(champion.spec, champion.development, unseen)
+    result = scorecard.score_one(scorecard.compile_spec(spec, key=("marketing", champion.version, unseen)), features)
     policy = pricing_policy(today)
     limit = Decimal("0")
     value = Decimal("0")
@@ -154,7 +160,12 @@ def prospect_score(*, prospect: Prospect, by=None, today: dt.date | None = None)
                           "revenue_basis": revenue_basis, "revenue_estimate": f"{revenue:.2f}" if revenue else None,
                           "not_used": [s for s, _label in DATA_SOURCES if s not in sources]}
     prospect.scored_at = timezone.now()
-    if not pre["passed"] and prospect.status == Prospect.Status.NEW:
+    # A prospect worth less than nothing (the expected loss above the margin) is not a lead, whatever the rules say.
+    lead = bool(pre["passed"] and value >= 0)  # 0: no figure to size a limit on yet, still worth a call
+    prospect.data_used["lead"] = lead
+    prospect.data_used["reasons"] = [r.to_dict() for r in result.reasons if r.feature not in unseen]
+    prospect.data_used["unseen"] = list(unseen)
+    if not lead and prospect.status == Prospect.Status.NEW:
         prospect.status = Prospect.Status.DISQUALIFIED
     prospect.save()
     audit_record(actor=by, action="prospect.score", obj=prospect,

@@ -126,7 +126,7 @@ def test_contact_outcomes_move_the_status_and_only_the_rm_records_them(park_list
     from marketing.models import Prospect
     from marketing.services import contact_record
 
-    prospect = Prospect.objects.filter(prospect_list=park_list, prequalified=True).first()
+    prospect = next(p for p in Prospect.objects.filter(prospect_list=park_list, prequalified=True) if p.data_used["lead"])
     contact_record(prospect=prospect, by=org["demo_rm"], channel="phone", outcome="no_answer")
     prospect.refresh_from_db()
     assert prospect.status == "contacted"
@@ -216,3 +216,47 @@ def test_enterprises_with_a_loan_are_not_settlement_prospects(products, org):
     plist = prospects_derive_from_settlement(by=org["demo_risk"])
     assert plist.rows_total == Enterprise.objects.count()
     assert Prospect.objects.filter(uscc=ent.uscc).exists() == (plist.rows_imported == 1)
+
+
+# ---------------------------------------------------------------- a score calibrated for what marketing may see (#21)
+def test_an_unseen_feature_scores_the_development_samples_average_not_the_missing_points():
+    from underwriting.scorecard import score_one, spec_unseen_at_average
+
+    spec = {"format": 1, "name": "t", "base_points": 500,
+            "features": [{"name": "bureau", "type": "numeric", "dimension": "credit_standing", "label": {"zh": "征信", "en": "bureau"},
+                          "reason_code": "BUREAU", "reason": {"zh": "征信", "en": "bureau"},
+                          "bins": [{"upper": 1.0, "points": 40}, {"upper": None, "points": -20}], "missing_points": -30}],
+            "grades": [{"grade": "A", "min_points": 530, "pd": "0.01"}, {"grade": "B", "min_points": None, "pd": "0.05"}]}
+    development = {"features": {"bureau": {"labels": ["[-inf, 1)", "[1, inf)", "missing"], "counts": [300, 100, 0]}}}
+    assert score_one(spec, {}).points == 470  # an applicant who withheld it
+    weighted = spec_unseen_at_average(spec, development, ["bureau"])
+    assert score_one(weighted, {}).points == 500 + round((300 * 40 + 100 * -20) / 400)  # 525
+    assert score_one(spec_unseen_at_average(spec, None, ["bureau"]), {}).points == 510  # the median of its bins' points
+    assert spec["features"][0]["missing_points"] == -30  # the champion's spec is not changed
+    assert score_one(weighted, {"bureau": 0.5}).points == 540  # a feature that is seen scores as before
+
+
+def test_prospects_are_not_all_grade_e_and_their_reasons_are_what_marketing_saw(park_list, org):
+    from marketing.models import Prospect
+
+    prospects = list(Prospect.objects.filter(prospect_list=park_list))
+    assert {p.grade for p in prospects} != {"E"}
+    for p in prospects:
+        unseen = set(p.data_used["unseen"])
+        assert {"tax_grade", "overdue_count_24m"} <= unseen  # tax and bureau are not marketing's to read
+        assert all(r["feature"] not in unseen for r in p.data_used["reasons"])
+
+
+def test_a_prospect_worth_less_than_nothing_is_not_a_lead(park_list, org, client):
+    from marketing.models import Prospect
+
+    for p in Prospect.objects.filter(prospect_list=park_list):
+        assert p.data_used["lead"] == bool(p.prequalified and p.expected_value >= 0)
+        if not p.data_used["lead"]:
+            assert p.status == Prospect.Status.DISQUALIFIED
+    worthless = Prospect.objects.filter(prospect_list=park_list, prequalified=True).first()
+    Prospect.objects.filter(pk=worthless.pk).update(expected_value=Decimal("-100.00"),
+                                                    data_used={**worthless.data_used, "lead": False})
+    client.force_login(org["demo_rm"])
+    html = client.get(f"/staff/marketing/prospects/{worthless.pk}/").content.decode()
+    assert 'id="not-a-lead"' in html and 'id="score-reasons"' in html or 'id="not-a-lead"' in html

@@ -44,10 +44,11 @@ has been scored (or call :func:`compile_spec` and pass the compiled object).
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from bisect import bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -68,6 +69,7 @@ __all__ = [
     "development_summary",
     "psi_against_summary",
     "summary_counts",
+    "spec_unseen_at_average",
     "score_batch",
     "score_one",
     "validate_spec",
@@ -924,4 +926,31 @@ def summary_counts(
     letters = [g[0] for g in c.grades]
     graded = grade_batch(c, points).tolist()
     out["grade"] = ([int(summary.get("grades", {}).get(g, 0)) for g in letters], [graded.count(g) for g in letters])
+    return out
+
+
+def spec_unseen_at_average(spec: Mapping[str, Any], development: Mapping[str, Any] | None,
+                           unseen: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``spec`` in which each feature named in ``unseen`` scores, when missing, the points the development
+    sample averaged on it (its bins' points weighted by their share; the median of its bins' points without a sample) instead of
+    ``missing_points``. For scoring on data that cannot see those features at all (precision marketing may not read
+    the bureau, tax or social security): not seeing a feature then says nothing about the firm, where
+    ``missing_points`` says that an applicant did not provide it. The result is a new spec (specs are immutable)."""
+    unseen = set(unseen)
+    counts_of = ((development or {}).get("features") or {})
+    out = copy.deepcopy(dict(spec))
+    for feature in out["features"]:
+        if feature["name"] not in unseen:
+            continue
+        points = [int(b["points"]) for b in feature["bins"]]
+        if feature.get("type") == "categorical" and feature.get("other_points") is not None:
+            points.append(int(feature["other_points"]))
+        counts = list((counts_of.get(feature["name"]) or {}).get("counts") or [])[:len(points)]
+        if len(counts) == len(points) and sum(counts) > 0:
+            average = sum(c * p for c, p in zip(counts, points, strict=True)) / sum(counts)
+        else:  # no sample (an expert card): the middle of its bins, so one extreme bin does not pull it
+            ordered = sorted(points)
+            middle = len(ordered) // 2
+            average = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+        feature["missing_points"] = int(round(average))
     return out
