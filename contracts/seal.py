@@ -70,13 +70,23 @@ def _draw(name: str, font_path: Path):
     return img
 
 
+def _private(directory: Path) -> bool:
+    """Only a cache directory of our own that nobody else can write to is trusted (the temp dir is shared)."""
+    try:
+        st = directory.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 @lru_cache(maxsize=8)
 def seal_image(name: str, font_path: str | None = None):
     """The seal for ``name`` as a Pillow RGBA image (transparent outside the ink).
 
     Drawn once per name and font and cached: in memory and as a PNG in
-    ``$LOANSERVICE_SEAL_CACHE`` (default: the temp dir), so the worker does not redraw it
-    for every contract.
+    ``$LOANSERVICE_SEAL_CACHE`` (default: ``loanservice-seal`` in the temp dir, made 0700;
+    a directory that is not ours or that others can write to is not used), so the
+    worker does not redraw it for every contract.
     """
     from PIL import Image  # noqa: PLC0415
 
@@ -85,7 +95,7 @@ def seal_image(name: str, font_path: str | None = None):
     font = Path(font_path) if font_path else find_cjk_font()
     key = hashlib.sha256(f"v2|{name}|{font}|{_PX}".encode()).hexdigest()[:24]
     path = _cache_dir() / f"seal-{key}.png"
-    if path.is_file():
+    if path.is_file() and _private(path.parent):
         try:
             with Image.open(path) as im:
                 return im.convert("RGBA")
@@ -93,7 +103,9 @@ def seal_image(name: str, font_path: str | None = None):
             pass  # a damaged cache file: draw it again
     img = _draw(name, font)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(path.parent):
+            return img
         buf = io.BytesIO()
         img.save(buf, "PNG", optimize=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

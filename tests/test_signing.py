@@ -410,3 +410,23 @@ def test_seal_box_is_the_circle_around_the_seal_text(tmp_path):
     assert page == 1  # the last page
     assert abs((x2 - x1) - SEAL_SIZE_PT) < 0.1 and abs((y2 - y1) - SEAL_SIZE_PT) < 0.1
     assert 360 < (x1 + x2) / 2 < 385  # 18 mm page margin + 300 pt + half of five 8 pt characters ≈ 371
+
+
+def test_seal_image_cache_in_a_directory_others_can_write_is_not_trusted(tmp_path, monkeypatch):
+    """A PNG planted in a shared cache directory never becomes the bank's seal."""
+    from PIL import Image
+
+    from contracts.seal import seal_image
+
+    cache = tmp_path / "shared"
+    monkeypatch.setenv("LOANSERVICE_SEAL_CACHE", str(cache))
+    seal_image.cache_clear()
+    drawn = seal_image("示范银行")
+    planted = next(cache.glob("seal-*.png"))
+    Image.new("RGBA", drawn.size, (0, 0, 255, 255)).save(planted)
+    seal_image.cache_clear()
+    assert seal_image("示范银行").getpixel((300, 300)) == (0, 0, 255, 255)  # our own 0700 cache: used
+    cache.chmod(0o777)
+    seal_image.cache_clear()
+    assert seal_image("示范银行").getpixel((300, 300)) != (0, 0, 255, 255)  # writable by others: drawn afresh
+    seal_image.cache_clear()
