@@ -535,7 +535,10 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
     before = contract.status
     result_sha = ""
     if party == "bank":
-        sealed = get_backend().sign(data, reason=f"贷款人签章 {contract.number}", location="CN")
+        backend = get_backend()
+        # The built-in backends draw the seal in the signature block (contracts/seal.py); others sign as they do.
+        visible = {"seal_name": _party_name(contract, "bank")} if getattr(backend, "visible_seal", False) else {}
+        sealed = backend.sign(data, reason=f"贷款人签章 {contract.number}", location="CN", **visible)
         contract.signed_pdf.save(f"{contract.number}-signed.pdf", ContentFile(sealed), save=False)
         contract.signed_sha256 = result_sha = pdf_sha256(sealed)
     transition()

@@ -10,6 +10,11 @@ location=, field_name=)``).  Shipped:
   certificate in a key directory on first use (PEM files, mode 0600), reuses them.
 * :class:`Pkcs12Backend` — a CA-issued certificate + key from a PKCS#12 file.
 
+Backends with ``visible_seal = True`` (both shipped ones) also take ``seal_name=``:
+the seal is then a visible signature field over the seal circle of the contract's
+signature block (its last page, or the one before an appended schedule), with a drawn seal as its appearance
+(contracts/seal.py); without a seal circle it stays invisible.
+
 Signing is an incremental update: the unsigned PDF bytes stay an exact prefix
 of the signed file, so ``sha256(unsigned)`` recorded at render time can be
 re-checked later with :func:`verify_pdf`.  See docs/signing.md.
@@ -153,7 +158,25 @@ def make_signer(private_key, certificate, other_certs: Iterable = ()):
     return signer
 
 
-def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: str) -> bytes:
+def _seal_appearance(pdf: bytes, field_name: str, seal_name: str):
+    """(new field spec, stamp style) for a visible seal at the signature block's seal circle, or (None, None)."""
+    from .seal import seal_box, seal_image  # noqa: PLC0415
+
+    found = seal_box(pdf)
+    if found is None:
+        return None, None
+    from pyhanko import stamp  # noqa: PLC0415
+    from pyhanko.pdf_utils.images import PdfImage  # noqa: PLC0415
+    from pyhanko.sign import fields  # noqa: PLC0415
+
+    page, box = found
+    spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box)
+    style = stamp.StaticStampStyle(background=PdfImage(seal_image(seal_name)), background_opacity=1, border_width=0)
+    return spec, style
+
+
+def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: str,
+               seal_name: str | None = None) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: PLC0415
     from pyhanko.sign import fields, signers  # noqa: PLC0415
 
@@ -168,7 +191,9 @@ def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: st
         subfilter=fields.SigSeedSubFilter.PADES,
         md_algorithm="sha256",
     )
-    out = _run_sync(lambda: signers.PdfSigner(meta, signer=signer).sign_pdf(writer))
+    spec, style = _seal_appearance(pdf, field_name, seal_name) if seal_name else (None, None)
+    pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec)
+    out = _run_sync(lambda: pdf_signer.sign_pdf(writer))
     signed = out.getvalue()
     if not signed.startswith(pdf):  # pragma: no cover - pyhanko guarantees this
         raise SigningError("Signed PDF does not start with the original bytes")
@@ -197,6 +222,7 @@ class DevSelfSignedBackend:
     """
 
     name = "dev-self-signed"
+    visible_seal = True  # sign() takes seal_name= and draws the seal in the signature block
     KEY_FILE = "seal-key.pem"
     CERT_FILE = "seal-cert.pem"
 
@@ -324,8 +350,10 @@ class DevSelfSignedBackend:
             self._signer = make_signer(key, cert)
         return self._signer
 
-    def sign(self, pdf: bytes, *, reason: str, location: str, field_name: str = DEFAULT_FIELD_NAME) -> bytes:
-        return _sign_with(self._load_signer(), pdf, reason=reason, location=location, field_name=field_name)
+    def sign(self, pdf: bytes, *, reason: str, location: str, field_name: str = DEFAULT_FIELD_NAME,
+             seal_name: str | None = None) -> bytes:
+        return _sign_with(self._load_signer(), pdf, reason=reason, location=location, field_name=field_name,
+                          seal_name=seal_name)
 
 
 class Pkcs12Backend:
@@ -336,6 +364,7 @@ class Pkcs12Backend:
     """
 
     name = "pkcs12"
+    visible_seal = True
 
     def __init__(self, path: Path | str, passphrase: bytes | str | None = None) -> None:
         self.path = Path(path)
@@ -389,8 +418,10 @@ class Pkcs12Backend:
         roots = [c for c in self._chain[1:] if c.issuer == c.subject]
         return roots or [self._chain[0]]
 
-    def sign(self, pdf: bytes, *, reason: str, location: str, field_name: str = DEFAULT_FIELD_NAME) -> bytes:
-        return _sign_with(self._load(), pdf, reason=reason, location=location, field_name=field_name)
+    def sign(self, pdf: bytes, *, reason: str, location: str, field_name: str = DEFAULT_FIELD_NAME,
+             seal_name: str | None = None) -> bytes:
+        return _sign_with(self._load(), pdf, reason=reason, location=location, field_name=field_name,
+                          seal_name=seal_name)
 
 
 def load_backend(dotted_path: str, settings: Any = None) -> SigningBackend:

@@ -168,3 +168,60 @@ def test_strangers_cannot_sign_verify_or_download(products, org):
     assert stranger.get(f"/api/v1/contracts/{cid}/pdf/").status_code == 404
     assert stranger.get(f"/api/v1/contracts/{cid}/schedule/").status_code == 404
     assert client_for(org["demo_rm"]).post(f"/api/v1/contracts/{cid}/sign/", {"agree": True}, format="json").status_code == 403
+
+
+def _red_pixels(pdf: bytes, page_no: int, rect: tuple[float, float, float, float], scale: int = 2) -> int:
+    """Red pixels inside ``rect`` (PDF points) of the page as pdfium draws it, form fields included."""
+    import numpy
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(pdf)
+    doc.init_forms()  # draw form fields' appearances, the signature widget's among them
+    img = doc[page_no].render(scale=scale, may_draw_forms=True).to_pil().convert("RGB")
+    x1, y1, x2, y2 = rect
+    crop = img.crop((int(x1 * scale), int(img.height - y2 * scale), int(x2 * scale), int(img.height - y1 * scale)))
+    px = numpy.asarray(crop).astype(int)
+    return int(((px[..., 0] > 150) & (px[..., 1] < 90) & (px[..., 2] < 90)).sum())
+
+
+def test_the_bank_seal_is_visible_in_the_signature_block(products, org, tmp_path, monkeypatch):
+    """The seal is a visible signature field: an appearance (/AP) drawn over the seal circle of the signature block,
+    red ink where the template only had a thin outline, and the signature still verifies as the bank's."""
+    import io
+
+    from pypdf import PdfReader
+
+    from contracts.seal import seal_image
+    from contracts.signing import verify_with_backend
+
+    monkeypatch.setenv("LOANSERVICE_SEAL_CACHE", str(tmp_path / "seal-cache"))
+    seal_image.cache_clear()  # earlier tests may have drawn it in this process already
+    pk, owner, client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7))
+    detail = accept(client, pk)
+    assert client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json").status_code == 200
+    ops = client_for(org["demo_ops"])
+    assert ops.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json").status_code == 200
+    assert list((tmp_path / "seal-cache").glob("seal-*.png"))  # drawn once, kept for the next contract
+    for contract in contracts_of(pk):
+        unsigned, sealed = contract.pdf.open("rb").read(), contract.signed_pdf.open("rb").read()
+        reader = PdfReader(io.BytesIO(sealed))
+        fields = [(n, a.get_object()) for n, page in enumerate(reader.pages) for a in page.get("/Annots", [])
+                  if a.get_object().get("/FT") == "/Sig"]
+        assert [w["/T"] for _, w in fields] == ["BankSeal"]
+        page_no, seal = fields[0]
+        # The page of the signature block: the last one, or the one before the appended repayment schedule.
+        block_pages = [n for n, page in enumerate(reader.pages) if "合同专用章" in page.extract_text().replace(" ", "")]
+        assert page_no == block_pages[-1]
+        last = reader.pages[page_no]
+        ap = seal["/AP"]["/N"].get_object()
+        assert ap.get_data(), "the seal has an appearance stream"
+        x1, y1, x2, y2 = (float(v) for v in seal["/Rect"])
+        box = last.mediabox
+        assert box.left <= x1 < x2 <= box.right and box.bottom <= y1 < y2 <= box.top
+        assert 80 < x2 - x1 < 110 and 80 < y2 - y1 < 110  # the 34 mm circle of the signature block
+        assert x1 > float(box.right) / 2 - 20  # in the lender's (right-hand) column of the signature block
+        result = verify_with_backend(sealed, expected_unsigned_sha256=contract.sha256)
+        assert result.ok and result.trusted and result.covers_whole_file
+
+        # The template only outlines the seal's place; the seal's ring, star and text are far more red ink.
+        assert _red_pixels(sealed, page_no, (x1, y1, x2, y2)) > 2 * _red_pixels(unsigned, page_no, (x1, y1, x2, y2)) > 0

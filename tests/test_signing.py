@@ -384,3 +384,49 @@ def test_modules_do_not_import_django_at_import_time():
         timeout=60,
     )
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_seal_name_without_a_signature_block_stays_invisible(dev_backend, unsigned_pdf):
+    """No 合同专用章 circle in the document: the seal is still made, as an invisible (zero-size) field."""
+    from pypdf import PdfReader
+
+    from contracts.seal import seal_box
+
+    assert seal_box(unsigned_pdf) is None
+    signed = dev_backend.sign(unsigned_pdf, reason="贷款合同签章", location="上海", seal_name="示范银行股份有限公司")
+    assert verify_with_backend(signed, backend=dev_backend).ok
+    widgets = [a.get_object() for page in PdfReader(io.BytesIO(signed)).pages for a in page.get("/Annots", [])]
+    rects = [[float(v) for v in w["/Rect"]] for w in widgets if w.get("/FT") == "/Sig"]
+    assert all(x1 == x2 and y1 == y2 for x1, y1, x2, y2 in rects)
+
+
+def test_seal_box_is_the_circle_around_the_seal_text(tmp_path):
+    html = ('<html lang="zh-CN"><body><p>第一条</p><div style="page-break-before: always">贷款人（电子签章）'
+            '<span style="display:block;margin-left:300pt;font-size:8pt">合同专用章</span></div></body></html>')
+    pdf = render_pdf(html, static_roots=[tmp_path], title="t", header_text="HT-1", font_path=find_cjk_font())
+    from contracts.seal import SEAL_SIZE_PT, seal_box
+
+    page, (x1, y1, x2, y2) = seal_box(pdf)
+    assert page == 1  # the last page
+    assert abs((x2 - x1) - SEAL_SIZE_PT) < 0.1 and abs((y2 - y1) - SEAL_SIZE_PT) < 0.1
+    assert 360 < (x1 + x2) / 2 < 385  # 18 mm page margin + 300 pt + half of five 8 pt characters ≈ 371
+
+
+def test_seal_image_cache_in_a_directory_others_can_write_is_not_trusted(tmp_path, monkeypatch):
+    """A PNG planted in a shared cache directory never becomes the bank's seal."""
+    from PIL import Image
+
+    from contracts.seal import seal_image
+
+    cache = tmp_path / "shared"
+    monkeypatch.setenv("LOANSERVICE_SEAL_CACHE", str(cache))
+    seal_image.cache_clear()
+    drawn = seal_image("示范银行")
+    planted = next(cache.glob("seal-*.png"))
+    Image.new("RGBA", drawn.size, (0, 0, 255, 255)).save(planted)
+    seal_image.cache_clear()
+    assert seal_image("示范银行").getpixel((300, 300)) == (0, 0, 255, 255)  # our own 0700 cache: used
+    cache.chmod(0o777)
+    seal_image.cache_clear()
+    assert seal_image("示范银行").getpixel((300, 300)) != (0, 0, 255, 255)  # writable by others: drawn afresh
+    seal_image.cache_clear()

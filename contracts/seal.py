@@ -1,0 +1,163 @@
+"""The visible bank seal on a sealed contract: where it goes and what it looks like.
+
+No Django import.  :func:`seal_image` draws the round red 合同专用章 (the bank's name
+around the ring, a star and 合同专用章 in the centre) with Pillow and the project's
+CJK font (:func:`contracts.pdf.find_cjk_font`); it is drawn once per name and kept in
+memory and as a PNG in the cache directory, never fetched.  :func:`seal_box` finds
+the seal's place in the contract's signature block (the ``.seal`` circle the
+templates draw, recognised by its 合同专用章 text), searching from the last page back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["SEAL_MARK", "SEAL_SIZE_PT", "seal_box", "seal_image"]
+
+#: The text inside the templates' seal circle (templates/contracts/*.html, class "seal").
+SEAL_MARK = "合同专用章"
+#: The circle is 34 mm across (CONTRACT_CSS ``.seal``); 合同专用章 is its middle line.
+SEAL_SIZE_PT = 34 / 25.4 * 72
+RED = (200, 24, 24, 255)
+_PX = 600  # the image is drawn at 600 px for ~34 mm: ~450 dpi
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("LOANSERVICE_SEAL_CACHE") or Path(tempfile.gettempdir()) / "loanservice-seal")
+
+
+def _draw(name: str, font_path: Path):
+    from PIL import Image, ImageDraw, ImageFont  # noqa: PLC0415
+
+    img = Image.new("RGBA", (_PX, _PX), (255, 255, 255, 0))
+    d = ImageDraw.Draw(img)
+    c = _PX / 2
+    ring = 18
+    # White inside the ring: it covers the template's placeholder circle and its text.
+    d.ellipse((ring / 2, ring / 2, _PX - ring / 2, _PX - ring / 2), fill=(255, 255, 255, 255), outline=RED, width=ring)
+    # Five-pointed star in the centre.
+    r_out, r_in, cy = 70, 27, c - 15
+    pts = []
+    for i in range(10):
+        r = r_out if i % 2 == 0 else r_in
+        a = -math.pi / 2 + i * math.pi / 5
+        pts.append((c + r * math.cos(a), cy + r * math.sin(a)))
+    d.polygon(pts, fill=RED)
+    # 合同专用章 across the centre, under the star.
+    mid = ImageFont.truetype(str(font_path), 56)
+    d.text((c, c + 120), SEAL_MARK, font=mid, fill=RED, anchor="mm")
+    # The bank's name along the upper arc, each character upright towards the centre.
+    chars = list(name)[:20]
+    if chars:
+        size = 74 if len(chars) <= 10 else max(44, int(74 * 10 / len(chars)))
+        font = ImageFont.truetype(str(font_path), size)
+        radius = c - ring - 14 - size / 2
+        span = min(200.0, 20.0 * len(chars) + 20) if len(chars) > 1 else 0.0  # clear of 合同专用章 below
+        for i, ch in enumerate(chars):
+            ang = -span / 2 + (span * i / (len(chars) - 1) if len(chars) > 1 else 0)  # degrees from the top
+            glyph = Image.new("RGBA", (size * 2, size * 2), (255, 255, 255, 0))
+            ImageDraw.Draw(glyph).text((size, size), ch, font=font, fill=RED, anchor="mm")
+            glyph = glyph.rotate(-ang, resample=Image.BICUBIC)
+            rad = math.radians(ang)
+            x, y = c + radius * math.sin(rad), c - radius * math.cos(rad)
+            img.alpha_composite(glyph, (int(x - size), int(y - size)))
+    return img
+
+
+def _private(directory: Path) -> bool:
+    """Only a cache directory of our own that nobody else can write to is trusted (the temp dir is shared)."""
+    try:
+        st = directory.stat()
+    except OSError:
+        return False
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+@lru_cache(maxsize=8)
+def seal_image(name: str, font_path: str | None = None):
+    """The seal for ``name`` as a Pillow RGBA image (transparent outside the ink).
+
+    Drawn once per name and font and cached: in memory and as a PNG in
+    ``$LOANSERVICE_SEAL_CACHE`` (default: ``loanservice-seal`` in the temp dir, made 0700;
+    a directory that is not ours or that others can write to is not used), so the
+    worker does not redraw it for every contract.
+    """
+    from PIL import Image  # noqa: PLC0415
+
+    from .pdf import find_cjk_font  # noqa: PLC0415
+
+    font = Path(font_path) if font_path else find_cjk_font()
+    key = hashlib.sha256(f"v2|{name}|{font}|{_PX}".encode()).hexdigest()[:24]
+    path = _cache_dir() / f"seal-{key}.png"
+    if path.is_file() and _private(path.parent):
+        try:
+            with Image.open(path) as im:
+                return im.convert("RGBA")
+        except OSError:
+            pass  # a damaged cache file: draw it again
+    img = _draw(name, font)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(path.parent):
+            return img
+        buf = io.BytesIO()
+        img.save(buf, "PNG", optimize=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(buf.getvalue())
+        os.replace(tmp, path)
+    except OSError:
+        pass  # the cache is an optimisation only
+    return img
+
+
+def _mark_positions(page) -> list[tuple[float, float, float]]:
+    """(x, y, size) in user space of each text run containing 合同专用章 on ``page``."""
+    hits: list[tuple[float, float, float]] = []
+
+    def visit(text, cm, tm, font_dict, font_size):
+        if SEAL_MARK in text.replace(" ", ""):
+            a, b, _c, _d, e, f = tm
+            ca, cb, cc, cd, ce, cf = cm
+            x = e * ca + f * cc + ce
+            y = e * cb + f * cd + cf
+            hits.append((x, y, font_size * math.hypot(a * ca + b * cc, a * cb + b * cd)))
+
+    page.extract_text(visitor_text=visit)
+    return hits
+
+
+def seal_box(pdf: bytes) -> tuple[int, tuple[float, float, float, float]] | None:
+    """(page index, (x1, y1, x2, y2)) of the seal circle of the signature block, in PDF points.
+
+    Found by the 合同专用章 text the templates print in the middle of the circle: the
+    last occurrence, searching from the last page back (the signature block is on the
+    last page, or before the appended repayment schedule).  None when there is no such
+    text (e.g. a template without a signature block): then the seal stays invisible.
+    """
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    try:
+        reader = PdfReader(io.BytesIO(pdf), strict=False)
+        for page_index in range(len(reader.pages) - 1, -1, -1):
+            page = reader.pages[page_index]
+            hits = _mark_positions(page)
+            if hits:
+                break
+        else:
+            return None
+    except Exception:
+        return None
+    x, y, size = hits[-1]
+    cx = x + size * len(SEAL_MARK) / 2  # CJK glyphs are one em wide
+    cy = y + size * 0.35  # the line's middle, above the baseline
+    half = SEAL_SIZE_PT / 2
+    box = page.mediabox
+    x1, y1 = max(float(box.left), cx - half), max(float(box.bottom), cy - half)
+    x2, y2 = min(float(box.right), cx + half), min(float(box.top), cy + half)
+    return page_index, (round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2))
