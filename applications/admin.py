@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loanservice import roles
 from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
+from loanservice.admin_base import ModelAdmin, TabularInline
 from loanservice.audit import audit_record
 
 from .models import (
@@ -24,7 +25,7 @@ from .models import (
 from .prescreen import RULES
 
 
-class DocumentRequirementInline(admin.TabularInline):
+class DocumentRequirementInline(TabularInline):
     model = DocumentRequirement
     extra = 0
 
@@ -110,7 +111,7 @@ class FaqEntryAdmin(AuditedAdmin):
 
 
 @admin.register(UnansweredQuestion)
-class UnansweredQuestionAdmin(admin.ModelAdmin):
+class UnansweredQuestionAdmin(ModelAdmin):
     """Questions the assistant could not answer, most asked first: write an FAQ entry, then mark them resolved."""
 
     list_display = ["text", "times_asked", "language", "last_asked_at", "resolved"]
@@ -143,7 +144,7 @@ class EnterpriseAdmin(AuditedAdmin):
 
 
 @admin.register(LoanApplication)
-class LoanApplicationAdmin(admin.ModelAdmin):
+class LoanApplicationAdmin(ModelAdmin):
     """Read-only: a case changes only through its services (and the pages and API that call them)."""
 
     list_display = ["id", "enterprise", "product", "amount", "status", "route", "branch", "relationship_manager", "created_at"]

@@ -6,6 +6,7 @@ from django.forms.models import model_to_dict
 from django.utils.translation import gettext_lazy as _
 
 from loanservice.admin import AuditedAdmin
+from loanservice.admin_base import ModelAdmin, TabularInline
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 
@@ -33,7 +34,7 @@ def _row(obj) -> dict:
             for k, v in model_to_dict(obj, fields=RULE_FIELDS).items()}
 
 
-class AuthorityRuleInline(admin.TabularInline):
+class AuthorityRuleInline(TabularInline):
     model = AuthorityRule
     fields = RULE_FIELDS
     extra = 0
@@ -52,7 +53,7 @@ class AuthorityRuleInline(admin.TabularInline):
 
 
 @admin.register(AuthorityMatrixVersion)
-class AuthorityMatrixVersionAdmin(admin.ModelAdmin):
+class AuthorityMatrixVersionAdmin(ModelAdmin):
     list_display = ["number", "state_label", "note", "based_on", "created_by", "created_at", "activated_at", "activated_by"]
     readonly_fields = ["number", "is_active", "based_on", "created_by", "created_at", "activated_at", "activated_by", "retired_at"]
     fields = ["number", "note", "is_active", "based_on", "created_by", "created_at", "activated_at", "activated_by", "retired_at"]
@@ -153,7 +154,7 @@ class ConflictOfInterestAdmin(AuditedAdmin):
 
 
 @admin.register(ApprovalCase)
-class ApprovalCaseAdmin(admin.ModelAdmin):
+class ApprovalCaseAdmin(ModelAdmin):
     list_display = ["id", "application", "route", "tier", "status", "matrix_version", "prepared_by", "created_at"]
     list_filter = ["status", "tier"]
     list_select_related = ["application__enterprise", "matrix_version", "prepared_by"]
@@ -163,7 +164,7 @@ class ApprovalCaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(Decision)
-class DecisionAdmin(admin.ModelAdmin):
+class DecisionAdmin(ModelAdmin):
     list_display = ["created_at", "application", "tier", "decision", "approver", "automatic", "reason_codes", "matrix_version"]
     list_filter = ["decision", "automatic"]
     list_select_related = ["application__enterprise", "approver"]
@@ -173,7 +174,7 @@ class DecisionAdmin(admin.ModelAdmin):
 
 
 @admin.register(CommitteeResolution)
-class CommitteeResolutionAdmin(admin.ModelAdmin):
+class CommitteeResolutionAdmin(ModelAdmin):
     list_display = ["recorded_at", "case", "outcome", "votes_for", "votes_against", "quorum", "chair"]
 
     def has_change_permission(self, request, obj=None):
@@ -181,7 +182,7 @@ class CommitteeResolutionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RoutingRecord)
-class RoutingRecordAdmin(admin.ModelAdmin):
+class RoutingRecordAdmin(ModelAdmin):
     list_display = ["created_at", "application", "route", "matrix_version", "rule_note", "model_version"]
     list_filter = ["route", "matrix_version"]
 

@@ -34,6 +34,9 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,l
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
+    # The admin's theme, before django.contrib.admin so its templates win; the basic config, which leaves the
+    # project's own site (loanservice.admin_site.AdminSite) as admin.site (the default one would replace it).
+    "unfold.apps.BasicAppConfig",
     "loanservice.apps.AdminConfig",  # django.contrib.admin with the project's site (loanservice/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -273,4 +276,13 @@ LOANSERVICE = {
     # Days a pushed or pulled snapshot stays fresh unless the source says otherwise.
     "DEFAULT_FRESHNESS_DAYS": 30,
     "SITE_NAME": _("小微企业贷款服务"),
+}
+
+# The admin's theme (django-unfold): titles through gettext, so Chinese by default and English with the language
+# cookie; unfold's own static files only (no CDN).
+UNFOLD = {
+    "SITE_TITLE": _("小微企业贷款服务 · 管理后台"),
+    "SITE_HEADER": _("贷款服务管理后台"),
+    "SITE_SYMBOL": "account_balance",
+    "SHOW_LANGUAGES": False,
 }

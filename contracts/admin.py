@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
+from loanservice.admin_base import ModelAdmin, TabularInline
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError
 
@@ -42,7 +43,7 @@ class ContractTemplateForm(forms.ModelForm):
 
 
 @admin.register(ContractTemplate)
-class ContractTemplateAdmin(admin.ModelAdmin):
+class ContractTemplateAdmin(ModelAdmin):
     """Adding a template publishes the next version of its (kind, product) and retires the previous one.
     A published version is read-only (contracts were issued from it); revise it as a new version."""
 
@@ -101,7 +102,7 @@ class ConditionPrecedentAdmin(AuditedAdmin):
     search_fields = ["code", "text"]
 
 
-class SignatureInline(admin.TabularInline):
+class SignatureInline(TabularInline):
     model = Signature
     extra = 0
     can_delete = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
+from loanservice.admin_base import ModelAdmin, TabularInline
 
 from .models import Account, AccountMapping, JournalEntry, JournalLine, LedgerPeriod, VatRule, VoucherBatch
 
@@ -22,7 +23,7 @@ class AccountMappingAdmin(AuditedAdmin):
     list_filter = ["role"]
 
 
-class JournalLineInline(admin.TabularInline):
+class JournalLineInline(TabularInline):
     model = JournalLine
     fields = ["account", "debit", "credit"]
     readonly_fields = fields
@@ -40,7 +41,7 @@ class JournalEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LedgerPeriod)
-class LedgerPeriodAdmin(admin.ModelAdmin):
+class LedgerPeriodAdmin(ModelAdmin):
     list_display = ["__str__", "closed_at", "closed_by"]
     readonly_fields = ["year", "month", "closed_at", "closed_by"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.forms.models import model_to_dict
 
+from .admin_base import ModelAdmin
 from .audit import audit_record
 from .models import AuditEvent, Branch, CalendarDay, CalendarYear, Notification, Profile, SlaClock, SlaTarget
 from .sla import business_calendar_changed
@@ -14,7 +15,7 @@ def _jsonable(obj) -> dict:
     return {k: (v if isinstance(v, (str, int, float, bool, type(None), list, dict)) else str(v)) for k, v in model_to_dict(obj).items()}
 
 
-class AuditedAdmin(admin.ModelAdmin):
+class AuditedAdmin(ModelAdmin):
     """Writes an audit event (before and after) for every add, change and delete made in admin."""
 
     def save_model(self, request, obj, form, change):
@@ -67,7 +68,7 @@ class CalendarYearAdmin(AuditedAdmin):
 
 
 @admin.register(SlaClock)
-class SlaClockAdmin(admin.ModelAdmin):
+class SlaClockAdmin(ModelAdmin):
     list_display = ["case_id", "stage", "owner", "started_at", "due_at", "stopped_at", "breached_at"]
     list_filter = ["stage"]
     list_select_related = ["owner"]
@@ -76,7 +77,7 @@ class SlaClockAdmin(admin.ModelAdmin):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     """Records that are evidence (the audit trail, uploads, issued contracts, posted ledger entries): visible in admin,
     never added, changed or deleted there."""
 
@@ -98,6 +99,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(ModelAdmin):
     list_display = ["created_at", "user", "kind", "title", "read_at"]
     list_select_related = ["user"]

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
+from loanservice.admin_base import ModelAdmin, TabularInline
 
 from .models import (
     ApprovalRequest,
@@ -27,7 +28,7 @@ from .models import (
 )
 
 
-class InstallmentInline(admin.TabularInline):
+class InstallmentInline(TabularInline):
     model = Installment
     extra = 0
     can_delete = False
@@ -37,7 +38,7 @@ class InstallmentInline(admin.TabularInline):
 
 
 @admin.register(Loan)
-class LoanAdmin(admin.ModelAdmin):
+class LoanAdmin(ModelAdmin):
     list_display = ["id", "enterprise", "principal", "outstanding_principal", "dpd", "bucket", "classification", "status"]
     list_filter = ["status", "classification", "bucket", "branch"]
     list_select_related = ["enterprise"]
@@ -75,26 +76,26 @@ class WarningRuleAdmin(AuditedAdmin):
 
 
 @admin.register(EarlyWarning)
-class EarlyWarningAdmin(admin.ModelAdmin):
+class EarlyWarningAdmin(ModelAdmin):
     list_display = ["id", "loan", "rule", "severity", "status", "branch", "detected_on"]
     list_filter = ["severity", "status", "branch", "rule"]
     list_select_related = ["loan", "rule", "branch"]
 
 
 @admin.register(WarningTask)
-class WarningTaskAdmin(admin.ModelAdmin):
+class WarningTaskAdmin(ModelAdmin):
     list_display = ["id", "loan", "assigned_to", "status", "due_at", "breached_at", "action"]
     list_filter = ["status", "action"]
     list_select_related = ["loan", "assigned_to"]
 
 
 @admin.register(MonitoringRun)
-class MonitoringRunAdmin(admin.ModelAdmin):
+class MonitoringRunAdmin(ModelAdmin):
     list_display = ["run_date", "status", "step", "attempts", "started_at", "finished_at"]
 
 
 admin.site.register([Repayment, ClassificationChange, RepaymentImport, ApprovalRequest, RenewalOffer, SurveyResponse, Collateral],
-                    admin.ModelAdmin)
+                    ModelAdmin)
 
 
 # Provisions and reconciliation (issue #17): the policy is data edited here; measurements, overlays and reconciliations

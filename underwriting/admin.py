@@ -2,6 +2,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from loanservice.admin import AuditedAdmin
+from loanservice.admin_base import ModelAdmin
 from loanservice.errors import ApplicationError, Conflict
 
 from . import services
@@ -77,7 +78,7 @@ class ModelRiskPolicyAdmin(AuditedAdmin):
 
 
 @admin.register(PDTermStructure)
-class PDTermStructureAdmin(admin.ModelAdmin):
+class PDTermStructureAdmin(ModelAdmin):
     """Versions are made by `manage.py estimate_pd_term_structure` and never edited; approving one (another
     person than its creator) puts it in force from its effective date."""
 
@@ -117,22 +118,22 @@ class QuestionnaireQuestionAdmin(AuditedAdmin):
 
 
 @admin.register(DataSnapshot)
-class DataSnapshotAdmin(admin.ModelAdmin):
+class DataSnapshotAdmin(ModelAdmin):
     list_display = ["enterprise", "source", "as_of", "provider", "status", "error_code", "fetched_at"]
     list_filter = ["source", "status", "provider", "error_code"]
     list_select_related = ["enterprise"]
 
 
 @admin.register(Collateral)
-class CollateralAdmin(admin.ModelAdmin):
+class CollateralAdmin(ModelAdmin):
     list_display = ["application", "kind", "valuation", "ltv", "appraiser", "appraised_on"]
     list_select_related = ["application__enterprise"]
 
 
 @admin.register(Guarantor)
-class GuarantorAdmin(admin.ModelAdmin):
+class GuarantorAdmin(ModelAdmin):
     list_display = ["application", "kind", "name", "prescreen_passed", "created_at"]
     list_select_related = ["application__enterprise"]
 
 
-admin.site.register([Score, SiteVisit, CaseNote], admin.ModelAdmin)
+admin.site.register([Score, SiteVisit, CaseNote], ModelAdmin)
