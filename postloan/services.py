@@ -25,7 +25,7 @@ from applications.services import application_create, prescreen_run
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
 from contracts.services import contract_schedule_policy, due_date_adjuster
-from ledger.models import JournalEntry, JournalLine
+from ledger.models import JournalEntry, JournalLine, VatRule
 from ledger.selectors import account_for
 from ledger.services import Cr, Dr, Entry, entries_post, entry_post, entry_reverse
 from loanservice import roles
@@ -118,8 +118,9 @@ def _category_before_restructuring(loan: Loan) -> str:
 
 def loan_refresh_delinquency(*, loan: Loan, today: dt.date | None = None) -> Loan:
     """DPD, bucket and classification floor of one loan as of `today`, as the nightly job computes them for all
-    (after a repayment, a restructuring, or where a page must be current)."""
-    delinquency_refresh(today=today or timezone.localdate(), loan_ids=[loan.pk])
+    (after a repayment, a restructuring, or where a page must be current); `today` is the business date unless given,
+    the date close of business counted the DPD to and the borrower's page shows."""
+    delinquency_refresh(today=today or business_date(), loan_ids=[loan.pk])
     loan.refresh_from_db(fields=["overdue_since", "dpd", "bucket", "classification"])
     return loan
 
@@ -399,8 +400,9 @@ def _monitoring_schedule(*, loan: Loan, today: dt.date) -> None:
 
 # ---------------------------------------------------------------- repayments
 def loan_position(loan: Loan, *, on: dt.date | None = None, installments=None) -> dict:
-    """What the borrower owes on `on`: overdue amount, penalty and compound interest to date, next due installment."""
-    on = on or timezone.localdate()
+    """What the borrower owes on `on` (the business date unless given, as the quotes, the schedule's overdue rows and
+    the DPD of close of business): overdue amount, penalty and compound interest to date, next due installment."""
+    on = on or business_date()
     policy = policy_in_force(on)
     cal = business_calendar()
     rate = penalty_rate(loan, policy)
@@ -1170,10 +1172,19 @@ def _entry_income(repayment: Repayment) -> dict[str, Decimal]:
     """What the repayment's own entries put into each income account (the reversal took it out again)."""
     out = dict.fromkeys(INCOME_OF, ZERO)
     codes = {account_for(role, repayment.loan.product_code): t for t, role in INCOME_OF.items()}
+    vat_codes = set(VatRule.objects.values_list("payable_account__code", flat=True))
     for entry in JournalEntry.objects.filter(key__startswith=f"repayment:{repayment.pk}:").prefetch_related("lines__account"):
-        for line in entry.lines.all():
-            if line.account.code in codes:
-                out[codes[line.account.code]] += line.credit - line.debit
+        last = None  # the income line the VAT split (价税分离) put right before its output VAT line, on the same side
+        for line in sorted(entry.lines.all(), key=lambda x: x.pk):
+            code = line.account.code
+            if code in codes:
+                out[codes[code]] += line.credit - line.debit
+                last = (codes[code], bool(line.credit))
+            elif code in vat_codes and last is not None and last[1] == bool(line.credit):
+                out[last[0]] += line.credit - line.debit  # income is gross: what the replay's accruals count
+                last = None
+            else:
+                last = None
     return out
 
 

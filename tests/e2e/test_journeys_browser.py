@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 
@@ -300,3 +301,130 @@ def test_committee_members_vote_and_the_chair_is_prompted_to_record_the_resoluti
     chair.locator("#resolution-text").fill("经贷审会表决，同意发放")
     submit_form(chair, chair.locator("#submit-resolution"))
     assert _status(pk) == "approved"
+
+
+# ------------------------------------------------------------------ the overdue borrower pays and is current again
+MONEY = re.compile(r"¥[\d,]+\.\d\d")
+
+
+def _language(page, base: str, language: str) -> None:
+    page.context.add_cookies([{"name": "django_language", "value": language, "url": base}])
+
+
+def _fits(page) -> None:
+    """Nothing wider than the phone: the page does not scroll sideways."""
+    width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], f"the page is {width[0]} px wide on a {width[1]} px screen"
+
+
+def test_overdue_borrower_sees_what_is_due_pays_and_is_current_again(live_server, page, new_page, products, org, settings):
+    """A fast-track loan made on 2 March 2026, closed of business to 12 days after its first due date (the business
+    date stands there, so every amount is the same on any day the test runs). The borrower is told on the portal home,
+    sees on the loan page what is due now and how to pay, quotes the payoff and a part prepayment; operations import the
+    bank's file with the transfer (the contract number as the reference); the borrower is current again."""
+    import time_machine
+
+    from loanservice.business_date import business_date
+    from postloan.api import loan_detail
+    from postloan.cob import cob_start
+    from postloan.models import Loan
+    from tests.factories import ApplicantFactory, FastTrackLoanFactory
+
+    settings.ALLOW_SIMULATED_BUSINESS_DATE = True  # close of business through a date the test picks (the demo's setting)
+    disbursed = dt.date(2026, 3, 2)
+    with time_machine.travel(dt.datetime.combine(disbursed, dt.time(2)), tick=False):
+        loan = FastTrackLoanFactory(owner=ApplicantFactory(username="journey-late"), seed=52)
+        first = loan.installments.get(n=1)
+        late = first.due_date + dt.timedelta(days=12)
+        run = cob_start(until=late, by=org["demo_ops"])  # the nightly close, day by day to `late`
+    run.refresh_from_db()
+    loan.refresh_from_db()
+    today = business_date()
+    assert run.status == "done" and today == late + dt.timedelta(days=1) and loan.dpd > 0
+    contract = loan.disbursement.contract.number
+    detail = loan_detail(loan)
+    due_now = Decimal(detail["overdue_amount"]) + Decimal(detail["penalty_due"])
+    base = live_server.url
+
+    # The portal home: the overdue loan first, with a link to pay.
+    login(page, base, "journey-late")
+    assert "/portal/" in page.url
+    notice = page.locator(f"#overdue-loan-{loan.pk}")
+    assert notice.is_visible() and f"已逾期 {loan.dpd} 天" in notice.inner_text()
+    submit_form(page, notice.get_by_role("link", name="去还款"))
+    assert page.url.rstrip("/").endswith(f"/portal/loans/{loan.pk}")
+
+    # The loan page, in both languages and on a phone: the amount due now, where to send it, with which reference.
+    seen = {}
+    page.set_viewport_size({"width": 390, "height": 844})
+    for language, words in (("zh-hans", ["已逾期", "现在应还", "如何还款", "附言（必填）", "今天一次结清需还", "试算"]),
+                            ("en", ["overdue", "Due now", "How to pay", "Reference", "Pay off today", "Quote"])):
+        _language(page, base, language)
+        page.reload()
+        alert = page.locator("#overdue-alert")
+        assert alert.is_visible()
+        main = page.locator("main").inner_text()
+        for word in words:
+            assert word in main, (language, word, main[:600])
+        if language == "en":
+            words_left = main.replace(settings.REPAYMENT_ACCOUNT["name"], "").replace(settings.REPAYMENT_ACCOUNT["bank"], "")
+            assert not re.findall(r"[\u4e00-\u9fff]+", words_left), re.findall(r"[\u4e00-\u9fff]+", words_left)  # but the payee's names
+        seen[language] = page.locator("#due-now").inner_text()
+        assert seen[language] == f"¥{due_now:,.2f}", (language, seen[language])
+        assert page.locator("#pay-reference").inner_text() == contract and page.locator("#pay-account").inner_text().strip()
+        assert page.locator("#schedule tr.table-danger").count() == 1  # the first installment, overdue
+        _fits(page)
+    print(f"\noverdue {loan.dpd} days on {today}: due now {seen['zh-hans']} (en {seen['en']}), pay to "
+          f"{page.locator('#pay-account').inner_text()} with the reference {contract}")
+
+    # The quotes: paying it all off today, and a part prepayment with the schedule it leaves.
+    _language(page, base, "zh-hans")
+    page.reload()
+    payoff = page.locator("#payoff-total").inner_text()
+    assert page.locator("#quotes").is_visible() and MONEY.fullmatch(payoff)
+    assert Decimal(payoff[1:].replace(",", "")) > due_now
+    page.locator("#prepay-amount").fill("50000")
+    page.locator("#prepay-mode").select_option("lower_installment")
+    page.locator("#prepayment-form").get_by_role("button", name="试算").click()
+    quote = page.locator("#prepayment-quote")
+    quote.locator("#prepayment-schedule").wait_for()
+    rows = quote.locator("#prepayment-schedule tbody tr").count()
+    prepay_due = page.locator("#prepayment-due-now strong").inner_text()
+    assert rows > 0 and MONEY.fullmatch(prepay_due) and Decimal(prepay_due[1:].replace(",", "")) > Decimal("50000")
+    _fits(page)
+    print(f"payoff today {payoff}; prepaying ¥50,000.00 (instalments lower) is {prepay_due} today, {rows} instalments left")
+
+    # Operations: the bank's file with the transfer of the amount due now, previewed, then applied.
+    ops = new_page()
+    login(ops, base, "demo_ops")
+    submit_form(ops, ops.locator("main").get_by_role("link", name="还款导入"))
+    csv = f"贷款编号,流水号,金额,还款日期\n{loan.pk},{contract},{due_now},{today.isoformat()}\n"
+    ops.locator("#file").set_input_files(files=[{"name": "bank-20260415.csv", "mimeType": "text/csv", "buffer": csv.encode()}])
+    submit_form(ops, ops.locator("main form button[type=submit]"))
+    assert re.search(r"/postloan/imports/\d+/$", ops.url), ops.locator("main").inner_text()[:500]
+    assert "✔" in ops.locator("main table").inner_text() and f"¥{due_now:,.2f}" in ops.locator("main").inner_text()
+    submit_form(ops, ops.locator("#apply-import"))
+    assert ops.locator(".messages .success").count() == 1, ops.locator("main").inner_text()[:500]
+    loan.refresh_from_db()
+    assert loan.dpd == 0, loan.dpd
+
+    # Back as the borrower: no alert anywhere, the next payment, the first installment settled.
+    page.goto(f"{base}/portal/")
+    assert page.locator(f"#overdue-loan-{loan.pk}").count() == 0
+    submit_form(page, page.locator("#my-loans").get_by_role("link", name="还款计划"))
+    for language, words in (("zh-hans", ["下一期还款", "已结清"]), ("en", ["Next installment", "Paid"])):
+        _language(page, base, language)
+        page.reload()
+        assert page.locator("#overdue-alert").count() == 0
+        main = page.locator("main").inner_text()
+        for word in words:
+            assert word in main, (language, word, main[:600])
+        assert page.locator("#schedule tr.table-danger").count() == 0
+        row = page.locator("#schedule tbody tr").first
+        assert page.locator("#schedule tbody tr").first.locator(".badge.ok").count() == 1, row.inner_text()
+        assert contract in page.locator("#repayments").inner_text()
+        _fits(page)
+    second = Loan.objects.get(pk=loan.pk).installments.get(n=2)
+    next_due = page.locator("#next-due .big-number").inner_text()
+    assert next_due == f"¥{second.total:,.2f}", (next_due, second.total)
+    print(f"paid {seen['zh-hans']} on {today}; now current, next payment {next_due} on {second.due_date}")
