@@ -361,6 +361,9 @@ def invitation_create(*, prospect: Prospect, by, product: LoanProduct | None = N
     prefilled. Recorded as a contact with outcome "invited"."""
     prospect = Prospect.objects.select_for_update().get(pk=prospect.pk)
     _check_owner(prospect, by)
+    if prospect.status == Prospect.Status.DISQUALIFIED and prospect.prequalified:
+        raise ApplicationError(_("该客户预期价值为负，不作为营销线索 / This prospect's expected value is below zero: not a lead."),
+                               errors={"prospect": [_("预期价值为负 / Expected value below zero.")]})
     if prospect.status == Prospect.Status.DISQUALIFIED:
         raise ApplicationError(_("该客户未通过预审，不能邀请 / This prospect failed the pre-qualification."),
                                errors={"prospect": [_("未通过预审 / Not pre-qualified.")]})

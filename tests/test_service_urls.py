@@ -43,7 +43,9 @@ def test_the_invitation_link_is_the_portals_apply_route(products, org, served_un
 
     imported = prospect_list_import(kind="industrial_park", partner_name="张江园区", file_name="park.csv", by=org["demo_rm"],
                                     content=_csv([f"{_shanghai_usccs(1)[0]},上海甲公司,王一,13900000001,C3399,8000000,40"]))
-    url = invitation_create(prospect=imported.prospects.get(), by=org["demo_rm"], product=products["xinmiaodai"])
+    prospect = imported.prospects.get()
+    type(prospect).objects.filter(pk=prospect.pk).update(status="new")  # a lead, whatever its score (this is about the link)
+    url = invitation_create(prospect=prospect, by=org["demo_rm"], product=products["xinmiaodai"])
     path, _sep, query = url.partition("?")
     assert path == f"{PREFIX}portal/apply/xinmiaodai/" and query.startswith("invite=")
     assert resolve(path[len(PREFIX) - 1:]).view_name == "portal:apply"
