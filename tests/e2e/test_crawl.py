@@ -59,6 +59,16 @@ PYTHON_EN = re.compile(r"\b(True|False)\b|\{'|\[\]")
 LONG_NUMBER = re.compile(r"(?<![\w.,\-/#:])(\d{5,})(\.\d+)?(?![\w\-/])")
 FRACTION_RATE = re.compile(r"(?<![\d.])0\.\d{4,}\b")
 PHONE = re.compile(r"^1[3-9]\d{9}$")
+# The admin's icons are ligatures of an icon font (<span class="material-symbols-outlined">unfold_more</span>): what
+# shows is a glyph, not the word. The visible text is read with them out of the layout, then they come back.
+ICONS_HIDDEN_TEXT = """() => {
+  const icons = [...document.querySelectorAll('.material-symbols-outlined')];
+  const before = icons.map(e => e.getAttribute('style'));
+  icons.forEach(e => e.style.setProperty('display', 'none', 'important'));  // over the theme's `block!`
+  const text = document.body.innerText;
+  icons.forEach((e, i) => before[i] === null ? e.removeAttribute('style') : e.setAttribute('style', before[i]));
+  return text;
+}"""
 # A file's name as it was uploaded or imported (e.g. bank_statements.pdf) is the customer's data, not a code.
 FILE_NAME = re.compile(r"[\w\-.]+\.(?:pdf|jpe?g|png|ofd|csv|xlsx?)\b", re.I)
 
@@ -235,7 +245,7 @@ def _crawl_persona(page, base, persona, lang, width, start, seen_patterns, allow
             if SKIP.match(link_path) or link in visited:
                 continue
             queue.append(link)
-        text = page.locator("body").inner_text()
+        text = page.evaluate(ICONS_HIDDEN_TEXT)
         for kind, detail in text_problems(text, allowed, lang):
             problem(kind, detail, path)
         scroll, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
