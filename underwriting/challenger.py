@@ -35,6 +35,8 @@ from .training import (
     _is_numeric,
     _metadata,
     auc_ks,
+    bad_rows,
+    pdo_scaling,
 )
 
 __all__ = ["train_challenger", "add_interactions", "ebm_points_spec", "blend_specs", "parse_interaction"]
@@ -230,20 +232,14 @@ def train_challenger(
             if col not in df.columns:
                 raise ValueError(f"interaction column {col!r} not in data")
     df = add_interactions(df[df[target].notna()], specs)
-    y_mask = (df[target] == bad_value).to_numpy(dtype=bool)
-    if not y_mask.any():
-        y_mask = (df[target].astype(str).str.strip() == str(bad_value).strip()).to_numpy(dtype=bool)
-    if not y_mask.any() or y_mask.all():
-        raise ValueError(f"target {target!r}: need both rows equal to {bad_value!r} and other rows")
-    y = y_mask.astype(np.int64)
+    y = bad_rows(df, target, bad_value)
     names = [c for c in df.columns if c != target]
     numeric = {c: _is_numeric(df[c]) for c in names}
     cols = {c: _column(df[c], numeric[c]) for c in names}
     labels = {it["name"]: {"zh": f"{it['a']} {'÷' if it['op'] == '/' else '×'} {it['b']}",
                            "en": f"{it['a']} {OPS[it['op']]} {it['b']}".replace("_", " ")} for it in specs}
     meta = _metadata(names, None, labels, "credit_standing")
-    factor = pdo / math.log(2.0)
-    offset = base_score - factor * math.log(base_odds)
+    factor, offset = pdo_scaling(base_score=base_score, base_odds=base_odds, pdo=pdo)
     ebm_params = {**DEFAULT_EBM, **(ebm_params or {})}
     kw = {"name": name, "weight": weight, "seed": seed, "ebm_params": ebm_params, "factor": factor, "offset": offset,
           "sc_kw": {"min_iv": min_iv, "C": C, "max_n_bins": max_n_bins, "min_bin_size": min_bin_size}}

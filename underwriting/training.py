@@ -359,6 +359,23 @@ def _grades(points: np.ndarray, y: np.ndarray, shares: Sequence[float]) -> list[
 # --------------------------------------------------------------------------- entry point
 
 
+def bad_rows(df: Any, target: str, bad_value: Any) -> np.ndarray:
+    """1 where ``df[target]`` equals ``bad_value`` (compared as stripped strings if no row matches exactly, so
+    ``--bad 1`` works on an int column), else 0; both classes must occur. Shared by the scorecard and the challenger."""
+    y_mask = (df[target] == bad_value).to_numpy(dtype=bool)
+    if not y_mask.any():
+        y_mask = (df[target].astype(str).str.strip() == str(bad_value).strip()).to_numpy(dtype=bool)
+    if not y_mask.any() or y_mask.all():
+        raise ValueError(f"target {target!r}: need both rows equal to {bad_value!r} and other rows")
+    return y_mask.astype(np.int64)
+
+
+def pdo_scaling(*, base_score: float, base_odds: float, pdo: float) -> tuple[float, float]:
+    """Points = offset + factor × ln(good:bad odds): ``base_score`` at ``base_odds``, ``pdo`` points to double them."""
+    factor = pdo / math.log(2.0)
+    return factor, base_score - factor * math.log(base_odds)
+
+
 def train_scorecard(
     df: Any,
     *,
@@ -400,12 +417,7 @@ def train_scorecard(
     if int(folds) < 2:
         raise ValueError("folds must be >= 2")
     df = df[df[target].notna()]
-    y_mask = (df[target] == bad_value).to_numpy(dtype=bool)
-    if not y_mask.any():
-        y_mask = (df[target].astype(str).str.strip() == str(bad_value).strip()).to_numpy(dtype=bool)
-    if not y_mask.any() or y_mask.all():
-        raise ValueError(f"target {target!r}: need both rows equal to {bad_value!r} and other rows")
-    y = y_mask.astype(np.int64)
+    y = bad_rows(df, target, bad_value)
 
     names = list(features) if features is not None else [c for c in df.columns if c != target]
     missing_cols = [c for c in names if c not in df.columns]
@@ -417,8 +429,7 @@ def train_scorecard(
     cols = {c: _column(df[c], numeric[c]) for c in names}
     meta = _metadata(names, dimensions, labels, default_dimension)
 
-    factor = pdo / math.log(2.0)
-    offset = base_score - factor * math.log(base_odds)
+    factor, offset = pdo_scaling(base_score=base_score, base_odds=base_odds, pdo=pdo)
     kw = dict(name=name, min_iv=min_iv, C=C, max_n_bins=max_n_bins, min_bin_size=min_bin_size,
               factor=factor, offset=offset)  # fmt: skip
 
