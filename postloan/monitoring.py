@@ -47,6 +47,7 @@ from django.utils.translation import gettext as _
 
 from applications.models import Consent, Enterprise
 from loanservice.audit import audit_record
+from loanservice.business_date import business_date
 from loanservice.models import Profile
 from loanservice.notifications import notify
 from underwriting.models import DataSnapshot, DataSourceConfig
@@ -447,7 +448,7 @@ def monitoring_run(*, today: dt.date | None = None, force: bool = False, max_chu
     """Run (or resume) tonight's job. Returns the run, or None when it is done already or running elsewhere.
     `max_chunks` stops the refresh step early (to test resuming). The seconds each step took (this attempt)
     are kept with the counts."""
-    today = today or timezone.localdate()
+    today = today or business_date()
     run = _claim(today, force)
     if run is None:
         return MonitoringRun.objects.filter(run_date=today).first()

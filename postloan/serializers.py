@@ -4,11 +4,11 @@ the checked values and check what only they know (the loan's state, the last pay
 
 from __future__ import annotations
 
-from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from loanservice.business_date import business_date
 from loanservice.money import REQUIRED, MoneySerializerField
 
 DATE_FORMATS = ["iso-8601", "%Y/%m/%d"]
@@ -17,7 +17,7 @@ _DATE_MESSAGES = {"invalid": NOT_IN_FUTURE, "required": REQUIRED, "null": REQUIR
 
 
 def _not_in_future(value):
-    if value > timezone.localdate():
+    if value > business_date():
         raise serializers.ValidationError(NOT_IN_FUTURE)
     return value
 

@@ -101,7 +101,7 @@ def _round(x: Decimal) -> Decimal:
 def loan_floor(loan: Loan, *, today: dt.date | None = None) -> str:
     """The lowest category the loan may hold now: the DPD floor, and during a restructuring's observation
     period the restructuring floor (重组观察期内不得上调)."""
-    today = today or timezone.localdate()
+    today = today or business_date()
     floor = classification_floor(loan.dpd)
     if loan.observation_until and loan.observation_until >= today:
         restructure_floor = policy_in_force(today).restructure_min_category
@@ -350,7 +350,7 @@ def _contract_terms(application, on: dt.date) -> dict:
 def loan_open(*, order: DisbursementOrder, by) -> Loan:
     """Create the loan and its schedule for a released order (inside the caller's transaction)."""
     application = order.application
-    disbursed_on = timezone.localdate(order.released_at)
+    disbursed_on = business_date()  # the value date of the disbursement: the bank's date, not the wall clock
     terms = _contract_terms(application, disbursed_on)
     # Grace months, repayment day and the due-date rule the loan contract states (contracts.services).
     common = {"principal": order.amount, "annual_rate": application.offer_rate, "term_months": application.offer_term_months,
@@ -895,7 +895,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     if loan.status != Loan.Status.ACTIVE:
         raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
     loan_catch_up(loan=loan, by=by)
-    today = timezone.localdate()
+    today = business_date()
     policy = policy_in_force(today)
     cal = business_calendar()
     rate = penalty_rate(loan, policy)
@@ -963,14 +963,14 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
 
 def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     loan_catch_up(loan=loan, by=by)
-    _accrual_resume(loan, on=timezone.localdate(), key=f"loan:{loan.pk}:write_off:resume", by=by)
+    _accrual_resume(loan, on=business_date(), key=f"loan:{loan.pk}:write_off:resume", by=by)
     before = loan.classification
     amount = loan.outstanding_principal
     open_lines = list(loan.installments.filter(settled_on__isnull=True))
     receivable, penalty = interest_receivable(open_lines), penalty_receivable(open_lines)
     loan.write_off()
     loan.written_off_amount = amount
-    loan.closed_on = timezone.localdate()
+    loan.closed_on = business_date()
     loan.save()
     # Written off against the loan loss allowance the loan holds (its ECL); what the allowance does not cover is
     # charged to impairment, and an allowance above the amount written off is released.
@@ -1236,7 +1236,7 @@ def warning_task_complete(*, task: WarningTask, by, visit_mode: str, visit_notes
     task.save()
     EarlyWarning.objects.filter(pk=task.warning_id).update(status=EarlyWarning.Status.CLOSED, closed_at=timezone.now())
     if action == "recall":
-        Loan.objects.filter(pk=task.loan_id, recall_requested_on__isnull=True).update(recall_requested_on=timezone.localdate())
+        Loan.objects.filter(pk=task.loan_id, recall_requested_on__isnull=True).update(recall_requested_on=business_date())
     audit_record(actor=by, action="warning.task.complete", obj=task.loan, from_state="open", to_state="done",
                  reason=task.visit_notes[:200], data={"task": task.pk, "warning": task.warning_id, "rule": task.warning.rule_id,
                                                       "action": action, "visit_mode": visit_mode})
@@ -1251,7 +1251,7 @@ def renewal_eligibility(*, loan: Loan, today: dt.date | None = None, check_admis
     passes the product's admission criteria and negative list on the latest data. `payloads`: that data,
     gathered beforehand by `renewal_admission_payloads` (a caller holding the loan's lock passes it, so no
     pull waits on the network under the lock); without it, stale consented sources are pulled here."""
-    today = today or timezone.localdate()
+    today = today or business_date()
     policy = policy_in_force(today)
     reasons = []
 
@@ -1335,7 +1335,7 @@ def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount: Decimal | 
                                errors={"loan": [_("不是您的贷款 / Not your loan.")]}, code="forbidden")
     payloads = None
     if kind == "renewal" and _renewal_existing(loan, kind) is None:
-        today = timezone.localdate()
+        today = business_date()
         basics = renewal_eligibility(loan=loan, today=today, check_admission=False)
         if not basics["eligible"]:
             raise _renewal_refused(basics)
@@ -1364,7 +1364,7 @@ def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount: Decimal | 
         application = application_create(applicant=loan.borrower, enterprise=loan.enterprise, product=product, amount=amount,
                                          term_months=term, repayment_method=method, purpose=purpose, channel=kind)
         offer = loan.renewals.filter(kind=kind, application__isnull=True).first() or RenewalOffer(loan=loan, kind=kind,
-                                                                                              offered_on=timezone.localdate())
+                                                                                              offered_on=business_date())
         offer.application, offer.amount, offer.requested_at = application, amount, timezone.now()
         offer.save()
         audit_record(actor=by, action=f"loan.{kind}.request", obj=loan, data={"application": application.pk, "amount": str(amount)})
@@ -1375,7 +1375,7 @@ def renewal_offers_make(*, today: dt.date | None = None, limit: int = 2000) -> d
     """Nightly: offer renewal to the eligible loans whose renewal window is open and that have no offer yet.
     Per loan: the admission data is gathered (pulled where stale) without a lock, then the loan is locked,
     checked again on that data, and offered."""
-    today = today or timezone.localdate()
+    today = today or business_date()
     policy = policy_in_force(today)
     candidates = (Loan.objects.filter(status=Loan.Status.ACTIVE, dpd=0, classification="normal", restructured_on__isnull=True,
                                       maturity_date__gte=today,
