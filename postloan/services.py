@@ -54,7 +54,7 @@ from .models import (
     SurveyResponse,
     WarningTask,
 )
-from .monitoring import delinquency_refresh, monitored_sources
+from .monitoring import borrower_floors_apply, delinquency_refresh, monitored_sources
 from .policy import (
     classification_floor,
     overdue_cutoff,
@@ -62,7 +62,7 @@ from .policy import (
     prepayment_rule,
     rank,
 )
-from .provisions import loan_allowance_release_for_write_off
+from .provisions import loan_allowance_release_for_write_off, provisions_measure
 from .quotes import (
     MODES,
     cash_split,
@@ -127,6 +127,19 @@ def loan_refresh_delinquency(*, loan: Loan, today: dt.date | None = None) -> Loa
 
 
 
+
+
+def stage_event(loan: Loan, *, by=None) -> dict:
+    """After a servicing event outside close of business (a repayment, a restructuring, an acceleration, a manual
+    downgrade, an approved upgrade, a write-off): the borrower's floor (2023 rules: the borrower as one), then the ECL
+    of the borrower's loans whose stage moved since their last measurement re-measured at once, on the business date,
+    in the caller's transaction (not only at month end)."""
+    raised = borrower_floors_apply(enterprise_ids=[loan.enterprise_id])
+    ids = list(Loan.objects.filter(enterprise_id=loan.enterprise_id, status=Loan.Status.ACTIVE).values_list("pk", flat=True))
+    measured = provisions_measure(loan_ids=ids, on=business_date(), month_end=False, by=by, changed_only=True) if ids else {}
+    if loan.pk in raised:
+        loan.refresh_from_db(fields=["classification"])
+    return {"raised": raised, **measured}
 
 
 # ---------------------------------------------------------------- the ledger
@@ -629,6 +642,7 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
                   totals=totals, principal=totals["principal"] + prepaid, fee=fee, unapplied=remaining, by=by)
     loan.save()
     loan_refresh_delinquency(loan=loan)
+    stage_event(loan, by=by)
     if loan.repayments.count() == policy.nps_after_repayments:
         SurveyResponse.objects.get_or_create(loan=loan, trigger="repayments")
     audit_record(actor=by, action=f"loan.{repayment.kind}", obj=loan, to_state=loan.status,
@@ -762,7 +776,9 @@ def classification_downgrade(*, loan: Loan, to_category: str, reason: str, by) -
     if rank(to_category) <= rank(loan.classification):
         raise ApplicationError(_("下调须低于当前分类；上调须审批 / A downgrade must be below the current category; an upgrade needs approval."),
                                errors={"to_category": [_("当前分类：%(c)s / Current: %(c)s") % {"c": loan.classification}]})
-    return _classification_set(loan=loan, to=to_category, kind="downgrade", reason=reason, by=by)
+    change = _classification_set(loan=loan, to=to_category, kind="downgrade", reason=reason, by=by)
+    stage_event(loan, by=by)
+    return change
 
 
 @transaction.atomic
@@ -863,7 +879,8 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
             to = request.params["to_category"]
             _check_floor(loan, to)
             _classification_set(loan=loan, to=to, kind="upgrade", reason=request.reason, by=request.requested_by, approved_by=by)
-            request.result = {"classification": to}
+            stage_event(loan, by=by)
+            request.result = {"classification": loan.classification}
         elif request.kind in (ApprovalRequest.Kind.EXTENSION, ApprovalRequest.Kind.RESCHEDULE):
             request.result = _restructure_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.WRITE_OFF:
@@ -957,6 +974,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     Loan.objects.filter(pk=loan.pk).update(classification=floor)
     loan.classification = floor
     loan_refresh_delinquency(loan=loan, today=today)
+    stage_event(loan, by=by)
     return {"term_months": term, "repayment_method": method, "arrears_capitalised": f"{arrears:.2f}",
             "maturity_date": loan.maturity_date.isoformat(), "classification": floor}
 
@@ -986,6 +1004,7 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
         _classification_set(loan=loan, to="loss", kind="write_off", reason=request.reason, by=request.requested_by, approved_by=by)
     EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,
                                                                                   closed_at=timezone.now())
+    stage_event(loan, by=by)
     return {"written_off": f"{amount:.2f}"}
 
 
@@ -1031,6 +1050,7 @@ def _accelerate_apply(*, loan: Loan, reason: str, by) -> dict:
     loan.recall_requested_on = loan.recall_requested_on or on
     loan.save(update_fields=["accelerated_on", "maturity_date", "recall_requested_on"])
     audit_record(actor=by, action="loan.accelerate", obj=loan, reason=reason, data={"on": on.isoformat(), "due": str(due_now)})
+    stage_event(loan, by=by)
     return {"accelerated_on": on.isoformat(), "due": f"{due_now:.2f}"}
 
 
@@ -1162,6 +1182,7 @@ def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
               **{role: ("Dr", v) if v > 0 else ("Cr", -v) for role, v in lines.items() if v})
     if loan.status == Loan.Status.ACTIVE:
         loan_refresh_delinquency(loan=loan, today=through)
+    stage_event(loan, by=by)
     audit_record(actor=by, action="loan.repayment.reverse", obj=loan, reason=request.reason,
                  data={"repayment": repayment.pk, "replayed": [r.pk for r in later], "differences": {
                      k: str(v) for k, v in lines.items()}})

@@ -247,7 +247,8 @@ def test_nightly_job_warnings_tasks_resume_and_idempotence(loan, org):
     with time_machine.travel(dt.datetime.combine(day2, dt.time(3)), tick=False):
         again = monitoring_run(today=day2, force=True)
     assert (EarlyWarning.objects.count(), WarningTask.objects.count(), DataSnapshot.objects.count()) == counts
-    assert again.counts["delinquency"] == {"overdue_changed": 0, "dpd_changed": 0, "bucket_changed": 0, "classified": 0}
+    assert again.counts["delinquency"] == {"overdue_changed": 0, "dpd_changed": 0, "bucket_changed": 0, "classified": 0,
+                                            "borrower_floor": 0}
     assert again.counts["warnings"]["created"] == 0 and again.counts["tasks"]["tasks_opened"] == 0
     assert MonitoringRun.objects.get(run_date=day2).status == "done"
 
