@@ -457,6 +457,9 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
         if paid_on < loan.disbursed_on:
             raise ApplicationError(_("还款日期早于放款日 / The payment date is before disbursement."),
                                    errors={"paid_on": [_("不得早于放款日 %(d)s / Not before %(d)s") % {"d": loan.disbursed_on}]})
+        if loan.accrued_through and paid_on < loan.accrued_through and _replayable(loan, paid_on):
+            return _backdated_apply(loan=loan, amount=amount, paid_on=paid_on, reference=reference, by=by, channel=channel,
+                                    batch=batch), True
         last = loan.repayments.filter(reversed_at__isnull=True).order_by("-paid_on").values_list("paid_on", flat=True).first()
         if last and paid_on < last:
             raise ApplicationError(_("还款日期早于上一笔还款 / The payment date is before the last recorded payment."),
@@ -510,7 +513,8 @@ def _allocate(rows: list[Installment], remaining: Decimal, totals: dict, allocat
 
 
 def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str, batch=None,
-                   prepay: dict | None = None, replay: Repayment | None = None, mode: str | None = None) -> Repayment:
+                   prepay: dict | None = None, replay: Repayment | None = None, mode: str | None = None,
+                   note: str = "before_reversal") -> Repayment:
     """The allocation, the schedule, the repayment and its entries, under the loan's lock (caught up). `replay`: a
     reversal re-applies this recorded repayment to the replayed loan (its record updated, nothing posted)."""
     policy = policy_in_force(paid_on)
@@ -617,9 +621,9 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
     details = {"lines": allocation, **({"note": note} if note else {})}
     if prepay:
         details.update({"requested": prepay["requested"], "mode": prepay["mode"]})
-    if replay is not None:  # a reversal replays it: the record now says how it applies (the first allocation kept)
-        details.update({k: v for k, v in replay.allocation.items() if k in ("requested", "mode")})
-        details["before_reversal"] = replay.allocation.get("before_reversal") or replay.allocation.get("lines", [])
+    if replay is not None:  # a replay re-applies it: the record now says how it applies (the first allocation kept)
+        details.update({k: v for k, v in replay.allocation.items() if k in ("requested", "mode", "backdated")})
+        details[note] = replay.allocation.get(note) or replay.allocation.get("lines", [])
         for field, value in (("allocation", details), ("penalty_paid", totals["penalty"]), ("compound_paid", totals["compound"]),
                              ("interest_paid", totals["interest"]), ("principal_paid", totals["principal"]),
                              ("prepaid_principal", prepaid), ("prepayment_fee", fee), ("unapplied", remaining),
@@ -1105,60 +1109,60 @@ def _reversal_check(loan: Loan, repayment: Repayment) -> None:
                                code="not_found")
     if repayment.reversed_at:
         raise Conflict(_("该笔还款已冲正 / This repayment was already reversed."), state="reversed")
-    if loan.status == Loan.Status.WRITTEN_OFF or not repayment.state_before:
-        raise Conflict(_("该笔还款无法重放冲正 / This repayment cannot be replayed."), state=loan.status)
-    since = repayment.paid_on
-    if (loan.restructured_on and loan.restructured_on >= since) or (loan.accelerated_on and loan.accelerated_on >= since) \
-            or loan.non_accrual_since or JournalEntry.objects.filter(reference=f"loan:{loan.pk}", kind="non_accrual",
-                                                                     value_date__gte=since).exists():
+    if loan.status == Loan.Status.WRITTEN_OFF or not repayment.state_before or not _replayable(loan, repayment.paid_on):
         raise Conflict(_("还款后已重组、宣布提前到期或转非应计，须人工处理 / Restructured, accelerated or non-accrual since: "
                          "handle by hand."), state=loan.status)
+
+
+def _replayable(loan: Loan, since: dt.date) -> bool:
+    """Can the loan be replayed from `since`? Not across a restructuring, an acceleration or non-accrual (a schedule
+    the replay cannot rebuild, or income already moved off balance)."""
+    return not ((loan.restructured_on and loan.restructured_on >= since) or (loan.accelerated_on and loan.accelerated_on >= since)
+                or loan.non_accrual_since or JournalEntry.objects.filter(reference=f"loan:{loan.pk}", kind="non_accrual",
+                                                                         value_date__gte=since).exists())
 
 
 INCOME_OF = {"interest": "interest_income", "penalty": "penalty_income", "compound": "compound_income"}
 
 
-def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
-    """The opposite of the repayment's entries, the loan replayed from the repayment's value date without it (later
-    repayments re-allocated, accruals, penalty, days past due, classification floors), and the differences posted
-    in one entry on the current business date: no closed date changes, nothing deleted."""
-    repayment = Repayment.objects.select_for_update().get(pk=request.params["repayment"])
-    _reversal_check(loan, repayment)
-    today = business_date()
-    if loan.status == Loan.Status.ACTIVE:
-        loan_catch_up(loan=loan, by=by)
-    ref = f"loan:{loan.pk}"
-    own = Q(key=f"repayment:{repayment.pk}") | Q(key__startswith=f"repayment:{repayment.pk}:")
-    for entry in JournalEntry.objects.filter(own, reference=ref).order_by("id"):
-        entry_reverse(entry=entry, value_date=today, reason=request.reason, by=by)
-    rows_all = list(loan.installments.all())
-    accrued_before = {t: sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) for t in INCOME_OF}
-    income_removed = _entry_income(repayment)
-    through = today - dt.timedelta(days=1)  # the last closed date: the replayed loan is closed through it again
-    later = list(loan.repayments.filter(reversed_at__isnull=True).exclude(pk=repayment.pk)
-                 .filter(Q(paid_on__gt=repayment.paid_on) | Q(paid_on=repayment.paid_on, pk__gt=repayment.pk))
-                 .order_by("paid_on", "id"))
+def _accrued_totals(loan: Loan) -> dict[str, Decimal]:
+    rows = list(loan.installments.all())
+    return {t: sum((getattr(r, f"{t}_accrued") for r in rows), ZERO) for t in INCOME_OF}
+
+
+def _applied_through(rep: Repayment) -> dt.date:
+    """The last closed date of the loan when the repayment was applied (what a replay closes through before it)."""
+    return Loan._meta.get_field("accrued_through").to_python(rep.state_before["loan"]["accrued_through"])
+
+
+def _replay(loan: Loan, *, base: dict, events: list[tuple[Repayment, dt.date]], through: dt.date, note: str) -> None:
+    """Replay the loan (冲正, back-dated repayment): put it back as `base` recorded it, then for each repayment in order
+    close the loan through the date it applies after and re-apply it (its record says how it applies now), then close
+    through `through` (the last closed date) again. Nothing is posted meanwhile: the caller posts the differences."""
     token = _REPLAYING.set(True)
     try:
-        _restore(loan, repayment.state_before)
-        for rep in later:
-            at = Loan._meta.get_field("accrued_through").to_python(rep.state_before["loan"]["accrued_through"])
-            loans_close_through(loans=[loan], through=at, delinquency=False)
+        _restore(loan, base)
+        for rep, after in events:
+            loans_close_through(loans=[loan], through=after, delinquency=False)
             _payment_apply(loan=loan, amount=rep.amount, paid_on=rep.paid_on, reference=rep.reference, by=rep.recorded_by,
-                           channel=rep.channel, replay=rep, mode=rep.allocation.get("mode"))
+                           channel=rep.channel, replay=rep, mode=rep.allocation.get("mode"), note=note)
         if loan.status == Loan.Status.ACTIVE:
             loans_close_through(loans=[loan], through=through, delinquency=False)
     finally:
         _REPLAYING.reset(token)
-    repayment.reversed_at = timezone.now()
-    repayment.save(update_fields=["reversed_at"])
+
+
+def _differences_post(loan: Loan, *, accrued_before: dict, income_removed: dict, today: dt.date, key: str, by,
+                      cash: Decimal = ZERO) -> dict[str, Decimal]:
+    """After a replay: one entry on the business date that brings the loan's accounts to what the replayed loan says
+    (balance-sheet accounts to its sub-ledger, income by what it accrues less what the replay left off-balance), with
+    `cash` received (a back-dated repayment) debited to clearing. No closed date changes. Returns the lines."""
     loan.refresh_from_db()
     rows_all = list(loan.installments.all())
-    # The differences: the balance-sheet accounts to what the replayed loan says, income by what it accrues (less what
-    # the replay left off-balance, where it made the loan non-accrual).
+    ref = f"loan:{loan.pk}"
     off = loan.non_accrual_since is not None
     unpaid = dict(zip(INCOME_OF, _unpaid_accrued(rows_all), strict=True))
-    lines: dict[str, Decimal] = {}  # role → signed amount, + debit, − credit
+    lines: dict[str, Decimal] = {"clearing": cash} if cash else {}  # role → signed amount, + debit, − credit
     targets = {"loan_principal": loan.outstanding_principal if loan.status == Loan.Status.ACTIVE else ZERO,
                "interest_receivable": ZERO if off else unpaid["interest"],
                "penalty_receivable": ZERO if off else unpaid["penalty"],
@@ -1178,8 +1182,36 @@ def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
         if change:
             lines[role] = lines.get(role, ZERO) - change
     if any(lines.values()):
-        _post(loan, kind="reversal", on=today, key=f"reversal:{request.pk}", by=by,
+        _post(loan, kind="reversal" if not cash else "repayment", on=today, key=key, by=by,
               **{role: ("Dr", v) if v > 0 else ("Cr", -v) for role, v in lines.items() if v})
+    return lines
+
+
+def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
+    """The opposite of the repayment's entries, the loan replayed from the repayment's value date without it (later
+    repayments re-allocated, accruals, penalty, days past due, classification floors), and the differences posted
+    in one entry on the current business date: no closed date changes, nothing deleted."""
+    repayment = Repayment.objects.select_for_update().get(pk=request.params["repayment"])
+    _reversal_check(loan, repayment)
+    today = business_date()
+    if loan.status == Loan.Status.ACTIVE:
+        loan_catch_up(loan=loan, by=by)
+    ref = f"loan:{loan.pk}"
+    own = Q(key=f"repayment:{repayment.pk}") | Q(key__startswith=f"repayment:{repayment.pk}:")
+    for entry in JournalEntry.objects.filter(own, reference=ref).order_by("id"):
+        entry_reverse(entry=entry, value_date=today, reason=request.reason, by=by)
+    accrued_before = _accrued_totals(loan)
+    income_removed = _entry_income(repayment)
+    through = today - dt.timedelta(days=1)  # the last closed date: the replayed loan is closed through it again
+    later = list(loan.repayments.filter(reversed_at__isnull=True).exclude(pk=repayment.pk)
+                 .filter(Q(paid_on__gt=repayment.paid_on) | Q(paid_on=repayment.paid_on, pk__gt=repayment.pk))
+                 .order_by("paid_on", "id"))
+    _replay(loan, base=repayment.state_before, events=[(rep, _applied_through(rep)) for rep in later], through=through,
+            note="before_reversal")
+    repayment.reversed_at = timezone.now()
+    repayment.save(update_fields=["reversed_at"])
+    lines = _differences_post(loan, accrued_before=accrued_before, income_removed=income_removed, today=today,
+                              key=f"reversal:{request.pk}", by=by)
     if loan.status == Loan.Status.ACTIVE:
         loan_refresh_delinquency(loan=loan, today=through)
     stage_event(loan, by=by)
@@ -1187,6 +1219,65 @@ def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
                  data={"repayment": repayment.pk, "replayed": [r.pk for r in later], "differences": {
                      k: str(v) for k, v in lines.items()}})
     return {"repayment": repayment.pk, "replayed": len(later), "status": loan.status}
+
+
+ZEROED_ON_OPENING = {"paid_principal": ZERO, "paid_interest": ZERO, "paid_penalty": ZERO, "paid_compound": ZERO,
+                     "penalty_accrued": ZERO, "penalty_exact": None, "penalty_through": None, "compound_accrued": ZERO,
+                     "compound_exact": None, "interest_accrued": ZERO, "interest_upfront": ZERO, "settled_on": None,
+                     "superseded": False}
+
+
+def _opening_state(loan: Loan) -> dict:
+    """The loan as it was opened (what a replay from before its first repayment starts from): the schedule as the
+    first repayment found it (only repayments rebuild it where no restructuring intervened), nothing paid or accrued."""
+    first = loan.repayments.exclude(state_before={}).order_by("paid_on", "id").first()
+    state = copy.deepcopy(first.state_before) if first else _snapshot(loan, list(loan.installments.all()))
+    for row in state["rows"].values():
+        row.update({f: _json(v) for f, v in ZEROED_ON_OPENING.items()})
+    live = [r for r in state["rows"].values()]
+    state["loan"].update({"outstanding_principal": _json(loan.principal), "status": Loan.Status.ACTIVE, "closed_on": None,
+                          "accrued_through": _json(loan.disbursed_on), "non_accrual_since": None,
+                          "maturity_date": max(r["due_date"] for r in live)})
+    return state
+
+
+def _backdated_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str,
+                     batch=None) -> Repayment:
+    """A repayment whose value date is before the loan's last closed date (回溯入账): recorded, then the loan replayed
+    from that value date with it (allocation, accruals, penalty, days past due, later repayments re-allocated), as a
+    reversal replays; the differences, with the cash, posted in one entry on the business date: no closed date changes.
+    The replay starts from the state recorded before the last repayment applied by `paid_on` - 1, else from opening."""
+    today, through = business_date(), loan.accrued_through
+    before = paid_on - dt.timedelta(days=1)
+    active = list(loan.repayments.filter(reversed_at__isnull=True).exclude(state_before={}).order_by("paid_on", "id"))
+    k = next((k for k in range(len(active) - 1, -1, -1) if _applied_through(active[k]) <= before), None)
+    base = active[k].state_before if k is not None else _opening_state(loan)
+    replayed = active[k:] if k is not None else active
+    try:
+        with transaction.atomic():
+            repayment = Repayment.objects.create(loan=loan, amount=amount, paid_on=paid_on, reference=reference, channel=channel,
+                                                 batch=batch, recorded_by=by, allocation={})
+    except IntegrityError:
+        raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
+    events = [(rep, _applied_through(rep)) for rep in replayed if rep.paid_on <= paid_on]
+    events.append((repayment, max(before, _applied_through(events[-1][0]) if events else before)))
+    events += [(rep, _applied_through(rep)) for rep in replayed if rep.paid_on > paid_on]
+    accrued_before = _accrued_totals(loan)
+    _replay(loan, base=base, events=events, through=through, note="before_replay")
+    repayment.refresh_from_db()
+    repayment.allocation = {k: v for k, v in repayment.allocation.items() if k != "before_replay"}
+    repayment.allocation["backdated"] = {"recorded_on": today.isoformat(), "replayed": [r.pk for r in replayed]}
+    repayment.save(update_fields=["allocation"])
+    lines = _differences_post(loan, accrued_before=accrued_before, income_removed=dict.fromkeys(INCOME_OF, ZERO),
+                              today=today, key=f"repayment:{repayment.pk}:replay", by=by, cash=amount)
+    if loan.status == Loan.Status.ACTIVE:
+        loan_refresh_delinquency(loan=loan, today=through)
+    stage_event(loan, by=by)
+    audit_record(actor=by, action="loan.repayment", obj=loan, to_state=loan.status,
+                 data={"reference": reference, "amount": str(amount), "channel": channel, "paid_on": paid_on.isoformat(),
+                       "backdated": True, "replayed": [r.pk for r in replayed],
+                       "differences": {k: str(v) for k, v in lines.items()}})
+    return repayment
 
 
 def _entry_income(repayment: Repayment) -> dict[str, Decimal]:

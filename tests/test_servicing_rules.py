@@ -12,7 +12,7 @@ import pytest
 import time_machine
 
 from applications.models import Enterprise
-from ledger.models import JournalEntry
+from ledger.models import JournalEntry, VatRule
 from ledger.selectors import account_balance, account_for
 from loanservice.models import AuditEvent
 from loanservice.business_date import business_date_set
@@ -134,3 +134,65 @@ def test_a_downgrade_or_a_restructuring_re_measures_the_provision_at_once(produc
     last = LoanProvision.objects.filter(loan=restructured).latest("on", "id")
     assert (last.on, last.stage) == (day, 2)  # restructured: at least special mention, lifetime ECL
     assert _allowance(restructured, day) == last.ecl
+
+
+# ---------------------------------------------------------------- 2. a back-dated repayment is replayed
+def _state(loan: Loan):
+    loan.refresh_from_db()
+    rows = [(r.n, r.paid_principal, r.paid_interest, r.paid_penalty, r.paid_compound, r.penalty_accrued,
+             r.compound_accrued, r.interest_accrued, r.settled_on, r.due_date)
+            for r in loan.installments.filter(superseded=False).order_by("n")]
+    return loan.outstanding_principal, loan.dpd, loan.bucket, loan.status, loan.accrued_through, rows
+
+
+def _book(loan: Loan, on: dt.date) -> dict:
+    from ledger.models import Account
+
+    out = {code: account_balance(account=code, on=on, reference=f"loan:{loan.pk}")
+           for code in Account.objects.values_list("code", flat=True)}
+    return {code: v for code, v in out.items() if v}
+
+
+def _pay_on_time(loan: Loan, amount: Decimal, on: dt.date, ref: str, by):
+    from postloan.services import repayment_record
+
+    business_date_set(on)
+    with at(on):
+        return repayment_record(loan=loan, amount=amount, paid_on=on, reference=ref, by=by)[0]
+
+
+def test_a_back_dated_repayment_is_replayed_to_the_same_end_state_as_on_time(products, org):
+    from postloan.services import loan_catch_up, repayment_record
+
+    a, b = _loan(51, "bd_on_time"), _loan(53, "bd_late")
+    if (a.annual_rate, a.principal, a.disbursed_on) != (b.annual_rate, b.principal, b.disbursed_on):
+        pytest.skip("the twin loan was priced differently")
+    ops = org["demo_ops"]
+    first, second = a.installments.get(n=1), a.installments.get(n=2)
+    late = second.due_date + dt.timedelta(days=5)
+    _pay_on_time(a, first.total, first.due_date, "R1", ops)                    # on time
+    _pay_on_time(a, second.total, late, "R2", ops)                             # a little late
+    _pay_on_time(b, second.total, late, "R2", ops)                             # b's R1 is not booked yet: R2 pays arrears
+    today = second.due_date + dt.timedelta(days=20)
+    business_date_set(today)
+    for x in (a, b):
+        loan_catch_up(loan=x)
+    closed = set(JournalEntry.objects.filter(reference=f"loan:{b.pk}").values_list("pk", flat=True))
+    assert _state(a) != _state(b)
+    with at(today):
+        r1, created = repayment_record(loan=b, amount=first.total, paid_on=first.due_date, reference="R1", by=ops)
+    assert created and r1.allocation["backdated"]["replayed"]  # R2 was re-allocated after it
+    assert _state(a) == _state(b)
+    # every account of the loan to the cent, but for how output VAT (价税分离) rounds: per entry on time, on the
+    # differences at once when back-dated; income gross of its VAT is the same to the cent
+    income = {account_for(role, a.product_code) for role in ("interest_income", "penalty_income", "compound_income")}
+    income |= set(VatRule.objects.values_list("payable_account__code", flat=True))
+    book_a, book_b = _book(a, today), _book(b, today)
+    assert {k: v for k, v in book_a.items() if k not in income} == {k: v for k, v in book_b.items() if k not in income}
+    assert sum(v for k, v in book_a.items() if k in income) == sum(v for k, v in book_b.items() if k in income)
+    assert all(abs(book_a.get(k, 0) - book_b.get(k, 0)) <= D("0.05") for k in income)
+    new = JournalEntry.objects.filter(reference=f"loan:{b.pk}").exclude(pk__in=closed)
+    assert new.exists() and set(new.values_list("value_date", flat=True)) == {today}  # no closed date changes
+    with at(today):  # idempotent by reference
+        again, created = repayment_record(loan=b, amount=first.total, paid_on=first.due_date, reference="R1", by=ops)
+    assert not created and again.pk == r1.pk
