@@ -19,12 +19,13 @@ from loanservice.api import rule_permission
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError
 from loanservice.money import money_text
+from loanservice.sla import business_calendar
 
 from .cob import cob_last, cob_progress, cob_start
 from .models import FIVE_CATEGORIES, SEVERITIES, ApprovalRequest, CobRun, Loan
 from .quotes import payoff_quote, prepayment_quote
 from .reports import asset_quality
-from .selectors import loan_transactions, loans_visible_to, warnings_open
+from .selectors import due_date_provisional, loan_transactions, loans_visible_to, warnings_open
 from .serializers import (
     PayoffQuoteQuery,
     PrepaymentQuoteSerializer,
@@ -53,6 +54,7 @@ __all__ = ["loans_visible_to", "loan_detail"]
 def loan_detail(loan: Loan) -> dict:
     installments = [i for i in loan.installments.all() if not i.superseded]
     position = loan_position(loan, installments=installments)
+    cal = business_calendar()
     nxt = position["next_due"]
     repayments = list(loan.repayments.all())
     return {
@@ -62,7 +64,7 @@ def loan_detail(loan: Loan) -> dict:
         "dpd": loan.dpd, "bucket": loan.bucket, "classification": loan.classification,
         "schedule": [{"n": i.n, "due_date": i.due_date, "principal": money_text(i.principal), "interest": money_text(i.interest),
                       "total": money_text(i.total), "paid": money_text(i.paid), "penalty_paid": money_text(i.paid_penalty),
-                      "settled_on": i.settled_on} for i in installments],
+                      "settled_on": i.settled_on, "provisional": due_date_provisional(i, cal)} for i in installments],
         "paid_total": money_text(sum((r.amount - r.unapplied for r in repayments), 0)),
         "overdue_amount": money_text(position["overdue"]), "penalty_due": money_text(position["penalty"]),
         "next_due": ({"n": nxt.n, "due_date": nxt.due_date, "amount": money_text(nxt.due_remaining)} if nxt else None),

@@ -234,6 +234,7 @@ class ClassificationChange(models.Model):
     by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
+    on = models.DateField(_("营业日期 business date"), null=True, blank=True)
 
     class Meta:
         ordering = ["at", "id"]

@@ -125,7 +125,7 @@ def delinquency_refresh(*, today: dt.date, loan_ids: list[int] | None = None) ->
                                     + cleared.exclude(bucket=not_overdue).count())
         overdue.update(dpd=days, bucket=_bucket_case(days, table))
         cleared.update(dpd=0, bucket=not_overdue)
-        counts["classified"] = _floors_apply(active, floor_table())
+        counts["classified"] = _floors_apply(active, floor_table(), today=today)
         scope = None if loan_ids is None else list(Loan.objects.filter(pk__in=loan_ids).values_list("enterprise_id", flat=True)
                                                     .distinct())
         counts["borrower_floor"] = len(borrower_floors_apply(enterprise_ids=scope, today=today))
@@ -137,7 +137,8 @@ def borrower_floors_apply(*, enterprise_ids: list[int] | None = None, today: dt.
     borrower's claims with the bank are non-performing (substandard or worse, by outstanding principal), all its loans
     are at least substandard. Set-based over the borrowers (all, or `enterprise_ids`) that hold a non-performing loan;
     never lowers a loan. A history row per loan and one audit event naming the rule. Returns the loans raised."""
-    policy = policy_in_force(today)
+    policy_date = today or business_date()
+    policy = policy_in_force(policy_date)
     floor = NPL_CATEGORIES[0]
     active = Loan.objects.filter(status=Loan.Status.ACTIVE).exclude(enterprise__legal_form__in=policy.retail_legal_forms or [])
     if enterprise_ids is not None:
@@ -160,7 +161,7 @@ def borrower_floors_apply(*, enterprise_ids: list[int] | None = None, today: dt.
     rule = f"borrower NPL share > {policy.borrower_npl_share:.2%}"
     now = timezone.now()
     ClassificationChange.objects.bulk_create([
-        ClassificationChange(loan_id=pk, from_category=old, to_category=floor, kind="borrower", at=now,
+        ClassificationChange(loan_id=pk, from_category=old, to_category=floor, kind="borrower", at=now, on=policy_date,
                              reason=f"{rule}: {hit[ent]:.2%}") for pk, old, ent in rows], batch_size=5000)
     ids = [r[0] for r in rows]
     Loan.objects.filter(pk__in=ids).update(classification=floor)
@@ -177,7 +178,7 @@ def _bucket_case(dpd, table) -> Case:
     return Case(*whens, default=Value(table[-1][0]))
 
 
-def _floors_apply(active, floors) -> int:
+def _floors_apply(active, floors, *, today: dt.date | None = None) -> int:
     """Raise loans to their DPD floor (never lower them), worst floor first: a history row per loan, one
     audit event per floor (naming the loans)."""
     moved = 0
@@ -188,7 +189,8 @@ def _floors_apply(active, floors) -> int:
         if not rows:
             continue
         ClassificationChange.objects.bulk_create([
-            ClassificationChange(loan_id=pk, from_category=old, to_category=category, kind="floor", reason=f"DPD {dpd} > {over}", at=now)
+            ClassificationChange(loan_id=pk, from_category=old, to_category=category, kind="floor", reason=f"DPD {dpd} > {over}", at=now,
+                                 on=today)
             for pk, old, dpd in rows], batch_size=5000)
         moved += Loan.objects.filter(pk__in=[r[0] for r in rows]).update(classification=category)
         from_counts: dict[str, int] = defaultdict(int)

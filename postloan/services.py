@@ -111,6 +111,32 @@ def loan_floor(loan: Loan, *, today: dt.date | None = None) -> str:
     return floor
 
 
+def observation_end(due_dates: list[dt.date], months: int) -> dt.date:
+    """重组观察期 (2023 rules, art. 24): counted from the first (nominal) due date of the new schedule, the policy's
+    months (data), and at least two repayment periods."""
+    return max(add_months(due_dates[0], months), due_dates[min(1, len(due_dates) - 1)])
+
+
+def upgrade_cure_until(loan: Loan, *, today: dt.date | None = None) -> dt.date | None:
+    """The cure period before an upgrade (data: months current): a loan classified worse may be upgraded only once it
+    has been current for that many consecutive months, counted from the later of its last worsening and its last
+    installment paid late (after its grace end). None when it may be upgraded now; else the first date it may."""
+    today = today or business_date()
+    policy = policy_in_force(today)
+    worse = [c.on or timezone.localdate(c.at) for c in loan.classification_history.all()
+             if rank(c.to_category) > rank(c.from_category)]
+    if not worse:
+        return None
+    cal = business_calendar()
+    late = [r.settled_on for r in loan.installments.filter(superseded=False, settled_on__isnull=False)
+            if r.settled_on > grace_end(r.due_date, policy, cal)]
+    start = max(worse + late)
+    if loan.dpd > 0:
+        start = today
+    until = add_months(start, policy.upgrade_cure_months)
+    return until if until > today else None
+
+
 def _category_before_restructuring(loan: Loan) -> str:
     change = loan.classification_history.filter(kind="restructure").order_by("-at", "-id").first()
     return change.from_category if change else "normal"
@@ -514,7 +540,7 @@ def _allocate(rows: list[Installment], remaining: Decimal, totals: dict, allocat
 
 def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str, batch=None,
                    prepay: dict | None = None, replay: Repayment | None = None, mode: str | None = None,
-                   note: str = "before_reversal") -> Repayment:
+                   history_key: str = "before_reversal") -> Repayment:
     """The allocation, the schedule, the repayment and its entries, under the loan's lock (caught up). `replay`: a
     reversal re-applies this recorded repayment to the replayed loan (its record updated, nothing posted)."""
     policy = policy_in_force(paid_on)
@@ -623,7 +649,7 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
         details.update({"requested": prepay["requested"], "mode": prepay["mode"]})
     if replay is not None:  # a replay re-applies it: the record now says how it applies (the first allocation kept)
         details.update({k: v for k, v in replay.allocation.items() if k in ("requested", "mode", "backdated")})
-        details[note] = replay.allocation.get(note) or replay.allocation.get("lines", [])
+        details[history_key] = replay.allocation.get(history_key) or replay.allocation.get("lines", [])
         for field, value in (("allocation", details), ("penalty_paid", totals["penalty"]), ("compound_paid", totals["compound"]),
                              ("interest_paid", totals["interest"]), ("principal_paid", totals["principal"]),
                              ("prepaid_principal", prepaid), ("prepayment_fee", fee), ("unapplied", remaining),
@@ -746,7 +772,7 @@ def _prepay(*, loan: Loan, rows: list[Installment], k: int, prepaid: Decimal, on
 # ---------------------------------------------------------------- five-category classification
 def _classification_set(*, loan: Loan, to: str, kind: str, reason: str, by, approved_by=None) -> ClassificationChange:
     change = ClassificationChange.objects.create(loan=loan, from_category=loan.classification, to_category=to, kind=kind,
-                                                 reason=reason[:300], by=by, approved_by=approved_by)
+                                                 reason=reason[:300], by=by, approved_by=approved_by, on=business_date())
     audit_record(actor=approved_by or by, action=f"loan.classification.{kind}", obj=loan, from_state=loan.classification,
                  to_state=to, reason=reason)
     Loan.objects.filter(pk=loan.pk).update(classification=to)
@@ -800,7 +826,13 @@ def classification_upgrade_request(*, loan: Loan, to_category: str, reason: str,
                           reason=reason, by=by)
 
 
-def _check_floor(loan: Loan, to_category: str) -> None:
+def _check_floor(loan: Loan, to_category: str, *, cure: bool = False) -> None:
+    """Never above the floor the rules set; when the upgrade is decided (`cure`), only after the cure period (the
+    request may be made beforehand and waits)."""
+    cure = upgrade_cure_until(loan) if cure else None
+    if cure is not None and rank(to_category) < rank(loan.classification):
+        raise ApplicationError(_("须连续按时还款满考察期方可上调 / An upgrade needs the cure period current first."),
+                               errors={"to_category": [_("最早可于 %(d)s 上调 / Not before %(d)s") % {"d": cure.isoformat()}]})
     floor = loan_floor(loan)
     if rank(to_category) < rank(floor):
         raise ApplicationError(_("不得高于监管规则下限 / Not above the floor the rules set."),
@@ -881,7 +913,7 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
     if approve:
         if request.kind == ApprovalRequest.Kind.UPGRADE:
             to = request.params["to_category"]
-            _check_floor(loan, to)
+            _check_floor(loan, to, cure=True)
             _classification_set(loan=loan, to=to, kind="upgrade", reason=request.reason, by=request.requested_by, approved_by=by)
             stage_event(loan, by=by)
             request.result = {"classification": loan.classification}
@@ -970,11 +1002,11 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     loan.maturity_date = lines[-1].due_date
     loan.repayment_method = method
     loan.restructured_on = today
-    loan.observation_until = add_months(today, policy.restructure_observation_months)
+    loan.observation_until = observation_end(nominal, policy.restructure_observation_months)
     loan.save()
     floor = max(policy.restructure_min_category, loan.classification, key=rank)
     ClassificationChange.objects.create(loan=loan, from_category=loan.classification, to_category=floor, kind="restructure",
-                                        reason=request.reason[:300], by=request.requested_by, approved_by=by)
+                                        reason=request.reason[:300], by=request.requested_by, approved_by=by, on=today)
     Loan.objects.filter(pk=loan.pk).update(classification=floor)
     loan.classification = floor
     loan_refresh_delinquency(loan=loan, today=today)
@@ -1135,7 +1167,7 @@ def _applied_through(rep: Repayment) -> dt.date:
     return Loan._meta.get_field("accrued_through").to_python(rep.state_before["loan"]["accrued_through"])
 
 
-def _replay(loan: Loan, *, base: dict, events: list[tuple[Repayment, dt.date]], through: dt.date, note: str) -> None:
+def _replay(loan: Loan, *, base: dict, events: list[tuple[Repayment, dt.date]], through: dt.date, history_key: str) -> None:
     """Replay the loan (冲正, back-dated repayment): put it back as `base` recorded it, then for each repayment in order
     close the loan through the date it applies after and re-apply it (its record says how it applies now), then close
     through `through` (the last closed date) again. Nothing is posted meanwhile: the caller posts the differences."""
@@ -1145,7 +1177,7 @@ def _replay(loan: Loan, *, base: dict, events: list[tuple[Repayment, dt.date]], 
         for rep, after in events:
             loans_close_through(loans=[loan], through=after, delinquency=False)
             _payment_apply(loan=loan, amount=rep.amount, paid_on=rep.paid_on, reference=rep.reference, by=rep.recorded_by,
-                           channel=rep.channel, replay=rep, mode=rep.allocation.get("mode"), note=note)
+                           channel=rep.channel, replay=rep, mode=rep.allocation.get("mode"), history_key=history_key)
         if loan.status == Loan.Status.ACTIVE:
             loans_close_through(loans=[loan], through=through, delinquency=False)
     finally:
@@ -1207,7 +1239,7 @@ def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
                  .filter(Q(paid_on__gt=repayment.paid_on) | Q(paid_on=repayment.paid_on, pk__gt=repayment.pk))
                  .order_by("paid_on", "id"))
     _replay(loan, base=repayment.state_before, events=[(rep, _applied_through(rep)) for rep in later], through=through,
-            note="before_reversal")
+            history_key="before_reversal")
     repayment.reversed_at = timezone.now()
     repayment.save(update_fields=["reversed_at"])
     lines = _differences_post(loan, accrued_before=accrued_before, income_removed=income_removed, today=today,
@@ -1263,7 +1295,7 @@ def _backdated_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
     events.append((repayment, max(before, _applied_through(events[-1][0]) if events else before)))
     events += [(rep, _applied_through(rep)) for rep in replayed if rep.paid_on > paid_on]
     accrued_before = _accrued_totals(loan)
-    _replay(loan, base=base, events=events, through=through, note="before_replay")
+    _replay(loan, base=base, events=events, through=through, history_key="before_replay")
     repayment.refresh_from_db()
     repayment.allocation = {k: v for k, v in repayment.allocation.items() if k != "before_replay"}
     repayment.allocation["backdated"] = {"recorded_on": today.isoformat(), "replayed": [r.pk for r in replayed]}

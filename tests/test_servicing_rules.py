@@ -12,10 +12,12 @@ import pytest
 import time_machine
 
 from applications.models import Enterprise
+from contracts.schedules import add_months
 from ledger.models import JournalEntry, VatRule
 from ledger.selectors import account_balance, account_for
-from loanservice.models import AuditEvent
 from loanservice.business_date import business_date_set
+from loanservice.errors import ApplicationError
+from loanservice.models import AuditEvent
 from postloan.models import ClassificationChange, Loan, LoanProvision, PostloanPolicy
 from postloan.monitoring import delinquency_refresh
 from postloan.provisions import provisions_measure
@@ -146,7 +148,8 @@ def _state(loan: Loan):
 
 
 def _book(loan: Loan, on: dt.date) -> dict:
-    from ledger.models import Account
+    from contracts.schedules import add_months
+from ledger.models import Account
 
     out = {code: account_balance(account=code, on=on, reference=f"loan:{loan.pk}")
            for code in Account.objects.values_list("code", flat=True)}
@@ -196,3 +199,56 @@ def test_a_back_dated_repayment_is_replayed_to_the_same_end_state_as_on_time(pro
     with at(today):  # idempotent by reference
         again, created = repayment_record(loan=b, amount=first.total, paid_on=first.due_date, reference="R1", by=ops)
     assert not created and again.pk == r1.pk
+
+
+# ---------------------------------------------------------------- 4. cure period, restructuring observation period
+def test_an_upgrade_waits_for_the_cure_period_current(loan, org):
+    from postloan.services import classification_upgrade_request, upgrade_cure_until
+
+    risk, approver = org["demo_risk"], org["demo_branch_approver"]
+    downgraded_on = dt.date(2026, 1, 10)
+    business_date_set(downgraded_on)
+    with at(downgraded_on):
+        classification_downgrade(loan=loan, to_category="special_mention", reason="行业下行", by=risk)
+        request = classification_upgrade_request(loan=loan, to_category="normal", reason="经营恢复", by=risk)  # may wait
+    for n in (1, 2, 3):  # three installments paid on their due dates
+        inst = loan.installments.get(n=n)
+        _pay_on_time(loan, inst.total, inst.due_date, f"CURE-{n}", org["demo_ops"])
+    day = dt.date(2026, 4, 9)
+    business_date_set(day)
+    loan.refresh_from_db()
+    assert upgrade_cure_until(loan, today=day) == dt.date(2026, 4, 10)  # three months from the downgrade
+    with at(day), pytest.raises(ApplicationError) as exc:
+        approval_request_decide(request=request, approve=True, by=approver)
+    assert "2026-04-10" in str(exc.value.errors["to_category"])
+    business_date_set(dt.date(2026, 4, 10))
+    with at(dt.date(2026, 4, 10)):
+        approval_request_decide(request=request, approve=True, by=approver)
+    loan.refresh_from_db()
+    assert loan.classification == "normal"
+
+
+def test_a_late_payment_restarts_the_cure_period(loan, org):
+    from postloan.services import upgrade_cure_until
+
+    business_date_set(dt.date(2026, 1, 10))
+    with at(dt.date(2026, 1, 10)):
+        classification_downgrade(loan=loan, to_category="special_mention", reason="行业下行", by=org["demo_risk"])
+    first = loan.installments.get(n=1)
+    paid = first.due_date + dt.timedelta(days=10)  # late
+    _pay_on_time(loan, first.total + D("100.00"), paid, "LATE-1", org["demo_ops"])
+    loan.refresh_from_db()
+    assert upgrade_cure_until(loan, today=dt.date(2026, 4, 10)) == add_months(paid, 3)  # from the late payment
+
+
+def test_the_restructuring_observation_period_counts_from_the_first_new_due_date(loan, org):
+    on = dt.date(2026, 3, 5)
+    business_date_set(on)
+    with at(on):
+        request = restructure_request(loan=loan, kind="reschedule", term_months=12, reason="困难", by=org["demo_rm"])
+        approval_request_decide(request=request, approve=True, by=org["demo_risk"])
+    loan.refresh_from_db()
+    first = loan.installments.filter(superseded=False).order_by("n").first()
+    assert loan.restructured_on == on and first.nominal_due_date > on
+    assert loan.observation_until == dt.date(first.nominal_due_date.year + 1, first.nominal_due_date.month,
+                                             first.nominal_due_date.day)  # 12 months (data) from the first new due date
