@@ -33,7 +33,7 @@ from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
-from loanservice.sla import business_calendar
+from loanservice.sla import business_calendar, business_calendar_changed
 from underwriting.models import DataSnapshot
 from underwriting.services import snapshot_pull, source_config
 from underwriting.sources import SOURCES
@@ -1567,3 +1567,47 @@ def survey_answer(*, loan: Loan, by, score, comment: str = "", trigger: str | No
     survey.save()
     audit_record(actor=by, action="loan.survey", obj=loan, data={"survey": survey.pk, "trigger": survey.trigger, "score": score})
     return survey
+
+
+# ---------------------------------------------------------------- the calendar: provisional due dates recomputed
+@transaction.atomic
+def schedules_recompute_for_years(*, years, by=None) -> dict:
+    """When a year's official holidays are loaded (admin, `seed_calendar`, the `due_dates_recompute` command): each
+    unpaid installment of an active loan due that year and not yet due on the business date takes its due date again
+    from its nominal date by the contract's holiday rule (until then it was moved by weekends only: provisional); the
+    loan's maturity follows its last installment. One audit event for the lot, naming every date moved."""
+    from_years = sorted({int(y) for y in years})
+    business_calendar_changed()
+    cal = business_calendar()
+    known = [y for y in from_years if y in cal.known_years]
+    if not known:
+        return {"years": from_years, "moved": 0, "loans": []}
+    today = business_date()
+    rows = list(Installment.objects.select_for_update(of=("self",)).select_related("loan")
+                .filter(loan__status=Loan.Status.ACTIVE, loan__accelerated_on__isnull=True, settled_on__isnull=True,
+                        superseded=False, due_date__gt=today)
+                .filter(Q(nominal_due_date__year__in=known) | Q(due_date__year__in=known)).order_by("loan_id", "n"))
+    adjusters: dict[str, object] = {}
+    moved, changed = [], []
+    for inst in rows:
+        rule = inst.loan.due_date_rule or "none"
+        if rule not in adjusters:
+            adjusters[rule] = due_date_adjuster(rule)
+        adjust = adjusters[rule]
+        nominal = inst.nominal_due_date or inst.due_date
+        new = adjust(nominal) if adjust else nominal
+        if new != inst.due_date and new > today:
+            moved.append({"loan": inst.loan_id, "n": inst.n, "from": inst.due_date.isoformat(), "to": new.isoformat()})
+            inst.due_date = new
+            changed.append(inst)
+    Installment.objects.bulk_update(changed, ["due_date"], batch_size=1000)
+    loan_ids = sorted({m["loan"] for m in moved})
+    for loan in Loan.objects.filter(pk__in=loan_ids):
+        last = loan.installments.filter(superseded=False).order_by("-n").values_list("due_date", flat=True).first()
+        if last and last != loan.maturity_date:
+            Loan.objects.filter(pk=loan.pk).update(maturity_date=last)
+    if moved:
+        audit_record(actor=by, action="loan.schedule.calendar_recompute", object_type="postloan.loan",
+                     reason=f"holidays loaded: {', '.join(map(str, known))}",
+                     data={"years": known, "moved": moved, "loans": loan_ids})
+    return {"years": known, "moved": len(moved), "loans": loan_ids}

@@ -148,8 +148,7 @@ def _state(loan: Loan):
 
 
 def _book(loan: Loan, on: dt.date) -> dict:
-    from contracts.schedules import add_months
-from ledger.models import Account
+    from ledger.models import Account
 
     out = {code: account_balance(account=code, on=on, reference=f"loan:{loan.pk}")
            for code in Account.objects.values_list("code", flat=True)}
@@ -252,3 +251,31 @@ def test_the_restructuring_observation_period_counts_from_the_first_new_due_date
     assert loan.restructured_on == on and first.nominal_due_date > on
     assert loan.observation_until == dt.date(first.nominal_due_date.year + 1, first.nominal_due_date.month,
                                              first.nominal_due_date.day)  # 12 months (data) from the first new due date
+
+
+# ---------------------------------------------------------------- 7. provisional due dates, recomputed when loaded
+def test_due_dates_on_a_year_not_loaded_are_provisional_and_recomputed_when_it_is(products, org, client):
+    from casework.reference_data import seed_calendar
+    from loanservice.models import CalendarDay, CalendarYear
+    from loanservice.sla import business_calendar_changed
+    from tests.conftest import client_for
+
+    CalendarDay.objects.filter(date__year=2026).delete()  # 2026 as if the State Council had not published it yet
+    CalendarYear.objects.filter(year=2026).delete()
+    business_calendar_changed()
+    loan = _loan(61, "cal_owner")  # month ends, the following rule
+    feb = loan.installments.get(n=2)
+    assert (feb.nominal_due_date, feb.due_date) == (dt.date(2026, 2, 28), dt.date(2026, 3, 2))  # a Saturday: weekends only
+    business_date_set(dt.date(2026, 1, 10))
+    lines = client_for(loan.borrower).get(f"/api/v1/loans/{loan.pk}/").json()["schedule"]
+    assert all(line["provisional"] for line in lines)
+    client.force_login(org["demo_risk"])
+    assert "暂定" in client.get(f"/postloan/loans/{loan.pk}/").content.decode()
+    seed_calendar(years=[2026])  # loaded: 28 Feb 2026 is a make-up working day (调休)
+    feb.refresh_from_db()
+    assert feb.due_date == dt.date(2026, 2, 28)
+    event = AuditEvent.objects.get(action="loan.schedule.calendar_recompute")
+    assert {"loan": loan.pk, "n": 2, "from": "2026-03-02", "to": "2026-02-28"} in event.data["moved"]
+    lines = client_for(loan.borrower).get(f"/api/v1/loans/{loan.pk}/").json()["schedule"]
+    assert not any(line["provisional"] for line in lines)
+    assert "暂定" not in client.get(f"/postloan/loans/{loan.pk}/").content.decode()
