@@ -81,6 +81,17 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, error_messages={"blank": REQUIRED, "required": REQUIRED})
 
 
+class GuarantorConsentSerializer(serializers.Serializer):
+    guarantor = serializers.IntegerField(help_text="the guarantor's id (the application's guarantors)")
+    consented_on = serializers.DateField(input_formats=DATE_FORMATS, error_messages=_DATE_MESSAGES)
+    document = serializers.CharField(max_length=200, help_text="the written consent: its number or reference")
+
+
+class ExtensionSerializer(ReasonSerializer):
+    extra_months = serializers.IntegerField(min_value=1, max_value=60)
+    guarantor_consents = GuarantorConsentSerializer(many=True, required=False, default=list)
+
+
 class RecoverySerializer(serializers.Serializer):
     amount = MoneySerializerField(allow_zero=False)
     paid_on = serializers.DateField(input_formats=DATE_FORMATS, error_messages=_DATE_MESSAGES)

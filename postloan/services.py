@@ -34,7 +34,7 @@ from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import business_calendar, business_calendar_changed
-from underwriting.models import DataSnapshot
+from underwriting.models import DataSnapshot, Guarantor
 from underwriting.services import snapshot_pull, source_config
 from underwriting.sources import SOURCES
 
@@ -850,8 +850,10 @@ def _approval_open(*, loan: Loan, kind: str, params: dict, reason: str, by) -> A
 
 @transaction.atomic
 def restructure_request(*, loan: Loan, kind: str, reason: str, by, extra_months=None, term_months=None,
-                        repayment_method: str = "") -> ApprovalRequest:
-    """展期 (extension: `extra_months` more) or reschedule (a new term and method for what is left)."""
+                        repayment_method: str = "", guarantor_consents=None) -> ApprovalRequest:
+    """展期 (extension: `extra_months` more, within 贷款通则's limits, with each guarantor's written consent recorded:
+    `guarantor_consents` [{guarantor, consented_on, document}]) or reschedule (a new term and method for what is
+    left)."""
     _require(by, "postloan.request_restructure")
     reason = _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
@@ -859,7 +861,8 @@ def restructure_request(*, loan: Loan, kind: str, reason: str, by, extra_months=
         raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
     if kind == ApprovalRequest.Kind.EXTENSION:
         months = _positive_int(extra_months, "extra_months", 1, 60)
-        params = {"extra_months": months}
+        _extension_check(loan, months)
+        params = {"extra_months": months, "guarantor_consents": _guarantor_consents(loan, guarantor_consents)}
     elif kind == ApprovalRequest.Kind.RESCHEDULE:
         months = _positive_int(term_months, "term_months", 1, 120)
         method = repayment_method or loan.repayment_method
@@ -869,6 +872,61 @@ def restructure_request(*, loan: Loan, kind: str, reason: str, by, extra_months=
     else:
         raise ApplicationError(_("类型无效 / Unknown kind."), errors={"kind": [_("extension 或 reschedule")]})
     return _approval_open(loan=loan, kind=kind, params=params, reason=reason, by=by)
+
+
+def extension_limit_months(term_months: int) -> int:
+    """贷款通则 art. 12: a short-term loan (up to a year) may be extended by at most its original term, a medium-term one
+    (up to five years) by half of it, a long-term one by three years; in total."""
+    if term_months <= 12:
+        return term_months
+    if term_months <= 60:
+        return term_months // 2
+    return 36
+
+
+def _extension_check(loan: Loan, months: int) -> None:
+    """Within the legal limit (cumulative) and the number of extensions the policy allows (data, once by default)."""
+    done = loan.approval_requests.filter(kind=ApprovalRequest.Kind.EXTENSION, status=ApprovalRequest.Status.APPROVED)
+    allowed = policy_in_force().extension_max_times
+    if done.count() >= allowed:
+        raise ApplicationError(_("展期次数已达上限 / The loan was already extended as often as allowed."),
+                               errors={"extra_months": [_("最多展期 %(n)s 次 / At most %(n)s extension(s)") % {"n": allowed}]})
+    used = sum(int(r.params.get("extra_months") or 0) for r in done)
+    limit = extension_limit_months(loan.term_months)
+    if used + months > limit:
+        raise ApplicationError(_("超过贷款通则规定的展期期限 / Beyond the extension 贷款通则 allows."),
+                               errors={"extra_months": [_("原期限 %(t)s 个月，累计最多展期 %(l)s 个月，尚可 %(r)s 个月 / Original term "
+                                                          "%(t)s months: at most %(l)s in all, %(r)s left") % {
+                                                            "t": loan.term_months, "l": limit, "r": max(limit - used, 0)}]})
+
+
+def _guarantor_consents(loan: Loan, consents) -> list[dict]:
+    """A guaranteed loan is extended only with each guarantor's written consent (民法典 art. 695: without it the
+    guarantor is not bound by the extension): the guarantor, the date and the document, recorded with the request."""
+    guarantors = list(Guarantor.objects.filter(application_id=loan.application_id).order_by("pk"))
+    given = {}
+    for item in consents or []:
+        try:
+            given[int(item.get("guarantor"))] = item
+        except (TypeError, ValueError, AttributeError):
+            continue
+    errors, out = [], []
+    for g in guarantors:
+        item = given.get(g.pk) or {}
+        try:
+            on = dt.date.fromisoformat(str(item.get("consented_on") or ""))
+        except ValueError:
+            on = None
+        document = str(item.get("document") or "").strip()[:200]
+        if on is None or on > business_date() or not document:
+            errors.append(_("须记录保证人 %(g)s 同意展期的日期与书面文件 / Record %(g)s's written consent: date and document")
+                          % {"g": g.name})
+            continue
+        out.append({"guarantor": g.pk, "name": g.name, "consented_on": on.isoformat(), "document": document})
+    if errors:
+        raise ApplicationError(_("保证贷款展期须经保证人书面同意 / A guaranteed loan is extended only with the guarantor's consent."),
+                               errors={"guarantor_consents": errors})
+    return out
 
 
 def _positive_int(value, field: str, low: int, high: int) -> int:
@@ -918,6 +976,8 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
             stage_event(loan, by=by)
             request.result = {"classification": loan.classification}
         elif request.kind in (ApprovalRequest.Kind.EXTENSION, ApprovalRequest.Kind.RESCHEDULE):
+            if request.kind == ApprovalRequest.Kind.EXTENSION:
+                _extension_check(loan, int(request.params["extra_months"]))
             request.result = _restructure_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.WRITE_OFF:
             request.result = _write_off_apply(loan=loan, request=request, by=by)

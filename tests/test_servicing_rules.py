@@ -279,3 +279,48 @@ def test_due_dates_on_a_year_not_loaded_are_provisional_and_recomputed_when_it_i
     lines = client_for(loan.borrower).get(f"/api/v1/loans/{loan.pk}/").json()["schedule"]
     assert not any(line["provisional"] for line in lines)
     assert "暂定" not in client.get(f"/postloan/loans/{loan.pk}/").content.decode()
+
+
+# ---------------------------------------------------------------- 5. extension (展期) within 贷款通则's limits
+def test_extension_limits_of_the_loan_general_rules():
+    from postloan.services import extension_limit_months
+
+    assert [extension_limit_months(t) for t in (6, 12, 24, 36, 60, 84, 120)] == [6, 12, 12, 18, 30, 36, 36]
+
+
+def test_an_extension_needs_the_guarantors_consent_stays_within_the_limit_and_happens_once(loan, org):
+    from tests.conftest import client_for
+    from underwriting.models import Guarantor
+
+    rm, approver = org["demo_rm"], org["demo_branch_approver"]
+    guarantor = Guarantor.objects.create(application=loan.application, kind="person", name="李保证", added_by=rm)
+    on = dt.date(2026, 3, 5)
+    business_date_set(on)
+    url = f"/api/v1/loans/{loan.pk}/extension/"
+    consent = {"guarantor": guarantor.pk, "consented_on": "2026-03-01", "document": "保证人同意函 2026-017"}
+    with at(on):
+        borrower = client_for(loan.borrower).post(url, {"extra_months": 3, "reason": "季节性困难"}, format="json")
+        too_long = client_for(rm).post(url, {"extra_months": 13, "reason": "困难", "guarantor_consents": [consent]}, format="json")
+        no_consent = client_for(rm).post(url, {"extra_months": 3, "reason": "困难"}, format="json")
+        future = client_for(rm).post(url, {"extra_months": 3, "reason": "困难", "guarantor_consents": [
+            {**consent, "consented_on": "2026-04-01"}]}, format="json")
+        asked = client_for(rm).post(url, {"extra_months": 3, "reason": "季节性困难", "guarantor_consents": [consent]},
+                                    format="json")
+    assert borrower.status_code == 403
+    assert too_long.status_code == 400 and "extra_months" in too_long.json()["errors"]
+    assert no_consent.status_code == 400 and "李保证" in str(no_consent.json()["errors"]["guarantor_consents"])
+    assert future.status_code == 400
+    assert asked.status_code == 201 and asked.json()["status"] == "pending"
+    assert asked.json()["params"]["guarantor_consents"] == [{"guarantor": guarantor.pk, "name": "李保证",
+                                                             "consented_on": "2026-03-01", "document": "保证人同意函 2026-017"}]
+    maturity = loan.maturity_date
+    pk = asked.json()["id"]
+    with at(on):
+        by_requester = client_for(rm).post(f"/api/v1/extensions/{pk}/approve/")
+        approved = client_for(approver).post(f"/api/v1/extensions/{pk}/approve/")
+        again = client_for(rm).post(url, {"extra_months": 1, "reason": "再展期", "guarantor_consents": [consent]}, format="json")
+    assert by_requester.status_code == 403 and approved.status_code == 200
+    loan.refresh_from_db()
+    assert loan.maturity_date > maturity and all(r.nominal_due_date.day == maturity.day or r.nominal_due_date.day >= 28
+                                                 for r in loan.installments.filter(superseded=False))
+    assert again.status_code == 400 and "extra_months" in again.json()["errors"]  # once (policy data)
