@@ -483,7 +483,8 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
         if paid_on < loan.disbursed_on:
             raise ApplicationError(_("还款日期早于放款日 / The payment date is before disbursement."),
                                    errors={"paid_on": [_("不得早于放款日 %(d)s / Not before %(d)s") % {"d": loan.disbursed_on}]})
-        if loan.accrued_through and paid_on < loan.accrued_through and _replayable(loan, paid_on):
+        if loan.accrued_through and paid_on < loan.accrued_through and _replayable(loan, paid_on) and not \
+                loan.repayments.filter(reversed_at__isnull=True, state_before={}).exists():  # (recorded before replays)
             return _backdated_apply(loan=loan, amount=amount, paid_on=paid_on, reference=reference, by=by, channel=channel,
                                     batch=batch), True
         last = loan.repayments.filter(reversed_at__isnull=True).order_by("-paid_on").values_list("paid_on", flat=True).first()
