@@ -27,6 +27,7 @@ from loanservice.bizcal import calendar_from_chinese_calendar
 from loanservice.models import CalendarDay, CalendarYear, SlaTarget
 from loanservice.sla import business_calendar_changed
 from postloan.reference import seed_postloan_policy
+from postloan.services import schedules_recompute_for_years
 from underwriting.models import DataSourceConfig, PricingPolicy, QuestionnaireQuestion
 from underwriting.selectors import scorecard_champion
 from underwriting.sources import SOURCES
@@ -157,6 +158,8 @@ def seed_calendar(years=range(2020, 2031)) -> list[int]:
     )
     CalendarYear.objects.bulk_create([CalendarYear(year=y) for y in sorted(new_years)], ignore_conflicts=True)
     business_calendar_changed()
+    if new_years:
+        schedules_recompute_for_years(years=new_years)  # their provisional due dates, by each contract's rule
     return sorted(set(years) - set(data.known_years))
 
 

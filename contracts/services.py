@@ -30,6 +30,7 @@ from applications.identifiers import check_resident_id, check_uscc
 from applications.models import LoanApplication, LoanProduct
 from approvals.models import ApprovalCase
 from loanservice.audit import audit_record
+from loanservice.business_date import business_date
 from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
@@ -287,7 +288,7 @@ def contract_terms(application: LoanApplication, *, start_date: dt.date, kind: s
         "contract_number": number,
         "loan_contract_number": loan_contract_number or number,
         "application_id": application.pk,
-        "issued_on": timezone.localdate().isoformat(),
+        "issued_on": business_date().isoformat(),
         "borrower": {"name": e.name, "uscc": e.uscc, "legal_rep_name": e.legal_rep_name,
                      "legal_form": e.get_legal_form_display()},
         "lender": {**bank, "branch": application.branch.name if application.branch else ""},
@@ -374,7 +375,7 @@ def contract_generate(*, application: LoanApplication, by, kind: str = "loan", s
     template = template_for(application, kind)
     if kind == "guarantee" and security is None and supersedes is not None:
         security = supersedes.terms.get("guarantor")
-    terms = contract_terms(application, start_date=timezone.localdate(), kind=kind, number=number,
+    terms = contract_terms(application, start_date=business_date(), kind=kind, number=number,
                            loan_contract_number=loan_number, overrides=overrides, security=security)
     terms["title"] = template.display_title
     if overrides:
@@ -829,7 +830,7 @@ def disbursement_release(*, order: DisbursementOrder, by, idempotency_key: str, 
     record = {"order": order.pk, "application": order.application_id, "contract": order.contract.number,
               "amount": f"{order.amount:.2f}", "currency": "CNY", "account": order.account, "account_name": order.account_name,
               "borrower_uscc": order.application.enterprise.uscc, "released_at": order.released_at.isoformat(),
-              "value_date": timezone.localdate(order.released_at).isoformat(), "idempotency_key": idempotency_key}
+              "value_date": business_date().isoformat(), "idempotency_key": idempotency_key}
     outbound = CoreBankingOutbound.objects.create(order=order, payload=record, adapter=core_banking_adapter_path())
     audit_record(actor=by, action="disbursement.release", obj=order, from_state=before, to_state=order.status,
                  data={"amount": str(order.amount), "account": order.account, "key": idempotency_key, "outbound": outbound.pk})

@@ -19,13 +19,15 @@ from loanservice.api import rule_permission
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError
 from loanservice.money import money_text
+from loanservice.sla import business_calendar
 
 from .cob import cob_last, cob_progress, cob_start
 from .models import FIVE_CATEGORIES, SEVERITIES, ApprovalRequest, CobRun, Loan
 from .quotes import payoff_quote, prepayment_quote
 from .reports import asset_quality
-from .selectors import loan_transactions, loans_visible_to, warnings_open
+from .selectors import due_date_provisional, loan_transactions, loans_visible_to, warnings_open
 from .serializers import (
+    ExtensionSerializer,
     PayoffQuoteQuery,
     PrepaymentQuoteSerializer,
     PrepaymentSerializer,
@@ -43,6 +45,7 @@ from .services import (
     renewal_eligibility,
     renewal_request,
     repayment_record,
+    restructure_request,
     reversal_request,
     survey_answer,
 )
@@ -53,6 +56,7 @@ __all__ = ["loans_visible_to", "loan_detail"]
 def loan_detail(loan: Loan) -> dict:
     installments = [i for i in loan.installments.all() if not i.superseded]
     position = loan_position(loan, installments=installments)
+    cal = business_calendar()
     nxt = position["next_due"]
     repayments = list(loan.repayments.all())
     return {
@@ -62,7 +66,7 @@ def loan_detail(loan: Loan) -> dict:
         "dpd": loan.dpd, "bucket": loan.bucket, "classification": loan.classification,
         "schedule": [{"n": i.n, "due_date": i.due_date, "principal": money_text(i.principal), "interest": money_text(i.interest),
                       "total": money_text(i.total), "paid": money_text(i.paid), "penalty_paid": money_text(i.paid_penalty),
-                      "settled_on": i.settled_on} for i in installments],
+                      "settled_on": i.settled_on, "provisional": due_date_provisional(i, cal)} for i in installments],
         "paid_total": money_text(sum((r.amount - r.unapplied for r in repayments), 0)),
         "overdue_amount": money_text(position["overdue"]), "penalty_due": money_text(position["penalty"]),
         "next_due": ({"n": nxt.n, "due_date": nxt.due_date, "amount": money_text(nxt.due_remaining)} if nxt else None),
@@ -382,6 +386,42 @@ class ReversalApproveView(APIView):
         "id": serializers.IntegerField(), "status": serializers.CharField(), "result": serializers.DictField()}))
     def post(self, request, pk):
         pending = get_object_or_404(ApprovalRequest.objects.filter(kind=ApprovalRequest.Kind.REVERSAL,
+                                                                   loan__in=loans_visible_to(request.user)), pk=pk)
+        decided = approval_request_decide(request=pending, approve=True, by=request.user)
+        return Response({"id": decided.pk, "status": decided.status, "result": decided.result})
+
+
+class ExtensionView(APIView):
+    """展期 `{extra_months, reason, guarantor_consents: [{guarantor, consented_on, document}]}` (RM, risk): within
+    贷款通则's limits (short-term: the original term; medium-term: half of it; long-term: three years; in all, as often
+    as the policy allows), each guarantor's written consent recorded. 201 `{id, status: pending}`; another person
+    approves it at `/api/v1/extensions/{id}/approve/`."""
+
+    permission_classes = [rule_permission("postloan.request_restructure")]
+
+    @extend_schema(request=ExtensionSerializer, responses={201: inline_serializer("ExtensionRequested", {
+        "id": serializers.IntegerField(), "status": serializers.CharField(), "params": serializers.DictField()})})
+    def post(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        ser = ExtensionSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        data = ser.validated_data
+        consents = [{**c, "consented_on": c["consented_on"].isoformat()} for c in data["guarantor_consents"]]
+        pending = restructure_request(loan=loan, kind=ApprovalRequest.Kind.EXTENSION, reason=data["reason"], by=request.user,
+                                      extra_months=data["extra_months"], guarantor_consents=consents)
+        return Response({"id": pending.pk, "status": pending.status, "params": pending.params}, status=status.HTTP_201_CREATED)
+
+
+class ExtensionApproveView(APIView):
+    """Four eyes: someone other than the requester (risk or an approver) approves the extension, which applies it: the
+    schedule extended on the contract's repayment day and holiday rule."""
+
+    permission_classes = [rule_permission("postloan.decide_request")]
+
+    @extend_schema(request=None, responses=inline_serializer("ExtensionApproved", {
+        "id": serializers.IntegerField(), "status": serializers.CharField(), "result": serializers.DictField()}))
+    def post(self, request, pk):
+        pending = get_object_or_404(ApprovalRequest.objects.filter(kind=ApprovalRequest.Kind.EXTENSION,
                                                                    loan__in=loans_visible_to(request.user)), pk=pk)
         decided = approval_request_decide(request=pending, approve=True, by=request.user)
         return Response({"id": decided.pk, "status": decided.status, "result": decided.result})

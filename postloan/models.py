@@ -225,7 +225,7 @@ class ClassificationChange(models.Model):
 
     KINDS = [("floor", _("逾期天数下限 DPD floor")), ("downgrade", _("人工下调 manual downgrade")),
              ("upgrade", _("审批上调 approved upgrade")), ("restructure", _("重组 restructuring")),
-             ("write_off", _("核销 write-off"))]
+             ("write_off", _("核销 write-off")), ("borrower", _("借款人不良占比 borrower's non-performing share"))]
     loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="classification_history")
     from_category = models.CharField(max_length=20)
     to_category = models.CharField(max_length=20)
@@ -234,6 +234,7 @@ class ClassificationChange(models.Model):
     by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField(default=timezone.now)
+    on = models.DateField(_("营业日期 business date"), null=True, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
@@ -243,6 +244,10 @@ class ClassificationChange(models.Model):
 
 
 # ---------------------------------------------------------------- policy as data
+def _retail_forms() -> list[str]:
+    return ["individual"]  # 个体工商户: a personal business loan, managed as retail
+
+
 class PostloanPolicy(models.Model):
     """The post-loan policy in force from `effective_from` (the latest one not in the future applies)."""
 
@@ -268,6 +273,19 @@ class PostloanPolicy(models.Model):
         default=Decimal("0.2400"), validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("0.24"))],
         help_text=_("九民纪要第51条：合计年化不超过0.24 / 九民纪要 §51: never above 0.24 a year"))
     non_accrual_dpd = models.PositiveSmallIntegerField(_("非应计天数 non-accrual after days past due"), default=90)
+    borrower_npl_share = models.DecimalField(
+        _("借款人不良债权占比上限 borrower's non-performing share"), max_digits=5, decimal_places=4, default=Decimal("0.1000"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text=_("非零售借款人在本行的债权中不良占比超过此值时，其全部债权至少归为次级（2023年风险分类办法）/ "
+                    "when more of a non-retail borrower's claims than this are non-performing, all of them are at least substandard"))
+    retail_legal_forms = models.JSONField(
+        _("按零售管理的组织形式 legal forms treated as retail"), default=_retail_forms, blank=True,
+        help_text=_("这些组织形式的借款人不适用借款人统一分类 / borrowers of these legal forms are not classified as one"))
+    upgrade_cure_months = models.PositiveSmallIntegerField(
+        _("上调前须连续正常还款(月) months current before an upgrade"), default=3,
+        help_text=_("曾被下调的贷款须连续按时还款满此月数方可上调 / a loan classified worse may be upgraded only after this many months current"))
+    extension_max_times = models.PositiveSmallIntegerField(
+        _("展期次数上限 extensions allowed"), default=1, help_text=_("贷款通则第十二条：原则上只能展期一次 / 贷款通则 art. 12: once"))
     accelerate_needs_approval = models.BooleanField(_("宣布提前到期须审批 acceleration needs approval"), default=True)
     red_task_days = models.DecimalField(_("红色预警处置时限(工作日) red task SLA (business days)"), max_digits=4, decimal_places=1, default=Decimal("1"))
     orange_task_days = models.DecimalField(_("橙色预警处置时限 orange task SLA"), max_digits=4, decimal_places=1, default=Decimal("3"))

@@ -47,6 +47,7 @@ from django.utils.translation import gettext as _
 
 from applications.models import Consent, Enterprise
 from loanservice.audit import audit_record
+from loanservice.business_date import business_date
 from loanservice.models import Profile
 from loanservice.notifications import notify
 from underwriting.models import DataSnapshot, DataSourceConfig
@@ -54,6 +55,7 @@ from underwriting.services import snapshots_refresh_batch, source_config
 
 from .models import (
     CATEGORY_ORDER,
+    NPL_CATEGORIES,
     ClassificationChange,
     EarlyWarning,
     Installment,
@@ -123,8 +125,50 @@ def delinquency_refresh(*, today: dt.date, loan_ids: list[int] | None = None) ->
                                     + cleared.exclude(bucket=not_overdue).count())
         overdue.update(dpd=days, bucket=_bucket_case(days, table))
         cleared.update(dpd=0, bucket=not_overdue)
-        counts["classified"] = _floors_apply(active, floor_table())
+        counts["classified"] = _floors_apply(active, floor_table(), today=today)
+        scope = None if loan_ids is None else list(Loan.objects.filter(pk__in=loan_ids).values_list("enterprise_id", flat=True)
+                                                    .distinct())
+        counts["borrower_floor"] = len(borrower_floors_apply(enterprise_ids=scope, today=today))
     return counts
+
+
+def borrower_floors_apply(*, enterprise_ids: list[int] | None = None, today: dt.date | None = None) -> list[int]:
+    """The borrower as one (2023 rules, art. 21): when more than the policy's share (data, 10 %) of a non-retail
+    borrower's claims with the bank are non-performing (substandard or worse, by outstanding principal), all its loans
+    are at least substandard. Set-based over the borrowers (all, or `enterprise_ids`) that hold a non-performing loan;
+    never lowers a loan. A history row per loan and one audit event naming the rule. Returns the loans raised."""
+    policy_date = today or business_date()
+    policy = policy_in_force(policy_date)
+    floor = NPL_CATEGORIES[0]
+    active = Loan.objects.filter(status=Loan.Status.ACTIVE).exclude(enterprise__legal_form__in=policy.retail_legal_forms or [])
+    if enterprise_ids is not None:
+        active = active.filter(enterprise_id__in=enterprise_ids)
+    with_npl = active.filter(classification__in=NPL_CATEGORIES).values("enterprise_id")
+    shares = (active.filter(enterprise_id__in=with_npl).values("enterprise_id")
+              .annotate(total=Sum("outstanding_principal"),
+                        npl=Sum("outstanding_principal", filter=Q(classification__in=NPL_CATEGORIES))))
+    hit = {}
+    for r in shares:  # (SQLite sums decimals as floats)
+        total, npl = Decimal(str(r["total"] or 0)), Decimal(str(r["npl"] or 0))
+        if total and npl > policy.borrower_npl_share * total:
+            hit[r["enterprise_id"]] = npl / total
+    if not hit:
+        return []
+    below = CATEGORY_ORDER[: CATEGORY_ORDER.index(floor)]
+    rows = list(active.filter(enterprise_id__in=hit, classification__in=below).values_list("pk", "classification", "enterprise_id"))
+    if not rows:
+        return []
+    rule = f"borrower NPL share > {policy.borrower_npl_share:.2%}"
+    now = timezone.now()
+    ClassificationChange.objects.bulk_create([
+        ClassificationChange(loan_id=pk, from_category=old, to_category=floor, kind="borrower", at=now, on=policy_date,
+                             reason=f"{rule}: {hit[ent]:.2%}") for pk, old, ent in rows], batch_size=5000)
+    ids = [r[0] for r in rows]
+    Loan.objects.filter(pk__in=ids).update(classification=floor)
+    audit_record(actor=None, action="loan.classification.borrower_floor", object_type="postloan.loan", to_state=floor,
+                 reason=rule, data={"rule": "borrower_npl_share", "threshold": str(policy.borrower_npl_share), "loans": ids,
+                                    "borrowers": {str(e): f"{v:.4f}" for e, v in hit.items()}})
+    return ids
 
 
 def _bucket_case(dpd, table) -> Case:
@@ -134,7 +178,7 @@ def _bucket_case(dpd, table) -> Case:
     return Case(*whens, default=Value(table[-1][0]))
 
 
-def _floors_apply(active, floors) -> int:
+def _floors_apply(active, floors, *, today: dt.date | None = None) -> int:
     """Raise loans to their DPD floor (never lower them), worst floor first: a history row per loan, one
     audit event per floor (naming the loans)."""
     moved = 0
@@ -145,7 +189,8 @@ def _floors_apply(active, floors) -> int:
         if not rows:
             continue
         ClassificationChange.objects.bulk_create([
-            ClassificationChange(loan_id=pk, from_category=old, to_category=category, kind="floor", reason=f"DPD {dpd} > {over}", at=now)
+            ClassificationChange(loan_id=pk, from_category=old, to_category=category, kind="floor", reason=f"DPD {dpd} > {over}", at=now,
+                                 on=today)
             for pk, old, dpd in rows], batch_size=5000)
         moved += Loan.objects.filter(pk__in=[r[0] for r in rows]).update(classification=category)
         from_counts: dict[str, int] = defaultdict(int)
@@ -447,7 +492,7 @@ def monitoring_run(*, today: dt.date | None = None, force: bool = False, max_chu
     """Run (or resume) tonight's job. Returns the run, or None when it is done already or running elsewhere.
     `max_chunks` stops the refresh step early (to test resuming). The seconds each step took (this attempt)
     are kept with the counts."""
-    today = today or timezone.localdate()
+    today = today or business_date()
     run = _claim(today, force)
     if run is None:
         return MonitoringRun.objects.filter(run_date=today).first()

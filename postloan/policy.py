@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from loanservice.bizcal import due_at
+from loanservice.business_date import business_date
 from loanservice.sla import business_calendar
 
 from .models import CATEGORY_ORDER, ClassificationFloor, DelinquencyBucket, PostloanPolicy, PrepaymentRule
@@ -21,7 +22,7 @@ def rank(category: str) -> int:
 
 
 def policy_in_force(on: dt.date | None = None) -> PostloanPolicy:
-    on = on or timezone.localdate()
+    on = on or business_date()
     return PostloanPolicy.objects.filter(effective_from__lte=on).order_by("-effective_from").first() or PostloanPolicy(
         effective_from=on)
 

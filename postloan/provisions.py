@@ -149,10 +149,12 @@ def _allowance_entry(*, reference: str, product: str, branch_id, change: Decimal
                  key=key)
 
 
-def provisions_measure(*, loan_ids: list[int], on: dt.date, month_end: bool, by=None) -> dict:
+def provisions_measure(*, loan_ids: list[int], on: dt.date, month_end: bool, by=None, changed_only: bool = False) -> dict:
     """Measure the ECL of the active loans among `loan_ids` on `on`: every one at a month end, otherwise those whose
-    stage changed since their last measurement and those never measured. Records each measurement and posts the
-    change in the allowance (one INSERT pair for the lot). The caller holds the loans' locks (close of business)."""
+    stage changed since their last measurement and those never measured (not those with `changed_only`: a servicing
+    event re-measures a loan whose stage moved, a new loan is measured on its first close). Records each measurement
+    and posts the change in the allowance (one INSERT pair for the lot). The caller holds the loans' locks (close of
+    business, or the servicing event's transaction)."""
     policy = provision_policy_in_force(on)
     loans = list(Loan.objects.filter(pk__in=loan_ids, status=Loan.Status.ACTIVE)
                  .values("pk", "application_id", "product_code", "branch_id", "classification", "dpd",
@@ -165,7 +167,8 @@ def provisions_measure(*, loan_ids: list[int], on: dt.date, month_end: bool, by=
     for loan in loans:
         stage = stage_for(category=loan["classification"], dpd=loan["dpd"], policy=policy)
         before = last.get(loan["pk"])
-        reason = "month_end" if month_end else "new" if before is None else "stage" if before.stage != stage else ""
+        reason = ("month_end" if month_end else ("" if changed_only else "new") if before is None
+                  else "stage" if before.stage != stage else "")
         if reason:
             todo.append((loan, stage, reason, before))
     if not todo:

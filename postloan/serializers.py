@@ -4,11 +4,11 @@ the checked values and check what only they know (the loan's state, the last pay
 
 from __future__ import annotations
 
-from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
+from loanservice.business_date import business_date
 from loanservice.money import REQUIRED, MoneySerializerField
 
 DATE_FORMATS = ["iso-8601", "%Y/%m/%d"]
@@ -17,7 +17,7 @@ _DATE_MESSAGES = {"invalid": NOT_IN_FUTURE, "required": REQUIRED, "null": REQUIR
 
 
 def _not_in_future(value):
-    if value > timezone.localdate():
+    if value > business_date():
         raise serializers.ValidationError(NOT_IN_FUTURE)
     return value
 
@@ -79,6 +79,17 @@ class PrepaymentSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, error_messages={"blank": REQUIRED, "required": REQUIRED})
+
+
+class GuarantorConsentSerializer(serializers.Serializer):
+    guarantor = serializers.IntegerField(help_text="the guarantor's id (the application's guarantors)")
+    consented_on = serializers.DateField(input_formats=DATE_FORMATS, error_messages=_DATE_MESSAGES)
+    document = serializers.CharField(max_length=200, help_text="the written consent: its number or reference")
+
+
+class ExtensionSerializer(ReasonSerializer):
+    extra_months = serializers.IntegerField(min_value=1, max_value=60)
+    guarantor_consents = GuarantorConsentSerializer(many=True, required=False, default=list)
 
 
 class RecoverySerializer(serializers.Serializer):

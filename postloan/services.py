@@ -33,8 +33,8 @@ from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
-from loanservice.sla import business_calendar
-from underwriting.models import DataSnapshot
+from loanservice.sla import business_calendar, business_calendar_changed
+from underwriting.models import DataSnapshot, Guarantor
 from underwriting.services import snapshot_pull, source_config
 from underwriting.sources import SOURCES
 
@@ -54,7 +54,7 @@ from .models import (
     SurveyResponse,
     WarningTask,
 )
-from .monitoring import delinquency_refresh, monitored_sources
+from .monitoring import borrower_floors_apply, delinquency_refresh, monitored_sources
 from .policy import (
     classification_floor,
     overdue_cutoff,
@@ -62,7 +62,7 @@ from .policy import (
     prepayment_rule,
     rank,
 )
-from .provisions import loan_allowance_release_for_write_off
+from .provisions import loan_allowance_release_for_write_off, provisions_measure
 from .quotes import (
     MODES,
     cash_split,
@@ -101,7 +101,7 @@ def _round(x: Decimal) -> Decimal:
 def loan_floor(loan: Loan, *, today: dt.date | None = None) -> str:
     """The lowest category the loan may hold now: the DPD floor, and during a restructuring's observation
     period the restructuring floor (重组观察期内不得上调)."""
-    today = today or timezone.localdate()
+    today = today or business_date()
     floor = classification_floor(loan.dpd)
     if loan.observation_until and loan.observation_until >= today:
         restructure_floor = policy_in_force(today).restructure_min_category
@@ -109,6 +109,32 @@ def loan_floor(loan: Loan, *, today: dt.date | None = None) -> str:
             restructure_floor = max(restructure_floor, _category_before_restructuring(loan), key=rank)
         floor = max(floor, restructure_floor, key=rank)
     return floor
+
+
+def observation_end(due_dates: list[dt.date], months: int) -> dt.date:
+    """重组观察期 (2023 rules, art. 24): counted from the first (nominal) due date of the new schedule, the policy's
+    months (data), and at least two repayment periods."""
+    return max(add_months(due_dates[0], months), due_dates[min(1, len(due_dates) - 1)])
+
+
+def upgrade_cure_until(loan: Loan, *, today: dt.date | None = None) -> dt.date | None:
+    """The cure period before an upgrade (data: months current): a loan classified worse may be upgraded only once it
+    has been current for that many consecutive months, counted from the later of its last worsening and its last
+    installment paid late (after its grace end). None when it may be upgraded now; else the first date it may."""
+    today = today or business_date()
+    policy = policy_in_force(today)
+    worse = [c.on or timezone.localdate(c.at) for c in loan.classification_history.all()
+             if rank(c.to_category) > rank(c.from_category)]
+    if not worse:
+        return None
+    cal = business_calendar()
+    late = [r.settled_on for r in loan.installments.filter(superseded=False, settled_on__isnull=False)
+            if r.settled_on > grace_end(r.due_date, policy, cal)]
+    start = max(worse + late)
+    if loan.dpd > 0:
+        start = today
+    until = add_months(start, policy.upgrade_cure_months)
+    return until if until > today else None
 
 
 def _category_before_restructuring(loan: Loan) -> str:
@@ -127,6 +153,19 @@ def loan_refresh_delinquency(*, loan: Loan, today: dt.date | None = None) -> Loa
 
 
 
+
+
+def stage_event(loan: Loan, *, by=None) -> dict:
+    """After a servicing event outside close of business (a repayment, a restructuring, an acceleration, a manual
+    downgrade, an approved upgrade, a write-off): the borrower's floor (2023 rules: the borrower as one), then the ECL
+    of the borrower's loans whose stage moved since their last measurement re-measured at once, on the business date,
+    in the caller's transaction (not only at month end)."""
+    raised = borrower_floors_apply(enterprise_ids=[loan.enterprise_id])
+    ids = list(Loan.objects.filter(enterprise_id=loan.enterprise_id, status=Loan.Status.ACTIVE).values_list("pk", flat=True))
+    measured = provisions_measure(loan_ids=ids, on=business_date(), month_end=False, by=by, changed_only=True) if ids else {}
+    if loan.pk in raised:
+        loan.refresh_from_db(fields=["classification"])
+    return {"raised": raised, **measured}
 
 
 # ---------------------------------------------------------------- the ledger
@@ -350,7 +389,7 @@ def _contract_terms(application, on: dt.date) -> dict:
 def loan_open(*, order: DisbursementOrder, by) -> Loan:
     """Create the loan and its schedule for a released order (inside the caller's transaction)."""
     application = order.application
-    disbursed_on = timezone.localdate(order.released_at)
+    disbursed_on = business_date()  # the value date of the disbursement: the bank's date, not the wall clock
     terms = _contract_terms(application, disbursed_on)
     # Grace months, repayment day and the due-date rule the loan contract states (contracts.services).
     common = {"principal": order.amount, "annual_rate": application.offer_rate, "term_months": application.offer_term_months,
@@ -444,6 +483,10 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
         if paid_on < loan.disbursed_on:
             raise ApplicationError(_("还款日期早于放款日 / The payment date is before disbursement."),
                                    errors={"paid_on": [_("不得早于放款日 %(d)s / Not before %(d)s") % {"d": loan.disbursed_on}]})
+        if loan.accrued_through and paid_on < loan.accrued_through and _replayable(loan, paid_on) and not \
+                loan.repayments.filter(reversed_at__isnull=True, state_before={}).exists():  # (recorded before replays)
+            return _backdated_apply(loan=loan, amount=amount, paid_on=paid_on, reference=reference, by=by, channel=channel,
+                                    batch=batch), True
         last = loan.repayments.filter(reversed_at__isnull=True).order_by("-paid_on").values_list("paid_on", flat=True).first()
         if last and paid_on < last:
             raise ApplicationError(_("还款日期早于上一笔还款 / The payment date is before the last recorded payment."),
@@ -497,7 +540,8 @@ def _allocate(rows: list[Installment], remaining: Decimal, totals: dict, allocat
 
 
 def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str, batch=None,
-                   prepay: dict | None = None, replay: Repayment | None = None, mode: str | None = None) -> Repayment:
+                   prepay: dict | None = None, replay: Repayment | None = None, mode: str | None = None,
+                   history_key: str = "before_reversal") -> Repayment:
     """The allocation, the schedule, the repayment and its entries, under the loan's lock (caught up). `replay`: a
     reversal re-applies this recorded repayment to the replayed loan (its record updated, nothing posted)."""
     policy = policy_in_force(paid_on)
@@ -604,9 +648,9 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
     details = {"lines": allocation, **({"note": note} if note else {})}
     if prepay:
         details.update({"requested": prepay["requested"], "mode": prepay["mode"]})
-    if replay is not None:  # a reversal replays it: the record now says how it applies (the first allocation kept)
-        details.update({k: v for k, v in replay.allocation.items() if k in ("requested", "mode")})
-        details["before_reversal"] = replay.allocation.get("before_reversal") or replay.allocation.get("lines", [])
+    if replay is not None:  # a replay re-applies it: the record now says how it applies (the first allocation kept)
+        details.update({k: v for k, v in replay.allocation.items() if k in ("requested", "mode", "backdated")})
+        details[history_key] = replay.allocation.get(history_key) or replay.allocation.get("lines", [])
         for field, value in (("allocation", details), ("penalty_paid", totals["penalty"]), ("compound_paid", totals["compound"]),
                              ("interest_paid", totals["interest"]), ("principal_paid", totals["principal"]),
                              ("prepaid_principal", prepaid), ("prepayment_fee", fee), ("unapplied", remaining),
@@ -629,6 +673,7 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
                   totals=totals, principal=totals["principal"] + prepaid, fee=fee, unapplied=remaining, by=by)
     loan.save()
     loan_refresh_delinquency(loan=loan)
+    stage_event(loan, by=by)
     if loan.repayments.count() == policy.nps_after_repayments:
         SurveyResponse.objects.get_or_create(loan=loan, trigger="repayments")
     audit_record(actor=by, action=f"loan.{repayment.kind}", obj=loan, to_state=loan.status,
@@ -728,7 +773,7 @@ def _prepay(*, loan: Loan, rows: list[Installment], k: int, prepaid: Decimal, on
 # ---------------------------------------------------------------- five-category classification
 def _classification_set(*, loan: Loan, to: str, kind: str, reason: str, by, approved_by=None) -> ClassificationChange:
     change = ClassificationChange.objects.create(loan=loan, from_category=loan.classification, to_category=to, kind=kind,
-                                                 reason=reason[:300], by=by, approved_by=approved_by)
+                                                 reason=reason[:300], by=by, approved_by=approved_by, on=business_date())
     audit_record(actor=approved_by or by, action=f"loan.classification.{kind}", obj=loan, from_state=loan.classification,
                  to_state=to, reason=reason)
     Loan.objects.filter(pk=loan.pk).update(classification=to)
@@ -762,7 +807,9 @@ def classification_downgrade(*, loan: Loan, to_category: str, reason: str, by) -
     if rank(to_category) <= rank(loan.classification):
         raise ApplicationError(_("下调须低于当前分类；上调须审批 / A downgrade must be below the current category; an upgrade needs approval."),
                                errors={"to_category": [_("当前分类：%(c)s / Current: %(c)s") % {"c": loan.classification}]})
-    return _classification_set(loan=loan, to=to_category, kind="downgrade", reason=reason, by=by)
+    change = _classification_set(loan=loan, to=to_category, kind="downgrade", reason=reason, by=by)
+    stage_event(loan, by=by)
+    return change
 
 
 @transaction.atomic
@@ -780,7 +827,13 @@ def classification_upgrade_request(*, loan: Loan, to_category: str, reason: str,
                           reason=reason, by=by)
 
 
-def _check_floor(loan: Loan, to_category: str) -> None:
+def _check_floor(loan: Loan, to_category: str, *, cure: bool = False) -> None:
+    """Never above the floor the rules set; when the upgrade is decided (`cure`), only after the cure period (the
+    request may be made beforehand and waits)."""
+    cure = upgrade_cure_until(loan) if cure else None
+    if cure is not None and rank(to_category) < rank(loan.classification):
+        raise ApplicationError(_("须连续按时还款满考察期方可上调 / An upgrade needs the cure period current first."),
+                               errors={"to_category": [_("最早可于 %(d)s 上调 / Not before %(d)s") % {"d": cure.isoformat()}]})
     floor = loan_floor(loan)
     if rank(to_category) < rank(floor):
         raise ApplicationError(_("不得高于监管规则下限 / Not above the floor the rules set."),
@@ -798,8 +851,10 @@ def _approval_open(*, loan: Loan, kind: str, params: dict, reason: str, by) -> A
 
 @transaction.atomic
 def restructure_request(*, loan: Loan, kind: str, reason: str, by, extra_months=None, term_months=None,
-                        repayment_method: str = "") -> ApprovalRequest:
-    """展期 (extension: `extra_months` more) or reschedule (a new term and method for what is left)."""
+                        repayment_method: str = "", guarantor_consents=None) -> ApprovalRequest:
+    """展期 (extension: `extra_months` more, within 贷款通则's limits, with each guarantor's written consent recorded:
+    `guarantor_consents` [{guarantor, consented_on, document}]) or reschedule (a new term and method for what is
+    left)."""
     _require(by, "postloan.request_restructure")
     reason = _reason(reason)
     loan = Loan.objects.select_for_update().get(pk=loan.pk)
@@ -807,7 +862,8 @@ def restructure_request(*, loan: Loan, kind: str, reason: str, by, extra_months=
         raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
     if kind == ApprovalRequest.Kind.EXTENSION:
         months = _positive_int(extra_months, "extra_months", 1, 60)
-        params = {"extra_months": months}
+        _extension_check(loan, months)
+        params = {"extra_months": months, "guarantor_consents": _guarantor_consents(loan, guarantor_consents)}
     elif kind == ApprovalRequest.Kind.RESCHEDULE:
         months = _positive_int(term_months, "term_months", 1, 120)
         method = repayment_method or loan.repayment_method
@@ -817,6 +873,61 @@ def restructure_request(*, loan: Loan, kind: str, reason: str, by, extra_months=
     else:
         raise ApplicationError(_("类型无效 / Unknown kind."), errors={"kind": [_("extension 或 reschedule")]})
     return _approval_open(loan=loan, kind=kind, params=params, reason=reason, by=by)
+
+
+def extension_limit_months(term_months: int) -> int:
+    """贷款通则 art. 12: a short-term loan (up to a year) may be extended by at most its original term, a medium-term one
+    (up to five years) by half of it, a long-term one by three years; in total."""
+    if term_months <= 12:
+        return term_months
+    if term_months <= 60:
+        return term_months // 2
+    return 36
+
+
+def _extension_check(loan: Loan, months: int) -> None:
+    """Within the legal limit (cumulative) and the number of extensions the policy allows (data, once by default)."""
+    done = loan.approval_requests.filter(kind=ApprovalRequest.Kind.EXTENSION, status=ApprovalRequest.Status.APPROVED)
+    allowed = policy_in_force().extension_max_times
+    if done.count() >= allowed:
+        raise ApplicationError(_("展期次数已达上限 / The loan was already extended as often as allowed."),
+                               errors={"extra_months": [_("最多展期 %(n)s 次 / At most %(n)s extension(s)") % {"n": allowed}]})
+    used = sum(int(r.params.get("extra_months") or 0) for r in done)
+    limit = extension_limit_months(loan.term_months)
+    if used + months > limit:
+        raise ApplicationError(_("超过贷款通则规定的展期期限 / Beyond the extension 贷款通则 allows."),
+                               errors={"extra_months": [_("原期限 %(t)s 个月，累计最多展期 %(l)s 个月，尚可 %(r)s 个月 / Original term "
+                                                          "%(t)s months: at most %(l)s in all, %(r)s left") % {
+                                                            "t": loan.term_months, "l": limit, "r": max(limit - used, 0)}]})
+
+
+def _guarantor_consents(loan: Loan, consents) -> list[dict]:
+    """A guaranteed loan is extended only with each guarantor's written consent (民法典 art. 695: without it the
+    guarantor is not bound by the extension): the guarantor, the date and the document, recorded with the request."""
+    guarantors = list(Guarantor.objects.filter(application_id=loan.application_id).order_by("pk"))
+    given = {}
+    for item in consents or []:
+        try:
+            given[int(item.get("guarantor"))] = item
+        except (TypeError, ValueError, AttributeError):
+            continue
+    errors, out = [], []
+    for g in guarantors:
+        item = given.get(g.pk) or {}
+        try:
+            on = dt.date.fromisoformat(str(item.get("consented_on") or ""))
+        except ValueError:
+            on = None
+        document = str(item.get("document") or "").strip()[:200]
+        if on is None or on > business_date() or not document:
+            errors.append(_("须记录保证人 %(g)s 同意展期的日期与书面文件 / Record %(g)s's written consent: date and document")
+                          % {"g": g.name})
+            continue
+        out.append({"guarantor": g.pk, "name": g.name, "consented_on": on.isoformat(), "document": document})
+    if errors:
+        raise ApplicationError(_("保证贷款展期须经保证人书面同意 / A guaranteed loan is extended only with the guarantor's consent."),
+                               errors={"guarantor_consents": errors})
+    return out
 
 
 def _positive_int(value, field: str, low: int, high: int) -> int:
@@ -861,10 +972,13 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
     if approve:
         if request.kind == ApprovalRequest.Kind.UPGRADE:
             to = request.params["to_category"]
-            _check_floor(loan, to)
+            _check_floor(loan, to, cure=True)
             _classification_set(loan=loan, to=to, kind="upgrade", reason=request.reason, by=request.requested_by, approved_by=by)
-            request.result = {"classification": to}
+            stage_event(loan, by=by)
+            request.result = {"classification": loan.classification}
         elif request.kind in (ApprovalRequest.Kind.EXTENSION, ApprovalRequest.Kind.RESCHEDULE):
+            if request.kind == ApprovalRequest.Kind.EXTENSION:
+                _extension_check(loan, int(request.params["extra_months"]))
             request.result = _restructure_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.WRITE_OFF:
             request.result = _write_off_apply(loan=loan, request=request, by=by)
@@ -895,7 +1009,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     if loan.status != Loan.Status.ACTIVE:
         raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
     loan_catch_up(loan=loan, by=by)
-    today = timezone.localdate()
+    today = business_date()
     policy = policy_in_force(today)
     cal = business_calendar()
     rate = penalty_rate(loan, policy)
@@ -949,28 +1063,29 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     loan.maturity_date = lines[-1].due_date
     loan.repayment_method = method
     loan.restructured_on = today
-    loan.observation_until = add_months(today, policy.restructure_observation_months)
+    loan.observation_until = observation_end(nominal, policy.restructure_observation_months)
     loan.save()
     floor = max(policy.restructure_min_category, loan.classification, key=rank)
     ClassificationChange.objects.create(loan=loan, from_category=loan.classification, to_category=floor, kind="restructure",
-                                        reason=request.reason[:300], by=request.requested_by, approved_by=by)
+                                        reason=request.reason[:300], by=request.requested_by, approved_by=by, on=today)
     Loan.objects.filter(pk=loan.pk).update(classification=floor)
     loan.classification = floor
     loan_refresh_delinquency(loan=loan, today=today)
+    stage_event(loan, by=by)
     return {"term_months": term, "repayment_method": method, "arrears_capitalised": f"{arrears:.2f}",
             "maturity_date": loan.maturity_date.isoformat(), "classification": floor}
 
 
 def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     loan_catch_up(loan=loan, by=by)
-    _accrual_resume(loan, on=timezone.localdate(), key=f"loan:{loan.pk}:write_off:resume", by=by)
+    _accrual_resume(loan, on=business_date(), key=f"loan:{loan.pk}:write_off:resume", by=by)
     before = loan.classification
     amount = loan.outstanding_principal
     open_lines = list(loan.installments.filter(settled_on__isnull=True))
     receivable, penalty = interest_receivable(open_lines), penalty_receivable(open_lines)
     loan.write_off()
     loan.written_off_amount = amount
-    loan.closed_on = timezone.localdate()
+    loan.closed_on = business_date()
     loan.save()
     # Written off against the loan loss allowance the loan holds (its ECL); what the allowance does not cover is
     # charged to impairment, and an allowance above the amount written off is released.
@@ -986,6 +1101,7 @@ def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
         _classification_set(loan=loan, to="loss", kind="write_off", reason=request.reason, by=request.requested_by, approved_by=by)
     EarlyWarning.objects.filter(loan=loan, status=EarlyWarning.Status.OPEN).update(status=EarlyWarning.Status.CLOSED,
                                                                                   closed_at=timezone.now())
+    stage_event(loan, by=by)
     return {"written_off": f"{amount:.2f}"}
 
 
@@ -1031,6 +1147,7 @@ def _accelerate_apply(*, loan: Loan, reason: str, by) -> dict:
     loan.recall_requested_on = loan.recall_requested_on or on
     loan.save(update_fields=["accelerated_on", "maturity_date", "recall_requested_on"])
     audit_record(actor=by, action="loan.accelerate", obj=loan, reason=reason, data={"on": on.isoformat(), "due": str(due_now)})
+    stage_event(loan, by=by)
     return {"accelerated_on": on.isoformat(), "due": f"{due_now:.2f}"}
 
 
@@ -1085,60 +1202,60 @@ def _reversal_check(loan: Loan, repayment: Repayment) -> None:
                                code="not_found")
     if repayment.reversed_at:
         raise Conflict(_("该笔还款已冲正 / This repayment was already reversed."), state="reversed")
-    if loan.status == Loan.Status.WRITTEN_OFF or not repayment.state_before:
-        raise Conflict(_("该笔还款无法重放冲正 / This repayment cannot be replayed."), state=loan.status)
-    since = repayment.paid_on
-    if (loan.restructured_on and loan.restructured_on >= since) or (loan.accelerated_on and loan.accelerated_on >= since) \
-            or loan.non_accrual_since or JournalEntry.objects.filter(reference=f"loan:{loan.pk}", kind="non_accrual",
-                                                                     value_date__gte=since).exists():
+    if loan.status == Loan.Status.WRITTEN_OFF or not repayment.state_before or not _replayable(loan, repayment.paid_on):
         raise Conflict(_("还款后已重组、宣布提前到期或转非应计，须人工处理 / Restructured, accelerated or non-accrual since: "
                          "handle by hand."), state=loan.status)
+
+
+def _replayable(loan: Loan, since: dt.date) -> bool:
+    """Can the loan be replayed from `since`? Not across a restructuring, an acceleration or non-accrual (a schedule
+    the replay cannot rebuild, or income already moved off balance)."""
+    return not ((loan.restructured_on and loan.restructured_on >= since) or (loan.accelerated_on and loan.accelerated_on >= since)
+                or loan.non_accrual_since or JournalEntry.objects.filter(reference=f"loan:{loan.pk}", kind="non_accrual",
+                                                                         value_date__gte=since).exists())
 
 
 INCOME_OF = {"interest": "interest_income", "penalty": "penalty_income", "compound": "compound_income"}
 
 
-def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
-    """The opposite of the repayment's entries, the loan replayed from the repayment's value date without it (later
-    repayments re-allocated, accruals, penalty, days past due, classification floors), and the differences posted
-    in one entry on the current business date: no closed date changes, nothing deleted."""
-    repayment = Repayment.objects.select_for_update().get(pk=request.params["repayment"])
-    _reversal_check(loan, repayment)
-    today = business_date()
-    if loan.status == Loan.Status.ACTIVE:
-        loan_catch_up(loan=loan, by=by)
-    ref = f"loan:{loan.pk}"
-    own = Q(key=f"repayment:{repayment.pk}") | Q(key__startswith=f"repayment:{repayment.pk}:")
-    for entry in JournalEntry.objects.filter(own, reference=ref).order_by("id"):
-        entry_reverse(entry=entry, value_date=today, reason=request.reason, by=by)
-    rows_all = list(loan.installments.all())
-    accrued_before = {t: sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) for t in INCOME_OF}
-    income_removed = _entry_income(repayment)
-    through = today - dt.timedelta(days=1)  # the last closed date: the replayed loan is closed through it again
-    later = list(loan.repayments.filter(reversed_at__isnull=True).exclude(pk=repayment.pk)
-                 .filter(Q(paid_on__gt=repayment.paid_on) | Q(paid_on=repayment.paid_on, pk__gt=repayment.pk))
-                 .order_by("paid_on", "id"))
+def _accrued_totals(loan: Loan) -> dict[str, Decimal]:
+    rows = list(loan.installments.all())
+    return {t: sum((getattr(r, f"{t}_accrued") for r in rows), ZERO) for t in INCOME_OF}
+
+
+def _applied_through(rep: Repayment) -> dt.date:
+    """The last closed date of the loan when the repayment was applied (what a replay closes through before it)."""
+    return Loan._meta.get_field("accrued_through").to_python(rep.state_before["loan"]["accrued_through"])
+
+
+def _replay(loan: Loan, *, base: dict, events: list[tuple[Repayment, dt.date]], through: dt.date, history_key: str) -> None:
+    """Replay the loan (冲正, back-dated repayment): put it back as `base` recorded it, then for each repayment in order
+    close the loan through the date it applies after and re-apply it (its record says how it applies now), then close
+    through `through` (the last closed date) again. Nothing is posted meanwhile: the caller posts the differences."""
     token = _REPLAYING.set(True)
     try:
-        _restore(loan, repayment.state_before)
-        for rep in later:
-            at = Loan._meta.get_field("accrued_through").to_python(rep.state_before["loan"]["accrued_through"])
-            loans_close_through(loans=[loan], through=at, delinquency=False)
+        _restore(loan, base)
+        for rep, after in events:
+            loans_close_through(loans=[loan], through=after, delinquency=False)
             _payment_apply(loan=loan, amount=rep.amount, paid_on=rep.paid_on, reference=rep.reference, by=rep.recorded_by,
-                           channel=rep.channel, replay=rep, mode=rep.allocation.get("mode"))
+                           channel=rep.channel, replay=rep, mode=rep.allocation.get("mode"), history_key=history_key)
         if loan.status == Loan.Status.ACTIVE:
             loans_close_through(loans=[loan], through=through, delinquency=False)
     finally:
         _REPLAYING.reset(token)
-    repayment.reversed_at = timezone.now()
-    repayment.save(update_fields=["reversed_at"])
+
+
+def _differences_post(loan: Loan, *, accrued_before: dict, income_removed: dict, today: dt.date, key: str, by,
+                      cash: Decimal = ZERO) -> dict[str, Decimal]:
+    """After a replay: one entry on the business date that brings the loan's accounts to what the replayed loan says
+    (balance-sheet accounts to its sub-ledger, income by what it accrues less what the replay left off-balance), with
+    `cash` received (a back-dated repayment) debited to clearing. No closed date changes. Returns the lines."""
     loan.refresh_from_db()
     rows_all = list(loan.installments.all())
-    # The differences: the balance-sheet accounts to what the replayed loan says, income by what it accrues (less what
-    # the replay left off-balance, where it made the loan non-accrual).
+    ref = f"loan:{loan.pk}"
     off = loan.non_accrual_since is not None
     unpaid = dict(zip(INCOME_OF, _unpaid_accrued(rows_all), strict=True))
-    lines: dict[str, Decimal] = {}  # role → signed amount, + debit, − credit
+    lines: dict[str, Decimal] = {"clearing": cash} if cash else {}  # role → signed amount, + debit, − credit
     targets = {"loan_principal": loan.outstanding_principal if loan.status == Loan.Status.ACTIVE else ZERO,
                "interest_receivable": ZERO if off else unpaid["interest"],
                "penalty_receivable": ZERO if off else unpaid["penalty"],
@@ -1158,14 +1275,102 @@ def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
         if change:
             lines[role] = lines.get(role, ZERO) - change
     if any(lines.values()):
-        _post(loan, kind="reversal", on=today, key=f"reversal:{request.pk}", by=by,
+        _post(loan, kind="reversal" if not cash else "repayment", on=today, key=key, by=by,
               **{role: ("Dr", v) if v > 0 else ("Cr", -v) for role, v in lines.items() if v})
+    return lines
+
+
+def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
+    """The opposite of the repayment's entries, the loan replayed from the repayment's value date without it (later
+    repayments re-allocated, accruals, penalty, days past due, classification floors), and the differences posted
+    in one entry on the current business date: no closed date changes, nothing deleted."""
+    repayment = Repayment.objects.select_for_update().get(pk=request.params["repayment"])
+    _reversal_check(loan, repayment)
+    today = business_date()
+    if loan.status == Loan.Status.ACTIVE:
+        loan_catch_up(loan=loan, by=by)
+    ref = f"loan:{loan.pk}"
+    own = Q(key=f"repayment:{repayment.pk}") | Q(key__startswith=f"repayment:{repayment.pk}:")
+    for entry in JournalEntry.objects.filter(own, reference=ref).order_by("id"):
+        entry_reverse(entry=entry, value_date=today, reason=request.reason, by=by)
+    accrued_before = _accrued_totals(loan)
+    income_removed = _entry_income(repayment)
+    through = today - dt.timedelta(days=1)  # the last closed date: the replayed loan is closed through it again
+    later = list(loan.repayments.filter(reversed_at__isnull=True).exclude(pk=repayment.pk)
+                 .filter(Q(paid_on__gt=repayment.paid_on) | Q(paid_on=repayment.paid_on, pk__gt=repayment.pk))
+                 .order_by("paid_on", "id"))
+    _replay(loan, base=repayment.state_before, events=[(rep, _applied_through(rep)) for rep in later], through=through,
+            history_key="before_reversal")
+    repayment.reversed_at = timezone.now()
+    repayment.save(update_fields=["reversed_at"])
+    lines = _differences_post(loan, accrued_before=accrued_before, income_removed=income_removed, today=today,
+                              key=f"reversal:{request.pk}", by=by)
     if loan.status == Loan.Status.ACTIVE:
         loan_refresh_delinquency(loan=loan, today=through)
+    stage_event(loan, by=by)
     audit_record(actor=by, action="loan.repayment.reverse", obj=loan, reason=request.reason,
                  data={"repayment": repayment.pk, "replayed": [r.pk for r in later], "differences": {
                      k: str(v) for k, v in lines.items()}})
     return {"repayment": repayment.pk, "replayed": len(later), "status": loan.status}
+
+
+ZEROED_ON_OPENING = {"paid_principal": ZERO, "paid_interest": ZERO, "paid_penalty": ZERO, "paid_compound": ZERO,
+                     "penalty_accrued": ZERO, "penalty_exact": None, "penalty_through": None, "compound_accrued": ZERO,
+                     "compound_exact": None, "interest_accrued": ZERO, "interest_upfront": ZERO, "settled_on": None,
+                     "superseded": False}
+
+
+def _opening_state(loan: Loan) -> dict:
+    """The loan as it was opened (what a replay from before its first repayment starts from): the schedule as the
+    first repayment found it (only repayments rebuild it where no restructuring intervened), nothing paid or accrued."""
+    first = loan.repayments.exclude(state_before={}).order_by("paid_on", "id").first()
+    state = copy.deepcopy(first.state_before) if first else _snapshot(loan, list(loan.installments.all()))
+    for row in state["rows"].values():
+        row.update({f: _json(v) for f, v in ZEROED_ON_OPENING.items()})
+    live = [r for r in state["rows"].values()]
+    state["loan"].update({"outstanding_principal": _json(loan.principal), "status": Loan.Status.ACTIVE, "closed_on": None,
+                          "accrued_through": _json(loan.disbursed_on), "non_accrual_since": None,
+                          "maturity_date": max(r["due_date"] for r in live)})
+    return state
+
+
+def _backdated_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str,
+                     batch=None) -> Repayment:
+    """A repayment whose value date is before the loan's last closed date (回溯入账): recorded, then the loan replayed
+    from that value date with it (allocation, accruals, penalty, days past due, later repayments re-allocated), as a
+    reversal replays; the differences, with the cash, posted in one entry on the business date: no closed date changes.
+    The replay starts from the state recorded before the last repayment applied by `paid_on` - 1, else from opening."""
+    today, through = business_date(), loan.accrued_through
+    before = paid_on - dt.timedelta(days=1)
+    active = list(loan.repayments.filter(reversed_at__isnull=True).exclude(state_before={}).order_by("paid_on", "id"))
+    k = next((k for k in range(len(active) - 1, -1, -1) if _applied_through(active[k]) <= before), None)
+    base = active[k].state_before if k is not None else _opening_state(loan)
+    replayed = active[k:] if k is not None else active
+    try:
+        with transaction.atomic():
+            repayment = Repayment.objects.create(loan=loan, amount=amount, paid_on=paid_on, reference=reference, channel=channel,
+                                                 batch=batch, recorded_by=by, allocation={})
+    except IntegrityError:
+        raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
+    events = [(rep, _applied_through(rep)) for rep in replayed if rep.paid_on <= paid_on]
+    events.append((repayment, max(before, _applied_through(events[-1][0]) if events else before)))
+    events += [(rep, _applied_through(rep)) for rep in replayed if rep.paid_on > paid_on]
+    accrued_before = _accrued_totals(loan)
+    _replay(loan, base=base, events=events, through=through, history_key="before_replay")
+    repayment.refresh_from_db()
+    repayment.allocation = {k: v for k, v in repayment.allocation.items() if k != "before_replay"}
+    repayment.allocation["backdated"] = {"recorded_on": today.isoformat(), "replayed": [r.pk for r in replayed]}
+    repayment.save(update_fields=["allocation"])
+    lines = _differences_post(loan, accrued_before=accrued_before, income_removed=dict.fromkeys(INCOME_OF, ZERO),
+                              today=today, key=f"repayment:{repayment.pk}:replay", by=by, cash=amount)
+    if loan.status == Loan.Status.ACTIVE:
+        loan_refresh_delinquency(loan=loan, today=through)
+    stage_event(loan, by=by)
+    audit_record(actor=by, action="loan.repayment", obj=loan, to_state=loan.status,
+                 data={"reference": reference, "amount": str(amount), "channel": channel, "paid_on": paid_on.isoformat(),
+                       "backdated": True, "replayed": [r.pk for r in replayed],
+                       "differences": {k: str(v) for k, v in lines.items()}})
+    return repayment
 
 
 def _entry_income(repayment: Repayment) -> dict[str, Decimal]:
@@ -1236,7 +1441,7 @@ def warning_task_complete(*, task: WarningTask, by, visit_mode: str, visit_notes
     task.save()
     EarlyWarning.objects.filter(pk=task.warning_id).update(status=EarlyWarning.Status.CLOSED, closed_at=timezone.now())
     if action == "recall":
-        Loan.objects.filter(pk=task.loan_id, recall_requested_on__isnull=True).update(recall_requested_on=timezone.localdate())
+        Loan.objects.filter(pk=task.loan_id, recall_requested_on__isnull=True).update(recall_requested_on=business_date())
     audit_record(actor=by, action="warning.task.complete", obj=task.loan, from_state="open", to_state="done",
                  reason=task.visit_notes[:200], data={"task": task.pk, "warning": task.warning_id, "rule": task.warning.rule_id,
                                                       "action": action, "visit_mode": visit_mode})
@@ -1251,7 +1456,7 @@ def renewal_eligibility(*, loan: Loan, today: dt.date | None = None, check_admis
     passes the product's admission criteria and negative list on the latest data. `payloads`: that data,
     gathered beforehand by `renewal_admission_payloads` (a caller holding the loan's lock passes it, so no
     pull waits on the network under the lock); without it, stale consented sources are pulled here."""
-    today = today or timezone.localdate()
+    today = today or business_date()
     policy = policy_in_force(today)
     reasons = []
 
@@ -1335,7 +1540,7 @@ def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount: Decimal | 
                                errors={"loan": [_("不是您的贷款 / Not your loan.")]}, code="forbidden")
     payloads = None
     if kind == "renewal" and _renewal_existing(loan, kind) is None:
-        today = timezone.localdate()
+        today = business_date()
         basics = renewal_eligibility(loan=loan, today=today, check_admission=False)
         if not basics["eligible"]:
             raise _renewal_refused(basics)
@@ -1364,7 +1569,7 @@ def renewal_request(*, loan: Loan, by, kind: str = "renewal", amount: Decimal | 
         application = application_create(applicant=loan.borrower, enterprise=loan.enterprise, product=product, amount=amount,
                                          term_months=term, repayment_method=method, purpose=purpose, channel=kind)
         offer = loan.renewals.filter(kind=kind, application__isnull=True).first() or RenewalOffer(loan=loan, kind=kind,
-                                                                                              offered_on=timezone.localdate())
+                                                                                              offered_on=business_date())
         offer.application, offer.amount, offer.requested_at = application, amount, timezone.now()
         offer.save()
         audit_record(actor=by, action=f"loan.{kind}.request", obj=loan, data={"application": application.pk, "amount": str(amount)})
@@ -1375,7 +1580,7 @@ def renewal_offers_make(*, today: dt.date | None = None, limit: int = 2000) -> d
     """Nightly: offer renewal to the eligible loans whose renewal window is open and that have no offer yet.
     Per loan: the admission data is gathered (pulled where stale) without a lock, then the loan is locked,
     checked again on that data, and offered."""
-    today = today or timezone.localdate()
+    today = today or business_date()
     policy = policy_in_force(today)
     candidates = (Loan.objects.filter(status=Loan.Status.ACTIVE, dpd=0, classification="normal", restructured_on__isnull=True,
                                       maturity_date__gte=today,
@@ -1423,3 +1628,47 @@ def survey_answer(*, loan: Loan, by, score, comment: str = "", trigger: str | No
     survey.save()
     audit_record(actor=by, action="loan.survey", obj=loan, data={"survey": survey.pk, "trigger": survey.trigger, "score": score})
     return survey
+
+
+# ---------------------------------------------------------------- the calendar: provisional due dates recomputed
+@transaction.atomic
+def schedules_recompute_for_years(*, years, by=None) -> dict:
+    """When a year's official holidays are loaded (admin, `seed_calendar`, the `due_dates_recompute` command): each
+    unpaid installment of an active loan due that year and not yet due on the business date takes its due date again
+    from its nominal date by the contract's holiday rule (until then it was moved by weekends only: provisional); the
+    loan's maturity follows its last installment. One audit event for the lot, naming every date moved."""
+    from_years = sorted({int(y) for y in years})
+    business_calendar_changed()
+    cal = business_calendar()
+    known = [y for y in from_years if y in cal.known_years]
+    if not known:
+        return {"years": from_years, "moved": 0, "loans": []}
+    today = business_date()
+    rows = list(Installment.objects.select_for_update(of=("self",)).select_related("loan")
+                .filter(loan__status=Loan.Status.ACTIVE, loan__accelerated_on__isnull=True, settled_on__isnull=True,
+                        superseded=False, due_date__gt=today)
+                .filter(Q(nominal_due_date__year__in=known) | Q(due_date__year__in=known)).order_by("loan_id", "n"))
+    adjusters: dict[str, object] = {}
+    moved, changed = [], []
+    for inst in rows:
+        rule = inst.loan.due_date_rule or "none"
+        if rule not in adjusters:
+            adjusters[rule] = due_date_adjuster(rule)
+        adjust = adjusters[rule]
+        nominal = inst.nominal_due_date or inst.due_date
+        new = adjust(nominal) if adjust else nominal
+        if new != inst.due_date and new > today:
+            moved.append({"loan": inst.loan_id, "n": inst.n, "from": inst.due_date.isoformat(), "to": new.isoformat()})
+            inst.due_date = new
+            changed.append(inst)
+    Installment.objects.bulk_update(changed, ["due_date"], batch_size=1000)
+    loan_ids = sorted({m["loan"] for m in moved})
+    for loan in Loan.objects.filter(pk__in=loan_ids):
+        last = loan.installments.filter(superseded=False).order_by("-n").values_list("due_date", flat=True).first()
+        if last and last != loan.maturity_date:
+            Loan.objects.filter(pk=loan.pk).update(maturity_date=last)
+    if moved:
+        audit_record(actor=by, action="loan.schedule.calendar_recompute", object_type="postloan.loan",
+                     reason=f"holidays loaded: {', '.join(map(str, known))}",
+                     data={"years": known, "moved": moved, "loans": loan_ids})
+    return {"years": known, "moved": len(moved), "loans": loan_ids}

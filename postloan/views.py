@@ -20,6 +20,7 @@ from .imports import repayment_import_apply, repayment_import_preview
 from .models import FIVE_CATEGORIES, SEVERITIES, RepaymentImport, WarningTask
 from .selectors import (
     approvals_waiting,
+    loan_guarantors,
     loans_visible_to,
     portfolio_summary,
     tasks_for,
@@ -41,7 +42,8 @@ def loan_page(request, pk):
         "history": loan.classification_history.select_related("by", "approved_by"),
         "warnings": loan.warnings.select_related("rule", "task__assigned_to"),
         "requests": loan.approval_requests.select_related("requested_by", "decided_by"),
-        "collateral": loan.collateral.all(), "floor": services.loan_floor(loan),
+        "collateral": loan.collateral.all(), "floor": services.loan_floor(loan), "guarantors": loan_guarantors(loan),
+        "extension_limit": services.extension_limit_months(loan.term_months),
         "can_downgrade": can(request.user, "postloan.downgrade"), "can_write_off": can(request.user, "postloan.request_write_off"),
     })
 
@@ -59,9 +61,11 @@ def loan_action(request, pk, action):
             services.classification_upgrade_request(loan=loan, to_category=post.get("to_category", ""), reason=post.get("reason", ""), by=user)
             messages.success(request, _("上调申请已提交审批 / Upgrade sent for approval."))
         elif action in ("extension", "reschedule"):
+            consents = [{"guarantor": g, "consented_on": post.get(f"consent_on_{g}", ""), "document": post.get(f"consent_doc_{g}", "")}
+                        for g in post.getlist("guarantor")]
             services.restructure_request(loan=loan, kind=action, reason=post.get("reason", ""), by=user,
                                          extra_months=post.get("extra_months"), term_months=post.get("term_months"),
-                                         repayment_method=post.get("repayment_method", ""))
+                                         repayment_method=post.get("repayment_method", ""), guarantor_consents=consents)
             messages.success(request, _("重组申请已提交审批 / Restructuring sent for approval."))
         elif action == "write_off":
             services.write_off_request(loan=loan, reason=post.get("reason", ""), by=user)

@@ -129,7 +129,7 @@ def test_dpd_across_a_holiday_with_rollover(loan):
 def test_manual_downgrade_and_upgrade_through_a_second_person(loan, org, django_user_model):
     from django.contrib.auth.models import Group
 
-    from postloan.models import ApprovalRequest
+    from postloan.models import ApprovalRequest, PostloanPolicy
     from postloan.services import (
         approval_request_decide,
         classification_downgrade,
@@ -147,6 +147,7 @@ def test_manual_downgrade_and_upgrade_through_a_second_person(loan, org, django_
     classification_downgrade(loan=loan, to_category="substandard", reason="经营恶化", by=risk)
     loan.refresh_from_db()
     assert loan.classification == "substandard"
+    PostloanPolicy.objects.update(upgrade_cure_months=0)  # no cure period here: this is about the four eyes
     request = classification_upgrade_request(loan=loan, to_category="normal", reason="已恢复", by=risk)
     loan.refresh_from_db()
     assert loan.classification == "substandard"  # nothing changes before the approval
@@ -247,7 +248,8 @@ def test_nightly_job_warnings_tasks_resume_and_idempotence(loan, org):
     with time_machine.travel(dt.datetime.combine(day2, dt.time(3)), tick=False):
         again = monitoring_run(today=day2, force=True)
     assert (EarlyWarning.objects.count(), WarningTask.objects.count(), DataSnapshot.objects.count()) == counts
-    assert again.counts["delinquency"] == {"overdue_changed": 0, "dpd_changed": 0, "bucket_changed": 0, "classified": 0}
+    assert again.counts["delinquency"] == {"overdue_changed": 0, "dpd_changed": 0, "bucket_changed": 0, "classified": 0,
+                                            "borrower_floor": 0}
     assert again.counts["warnings"]["created"] == 0 and again.counts["tasks"]["tasks_opened"] == 0
     assert MonitoringRun.objects.get(run_date=day2).status == "done"
 
