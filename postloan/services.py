@@ -64,6 +64,7 @@ from .policy import (
 )
 from .provisions import loan_allowance_release_for_write_off
 from .quotes import (
+    DAILY_INTEREST,
     MODES,
     cash_split,
     grace_end,
@@ -558,6 +559,11 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
     else:
         due = sum(1 for inst in open_rows if inst.due_date <= paid_on)
         split = due or min(1, len(open_rows))  # nothing due yet: the current installment may be paid early
+        if not due and open_rows and loan.repayment_method == DAILY_INTEREST \
+                and amount > open_rows[0].interest - open_rows[0].paid_interest:
+            # 随借随还: more than the period's interest before anything is due repays principal at will (interest
+            # to the day on it, the period's interest recomputed on the lower balance), never interest in advance
+            split = 0
         current_rows, future = open_rows[:split], open_rows[split:]
         remaining = _allocate(current_rows, remaining, totals, allocation)
         if remaining > 0 and future:
