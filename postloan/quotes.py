@@ -267,7 +267,12 @@ def prepayment_quote(*, loan: Loan, amount: Decimal, on: dt.date | None = None, 
 
 def cash_split(*, cash: Decimal, fee_rate: Decimal, day_rate: Decimal, limit: Decimal) -> Decimal:
     """The most principal `cash` prepays when each yuan of it also costs the fee and the interest it earned so far."""
+    def cost(p: Decimal) -> Decimal:
+        return p + _round(p * fee_rate) + _round(p * day_rate)
+
     prepaid = min(limit, (cash / (1 + fee_rate + day_rate)).quantize(CENT, rounding=ROUND_DOWN))
-    while prepaid > 0 and prepaid + _round(prepaid * fee_rate) + _round(prepaid * day_rate) > cash:
+    while prepaid > 0 and cost(prepaid) > cash:
         prepaid -= CENT
+    while prepaid + CENT <= limit and cost(prepaid + CENT) <= cash:  # the rounding may leave room for a cent more
+        prepaid += CENT
     return max(prepaid, ZERO)
