@@ -721,6 +721,8 @@ def _prepay(*, loan: Loan, rows: list[Installment], k: int, prepaid: Decimal, on
             line, nominal = lines[j]
             row.principal = line.principal + row.paid_principal
             row.interest = line.interest + (row.interest_upfront if j == 0 else ZERO)
+            # interest already paid on the period stays charged: a lower balance never makes a negative bill
+            row.interest = max(row.interest, row.paid_interest)
             row.due_date, row.nominal_due_date = line.due_date, nominal
             row.period_start = start if j == 0 else lines[j - 1][1]
         else:

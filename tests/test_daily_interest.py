@@ -231,3 +231,31 @@ def test_a_payment_before_anything_is_due_repays_principal_unless_it_is_the_inte
     loan.refresh_from_db()
     assert loan.outstanding_principal == left
     book_agrees(loan, on2)
+
+
+@pytest.mark.django_db
+def test_part_of_the_bill_paid_early_then_most_principal_repaid_never_leaves_interest_below_what_was_paid(loan, org):
+    """The interest already paid on a period stays charged (never a negative bill) when a later repayment of principal
+    in the same period lowers what the period would charge below it."""
+    first = loan.installments.get(n=1)
+    on = dt.date(2026, 2, 10)
+    business_date_set(on)
+    with at(on):
+        repayment_record(loan=loan, amount=first.interest - D("100.00"), paid_on=on, reference="PART", by=org["demo_ops"])
+        rep, _created = prepayment_make(loan=loan, amount=D("390000.00"), mode="lower_installment", key="most",
+                                        by=loan.borrower)
+    first.refresh_from_db()
+    assert first.interest >= first.paid_interest and first.interest - first.paid_interest >= 0
+    loan.refresh_from_db()
+    assert loan.outstanding_principal == D("10000.00")
+    book_agrees(loan, on)
+    # the rest of the loan is paid off to the cent and the loan closes
+    later = dt.date(2026, 2, 12)
+    loan_close_through(loan=loan, through=later - dt.timedelta(days=1))
+    business_date_set(later)
+    quote = payoff_quote(loan=loan, on=later)
+    with at(later):
+        repayment_record(loan=loan, amount=quote["total"], paid_on=later, reference="END", by=org["demo_ops"])
+    loan.refresh_from_db()
+    assert loan.status == "closed" and loan.outstanding_principal == 0
+    book_agrees(loan, later)
