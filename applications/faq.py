@@ -181,11 +181,12 @@ FAQ_SEED = [
      "published rate band. The offer states the final rate.",
      "利率 利息 LPR 加点 费用 rate interest price pricing cost apr", ""),
     ("有哪些还款方式？", "Which repayment methods are there?",
-     "等额本息（每月还款额相同）、等额本金（每月本金相同，利息递减）、先息后本（每月付息，到期还本）、到期一次还本付息。各产品可选的方式见产品页面。",
+     "等额本息（每月还款额相同）、等额本金（每月本金相同，利息递减）、先息后本（每月付息，到期还本）、到期一次还本付息，以及随借随还（按实际用款天数计息、按月付息，本金可随时提前归还）。各产品可选的方式见产品页面。",
      "Equal installments (the same payment every month), equal principal (the same principal, falling interest), "
-     "interest only (principal at maturity), and bullet (principal and interest at maturity). Each product page "
-     "says which it offers.",
-     "还款 等额本息 等额本金 先息后本 repayment repay installment method", ""),
+     "interest only (principal at maturity), bullet (principal and interest at maturity), and daily interest "
+     "(随借随还: interest for the days the money is used, paid monthly; principal repaid whenever you like). Each "
+     "product page says which it offers.",
+     "还款 等额本息 等额本金 先息后本 随借随还 按日计息 repayment repay installment method daily interest", ""),
     ("我的客户经理是谁？怎么联系？", "Who is my relationship manager and how do I reach them?",
      "提交申请后，系统按企业所在地区分配分行，并指派该分行当前案件最少的客户经理作为您的首席服务官，从申请到贷后一直为您服务。"
      "每笔申请的页面都显示客户经理的姓名和电话。",

@@ -29,7 +29,19 @@ REPAYMENT_METHODS = [
     ("equal_principal", _("等额本金 equal principal")),
     ("interest_only", _("先息后本 interest only")),
     ("bullet", _("到期一次还本付息 bullet")),
+    ("daily_interest", _("随借随还 daily interest")),
 ]
+
+
+def validate_repayment_methods(value) -> None:
+    """A product offers at least one repayment method, each one the schedules know (REPAYMENT_METHODS)."""
+    known = [code for code, _label in REPAYMENT_METHODS]
+    if not isinstance(value, list) or not value or not all(isinstance(m, str) for m in value):
+        raise ValidationError(_('还款方式列表，如 ["equal_installment"] / A list of repayment methods, e.g. ["equal_installment"].'))
+    unknown = [m for m in value if m not in known]
+    if unknown:
+        raise ValidationError(_("未知的还款方式 / Unknown repayment methods: %(m)s（可选 / known: %(k)s）")
+                              % {"m": ", ".join(unknown), "k": ", ".join(known)})
 
 DATA_SOURCES = [
     ("tax", _("税务 tax")),
@@ -107,7 +119,8 @@ class LoanProduct(Bilingual, models.Model):
     max_amount = models.DecimalField(_("最高金额 max amount"), **MONEY)
     min_term_months = models.PositiveSmallIntegerField(_("最短期限(月) min term"))
     max_term_months = models.PositiveSmallIntegerField(_("最长期限(月) max term"))
-    repayment_methods = models.JSONField(_("还款方式 repayment methods"), default=list)
+    repayment_methods = models.JSONField(_("还款方式 repayment methods"), default=list,
+                                         validators=[validate_repayment_methods])
     fast_track = models.BooleanField(_("信秒贷快速通道 fast track"), default=False)
     secured = models.BooleanField(_("需抵押/担保 secured"), default=False)
     rate_floor = models.DecimalField(_("最低年利率 rate floor"), **RATE, default=Decimal("0.030000"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -235,3 +235,26 @@ def wizard_resume_step(application: LoanApplication) -> str:
     if set(application.consents.values_list("source", flat=True)) != {code for code, _label in DATA_SOURCES}:
         return "consent"
     return "review"
+
+
+#: An offer approved and not yet taken: approved (not expired), being contracted, or signed and not yet disbursed.
+OFFER_NOT_TAKEN_STATES = [LoanApplication.Status.APPROVED, LoanApplication.Status.CONTRACTING,
+                          LoanApplication.Status.SIGNED]
+
+
+def offers_not_taken_by_enterprise(*, enterprise_ids, exclude_application_ids=()) -> dict[int, Decimal]:
+    """The offered amounts of these enterprises' offers approved but not yet taken (one query), for the borrower's
+    exposure; `exclude_application_ids`: this request itself, and cases counted elsewhere (an active credit line)."""
+    rows = (LoanApplication.objects.filter(enterprise_id__in=list(enterprise_ids), status__in=OFFER_NOT_TAKEN_STATES,
+                                           offer_amount__isnull=False)
+            .exclude(pk__in=list(exclude_application_ids)).values("enterprise_id").annotate(total=Sum("offer_amount")))
+    return {row["enterprise_id"]: row["total"] or Decimal("0.00") for row in rows}
+
+
+def related_enterprises(*, enterprise: Enterprise) -> list[Enterprise]:
+    """The borrower's related enterprises (关联企业) as the data shows them: other enterprises with the same legal
+    representative (the same resident ID number: one person controls both)."""
+    if not enterprise.legal_rep_id_number:
+        return []
+    return list(Enterprise.objects.filter(legal_rep_id_number=enterprise.legal_rep_id_number)
+                .exclude(pk=enterprise.pk).order_by("pk"))

@@ -50,7 +50,9 @@ COMMITTEE_STAGE = "committee_approval"  # the SLA stage whose due time is the co
 
 @dataclass(frozen=True)
 class RouteFacts:
-    """What the authority matrix routes on, as it stood when the case was routed."""
+    """What the authority matrix routes on, as it stood when the case was routed. The matrix's amount bands compare
+    against `exposure`, the borrower's total (this request + what it already has, summed by the conductor:
+    casework.exposure); without one (cases routed before it was kept) the request alone."""
 
     product_id: int
     branch_id: int | None
@@ -58,16 +60,23 @@ class RouteFacts:
     grade: str
     customer_rating: str | None = None
     related_party: bool = False
+    exposure: Decimal | None = None
+
+    def __post_init__(self):
+        if self.exposure is None:
+            object.__setattr__(self, "exposure", self.amount)
 
     def as_json(self) -> dict:
         return {"product_id": self.product_id, "branch_id": self.branch_id, "amount": f"{self.amount:.2f}",
-                "grade": self.grade, "customer_rating": self.customer_rating, "related_party": self.related_party}
+                "grade": self.grade, "customer_rating": self.customer_rating, "related_party": self.related_party,
+                "exposure": f"{self.exposure:.2f}"}
 
     @classmethod
     def from_json(cls, data: dict) -> RouteFacts:
         return cls(product_id=data["product_id"], branch_id=data.get("branch_id"), amount=Decimal(data["amount"]),
                    grade=data["grade"], customer_rating=data.get("customer_rating"),
-                   related_party=bool(data.get("related_party")))
+                   related_party=bool(data.get("related_party")),
+                   exposure=Decimal(data["exposure"]) if data.get("exposure") else None)
 
 
 @dataclass
@@ -237,11 +246,15 @@ def customer_rating_of(score: Score) -> str | None:
     return str(rating) if rating else None
 
 
-def route_facts(*, application: LoanApplication, score: Score, related_party: bool | None = None) -> RouteFacts:
+def route_facts(*, application: LoanApplication, score: Score, related_party: bool | None = None,
+                exposure: Decimal | None = None) -> RouteFacts:
+    """`exposure`: the borrower's total with this request (the conductor's casework.exposure); the request alone
+    when not given."""
     if related_party is None:
         related_party = bool(related_party_reasons(enterprise=application.enterprise))
     return RouteFacts(product_id=application.product_id, branch_id=application.branch_id, amount=application.amount,
-                      grade=score.grade, customer_rating=customer_rating_of(score), related_party=related_party)
+                      grade=score.grade, customer_rating=customer_rating_of(score), related_party=related_party,
+                      exposure=exposure)
 
 
 def _compare(value, operator: str, threshold) -> bool:
@@ -312,9 +325,18 @@ def _auto_rule_reasons(rules: list[AuthorityRule], facts: RouteFacts) -> list[di
         return []
     reasons = []
     limit = max((r.max_amount for r in autos if r.max_amount is not None), default=None)
-    if limit is not None and all(r.max_amount is not None and facts.amount > r.max_amount for r in autos):
-        reasons.append(_reason("AMOUNT_ABOVE_FAST_TRACK", f"金额超过自动审批上限 {money_display(limit)}",
-                               f"The amount is above the fast-track limit of {money_display(limit)}"))
+    if limit is not None and all(r.max_amount is not None and facts.exposure > r.max_amount for r in autos):
+        if facts.exposure > facts.amount:  # a top-up: what the borrower already has counts
+            reasons.append(_reason(
+                "AMOUNT_ABOVE_FAST_TRACK",
+                f"总敞口 {money_display(facts.exposure)}（本次 {money_display(facts.amount)} + 存量 "
+                f"{money_display(facts.exposure - facts.amount)}）超过自动审批上限 {money_display(limit)}",
+                f"The total exposure of {money_display(facts.exposure)} (this request {money_display(facts.amount)} + "
+                f"existing {money_display(facts.exposure - facts.amount)}) is above the fast-track limit of "
+                f"{money_display(limit)}"))
+        else:
+            reasons.append(_reason("AMOUNT_ABOVE_FAST_TRACK", f"金额超过自动审批上限 {money_display(limit)}",
+                                   f"The amount is above the fast-track limit of {money_display(limit)}"))
     if all(r.grades and facts.grade not in r.grades for r in autos):
         reasons.append(_reason("GRADE_NOT_FAST_TRACK", f"评级为 {facts.grade}", f"Grade {facts.grade}"))
     if all(r.customer_ratings and facts.customer_rating not in r.customer_ratings for r in autos):
@@ -324,7 +346,7 @@ def _auto_rule_reasons(rules: list[AuthorityRule], facts: RouteFacts) -> list[di
 
 
 def _match_args(facts: RouteFacts) -> dict:
-    return {"product_id": facts.product_id, "branch_id": facts.branch_id, "amount": facts.amount, "grade": facts.grade,
+    return {"product_id": facts.product_id, "branch_id": facts.branch_id, "amount": facts.exposure, "grade": facts.grade,
             "related_party": facts.related_party, "customer_rating": facts.customer_rating}
 
 
@@ -342,17 +364,21 @@ def route_evaluate(*, rules: list[AuthorityRule], facts: RouteFacts, blockers: l
     return "committee", None, [*_auto_rule_reasons(rules, facts), *blockers]
 
 
-def route_decide(*, application: LoanApplication, score: Score, version: AuthorityMatrixVersion | None = None) -> RouteResult:
-    """Route a scored case by the active matrix and keep the record of how (RoutingRecord)."""
+def route_decide(*, application: LoanApplication, score: Score, version: AuthorityMatrixVersion | None = None,
+                 exposure: Decimal | None = None, exposure_parts: dict | None = None) -> RouteResult:
+    """Route a scored case by the active matrix and keep the record of how (RoutingRecord). `exposure` is the
+    borrower's total with this request and `exposure_parts` its breakdown (the conductor's casework.exposure), kept
+    on the record so the route can be explained later."""
     version = version or authority_matrix_active()
     rules = list(version.rules.all().order_by("priority", "id"))
     related = related_party_reasons(enterprise=application.enterprise)
-    facts = route_facts(application=application, score=score, related_party=bool(related))
+    facts = route_facts(application=application, score=score, related_party=bool(related), exposure=exposure)
     blockers = fast_track_blockers(application=application, score=score, related=related)
     route, rule, referrals = route_evaluate(rules=rules, facts=facts, blockers=blockers)
     RoutingRecord.objects.create(application=application, matrix_version=version.number, rule=rule,
                                  rule_note=rule.note if rule else "fallback", route=route,
-                                 facts={**facts.as_json(), "blockers": blockers},  # replayable by the what-if
+                                 facts={**facts.as_json(), "blockers": blockers,  # replayable by the what-if
+                                        **({"exposure_parts": exposure_parts} if exposure_parts else {})},
                                  referrals=referrals, model_version=score.model.version)
     return RouteResult(route=route, matrix_version=version.number, referrals=referrals,
                        rule_note=rule.note if rule else "fallback", rule=rule, facts=facts)
@@ -369,7 +395,8 @@ def _offer_set(application: LoanApplication, *, amount: Decimal, rate: Decimal, 
 def auto_decide(*, application: LoanApplication, score: Score, result: RouteResult) -> LoanApplication:
     """The no-touch decision (信秒贷) or the automatic decline of grade E; called on a locked row.
     Like any decision it carries its reason codes and the model and matrix versions."""
-    versions = {"model": score.model.version, "matrix": result.matrix_version, "rule": result.rule_note}
+    versions = {"model": score.model.version, "matrix": result.matrix_version, "rule": result.rule_note,
+                **({"exposure": f"{result.facts.exposure:.2f}"} if result.facts is not None else {})}
     application.route = "auto"
     if result.route == "auto":
         _offer_set(application, amount=application.amount, rate=score.recommended_rate, term=application.term_months)

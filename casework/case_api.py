@@ -19,6 +19,7 @@ from approvals.models import ReasonCode
 from approvals.selectors import decisions_of, routing_of
 from approvals.serializers import DecisionSerializer
 from casework import lifecycle
+from casework.exposure import exposure_shown
 from contracts.models import Contract
 from loanservice import roles
 from loanservice.api import client_ip, rule_permission
@@ -114,6 +115,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
             "route": routing.route, "matrix_version": routing.matrix_version, "rule": routing.rule_note,
             "model_version": routing.model_version, "referrals": routing.referrals}
         data["referrals"] = routing.referrals if routing else []
+        data["exposure"] = exposure_shown(application, routing)  # the borrower's total: what routing and authority see
         data["decisions"] = [{"tier": d.tier, "decision": d.decision, "automatic": d.automatic,
                               "approver": d.approver.username if d.approver else "system", "reason_codes": d.reason_codes,
                               "comment": d.comment, "at": d.created_at} for d in decisions_of(application)]
@@ -156,6 +158,9 @@ Detail = inline_serializer("ApplicationDetail", {
     "route": serializers.CharField(allow_null=True), "offer": serializers.DictField(allow_null=True),
     "contract": serializers.IntegerField(allow_null=True), "loan": serializers.IntegerField(allow_null=True),
     "timeline": serializers.ListField(child=serializers.DictField()),
+    "exposure": serializers.DictField(required=False, help_text="Staff only: the borrower's total exposure and its parts "
+                                      "(request, term_loans, offers_not_taken, credit_lines, related_parties, existing, "
+                                      "total, related[], basis)"),
 })
 
 

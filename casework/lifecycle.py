@@ -25,6 +25,7 @@ from applications.models import DATA_SOURCES, LoanApplication
 from approvals import services as approvals
 from approvals.models import ROUTE_LEVELS
 from casework import tasks
+from casework.exposure import application_exposure
 from contracts import services as contracts
 from contracts.models import Contract, DisbursementOrder
 from loanservice.audit import audit_record
@@ -111,7 +112,9 @@ def score_and_route(application_id: int, *, retry_transient: bool = False) -> st
         if application.prescreen.get("gaps") and all(s.status == "ok" for s in snapshots.values()):
             _prescreen_refresh(application, payloads={k: s.payload for k, s in snapshots.items()})
         score = underwriting.application_score(application=application, snapshots=snapshots)
-        result = approvals.route_decide(application=application, score=score)
+        exposure = application_exposure(application)  # the borrower's total: routing and authority see it
+        result = approvals.route_decide(application=application, score=score, exposure=exposure.total,
+                                        exposure_parts=exposure.as_json())
         if result.route in ("auto", "auto_decline"):
             approvals.auto_decide(application=application, score=score, result=result)
         else:
@@ -121,7 +124,8 @@ def score_and_route(application_id: int, *, retry_transient: bool = False) -> st
 
             audit_record(actor=None, action="application.route", obj=application, to_state=application.status,
                          reason=",".join(r["code"] for r in result.referrals),
-                         data={"route": result.route, "matrix": result.matrix_version, "referrals": result.referrals})
+                         data={"route": result.route, "matrix": result.matrix_version, "referrals": result.referrals,
+                               "exposure": exposure.as_json()})
             sla_clock_start(case_id=application.pk, stage="due_diligence", owner=application.relationship_manager,
                             branch=application.branch, product_code=application.product.code)
             with in_default_language():

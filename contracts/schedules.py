@@ -14,6 +14,9 @@ documented in ``docs/schedules.md``; the short version:
   interest on actual days / 360; every later period is one month = annual / 12.
 * ``adjust_due_date`` only moves the due date; interest is computed on the
   nominal (unadjusted) period.
+* ``daily_interest`` (随借随还) charges every period on actual days / 360; its
+  schedule is an estimate made on the full balance (the loan book charges what
+  is actually outstanding day by day, docs/schedules.md).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
 __all__ = ["METHODS", "ScheduleLine", "build_schedule", "add_months"]
 
-#: 等额本息, 等额本金, 先息后本, 到期一次还本付息
-METHODS = ("equal_installment", "equal_principal", "interest_only", "bullet")
+#: 等额本息, 等额本金, 先息后本, 到期一次还本付息, 随借随还 (interest by the day, principal at will or at maturity)
+METHODS = ("equal_installment", "equal_principal", "interest_only", "bullet", "daily_interest")
 
 _GRACE_METHODS = ("equal_installment", "equal_principal")
 _CENT = Decimal("0.01")
@@ -186,7 +189,9 @@ def build_schedule(
     :param principal: loan amount, > 0, at most 2 decimals (Decimal/int/str; float rejected).
     :param annual_rate: nominal annual rate as a fraction, 0 <= rate < 1 (0.0435 = 4.35 %).
     :param term_months: number of monthly periods, >= 1.
-    :param method: one of :data:`METHODS`.
+    :param method: one of :data:`METHODS`.  ``daily_interest`` (随借随还): a line on each due date with the
+        interest of the period's actual days / 360 on the full balance, the whole principal on the last one; it
+        is the schedule if nothing is repaid early (principal repaid at will lowers the later lines).
     :param start_date: value date (放款日).
     :param repayment_day: fixed day of month for due dates (1..31).  If it differs from
         ``start_date.day`` the first due date is that day of the next month and the first
@@ -242,6 +247,9 @@ def build_schedule(
         first_days = (nominal[0] - start_date).days if broken else None
 
         def interest_for(n: int, balance: Decimal) -> Decimal:
+            if method == "daily_interest":  # every period on its actual (nominal) days
+                begin = nominal[n - 2] if n > 1 else start_date
+                return _days_interest(balance, annual_rate, (nominal[n - 1] - begin).days)
             if n == 1 and broken:
                 return _days_interest(balance, annual_rate, first_days)
             return _month_interest(balance, annual_rate)
@@ -259,7 +267,7 @@ def build_schedule(
                 plan = _plan_equal_installment(principal, annual_rate, amortising)
             elif method == "equal_principal":
                 plan = _plan_equal_principal(principal, amortising)
-            else:  # interest_only
+            else:  # interest_only, daily_interest: the whole principal at maturity
                 plan = [_ZERO] * (term_months - 1) + [principal]
             plan = [_ZERO] * (term_months - len(plan)) + plan
             balance = principal

@@ -57,7 +57,7 @@ from .signing import get_backend, verify_pdf, verify_with_backend
 log = logging.getLogger(__name__)
 
 METHOD_LABELS = {"equal_installment": "等额本息", "equal_principal": "等额本金", "interest_only": "先息后本",
-                 "bullet": "到期一次还本付息"}
+                 "bullet": "到期一次还本付息", "daily_interest": "随借随还（按日计息，按月付息，到期还本，可随时提前还本）"}
 DUE_DATE_RULE_LABELS = {"none": "还款日遇节假日不调整", "following": "还款日遇节假日顺延至下一工作日",
                         "modified_following": "还款日遇节假日顺延至下一工作日，跨月则提前至上一工作日",
                         "preceding": "还款日遇节假日提前至上一工作日"}

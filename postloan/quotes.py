@@ -35,6 +35,8 @@ ZERO = Decimal("0.00")
 # The API's modes and the prepayment rule's (data) names for the same two choices.
 MODES = {"shorten_term": "reduce_term", "lower_installment": "reduce_installment",
          "reduce_term": "reduce_term", "reduce_installment": "reduce_installment"}
+#: 随借随还: interest by the day on what is outstanding, principal at will or at maturity.
+DAILY_INTEREST = "daily_interest"
 
 
 def _round(x: Decimal) -> Decimal:
@@ -110,8 +112,8 @@ class PrepaymentTerms:
 
 def prepayment_terms(loan: Loan, on: dt.date) -> PrepaymentTerms:
     """What the contract says of prepayment on `on` (the terms fixed at opening; older loans: the product's rule):
-    allowed after the lock-in; the fee rate on the prepaid principal only where the contract names one and only
-    until its fee-free month."""
+    allowed after the lock-in (a daily-interest loan always: repaying at will is what 随借随还 means); the fee
+    rate on the prepaid principal only where the contract names one and only until its fee-free month."""
     terms = loan.prepayment_terms or {}
     if not terms:
         rule = prepayment_rule(loan.product_code)
@@ -119,6 +121,8 @@ def prepayment_terms(loan: Loan, on: dt.date) -> PrepaymentTerms:
                  "fee_free_after_months": rule.fee_free_after_months, "mode": rule.mode}
     months = months_between(loan.disbursed_on, on)
     allowed = bool(terms.get("allowed", True)) and months >= int(terms.get("lock_in_months") or 0)
+    if loan.repayment_method == DAILY_INTEREST:
+        allowed = True  # 随借随还: principal at will is the method itself; only a fee the contract names applies
     fee_rate = Decimal(str(terms.get("fee_rate") or "0"))
     if months >= int(terms.get("fee_free_after_months") or 0):
         fee_rate = Decimal("0")
@@ -155,7 +159,7 @@ def rebuilt_lines(loan: Loan, rows: list[Installment], k: int, *, principal: Dec
               "start_date": start, "repayment_day": day}
     lines = build_schedule(**common, adjust_due_date=due_date_adjuster(loan.due_date_rule or "none"))
     nominal = [x.due_date for x in build_schedule(**common)]
-    if start != loan.disbursed_on and start.day != day:
+    if method != "daily_interest" and start != loan.disbursed_on and start.day != day:
         # the period starts on a nominal due date clamped to a short month (day 31 → 30 Apr): a regular month
         regular = (_round(principal * loan.annual_rate * term / 12) if method == "bullet"
                    else _round(principal * loan.annual_rate / 12))
@@ -263,7 +267,12 @@ def prepayment_quote(*, loan: Loan, amount: Decimal, on: dt.date | None = None, 
 
 def cash_split(*, cash: Decimal, fee_rate: Decimal, day_rate: Decimal, limit: Decimal) -> Decimal:
     """The most principal `cash` prepays when each yuan of it also costs the fee and the interest it earned so far."""
+    def cost(p: Decimal) -> Decimal:
+        return p + _round(p * fee_rate) + _round(p * day_rate)
+
     prepaid = min(limit, (cash / (1 + fee_rate + day_rate)).quantize(CENT, rounding=ROUND_DOWN))
-    while prepaid > 0 and prepaid + _round(prepaid * fee_rate) + _round(prepaid * day_rate) > cash:
+    while prepaid > 0 and cost(prepaid) > cash:
         prepaid -= CENT
+    while prepaid + CENT <= limit and cost(prepaid + CENT) <= cash:  # the rounding may leave room for a cent more
+        prepaid += CENT
     return max(prepaid, ZERO)

@@ -64,6 +64,7 @@ from .policy import (
 )
 from .provisions import loan_allowance_release_for_write_off, provisions_measure
 from .quotes import (
+    DAILY_INTEREST,
     MODES,
     cash_split,
     grace_end,
@@ -602,6 +603,11 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
     else:
         due = sum(1 for inst in open_rows if inst.due_date <= paid_on)
         split = due or min(1, len(open_rows))  # nothing due yet: the current installment may be paid early
+        if not due and open_rows and loan.repayment_method == DAILY_INTEREST \
+                and amount > open_rows[0].interest - open_rows[0].paid_interest:
+            # 随借随还: more than the period's interest before anything is due repays principal at will (interest
+            # to the day on it, the period's interest recomputed on the lower balance), never interest in advance
+            split = 0
         current_rows, future = open_rows[:split], open_rows[split:]
         remaining = _allocate(current_rows, remaining, totals, allocation)
         if remaining > 0 and future:
@@ -760,6 +766,8 @@ def _prepay(*, loan: Loan, rows: list[Installment], k: int, prepaid: Decimal, on
             line, nominal = lines[j]
             row.principal = line.principal + row.paid_principal
             row.interest = line.interest + (row.interest_upfront if j == 0 else ZERO)
+            # interest already paid on the period stays charged: a lower balance never makes a negative bill
+            row.interest = max(row.interest, row.paid_interest)
             row.due_date, row.nominal_due_date = line.due_date, nominal
             row.period_start = start if j == 0 else lines[j - 1][1]
         else:

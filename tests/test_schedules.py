@@ -115,7 +115,9 @@ def test_zero_rate():
 def test_one_month_term():
     for method in METHODS:
         lines = sched("50000", rate="0.12", term=1, method=method)
-        assert rows(lines) == [(1, date(2024, 2, 10), D("50000.00"), D("500.00"), D("50500.00"), ZERO)]
+        # 随借随还 charges the month's actual days (10 Jan → 10 Feb: 31 days / 360), the others annual / 12
+        interest = D("516.67") if method == "daily_interest" else D("500.00")
+        assert rows(lines) == [(1, date(2024, 2, 10), D("50000.00"), interest, D("50000.00") + interest, ZERO)]
 
 
 def test_accepts_int_and_str_amounts():
