@@ -28,6 +28,7 @@ from loanservice.models import CalendarDay, CalendarYear, SlaTarget
 from loanservice.sla import business_calendar_changed
 from postloan.reference import seed_postloan_policy
 from underwriting.models import DataSourceConfig, PricingPolicy, QuestionnaireQuestion
+from underwriting.reference import seed_lpr
 from underwriting.selectors import scorecard_champion
 from underwriting.sources import SOURCES
 
@@ -163,6 +164,7 @@ def seed_calendar(years=range(2020, 2031)) -> list[int]:
 def seed_underwriting() -> None:
     for source in SOURCES:
         DataSourceConfig.objects.get_or_create(source=source)
+    seed_lpr()  # the published LPR history (underwriting.reference); operations add each month's in admin
     PricingPolicy.objects.get_or_create(effective_on=dt.date(2025, 5, 20), defaults=dict(
         lpr_1y=Decimal("0.030000"),
         spreads={"A": "0.0050", "B": "0.0100", "C": "0.0180", "D": "0.0300", "E": "0.0500"},
