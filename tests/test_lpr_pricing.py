@@ -20,6 +20,7 @@ from loanservice.models import AuditEvent
 from postloan.cob import cob_partition_run, cob_start
 from postloan.models import Loan, RateChange
 from postloan.services import interest_receivable
+from tests.approvals_support import fast_passwords  # noqa: F401
 from tests.contracts_support import accept, contracts_of
 from tests.factories import ApplicantFactory, FastTrackApplicationFactory, FastTrackLoanFactory, owner_view
 from underwriting.models import LoanPrimeRate, PricingPolicy
@@ -251,3 +252,42 @@ def test_a_repricing_date_inside_a_period_splits_it_old_rate_before_and_new_rate
 
     quote = payoff_quote(loan=Loan.objects.get(pk=loan.pk), on=repricing + dt.timedelta(days=days + 1))
     assert quote["interest"] == before + _r(not_due * new * (days + 1) / 360)
+
+
+def test_a_seeded_loan_template_without_the_rate_basis_gives_way_to_the_new_one_an_admins_never(org):
+    from casework.reference_data import seed_contract_templates
+    from contracts.models import ContractTemplate
+
+    seeded = ContractTemplate.objects.get(kind="loan", product=None, is_active=True)
+    old_html = seeded.html.replace("（{{ rate_basis }}）", "").replace("{{ annualised_rate_percent }}", "")
+    ContractTemplate.objects.filter(pk=seeded.pk).update(html=old_html)  # as an installation seeded before LPR pricing
+    seed_contract_templates()
+    active = ContractTemplate.objects.get(kind="loan", product=None, is_active=True)
+    assert active.version == seeded.version + 1 and "{{ rate_basis }}" in active.html
+    seed_contract_templates()  # idempotent
+    assert ContractTemplate.objects.filter(kind="loan", product=None).count() == 2
+    ContractTemplate.objects.filter(pk=active.pk).update(html=old_html, created_by=org["demo_admin"] if "demo_admin" in org else
+                                                         next(iter(org.values())))
+    seed_contract_templates()  # an admin's version is theirs
+    assert ContractTemplate.objects.filter(kind="loan", product=None).count() == 2
+
+
+@pytest.mark.usefixtures("fast_passwords")
+def test_an_approver_gives_the_annual_rate_and_the_offer_derives_the_spread_over_the_lpr(client, products, org):
+    from tests.factories import PendingApprovalFactory
+
+    application = PendingApprovalFactory(seed=48)
+    client.force_login(org["demo_branch_approver"])
+    html = client.get(f"/staff/approvals/{application.pk}/").content.decode()
+    lpr = lpr_on(application.product.lpr_tenor, dt.date.today())
+    assert 'id="rate-lpr"' in html and f"{lpr.rate * 100:.2f}%" in html[html.index('id="rate-lpr"'):][:300]
+    r = client.post(f"/staff/cases/{application.pk}/action/decide/",
+                    {"decision": "approve", "rate_percent": "4.8", "comment": "同意"})
+    assert r.status_code == 302
+    application.refresh_from_db()
+    product = application.product
+    assert application.offer_rate == D("0.048000") and application.offer_lpr_rate == lpr.rate
+    assert application.offer_lpr_date == lpr.published_on and application.offer_lpr_tenor == product.lpr_tenor
+    assert application.offer_spread_bp == (D("0.048") - lpr.rate) * 10000
+    assert application.offer_rate_type == product.rate_type
+    assert application.offer_repricing_months == (product.repricing_months if product.rate_type == "floating" else None)
