@@ -21,6 +21,7 @@ from postloan.cob import cob_partition_run, cob_start
 from postloan.models import Loan, RateChange
 from postloan.services import interest_receivable
 from tests.approvals_support import fast_passwords  # noqa: F401
+from tests.conftest import client_for
 from tests.contracts_support import accept, contracts_of
 from tests.factories import ApplicantFactory, FastTrackApplicationFactory, FastTrackLoanFactory, owner_view
 from underwriting.models import LoanPrimeRate, PricingPolicy
@@ -210,6 +211,17 @@ def test_a_floating_loan_reprices_on_its_repricing_date_only_and_accrues_at_each
     on = repricing + dt.timedelta(days=10)
     assert account_balance(account="1132", on=on, reference=ref) == interest_receivable(loan.installments.filter(settled_on__isnull=True))
 
+    # the loan's rate history: the API and the borrower's loan page
+    detail = client_for(loan.borrower).get(f"/api/v1/loans/{loan.pk}/").json()
+    assert detail["rate_type"] == "floating" and detail["next_repricing_on"] == add_months(start, 6).isoformat()
+    assert detail["rate_history"] == [{"effective_on": repricing.isoformat(), "old_rate": f"{old:.4f}", "new_rate": f"{new:.4f}",
+                                       "lpr_rate": "0.0280", "lpr_date": (start + dt.timedelta(days=20)).isoformat(),
+                                       "spread_bp": f"{spread:.2f}"}]
+    browser = Client()
+    browser.force_login(loan.borrower)
+    page = browser.get(f"/portal/loans/{loan.pk}/").content.decode()
+    assert "浮动利率，每 3 个月重定价" in page[page.index('id="rate-basis"'):][:300]
+
     # the fixed-rate loan: no repricing, the same interest on every row
     fixed.refresh_from_db()
     assert fixed.annual_rate == fixed_rate and fixed.accrued_through == on and not fixed.rate_changes.exists()
@@ -291,3 +303,18 @@ def test_an_approver_gives_the_annual_rate_and_the_offer_derives_the_spread_over
     assert application.offer_spread_bp == (D("0.048") - lpr.rate) * 10000
     assert application.offer_rate_type == product.rate_type
     assert application.offer_repricing_months == (product.repricing_months if product.rate_type == "floating" else None)
+
+
+def test_the_rate_basis_reads_in_the_readers_language():
+    from django.utils import translation
+
+    from loanservice.templatetags.display import rate_basis
+
+    offer = {"lpr_tenor": "5y", "lpr_rate": "0.0350", "lpr_date": dt.date(2025, 5, 20), "spread_bp": "-15.50",
+             "rate_type": "floating", "repricing_months": 12}
+    with translation.override("zh-hans"):
+        assert rate_basis(offer) == "按 2025年5月20日 五年期以上LPR 3.50% 减 15.5 个基点确定，浮动利率，每 12 个月重定价"
+    with translation.override("en"):
+        assert rate_basis(offer) == "5-year LPR of 20 May 2025 (3.50%) minus 15.5 basis points; floating, repriced every 12 months"
+        assert rate_basis({**offer, "rate_type": "fixed", "spread_bp": "40"}).endswith("plus 40 basis points; fixed for the life of the loan")
+    assert rate_basis({"annual_rate": "0.04"}) == ""
