@@ -133,7 +133,9 @@ def application_detail(application: LoanApplication, *, user) -> dict:
                                   "data_gaps": score.data_gaps, "limit_basis": score.limit_basis,
                                   "decision_seconds": None if score.decision_seconds is None else f"{score.decision_seconds:.3f}",
                                   "recommended_limit": money_text(score.recommended_limit),
-                                  "recommended_rate": None if score.recommended_rate is None else f"{score.recommended_rate:.4f}"})
+                                  "recommended_rate": None if score.recommended_rate is None else f"{score.recommended_rate:.4f}",
+                                  "recommended_spread_bp": None if score.recommended_spread_bp is None
+                                  else f"{score.recommended_spread_bp:.2f}"})
     return data
 
 

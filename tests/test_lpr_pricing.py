@@ -292,6 +292,8 @@ def test_an_approver_gives_the_annual_rate_and_the_offer_derives_the_spread_over
     client.force_login(org["demo_branch_approver"])
     html = client.get(f"/staff/approvals/{application.pk}/").content.decode()
     lpr = lpr_on(application.product.lpr_tenor, dt.date.today())
+    score = client_for(org["demo_branch_approver"]).get(f"/api/v1/applications/{application.pk}/").json()["score"]
+    assert D(score["recommended_rate"]) == _r4(lpr.rate + D(score["recommended_spread_bp"]) / 10000)
     assert 'id="rate-lpr"' in html and f"{lpr.rate * 100:.2f}%" in html[html.index('id="rate-lpr"'):][:300]
     r = client.post(f"/staff/cases/{application.pk}/action/decide/",
                     {"decision": "approve", "rate_percent": "4.8", "comment": "同意"})
