@@ -43,6 +43,13 @@ def validate_repayment_methods(value) -> None:
         raise ValidationError(_("未知的还款方式 / Unknown repayment methods: %(m)s（可选 / known: %(k)s）")
                               % {"m": ", ".join(unknown), "k": ", ".join(known)})
 
+#: 贷款市场报价利率 (LPR) tenors: the 1-year and the over-5-year rate the National Interbank Funding Center publishes.
+LPR_TENORS = [("1y", _("一年期LPR 1-year LPR")), ("5y", _("五年期以上LPR 5-year LPR"))]
+#: 固定利率 / 浮动利率: a floating rate is repriced every N months at the LPR then + the contract's fixed spread.
+RATE_TYPES = [("fixed", _("固定利率 fixed rate")), ("floating", _("浮动利率 floating rate"))]
+#: A spread over the LPR in basis points (may be negative), to a hundredth of a point (the rate's own precision).
+SPREAD_BP = {"max_digits": 8, "decimal_places": 2}
+
 DATA_SOURCES = [
     ("tax", _("税务 tax")),
     ("registry", _("工商登记 business registry")),
@@ -125,6 +132,14 @@ class LoanProduct(Bilingual, models.Model):
     secured = models.BooleanField(_("需抵押/担保 secured"), default=False)
     rate_floor = models.DecimalField(_("最低年利率 rate floor"), **RATE, default=Decimal("0.030000"))
     rate_cap = models.DecimalField(_("最高年利率 rate cap"), **RATE, default=Decimal("0.150000"))
+    # Rate basis (DESIGN.md "Rates"): rate = LPR of this tenor + a spread in basis points fixed for the loan's life.
+    lpr_tenor = models.CharField(_("定价基准 LPR tenor"), max_length=2, choices=LPR_TENORS, default="1y",
+                                 help_text=_("利率 = 该期限LPR + 加点 / the rate is this LPR plus the spread"))
+    rate_type = models.CharField(_("利率类型 rate type"), max_length=10, choices=RATE_TYPES, default="fixed",
+                                 help_text=_("浮动利率按重定价周期随LPR调整，加点不变 / floating: repriced at the LPR, same spread"))
+    repricing_months = models.PositiveSmallIntegerField(
+        _("重定价周期(月) repricing period (months)"), default=12, validators=[MinValueValidator(1), MaxValueValidator(120)],
+        help_text=_("浮动利率自放款日起每满此月数重定价一次 / floating: repriced every this many months from disbursement"))
     # Repayment schedule policy, used by contracts (docs/schedules.md).
     grace_months = models.PositiveSmallIntegerField(
         _("宽限期(月，只付息) grace months"), default=0,
@@ -395,6 +410,13 @@ class LoanApplication(ConcurrentTransitionMixin, models.Model):
     offer_term_months = models.PositiveSmallIntegerField(null=True, blank=True)
     offer_repayment_method = models.CharField(max_length=20, choices=REPAYMENT_METHODS, blank=True)
     offer_valid_until = models.DateField(null=True, blank=True)
+    # The offer's rate basis (DESIGN.md "Rates"): offer_rate = offer_lpr_rate + offer_spread_bp / 10000.
+    offer_lpr_tenor = models.CharField(max_length=2, choices=LPR_TENORS, blank=True)
+    offer_lpr_rate = models.DecimalField(**RATE, null=True, blank=True)
+    offer_lpr_date = models.DateField(null=True, blank=True)
+    offer_spread_bp = models.DecimalField(**SPREAD_BP, null=True, blank=True)
+    offer_rate_type = models.CharField(max_length=10, choices=RATE_TYPES, blank=True)
+    offer_repricing_months = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)

@@ -20,11 +20,14 @@ from applications.selectors import manual_negative_hits
 from applications.services import application_transition, lock_application
 from loanservice import roles
 from loanservice.audit import audit_record
+from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Notification, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
 from underwriting.models import Score
+from underwriting.selectors import lpr_on
+from underwriting.services import rate_of, spread_bp_of
 
 from . import rules as case_rules
 from .models import (
@@ -384,12 +387,34 @@ def route_decide(*, application: LoanApplication, score: Score, version: Authori
                        rule_note=rule.note if rule else "fallback", rule=rule, facts=facts)
 
 
-def _offer_set(application: LoanApplication, *, amount: Decimal, rate: Decimal, term: int) -> None:
+def _offer_set(application: LoanApplication, *, amount: Decimal, term: int, rate: Decimal | None = None,
+               spread_bp: Decimal | None = None) -> None:
+    """The offer's terms and its rate basis (DESIGN.md "Rates"): the LPR of the product's tenor last published on or
+    before the business date, and the spread in basis points. An approver names the annual rate and the spread is
+    derived (rate - LPR); the recommendation names the spread and the rate is derived (LPR + spread, within the
+    product's band)."""
+    product = application.product
+    lpr = lpr_on(product.lpr_tenor, business_date())
+    if rate is None:
+        rate = min(max(rate_of(lpr=lpr.rate, spread_bp=spread_bp), product.rate_floor), product.rate_cap)
     application.offer_amount = amount
     application.offer_rate = rate
+    application.offer_lpr_tenor, application.offer_lpr_rate, application.offer_lpr_date = lpr.tenor, lpr.rate, lpr.published_on
+    application.offer_spread_bp = spread_bp_of(rate=rate, lpr=lpr.rate)
+    application.offer_rate_type = product.rate_type
+    application.offer_repricing_months = product.repricing_months if product.rate_type == "floating" else None
     application.offer_term_months = term
     application.offer_repayment_method = application.repayment_method
     application.offer_valid_until = timezone.localdate() + dt.timedelta(days=application.product.offer_valid_days)
+
+
+def _recommended_price(score: Score | None) -> dict:
+    """The recommendation as _offer_set takes it: its spread over the LPR (older scores: their rate)."""
+    if score is None:
+        return {}
+    if score.recommended_spread_bp is not None:
+        return {"spread_bp": score.recommended_spread_bp}
+    return {"rate": score.recommended_rate} if score.recommended_rate is not None else {}
 
 
 def auto_decide(*, application: LoanApplication, score: Score, result: RouteResult) -> LoanApplication:
@@ -399,10 +424,10 @@ def auto_decide(*, application: LoanApplication, score: Score, result: RouteResu
                 **({"exposure": f"{result.facts.exposure:.2f}"} if result.facts is not None else {})}
     application.route = "auto"
     if result.route == "auto":
-        _offer_set(application, amount=application.amount, rate=score.recommended_rate, term=application.term_months)
+        _offer_set(application, amount=application.amount, term=application.term_months, **_recommended_price(score))
         application_transition(application=application, transition="approve", actor=None, reason="AUTO_APPROVE", data=versions)
         Decision.objects.create(application=application, decision="approve", automatic=True, reason_codes=["AUTO_APPROVE"],
-                                approved_amount=application.amount, rate=score.recommended_rate, term_months=application.term_months,
+                                approved_amount=application.amount, rate=application.offer_rate, term_months=application.term_months,
                                 model_version=score.model.version, matrix_version=result.matrix_version,
                                 comment=result.rule_note)
         notify(user=application.applicant, kind="decision",
@@ -850,10 +875,12 @@ def _finalise(*, application, case, decision: str, user, score: Score | None) ->
         amount = min([d.approved_amount for d in approving if d.approved_amount] or [application.amount])
         term = min([d.term_months for d in approving if d.term_months] or [application.term_months])
         rate = next((d.rate for d in reversed(final) if d.rate), None) \
-            or next((d.rate for d in reversed(approving) if d.rate), None) or (score.recommended_rate if score else None)
-        if rate is None:
+            or next((d.rate for d in reversed(approving) if d.rate), None)
+        price = {"rate": rate} if rate is not None else _recommended_price(score)
+        if not price:
             raise ApplicationError(_("请填写利率 / Give a rate."), errors={"rate": [_("此项为必填项 / This field is required.")]})
-        _offer_set(application, amount=amount, rate=rate, term=term)
+        _offer_set(application, amount=amount, term=term, **price)
+        rate = application.offer_rate
         case.approve()
         case.save()
         application_transition(application=application, transition="approve", actor=user,

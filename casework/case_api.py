@@ -21,9 +21,11 @@ from approvals.serializers import DecisionSerializer
 from casework import lifecycle
 from casework.exposure import exposure_shown
 from contracts.models import Contract
+from contracts.services import offer_annualised_rate
 from loanservice import roles
 from loanservice.api import client_ip, rule_permission
 from loanservice.audit import audit_trail
+from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import SlaClock
 from loanservice.money import money_text
@@ -79,6 +81,14 @@ def application_detail(application: LoanApplication, *, user) -> dict:
             "amount": money_text(application.offer_amount), "annual_rate": f"{application.offer_rate:.4f}",
             "term_months": application.offer_term_months, "repayment_method": application.offer_repayment_method,
             "valid_until": application.offer_valid_until,
+            # The rate basis (DESIGN.md "Rates"): annual_rate = lpr_rate + spread_bp / 10000.
+            "lpr_tenor": application.offer_lpr_tenor or None,
+            "lpr_rate": None if application.offer_lpr_rate is None else f"{application.offer_lpr_rate:.4f}",
+            "lpr_date": application.offer_lpr_date,
+            "spread_bp": None if application.offer_spread_bp is None else f"{application.offer_spread_bp:.2f}",
+            "rate_type": application.offer_rate_type or "fixed",
+            "repricing_months": application.offer_repricing_months,
+            "annualised_rate": f"{offer_annualised_rate(application, start_date=business_date()):.4f}",
         },
         "contract": contract.pk if contract else None,
         "contracts": [{"id": c.pk, "kind": c.kind, "number": c.number, "version": c.version, "status": c.status,
@@ -125,7 +135,9 @@ def application_detail(application: LoanApplication, *, user) -> dict:
                                   "data_gaps": score.data_gaps, "limit_basis": score.limit_basis,
                                   "decision_seconds": None if score.decision_seconds is None else f"{score.decision_seconds:.3f}",
                                   "recommended_limit": money_text(score.recommended_limit),
-                                  "recommended_rate": None if score.recommended_rate is None else f"{score.recommended_rate:.4f}"})
+                                  "recommended_rate": None if score.recommended_rate is None else f"{score.recommended_rate:.4f}",
+                                  "recommended_spread_bp": None if score.recommended_spread_bp is None
+                                  else f"{score.recommended_spread_bp:.2f}"})
     return data
 
 

@@ -21,14 +21,17 @@ from approvals.models import AuthorityMatrixVersion, AuthorityRule, ReasonCode
 from approvals.reference import seed_approval_policy
 from contracts.models import ContractTemplate
 from contracts.reference import seed_conditions_precedent
+from contracts.services import contract_template_check, contract_template_publish
 from ledger.reference import chart_seed, vat_seed
 from loanservice import roles
 from loanservice.bizcal import calendar_from_chinese_calendar
+from loanservice.errors import ApplicationError
 from loanservice.models import CalendarDay, CalendarYear, SlaTarget
 from loanservice.sla import business_calendar_changed
 from postloan.reference import seed_postloan_policy
 from postloan.services import schedules_recompute_for_years
 from underwriting.models import DataSourceConfig, PricingPolicy, QuestionnaireQuestion
+from underwriting.reference import seed_lpr
 from underwriting.selectors import scorecard_champion
 from underwriting.sources import SOURCES
 
@@ -166,6 +169,7 @@ def seed_calendar(years=range(2020, 2031)) -> list[int]:
 def seed_underwriting() -> None:
     for source in SOURCES:
         DataSourceConfig.objects.get_or_create(source=source)
+    seed_lpr()  # the published LPR history (underwriting.reference); operations add each month's in admin
     PricingPolicy.objects.get_or_create(effective_on=dt.date(2025, 5, 20), defaults=dict(
         lpr_1y=Decimal("0.030000"),
         spreads={"A": "0.0050", "B": "0.0100", "C": "0.0180", "D": "0.0300", "E": "0.0500"},
@@ -180,6 +184,14 @@ def seed_contract_templates() -> None:
     for kind in ("loan", "guarantee", "mortgage"):
         html = Path(settings.BASE_DIR, "templates", "contracts", f"{kind}_contract.html").read_text(encoding="utf-8")
         ContractTemplate.objects.get_or_create(kind=kind, product=None, version=1, defaults={"html": html})
+        # A seeded default that lacks a key term the contract now must state (e.g. the LPR rate basis) gives way to the
+        # file's new version; a version an admin published is never replaced, and issued contracts keep theirs.
+        active = ContractTemplate.objects.filter(kind=kind, product=None, is_active=True).order_by("-version").first()
+        if active is not None and active.created_by_id is None and active.html != html:
+            try:
+                contract_template_check(kind=kind, html=active.html)
+            except ApplicationError:
+                contract_template_publish(kind=kind, html=html, by=None, note="按新的必备条款更新 / updated to the required terms")
     seed_conditions_precedent()
 
 

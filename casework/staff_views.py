@@ -36,6 +36,7 @@ from contracts.models import Contract, DisbursementOrder
 from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
 from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
+from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.models import Branch, SlaClock, SlaTarget
 from loanservice.money import money_display
@@ -45,7 +46,7 @@ from postloan.api import loans_visible_to
 from postloan.models import CATEGORY_ORDER, FIVE_CATEGORIES, NPL_CATEGORIES, DelinquencyBucket
 from underwriting import views as underwriting_views
 from underwriting.models import COLLATERAL_KINDS
-from underwriting.selectors import application_score_of, enterprise_profile, questionnaire_for
+from underwriting.selectors import application_score_of, enterprise_profile, lpr_on, questionnaire_for
 from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
 from underwriting.services import site_visit_record
 
@@ -233,10 +234,19 @@ def review_page(request, pk):
         "visit": application.visits.first(), "questions": {q.code: q for q in questionnaire_for(application.product)},
         "show": case_display(application, detail),
         "rate_floor_pct": application.product.rate_floor * 100, "rate_cap_pct": application.product.rate_cap * 100,
+        "lpr": _lpr_today(application.product),
         "recommended_rate_pct": (Decimal(str(detail["score"]["recommended_rate"])) * 100).quantize(Decimal("0.01"))
         if (detail.get("score") or {}).get("recommended_rate") else "",
         **review_context(application, request.user),
     })
+
+
+def _lpr_today(product):
+    """The LPR an offer made today is priced over (None when the table has none: the approval then says so)."""
+    try:
+        return lpr_on(product.lpr_tenor, business_date())
+    except ApplicationError:
+        return None
 
 
 @permission_required("contracts.operate")

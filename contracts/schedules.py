@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
-__all__ = ["METHODS", "ScheduleLine", "build_schedule", "add_months"]
+__all__ = ["METHODS", "ScheduleLine", "build_schedule", "add_months", "annualised_rate"]
 
 #: 等额本息, 等额本金, 先息后本, 到期一次还本付息, 随借随还 (interest by the day, principal at will or at maturity)
 METHODS = ("equal_installment", "equal_principal", "interest_only", "bullet", "daily_interest")
@@ -295,3 +295,56 @@ def build_schedule(
                 ScheduleLine(n=n, due_date=due, principal=p, interest=i, total=p + i, balance=balance)
             )
     return lines
+
+
+# --------------------------------------------------------------------------- annualised rate
+
+
+def _months_from(start: date, end: date) -> Decimal:
+    """Whole calendar months from ``start`` to ``end``, plus the days left over / 30."""
+    months = (end.year - start.year) * 12 + end.month - start.month
+    if end.day < start.day and add_months(start, months) > end:
+        months -= 1
+    return Decimal(months) + Decimal((end - add_months(start, months)).days) / 30
+
+
+def annualised_rate(
+    *,
+    principal: Decimal,
+    annual_rate: Decimal,
+    start_date: date,
+    payments: list[tuple[date, Decimal]],
+    upfront_fees: Decimal = _ZERO,
+) -> Decimal:
+    """年化利率 (PBoC 公告〔2021〕第3号): the annualised internal rate of return of what the borrower receives and pays.
+
+    ``payments`` are (nominal due date, amount paid) of the schedule.  Interest on every schedule here is the
+    nominal rate on the outstanding balance (a month = annual / 12, a broken period actual days / 360), so without
+    fees the IRR is the nominal rate itself and that is returned exactly.  With fees charged at disbursement the
+    borrower receives ``principal - upfront_fees`` and the rate is the monthly IRR × 12 (periods in months, a broken
+    one as days / 30), found by bisection to 1e-10."""
+    principal, upfront_fees = _as_decimal(principal, "principal"), _as_decimal(upfront_fees, "upfront_fees")
+    if upfront_fees <= 0:
+        return annual_rate
+    received = principal - upfront_fees
+    if received <= 0 or not payments:
+        raise ValueError("the fees must be less than the principal and the schedule must not be empty")
+    flows = [(_months_from(start_date, due), Decimal(amount)) for due, amount in payments]
+    with localcontext() as ctx:
+        ctx.prec = _PREC
+
+        def value(monthly: Decimal) -> Decimal:
+            return sum((amount / (1 + monthly) ** t for t, amount in flows), _ZERO) - received
+
+        lo, hi = Decimal(0), Decimal("0.5")
+        if value(lo) < 0:  # pays back less than it received: no positive rate
+            return _ZERO
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if value(mid) > 0:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo < Decimal("1e-12"):
+                break
+        return ((lo + hi) / 2 * 12).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)

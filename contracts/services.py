@@ -51,7 +51,7 @@ from .models import (
     Signature,
 )
 from .pdf import pdf_sha256, render_pdf
-from .schedules import build_schedule
+from .schedules import annualised_rate, build_schedule
 from .signing import get_backend, verify_pdf, verify_with_backend
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ DEFAULT_LENDER = {"name": "示范银行股份有限公司", "uscc": "91310000MA1
 #: The named fields a template of each kind must use, so that no issued contract omits a key term.
 REQUIRED_FIELDS = {
     "loan": ["contract_number", "borrower.name", "borrower.uscc", "borrower.legal_rep_name", "lender.name", "lender.uscc",
-             "lender.legal_rep", "amount", "amount_words", "annual_rate_percent", "term_months", "repayment_method_label",
-             "purpose", "schedule", "conditions"],
+             "lender.legal_rep", "amount", "amount_words", "annual_rate_percent", "rate_basis", "annualised_rate_percent",
+             "term_months", "repayment_method_label", "purpose", "schedule", "conditions"],
     "guarantee": ["contract_number", "loan_contract_number", "guarantor.name", "guarantor.id_number", "borrower.name",
                   "borrower.uscc", "lender.name", "lender.uscc", "amount", "amount_words", "term_months"],
     "mortgage": ["contract_number", "loan_contract_number", "borrower.name", "borrower.uscc", "borrower.legal_rep_name",
@@ -278,9 +278,10 @@ def contract_terms(application: LoanApplication, *, start_date: dt.date, kind: s
     method = application.offer_repayment_method
     term = application.offer_term_months
     policy = schedule_policy(product=application.product, method=method, term_months=term)
-    schedule = build_schedule(principal=amount, annual_rate=application.offer_rate, term_months=term, method=method,
-                              start_date=start_date, grace_months=policy["grace_months"],
-                              repayment_day=policy["repayment_day"], adjust_due_date=due_date_adjuster(policy["due_date_rule"]))
+    common = {"principal": amount, "annual_rate": application.offer_rate, "term_months": term, "method": method,
+              "start_date": start_date, "grace_months": policy["grace_months"], "repayment_day": policy["repayment_day"]}
+    schedule = build_schedule(**common, adjust_due_date=due_date_adjuster(policy["due_date_rule"]))
+    nominal_dates = [line.due_date for line in build_schedule(**common)]
     bank = lender()
     terms = {
         "kind": kind,
@@ -297,6 +298,10 @@ def contract_terms(application: LoanApplication, *, start_date: dt.date, kind: s
         "amount_words": amount_to_chinese(amount),
         "annual_rate": f"{application.offer_rate:.6f}",
         "annual_rate_percent": f"{application.offer_rate * 100:.4f}".rstrip("0").rstrip("."),
+        **rate_basis(application),
+        "annualised_rate_percent": _percent(annualised_rate(
+            principal=amount, annual_rate=application.offer_rate, start_date=start_date,
+            payments=[(nominal, line.total) for nominal, line in zip(nominal_dates, schedule, strict=True)])),
         "term_months": term,
         "repayment_method": method,
         "repayment_method_label": METHOD_LABELS.get(method, method),
@@ -322,6 +327,57 @@ def contract_terms(application: LoanApplication, *, start_date: dt.date, kind: s
     if kind == "mortgage":
         terms["collateral"] = {**_collateral_terms(application), **overrides.get("collateral", {})}
     return terms
+
+
+TENOR_NAMES = {"1y": "一年期LPR", "5y": "五年期以上LPR"}
+
+
+def _percent(rate: Decimal) -> str:
+    """0.0310 → "3.10", 0.043550 → "4.355" (at least two decimals, as rates are written)."""
+    text = f"{rate * 100:.4f}".rstrip("0")
+    return text if len(text.split(".")[1]) >= 2 else f"{rate * 100:.2f}"
+
+
+def _bp(spread: Decimal) -> str:
+    return f"{abs(spread):.2f}".rstrip("0").rstrip(".")
+
+
+def _chinese_date(on: dt.date) -> str:
+    return f"{on.year}年{on.month}月{on.day}日"
+
+
+def rate_basis(application: LoanApplication) -> dict:
+    """The offer's rate basis as the contract states it (DESIGN.md "Rates"): the LPR (tenor, date, rate), the spread
+    in basis points (negative below the LPR), fixed or floating and the repricing period; ``rate_basis`` is the
+    sentence the contract prints. An offer made before rates had a basis states only its fixed rate."""
+    if application.offer_lpr_rate is None:
+        return {"lpr_tenor": "", "lpr_rate": "", "lpr_date": "", "spread_bp": "", "rate_type": "fixed", "repricing_months": None,
+                "rate_basis": "固定利率，在借款期限内固定不变"}
+    spread = application.offer_spread_bp
+    floating = application.offer_rate_type == "floating"
+    months = application.offer_repricing_months if floating else None
+    tenor = TENOR_NAMES.get(application.offer_lpr_tenor, application.offer_lpr_tenor)
+    text = (f"按 {_chinese_date(application.offer_lpr_date)} {tenor} {_percent(application.offer_lpr_rate)}% "
+            f"{'减' if spread < 0 else '加'} {_bp(spread)} 个基点确定，")
+    text += (f"浮动利率，自放款日起每 {months} 个月重定价，重定价日利率为重定价日前最近一次公布的{tenor}"
+             f"{'减' if spread < 0 else '加'} {_bp(spread)} 个基点（加点数值在借款期限内不变）" if floating
+             else "固定利率，在借款期限内固定不变")
+    return {"lpr_tenor": application.offer_lpr_tenor, "lpr_tenor_label": tenor, "lpr_rate": f"{application.offer_lpr_rate:.6f}",
+            "lpr_rate_percent": _percent(application.offer_lpr_rate), "lpr_date": application.offer_lpr_date.isoformat(),
+            "spread_bp": f"{spread:.2f}", "rate_type": application.offer_rate_type or "fixed", "repricing_months": months,
+            "rate_basis": text}
+
+
+def offer_annualised_rate(application: LoanApplication, *, start_date: dt.date) -> Decimal:
+    """年化利率 of the offer on the schedule it would have if drawn on `start_date` (no fee is charged at drawdown,
+    so it is the nominal annual rate; contracts.schedules.annualised_rate)."""
+    policy = schedule_policy(product=application.product, method=application.offer_repayment_method,
+                             term_months=application.offer_term_months)
+    lines = build_schedule(principal=application.offer_amount, annual_rate=application.offer_rate,
+                           term_months=application.offer_term_months, method=application.offer_repayment_method,
+                           start_date=start_date, grace_months=policy["grace_months"], repayment_day=policy["repayment_day"])
+    return annualised_rate(principal=application.offer_amount, annual_rate=application.offer_rate, start_date=start_date,
+                           payments=[(line.due_date, line.total) for line in lines])
 
 
 def conditions_text(application: LoanApplication) -> list[dict]:

@@ -19,6 +19,7 @@ from .models import (
     PrepaymentRule,
     ProvisionOverlay,
     ProvisionPolicy,
+    RateChange,
     RenewalOffer,
     Repayment,
     RepaymentImport,
@@ -37,14 +38,27 @@ class InstallmentInline(TabularInline):
     exclude = ["penalty_through"]
 
 
+class RateChangeInline(TabularInline):
+    """The loan's rate history (利率调整记录): written only by close of business."""
+
+    model = RateChange
+    extra = 0
+    can_delete = False
+    readonly_fields = ["effective_on", "old_rate", "new_rate", "lpr_tenor", "lpr_rate", "lpr_date", "spread_bp", "created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Loan)
 class LoanAdmin(ModelAdmin):
-    list_display = ["id", "enterprise", "principal", "outstanding_principal", "dpd", "bucket", "classification", "status"]
-    list_filter = ["status", "classification", "bucket", "branch"]
+    list_display = ["id", "enterprise", "principal", "outstanding_principal", "annual_rate", "rate_type", "dpd", "bucket",
+                    "classification", "status"]
+    list_filter = ["status", "classification", "bucket", "branch", "rate_type"]
     list_select_related = ["enterprise"]
     search_fields = ["enterprise__name", "enterprise__uscc"]
     readonly_fields = [f.name for f in Loan._meta.fields]
-    inlines = [InstallmentInline]
+    inlines = [InstallmentInline, RateChangeInline]
 
 
 # Policy as data: every change audited.

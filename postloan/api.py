@@ -74,6 +74,13 @@ def loan_detail(loan: Loan) -> dict:
                         "interest": money_text(r.interest_paid), "principal": money_text(r.principal_paid + r.prepaid_principal),
                         "fee": money_text(r.prepayment_fee), "unapplied": money_text(r.unapplied)} for r in repayments],
         "restructured_on": loan.restructured_on,
+        # The rate basis (DESIGN.md "Rates"): annual_rate = lpr_rate + spread_bp / 10000; floating rates reprice.
+        "lpr_tenor": loan.lpr_tenor or None, "lpr_rate": None if loan.lpr_rate is None else f"{loan.lpr_rate:.4f}",
+        "lpr_date": loan.lpr_date, "spread_bp": None if loan.spread_bp is None else f"{loan.spread_bp:.2f}",
+        "rate_type": loan.rate_type, "repricing_months": loan.repricing_months, "next_repricing_on": loan.next_repricing_on,
+        "rate_history": [{"effective_on": c.effective_on, "old_rate": f"{c.old_rate:.4f}", "new_rate": f"{c.new_rate:.4f}",
+                          "lpr_rate": f"{c.lpr_rate:.4f}", "lpr_date": c.lpr_date, "spread_bp": f"{c.spread_bp:.2f}"}
+                         for c in loan.rate_changes.all()],
     }
 
 

@@ -14,7 +14,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
-from applications.models import MONEY, RATE, REPAYMENT_METHODS, Enterprise, LoanApplication
+from applications.models import (
+    LPR_TENORS,
+    MONEY,
+    RATE,
+    RATE_TYPES,
+    REPAYMENT_METHODS,
+    SPREAD_BP,
+    Enterprise,
+    LoanApplication,
+)
 from contracts.models import DisbursementOrder
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
@@ -74,6 +83,16 @@ class Loan(ConcurrentTransitionMixin, models.Model):
     prepayment_terms = models.JSONField(_("合同提前还款条款 contract prepayment terms"), default=dict, blank=True,
                                         help_text="{allowed, lock_in_months, fee_rate, fee_free_after_months, mode}")
     accelerated_on = models.DateField(_("宣布提前到期日 accelerated on"), null=True, blank=True)
+    # The rate basis the contract fixes (DESIGN.md "Rates"): annual_rate = lpr_rate + spread_bp / 10000. A floating
+    # rate is repriced every repricing_months from the disbursement day at the LPR last published before that day
+    # (lpr_rate and lpr_date then name that LPR); the spread never changes; a fixed rate never changes.
+    lpr_tenor = models.CharField(_("定价基准 LPR tenor"), max_length=2, choices=LPR_TENORS, blank=True)
+    lpr_rate = models.DecimalField(_("定价LPR LPR"), **RATE, null=True, blank=True)
+    lpr_date = models.DateField(_("LPR公布日 LPR published on"), null=True, blank=True)
+    spread_bp = models.DecimalField(_("加点(基点) spread (bp)"), **SPREAD_BP, null=True, blank=True)
+    rate_type = models.CharField(_("利率类型 rate type"), max_length=10, choices=RATE_TYPES, default="fixed")
+    repricing_months = models.PositiveSmallIntegerField(_("重定价周期(月) repricing period (months)"), null=True, blank=True)
+    next_repricing_on = models.DateField(_("下一重定价日 next repricing date"), null=True, blank=True, db_index=True)
     non_accrual_since = models.DateField(_("停止计息(非应计)起始日 non-accrual since"), null=True, blank=True)
     recovered_amount = models.DecimalField(_("核销后收回 recovered after write-off"), **MONEY, default=0)
     written_off_amount = models.DecimalField(**MONEY, null=True, blank=True)
@@ -104,6 +123,30 @@ class Loan(ConcurrentTransitionMixin, models.Model):
         self.closed_on = None
 
 
+class RateChange(models.Model):
+    """One line of a floating-rate loan's rate history (利率调整记录): the repricing on `effective_on` at the LPR then
+    + the contract's spread; the new rate applies from that day."""
+
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="rate_changes")
+    effective_on = models.DateField(_("重定价日 effective on"))
+    old_rate = models.DecimalField(_("原利率 old rate"), **RATE)
+    new_rate = models.DecimalField(_("新利率 new rate"), **RATE)
+    lpr_tenor = models.CharField(max_length=2, choices=LPR_TENORS)
+    lpr_rate = models.DecimalField(_("LPR"), **RATE)
+    lpr_date = models.DateField(_("LPR公布日 LPR published on"))
+    spread_bp = models.DecimalField(_("加点(基点) spread (bp)"), **SPREAD_BP)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("利率调整 rate change")
+        verbose_name_plural = _("利率调整记录 rate changes")
+        ordering = ["loan", "effective_on"]
+        constraints = [models.UniqueConstraint(fields=["loan", "effective_on"], name="one_repricing_per_loan_and_date")]
+
+    def __str__(self) -> str:
+        return f"{self.loan_id} {self.effective_on} {self.old_rate} → {self.new_rate}"
+
+
 class Installment(models.Model):
     loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="installments")
     n = models.PositiveSmallIntegerField()
@@ -120,6 +163,9 @@ class Installment(models.Model):
     # accrues on the nominal period; the due date (moved) only says when it is payable.
     nominal_due_date = models.DateField(_("名义应还日 nominal due date"), null=True, blank=True)
     period_start = models.DateField(_("计息起始日 period start"), null=True, blank=True)
+    # A floating rate repriced inside the period: the not-yet-due principal earns the new rate from this day; what it
+    # earned before at the old rate is part of interest_upfront.
+    accrual_start = models.DateField(_("重定价后计息起始日 accrual at the new rate from"), null=True, blank=True)
     # Interest of this period charged before its due date on principal prepaid in it (interest to the day).
     interest_upfront = models.DecimalField(_("提前还款时已收本期利息 interest charged at prepayment"), **MONEY, default=0)
     compound_accrued = models.DecimalField(_("已计复利 compound interest accrued"), **MONEY, default=0)

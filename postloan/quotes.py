@@ -21,7 +21,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 from django.utils.translation import gettext as _
 
-from contracts.schedules import build_schedule
+from contracts.schedules import add_months, build_schedule
 from contracts.services import due_date_adjuster
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
@@ -57,10 +57,18 @@ def period_start(loan: Loan, rows: list[Installment], k: int) -> dt.date:
     return rows[k - 1].nominal if k else loan.disbursed_on
 
 
+def accrual_start(loan: Loan, rows: list[Installment], k: int) -> dt.date:
+    """Where row k's not-yet-due principal starts earning at the loan's current rate: the period's nominal start, or the
+    repricing date when a floating rate was repriced inside the period (what it earned before at the old rate is in
+    ``interest_upfront``)."""
+    return rows[k].accrual_start or period_start(loan, rows, k)
+
+
 def interest_to_day(loan: Loan, rows: list[Installment], k: int, on: dt.date) -> Decimal:
     """The contract interest row k's period has earned by `on`: interest already charged in the period at a
-    prepayment, plus the principal not yet due × rate × actual days since the nominal start / 360."""
-    start = period_start(loan, rows, k)
+    prepayment (or earned before a repricing inside the period), plus the principal not yet due × rate × actual days
+    since the nominal start (or that repricing) / 360."""
+    start = accrual_start(loan, rows, k)
     not_due = sum((r.principal - r.paid_principal for r in rows[k:]), ZERO)
     return rows[k].interest_upfront + _round(not_due * loan.annual_rate * max((on - start).days, 0) / 360)
 
@@ -166,10 +174,49 @@ def rebuilt_lines(loan: Loan, rows: list[Installment], k: int, *, principal: Dec
         first = lines[0]
         lines[0] = type(first)(n=first.n, due_date=first.due_date, principal=first.principal, interest=regular,
                                total=first.principal + regular, balance=first.balance)
+    repriced = accrual_start(loan, rows, k)
+    if repriced > start:
+        # repriced inside the period: the rest of it earns the new rate on actual days (the part before is upfront)
+        first = lines[0]
+        part = _round(principal * loan.annual_rate * max((nominal[0] - repriced).days, 0) / 360)
+        lines[0] = type(first)(n=first.n, due_date=first.due_date, principal=first.principal, interest=part,
+                               total=first.principal + part, balance=first.balance)
     if nominal[-1] > future[-1].nominal:
         raise ApplicationError(_("新还款计划超出合同到期日 / The new schedule would run past the contract's maturity."),
                                errors={"mode": [mode]})
     return list(zip(lines, nominal, strict=True))
+
+
+# ---------------------------------------------------------------- repricing (浮动利率重定价)
+def regular_month(start: dt.date, end: dt.date, day: int) -> bool:
+    """A period of exactly one contract month (charged annual / 12); any other is charged on actual days / 360."""
+    return add_months(end, -1, day) == start
+
+
+def repriced_interest(loan: Loan, rows: list[Installment], k: int, *, on: dt.date, old_rate: Decimal,
+                      new_rate: Decimal) -> list[tuple[Installment, Decimal, Decimal, dt.date | None]]:
+    """The interest of rows k.. (the periods not yet due on the repricing date `on`) at `new_rate` from `on`, keeping
+    their principal, due dates and maturity: row k earns `old_rate` up to `on` (kept as interest earned upfront) and
+    `new_rate` from it on actual days / 360 when `on` falls inside its period, else a regular month at `new_rate`;
+    each later row a regular month (annual / 12) or its actual days / 360, as the schedule charged it.
+    Returns (row, interest, interest_upfront, accrual_start) for each row; nothing is changed."""
+    out = []
+    day = loan.repayment_day or loan.disbursed_on.day
+    for j in range(k, len(rows)):
+        row = rows[j]
+        start = period_start(loan, rows, j)
+        not_due = sum((r.principal - r.paid_principal for r in rows[j:]), ZERO)
+        upfront, begin = row.interest_upfront, None
+        if j == k and accrual_start(loan, rows, k) < on:
+            upfront += _round(not_due * old_rate * (on - accrual_start(loan, rows, k)).days / 360)
+            begin = on
+        if begin is not None or not regular_month(start, row.nominal, day):
+            days = (row.nominal - (begin or start)).days
+            interest = _round(not_due * new_rate * max(days, 0) / 360)
+        else:
+            interest = _round(not_due * new_rate / 12)
+        out.append((row, max(upfront + interest, row.paid_interest), upfront, begin or row.accrual_start))
+    return out
 
 
 # ---------------------------------------------------------------- quotes
@@ -244,7 +291,7 @@ def prepayment_figures(loan: Loan, rows: list[Installment], *, amount: Decimal, 
     if prepaid == figures["principal"]:
         return {"on": on, "mode": mode, "principal": prepaid, "interest": figures["interest"], "fee": figures["fee"],
                 "arrears": arrears, "due_now": figures["total"], "schedule": [], "payoff": True, "current": k}
-    start = period_start(loan, rows, k)
+    start = accrual_start(loan, rows, k)
     interest = _round(prepaid * loan.annual_rate * max((on - start).days, 0) / 360)
     fee = _round(prepaid * prepayment_terms(loan, on).fee_rate)
     lines = rebuilt_lines(loan, rows, k, principal=figures["principal"] - prepaid, mode=mode)

@@ -35,7 +35,8 @@ from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import business_calendar, business_calendar_changed
 from underwriting.models import DataSnapshot, Guarantor
-from underwriting.services import snapshot_pull, source_config
+from underwriting.selectors import lpr_on
+from underwriting.services import rate_of, snapshot_pull, source_config
 from underwriting.sources import SOURCES
 
 from .models import (
@@ -47,6 +48,7 @@ from .models import (
     Installment,
     Loan,
     PostloanPolicy,
+    RateChange,
     Recovery,
     RenewalOffer,
     Repayment,
@@ -66,6 +68,7 @@ from .provisions import loan_allowance_release_for_write_off, provisions_measure
 from .quotes import (
     DAILY_INTEREST,
     MODES,
+    accrual_start,
     cash_split,
     grace_end,
     installment_accrue_penalty,
@@ -76,6 +79,7 @@ from .quotes import (
     prepayment_figures,
     prepayment_terms,
     rebuilt_lines,
+    repriced_interest,
 )
 
 CENT = Decimal("0.01")
@@ -291,23 +295,37 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
     schedules: dict[int, list[Installment]] = {x.pk: [] for x in loans}
     for inst in Installment.objects.filter(loan__in=loans, superseded=False).order_by("loan_id", "n"):
         schedules[inst.loan_id].append(inst)
-    entries, changed, moved = [], [], []
+    entries, changed, moved, repriced = [], [], [], []
     policy, cal = policy_in_force(through), business_calendar()
     for loan in loans:
         installments, cursor = schedules[loan.pk], loan.accrued_through or loan.disbursed_on
         off = loan.non_accrual_since is not None
+        penalty = compound = ZERO
         while cursor < through:
             next_due = min((i.nominal for i in installments if i.nominal > cursor), default=None)
             stop = min(through, next_due) if next_due else through
+            repricing = loan.next_repricing_on if loan.next_repricing_on and cursor < loan.next_repricing_on <= stop else None
+            stop = repricing or stop
             inst, target = _interest_target(loan, installments, stop)
             if inst is not None and target != inst.interest_accrued:
                 entries.append((_off_balance if off else _accrual)(loan, amount=target - inst.interest_accrued, on=stop,
                                                                    key=f"loan:{loan.pk}:accrual:{stop}"))
                 inst.interest_accrued = target
                 changed.append(inst)
+            if repricing:
+                # the days before the repricing date accrue penalty at the old rate, the days from it at the new
+                rate = penalty_rate(loan, policy)
+                for row in installments:
+                    if row.settled_on is None and row.due_date < stop:
+                        accrued = installment_accrue_penalty(row, on=stop, rate=rate, policy=policy, cal=cal)
+                        if any(accrued):
+                            penalty, compound = penalty + accrued[0], compound + accrued[1]
+                            changed.append(row)
+                changed.extend(_loan_reprice(loan, installments, on=stop, by=by))
+                repriced.append(loan)
             cursor = stop
         # 罚息 and 复利: overdue installments past their grace end accrue them through the date
-        rate, penalty, compound = penalty_rate(loan, policy), ZERO, ZERO
+        rate = penalty_rate(loan, policy)
         for inst in installments:
             if inst.settled_on is None and inst.due_date < through:
                 accrued = installment_accrue_penalty(inst, on=through, rate=rate, policy=policy, cal=cal)
@@ -333,7 +351,11 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
     posted = _entries_post([e for e in entries if e is not None], by=by)
     Installment.objects.bulk_update(list({id(i): i for i in changed}.values()),
                                     ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through",
-                                     "compound_accrued", "compound_exact"], batch_size=1000)
+                                     "compound_accrued", "compound_exact", "interest", "interest_upfront", "accrual_start"],
+                                    batch_size=1000)
+    for loan in {x.pk: x for x in repriced}.values():  # the few floating-rate loans repriced today
+        Loan.objects.filter(pk=loan.pk).update(annual_rate=loan.annual_rate, lpr_rate=loan.lpr_rate, lpr_date=loan.lpr_date,
+                                               next_repricing_on=loan.next_repricing_on)
     ids = [x.pk for x in loans]
     Loan.objects.filter(pk__in=ids).update(accrued_through=through)
     for loan in moved:  # the few loans that enter or leave non-accrual today
@@ -341,6 +363,33 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
     if delinquency:
         delinquency_refresh(today=through, loan_ids=ids)
     return posted
+
+
+def _loan_reprice(loan: Loan, installments: list[Installment], *, on: dt.date, by) -> list[Installment]:
+    """Reprice a floating-rate loan on its repricing date `on` (the caller holds its lock and has accrued it through
+    `on` at the old rate): the LPR of its tenor last published before `on` + the contract's spread, from `on` on; the
+    interest of the periods not yet due recomputed (principal, due dates and maturity kept); a line in the loan's rate
+    history and an audit event; the next repricing date. Returns the rows changed."""
+    lpr = lpr_on(loan.lpr_tenor, on - dt.timedelta(days=1))
+    old, new = loan.annual_rate, max(rate_of(lpr=lpr.rate, spread_bp=loan.spread_bp), ZERO)
+    k = next((j for j, row in enumerate(installments) if row.nominal > on), None)
+    changed = []
+    if k is not None and new != old:
+        for row, interest, upfront, begin in repriced_interest(loan, installments, k, on=on, old_rate=old, new_rate=new):
+            if row.settled_on is None:
+                row.interest, row.interest_upfront, row.accrual_start = interest, upfront, begin
+                changed.append(row)
+    loan.annual_rate, loan.lpr_rate, loan.lpr_date = new, lpr.rate, lpr.published_on
+    loan.next_repricing_on = repricing_date_next(loan, on)
+    RateChange.objects.update_or_create(loan=loan, effective_on=on, defaults={
+        "old_rate": old, "new_rate": new, "lpr_tenor": lpr.tenor, "lpr_rate": lpr.rate, "lpr_date": lpr.published_on,
+        "spread_bp": loan.spread_bp})
+    if not _REPLAYING.get():
+        audit_record(actor=by, action="loan.reprice", obj=loan, data={
+            "on": on.isoformat(), "old_rate": str(old), "new_rate": str(new), "lpr_tenor": lpr.tenor, "lpr_rate": str(lpr.rate),
+            "lpr_date": lpr.published_on.isoformat(), "spread_bp": str(loan.spread_bp), "rows": [r.n for r in changed],
+            "next_repricing_on": loan.next_repricing_on.isoformat() if loan.next_repricing_on else None})
+    return changed
 
 
 def loan_close_through(*, loan: Loan, through: dt.date, by=None) -> int:
@@ -380,11 +429,36 @@ def _contract_terms(application, on: dt.date) -> dict:
     stated = (contract.terms or {}).get("penalty_markup") if contract is not None else None
     markup = Decimal(str(stated)) if stated not in (None, "") else policy_in_force(on).penalty_rate_markup
     rule = prepayment_rule(application.product.code)
-    return {"repayment_day": policy.get("repayment_day"), "due_date_rule": policy.get("due_date_rule") or "none",
+    return {"basis": _rate_basis(application, (contract.terms or {}) if contract is not None else {}),
+            "repayment_day": policy.get("repayment_day"), "due_date_rule": policy.get("due_date_rule") or "none",
             "grace_months": policy.get("grace_months") or 0,
             "penalty_markup": min(max(markup, PENALTY_MARKUP_MIN), PENALTY_MARKUP_MAX),
             "prepayment_terms": {"allowed": rule.allowed, "lock_in_months": rule.lock_in_months, "fee_rate": str(rule.fee_rate),
                                  "fee_free_after_months": rule.fee_free_after_months, "mode": rule.mode}}
+
+
+def _rate_basis(application, terms: dict) -> dict:
+    """The rate basis the loan contract states (its terms; an older contract without one: the offer's)."""
+    if terms.get("lpr_rate"):
+        return {"lpr_tenor": terms["lpr_tenor"], "lpr_rate": Decimal(terms["lpr_rate"]),
+                "lpr_date": dt.date.fromisoformat(terms["lpr_date"]), "spread_bp": Decimal(terms["spread_bp"]),
+                "rate_type": terms.get("rate_type") or "fixed", "repricing_months": terms.get("repricing_months")}
+    if application.offer_lpr_rate is not None:
+        return {"lpr_tenor": application.offer_lpr_tenor, "lpr_rate": application.offer_lpr_rate,
+                "lpr_date": application.offer_lpr_date, "spread_bp": application.offer_spread_bp,
+                "rate_type": application.offer_rate_type or "fixed", "repricing_months": application.offer_repricing_months}
+    return {"rate_type": "fixed"}
+
+
+def repricing_date_next(loan: Loan, after: dt.date) -> dt.date | None:
+    """The first repricing date after `after` of a floating-rate loan: every repricing_months from the disbursement day
+    (the same day of the month, the month's last day when it has none); None for a fixed rate or past maturity."""
+    if loan.rate_type != "floating" or not loan.repricing_months:
+        return None
+    n = 1
+    while (on := add_months(loan.disbursed_on, n * loan.repricing_months)) <= after:
+        n += 1
+    return on if on < loan.maturity_date else None
 
 
 def loan_open(*, order: DisbursementOrder, by) -> Loan:
@@ -405,8 +479,11 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
         repayment_method=application.offer_repayment_method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
         outstanding_principal=order.amount, accrued_through=disbursed_on,
         repayment_day=terms["repayment_day"] or disbursed_on.day, due_date_rule=terms["due_date_rule"],
-        penalty_markup=terms["penalty_markup"], prepayment_terms=terms["prepayment_terms"],
+        penalty_markup=terms["penalty_markup"], prepayment_terms=terms["prepayment_terms"], **terms["basis"],
     )
+    if loan.rate_type == "floating":
+        loan.next_repricing_on = repricing_date_next(loan, disbursed_on)
+        Loan.objects.filter(pk=loan.pk).update(next_repricing_on=loan.next_repricing_on)
     Installment.objects.bulk_create([
         Installment(loan=loan, n=line.n, due_date=line.due_date, principal=line.principal, interest=line.interest,
                     nominal_due_date=nominal[k], period_start=nominal[k - 1] if k else disbursed_on)
@@ -418,7 +495,9 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
     SurveyResponse.objects.get_or_create(loan=loan, trigger="disbursement")
     audit_record(actor=by, action="loan.open", obj=loan, to_state=loan.status,
                  data={"application": application.pk, "principal": str(loan.principal), "installments": len(lines),
-                       "penalty_markup": str(loan.penalty_markup)})
+                       "penalty_markup": str(loan.penalty_markup), "annual_rate": str(loan.annual_rate),
+                       "rate_type": loan.rate_type, "spread_bp": None if loan.spread_bp is None else str(loan.spread_bp),
+                       "next_repricing_on": loan.next_repricing_on.isoformat() if loan.next_repricing_on else None})
     return loan
 
 
@@ -616,7 +695,7 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
             else:
                 mode = terms.mode
                 k2 = rows.index(future[0])
-                days = max((paid_on - period_start(loan, rows, k2)).days, 0)
+                days = max((paid_on - accrual_start(loan, rows, k2)).days, 0)
                 not_due = sum((r.principal - r.paid_principal for r in future), ZERO)
                 prepaid = cash_split(cash=remaining, fee_rate=terms.fee_rate, day_rate=loan.annual_rate * days / 360,
                                      limit=not_due)
@@ -714,10 +793,11 @@ def _payment_post(loan: Loan, *, repayment: Repayment, accrual: Decimal, penalty
           settlement=("Cr", unapplied))
 
 
-ROW_FIELDS = ("n", "due_date", "nominal_due_date", "period_start", "principal", "interest", "interest_upfront",
+ROW_FIELDS = ("n", "due_date", "nominal_due_date", "period_start", "accrual_start", "principal", "interest", "interest_upfront",
               "paid_principal", "paid_interest", "paid_penalty", "paid_compound", "penalty_accrued", "penalty_exact",
               "penalty_through", "compound_accrued", "compound_exact", "interest_accrued", "settled_on", "superseded")
-LOAN_FIELDS = ("outstanding_principal", "maturity_date", "status", "closed_on", "accrued_through", "non_accrual_since")
+LOAN_FIELDS = ("outstanding_principal", "maturity_date", "status", "closed_on", "accrued_through", "non_accrual_since",
+               "annual_rate", "lpr_rate", "lpr_date", "next_repricing_on")
 
 
 def _json(value):
@@ -752,7 +832,7 @@ def _prepay(*, loan: Loan, rows: list[Installment], k: int, prepaid: Decimal, on
     now (row k's interest charged at prepayment), the contract's fee on it, and rows k.. are rebuilt in place to the
     contract (repayment day, holiday rule, never past maturity); rows the shorter term leaves out are kept,
     superseded. Returns (interest, fee)."""
-    days = max((on - period_start(loan, rows, k)).days, 0)
+    days = max((on - accrual_start(loan, rows, k)).days, 0)
     interest = _round(prepaid * loan.annual_rate * days / 360)
     fee = _round(prepaid * fee_rate)
     not_due = sum((r.principal - r.paid_principal for r in rows[k:]), ZERO)

@@ -22,6 +22,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from applications.models import LoanProduct
 from ledger.models import JournalLine
 from ledger.selectors import account_balance, trial_balance
 from loanservice.business_date import business_date, business_date_set
@@ -31,6 +32,7 @@ from postloan.models import Loan, PostloanPolicy
 from postloan.quotes import payoff_quote
 from tests.factories import ApplicantFactory, FastTrackLoanFactory
 from tests.test_loan_servicing import DISBURSED
+from underwriting.models import LoanPrimeRate
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -41,13 +43,23 @@ def _at(day: dt.date):
     return time_machine.travel(dt.datetime.combine(day, dt.time(12)), tick=False)
 
 
-@pytest.mark.parametrize("method", ["equal_installment", "daily_interest"])
-def test_the_loan_book_stays_whole_through_random_lives(products, org, method):
+# LPR publications after DISBURSED, up and down, for the floating-rate lives (repriced inside their periods)
+LPR_PATH = [("2026-01-20", "0.029000"), ("2026-02-24", "0.032000"), ("2026-03-20", "0.027500"), ("2026-04-20", "0.034000"),
+            ("2026-06-22", "0.026000"), ("2026-09-21", "0.031000")]
+
+
+@pytest.mark.parametrize(("method", "rate_type"), [("equal_installment", "fixed"), ("equal_installment", "floating"),
+                                                   ("daily_interest", "fixed"), ("daily_interest", "floating")])
+def test_the_loan_book_stays_whole_through_random_lives(products, org, method, rate_type):
     PostloanPolicy.objects.update(accelerate_needs_approval=True)
     ops, risk, approver = org["demo_ops"], org["demo_risk"], org["demo_branch_approver"]
     if method not in products["xinmiaodai"].repayment_methods:  # 随借随还: principal at will, interest by the day
         products["xinmiaodai"].repayment_methods = [*products["xinmiaodai"].repayment_methods, method]
         products["xinmiaodai"].save()
+    if rate_type == "floating":  # repriced every 2 months from the 31st, repayment day the 15th: inside a period
+        LoanProduct.objects.filter(code="xinmiaodai").update(rate_type="floating", repricing_months=2, repayment_day=15)
+        for on, rate in LPR_PATH:
+            LoanPrimeRate.objects.create(tenor="1y", published_on=dt.date.fromisoformat(on), rate=D(rate))
     # Every life starts from the same freshly disbursed loan: each example runs inside a savepoint rolled back at
     # its end, so hypothesis sees the same world each time it replays or shrinks one.
     with time_machine.travel(dt.datetime.combine(DISBURSED, dt.time(2)), tick=False):
@@ -80,7 +92,10 @@ def test_the_loan_book_stays_whole_through_random_lives(products, org, method):
         def close_of_business(self, days):
             seen("close_of_business")
             until = self.today + dt.timedelta(days=days - 1)
-            services.loan_close_through(loan=self._fresh(), through=until)
+            rate = self._fresh().annual_rate
+            services.loan_close_through(loan=self.loan, through=until)
+            if self._fresh().annual_rate != rate:
+                seen("reprice")
             self.today = until + dt.timedelta(days=1)
             business_date_set(self.today)
 
@@ -182,6 +197,15 @@ def test_the_loan_book_stays_whole_through_random_lives(products, org, method):
             assert sum((r.principal - r.paid_principal for r in live), D(0)) == loan.outstanding_principal >= 0
 
         @invariant()
+        def the_rate_is_the_lpr_plus_the_fixed_spread(self):
+            loan = self._fresh()
+            assert loan.rate_type == rate_type
+            assert loan.annual_rate == max(loan.lpr_rate + loan.spread_bp / 10000, D(0))
+            assert loan.spread_bp == fresh.spread_bp  # fixed for the life of the loan
+            if rate_type == "fixed":
+                assert loan.annual_rate == fresh.annual_rate and not loan.rate_changes.exists()
+
+        @invariant()
         def cash_is_neither_lost_nor_counted_twice(self):
             loan = self._fresh()
             ref, on = f"loan:{loan.pk}", business_date()
@@ -202,6 +226,7 @@ def test_the_loan_book_stays_whole_through_random_lives(products, org, method):
     print("steps", steps)
     # the machine reached every kind of step (derandomized: the same lives on every run)
     assert {"close_of_business", "repay", "prepay", "reverse", "accelerate", "write_off", "recover"} <= set(steps)
+    assert ("reprice" in steps) == (rate_type == "floating")
 
 
 def test_a_reversal_is_refused_where_the_replay_cannot_reach(products, org):

@@ -12,6 +12,7 @@ from .models import (
     DataSnapshot,
     DataSourceConfig,
     Guarantor,
+    LoanPrimeRate,
     ModelRiskPolicy,
     PDTermStructure,
     PricingPolicy,
@@ -110,6 +111,16 @@ class PDTermStructureAdmin(ModelAdmin):
 @admin.register(PricingPolicy)
 class PricingPolicyAdmin(AuditedAdmin):
     list_display = ["effective_on", "lpr_1y", "spreads", "revenue_share", "tax_multiple", "debt_share", "collateral_ltv"]
+
+
+@admin.register(LoanPrimeRate)
+class LoanPrimeRateAdmin(AuditedAdmin):
+    """运营每月20日（遇节假日顺延）录入当月公布的LPR / Operations enter each month's publication."""
+
+    list_display = ["published_on", "tenor", "rate"]
+    list_filter = ["tenor"]
+    date_hierarchy = "published_on"
+    ordering = ["-published_on", "tenor"]
 
 
 @admin.register(QuestionnaireQuestion)

@@ -14,8 +14,10 @@ from django.utils.translation import gettext_lazy as _
 
 from applications.models import (
     DATA_SOURCES,
+    LPR_TENORS,
     MONEY,
     RATE,
+    SPREAD_BP,
     ApplicationDocument,
     Bilingual,
     DocumentRequirement,
@@ -134,6 +136,8 @@ class Score(models.Model):
     snapshots = models.ManyToManyField(DataSnapshot, blank=True)
     recommended_limit = models.DecimalField(**MONEY, null=True, blank=True)
     recommended_rate = models.DecimalField(**RATE, null=True, blank=True)
+    # The recommendation proper: a spread over the product's LPR (the rate above is that LPR on the scoring day + it).
+    recommended_spread_bp = models.DecimalField(**SPREAD_BP, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -162,11 +166,35 @@ def default_ltv_by_kind() -> dict:
             "deposit": "0.90", "other": "0.30"}
 
 
+class LoanPrimeRate(models.Model):
+    """贷款市场报价利率 (LPR) as published: one row per tenor and publication. Published on the 20th of each month at
+    9:00, on the next business day when the 20th is not one; ``published_on`` is the actual date. Operations add
+    each month's figures in admin (docs/contracts.md "Rates"); rows are never edited once a contract used them."""
+
+    tenor = models.CharField(_("期限 tenor"), max_length=2, choices=LPR_TENORS)
+    published_on = models.DateField(_("公布日 published on"),
+                                    help_text=_("实际公布日（每月20日，遇节假日顺延）/ the actual date (the 20th, or the next business day)"))
+    rate = models.DecimalField(_("利率 rate"), **RATE, validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("0.5"))],
+                               help_text=_("小数，0.030000 即 3.00% / a fraction: 0.030000 is 3.00 %"))
+
+    class Meta:
+        verbose_name = _("贷款市场报价利率 LPR")
+        verbose_name_plural = _("贷款市场报价利率 LPR")
+        ordering = ["-published_on", "tenor"]
+        constraints = [models.UniqueConstraint(fields=["tenor", "published_on"], name="uniq_lpr_per_tenor_and_date")]
+
+    def __str__(self) -> str:
+        return f"LPR {self.tenor} {self.published_on} {self.rate * 100:.2f}%"
+
+
 class PricingPolicy(models.Model):
-    """LPR and spreads by grade (rate = LPR + spread), and the limit formula's factors."""
+    """Spreads by grade over the product's LPR (rate = LPR + spread; the LPR itself comes from LoanPrimeRate), and
+    the limit formula's factors."""
 
     effective_on = models.DateField(unique=True)
-    lpr_1y = models.DecimalField(_("一年期LPR"), **RATE)
+    lpr_1y = models.DecimalField(_("一年期LPR(资金成本参考) 1-year LPR (funding reference)"), **RATE,
+                                 help_text=_("仅作营销收益测算的资金成本参考；定价用LPR表 / only the marketing margin's "
+                                             "reference; pricing reads the LPR table"))
     spreads = models.JSONField(_("按评级加点 spread by grade"), default=dict, help_text='{"A": "0.0050", ...}')
     revenue_share = models.DecimalField(_("营收比例 share of revenue"), max_digits=5, decimal_places=4, default=Decimal("0.25"))
     tax_multiple = models.DecimalField(_("纳税倍数 multiple of tax paid"), max_digits=6, decimal_places=2, default=Decimal("8"))

@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from applications.models import Enterprise, LoanApplication, LoanProduct
+from applications.models import LPR_TENORS, Enterprise, LoanApplication, LoanProduct
+from loanservice.errors import ApplicationError
 from loanservice.models import AuditEvent
 
 from . import charts
@@ -21,12 +22,26 @@ from .models import (
     Collateral,
     DataSnapshot,
     Guarantor,
+    LoanPrimeRate,
     QuestionnaireQuestion,
     Score,
     ScorecardModel,
 )
 from .scorecard import DIMENSIONS
 from .sources import SOURCE_LABELS, SOURCES
+
+
+def lpr_on(tenor: str, on: dt.date) -> LoanPrimeRate:
+    """The LPR of `tenor` last published on or before `on` (贷款市场报价利率, from the LPR table)."""
+    if tenor not in dict(LPR_TENORS):
+        raise ApplicationError(_("未知的LPR期限 %(t)s / Unknown LPR tenor %(t)s.") % {"t": tenor}, errors={"lpr_tenor": [tenor]})
+    found = LoanPrimeRate.objects.filter(tenor=tenor, published_on__lte=on).order_by("-published_on").first()
+    if found is None:
+        label = dict(LPR_TENORS)[tenor]
+        raise ApplicationError(
+            _("%(d)s 及之前没有已公布的%(t)s，请运营人员在后台录入 / No %(t)s was published on or before %(d)s: operations "
+              "must enter it in the admin.") % {"d": on.isoformat(), "t": label}, errors={"lpr": [on.isoformat()]})
+    return found
 
 
 def latest_snapshot(enterprise: Enterprise, source: str) -> DataSnapshot | None:

@@ -26,6 +26,7 @@ from applications.models import (
 )
 from applications.services import prescreen_run
 from loanservice.audit import audit_record, audit_record_many
+from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 
 from . import providers as provider_lib
@@ -46,7 +47,13 @@ from .models import (
     ScorecardModel,
     SiteVisit,
 )
-from .selectors import latest_ok_snapshots, questionnaire_for, scorecard_challenger, scorecard_champion
+from .selectors import (
+    latest_ok_snapshots,
+    lpr_on,
+    questionnaire_for,
+    scorecard_challenger,
+    scorecard_champion,
+)
 from .sources import SOURCES, validate_payload
 
 log = logging.getLogger(__name__)
@@ -313,11 +320,33 @@ def pricing_policy(on: dt.date | None = None) -> PricingPolicy:
     return policy
 
 
-def rate_recommend(*, grade: str, product, policy: PricingPolicy) -> Decimal:
-    """Rate = LPR + spread by grade, within the product's floor and cap."""
+BP = Decimal("10000")  # basis points in 1 (a spread of 135 bp is 0.0135)
+
+
+def spread_bp_of(*, rate: Decimal, lpr: Decimal) -> Decimal:
+    """The spread in basis points that puts `rate` over `lpr` (negative below it), to a hundredth of a point."""
+    return ((rate - lpr) * BP).quantize(Decimal("0.01"))
+
+
+def rate_of(*, lpr: Decimal, spread_bp: Decimal) -> Decimal:
+    """Rate = LPR + spread (basis points / 10000)."""
+    return (lpr + Decimal(spread_bp) / BP).quantize(Decimal("0.000001"))
+
+
+def price_recommend(*, grade: str, product, policy: PricingPolicy, on: dt.date | None = None) -> dict:
+    """The recommended price as a spread over the LPR of the product's tenor last published on or before `on` (the
+    business date): the grade's spread, the rate kept within the product's floor and cap (the spread follows).
+    → {lpr_tenor, lpr_rate, lpr_date, spread_bp, rate}."""
+    lpr = lpr_on(product.lpr_tenor, on or business_date())
     spread = Decimal(str(policy.spreads.get(grade, policy.spreads.get("E", "0.06"))))
-    rate = policy.lpr_1y + spread
-    return min(max(rate, product.rate_floor), product.rate_cap).quantize(Decimal("0.000001"))
+    rate = min(max(lpr.rate + spread, product.rate_floor), product.rate_cap).quantize(Decimal("0.000001"))
+    return {"lpr_tenor": lpr.tenor, "lpr_rate": lpr.rate, "lpr_date": lpr.published_on,
+            "spread_bp": spread_bp_of(rate=rate, lpr=lpr.rate), "rate": rate}
+
+
+def rate_recommend(*, grade: str, product, policy: PricingPolicy, on: dt.date | None = None) -> Decimal:
+    """Rate = the product's LPR + the grade's spread, within the product's floor and cap."""
+    return price_recommend(grade=grade, product=product, policy=policy, on=on)["rate"]
 
 
 def collateral_value(application: LoanApplication) -> Decimal:
@@ -368,13 +397,15 @@ def _reasons(result) -> list[dict]:
 def _score_with(model: ScorecardModel, application, features, payloads, missing, gaps, *, shadow: bool, policy) -> Score:
     result = scorecard.score_one(model.compiled(), features)
     basis = {} if shadow else limit_breakdown(application=application, payloads=payloads, policy=policy)
+    price = None if shadow else price_recommend(grade=result.grade, product=application.product, policy=policy)
     score, _created = Score.objects.get_or_create(
         application=application, model=model,
         defaults=dict(
             is_shadow=shadow, points=result.points, grade=result.grade, pd=result.pd, dimensions=result.dimensions,
             reasons=_reasons(result), features=features, missing_sources=missing, data_gaps=gaps, limit_basis=basis,
             recommended_limit=Decimal(basis["limit"]) if basis else None,
-            recommended_rate=None if shadow else rate_recommend(grade=result.grade, product=application.product, policy=policy),
+            recommended_rate=None if shadow else price["rate"],
+            recommended_spread_bp=None if shadow else price["spread_bp"],
         ),
     )
     return score

@@ -77,6 +77,8 @@ PRODUCTS = [
         "customers": "有房产可抵押的小微企业", "customers_en": "Small and micro firms with property to pledge",
         "min_amount": "100000", "max_amount": "10000000", "min_term_months": 12, "max_term_months": 60,
         "repayment_methods": ALL_METHODS, "fast_track": False, "rate_floor": "0.032000", "rate_cap": "0.080000",
+        # 1 to 5 years: a floating rate over the 1-year LPR, repriced every 12 months from the disbursement day
+        "lpr_tenor": "1y", "rate_type": "floating", "repricing_months": 12,
         "checklist": [
             ("business_licence", "营业执照", "Business licence", True, None, [], ["pdf", "jpeg", "png"], "registry", "电子证照，无需上传", "e-licence"),
             ("property_certificate", "不动产权证书", "Property certificate", True, None, [], ["pdf", "jpeg", "png"], "", "抵押物权属证明", "Proof of title of the collateral"),

@@ -4,6 +4,7 @@ durations and codes → names, in the reader's language (docs/frontend.md).
     {{ loan.principal|money }}            ¥1,234,567.89
     {{ amount|cny:2 }}                    1,234,567.89   (no currency sign, e.g. in a table column headed 元)
     {{ offer.rate|rate }}                 3.50%          (an annual rate kept as a fraction, 0.0350)
+    {{ offer|rate_basis }}                按 2025年5月20日 一年期LPR 3.00% 加 50 个基点确定，固定利率
     {{ share|percent }}                   35.0%          (a fraction, 0.35)
     {{ when|day }}                        2027年1月7日 / 7 Jan 2027
     {{ when|daytime }}                    2027年1月7日 14:05 / 7 Jan 2027 14:05 (aware → local time)
@@ -74,6 +75,27 @@ def rate(value, decimals=2):
 
 # The intake pages' older name for `rate`.
 register.filter("rate_pct", rate)
+
+
+@register.filter
+def rate_basis(offer):
+    """The rate basis of an offer or a loan ({lpr_tenor, lpr_rate, lpr_date, spread_bp, rate_type, repricing_months})
+    as a sentence: "按 2025年5月20日 一年期LPR 3.00% 加 50 个基点确定，固定利率" / "1-year LPR of 20 May 2025 (3.00%)
+    plus 50 basis points; fixed rate"; "" when it has no basis."""
+    if not offer or _decimal(offer.get("lpr_rate")) is None:
+        return ""
+    spread = _decimal(offer.get("spread_bp")) or Decimal("0")
+    points = f"{abs(spread):.2f}".rstrip("0").rstrip(".")
+    floating = offer.get("rate_type") == "floating"
+    months = offer.get("repricing_months")
+    if _english():
+        tenor = "1-year LPR" if offer.get("lpr_tenor") == "1y" else "5-year LPR"
+        text = (f"{tenor} of {day(offer.get('lpr_date'))} ({rate(offer.get('lpr_rate'))}) "
+                f"{'minus' if spread < 0 else 'plus'} {points} basis points; ")
+        return text + (f"floating, repriced every {months} months" if floating else "fixed for the life of the loan")
+    tenor = "一年期LPR" if offer.get("lpr_tenor") == "1y" else "五年期以上LPR"
+    text = f"按 {day(offer.get('lpr_date'))} {tenor} {rate(offer.get('lpr_rate'))} {'减' if spread < 0 else '加'} {points} 个基点确定，"
+    return text + (f"浮动利率，每 {months} 个月重定价" if floating else "固定利率")
 
 
 @register.filter
