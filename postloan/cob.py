@@ -4,6 +4,9 @@ The open loans are split into partitions of loan-id ranges when the run starts; 
 any number of workers close them in parallel. A partition is resumable: each loan is closed in its own transaction
 under its row lock, and a loan already closed through `until` is skipped, so a task that a dead worker leaves
 half-done is simply run again. The last partition to finish moves the business date to `until` + 1.
+
+Each chunk first auto-debits what is due on each date of the run (`postloan.autodebit`, with no row lock held while
+core banking answers), then closes the loans under their locks (overdue, accrual, penalty, provisions).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from loanservice.business_date import business_date, business_date_set, simulate
 from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 
+from .autodebit import autodebit_chunk
 from .models import CobPartition, CobReconciliation, CobRun, Loan
 from .monitoring import delinquency_refresh
 from .provisions import month_end_within, provisions_measure
@@ -86,6 +90,10 @@ def cob_partition_run(*, partition_id: int) -> dict:
     with posting_batch():
         for k in range(0, len(ids), CHUNK):
             chunk = ids[k:k + CHUNK]
+            day = run.from_date
+            while day <= run.until:  # step 1, 自动扣款: core banking asked before the chunk is locked, each day once
+                autodebit_chunk(loan_ids=chunk, on=day)
+                day += dt.timedelta(days=1)
             with transaction.atomic():  # a chunk of loans under their row locks (in id order: partitions never overlap)
                 loans = list(Loan.objects.select_for_update(of=("self",)).filter(pk__in=chunk).order_by("pk"))
                 loans_close_through(loans=loans, through=run.until, delinquency=False)  # skips those already through
