@@ -158,7 +158,7 @@ def autodebit_summary(*, on: dt.date) -> dict:
     return {"on": on, "count": sum(x["count"] for x in by_status.values()),
             "requested": sum((x["requested"] for x in by_status.values()), ZERO),
             "debited": sum((x["debited"] for x in by_status.values()), ZERO),
-            "by_status": [{"status": status, **by_status[status]} for status in AutoDebitAttempt.Status.values
-                          if status in by_status],
+            "by_status": [{"status": status, "label": AutoDebitAttempt.Status(status).label, **by_status[status]}
+                          for status in AutoDebitAttempt.Status.values if status in by_status],
             "failures": list(rows.exclude(status=AutoDebitAttempt.Status.DEBITED)
                              .select_related("loan__enterprise").order_by("loan_id")[:100])}
