@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -11,7 +12,7 @@ from rest_framework.views import APIView
 
 from loanservice.api import rule_permission
 from loanservice.money import money_text
-from loanservice.roles import can
+from loanservice.roles import can, permission_check
 
 from .models import CoreFile
 from .selectors import trial_balance
@@ -82,9 +83,7 @@ def _visible(request):
 class CoreFileListView(APIView):
     """对账文件: upload the core's daily file (operations, integration) and list the reconciliations."""
 
-    def get_permissions(self):
-        perm = "ledger.upload_core_file" if self.request.method == "POST" else "ledger.core_files"
-        return [rule_permission(perm)()]
+    permission_classes = [rule_permission("ledger.core_files")]  # and, to upload, ledger.upload_core_file
 
     @extend_schema(responses=CoreFileSerializer(many=True))
     def get(self, request):
@@ -93,6 +92,9 @@ class CoreFileListView(APIView):
 
     @extend_schema(request={"multipart/form-data": CoreFileUpload}, responses={201: CoreFileSerializer})
     def post(self, request):
+        permission_check(request.user, "ledger.upload_core_file",
+                         message=_("只有运营或系统对接账户可以上传对账文件 / Only operations or the integration account upload "
+                                   "the core's daily file."))
         upload = CoreFileUpload(data=request.data)
         upload.is_valid(raise_exception=True)
         handle = upload.validated_data["file"]
