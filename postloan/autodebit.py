@@ -99,8 +99,9 @@ def _ask(attempts: list[AutoDebitAttempt]) -> dict[int, DebitResult | str]:
     return answers
 
 
-def _apply(attempt: AutoDebitAttempt, loan: Loan, answer: DebitResult | str) -> None:
-    """Under the loan's lock: book what came as a repayment on the attempt's date and finish the attempt."""
+def _apply(attempt: AutoDebitAttempt, loan: Loan, answer: DebitResult | str, *, paid_on: dt.date | None = None) -> None:
+    """Under the loan's lock: book what came as a repayment (on the attempt's date, or on `paid_on` for an attempt
+    the core answers only later) and finish the attempt."""
     attempt.finished_at = timezone.now()
     if isinstance(answer, str):
         attempt.status, attempt.error = AutoDebitAttempt.Status.ERROR, answer
@@ -115,7 +116,7 @@ def _apply(attempt: AutoDebitAttempt, loan: Loan, answer: DebitResult | str) -> 
                           else AutoDebitAttempt.Status.PARTIAL)
         try:
             with transaction.atomic():
-                attempt.repayment, _created = repayment_record(loan=loan, amount=answer.debited, paid_on=attempt.on,
+                attempt.repayment, _created = repayment_record(loan=loan, amount=answer.debited, paid_on=paid_on or attempt.on,
                                                                reference=attempt.reference, by=None, channel="auto_debit")
         except (ApplicationError, Conflict) as exc:  # e.g. the loan was paid off meanwhile: the money awaits return
             attempt.error = (_("已扣款但未能入账，待退回：%(e)s / Debited but not applied, to be returned: %(e)s")
@@ -123,30 +124,56 @@ def _apply(attempt: AutoDebitAttempt, loan: Loan, answer: DebitResult | str) -> 
     attempt.save(update_fields=["status", "debited", "core_reference", "error", "repayment", "finished_at"])
 
 
-def autodebit_chunk(*, loan_ids: list[int], on: dt.date) -> dict:
-    """Auto-debit the loans of a chunk for `on` (close of business, before the chunk's close); see the module."""
-    ids = _candidates(loan_ids, on)
-    if not ids:
-        return {"on": on, "asked": 0}
-    with transaction.atomic():  # bring them to the day before (accrual, penalty) so a debit on `on` finds them as a payment would
+def _bring_to_eve(ids: list[int], on: dt.date) -> list[Loan]:
+    """Close the loans through the day before `on` (accrual, penalty) so a debit on `on` finds them as a payment
+    would: a short transaction under their locks, nothing asked of anyone."""
+    with transaction.atomic():
         loans = list(Loan.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
         loans_close_through(loans=loans, through=on - dt.timedelta(days=1), delinquency=False)
-    attempts = _attempts_open(loans, on)
-    answers = _ask(attempts)  # the network: no transaction open, no row locked
+    return loans
+
+
+def _apply_all(attempts: list[AutoDebitAttempt], answers: dict, *, status: str, on: dt.date) -> None:
+    """Lock the loans again, check each attempt is still waiting for this answer, apply it (one transaction)."""
     with transaction.atomic():
         locked = {x.pk: x for x in Loan.objects.select_for_update(of=("self",))
                   .filter(pk__in=[a.loan_id for a in attempts]).order_by("pk")}
         events = []
         for attempt in AutoDebitAttempt.objects.select_for_update().filter(
-                pk__in=[a.pk for a in attempts], status=AutoDebitAttempt.Status.REQUESTED).order_by("loan_id"):
-            _apply(attempt, locked[attempt.loan_id], answers[attempt.pk])
+                pk__in=[a.pk for a in attempts], status=status).order_by("loan_id"):
+            _apply(attempt, locked[attempt.loan_id], answers[attempt.pk], paid_on=on)
             events.append({"actor": None, "action": "loan.auto_debit", "obj": locked[attempt.loan_id],
                            "to_state": attempt.status,
-                           "data": {"on": on.isoformat(), "reference": attempt.reference, "requested": str(attempt.requested),
-                                    "debited": str(attempt.debited), "error": attempt.error}})
+                           "data": {"on": attempt.on.isoformat(), "booked_on": on.isoformat(), "reference": attempt.reference,
+                                    "requested": str(attempt.requested), "debited": str(attempt.debited),
+                                    "error": attempt.error}})
         if events:
             audit_record_many(events)
-    return {"on": on, "asked": len(attempts)}
+
+
+def _unanswered(loan_ids: list[int], on: dt.date) -> list[AutoDebitAttempt]:
+    """Earlier attempts the core never answered (`error`) of active loans not yet closed for `on`."""
+    return list(AutoDebitAttempt.objects.filter(loan_id__in=loan_ids, on__lt=on, status=AutoDebitAttempt.Status.ERROR,
+                                                loan__status=Loan.Status.ACTIVE)
+                .filter(Q(loan__accrued_through__lt=on) | Q(loan__accrued_through__isnull=True)).order_by("loan_id"))
+
+
+def autodebit_chunk(*, loan_ids: list[int], on: dt.date) -> dict:
+    """Auto-debit the loans of a chunk for `on` (close of business, before the chunk's close); see the module.
+    First the earlier attempts the core never answered are asked again under their own reference (the core may have
+    debited before it went silent): what it says it debited is booked on `on`, the day it became known."""
+    unanswered = _unanswered(loan_ids, on)
+    if unanswered:
+        _bring_to_eve(sorted({a.loan_id for a in unanswered}), on)
+        _apply_all(unanswered, _ask(unanswered), status=AutoDebitAttempt.Status.ERROR, on=on)
+    ids = _candidates(loan_ids, on)
+    if not ids:
+        return {"on": on, "asked": len(unanswered)}
+    loans = _bring_to_eve(ids, on)
+    attempts = _attempts_open(loans, on)
+    answers = _ask(attempts)  # the network: no transaction open, no row locked
+    _apply_all(attempts, answers, status=AutoDebitAttempt.Status.REQUESTED, on=on)
+    return {"on": on, "asked": len(unanswered) + len(attempts)}
 
 
 def autodebit_summary(*, on: dt.date) -> dict:

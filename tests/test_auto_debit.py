@@ -285,6 +285,38 @@ def test_a_core_banking_outage_is_recorded_and_the_installment_falls_overdue(loa
     assert loan.dpd == 1
 
 
+def test_an_unanswered_debit_is_asked_again_the_next_day_and_booked_then(loan, simulated, settings, monkeypatch):
+    """The core went silent after it took the money: the next close asks under the same reference, books what it
+    says it took on that day, then debits what is still due under that day's reference."""
+    from ledger.core_banking import CoreBankingError
+
+    settings.CORE_BANKING_SANDBOX_FUNDS = "full"
+    first = _first(loan)
+    debit = SandboxCoreBanking.debit
+    asked = []
+
+    def silent_once(self, **kwargs):
+        asked.append((kwargs["reference"], kwargs["amount"]))
+        if len(asked) == 1:
+            raise CoreBankingError("core banking unreachable: timed out")
+        return debit(self, **kwargs)
+
+    monkeypatch.setattr(SandboxCoreBanking, "debit", silent_once)
+    _close(first.due_date)
+    assert AutoDebitAttempt.objects.get(loan=loan).status == "error" and not Repayment.objects.exists()
+    nxt = first.due_date + dt.timedelta(days=1)
+    _close(nxt)
+    first_try = AutoDebitAttempt.objects.get(loan=loan, on=first.due_date)
+    assert asked[1] == (first_try.reference, first_try.requested)  # asked again as first asked
+    assert first_try.status == "debited" and first_try.repayment.paid_on == nxt
+    # the installment paid late by a day: its day of penalty is due under the new date's reference, and paid
+    later = AutoDebitAttempt.objects.filter(loan=loan, on=nxt).first()
+    assert later is None or later.status == "debited"
+    first.refresh_from_db()
+    assert first.settled_on is not None
+    assert reconcile(on=nxt).balanced and trial_balance(on=nxt).balanced
+
+
 def test_the_days_summary_counts_amounts_and_failures(products, org, simulated, settings):
     settings.CORE_BANKING_SANDBOX_FUNDS = "full"
     loans = [FastTrackLoanFactory(owner=ApplicantFactory(username=f"ad_sum{k}"), seed=180 + k, amount="60000.00")
