@@ -75,7 +75,7 @@ class Loan(ConcurrentTransitionMixin, models.Model):
                                         help_text="{allowed, lock_in_months, fee_rate, fee_free_after_months, mode}")
     accelerated_on = models.DateField(_("宣布提前到期日 accelerated on"), null=True, blank=True)
     auto_debit = models.BooleanField(
-        _("自动扣款授权 auto-debit authorised"), default=True,
+        _("自动扣款授权 auto-debit authorised"), default=True, db_default=True,
         help_text=_("合同授权日终从借款人结算账户扣收到期款项 / the contract lets close of business debit what is due "
                     "from the borrower's settlement account"))
     non_accrual_since = models.DateField(_("停止计息(非应计)起始日 non-accrual since"), null=True, blank=True)
