@@ -48,11 +48,14 @@ def autodebit_reference(loan_id: int, on: dt.date) -> str:
 
 def _candidates(loan_ids: list[int], on: dt.date) -> list[int]:
     """Loans of the list that authorise auto-debit, are not yet closed for `on`, have an unpaid installment due by
-    `on`, and have not been debited for `on` yet (a finished attempt is never made again)."""
+    `on` (or an attempt for `on` a crash left unanswered), and have not been debited for `on` yet (a finished attempt
+    is never made again)."""
     done = AutoDebitAttempt.objects.filter(on=on, status__in=AutoDebitAttempt.FINAL).values("loan_id")
+    unfinished = AutoDebitAttempt.objects.filter(on=on, status=AutoDebitAttempt.Status.REQUESTED).values("loan_id")
+    due = Q(installments__superseded=False, installments__settled_on__isnull=True, installments__due_date__lte=on)
     return list(Loan.objects.filter(pk__in=loan_ids, status=Loan.Status.ACTIVE, auto_debit=True)
                 .filter(Q(accrued_through__lt=on) | Q(accrued_through__isnull=True))
-                .filter(installments__superseded=False, installments__settled_on__isnull=True, installments__due_date__lte=on)
+                .filter(due | Q(pk__in=unfinished))  # an attempt a crash left unanswered is finished whatever was paid since
                 .exclude(pk__in=done).order_by("pk").values_list("pk", flat=True).distinct())
 
 
