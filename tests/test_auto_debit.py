@@ -333,6 +333,31 @@ def test_the_days_summary_counts_amounts_and_failures(products, org, simulated, 
     assert len(summary["failures"]) == AutoDebitAttempt.objects.exclude(status="debited").count()
 
 
+def test_the_ops_page_shows_the_days_results_in_words_and_the_borrower_sees_the_debit(products, org, simulated,
+                                                                                    settings, client):
+    from django.urls import reverse
+
+    loans = [FastTrackLoanFactory(owner=ApplicantFactory(username=f"ad_page{k}"), seed=190 + k, amount="60000.00")
+             for k in range(2)]
+    due = _first(loans[0]).due_date
+    from postloan.autodebit import autodebit_chunk
+
+    run = cob_start(until=due, by=None)
+    settings.CORE_BANKING_SANDBOX_FUNDS = "full"  # the first borrower's account has the money, the second's not
+    autodebit_chunk(loan_ids=[loans[0].pk], on=due)
+    settings.CORE_BANKING_SANDBOX_FUNDS = "empty"
+    for part in run.partitions.all():
+        cob_partition_run(partition_id=part.pk)
+    client.force_login(org["demo_ops"])
+    html = client.get(reverse("finance:core_banking") + f"?on={due.isoformat()}").content.decode()
+    assert "全额扣款 debited in full" in html and "扣款失败 not debited" in html
+    assert "余额不足" in html and loans[1].enterprise.name in html
+    assert f"{_first(loans[0]).total:,.2f}" in html
+    client.force_login(loans[0].borrower)
+    page = client.get(reverse("portal:loan", args=[loans[0].pk])).content.decode()
+    assert "自动扣款" in page and autodebit_reference(loans[0].pk, due) in page
+
+
 # ---------------------------------------------------------------- no network wait under a row lock
 def _lockable_elsewhere(pk: int) -> bool:
     outcome: list[bool] = []
