@@ -161,22 +161,26 @@ def _unanswered(loan_ids: list[int], on: dt.date) -> list[AutoDebitAttempt]:
                 .filter(Q(loan__accrued_through__lt=on) | Q(loan__accrued_through__isnull=True)).order_by("loan_id"))
 
 
-def autodebit_chunk(*, loan_ids: list[int], on: dt.date) -> dict:
-    """Auto-debit the loans of a chunk for `on` (close of business, before the chunk's close); see the module.
-    First the earlier attempts the core never answered are asked again under their own reference (the core may have
-    debited before it went silent): what it says it debited is booked on `on`, the day it became known."""
+def autodebit_loans(*, loan_ids: list[int], on: dt.date, chunk: int = 100) -> dict:
+    """Auto-debit the loans of the list for `on` (a close-of-business partition, before it closes them); see the
+    module. Two queries find the few loans concerned; they are then handled `chunk` at a time. First the earlier
+    attempts the core never answered are asked again under their own reference (the core may have debited before it
+    went silent): what it says it debited is booked on `on`, the day it became known."""
+    asked = 0
     unanswered = _unanswered(loan_ids, on)
-    if unanswered:
-        _bring_to_eve(sorted({a.loan_id for a in unanswered}), on)
-        _apply_all(unanswered, _ask(unanswered), status=AutoDebitAttempt.Status.ERROR, on=on)
+    for k in range(0, len(unanswered), chunk):
+        part = unanswered[k:k + chunk]
+        _bring_to_eve(sorted({a.loan_id for a in part}), on)
+        _apply_all(part, _ask(part), status=AutoDebitAttempt.Status.ERROR, on=on)
+        asked += len(part)
     ids = _candidates(loan_ids, on)
-    if not ids:
-        return {"on": on, "asked": len(unanswered)}
-    loans = _bring_to_eve(ids, on)
-    attempts = _attempts_open(loans, on)
-    answers = _ask(attempts)  # the network: no transaction open, no row locked
-    _apply_all(attempts, answers, status=AutoDebitAttempt.Status.REQUESTED, on=on)
-    return {"on": on, "asked": len(unanswered) + len(attempts)}
+    for k in range(0, len(ids), chunk):
+        loans = _bring_to_eve(ids[k:k + chunk], on)
+        attempts = _attempts_open(loans, on)
+        answers = _ask(attempts)  # the network: no transaction open, no row locked
+        _apply_all(attempts, answers, status=AutoDebitAttempt.Status.REQUESTED, on=on)
+        asked += len(attempts)
+    return {"on": on, "asked": asked}
 
 
 def autodebit_summary(*, on: dt.date) -> dict:

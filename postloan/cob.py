@@ -5,8 +5,9 @@ any number of workers close them in parallel. A partition is resumable: each loa
 under its row lock, and a loan already closed through `until` is skipped, so a task that a dead worker leaves
 half-done is simply run again. The last partition to finish moves the business date to `until` + 1.
 
-Each chunk first auto-debits what is due on each date of the run (`postloan.autodebit`, with no row lock held while
-core banking answers), then closes the loans under their locks (overdue, accrual, penalty, provisions).
+A partition first auto-debits what is due on each date of the run (`postloan.autodebit`, with no row lock held
+while core banking answers), then closes its loans chunk by chunk under their locks (overdue, accrual, penalty,
+provisions).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from loanservice.business_date import business_date, business_date_set, simulate
 from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 
-from .autodebit import autodebit_chunk
+from .autodebit import autodebit_loans
 from .models import CobPartition, CobReconciliation, CobRun, Loan
 from .monitoring import delinquency_refresh
 from .provisions import month_end_within, provisions_measure
@@ -88,12 +89,12 @@ def cob_partition_run(*, partition_id: int) -> dict:
     ids = list(Loan.objects.filter(pk__gte=max(part.lo, part.last_loan + 1), pk__lte=part.hi)
                .order_by("pk").values_list("pk", flat=True))
     with posting_batch():
+        day = run.from_date
+        while day <= run.until:  # step 1, 自动扣款, each day once: core banking is asked before the loans are locked
+            autodebit_loans(loan_ids=ids, on=day, chunk=CHUNK)
+            day += dt.timedelta(days=1)
         for k in range(0, len(ids), CHUNK):
             chunk = ids[k:k + CHUNK]
-            day = run.from_date
-            while day <= run.until:  # step 1, 自动扣款: core banking asked before the chunk is locked, each day once
-                autodebit_chunk(loan_ids=chunk, on=day)
-                day += dt.timedelta(days=1)
             with transaction.atomic():  # a chunk of loans under their row locks (in id order: partitions never overlap)
                 loans = list(Loan.objects.select_for_update(of=("self",)).filter(pk__in=chunk).order_by("pk"))
                 loans_close_through(loans=loans, through=run.until, delinquency=False)  # skips those already through

@@ -340,11 +340,11 @@ def test_the_ops_page_shows_the_days_results_in_words_and_the_borrower_sees_the_
     loans = [FastTrackLoanFactory(owner=ApplicantFactory(username=f"ad_page{k}"), seed=190 + k, amount="60000.00")
              for k in range(2)]
     due = _first(loans[0]).due_date
-    from postloan.autodebit import autodebit_chunk
+    from postloan.autodebit import autodebit_loans
 
     run = cob_start(until=due, by=None)
     settings.CORE_BANKING_SANDBOX_FUNDS = "full"  # the first borrower's account has the money, the second's not
-    autodebit_chunk(loan_ids=[loans[0].pk], on=due)
+    autodebit_loans(loan_ids=[loans[0].pk], on=due)
     settings.CORE_BANKING_SANDBOX_FUNDS = "empty"
     for part in run.partitions.all():
         cob_partition_run(partition_id=part.pk)
