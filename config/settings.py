@@ -165,6 +165,16 @@ CONTRACT_SIGNING_KEY_DIR = Path(os.environ.get("CONTRACT_SIGNING_KEY_DIR", BASE_
 # Released disbursements go to core banking through this adapter (docs/contracts.md); the file adapter's folder.
 CORE_BANKING_ADAPTER = os.environ.get("CORE_BANKING_ADAPTER", "contracts.services.FileCoreBankingAdapter")
 CORE_BANKING_OUTBOUND_DIR = Path(os.environ.get("CORE_BANKING_OUTBOUND_DIR", BASE_DIR / "var" / "outbound"))
+# The core-banking adapter of the loan book (ledger/core_banking.py): auto-debits of close of business, the voucher
+# outbox, the core's daily file. "sandbox" answers deterministically here; "http" talks to the bank's core system.
+CORE_BANKING_BACKEND = os.environ.get("CORE_BANKING_BACKEND", "sandbox")
+CORE_BANKING_URL = os.environ.get("CORE_BANKING_URL", "")
+CORE_BANKING_TIMEOUT = float(os.environ.get("CORE_BANKING_TIMEOUT", "5"))
+CORE_BANKING_TOKEN = os.environ.get("CORE_BANKING_TOKEN", "")
+# The sandbox's settlement accounts: "derived" (a balance derived from the account and the date, sometimes short),
+# "full" or "empty"; and a difference it puts in the daily file it produces ("", "amount", "missing" or "extra").
+CORE_BANKING_SANDBOX_FUNDS = os.environ.get("CORE_BANKING_SANDBOX_FUNDS", "derived")
+CORE_BANKING_SANDBOX_DIFFERENCE = os.environ.get("CORE_BANKING_SANDBOX_DIFFERENCE", "")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 
@@ -209,6 +219,8 @@ CELERY_BEAT_SCHEDULE = {
     "postloan-cob": {"task": "postloan.tasks.cob_nightly", "schedule": crontab(hour=0, minute=15)},
     "postloan-nightly": {"task": "postloan.tasks.nightly_monitoring", "schedule": crontab(hour=1, minute=30)},
     "postloan-renewal-offers": {"task": "postloan.tasks.renewal_offers", "schedule": crontab(hour=2, minute=30)},
+    # Voucher batches that core banking has not taken yet are sent again (ledger/tasks.py).
+    "ledger-vouchers-send": {"task": "ledger.tasks.vouchers_send_pending", "schedule": 600.0},
 }
 
 REST_FRAMEWORK = {

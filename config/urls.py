@@ -72,6 +72,8 @@ api_v1 = [
     path("analytics/summary/", analytics_api.SummaryView.as_view(), name="analytics-summary"),
     path("analytics/model-risk/", analytics_api.ModelRiskView.as_view(), name="analytics-model-risk"),
     path("ledger/trial-balance/", ledger_api.TrialBalanceView.as_view(), name="ledger-trial-balance"),
+    path("ledger/core-files/", ledger_api.CoreFileListView.as_view(), name="ledger-core-files"),
+    path("ledger/core-files/<int:pk>/", ledger_api.CoreFileDetailView.as_view(), name="ledger-core-file"),
     path("reports/asset-quality/", postloan_api.AssetQualityView.as_view(), name="reports-asset-quality"),
 ]
 

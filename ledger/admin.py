@@ -7,7 +7,16 @@ from django.contrib import admin
 from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
 from loanservice.admin_base import ModelAdmin, TabularInline
 
-from .models import Account, AccountMapping, JournalEntry, JournalLine, LedgerPeriod, VatRule, VoucherBatch
+from .models import (
+    Account,
+    AccountMapping,
+    CoreFile,
+    JournalEntry,
+    JournalLine,
+    LedgerPeriod,
+    VatRule,
+    VoucherBatch,
+)
 
 
 @admin.register(Account)
@@ -60,5 +69,12 @@ class VatRuleAdmin(AuditedAdmin):
 
 @admin.register(VoucherBatch)
 class VoucherBatchAdmin(ReadOnlyAdmin):
-    list_display = ["business_date", "status", "entries", "total_debit", "total_credit", "created_at", "sent_at"]
+    list_display = ["business_date", "status", "entries", "total_debit", "total_credit", "created_at", "sent_at",
+                    "core_reference", "attempts"]
     list_filter = ["status"]
+
+
+@admin.register(CoreFile)
+class CoreFileAdmin(ReadOnlyAdmin):
+    list_display = ["business_date", "source", "lines", "vouchers", "matched", "balanced", "difference_count", "created_at"]
+    list_filter = ["balanced", "source"]

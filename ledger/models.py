@@ -202,6 +202,11 @@ class VoucherBatch(models.Model):
     total_credit = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0.00"))
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The outbox: the core's acknowledgement, the tries so far and the last failure (retried by a task).
+    core_reference = models.CharField(_("核心流水号 core reference"), max_length=60, blank=True)
+    attempts = models.PositiveIntegerField(_("发送次数 attempts"), default=0)
+    last_error = models.CharField(_("最近错误 last error"), max_length=300, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text="a sender holds the batch until then")
 
     class Meta:
         verbose_name = _("汇总凭证 voucher batch")
@@ -210,6 +215,17 @@ class VoucherBatch(models.Model):
 
     def __str__(self) -> str:
         return f"vouchers {self.business_date} #{self.pk} ({self.entries} entries)"
+
+    @property
+    def reference(self) -> str:
+        """The batch's reference to core banking (its idempotency key there)."""
+        return f"VB{self.pk:08d}"
+
+    def voucher_lines(self) -> list[dict]:
+        """The lines, each with its voucher reference (`VB00000012-0003`), as they leave and come back in the core's
+        daily file."""
+        return [{**line, "reference": line.get("reference") or f"{self.reference}-{n:04d}"}
+                for n, line in enumerate(self.lines, start=1)]
 
 
 class VoucherEntry(models.Model):
@@ -220,3 +236,36 @@ class VoucherEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entry_id} in {self.batch_id}"
+
+
+class CoreFile(models.Model):
+    """对账文件: the core's daily file of what it booked (date, branch, account, debit, credit, voucher reference),
+    reconciled line by line against the vouchers sent for its business date. A difference is an alarm."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", _("上传 uploaded")
+        CORE = "core", _("从核心获取 fetched from core banking")
+
+    business_date = models.DateField(_("营业日期 business date"), db_index=True)
+    source = models.CharField(_("来源 source"), max_length=10, choices=Source.choices, default=Source.UPLOAD)
+    name = models.CharField(_("文件名 file name"), max_length=200, blank=True)
+    sha256 = models.CharField(max_length=64)
+    content = models.TextField(_("文件内容 content"))
+    lines = models.PositiveIntegerField(_("文件行数 lines in the file"), default=0)
+    vouchers = models.PositiveIntegerField(_("我方凭证行数 voucher lines sent"), default=0)
+    matched = models.PositiveIntegerField(_("相符 matched"), default=0)
+    balanced = models.BooleanField(_("一致 balanced"), default=False)
+    differences = models.JSONField(default=list, blank=True,
+                                   help_text="[{kind: missing_in_core|missing_in_ledger|amount|line, reference, ...}]")
+    difference_count = models.PositiveIntegerField(default=0)
+    totals = models.JSONField(default=dict, blank=True)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("核心对账文件 core daily file")
+        verbose_name_plural = _("核心对账文件 core daily files")
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"core file {self.business_date} #{self.pk}"

@@ -3,22 +3,45 @@ same database transaction as the movement; `entry_reverse` corrects one by posti
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import hashlib
+import io
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from loanservice import roles
 from loanservice.audit import audit_record
+from loanservice.csvfiles import csv_text
+from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.notifications import in_default_language, notify
 
-from .models import Account, JournalEntry, JournalLine, LedgerPeriod, VatRule, VoucherBatch, VoucherEntry
+from . import tasks
+from .core_banking import DAILY_FILE_COLUMNS, core_banking
+from .models import (
+    Account,
+    CoreFile,
+    JournalEntry,
+    JournalLine,
+    LedgerPeriod,
+    VatRule,
+    VoucherBatch,
+    VoucherEntry,
+)
 from .selectors import memo as batch_memo
 
 CENT = Decimal("0.01")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -225,11 +248,177 @@ def voucher_batch_build(*, business_date: dt.date) -> VoucherBatch | None:
         if net:
             lines.append({"value_date": r["entry__value_date"].isoformat(), "branch": r["entry__branch__code"] or "",
                           "product": r["entry__product"], "currency": r["entry__currency"], "account": r["account__code"],
-                          "debit": f"{max(net, 0):.2f}", "credit": f"{max(-net, 0):.2f}"})
+                          "debit": f"{max(net, 0):.2f}", "credit": f"{max(-net, 0):.2f}",
+                          "reference": f"{batch.reference}-{len(lines) + 1:04d}"})
     batch.lines = lines
     batch.entries = VoucherEntry.objects.filter(batch=batch).count()
     batch.total_debit = sum((Decimal(x["debit"]) for x in lines), Decimal("0.00"))
     batch.total_credit = sum((Decimal(x["credit"]) for x in lines), Decimal("0.00"))
     batch.save(update_fields=["lines", "entries", "total_debit", "total_credit"])
     audit_record(actor=None, action="ledger.vouchers", obj=batch, data={"entries": batch.entries, "lines": len(lines)})
+    dispatch_on_commit(tasks.voucher_batch_send, batch.pk)  # the outbox: sent once committed, retried until taken
     return batch
+
+
+# ---------------------------------------------------------------- the outbox: vouchers to core banking
+SEND_HOLD = dt.timedelta(minutes=5)  # a sender holds a batch this long; after a crash another may send it again
+
+
+def voucher_batch_send(*, batch_id: int) -> VoucherBatch:
+    """Send one pending batch to core banking and mark it sent with the core's reference. No transaction or row lock
+    is held while the core is asked: the batch is claimed first (a conditional UPDATE, so two senders never send at
+    once), then sent under its reference `VB<id>` (the core takes a reference once, so a send repeated after a crash
+    books nothing twice), then marked sent. A failure is recorded and left for `vouchers_send_pending` to retry."""
+    now = timezone.now()
+    claimed = (VoucherBatch.objects.filter(pk=batch_id, status=VoucherBatch.Status.PENDING)
+               .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+               .update(claimed_until=now + SEND_HOLD, attempts=F("attempts") + 1))
+    batch = VoucherBatch.objects.get(pk=batch_id)
+    if not claimed:
+        return batch  # sent already, or another sender holds it
+    try:
+        core_ref = core_banking().vouchers_send(reference=batch.reference, business_date=batch.business_date,
+                                                lines=batch.voucher_lines())
+    except Exception as exc:  # any failure of the core or the adapter: keep the batch pending, say why
+        log.warning("core banking did not take voucher batch %s", batch_id, exc_info=True)
+        VoucherBatch.objects.filter(pk=batch_id, status=VoucherBatch.Status.PENDING).update(
+            last_error=f"{type(exc).__name__}: {exc}"[:300], claimed_until=None)
+        batch.refresh_from_db()
+        return batch
+    with transaction.atomic():
+        sent = VoucherBatch.objects.filter(pk=batch_id, status=VoucherBatch.Status.PENDING).update(
+            status=VoucherBatch.Status.SENT, sent_at=timezone.now(), core_reference=str(core_ref)[:60], last_error="",
+            claimed_until=None)
+        batch.refresh_from_db()
+        if sent:
+            audit_record(actor=None, action="ledger.vouchers_sent", obj=batch,
+                         data={"core_reference": batch.core_reference, "attempts": batch.attempts})
+    return batch
+
+
+def vouchers_send_pending(*, limit: int = 200) -> dict:
+    """The retry of the outbox (beat, every ten minutes): every batch still pending, oldest first."""
+    ids = list(VoucherBatch.objects.filter(status=VoucherBatch.Status.PENDING).order_by("pk").values_list("pk", flat=True)[:limit])
+    sent = sum(1 for pk in ids if voucher_batch_send(batch_id=pk).status == VoucherBatch.Status.SENT)
+    return {"pending": len(ids), "sent": sent}
+
+
+# ---------------------------------------------------------------- the core's daily file (对账文件)
+DIFFERENCE_LABELS = {
+    "missing_in_core": "核心文件中没有该凭证 / In our vouchers, not in the core's file",
+    "missing_in_ledger": "我方没有该凭证 / In the core's file, not in our vouchers",
+    "amount": "金额不符 / Amounts differ",
+    "line": "日期、机构或科目不符 / Date, branch or account differ",
+    "duplicate": "核心文件中重复 / Twice in the core's file",
+}
+SHOWN = 200  # differences kept on the record (the count is kept whole)
+
+
+def _file_rows(text: str) -> list[dict]:
+    """The daily file's rows, checked: the header, an ISO date, amounts in cents (one side), a voucher reference."""
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader, [])]
+    if tuple(header) != DAILY_FILE_COLUMNS:
+        raise ApplicationError(_("对账文件表头不符 / The file's header is not the core's daily-file header."),
+                               errors={"file": [",".join(DAILY_FILE_COLUMNS)]})
+    rows, problems = [], []
+    for n, raw in enumerate(reader, start=2):
+        if not any(x.strip() for x in raw):
+            continue
+        if len(raw) != len(DAILY_FILE_COLUMNS):
+            problems.append(_("第%(n)s行列数不对 / Line %(n)s: wrong number of columns") % {"n": n})
+            continue
+        row = dict(zip(DAILY_FILE_COLUMNS, (x.strip() for x in raw), strict=True))
+        try:
+            row["date"] = dt.date.fromisoformat(row["date"]).isoformat()
+            debit, credit = Decimal(row["debit"] or "0"), Decimal(row["credit"] or "0")
+        except (ValueError, ArithmeticError):
+            problems.append(_("第%(n)s行日期或金额无法识别 / Line %(n)s: the date or an amount is not readable") % {"n": n})
+            continue
+        if debit < 0 or credit < 0 or debit != debit.quantize(CENT) or credit != credit.quantize(CENT) \
+                or not row["voucher_reference"]:
+            problems.append(_("第%(n)s行金额或凭证号无效 / Line %(n)s: an amount or the voucher reference is invalid") % {"n": n})
+            continue
+        row["debit"], row["credit"] = f"{debit:.2f}", f"{credit:.2f}"
+        rows.append(row)
+    if problems:
+        raise ApplicationError(_("对账文件有无效的行 / The file has invalid lines."), errors={"file": problems[:20]})
+    return rows
+
+
+def core_file_reconcile(rows: list[dict], *, business_date: dt.date) -> dict:
+    """Line by line, by voucher reference: the vouchers of the batches of `business_date` against the core's rows."""
+    ours = {line["reference"]: line for batch in VoucherBatch.objects.filter(business_date=business_date).order_by("pk")
+            for line in batch.voucher_lines()}
+    theirs: dict[str, dict] = {}
+    differences, matched = [], 0
+    for row in rows:
+        ref = row["voucher_reference"]
+        if ref in theirs:
+            differences.append({"kind": "duplicate", "reference": ref, "core_debit": row["debit"], "core_credit": row["credit"]})
+            continue
+        theirs[ref] = row
+    for ref in sorted(set(ours) | set(theirs)):
+        mine, core = ours.get(ref), theirs.get(ref)
+        if core is None:
+            differences.append({"kind": "missing_in_core", "reference": ref, "date": mine["value_date"], "branch": mine["branch"],
+                                "account": mine["account"], "debit": mine["debit"], "credit": mine["credit"]})
+        elif mine is None:
+            differences.append({"kind": "missing_in_ledger", "reference": ref, "date": core["date"], "branch": core["branch"],
+                                "account": core["account"], "core_debit": core["debit"], "core_credit": core["credit"]})
+        elif (mine["debit"], mine["credit"]) != (core["debit"], core["credit"]):
+            differences.append({"kind": "amount", "reference": ref, "date": mine["value_date"], "branch": mine["branch"],
+                                "account": mine["account"], "debit": mine["debit"], "credit": mine["credit"],
+                                "core_debit": core["debit"], "core_credit": core["credit"]})
+        elif (mine["value_date"], mine["branch"], mine["account"]) != (core["date"], core["branch"], core["account"]):
+            differences.append({"kind": "line", "reference": ref, "date": mine["value_date"], "branch": mine["branch"],
+                                "account": mine["account"], "core_date": core["date"], "core_branch": core["branch"],
+                                "core_account": core["account"]})
+        else:
+            matched += 1
+
+    def total(lines, side):
+        return f"{sum((Decimal(x[side]) for x in lines), Decimal('0.00')):.2f}"
+
+    totals = {"debit": total(ours.values(), "debit"), "credit": total(ours.values(), "credit"),
+              "core_debit": total(rows, "debit"), "core_credit": total(rows, "credit")}
+    return {"vouchers": len(ours), "matched": matched, "differences": differences, "totals": totals}
+
+
+def core_file_import(*, content: bytes | str, business_date: dt.date, by, name: str = "",
+                     source: str = CoreFile.Source.UPLOAD) -> CoreFile:
+    """Record the core's daily file for `business_date` and reconcile it against the vouchers of that date; a
+    difference raises the alarm (operations and risk are notified, an audit event is written)."""
+    raw = content.encode("utf-8") if isinstance(content, str) else content
+    text = csv_text(raw)
+    rows = _file_rows(text)
+    result = core_file_reconcile(rows, business_date=business_date)
+    differences = result["differences"]
+    with transaction.atomic():
+        record = CoreFile.objects.create(
+            business_date=business_date, source=source, name=name[:200], sha256=hashlib.sha256(raw).hexdigest(),
+            content=text, lines=len(rows), vouchers=result["vouchers"], matched=result["matched"],
+            balanced=not differences, differences=differences[:SHOWN], difference_count=len(differences),
+            totals=result["totals"], uploaded_by=by if getattr(by, "pk", None) else None)
+        audit_record(actor=by, action="ledger.core_file", obj=record, to_state="balanced" if record.balanced else "unbalanced",
+                     data={"business_date": business_date.isoformat(), "lines": record.lines, "matched": record.matched,
+                           "differences": record.difference_count, "source": source})
+        if not record.balanced:
+            _core_file_alarm(record)
+    return record
+
+
+def _core_file_alarm(record: CoreFile) -> None:
+    with in_default_language():
+        title = _("核心对账不符：%(d)s 有 %(n)s 处差异 / The core's daily file for %(d)s differs from our vouchers: "
+                  "%(n)s difference(s)") % {"d": record.business_date.isoformat(), "n": record.difference_count}
+        people = get_user_model().objects.filter(groups__name__in=[roles.OPERATIONS, roles.RISK], is_active=True).distinct()
+        for user in people:
+            notify(user=user, kind="reconciliation_alarm", title=title, url=reverse("finance:core_file", args=[record.pk]))
+
+
+def core_file_fetch(*, business_date: dt.date, by) -> CoreFile:
+    """Ask core banking for its daily file of `business_date` (no lock held while waiting) and reconcile it."""
+    text = core_banking().daily_file(on=business_date)
+    return core_file_import(content=text, business_date=business_date, by=by, name=f"core-{business_date:%Y%m%d}.csv",
+                            source=CoreFile.Source.CORE)

@@ -5,6 +5,7 @@ from loanservice.admin_base import ModelAdmin, TabularInline
 
 from .models import (
     ApprovalRequest,
+    AutoDebitAttempt,
     ClassificationChange,
     ClassificationFloor,
     CobReconciliation,
@@ -137,3 +138,10 @@ class ProvisionOverlayAdmin(ReadOnlyAdmin):
 class CobReconciliationAdmin(ReadOnlyAdmin):
     list_display = ["on", "run", "balanced", "difference_count", "checked_at"]
     list_filter = ["balanced"]
+
+
+@admin.register(AutoDebitAttempt)
+class AutoDebitAttemptAdmin(ReadOnlyAdmin):
+    list_display = ["on", "loan", "requested", "debited", "status", "core_reference", "error"]
+    list_filter = ["status", "on"]
+    search_fields = ["loan__id", "reference", "core_reference"]

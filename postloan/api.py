@@ -72,7 +72,8 @@ def loan_detail(loan: Loan) -> dict:
         "next_due": ({"n": nxt.n, "due_date": nxt.due_date, "amount": money_text(nxt.due_remaining)} if nxt else None),
         "repayments": [{"reference": r.reference, "amount": money_text(r.amount), "paid_on": r.paid_on, "penalty": money_text(r.penalty_paid),
                         "interest": money_text(r.interest_paid), "principal": money_text(r.principal_paid + r.prepaid_principal),
-                        "fee": money_text(r.prepayment_fee), "unapplied": money_text(r.unapplied)} for r in repayments],
+                        "fee": money_text(r.prepayment_fee), "unapplied": money_text(r.unapplied), "channel": r.channel}
+                       for r in repayments],
         "restructured_on": loan.restructured_on,
         # The rate basis (DESIGN.md "Rates"): annual_rate = lpr_rate + spread_bp / 10000; floating rates reprice.
         "lpr_tenor": loan.lpr_tenor or None, "lpr_rate": None if loan.lpr_rate is None else f"{loan.lpr_rate:.4f}",
@@ -119,6 +120,7 @@ class LoanTransactionsView(APIView):
     @extend_schema(responses=inline_serializer("LoanTransaction", {
         "id": serializers.IntegerField(), "type": serializers.CharField(), "date": serializers.DateField(),
         "amount": serializers.CharField(), "reversed": serializers.BooleanField(), "parts": serializers.DictField(),
+        "channel": serializers.CharField(help_text="repayment: api, import, manual or auto_debit (自动扣款); else empty"),
         "entries": serializers.ListField(required=False)}, many=True))
     def get(self, request, pk):
         loan = get_object_or_404(loans_visible_to(request.user), pk=pk)

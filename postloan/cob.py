@@ -4,6 +4,10 @@ The open loans are split into partitions of loan-id ranges when the run starts; 
 any number of workers close them in parallel. A partition is resumable: each loan is closed in its own transaction
 under its row lock, and a loan already closed through `until` is skipped, so a task that a dead worker leaves
 half-done is simply run again. The last partition to finish moves the business date to `until` + 1.
+
+A partition first auto-debits what is due on each date of the run (`postloan.autodebit`, with no row lock held
+while core banking answers), then closes its loans chunk by chunk under their locks (overdue, accrual, penalty,
+provisions).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from loanservice.business_date import business_date, business_date_set, simulate
 from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 
+from .autodebit import autodebit_loans
 from .models import CobPartition, CobReconciliation, CobRun, Loan
 from .monitoring import delinquency_refresh
 from .provisions import month_end_within, provisions_measure
@@ -84,6 +89,10 @@ def cob_partition_run(*, partition_id: int) -> dict:
     ids = list(Loan.objects.filter(pk__gte=max(part.lo, part.last_loan + 1), pk__lte=part.hi)
                .order_by("pk").values_list("pk", flat=True))
     with posting_batch():
+        day = run.from_date
+        while day <= run.until:  # step 1, 自动扣款, each day once: core banking is asked before the loans are locked
+            autodebit_loans(loan_ids=ids, on=day, chunk=CHUNK)
+            day += dt.timedelta(days=1)
         for k in range(0, len(ids), CHUNK):
             chunk = ids[k:k + CHUNK]
             with transaction.atomic():  # a chunk of loans under their row locks (in id order: partitions never overlap)

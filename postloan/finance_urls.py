@@ -17,6 +17,9 @@ urlpatterns = [
     path("asset-quality/", views.asset_quality_page, name="asset_quality"),
     re_path(r"^asset-quality/(?P<fmt>csv|xlsx)/$", views.asset_quality_page, name="asset_quality_file"),
     path("provisions/", views.provisions_page, name="provisions"),
+    path("core-banking/", views.core_banking_page, name="core_banking"),
+    path("core-banking/files/", views.core_file_receive, name="core_file_receive"),
+    path("core-banking/files/<int:pk>/", views.core_file_page, name="core_file"),
     re_path(r"^provisions/overlays/(?P<pk>[0-9]+)/(?P<action>submit|approve|reject)/$", views.overlay_action,
             name="overlay_action"),
 ]

@@ -14,13 +14,16 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from rest_framework import serializers
 
+from ledger.models import CoreFile, VoucherBatch
 from ledger.selectors import trial_balance
+from ledger.services import DIFFERENCE_LABELS, core_file_fetch, core_file_import
 from loanservice.business_date import business_date, simulated_dates_allowed
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.money import money_display
 from loanservice.roles import can, permission_required
 from loanservice.text import in_language
 
+from .autodebit import autodebit_summary
 from .cob import cob_progress, cob_start
 from .models import CobReconciliation, CobRun, LoanProvision, ProvisionOverlay
 from .provisions import overlay_decide, overlay_submit
@@ -96,6 +99,8 @@ def finance_home(request):
             ("finance:reconciliation", _("总分核对 / Sub-ledger reconciliation"), "postloan.reconciliation"),
             ("finance:asset_quality", _("资产质量 / Asset quality"), "postloan.asset_quality"),
             ("finance:provisions", _("减值准备 / Provisions"), "postloan.provisions"),
+            ("finance:core_banking", _("核心系统：自动扣款、凭证与对账 / Core banking: auto-debit, vouchers, daily file"),
+             "ledger.core_files"),
         ) if can(request.user, perm)],
     })
 
@@ -215,3 +220,57 @@ def overlay_action(request, pk: int, action: str):
     except (ApplicationError, Conflict) as exc:
         messages.error(request, error_text(exc))
     return redirect("finance:provisions")
+
+
+# ---------------------------------------------------------------- core banking: auto-debit, the voucher outbox, the daily file
+class CoreFileForm(serializers.Serializer):
+    business_date = serializers.DateField()
+    file = serializers.FileField(required=False)
+
+
+@permission_required("ledger.core_files")
+def core_banking_page(request):
+    """The day's auto-debits (counts, amounts, failures), the voucher batches and whether core banking took them,
+    and the core's daily files with their reconciliation."""
+    on, error = _on(request)
+    on = on or last_closed_date()
+    return render(request, "finance/core_banking.html", {
+        "on": on, "error": error, "debits": autodebit_summary(on=on),
+        "batches": VoucherBatch.objects.order_by("-id")[:15],
+        "files": CoreFile.objects.order_by("-id")[:15],
+        "can_upload": can(request.user, "ledger.upload_core_file"),
+    })
+
+
+@permission_required("ledger.upload_core_file")
+@require_POST
+def core_file_receive(request):
+    """Upload the core's daily file, or (no file) ask core banking for it; either way it is reconciled at once."""
+    form = CoreFileForm(data={**request.POST.dict(), **request.FILES.dict()})
+    if not form.is_valid():
+        messages.error(request, _("请填写营业日期 / Give the business date."))
+        return redirect("finance:core_banking")
+    on, handle = form.validated_data["business_date"], form.validated_data.get("file")
+    try:
+        if handle is not None:
+            record = core_file_import(content=handle.read(), business_date=on, by=request.user, name=handle.name or "")
+        else:
+            record = core_file_fetch(business_date=on, by=request.user)
+    except ApplicationError as exc:
+        messages.error(request, error_text(exc))
+        return redirect("finance:core_banking")
+    except Exception as exc:  # core banking unreachable: say so, nothing recorded
+        messages.error(request, _("核心系统未响应 / Core banking did not answer: %(e)s") % {"e": exc})
+        return redirect("finance:core_banking")
+    if record.balanced:
+        messages.success(request, _("对账一致 / The core's file agrees with our vouchers."))
+    else:
+        messages.error(request, _("对账不符，已通知运营与风险 / The core's file differs: operations and risk were alerted."))
+    return redirect("finance:core_file", pk=record.pk)
+
+
+@permission_required("ledger.core_files")
+def core_file_page(request, pk: int):
+    record = get_object_or_404(CoreFile, pk=pk)
+    return render(request, "finance/core_file.html", {
+        "record": record, "labels": {k: _(v) for k, v in DIFFERENCE_LABELS.items()}})

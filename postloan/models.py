@@ -93,6 +93,10 @@ class Loan(ConcurrentTransitionMixin, models.Model):
     rate_type = models.CharField(_("利率类型 rate type"), max_length=10, choices=RATE_TYPES, default="fixed")
     repricing_months = models.PositiveSmallIntegerField(_("重定价周期(月) repricing period (months)"), null=True, blank=True)
     next_repricing_on = models.DateField(_("下一重定价日 next repricing date"), null=True, blank=True, db_index=True)
+    auto_debit = models.BooleanField(
+        _("自动扣款授权 auto-debit authorised"), default=True, db_default=True,
+        help_text=_("合同授权日终从借款人结算账户扣收到期款项 / the contract lets close of business debit what is due "
+                    "from the borrower's settlement account"))
     non_accrual_since = models.DateField(_("停止计息(非应计)起始日 non-accrual since"), null=True, blank=True)
     recovered_amount = models.DecimalField(_("核销后收回 recovered after write-off"), **MONEY, default=0)
     written_off_amount = models.DecimalField(**MONEY, null=True, blank=True)
@@ -240,7 +244,8 @@ class Repayment(models.Model):
     paid_on = models.DateField()
     reference = models.CharField(max_length=80)
     channel = models.CharField(max_length=10, default="api", choices=[("api", "API"), ("import", _("导入 import")),
-                                                                      ("manual", _("手工 manual"))])
+                                                                      ("manual", _("手工 manual")),
+                                                                      ("auto_debit", _("自动扣款 auto-debit"))])
     batch = models.ForeignKey(RepaymentImport, null=True, blank=True, on_delete=models.PROTECT, related_name="repayments")
     allocation = models.JSONField(default=dict)
     penalty_paid = models.DecimalField(**MONEY, default=0)
@@ -332,6 +337,9 @@ class PostloanPolicy(models.Model):
         help_text=_("曾被下调的贷款须连续按时还款满此月数方可上调 / a loan classified worse may be upgraded only after this many months current"))
     extension_max_times = models.PositiveSmallIntegerField(
         _("展期次数上限 extensions allowed"), default=1, help_text=_("贷款通则第十二条：原则上只能展期一次 / 贷款通则 art. 12: once"))
+    auto_debit_new_contracts = models.BooleanField(
+        _("新合同默认授权自动扣款 new contracts authorise auto-debit"), default=True,
+        help_text=_("合同条款未另行约定时适用 / unless the contract's terms say otherwise"))
     accelerate_needs_approval = models.BooleanField(_("宣布提前到期须审批 acceleration needs approval"), default=True)
     red_task_days = models.DecimalField(_("红色预警处置时限(工作日) red task SLA (business days)"), max_digits=4, decimal_places=1, default=Decimal("1"))
     orange_task_days = models.DecimalField(_("橙色预警处置时限 orange task SLA"), max_digits=4, decimal_places=1, default=Decimal("3"))
@@ -757,6 +765,44 @@ class Recovery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference} {self.amount}"
+
+class AutoDebitAttempt(models.Model):
+    """自动扣款: close of business asking core banking to debit what a loan has due on a date from the borrower's
+    settlement account. One per loan and date (its reference is the key core banking de-duplicates on); what was
+    debited is allocated as a repayment with the same reference."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("已发起 requested")
+        DEBITED = "debited", _("全额扣款 debited in full")
+        PARTIAL = "partial", _("部分扣款 partially debited")
+        FAILED = "failed", _("扣款失败 not debited")
+        ERROR = "error", _("核心系统无应答 no answer from core banking")
+
+    FINAL = frozenset({Status.DEBITED, Status.PARTIAL, Status.FAILED, Status.ERROR})
+
+    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="auto_debits")
+    on = models.DateField(_("扣款日 date"), db_index=True)
+    reference = models.CharField(_("扣款流水号 reference"), max_length=80, unique=True)
+    account = models.CharField(_("结算账户 settlement account"), max_length=40, blank=True)
+    requested = models.DecimalField(_("应扣金额 requested"), **MONEY)
+    debited = models.DecimalField(_("实扣金额 debited"), **MONEY, default=0)
+    status = models.CharField(_("结果 status"), max_length=10, choices=Status.choices, default=Status.REQUESTED,
+                              db_index=True)
+    core_reference = models.CharField(_("核心流水号 core reference"), max_length=60, blank=True)
+    error = models.CharField(_("原因 reason"), max_length=200, blank=True)
+    repayment = models.OneToOneField(Repayment, null=True, blank=True, on_delete=models.PROTECT, related_name="auto_debit")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("自动扣款 auto-debit")
+        verbose_name_plural = _("自动扣款 auto-debits")
+        ordering = ["-on", "loan_id"]
+        constraints = [models.UniqueConstraint(fields=["loan", "on"], name="auto_debit_once_a_day")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} {self.status} {self.debited}/{self.requested}"
+
 
 # Provisions (expected credit loss), the portfolio overlay and the reconciliation of close of business (issue #17).
 from .provision_models import CobReconciliation, LoanProvision, ProvisionOverlay, ProvisionPolicy  # noqa: E402, F401

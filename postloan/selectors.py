@@ -93,6 +93,7 @@ def loan_transactions(loan: Loan, *, with_entries: bool) -> list[dict]:
     entry's lines. A constant number of queries."""
     roles = dict(AccountMapping.objects.filter(product__in=["", loan.product_code]).order_by("product")
                  .values_list("account__code", "role"))
+    channels = {f"repayment:{pk}": channel for pk, channel in loan.repayments.values_list("pk", "channel")}
     out = []
     for entry in entries_for(f"loan:{loan.pk}"):
         if not with_entries and entry.kind not in BORROWER_TRANSACTION_TYPES:
@@ -109,7 +110,7 @@ def loan_transactions(loan: Loan, *, with_entries: bool) -> list[dict]:
         item = {"id": entry.pk, "type": entry.kind, "date": entry.value_date,
                 "amount": money_text(sum((x.debit for x in lines), Decimal("0.00"))),
                 "reversed": hasattr(entry, "reversal"), "reverses": entry.reverses_id,
-                "parts": {k: money_text(v) for k, v in parts.items()}}
+                "parts": {k: money_text(v) for k, v in parts.items()}, "channel": channels.get(entry.key or "", "")}
         if with_entries:
             item["entries"] = [{"account": x.account.code, "name": x.account.name, "debit": money_text(x.debit),
                                 "credit": money_text(x.credit)} for x in lines]

@@ -423,13 +423,17 @@ def compound_receivable(installments) -> Decimal:
 # ---------------------------------------------------------------- open a loan (called by the conductor)
 def _contract_terms(application, on: dt.date) -> dict:
     """The servicing terms the loan contract fixes: its repayment day and holiday rule, the penalty markup (the
-    contract's when it states one, else the policy's at signing, always within 30 %-50 %) and the prepayment terms."""
+    contract's when it states one, else the policy's at signing, always within 30 %-50 %), the prepayment terms and
+    whether close of business may debit what is due (自动扣款: the contract's `auto_debit` term, else the policy's
+    default for new contracts)."""
     policy = contract_schedule_policy(application)
     contract = (application.contracts.filter(kind="loan").exclude(status="voided").order_by("-version").only("terms").first())
     stated = (contract.terms or {}).get("penalty_markup") if contract is not None else None
     markup = Decimal(str(stated)) if stated not in (None, "") else policy_in_force(on).penalty_rate_markup
     rule = prepayment_rule(application.product.code)
+    authorised = (contract.terms or {}).get("auto_debit") if contract is not None else None
     return {"basis": _rate_basis(application, (contract.terms or {}) if contract is not None else {}),
+            "auto_debit": policy_in_force(on).auto_debit_new_contracts if authorised is None else bool(authorised),
             "repayment_day": policy.get("repayment_day"), "due_date_rule": policy.get("due_date_rule") or "none",
             "grace_months": policy.get("grace_months") or 0,
             "penalty_markup": min(max(markup, PENALTY_MARKUP_MIN), PENALTY_MARKUP_MAX),
@@ -479,7 +483,8 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
         repayment_method=application.offer_repayment_method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
         outstanding_principal=order.amount, accrued_through=disbursed_on,
         repayment_day=terms["repayment_day"] or disbursed_on.day, due_date_rule=terms["due_date_rule"],
-        penalty_markup=terms["penalty_markup"], prepayment_terms=terms["prepayment_terms"], **terms["basis"],
+        penalty_markup=terms["penalty_markup"], prepayment_terms=terms["prepayment_terms"], auto_debit=terms["auto_debit"],
+        **terms["basis"],
     )
     if loan.rate_type == "floating":
         loan.next_repricing_on = repricing_date_next(loan, disbursed_on)

@@ -53,6 +53,11 @@ def _test_settings(settings, tmp_path_factory):
     from django.utils import translation
 
     cache.clear()
+    # Core banking is the sandbox; its settlement accounts are empty unless a test funds them (tests of auto-debit
+    # do), so a loan's own tests see its installments fall overdue as the borrower left them.
+    settings.CORE_BANKING_BACKEND = "sandbox"
+    settings.CORE_BANKING_SANDBOX_FUNDS = "empty"
+    settings.CORE_BANKING_SANDBOX_DIFFERENCE = ""
     # Each test starts in the default language: the language a test request activated stays on in this thread.
     translation.activate(settings.LANGUAGE_CODE)
     yield

@@ -69,6 +69,8 @@ ROLE_TABLE = {
     "postloan.record_recovery": ["risk", "operations"],
     "postloan.request_reversal": ["operations"],
     "ledger.trial_balance": ["operations", "risk", "admin"],
+    "ledger.core_files": ["operations", "risk", "integration", "admin"],
+    "ledger.upload_core_file": ["operations", "integration", "admin"],
     "postloan.finance": ["operations", "risk", "admin"],
     "postloan.reconciliation": ["operations", "risk", "admin"],
     "postloan.asset_quality": ["risk", "admin"],

@@ -88,11 +88,16 @@ def world(django_db_setup, django_db_blocker):
         enterprise = LoanApplication.objects.get(pk=fast).enterprise_id
         with override_settings(ALLOW_SIMULATED_BUSINESS_DATE=True):  # a run whose progress the reads can fetch
             cob = cob_start(until=timezone.localdate(), by=org["demo_ops"]).pk
+        from ledger.core_banking import daily_file_text
+        from ledger.services import core_file_import
+
+        core_file = core_file_import(content=daily_file_text([]), business_date=timezone.localdate(), by=org["demo_ops"]).pk
         tokens = {name: Token.objects.get_or_create(user=user)[0].key
                   for name, user in (("applicant", owner), ("rm", org["demo_rm"]), ("operations", org["demo_ops"]),
                                      ("risk", org["demo_risk"]), ("approver", org["demo_branch_approver"]))}
         yield {"tokens": tokens, "ids": {"applications": review, "applications_fast": fast, "contracts": contract,
-                                         "loans": loan, "enterprises": enterprise, "cob": cob}}
+                                         "loans": loan, "enterprises": enterprise, "cob": cob,
+                                         "core_files": core_file}}
 
 
 @pytest.fixture
@@ -114,7 +119,7 @@ def seeded(world, db):
 def _path_ids(path: str, ids: dict) -> dict:
     values = {}
     for segment, name in (("/applications/", "applications"), ("/contracts/", "contracts"), ("/loans/", "loans"),
-                          ("/enterprises/", "enterprises"), ("/cob/", "cob")):
+                          ("/enterprises/", "enterprises"), ("/cob/", "cob"), ("/core-files/", "core_files")):
         if segment in path:
             for param in ("id", "pk"):
                 if "{" + param + "}" in path:

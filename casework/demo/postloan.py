@@ -113,6 +113,9 @@ def seed_demo_data(users: dict) -> None:
     arrears = _fast_track_loan(owner, seed=22, name=ARREARS_ENTERPRISE, amount="400000", on=add_months(today, -4) - dt.timedelta(days=5))
     if arrears is None:
         return
+    # This borrower pays by transfer: no auto-debit authorisation, so closing the day in the demo leaves the arrears
+    # for the journey (alert, how to pay, the ops import) instead of the sandbox's settlement account paying them.
+    Loan.objects.filter(pk=arrears.pk).update(auto_debit=False)
     _answer(arrears, owner, trigger="disbursement", score=6, comment="审批快，但合同条款看不太懂",
             when=_moment(arrears.disbursed_on + dt.timedelta(days=2), 16))
     _pay_on_due_dates(arrears, until=today, ops=ops, count=2)

@@ -9,6 +9,7 @@ class Migration(migrations.Migration):
         ('postloan', '0008_loan_rate_basis_and_repricing'),
         ('postloan', '0008_repayment_method_daily_interest'),
         ('postloan', '0009_classification_change_business_date'),
+        ('postloan', '0008_auto_debit'),
     ]
 
     operations = [
