@@ -1,7 +1,8 @@
 """One-time codes sent by SMS (短信验证码): sign-up with a mobile number instead of a username and e-mail.
 
 A code is six digits, kept only as an HMAC (never in clear), valid 5 minutes, with 5 tries; a number gets one
-code a minute and 5 an hour, an IP address 20 an hour. The state lives in the cache (Redis in production,
+code a minute per purpose (signing up, verifying an identity, signing a contract) and 5 an hour in all, an IP
+address 20 an hour. The state lives in the cache (Redis in production,
 shared by every web process). The text goes through settings.SMS_BACKEND: the sandbox backend logs it.
 """
 
@@ -63,7 +64,7 @@ def _count(key: str, ttl: int) -> int:
 def sms_code_send(*, phone: str, purpose: str = "signup", ip: str | None = None) -> str:
     """Send a new code to `phone` (already cleaned); returns it (the page shows it only in DEBUG).
     ApplicationError when the number or the address asked too often."""
-    if not cache.add(f"sms-code-wait:{phone}", 1, RESEND_AFTER):
+    if not cache.add(f"sms-code-wait:{purpose}:{phone}", 1, RESEND_AFTER):
         raise ApplicationError(TOO_MANY, errors={"phone": [TOO_MANY]}, code="throttled")
     if _count(f"sms-code-hour:{phone}", 3600) > PER_PHONE_HOUR or (
             ip and _count(f"sms-code-ip:{ip}", 3600) > PER_IP_HOUR):
