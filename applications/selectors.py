@@ -18,6 +18,7 @@ from loanservice.text import phone_display
 from .models import (
     DATA_SOURCES,
     AuthorisationText,
+    Consent,
     DataAuthorisation,
     DocumentRequirement,
     Enterprise,
@@ -48,6 +49,19 @@ def authorisations_live(*, enterprise: Enterprise) -> list[DataAuthorisation]:
     """The enterprise's authorisations in force, newest first, with the sources still live on each."""
     return list(DataAuthorisation.objects.filter(enterprise=enterprise, withdrawn_at__isnull=True)
                 .prefetch_related("consents").order_by("-granted_at", "-id"))
+
+
+def owner_authorisation_live(*, uscc: str, user) -> tuple[int | None, list[str]]:
+    """For a signed-in owner of the enterprise with this USCC: its latest live data authorisation (id) and every
+    source still authorised on its applications; (None, []) when there is none."""
+    if not getattr(user, "is_authenticated", False):
+        return None, []
+    live = list(Consent.objects.filter(application__enterprise__uscc=uscc, application__enterprise__owner=user,
+                                       authorisation__isnull=False, authorisation__withdrawn_at__isnull=True)
+                .order_by("-granted_at", "-id").values_list("authorisation_id", "source"))
+    if not live:
+        return None, []
+    return live[0][0], sorted({source for _id, source in live})
 
 
 def applicable_checklist(product: LoanProduct, *, amount: Decimal | None = None,

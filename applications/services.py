@@ -281,19 +281,30 @@ def identity_code_send(*, enterprise: Enterprise, user, phone: str, ip: str | No
 def identity_verify(*, enterprise: Enterprise, user, method: str, name: str, id_number: str, phone: str, sms_code: str,
                     power_of_attorney: bytes | None = None, ip: str | None = None) -> IdentityVerification:
     """Verify who acts for the enterprise (values checked by applications.forms.IdentityVerificationForm): the SMS
-    code sent to `phone`, then the name and ID number with the identity provider (outside any transaction),
-    then, for the legal representative, that it is the one the enterprise registered; an agent brings a
-    power of attorney (PDF or image, checked by content). Every attempt that reaches the provider is kept;
-    a failed one raises ApplicationError naming why, after it is recorded."""
+    code sent to `phone` proves the person holds it; then `identity_check_record`."""
     if enterprise.owner_id != user.pk:
         raise ApplicationError(_("企业不存在 / Enterprise not found."), errors={"enterprise": [_("企业不存在 / Enterprise not found.")]})
-    if method == IdentityVerification.AGENT:
-        kind = _sniff(power_of_attorney or b"")
-        if kind not in ("pdf", "jpeg", "png"):
-            raise ApplicationError(_("请上传授权委托书 / Upload the power of attorney."), errors={"power_of_attorney": [
-                _("须为 PDF、JPEG 或 PNG 文件（按内容识别）/ A PDF, JPEG or PNG file (checked by content).")]})
+    _power_of_attorney_check(method, power_of_attorney)
     if not sms_code_check(phone=phone, code=sms_code, purpose=identity_sms_purpose(enterprise)):
         raise ApplicationError(CODE_WRONG, errors={"sms_code": [CODE_WRONG]})
+    return identity_check_record(enterprise=enterprise, user=user, method=method, name=name, id_number=id_number,
+                                 phone=phone, power_of_attorney=power_of_attorney, ip=ip)
+
+
+def _power_of_attorney_check(method: str, power_of_attorney: bytes | None) -> None:
+    if method == IdentityVerification.AGENT and _sniff(power_of_attorney or b"") not in ("pdf", "jpeg", "png"):
+        raise ApplicationError(_("请上传授权委托书 / Upload the power of attorney."), errors={"power_of_attorney": [
+            _("须为 PDF、JPEG 或 PNG 文件（按内容识别）/ A PDF, JPEG or PNG file (checked by content).")]})
+
+
+def identity_check_record(*, enterprise: Enterprise, user, method: str, name: str, id_number: str, phone: str,
+                          power_of_attorney: bytes | None = None, ip: str | None = None) -> IdentityVerification:
+    """The name and ID number with the identity provider (outside any transaction), then, for the legal
+    representative, that it is the one the enterprise registered; an agent brings a power of attorney (PDF or
+    image, checked by content). The caller has established that the person holds `phone` (identity_verify: the
+    SMS code; the demo seed). Every attempt is kept; a failed one raises ApplicationError naming why, after it
+    is recorded."""
+    _power_of_attorney_check(method, power_of_attorney)
     provider = identity_provider()
     try:
         answer = provider.verify(name=name, id_number=id_number)

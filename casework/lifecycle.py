@@ -286,12 +286,11 @@ def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, 
 
 
 def customer_sign_all(*, application_id: int, user, ip: str | None = None, user_agent: str = "",
-                      sms_code: str = "") -> list[Contract]:
+                      sms_code: str = "", verification=None) -> list[Contract]:
     """The portal's one "sign" button: the applicant signs as borrower and, for a guarantee contract, on the
     guarantor's behalf (the legal representative's personal guarantee), each contract with its own record;
-    one SMS code for the act."""
+    one SMS code for the act (or a `verification` the caller already checked)."""
     signed = []
-    verification = None
     for party in ("borrower", "guarantor"):
         pending = (Contract.objects.filter(application_id=application_id, status=Contract.Status.ISSUED, customer_party=party)
                    .order_by("id").first())
