@@ -167,6 +167,16 @@ def verify_via_api(client, enterprise_id: int, *, phone: str | None = None) -> d
     return r.json()
 
 
+def consent_via_api(client, application_id: int, scopes=None):
+    """Verify the representative (if not yet) and authorise `scopes` (all) on a draft, through the API."""
+    from applications.models import LoanApplication
+
+    application = LoanApplication.objects.select_related("enterprise").get(pk=application_id)
+    if not client.get(f"/api/v1/enterprises/{application.enterprise_id}/verify-representative/").json()["verified"]:
+        verify_via_api(client, application.enterprise_id)
+    return client.post(f"/api/v1/applications/{application_id}/consent/", {"scopes": scopes or ALL_SOURCES}, format="json")
+
+
 def borrower_sign_via_api(client, contract_id: int, **body):
     """The borrower signs through the API: the signing code to the verified phone, then `{agree, sms_code}`."""
     with sms_outbox() as sent:
