@@ -398,7 +398,9 @@ def consent_missing(application: LoanApplication) -> list[str]:
 
 # ---------------------------------------------------------------- submit and pre-screen
 def prescreen_run(*, enterprise, product: LoanProduct | None, payloads: dict, amount=None,
-                  today: dt.date | None = None) -> dict:
+                  today: dt.date | None = None, manual_list: bool = True) -> dict:
+    """The admission criteria and negative list on the data given. `manual_list` False: the bank's own
+    negative list is not consulted (a signed-out pre-qualification learns only public facts); its rule is a gap."""
     criteria = AdmissionCriterion.objects.filter(is_active=True)
     if product is not None:
         criteria = criteria.filter(Q(products=None) | Q(products=product)).distinct()
@@ -406,7 +408,8 @@ def prescreen_run(*, enterprise, product: LoanProduct | None, payloads: dict, am
     id_numbers = {enterprise.legal_rep_id_number or "", (payloads.get("registry") or {}).get("legal_rep_id_number") or ""}
     ctx = prescreen.RuleContext(
         enterprise=enterprise, payloads=payloads, today=today or timezone.localdate(), amount=amount,
-        manual_hits=manual_negative_hits(uscc=enterprise.uscc, id_numbers=sorted(i for i in id_numbers if i)),
+        manual_hits=manual_negative_hits(uscc=enterprise.uscc, id_numbers=sorted(i for i in id_numbers if i))
+        if manual_list else None,
     )
     return prescreen.summarise(prescreen.evaluate(criteria.order_by("kind", "order", "code"), ctx))
 
@@ -438,14 +441,16 @@ def prospect_from_data(*, uscc: str, payloads: dict) -> ProspectEnterprise:
     )
 
 
-def prequalification_assess(*, uscc: str, payloads: dict, products, today: dt.date | None = None) -> dict:
+def prequalification_assess(*, uscc: str, payloads: dict, products, today: dt.date | None = None,
+                            manual_list: bool = True) -> dict:
     """预审 before applying: each published product's admission criteria and negative list on the data alone.
 
     A read: nothing is written. Returns the prospect and, per product, the pre-screen summary."""
     prospect = prospect_from_data(uscc=uscc, payloads=payloads)
     return {
         "prospect": prospect,
-        "products": {product.code: prescreen_run(enterprise=prospect, product=product, payloads=payloads, today=today)
+        "products": {product.code: prescreen_run(enterprise=prospect, product=product, payloads=payloads, today=today,
+                                                 manual_list=manual_list)
                      for product in products},
     }
 

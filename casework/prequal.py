@@ -169,7 +169,8 @@ def prequalification_run(*, uscc: str, consent: bool, user=None, ip: str | None 
     if authorisation is None:
         unchecked_names.append(("judicial_detail", JUDICIAL_FULL))
     products = list(products_published())
-    assessment = intake.prequalification_assess(uscc=code, payloads=payloads, products=products)
+    assessment = intake.prequalification_assess(uscc=code, payloads=payloads, products=products,
+                                                manual_list=authorisation is not None)
     results, failing, gaps_seen = [], {}, {}
     for product in products:
         summary = assessment["products"][product.code]
