@@ -333,8 +333,9 @@ class ContractSignCodeView(APIView):
                                                                                   "phone": serializers.CharField()})})
     def post(self, request, pk):
         contract, party = contract_for_signer(request, pk)
-        if party != "borrower":
-            raise Conflict("银行签章无需短信验证码 / The bank's seal needs no SMS code.", state=contract.status)
+        if party != "borrower" or contract.status != Contract.Status.ISSUED:
+            raise Conflict("该合同当前无需借款人签署 / This contract is not waiting for the borrower's signature.",
+                           state=contract.status)
         verification, _code = contracts_services.signing_code_send(application=contract.application, user=request.user,
                                                             ip=client_ip(request))
         return Response({"sent": True, "phone": phone_masked(verification.phone)}, status=status.HTTP_202_ACCEPTED)

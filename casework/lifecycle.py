@@ -265,9 +265,10 @@ def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, 
     application = intake.lock_application(application_id)  # lock order: application, then its contracts
     if application.status != LoanApplication.Status.CONTRACTING:
         raise Conflict(_("该申请当前不在签约阶段 / The application is not in contracting."), state=application.status)
-    if party == "borrower" and verification is None:
-        verification = contracts.signer_verify(application=application, user=user, sms_code=sms_code)
     anchor = Contract.objects.get(pk=contract_id)
+    if party == "borrower" and verification is None and contracts.awaiting(anchor, party):
+        # (a contract not awaiting the borrower is refused by the package with its state, before any code is asked)
+        verification = contracts.signer_verify(application=application, user=user, sms_code=sms_code)
     contracts.contracts_sign_package(anchor=anchor, party=party, by=user, ip=ip, user_agent=user_agent,
                                      expected_sha256=expected_sha256, verification=verification)
     state = contracts.package_state(application)
@@ -285,6 +286,7 @@ def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, 
     return Contract.objects.get(pk=contract_id)
 
 
+@transaction.atomic
 def customer_sign_all(*, application_id: int, user, ip: str | None = None, user_agent: str = "",
                       sms_code: str = "", verification=None) -> list[Contract]:
     """The portal's one "sign" button: the applicant signs as borrower and, for a guarantee contract, on the

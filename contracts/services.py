@@ -35,7 +35,7 @@ from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import business_calendar
-from loanservice.sms_codes import CODE_WRONG, sms_code_check, sms_code_send
+from loanservice.sms_codes import CODE_WRONG, sms_code_check, sms_code_discard, sms_code_send
 from loanservice.text import join_list
 from underwriting.models import DataSnapshot
 from underwriting.selectors import latest_snapshot
@@ -533,14 +533,18 @@ def signing_code_send(*, application: LoanApplication, user, ip: str | None = No
 
 def signer_verify(*, application: LoanApplication, user, sms_code: str) -> IdentityVerification:
     """Who signs for the borrower (DESIGN.md, Trust rules): the enterprise's verified legal representative or agent
-    (Conflict otherwise), holding the phone verified with it (the code sent at signing; 400 when wrong)."""
+    (Conflict otherwise), holding the phone verified with it (the code sent at signing; 400 when wrong). Called
+    inside the signing transaction: the code is used up when it commits, so a signature refused for another
+    reason (a changed file, the wrong order) can be tried again with the same code."""
     verification = verified_identity(user=user, enterprise=application.enterprise)
     if verification is None:
         raise Conflict(SIGNER_NOT_VERIFIED, state="signer_not_verified")
     if not sms_code:
         raise ApplicationError(SIGNING_CODE_NEEDED, errors={"sms_code": [SIGNING_CODE_NEEDED]})
-    if not sms_code_check(phone=verification.phone, code=sms_code, purpose=_signing_sms_purpose(application)):
+    purpose = _signing_sms_purpose(application)
+    if not sms_code_check(phone=verification.phone, code=sms_code, purpose=purpose, consume=False):
         raise ApplicationError(CODE_WRONG, errors={"sms_code": [CODE_WRONG]})
+    transaction.on_commit(lambda: sms_code_discard(phone=verification.phone, purpose=purpose))
     return verification
 
 
@@ -549,9 +553,6 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
     """Record one signature on a locked contract (the caller holds the transaction): the customer party
     (borrower or guarantor) first, the borrower by a person verified for the enterprise (`verification`, from
     `signer_verify`), then the bank, whose signature is the PAdES seal on the PDF."""
-    if party == "borrower" and (verification is None or not verification.passed
-                                or verification.enterprise_id != contract.application.enterprise_id):
-        raise Conflict(SIGNER_NOT_VERIFIED, state="signer_not_verified")
     if party == "bank":
         transition = contract.bank_sign
     elif party in ("borrower", "guarantor"):
@@ -570,6 +571,9 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
     data = _read(contract.pdf)
     if pdf_sha256(data) != contract.sha256:
         raise Conflict(_("合同文件校验失败，请联系银行 / The contract file failed its integrity check."), state=contract.status)
+    if party == "borrower" and (verification is None or not verification.passed
+                                or verification.enterprise_id != contract.application.enterprise_id):
+        raise Conflict(SIGNER_NOT_VERIFIED, state="signer_not_verified")
     before = contract.status
     result_sha = ""
     if party == "bank":

@@ -77,14 +77,17 @@ def sms_code_send(*, phone: str, purpose: str = "signup", ip: str | None = None)
     return code
 
 
-def sms_code_check(*, phone: str, code: str, purpose: str = "signup") -> bool:
-    """True once for the right code within its 5 minutes; every wrong try counts, the 5th ends the code."""
+def sms_code_check(*, phone: str, code: str, purpose: str = "signup", consume: bool = True) -> bool:
+    """True once for the right code within its 5 minutes; every wrong try counts, the 5th ends the code.
+    `consume` False: the code stays valid until `sms_code_discard` (called when the act it guards is done, so an
+    act refused for another reason does not cost the person a new code)."""
     key = _key(purpose, phone)
     state = cache.get(key)
     if not state or state["expires"] < time.time():
         return False
     if hmac.compare_digest(state["digest"], _digest(phone, purpose, str(code or "").strip())):
-        cache.delete(key)
+        if consume:
+            cache.delete(key)
         return True
     state["tries"] += 1
     if state["tries"] >= MAX_TRIES:
@@ -92,3 +95,8 @@ def sms_code_check(*, phone: str, code: str, purpose: str = "signup") -> bool:
     else:
         cache.set(key, state, max(1, int(state["expires"] - time.time())))
     return False
+
+
+def sms_code_discard(*, phone: str, purpose: str) -> None:
+    """End the code of `purpose` sent to `phone` (the act it guarded is done)."""
+    cache.delete(_key(purpose, phone))

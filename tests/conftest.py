@@ -177,13 +177,20 @@ def consent_via_api(client, application_id: int, scopes=None):
     return client.post(f"/api/v1/applications/{application_id}/consent/", {"scopes": scopes or ALL_SOURCES}, format="json")
 
 
-def borrower_sign_via_api(client, contract_id: int, **body):
-    """The borrower signs through the API: the signing code to the verified phone, then `{agree, sms_code}`."""
+def signing_code(client, contract_id: int) -> str:
+    """The borrower's signing code, sent through the API to the verified phone."""
     with sms_outbox() as sent:
         r = client.post(f"/api/v1/contracts/{contract_id}/sign/code/", format="json")
         assert r.status_code == 202, r.content
-    extra = {k: v for k, v in body.items() if k.startswith("HTTP_")}
-    data = {"agree": True, "sms_code": last_code(sent), **{k: v for k, v in body.items() if not k.startswith("HTTP_")}}
+    return last_code(sent)
+
+
+def borrower_sign_via_api(client, contract_id: int, *, sms_code: str | None = None, **body):
+    """The borrower signs through the API: the signing code to the verified phone (unless given), then
+    `{agree, sms_code, ...body}`; upper-case keywords (HTTP_USER_AGENT, REMOTE_ADDR) go to the request."""
+    extra = {k: v for k, v in body.items() if k.isupper()}
+    data = {"agree": True, "sms_code": sms_code or signing_code(client, contract_id),
+            **{k: v for k, v in body.items() if not k.isupper()}}
     return client.post(f"/api/v1/contracts/{contract_id}/sign/", data, format="json", **extra)
 
 
