@@ -315,8 +315,12 @@ def wizard_verify(request, pk):
     enterprise = application.enterprise
     current = verified_identity(user=request.user, enterprise=enterprise)
     sending = "send" in request.POST
+    # The registered representative and the owner's own mobile are offered; the SMS code and the citizen-register
+    # check are what prove it.
+    profile_phone = getattr(getattr(request.user, "profile", None), "phone", "") or ""
     form = IdentityVerificationForm(request.POST or None, request.FILES or None,
-                                    initial={"method": "legal_rep", "name": enterprise.legal_rep_name})
+                                    initial={"method": "legal_rep", "name": enterprise.legal_rep_name,
+                                             "id_number": enterprise.legal_rep_id_number, "phone": profile_phone})
     if request.method == "POST":
         if sending:
             phone_form = PhoneForm(request.POST)
