@@ -26,8 +26,8 @@ def prepare(base: str, n: int) -> list[dict]:
     import requests
     from rest_framework.authtoken.models import Token
 
-    from casework.demo import _demo_uscc
     from applications.models import Enterprise
+    from casework.demo import _demo_uscc
     from casework.demo.cases import verify_representative
     from loanservice.api import applicant_register
     from underwriting.providers import make_resident_id
