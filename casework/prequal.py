@@ -14,8 +14,9 @@ fuller check on the sources it authorised. The answer says which sources were ch
 What is kept (docs/intake.md): one audit event per check — the USCC, the consent text version and
 scopes checked, the basis (public or the authorisation used), the time, the IP address, whether it looked
 eligible and the codes of the failing criteria. The data fetched from the sources is used for the answer and
-dropped: no enterprise, no snapshot, no payload is stored. The apply token handed back carries only what the public registry shows (USCC, founding date,
-industry code) and the indicative limits, signed so it cannot be altered.
+dropped: no enterprise, no snapshot, no payload is stored. The apply token handed back carries only what the
+public registry shows (USCC, founding date, industry code) and the indicative limits, signed so it cannot be
+altered.
 """
 
 from __future__ import annotations
@@ -160,13 +161,13 @@ def prequalification_run(*, uscc: str, consent: bool, user=None, ip: str | None 
         fetched = _fetch(code, list(PUBLIC_FIELDS))
         payloads = {s: public_view(s, fetched.get(s)) for s in SCOPES}
         checked = list(PUBLIC_FIELDS)
-    else:
-        fetched = _fetch(code, authorised)
-        payloads = {s: fetched.get(s) for s in SCOPES}
-        checked = authorised
-    checked_names = [(s, SOURCE_NAMES[s] if s != "judicial" or authorisation is None else JUDICIAL_FULL) for s in checked]
+    else:  # the sources authorised in full, the public registers as anyone sees them
+        fetched = _fetch(code, sorted(set(authorised) | set(PUBLIC_FIELDS)))
+        payloads = {s: fetched.get(s) if s in authorised else public_view(s, fetched.get(s)) for s in SCOPES}
+        checked = [s for s in SCOPES if s in authorised or s in PUBLIC_FIELDS]
+    checked_names = [(s, JUDICIAL_FULL if s == "judicial" and s in authorised else SOURCE_NAMES[s]) for s in checked]
     unchecked_names = [(s, SOURCE_NAMES[s]) for s in SCOPES if s not in checked]
-    if authorisation is None:
+    if "judicial" not in authorised:
         unchecked_names.append(("judicial_detail", JUDICIAL_FULL))
     products = list(products_published())
     assessment = intake.prequalification_assess(uscc=code, payloads=payloads, products=products,
