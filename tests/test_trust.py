@@ -108,6 +108,30 @@ def test_a_verified_authorised_owner_gets_the_fuller_check_until_it_withdraws(pr
     assert body["basis"] == "public" and "tax_grade" not in {x["code"] for x in body["reasons"]}
 
 
+def test_a_partial_authorisation_checks_those_sources_and_the_public_registers(products, monkeypatch):
+    payloads = _bad_everywhere(timezone.localdate())
+    asked = []
+
+    def fetch(uscc, sources):
+        asked.append(sorted(sources))
+        return {s: copy.deepcopy(payloads.get(s)) for s in sources}
+
+    monkeypatch.setattr(prequal, "_fetch", fetch)
+    owner = ApplicantFactory(username="prequal_partial")
+    application = ApplicationFactory(applicant=owner, enterprise=EnterpriseFactory(owner=owner, uscc=USCC), consent=False,
+                                     product="xinmiaodai", amount="300000.00", term_months=12,
+                                     repayment_method="equal_installment")
+    from tests.factories import consent_given
+
+    consent_given(application, ["tax"])
+    body = client_for(owner).post("/api/v1/prequalify/", {"uscc": USCC, "consent": True}, format="json").json()
+    assert asked == [["judicial", "registry", "tax"]] and body["basis"] == "authorised"
+    assert [c["source"] for c in body["checked"]] == ["registry", "tax", "judicial"]
+    assert {"credit_bureau", "judicial_detail"} <= {c["source"] for c in body["not_checked"]}
+    codes = {x["code"] for x in body["reasons"]}
+    assert "tax_grade" in codes and "no_current_overdue" not in codes and "88888" not in str(body)
+
+
 # ---------------------------------------------------------------- 2. identity verification
 @pytest.fixture
 def owner_api(products):
