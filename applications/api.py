@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
@@ -328,8 +328,7 @@ class VerifyRepresentativeView(APIView):
     with the record when verified; 400 naming why when not (the failed attempt is kept). `GET`: the
     verification in force for the signed-in user, if any."""
 
-    permission_classes = [IsApplicant]
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    permission_classes = [IsApplicant]  # JSON, or multipart for an agent's power of attorney (the default parsers)
 
     @extend_schema(responses=VerificationOut)
     def get(self, request, pk):
