@@ -322,6 +322,20 @@ class VerifyCodeView(APIView):
         return Response({"sent": True}, status=status.HTTP_202_ACCEPTED)
 
 
+class VerifySerializer(serializers.Serializer):
+    """The body of `POST .../verify-representative/` as the schema shows it; `IdentityVerificationForm` checks it."""
+
+    method = serializers.ChoiceField(choices=["legal_rep", "agent"], required=False, help_text="legal_rep (default) or agent")
+    name = serializers.CharField()
+    id_number = serializers.CharField(help_text="resident ID number (GB 11643)")
+    phone = serializers.CharField(help_text="the mobile the SMS code was sent to")
+    sms_code = serializers.CharField()
+
+
+class VerifyAgentSerializer(VerifySerializer):
+    power_of_attorney = serializers.FileField(required=False, help_text="an agent's power of attorney (PDF, JPEG, PNG)")
+
+
 class VerifyRepresentativeView(APIView):
     """`POST /api/v1/enterprises/{id}/verify-representative/` `{method, name, id_number, phone, sms_code}` (an agent
     also sends `power_of_attorney`, multipart): the identity check before any authorisation or signature. 201
@@ -335,13 +349,7 @@ class VerifyRepresentativeView(APIView):
         enterprise = own_enterprise(request, pk)
         return Response(verification_data(verified_identity(user=request.user, enterprise=enterprise)))
 
-    @extend_schema(request={"application/json": inline_serializer("VerifyIn", {
-        "method": serializers.ChoiceField(choices=["legal_rep", "agent"], required=False), "name": serializers.CharField(),
-        "id_number": serializers.CharField(), "phone": serializers.CharField(), "sms_code": serializers.CharField()}),
-        "multipart/form-data": inline_serializer("VerifyAgentIn", {
-            "method": serializers.ChoiceField(choices=["legal_rep", "agent"]), "name": serializers.CharField(),
-            "id_number": serializers.CharField(), "phone": serializers.CharField(), "sms_code": serializers.CharField(),
-            "power_of_attorney": serializers.FileField(required=False)})},
+    @extend_schema(request={"application/json": VerifySerializer, "multipart/form-data": VerifyAgentSerializer},
         responses={201: VerificationOut})
     def post(self, request, pk):
         enterprise = own_enterprise(request, pk)
