@@ -13,10 +13,13 @@ from loanservice.audit import audit_record
 from .models import (
     AdmissionCriterion,
     ApplicationDocument,
+    AuthorisationText,
     Consent,
+    DataAuthorisation,
     DocumentRequirement,
     Enterprise,
     FaqEntry,
+    IdentityVerification,
     LoanApplication,
     LoanProduct,
     NegativeListEntry,
@@ -172,5 +175,46 @@ class ApplicationDocumentAdmin(ReadOnlyAdmin):
 
 @admin.register(Consent)
 class ConsentAdmin(ReadOnlyAdmin):
-    list_display = ["application", "source", "granted_by", "granted_at", "text_version"]
+    """Every consent line, the withdrawn ones too."""
+
+    list_display = ["application", "source", "granted_by", "granted_at", "text_version", "authorisation", "withdrawn_at"]
     list_select_related = ["application__enterprise", "granted_by"]
+
+    def get_queryset(self, request):
+        return Consent.all_objects.select_related(*self.list_select_related)
+
+
+@admin.register(DataAuthorisation)
+class DataAuthorisationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "enterprise", "application", "granted_by", "verification", "scopes", "text_version",
+                    "granted_at", "withdrawn_at"]
+    list_filter = ["purpose", "text_version"]
+    search_fields = ["enterprise__name", "enterprise__uscc"]
+    list_select_related = ["enterprise", "granted_by", "verification"]
+
+
+@admin.register(IdentityVerification)
+class IdentityVerificationAdmin(ReadOnlyAdmin):
+    list_display = ["id", "enterprise", "user", "method", "person_name", "result", "reason", "provider",
+                    "provider_reference", "created_at"]
+    list_filter = ["method", "result", "provider"]
+    search_fields = ["enterprise__name", "enterprise__uscc", "person_name"]
+    list_select_related = ["enterprise", "user"]
+    exclude = ["power_of_attorney"]
+
+
+@admin.register(AuthorisationText)
+class AuthorisationTextAdmin(AuditedAdmin):
+    """The authorisation text (授权书) as data. A version someone agreed to is never edited: publish a new one."""
+
+    list_display = ["version", "title", "is_current", "published_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and DataAuthorisation.objects.filter(text=obj).exists():
+            return ["version", "title", "body", "body_en"]
+        return []
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.is_current:  # one version in force
+            AuthorisationText.objects.exclude(pk=obj.pk).update(is_current=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -19,9 +20,31 @@ from loanservice.drf import ArrayLimitOffset
 from loanservice.text import in_language
 
 from . import services
-from .forms import UPLOAD_INCOMPLETE, ApplicationCreateForm, ConsentForm, DocumentUploadForm, EnterpriseForm
-from .models import AdmissionCriterion, DocumentRequirement, Enterprise, LoanApplication, LoanProduct
-from .selectors import applications_visible_to, enterprises_visible_to, products_published
+from .forms import (
+    UPLOAD_INCOMPLETE,
+    ApplicationCreateForm,
+    ConsentForm,
+    ConsentWithdrawForm,
+    DocumentUploadForm,
+    EnterpriseForm,
+    IdentityVerificationForm,
+    PhoneForm,
+)
+from .models import (
+    AdmissionCriterion,
+    DocumentRequirement,
+    Enterprise,
+    IdentityVerification,
+    LoanApplication,
+    LoanProduct,
+)
+from .selectors import (
+    applications_visible_to,
+    authorisation_text_current,
+    enterprises_visible_to,
+    products_published,
+    verified_identity,
+)
 
 IsApplicant = rule_permission("applications.apply")
 SignedIn = rule_permission("loanservice.signed_in")
@@ -193,15 +216,149 @@ class ConsentSerializer(serializers.Serializer):
     scopes = serializers.ListField(child=serializers.CharField(), allow_empty=False)
 
 
+def consent_data(application: LoanApplication) -> dict:
+    """The sources in force on an application and the authorisations behind them."""
+    consents = list(application.consents.select_related("authorisation").order_by("source"))
+    authorisations = {c.authorisation for c in consents if c.authorisation is not None}
+    return {
+        "scopes": [c.source for c in consents],
+        "authorisations": [{"id": a.pk, "scopes": [c.source for c in consents if c.authorisation_id == a.pk],
+                            "purpose": a.purpose, "text_version": a.text_version, "granted_at": a.granted_at,
+                            "granted_by_verification": a.verification_id}
+                           for a in sorted(authorisations, key=lambda a: a.pk)],
+    }
+
+
+AuthorisationOut = inline_serializer("AuthorisationOut", {
+    "id": serializers.IntegerField(), "scopes": serializers.ListField(child=serializers.CharField()),
+    "purpose": serializers.CharField(), "text_version": serializers.CharField(), "granted_at": serializers.DateTimeField(),
+    "granted_by_verification": serializers.IntegerField(allow_null=True)})
+ConsentOut = inline_serializer("ConsentOut", {"scopes": serializers.ListField(child=serializers.CharField()),
+                                              "authorisations": AuthorisationOut.__class__(many=True)})
+
+
 class ConsentView(APIView):
+    """`POST .../consent/` `{scopes}`: the verified legal representative or agent authorises the sources named, under
+    the current authorisation text (`GET /api/v1/authorisation-text/`). 400 naming `verification` when nobody
+    has been verified for the enterprise."""
+
     permission_classes = [IsApplicant]
 
-    @extend_schema(request=ConsentSerializer, responses={201: inline_serializer("ConsentOut", {"scopes": serializers.ListField(child=serializers.CharField())})})
+    @extend_schema(request=ConsentSerializer, responses={201: ConsentOut})
     def post(self, request, pk):
         application = own_application(request, pk)
         data = form_input(ConsentForm, request.data, message=_("授权范围无效 / Invalid consent scope."))
         services.consent_grant(application=application, user=request.user, **data, ip=client_ip(request))
-        return Response({"scopes": sorted(application.consents.values_list("source", flat=True))}, status=status.HTTP_201_CREATED)
+        return Response(consent_data(application), status=status.HTTP_201_CREATED)
+
+
+class ConsentWithdrawSerializer(serializers.Serializer):
+    scopes = serializers.ListField(child=serializers.CharField(), required=False,
+                                   help_text="the sources to withdraw; none: all of them")
+
+
+class ConsentWithdrawView(APIView):
+    """`POST .../consent/withdraw/`: no more pulls for those sources; what was fetched stays with its decision."""
+
+    permission_classes = [IsApplicant]
+
+    @extend_schema(request=ConsentWithdrawSerializer, responses={200: inline_serializer("ConsentWithdrawOut", {
+        "withdrawn": serializers.ListField(child=serializers.CharField()),
+        "scopes": serializers.ListField(child=serializers.CharField())})})
+    def post(self, request, pk):
+        application = own_application(request, pk)
+        data = form_input(ConsentWithdrawForm, request.data, message=_("授权范围无效 / Invalid consent scope."))
+        withdrawn = services.consent_withdraw(application=application, user=request.user, scopes=data["scopes"] or None,
+                                              ip=client_ip(request))
+        return Response({"withdrawn": withdrawn, "scopes": sorted(application.consents.values_list("source", flat=True))})
+
+
+class AuthorisationTextView(APIView):
+    """`GET /api/v1/authorisation-text/`: the authorisation text in force, to show before anyone ticks a source."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=inline_serializer("AuthorisationTextOut", {
+        "version": serializers.CharField(), "title": serializers.CharField(), "body": serializers.CharField(),
+        "body_en": serializers.CharField()}))
+    def get(self, request):
+        text = authorisation_text_current()
+        if text is None:
+            raise Http404
+        return Response({"version": text.version, "title": text.title, "body": text.body, "body_en": text.body_en})
+
+
+def own_enterprise(request, pk) -> Enterprise:
+    return get_object_or_404(enterprises_visible_to(request.user).filter(owner=request.user), pk=pk)
+
+
+def verification_data(record: IdentityVerification | None) -> dict:
+    if record is None:
+        return {"verified": False, "verification": None}
+    return {"verified": record.passed, "verification": {
+        "id": record.pk, "method": record.method, "result": record.result, "name": record.person_name,
+        "provider": record.provider, "provider_reference": record.provider_reference, "verified_at": record.created_at}}
+
+
+VerificationOut = inline_serializer("VerificationOut", {
+    "verified": serializers.BooleanField(),
+    "verification": inline_serializer("VerificationRecord", {
+        "id": serializers.IntegerField(), "method": serializers.CharField(), "result": serializers.CharField(),
+        "name": serializers.CharField(), "provider": serializers.CharField(), "provider_reference": serializers.CharField(),
+        "verified_at": serializers.DateTimeField()}, allow_null=True)})
+
+
+class VerifyCodeView(APIView):
+    """`POST /api/v1/enterprises/{id}/verify-representative/code/` `{phone}`: an SMS code to the person's phone."""
+
+    permission_classes = [IsApplicant]
+
+    @extend_schema(request=inline_serializer("VerifyCodeIn", {"phone": serializers.CharField()}),
+                   responses={202: inline_serializer("VerifyCodeOut", {"sent": serializers.BooleanField()})})
+    def post(self, request, pk):
+        enterprise = own_enterprise(request, pk)
+        data = form_input(PhoneForm, request.data, message=_("手机号无效 / Invalid mobile number."))
+        services.identity_code_send(enterprise=enterprise, user=request.user, phone=data["phone"], ip=client_ip(request))
+        return Response({"sent": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class VerifySerializer(serializers.Serializer):
+    """The body of `POST .../verify-representative/` as the schema shows it; `IdentityVerificationForm` checks it."""
+
+    method = serializers.ChoiceField(choices=["legal_rep", "agent"], required=False, help_text="legal_rep (default) or agent")
+    name = serializers.CharField()
+    id_number = serializers.CharField(help_text="resident ID number (GB 11643)")
+    phone = serializers.CharField(help_text="the mobile the SMS code was sent to")
+    sms_code = serializers.CharField()
+
+
+class VerifyAgentSerializer(VerifySerializer):
+    power_of_attorney = serializers.FileField(required=False, help_text="an agent's power of attorney (PDF, JPEG, PNG)")
+
+
+class VerifyRepresentativeView(APIView):
+    """`POST /api/v1/enterprises/{id}/verify-representative/` `{method, name, id_number, phone, sms_code}` (an agent
+    also sends `power_of_attorney`, multipart): the identity check before any authorisation or signature. 201
+    with the record when verified; 400 naming why when not (the failed attempt is kept). `GET`: the
+    verification in force for the signed-in user, if any."""
+
+    permission_classes = [IsApplicant]  # JSON, or multipart for an agent's power of attorney (the default parsers)
+
+    @extend_schema(responses=VerificationOut)
+    def get(self, request, pk):
+        enterprise = own_enterprise(request, pk)
+        return Response(verification_data(verified_identity(user=request.user, enterprise=enterprise)))
+
+    @extend_schema(request={"application/json": VerifySerializer, "multipart/form-data": VerifyAgentSerializer},
+        responses={201: VerificationOut})
+    def post(self, request, pk):
+        enterprise = own_enterprise(request, pk)
+        data = form_input(IdentityVerificationForm, request.data, files=request.FILES,
+                          message=_("身份核验信息有误 / The identity details are not valid."))
+        upload = data.pop("power_of_attorney", None)
+        record = services.identity_verify(enterprise=enterprise, user=request.user, **data,
+                                          power_of_attorney=upload.read() if upload else None, ip=client_ip(request))
+        return Response(verification_data(record), status=status.HTTP_201_CREATED)
 
 
 class HelpQuery(serializers.Serializer):

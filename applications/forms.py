@@ -17,10 +17,11 @@ from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
 
 from loanservice.money import REQUIRED, MoneyField, money_display
+from loanservice.sms_codes import MOBILE_INVALID, mobile_clean
 from loanservice.text import join_list
 
 from .identifiers import check_industry_code, check_resident_id, check_uscc
-from .models import DATA_SOURCES, REPAYMENT_METHODS, Enterprise, LoanProduct
+from .models import DATA_SOURCES, REPAYMENT_METHODS, Enterprise, IdentityVerification, LoanProduct
 
 MAX_EMPLOYEES = 10_000_000
 EMPLOYEES_INVALID = gettext_lazy("请填写从业人数（非负整数）/ Enter the number of employees (a whole number).")
@@ -189,6 +190,63 @@ class ConsentForm(forms.Form):
 
     scopes = forms.MultipleChoiceField(choices=DATA_SOURCES, error_messages={
         "required": _choose_sources(), "invalid_choice": _choose_sources(), "invalid_list": _choose_sources()})
+
+
+class ConsentWithdrawForm(forms.Form):
+    """`POST .../consent/withdraw/`: the sources to withdraw; none named withdraws them all."""
+
+    scopes = forms.MultipleChoiceField(choices=DATA_SOURCES, required=False, error_messages={
+        "invalid_choice": _choose_sources(), "invalid_list": _choose_sources()})
+
+
+SMS_CODE_INVALID = gettext_lazy("请输入6位短信验证码 / Enter the 6-digit SMS code.")
+
+
+class PhoneForm(forms.Form):
+    """The phone an SMS code goes to (identity verification, signing)."""
+
+    phone = forms.CharField(label=gettext_lazy("手机号 Mobile number"), error_messages={"required": REQUIRED},
+                            widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}))
+
+    def clean_phone(self) -> str:
+        try:
+            return mobile_clean(self.cleaned_data["phone"])
+        except ValueError:
+            raise ValidationError(MOBILE_INVALID, code="invalid") from None
+
+
+class IdentityVerificationForm(PhoneForm):
+    """Who acts for the enterprise (the wizard's verification step, `POST .../verify-representative/`): the legal
+    representative, or an agent with a power of attorney; name, ID number, phone and the SMS code sent to it."""
+
+    field_order = ["method", "name", "id_number", "phone", "sms_code", "power_of_attorney"]
+    method = forms.ChoiceField(label=gettext_lazy("办理人 Who is acting"), choices=IdentityVerification.METHODS,
+                               initial=IdentityVerification.LEGAL_REP, widget=forms.RadioSelect, required=False,
+                               error_messages={
+                                               "invalid_choice": gettext_lazy("请选择办理人 / Choose who is acting.")})
+    name = TextField(label=gettext_lazy("姓名 Name"), limit=100)
+    id_number = forms.CharField(label=gettext_lazy("身份证号 Resident ID number"), error_messages={"required": REQUIRED},
+                                widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}))
+    sms_code = forms.RegexField(r"^\d{6}$", label=gettext_lazy("短信验证码 SMS code"), error_messages={
+        "required": SMS_CODE_INVALID, "invalid": SMS_CODE_INVALID},
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}))
+    power_of_attorney = forms.FileField(label=gettext_lazy("授权委托书（经办人必传）Power of attorney (agents)"),
+                                        required=False)
+
+    def clean_method(self) -> str:
+        return self.cleaned_data["method"] or IdentityVerification.LEGAL_REP  # the usual case may be left out
+
+    def clean_id_number(self) -> str:
+        return _checked(check_resident_id(self.cleaned_data["id_number"]))
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("power_of_attorney")
+        if data.get("method") == IdentityVerification.AGENT and not upload:
+            self.add_error("power_of_attorney", gettext_lazy("经办人须上传授权委托书 / An agent uploads the power of attorney."))
+        elif upload and upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+            self.add_error("power_of_attorney", gettext_lazy("文件过大 / The file is too large."))
+        return data
 
 
 MAX_UPLOAD_MB = 50  # the edge's cap on any upload; each checklist item's own limit is the service's check

@@ -31,6 +31,8 @@ EVENTS = {
     "application.mark_disbursed": _("已放款 disbursed"),
     "application.withdraw": _("撤回申请 withdrew the application"),
     "consent.grant": _("授权数据查询 authorised a data check"),
+    "consent.withdraw": _("撤回数据查询授权 withdrew the data authorisation"),
+    "identity.verify": _("身份核验 identity verification"),
     "document.upload": _("上传材料 uploaded a document"),
     "document.delete": _("删除材料 deleted a document"),
     "document.download": _("下载材料 downloaded a document"),

@@ -3,6 +3,7 @@ lifecycle (the master FSM of a case)."""
 
 from __future__ import annotations
 
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
@@ -529,8 +530,117 @@ class ApplicationDocument(models.Model):
         return f"{self.requirement.code} {self.original_name}"
 
 
+class AuthorisationText(models.Model):
+    """The text a person agrees to when authorising data queries (数据查询授权书), as data: each version is kept,
+    shown in full before the person ticks, and named by every authorisation given under it."""
+
+    version = models.CharField(_("版本 version"), max_length=20, unique=True)
+    title = models.CharField(_("标题 title"), max_length=100)
+    body = models.TextField(_("授权书正文 text"))
+    body_en = models.TextField(_("英文正文 text (en)"), blank=True)
+    is_current = models.BooleanField(_("当前版本 current"), default=False,
+                                     help_text=_("新的授权使用当前版本 / new authorisations use the current version"))
+    published_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("授权书文本 authorisation text")
+        verbose_name_plural = _("授权书文本 authorisation texts")
+        ordering = ["-published_at"]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+def power_of_attorney_upload_to(instance, filename: str) -> str:
+    return f"identity/{instance.enterprise_id}/{secrets.token_hex(16)}"
+
+
+class IdentityVerification(models.Model):
+    """One check of who acts for an enterprise (身份核验): its legal representative (name and ID number against
+    the 公安部 citizen register, plus an SMS code to the phone given) or an agent with a power of attorney.
+    Every attempt is kept, passed or failed."""
+
+    LEGAL_REP, AGENT = "legal_rep", "agent"
+    METHODS = [(LEGAL_REP, _("法定代表人本人 legal representative")), (AGENT, _("授权经办人 authorised agent"))]
+    PASSED, FAILED = "passed", "failed"
+    RESULTS = [(PASSED, _("核验通过 verified")), (FAILED, _("核验未通过 not verified"))]
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="identity_verifications")
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="identity_verifications")
+    method = models.CharField(_("核验方式 method"), max_length=10, choices=METHODS)
+    person_name = models.CharField(_("姓名 name"), max_length=100)
+    id_number = models.CharField(_("身份证号 ID number"), max_length=18)
+    phone = models.CharField(_("手机号 phone"), max_length=11)
+    result = models.CharField(_("结果 result"), max_length=10, choices=RESULTS)
+    reason = models.CharField(_("未通过原因 reason"), max_length=40, blank=True)
+    provider = models.CharField(_("核验服务 provider"), max_length=20)
+    provider_reference = models.CharField(_("核验流水号 provider reference"), max_length=100, blank=True)
+    power_of_attorney = models.FileField(_("授权委托书 power of attorney"), upload_to=power_of_attorney_upload_to,
+                                         storage=private_storage, max_length=200, blank=True)
+    power_of_attorney_sha256 = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("身份核验 identity verification")
+        verbose_name_plural = _("身份核验 identity verifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["enterprise", "user", "result", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.enterprise_id}:{self.method}:{self.result}"
+
+    @property
+    def passed(self) -> bool:
+        return self.result == self.PASSED
+
+
+class DataAuthorisation(models.Model):
+    """An authorisation to query an enterprise's data (数据查询授权): who gave it (a verified legal representative
+    or agent), for which enterprise and application, which sources, for what purpose, under which text, when.
+    Withdrawn, it stops every later pull; the snapshots it allowed stay with the decision they served."""
+
+    PURPOSES = [("loan_application", _("贷款申请审查及贷后管理 loan review and monitoring"))]
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="authorisations")
+    application = models.ForeignKey("LoanApplication", null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="authorisations")
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verification = models.ForeignKey(IdentityVerification, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="authorisations",
+                                     help_text=_("授权人的身份核验；为空者为本功能上线前的授权 / empty: given before verification existed"))
+    scopes = models.JSONField(_("授权数据源 sources"), default=list)
+    purpose = models.CharField(_("用途 purpose"), max_length=30, choices=PURPOSES, default="loan_application")
+    text = models.ForeignKey(AuthorisationText, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    text_version = models.CharField(_("授权书版本 text version"), max_length=20)
+    granted_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(_("撤回时间 withdrawn at"), null=True, blank=True)
+    withdrawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+")
+
+    class Meta:
+        verbose_name = _("数据查询授权 data authorisation")
+        verbose_name_plural = _("数据查询授权 data authorisations")
+        ordering = ["-granted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.enterprise_id} {','.join(self.scopes)}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.withdrawn_at is None
+
+
+class LiveConsentManager(models.Manager):
+    """Consents in force: a withdrawn one no longer counts anywhere (pulls, the wizard, monitoring)."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(withdrawn_at__isnull=True)
+
+
 class Consent(models.Model):
-    """The applicant's authorisation (数据授权) for one data source, recorded before any pull."""
+    """One data source of an authorisation on one application (数据授权), recorded before any pull. The default
+    manager sees only the consents in force; `all_objects` sees the withdrawn ones too."""
 
     application = models.ForeignKey(LoanApplication, on_delete=models.CASCADE, related_name="consents")
     source = models.CharField(max_length=20, choices=DATA_SOURCES)
@@ -538,11 +648,20 @@ class Consent(models.Model):
     granted_at = models.DateTimeField(default=timezone.now)
     ip = models.GenericIPAddressField(null=True, blank=True)
     text_version = models.CharField(max_length=20, default="2026-1")
+    authorisation = models.ForeignKey(DataAuthorisation, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="consents")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    all_objects = models.Manager()
+    objects = LiveConsentManager()
 
     class Meta:
         verbose_name = _("数据授权 consent")
         verbose_name_plural = _("数据授权 consents")
-        constraints = [models.UniqueConstraint(fields=["application", "source"], name="uniq_consent")]
+        base_manager_name = "all_objects"
+        default_manager_name = "objects"
+        constraints = [models.UniqueConstraint(fields=["application", "source"], condition=models.Q(withdrawn_at__isnull=True),
+                                               name="uniq_live_consent")]
 
     def __str__(self) -> str:
         return f"{self.application_id}:{self.source}"

@@ -24,7 +24,7 @@ class RuleContext:
     payloads: dict[str, dict | None]
     today: dt.date
     amount: Decimal | None = None
-    manual_hits: list[str] | None = None  # reasons of manual negative-list entries found
+    manual_hits: list[str] | None = None  # reasons of manual negative-list entries found; None: not consulted
 
 
 def _src(ctx: RuleContext, source: str) -> dict | None:
@@ -196,7 +196,9 @@ def rule_dishonest_debtor(params, ctx):
 
 
 def rule_manual_negative_list(params, ctx):
-    hits = ctx.manual_hits or []
+    if ctx.manual_hits is None:  # not consulted (a public-only pre-qualification)
+        return UNKNOWN, None
+    hits = ctx.manual_hits
     return (FAIL if hits else PASS), "; ".join(hits) if hits else False
 
 

@@ -17,12 +17,51 @@ from loanservice.text import phone_display
 
 from .models import (
     DATA_SOURCES,
+    AuthorisationText,
+    Consent,
+    DataAuthorisation,
     DocumentRequirement,
     Enterprise,
+    IdentityVerification,
     LoanApplication,
     LoanProduct,
     NegativeListEntry,
 )
+
+
+def verified_identity(*, user, enterprise: Enterprise) -> IdentityVerification | None:
+    """The latest passed verification of `user` acting for `enterprise`, or None. A legal representative's lapses
+    when the enterprise's registered representative changes (another ID number on file)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    for record in IdentityVerification.objects.filter(user=user, enterprise=enterprise,
+                                                      result=IdentityVerification.PASSED).order_by("-created_at", "-id")[:5]:
+        if record.method == IdentityVerification.AGENT or record.id_number == (enterprise.legal_rep_id_number or "").upper():
+            return record
+    return None
+
+
+def authorisation_text_current() -> AuthorisationText | None:
+    return AuthorisationText.objects.filter(is_current=True).order_by("-published_at").first()
+
+
+def authorisations_live(*, enterprise: Enterprise) -> list[DataAuthorisation]:
+    """The enterprise's authorisations in force, newest first, with the sources still live on each."""
+    return list(DataAuthorisation.objects.filter(enterprise=enterprise, withdrawn_at__isnull=True)
+                .prefetch_related("consents").order_by("-granted_at", "-id"))
+
+
+def owner_authorisation_live(*, uscc: str, user) -> tuple[int | None, list[str]]:
+    """For a signed-in owner of the enterprise with this USCC: its latest live data authorisation (id) and every
+    source still authorised on its applications; (None, []) when there is none."""
+    if not getattr(user, "is_authenticated", False):
+        return None, []
+    live = list(Consent.objects.filter(application__enterprise__uscc=uscc, application__enterprise__owner=user,
+                                       authorisation__isnull=False, authorisation__withdrawn_at__isnull=True)
+                .order_by("-granted_at", "-id").values_list("authorisation_id", "source"))
+    if not live:
+        return None, []
+    return live[0][0], sorted({source for _id, source in live})
 
 
 def applicable_checklist(product: LoanProduct, *, amount: Decimal | None = None,
@@ -232,6 +271,8 @@ def wizard_resume_step(application: LoanApplication) -> str:
                                     legal_form=application.enterprise.legal_form):
         if req.required and not req.satisfied_by_source and req.pk not in uploaded:
             return "documents"
+    if verified_identity(user=application.applicant, enterprise=application.enterprise) is None:
+        return "verify"
     if set(application.consents.values_list("source", flat=True)) != {code for code, _label in DATA_SOURCES}:
         return "consent"
     return "review"

@@ -29,20 +29,25 @@ from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
+from loanservice.sms_codes import CODE_WRONG, sms_code_check, sms_code_send
 from loanservice.text import join_list
 
 from . import faq, prescreen
 from .forms import USCC_TAKEN, too_long
 from .identifiers import region_of_uscc
+from .identity import IdentityProviderError, identity_provider
 from .models import (
     DATA_SOURCES,
     REPAYMENT_METHODS,
     AdmissionCriterion,
     ApplicationDocument,
+    AuthorisationText,
     Consent,
+    DataAuthorisation,
     DocumentRequirement,
     Enterprise,
     FaqEntry,
+    IdentityVerification,
     InfoRequest,
     LoanApplication,
     LoanProduct,
@@ -52,9 +57,11 @@ from .models import (
 from .selectors import (
     applicable_checklist,
     application_tracker,
+    authorisation_text_current,
     manual_negative_hits,
     open_clocks_by_case,
     sla_targets_map,
+    verified_identity,
 )
 
 User = get_user_model()
@@ -247,20 +254,141 @@ def document_delete(*, document: ApplicationDocument, user, ip: str | None = Non
     transaction.on_commit(lambda: storage.delete(path))
 
 
+# ---------------------------------------------------------------- identity (身份核验) and data authorisation
+IDENTITY_FAILED = {
+    "invalid_id": _("身份证号无效 / The ID number is not valid."),
+    "name_mismatch": _("姓名与身份证号不一致（公安部核验）/ The name does not match the ID number (citizen register)."),
+    "not_legal_rep": _("与本企业登记的法定代表人不一致；如由他人办理，请选择授权经办人并上传授权委托书 / This is not the "
+                       "enterprise's registered legal representative; an agent chooses 'authorised agent' and uploads a "
+                       "power of attorney."),
+}
+NOT_VERIFIED = _("请先完成法定代表人或授权经办人的身份核验 / First verify the identity of the legal representative or "
+                 "an authorised agent.")
+
+
+def identity_sms_purpose(enterprise: Enterprise) -> str:
+    return f"identity:{enterprise.pk}"
+
+
+def identity_code_send(*, enterprise: Enterprise, user, phone: str, ip: str | None = None) -> str:
+    """An SMS code to the phone of the person being verified (the number is the checked value). Returns the code
+    (shown only by a DEBUG page). ApplicationError when asked too often."""
+    if enterprise.owner_id != user.pk:
+        raise ApplicationError(_("企业不存在 / Enterprise not found."), errors={"enterprise": [_("企业不存在 / Enterprise not found.")]})
+    return sms_code_send(phone=phone, purpose=identity_sms_purpose(enterprise), ip=ip)
+
+
+def identity_verify(*, enterprise: Enterprise, user, method: str, name: str, id_number: str, phone: str, sms_code: str,
+                    power_of_attorney: bytes | None = None, ip: str | None = None) -> IdentityVerification:
+    """Verify who acts for the enterprise (values checked by applications.forms.IdentityVerificationForm): the SMS
+    code sent to `phone` proves the person holds it; then `identity_check_record`."""
+    if enterprise.owner_id != user.pk:
+        raise ApplicationError(_("企业不存在 / Enterprise not found."), errors={"enterprise": [_("企业不存在 / Enterprise not found.")]})
+    _power_of_attorney_check(method, power_of_attorney)
+    if not sms_code_check(phone=phone, code=sms_code, purpose=identity_sms_purpose(enterprise)):
+        raise ApplicationError(CODE_WRONG, errors={"sms_code": [CODE_WRONG]})
+    return identity_check_record(enterprise=enterprise, user=user, method=method, name=name, id_number=id_number,
+                                 phone=phone, power_of_attorney=power_of_attorney, ip=ip)
+
+
+def _power_of_attorney_check(method: str, power_of_attorney: bytes | None) -> None:
+    if method == IdentityVerification.AGENT and _sniff(power_of_attorney or b"") not in ("pdf", "jpeg", "png"):
+        raise ApplicationError(_("请上传授权委托书 / Upload the power of attorney."), errors={"power_of_attorney": [
+            _("须为 PDF、JPEG 或 PNG 文件（按内容识别）/ A PDF, JPEG or PNG file (checked by content).")]})
+
+
+def identity_check_record(*, enterprise: Enterprise, user, method: str, name: str, id_number: str, phone: str,
+                          power_of_attorney: bytes | None = None, ip: str | None = None) -> IdentityVerification:
+    """The name and ID number with the identity provider (outside any transaction), then, for the legal
+    representative, that it is the one the enterprise registered; an agent brings a power of attorney (PDF or
+    image, checked by content). The caller has established that the person holds `phone` (identity_verify: the
+    SMS code; the demo seed). Every attempt is kept; a failed one raises ApplicationError naming why, after it
+    is recorded."""
+    _power_of_attorney_check(method, power_of_attorney)
+    provider = identity_provider()
+    try:
+        answer = provider.verify(name=name, id_number=id_number)
+    except IdentityProviderError:
+        raise Conflict(_("身份核验服务暂不可用，请稍后再试 / The identity service is unavailable; try again later."),
+                       state="unavailable") from None
+    reason = answer.reason
+    if answer.matched and method == IdentityVerification.LEGAL_REP and (
+            id_number != enterprise.legal_rep_id_number.upper() or name.strip() != enterprise.legal_rep_name.strip()):
+        reason = "not_legal_rep"
+    result = IdentityVerification.PASSED if answer.matched and not reason else IdentityVerification.FAILED
+    with transaction.atomic():
+        record = IdentityVerification(user=user, enterprise=enterprise, method=method, person_name=name.strip(),
+                                      id_number=id_number, phone=phone, result=result, reason=reason,
+                                      provider=provider.name, provider_reference=answer.reference, ip=ip)
+        if method == IdentityVerification.AGENT:
+            record.power_of_attorney_sha256 = hashlib.sha256(power_of_attorney).hexdigest()
+            record.power_of_attorney.save("poa", ContentFile(power_of_attorney), save=False)
+        record.save()
+        audit_record(actor=user, action="identity.verify", obj=enterprise, ip=ip,
+                     data={"verification": record.pk, "method": method, "result": result, "reason": reason,
+                           "provider": provider.name, "reference": answer.reference})
+    if result != IdentityVerification.PASSED:
+        message = IDENTITY_FAILED.get(reason, IDENTITY_FAILED["name_mismatch"])
+        raise ApplicationError(message, errors={"id_number" if reason == "invalid_id" else "name": [message]},
+                               code="identity_not_verified")
+    return record
+
+
+def _authorisation_text() -> AuthorisationText:
+    text = authorisation_text_current()
+    if text is None:
+        raise Conflict(_("尚未发布授权书文本 / No authorisation text is published."), state="no_text")
+    return text
+
+
 @transaction.atomic
 def consent_grant(*, application: LoanApplication, user, scopes: list[str], ip: str | None = None) -> list[Consent]:
-    """The data sources authorised on a draft (checked by applications.forms.ConsentForm)."""
+    """The data sources authorised on a draft (checked by applications.forms.ConsentForm), by a person verified
+    for the enterprise (legal representative or agent): one DataAuthorisation naming the person, the sources,
+    the purpose and the text version shown, with a consent line per source. Sources already authorised stay."""
     application = LoanApplication.objects.select_for_update().get(pk=application.pk)
     if application.status != LoanApplication.Status.DRAFT:
         raise Conflict(_("只有草稿可以授权 / Consent is given on a draft."), state=application.status)
-    created = []
-    for source in scopes:
-        consent, made = Consent.objects.get_or_create(application=application, source=source,
-                                                      defaults={"granted_by": user, "ip": ip})
-        created.append(consent)
-        if made:
-            audit_record(actor=user, action="consent.grant", obj=application, ip=ip, data={"source": source})
-    return created
+    verification = verified_identity(user=user, enterprise=application.enterprise)
+    if verification is None:
+        raise ApplicationError(NOT_VERIFIED, errors={"verification": [NOT_VERIFIED]}, code="identity_not_verified")
+    live = {c.source: c for c in Consent.objects.filter(application=application)}
+    new = [s for s in dict.fromkeys(scopes) if s not in live]
+    if new:
+        text = _authorisation_text()
+        authorisation = DataAuthorisation.objects.create(
+            enterprise=application.enterprise, application=application, granted_by=user, verification=verification,
+            scopes=new, text=text, text_version=text.version, ip=ip)
+        for source in new:
+            live[source] = Consent.objects.create(application=application, source=source, granted_by=user, ip=ip,
+                                                  text_version=text.version, authorisation=authorisation)
+        audit_record(actor=user, action="consent.grant", obj=application, ip=ip,
+                     data={"authorisation": authorisation.pk, "scopes": new, "text_version": text.version,
+                           "verification": verification.pk, "method": verification.method})
+    return [live[s] for s in dict.fromkeys(scopes)]
+
+
+@transaction.atomic
+def consent_withdraw(*, application: LoanApplication, user, scopes: list[str] | None = None,
+                     ip: str | None = None) -> list[str]:
+    """The applicant withdraws its authorisation (all sources, or those named): no pull is made for them from
+    now on; the snapshots already fetched stay with the decisions they served. An authorisation whose every
+    source is withdrawn is itself marked withdrawn. Returns the sources withdrawn."""
+    application = LoanApplication.objects.select_for_update().get(pk=application.pk)
+    consents = list(Consent.objects.select_for_update().filter(application=application))
+    if scopes is not None:
+        consents = [c for c in consents if c.source in set(scopes)]
+    if not consents:
+        raise Conflict(_("没有可撤回的授权 / There is no authorisation in force to withdraw."), state=application.status)
+    now = timezone.now()
+    Consent.objects.filter(pk__in=[c.pk for c in consents]).update(withdrawn_at=now)
+    touched = {c.authorisation_id for c in consents if c.authorisation_id}
+    still = set(Consent.objects.filter(authorisation_id__in=touched).values_list("authorisation_id", flat=True))
+    DataAuthorisation.objects.filter(pk__in=touched - still).update(withdrawn_at=now, withdrawn_by=user)
+    withdrawn = sorted(c.source for c in consents)
+    audit_record(actor=user, action="consent.withdraw", obj=application, ip=ip,
+                 data={"scopes": withdrawn, "authorisations": sorted(touched)})
+    return withdrawn
 
 
 def consent_missing(application: LoanApplication) -> list[str]:
@@ -270,7 +398,9 @@ def consent_missing(application: LoanApplication) -> list[str]:
 
 # ---------------------------------------------------------------- submit and pre-screen
 def prescreen_run(*, enterprise, product: LoanProduct | None, payloads: dict, amount=None,
-                  today: dt.date | None = None) -> dict:
+                  today: dt.date | None = None, manual_list: bool = True) -> dict:
+    """The admission criteria and negative list on the data given. `manual_list` False: the bank's own
+    negative list is not consulted (a signed-out pre-qualification learns only public facts); its rule is a gap."""
     criteria = AdmissionCriterion.objects.filter(is_active=True)
     if product is not None:
         criteria = criteria.filter(Q(products=None) | Q(products=product)).distinct()
@@ -278,7 +408,8 @@ def prescreen_run(*, enterprise, product: LoanProduct | None, payloads: dict, am
     id_numbers = {enterprise.legal_rep_id_number or "", (payloads.get("registry") or {}).get("legal_rep_id_number") or ""}
     ctx = prescreen.RuleContext(
         enterprise=enterprise, payloads=payloads, today=today or timezone.localdate(), amount=amount,
-        manual_hits=manual_negative_hits(uscc=enterprise.uscc, id_numbers=sorted(i for i in id_numbers if i)),
+        manual_hits=manual_negative_hits(uscc=enterprise.uscc, id_numbers=sorted(i for i in id_numbers if i))
+        if manual_list else None,
     )
     return prescreen.summarise(prescreen.evaluate(criteria.order_by("kind", "order", "code"), ctx))
 
@@ -310,14 +441,16 @@ def prospect_from_data(*, uscc: str, payloads: dict) -> ProspectEnterprise:
     )
 
 
-def prequalification_assess(*, uscc: str, payloads: dict, products, today: dt.date | None = None) -> dict:
+def prequalification_assess(*, uscc: str, payloads: dict, products, today: dt.date | None = None,
+                            manual_list: bool = True) -> dict:
     """预审 before applying: each published product's admission criteria and negative list on the data alone.
 
     A read: nothing is written. Returns the prospect and, per product, the pre-screen summary."""
     prospect = prospect_from_data(uscc=uscc, payloads=payloads)
     return {
         "prospect": prospect,
-        "products": {product.code: prescreen_run(enterprise=prospect, product=product, payloads=payloads, today=today)
+        "products": {product.code: prescreen_run(enterprise=prospect, product=product, payloads=payloads, today=today,
+                                                 manual_list=manual_list)
                      for product in products},
     }
 

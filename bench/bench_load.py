@@ -34,7 +34,16 @@ def prepare_pool(n: int, *, start: int) -> list[list]:
     from django.db import transaction
     from rest_framework.authtoken.models import Token
 
-    from applications.models import DATA_SOURCES, Consent, Enterprise, LoanApplication, LoanProduct
+    from applications.models import (
+        DATA_SOURCES,
+        Consent,
+        DataAuthorisation,
+        Enterprise,
+        IdentityVerification,
+        LoanApplication,
+        LoanProduct,
+    )
+    from applications.selectors import authorisation_text_current
     from underwriting.providers import make_resident_id, make_uscc
 
     User = get_user_model()
@@ -52,8 +61,19 @@ def prepare_pool(n: int, *, start: int) -> list[list]:
         apps = LoanApplication.objects.bulk_create([
             LoanApplication(applicant_id=e.owner_id, enterprise=e, product=product, amount=Decimal("300000.00"), term_months=12,
                             repayment_method="equal_installment", purpose="采购原材料", channel="api") for e in ents], batch_size=2000)
-        Consent.objects.bulk_create([Consent(application=a, source=s, granted_by_id=a.applicant_id)
-                                     for a in apps for s, _label in DATA_SOURCES], batch_size=5000)
+        # Each owner verified as the representative, each draft authorised (the records a real consent leaves).
+        text = authorisation_text_current()
+        checks = IdentityVerification.objects.bulk_create([
+            IdentityVerification(user_id=e.owner_id, enterprise=e, method="legal_rep", person_name=e.legal_rep_name,
+                                 id_number=e.legal_rep_id_number, phone=f"139{e.pk % 10**8:08d}", result="passed",
+                                 provider="sandbox") for e in ents], batch_size=2000)
+        grants = DataAuthorisation.objects.bulk_create([
+            DataAuthorisation(enterprise_id=a.enterprise_id, application=a, granted_by_id=a.applicant_id, verification=v,
+                              scopes=[s for s, _label in DATA_SOURCES], text=text, text_version=text.version)
+            for a, v in zip(apps, checks, strict=True)], batch_size=2000)
+        Consent.objects.bulk_create([Consent(application=a, source=s, granted_by_id=a.applicant_id, authorisation=g,
+                                             text_version=text.version)
+                                     for a, g in zip(apps, grants, strict=True) for s, _label in DATA_SOURCES], batch_size=5000)
     key = {t.user_id: t.key for t in tokens}
     return [[key[a.applicant_id], a.pk] for a in apps]
 

@@ -69,7 +69,7 @@ def bench_uscc(i: int) -> str:
 
 
 def seed(n: int) -> None:
-    from applications.models import Consent, Enterprise, LoanApplication, LoanProduct
+    from applications.models import Consent, DataAuthorisation, Enterprise, LoanApplication, LoanProduct
     from casework.demo import seed_org, seed_products
     from casework.reference_data import seed_reference_data
     from contracts.models import Contract, ContractTemplate, DisbursementOrder
@@ -145,8 +145,13 @@ def seed(n: int) -> None:
                    for loan, lines in zip(loans, schedules, strict=True) for k, due, p, i, paid in lines))
         print(f"  installments: {time.perf_counter() - started:.1f}s", flush=True)
         now = timezone.now()
-        copy_rows(Consent, ["application", "source", "granted_by", "granted_at", "text_version"],
-                  ((a.pk, s, owner.pk, now.isoformat(), "2026-1") for a in apps for s in SOURCES))
+        # One authorisation record per loan's application (the nightly pulls name it); given before verification here.
+        grants = DataAuthorisation.objects.bulk_create([
+            DataAuthorisation(enterprise_id=a.enterprise_id, application=a, granted_by=owner, scopes=list(SOURCES),
+                              text_version="2026-1") for a in apps], batch_size=5000)
+        copy_rows(Consent, ["application", "source", "granted_by", "granted_at", "text_version", "authorisation"],
+                  ((a.pk, s, owner.pk, now.isoformat(), "2026-1", g.pk) for a, g in zip(apps, grants, strict=True)
+                   for s in SOURCES))
         ages = [rng.randrange(0, 30) for _ in range(n)]
         extra = [f.name for f in DataSnapshot._meta.fields if f.name == "error_code"]  # a newer column, blank here
         copy_rows(DataSnapshot, ["enterprise", "source", "as_of", "fetched_at", "provider", "status", "payload", "error", "application",

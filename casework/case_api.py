@@ -20,6 +20,7 @@ from approvals.selectors import decisions_of, routing_of
 from approvals.serializers import DecisionSerializer
 from casework import lifecycle
 from casework.exposure import exposure_shown
+from contracts import services as contracts_services
 from contracts.models import Contract
 from contracts.services import offer_annualised_rate
 from loanservice import roles
@@ -30,6 +31,7 @@ from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import SlaClock
 from loanservice.money import money_text
 from loanservice.sla import sla_clock_remaining
+from loanservice.text import phone_masked
 from postloan.models import Loan
 from underwriting.selectors import application_score_of, questionnaire_for
 from underwriting.serializers import InfoRequestSerializer, SiteVisitSerializer
@@ -312,10 +314,16 @@ def contract_for_signer(request, pk) -> tuple[Contract, str]:
 
 
 class ContractSignView(APIView):
+    """`POST /api/v1/contracts/{id}/sign/` `{agree, sha256?, sms_code}`: the borrower signs as its verified legal
+    representative or agent, with the code `POST .../sign/code/` sent to the verified phone (409 when the user is
+    not verified for the enterprise, 400 naming `sms_code` when the code is wrong); the bank seals."""
+
     permission_classes = [IsSigner]
 
     @extend_schema(request=inline_serializer("SignIn", {"agree": serializers.BooleanField(),
-                                                        "sha256": serializers.CharField(required=False)}),
+                                                        "sha256": serializers.CharField(required=False),
+                                                        "sms_code": serializers.CharField(required=False, help_text=(
+                                                            "the borrower's signing code (POST .../sign/code/)"))}),
                    responses=inline_serializer("SignOut", {"id": serializers.IntegerField(), "status": serializers.CharField(),
                                                           "application_status": serializers.CharField()}))
     def post(self, request, pk):
@@ -325,10 +333,29 @@ class ContractSignView(APIView):
                                    errors={"agree": ["须为 true / Must be true."]})
         contract = lifecycle.contract_sign(contract_id=contract.pk, user=request.user, party=party, ip=client_ip(request),
                                            user_agent=request.META.get("HTTP_USER_AGENT", ""),
-                                           expected_sha256=str(request.data.get("sha256") or ""))
+                                           expected_sha256=str(request.data.get("sha256") or ""),
+                                           sms_code=str(request.data.get("sms_code") or ""))
         contract.refresh_from_db()
         return Response({"id": contract.pk, "status": contract.status,
                          "application_status": LoanApplication.objects.get(pk=contract.application_id).status})
+
+
+class ContractSignCodeView(APIView):
+    """`POST /api/v1/contracts/{id}/sign/code/`: the SMS code for the borrower's signature, sent to the phone
+    verified with the signer's identity (409 when the user is not the enterprise's verified representative)."""
+
+    permission_classes = [IsSigner]
+
+    @extend_schema(request=None, responses={202: inline_serializer("SignCodeOut", {"sent": serializers.BooleanField(),
+                                                                                  "phone": serializers.CharField()})})
+    def post(self, request, pk):
+        contract, party = contract_for_signer(request, pk)
+        if party != "borrower" or contract.status != Contract.Status.ISSUED:
+            raise Conflict("该合同当前无需借款人签署 / This contract is not waiting for the borrower's signature.",
+                           state=contract.status)
+        verification, _code = contracts_services.signing_code_send(application=contract.application, user=request.user,
+                                                            ip=client_ip(request))
+        return Response({"sent": True, "phone": phone_masked(verification.phone)}, status=status.HTTP_202_ACCEPTED)
 
 
 class DisburseView(APIView):

@@ -67,7 +67,7 @@ def application_submit(*, application_id: int, user, ip: str | None = None) -> L
     draft = LoanApplication.objects.select_related("product", "enterprise", "applicant").get(pk=application_id)
     _submit_check(draft)
     intake.documents_check(draft, payloads=None)  # a draft refused for its documents pulls nothing
-    payloads = underwriting.snapshots_ensure(application=draft, by=user, consented=set(intake.ALL_SOURCES))
+    payloads = underwriting.snapshots_ensure(application=draft, by=user)
     with transaction.atomic():
         application = intake.lock_application(application_id)
         _submit_check(application)
@@ -258,18 +258,23 @@ def offer_accept(*, application_id: int, user) -> LoanApplication:
 
 @transaction.atomic
 def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, user_agent: str = "",
-                  expected_sha256: str = "") -> Contract:
+                  expected_sha256: str = "", sms_code: str = "", verification=None) -> Contract:
     """One signer signs: every contract of the case awaiting that party is signed in one act (the borrower
-    signs the loan and mortgage contracts, the guarantor the guarantee, the bank seals). When every customer
-    signature is in on the fast track, the system seals and releases; when every contract is signed, the
-    case is `signed` and the disbursement order opens."""
+    signs the loan and mortgage contracts, the guarantor the guarantee, the bank seals). The borrower signs as
+    its verified legal representative or agent with the SMS code sent at signing (`sms_code`, or a
+    `verification` the caller already checked). When every customer signature is in on the fast track, the
+    system seals and releases; when every contract is signed, the case is `signed` and the disbursement
+    order opens."""
     application_id = Contract.objects.values_list("application_id", flat=True).get(pk=contract_id)
     application = intake.lock_application(application_id)  # lock order: application, then its contracts
     if application.status != LoanApplication.Status.CONTRACTING:
         raise Conflict(_("该申请当前不在签约阶段 / The application is not in contracting."), state=application.status)
     anchor = Contract.objects.get(pk=contract_id)
+    if party == "borrower" and verification is None and contracts.awaiting(anchor, party):
+        # (a contract not awaiting the borrower is refused by the package with its state, before any code is asked)
+        verification = contracts.signer_verify(application=application, user=user, sms_code=sms_code)
     contracts.contracts_sign_package(anchor=anchor, party=party, by=user, ip=ip, user_agent=user_agent,
-                                     expected_sha256=expected_sha256)
+                                     expected_sha256=expected_sha256, verification=verification)
     state = contracts.package_state(application)
     if application.route == "auto" and state["customer_done"] and state["awaiting_bank"]:
         _dispatch("fast_track_complete", contract_id)
@@ -285,15 +290,21 @@ def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, 
     return Contract.objects.get(pk=contract_id)
 
 
-def customer_sign_all(*, application_id: int, user, ip: str | None = None, user_agent: str = "") -> list[Contract]:
+@transaction.atomic
+def customer_sign_all(*, application_id: int, user, ip: str | None = None, user_agent: str = "",
+                      sms_code: str = "", verification=None) -> list[Contract]:
     """The portal's one "sign" button: the applicant signs as borrower and, for a guarantee contract, on the
-    guarantor's behalf (the legal representative's personal guarantee), each contract with its own record."""
+    guarantor's behalf (the legal representative's personal guarantee), each contract with its own record;
+    one SMS code for the act (or a `verification` the caller already checked)."""
     signed = []
     for party in ("borrower", "guarantor"):
         pending = (Contract.objects.filter(application_id=application_id, status=Contract.Status.ISSUED, customer_party=party)
                    .order_by("id").first())
         if pending is not None:
-            signed.append(contract_sign(contract_id=pending.pk, user=user, party=party, ip=ip, user_agent=user_agent))
+            if verification is None:
+                verification = contracts.signer_verify(application=pending.application, user=user, sms_code=sms_code)
+            signed.append(contract_sign(contract_id=pending.pk, user=user, party=party, ip=ip, user_agent=user_agent,
+                                        verification=verification))
     if not signed:
         raise Conflict(_("没有待您签署的合同 / No contract is waiting for your signature."),
                        state=LoanApplication.objects.get(pk=application_id).status)

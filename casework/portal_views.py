@@ -26,6 +26,8 @@ from applications.forms import (
     ConsentForm,
     DocumentUploadForm,
     EnterpriseForm,
+    IdentityVerificationForm,
+    PhoneForm,
     PortalRequestForm,
     RegistryLookupForm,
     RequestForm,
@@ -42,9 +44,11 @@ from applications.selectors import (
     applicable_checklist,
     application_tracker,
     applications_visible_to,
+    authorisation_text_current,
     open_clocks_by_case,
     products_published,
     sla_targets_map,
+    verified_identity,
     wizard_resume_step,
 )
 from approvals.selectors import decisions_of
@@ -52,13 +56,13 @@ from casework import lifecycle
 from casework.case_api import application_detail
 from casework.prequal import prequal_token_read
 from contracts.models import Contract
-from contracts.services import contract_verify
+from contracts.services import contract_verify, signing_code_send
 from loanservice.api import client_ip, form_input, serializer_input
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.roles import permission_required
-from loanservice.text import in_language
+from loanservice.text import in_language, join_list, phone_masked
 from marketing.services import invitation_read
 from postloan.api import loan_detail, loans_visible_to
 from postloan.quotes import payoff_quote, prepayment_quote
@@ -66,8 +70,9 @@ from postloan.serializers import PrepaymentQuoteSerializer
 from underwriting.registry import registry_record
 
 STEPS = [("enterprise", _("企业信息 Enterprise")), ("request", _("贷款需求 Loan request")),
-         ("documents", _("上传材料 Documents")), ("consent", _("数据授权 Data consent")), ("review", _("确认提交 Review and submit"))]
-STEP_URLS = {"request": "portal:wizard_request", "documents": "portal:wizard_documents",
+         ("documents", _("上传材料 Documents")), ("verify", _("身份核验 Identity")), ("consent", _("数据授权 Data consent")),
+         ("review", _("确认提交 Review and submit"))]
+STEP_URLS = {"request": "portal:wizard_request", "documents": "portal:wizard_documents", "verify": "portal:wizard_verify",
              "consent": "portal:wizard_consent", "review": "portal:wizard_review"}
 SESSION_PREQUAL = "prequal_prefill"
 # What the public registry does not show: the owner types these after the lookup (underwriting/registry.py).
@@ -303,8 +308,59 @@ def document_remove(request, pk, doc_pk):
 
 
 @permission_required("applications.apply")
+def wizard_verify(request, pk):
+    """Who acts for the enterprise, before any authorisation: its legal representative (name, ID number, phone
+    and the SMS code sent to it) or an agent with a power of attorney. "获取验证码" sends the code first."""
+    application = _own_draft(request, pk)
+    enterprise = application.enterprise
+    current = verified_identity(user=request.user, enterprise=enterprise)
+    sending = "send" in request.POST
+    # The registered representative and the owner's own mobile are offered; the SMS code and the citizen-register
+    # check are what prove it.
+    profile_phone = getattr(getattr(request.user, "profile", None), "phone", "") or ""
+    form = IdentityVerificationForm(request.POST or None, request.FILES or None,
+                                    initial={"method": "legal_rep", "name": enterprise.legal_rep_name,
+                                             "id_number": enterprise.legal_rep_id_number, "phone": profile_phone})
+    if request.method == "POST":
+        if sending:
+            phone_form = PhoneForm(request.POST)
+            if phone_form.is_valid():
+                try:
+                    code = intake.identity_code_send(enterprise=enterprise, user=request.user,
+                                                     phone=phone_form.cleaned_data["phone"], ip=client_ip(request))
+                    messages.info(request, _("验证码已发送到 %(phone)s / A code was sent to %(phone)s")
+                                  % {"phone": phone_masked(phone_form.cleaned_data["phone"])})
+                    if settings.DEBUG:  # the sandbox's SMS goes to the log; a demo shows it here
+                        messages.info(request, _("演示环境验证码：%(code)s / Demo code: %(code)s") % {"code": code})
+                except ApplicationError as exc:
+                    messages.error(request, _error_text(exc))
+            else:
+                messages.error(request, " ".join(in_language(e) for e in phone_form.errors.get("phone", [])))
+            form = IdentityVerificationForm(initial={k: request.POST.get(k, "") for k in ("method", "name", "id_number", "phone")})
+        elif form.is_valid():
+            data = dict(form.cleaned_data)
+            upload = data.pop("power_of_attorney", None)
+            try:
+                intake.identity_verify(enterprise=enterprise, user=request.user, **data,
+                                       power_of_attorney=upload.read() if upload else None, ip=client_ip(request))
+                messages.success(request, _("身份核验通过 / Identity verified."))
+                return redirect("portal:wizard_consent", pk=pk)
+            except ApplicationError as exc:
+                _apply_errors(form, exc)
+            except Conflict as exc:
+                messages.error(request, _error_text(exc))
+    return render(request, "portal/wizard_verify.html", {
+        "application": application, "form": form, "current": current, "steps": _steps("verify", application)},
+        status=400 if form.errors else 200)
+
+
+@permission_required("applications.apply")
 def wizard_consent(request, pk):
     application = _own_draft(request, pk)
+    verification = verified_identity(user=request.user, enterprise=application.enterprise)
+    if verification is None:
+        messages.info(request, _("授权前请先完成身份核验 / Verify your identity before authorising."))
+        return redirect("portal:wizard_verify", pk=pk)
     if request.method == "POST":
         form = ConsentForm(request.POST)
         try:
@@ -317,6 +373,7 @@ def wizard_consent(request, pk):
             messages.error(request, _error_text(exc))
     given = set(application.consents.values_list("source", flat=True))
     return render(request, "portal/wizard_consent.html", {"application": application, "sources": DATA_SOURCES, "given": given,
+                                                           "text": authorisation_text_current(), "verification": verification,
                                                            "steps": _steps("consent", application)})
 
 
@@ -411,8 +468,19 @@ def application_action(request, pk, action):
             if request.POST.get("agree") != "on":
                 raise ApplicationError(str(_("请勾选同意合同条款 / Tick the box to agree to the contract.")))
             lifecycle.customer_sign_all(application_id=application.pk, user=request.user, ip=client_ip(request),
-                                        user_agent=request.META.get("HTTP_USER_AGENT", ""))
+                                        user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                                        sms_code=request.POST.get("sms_code", "").strip())
             messages.success(request, _("合同已签署 / Contract signed."))
+        elif action == "sign_code":
+            verification, code = signing_code_send(application=application, user=request.user, ip=client_ip(request))
+            messages.info(request, _("签署验证码已发送到 %(phone)s / The signing code was sent to %(phone)s")
+                          % {"phone": phone_masked(verification.phone)})
+            if settings.DEBUG:  # the sandbox's SMS goes to the log; a demo shows it here
+                messages.info(request, _("演示环境验证码：%(code)s / Demo code: %(code)s") % {"code": code})
+        elif action == "withdraw_consent":
+            withdrawn = intake.consent_withdraw(application=application, user=request.user, ip=client_ip(request))
+            messages.success(request, _("已撤回数据查询授权：%(s)s / Data authorisation withdrawn: %(s)s")
+                             % {"s": join_list(dict(DATA_SOURCES).get(s, s) for s in withdrawn)})
         elif action == "verify":
 
             contract = get_object_or_404(application.contracts.all(), pk=request.POST.get("contract") or 0)

@@ -4,11 +4,19 @@ criterion named, and an indicative limit (预授信额度) per product.
 It composes intake (the admission criteria and negative list, as data) with underwriting (the data
 providers and the limit formula), so it lives here in the kernel, like the lifecycle conductor.
 
+What is asked (DESIGN.md, Trust rules): a signed-out visitor — or anyone without a live authorisation for the
+enterprise — gets only what public registers show: the registry record (国家企业信用信息公示系统, without the
+legal representative's ID number) and the dishonest-debtor list (失信被执行人名单) as a yes/no. Tax, social
+security, customs, credit bureau, court detail and the bank's own records are not even asked for: a query is
+itself a fact the source records. A signed-in owner whose enterprise has a live data authorisation gets the
+fuller check on the sources it authorised. The answer says which sources were checked and which were not.
+
 What is kept (docs/intake.md): one audit event per check — the USCC, the consent text version and
-scopes, the time, the IP address, whether it looked eligible and the codes of the failing criteria. The
-data fetched from the sources is used for the answer and dropped: no enterprise, no snapshot, no payload
-is stored. The apply token handed back carries only what the public registry shows (USCC, founding date,
-industry code) and the indicative limits, signed so it cannot be altered.
+scopes checked, the basis (public or the authorisation used), the time, the IP address, whether it looked
+eligible and the codes of the failing criteria. The data fetched from the sources is used for the answer and
+dropped: no enterprise, no snapshot, no payload is stored. The apply token handed back carries only what the
+public registry shows (USCC, founding date, industry code) and the indicative limits, signed so it cannot be
+altered.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from rest_framework.views import APIView
 
 from applications import services as intake
 from applications.identifiers import check_uscc
-from applications.selectors import products_published
+from applications.selectors import owner_authorisation_live, products_published
 from loanservice.api import client_ip
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError
@@ -42,8 +50,19 @@ from underwriting import providers as provider_lib
 from underwriting import services as underwriting
 
 log = logging.getLogger(__name__)
-CONSENT_VERSION = "prequal-2026-1"
+CONSENT_VERSION = "prequal-2026-2"
 SCOPES = ["registry", "tax", "social_security", "credit_bureau", "judicial", "internal"]
+# What the law publishes, per source: the fields anyone may see (None: the whole record but for the fields
+# listed in PUBLIC_HIDDEN). The registry is public (企业信息公示暂行条例) except the representative's ID number;
+# of the judicial source only the dishonest-debtor flags are (最高人民法院关于公布失信被执行人名单信息的若干规定).
+PUBLIC_FIELDS = {"registry": None, "judicial": ("dishonest_debtor", "legal_rep_dishonest_debtor")}
+PUBLIC_HIDDEN = {"registry": ("legal_rep_id_number",)}
+SOURCE_NAMES = {
+    "registry": ("工商登记", "business registry"), "judicial": ("失信被执行人名单", "dishonest-debtor list"),
+    "tax": ("税务", "tax"), "social_security": ("社保", "social security"), "credit_bureau": ("征信", "credit bureau"),
+    "internal": ("行内数据", "the bank's own records"),
+}
+JUDICIAL_FULL = ("司法涉诉及执行", "court cases and enforcement")
 TOKEN_SALT = "casework.prequal"
 TOKEN_MAX_AGE = 7 * 24 * 3600
 INDICATIVE_STEP = Decimal("10000")  # an indication, not an offer: rounded down to ten thousand
@@ -71,11 +90,11 @@ class PrequalifyThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-def _fetch(uscc: str) -> dict[str, dict | None]:
-    """Ask each source's configured provider now, keeping nothing. A push-only or failing source is a gap."""
+def _fetch(uscc: str, sources: list[str]) -> dict[str, dict | None]:
+    """Ask each named source's configured provider now, keeping nothing. A push-only or failing source is a gap."""
     today = timezone.localdate()
     payloads: dict[str, dict | None] = {}
-    for source in SCOPES:
+    for source in sources:
         config = underwriting.source_config(source)
         if config.provider == "push" or not config.is_active:
             payloads[source] = None
@@ -86,6 +105,26 @@ def _fetch(uscc: str) -> dict[str, dict | None]:
             log.info("prequalification: %s unavailable (%s)", source, exc)
             payloads[source] = None
     return payloads
+
+
+def public_view(source: str, payload: dict | None) -> dict | None:
+    """The part of a source's answer the law publishes (PUBLIC_FIELDS), or None when nothing of it is public."""
+    if payload is None or source not in PUBLIC_FIELDS:
+        return None
+    fields = PUBLIC_FIELDS[source]
+    hidden = PUBLIC_HIDDEN.get(source, ())
+    return {k: v for k, v in payload.items() if (fields is None or k in fields) and k not in hidden}
+
+
+def authorised_scopes(*, uscc: str, user) -> tuple[int | None, list[str]]:
+    """The live authorisation a signed-in owner holds for the enterprise with this USCC (its id, the sources in
+    force among SCOPES), or (None, []) when there is none."""
+    authorisation, sources = owner_authorisation_live(uscc=uscc, user=user)
+    return authorisation, sorted(set(sources) & set(SCOPES))
+
+
+def _names(items) -> list[dict]:
+    return [{"source": code, "name": zh, "name_en": en} for code, (zh, en) in items]
 
 
 def _indicative_limit(product, payloads: dict) -> Decimal | None:
@@ -117,9 +156,22 @@ def prequalification_run(*, uscc: str, consent: bool, user=None, ip: str | None 
     if errors:
         raise ApplicationError(_("预审信息有误 / The pre-qualification request is not valid."), errors=errors)
     code = check.value
-    payloads = _fetch(code)
+    authorisation, authorised = authorised_scopes(uscc=code, user=user)
+    if authorisation is None:  # public registers only
+        fetched = _fetch(code, list(PUBLIC_FIELDS))
+        payloads = {s: public_view(s, fetched.get(s)) for s in SCOPES}
+        checked = list(PUBLIC_FIELDS)
+    else:  # the sources authorised in full, the public registers as anyone sees them
+        fetched = _fetch(code, sorted(set(authorised) | set(PUBLIC_FIELDS)))
+        payloads = {s: fetched.get(s) if s in authorised else public_view(s, fetched.get(s)) for s in SCOPES}
+        checked = [s for s in SCOPES if s in authorised or s in PUBLIC_FIELDS]
+    checked_names = [(s, JUDICIAL_FULL if s == "judicial" and s in authorised else SOURCE_NAMES[s]) for s in checked]
+    unchecked_names = [(s, SOURCE_NAMES[s]) for s in SCOPES if s not in checked]
+    if "judicial" not in authorised:
+        unchecked_names.append(("judicial_detail", JUDICIAL_FULL))
     products = list(products_published())
-    assessment = intake.prequalification_assess(uscc=code, payloads=payloads, products=products)
+    assessment = intake.prequalification_assess(uscc=code, payloads=payloads, products=products,
+                                                manual_list=authorisation is not None)
     results, failing, gaps_seen = [], {}, {}
     for product in products:
         summary = assessment["products"][product.code]
@@ -151,8 +203,9 @@ def prequalification_run(*, uscc: str, consent: bool, user=None, ip: str | None 
     }, salt=TOKEN_SALT, compress=True) if likely else None
     audit_record(actor=user if getattr(user, "is_authenticated", False) else None, action="prequalify.check",
                  object_type="prequalification", object_id=secrets.token_hex(8), ip=ip,
-                 data={"uscc": code, "consent_version": CONSENT_VERSION, "scopes": SCOPES, "likely_eligible": likely,
-                       "failed": sorted(failing)})
+                 data={"uscc": code, "consent_version": CONSENT_VERSION, "scopes": checked, "likely_eligible": likely,
+                       "failed": sorted(failing), "basis": "authorised" if authorisation else "public",
+                       "authorisation": authorisation})
     return {
         "uscc": code,
         "likely_eligible": likely,
@@ -162,6 +215,15 @@ def prequalification_run(*, uscc: str, consent: bool, user=None, ip: str | None 
         "apply_token": token,
         "token_valid_until": (timezone.now() + dt.timedelta(seconds=TOKEN_MAX_AGE)).isoformat() if token else None,
         "consent_version": CONSENT_VERSION,
+        "basis": "authorised" if authorisation else "public",
+        "authorisation": authorisation,
+        "checked": _names(checked_names),
+        "not_checked": _names(unchecked_names),
+        "notice": (_("已按您的授权核查所列数据 / Checked on the data you authorised.") if authorisation else
+                   _("未登录或未授权：仅核查公开信息（工商登记、失信被执行人名单）；征信、税务、社保、司法涉诉等需登录、身份核验并授权后核查 / "
+                     "Signed out or not authorised: only public registers were checked (business registry, "
+                     "dishonest-debtor list); credit bureau, tax, social security and court records are checked "
+                     "only after you sign in, verify your identity and authorise the bank.")),
     }
 
 
@@ -196,6 +258,10 @@ class PrequalifyView(APIView):
         "reasons": serializers.ListField(child=serializers.DictField()),
         "gaps": serializers.ListField(child=serializers.DictField()), "apply_token": serializers.CharField(allow_null=True),
         "token_valid_until": serializers.DateTimeField(allow_null=True), "consent_version": serializers.CharField(),
+        "basis": serializers.ChoiceField(choices=["public", "authorised"]),
+        "authorisation": serializers.IntegerField(allow_null=True),
+        "checked": serializers.ListField(child=serializers.DictField()),
+        "not_checked": serializers.ListField(child=serializers.DictField()), "notice": serializers.CharField(),
     })})
     def post(self, request):
         ser = PrequalifySerializer(data=request.data)

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from applications.faq import seed_faq
 from applications.models import AdmissionCriterion
+from applications.reference import seed_authorisation_text
 from approvals.models import AuthorityMatrixVersion, AuthorityRule, ReasonCode
 from approvals.reference import seed_approval_policy
 from contracts.models import ContractTemplate
@@ -199,6 +200,7 @@ def seed_contract_templates() -> None:
 def seed_reference_data() -> None:
     seed_groups()
     seed_criteria()
+    seed_authorisation_text()
 
     seed_faq()
     seed_reason_codes()

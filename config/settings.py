@@ -181,6 +181,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "loanservice@bank.example")
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "loanservice.notifications.ConsoleSmsBackend")
+# Who acts for an enterprise (applications/identity.py): sandbox (no network) or http (the bank's gateway to the
+# 公安部 citizen identity check at IDENTITY_PROVIDER_URL).
+IDENTITY_PROVIDER = os.environ.get("IDENTITY_PROVIDER", "sandbox")
+IDENTITY_PROVIDER_URL = os.environ.get("IDENTITY_PROVIDER_URL", "")
+IDENTITY_PROVIDER_TIMEOUT = float(os.environ.get("IDENTITY_PROVIDER_TIMEOUT", "5"))
 # Where a borrower pays by transfer (the loan page's "how to pay"); the reference to quote is the loan contract's number.
 REPAYMENT_ACCOUNT = {
     "bank": os.environ.get("REPAYMENT_ACCOUNT_BANK", "示范银行上海分行营业部"),

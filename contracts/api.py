@@ -40,6 +40,7 @@ def contract_data(c: Contract, *, staff: bool) -> dict:
         "supersedes": c.supersedes_id, "voided_at": c.voided_at, "void_reason": c.void_reason or None,
         "signatures": [{"party": s.party, "party_name": s.party_name, "signer": s.signer_label, "signed_at": s.signed_at,
                         "document_sha256": s.document_sha256, "result_sha256": s.result_sha256 or None,
+                        "verified_by": s.verification_method or None, "verification": s.verification_id,
                         **({"ip": s.ip, "user_agent": s.user_agent} if staff else {})}
                        for s in c.signatures.all()],
     }

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
-from applications.models import MONEY, LoanApplication, LoanProduct
+from applications.models import MONEY, IdentityVerification, LoanApplication, LoanProduct
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.storage import private_storage
 
@@ -118,6 +118,11 @@ class Signature(models.Model):
     user_agent = models.CharField(max_length=300, blank=True)
     document_sha256 = models.CharField(_("所签文件摘要 SHA-256 of the PDF signed"), max_length=64)
     result_sha256 = models.CharField(_("签章后文件摘要 SHA-256 after sealing"), max_length=64, blank=True)
+    # How the signer was verified (DESIGN.md, Trust rules): the identity verification of the borrower's legal
+    # representative or agent, and the SMS code at signing; empty for the bank's seal.
+    verification = models.ForeignKey(IdentityVerification, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="signatures")
+    verification_method = models.CharField(_("签署人核验方式 how the signer was verified"), max_length=40, blank=True)
 
     class Meta:
         verbose_name = _("签署记录 signature")

@@ -27,7 +27,8 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from applications.identifiers import check_resident_id, check_uscc
-from applications.models import LoanApplication, LoanProduct
+from applications.models import IdentityVerification, LoanApplication, LoanProduct
+from applications.selectors import verified_identity
 from approvals.models import ApprovalCase
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
@@ -35,6 +36,7 @@ from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import business_calendar
+from loanservice.sms_codes import CODE_WRONG, sms_code_check, sms_code_discard, sms_code_send
 from loanservice.text import join_list
 from underwriting.models import DataSnapshot
 from underwriting.selectors import latest_snapshot
@@ -567,10 +569,47 @@ def _party_name(contract: Contract, party: str) -> str:
     return contract.terms.get("borrower", {}).get("name", "")
 
 
+SIGNER_NOT_VERIFIED = _("签署人须为经核验的借款企业法定代表人或授权经办人，请先完成身份核验 / The signer must be the "
+                        "borrowing enterprise's verified legal representative or authorised agent: verify your identity first.")
+SIGNING_CODE_NEEDED = _("请输入发送到核验手机号的签署验证码 / Enter the signing code sent to the verified phone.")
+
+
+def _signing_sms_purpose(application: LoanApplication) -> str:
+    return f"sign:{application.pk}"
+
+
+def signing_code_send(*, application: LoanApplication, user, ip: str | None = None) -> tuple[IdentityVerification, str]:
+    """The SMS code for signing, to the phone verified for the borrowing enterprise (never a number typed now).
+    Conflict when the user is not its verified legal representative or agent. Returns the verification and
+    the code (a DEBUG page shows it, as the sign-up page does)."""
+    verification = verified_identity(user=user, enterprise=application.enterprise)
+    if verification is None:
+        raise Conflict(SIGNER_NOT_VERIFIED, state="signer_not_verified")
+    return verification, sms_code_send(phone=verification.phone, purpose=_signing_sms_purpose(application), ip=ip)
+
+
+def signer_verify(*, application: LoanApplication, user, sms_code: str) -> IdentityVerification:
+    """Who signs for the borrower (DESIGN.md, Trust rules): the enterprise's verified legal representative or agent
+    (Conflict otherwise), holding the phone verified with it (the code sent at signing; 400 when wrong). Called
+    inside the signing transaction: the code is used up when it commits, so a signature refused for another
+    reason (a changed file, the wrong order) can be tried again with the same code."""
+    verification = verified_identity(user=user, enterprise=application.enterprise)
+    if verification is None:
+        raise Conflict(SIGNER_NOT_VERIFIED, state="signer_not_verified")
+    if not sms_code:
+        raise ApplicationError(SIGNING_CODE_NEEDED, errors={"sms_code": [SIGNING_CODE_NEEDED]})
+    purpose = _signing_sms_purpose(application)
+    if not sms_code_check(phone=verification.phone, code=sms_code, purpose=purpose, consume=False):
+        raise ApplicationError(CODE_WRONG, errors={"sms_code": [CODE_WRONG]})
+    transaction.on_commit(lambda: sms_code_discard(phone=verification.phone, purpose=purpose))
+    return verification
+
+
 def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, user_agent: str = "",
-                  expected_sha256: str = "") -> Contract:
+                  expected_sha256: str = "", verification: IdentityVerification | None = None) -> Contract:
     """Record one signature on a locked contract (the caller holds the transaction): the customer party
-    (borrower or guarantor) first, then the bank, whose signature is the PAdES seal on the PDF."""
+    (borrower or guarantor) first, the borrower by a person verified for the enterprise (`verification`, from
+    `signer_verify`), then the bank, whose signature is the PAdES seal on the PDF."""
     if party == "bank":
         transition = contract.bank_sign
     elif party in ("borrower", "guarantor"):
@@ -589,6 +628,9 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
     data = _read(contract.pdf)
     if pdf_sha256(data) != contract.sha256:
         raise Conflict(_("合同文件校验失败，请联系银行 / The contract file failed its integrity check."), state=contract.status)
+    if party == "borrower" and (verification is None or not verification.passed
+                                or verification.enterprise_id != contract.application.enterprise_id):
+        raise Conflict(SIGNER_NOT_VERIFIED, state="signer_not_verified")
     before = contract.status
     result_sha = ""
     if party == "bank":
@@ -600,11 +642,15 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
         contract.signed_sha256 = result_sha = pdf_sha256(sealed)
     transition()
     contract.save()
+    how = f"{verification.method}+sms" if verification is not None and party == "borrower" else ""
     Signature.objects.create(contract=contract, party=party, signer=by if getattr(by, "pk", None) else None,
                              signer_label=by.get_username() if by else "system", party_name=_party_name(contract, party),
-                             ip=ip, user_agent=user_agent[:300], document_sha256=contract.sha256, result_sha256=result_sha)
+                             ip=ip, user_agent=user_agent[:300], document_sha256=contract.sha256, result_sha256=result_sha,
+                             verification=verification if how else None, verification_method=how)
     audit_record(actor=by, action=f"contract.sign.{party}", obj=contract, from_state=before, to_state=contract.status, ip=ip,
-                 data={"sha256": contract.sha256, "sealed_sha256": result_sha or None, "user_agent": user_agent[:300]})
+                 data={"sha256": contract.sha256, "sealed_sha256": result_sha or None, "user_agent": user_agent[:300],
+                       "verification": verification.pk if how else None,
+                       "verified_by": how or None})
     return contract
 
 
@@ -622,7 +668,7 @@ def awaiting(contract: Contract, party: str) -> bool:
 
 
 def contracts_sign_package(*, anchor: Contract, party: str, by, ip: str | None = None, user_agent: str = "",
-                           expected_sha256: str = "") -> list[Contract]:
+                           expected_sha256: str = "", verification: IdentityVerification | None = None) -> list[Contract]:
     """Sign every contract of the case awaiting ``party`` in one act (e.g. the borrower signs the loan and the
     mortgage contract; the bank seals all). Each contract gets its own signature over its own hash. The
     anchor (the contract the signer opened) must itself await this party, else the order is wrong (409)."""
@@ -634,11 +680,14 @@ def contracts_sign_package(*, anchor: Contract, party: str, by, ip: str | None =
         raise ApplicationError(_("该合同应由%(p)s签署 / This contract is signed by the %(p)s.")
                                % {"p": anchor.get_customer_party_display()}, errors={"party": [party]})
     if not awaiting(anchor, party):
-        contract_sign(contract=anchor, party=party, by=by, ip=ip, user_agent=user_agent)  # raises the 409
-    signed = [contract_sign(contract=anchor, party=party, by=by, ip=ip, user_agent=user_agent, expected_sha256=expected_sha256)]
+        contract_sign(contract=anchor, party=party, by=by, ip=ip, user_agent=user_agent,
+                      verification=verification)  # raises the 409
+    signed = [contract_sign(contract=anchor, party=party, by=by, ip=ip, user_agent=user_agent, expected_sha256=expected_sha256,
+                            verification=verification)]
     for contract in contracts:
         if contract.pk != anchor.pk and awaiting(contract, party):
-            signed.append(contract_sign(contract=contract, party=party, by=by, ip=ip, user_agent=user_agent))
+            signed.append(contract_sign(contract=contract, party=party, by=by, ip=ip, user_agent=user_agent,
+                                        verification=verification))
     return signed
 
 

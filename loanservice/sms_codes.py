@@ -1,7 +1,8 @@
 """One-time codes sent by SMS (短信验证码): sign-up with a mobile number instead of a username and e-mail.
 
 A code is six digits, kept only as an HMAC (never in clear), valid 5 minutes, with 5 tries; a number gets one
-code a minute and 5 an hour, an IP address 20 an hour. The state lives in the cache (Redis in production,
+code a minute per purpose (signing up, verifying an identity, signing a contract) and 5 an hour in all, an IP
+address 20 an hour. The state lives in the cache (Redis in production,
 shared by every web process). The text goes through settings.SMS_BACKEND: the sandbox backend logs it.
 """
 
@@ -63,7 +64,7 @@ def _count(key: str, ttl: int) -> int:
 def sms_code_send(*, phone: str, purpose: str = "signup", ip: str | None = None) -> str:
     """Send a new code to `phone` (already cleaned); returns it (the page shows it only in DEBUG).
     ApplicationError when the number or the address asked too often."""
-    if not cache.add(f"sms-code-wait:{phone}", 1, RESEND_AFTER):
+    if not cache.add(f"sms-code-wait:{purpose}:{phone}", 1, RESEND_AFTER):
         raise ApplicationError(TOO_MANY, errors={"phone": [TOO_MANY]}, code="throttled")
     if _count(f"sms-code-hour:{phone}", 3600) > PER_PHONE_HOUR or (
             ip and _count(f"sms-code-ip:{ip}", 3600) > PER_IP_HOUR):
@@ -76,14 +77,17 @@ def sms_code_send(*, phone: str, purpose: str = "signup", ip: str | None = None)
     return code
 
 
-def sms_code_check(*, phone: str, code: str, purpose: str = "signup") -> bool:
-    """True once for the right code within its 5 minutes; every wrong try counts, the 5th ends the code."""
+def sms_code_check(*, phone: str, code: str, purpose: str = "signup", consume: bool = True) -> bool:
+    """True once for the right code within its 5 minutes; every wrong try counts, the 5th ends the code.
+    `consume` False: the code stays valid until `sms_code_discard` (called when the act it guards is done, so an
+    act refused for another reason does not cost the person a new code)."""
     key = _key(purpose, phone)
     state = cache.get(key)
     if not state or state["expires"] < time.time():
         return False
     if hmac.compare_digest(state["digest"], _digest(phone, purpose, str(code or "").strip())):
-        cache.delete(key)
+        if consume:
+            cache.delete(key)
         return True
     state["tries"] += 1
     if state["tries"] >= MAX_TRIES:
@@ -91,3 +95,8 @@ def sms_code_check(*, phone: str, code: str, purpose: str = "signup") -> bool:
     else:
         cache.set(key, state, max(1, int(state["expires"] - time.time())))
     return False
+
+
+def sms_code_discard(*, phone: str, purpose: str) -> None:
+    """End the code of `purpose` sent to `phone` (the act it guarded is done)."""
+    cache.delete(_key(purpose, phone))

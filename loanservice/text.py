@@ -23,6 +23,12 @@ def join_list(items: Iterable) -> str:
     return _("、").join(str(item) for item in items)
 
 
+def phone_masked(value) -> str:
+    """A mobile number with its middle four digits hidden: 13953865172 → "139 **** 5172"."""
+    digits = str(value or "")
+    return f"{digits[:3]} **** {digits[7:]}" if len(digits) == 11 and digits.isdigit() else "****"
+
+
 def phone_display(value) -> str:
     """A mainland mobile number grouped as people read it: 13953865172 → "139 5386 5172"; anything else as it is."""
     digits = str(value or "")

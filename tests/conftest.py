@@ -116,7 +116,10 @@ def draft_via_api(client, *, uscc: str, product: str = "xinmiaodai", amount: str
 
     r = client.post("/api/v1/enterprises/", enterprise_payload(uscc, seed=seed), format="json")
     assert r.status_code == 201, r.content
-    r = client.post("/api/v1/applications/", {"enterprise": r.json()["id"], "product": product, "amount": amount,
+    enterprise_id = r.json()["id"]
+    if consent:
+        verify_via_api(client, enterprise_id)
+    r = client.post("/api/v1/applications/", {"enterprise": enterprise_id, "product": product, "amount": amount,
                                               "term_months": term, "repayment_method": method, "purpose": "采购原材料"}, format="json")
     assert r.status_code == 201, r.content
     pk = r.json()["id"]
@@ -130,6 +133,70 @@ def draft_via_api(client, *, uscc: str, product: str = "xinmiaodai", amount: str
         r = client.post(f"/api/v1/applications/{pk}/consent/", {"scopes": ALL_SOURCES}, format="json")
         assert r.status_code == 201, r.content
     return pk
+
+
+@contextlib.contextmanager
+def sms_outbox():
+    """SMS sent inside the block, kept in memory: the list of (phone, text)."""
+    from django.test import override_settings
+
+    from loanservice.notifications import LocmemSmsBackend
+
+    with override_settings(SMS_BACKEND="loanservice.notifications.LocmemSmsBackend"):
+        start = len(LocmemSmsBackend.outbox)
+        sent: list = []
+        yield sent
+        sent.extend(LocmemSmsBackend.outbox[start:])
+
+
+def last_code(sent) -> str:
+    import re
+
+    return re.search(r"\d{6}", sent[-1][1]).group(0)
+
+
+def verify_via_api(client, enterprise_id: int, *, phone: str | None = None) -> dict:
+    """The enterprise's legal representative verified through the API: the SMS code to the phone, then name, ID
+    number, phone and code (the registered representative's, read back from the enterprise)."""
+    from applications.models import Enterprise
+
+    enterprise = Enterprise.objects.get(pk=enterprise_id)
+    phone = phone or f"139{enterprise_id % 10**8:08d}"
+    with sms_outbox() as sent:
+        r = client.post(f"/api/v1/enterprises/{enterprise_id}/verify-representative/code/", {"phone": phone}, format="json")
+        assert r.status_code == 202, r.content
+    r = client.post(f"/api/v1/enterprises/{enterprise_id}/verify-representative/",
+                    {"name": enterprise.legal_rep_name, "id_number": enterprise.legal_rep_id_number, "phone": phone,
+                     "sms_code": last_code(sent)}, format="json")
+    assert r.status_code == 201, r.content
+    return r.json()
+
+
+def consent_via_api(client, application_id: int, scopes=None):
+    """Verify the representative (if not yet) and authorise `scopes` (all) on a draft, through the API."""
+    from applications.models import LoanApplication
+
+    application = LoanApplication.objects.select_related("enterprise").get(pk=application_id)
+    if not client.get(f"/api/v1/enterprises/{application.enterprise_id}/verify-representative/").json()["verified"]:
+        verify_via_api(client, application.enterprise_id)
+    return client.post(f"/api/v1/applications/{application_id}/consent/", {"scopes": scopes or ALL_SOURCES}, format="json")
+
+
+def signing_code(client, contract_id: int) -> str:
+    """The borrower's signing code, sent through the API to the verified phone."""
+    with sms_outbox() as sent:
+        r = client.post(f"/api/v1/contracts/{contract_id}/sign/code/", format="json")
+        assert r.status_code == 202, r.content
+    return last_code(sent)
+
+
+def borrower_sign_via_api(client, contract_id: int, *, sms_code: str | None = None, **body):
+    """The borrower signs through the API: the signing code to the verified phone (unless given), then
+    `{agree, sms_code, ...body}`; upper-case keywords (HTTP_USER_AGENT, REMOTE_ADDR) go to the request."""
+    extra = {k: v for k, v in body.items() if k.isupper()}
+    data = {"agree": True, "sms_code": sms_code or signing_code(client, contract_id),
+            **{k: v for k, v in body.items() if not k.isupper()}}
+    return client.post(f"/api/v1/contracts/{contract_id}/sign/", data, format="json", **extra)
 
 
 @contextlib.contextmanager

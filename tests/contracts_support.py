@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from tests.conftest import client_for
+from tests.conftest import borrower_sign_via_api, client_for
 from tests.factories import ApplicationFactory, owner_view
 
 
@@ -32,7 +32,8 @@ def sign_all(org, client, detail: dict) -> int:
     for party in ("borrower", "guarantor"):
         for c in detail["contracts"]:
             if c["customer_party"] == party and c["status"] == "issued":
-                r = client.post(f"/api/v1/contracts/{c['id']}/sign/", {"agree": True}, format="json")
+                r = (borrower_sign_via_api(client, c["id"]) if party == "borrower"
+                     else client.post(f"/api/v1/contracts/{c['id']}/sign/", {"agree": True}, format="json"))
                 assert r.status_code == 200, r.content
                 break
     ops = client_for(org["demo_ops"])

@@ -9,6 +9,9 @@ has been through every step a real one takes.
     PendingApprovalFactory(seed=11)                        visited and sent to approval (the approvals tests' case)
     FastTrackApplicationFactory(stage="disbursed")         信秒贷: approved by the system at submission
     FastTrackLoanFactory(owner=...)                        the loan of a disbursed 信秒贷 case
+    verify_representative(owner, enterprise)               the owner verified as its legal representative
+    consent_given(application)                             verified, then every source authorised
+    sign_as_borrower(contract, owner)                      the verified borrower signs (services)
 
 A case at a stage works both inside a test transaction (where on-commit Celery dispatch never fires: the worker's
 step is run here) and in a transactional test with eager Celery (where it already ran: the steps are idempotent).
@@ -27,7 +30,7 @@ from applications.models import DATA_SOURCES, Enterprise, LoanApplication, LoanP
 from applications.services import application_create, consent_grant, document_upload, enterprise_create
 from approvals.services import related_party_add
 from casework import lifecycle
-from casework.demo.cases import _demo_uscc
+from casework.demo.cases import _demo_uscc, sign_as_borrower, verify_representative
 from loanservice.api import applicant_register
 from postloan.models import Loan
 from tests.conftest import TINY_PDF, client_for
@@ -40,6 +43,13 @@ STAGE_OF_STATUS = {"draft": "draft", "under_review": "submitted", "pending_appro
                    "approved": "approved", "contracting": "contracting", "disbursed": "disbursed"}
 CHOICES = ["documents", "consent", "related_party", "visit_notes", "answers", "recommendation", "approver", "approval_comment",
            "conditions", "fast_track"]
+
+
+def consent_given(application: LoanApplication, scopes=None) -> None:
+    """The applicant verified as the enterprise's legal representative, then `scopes` (all) authorised."""
+    verify_representative(application.applicant, application.enterprise)
+    consent_grant(application=application, user=application.applicant,
+                  scopes=list(scopes or [code for code, _label in DATA_SOURCES]))
 
 
 def uscc_for(grades: str = "AB", seed: int = 1, tier: str = "prime") -> str:
@@ -164,6 +174,7 @@ class ApplicationFactory(factory.Factory):
                     document_upload(application=application, user=applicant, requirement_code=req.code, name=f"{req.code}.pdf",
                                     content=TINY_PDF)
         if choices["consent"]:
+            verify_representative(applicant, enterprise)
             consent_grant(application=application, user=applicant, scopes=[code for code, _label in DATA_SOURCES])
         if choices["related_party"]:
             related_party_add(by=None, name=enterprise.name, relation="staff_relative", uscc=enterprise.uscc,
@@ -207,8 +218,7 @@ class ApplicationFactory(factory.Factory):
         elif step == "contracting":
             lifecycle.offer_accept(application_id=pk, user=owner)
         elif step == "borrower_signed":
-            contract = application.contracts.get(kind="loan")
-            lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+            sign_as_borrower(application.contracts.get(kind="loan"), owner)
         elif step == "disbursed":
             lifecycle.fast_track_complete(application.contracts.get(kind="loan").pk)
         application = LoanApplication.objects.get(pk=pk)

@@ -14,8 +14,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.conftest import TINY_PDF, module_transaction
-from tests.factories import enterprise_payload, uscc_for
+from tests.conftest import TINY_PDF, module_transaction, verify_via_api
+from tests.factories import enterprise_payload, sign_as_borrower, uscc_for
 
 ROLES = ["anon", "applicant", "other_applicant", "rm", "rm_other_branch", "branch_approver", "head_approver",
          "committee", "operations", "risk", "admin", "integration"]
@@ -77,6 +77,7 @@ def world(django_db_setup, django_db_blocker):
             r = owner_api.post("/api/v1/enterprises/", enterprise_payload(uscc, seed=seed, name=f"矩阵测试企业{seed}号"), format="json")
             assert r.status_code == 201, r.content
             ent = r.json()["id"]
+            verify_via_api(owner_api, ent)
             r = owner_api.post("/api/v1/applications/", {"enterprise": ent, "product": product, "amount": amount, "term_months": term,
                                                          "repayment_method": method, "purpose": "采购原材料"}, format="json")
             assert r.status_code == 201, r.content
@@ -106,7 +107,7 @@ def world(django_db_setup, django_db_blocker):
         lifecycle.offer_accept(application_id=fast_pk, user=owner)
         fast = LoanApplication.objects.get(pk=fast_pk)
         contract = fast.contracts.get()
-        lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+        sign_as_borrower(contract, owner)
         assert lifecycle.fast_track_complete(contract.pk) == "disbursed"
         review = LoanApplication.objects.get(pk=review_pk)
         assert review.status == "under_review" and review.route == "branch" and review.relationship_manager == org["demo_rm"]
@@ -138,6 +139,15 @@ API = [
     ("draft detail", "get", "/api/v1/applications/{draft}/", None, visible(200, who=SEES_DRAFT)),
     ("documents upload", "post", "/api/v1/applications/{draft}/documents/", {}, row(403, anon=401, applicant=400, other_applicant=404)),
     ("consent", "post", "/api/v1/applications/{draft}/consent/", {}, row(403, anon=401, applicant=400, other_applicant=404)),
+    ("consent withdraw (none given)", "post", "/api/v1/applications/{draft}/consent/withdraw/", {},
+     row(403, anon=401, applicant=409, other_applicant=404)),
+    ("verify representative (empty)", "post", "/api/v1/enterprises/{review_enterprise}/verify-representative/", {},
+     row(403, anon=401, applicant=400, other_applicant=404)),
+    ("verification in force", "get", "/api/v1/enterprises/{review_enterprise}/verify-representative/", None,
+     row(403, anon=401, applicant=200, other_applicant=404)),
+    ("verify code (empty)", "post", "/api/v1/enterprises/{review_enterprise}/verify-representative/code/", {},
+     row(403, anon=401, applicant=400, other_applicant=404)),
+    ("authorisation text", "get", "/api/v1/authorisation-text/", None, row(200)),
     ("submit (already submitted)", "post", "/api/v1/applications/{review}/submit/", {}, row(403, anon=401, applicant=409, other_applicant=404)),
     ("request info", "post", "/api/v1/applications/{review}/request-info/", {},
      row(403, anon=401, rm=400, rm_other_branch=404, branch_approver=400, head_approver=400, committee=400)),
@@ -154,6 +164,8 @@ API = [
     ("contract verify", "post", "/api/v1/contracts/{contract}/verify/", {}, visible(200)),
     ("contract sign (no agree)", "post", "/api/v1/contracts/{contract}/sign/", {},
      row(403, anon=401, applicant=400, other_applicant=404, operations=400)),
+    ("contract signing code (already signed)", "post", "/api/v1/contracts/{contract}/sign/code/", {},
+     row(403, anon=401, applicant=409, other_applicant=404, operations=409)),
     ("disburse (no key)", "post", "/api/v1/contracts/{contract}/disburse/", {}, row(403, anon=401, operations=400)),
     ("loan", "get", "/api/v1/loans/{loan}/", None, visible(200, who=SEES_LOAN)),
     ("repayment (empty)", "post", "/api/v1/loans/{loan}/repayments/", {}, row(403, anon=401, operations=400, integration=400)),
@@ -238,6 +250,9 @@ PAGES = [
     ("portal home", "get", "/portal/", row(404, anon=LOGIN, applicant=200, other_applicant=200)),
     ("portal application", "get", "/portal/applications/{fast}/", row(404, anon=LOGIN, applicant=200)),
     ("portal wizard documents", "get", "/portal/applications/{draft}/documents/", row(404, anon=LOGIN, applicant=200)),
+    ("portal wizard identity", "get", "/portal/applications/{draft}/verify/", row(404, anon=LOGIN, applicant=200)),
+    ("portal withdraw consent (none given)", "post", "/portal/applications/{draft}/action/withdraw_consent/",
+     row(404, anon=LOGIN, applicant=302)),
     ("portal wizard of a submitted case", "get", "/portal/applications/{review}/review/", row(404, anon=LOGIN)),
     ("portal withdraw (disbursed)", "post", "/portal/applications/{fast}/action/withdraw/", row(404, anon=LOGIN, applicant=302)),
     ("portal contract pdf", "get", "/portal/contracts/{contract}/pdf/", visible(200, anon=LOGIN)),

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
 from tests.conftest import client_for
-from tests.factories import ApplicantFactory, uscc_for
+from tests.factories import ApplicantFactory, sign_as_borrower, uscc_for
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +79,7 @@ def portfolio(products, org):
             cases["A"] = a
             lifecycle.offer_accept(application_id=a.pk, user=owner)
             contract = a.contracts.order_by("id").first()
-            lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+            sign_as_borrower(contract, owner)
             lifecycle.fast_track_complete(contract.pk)
         manual = {}
         with travel(at(MON, 10)):
@@ -108,7 +108,7 @@ def portfolio(products, org):
         with travel(at(MON + dt.timedelta(days=3), 11)):
             lifecycle.offer_accept(application_id=manual["M1"].pk, user=owner)
             contract = manual["M1"].contracts.order_by("id").first()
-            lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+            sign_as_borrower(contract, owner)
             lifecycle.contract_sign(contract_id=contract.pk, user=ops, party="bank")
             lifecycle.disbursement_release(application_id=manual["M1"].pk, user=ops, idempotency_key="analytics-m1")
     cases.update(manual)

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from tests.approvals_support import fast_passwords  # noqa: F401
-from tests.conftest import client_for
+from tests.conftest import borrower_sign_via_api, client_for
 from tests.factories import ApplicantFactory, ApprovalsCaseFactory, PendingApprovalFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_passwords")]
@@ -34,7 +34,7 @@ def history(products, org):
     assert auto_loan.route == auto_offer.route == "auto"
     client = client_for(owner)
     contract = client.post(f"/api/v1/applications/{auto_loan.pk}/accept-offer/").json()["contract"]
-    assert client.post(f"/api/v1/contracts/{contract}/sign/", {"agree": True}, format="json").status_code == 200
+    assert borrower_sign_via_api(client, contract).status_code == 200
     lifecycle.fast_track_complete(contract)  # the worker's step after the customer signs
     loan = Loan.objects.get(application=auto_loan)
     # Days past due are postloan's monitoring to compute; here the loan is as that job would leave it.

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import client_for
+from tests.conftest import borrower_sign_via_api, client_for
 from tests.contracts_support import accept, contracts_of
 from tests.factories import ApplicationFactory, FastTrackApplicationFactory, owner_view
 
@@ -157,7 +157,7 @@ def test_a_signed_contract_cannot_be_corrected_and_a_guarantor_id_is_checked(pro
     r = ops.post(f"/api/v1/contracts/{detail['contract']}/correct/", {"reason": "x", "guarantor": {"name": "王五"}}, format="json")
     assert r.status_code == 400 and "guarantor" in r.json()["errors"]
 
-    assert client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json").status_code == 200
+    assert borrower_sign_via_api(client, detail["contract"]).status_code == 200
     assert ops.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json").status_code == 200
     r = ops.post(f"/api/v1/contracts/{detail['contract']}/correct/", {"reason": "晚了"}, format="json")
     assert r.status_code == 409 and r.json()["state"] == "signed"
@@ -185,7 +185,7 @@ def test_schedule_policy_grace_repayment_day_and_business_day_rule_in_the_annex_
     assert "宽限期" in _text(contract) and "每月20日" in _text(contract)
 
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json")
+        borrower_sign_via_api(client, detail["contract"])
     loan = Loan.objects.get(application_id=pk)
     installments = list(loan.installments.order_by("n"))
     assert [(i.due_date.isoformat(), f"{i.principal:.2f}", f"{i.interest:.2f}") for i in installments] == [

@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from tests.conftest import borrower_sign_via_api, signing_code
 from tests.contracts_support import accept, contracts_of, sign_all
 from tests.factories import ApplicationFactory, FastTrackApplicationFactory, owner_view
 
@@ -42,7 +43,7 @@ def test_queue_sections_clocks_and_constant_queries(products, org, client):
     sign_all(org, second_client, accept(second_client, second))  # signed: a disbursement order
     third, _o, third_client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=9))
     detail = accept(third_client, third)
-    assert third_client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json").status_code == 200
+    assert borrower_sign_via_api(third_client, detail["contract"]).status_code == 200
     page, queries_three = _ops_page(client)
     assert f'id="bank-sign-{third}"' in page and f'id="release-{second}"' in page
     for c in contracts_of(third):
@@ -60,7 +61,7 @@ def test_seal_check_off_and_release_from_the_page(products, org, client, setting
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path
     pk, owner, customer = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7, conditions=[{"code": "REGISTERED_MORTGAGE", "text": "办妥抵押登记"}]))
     detail = accept(customer, pk)
-    customer.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json")
+    borrower_sign_via_api(customer, detail["contract"])
     client.force_login(org["demo_ops"])
     r = client.post(f"/staff/operations/{pk}/action/bank_sign/", follow=True)
     assert "Bank seal applied" in _messages(r) and LoanApplication.objects.get(pk=pk).status == "signed"
@@ -141,7 +142,8 @@ def test_the_borrowers_page_signs_every_contract_and_shows_the_verification(prod
         assert c.number in page and f'id="verify-contract-{c.pk}"' in page
     assert 'id="sign-contract"' in page
 
-    r = client.post(f"/portal/applications/{pk}/action/sign/", {"agree": "on"}, follow=True)
+    r = client.post(f"/portal/applications/{pk}/action/sign/", {"agree": "on", "sms_code": signing_code(customer, loan.pk)},
+                    follow=True)
     assert "Contract signed" in _messages(r)
     assert {c.customer_party: c.status for c in Contract.objects.filter(application_id=pk)} == {
         "borrower": "borrower_signed", "guarantor": "borrower_signed"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import client_for
+from tests.conftest import borrower_sign_via_api, client_for, signing_code
 from tests.contracts_support import accept, contracts_of
 from tests.factories import ApplicationFactory, FastTrackApplicationFactory, owner_view
 
@@ -37,8 +37,7 @@ def test_secured_case_borrower_signs_the_package_then_the_bank_seals(products, o
 
     r = client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": False}, format="json")
     assert r.status_code == 400 and "agree" in r.json()["errors"]
-    r = client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json",
-                    HTTP_USER_AGENT="Mozilla/5.0 test-phone", REMOTE_ADDR="10.1.2.3")
+    r = borrower_sign_via_api(client, detail["contract"], HTTP_USER_AGENT="Mozilla/5.0 test-phone", REMOTE_ADDR="10.1.2.3")
     assert r.status_code == 200 and r.json()["status"] == "borrower_signed"
     assert LoanApplication.objects.get(pk=pk).status == "contracting"
     for contract in contracts_of(pk):  # one act signs both contracts, each with its own record
@@ -74,7 +73,7 @@ def test_guarantee_contract_is_signed_by_the_guarantor_before_the_bank(products,
     assert contract.terms["guarantor"]["id_number"] == contract.application.enterprise.legal_rep_id_number
 
     # The borrower's signature covers the loan and mortgage contracts, not the guarantee.
-    assert client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json").status_code == 200
+    assert borrower_sign_via_api(client, detail["contract"]).status_code == 200
     contract.refresh_from_db()
     assert contract.status == "issued" and not contract.signatures.exists()
     ops = client_for(org["demo_ops"])
@@ -96,10 +95,10 @@ def test_guarantee_contract_is_signed_by_the_guarantor_before_the_bank(products,
 def test_signing_a_file_other_than_the_one_reviewed_is_refused(products, org):
     pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     detail = accept(client, pk)
-    r = client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True, "sha256": "0" * 64}, format="json")
+    code = signing_code(client, detail["contract"])
+    r = borrower_sign_via_api(client, detail["contract"], sms_code=code, sha256="0" * 64)
     assert r.status_code == 409 and r.json()["state"] == "issued"
-    r = client.post(f"/api/v1/contracts/{detail['contract']}/sign/",
-                    {"agree": True, "sha256": detail["contracts"][0]["sha256"]}, format="json")
+    r = borrower_sign_via_api(client, detail["contract"], sms_code=code, sha256=detail["contracts"][0]["sha256"])
     assert r.status_code == 200
 
 
@@ -108,7 +107,7 @@ def test_a_tampered_contract_file_cannot_be_signed(products, org):
     detail = accept(client, pk)
     contract = contracts_of(pk)[0]
     _tamper(contract.pdf)
-    r = client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json")
+    r = borrower_sign_via_api(client, detail["contract"])
     assert r.status_code == 409 and "integrity" in r.json()["detail"]
     assert not contract.signatures.exists()
 
@@ -124,7 +123,7 @@ def test_verify_reports_intact_files_and_says_clearly_when_one_was_altered(produ
     body = r.json()
     assert r.status_code == 200 and body["ok"] is True and body["altered"] is False and body["signed"] is False
     with django_capture_on_commit_callbacks(execute=True):  # the fast track seals and releases after commit
-        assert client.post(f"/api/v1/contracts/{cid}/sign/", {"agree": True}, format="json").status_code == 200
+        assert borrower_sign_via_api(client, cid).status_code == 200
     body = client.post(f"/api/v1/contracts/{cid}/verify/").json()
     assert body["ok"] is True and body["signed"] is True and body["checks"]["seal_ok"] is True
     assert "电子签章有效" in body["message"] and body["signer"]
@@ -198,7 +197,7 @@ def test_the_bank_seal_is_visible_in_the_signature_block(products, org, tmp_path
     seal_image.cache_clear()  # earlier tests may have drawn it in this process already
     pk, owner, client = owner_view(ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=7))
     detail = accept(client, pk)
-    assert client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json").status_code == 200
+    assert borrower_sign_via_api(client, detail["contract"]).status_code == 200
     ops = client_for(org["demo_ops"])
     assert ops.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json").status_code == 200
     assert list((tmp_path / "seal-cache").glob("seal-*.png"))  # drawn once, kept for the next contract

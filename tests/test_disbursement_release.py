@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.conftest import client_for
+from tests.conftest import borrower_sign_via_api, client_for
 from tests.contracts_support import (
     accept,
     push_internal,
@@ -39,7 +39,7 @@ def test_fast_track_conditions_are_all_automatic_and_core_banking_gets_the_recor
     pk, owner, client = owner_view(FastTrackApplicationFactory(seed=1))
     detail = accept(client, pk)
     with django_capture_on_commit_callbacks(execute=True):  # the seal-and-release task, then its core-banking send
-        client.post(f"/api/v1/contracts/{detail['contract']}/sign/", {"agree": True}, format="json")
+        borrower_sign_via_api(client, detail["contract"])
     order = DisbursementOrder.objects.get(application_id=pk)
     assert order.status == "released" and order.released_by is None and order.idempotency_key.startswith("auto-")
     assert order.conditions and all(c["met"] and c["by"] == "system" for c in order.conditions)

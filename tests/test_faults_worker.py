@@ -10,7 +10,7 @@ import os
 import pytest
 from django.utils import timezone
 
-from tests.conftest import client_for, draft_via_api, using_postgres
+from tests.conftest import borrower_sign_via_api, client_for, draft_via_api, using_postgres
 from tests.factories import ApplicantFactory, uscc_for
 from tests.faults import pg_side_connection, waiting_on_lock
 from tests.worker import wait_for
@@ -112,7 +112,7 @@ def test_worker_killed_mid_disbursement_releases_exactly_once(products, org):
     celery_app.conf.task_always_eager = False
 
     def sign():
-        r = client.post(f"/api/v1/contracts/{contract}/sign/", {"agree": True}, format="json")
+        r = borrower_sign_via_api(client, contract)
         assert r.status_code == 200 and r.json()["status"] == "borrower_signed", r.content
 
     _kill_mid_task(Loan._meta.db_table, sign)

@@ -143,7 +143,7 @@ def test_the_search_box_is_on_every_portal_page_and_not_on_staff_pages(client, p
     client.force_login(owner)
     for url in ["/portal/", "/portal/apply/xinmiaodai/", f"/portal/applications/{application.pk}/",
                 f"/portal/applications/{application.pk}/request/", f"/portal/applications/{application.pk}/documents/",
-                f"/portal/applications/{application.pk}/consent/", f"/portal/applications/{application.pk}/review/",
+                f"/portal/applications/{application.pk}/verify/", f"/portal/applications/{application.pk}/review/",
                 "/notifications/"]:
         html = client.get(url).content.decode()
         assert html.count('id="assistant-q"') == 1, url

@@ -169,6 +169,7 @@ def test_the_apis_own_fields_are_named(owner, products, field, value, message):
 @pytest.mark.parametrize("scopes", [["tax", "gossip"], []])
 def test_consent_scopes_get_one_message_on_the_api_and_the_page(owner, portal, products, scopes):
     from applications.services import application_create
+    from casework.demo.cases import verify_representative
 
     enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for("", seed=610), seed=610))
     draft = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
@@ -176,6 +177,7 @@ def test_consent_scopes_get_one_message_on_the_api_and_the_page(owner, portal, p
     r = client_for(owner).post(f"/api/v1/applications/{draft.pk}/consent/", {"scopes": scopes}, format="json")
     assert r.status_code == 400 and set(r.json()["errors"]) == {"scopes"}, r.content
     message = in_language(r.json()["errors"]["scopes"][0])
+    verify_representative(owner, enterprise)  # the page asks for the identity check first
     page = portal.post(f"/portal/applications/{draft.pk}/consent/", {"scopes": scopes}, follow=True)
     assert message in htmllib.unescape(page.content.decode())
     assert not draft.consents.exists()

@@ -16,7 +16,7 @@ from applications.services import (
 from casework import lifecycle
 from loanservice.models import Notification
 from loanservice.notifications import notify
-from tests.factories import ApplicantFactory, ApplicationFactory
+from tests.factories import ApplicantFactory, ApplicationFactory, sign_as_borrower
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sms")]
 
@@ -63,7 +63,7 @@ def test_every_milestone_of_the_fast_track_reaches_the_applicant_three_ways(prod
     _delivered(owner, "contract_ready", sms, fragment="请签署")
     contract = application.contracts.get()
     with django_capture_on_commit_callbacks(execute=True):
-        lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+        sign_as_borrower(contract, owner)
     application.refresh_from_db()
     assert application.status == LoanApplication.Status.DISBURSED
     _delivered(owner, "disbursed", sms, fragment="300,000.00")

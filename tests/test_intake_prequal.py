@@ -1,6 +1,7 @@
 """Pre-qualification (预审) before applying: USCC plus consent → likely eligible or not with each failing criterion
-named and an indicative limit; rate limited per client; nothing kept but the consent record; the result starts
-an application with the data prefilled."""
+named; signed out on public registers only (registry, dishonest-debtor list), signed in with a live authorisation
+on the sources authorised, with an indicative limit; rate limited per client; nothing kept but the consent
+record; the result starts an application with the data prefilled."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core import signing
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -16,7 +18,8 @@ from applications.models import Consent, Enterprise, LoanApplication, NegativeLi
 from applications.services import negative_list_add, prescreen_run, prospect_from_data
 from casework import prequal
 from loanservice.models import AuditEvent
-from tests.factories import ApplicantFactory
+from tests.conftest import client_for
+from tests.factories import ApplicantFactory, ApplicationFactory, EnterpriseFactory
 from tests.test_prescreen import USCC, good_payloads
 from underwriting.models import DataSnapshot, DataSourceConfig
 from underwriting.providers import SandboxProvider, make_uscc
@@ -24,20 +27,44 @@ from underwriting.providers import SandboxProvider, make_uscc
 pytestmark = pytest.mark.django_db
 
 
+def fake_fetch(payloads: dict, asked: list | None = None):
+    def fetch(uscc, sources):
+        if asked is not None:
+            asked.append(sorted(sources))
+        return {s: copy.deepcopy(payloads.get(s)) for s in sources}
+    return fetch
+
+
 @pytest.fixture
-def data(monkeypatch):
+def asked():
+    return []
+
+
+@pytest.fixture
+def data(monkeypatch, asked):
     """The sources' answers, controlled by the test (the providers are exercised elsewhere)."""
     payloads = good_payloads(timezone.localdate())
-    monkeypatch.setattr(prequal, "_fetch", lambda uscc: copy.deepcopy(payloads))
+    monkeypatch.setattr(prequal, "_fetch", fake_fetch(payloads, asked))
     return payloads
+
+
+@pytest.fixture
+def authorised(products):
+    """A signed-in owner of the enterprise with USCC, verified, who authorised every source on a draft."""
+    owner = ApplicantFactory(username="prequal_authorised")
+    application = ApplicationFactory(applicant=owner, enterprise=EnterpriseFactory(owner=owner, uscc=USCC),
+                                     product="xinmiaodai", amount="300000.00", term_months=12,
+                                     repayment_method="equal_installment")
+    assert application.enterprise.uscc == USCC and application.consents.count() == 7
+    return client_for(application.applicant)
 
 
 def _post(client, **body):
     return client.post("/api/v1/prequalify/", {"uscc": USCC, "consent": True, **body}, format="json")
 
 
-def test_eligible_enterprise_gets_an_indicative_limit_per_product_and_an_apply_token(products, data):
-    r = _post(APIClient())
+def test_eligible_enterprise_gets_an_indicative_limit_per_product_and_an_apply_token(products, data, authorised):
+    r = _post(authorised)
     assert r.status_code == 200, r.content
     body = r.json()
     assert body["likely_eligible"] is True and body["reasons"] == []
@@ -49,13 +76,13 @@ def test_eligible_enterprise_gets_an_indicative_limit_per_product_and_an_apply_t
     assert body["apply_token"] and prequal.prequal_token_read(body["apply_token"])["uscc"] == USCC
 
 
-def test_the_limit_follows_tax_paid_revenue_and_existing_debt(products, monkeypatch):
+def test_the_limit_follows_tax_paid_revenue_and_existing_debt(products, monkeypatch, authorised):
     def limit_with(changes=None):
         payloads = good_payloads(timezone.localdate())
         for (source, field), value in (changes or {}).items():
             payloads[source][field] = value
-        monkeypatch.setattr(prequal, "_fetch", lambda uscc: copy.deepcopy(payloads))
-        result = _post(APIClient()).json()
+        monkeypatch.setattr(prequal, "_fetch", fake_fetch(payloads))
+        result = _post(authorised).json()
         return Decimal(next(p for p in result["products"] if p["code"] == "secured-operating")["indicative_limit"] or 0)
 
     base = limit_with()
@@ -65,10 +92,10 @@ def test_the_limit_follows_tax_paid_revenue_and_existing_debt(products, monkeypa
         limit_with({("tax", "tax_paid_12m"): "900000.00", ("tax", "revenue_12m"): "9000000.00"})
 
 
-def test_each_failing_criterion_is_named_and_no_token_is_given(products, data, org):
+def test_each_failing_criterion_is_named_and_no_token_is_given(products, data, org, authorised):
     data["tax"]["tax_grade"] = "D"
     negative_list_add(by=org["demo_risk"], uscc=USCC, reason="骗贷嫌疑")
-    body = _post(APIClient()).json()
+    body = _post(authorised).json()
     assert body["likely_eligible"] is False and body["apply_token"] is None
     assert {r["code"] for r in body["reasons"]} == {"tax_grade", "manual_list"}
     assert all(r["message"] and r["message_en"] for r in body["reasons"])
@@ -79,10 +106,10 @@ def test_each_failing_criterion_is_named_and_no_token_is_given(products, data, o
     assert "骗贷嫌疑" not in str(body)
 
 
-def test_missing_sources_are_gaps_to_verify_not_failures(products, data):
+def test_missing_sources_are_gaps_to_verify_not_failures(products, data, authorised):
     data["credit_bureau"] = None
     data["tax"] = None
-    body = _post(APIClient()).json()
+    body = _post(authorised).json()
     assert body["likely_eligible"] is True
     assert {"no_current_overdue", "bureau_inquiries", "tax_grade", "tax_months"} <= {g["code"] for g in body["gaps"]}
     assert all(p["needs_verification"] and p["indicative_limit"] is None for p in body["products"])
@@ -103,22 +130,23 @@ def test_nothing_is_stored_beyond_the_consent_record(products):
     body = _post(APIClient(), uscc=uscc).json()
     assert [m.objects.count() for m in (Enterprise, DataSnapshot, LoanApplication, Consent, NegativeListEntry)] == counts
     event = AuditEvent.objects.get(action="prequalify.check")
-    assert set(event.data) == {"uscc", "consent_version", "scopes", "likely_eligible", "failed"}
+    assert set(event.data) == {"uscc", "consent_version", "scopes", "likely_eligible", "failed", "basis", "authorisation"}
     assert event.data["uscc"] == uscc and event.data["likely_eligible"] == body["likely_eligible"]
+    assert event.data["basis"] == "public" and event.data["scopes"] == ["registry", "judicial"]
     assert event.ip == "127.0.0.1" and event.actor is None
-    # The answer is the pre-screen on the same data the sources give (composed, not re-implemented).
+    # The answer is the pre-screen on the public part of what the sources give (composed, not re-implemented).
     today = timezone.localdate()
-    payloads = {s: SandboxProvider().fetch(s, uscc, as_of=today, hints={}) for s in prequal.SCOPES}
+    payloads = {s: prequal.public_view(s, SandboxProvider().fetch(s, uscc, as_of=today, hints={})) for s in prequal.SCOPES}
     for p in body["products"]:
         expected = prescreen_run(enterprise=prospect_from_data(uscc=uscc, payloads=payloads), product=products[p["code"]],
-                                 payloads=payloads)
-        assert {r["code"] for r in expected["reasons"]} <= {r["code"] for r in p["reasons"]}
+                                 payloads=payloads, manual_list=False)
+        assert {r["code"] for r in expected["reasons"]} == {r["code"] for r in p["reasons"]}
 
 
-def test_a_push_only_source_is_a_gap(products):
+def test_a_push_only_source_is_a_gap(products, authorised):
     DataSourceConfig.objects.update_or_create(source="credit_bureau", defaults={"provider": "push"})
-    body = _post(APIClient(), uscc=make_uscc(6)).json()
-    assert "no_current_overdue" in {g["code"] for g in body["gaps"]}
+    body = _post(authorised).json()
+    assert body["basis"] == "authorised" and "no_current_overdue" in {g["code"] for g in body["gaps"]}
 
 
 def test_rate_limited_per_client_and_a_forged_forwarded_for_does_not_help(products, data, settings):
@@ -155,8 +183,11 @@ def test_the_page_answers_in_place_and_names_errors(client, products, data):
 
 def test_the_result_starts_an_application_with_the_data_prefilled(client, products, data):
     body = _post(APIClient()).json()
-    token = body["apply_token"]
-    limit = next(p for p in body["products"] if p["code"] == "xinmiaodai")["indicative_limit"]
+    assert body["basis"] == "public" and all(p["indicative_limit"] is None for p in body["products"])  # no tax data
+    # A token as an authorised check hands out it (the same signer), with an indicative limit to suggest.
+    limit = "300000.00"
+    token = signing.dumps({**prequal.prequal_token_read(body["apply_token"]), "limits": {"xinmiaodai": limit}},
+                          salt=prequal.TOKEN_SALT, compress=True)
     owner = ApplicantFactory(username="prequal_owner")
     client.force_login(owner)
     r = client.get("/portal/apply/xinmiaodai/", {"prequal": token})

@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from applications.models import ApplicationDocument, DocumentRequirement, Enterprise, LoanApplication
 from applications.services import application_create, consent_grant, document_upload, enterprise_create
 from casework import lifecycle
+from casework.demo.cases import verify_representative
 from loanservice.errors import ApplicationError
 from loanservice.models import AuditEvent
 from tests.conftest import ALL_SOURCES, TINY_PDF, client_for
@@ -112,6 +113,7 @@ def test_documents_are_streamed_only_by_the_checking_view(owner, draft, org, pro
     doc_id = r.json()["id"]
     for req in ("core_orders", "financial_statements"):
         assert _upload(client_for(owner), draft.pk, req, TINY_PDF).status_code == 201
+    verify_representative(owner, draft.enterprise)
     consent_grant(application=draft, user=owner, scopes=ALL_SOURCES)
     lifecycle.application_submit(application_id=draft.pk, user=owner)
     draft.refresh_from_db()
@@ -154,6 +156,7 @@ def test_a_failed_upload_leaves_neither_row_nor_file(owner, draft, monkeypatch):
 
 
 def test_a_refused_submission_changes_nothing(owner, draft):
+    verify_representative(owner, draft.enterprise)
     consent_grant(application=draft, user=owner, scopes=ALL_SOURCES)
     with pytest.raises(ApplicationError) as exc:
         lifecycle.application_submit(application_id=draft.pk, user=owner)

@@ -16,6 +16,7 @@ from stdnum.cn import ric
 from applications.models import Enterprise, LoanApplication
 from applications.services import consent_grant, document_upload, enterprise_create
 from casework import lifecycle
+from casework.demo.cases import verify_representative
 from tests.conftest import ALL_SOURCES, TINY_PDF
 from tests.factories import ApplicantFactory, ApplicationFactory, enterprise_payload, uscc_for
 
@@ -47,11 +48,13 @@ def _validate(client, field, value, **extra):
 # ---------------------------------------------------------------- progress and save-and-resume
 def test_progress_bar_on_every_step(portal, owner, products):
     html = portal.get("/portal/apply/xinmiaodai/").content.decode()
-    assert 'role="progressbar"' in html and 'aria-valuenow="0"' in html and "第 1 步，共 5 步" in html
+    assert 'role="progressbar"' in html and 'aria-valuenow="0"' in html and "第 1 步，共 6 步" in html
     application = _draft(owner, products["secured-operating"])
-    for step, n in (("request", 2), ("documents", 3), ("consent", 4), ("review", 5)):
+    for step, n in (("request", 2), ("documents", 3), ("verify", 4), ("consent", 5), ("review", 6)):
+        if step == "consent":
+            verify_representative(owner, application.enterprise)  # the consent step follows the identity check
         html = portal.get(f"/portal/applications/{application.pk}/{step}/").content.decode()
-        assert f"第 {n} 步，共 5 步" in html and f'aria-valuenow="{round(100 * (n - 1) / 4)}"' in html
+        assert f"第 {n} 步，共 6 步" in html and f'aria-valuenow="{round(100 * (n - 1) / 5)}"' in html
         assert html.count('aria-current="step"') == 1
         # earlier steps link back (the draft is saved, so going back loses nothing)
         if n > 2:
@@ -73,6 +76,8 @@ def test_save_and_exit_then_resume_where_it_stopped(portal, owner, products):
     for req in product.checklist.all():
         if req.required and not req.satisfied_by_source and req.applies_to(amount=application.amount, legal_form="llc"):
             document_upload(application=application, user=owner, requirement_code=req.code, name="a.pdf", content=TINY_PDF)
+    assert portal.get(resume)["Location"].endswith("/verify/")
+    verify_representative(owner, enterprise)
     assert portal.get(resume)["Location"].endswith("/consent/")
     consent_grant(application=application, user=owner, scopes=ALL_SOURCES)
     assert portal.get(resume)["Location"].endswith("/review/")
@@ -177,6 +182,7 @@ def _submit(owner, application):
         if req.required and not req.satisfied_by_source and req.applies_to(amount=application.amount,
                                                                             legal_form=application.enterprise.legal_form):
             document_upload(application=application, user=owner, requirement_code=req.code, name="a.pdf", content=TINY_PDF)
+    verify_representative(owner, application.enterprise)
     consent_grant(application=application, user=owner, scopes=ALL_SOURCES)
     lifecycle.application_submit(application_id=application.pk, user=owner)
     application.refresh_from_db()

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import ALL_SOURCES, client_for, draft_via_api
+from tests.conftest import borrower_sign_via_api, client_for, consent_via_api, draft_via_api
 from tests.factories import uscc_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +49,9 @@ def test_fast_track_from_registration_to_disbursed_with_no_staff_action(products
     assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
     assert b"".join(pdf.streaming_content).startswith(b"%PDF")
 
-    r = client.post(f"/api/v1/contracts/{contract_id}/sign/", {"agree": True}, format="json", HTTP_USER_AGENT="pytest-phone")
+    r = client.post(f"/api/v1/contracts/{contract_id}/sign/", {"agree": True}, format="json")
+    assert r.status_code == 400 and "sms_code" in r.json()["errors"]  # the signing code to the verified phone first
+    r = borrower_sign_via_api(client, contract_id, HTTP_USER_AGENT="pytest-phone")
     assert r.status_code == 200, r.content
     detail = client.get(f"/api/v1/applications/{pk}/").json()
     assert detail["status"] == "disbursed"
@@ -107,7 +109,7 @@ def test_manual_journey_rm_visit_branch_approval_ops_disbursement(products, org,
     ops = api(org["demo_ops"])
     r = ops.post(f"/api/v1/contracts/{contract_id}/sign/", {"agree": True}, format="json")
     assert r.status_code == 409  # the borrower signs first
-    assert client.post(f"/api/v1/contracts/{contract_id}/sign/", {"agree": True}, format="json").json()["status"] == "borrower_signed"
+    assert borrower_sign_via_api(client, contract_id).json()["status"] == "borrower_signed"
     r = ops.post(f"/api/v1/contracts/{contract_id}/sign/", {"agree": True}, format="json")
     assert r.status_code == 200 and r.json()["application_status"] == "signed"
 
@@ -136,7 +138,7 @@ def test_submit_refuses_missing_consent_and_documents_naming_them(products, org)
                        term=24, consent=False, documents=False)
     r = client.post(f"/api/v1/applications/{pk}/submit/")
     assert r.status_code == 400 and "consent" in r.json()["errors"]
-    client.post(f"/api/v1/applications/{pk}/consent/", {"scopes": ALL_SOURCES}, format="json")
+    assert consent_via_api(client, pk).status_code == 201
     r = client.post(f"/api/v1/applications/{pk}/submit/")
     assert r.status_code == 400
     missing = " ".join(r.json()["errors"]["documents"])

@@ -259,7 +259,8 @@ def test_post_loan_approval_transitions_carry_four_eyes(products, people):
 # ---------------------------------------------------------------- every route declares its permission
 # Open to everyone, deliberately: the landing and product pages, pre-qualification, help, sign-in and sign-up.
 PUBLIC_ROUTES = {"home", "product_list", "product_detail", "prequalify", "help", "login", "logout", "register", "set_language",
-                 "schema", "api-docs", "api:register", "api:token", "api:products", "api:prequalify", "api:help"}
+                 "schema", "api-docs", "api:register", "api:token", "api:products", "api:prequalify", "api:help",
+                 "api:authorisation-text"}
 
 
 def _routes(resolver=None, namespace=""):

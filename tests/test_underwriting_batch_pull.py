@@ -23,12 +23,14 @@ MONITORED = ["tax", "registry", "social_security", "credit_bureau", "judicial", 
 def borrower(products, seed: int, scopes=MONITORED):
     """An enterprise and a draft application with consent to `scopes`, through the intake services."""
     from applications.services import application_create, consent_grant, enterprise_create
+    from casework.demo.cases import verify_representative
 
     owner = ApplicantFactory(username=f"batch{seed}")
     enterprise = enterprise_create(owner=owner, **enterprise_payload(uscc_for(seed=seed), seed=seed))
     application = application_create(applicant=owner, enterprise=enterprise, product=products["xinmiaodai"],
                                      amount=Decimal("300000.00"), term_months=12, repayment_method="equal_installment",
                                      purpose="采购原材料")
+    verify_representative(owner, enterprise)
     consent_grant(application=application, user=owner, scopes=scopes)
     return enterprise, application
 

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from tests.conftest import client_for, draft_via_api
+from tests.conftest import client_for, consent_via_api, draft_via_api
 from tests.factories import ApplicantFactory, uscc_for
 from tests.loopback import LoopbackServer
 
@@ -228,7 +228,7 @@ def test_no_consent_no_pull_and_the_gap_is_recorded(products, org, stub):
     from underwriting.services import snapshot_pull, snapshots_gather
 
     use_http(stub, "tax")
-    _client, pk = _draft(stub, 35, consent=False)
+    client, pk = _draft(stub, 35, consent=False)
     application = LoanApplication.objects.get(pk=pk)
     snap = snapshot_pull(enterprise=application.enterprise, source="tax", application=application, by=None)
     assert snap.status == DataSnapshot.FAILED and snap.error_code == "no_consent"
@@ -236,10 +236,16 @@ def test_no_consent_no_pull_and_the_gap_is_recorded(products, org, stub):
     event = AuditEvent.objects.filter(action="data.pull").latest("id")
     assert event.data["code"] == "no_consent" and event.data["application"] == pk
 
-    Consent.objects.create(application=application, source="tax", granted_by=application.applicant)
+    # a consent line that no authorisation record stands behind allows nothing
+    bare = Consent.objects.create(application=application, source="tax", granted_by=application.applicant)
+    assert snapshot_pull(enterprise=application.enterprise, source="tax", application=application,
+                         by=None).error_code == "no_consent"
+    bare.delete()
+    assert consent_via_api(client, pk, ["tax"]).status_code == 201
     got = snapshots_gather(application=application, by=None, sources=["tax", "judicial"])
     assert got["tax"].status == "ok" and got["tax"].provider == "http" and stub.hits["tax"] == 1
-    assert got["judicial"].error_code == "no_consent"
+    assert got["tax"].authorisation_id == Consent.objects.get(application=application, source="tax").authorisation_id
+    assert got["judicial"].error_code == "no_consent" and got["judicial"].authorisation_id is None
 
 
 def test_freshness_window_per_source_and_pushed_snapshots(products, org, stub):

@@ -20,6 +20,7 @@ from applications.models import (
     SPREAD_BP,
     ApplicationDocument,
     Bilingual,
+    DataAuthorisation,
     DocumentRequirement,
     Enterprise,
     InfoRequest,
@@ -69,6 +70,9 @@ class DataSnapshot(models.Model):
         "unavailable, circuit_open, not_found, rejected, malformed, invalid, no_consent, not_pushed, inactive"))
     application = models.ForeignKey(LoanApplication, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="snapshots", help_text="the application whose consent allowed the pull")
+    authorisation = models.ForeignKey(DataAuthorisation, null=True, blank=True, on_delete=models.PROTECT,
+                                      related_name="snapshots",
+                                      help_text="the data authorisation the pull used (empty: pushed, or refused)")
 
     TRANSIENT_CODES = frozenset({"unavailable", "circuit_open"})
 

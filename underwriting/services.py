@@ -137,21 +137,24 @@ def provider_for(config: DataSourceConfig):
     return provider_lib.SandboxProvider()
 
 
-def consent_given(*, enterprise: Enterprise, source: str, application: LoanApplication | None) -> bool:
-    """数据授权: a pull needs the applicant's consent for that source, on this application (or, for
-    monitoring without one, on an earlier application of the enterprise)."""
-    if application is not None:
-        return Consent.objects.filter(application=application, source=source).exists()
-    return Consent.objects.filter(application__enterprise=enterprise, source=source).exists()
+def authorisation_for(*, enterprise: Enterprise, source: str, application: LoanApplication | None) -> int | None:
+    """数据授权: the live authorisation a pull of `source` may name, on this application (or, for monitoring without
+    one, the latest on any application of the enterprise); None when there is none (withdrawn, never given)."""
+    consents = Consent.objects.filter(source=source, authorisation__isnull=False)  # the default manager: live only
+    consents = (consents.filter(application=application) if application is not None
+                else consents.filter(application__enterprise=enterprise))
+    return consents.order_by("-granted_at", "-id").values_list("authorisation_id", flat=True).first()
 
 
 PULL_REFUSALS = {"no_consent", "inactive", "not_pushed", "not_configured"}  # the codes _pull_refusal gives
 
 
-def _pull_refusal(config: DataSourceConfig, *, consented: bool) -> tuple[str, str] | None:
-    """Why a source may not be asked now (error code, message), or None when it may."""
-    if not consented:
-        return ("no_consent", "no consent recorded for this source; not pulled")
+def _pull_refusal(config: DataSourceConfig, *, authorisation: int | None) -> tuple[str, str] | None:
+    """Why a source may not be asked now (error code, message), or None when it may. Every source here is
+    refused without a live authorisation: the public ones a signed-out visitor sees are read by the
+    pre-qualification, which stores nothing (casework/prequal.py)."""
+    if authorisation is None:
+        return ("no_consent", "no live authorisation for this source; not pulled")
     if not config.is_active:
         return ("inactive", "the data source is switched off")
     if config.provider == "push":
@@ -161,12 +164,13 @@ def _pull_refusal(config: DataSourceConfig, *, consented: bool) -> tuple[str, st
     return None
 
 
-def _snapshot_fetch(*, enterprise: Enterprise, source: str, config: DataSourceConfig, consented: bool, as_of: dt.date,
-                    hints: dict, providers: dict | None = None, **fields) -> DataSnapshot:
+def _snapshot_fetch(*, enterprise: Enterprise, source: str, config: DataSourceConfig, authorisation: int | None,
+                    as_of: dt.date, hints: dict, providers: dict | None = None, **fields) -> DataSnapshot:
     """One pull, not saved yet: the provider's payload, or the refusal or failure as a failed snapshot naming
-    the gap (never raised). `providers`: a per-source cache of providers for a batch; `fields`: the snapshot's
-    other fields (application, fetched_at)."""
-    failure = _pull_refusal(config, consented=consented)
+    the gap (never raised). The one place a provider is asked for a stored snapshot: `authorisation` is the live
+    DataAuthorisation (id) that allows it, named on the snapshot; None refuses. `providers`: a per-source cache
+    of providers for a batch; `fields`: the snapshot's other fields (application, fetched_at)."""
+    failure = _pull_refusal(config, authorisation=authorisation)
     payload: dict = {}
     if failure is None:
         try:
@@ -177,33 +181,32 @@ def _snapshot_fetch(*, enterprise: Enterprise, source: str, config: DataSourceCo
             failure = (exc.code, str(exc)[:300])
     return DataSnapshot(enterprise=enterprise, source=source, as_of=as_of, provider=config.provider, payload=payload,
                         status=DataSnapshot.OK if failure is None else DataSnapshot.FAILED,
-                        error_code=failure[0] if failure else "", error=failure[1] if failure else "", **fields)
+                        error_code=failure[0] if failure else "", error=failure[1] if failure else "",
+                        authorisation_id=authorisation, **fields)
 
 
 def snapshot_pull(*, enterprise: Enterprise, source: str, application: LoanApplication | None, by,
-                  as_of: dt.date | None = None, config: DataSourceConfig | None = None,
-                  consented: bool | None = None) -> DataSnapshot:
-    """Ask the configured provider now. A failure, or a missing consent, is recorded as a failed snapshot
-    (a named gap), never raised."""
+                  as_of: dt.date | None = None, config: DataSourceConfig | None = None) -> DataSnapshot:
+    """Ask the configured provider now, under the live authorisation for that source. A failure, or no live
+    authorisation, is recorded as a failed snapshot (a named gap), never raised."""
     config = config or source_config(source)
-    if consented is None:
-        consented = consent_given(enterprise=enterprise, source=source, application=application)
-    return snapshots_pull(enterprise=enterprise, pulls=[(source, config, consented)], application=application, by=by,
+    authorisation = authorisation_for(enterprise=enterprise, source=source, application=application)
+    return snapshots_pull(enterprise=enterprise, pulls=[(source, config, authorisation)], application=application, by=by,
                           as_of=as_of)[source]
 
 
-def snapshots_pull(*, enterprise: Enterprise, pulls: Sequence[tuple[str, DataSourceConfig, bool]],
+def snapshots_pull(*, enterprise: Enterprise, pulls: Sequence[tuple[str, DataSourceConfig, int | None]],
                    application: LoanApplication | None, by, as_of: dt.date | None = None) -> dict[str, DataSnapshot]:
-    """Pull several sources of one enterprise now: (source, its config, consent given) each. Every pull is
-    stored as a snapshot (failed ones name the gap) with its own audit event; the snapshots and the events
-    are written in one INSERT each (a submission pulls seven sources)."""
+    """Pull several sources of one enterprise now: (source, its config, the live authorisation id or None) each.
+    Every pull is stored as a snapshot (failed ones name the gap) with its own audit event; the snapshots and
+    the events are written in one INSERT each (a submission pulls seven sources)."""
     as_of = as_of or timezone.localdate()
     snapshots, timings = [], []
     hints = _hints(enterprise)
-    for source, config, consented in pulls:
+    for source, config, authorisation in pulls:
         started = time.perf_counter()
-        snap = _snapshot_fetch(enterprise=enterprise, source=source, config=config, consented=consented, as_of=as_of,
-                               hints=hints, application=application)
+        snap = _snapshot_fetch(enterprise=enterprise, source=source, config=config, authorisation=authorisation,
+                               as_of=as_of, hints=hints, application=application)
         if snap.status == DataSnapshot.FAILED and snap.error_code not in PULL_REFUSALS:
             log.warning("data source %s failed for %s: %s %s", source, enterprise.uscc, snap.error_code, snap.error)
         snapshots.append(snap)
@@ -213,7 +216,8 @@ def snapshots_pull(*, enterprise: Enterprise, pulls: Sequence[tuple[str, DataSou
         audit_record_many([
             {"actor": by, "action": "data.pull", "obj": enterprise,
              "data": {"source": snap.source, "snapshot": snap.pk, "status": snap.status, "code": snap.error_code,
-                      "provider": snap.provider, "ms": ms, "application": getattr(application, "pk", None)}}
+                      "provider": snap.provider, "ms": ms, "application": getattr(application, "pk", None),
+                      "authorisation": snap.authorisation_id}}
             for snap, ms in zip(snapshots, timings, strict=True)])
     return {snap.source: snap for snap in snapshots}
 
@@ -222,13 +226,18 @@ def snapshot_fresh(snap: DataSnapshot | None, config: DataSourceConfig, today: d
     return snap is not None and snap.status == DataSnapshot.OK and (today - snap.as_of).days <= config.freshness_days
 
 
-def snapshots_gather(*, application: LoanApplication, by, sources=None, consented: set[str] | None = None) -> dict[str, DataSnapshot]:
+def application_authorisations(application: LoanApplication) -> dict[str, int]:
+    """The live authorisation (id) per source on this application."""
+    return dict(Consent.objects.filter(application=application, authorisation__isnull=False)
+                .order_by("granted_at", "id").values_list("source", "authorisation_id"))
+
+
+def snapshots_gather(*, application: LoanApplication, by, sources=None) -> dict[str, DataSnapshot]:
     """Per source, the snapshot to use: a fresh one on file (pushed or pulled earlier) as it is,
-    otherwise pulled now. Every source maps to a snapshot; a failed one is the named gap. `consented`: the
-    sources consented on this application, when the caller has just read them."""
+    otherwise pulled now. Every source maps to a snapshot; a failed one is the named gap. Only the sources
+    with a live authorisation on this application are used or pulled."""
     enterprise = application.enterprise
-    if consented is None:
-        consented = set(Consent.objects.filter(application=application).values_list("source", flat=True))
+    authorised = application_authorisations(application)
     configs = {c.source: c for c in DataSourceConfig.objects.all()}
     on_file = latest_ok_snapshots(enterprise)
     today = timezone.localdate()
@@ -237,19 +246,19 @@ def snapshots_gather(*, application: LoanApplication, by, sources=None, consente
     for source in sources or SOURCES:
         config = configs.get(source) or DataSourceConfig(source=source)
         snap = on_file.get(source)
-        if source in consented and snapshot_fresh(snap, config, today):
+        if source in authorised and snapshot_fresh(snap, config, today):
             result[source] = snap
-        else:  # no consent: the pull records the gap without asking anyone
-            pulls.append((source, config, source in consented))
+        else:  # no live authorisation: the pull records the gap without asking anyone
+            pulls.append((source, config, authorised.get(source)))
     if pulls:
         result.update(snapshots_pull(enterprise=enterprise, pulls=pulls, application=application, by=by))
     return {source: result[source] for source in sources or SOURCES}
 
 
-def snapshots_ensure(*, application: LoanApplication, by, sources=None, consented: set[str] | None = None) -> dict[str, dict | None]:
+def snapshots_ensure(*, application: LoanApplication, by, sources=None) -> dict[str, dict | None]:
     """The payload per source: a fresh snapshot as it is, otherwise pulled now. None = a gap."""
     return {s: (snap.payload if snap.status == DataSnapshot.OK else None)
-            for s, snap in snapshots_gather(application=application, by=by, sources=sources, consented=consented).items()}
+            for s, snap in snapshots_gather(application=application, by=by, sources=sources).items()}
 
 
 def snapshots_transient_gaps(snapshots: dict[str, DataSnapshot]) -> dict[str, str]:
@@ -259,7 +268,7 @@ def snapshots_transient_gaps(snapshots: dict[str, DataSnapshot]) -> dict[str, st
 def snapshots_refresh_batch(*, pulls: Sequence[tuple[Enterprise, str, int | None]], as_of: dt.date | None = None, by=None,
                             purpose: str = "monitoring") -> list[DataSnapshot]:
     """Pull many (enterprise, source, application id) at once, e.g. the nightly post-loan refresh, under the rules
-    of snapshot_pull: the consent recorded on that application (None: on any application of the enterprise),
+    of snapshot_pull: the live authorisation on that application (None: on any application of the enterprise),
     the source's configured provider, and a refusal or failure stored as a failed snapshot naming the gap.
     Set-based: one query for the consents and one for the configurations, whatever the batch size; the
     snapshots bulk-inserted with one audit event for the batch (counts per source and status) instead of one
@@ -277,22 +286,23 @@ def snapshots_refresh_batch(*, pulls: Sequence[tuple[Enterprise, str, int | None
     configs = {source: stored.get(source) or DataSourceConfig(source=source) for source in sources}
     application_ids = {application for _enterprise, _source, application in pulls if application is not None}
     bare = {enterprise.pk for enterprise, _source, application in pulls if application is None}
-    consented = set(Consent.objects.filter(application_id__in=application_ids, source__in=sources)
-                    .values_list("application_id", "source")) if application_ids else set()
-    consented_any = set(Consent.objects.filter(application__enterprise_id__in=bare, source__in=sources)
-                        .values_list("application__enterprise_id", "source")) if bare else set()
+    live = Consent.objects.filter(source__in=sources, authorisation__isnull=False).order_by("granted_at", "id")
+    consented = {(a, s): auth for a, s, auth in live.filter(application_id__in=application_ids)
+                 .values_list("application_id", "source", "authorisation_id")} if application_ids else {}
+    consented_any = {(e, s): auth for e, s, auth in live.filter(application__enterprise_id__in=bare)
+                     .values_list("application__enterprise_id", "source", "authorisation_id")} if bare else {}
     providers: dict[str, object] = {}
     hints: dict[int, dict] = {}
     now = timezone.now()
     snapshots = []
     for enterprise, source, application_id in pulls:
         config = configs[source]
-        allowed = ((application_id, source) in consented if application_id is not None
-                   else (enterprise.pk, source) in consented_any)
+        allowed = (consented.get((application_id, source)) if application_id is not None
+                   else consented_any.get((enterprise.pk, source)))
         if enterprise.pk not in hints:
             hints[enterprise.pk] = _hints(enterprise)
         snapshots.append(_snapshot_fetch(
-            enterprise=enterprise, source=source, config=config, consented=allowed, as_of=as_of, hints=hints[enterprise.pk],
+            enterprise=enterprise, source=source, config=config, authorisation=allowed, as_of=as_of, hints=hints[enterprise.pk],
             providers=providers, application_id=application_id, fetched_at=now))
     tally: dict[str, dict[str, int]] = {}
     for snap in snapshots:

@@ -8,6 +8,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('applications', '0006_product_and_offer_rate_basis'),
         ('applications', '0006_repayment_method_daily_interest'),
+        ('applications', '0006_identity_and_data_authorisation'),
     ]
 
     operations = [

@@ -48,7 +48,17 @@ from . import contracts as contracts_demo
 from . import marketing as marketing_demo
 from . import postloan as postloan_demo
 from . import underwriting as underwriting_demo
-from .cases import TINY_PDF, _demo_uscc, _draft, _enterprise, _sandbox_grade, _submit, _to_approval  # noqa: F401 - also for tests
+from .cases import (  # noqa: F401 - also for tests
+    TINY_PDF,
+    _demo_uscc,
+    _draft,
+    _enterprise,
+    _sandbox_grade,
+    _submit,
+    _to_approval,
+    sign_as_borrower,
+    verify_representative,
+)
 from .clock import at as _at
 
 log = logging.getLogger(__name__)
@@ -176,7 +186,7 @@ def seed_cases(users) -> None:
     if fast.status == LoanApplication.Status.APPROVED:
         lifecycle.offer_accept(application_id=fast.pk, user=owner)
         contract = fast.contracts.get()
-        lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+        sign_as_borrower(contract, owner)
         lifecycle.fast_track_complete(contract.pk)
     # 2. a fast-track offer waiting for the applicant
     _submit(_draft(owner, ents[0], "xinmiaodai", "200000", 6, "interest_only", purpose="季节性备货"), owner)
@@ -192,7 +202,7 @@ def seed_cases(users) -> None:
         _to_approval(manual, users)
         lifecycle.case_decide(application_id=manual.pk, user=users["demo_branch_approver"], decision="approve", comment="同意")
         lifecycle.offer_accept(application_id=manual.pk, user=owner)
-        lifecycle.contract_sign(contract_id=manual.contracts.get().pk, user=owner, party="borrower")
+        sign_as_borrower(manual.contracts.get(), owner)
     # 6. a draft to resume, and a case that fails the pre-screen or is declined
     _draft(owner, ents[2], "xinmiaodai", "100000", 6, "equal_principal", purpose="流动资金")
     _submit(_draft(owner, ents[3], "xinmiaodai", "500000", 12, "equal_installment", purpose="购车"), owner)
@@ -485,7 +495,7 @@ def _play_steps(plan: _Plan, users, approvers, rng, password_hash: str, today: d
     t = _work_after(t, plan.sign_hours)
     contract = app.contracts.order_by("id").first()
     with _past(t):
-        lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+        sign_as_borrower(contract, owner)
         if app.route == "auto":
             lifecycle.fast_track_complete(contract.pk)
     app.refresh_from_db()

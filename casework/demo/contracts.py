@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from applications.models import Enterprise, LoanApplication
 from casework import lifecycle
-from casework.demo.cases import _draft, _enterprise, _submit, _to_approval
+from casework.demo.cases import _draft, _enterprise, _submit, _to_approval, verify_representative
 
 DEMO_ENTERPRISE = "上海临港装备制造有限公司"
 
@@ -26,7 +26,8 @@ def seed_demo_data(users: dict) -> None:
                           conditions=[{"code": "REGISTERED_MORTGAGE", "text": "办妥厂房抵押登记"},
                                       {"code": "ADD_GUARANTOR", "text": "法定代表人提供连带责任保证"}])
     lifecycle.offer_accept(application_id=application.pk, user=owner)
-    lifecycle.customer_sign_all(application_id=application.pk, user=owner, ip="127.0.0.1", user_agent="demo")
+    lifecycle.customer_sign_all(application_id=application.pk, user=owner, ip="127.0.0.1", user_agent="demo",
+                                verification=verify_representative(owner, enterprise))
     loan_contract = application.contracts.filter(kind="loan").order_by("-version").first()
     lifecycle.contract_sign(contract_id=loan_contract.pk, user=users["demo_ops"], party="bank", ip="127.0.0.1",
                             user_agent="demo")

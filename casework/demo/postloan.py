@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from applications.models import Enterprise, LoanApplication
 from casework import lifecycle
-from casework.demo.cases import _draft, _enterprise, _submit
+from casework.demo.cases import _draft, _enterprise, _submit, sign_as_borrower
 from casework.demo.clock import at as _at
 from contracts.schedules import add_months
 from postloan.imports import repayment_import_apply, repayment_import_preview
@@ -57,7 +57,7 @@ def _fast_track_loan(owner, *, seed: int, name: str, amount: str, on: dt.date):
             return None
         lifecycle.offer_accept(application_id=application.pk, user=owner)
         contract = application.contracts.get()
-        lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+        sign_as_borrower(contract, owner)
         lifecycle.fast_track_complete(contract.pk)
     application.refresh_from_db()
     return getattr(application, "loan", None)
