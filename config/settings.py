@@ -209,7 +209,11 @@ CELERY_BEAT_SCHEDULE = {
     "postloan-cob": {"task": "postloan.tasks.cob_nightly", "schedule": crontab(hour=0, minute=15)},
     "postloan-nightly": {"task": "postloan.tasks.nightly_monitoring", "schedule": crontab(hour=1, minute=30)},
     "postloan-renewal-offers": {"task": "postloan.tasks.renewal_offers", "schedule": crontab(hour=2, minute=30)},
+    # The audit trail: anchor yesterday's chains, verify the last AUDIT_VERIFY_DAYS days, alarm on a break.
+    "audit-nightly": {"task": "loanservice.tasks.audit_nightly", "schedule": crontab(hour=3, minute=0)},
 }
+# Days the nightly audit check verifies (0 = the whole trail every night).
+AUDIT_VERIFY_DAYS = int(os.environ.get("AUDIT_VERIFY_DAYS", "7"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
