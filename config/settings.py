@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "rules.apps.AutodiscoverRulesConfig",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "loanservice",
     "ledger",
     "applications",
@@ -73,7 +75,9 @@ MIDDLEWARE = [
     "loanservice.middleware.NulCharacterMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "loanservice.middleware.StaffSessionMiddleware",  # idle timeout and the second factor for staff
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "loanservice.middleware.DatabaseUnavailableMiddleware",
@@ -218,7 +222,7 @@ AUDIT_VERIFY_DAYS = int(os.environ.get("AUDIT_VERIFY_DAYS", "7"))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "loanservice.drf.VerifiedSessionAuthentication",  # a staff session counts once past the second factor
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -259,6 +263,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# The staff's second factor (loanservice/second_factor.py, docs/security.md): TOTP for these roles (and superusers,
+# is_staff users, and any staff member who enrolled a device); RMs may enrol, applicants are never asked.
+OTP_REQUIRED = env_bool("OTP_REQUIRED", True)
+OTP_REQUIRED_ROLES = [r.strip() for r in os.environ.get(
+    "OTP_REQUIRED_ROLES", "branch_approver,head_office_approver,credit_committee,operations,risk,admin").split(",") if r.strip()]
+OTP_TOTP_ISSUER = "loanservice"
+OTP_TOTP_SYNC = False  # no drift learning: a code is good for its 30 s step and one step either side
+# The demo (`make run`): the verification page shows a demo user's current code. Only ever with DEBUG on.
+DEMO_OTP_HINTS = DEBUG and env_bool("DEMO_OTP_HINTS", False)
+# A staff session ends after this long without a request (seconds).
+STAFF_SESSION_IDLE_SECONDS = int(os.environ.get("STAFF_SESSION_IDLE_SECONDS", "1800"))
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False

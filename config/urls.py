@@ -7,7 +7,7 @@ from analytics import api as analytics_api
 from applications import api as intake_api
 from applications import views as product_views
 from approvals import api as approvals_api
-from casework import case_api, portal_views, prequal, staff_views, views, whatif_views
+from casework import case_api, portal_views, prequal, second_factor_views, staff_views, views, whatif_views
 from contracts import api as contracts_api
 from ledger import api as ledger_api
 from loanservice import api
@@ -119,6 +119,8 @@ urlpatterns = [
     path("help/", product_views.help_page, name="help"),
     path("login/", auth_views.LoginView.as_view(template_name="registration/login.html", redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/second-factor/", second_factor_views.second_factor_verify, name="second_factor_verify"),
+    path("account/second-factor/", second_factor_views.second_factor_enrol, name="second_factor_enrol"),
     path("register/", views.register, name="register"),
     path("notifications/", views.notifications, name="notifications"),
     path("i18n/", include("django.conf.urls.i18n")),
