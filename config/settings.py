@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "rules.apps.AutodiscoverRulesConfig",
     "axes",
+    "csp",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "loanservice",
@@ -79,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "loanservice.middleware.StaffSessionMiddleware",  # idle timeout and the second factor for staff
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "loanservice.middleware.ContentSecurityPolicyMiddleware",  # django-csp, CONTENT_SECURITY_POLICY below
     "django_htmx.middleware.HtmxMiddleware",
     "loanservice.middleware.DatabaseUnavailableMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -275,6 +278,25 @@ OTP_TOTP_SYNC = False  # no drift learning: a code is good for its 30 s step and
 DEMO_OTP_HINTS = DEBUG and env_bool("DEMO_OTP_HINTS", False)
 # A staff session ends after this long without a request (seconds).
 STAFF_SESSION_IDLE_SECONDS = int(os.environ.get("STAFF_SESSION_IDLE_SECONDS", "1800"))
+
+# Content-Security-Policy (django-csp; docs/security.md): scripts only from this site and never inline (page scripts
+# live in static/js, chart data travels in <script type="application/json"> blocks); styles may be inline (Bootstrap
+# components, htmx's indicator style, django-unfold and a few style attributes set them). The admin adds
+# 'unsafe-eval' for unfold's Alpine.js (loanservice.middleware.ContentSecurityPolicyMiddleware).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
