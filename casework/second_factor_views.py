@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from loanservice import second_factor
+from loanservice.roles import permission_required
 
 from .views import redirect_next
 
@@ -25,7 +25,7 @@ def _texts() -> dict:
     }
 
 
-@login_required
+@permission_required("loanservice.signed_in")
 @require_http_methods(["GET", "POST"])
 def second_factor_verify(request):
     user = request.user
@@ -53,12 +53,10 @@ def _to_enrol(request):
     return HttpResponseRedirect(f"{reverse('second_factor_enrol')}?{urlencode({'next': request.GET.get('next', '')})}")
 
 
-@login_required
+@permission_required("loanservice.staff")  # staff only: to anyone else the page does not exist
 @require_http_methods(["GET", "POST"])
 def second_factor_enrol(request):
     user = request.user
-    if not second_factor.may_enrol(user):
-        raise Http404
     if second_factor.confirmed_devices(user) and not second_factor.is_verified(request):
         # A second device is added only by someone who passed the first (a stolen password alone adds none).
         return second_factor_verify(request)

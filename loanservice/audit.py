@@ -4,8 +4,9 @@ The trail cannot be changed (DESIGN.md "Trust rules", docs/security.md):
 - the database refuses UPDATE and DELETE on it (triggers, migration 0003; the models refuse them too);
 - each event is a link in a hash chain, one chain per audited object (`object_type:object_id`; events about no
   object chain per action and day). An event's `hash` is SHA-256 over its content and `prev_hash`, the hash of
-  the link before it. Appending locks only that chain's head row (AuditChainHead, select_for_update), so events
-  about different objects are written in parallel; two events of one object take consecutive positions;
+  the link before it. Appending locks only that chain's head row (AuditChainHead, until commit), so events
+  about different objects are written in parallel; two events of one object take consecutive positions
+  (one upsert creates or locks the head and moves it on: `_advance_head`);
 - each day's chain heads are anchored (AuditAnchor, `audit_anchor_day`), so cutting or rewriting a whole chain
   shows too; `python manage.py audit_verify` and the nightly task check chains, heads and anchors;
 - before/after values and reasons hold personal data only masked (loanservice.masking.mask_personal), so
@@ -20,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from .masking import mask_personal, mask_text
@@ -65,16 +66,22 @@ def _clean(values: dict) -> dict:
     return values
 
 
-def _lock_heads(keys: list[str]) -> dict[str, AuditChainHead]:
-    """Lock (create if need be) the heads of these chains, in one order so two writers never wait on each other."""
-    keys = sorted(set(keys))
-    heads = {h.chain: h for h in AuditChainHead.objects.select_for_update().filter(chain__in=keys).order_by("chain")}
-    missing = [k for k in keys if k not in heads]
-    if missing:
-        AuditChainHead.objects.bulk_create([AuditChainHead(chain=k) for k in missing], ignore_conflicts=True)
-        heads.update({h.chain: h for h in
-                      AuditChainHead.objects.select_for_update().filter(chain__in=missing).order_by("chain")})
-    return heads
+_ADVANCE = """
+INSERT INTO {table} (chain, seq, hash, updated_at) VALUES (%s, %s, '', %s)
+ON CONFLICT (chain) DO UPDATE SET seq = {table}.seq + excluded.seq, updated_at = excluded.updated_at
+RETURNING seq, hash
+"""
+
+
+def _advance_head(chain: str, count: int, now) -> tuple[int, str]:
+    """Create or lock the chain's head and move it `count` places on, in one statement; returns the head's new
+    position and the hash it held (the link the first new event chains to). The row stays locked until commit,
+    so the next writer of this chain waits here, and writers of other chains do not."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ADVANCE.format(table=AuditChainHead._meta.db_table),
+                       [chain, count, connection.ops.adapt_datetimefield_value(now)])
+        seq, prev_hash = cursor.fetchone()
+    return seq, prev_hash
 
 
 def _append(rows: list[dict]) -> list[AuditEvent]:
@@ -83,22 +90,27 @@ def _append(rows: list[dict]) -> list[AuditEvent]:
         row.setdefault("at", now)
         _clean(row)
         row["chain"] = chain_key(row["object_type"], row["object_id"], row["action"], row["at"])
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["chain"]] = counts.get(row["chain"], 0) + 1
     with transaction.atomic(savepoint=False):
-        heads = _lock_heads([r["chain"] for r in rows])
+        links: dict[str, list] = {}
+        for chain in sorted(counts):  # one order for every writer: two never wait on each other's heads
+            seq, prev_hash = _advance_head(chain, counts[chain], now)
+            links[chain] = [seq - counts[chain], prev_hash]
         events = []
         for row in rows:
-            head = heads[row["chain"]]
-            seq = head.seq + 1
-            digest = event_hash(row, chain=row["chain"], seq=seq, prev_hash=head.hash)
-            events.append(AuditEvent(seq=seq, prev_hash=head.hash, hash=digest, **row))
-            head.seq, head.hash, head.updated_at = seq, digest, now
+            link = links[row["chain"]]
+            seq = link[0] + 1
+            digest = event_hash(row, chain=row["chain"], seq=seq, prev_hash=link[1])
+            events.append(AuditEvent(seq=seq, prev_hash=link[1], hash=digest, **row))
+            link[0], link[1] = seq, digest
         if len(events) == 1:
             events[0].save(force_insert=True)
-            head = heads[rows[0]["chain"]]
-            AuditChainHead.objects.filter(pk=head.pk).update(seq=head.seq, hash=head.hash, updated_at=now)
         else:
             events = AuditEvent.objects.bulk_create(events)
-            AuditChainHead.objects.bulk_update(list(heads.values()), ["seq", "hash", "updated_at"])
+        for chain, (_seq, digest) in links.items():
+            AuditChainHead.objects.filter(chain=chain).update(hash=digest)
     return events
 
 

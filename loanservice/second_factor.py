@@ -47,10 +47,6 @@ def second_factor_required(user) -> bool:
     return bool(roles.user_roles(user) & set(roles.STAFF_ROLES)) and bool(confirmed_devices(user))
 
 
-def may_enrol(user) -> bool:
-    return getattr(user, "is_authenticated", False) and (user.is_superuser or user.is_staff or bool(roles.user_roles(user) & set(roles.STAFF_ROLES)))
-
-
 def is_verified(request) -> bool:
     verified = getattr(request.user, "is_verified", None)
     return bool(verified and verified())
