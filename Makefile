@@ -21,8 +21,8 @@ system-deps:
 run: $(STAMP) system-deps
 	$(BIN)/python manage.py migrate --noinput -v0
 	$(BIN)/python manage.py seed_demo
-	@echo "Demo at http://127.0.0.1:$(PORT)  (users demo_applicant, demo_rm, demo_branch_approver, demo_ops, demo_risk, demo_admin ... password demo-pass)"
-	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+	@echo "Demo at http://127.0.0.1:$(PORT)  (users demo_applicant, demo_rm, demo_branch_approver, demo_ops, demo_risk, demo_admin ... password demo-pass; staff second-factor codes are shown on the verification page)"
+	DEMO_OTP_HINTS=1 $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 # On SQLite without DATABASE_URL; on Postgres + Redis when DATABASE_URL / REDIS_URL are set (CI).
 test: $(STAMP)

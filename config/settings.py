@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -51,6 +52,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "rules.apps.AutodiscoverRulesConfig",
     "axes",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "loanservice",
     "ledger",
     "applications",
@@ -73,8 +77,11 @@ MIDDLEWARE = [
     "loanservice.middleware.NulCharacterMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "loanservice.middleware.StaffSessionMiddleware",  # idle timeout and the second factor for staff
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "loanservice.middleware.ContentSecurityPolicyMiddleware",  # django-csp, CONTENT_SECURITY_POLICY below
     "django_htmx.middleware.HtmxMiddleware",
     "loanservice.middleware.DatabaseUnavailableMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -226,12 +233,16 @@ CELERY_BEAT_SCHEDULE = {
     "postloan-renewal-offers": {"task": "postloan.tasks.renewal_offers", "schedule": crontab(hour=2, minute=30)},
     # Voucher batches that core banking has not taken yet are sent again (ledger/tasks.py).
     "ledger-vouchers-send": {"task": "ledger.tasks.vouchers_send_pending", "schedule": 600.0},
+    # The audit trail: anchor yesterday's chains, verify the last AUDIT_VERIFY_DAYS days, alarm on a break.
+    "audit-nightly": {"task": "loanservice.tasks.audit_nightly", "schedule": crontab(hour=3, minute=0)},
 }
+# Days the nightly audit check verifies (0 = the whole trail every night).
+AUDIT_VERIFY_DAYS = int(os.environ.get("AUDIT_VERIFY_DAYS", "7"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "loanservice.drf.VerifiedSessionAuthentication",  # a staff session counts once past the second factor
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -271,6 +282,37 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+}
+
+# The staff's second factor (loanservice/second_factor.py, docs/security.md): TOTP for these roles (and superusers,
+# is_staff users, and any staff member who enrolled a device); RMs may enrol, applicants are never asked.
+OTP_REQUIRED = env_bool("OTP_REQUIRED", True)
+OTP_REQUIRED_ROLES = [r.strip() for r in os.environ.get(
+    "OTP_REQUIRED_ROLES", "branch_approver,head_office_approver,credit_committee,operations,risk,admin").split(",") if r.strip()]
+OTP_TOTP_ISSUER = "loanservice"
+OTP_TOTP_SYNC = False  # no drift learning: a code is good for its 30 s step and one step either side
+# The demo (`make run`): the verification page shows a demo user's current code. Only ever with DEBUG on.
+DEMO_OTP_HINTS = DEBUG and env_bool("DEMO_OTP_HINTS", False)
+# A staff session ends after this long without a request (seconds).
+STAFF_SESSION_IDLE_SECONDS = int(os.environ.get("STAFF_SESSION_IDLE_SECONDS", "1800"))
+
+# Content-Security-Policy (django-csp; docs/security.md): scripts only from this site and never inline (page scripts
+# live in static/js, chart data travels in <script type="application/json"> blocks); styles may be inline (Bootstrap
+# components, htmx's indicator style, django-unfold and a few style attributes set them). The admin adds
+# 'unsafe-eval' for unfold's Alpine.js (loanservice.middleware.ContentSecurityPolicyMiddleware).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
 }
 
 SESSION_COOKIE_HTTPONLY = True

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.authtoken.models import Token
@@ -19,11 +20,18 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from . import roles
+from . import roles, second_factor
 from .audit import audit_record
 from .errors import ApplicationError, Conflict, NotFound
 from .models import Profile
 from .sms_codes import MOBILE, MOBILE_INVALID
+
+
+class VerifiedSessionScheme(SessionScheme):
+    """The OpenAPI schema's cookie authentication is the session one that waits for the staff's second factor."""
+
+    target_class = "loanservice.drf.VerifiedSessionAuthentication"
+
 
 User = get_user_model()
 
@@ -170,10 +178,14 @@ class RegisterView(APIView):
 class TokenSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)  # the user model's; a longer one overflowed the lockout record
     password = serializers.CharField(write_only=True)
+    otp_token = serializers.CharField(required=False, allow_blank=True, max_length=12, write_only=True,
+                                      help_text="Staff who must use the second factor: the current TOTP code.")
 
 
 class TokenView(APIView):
-    """Token for {username, password}; repeated failures lock the account for a while (django-axes)."""
+    """Token for {username, password}; repeated failures lock the account for a while (django-axes). Staff who must
+    use the second factor (loanservice/second_factor.py) get a token only with a current TOTP code (`otp_token`);
+    system integrations are users of the integration role, which is not asked (docs/security.md)."""
 
     permission_classes = [AllowAny]
     authentication_classes = []
@@ -182,12 +194,18 @@ class TokenView(APIView):
     def post(self, request):
         ser = TokenSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        user = authenticate(request=request, **ser.validated_data)
+        user = authenticate(request=request, username=ser.validated_data["username"],
+                            password=ser.validated_data["password"])
         if getattr(request, "axes_locked_out", False):
             return Response({"detail": "登录失败次数过多，账户已暂时锁定 / Too many failed attempts; locked for a while.", "errors": {}},
                             status=status.HTTP_403_FORBIDDEN)
         if user is None:
             return Response({"detail": "用户名或密码不正确 / Wrong username or password.", "errors": {}},
                             status=status.HTTP_400_BAD_REQUEST)
+        if second_factor.second_factor_required(user) and not second_factor.verify_user_code(
+                user, ser.validated_data.get("otp_token", "")):
+            return Response({"detail": "需要二次验证码 / A second-factor code is needed.",
+                             "errors": {"otp_token": ["请输入身份验证器中的当前验证码 / Enter the current code from "
+                                                      "your authenticator app."]}}, status=status.HTTP_400_BAD_REQUEST)
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})

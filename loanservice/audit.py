@@ -1,18 +1,128 @@
-"""Writing to the append-only audit trail. Every service that changes state calls audit_record."""
+"""Writing to the append-only audit trail. Every service that changes state calls audit_record.
+
+The trail cannot be changed (DESIGN.md "Trust rules", docs/security.md):
+- the database refuses UPDATE and DELETE on it (triggers, migration 0003; the models refuse them too);
+- each event is a link in a hash chain, one chain per audited object (`object_type:object_id`; events about no
+  object chain per action and day). An event's `hash` is SHA-256 over its content and `prev_hash`, the hash of
+  the link before it. Appending locks only that chain's head row (AuditChainHead, until commit), so events
+  about different objects are written in parallel; two events of one object take consecutive positions
+  (one upsert creates or locks the head and moves it on: `_advance_head`);
+- each day's chain heads are anchored (AuditAnchor, `audit_anchor_day`), so cutting or rewriting a whole chain
+  shows too; `python manage.py audit_verify` and the nightly task check chains, heads and anchors;
+- before/after values and reasons hold personal data only masked (loanservice.masking.mask_personal), so
+  anonymisation never needs to touch the trail.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models
+from django.db import connection, models, transaction
+from django.utils import timezone
 
-from .models import AuditEvent
+from .masking import mask_personal, mask_text
+from .models import AuditAnchor, AuditChainHead, AuditEvent
+
+HASH_FIELDS = ("actor_id", "actor_label", "action", "object_type", "object_id", "from_state", "to_state", "reason",
+               "data", "ip")
 
 
 def _actor_label(actor) -> str:
     if actor is None:
         return "system"
     return actor.get_username()
+
+
+def chain_key(object_type: str, object_id: str, action: str, at: dt.datetime) -> str:
+    """One chain per object; events about no object chain per action and day (never one chain for everything)."""
+    if object_type or object_id:
+        return f"{object_type}:{object_id}"[:120]
+    return f"-:{action}:{timezone.localtime(at).date().isoformat()}"[:120]
+
+
+def _canonical_at(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
+
+
+def event_hash(row: dict, *, chain: str, seq: int, prev_hash: str) -> str:
+    """SHA-256 (hex) of an event's content and its place in its chain. `row` holds the HASH_FIELDS and `at` as
+    stored (a dict from .values() or the keyword arguments of a new event)."""
+    body = {k: row.get(k) for k in HASH_FIELDS}
+    body.update(v=1, chain=chain, seq=seq, prev=prev_hash, at=_canonical_at(row["at"]))
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _clean(values: dict) -> dict:
+    """What is stored: personal data masked, JSON as the database gives it back, the IP as the field stores it."""
+    values["data"] = json.loads(json.dumps(mask_personal(values.get("data") or {})))
+    values["reason"] = mask_text(values.get("reason") or "")
+    ip = values.get("ip")
+    values["ip"] = AuditEvent._meta.get_field("ip").to_python(ip) if ip else None
+    return values
+
+
+_ADVANCE = """
+INSERT INTO {table} (chain, seq, hash, updated_at) VALUES (%s, %s, '', %s)
+ON CONFLICT (chain) DO UPDATE SET seq = {table}.seq + excluded.seq, updated_at = excluded.updated_at
+RETURNING seq, hash
+"""
+
+
+def _advance_head(chain: str, count: int, now) -> tuple[int, str]:
+    """Create or lock the chain's head and move it `count` places on, in one statement; returns the head's new
+    position and the hash it held (the link the first new event chains to). The row stays locked until commit,
+    so the next writer of this chain waits here, and writers of other chains do not."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ADVANCE.format(table=AuditChainHead._meta.db_table),
+                       [chain, count, connection.ops.adapt_datetimefield_value(now)])
+        seq, prev_hash = cursor.fetchone()
+    return seq, prev_hash
+
+
+def _append(rows: list[dict]) -> list[AuditEvent]:
+    now = timezone.now()
+    for row in rows:
+        row.setdefault("at", now)
+        _clean(row)
+        row["chain"] = chain_key(row["object_type"], row["object_id"], row["action"], row["at"])
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["chain"]] = counts.get(row["chain"], 0) + 1
+    with transaction.atomic(savepoint=False):
+        links: dict[str, list] = {}
+        for chain in sorted(counts):  # one order for every writer: two never wait on each other's heads
+            seq, prev_hash = _advance_head(chain, counts[chain], now)
+            links[chain] = [seq - counts[chain], prev_hash]
+        events = []
+        for row in rows:
+            link = links[row["chain"]]
+            seq = link[0] + 1
+            digest = event_hash(row, chain=row["chain"], seq=seq, prev_hash=link[1])
+            events.append(AuditEvent(seq=seq, prev_hash=link[1], hash=digest, **row))
+            link[0], link[1] = seq, digest
+        if len(events) == 1:
+            events[0].save(force_insert=True)
+        else:
+            events = AuditEvent.objects.bulk_create(events)
+        for chain, (_seq, digest) in links.items():
+            AuditChainHead.objects.filter(chain=chain).update(hash=digest)
+    return events
+
+
+def _row(*, actor, action, obj=None, object_type="", object_id="", from_state="", to_state="", reason="", data=None,
+         ip=None) -> dict:
+    if obj is not None:
+        object_type = object_type or obj._meta.label_lower
+        object_id = object_id or obj.pk
+    return {"actor_id": actor.pk if getattr(actor, "pk", None) else None, "actor_label": _actor_label(actor),
+            "action": action, "object_type": object_type or "", "object_id": str(object_id if object_id is not None else ""),
+            "from_state": from_state or "", "to_state": to_state or "", "reason": reason or "", "data": data or {},
+            "ip": ip}
 
 
 def audit_record(
@@ -28,40 +138,166 @@ def audit_record(
     data: dict | None = None,
     ip: str | None = None,
 ) -> AuditEvent:
-    if obj is not None:
-        object_type = object_type or obj._meta.label_lower
-        object_id = object_id or obj.pk
-    return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
-        actor_label=_actor_label(actor),
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        from_state=from_state or "",
-        to_state=to_state or "",
-        reason=reason or "",
-        data=data or {},
-        ip=ip,
-    )
+    return _append([_row(actor=actor, action=action, obj=obj, object_type=object_type, object_id=object_id,
+                         from_state=from_state, to_state=to_state, reason=reason, data=data, ip=ip)])[0]
 
 
 def audit_record_many(events: list[dict]) -> list[AuditEvent]:
     """Several events in one INSERT (e.g. the seven data pulls of a submission); each dict takes the keyword
     arguments of audit_record."""
-    rows = []
-    for e in events:
-        obj = e.get("obj")
-        actor = e.get("actor")
-        rows.append(AuditEvent(
-            actor=actor if getattr(actor, "pk", None) else None, actor_label=_actor_label(actor), action=e["action"],
-            object_type=e.get("object_type") or (obj._meta.label_lower if obj is not None else ""),
-            object_id=str(e.get("object_id") or (obj.pk if obj is not None else "")),
-            from_state=e.get("from_state") or "", to_state=e.get("to_state") or "", reason=e.get("reason") or "",
-            data=e.get("data") or {}, ip=e.get("ip")))
-    return AuditEvent.objects.bulk_create(rows)
+    if not events:
+        return []
+    return _append([_row(**e) for e in events])
 
 
 def audit_trail(obj: models.Model):
     return AuditEvent.objects.filter(object_type=obj._meta.label_lower, object_id=str(obj.pk)).select_related(
         "actor"
     )
+
+
+# --- verification and daily anchors ---------------------------------------------------------------------------
+
+@dataclass
+class Break:
+    kind: str  # altered, link, gap, head, anchor
+    chain: str
+    seq: int | None = None
+    event_id: int | None = None
+    detail: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.chain}#{self.seq}" if self.seq is not None else self.chain
+        ident = f" (event {self.event_id})" if self.event_id else ""
+        return f"{self.kind}: {where}{ident} {self.detail}".rstrip()
+
+
+@dataclass
+class VerifyResult:
+    events: int = 0
+    chains: int = 0
+    anchors: int = 0
+    breaks: list[Break] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+    return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+
+
+_VALUES = ("id", "at", "chain", "seq", "prev_hash", "hash", *HASH_FIELDS)
+
+
+def _check_heads(chains: dict[str, tuple[int, str]], result: VerifyResult, *, full: bool) -> None:
+    names = list(chains)
+    seen = set()
+    for i in range(0, len(names), 1000):
+        for head in AuditChainHead.objects.filter(chain__in=names[i:i + 1000]):
+            seen.add(head.chain)
+            last_seq, last_hash = chains[head.chain]
+            if (head.seq, head.hash) != (last_seq, last_hash):
+                result.breaks.append(Break("head", head.chain, head.seq, detail=(
+                    f"head at #{head.seq}, last event stored #{last_seq}: events were removed or the head was moved")))
+    for name in set(names) - seen:
+        result.breaks.append(Break("head", name, detail="chain has no head"))
+    if full:
+        for head in AuditChainHead.objects.filter(seq__gt=0).exclude(chain__in=names).iterator():
+            result.breaks.append(Break("head", head.chain, head.seq, detail="the head names events that are gone"))
+
+
+def verify_chains(since: dt.date | None = None, result: VerifyResult | None = None) -> VerifyResult:
+    """Recompute every event's hash (from `since`, else all) and check each link, position and chain head."""
+    result = result or VerifyResult()
+    qs = AuditEvent.objects.order_by("chain", "seq")
+    if since:
+        qs = qs.filter(at__gte=_day_bounds(since)[0])
+    chains: dict[str, tuple[int, str]] = {}
+    prev = None
+    for row in qs.values(*_VALUES).iterator(chunk_size=5000):
+        result.events += 1
+        chain, seq = row["chain"], row["seq"]
+        if event_hash(row, chain=chain, seq=seq, prev_hash=row["prev_hash"]) != row["hash"]:
+            result.breaks.append(Break("altered", chain, seq, row["id"], "content does not match its hash"))
+        if prev is not None and prev["chain"] == chain:
+            expect_seq, expect_hash = prev["seq"] + 1, prev["hash"]
+        elif seq == 1:
+            expect_seq, expect_hash = 1, ""
+        elif since:
+            before = AuditEvent.objects.filter(chain=chain, seq=seq - 1).values_list("hash", flat=True).first()
+            expect_seq, expect_hash = (seq, before) if before is not None else (1, "")
+        else:
+            expect_seq, expect_hash = 1, ""
+        if seq != expect_seq:
+            result.breaks.append(Break("gap", chain, seq, row["id"], f"expected #{expect_seq}: events are missing"))
+        elif row["prev_hash"] != expect_hash:
+            result.breaks.append(Break("link", chain, seq, row["id"], "previous hash does not match the event before"))
+        chains[chain] = (seq, row["hash"])
+        prev = row
+    result.chains = len(chains)
+    _check_heads(chains, result, full=since is None)
+    return result
+
+
+def anchor_digest(day: dt.date) -> tuple[str, int, int]:
+    """(digest, chains, events) over the last link each chain reached on `day` (bank time)."""
+    start, end = _day_bounds(day)
+    last: dict[str, tuple[int, str]] = {}
+    events = 0
+    for chain, seq, digest in (AuditEvent.objects.filter(at__gte=start, at__lt=end).order_by("chain", "seq")
+                               .values_list("chain", "seq", "hash").iterator(chunk_size=5000)):
+        last[chain] = (seq, digest)
+        events += 1
+    text = "\n".join(f"{c}\t{s}\t{h}" for c, (s, h) in sorted(last.items()))
+    return hashlib.sha256(f"{day.isoformat()}\n{text}".encode()).hexdigest(), len(last), events
+
+
+def audit_anchor_day(day: dt.date) -> AuditAnchor:
+    """Store the day's anchor (once: an anchor is never recomputed over what it anchors)."""
+    existing = AuditAnchor.objects.filter(day=day).first()
+    if existing:
+        return existing
+    digest, chains, events = anchor_digest(day)
+    anchor, _created = AuditAnchor.objects.get_or_create(day=day, defaults={"digest": digest, "chains": chains,
+                                                                            "events": events})
+    return anchor
+
+
+def audit_anchor_through(day: dt.date) -> list[AuditAnchor]:
+    """Anchor every day not anchored yet, from the day after the last anchor (or the first event) through `day`."""
+    last = AuditAnchor.objects.order_by("-day").values_list("day", flat=True).first()
+    if last is not None:
+        start = last + dt.timedelta(days=1)
+    else:
+        first = AuditEvent.objects.order_by("at").values_list("at", flat=True).first()
+        if first is None:
+            return []
+        start = timezone.localtime(first).date()
+    anchors = []
+    while start <= day:
+        anchors.append(audit_anchor_day(start))
+        start += dt.timedelta(days=1)
+    return anchors
+
+
+def verify_anchors(since: dt.date | None = None, result: VerifyResult | None = None) -> VerifyResult:
+    result = result or VerifyResult()
+    qs = AuditAnchor.objects.order_by("day")
+    if since:
+        qs = qs.filter(day__gte=since)
+    for anchor in qs:
+        result.anchors += 1
+        digest, chains, _events = anchor_digest(anchor.day)
+        if digest != anchor.digest:
+            result.breaks.append(Break("anchor", f"day {anchor.day.isoformat()}", detail=(
+                f"the day's chain heads no longer match its anchor ({chains} chains now, {anchor.chains} anchored)")))
+    return result
+
+
+def audit_verify(since: dt.date | None = None) -> VerifyResult:
+    result = verify_chains(since)
+    return verify_anchors(since, result)

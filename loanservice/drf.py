@@ -7,11 +7,13 @@ import codecs
 import math
 
 from rest_framework import exceptions
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.response import Response
 from rest_framework.utils import json
 
+from . import second_factor
 from .middleware import NUL_MESSAGE
 
 
@@ -112,3 +114,15 @@ class ArrayLimitOffset(LimitOffset):
         limit, offset = super().get_schema_operation_parameters(view)
         limit["description"] += "; the total is in the X-Total-Count header, the next page in Link"
         return [limit, offset]
+
+
+class VerifiedSessionAuthentication(SessionAuthentication):
+    """Session authentication for the API that refuses a staff session still waiting at the second factor (the
+    pages hold it at the verification page; the API would otherwise be a way round it)."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None and second_factor.second_factor_required(result[0]) \
+                and not second_factor.is_verified(request._request):
+            return None
+        return result

@@ -1,13 +1,25 @@
-"""A dropped database connection becomes a clear 503, never a 500 with a half-written record."""
+"""A dropped database connection becomes a clear 503, never a 500 with a half-written record; staff sessions time out
+when idle and wait at the second factor (StaffSessionMiddleware)."""
 
 from __future__ import annotations
 
 import logging
+import time
+from urllib.parse import urlencode
 
+from csp.constants import UNSAFE_EVAL
+from csp.middleware import CSPMiddleware
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect
 from django.template.response import SimpleTemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from . import roles, second_factor
 
 log = logging.getLogger(__name__)
 MESSAGE = "服务暂时不可用，请稍后重试 / The service is briefly unavailable; please try again shortly."
@@ -73,3 +85,65 @@ class NulCharacterMiddleware:
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": "输入无效 / Invalid input.", "errors": dict.fromkeys(names, [NUL_MESSAGE])}, status=400)
         return HttpResponseBadRequest(f"{NUL_MESSAGE} ({', '.join(names)})", content_type="text/plain; charset=utf-8")
+
+
+class StaffSessionMiddleware:
+    """Staff sessions (docs/security.md): signed out after STAFF_SESSION_IDLE_SECONDS without a request, and held at
+    the second factor (loanservice.second_factor) until it is passed: every page, the admin included, sends a
+    signed-in staff member who must use TOTP to the verification page (or to enrolment, without a device yet).
+    The API's session authentication refuses such a session itself (loanservice.drf.VerifiedSessionAuthentication).
+    After django_otp's OTPMiddleware."""
+
+    EXEMPT = ("/static/", "/i18n/", "/api/", "/login/", "/logout/", "/account/second-factor/", "/admin/logout/")
+    TOUCH_EVERY = 60  # seconds: the last-seen time is written at most this often (a session write per minute)
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and _is_staff(user):
+            expired = self._idle_expired(request)
+            if expired is not None:
+                return expired
+            if not request.path.startswith(self.EXEMPT) and second_factor.second_factor_required(user) \
+                    and not second_factor.is_verified(request):
+                target = "second_factor_verify" if second_factor.confirmed_devices(user) else "second_factor_enrol"
+                return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+    def _idle_expired(self, request):
+        now = int(time.time())
+        last = request.session.get(LAST_SEEN_KEY)
+        idle = getattr(settings, "STAFF_SESSION_IDLE_SECONDS", 1800)
+        if last is not None and idle and now - last > idle:
+            logout(request)
+            if request.path.startswith("/api/"):
+                return None  # the request goes on signed out: the API answers 401/403 itself
+            messages.info(request, _("长时间未操作，已自动退出，请重新登录 / You were signed out after a period without "
+                                     "activity; please sign in again."))
+            return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+        if last is None or now - last >= self.TOUCH_EVERY:
+            request.session[LAST_SEEN_KEY] = now
+        return None
+
+
+LAST_SEEN_KEY = "staff_last_seen"
+
+
+def _is_staff(user) -> bool:
+    return user.is_superuser or user.is_staff or bool(roles.user_roles(user) & set(roles.STAFF_ROLES))
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's header (settings.CONTENT_SECURITY_POLICY: scripts only from this site, never inline). The admin
+    adds 'unsafe-eval' to script-src: django-unfold's Alpine.js evaluates its x-data expressions with Function()
+    (it ships no CSP build); inline script stays refused there too (docs/security.md)."""
+
+    ADMIN_PREFIX = "/admin/"
+
+    def get_policy_parts(self, request, response, report_only=False):
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only and request.path_info.startswith(self.ADMIN_PREFIX):
+            parts.update = {**(parts.update or {}), "script-src": [UNSAFE_EVAL]}
+        return parts

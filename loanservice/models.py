@@ -53,8 +53,24 @@ class Profile(models.Model):
         return self.display_name or self.user.get_username()
 
 
+class AuditEventQuerySet(models.QuerySet):
+    """The trail is append-only: no queryset update or delete (the database refuses them too, see migration 0003)."""
+
+    def update(self, **kwargs):
+        raise RuntimeError("Audit events are append-only.")
+
+    def delete(self):
+        raise RuntimeError("Audit events are append-only.")
+
+    _raw_delete = delete
+
+
 class AuditEvent(models.Model):
-    """Append-only audit trail: who did what to which record, from which state to which, and why."""
+    """Append-only audit trail: who did what to which record, from which state to which, and why.
+
+    Each event is a link in its object's hash chain (`chain`, `seq`): `hash` is SHA-256 over the event's content
+    and `prev_hash`, the hash of the chain's event before it (loanservice/audit.py). Personal data in `data` and
+    `reason` is stored masked."""
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
@@ -67,12 +83,19 @@ class AuditEvent(models.Model):
     reason = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    chain = models.CharField(_("链 chain"), max_length=120, default="", blank=True)
+    seq = models.PositiveBigIntegerField(_("链内序号 position in chain"), default=0)
+    prev_hash = models.CharField(_("前一事件哈希 previous hash"), max_length=64, default="", blank=True)
+    hash = models.CharField(_("哈希 hash"), max_length=64, default="", blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("审计事件 audit event")
         verbose_name_plural = _("审计事件 audit events")
         ordering = ["at", "id"]
         indexes = [models.Index(fields=["object_type", "object_id", "at"])]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="auditevent_chain_seq_unique")]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.object_type}#{self.object_id}"
@@ -84,6 +107,42 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise RuntimeError("Audit events are append-only.")
+
+
+class AuditChainHead(models.Model):
+    """The last link of one audit chain. Writers lock this row (select_for_update) to append, so two events of the
+    same chain never take the same position while events of different chains are written in parallel."""
+
+    chain = models.CharField(max_length=120, unique=True)
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("审计链头 audit chain head")
+        verbose_name_plural = _("审计链头 audit chain heads")
+
+    def __str__(self) -> str:
+        return f"{self.chain} #{self.seq}"
+
+
+class AuditAnchor(models.Model):
+    """A day's anchor: SHA-256 over the last link of every chain written that day (audit_anchor_day). Once stored,
+    rewriting a whole chain (or cutting its tail) no longer matches the anchor; audit_verify checks both."""
+
+    day = models.DateField(unique=True)
+    digest = models.CharField(max_length=64)
+    chains = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("审计日锚 audit daily anchor")
+        verbose_name_plural = _("审计日锚 audit daily anchors")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.digest[:12]}"
 
 
 class CalendarDay(models.Model):

@@ -95,6 +95,31 @@ def sms(settings):
     return LocmemSmsBackend.outbox
 
 
+def pass_second_factor(client, user) -> None:
+    """A test client signed in as `user` counts as having passed the second factor (if the user must use it)."""
+    from loanservice import second_factor
+
+    if second_factor.second_factor_required(user):
+        session = client.session
+        second_factor.mark_verified(session, user)
+        session.save()
+
+
+@pytest.fixture(autouse=True)
+def _second_factor_on_login(monkeypatch):
+    """Staff signed in by a test (client.login / force_login) have passed the second factor, as at the real sign-in
+    (tests/test_security_otp.py turns this off to test the real one)."""
+    from django.test.client import ClientMixin
+
+    original = ClientMixin._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        pass_second_factor(self, user)
+
+    monkeypatch.setattr(ClientMixin, "_login", _login)
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     if user is not None:

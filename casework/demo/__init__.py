@@ -28,7 +28,7 @@ from approvals.services import active_committee
 from casework import lifecycle
 from casework.demo.marketing import prospects_for_history
 from casework.reference_data import seed_reference_data
-from loanservice import roles
+from loanservice import roles, second_factor
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch, Profile
 from postloan import monitoring
@@ -155,6 +155,10 @@ def _user(username: str, role: str, branch: Branch | None, display: str, passwor
         user.save()
         Profile.objects.create(user=user, branch=branch, display_name=display, phone=f"139{zlib.crc32(username.encode()) % 10**8:08d}")
         user.groups.add(Group.objects.get(name=role))
+    if created and role != roles.APPLICANT:
+        # The second factor (docs/security.md): a TOTP device whose key follows from the username, as public as
+        # the demo password; the demo's verification page shows its current code (DEMO_OTP_HINTS).
+        second_factor.demo_device_ensure(user)
     return user
 
 

@@ -44,3 +44,9 @@
     });
   }, true);
 })();
+
+// A select with data-autosubmit sends its form when changed (the language switcher).
+document.addEventListener("change", function (event) {
+  var select = event.target.closest && event.target.closest("select[data-autosubmit]");
+  if (select && select.form) select.form.submit();
+});

@@ -88,18 +88,27 @@ def new_page(browser):
 
 
 def login(page, base_url: str, username: str, password: str = PASSWORD, *, next_url: str = "") -> None:
-    """Log in through the login page, as a person would. The password is (re)set first: demo users are seeded
-    with a hash cached per process, which other modules' fixtures may have made under other hasher settings."""
+    """Log in through the login page, as a person would, and pass the second factor where the user must (the code
+    of the user's demo TOTP device, as the person would read it off their app). The password is (re)set first: demo
+    users are seeded with a hash cached per process, which other modules' fixtures may have made under other
+    hasher settings."""
     from django.contrib.auth import get_user_model
+
+    from loanservice import second_factor
 
     user = get_user_model().objects.get(username=username)
     user.set_password(password)
     user.save(update_fields=["password"])
+    device = second_factor.demo_device_ensure(user) if second_factor.second_factor_required(user) else None
     page.goto(f"{base_url}/login/" + (f"?next={next_url}" if next_url else ""))
     page.locator("#id_username").fill(username)
     page.locator("#id_password").fill(password)
     with page.expect_navigation():
         page.locator("main form button[type=submit]").click()
+    if device is not None and "/login/second-factor/" in page.url:
+        page.locator("#id_code").fill(second_factor.current_code(device, wait=True))
+        with page.expect_navigation():
+            page.locator("main form button[type=submit]").click()
     assert "/login/" not in page.url, f"login failed for {username}: {page.locator('main').inner_text()[:300]}"
 
 

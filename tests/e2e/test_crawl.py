@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import PASSWORD, artifacts_dir
+from tests.e2e.conftest import PASSWORD, artifacts_dir, login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -157,17 +157,8 @@ def seed():
 
 
 def log_in(page, base: str, username: str) -> None:
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.get(username=username)
-    user.set_password(PASSWORD)
-    user.save(update_fields=["password"])
-    page.goto(f"{base}/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(PASSWORD)
-    with page.expect_navigation():
-        page.locator("main form button[type=submit]").click()
-    assert "/login/" not in page.url, f"login failed for {username}"
+    """Through the login page, and the second factor where the user must pass it (tests/e2e/conftest.py)."""
+    login(page, base, username, PASSWORD)
 
 
 def links_of(page, base: str) -> list[str]:
