@@ -20,6 +20,7 @@ from approvals.selectors import decisions_of, routing_of
 from approvals.serializers import DecisionSerializer
 from casework import lifecycle
 from contracts.models import Contract
+from creditlines.models import CreditLine
 from loanservice import roles
 from loanservice.api import client_ip, rule_permission
 from loanservice.audit import audit_trail
@@ -49,7 +50,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
     rm = application.relationship_manager
     package = list(application.contracts.exclude(status=Contract.Status.VOIDED).order_by("id"))
     contract = next((c for c in package if c.kind == "loan"), None)
-    loan = Loan.objects.filter(application=application).only("id").first()
+    loan = Loan.objects.filter(application=application, disbursement__kind="loan").only("id").first()
     data = {
         "id": application.pk,
         "status": application.status,
@@ -83,6 +84,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
         "contracts": [{"id": c.pk, "kind": c.kind, "number": c.number, "version": c.version, "status": c.status,
                        "customer_party": c.customer_party, "sha256": c.sha256} for c in package],
         "loan": loan.pk if loan else None,
+        "credit_line": CreditLine.objects.filter(application=application).values_list("pk", flat=True).first(),
         "documents": [{"id": d.pk, "requirement": d.requirement.code, "name": d.original_name, "size": d.size,
                        "uploaded_at": d.uploaded_at} for d in application.documents.select_related("requirement")],
         "checklist": [{"code": r.code, "name": r.name, "required": r.required, "satisfied_by_source": r.satisfied_by_source}
@@ -155,6 +157,7 @@ Detail = inline_serializer("ApplicationDetail", {
     "relationship_manager": serializers.DictField(allow_null=True), "score": serializers.DictField(allow_null=True),
     "route": serializers.CharField(allow_null=True), "offer": serializers.DictField(allow_null=True),
     "contract": serializers.IntegerField(allow_null=True), "loan": serializers.IntegerField(allow_null=True),
+    "credit_line": serializers.IntegerField(allow_null=True),
     "timeline": serializers.ListField(child=serializers.DictField()),
 })
 

@@ -263,7 +263,7 @@ def ops_release_confirm(request, pk):
     """Before the money leaves: the amount, the payee's account and name, the contract and the conditions, and
     a button that releases (or, while a condition is open, says why it cannot)."""
     order = get_object_or_404(DisbursementOrder.objects.select_related("application__enterprise", "contract"),
-                              application_id=pk, status=DisbursementOrder.Status.PENDING)
+                              application_id=pk, kind="loan", status=DisbursementOrder.Status.PENDING)
     return render(request, "staff/ops_release.html", {"o": order, "new_key": uuid.uuid4().hex})
 
 

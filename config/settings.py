@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "postloan",
     "analytics",
     "marketing",
+    "creditlines",
     "casework",
 ]
 
@@ -209,6 +210,8 @@ CELERY_BEAT_SCHEDULE = {
     "postloan-cob": {"task": "postloan.tasks.cob_nightly", "schedule": crontab(hour=0, minute=15)},
     "postloan-nightly": {"task": "postloan.tasks.nightly_monitoring", "schedule": crontab(hour=1, minute=30)},
     "postloan-renewal-offers": {"task": "postloan.tasks.renewal_offers", "schedule": crontab(hour=2, minute=30)},
+    # Credit lines after the warnings of the night: freeze on a freezing warning, expire, annual review tasks.
+    "creditlines-nightly": {"task": "creditlines.tasks.lines_nightly", "schedule": crontab(hour=2, minute=0)},
 }
 
 REST_FRAMEWORK = {
