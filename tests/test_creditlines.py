@@ -82,7 +82,8 @@ def test_drawdown_funds_a_loan_posts_the_ledger_and_uses_the_line(products, org)
     assert created and loan.principal == Decimal("120000.00") and loan.term_months == 6 and loan.application == line.application
     assert loan.installments.count() == 6 and loan.disbursement.kind == "drawdown" and loan.disbursement.status == "released"
     assert CoreBankingOutbound.objects.filter(order=loan.disbursement).exists()
-    assert JournalEntry.objects.filter(reference=f"loan:{loan.pk}:disbursement").exists() or loan.outstanding_principal
+    entry = JournalEntry.objects.get(key=f"loan:{loan.pk}:disbursement")
+    assert entry.kind == "disbursement" and entry.value_date == loan.disbursed_on
     usage = line_usage(line)
     assert usage["used"] == Decimal("120000.00") and usage["available"] == Decimal("380000.00")
     assert drawdown.receipt_number.startswith("JJ")
