@@ -58,7 +58,7 @@ from contracts.schedules import build_schedule
 from contracts.services import contract_verify
 from creditlines.models import Drawdown
 from creditlines.receipt import receipt_pdf
-from creditlines.selectors import line_drawdowns, line_usage, lines_visible_to
+from creditlines.selectors import line_drawdowns, line_usage, lines_visible_to, lines_with_usage
 from creditlines.serializers import DrawdownSerializer
 from creditlines.services import drawdown_check, drawdown_create
 from loanservice.api import client_ip, form_input, serializer_input
@@ -144,7 +144,10 @@ def portal_home(request):
     for a in applications:
         a.tracker = application_tracker(a, clock=clocks.get(a.pk), targets=targets)
     loans = loans_visible_to(request.user).order_by("-disbursed_on")[:20]
-    return render(request, "portal/home.html", {"applications": applications, "loans": loans, "products": products_published()})
+    lines = list(lines_with_usage(lines_visible_to(request.user).filter(borrower=request.user).select_related("product"))
+                 .order_by("-created_at")[:10])
+    return render(request, "portal/home.html", {"applications": applications, "loans": loans, "lines": lines,
+                                                "products": products_published()})
 
 
 def _prefill(request) -> dict | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models import DecimalField, ExpressionWrapper, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from loanservice import roles
@@ -45,8 +45,9 @@ def lines_with_usage(qs):
     """Each line with `used_amount` annotated in the same query (lists)."""
     used = (Loan.objects.filter(drawdown__line=OuterRef("pk"), status__in=OUTSTANDING).values("drawdown__line")
             .annotate(s=Sum("outstanding_principal")).values("s"))
-    return qs.annotate(used_amount=Coalesce(Subquery(used, output_field=DecimalField(max_digits=16, decimal_places=2)),
-                                            Value(ZERO), output_field=DecimalField(max_digits=16, decimal_places=2)))
+    money = DecimalField(max_digits=16, decimal_places=2)
+    return (qs.annotate(used_amount=Coalesce(Subquery(used, output_field=money), Value(ZERO), output_field=money))
+            .annotate(available_amount=ExpressionWrapper(F("limit") - F("used_amount"), output_field=money)))
 
 
 def line_detail(line: CreditLine) -> dict:

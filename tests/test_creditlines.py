@@ -246,8 +246,8 @@ def test_repaid_principal_is_available_again_and_a_reversal_takes_it_back(produc
 
 
 def test_used_always_equals_the_drawdowns_outstanding(products, org):
-    from creditlines.selectors import drawdown_loans, line_usage, lines_with_usage
     from creditlines.models import CreditLine
+    from creditlines.selectors import drawdown_loans, line_usage, lines_with_usage
 
     line = make_line()
     for i, amount in enumerate(["10000.00", "25000.50", "7000.00"]):

@@ -45,6 +45,7 @@ from underwriting.sources import SOURCES
 from . import applications as applications_demo
 from . import approvals as approvals_demo
 from . import contracts as contracts_demo
+from . import creditlines as creditlines_demo
 from . import marketing as marketing_demo
 from . import postloan as postloan_demo
 from . import underwriting as underwriting_demo
@@ -52,7 +53,8 @@ from .cases import TINY_PDF, _demo_uscc, _draft, _enterprise, _sandbox_grade, _s
 from .clock import at as _at
 
 log = logging.getLogger(__name__)
-STAGE_SEEDS = [applications_demo, underwriting_demo, approvals_demo, contracts_demo, postloan_demo, marketing_demo]
+STAGE_SEEDS = [applications_demo, underwriting_demo, approvals_demo, contracts_demo, postloan_demo, creditlines_demo,
+               marketing_demo]
 User = get_user_model()
 ALL_METHODS = ["equal_installment", "equal_principal", "interest_only", "bullet"]
 
