@@ -13,10 +13,10 @@ from loanservice.api import serializer_input
 from loanservice.errors import ApplicationError, Conflict, error_text
 from loanservice.roles import can, permission_required
 
-from .models import LineChangeRequest
+from .models import LineChangeRequest, LineReviewTask
 from .selectors import change_requests_pending, line_drawdowns, line_usage, lines_visible_to
 from .serializers import AdjustSerializer, ReasonSerializer
-from .services import change_request_decide, line_change
+from .services import change_request_decide, line_change, review_task_complete
 
 
 @permission_required("creditlines.view")
@@ -26,6 +26,7 @@ def line_page(request, pk):
     return render(request, "creditlines/line.html", {
         "line": line, "usage": line_usage(line), "drawdowns": line_drawdowns(line), "pending": change_requests_pending(line),
         "reviews": line.review_tasks.all(), "can_change": can(request.user, "creditlines.change"),
+        "can_review": can(request.user, "creditlines.review"),
         "direct": can(request.user, "creditlines.manage"), "can_decide": can(request.user, "creditlines.decide_change"),
     })
 
@@ -58,3 +59,16 @@ def change_decide_post(request, pk, decision):
     except (ApplicationError, Conflict) as exc:
         messages.error(request, error_text(exc))
     return redirect("creditlines:line", pk=change.line_id)
+
+
+@permission_required("creditlines.review")
+@require_POST
+def review_complete_post(request, pk):
+    """年审 done: the RM's conclusion (renewal is a new application by the borrower)."""
+    task = get_object_or_404(LineReviewTask.objects.filter(line__in=lines_visible_to(request.user)), pk=pk)
+    try:
+        review_task_complete(task=task, by=request.user, note=request.POST.get("note", ""))
+        messages.success(request, _("年审已完成 / Annual review done."))
+    except (ApplicationError, Conflict) as exc:
+        messages.error(request, error_text(exc))
+    return redirect("creditlines:line", pk=task.line_id)

@@ -356,3 +356,58 @@ def test_receipt_pdf(products, org):
     r = client_for(line.borrower).get(f"/api/v1/drawdowns/{drawdown.pk}/receipt/")
     assert r.status_code == 200 and r["Content-Type"] == "application/pdf" and r.content.startswith(b"%PDF")
     assert client_for(ApplicantFactory()).get(f"/api/v1/drawdowns/{drawdown.pk}/receipt/").status_code == 404
+
+
+# ---------------------------------------------------------------- pages
+def test_owner_draws_in_two_steps_on_the_portal(products, org):
+    from django.test import Client
+
+    from creditlines.models import Drawdown
+
+    line = make_line()
+    page = Client()
+    page.force_login(line.borrower)
+    home = page.get("/portal/").content.decode()
+    assert f"/portal/credit-lines/{line.pk}/" in home
+    html = page.get(f"/portal/credit-lines/{line.pk}/").content.decode()
+    assert "¥500,000.00" in html and 'id="draw"' in html
+    form = {"amount": "20000", "term_months": "6", "repayment_method": "equal_installment", "key": "portal-1"}
+    confirm = page.post(f"/portal/credit-lines/{line.pk}/draw/", {**form, "step": "confirm"})
+    assert confirm.status_code == 200 and 'id="draw-confirm-button"' in confirm.content.decode()
+    assert not Drawdown.objects.exists()  # the confirm step funds nothing
+    done = page.post(f"/portal/credit-lines/{line.pk}/draw/", {**form, "step": "draw"})
+    drawdown = Drawdown.objects.get()
+    assert done.status_code == 302 and done["Location"] == f"/portal/loans/{drawdown.loan_id}/"
+    page.post(f"/portal/credit-lines/{line.pk}/draw/", {**form, "step": "draw"})  # a double click: the same key
+    assert Drawdown.objects.count() == 1
+    refused = page.post(f"/portal/credit-lines/{line.pk}/draw/", {**form, "amount": "480001", "key": "portal-2",
+                                                                  "payee_name": "某供应商", "payee_account": "62220000111122"}, follow=True)
+    assert "可用额度不足" in refused.content.decode()
+    no_payee = page.post(f"/portal/credit-lines/{line.pk}/draw/", {**form, "amount": "310000", "key": "portal-3"}, follow=True)
+    assert "受托支付" in no_payee.content.decode() and Drawdown.objects.count() == 1
+    receipt = page.get(f"/portal/drawdowns/{drawdown.pk}/receipt/")
+    assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
+
+
+def test_staff_line_page_and_forms(products, org):
+    from django.test import Client
+
+    from creditlines.models import LineReviewTask
+    from loanservice.business_date import business_date
+
+    line = make_line()
+    draw(line, "10000.00")
+    risk = Client()
+    risk.force_login(org["demo_risk"])
+    html = risk.get(f"/staff/credit-lines/{line.pk}/").content.decode()
+    assert "¥490,000.00" in html and 'id="freeze-reason"' in html
+    assert f"/staff/credit-lines/{line.pk}/" in risk.get(f"/staff/cases/{line.application_id}/").content.decode()
+    assert risk.post(f"/staff/credit-lines/{line.pk}/change/freeze/", {"reason": "贷后检查"}).status_code == 302
+    line.refresh_from_db()
+    assert line.status == "frozen"
+    task = LineReviewTask.objects.create(line=line, due_on=line.valid_until, assigned_to=org["demo_rm"], created_on=business_date())
+    rm = Client()
+    rm.force_login(org["demo_rm"])
+    assert rm.post(f"/staff/credit-lines/reviews/{task.pk}/complete/", {"note": "经营正常，建议续期"}).status_code == 302
+    task.refresh_from_db()
+    assert task.status == "done"

@@ -84,7 +84,7 @@ def world(django_db_setup, django_db_blocker):
         owner = ApplicantFactory(username="fuzz_owner")
         review = ApplicationFactory(seed=7, applicant=owner, stage="submitted").pk
         disbursed = FastTrackApplicationFactory(seed=1, applicant=owner, stage="disbursed")
-        fast, contract, loan = disbursed.pk, disbursed.contracts.get(kind="loan").pk, disbursed.loan.pk
+        fast, contract, loan = disbursed.pk, disbursed.contracts.get(kind="loan").pk, disbursed.loans.get().pk
         enterprise = LoanApplication.objects.get(pk=fast).enterprise_id
         with override_settings(ALLOW_SIMULATED_BUSINESS_DATE=True):  # a run whose progress the reads can fetch
             cob = cob_start(until=timezone.localdate(), by=org["demo_ops"]).pk
