@@ -452,9 +452,12 @@ def loan_page(request, pk):
     d = loan_detail(loan)
     overdue = Decimal(d["overdue_amount"] or 0) + Decimal(d["penalty_due"] or 0)
     order = loan.disbursement
+    # A drawdown is paid by its receipt number (借据号): the line's contract number is every drawdown's.
+    drawdown = Drawdown.objects.filter(loan=loan).only("receipt_number", "line_id").first()
+    reference = drawdown.receipt_number if drawdown else order.contract.number if order else f"#{loan.pk}"
     return render(request, "portal/loan.html", {
-        "loan": loan, "d": d, "due_now": overdue if loan.dpd > 0 else None,
-        "pay": {**settings.REPAYMENT_ACCOUNT, "reference": order.contract.number if order else f"#{loan.pk}",
+        "loan": loan, "d": d, "due_now": overdue if loan.dpd > 0 else None, "drawdown": drawdown,
+        "pay": {**settings.REPAYMENT_ACCOUNT, "reference": reference,
                 "debit_account": order.account[-4:] if order and order.account else ""},
         "product": products_published().filter(code=loan.product_code).first(), "today": business_date(),
         "payoff": _payoff_or_none(loan),

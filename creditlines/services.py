@@ -286,8 +286,12 @@ def lines_freeze_on_warnings(*, on: dt.date | None = None) -> int:
             line = _lock(line_id)
             if line.status != CreditLine.Status.ACTIVE:
                 continue
+            # Rule names are "中文 / English": the reason keeps the house pattern, each half naming the rules in its language.
+            halves = [name.split(" / ", 1) for name in sorted(set(names))]
+            zh = "；".join(h[0] for h in halves)
+            en = "; ".join(h[-1] for h in halves)
             _apply(line, kind=LineChangeRequest.Kind.FREEZE, by=None,
-                   reason=_("预警冻结：%(r)s / Frozen by warning: %(r)s") % {"r": "；".join(sorted(set(names)))})
+                   reason=_("预警冻结：%(zh)s / Frozen by warning: %(en)s") % {"zh": zh, "en": en})
             frozen += 1
     return frozen
 
