@@ -384,7 +384,9 @@ def loan_open(*, order: DisbursementOrder, by, term_months: int | None = None, m
     ])
     _post(loan, kind="disbursement", on=disbursed_on, key=f"loan:{loan.pk}:disbursement", by=by,
           loan_principal=("Dr", loan.principal), settlement=("Cr", loan.principal))
-    _monitoring_schedule(loan=loan, today=disbursed_on)
+    # A credit line's later drawdowns: the borrower's sources are already scheduled (per enterprise, from the same consents).
+    if not (drawdown and SourceRefresh.objects.filter(enterprise_id=loan.enterprise_id).exists()):
+        _monitoring_schedule(loan=loan, today=disbursed_on)
     SurveyResponse.objects.get_or_create(loan=loan, trigger="disbursement")
     audit_record(actor=by, action="loan.open", obj=loan, to_state=loan.status,
                  data={"application": application.pk, "principal": str(loan.principal), "installments": len(lines),
