@@ -34,6 +34,7 @@ from casework.views import redirect_next
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
+from creditlines.selectors import review_tasks_open as line_review_tasks_open
 from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text
@@ -139,9 +140,10 @@ def rm_queue(request):
     for case in cases:
         case.clock = clocks.get(case.pk)
     stages = [{"code": code, "name": names[code], "n": counts.get(code, 0)} for code in RM_QUEUE_STATES]
+    reviews = [t for t in line_review_tasks_open(request.user) if t.assigned_to_id == request.user.pk]
     return render(request, "staff/rm_queue.html", {"cases": cases, "page": page, "query": query, "stages": stages,
                                                     "total": sum(counts.values()), "stage": stage, "sla": sla,
-                                                    "sla_filters": SLA_FILTERS})
+                                                    "sla_filters": SLA_FILTERS, "line_reviews": reviews})
 
 
 @permission_required("casework.case_page")

@@ -293,6 +293,11 @@ def test_annual_review_tasks_before_expiry(products, org):
     assert review_tasks_open() == 1 and review_tasks_open() == 0
     task = LineReviewTask.objects.get(line=line)
     assert task.assigned_to == line.relationship_manager
+    from django.test import Client
+
+    rm = Client()
+    rm.force_login(line.relationship_manager)
+    assert f"/staff/credit-lines/{line.pk}/" in rm.get("/staff/cases/").content.decode()  # in the RM's queue
 
 
 # ---------------------------------------------------------------- the API
