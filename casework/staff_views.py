@@ -34,7 +34,7 @@ from casework.views import redirect_next
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
-from creditlines.selectors import review_tasks_open as line_review_tasks_open
+from creditlines.selectors import line_review_tasks_open
 from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict, error_text

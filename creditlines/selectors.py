@@ -70,6 +70,6 @@ def change_requests_pending(line: CreditLine) -> list[LineChangeRequest]:
     return list(line.change_requests.filter(status=LineChangeRequest.Status.PENDING).select_related("requested_by"))
 
 
-def review_tasks_open(user) -> list[LineReviewTask]:
+def line_review_tasks_open(user) -> list[LineReviewTask]:
     return list(LineReviewTask.objects.filter(status=LineReviewTask.Status.OPEN, line__in=lines_visible_to(user))
                 .select_related("line__enterprise").order_by("due_on"))

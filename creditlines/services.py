@@ -315,7 +315,7 @@ def lines_expire(*, on: dt.date | None = None) -> int:
     return expired
 
 
-def review_tasks_open(*, on: dt.date | None = None) -> int:
+def review_tasks_create(*, on: dt.date | None = None) -> int:
     """年审: an RM task for each live line within its product's lead days of expiry (once per line and expiry)."""
     on = on or business_date()
     made = 0
@@ -352,4 +352,4 @@ def review_task_complete(*, task: LineReviewTask, by, note: str) -> LineReviewTa
 def lines_nightly(*, on: dt.date | None = None) -> dict:
     """The nightly steps, in order: freeze on warnings, expire, annual review tasks."""
     on = on or business_date()
-    return {"frozen": lines_freeze_on_warnings(on=on), "expired": lines_expire(on=on), "review_tasks": review_tasks_open(on=on)}
+    return {"frozen": lines_freeze_on_warnings(on=on), "expired": lines_expire(on=on), "review_tasks": review_tasks_create(on=on)}

@@ -284,13 +284,13 @@ def test_risk_changes_at_once_rm_needs_a_second_person(products, org):
 
 def test_annual_review_tasks_before_expiry(products, org):
     from creditlines.models import CreditLine, LineReviewTask
-    from creditlines.services import review_tasks_open
+    from creditlines.services import review_tasks_create
     from loanservice.business_date import business_date
 
     line = make_line()
-    assert review_tasks_open() == 0
+    assert review_tasks_create() == 0
     CreditLine.objects.filter(pk=line.pk).update(valid_until=business_date() + dt.timedelta(days=20))
-    assert review_tasks_open() == 1 and review_tasks_open() == 0
+    assert review_tasks_create() == 1 and review_tasks_create() == 0
     task = LineReviewTask.objects.get(line=line)
     assert task.assigned_to == line.relationship_manager
     from django.test import Client
