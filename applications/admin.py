@@ -57,7 +57,7 @@ class RiskMaintainedAdmin(AuditedAdmin):
 
 @admin.register(LoanProduct)
 class LoanProductAdmin(AuditedAdmin):
-    list_display = ["code", "name", "min_amount", "max_amount", "fast_track", "secured", "is_active"]
+    list_display = ["code", "name", "kind", "min_amount", "max_amount", "fast_track", "secured", "is_active"]
     inlines = [DocumentRequirementInline]
 
     def save_formset(self, request, form, formset, change):

@@ -70,7 +70,21 @@ class ProductSerializer(serializers.ModelSerializer):
         model = LoanProduct
         fields = ["code", "name", "name_en", "description", "description_en", "customers", "customers_en", "min_amount",
                   "max_amount", "min_term_months", "max_term_months", "repayment_methods", "fast_track", "secured",
-                  "rate_floor", "rate_cap", "checklist", "admission_criteria"]
+                  "rate_floor", "rate_cap", "checklist", "admission_criteria", "kind", "line_terms"]
+
+    line_terms = serializers.SerializerMethodField()
+
+    def get_line_terms(self, obj) -> dict | None:
+        """A credit line's drawdown terms (null for a term loan): the application's amount is the limit and its term
+        the validity in months; each drawdown within these."""
+        if not obj.is_credit_line:
+            return None
+        return {"validity_months": [obj.min_term_months, obj.max_term_months],
+                "drawdown_min_amount": f"{obj.drawdown_min_amount:.2f}",
+                "drawdown_max_amount": None if obj.drawdown_max_amount is None else f"{obj.drawdown_max_amount:.2f}",
+                "drawdown_term_months": [obj.drawdown_min_term_months, obj.drawdown_max_term_months],
+                "drawdown_methods": obj.drawdown_method_list, "maturity_cap_months": obj.drawdown_maturity_cap_months,
+                "self_payment_limit": f"{obj.self_payment_limit:.2f}"}
 
     def get_admission_criteria(self, obj) -> list[dict]:
         criteria = self.context["criteria"]

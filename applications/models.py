@@ -163,6 +163,34 @@ class LoanProduct(Bilingual, models.Model):
     visit_waiver_below = models.DecimalField(
         _("免走访金额上限(不含) visit waived below"), **MONEY, default=Decimal("1000000"),
         help_text=_("申请金额低于此值方可免于走访 / the requested amount must be below this"))
+    # Kind: a one-off term loan, or a revolving credit line (授信): the application grants a limit for a validity
+    # period and each drawdown (用信) is a loan of its own (creditlines/, docs/creditlines.md). For a line, the
+    # application's amount is the limit asked for, its term the validity in months, its method the default for drawdowns.
+    class Kind(models.TextChoices):
+        TERM_LOAN = "term_loan", _("单笔贷款 term loan")
+        CREDIT_LINE = "credit_line", _("循环额度 revolving credit line")
+
+    kind = models.CharField(_("产品类型 kind"), max_length=12, choices=Kind.choices, default=Kind.TERM_LOAN)
+    drawdown_min_amount = models.DecimalField(
+        _("单笔用信最低金额 drawdown min amount"), **MONEY, default=Decimal("1000"),
+        help_text=_("循环额度产品：每笔提款不低于此金额 / credit lines: each drawdown at least this"))
+    drawdown_max_amount = models.DecimalField(
+        _("单笔用信最高金额 drawdown max amount"), **MONEY, null=True, blank=True,
+        help_text=_("为空表示以可用额度为限 / empty: up to what is available"))
+    drawdown_min_term_months = models.PositiveSmallIntegerField(_("用信最短期限(月) drawdown min term"), default=1)
+    drawdown_max_term_months = models.PositiveSmallIntegerField(_("用信最长期限(月) drawdown max term"), default=12)
+    drawdown_methods = models.JSONField(_("用信还款方式 drawdown repayment methods"), default=list, blank=True,
+                                        help_text=_('如 ["daily_interest", "equal_installment"]；为空时同还款方式 / empty: the product\'s methods'))
+    drawdown_maturity_cap_months = models.PositiveSmallIntegerField(
+        _("用信到期日上限(额度到期后月数) drawdown maturity cap"), default=0,
+        help_text=_("每笔用信到期日不得晚于额度到期日后的月数，0 表示不得超过额度有效期 / "
+                    "months after the line's validity a drawdown may mature; 0: within the validity"))
+    self_payment_limit = models.DecimalField(
+        _("自主支付限额 self-payment limit"), **MONEY, default=Decimal("300000"),
+        help_text=_("超过此金额的用信须受托支付给指定收款人 / above this a drawdown is paid to a named payee (受托支付)"))
+    review_days_before_expiry = models.PositiveSmallIntegerField(
+        _("年审提前天数 annual review lead days"), default=30,
+        help_text=_("额度到期前多少天为客户经理生成年审任务 / days before expiry the RM gets the annual review task"))
     is_active = models.BooleanField(_("上架 active"), default=True)
     order = models.PositiveSmallIntegerField(default=0)
 
@@ -173,6 +201,14 @@ class LoanProduct(Bilingual, models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_credit_line(self) -> bool:
+        return self.kind == self.Kind.CREDIT_LINE
+
+    @property
+    def drawdown_method_list(self) -> list[str]:
+        return list(self.drawdown_methods or self.repayment_methods)
 
 
 class DocumentRequirement(Bilingual, models.Model):

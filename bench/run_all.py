@@ -1,6 +1,6 @@
 """`make bench`: every benchmark on the real stack, figures printed and written to docs/benchmarks.md.
 
-    .venv/bin/python bench/run_all.py [--only fast_track,load,pdf,lists,scoring,nightly]
+    .venv/bin/python bench/run_all.py [--only fast_track,load,drawdown,pdf,lists,scoring,nightly]
     BENCH_SHORT=1 .venv/bin/python bench/run_all.py      (the short mode CI can afford)
 
 Uses its own Postgres database (`bench`, recreated) and Redis DB 10; gunicorn and a real Celery worker run as
@@ -28,7 +28,7 @@ from bench.common import PY, ROOT, SHORT, fresh_database, load, save, stack, sta
 
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:run_all:start -->", "<!-- bench:run_all:end -->"
-STEPS = ["fast_track", "load", "pdf", "lists", "scoring", "nightly"]
+STEPS = ["fast_track", "load", "drawdown", "pdf", "lists", "scoring", "nightly"]
 
 
 def seed_reference() -> None:
@@ -82,13 +82,13 @@ def main() -> None:
     steps = [s for s in args.only.split(",") if s]
     started = time.perf_counter()
     results: dict[str, dict] = {}
-    needs_db = {"fast_track", "load", "pdf", "lists"} & set(steps)
+    needs_db = {"fast_track", "load", "drawdown", "pdf", "lists"} & set(steps)
     if needs_db:
         print("== fresh bench database", flush=True)
         fresh_database()
         use_stack_env()
         seed_reference()
-    if {"fast_track", "load"} & set(steps):
+    if {"fast_track", "load", "drawdown"} & set(steps):
         with stack() as base:
             if "fast_track" in steps:
                 from bench.bench_fast_track import run as fast_track
@@ -102,6 +102,12 @@ def main() -> None:
                 print("== sustained submissions (locust)", flush=True)
                 results["load"] = load_test(base)
                 print({k: v for k, v in results["load"].items() if k != "steps"}, flush=True)
+            if "drawdown" in steps:
+                from bench.bench_drawdown import run as drawdown
+
+                print("== credit-line drawdowns through the API", flush=True)
+                results["drawdown"] = drawdown(base)
+                print(results["drawdown"], flush=True)
     if "pdf" in steps:
         from bench.bench_pdf import run as pdf
 
@@ -162,6 +168,13 @@ def render(r: dict, meta: dict) -> str:
             out += [f"| … the web tier alone (worker paused during each step, then drained: scoring elsewhere) | "
                     f"{wo.get('best_rate') or '—'} submissions/s (p95 {_f(wo.get('best_p95_ms'), 'ms', 0)}; "
                     f"{wo.get('lost', '—')} lost in DB) | ≥ 100/s |"]
+    dd = r.get("drawdown")
+    if dd:
+        lat, sus = dd["request_to_funded"], dd["sustained"]
+        out += [f"| credit-line drawdown request → funded loan (201, n={lat['n']}) | p50 {_f(lat['p50'])}, p95 {_f(lat['p95'])} | p95 ≤ 0.2 s |",
+                f"| sustained drawdowns ({sus['threads']} lines at once, {sus['seconds']} s; every 10th key replayed) | "
+                f"{sus['per_s']} drawdowns/s ({sus['errors']} errors, {sus['lost']} lost, {sus['doubled']} doubled, "
+                f"{sus['replay_mismatch']} replays answered differently) | ≥ 100/s, none lost or doubled |"]
     pdf = r.get("pdf")
     if pdf:
         out += [f"| contract PDF (render, {pdf['pages']} pages) | p50 {_f(pdf['render']['p50'])}, max {_f(pdf['render']['max'])} | ≤ 0.5 s |"]

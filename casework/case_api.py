@@ -23,6 +23,7 @@ from casework.exposure import exposure_shown
 from contracts import services as contracts_services
 from contracts.models import Contract
 from contracts.services import offer_annualised_rate
+from creditlines.models import CreditLine
 from loanservice import roles
 from loanservice.api import client_ip, rule_permission
 from loanservice.audit import audit_trail
@@ -54,7 +55,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
     rm = application.relationship_manager
     package = list(application.contracts.exclude(status=Contract.Status.VOIDED).order_by("id"))
     contract = next((c for c in package if c.kind == "loan"), None)
-    loan = Loan.objects.filter(application=application).only("id").first()
+    loan = Loan.objects.filter(application=application, disbursement__kind="loan").only("id").first()
     data = {
         "id": application.pk,
         "status": application.status,
@@ -96,6 +97,7 @@ def application_detail(application: LoanApplication, *, user) -> dict:
         "contracts": [{"id": c.pk, "kind": c.kind, "number": c.number, "version": c.version, "status": c.status,
                        "customer_party": c.customer_party, "sha256": c.sha256} for c in package],
         "loan": loan.pk if loan else None,
+        "credit_line": CreditLine.objects.filter(application=application).values_list("pk", flat=True).first(),
         "documents": [{"id": d.pk, "requirement": d.requirement.code, "name": d.original_name, "size": d.size,
                        "uploaded_at": d.uploaded_at} for d in application.documents.select_related("requirement")],
         "checklist": [{"code": r.code, "name": r.name, "required": r.required, "satisfied_by_source": r.satisfied_by_source}
@@ -171,6 +173,7 @@ Detail = inline_serializer("ApplicationDetail", {
     "relationship_manager": serializers.DictField(allow_null=True), "score": serializers.DictField(allow_null=True),
     "route": serializers.CharField(allow_null=True), "offer": serializers.DictField(allow_null=True),
     "contract": serializers.IntegerField(allow_null=True), "loan": serializers.IntegerField(allow_null=True),
+    "credit_line": serializers.IntegerField(allow_null=True),
     "timeline": serializers.ListField(child=serializers.DictField()),
     "exposure": serializers.DictField(required=False, help_text="Staff only: the borrower's total exposure and its parts "
                                       "(request, term_loans, offers_not_taken, credit_lines, related_parties, existing, "

@@ -9,8 +9,9 @@ The parts, each named so a decision can be explained later (stored on the routin
 * `term_loans` — outstanding principal of the borrower's active loans (not those counted inside a credit line);
 * `offers_not_taken` — offers approved and not yet taken (approved, contracting, signed, not disbursed), this
   request left out;
-* `credit_lines` — each line at the larger of its limit and its outstanding, from the contributors credit lines
-  register in `loanservice.exposure` (0 while none is registered);
+* `credit_lines` — each line at the larger of its limit and its outstanding (an expired line: its outstanding), from
+  `creditlines.selectors.lines_exposure`, which also names the drawdown loans and line applications it counts so that
+  term loans and offers leave them out;
 * `related_parties` — the same three parts for the borrower's related enterprises: those with the same legal
   representative (the same resident ID number), the only relation the data holds (`applications.selectors.
   related_enterprises`). The bank's insider list (`approvals.RelatedParty`) is another matter: it sends the case to
@@ -24,7 +25,7 @@ from decimal import Decimal
 
 from applications.models import LoanApplication
 from applications.selectors import offers_not_taken_by_enterprise, related_enterprises
-from loanservice.exposure import credit_lines_exposure
+from creditlines.selectors import lines_exposure
 from postloan.selectors import loans_outstanding_by_enterprise
 
 ZERO = Decimal("0.00")
@@ -58,7 +59,7 @@ class Exposure:
 
 def _parts(enterprise_ids: list[int], *, exclude_application_ids: list[int]) -> dict[int, dict[str, Decimal]]:
     """term_loans, offers_not_taken and credit_lines per enterprise (a constant number of queries)."""
-    lines = credit_lines_exposure(enterprise_ids)
+    lines = lines_exposure(enterprise_ids)
     loans = loans_outstanding_by_enterprise(enterprise_ids=enterprise_ids, exclude_loan_ids=lines.loan_ids)
     offers = offers_not_taken_by_enterprise(enterprise_ids=enterprise_ids,
                                             exclude_application_ids=[*exclude_application_ids, *lines.application_ids])

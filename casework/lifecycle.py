@@ -6,6 +6,7 @@ Celery on commit. Read top to bottom, this module is the whole journey:
     submit → pre-screen (sync) → score and route (task) → auto-approve | auto-decline | RM due diligence
     → send to approval → decide (branch / head office / committee) → accept offer → contract
     → borrower signs → bank seals (system on the fast track) → disbursement released → Loan.
+    A credit line's case stops at `signed` with its line active; each drawdown is a loan (creditlines/).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from casework import tasks
 from casework.exposure import application_exposure
 from contracts import services as contracts
 from contracts.models import Contract, DisbursementOrder
+from creditlines import services as creditlines
 from loanservice.audit import audit_record
 from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
@@ -281,6 +283,12 @@ def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, 
     if state["all_signed"]:
         intake.application_transition(application=application, transition="mark_signed", actor=user)
         loan_contract = next((c for c in state["contracts"] if c.kind == "loan"), state["contracts"][0])
+        if application.product.is_credit_line:
+            # A credit line disburses nothing at signing: the line is active and the case stays `signed` for its
+            # life; each drawdown is a loan of its own (creditlines.drawdown_create).
+            creditlines.line_open(application=application, contract=loan_contract, by=user)
+            sla_clock_stop(case_id=application.pk)
+            return Contract.objects.get(pk=contract_id)
         contracts.disbursement_order_create(application=application, contract=loan_contract,
                                             automatic=application.route == "auto")
         sla_clock_stop(case_id=application.pk, stage="contracting")
@@ -318,7 +326,7 @@ def disbursement_release(*, application_id: int, user, idempotency_key: str) -> 
     releases queue: a repeat with the same Idempotency-Key gets the same Loan, any other key a 409.
     Lock order: the application, then its order (as everywhere: application → contracts → order)."""
     application = intake.lock_application(application_id)
-    order = DisbursementOrder.objects.select_for_update(of=("self",)).select_related("application").filter(application_id=application_id).first()
+    order = DisbursementOrder.objects.select_for_update(of=("self",)).select_related("application").filter(application_id=application_id, kind="loan").first()
     if order is None:
         raise Conflict(_("尚无放款指令（合同未签署完成）/ No disbursement order yet (contract not fully signed)."),
                        state=application.status)
@@ -345,7 +353,8 @@ def fast_track_complete(contract_id: int) -> str:
             state = contracts.package_state(application)
             if state["customer_done"] and state["awaiting_bank"]:
                 contract_sign(contract_id=state["awaiting_bank"][0].pk, user=None, party="bank")
-    if LoanApplication.objects.filter(pk=application_id, status=LoanApplication.Status.SIGNED).exists():
+    if LoanApplication.objects.filter(pk=application_id, status=LoanApplication.Status.SIGNED,
+                                      product__kind="term_loan").exists():
         try:
             disbursement_release(application_id=application_id, user=None, idempotency_key=f"auto-{contract_id}")
         except Conflict:

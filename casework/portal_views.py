@@ -9,12 +9,13 @@ as it is typed (htmx, `validate_field`) by the same form, and the product's limi
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -36,6 +37,7 @@ from applications.forms import (
 from applications.industries import industry_name
 from applications.models import (
     DATA_SOURCES,
+    REPAYMENT_METHODS,
     ApplicationDocument,
     Enterprise,
     LoanApplication,
@@ -56,7 +58,13 @@ from casework import lifecycle
 from casework.case_api import application_detail
 from casework.prequal import prequal_token_read
 from contracts.models import Contract
+from contracts.schedules import build_schedule
 from contracts.services import contract_verify, signing_code_send
+from creditlines.models import Drawdown
+from creditlines.receipt import receipt_pdf
+from creditlines.selectors import line_drawdowns, line_usage, lines_visible_to, lines_with_usage
+from creditlines.serializers import DrawdownSerializer
+from creditlines.services import drawdown_check, drawdown_create
 from loanservice.api import client_ip, form_input, serializer_input
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
@@ -141,7 +149,10 @@ def portal_home(request):
     for a in applications:
         a.tracker = application_tracker(a, clock=clocks.get(a.pk), targets=targets)
     loans = loans_visible_to(request.user).order_by("-disbursed_on")[:20]
-    return render(request, "portal/home.html", {"applications": applications, "loans": loans, "products": products_published()})
+    lines = list(lines_with_usage(lines_visible_to(request.user).filter(borrower=request.user).select_related("product"))
+                 .order_by("-created_at")[:10])
+    return render(request, "portal/home.html", {"applications": applications, "loans": loans, "lines": lines,
+                                                "products": products_published()})
 
 
 def _prefill(request) -> dict | None:
@@ -509,9 +520,12 @@ def loan_page(request, pk):
     d = loan_detail(loan)
     overdue = Decimal(d["overdue_amount"] or 0) + Decimal(d["penalty_due"] or 0)
     order = loan.disbursement
+    # A drawdown is paid by its receipt number (借据号): the line's contract number is every drawdown's.
+    drawdown = Drawdown.objects.filter(loan=loan).only("receipt_number", "line_id").first()
+    reference = drawdown.receipt_number if drawdown else order.contract.number if order else f"#{loan.pk}"
     return render(request, "portal/loan.html", {
-        "loan": loan, "d": d, "due_now": overdue if loan.dpd > 0 else None,
-        "pay": {**settings.REPAYMENT_ACCOUNT, "reference": order.contract.number if order else f"#{loan.pk}",
+        "loan": loan, "d": d, "due_now": overdue if loan.dpd > 0 else None, "drawdown": drawdown,
+        "pay": {**settings.REPAYMENT_ACCOUNT, "reference": reference,
                 "debit_account": order.account[-4:] if order and order.account else ""},
         "product": products_published().filter(code=loan.product_code).first(), "today": business_date(),
         "payoff": _payoff_or_none(loan),
@@ -541,3 +555,65 @@ def loan_prepayment_quote(request, pk):
     except (ApplicationError, Conflict) as exc:
         return render(request, "portal/_prepayment_quote.html", {"error": error_text(exc, fields=False)})
     return render(request, "portal/_prepayment_quote.html", {"q": quote, "loan": loan})
+
+
+# ---------------------------------------------------------------- the owner's credit line (授信 / 用信)
+def _own_line(request, pk):
+    return get_object_or_404(lines_visible_to(request.user).filter(borrower=request.user).select_related("product", "enterprise"), pk=pk)
+
+
+def _draw_input(request) -> dict:
+    post = request.POST
+    body = {"amount": post.get("amount", ""), "term_months": post.get("term_months", ""),
+            "repayment_method": post.get("repayment_method", "")}
+    if post.get("payee_account", "").strip() or post.get("payee_name", "").strip():
+        body["payee"] = {"name": post.get("payee_name", ""), "account": post.get("payee_account", "")}
+    ser = DrawdownSerializer(data=body)
+    if not ser.is_valid():
+        raise ApplicationError(_("请检查用信信息 / Please check the drawdown."),
+                               errors={k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in ser.errors.items()})
+    return ser.to_service()
+
+
+@permission_required("creditlines.draw")
+def credit_line_page(request, pk):
+    """The owner's line: limit, available, used, validity and status in words, the draw form, the drawdowns."""
+    line = _own_line(request, pk)
+    return render(request, "portal/credit_line.html", {
+        "line": line, "usage": line_usage(line), "drawdowns": line_drawdowns(line), "today": business_date(),
+        "methods": [(c, lbl) for c, lbl in REPAYMENT_METHODS if c in line.product.drawdown_method_list],
+        "terms": range(line.product.drawdown_min_term_months, line.product.drawdown_max_term_months + 1),
+        "new_key": uuid.uuid4().hex,
+    })
+
+
+@permission_required("creditlines.draw")
+@require_POST
+def credit_line_draw(request, pk):
+    """Two steps: `confirm` shows the schedule it would have (every rule checked); `draw` funds it (the form's key)."""
+    line = _own_line(request, pk)
+    try:
+        data = _draw_input(request)
+        if request.POST.get("step") != "draw":
+            drawdown_check(line=line, amount=data["amount"], term_months=data["term_months"],
+                           repayment_method=data["repayment_method"], payee_account=data["payee_account"])
+            preview = build_schedule(principal=data["amount"], annual_rate=line.annual_rate, term_months=data["term_months"],
+                                     method=data["repayment_method"], start_date=business_date())
+            return render(request, "portal/credit_line_confirm.html", {
+                "line": line, "data": data, "preview": preview, "key": request.POST.get("key") or uuid.uuid4().hex,
+                "method_label": dict(REPAYMENT_METHODS).get(data["repayment_method"], data["repayment_method"]),
+                "interest": sum((p.interest for p in preview), Decimal("0"))})
+        drawdown, _created = drawdown_create(line_id=line.pk, user=request.user, idempotency_key=request.POST.get("key", ""), **data)
+    except (ApplicationError, Conflict) as exc:
+        messages.error(request, error_text(exc, fields=False))
+        return redirect("portal:credit_line", pk=line.pk)
+    messages.success(request, _("已放款，资金已到账 / Funded: the money is on its way."))
+    return redirect("portal:loan", pk=drawdown.loan_id)
+
+
+@permission_required("loanservice.signed_in")
+def drawdown_receipt(request, pk):
+    drawdown = get_object_or_404(Drawdown.objects.filter(line__in=lines_visible_to(request.user))
+                                 .select_related("line__enterprise", "line__contract", "loan"), pk=pk)
+    audit_record(actor=request.user, action="drawdown.receipt_download", obj=drawdown, ip=client_ip(request))
+    return HttpResponse(receipt_pdf(drawdown), content_type="application/pdf")

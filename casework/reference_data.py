@@ -23,6 +23,7 @@ from approvals.reference import seed_approval_policy
 from contracts.models import ContractTemplate
 from contracts.reference import seed_conditions_precedent
 from contracts.services import contract_template_check, contract_template_publish
+from creditlines.reference import seed_line_freezing_rules
 from ledger.reference import chart_seed, vat_seed
 from loanservice import roles
 from loanservice.bizcal import calendar_from_chinese_calendar
@@ -182,7 +183,7 @@ def seed_underwriting() -> None:
 
 
 def seed_contract_templates() -> None:
-    for kind in ("loan", "guarantee", "mortgage"):
+    for kind in ("loan", "guarantee", "mortgage", "credit_line"):
         html = Path(settings.BASE_DIR, "templates", "contracts", f"{kind}_contract.html").read_text(encoding="utf-8")
         ContractTemplate.objects.get_or_create(kind=kind, product=None, version=1, defaults={"html": html})
         # A seeded default that lacks a key term the contract now must state (e.g. the LPR rate basis) gives way to the
@@ -213,5 +214,6 @@ def seed_reference_data() -> None:
     seed_contract_templates()
 
     seed_postloan_policy()  # buckets, floors, policy, warning rules (a test flush would otherwise leave none)
+    seed_line_freezing_rules()  # the red warnings freeze a borrower's credit lines
     chart_seed()  # the chart of accounts and the default account mapping
     vat_seed()  # 价税分离: the VAT rules of the income accounts

@@ -34,6 +34,7 @@ from casework.views import redirect_next
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
+from creditlines.selectors import line_review_tasks_open
 from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
@@ -140,9 +141,10 @@ def rm_queue(request):
     for case in cases:
         case.clock = clocks.get(case.pk)
     stages = [{"code": code, "name": names[code], "n": counts.get(code, 0)} for code in RM_QUEUE_STATES]
+    reviews = [t for t in line_review_tasks_open(request.user) if t.assigned_to_id == request.user.pk]
     return render(request, "staff/rm_queue.html", {"cases": cases, "page": page, "query": query, "stages": stages,
                                                     "total": sum(counts.values()), "stage": stage, "sla": sla,
-                                                    "sla_filters": SLA_FILTERS})
+                                                    "sla_filters": SLA_FILTERS, "line_reviews": reviews})
 
 
 @permission_required("casework.case_page")
@@ -273,7 +275,7 @@ def ops_release_confirm(request, pk):
     """Before the money leaves: the amount, the payee's account and name, the contract and the conditions, and
     a button that releases (or, while a condition is open, says why it cannot)."""
     order = get_object_or_404(DisbursementOrder.objects.select_related("application__enterprise", "contract"),
-                              application_id=pk, status=DisbursementOrder.Status.PENDING)
+                              application_id=pk, kind="loan", status=DisbursementOrder.Status.PENDING)
     return render(request, "staff/ops_release.html", {"o": order, "new_key": uuid.uuid4().hex})
 
 

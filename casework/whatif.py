@@ -85,7 +85,7 @@ def policy_whatif(*, date_from: dt.date, date_to: dt.date, version: AuthorityMat
     """The replay. Queries: a constant number whatever the count of cases."""
     rules = list(version.rules.order_by("priority", "id"))
     cases = list(decided_cases(date_from=date_from, date_to=date_to))
-    loans = {loan.application_id: loan for loan in Loan.objects.filter(application_id__in=[c.pk for c in cases])}
+    loans = {loan.application_id: loan for loan in Loan.objects.filter(application_id__in=[c.pk for c in cases], disbursement__kind="loan")}
     actual, replay = Counter(), Counter()
     approved_actual = approved_replay = 0
     changed = []

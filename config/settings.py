@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "postloan",
     "analytics",
     "marketing",
+    "creditlines",
     "casework",
 ]
 
@@ -235,6 +236,8 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-vouchers-send": {"task": "ledger.tasks.vouchers_send_pending", "schedule": 600.0},
     # The audit trail: anchor yesterday's chains, verify the last AUDIT_VERIFY_DAYS days, alarm on a break.
     "audit-nightly": {"task": "loanservice.tasks.audit_nightly", "schedule": crontab(hour=3, minute=0)},
+    # Credit lines after the warnings of the night: freeze on a freezing warning, expire, annual review tasks.
+    "creditlines-nightly": {"task": "creditlines.tasks.lines_nightly", "schedule": crontab(hour=2, minute=0)},
 }
 # Days the nightly audit check verifies (0 = the whole trail every night).
 AUDIT_VERIFY_DAYS = int(os.environ.get("AUDIT_VERIFY_DAYS", "7"))

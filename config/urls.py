@@ -9,6 +9,7 @@ from applications import views as product_views
 from approvals import api as approvals_api
 from casework import case_api, portal_views, prequal, second_factor_views, staff_views, views, whatif_views
 from contracts import api as contracts_api
+from creditlines import api as creditlines_api
 from ledger import api as ledger_api
 from loanservice import api
 from postloan import api as postloan_api
@@ -76,6 +77,14 @@ api_v1 = [
     path("business-date/", postloan_api.BusinessDateView.as_view(), name="business-date"),
     path("cob/", postloan_api.CobView.as_view(), name="cob"),
     path("cob/<int:pk>/", postloan_api.CobDetailView.as_view(), name="cob-detail"),
+    path("credit-lines/<int:pk>/", creditlines_api.CreditLineDetailView.as_view(), name="credit-line"),
+    path("credit-lines/<int:pk>/drawdowns/", creditlines_api.DrawdownView.as_view(), name="credit-line-drawdowns"),
+    path("credit-lines/<int:pk>/freeze/", creditlines_api.FreezeView.as_view(), name="credit-line-freeze"),
+    path("credit-lines/<int:pk>/unfreeze/", creditlines_api.UnfreezeView.as_view(), name="credit-line-unfreeze"),
+    path("credit-lines/<int:pk>/adjust/", creditlines_api.AdjustView.as_view(), name="credit-line-adjust"),
+    path("credit-line-requests/<int:pk>/approve/", creditlines_api.ChangeDecideView.as_view(), name="credit-line-request-approve"),
+    path("credit-line-requests/<int:pk>/reject/", creditlines_api.ChangeRejectView.as_view(), name="credit-line-request-reject"),
+    path("drawdowns/<int:pk>/receipt/", creditlines_api.DrawdownReceiptView.as_view(), name="drawdown-receipt"),
     path("analytics/summary/", analytics_api.SummaryView.as_view(), name="analytics-summary"),
     path("analytics/model-risk/", analytics_api.ModelRiskView.as_view(), name="analytics-model-risk"),
     path("ledger/trial-balance/", ledger_api.TrialBalanceView.as_view(), name="ledger-trial-balance"),
@@ -101,6 +110,9 @@ portal = [
     path("contracts/<int:pk>/pdf/", portal_views.contract_pdf, name="contract_pdf"),
     path("loans/<int:pk>/", portal_views.loan_page, name="loan"),
     path("loans/<int:pk>/prepayment-quote/", portal_views.loan_prepayment_quote, name="loan_prepayment_quote"),
+    path("credit-lines/<int:pk>/", portal_views.credit_line_page, name="credit_line"),
+    path("credit-lines/<int:pk>/draw/", portal_views.credit_line_draw, name="credit_line_draw"),
+    path("drawdowns/<int:pk>/receipt/", portal_views.drawdown_receipt, name="drawdown_receipt"),
 ]
 
 staff = [
@@ -141,6 +153,7 @@ urlpatterns = [
     path("staff/analytics/", include("analytics.urls")),
     path("staff/marketing/", include("marketing.urls")),
     path("postloan/", include("postloan.urls")),
+    path("staff/credit-lines/", include("creditlines.urls")),
     path("staff/finance/", include("postloan.finance_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"))),

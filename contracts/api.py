@@ -44,7 +44,7 @@ def contract_data(c: Contract, *, staff: bool) -> dict:
                         **({"ip": s.ip, "user_agent": s.user_agent} if staff else {})}
                        for s in c.signatures.all()],
     }
-    order = DisbursementOrder.objects.filter(application_id=c.application_id).first() if c.kind == "loan" else None
+    order = DisbursementOrder.objects.filter(application_id=c.application_id, kind="loan").first() if c.kind == "loan" else None
     if order is not None:
         data["disbursement"] = {"status": order.status, "amount": f"{order.amount:.2f}", "account": order.account,
                                 "released_at": order.released_at,
@@ -162,7 +162,7 @@ class ConditionCheckOffView(APIView):
                    responses=inline_serializer("ConditionsOut", {"conditions": serializers.ListField(child=serializers.DictField())}))
     def post(self, request, pk):
         c = visible_contract(request, pk)
-        order = DisbursementOrder.objects.filter(application_id=c.application_id).first()
+        order = DisbursementOrder.objects.filter(application_id=c.application_id, kind="loan").first()
         if order is None:
             raise Conflict("尚无放款指令（合同未签署完成）/ No disbursement order yet (contracts not fully signed).",
                            state=c.application.status)

@@ -16,7 +16,10 @@ from loanservice.storage import private_storage
 class ContractTemplate(models.Model):
     KINDS = [("loan", _("借款合同 loan contract")), ("guarantee", _("保证合同 guarantee contract")),
              ("mortgage", _("抵押合同 mortgage contract"))]
-    kind = models.CharField(max_length=20, choices=KINDS, default="loan")
+    # A template may also be the revolving line's 循环借款合同: it is issued as the package's loan contract
+    # (Contract.kind "loan") for a product of kind credit_line.
+    TEMPLATE_KINDS = [*KINDS, ("credit_line", _("循环借款合同 revolving credit line contract"))]
+    kind = models.CharField(max_length=20, choices=TEMPLATE_KINDS, default="loan")
     product = models.ForeignKey(LoanProduct, null=True, blank=True, on_delete=models.CASCADE,
                                 help_text=_("为空表示所有产品 / empty: every product"))
     version = models.PositiveIntegerField(editable=False)
@@ -42,7 +45,7 @@ class ContractTemplate(models.Model):
         return self.title or DEFAULT_TITLES.get(self.kind, self.kind)
 
 
-DEFAULT_TITLES = {"loan": "流动资金借款合同", "guarantee": "保证合同", "mortgage": "抵押合同"}
+DEFAULT_TITLES = {"loan": "流动资金借款合同", "guarantee": "保证合同", "mortgage": "抵押合同", "credit_line": "循环借款合同"}
 
 
 def contract_upload_to(instance, filename: str) -> str:
@@ -140,7 +143,13 @@ class DisbursementOrder(ConcurrentTransitionMixin, models.Model):
         RELEASED = "released", _("已放款 released")
         CANCELLED = "cancelled", _("已取消 cancelled")
 
-    application = models.OneToOneField(LoanApplication, on_delete=models.PROTECT, related_name="disbursement")
+    class Kind(models.TextChoices):
+        LOAN = "loan", _("贷款放款 loan disbursement")
+        DRAWDOWN = "drawdown", _("额度用信 credit-line drawdown")
+
+    # One order per term-loan case; a credit line's case has one per drawdown under its contract (creditlines).
+    application = models.ForeignKey(LoanApplication, on_delete=models.PROTECT, related_name="disbursement_orders")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.LOAN)
     contract = models.ForeignKey(Contract, on_delete=models.PROTECT)
     amount = models.DecimalField(**MONEY)
     account = models.CharField(_("收款账户 account"), max_length=40)
@@ -156,6 +165,8 @@ class DisbursementOrder(ConcurrentTransitionMixin, models.Model):
     class Meta:
         verbose_name = _("放款指令 disbursement order")
         verbose_name_plural = _("放款指令 disbursement orders")
+        constraints = [models.UniqueConstraint(fields=["application"], condition=models.Q(kind="loan"),
+                                               name="one_loan_disbursement_per_application")]
 
     def __str__(self) -> str:
         return f"disbursement of #{self.application_id}"

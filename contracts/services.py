@@ -53,7 +53,7 @@ from .models import (
     Signature,
 )
 from .pdf import pdf_sha256, render_pdf
-from .schedules import annualised_rate, build_schedule
+from .schedules import add_months, annualised_rate, build_schedule
 from .signing import get_backend, verify_pdf, verify_with_backend
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,10 @@ REQUIRED_FIELDS = {
                   "borrower.uscc", "lender.name", "lender.uscc", "amount", "amount_words", "term_months"],
     "mortgage": ["contract_number", "loan_contract_number", "borrower.name", "borrower.uscc", "borrower.legal_rep_name",
                  "lender.name", "lender.uscc", "amount", "amount_words", "collateral.description"],
+    "credit_line": ["contract_number", "borrower.name", "borrower.uscc", "borrower.legal_rep_name", "lender.name",
+                    "lender.uscc", "lender.legal_rep", "amount", "amount_words", "annual_rate_percent", "purpose",
+                    "credit_line.valid_from", "credit_line.valid_until", "credit_line.drawdown_methods",
+                    "credit_line.self_payment_limit", "conditions"],
 }
 CONTRACT_CSS = """
 h1 { text-align: center; font-size: 18pt; margin: 0 0 0.6em; }
@@ -145,7 +149,10 @@ def contract_template_publish(*, kind: str, html: str, by, product: LoanProduct 
 
 
 def template_for(application: LoanApplication, kind: str = "loan") -> ContractTemplate:
-    """The product's own active template (latest version), otherwise the generic one."""
+    """The product's own active template (latest version), otherwise the generic one. A credit line's loan contract
+    is its 循环借款合同 (template kind credit_line)."""
+    if kind == "loan" and application.product.is_credit_line:
+        kind = "credit_line"
     active = ContractTemplate.objects.filter(kind=kind, is_active=True).order_by("-version")
     template = active.filter(product=application.product).first() or active.filter(product__isnull=True).first()
     if template is None:
@@ -323,6 +330,8 @@ def contract_terms(application: LoanApplication, *, start_date: dt.date, kind: s
                             "interest": f"{sum(s.interest for s in schedule):.2f}",
                             "total": f"{sum(s.total for s in schedule):.2f}"},
     }
+    if kind == "loan" and application.product.is_credit_line:
+        terms["credit_line"] = credit_line_terms(application, start_date=start_date)
     if kind == "guarantee":
         default = security or guarantor_slots(application, required=True)[0][1]
         terms["guarantor"] = {**default, **overrides.get("guarantor", {})}
@@ -380,6 +389,21 @@ def offer_annualised_rate(application: LoanApplication, *, start_date: dt.date) 
                            start_date=start_date, grace_months=policy["grace_months"], repayment_day=policy["repayment_day"])
     return annualised_rate(principal=application.offer_amount, annual_rate=application.offer_rate, start_date=start_date,
                            payments=[(line.due_date, line.total) for line in lines])
+
+
+def credit_line_terms(application: LoanApplication, *, start_date: dt.date) -> dict:
+    """The revolving line's terms the 循环借款合同 states: the limit (the offer's amount) for the validity (the offer's
+    term in months), the drawdown terms of the product, and the 自主支付 limit above which funds go to a named payee."""
+    product = application.product
+    valid_until = add_months(start_date, application.offer_term_months) - dt.timedelta(days=1)
+    methods = product.drawdown_method_list
+    return {"limit": f"{application.offer_amount:.2f}", "valid_from": start_date.isoformat(),
+            "valid_until": valid_until.isoformat(), "validity_months": application.offer_term_months,
+            "drawdown_min_amount": f"{product.drawdown_min_amount:.2f}",
+            "drawdown_term_months": f"{product.drawdown_min_term_months}-{product.drawdown_max_term_months}",
+            "drawdown_methods": "、".join(METHOD_LABELS.get(m, m) for m in methods),
+            "maturity_cap_months": product.drawdown_maturity_cap_months,
+            "self_payment_limit": f"{product.self_payment_limit:.2f}"}
 
 
 def conditions_text(application: LoanApplication) -> list[dict]:
@@ -862,7 +886,7 @@ def disbursement_order_create(*, application: LoanApplication, contract: Contrac
         kind="loan", status=Contract.Status.SIGNED).order_by("-version").first() or contract
     account = loan_contract.terms.get("account") or disbursement_account_default(application)
     order, created = DisbursementOrder.objects.get_or_create(
-        application=application,
+        application=application, kind=DisbursementOrder.Kind.LOAN,
         defaults={"contract": loan_contract, "amount": application.offer_amount, "account": account["number"],
                   "account_name": account.get("name", ""),
                   "conditions": conditions_precedent(application, automatic=automatic)},

@@ -61,7 +61,12 @@ def exception_handler(exc, context):
         code = status.HTTP_403_FORBIDDEN if exc.code == "forbidden" else status.HTTP_400_BAD_REQUEST
         return Response({"detail": exc.message, "errors": exc.errors}, status=code)
     if isinstance(exc, Conflict):
-        return Response({"detail": exc.message, "errors": {}, "state": exc.state}, status=status.HTTP_409_CONFLICT)
+        body = {"detail": exc.message, "errors": {}, "state": exc.state}
+        if exc.code:
+            body["reason"] = exc.code
+        if exc.current is not None:
+            body["current"] = exc.current
+        return Response(body, status=status.HTTP_409_CONFLICT)
     if isinstance(exc, (TransitionNotAllowed, ConcurrentTransition)):
         obj = getattr(exc, "object", None)
         state = getattr(obj, "status", None)

@@ -20,10 +20,12 @@ class NotFound(Exception):
 class Conflict(Exception):
     """The action is not allowed in the current state, or a concurrent action won (409)."""
 
-    def __init__(self, message: str, *, state: str | None = None):
+    def __init__(self, message: str, *, state: str | None = None, current: dict | None = None, code: str = ""):
         super().__init__(message)
         self.message = message
         self.state = state
+        self.current = current  # more of the current state for the body (e.g. a credit line's available amount)
+        self.code = code  # a machine-readable reason, when there are several (e.g. why a drawdown is refused)
 
 
 def error_text(exc, *, fields: bool = True) -> str:

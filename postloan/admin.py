@@ -85,7 +85,7 @@ class PrepaymentRuleAdmin(AuditedAdmin):
 
 @admin.register(WarningRule)
 class WarningRuleAdmin(AuditedAdmin):
-    list_display = ["code", "name", "source", "kind", "field", "threshold", "severity", "is_active"]
+    list_display = ["code", "name", "source", "kind", "field", "threshold", "severity", "freezes_credit_line", "is_active"]
     list_filter = ["severity", "source", "is_active"]
     readonly_fields = ["evaluated_through"]
 

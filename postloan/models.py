@@ -50,7 +50,9 @@ class Loan(ConcurrentTransitionMixin, models.Model):
         WRITTEN_OFF = "written_off", _("已核销 written off")
 
     STATUSES = Status.choices
-    application = models.OneToOneField(LoanApplication, on_delete=models.PROTECT, related_name="loan")
+    # A term loan's case has one loan (its disbursement order is the case's one); a credit line's case has one per
+    # drawdown (creditlines.Drawdown), each with its own order under the line's contract.
+    application = models.ForeignKey(LoanApplication, on_delete=models.PROTECT, related_name="loans")
     disbursement = models.OneToOneField(DisbursementOrder, on_delete=models.PROTECT, related_name="loan")
     enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="loans")
     borrower = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="loans")
@@ -426,6 +428,10 @@ class WarningRule(models.Model):
     threshold = models.DecimalField(max_digits=12, decimal_places=4, default=Decimal("0"))
     severity = models.CharField(max_length=6, choices=SEVERITIES)
     is_active = models.BooleanField(default=True)
+    freezes_credit_line = models.BooleanField(
+        _("冻结循环额度 freezes the credit line"), default=False,
+        help_text=_("预警未处置时，借款人的循环额度不得用信，并由日终冻结 / while open, the borrower's lines refuse drawdowns "
+                    "and the nightly job freezes them"))
     evaluated_through = models.BigIntegerField(default=0, help_text=_("已评估至的数据快照编号 / snapshots up to this id evaluated"))
 
     class Meta:

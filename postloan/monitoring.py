@@ -211,7 +211,7 @@ def refresh_schedule_sync(*, today: dt.date) -> int:
                    .filter(~Exists(SourceRefresh.objects.filter(enterprise_id=OuterRef("pk")))).values_list("pk", flat=True).distinct())
     if not missing:
         return 0
-    consented = set(Consent.objects.filter(application__loan__status=Loan.Status.ACTIVE, application__enterprise_id__in=missing,
+    consented = set(Consent.objects.filter(application__loans__status=Loan.Status.ACTIVE, application__enterprise_id__in=missing,
                                            source__in=sources).values_list("application__enterprise_id", "source"))
     latest = dict(((e, s), d) for e, s, d in DataSnapshot.objects.filter(enterprise_id__in=missing, status=DataSnapshot.OK)
                   .values("enterprise_id", "source").annotate(d=Max("as_of")).values_list("enterprise_id", "source", "d"))

@@ -24,7 +24,7 @@ from applications.models import LoanProduct
 from applications.services import application_create, prescreen_run
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
-from contracts.services import contract_schedule_policy, due_date_adjuster
+from contracts.services import contract_schedule_policy, due_date_adjuster, schedule_policy
 from ledger.models import JournalEntry, JournalLine, VatRule
 from ledger.selectors import account_for
 from ledger.services import Cr, Dr, Entry, entries_post, entry_post, entry_reverse
@@ -421,12 +421,17 @@ def compound_receivable(installments) -> Decimal:
 
 
 # ---------------------------------------------------------------- open a loan (called by the conductor)
-def _contract_terms(application, on: dt.date) -> dict:
+def _contract_terms(application, on: dt.date, *, method: str | None = None, term_months: int | None = None) -> dict:
     """The servicing terms the loan contract fixes: its repayment day and holiday rule, the penalty markup (the
     contract's when it states one, else the policy's at signing, always within 30 %-50 %), the prepayment terms and
     whether close of business may debit what is due (自动扣款: the contract's `auto_debit` term, else the policy's
-    default for new contracts)."""
+    default for new contracts).
+    A credit-line drawdown (its own method and term under the line's contract) takes the product's grace months for
+    that method and term, the rest from the contract."""
     policy = contract_schedule_policy(application)
+    if method is not None:
+        policy = {**policy, "grace_months": schedule_policy(product=application.product, method=method,
+                                                            term_months=term_months)["grace_months"]}
     contract = (application.contracts.filter(kind="loan").exclude(status="voided").order_by("-version").only("terms").first())
     stated = (contract.terms or {}).get("penalty_markup") if contract is not None else None
     markup = Decimal(str(stated)) if stated not in (None, "") else policy_in_force(on).penalty_rate_markup
@@ -465,22 +470,27 @@ def repricing_date_next(loan: Loan, after: dt.date) -> dt.date | None:
     return on if on < loan.maturity_date else None
 
 
-def loan_open(*, order: DisbursementOrder, by) -> Loan:
-    """Create the loan and its schedule for a released order (inside the caller's transaction)."""
+def loan_open(*, order: DisbursementOrder, by, term_months: int | None = None, method: str | None = None,
+              disbursed_on: dt.date | None = None) -> Loan:
+    """Create the loan and its schedule for a released order (inside the caller's transaction): the offer's terms, or
+    for a credit-line drawdown its own term and method (at the line's rate) from `disbursed_on` (the business date)."""
     application = order.application
-    disbursed_on = business_date()  # the value date of the disbursement: the bank's date, not the wall clock
-    terms = _contract_terms(application, disbursed_on)
+    disbursed_on = disbursed_on or business_date()  # the value date: the bank's date, not the wall clock
+    term_months = term_months or application.offer_term_months
+    method = method or application.offer_repayment_method
+    drawdown = order.kind == DisbursementOrder.Kind.DRAWDOWN
+    terms = _contract_terms(application, disbursed_on, **({"method": method, "term_months": term_months} if drawdown else {}))
     # Grace months, repayment day and the due-date rule the loan contract states (contracts.services).
-    common = {"principal": order.amount, "annual_rate": application.offer_rate, "term_months": application.offer_term_months,
-              "method": application.offer_repayment_method, "start_date": disbursed_on,
+    common = {"principal": order.amount, "annual_rate": application.offer_rate, "term_months": term_months,
+              "method": method, "start_date": disbursed_on,
               "grace_months": terms["grace_months"], "repayment_day": terms["repayment_day"]}
     lines = build_schedule(**common, adjust_due_date=due_date_adjuster(terms["due_date_rule"]))
     nominal = [x.due_date for x in build_schedule(**common)]
     loan = Loan.objects.create(
         application=application, disbursement=order, enterprise=application.enterprise, borrower=application.applicant,
         relationship_manager=application.relationship_manager, branch=application.branch, product_code=application.product.code,
-        principal=order.amount, annual_rate=application.offer_rate, term_months=application.offer_term_months,
-        repayment_method=application.offer_repayment_method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
+        principal=order.amount, annual_rate=application.offer_rate, term_months=term_months,
+        repayment_method=method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
         outstanding_principal=order.amount, accrued_through=disbursed_on,
         repayment_day=terms["repayment_day"] or disbursed_on.day, due_date_rule=terms["due_date_rule"],
         penalty_markup=terms["penalty_markup"], prepayment_terms=terms["prepayment_terms"], auto_debit=terms["auto_debit"],
@@ -496,7 +506,9 @@ def loan_open(*, order: DisbursementOrder, by) -> Loan:
     ])
     _post(loan, kind="disbursement", on=disbursed_on, key=f"loan:{loan.pk}:disbursement", by=by,
           loan_principal=("Dr", loan.principal), settlement=("Cr", loan.principal))
-    _monitoring_schedule(loan=loan, today=disbursed_on)
+    # A credit line's later drawdowns: the borrower's sources are already scheduled (per enterprise, from the same consents).
+    if not (drawdown and SourceRefresh.objects.filter(enterprise_id=loan.enterprise_id).exists()):
+        _monitoring_schedule(loan=loan, today=disbursed_on)
     SurveyResponse.objects.get_or_create(loan=loan, trigger="disbursement")
     audit_record(actor=by, action="loan.open", obj=loan, to_state=loan.status,
                  data={"application": application.pk, "principal": str(loan.principal), "installments": len(lines),
@@ -1558,6 +1570,9 @@ def renewal_eligibility(*, loan: Loan, today: dt.date | None = None, check_admis
 
     if loan.status != Loan.Status.ACTIVE:
         no("not_active", "贷款不在存续状态", "The loan is not active")
+    if loan.disbursement.kind == DisbursementOrder.Kind.DRAWDOWN:
+        no("credit_line_drawdown", "循环额度项下的用信随借随还，额度续期须重新申请",
+           "A credit-line drawdown is repaid at will; the line is renewed by a new application")
     window_opens = loan.maturity_date - dt.timedelta(days=policy.renewal_window_days)
     if not window_opens <= today <= loan.maturity_date:
         no("outside_window", f"续贷须在到期前{policy.renewal_window_days}天内申请（{window_opens} 起）",

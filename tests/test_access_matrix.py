@@ -10,6 +10,8 @@ checks that no 500 happens and that a refused answer carries nothing of the obje
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
@@ -109,6 +111,20 @@ def world(django_db_setup, django_db_blocker):
         contract = fast.contracts.get()
         sign_as_borrower(contract, owner)
         assert lifecycle.fast_track_complete(contract.pk) == "disbursed"
+        # A credit line (fast track, signed: active) with one drawdown, the owner's.
+        from creditlines.services import drawdown_create
+
+        line_ent, line_pk = draft(uscc_for("AB", seed=2), "xinyidai-line", "300000.00", 12, "equal_installment", 2)
+        complete(line_pk, "xinyidai-line")
+        lifecycle.application_submit(application_id=line_pk, user=owner)
+        lifecycle.score_and_route(line_pk)
+        lifecycle.offer_accept(application_id=line_pk, user=owner)
+        line_contract = LoanApplication.objects.get(pk=line_pk).contracts.get()
+        lifecycle.contract_sign(contract_id=line_contract.pk, user=owner, party="borrower")
+        assert lifecycle.fast_track_complete(line_contract.pk) == "signed"
+        line = LoanApplication.objects.get(pk=line_pk).credit_line
+        drawdown, _created = drawdown_create(line_id=line.pk, user=owner, idempotency_key="matrix", amount=Decimal("50000.00"),
+                                             term_months=6, repayment_method="equal_installment")
         review = LoanApplication.objects.get(pk=review_pk)
         assert review.status == "under_review" and review.route == "branch" and review.relationship_manager == org["demo_rm"]
         yield {
@@ -116,7 +132,9 @@ def world(django_db_setup, django_db_blocker):
             "loan": Loan.objects.get(application_id=fast_pk).pk,
             "review_enterprise": review_ent, "fast_enterprise": fast_ent,
             "document": review.documents.first().pk,
-            "secrets": [review.enterprise.uscc, review.enterprise.name, fast.enterprise.uscc, fast.enterprise.name],
+            "line": line.pk, "drawdown": drawdown.pk, "line_loan": drawdown.loan_id,
+            "secrets": [review.enterprise.uscc, review.enterprise.name, fast.enterprise.uscc, fast.enterprise.name,
+                        line.enterprise.uscc, line.enterprise.name],
         }
 
 
@@ -172,6 +190,17 @@ API = [
     ("push snapshot (empty)", "put", "/api/v1/enterprises/{review_enterprise}/data/tax/", {}, row(403, anon=401, risk=400, integration=400)),
     ("reason codes", "get", "/api/v1/reason-codes/", None, row(200, anon=401, applicant=403, other_applicant=403, integration=403)),
     ("products", "get", "/api/v1/products/", None, row(200)),
+    ("credit line", "get", "/api/v1/credit-lines/{line}/", None, visible(200, who=SEES_LOAN)),
+    ("drawdown (no key)", "post", "/api/v1/credit-lines/{line}/drawdowns/",
+     {"amount": "1000.00", "term_months": 3, "repayment_method": "equal_installment"},
+     row(403, anon=401, applicant=400, other_applicant=404)),
+    ("line freeze (no reason)", "post", "/api/v1/credit-lines/{line}/freeze/", {}, row(403, anon=401, rm=400, rm_other_branch=404, risk=400)),
+    ("line unfreeze (no reason)", "post", "/api/v1/credit-lines/{line}/unfreeze/", {}, row(403, anon=401, rm=400, rm_other_branch=404, risk=400)),
+    ("line adjust (empty)", "post", "/api/v1/credit-lines/{line}/adjust/", {}, row(403, anon=401, rm=400, rm_other_branch=404, risk=400)),
+    ("line request approve (none)", "post", "/api/v1/credit-line-requests/999999/approve/", {},
+     row(403, anon=401, risk=404, branch_approver=404, head_approver=404, committee=404)),
+    ("drawdown receipt", "get", "/api/v1/drawdowns/{drawdown}/receipt/", None, visible(200, who=SEES_LOAN)),
+    ("drawdown loan", "get", "/api/v1/loans/{line_loan}/", None, visible(200, who=SEES_LOAN)),
     ("enterprises list", "get", "/api/v1/enterprises/", None, row(200, anon=401)),
     ("applications list", "get", "/api/v1/applications/", None, row(200, anon=401)),
 ]
@@ -257,6 +286,12 @@ PAGES = [
     ("portal withdraw (disbursed)", "post", "/portal/applications/{fast}/action/withdraw/", row(404, anon=LOGIN, applicant=302)),
     ("portal contract pdf", "get", "/portal/contracts/{contract}/pdf/", visible(200, anon=LOGIN)),
     ("portal loan", "get", "/portal/loans/{loan}/", visible(200, who=SEES_LOAN, anon=LOGIN)),
+    ("portal credit line", "get", "/portal/credit-lines/{line}/", row(404, anon=LOGIN, applicant=200)),
+    ("portal draw (empty)", "post", "/portal/credit-lines/{line}/draw/", row(404, anon=LOGIN, applicant=302)),
+    ("portal drawdown receipt", "get", "/portal/drawdowns/{drawdown}/receipt/", visible(200, who=SEES_LOAN, anon=LOGIN)),
+    ("staff credit line", "get", "/staff/credit-lines/{line}/", visible(200, anon=LOGIN, applicant=404)),
+    ("staff line freeze (no reason)", "post", "/staff/credit-lines/{line}/change/freeze/",
+     row(404, anon=LOGIN, rm=302, risk=302)),
     ("django admin", "get", "/admin/", row("admin-login", admin=200)),
 ]
 
@@ -307,7 +342,7 @@ def _fill(route: str, world) -> str | None:
     import re
 
     kinds = {"contracts": "contract", "loans": "loan", "documents": "document", "enterprises": "review_enterprise",
-             "customers": "review_enterprise"}
+             "customers": "review_enterprise", "credit-lines": "line", "drawdowns": "drawdown"}
 
     def value(match):
         name, before = match.group(2), route[:match.start()]

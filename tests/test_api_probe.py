@@ -190,7 +190,8 @@ ODD_HEADERS = {"Accept-Language": "xx-ZZ;q=abc", "Idempotency-Key": "k" * 300, "
 IDS = {"applications": ["review", "draft", "fast"], "cases": ["review", "draft"], "approvals": ["review", "loan_approval"],
        "operations": ["review", "fast"], "contracts": ["contract"], "loans": ["loan"], "documents": ["document"],
        "enterprises": ["review_enterprise"], "customers": ["review_enterprise"], "collateral": ["collateral"],
-       "guarantors": ["guarantor"], "prospects": ["prospect"], "imports": ["repayment_import"]}
+       "guarantors": ["guarantor"], "prospects": ["prospect"], "imports": ["repayment_import"], "credit-lines": ["line"],
+       "drawdowns": ["drawdown"]}
 TEXT_DEFAULTS = {"source": "tax", "code": "xinmiaodai", "object_id": "1", "content_type_id": "1", "id": "1"}
 ADMIN_SAMPLE = 1  # malformed requests per admin route by default
 

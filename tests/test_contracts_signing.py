@@ -88,7 +88,7 @@ def test_guarantee_contract_is_signed_by_the_guarantor_before_the_bank(products,
     assert contract.signatures.get().party_name == contract.terms["guarantor"]["name"]
     r = ops.post(f"/api/v1/contracts/{contract.pk}/sign/", {"agree": True}, format="json")
     assert r.status_code == 200 and r.json()["application_status"] == "signed"
-    order = contract.application.disbursement
+    order = contract.application.disbursement_orders.get(kind="loan")
     assert {c["code"]: c["met"] for c in order.conditions}["ADD_GUARANTOR"] is True  # proven by the signed guarantee
 
 

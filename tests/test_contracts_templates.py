@@ -16,7 +16,7 @@ def test_seeded_templates_use_every_required_field(db):
     from contracts.services import REQUIRED_FIELDS, contract_template_check, template_fields_used
 
     seeded = {t.kind: t for t in ContractTemplate.objects.filter(product__isnull=True, is_active=True)}
-    assert set(seeded) == {"loan", "guarantee", "mortgage"}
+    assert set(seeded) == {"loan", "guarantee", "mortgage", "credit_line"}
     for kind, template in seeded.items():
         contract_template_check(kind=kind, html=template.html)
         assert set(REQUIRED_FIELDS[kind]) <= template_fields_used(template.html)

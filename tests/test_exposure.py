@@ -19,7 +19,6 @@ from casework import lifecycle
 from casework.exposure import application_exposure
 from loanservice.audit import audit_trail
 from loanservice.errors import ApplicationError
-from loanservice.exposure import LineExposure, register_credit_lines, unregister_credit_lines
 from postloan.models import Loan
 from tests.conftest import client_for
 from tests.factories import (
@@ -75,19 +74,6 @@ def test_the_parts_term_loans_offers_not_taken_related_parties_and_credit_lines(
     assert exposure.existing == outstanding + D("100000.00") + related_outstanding
     assert exposure.total == D("150000.00") + exposure.existing
     assert exposure.as_json()["total"] == f"{exposure.total:.2f}"
-
-    # a credit line registered by its app: counted at what it reports, its drawdowns and its case not twice
-    def lines(enterprise_ids):
-        return LineExposure(amounts={enterprise.pk: D("2000000.00")}, loan_ids=frozenset({loan.pk}),
-                            application_ids=frozenset({offer.pk}))
-
-    register_credit_lines(lines)
-    try:
-        with_line = application_exposure(request)
-    finally:
-        unregister_credit_lines(lines)
-    assert (with_line.credit_lines, with_line.term_loans, with_line.offers_not_taken) == (D("2000000.00"), 0, 0)
-    assert with_line.related_parties == related_outstanding
 
     # once repaid or taken, a part is gone: a closed loan is no exposure, an expired offer neither
     LoanApplication.objects.filter(pk=offer.pk).update(status="expired")

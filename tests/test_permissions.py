@@ -86,14 +86,22 @@ ROLE_TABLE = {
     "casework.case_page": STAFF,
     "casework.case_action": ["rm", *APPROVERS],
     "casework.what_if": ["risk", "admin"],
+    "creditlines.view": STAFF,
+    "creditlines.draw": ["applicant"],
+    "creditlines.manage": ["risk"],
+    "creditlines.change": ["risk", "rm"],
+    "creditlines.request_change": ["rm"],
+    "creditlines.decide_change": ["risk", *APPROVERS],
+    "creditlines.review": ["rm", "risk", "admin"],
 }
 # The permissions about one object, each tested below.
 OBJECT_PERMS = {
     "applications.reassign_rm_of", "underwriting.work_on_case", "approvals.decide_case", "approvals.request_info_on_case",
     "contracts.sign_as_customer", "postloan.decide_request_of", "postloan.decide_overlay_of", "postloan.complete_task", "marketing.own_prospect",
+    "creditlines.decide_change_of",
 }
-PROJECT_APPS = ("loanservice", "ledger", "applications", "underwriting", "approvals", "contracts", "postloan", "analytics", "marketing",
-                "casework")
+PROJECT_APPS = ("loanservice", "ledger", "applications", "underwriting", "approvals", "contracts", "postloan", "creditlines",
+                "analytics", "marketing", "casework")
 
 
 @pytest.fixture
@@ -181,6 +189,16 @@ def test_a_contract_is_signed_as_customer_only_by_its_applicant(people):
 def test_a_warning_task_is_completed_by_its_assignee_or_risk(people):
     task = SimpleNamespace(assigned_to_id=people["rm"].pk)
     assert {r for r, u in people.items() if roles.can(u, "postloan.complete_task", task)} == {"rm", "risk"}
+
+
+def test_a_credit_line_change_is_decided_by_another_person_and_drawn_by_its_borrower(people):
+    request = SimpleNamespace(requested_by_id=people["rm"].pk)
+    assert {r for r, u in people.items() if roles.can(u, "creditlines.decide_change_of", request)} == {"risk", *APPROVERS}
+    mine = SimpleNamespace(requested_by_id=people["risk"].pk)
+    assert not roles.can(people["risk"], "creditlines.decide_change_of", mine)
+    line = SimpleNamespace(borrower_id=people["applicant"].pk)
+    assert roles.can(people["applicant"], "creditlines.draw", line)
+    assert not roles.can(ApplicantFactory(username="perm_stranger"), "creditlines.draw", line)
 
 
 def test_a_prospect_is_worked_by_its_rm_or_an_admin(people):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from decimal import Decimal
 
 import pytest
 
@@ -84,8 +85,18 @@ def world(django_db_setup, django_db_blocker):
         owner = ApplicantFactory(username="fuzz_owner")
         review = ApplicationFactory(seed=7, applicant=owner, stage="submitted").pk
         disbursed = FastTrackApplicationFactory(seed=1, applicant=owner, stage="disbursed")
-        fast, contract, loan = disbursed.pk, disbursed.contracts.get(kind="loan").pk, disbursed.loan.pk
+        fast, contract, loan = disbursed.pk, disbursed.contracts.get(kind="loan").pk, disbursed.loans.get().pk
         enterprise = LoanApplication.objects.get(pk=fast).enterprise_id
+        from casework import lifecycle
+        from creditlines.services import drawdown_create
+
+        line_case = FastTrackApplicationFactory(seed=2, applicant=owner, product="xinyidai-line", stage="contracting", documents=False)
+        line_contract = line_case.contracts.get(kind="loan")
+        lifecycle.contract_sign(contract_id=line_contract.pk, user=owner, party="borrower")
+        lifecycle.fast_track_complete(line_contract.pk)
+        line = LoanApplication.objects.get(pk=line_case.pk).credit_line
+        drawdown, _created = drawdown_create(line_id=line.pk, user=owner, idempotency_key="fuzz", amount=Decimal("10000.00"),
+                                             term_months=6, repayment_method="equal_installment")
         with override_settings(ALLOW_SIMULATED_BUSINESS_DATE=True):  # a run whose progress the reads can fetch
             cob = cob_start(until=timezone.localdate(), by=org["demo_ops"]).pk
         from ledger.core_banking import daily_file_text
@@ -97,7 +108,8 @@ def world(django_db_setup, django_db_blocker):
                                      ("risk", org["demo_risk"]), ("approver", org["demo_branch_approver"]))}
         yield {"tokens": tokens, "ids": {"applications": review, "applications_fast": fast, "contracts": contract,
                                          "loans": loan, "enterprises": enterprise, "cob": cob,
-                                         "core_files": core_file}}
+                                         "core_files": core_file, "credit-lines": line.pk,
+                                         "drawdowns": drawdown.pk}}
 
 
 @pytest.fixture
@@ -119,7 +131,8 @@ def seeded(world, db):
 def _path_ids(path: str, ids: dict) -> dict:
     values = {}
     for segment, name in (("/applications/", "applications"), ("/contracts/", "contracts"), ("/loans/", "loans"),
-                          ("/enterprises/", "enterprises"), ("/cob/", "cob"), ("/core-files/", "core_files")):
+                          ("/enterprises/", "enterprises"), ("/cob/", "cob"), ("/core-files/", "core_files"),
+                          ("/credit-lines/", "credit-lines"), ("/drawdowns/", "drawdowns")):
         if segment in path:
             for param in ("id", "pk"):
                 if "{" + param + "}" in path:

@@ -45,6 +45,7 @@ from underwriting.sources import SOURCES
 from . import applications as applications_demo
 from . import approvals as approvals_demo
 from . import contracts as contracts_demo
+from . import creditlines as creditlines_demo
 from . import marketing as marketing_demo
 from . import postloan as postloan_demo
 from . import underwriting as underwriting_demo
@@ -62,7 +63,8 @@ from .cases import (  # noqa: F401 - also for tests
 from .clock import at as _at
 
 log = logging.getLogger(__name__)
-STAGE_SEEDS = [applications_demo, underwriting_demo, approvals_demo, contracts_demo, postloan_demo, marketing_demo]
+STAGE_SEEDS = [applications_demo, underwriting_demo, approvals_demo, contracts_demo, postloan_demo, creditlines_demo,
+               marketing_demo]
 User = get_user_model()
 ALL_METHODS = ["equal_installment", "equal_principal", "interest_only", "bullet"]
 
@@ -113,6 +115,27 @@ PRODUCTS = [
         ],
     },
 ]
+# A revolving credit line on the fast track (授信 once, 用信 any time, docs/creditlines.md): the application's amount
+# is the limit, its term the validity in months, its method the default for drawdowns; daily_interest (随借随还:
+# interest by the day on what is drawn, principal at will or at maturity) first among them.
+PRODUCTS.append({
+    "code": "xinyidai-line", "name": "信易贷循环额度（随借随还）", "name_en": "Revolving credit line (draw and repay at will)",
+    "order": 4, "kind": "credit_line",
+    "description": "一次授信，额度内随时在线提款，按日计息，随借随还，还款后额度自动恢复。",
+    "description_en": "Approved once, then draw online whenever the business needs it within the limit; interest by the day, "
+                      "repay at will, and the limit comes back.",
+    "customers": "经营满2年、纳税信用A/B/M级的小微企业", "customers_en": "Small and micro firms, 2+ years, tax grade A/B/M",
+    "min_amount": "50000", "max_amount": "1000000", "min_term_months": 6, "max_term_months": 12,
+    "repayment_methods": ["daily_interest", "equal_installment", "interest_only"], "fast_track": True,
+    "rate_floor": "0.030000", "rate_cap": "0.090000",
+    "drawdown_min_amount": "1000", "drawdown_min_term_months": 1, "drawdown_max_term_months": 12,
+    "drawdown_methods": ["daily_interest", "equal_installment", "interest_only"], "drawdown_maturity_cap_months": 6,
+    "self_payment_limit": "300000", "review_days_before_expiry": 30,
+    "checklist": [
+        ("business_licence", "营业执照", "Business licence", True, None, [], ["pdf", "jpeg", "png"], "registry",
+         "电子证照：由工商登记数据核验，无需上传", "e-licence: verified from the business registry, no upload"),
+    ],
+})
 BRANCHES = [("HO", "总行", None, True, False, ""), ("SH01", "上海分行", "HO", False, True, "31"),
             ("BJ01", "北京分行", "HO", False, False, "11,12"), ("ZJ01", "浙江分行", "HO", False, False, "33")]
 DEMO_USERS = [
@@ -514,8 +537,9 @@ def _play_steps(plan: _Plan, users, approvers, rng, password_hash: str, today: d
             lifecycle.disbursement_release(application_id=app.pk, user=users["demo_ops"], idempotency_key=f"hist-{app.pk}")
         app.refresh_from_db()
     if app.status == LoanApplication.Status.DISBURSED:
-        _pay(app.loan, today, plan.tier, rng)
-        _survey(app.loan, owner, rng, today)
+        loan = app.loans.get()
+        _pay(loan, today, plan.tier, rng)
+        _survey(loan, owner, rng, today)
     return app.status
 
 
