@@ -286,12 +286,13 @@ def lines_freeze_on_warnings(*, on: dt.date | None = None) -> int:
             line = _lock(line_id)
             if line.status != CreditLine.Status.ACTIVE:
                 continue
-            # Rule names are "中文 / English": the reason keeps the house pattern, each half naming the rules in its language.
+            # Rule names are "中文 / English": the stored reason keeps the pattern, each half naming the rules in its
+            # language, and the pages show the reader's half (the `lang` filter); stored text, so not a msgid.
             halves = [name.split(" / ", 1) for name in sorted(set(names))]
             zh = "；".join(h[0] for h in halves)
             en = "; ".join(h[-1] for h in halves)
             _apply(line, kind=LineChangeRequest.Kind.FREEZE, by=None,
-                   reason=_("预警冻结：%(zh)s / Frozen by warning: %(en)s") % {"zh": zh, "en": en})
+                   reason=f"预警冻结：{zh} / Frozen by warning: {en}")
             frozen += 1
     return frozen
 
