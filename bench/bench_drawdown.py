@@ -36,7 +36,7 @@ def make_lines(n: int) -> list[dict]:
     from applications.models import LoanApplication, LoanProduct
     from applications.services import application_create, consent_grant
     from casework import lifecycle
-    from casework.demo.cases import _enterprise
+    from casework.demo.cases import _enterprise, sign_as_borrower, verify_representative
     from loanservice.api import applicant_register
 
     product = LoanProduct.objects.get(code="xinyidai-line")
@@ -48,6 +48,7 @@ def make_lines(n: int) -> list[dict]:
         enterprise = _enterprise(user, 7000 + i, "prime", f"基准用信企业{i}有限公司", grades="AB", revenue="9000000", employees=40)
         application = application_create(applicant=user, enterprise=enterprise, product=product, amount=Decimal(LIMIT),
                                          term_months=12, repayment_method="equal_installment", purpose="经营周转")
+        verify_representative(user, enterprise)
         consent_grant(application=application, user=user, scopes=["tax", "registry", "social_security", "customs",
                                                                   "credit_bureau", "judicial", "internal"])
         lifecycle.application_submit(application_id=application.pk, user=user)
@@ -57,7 +58,7 @@ def make_lines(n: int) -> list[dict]:
             continue
         lifecycle.offer_accept(application_id=application.pk, user=user)
         contract = application.contracts.get()
-        lifecycle.contract_sign(contract_id=contract.pk, user=user, party="borrower")
+        sign_as_borrower(contract, user)
         lifecycle.fast_track_complete(contract.pk)
         application.refresh_from_db()
         lines.append({"line": application.credit_line.pk, "token": Token.objects.create(user=user).key})

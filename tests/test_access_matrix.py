@@ -120,7 +120,7 @@ def world(django_db_setup, django_db_blocker):
         lifecycle.score_and_route(line_pk)
         lifecycle.offer_accept(application_id=line_pk, user=owner)
         line_contract = LoanApplication.objects.get(pk=line_pk).contracts.get()
-        lifecycle.contract_sign(contract_id=line_contract.pk, user=owner, party="borrower")
+        sign_as_borrower(line_contract, owner)
         assert lifecycle.fast_track_complete(line_contract.pk) == "signed"
         line = LoanApplication.objects.get(pk=line_pk).credit_line
         drawdown, _created = drawdown_create(line_id=line.pk, user=owner, idempotency_key="matrix", amount=Decimal("50000.00"),

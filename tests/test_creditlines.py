@@ -10,7 +10,7 @@ import pytest
 
 from creditlines.models import CreditLine
 from tests.conftest import client_for
-from tests.factories import ApplicantFactory, FastTrackApplicationFactory
+from tests.factories import ApplicantFactory, FastTrackApplicationFactory, sign_as_borrower
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def make_line(*, seed: int = 1, limit: str = "500000.00", owner=None):
     application = FastTrackApplicationFactory(applicant=owner, seed=seed, product=LINE_PRODUCT, amount=limit, term_months=12,
                                               repayment_method="equal_installment", stage="contracting", documents=False)
     contract = application.contracts.get(kind="loan")
-    lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+    sign_as_borrower(contract, owner)
     assert lifecycle.fast_track_complete(contract.pk) == "signed"
     application.refresh_from_db()
     return application.credit_line

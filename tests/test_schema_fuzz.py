@@ -89,10 +89,11 @@ def world(django_db_setup, django_db_blocker):
         enterprise = LoanApplication.objects.get(pk=fast).enterprise_id
         from casework import lifecycle
         from creditlines.services import drawdown_create
+        from tests.factories import sign_as_borrower
 
         line_case = FastTrackApplicationFactory(seed=2, applicant=owner, product="xinyidai-line", stage="contracting", documents=False)
         line_contract = line_case.contracts.get(kind="loan")
-        lifecycle.contract_sign(contract_id=line_contract.pk, user=owner, party="borrower")
+        sign_as_borrower(line_contract, owner)
         lifecycle.fast_track_complete(line_contract.pk)
         line = LoanApplication.objects.get(pk=line_case.pk).credit_line
         drawdown, _created = drawdown_create(line_id=line.pk, user=owner, idempotency_key="fuzz", amount=Decimal("10000.00"),

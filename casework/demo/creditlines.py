@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from applications.models import Enterprise, LoanApplication
 from casework import lifecycle
-from casework.demo.cases import _draft, _enterprise, _submit
+from casework.demo.cases import _draft, _enterprise, _submit, sign_as_borrower
 from creditlines.services import drawdown_create
 from loanservice.business_date import business_date
 from postloan.services import repayment_record
@@ -27,7 +27,7 @@ def seed_demo_data(users: dict) -> None:
         return
     lifecycle.offer_accept(application_id=application.pk, user=owner)
     contract = application.contracts.get()
-    lifecycle.contract_sign(contract_id=contract.pk, user=owner, party="borrower")
+    sign_as_borrower(contract, owner)
     lifecycle.fast_track_complete(contract.pk)
     application.refresh_from_db()
     line = getattr(application, "credit_line", None)
