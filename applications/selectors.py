@@ -227,6 +227,10 @@ def application_tracker(application: LoanApplication, *, clock=None, now=None, t
         holder = _("您，随后是银行 / You, then the bank")
         expected = _("阅读并签署电子合同，银行随后盖章 / Read and sign the e-contract; the bank then seals it")
         sla_stage = "contracting"
+    elif status == S.SIGNED and application.product.is_credit_line:  # a line stays signed: drawn from, not paid out
+        holder = _("您 / You")
+        expected = _("额度合同已生效：可在额度内随时用款，还款后额度恢复 / The line is in force: draw within the limit at "
+                     "any time; what you repay can be drawn again")
     elif status == S.SIGNED:
         holder = _("系统 / The system") if application.route == "auto" else _("运营部门 / Operations")
         expected = _("放款到您的账户 / Paying the loan out to your account")
