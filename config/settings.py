@@ -290,6 +290,8 @@ LOGGING = {
 # The staff's second factor (loanservice/second_factor.py, docs/security.md): TOTP for these roles (and superusers,
 # is_staff users, and any staff member who enrolled a device); RMs may enrol, applicants are never asked.
 OTP_REQUIRED = env_bool("OTP_REQUIRED", True)
+# The admin never shows a staff member's TOTP secret or its QR code (django-otp's device config and QR views answer 403).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_REQUIRED_ROLES = [r.strip() for r in os.environ.get(
     "OTP_REQUIRED_ROLES", "branch_approver,head_office_approver,credit_committee,operations,risk,admin").split(",") if r.strip()]
 OTP_TOTP_ISSUER = "loanservice"

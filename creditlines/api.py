@@ -16,7 +16,12 @@ from loanservice.money import money_text
 from .models import CreditLine, Drawdown, LineChangeRequest
 from .receipt import receipt_pdf
 from .selectors import line_detail, lines_visible_to
-from .serializers import AdjustSerializer, DecideSerializer, DrawdownSerializer, ReasonSerializer
+from .serializers import (
+    DrawdownSerializer,
+    LineAdjustSerializer,
+    LineChangeDecideSerializer,
+    LineReasonSerializer,
+)
 from .services import change_request_decide, drawdown_create, line_change
 
 LineOut = inline_serializer("CreditLineOut", {
@@ -81,7 +86,7 @@ def _change_response(line: CreditLine, change: LineChangeRequest | None) -> Resp
 class _ChangeView(APIView):
     permission_classes = [rule_permission("creditlines.change")]
     kind = ""
-    serializer = ReasonSerializer
+    serializer = LineReasonSerializer
 
     def post(self, request, pk):
         line = _visible(request, pk)
@@ -96,7 +101,7 @@ class FreezeView(_ChangeView):
 
     kind = LineChangeRequest.Kind.FREEZE
 
-    @extend_schema(request=ReasonSerializer, responses={200: ChangeOut, 202: ChangeOut})
+    @extend_schema(request=LineReasonSerializer, responses={200: ChangeOut, 202: ChangeOut})
     def post(self, request, pk):
         return super().post(request, pk)
 
@@ -104,7 +109,7 @@ class FreezeView(_ChangeView):
 class UnfreezeView(_ChangeView):
     kind = LineChangeRequest.Kind.UNFREEZE
 
-    @extend_schema(request=ReasonSerializer, responses={200: ChangeOut, 202: ChangeOut})
+    @extend_schema(request=LineReasonSerializer, responses={200: ChangeOut, 202: ChangeOut})
     def post(self, request, pk):
         return super().post(request, pk)
 
@@ -113,9 +118,9 @@ class AdjustView(_ChangeView):
     """Lower the limit (an increase is a new application)."""
 
     kind = LineChangeRequest.Kind.ADJUST
-    serializer = AdjustSerializer
+    serializer = LineAdjustSerializer
 
-    @extend_schema(request=AdjustSerializer, responses={200: ChangeOut, 202: ChangeOut})
+    @extend_schema(request=LineAdjustSerializer, responses={200: ChangeOut, 202: ChangeOut})
     def post(self, request, pk):
         return super().post(request, pk)
 
@@ -126,10 +131,10 @@ class ChangeDecideView(APIView):
     permission_classes = [rule_permission("creditlines.decide_change")]
     approve = True
 
-    @extend_schema(request=DecideSerializer, responses={200: ChangeOut})
+    @extend_schema(request=LineChangeDecideSerializer, responses={200: ChangeOut})
     def post(self, request, pk):
         change = get_object_or_404(LineChangeRequest.objects.filter(line__in=lines_visible_to(request.user)), pk=pk)
-        ser = DecideSerializer(data=request.data)
+        ser = LineChangeDecideSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         change = change_request_decide(request=change, approve=self.approve, by=request.user,
                                        comment=ser.validated_data.get("comment", ""))
@@ -140,7 +145,7 @@ class ChangeDecideView(APIView):
 class ChangeRejectView(ChangeDecideView):
     approve = False
 
-    @extend_schema(request=DecideSerializer, responses={200: ChangeOut})
+    @extend_schema(request=LineChangeDecideSerializer, responses={200: ChangeOut})
     def post(self, request, pk):
         return super().post(request, pk)
 

@@ -37,13 +37,13 @@ class DrawdownSerializer(serializers.Serializer):
         return {**data, "payee_name": payee.get("name", ""), "payee_account": payee.get("account", "")}
 
 
-class ReasonSerializer(serializers.Serializer):
+class LineReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, error_messages={"blank": REQUIRED, "required": REQUIRED})
 
 
-class AdjustSerializer(ReasonSerializer):
+class LineAdjustSerializer(LineReasonSerializer):
     limit = MoneySerializerField(allow_zero=True)
 
 
-class DecideSerializer(serializers.Serializer):
+class LineChangeDecideSerializer(serializers.Serializer):
     comment = serializers.CharField(max_length=500, required=False, allow_blank=True)

@@ -15,7 +15,7 @@ from loanservice.roles import can, permission_required
 
 from .models import LineChangeRequest, LineReviewTask
 from .selectors import change_requests_pending, line_drawdowns, line_usage, lines_visible_to
-from .serializers import AdjustSerializer, ReasonSerializer
+from .serializers import LineAdjustSerializer, LineReasonSerializer
 from .services import change_request_decide, line_change, review_task_complete
 
 
@@ -38,7 +38,7 @@ def line_change_post(request, pk, kind):
         raise Http404
     line = get_object_or_404(lines_visible_to(request.user), pk=pk)
     try:
-        data = serializer_input(AdjustSerializer if kind == "adjust" else ReasonSerializer, request.POST,
+        data = serializer_input(LineAdjustSerializer if kind == "adjust" else LineReasonSerializer, request.POST,
                                 message=_("请检查输入 / Please check the input."))
         _line, change = line_change(line=line, kind=kind, by=request.user, **data)
         messages.success(request, _("已提交审批 / Sent for approval.") if change else _("已生效 / Done."))

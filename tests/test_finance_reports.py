@@ -201,7 +201,7 @@ def test_the_close_of_business_page_moves_the_business_date_after_confirmation(l
     ops = _page(users["demo_ops"])
     before = business_date_set(business_date() + dt.timedelta(days=1))  # the loans opened today: tomorrow has work
     page = ops.get("/staff/finance/cob/").content.decode()
-    assert before.isoformat() in page and "window.confirm" in page
+    assert before.isoformat() in page and "data-confirm=" in page  # the confirmation modal (static/js/app.js; no inline script)
     assert ops.post("/staff/finance/cob/run/", {}).status_code == 302
     assert business_date() == before and not CobRun.objects.exists()  # not confirmed
     response = ops.post("/staff/finance/cob/run/", {"confirm": "yes"})  # the tasks run eagerly on commit

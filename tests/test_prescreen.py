@@ -15,6 +15,7 @@ from applications.models import AdmissionCriterion, NegativeListEntry
 from applications.prescreen import size_class
 from applications.services import ProspectEnterprise, negative_list_add, prescreen_run
 from loanservice.errors import ApplicationError
+from loanservice.masking import mask_id_number
 from loanservice.models import AuditEvent
 
 USCC = "91310000MA1FL0BL59"
@@ -201,7 +202,7 @@ def test_manual_entries_by_uscc_and_by_id_number_with_expiry(org):
                                     employees=40, annual_revenue=Decimal("8000000"))
     assert _run(payloads, enterprise=enterprise)["passed"] is False
     event = AuditEvent.objects.filter(action="negative_list.add").last()
-    assert event.actor == risk and event.data["id_number"] == rep_id
+    assert event.actor == risk and event.data["id_number"] == mask_id_number(rep_id)  # personal data masked in the audit trail
 
 
 @pytest.mark.django_db

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from tests.conftest import ALL_SOURCES, TINY_PDF, client_for
+from tests.conftest import TINY_PDF, client_for, consent_via_api
 from tests.factories import ApplicantFactory, enterprise_payload, uscc_for, visit_answers
 
 pytestmark = pytest.mark.django_db
@@ -56,7 +56,7 @@ def tainted(products, org):
             up = SimpleUploadedFile(f"{XSS}.pdf", TINY_PDF, content_type="application/pdf")
             assert api.post(f"/api/v1/applications/{pk}/documents/", {"requirement": req.code, "file": up},
                             format="multipart").status_code == 201
-    assert api.post(f"/api/v1/applications/{pk}/consent/", {"scopes": ALL_SOURCES}, format="json").status_code == 201
+    assert consent_via_api(api, pk).status_code == 201  # the representative verified, then the authorisation
     assert api.post(f"/api/v1/applications/{pk}/submit/").status_code == 200
     if not LoanApplication.objects.get(pk=pk).route:
         lifecycle.score_and_route(pk)

@@ -262,7 +262,7 @@ def test_risk_reviews_an_early_warning(live_server, page, products, org):
     from underwriting.models import DataSnapshot
     from underwriting.services import snapshot_push
 
-    loan_id = FastTrackApplicationFactory(seed=1, stage="disbursed").loan.pk
+    loan_id = FastTrackApplicationFactory(seed=1, stage="disbursed").loans.get().pk
     from postloan.models import Loan
 
     loan = Loan.objects.select_related("enterprise").get(pk=loan_id)
