@@ -9,9 +9,12 @@ class LoanserviceConfig(AppConfig):
     verbose_name = "核心 / Kernel"
 
     def ready(self):
-        from . import labels
+        from django.contrib.auth.signals import user_logged_in
+
+        from . import labels, middleware
 
         labels.register_model("branch", "loanservice.Branch")
+        user_logged_in.connect(middleware.last_seen_at_login, dispatch_uid="loanservice.last_seen_at_login")
 
 
 class AdminConfig(admin_apps.AdminConfig):

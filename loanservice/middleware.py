@@ -131,6 +131,12 @@ class StaffSessionMiddleware:
 LAST_SEEN_KEY = "staff_last_seen"
 
 
+def last_seen_at_login(sender, request, user, **kwargs) -> None:
+    """`user_logged_in`: the idle clock starts at sign-in, so the first page after it does not write the session."""
+    if request is not None and hasattr(request, "session"):
+        request.session[LAST_SEEN_KEY] = int(time.time())
+
+
 def _is_staff(user) -> bool:
     return user.is_superuser or user.is_staff or bool(roles.user_roles(user) & set(roles.STAFF_ROLES))
 
