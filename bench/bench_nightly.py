@@ -45,9 +45,17 @@ def copy_rows(model, columns: list[str], rows) -> int:
     """COPY rows (tuples in `columns` order) into the model's table."""
     table = model._meta.db_table
     cols = [model._meta.get_field(c).column for c in columns]
+    # Columns the caller does not name but the table requires get the model's default (new NOT NULL fields need no
+    # change here): Django's defaults are not the database's.
+    named = set(columns)
+    extra = [f for f in model._meta.concrete_fields
+             if f.name not in named and not f.primary_key and not f.null and f.has_default()]
+    cols += [f.column for f in extra]
+    tail = tuple(json.dumps(v) if isinstance(v, (dict, list)) else v for v in (f.get_default() for f in extra))
     buf = io.StringIO()
     n = 0
     for row in rows:
+        row = (*row, *tail)
         buf.write("\t".join("\\N" if v is None else str(v).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
                             for v in row) + "\n")
         n += 1
