@@ -15,6 +15,7 @@ from django_fsm import FSMField, transition
 
 from applications.models import MONEY, RATE, REPAYMENT_METHODS, Enterprise, LoanApplication, LoanProduct
 from contracts.models import Contract
+from loanservice.four_eyes import FourEyesRequest
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
 from postloan.models import Loan
@@ -103,7 +104,7 @@ class Drawdown(models.Model):
         return str(dict(REPAYMENT_METHODS).get(self.repayment_method, self.repayment_method))
 
 
-class LineChangeRequest(ConcurrentTransitionMixin, models.Model):
+class LineChangeRequest(FourEyesRequest):
     """An RM's freeze, unfreeze or reduction of a line, applied once another person (risk or an approver) approves."""
 
     class Kind(models.TextChoices):
@@ -111,21 +112,12 @@ class LineChangeRequest(ConcurrentTransitionMixin, models.Model):
         UNFREEZE = "unfreeze", _("解冻 unfreeze")
         ADJUST = "adjust", _("压降额度 reduce the limit")
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("待审批 pending")
-        APPROVED = "approved", _("已批准 approved")
-        REJECTED = "rejected", _("已否决 rejected")
+    decide_permission = "creditlines.decide_change_of"
 
     line = models.ForeignKey(CreditLine, on_delete=models.CASCADE, related_name="change_requests")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     limit = models.DecimalField(_("新额度 new limit"), **MONEY, null=True, blank=True)
     reason = models.CharField(_("原因 reason"), max_length=500)
-    status = FSMField(max_length=10, choices=Status.choices, default=Status.PENDING, protected=True, db_index=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(default=timezone.now)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    comment = models.CharField(max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("额度调整申请 credit line change request")
@@ -134,14 +126,6 @@ class LineChangeRequest(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} line {self.line_id} ({self.status})"
-
-    @transition(field=status, source=Status.PENDING, target=Status.APPROVED)
-    def approve(self):
-        self.decided_at = timezone.now()
-
-    @transition(field=status, source=Status.PENDING, target=Status.REJECTED)
-    def reject(self):
-        self.decided_at = timezone.now()
 
 
 class LineReviewTask(ConcurrentTransitionMixin, models.Model):

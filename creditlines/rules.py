@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import rules
 
+from loanservice.four_eyes import requested_it
 from loanservice.roles import is_admin, is_applicant, is_approver, is_risk, is_rm, is_staff
 
 
 @rules.predicate
 def is_line_borrower(user, line) -> bool:
     return line is None or line.borrower_id == user.pk
-
-
-@rules.predicate
-def requested_it(user, request) -> bool:
-    return request.requested_by_id == user.pk
 
 
 # The staff line page (the rows are lines_visible_to's) and the borrower's own line (lines_visible_to's owner rule).

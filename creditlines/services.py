@@ -26,6 +26,7 @@ from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.four_eyes import four_eyes_lock, four_eyes_record
 from loanservice.money import money_display, money_text
 from loanservice.notifications import in_default_language, notify
 from postloan import services as postloan
@@ -253,20 +254,13 @@ def change_request_decide(*, request: LineChangeRequest, approve: bool, by, comm
     """Four eyes: risk or an approver, never the requester, approves (the change applies then) or rejects."""
     with transaction.atomic():
         line = _lock(request.line_id)
-        request = LineChangeRequest.objects.select_for_update().get(pk=request.pk)
-        roles.permission_check(by, "creditlines.decide_change_of", request,
-                               message=_("不能审批自己的申请 / You cannot decide your own request."))
-        if request.status != LineChangeRequest.Status.PENDING:
-            raise Conflict(_("该申请已处理 / This request was already decided."), state=request.status)
+        request = four_eyes_lock(LineChangeRequest, request.pk, approve=approve, by=by,
+                                 own_message=_("不能审批自己的申请 / You cannot decide your own request."),
+                                 decided_message=_("该申请已处理 / This request was already decided."))
         if approve:
             _state_check(line, request.kind)
             _apply(line, kind=request.kind, reason=request.reason, by=by, limit=request.limit, approved_by=by)
-            request.approve()
-        else:
-            request.reject()
-        request.decided_by = by
-        request.comment = (comment or "")[:500]
-        request.save()
+        four_eyes_record(request, approve=approve, by=by, comment=comment)
         audit_record(actor=by, action="credit_line.change_decide", obj=line, to_state=request.status,
                      reason=request.comment[:200], data={"request": request.pk, "kind": request.kind})
     return request

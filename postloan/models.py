@@ -25,10 +25,10 @@ from applications.models import (
     LoanApplication,
 )
 from contracts.models import DisbursementOrder
+from loanservice.four_eyes import FourEyesRequest
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
 from loanservice.money import money_display
-from loanservice.roles import can
 
 FIVE_CATEGORIES = [
     ("normal", _("正常 normal")),
@@ -600,7 +600,7 @@ class MonitoringRun(models.Model):
         return f"{self.run_date} {self.status} {self.step}"
 
 
-class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
+class ApprovalRequest(FourEyesRequest):
     """A post-loan change that needs a second person's approval: a classification upgrade, a
     restructuring (term extension, reschedule) or a write-off."""
 
@@ -612,21 +612,11 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
         ACCELERATE = "accelerate", _("宣布提前到期 acceleration")
         REVERSAL = "reversal", _("冲正 reversal")
 
-    class Status(models.TextChoices):
-        PENDING = "pending", _("待审批 pending")
-        APPROVED = "approved", _("已批准 approved")
-        REJECTED = "rejected", _("已否决 rejected")
+    decide_permission = "postloan.decide_request_of"
 
     loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="approval_requests")
     kind = models.CharField(max_length=12, choices=Kind.choices)
     params = models.JSONField(default=dict, blank=True)
-    reason = models.CharField(max_length=500)
-    status = FSMField(max_length=10, choices=Status.choices, default=Status.PENDING, protected=True, db_index=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(default=timezone.now)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    comment = models.CharField(max_length=500, blank=True)
     result = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -652,18 +642,6 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
         if "amount" in p:
             return f"¥{money_display(p['amount'])}"
         return ""
-
-    def _decider(self, user) -> bool:
-        """The transitions' permission: postloan.decide_request_of (four eyes)."""
-        return can(user, "postloan.decide_request_of", self)
-
-    @transition(field=status, source=Status.PENDING, target=Status.APPROVED, permission=_decider)
-    def approve(self):
-        self.decided_at = timezone.now()
-
-    @transition(field=status, source=Status.PENDING, target=Status.REJECTED, permission=_decider)
-    def reject(self):
-        self.decided_at = timezone.now()
 
 
 class RenewalOffer(models.Model):

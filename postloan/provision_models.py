@@ -15,8 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
 from applications.models import MONEY
-from loanservice.fsm import ConcurrentTransitionMixin
-from loanservice.roles import can
+from loanservice.four_eyes import FourEyesRequest
 
 FRACTION = {"max_digits": 6, "decimal_places": 4,
             "validators": [MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))]}
@@ -101,10 +100,13 @@ class LoanProvision(models.Model):
         return f"loan {self.loan_id} {self.on} stage {self.stage} ECL {self.ecl}"
 
 
-class ProvisionOverlay(ConcurrentTransitionMixin, models.Model):
+class ProvisionOverlay(FourEyesRequest):
     """管理层叠加: the portfolio's allowance compared with the five-category ratios at a month end; the shortfall
     (or, once it shrinks, the release) is proposed by close of business, submitted by one person and approved by
-    another (four eyes) before it posts."""
+    another (four eyes) before it posts. Proposed before anyone submits it, it redeclares the four-eyes state
+    (proposed and superseded too), reason, requester and comment."""
+
+    decide_permission = "postloan.decide_overlay_of"
 
     class Status(models.TextChoices):
         PROPOSED = "proposed", _("待提交 proposed")
@@ -124,8 +126,6 @@ class ProvisionOverlay(ConcurrentTransitionMixin, models.Model):
     reason = models.CharField(_("理由 reason"), max_length=500, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     requested_at = models.DateTimeField(null=True, blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
     comment = models.CharField(_("审批意见 comment"), max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -137,20 +137,9 @@ class ProvisionOverlay(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"overlay {self.on} {self.amount} ({self.status})"
 
-    def _decider(self, user) -> bool:
-        return can(user, "postloan.decide_overlay_of", self)
-
     @transition(field=status, source=Status.PROPOSED, target=Status.PENDING)
     def submit(self):
         self.requested_at = timezone.now()
-
-    @transition(field=status, source=Status.PENDING, target=Status.APPROVED, permission=_decider)
-    def approve(self):
-        self.decided_at = timezone.now()
-
-    @transition(field=status, source=Status.PENDING, target=Status.REJECTED, permission=_decider)
-    def reject(self):
-        self.decided_at = timezone.now()
 
     @transition(field=status, source=[Status.PROPOSED, Status.PENDING], target=Status.SUPERSEDED)
     def supersede(self):

@@ -31,7 +31,6 @@ from django.db.models import DecimalField, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django_fsm import has_transition_perm
 
 from ledger.selectors import account_balance, account_for
 from ledger.services import Cr, Dr, Entry, entries_post, entry_post
@@ -39,6 +38,7 @@ from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.four_eyes import four_eyes_lock, four_eyes_record
 from loanservice.notifications import in_default_language, notify
 from underwriting.models import Collateral, Guarantor, Score
 from underwriting.pd import pd_12m, pd_lifetime
@@ -322,16 +322,11 @@ def overlay_submit(*, overlay: ProvisionOverlay, reason: str, by) -> ProvisionOv
 def overlay_decide(*, overlay: ProvisionOverlay, approve: bool, by, comment: str = "") -> ProvisionOverlay:
     """The second pair of eyes (never the submitter's): approving posts the overlay on the business date."""
     roles.permission_check(by, "postloan.decide_overlay", message=_("无权审批拨备叠加 / You may not decide an overlay."))
-    overlay = _overlay_locked(overlay)
-    roles.permission_check(by, "postloan.decide_overlay_of", overlay,
-                           message=_("提交人不能审批自己的申请 / The submitter cannot approve their own request."),
-                           errors={"user": [_("需由另一人审批 / Needs a second person.")]})
-    transition = overlay.approve if approve else overlay.reject
-    if not has_transition_perm(transition, by):
-        raise Conflict(_("该叠加不在待审批状态 / This overlay is not waiting for a decision."), state=overlay.status)
-    transition()
-    overlay.decided_by, overlay.comment = by, (comment or "").strip()[:500]
-    overlay.save()
+    overlay = four_eyes_lock(ProvisionOverlay, overlay.pk, approve=approve, by=by,
+                             own_message=_("提交人不能审批自己的申请 / The submitter cannot approve their own request."),
+                             errors={"user": [_("需由另一人审批 / Needs a second person.")]},
+                             decided_message=_("该叠加不在待审批状态 / This overlay is not waiting for a decision."))
+    four_eyes_record(overlay, approve=approve, by=by, comment=(comment or "").strip())
     if approve:
         entry = _allowance_entry(reference=f"provision:overlay:{overlay.pk}", product="", branch_id=None, change=overlay.amount,
                                  on=business_date(), key=f"provision:overlay:{overlay.pk}")

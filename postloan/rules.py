@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import rules
 
+from loanservice.four_eyes import requested_it
 from loanservice.roles import (
     is_admin,
     is_applicant,
@@ -16,11 +17,6 @@ from loanservice.roles import (
     is_rm,
     is_staff,
 )
-
-
-@rules.predicate
-def requested_it(user, request) -> bool:
-    return request.requested_by_id == user.pk
 
 
 @rules.predicate
@@ -75,12 +71,7 @@ rules.add_perm("postloan.asset_quality", is_risk | is_admin)
 rules.add_perm("postloan.provisions", is_risk | is_admin)
 
 
-@rules.predicate
-def submitted_it(user, overlay) -> bool:
-    return overlay.requested_by_id == user.pk
-
-
 # The provision overlay (管理层叠加): a risk officer submits it, another risk officer or an approver decides (four eyes).
 rules.add_perm("postloan.submit_overlay", is_risk)
 rules.add_perm("postloan.decide_overlay", is_risk | is_approver)
-rules.add_perm("postloan.decide_overlay_of", (is_risk | is_approver) & ~submitted_it)
+rules.add_perm("postloan.decide_overlay_of", (is_risk | is_approver) & ~requested_it)

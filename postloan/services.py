@@ -18,7 +18,6 @@ from django.db.models import F, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django_fsm import has_transition_perm
 
 from applications.models import LoanProduct
 from applications.services import application_create, prescreen_run
@@ -32,6 +31,7 @@ from loanservice import roles
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.four_eyes import four_eyes_lock, four_eyes_record
 from loanservice.notifications import in_default_language, notify
 from loanservice.sla import business_calendar, business_calendar_changed
 from underwriting.models import DataSnapshot, Guarantor
@@ -1066,13 +1066,10 @@ def write_off_request(*, loan: Loan, reason: str, by) -> ApprovalRequest:
 def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comment: str = "") -> ApprovalRequest:
     """Four eyes: someone other than the requester, with the risk or an approver role, decides."""
     _require(by, "postloan.decide_request")
-    request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
-    roles.permission_check(by, "postloan.decide_request_of", request,
-                           message=_("申请人不能审批自己的申请 / The requester cannot approve their own request."),
-                           errors={"user": [_("需由另一人审批 / Needs a second person.")]})
-    transition = request.approve if approve else request.reject
-    if not has_transition_perm(transition, by):  # allowed to decide, so only the state can say no
-        raise Conflict(_("该申请已处理 / This request was already decided."), state=request.status)
+    request = four_eyes_lock(ApprovalRequest, request.pk, approve=approve, by=by,
+                             own_message=_("申请人不能审批自己的申请 / The requester cannot approve their own request."),
+                             errors={"user": [_("需由另一人审批 / Needs a second person.")]},
+                             decided_message=_("该申请已处理 / This request was already decided."))
     loan = Loan.objects.select_for_update().get(pk=request.loan_id)
     if approve:
         if request.kind == ApprovalRequest.Kind.UPGRADE:
@@ -1091,10 +1088,7 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
             request.result = _reversal_apply(loan=loan, request=request, by=by)
         elif request.kind == ApprovalRequest.Kind.ACCELERATE:
             request.result = _accelerate_apply(loan=loan, reason=request.reason, by=by)
-    transition()
-    request.decided_by = by
-    request.comment = (comment or "")[:500]
-    request.save()
+    four_eyes_record(request, approve=approve, by=by, comment=comment)
     audit_record(actor=by, action=f"loan.approval_request.{'approve' if approve else 'reject'}", obj=loan,
                  from_state="pending", to_state=request.status, reason=comment, data={"request": request.pk, "kind": request.kind,
                                                                                         "result": request.result})

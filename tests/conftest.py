@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from rest_framework.test import APIClient
@@ -242,3 +243,18 @@ def module_transaction(django_db_blocker):
 
 def using_postgres() -> bool:
     return (os.environ.get("DATABASE_URL") or "").startswith("postgres")
+
+
+@pytest.fixture(scope="session")
+def german_credit_csv() -> Path:
+    """The German credit data set the scorecard tests train on: shared/data/german_credit.csv beside the checkout, or
+    LOANSERVICE_SHARED_DATA (the file or its folder); the tests that need it are skipped where it is absent."""
+    override = os.environ.get("LOANSERVICE_SHARED_DATA")
+    if override:
+        path = Path(override)
+        path = path if path.suffix == ".csv" else path / "german_credit.csv"
+    else:
+        path = Path(__file__).resolve().parents[2] / "shared" / "data" / "german_credit.csv"
+    if not path.exists():
+        pytest.skip(f"German credit data not found at {path} (set LOANSERVICE_SHARED_DATA)")
+    return path

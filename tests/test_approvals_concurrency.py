@@ -4,12 +4,10 @@ exactly one effect is recorded."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from tests.approvals_support import fast_passwords, staff_user  # noqa: F401
+from tests.concurrency import held_elsewhere, run_together
 from tests.conftest import client_for
 from tests.factories import PendingApprovalFactory
 
@@ -17,26 +15,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("fast_passwords"),
 ]
-
-
-def _race(calls):
-    """Run the calls in threads released together; each thread uses (and closes) its own connection."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-
-    def run(i, call):
-        try:
-            barrier.wait(timeout=30)
-            results[i] = call()
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    return results
 
 
 def test_two_approvers_decide_at_once_exactly_one_wins(products, org):
@@ -50,10 +28,11 @@ def test_two_approvers_decide_at_once_exactly_one_wins(products, org):
     url = f"/api/v1/applications/{application.pk}/decide/"
     approve = client_for(first)
     decline = client_for(second)
-    responses = _race([
+    responses = run_together([
         lambda: approve.post(url, {"decision": "approve", "comment": "同意"}, format="json"),
         lambda: decline.post(url, {"decision": "decline", "reason_codes": ["HIGH_LEVERAGE"]}, format="json"),
-    ])
+    ], what="a decision")
+    assert not any(isinstance(r, Exception) for r in responses), responses
     codes = sorted(r.status_code for r in responses)
     assert codes == [200, 409], [r.content for r in responses]
     winner = next(r for r in responses if r.status_code == 200).json()
@@ -70,7 +49,9 @@ def test_the_same_approver_double_submitting_records_one_decision(products, org)
     application = PendingApprovalFactory(seed=32)
     clients = [client_for(org["demo_branch_approver"]) for _ in range(2)]  # one browser tab each
     url = f"/api/v1/applications/{application.pk}/decide/"
-    responses = _race([lambda c=c: c.post(url, {"decision": "approve"}, format="json") for c in clients])
+    responses = run_together([lambda c=c: c.post(url, {"decision": "approve"}, format="json") for c in clients],
+                             what="a decision")
+    assert not any(isinstance(r, Exception) for r in responses), responses
     assert sorted(r.status_code for r in responses)[0] == 200
     assert sorted(r.status_code for r in responses)[1] in (403, 409)
     assert Decision.objects.filter(application=application).count() == 1
@@ -79,34 +60,18 @@ def test_the_same_approver_double_submitting_records_one_decision(products, org)
 def test_reads_are_answered_while_a_decision_holds_the_write_lock(products, org):
     """Reads are not queued behind a writer: the case and the queue are served while another connection is in
     the middle of a write transaction (SQLite: WAL readers beside the one writer; reads stay in autocommit)."""
-    from django.db import transaction
-
     from applications.models import LoanApplication
 
     application = PendingApprovalFactory(seed=33)
     owner = application.applicant
-    held, done = threading.Event(), threading.Event()
-    outcome = {}
 
-    def writer():
-        try:
-            with transaction.atomic():
-                LoanApplication.objects.filter(pk=application.pk).update(recommendation="写事务进行中")
-                held.set()
-                outcome["reads_done_first"] = done.wait(timeout=30)
-        finally:
-            connection.close()
+    def write():
+        LoanApplication.objects.filter(pk=application.pk).update(recommendation="写事务进行中")
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        assert held.wait(timeout=30)
+    # held_elsewhere fails unless the reads are done before the writer's 30 s are up
+    with held_elsewhere(write, timeout=30):
         approver, applicant = client_for(org["demo_branch_approver"]), client_for(owner)
         responses = [approver.get(f"/api/v1/applications/{application.pk}/"), approver.get("/api/v1/applications/"),
                      applicant.get(f"/api/v1/applications/{application.pk}/")]
-    finally:
-        done.set()
-        thread.join(timeout=60)
     assert [r.status_code for r in responses] == [200, 200, 200], [r.content[:200] for r in responses]
-    assert outcome["reads_done_first"] is True
     assert responses[0].json()["status"] == "pending_approval"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
 
 import pytest
 from django.core.management import call_command
@@ -25,6 +24,7 @@ from loanservice.audit import (
 from loanservice.audit_integrity import audit_nightly_check
 from loanservice.masking import mask_id_number, mask_personal, mask_phone, mask_text
 from loanservice.models import AuditAnchor, AuditChainHead, AuditEvent, Branch, Notification
+from tests.concurrency import held_elsewhere, run_in_parallel
 from tests.conftest import using_postgres
 
 RIC = "120101198003195014"  # a checksum-valid resident identity number (test data: make_resident_id)
@@ -261,24 +261,14 @@ def _pass_second_factor(client, user):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_writers_on_one_object_take_consecutive_places():
     branch = Branch.objects.create(code="C01", name="并发分行")
-    errors = []
 
     def write(n):
-        try:
-            for i in range(5):
-                with transaction.atomic():
-                    audit_record(actor=None, action=f"t{n}.{i}", obj=branch)
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for i in range(5):
+            with transaction.atomic():
+                audit_record(actor=None, action=f"t{n}.{i}", obj=branch)
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    results = run_in_parallel(4, write, what="an audit writer")
+    assert not any(isinstance(r, Exception) for r in results), results
     seqs = list(AuditEvent.objects.filter(chain=f"loanservice.branch:{branch.pk}").order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, 21))
     assert audit_verify().ok
@@ -288,23 +278,12 @@ def test_concurrent_writers_on_one_object_take_consecutive_places():
 @pytest.mark.django_db(transaction=True)
 def test_a_writer_holding_one_chain_does_not_block_another_chain():
     a, b = Branch.objects.create(code="C02", name="甲"), Branch.objects.create(code="C03", name="乙")
-    holding, done = threading.Event(), []
-
-    def hold_a():
+    done = []
+    with held_elsewhere(lambda: audit_record(actor=None, action="hold", obj=a)):  # a's chain head stays locked
+        started = timezone.now()
         with transaction.atomic():
-            audit_record(actor=None, action="hold", obj=a)
-            holding.set()
-            threading.Event().wait(1.5)
-        connection.close()
-
-    t = threading.Thread(target=hold_a)
-    t.start()
-    holding.wait(5)
-    started = timezone.now()
-    with transaction.atomic():
-        with connection.cursor() as c:
-            c.execute("SET LOCAL lock_timeout = '500ms'")
-        audit_record(actor=None, action="other", obj=b)
-        done.append((timezone.now() - started).total_seconds())
-    t.join()
+            with connection.cursor() as c:
+                c.execute("SET LOCAL lock_timeout = '500ms'")
+            audit_record(actor=None, action="other", obj=b)
+            done.append((timezone.now() - started).total_seconds())
     assert done and done[0] < 0.5

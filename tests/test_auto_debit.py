@@ -5,11 +5,10 @@ contract's allocation order; core banking is never asked while a loan's row is l
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 
 from ledger.core_banking import DebitResult, HttpCoreBanking, SandboxCoreBanking, core_banking
 from ledger.selectors import trial_balance
@@ -17,6 +16,7 @@ from postloan.autodebit import amounts_due, autodebit_reference, autodebit_summa
 from postloan.cob import cob_partition_run, cob_start
 from postloan.models import AutoDebitAttempt, CobPartition, Loan, Repayment
 from postloan.reconciliation import reconcile
+from tests.concurrency import lockable_elsewhere
 from tests.factories import ApplicantFactory, FastTrackLoanFactory
 
 D = Decimal
@@ -359,28 +359,6 @@ def test_the_ops_page_shows_the_days_results_in_words_and_the_borrower_sees_the_
 
 
 # ---------------------------------------------------------------- no network wait under a row lock
-def _lockable_elsewhere(pk: int) -> bool:
-    outcome: list[bool] = []
-
-    def probe():
-        try:
-            if connection.vendor == "sqlite":
-                with connection.cursor() as cursor:
-                    cursor.execute("PRAGMA busy_timeout = 300")
-            with transaction.atomic():
-                Loan.objects.select_for_update(nowait=True, of=("self",)).get(pk=pk)
-            outcome.append(True)
-        except OperationalError:
-            outcome.append(False)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=probe)
-    thread.start()
-    thread.join(timeout=30)
-    return outcome[0]
-
-
 @pytest.mark.django_db(transaction=True)
 def test_core_banking_is_asked_with_no_transaction_open_and_the_loan_unlocked(products, org, settings, monkeypatch):
     settings.ALLOW_SIMULATED_BUSINESS_DATE = True
@@ -390,7 +368,7 @@ def test_core_banking_is_asked_with_no_transaction_open_and_the_loan_unlocked(pr
     debit = SandboxCoreBanking.debit
 
     def probing(self, **kwargs):
-        seen.append((connection.in_atomic_block, _lockable_elsewhere(loan.pk)))
+        seen.append((connection.in_atomic_block, lockable_elsewhere(Loan, loan.pk)))
         return debit(self, **kwargs)
 
     monkeypatch.setattr(SandboxCoreBanking, "debit", probing)

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from tests.test_training import _data_path
 from underwriting.challenger import (
     add_interactions,
     blend_specs,
@@ -30,11 +29,8 @@ INTERACTIONS = ["credit_amount/duration_in_month",
 
 
 @pytest.fixture(scope="module")
-def german():
-    path = _data_path()
-    if not path.exists():
-        pytest.skip(f"German credit data not found at {path} (set LOANSERVICE_SHARED_DATA)")
-    return pd.read_csv(path)
+def german(german_credit_csv):
+    return pd.read_csv(german_credit_csv)
 
 
 @pytest.fixture(scope="module")

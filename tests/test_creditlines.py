@@ -283,6 +283,25 @@ def test_risk_changes_at_once_rm_needs_a_second_person(products, org):
     assert line.status == "active"
 
 
+def test_a_change_request_is_decided_once_and_a_rejection_leaves_the_line(products, org):
+    from creditlines.models import LineChangeRequest
+    from creditlines.services import change_request_decide, line_change
+    from loanservice.audit import AuditEvent
+    from loanservice.errors import Conflict
+
+    line = make_line()
+    line, change = line_change(line=line, kind="adjust", limit=Decimal("300000.00"), reason="压降", by=org["demo_rm"])
+    change = change_request_decide(request=change, approve=False, by=org["demo_risk"], comment="暂不压降")
+    line.refresh_from_db()
+    assert change.status == LineChangeRequest.Status.REJECTED and line.limit == Decimal("500000.00")
+    assert change.decided_by == org["demo_risk"] and change.decided_at is not None and change.comment == "暂不压降"
+    with pytest.raises(Conflict) as twice:
+        change_request_decide(request=change, approve=True, by=org["demo_branch_approver"])
+    assert twice.value.state == "rejected"
+    assert LineChangeRequest.objects.get(pk=change.pk).decided_by == org["demo_risk"]
+    assert AuditEvent.objects.filter(action="credit_line.change_decide", object_id=str(line.pk)).count() == 1
+
+
 def test_annual_review_tasks_before_expiry(products, org):
     from creditlines.models import CreditLine, LineReviewTask
     from creditlines.services import review_tasks_create

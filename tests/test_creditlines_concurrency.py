@@ -3,12 +3,11 @@ each thread on its own connection through the whole stack (the API), on Postgres
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
+from tests.concurrency import run_in_parallel
 from tests.conftest import client_for
 from tests.test_creditlines import make_line
 
@@ -20,28 +19,6 @@ THREADS = 8
 def _outbound(settings, tmp_path):
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
     settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
-
-
-def _in_parallel(n: int, fn) -> list:
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = fn(i)
-        except Exception as exc:  # surfaced by the assertions
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=180)
-    assert not any(t.is_alive() for t in threads), "a drawdown is stuck"
-    return results
 
 
 def _post(line, key_for, amount="30000.00"):
@@ -58,7 +35,7 @@ def test_concurrent_drawdowns_never_exceed_the_limit(products, org):
     from creditlines.selectors import line_usage
 
     line = make_line(limit="100000.00")
-    results = _in_parallel(THREADS, _post(line, lambda i: f"race-{i}"))
+    results = run_in_parallel(THREADS, _post(line, lambda i: f"race-{i}"), timeout=180, what="a drawdown")
     codes = sorted(code for code, _body in results)
     assert codes == [201] * 3 + [409] * (THREADS - 3), results
     assert all(body["reason"] == "above_available" for code, body in results if code == 409)
@@ -71,7 +48,7 @@ def test_one_key_raced_makes_one_loan(products, org):
     from postloan.models import Loan
 
     line = make_line(limit="100000.00")
-    results = _in_parallel(THREADS, _post(line, lambda i: "same-key"))
+    results = run_in_parallel(THREADS, _post(line, lambda i: "same-key"), timeout=180, what="a drawdown")
     assert all(code == 201 for code, _body in results), results
     assert len({body["loan"] for _code, body in results}) == 1
     assert Loan.objects.filter(drawdown__line=line).count() == 1

@@ -4,11 +4,9 @@ a 409, not a 503 "database is locked")."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
+from tests.concurrency import run_in_parallel
 from tests.conftest import client_for
 from tests.contracts_support import signed_case
 
@@ -24,29 +22,6 @@ def _outbound(settings, tmp_path):
     settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
 
 
-def _in_parallel(n: int, fn) -> list:
-    """Run fn(i) in n threads released together; each thread uses and closes its own connection."""
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = fn(i)
-        except Exception as exc:  # surfaced by the assertions below
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a release is stuck"
-    return results
-
-
 def _release(user, contract_id: int, key_for):
     def post(i: int):
         r = client_for(user).post(f"/api/v1/contracts/{contract_id}/disburse/", HTTP_IDEMPOTENCY_KEY=key_for(i))
@@ -60,7 +35,7 @@ def test_concurrent_releases_with_different_keys_make_exactly_one_loan(products,
     from postloan.models import Loan
 
     pk, owner, client, contract_id = signed_case(org, seed=7)
-    results = _in_parallel(THREADS, _release(org["demo_ops"], contract_id, lambda i: f"race-{i}"))
+    results = run_in_parallel(THREADS, _release(org["demo_ops"], contract_id, lambda i: f"race-{i}"), what="a release")
     assert all(isinstance(r, tuple) for r in results), results
     codes = sorted(code for code, _body in results)
     assert codes == [201] + [409] * (THREADS - 1), results
@@ -79,7 +54,7 @@ def test_concurrent_repeats_of_one_key_all_get_the_same_loan(products, org):
     from postloan.models import Loan
 
     pk, owner, client, contract_id = signed_case(org, seed=7)
-    results = _in_parallel(THREADS, _release(org["demo_ops"], contract_id, lambda i: "same-key"))
+    results = run_in_parallel(THREADS, _release(org["demo_ops"], contract_id, lambda i: "same-key"), what="a release")
     assert all(isinstance(r, tuple) for r in results), results
     assert {code for code, _body in results} == {201}, results
     assert len({body["loan"] for _code, body in results}) == 1

@@ -274,6 +274,28 @@ def test_post_loan_approval_transitions_carry_four_eyes(products, people):
     assert not has_transition_perm(decided.approve, other)  # the state now says no
 
 
+@pytest.mark.parametrize("label", ["postloan.ApprovalRequest", "postloan.ProvisionOverlay", "creditlines.LineChangeRequest"])
+def test_every_four_eyes_request_carries_the_shared_transitions_and_guard(people, label):
+    """The kernel's FourEyesRequest: each concrete request's approve/reject carry its own decide permission (a
+    decider's role, never the requester), move only from pending, and stamp the decision time."""
+    from django.apps import apps
+
+    from loanservice.four_eyes import FourEyesRequest
+
+    model = apps.get_model(label)
+    assert issubclass(model, FourEyesRequest) and model.decide_permission.endswith("_of")
+    requester, other = people["risk"], people["branch_approver"]
+    request = model(requested_by=requester, status="pending")  # transitions touch only the object in memory
+    assert not has_transition_perm(request.approve, requester)
+    assert not has_transition_perm(request.reject, requester)
+    assert not has_transition_perm(request.approve, people["rm"])  # no decider's role
+    assert has_transition_perm(request.approve, other) and has_transition_perm(request.reject, other)
+    request.reject()
+    assert request.status == "rejected" and request.decided_at is not None
+    assert not has_transition_perm(request.approve, other)  # the state now says no
+    assert {t.name for t in model(status="pending").get_available_status_transitions()} >= {"approve", "reject"}
+
+
 # ---------------------------------------------------------------- every route declares its permission
 # Open to everyone, deliberately: the landing and product pages, pre-qualification, help, sign-in and sign-up.
 PUBLIC_ROUTES = {"home", "product_list", "product_detail", "prequalify", "help", "login", "logout", "register", "set_language",

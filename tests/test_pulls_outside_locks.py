@@ -6,40 +6,17 @@ pulling connection is in no transaction."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 import time_machine
-from django.db import OperationalError, connection, transaction
+from django.db import connection
 
 from tests.approvals_support import fast_passwords  # noqa: F401
+from tests.concurrency import lockable_elsewhere, run_together
 from tests.factories import ApplicantFactory, ApplicationFactory, FastTrackLoanFactory
 from tests.test_postloan_repayments import DISBURSED
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_passwords")]
-
-
-def _lockable_elsewhere(model, pk: int) -> bool:
-    """Whether another connection can lock the row right now (it holds the lock for no longer than the probe)."""
-    outcome: list[bool] = []
-
-    def probe():
-        try:
-            if connection.vendor == "sqlite":
-                with connection.cursor() as cursor:
-                    cursor.execute("PRAGMA busy_timeout = 300")
-            with transaction.atomic():  # on SQLite, BEGIN IMMEDIATE: the database's write lock
-                model.objects.select_for_update(nowait=True, of=("self",)).get(pk=pk)
-            outcome.append(True)
-        except OperationalError:
-            outcome.append(False)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=probe)
-    thread.start()
-    thread.join(timeout=30)
-    return outcome[0]
 
 
 @pytest.fixture
@@ -53,7 +30,7 @@ def pulls_probe(monkeypatch):
 
     def probing_fetch(self, *args, **kwargs):
         if target:
-            seen.append((connection.in_atomic_block, _lockable_elsewhere(target["model"], target["pk"])))
+            seen.append((connection.in_atomic_block, lockable_elsewhere(target["model"], target["pk"])))
         return fetch(self, *args, **kwargs)
 
     monkeypatch.setattr(SandboxProvider, "fetch", probing_fetch)
@@ -90,15 +67,10 @@ def test_a_submission_rechecks_the_draft_under_the_lock(products, org, monkeypat
     def fetch_then_withdraw(self, *args, **kwargs):
         if not withdrawn:
             def withdraw():
-                try:
-                    application_withdraw(application=LoanApplication.objects.get(pk=draft.pk), user=owner, reason="不需要了")
-                    withdrawn.append(True)
-                finally:
-                    connection.close()
+                application_withdraw(application=LoanApplication.objects.get(pk=draft.pk), user=owner, reason="不需要了")
+                withdrawn.append(True)
 
-            thread = threading.Thread(target=withdraw)
-            thread.start()
-            thread.join(timeout=30)
+            run_together([withdraw], timeout=30, what="the withdrawal")
         return fetch(self, *args, **kwargs)
 
     monkeypatch.setattr(SandboxProvider, "fetch", fetch_then_withdraw)
@@ -162,16 +134,11 @@ def test_the_nightly_offer_rechecks_the_loan_after_the_pull(renewable_loan, monk
     def fetch_while_a_warning_lands(self, *args, **kwargs):
         if not raised:
             def warn():
-                try:
-                    raised.append(EarlyWarning.objects.create(
-                        loan=loan, rule=WarningRule.objects.get(code="enforcement_new"), severity="red",
-                        fingerprint="during-pull", detected_on=near))
-                finally:
-                    connection.close()
+                raised.append(EarlyWarning.objects.create(
+                    loan=loan, rule=WarningRule.objects.get(code="enforcement_new"), severity="red",
+                    fingerprint="during-pull", detected_on=near))
 
-            thread = threading.Thread(target=warn)
-            thread.start()
-            thread.join(timeout=30)
+            run_together([warn], timeout=30, what="the warning")
         return fetch(self, *args, **kwargs)
 
     monkeypatch.setattr(SandboxProvider, "fetch", fetch_while_a_warning_lands)

@@ -11,11 +11,10 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import OperationalError, connection, transaction
 
+from tests.concurrency import held_elsewhere
 from tests.conftest import client_for, draft_via_api, using_postgres
 from tests.factories import ApplicantFactory, uscc_for
 
@@ -37,21 +36,7 @@ def test_locking_a_case_does_not_lock_its_product_or_enterprise(products, org):
     from applications.services import lock_application
 
     first, second = _two_drafts()
-    held, release = threading.Event(), threading.Event()
-
-    def hold():
-        try:
-            with transaction.atomic():
-                lock_application(first.pk)
-                held.set()
-                release.wait(timeout=30)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(timeout=30)
+    with held_elsewhere(lambda: lock_application(first.pk)):
         with transaction.atomic():
             with connection.cursor() as cur:
                 cur.execute("SET LOCAL lock_timeout = '2s'")
@@ -66,9 +51,6 @@ def test_locking_a_case_does_not_lock_its_product_or_enterprise(products, org):
             with pytest.raises(OperationalError):
                 with transaction.atomic():
                     LoanApplication.objects.select_for_update(nowait=True).get(pk=first.pk)
-    finally:
-        release.set()
-        holder.join(timeout=30)
 
 
 @pytest.mark.django_db

@@ -1,9 +1,7 @@
 """Scorecard training on the German credit data (5-fold CV, binning inside each fold)."""
 
 import json
-import os
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,20 +14,9 @@ from underwriting.scorecard import grade_batch, score_batch, score_one, validate
 from underwriting.training import auc_ks, train_scorecard  # noqa: E402
 
 
-def _data_path() -> Path:
-    override = os.environ.get("LOANSERVICE_SHARED_DATA")
-    if override:
-        p = Path(override)
-        return p if p.suffix == ".csv" else p / "german_credit.csv"
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "german_credit.csv"
-
-
 @pytest.fixture(scope="module")
-def german():
-    path = _data_path()
-    if not path.exists():
-        pytest.skip(f"German credit data not found at {path} (set LOANSERVICE_SHARED_DATA)")
-    return pd.read_csv(path)
+def german(german_credit_csv):
+    return pd.read_csv(german_credit_csv)
 
 
 @pytest.fixture(scope="module")

@@ -7,22 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
 pytestmark = pytest.mark.django_db
-
-
-def german_csv() -> Path:
-    override = os.environ.get("LOANSERVICE_SHARED_DATA")
-    if override:
-        p = Path(override)
-        return p if p.suffix == ".csv" else p / "german_credit.csv"
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / "german_credit.csv"
 
 
 def run(*args) -> str:
@@ -32,11 +22,8 @@ def run(*args) -> str:
 
 
 @pytest.fixture
-def german():
-    path = german_csv()
-    if not path.exists():
-        pytest.skip(f"German credit data not found at {path} (set LOANSERVICE_SHARED_DATA)")
-    return path
+def german(german_credit_csv):
+    return german_credit_csv
 
 
 def test_train_scorecard_saves_an_inactive_version_with_its_development_sample(german):
@@ -97,6 +84,8 @@ def test_batch_scoring_agrees_exactly_with_score_one_and_resumes(german, tmp_pat
 
     with pytest.raises(CommandError):
         run("score_batch", "--csv", str(tmp_path / "none.csv"), "--out", str(out))
+    with pytest.raises(CommandError, match=f"no scorecard model version {model.version + 1}"):
+        run("score_batch", "--csv", str(source), "--out", str(out), "--model", str(model.version + 1))
 
 
 @pytest.fixture
@@ -169,6 +158,8 @@ def test_psi_report_against_the_stored_development_sample(scored):
 
     with pytest.raises(CommandError):
         run("scorecard_psi")  # the expert card has no development sample yet
+    with pytest.raises(CommandError, match="no scorecard model version 999"):
+        run("scorecard_psi", "--model", "999")
     text = run("scorecard_psi", "--baseline-sandbox", "200", "--days", "30", "--json")
     report = json.loads(text.strip().splitlines()[-1])
     champion = scorecard_champion()

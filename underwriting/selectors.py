@@ -66,6 +66,13 @@ def scorecard_champion() -> ScorecardModel:
     return model
 
 
+def scorecard_model(version: int | None = None) -> ScorecardModel | None:
+    """The scorecard model of this version (None if there is none), or the champion when no version is named."""
+    if version is None:
+        return scorecard_champion()
+    return ScorecardModel.objects.filter(version=version).first()
+
+
 def scorecard_challenger() -> ScorecardModel | None:
     return ScorecardModel.objects.filter(is_challenger=True, is_active=False).order_by("-version").first()
 

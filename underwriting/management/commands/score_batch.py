@@ -21,9 +21,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from underwriting.models import Score, ScorecardModel
+from underwriting.models import Score
 from underwriting.scorecard import grade_batch, score_batch, score_one
-from underwriting.selectors import scorecard_champion
+from underwriting.selectors import scorecard_model
 
 
 class Command(BaseCommand):
@@ -44,12 +44,9 @@ class Command(BaseCommand):
         import pandas as pd
 
 
-        if opts["model"] is None:
-            model = scorecard_champion()
-        else:
-            model = ScorecardModel.objects.filter(version=opts["model"]).first()
-            if model is None:
-                raise CommandError(f"no scorecard model version {opts['model']}")
+        model = scorecard_model(opts["model"])
+        if model is None:
+            raise CommandError(f"no scorecard model version {opts['model']}")
         if opts["chunk"] < 1:
             raise CommandError("--chunk must be at least 1")
         compiled = model.compiled()

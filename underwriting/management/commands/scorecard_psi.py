@@ -21,10 +21,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from underwriting.features import FEATURES, derive_features
-from underwriting.models import ScorecardModel
 from underwriting.providers import SandboxProvider, make_uscc
 from underwriting.scorecard import development_summary, psi_against_summary
-from underwriting.selectors import scorecard_champion, scorecard_recent_columns
+from underwriting.selectors import scorecard_model, scorecard_recent_columns
 from underwriting.services import scorecard_development_set
 from underwriting.sources import SOURCES
 
@@ -53,12 +52,9 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="end with one line of JSON")
 
     def handle(self, *args, **opts):
-        if opts["model"] is None:
-            model = scorecard_champion()
-        else:
-            model = ScorecardModel.objects.filter(version=opts["model"]).first()
-            if model is None:
-                raise CommandError(f"no scorecard model version {opts['model']}")
+        model = scorecard_model(opts["model"])
+        if model is None:
+            raise CommandError(f"no scorecard model version {opts['model']}")
         if opts["days"] < 1:
             raise CommandError("--days must be at least 1")
         out = self.stdout
