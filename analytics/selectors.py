@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from applications.models import LoanApplication, LoanProduct
+from creditlines.selectors import lines_portfolio
 from loanservice import roles
 from loanservice.models import AuditEvent, Branch, SlaClock, SlaTarget
 from loanservice.money import money_text
@@ -546,6 +547,25 @@ def customer_voice(f: Filters) -> dict:
     return {"by_stage": by_stage, "comments": comments}
 
 
+# ---------------------------------------------------------------- credit lines
+def _line_figures(value):
+    """The lines' figures for JSON and tables: amounts as strings with two decimals, shares as fractions (float)."""
+    if isinstance(value, dict):
+        return {k: (_ratio(v, 1) if k == "utilisation" and v is not None else _line_figures(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_line_figures(v) for v in value]
+    if isinstance(value, Decimal):
+        return money_text(value)
+    return value
+
+
+def credit_lines(f: Filters) -> dict:
+    """Revolving credit lines (creditlines.selectors.lines_portfolio): utilisation today by status, product and
+    branch; drawdowns disbursed in the period by month and over its last 30 days; frozen lines; lines expiring
+    within 90 days of the business date and their annual reviews. Product and branch apply; channel does not."""
+    return _line_figures(lines_portfolio(product=f.product, branch=f.branch, date_from=f.date_from, date_to=f.date_to))
+
+
 # ---------------------------------------------------------------- the whole summary
 def marketing_conversion(f: Filters) -> dict:
     return conversion_summary(product=f.product, branch=f.branch, date_from=f.date_from, date_to=f.date_to)
@@ -563,6 +583,7 @@ def analytics_summary(f: Filters) -> dict:
         "models": model_monitoring(f),
         "customer_voice": customer_voice(f),
         "marketing": marketing_conversion(f),
+        "credit_lines": credit_lines(f),
     }
 
 

@@ -11,14 +11,18 @@ import io
 
 from django.utils.translation import gettext as _
 
+from loanservice.labels import label
+from loanservice.text import in_language
+
 from .selectors import FUNNEL_STAGES, GRADES, VINTAGE_MAX_MOB
 
 STAGE_COLUMNS = [(s, label) for s, label in FUNNEL_STAGES]
 
 
-def _t(key, section, title, columns, rows, chart=None, note=""):
+def _t(key, section, title, columns, rows, chart=None, note="", links=None):
+    """`links`: {column: url name} for a column that holds an id the staff can open (the view makes the link)."""
     return {"key": key, "section": section, "title": title, "columns": columns,
-            "rows": [[r.get(c) for c, _label in columns] for r in rows], "chart": chart, "note": note}
+            "rows": [[r.get(c) for c, _label in columns] for r in rows], "chart": chart, "note": note, "links": links or {}}
 
 
 def _pct(value):
@@ -160,6 +164,63 @@ def summary_tables(summary: dict) -> list[dict]:
         tables.append(_t("marketing_conversion", "marketing", _("营销转化 Prospect → application → loan"), cols,
                          [{**r, "conversion": _pct(r["conversion"])} for r in mk["by_source"]],
                          {"type": "bar", "x": "source", "series": ["prospects", "contacted", "invited", "applied", "disbursed"]}))
+    if summary.get("credit_lines") is not None:
+        tables.extend(credit_line_tables(summary["credit_lines"]))
+    return tables
+
+
+def credit_line_tables(cl: dict) -> list[dict]:
+    """The credit-lines tab (creditlines.selectors.lines_portfolio; docs/analytics.md "Credit lines")."""
+    t = cl["totals"]
+    usage_cols = [("lines", _("额度数 lines")), ("limit", _("授信额度 limit")), ("used", _("已用 used")),
+                  ("available", _("可用 available")), ("utilisation", _("使用率 % utilisation"))]
+    line_cols = [("line", _("额度 line")), ("enterprise", _("企业 enterprise")), ("product", _("产品 product")),
+                 ("branch", _("分行 branch")), ("limit", _("授信额度 limit")), ("used", _("已用 used"))]
+    links = {"line": "creditlines:line"}
+    tables = [
+        _t("lines_summary", "credit_lines", _("循环额度概况 Credit lines at a glance"),
+           [("measure", _("指标 measure")), ("value", _("数值 value"))],
+           [{"measure": _("可用及冻结额度 lines (active and frozen)"), "value": t["lines"]},
+            {"measure": _("授信额度 limit"), "value": t["limit"]},
+            {"measure": _("已用 used"), "value": t["used"]},
+            {"measure": _("可用 available"), "value": t["available"]},
+            {"measure": _("额度使用率 % utilisation"), "value": _pct(t["utilisation"])},
+            {"measure": _("冻结额度数 frozen lines"), "value": t["frozen"]},
+            {"measure": _("冻结授信额度 frozen limit"), "value": t["frozen_limit"]},
+            {"measure": _("期内用信笔数 drawdowns in the period"), "value": t["drawdowns"]},
+            {"measure": _("期内用信金额 drawn in the period"), "value": t["drawdown_amount"]},
+            {"measure": _("90天内到期 expiring within 90 days"), "value": t["expiring"]},
+            {"measure": _("待年审 annual reviews open"), "value": t["reviews_open"]},
+            {"measure": _("年审逾期 annual reviews overdue"), "value": t["reviews_overdue"]}], None,
+           _("使用率 = 已用 / 授信额度，按可用和冻结的额度计；已用 = 各笔用信贷款的未还本金。 Utilisation = used / limit of the "
+             "active and frozen lines; used = the outstanding principal of their drawdowns.")),
+        _t("lines_by_product", "credit_lines", _("额度使用率（按产品） Utilisation by product"),
+           [("product", _("产品 product")), *usage_cols], [{**r, "product": r["code"], "utilisation": _pct(r["utilisation"])}
+                                                          for r in cl["by_product"]],
+           {"type": "bar", "x": "product", "series": ["limit", "used"]}),
+        _t("lines_by_branch", "credit_lines", _("额度使用率（按分行） Utilisation by branch"),
+           [("branch", _("分行 branch")), *usage_cols], [{**r, "branch": r["code"], "utilisation": _pct(r["utilisation"])}
+                                                        for r in cl["by_branch"]],
+           {"type": "bar", "x": "branch", "series": ["limit", "used"]}),
+        _t("lines_by_status", "credit_lines", _("额度状态 Lines by status"),
+           [("status", _("状态 status")), ("lines", _("额度数 lines")), ("limit", _("授信额度 limit")), ("used", _("已用 used"))],
+           [{**r, "status": label(r["status"], "creditline.status")} for r in cl["by_status"]], None),
+        _t("lines_drawdowns_by_month", "credit_lines", _("用信趋势（按月） Drawdowns by month"),
+           [("month", _("月份 month")), ("drawdowns", _("笔数 drawdowns")), ("amount", _("金额 amount"))],
+           cl["drawdowns_by_month"], {"type": "bar", "x": "month", "series": ["amount"]},
+           _("按用信贷款的放款日（营业日）。 By the drawdown loans' disbursement (business) date.")),
+        _t("lines_drawdowns_by_day", "credit_lines", _("近30天用信 Drawdowns over the last 30 days"),
+           [("day", _("日期 day")), ("drawdowns", _("笔数 drawdowns")), ("amount", _("金额 amount"))],
+           cl["drawdowns_by_day"], {"type": "bar", "x": "day", "series": ["drawdowns"]}),
+        _t("lines_frozen", "credit_lines", _("冻结额度 Frozen lines"),
+           [*line_cols, ("reason", _("冻结原因 reason")), ("frozen_at", _("冻结时间 frozen at"))],
+           [{**r, "reason": in_language(r["reason"] or "")} for r in cl["frozen"]], None, links=links),
+        _t("lines_expiring", "credit_lines", _("即将到期与年审 Expiring within 90 days and annual reviews"),
+           [*line_cols, ("valid_until", _("到期日 valid until")), ("days_left", _("剩余天数 days left")),
+            ("review_due_on", _("年审截止 review due")), ("review", _("年审 review"))],
+           [{**r, "review": label(r["review_status"], "linereviewtask.status") if r["review_status"] else _("未开启 not opened")}
+            for r in cl["expiring"]], None, links=links),
+    ]
     return tables
 
 

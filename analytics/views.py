@@ -3,16 +3,20 @@ and a CSV export; filters by period, product, branch and channel."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext, gettext_lazy
 
 from loanservice.labels import label
 from loanservice.money import money_display
 from loanservice.roles import can, permission_required
+from loanservice.templatetags.display import day, daytime
 
 from . import drift
 from .model_risk import model_risk_summary
@@ -23,7 +27,7 @@ SECTIONS = [
     ("funnel", gettext_lazy("申请漏斗 Funnel")), ("turnaround", gettext_lazy("流程时效 Turnaround and SLA")),
     ("decisions", gettext_lazy("审批决定 Decisions")), ("portfolio", gettext_lazy("贷款组合 Portfolio")),
     ("models", gettext_lazy("模型监控 Model monitoring")), ("voice", gettext_lazy("客户之声 Customer voice")),
-    ("marketing", gettext_lazy("精准营销 Marketing conversion")),
+    ("marketing", gettext_lazy("精准营销 Marketing conversion")), ("credit_lines", gettext_lazy("循环额度 Credit lines")),
 ]
 
 
@@ -48,6 +52,10 @@ def cell_text(value, column: str = ""):
     """A table cell for people: amounts grouped, codes (stages, products, branches, channels, features) by name."""
     if value is None or value == "":
         return "—"
+    if isinstance(value, dt.datetime):
+        return daytime(value)
+    if isinstance(value, dt.date):
+        return day(value)
     if isinstance(value, bool):
         return gettext_lazy("是 yes") if value else gettext_lazy("否 no")
     if isinstance(value, (int, float, Decimal)):
@@ -66,6 +74,13 @@ def cell_text(value, column: str = ""):
     return CODE.sub(lambda m: label(m.group(0), "feature"), text)
 
 
+def _cell_link(value, column: str, table: dict):
+    """A cell for people; an id in a column the table links (a credit line) opens its staff page."""
+    if column in table.get("links", {}) and value is not None:
+        return format_html('<a href="{}">#{}</a>', reverse(table["links"][column], args=[value]), value)
+    return cell_text(value, column)
+
+
 @permission_required("analytics.view")
 def analytics_home(request, section: str = ""):
     """One section (tab) of the analytics at a time: its charts, each with its table and CSV export."""
@@ -80,7 +95,7 @@ def analytics_home(request, section: str = ""):
     tabs = [{"key": k, "title": t} for k, t in SECTIONS if k in present]
     shown = [t for t in tables if t["section"] == section]
     for t in shown:
-        t["display_rows"] = [[cell_text(v, c) for v, (c, _l) in zip(row, t["columns"], strict=False)] for row in t["rows"]]
+        t["display_rows"] = [[_cell_link(v, c, t) for v, (c, _l) in zip(row, t["columns"], strict=False)] for row in t["rows"]]
     charts = {}
     for t in shown:
         if not t["chart"]:

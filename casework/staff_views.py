@@ -34,7 +34,7 @@ from casework.views import redirect_next
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
-from creditlines.selectors import line_review_tasks_open
+from creditlines.selectors import line_review_tasks_open, lines_portfolio, lines_visible_to
 from loanservice.api import client_ip, serializer_input
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
@@ -339,7 +339,8 @@ def ops_action(request, pk, action):
 @permission_required("postloan.risk_overview")
 def risk_home(request):
     """The portfolio at a glance: the five categories, the overdue buckets and twelve months of disbursements as
-    charts (the vendored Chart.js), the NPL ratio, open cases by stage, the overdue loans."""
+    charts (the vendored Chart.js), the NPL ratio, open cases by stage, the overdue loans; the credit lines'
+    utilisation, twelve months of drawdowns, the frozen lines and those expiring (creditlines.selectors)."""
     loans = loans_visible_to(request.user)
     active = loans.filter(status="active")
     names = dict(FIVE_CATEGORIES)
@@ -366,10 +367,19 @@ def risk_home(request):
         "trend": {"labels": [f"{r['month']:%Y-%m}" for r in trend], "amount": [float(r["amount"] or 0) for r in trend],
                   "n": [r["n"] for r in trend]},
         "text": {"balance": str(_("余额（元） balance (CNY)")), "loans": str(_("笔数 loans")),
-                 "disbursed": str(_("放款金额（元） disbursed (CNY)"))},
+                 "disbursed": str(_("放款金额（元） disbursed (CNY)")), "drawn": str(_("用信金额（元） drawn (CNY)")),
+                 "drawdowns": str(_("用信笔数 drawdowns"))},
     }
+    on = business_date()
+    lines = lines_portfolio(lines=lines_visible_to(request.user), date_from=on.replace(day=1) - dt.timedelta(days=335), date_to=on)
+    month = f"{on:%Y-%m}"
+    lines["this_month"] = next((r for r in lines["drawdowns_by_month"] if r["month"] == month), {"drawdowns": 0, "amount": Decimal("0")})
+    charts["lines"] = {"labels": [r["month"] for r in lines["drawdowns_by_month"]],
+                       "amount": [float(r["amount"]) for r in lines["drawdowns_by_month"]],
+                       "n": [r["drawdowns"] for r in lines["drawdowns_by_month"]]}
     return render(request, "staff/risk_home.html", {"by_class": by_class, "by_bucket": by_bucket, "overdue": overdue, "total": total,
-                                                     "npl": npl, "npl_ratio": ratio, "open_cases": open_cases, "charts": charts})
+                                                     "npl": npl, "npl_ratio": ratio, "open_cases": open_cases, "charts": charts,
+                                                     "lines": lines})
 
 
 def _staff_contract(request, pk) -> Contract:

@@ -1,7 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
-from loanservice.admin import AuditedAdmin, ReadOnlyAdmin
+from loanservice.admin import AuditedAdmin, CalendarDayAdmin, CalendarYearAdmin, ReadOnlyAdmin
 from loanservice.admin_base import ModelAdmin, TabularInline
+from loanservice.models import CalendarDay, CalendarYear
 
 from .models import (
     ApprovalRequest,
@@ -28,6 +30,7 @@ from .models import (
     WarningRule,
     WarningTask,
 )
+from .services import schedules_recompute_for_years
 
 
 class InstallmentInline(TabularInline):
@@ -145,3 +148,46 @@ class AutoDebitAttemptAdmin(ReadOnlyAdmin):
     list_display = ["on", "loan", "requested", "debited", "status", "core_reference", "error"]
     list_filter = ["status", "on"]
     search_fields = ["loan__id", "reference", "core_reference"]
+
+
+# ---------------------------------------------------------------- the official calendar (the kernel's models)
+# Loading a year's holidays (or changing a day) moves that year's provisional due dates by each contract's holiday
+# rule: an explicit call of the post-loan service here, after the save, not a signal on the kernel's models (the
+# kernel's admin cannot call a stage; this one replaces it). The command `due_dates_recompute YEAR` does the same.
+def _due_dates_recompute(modeladmin, request, years) -> None:
+    result = schedules_recompute_for_years(years=sorted(set(years)), by=request.user)
+    if result["moved"]:
+        modeladmin.message_user(request, _("已按节假日重算 %(moved)s 个还款日（%(loans)s 笔贷款） / %(moved)s due dates moved on %(loans)s loans.")
+                                % {"moved": result["moved"], "loans": len(result["loans"])}, messages.SUCCESS)
+
+
+@admin.action(description=_("重算所选年份的暂定还款日 / Recompute the provisional due dates of the selected years"))
+def recompute_year_due_dates(modeladmin, request, queryset):
+    _due_dates_recompute(modeladmin, request, queryset.values_list("year", flat=True))
+
+
+@admin.action(description=_("重算所选日期所在年份的暂定还款日 / Recompute the provisional due dates of the selected days' years"))
+def recompute_day_due_dates(modeladmin, request, queryset):
+    _due_dates_recompute(modeladmin, request, (d.year for d in queryset.values_list("date", flat=True)))
+
+
+admin.site.unregister(CalendarYear)
+admin.site.unregister(CalendarDay)
+
+
+@admin.register(CalendarYear)
+class CalendarYearDueDatesAdmin(CalendarYearAdmin):
+    actions = [recompute_year_due_dates]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        _due_dates_recompute(self, request, [obj.year])
+
+
+@admin.register(CalendarDay)
+class CalendarDayDueDatesAdmin(CalendarDayAdmin):
+    actions = [recompute_day_due_dates]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)  # the cached calendar is dropped first (the kernel's admin)
+        _due_dates_recompute(self, request, [obj.date.year])  # nothing moves while the year is not loaded

@@ -6,6 +6,4 @@ class PostloanConfig(AppConfig):
     verbose_name = "贷后管理 / Post-loan"
 
     def ready(self):
-        from . import receivers, tasks  # noqa: F401  (registers the nightly Celery tasks with the worker)
-
-        receivers.connect()  # a year's holidays loaded in admin: its provisional due dates recomputed
+        from . import tasks  # noqa: F401  (registers the nightly Celery tasks with the worker)

@@ -68,10 +68,13 @@ def _gl(on: dt.date, accounts: dict[str, str]) -> tuple[dict[tuple[str, str], De
 
 def _sub_ledger() -> tuple[dict[tuple[str, str], Decimal], dict[str, Decimal]]:
     per_ref: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
-    active = dict(Loan.objects.filter(status=Loan.Status.ACTIVE).values_list("pk", "outstanding_principal"))
-    for pk, principal in active.items():
+    active = {pk: (principal, off) for pk, principal, off in
+              Loan.objects.filter(status=Loan.Status.ACTIVE).values_list("pk", "outstanding_principal", "non_accrual_since")}
+    for pk, (principal, _off) in active.items():
         per_ref[(f"loan:{pk}", "principal")] = principal
     for pk, due in receivables().items():
+        if pk in active and active[pk][1] is not None:
+            continue  # non-accrual (非应计): its unpaid interest and penalty are off the balance sheet (the memo account)
         per_ref[(f"loan:{pk}", "interest")] = due["interest"]
         per_ref[(f"loan:{pk}", "penalty")] = due["penalty"]
     for pk, ecl in latest_ecl().items():

@@ -209,3 +209,18 @@ def test_overdue_installments_accrue_penalty_that_a_repayment_clears(loan, simul
     assert _receivable_gl(loan, pay_on) == _receivable_sub(loan)
     assert account_balance(account="1301", on=pay_on, reference=ref) == loan.outstanding_principal
     assert trial_balance(on=pay_on).balanced
+
+
+def test_a_non_accrual_loan_reconciles_with_its_interest_off_the_balance_sheet(loan, simulated):
+    """Past the policy's non-accrual days the unpaid interest and penalty leave the balance sheet for the memo
+    account; the run's sub-ledger ↔ GL check leaves them out too (no false alarm after close of business)."""
+    from postloan.models import CobReconciliation, PostloanPolicy
+
+    first = loan.installments.order_by("n").first()
+    days = PostloanPolicy.objects.order_by("-id").values_list("non_accrual_dpd", flat=True).first() or 90
+    run = _close(first.due_date + dt.timedelta(days=days + 5))
+    loan.refresh_from_db()
+    assert loan.non_accrual_since is not None and _receivable_sub(loan) > 0
+    assert _receivable_gl(loan, run.until) == 0
+    result = CobReconciliation.objects.get(run=run)
+    assert result.balanced, result.differences

@@ -134,3 +134,42 @@ def test_the_history_clock_never_runs_past_now():
         _past(timezone.now() + dt.timedelta(hours=1))
     with _past(timezone.now() - dt.timedelta(days=1)):
         assert timezone.now() < timezone.now().replace(year=2100)
+
+
+def test_the_demo_command_closes_the_day_once_for_the_finance_pages(products, org, client, settings, tmp_path,
+                                                                    django_capture_on_commit_callbacks):
+    """`manage.py seed_demo` ends with one close of business where dates are simulated (the `make run` demo;
+    casework.demo.postloan.close_of_business_once): the finance pages then show the day's accruals, a voucher batch
+    and the reconciliations, balanced; a second seed closes nothing more; without simulated dates nothing runs."""
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    from casework.demo.postloan import close_of_business_once
+    from ledger.models import CoreFile, JournalEntry, VoucherBatch
+    from loanservice.business_date import business_date
+    from postloan.models import CobReconciliation, CobRun
+    from tests.factories import ApplicantFactory, FastTrackLoanFactory
+
+    settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
+    today = timezone.localdate()
+    with time_machine.travel(dt.datetime.combine(today - dt.timedelta(days=20), dt.time(2)), tick=False):
+        loan = FastTrackLoanFactory(owner=ApplicantFactory(username="cob_seed_owner"), seed=61)
+    settings.ALLOW_SIMULATED_BUSINESS_DATE = False
+    assert close_of_business_once(org) is None and not CobRun.objects.exists()
+    settings.ALLOW_SIMULATED_BUSINESS_DATE = True
+    with django_capture_on_commit_callbacks(execute=True):  # as the demo's commits do: the voucher batch is sent
+        closed = close_of_business_once(org)
+    assert closed["status"] == "done" and closed["until"] == today and closed["total"] >= 1 and closed["reconciled"]
+    assert business_date() == today + dt.timedelta(days=1)
+    loan.refresh_from_db()
+    assert loan.accrued_through == today
+    assert JournalEntry.objects.filter(key__startswith=f"loan:{loan.pk}:accrual:").exists()
+    assert VoucherBatch.objects.exists() and CobReconciliation.objects.get().balanced
+    assert CoreFile.objects.filter(business_date=today).exists()  # the core's file of the day, fetched and reconciled
+    assert close_of_business_once(org) is None and CobRun.objects.count() == 1
+    client.force_login(org["demo_ops"])
+    page = client.get("/staff/finance/core-banking/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "还没有凭证" not in html and "还没有对账文件" not in html

@@ -281,6 +281,47 @@ def test_due_dates_on_a_year_not_loaded_are_provisional_and_recomputed_when_it_i
     assert "暂定" not in client.get(f"/postloan/loans/{loan.pk}/").content.decode()
 
 
+def test_the_calendar_admin_and_the_command_recompute_provisional_due_dates_explicitly(products, org, client):
+    """Loading a year in admin (save, or the action on selected years) calls the service; saving the kernel's
+    calendar rows by themselves moves nothing (no signal handler does business steps)."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from loanservice.bizcal import calendar_from_chinese_calendar
+    from loanservice.models import CalendarDay, CalendarYear
+    from loanservice.sla import business_calendar_changed
+
+    CalendarDay.objects.filter(date__year=2026).delete()
+    CalendarYear.objects.filter(year=2026).delete()
+    business_calendar_changed()
+    loan = _loan(61, "cal_admin_owner")
+    feb = loan.installments.get(n=2)
+    assert feb.due_date == dt.date(2026, 3, 2)  # provisional: weekends only
+    business_date_set(dt.date(2026, 1, 10))
+    data = calendar_from_chinese_calendar([2026])
+    CalendarDay.objects.bulk_create([CalendarDay(date=d, kind=CalendarDay.HOLIDAY) for d in sorted(data.holidays) if d.year == 2026]
+                                    + [CalendarDay(date=d, kind=CalendarDay.WORKDAY) for d in sorted(data.workdays) if d.year == 2026])
+    year = CalendarYear.objects.create(year=2026)  # through the ORM: nothing recomputed by a signal any more
+    feb.refresh_from_db()
+    assert feb.due_date == dt.date(2026, 3, 2)
+    year.delete()
+    admin_user = get_user_model().objects.create_superuser(username="cal_admin", password="x")
+    client.force_login(admin_user)
+    r = client.post("/admin/loanservice/calendaryear/add/", {"year": "2026", "source": "State Council",
+                                                            "loaded_at_0": "2026-01-10", "loaded_at_1": "09:00:00"})
+    assert r.status_code == 302, r.content.decode()[:2000]
+    feb.refresh_from_db()
+    assert feb.due_date == dt.date(2026, 2, 28)  # a make-up working day once the year is loaded
+    event = AuditEvent.objects.get(action="loan.schedule.calendar_recompute")
+    assert event.actor_id == admin_user.pk and {"loan": loan.pk, "n": 2, "from": "2026-03-02", "to": "2026-02-28"} in event.data["moved"]
+    # The action (and the command) on a loaded year with nothing left to move: nothing moves, no second event.
+    r = client.post("/admin/loanservice/calendaryear/", {"action": "recompute_year_due_dates",
+                                                         "_selected_action": [CalendarYear.objects.get(year=2026).pk]})
+    assert r.status_code == 302
+    call_command("due_dates_recompute", "2026")
+    assert AuditEvent.objects.filter(action="loan.schedule.calendar_recompute").count() == 1
+
+
 # ---------------------------------------------------------------- 5. extension (展期) within 贷款通则's limits
 def test_extension_limits_of_the_loan_general_rules():
     from postloan.services import extension_limit_months

@@ -630,7 +630,9 @@ def seed_challenger(champion) -> None:
     underwriting_services.scorecard_challenger_set(model=model, by=None)
 
 
-def seed_demo(*, password: str = "demo-pass", history: int = HISTORY_CASES) -> dict[str, User]:
+def seed_demo(*, password: str = "demo-pass", history: int = HISTORY_CASES, close_of_business: bool = False) -> dict[str, User]:
+    """`close_of_business`: then close yesterday once (casework.demo.postloan.close_of_business_once), as `manage.py
+    seed_demo` does for `make run`, so the finance pages have a closed day; the tests' seeds leave it out."""
     with transaction.atomic():
         seed_reference_data()
         seed_products()
@@ -644,4 +646,8 @@ def seed_demo(*, password: str = "demo-pass", history: int = HISTORY_CASES) -> d
         outcomes = seed_history(users, cases=history)
     if outcomes:
         log.info("demo history: %s", outcomes)
+    if close_of_business:
+        closed = postloan_demo.close_of_business_once(users)
+        if closed:
+            log.info("demo close of business: %s", closed)
     return users

@@ -148,3 +148,33 @@ def seed_demo_data(users: dict) -> None:
     newest = Loan.objects.filter(borrower=owner).exclude(pk__in=[arrears.pk, getattr(renewal, "pk", 0)]).order_by("-id").first()
     if newest is not None:
         _answer(newest, owner, trigger="disbursement", score=10, comment="信秒贷真的秒批，体验很好", when=timezone.now())
+
+
+def close_of_business_once(users: dict) -> dict | None:
+    """One close of business over the seeded book, so that the finance pages (the day's accruals and provisions, the
+    voucher batch for core banking, the book's reconciliation and the core's file reconciled) have a closed day to
+    show: the business date (today: everything the seed did is dated today or before) is closed through the real run
+    (its partitions run here, in order; a worker that gets them too finds them done), which moves the business date
+    to tomorrow, and the sandbox core's file of that day is fetched. Only where the installation simulates dates
+    (the `make run` demo: closing a day that has not ended is refused otherwise), and once: skipped when a run
+    exists."""
+    import time
+
+    from django.conf import settings
+
+    from ledger.services import core_file_fetch
+    from loanservice.business_date import business_date, simulated_dates_allowed
+    from postloan.cob import cob_partition_run, cob_progress, cob_start
+    from postloan.models import CobRun
+
+    if not simulated_dates_allowed() or CobRun.objects.exists():
+        return None
+    started = time.monotonic()
+    on = business_date()
+    run = cob_start(until=on, by=users["demo_ops"])
+    for partition in run.partitions.order_by("pk").values_list("pk", flat=True):
+        cob_partition_run(partition_id=partition)
+    run.refresh_from_db()
+    if getattr(settings, "CORE_BANKING_BACKEND", "sandbox") == "sandbox":
+        core_file_fetch(business_date=on, by=users["demo_ops"])
+    return {**cob_progress(run), "seed_seconds": round(time.monotonic() - started, 2)}

@@ -14,5 +14,5 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.DEBUG and not options["force"]:
             raise CommandError("seed_demo creates users with a known password; refused with DEBUG off (use --force).")
-        users = seed_demo(password=options["password"])
+        users = seed_demo(password=options["password"], close_of_business=True)  # a closed day for the finance pages
         self.stdout.write(self.style.SUCCESS(f"demo data ready; users: {', '.join(sorted(users))} (password {options['password']!r})"))
