@@ -59,7 +59,8 @@ from casework.case_api import application_detail
 from casework.prequal import prequal_token_read
 from contracts.models import Contract
 from contracts.schedules import build_schedule
-from contracts.services import contract_verify, signing_code_send
+from contracts.selectors import contract_pdf_signatures
+from contracts.services import contract_latest_file, contract_verify, signing_code_send
 from creditlines.models import Drawdown
 from creditlines.receipt import receipt_pdf
 from creditlines.selectors import line_drawdowns, line_usage, lines_visible_to, lines_with_usage
@@ -506,9 +507,20 @@ def application_action(request, pk, action):
 
 
 @permission_required("loanservice.signed_in")
+def contract_page(request, pk):
+    """The owner's contract: its PDF signatures (the enterprise's and the bank's) validated now, and the records."""
+    contract = get_object_or_404(Contract.objects.filter(application__in=applications_visible_to(request.user)), pk=pk)
+    return render(request, "contracts/contract_page.html", {
+        "contract": contract, "pdf": contract_pdf_signatures(contract),
+        "signatures": contract.signatures.select_related("certificate"),
+        "pdf_url": reverse("portal:contract_pdf", args=[contract.pk]),
+        "back_url": reverse("portal:application", args=[contract.application_id])})
+
+
+@permission_required("loanservice.signed_in")
 def contract_pdf(request, pk):
     contract = get_object_or_404(Contract.objects.filter(application__in=applications_visible_to(request.user)), pk=pk)
-    field = contract.signed_pdf if contract.signed_pdf else contract.pdf
+    field = contract_latest_file(contract)
     audit_record(actor=request.user, action="contract.download", obj=contract, ip=client_ip(request))
     return FileResponse(field.open("rb"), content_type="application/pdf", filename=f"{contract.number}.pdf")
 

@@ -107,6 +107,7 @@ portal = [
     path("applications/<int:pk>/review/", portal_views.wizard_review, name="wizard_review"),
     path("applications/<int:pk>/action/<str:action>/", portal_views.application_action, name="application_action"),
     path("applications/<int:pk>/info-upload/", underwriting_views.info_request_upload, name="info_upload"),
+    path("contracts/<int:pk>/", portal_views.contract_page, name="contract"),
     path("contracts/<int:pk>/pdf/", portal_views.contract_pdf, name="contract_pdf"),
     path("loans/<int:pk>/", portal_views.loan_page, name="loan"),
     path("loans/<int:pk>/prepayment-quote/", portal_views.loan_prepayment_quote, name="loan_prepayment_quote"),
@@ -131,6 +132,7 @@ staff = [
     path("risk/whatif/draft/", whatif_views.whatif_draft, name="whatif_draft"),
     path("risk/whatif/activate/<int:number>/", whatif_views.whatif_activate, name="whatif_activate"),
     path("documents/<int:pk>/", staff_views.document_download, name="document"),
+    path("contracts/<int:pk>/", staff_views.contract_page, name="contract"),
     path("contracts/<int:pk>/pdf/", staff_views.contract_pdf, name="contract_pdf"),
     path("contracts/<int:pk>/schedule.csv", staff_views.contract_schedule, name="contract_schedule"),
 ]
