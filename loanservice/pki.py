@@ -187,6 +187,39 @@ def sandbox_ca() -> SandboxCA:
     return SandboxCA()
 
 
+AUDIT_KEY, AUDIT_CERT = "audit-anchor", "audit-cert.pem"
+
+
+def audit_signer(ca: SandboxCA | None = None) -> Issued:
+    """The key and certificate that sign the audit trail's daily anchors (CN=loanservice audit anchors), issued by
+    the sandbox CA once and reused (a new one only when it is missing or has expired)."""
+    ca = ca or sandbox_ca()
+    ca.ensure_root()  # before taking the lock: making the root takes it too
+    cert_path = ca.directory / AUDIT_CERT
+    with _locked(ca.directory):
+        if cert_path.is_file() and ca.has_key(AUDIT_KEY):
+            cert = load_cert(cert_path.read_bytes())
+            if ca.issued_by_root(cert):
+                return Issued(ca.load_key(AUDIT_KEY), cert)
+        issued = ca.issue([(NameOID.COUNTRY_NAME, "CN"), (NameOID.ORGANIZATION_NAME, ORGANISATION),
+                           (NameOID.COMMON_NAME, "loanservice audit anchors")])
+        ca.store_key(AUDIT_KEY, issued.key)
+        _write_private(cert_path, issued.certificate.public_bytes(serialization.Encoding.PEM))
+    return issued
+
+
+def sign_bytes(key, data: bytes) -> bytes:
+    return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def signature_valid(cert: x509.Certificate, signature: bytes, data: bytes) -> bool:
+    try:
+        cert.public_key().verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, TypeError, ValueError):
+        return False
+    return True
+
+
 def name_attribute(cert: x509.Certificate, oid) -> str:
     values = cert.subject.get_attributes_for_oid(oid)
     return str(values[0].value) if values else ""
