@@ -353,8 +353,13 @@ def wizard_verify(request, pk):
             data = dict(form.cleaned_data)
             upload = data.pop("power_of_attorney", None)
             try:
-                intake.identity_verify(enterprise=enterprise, user=request.user, **data,
-                                       power_of_attorney=upload.read() if upload else None, ip=client_ip(request))
+                record = intake.identity_verify(enterprise=enterprise, user=request.user, **data,
+                                                power_of_attorney=upload.read() if upload else None, ip=client_ip(request))
+                if not record.in_force:  # an agent: operations review the power of attorney first
+                    messages.info(request, _("身份核验通过，授权委托书已提交银行审核；审核通过后即可授权和签署 / Identity "
+                                             "verified; the bank reviews the power of attorney, and once it is approved "
+                                             "you can authorise and sign."))
+                    return redirect("portal:wizard_verify", pk=pk)
                 messages.success(request, _("身份核验通过 / Identity verified."))
                 return redirect("portal:wizard_consent", pk=pk)
             except ApplicationError as exc:

@@ -7,7 +7,16 @@ from analytics import api as analytics_api
 from applications import api as intake_api
 from applications import views as product_views
 from approvals import api as approvals_api
-from casework import case_api, portal_views, prequal, second_factor_views, staff_views, views, whatif_views
+from casework import (
+    case_api,
+    identity_review_views,
+    portal_views,
+    prequal,
+    second_factor_views,
+    staff_views,
+    views,
+    whatif_views,
+)
 from contracts import api as contracts_api
 from creditlines import api as creditlines_api
 from ledger import api as ledger_api
@@ -23,6 +32,8 @@ api_v1 = [
     path("prequalify/", prequal.PrequalifyView.as_view(), name="prequalify"),
     path("help/", intake_api.HelpView.as_view(), name="help"),
     path("enterprises/", intake_api.EnterpriseListCreateView.as_view(), name="enterprises"),
+    path("identity-reviews/", intake_api.IdentityReviewListView.as_view(), name="identity-reviews"),
+    path("identity-reviews/<int:pk>/", intake_api.IdentityReviewDecideView.as_view(), name="identity-review"),
     path("enterprises/<int:pk>/verify-representative/", intake_api.VerifyRepresentativeView.as_view(),
          name="enterprise-verify"),
     path("enterprises/<int:pk>/verify-representative/code/", intake_api.VerifyCodeView.as_view(),
@@ -133,6 +144,10 @@ staff = [
     path("risk/whatif/activate/<int:number>/", whatif_views.whatif_activate, name="whatif_activate"),
     path("documents/<int:pk>/", staff_views.document_download, name="document"),
     path("contracts/<int:pk>/", staff_views.contract_page, name="contract"),
+    path("identity-reviews/", identity_review_views.review_queue, name="identity_reviews"),
+    path("identity-reviews/<int:pk>/decide/", identity_review_views.review_decide, name="identity_review_decide"),
+    path("identity-reviews/<int:pk>/power-of-attorney/", identity_review_views.power_of_attorney,
+         name="identity_review_document"),
     path("contracts/<int:pk>/pdf/", staff_views.contract_pdf, name="contract_pdf"),
     path("contracts/<int:pk>/schedule.csv", staff_views.contract_schedule, name="contract_schedule"),
 ]
