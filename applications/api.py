@@ -42,6 +42,7 @@ from .selectors import (
     applications_visible_to,
     authorisation_text_current,
     enterprises_visible_to,
+    identity_reviews_pending,
     products_published,
     verified_identity,
 )
@@ -309,9 +310,10 @@ def own_enterprise(request, pk) -> Enterprise:
 def verification_data(record: IdentityVerification | None) -> dict:
     if record is None:
         return {"verified": False, "verification": None}
-    return {"verified": record.passed, "verification": {
+    return {"verified": record.in_force, "verification": {
         "id": record.pk, "method": record.method, "result": record.result, "name": record.person_name,
-        "provider": record.provider, "provider_reference": record.provider_reference, "verified_at": record.created_at}}
+        "provider": record.provider, "provider_reference": record.provider_reference, "verified_at": record.created_at,
+        "review_status": record.review_status or None}}
 
 
 VerificationOut = inline_serializer("VerificationOut", {
@@ -319,7 +321,8 @@ VerificationOut = inline_serializer("VerificationOut", {
     "verification": inline_serializer("VerificationRecord", {
         "id": serializers.IntegerField(), "method": serializers.CharField(), "result": serializers.CharField(),
         "name": serializers.CharField(), "provider": serializers.CharField(), "provider_reference": serializers.CharField(),
-        "verified_at": serializers.DateTimeField()}, allow_null=True)})
+        "verified_at": serializers.DateTimeField(), "review_status": serializers.CharField(allow_null=True)},
+        allow_null=True)})
 
 
 class VerifyCodeView(APIView):
@@ -373,6 +376,60 @@ class VerifyRepresentativeView(APIView):
         record = services.identity_verify(enterprise=enterprise, user=request.user, **data,
                                           power_of_attorney=upload.read() if upload else None, ip=client_ip(request))
         return Response(verification_data(record), status=status.HTTP_201_CREATED)
+
+
+IsIdentityReviewer = rule_permission("applications.review_identity")
+
+
+def identity_review_data(record: IdentityVerification) -> dict:
+    e = record.enterprise
+    return {"id": record.pk, "enterprise": {"id": e.pk, "name": e.name, "uscc": e.uscc}, "agent": record.person_name,
+            "applicant": record.user.get_username(), "submitted_at": record.created_at,
+            "power_of_attorney_sha256": record.power_of_attorney_sha256, "review_status": record.review_status,
+            "reviewed_by": record.reviewed_by.get_username() if record.reviewed_by_id else None,
+            "reviewed_at": record.reviewed_at, "review_reason": record.review_reason or None}
+
+
+IDENTITY_REVIEW_FIELDS = {
+    "id": serializers.IntegerField(), "enterprise": serializers.DictField(), "agent": serializers.CharField(),
+    "applicant": serializers.CharField(), "submitted_at": serializers.DateTimeField(),
+    "power_of_attorney_sha256": serializers.CharField(), "review_status": serializers.CharField(),
+    "reviewed_by": serializers.CharField(allow_null=True), "reviewed_at": serializers.DateTimeField(allow_null=True),
+    "review_reason": serializers.CharField(allow_null=True)}
+IdentityReviewOut = inline_serializer("IdentityReviewOut", IDENTITY_REVIEW_FIELDS)
+
+
+class IdentityReviewListView(APIView):
+    """`GET /api/v1/identity-reviews/` (operations): agents' powers of attorney awaiting review, oldest first."""
+
+    permission_classes = [IsIdentityReviewer]
+
+    @extend_schema(responses=inline_serializer("IdentityReviewOut", IDENTITY_REVIEW_FIELDS, many=True))
+    def get(self, request):
+        return Response([identity_review_data(r) for r in identity_reviews_pending()])
+
+
+class IdentityReviewDecideIn(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["approve", "reject"])
+    reason = serializers.CharField(max_length=300)
+
+
+class IdentityReviewDecideView(APIView):
+    """`POST /api/v1/identity-reviews/{id}/` `{decision: approve|reject, reason}` (operations; never the enterprise's
+    RM nor the agent: 403): the agent may authorise and sign only once approved. 409 when already reviewed."""
+
+    permission_classes = [IsIdentityReviewer]
+
+    @extend_schema(request=IdentityReviewDecideIn, responses=IdentityReviewOut)
+    def post(self, request, pk):
+        record = get_object_or_404(IdentityVerification.objects.select_related("enterprise", "user"), pk=pk,
+                                   method=IdentityVerification.AGENT)
+        ser = IdentityReviewDecideIn(data=request.data)
+        ser.is_valid(raise_exception=True)
+        record = services.identity_review_decide(verification=record, by=request.user,
+                                                 approve=ser.validated_data["decision"] == "approve",
+                                                 reason=ser.validated_data["reason"], ip=client_ip(request))
+        return Response(identity_review_data(record))
 
 
 class HelpQuery(serializers.Serializer):

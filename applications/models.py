@@ -614,6 +614,18 @@ class IdentityVerification(models.Model):
     power_of_attorney = models.FileField(_("授权委托书 power of attorney"), upload_to=power_of_attorney_upload_to,
                                          storage=private_storage, max_length=200, blank=True)
     power_of_attorney_sha256 = models.CharField(max_length=64, blank=True)
+    # An agent's power of attorney is reviewed by operations before the agent may authorise or sign (four eyes:
+    # never the enterprise's RM, never the agent): pending → approved / rejected, with the reason. Empty for a
+    # legal representative, who needs no review.
+    REVIEW_PENDING, REVIEW_APPROVED, REVIEW_REJECTED = "pending", "approved", "rejected"
+    REVIEW_STATES = [(REVIEW_PENDING, _("待审核 pending review")), (REVIEW_APPROVED, _("审核通过 approved")),
+                     (REVIEW_REJECTED, _("审核未通过 rejected"))]
+    review_status = models.CharField(_("授权委托书审核 power of attorney review"), max_length=10, choices=REVIEW_STATES,
+                                     blank=True, db_index=True)
+    reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="+")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_reason = models.CharField(_("审核意见 review reason"), max_length=300, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -629,6 +641,11 @@ class IdentityVerification(models.Model):
     @property
     def passed(self) -> bool:
         return self.result == self.PASSED
+
+    @property
+    def in_force(self) -> bool:
+        """Passed, and for an agent its power of attorney approved by operations: who may authorise and sign."""
+        return self.passed and (self.method != self.AGENT or self.review_status == self.REVIEW_APPROVED)
 
 
 class DataAuthorisation(models.Model):

@@ -9,6 +9,7 @@ from loanservice.roles import (
     is_admin,
     is_applicant,
     is_branch_approver,
+    is_operations,
     is_risk,
     is_rm,
     is_staff,
@@ -37,5 +38,8 @@ rules.add_perm("applications.reassign_rm_of", rules.is_authenticated & (
     is_admin | (is_branch_approver & is_in_enterprise_branch) | supervises_enterprise_rm))
 # A document of a case the staff member may see (the rows are applications_visible_to's).
 rules.add_perm("applications.download_document", is_staff)
+# Agents' powers of attorney are reviewed by operations (DESIGN.md: operations own contracts and signatures; a bank-wide
+# back office that never prepares a case); identity_review_decide also refuses the enterprise's RM and the agent.
+rules.add_perm("applications.review_identity", is_operations)
 # Policy kept as data (admission criteria, checklists, the negative list...), maintained by risk in the admin.
 rules.add_perm("applications.maintain_policy", is_risk)

@@ -31,14 +31,32 @@ from .models import (
 
 def verified_identity(*, user, enterprise: Enterprise) -> IdentityVerification | None:
     """The latest passed verification of `user` acting for `enterprise`, or None. A legal representative's lapses
-    when the enterprise's registered representative changes (another ID number on file)."""
+    when the enterprise's registered representative changes (another ID number on file); an agent's counts only
+    once operations approved the power of attorney (identity_review_decide)."""
     if not getattr(user, "is_authenticated", False):
         return None
     for record in IdentityVerification.objects.filter(user=user, enterprise=enterprise,
                                                       result=IdentityVerification.PASSED).order_by("-created_at", "-id")[:5]:
-        if record.method == IdentityVerification.AGENT or record.id_number == (enterprise.legal_rep_id_number or "").upper():
+        if record.method == IdentityVerification.AGENT:
+            if record.review_status == IdentityVerification.REVIEW_APPROVED:  # operations approved the power of attorney
+                return record
+        elif record.id_number == (enterprise.legal_rep_id_number or "").upper():
             return record
     return None
+
+
+def identity_review_pending(*, user, enterprise: Enterprise) -> IdentityVerification | None:
+    """The user's agent verification for `enterprise` awaiting operations' review of the power of attorney."""
+    return (IdentityVerification.objects.filter(user=user, enterprise=enterprise, result=IdentityVerification.PASSED,
+                                                review_status=IdentityVerification.REVIEW_PENDING)
+            .order_by("-created_at", "-id").first())
+
+
+def identity_reviews_pending(*, limit: int = 200) -> list[IdentityVerification]:
+    """Agents' powers of attorney awaiting review, oldest first (one query)."""
+    return list(IdentityVerification.objects.filter(result=IdentityVerification.PASSED,
+                                                    review_status=IdentityVerification.REVIEW_PENDING)
+                .select_related("enterprise", "user").order_by("created_at", "id")[:limit])
 
 
 def authorisation_text_current() -> AuthorisationText | None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import filetype
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
@@ -323,15 +323,64 @@ def identity_check_record(*, enterprise: Enterprise, user, method: str, name: st
         if method == IdentityVerification.AGENT:
             record.power_of_attorney_sha256 = hashlib.sha256(power_of_attorney).hexdigest()
             record.power_of_attorney.save("poa", ContentFile(power_of_attorney), save=False)
+            if result == IdentityVerification.PASSED:  # the agent acts only once operations approved the document
+                record.review_status = IdentityVerification.REVIEW_PENDING
         record.save()
         audit_record(actor=user, action="identity.verify", obj=enterprise, ip=ip,
                      data={"verification": record.pk, "method": method, "result": result, "reason": reason,
-                           "provider": provider.name, "reference": answer.reference})
+                           "provider": provider.name, "reference": answer.reference,
+                           "review": record.review_status or None})
     if result != IdentityVerification.PASSED:
         message = IDENTITY_FAILED.get(reason, IDENTITY_FAILED["name_mismatch"])
         raise ApplicationError(message, errors={"id_number" if reason == "invalid_id" else "name": [message]},
                                code="identity_not_verified")
     return record
+
+
+REVIEW_REASON_NEEDED = _("请填写审核意见 / Give the reason for the decision.")
+REVIEW_FOUR_EYES = _("授权委托书须由客户经理和经办人以外的人员审核 / The power of attorney is reviewed by someone other than "
+                     "the enterprise's relationship manager and the agent.")
+
+
+@transaction.atomic
+def identity_review_decide(*, verification: IdentityVerification, by, approve: bool, reason: str,
+                           ip: str | None = None) -> IdentityVerification:
+    """Operations' review of an agent's power of attorney (四眼: never the RM who prepared the enterprise's case,
+    never the agent): approved, the agent may authorise data queries and sign; rejected, not (and verifies again
+    with a new document). A reason either way. Audited; the applicant is told."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(REVIEW_REASON_NEEDED, errors={"reason": [REVIEW_REASON_NEEDED]})
+    record = IdentityVerification.objects.select_for_update().select_related("enterprise").get(pk=verification.pk)
+    if record.review_status != IdentityVerification.REVIEW_PENDING:
+        raise Conflict(_("该授权委托书已审核 / This power of attorney was already reviewed."),
+                       state=record.review_status or "not_required")
+    enterprise = record.enterprise
+    prepared = (enterprise.relationship_manager_id == by.pk
+                or LoanApplication.objects.filter(enterprise=enterprise, relationship_manager=by).exists())
+    if by.pk == record.user_id or prepared:
+        raise PermissionDenied(REVIEW_FOUR_EYES)
+    before = record.review_status
+    record.review_status = IdentityVerification.REVIEW_APPROVED if approve else IdentityVerification.REVIEW_REJECTED
+    record.reviewed_by, record.reviewed_at, record.review_reason = by, timezone.now(), reason[:300]
+    record.save(update_fields=["review_status", "reviewed_by", "reviewed_at", "review_reason"])
+    audit_record(actor=by, action="identity.review", obj=enterprise, from_state=before, to_state=record.review_status,
+                 reason=reason[:300], ip=ip, data={"verification": record.pk, "agent": record.person_name,
+                                                   "document_sha256": record.power_of_attorney_sha256})
+    with in_default_language():
+        title = (_("授权委托书已审核通过，经办人可以授权和签署 / The power of attorney was approved: the agent may "
+                   "authorise and sign") if approve else
+                 _("授权委托书未通过审核：%(r)s / The power of attorney was rejected: %(r)s") % {"r": reason[:200]})
+        notify(user=record.user, kind="identity_review", title=title, url=reverse("portal:home"))
+    return record
+
+
+def identity_power_of_attorney_read(*, verification: IdentityVerification, by, ip: str | None = None) -> bytes:
+    """The agent's power of attorney for its reviewer (a download of personal data: audited)."""
+    audit_record(actor=by, action="identity.power_of_attorney.download", obj=verification.enterprise, ip=ip,
+                 data={"verification": verification.pk})
+    with verification.power_of_attorney.open("rb") as fh:
+        return fh.read()
 
 
 def _authorisation_text() -> AuthorisationText:

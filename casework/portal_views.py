@@ -59,7 +59,8 @@ from casework.case_api import application_detail
 from casework.prequal import prequal_token_read
 from contracts.models import Contract
 from contracts.schedules import build_schedule
-from contracts.services import contract_verify, signing_code_send
+from contracts.selectors import contract_pdf_signatures
+from contracts.services import contract_latest_file, contract_verify, signing_code_send
 from creditlines.models import Drawdown
 from creditlines.receipt import receipt_pdf
 from creditlines.selectors import line_drawdowns, line_usage, lines_visible_to, lines_with_usage
@@ -352,8 +353,13 @@ def wizard_verify(request, pk):
             data = dict(form.cleaned_data)
             upload = data.pop("power_of_attorney", None)
             try:
-                intake.identity_verify(enterprise=enterprise, user=request.user, **data,
-                                       power_of_attorney=upload.read() if upload else None, ip=client_ip(request))
+                record = intake.identity_verify(enterprise=enterprise, user=request.user, **data,
+                                                power_of_attorney=upload.read() if upload else None, ip=client_ip(request))
+                if not record.in_force:  # an agent: operations review the power of attorney first
+                    messages.info(request, _("身份核验通过，授权委托书已提交银行审核；审核通过后即可授权和签署 / Identity "
+                                             "verified; the bank reviews the power of attorney, and once it is approved "
+                                             "you can authorise and sign."))
+                    return redirect("portal:wizard_verify", pk=pk)
                 messages.success(request, _("身份核验通过 / Identity verified."))
                 return redirect("portal:wizard_consent", pk=pk)
             except ApplicationError as exc:
@@ -506,9 +512,20 @@ def application_action(request, pk, action):
 
 
 @permission_required("loanservice.signed_in")
+def contract_page(request, pk):
+    """The owner's contract: its PDF signatures (the enterprise's and the bank's) validated now, and the records."""
+    contract = get_object_or_404(Contract.objects.filter(application__in=applications_visible_to(request.user)), pk=pk)
+    return render(request, "contracts/contract_page.html", {
+        "contract": contract, "pdf": contract_pdf_signatures(contract),
+        "signatures": contract.signatures.select_related("certificate"),
+        "pdf_url": reverse("portal:contract_pdf", args=[contract.pk]),
+        "back_url": reverse("portal:application", args=[contract.application_id])})
+
+
+@permission_required("loanservice.signed_in")
 def contract_pdf(request, pk):
     contract = get_object_or_404(Contract.objects.filter(application__in=applications_visible_to(request.user)), pk=pk)
-    field = contract.signed_pdf if contract.signed_pdf else contract.pdf
+    field = contract_latest_file(contract)
     audit_record(actor=request.user, action="contract.download", obj=contract, ip=client_ip(request))
     return FileResponse(field.open("rb"), content_type="application/pdf", filename=f"{contract.number}.pdf")
 

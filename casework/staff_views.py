@@ -13,6 +13,7 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncMonth
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -31,6 +32,7 @@ from approvals.serializers import DecisionPageSerializer
 from casework import lifecycle
 from casework.case_api import application_detail
 from casework.views import redirect_next
+from contracts import selectors as contract_selectors
 from contracts import services as contract_services
 from contracts.models import Contract, DisbursementOrder
 from contracts.selectors import contracting_cases, disbursements_pending, disbursements_recent
@@ -387,14 +389,26 @@ def _staff_contract(request, pk) -> Contract:
 
 
 @permission_required("casework.case_page")
+def contract_page(request, pk):
+    """A contract for staff: its PDF signatures validated now against the bank's CA (the enterprise's and the
+    bank's), and the signature records."""
+    contract = _staff_contract(request, pk)
+    return render(request, "contracts/contract_page.html", {
+        "contract": contract, "pdf": contract_selectors.contract_pdf_signatures(contract),
+        "signatures": contract.signatures.select_related("certificate"),
+        "pdf_url": reverse("staff:contract_pdf", args=[contract.pk]),
+        "back_url": reverse("staff:case", args=[contract.application_id])})
+
+
+@permission_required("casework.case_page")
 def contract_pdf(request, pk):
     """The contract for staff as a page link (not the API's): the sealed PDF when there is one, `?original=1` the
     PDF as issued; the download is recorded as the API's is."""
     contract = _staff_contract(request, pk)
-    signed = bool(contract.signed_pdf) and request.GET.get("original") != "1"
+    field = contract_services.contract_latest_file(contract, original=request.GET.get("original") == "1")
+    signed = field.name != contract.pdf.name
     contract_services.contract_download_record(contract=contract, by=request.user, what="signed_pdf" if signed else "pdf",
                                                ip=client_ip(request))
-    field = contract.signed_pdf if signed else contract.pdf
     return FileResponse(field.open("rb"), content_type="application/pdf", as_attachment=False,
                         filename=f"{contract.number}{'-signed' if signed else ''}.pdf")
 

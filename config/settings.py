@@ -170,6 +170,10 @@ PRIVATE_STORAGE_ROOT = Path(os.environ.get("PRIVATE_STORAGE_ROOT", BASE_DIR / "v
 CONTRACT_RENDERER = "contracts.services.contract_render"
 CONTRACT_SIGNING_BACKEND = os.environ.get("CONTRACT_SIGNING_BACKEND", "contracts.signing.DevSelfSignedBackend")
 CONTRACT_SIGNING_KEY_DIR = Path(os.environ.get("CONTRACT_SIGNING_KEY_DIR", BASE_DIR / "var" / "keys"))
+# The bank's sandbox CA (loanservice/pki.py): issues each enterprise's signing certificate and the audit anchors' key.
+# Empty: ca/ inside CONTRACT_SIGNING_KEY_DIR. Shared by every web and worker process, like the seal's key directory.
+SANDBOX_CA_DIR = os.environ.get("SANDBOX_CA_DIR", "")
+ENTERPRISE_CERTIFICATE_DAYS = int(os.environ.get("ENTERPRISE_CERTIFICATE_DAYS", "1825"))
 # Released disbursements go to core banking through this adapter (docs/contracts.md); the file adapter's folder.
 CORE_BANKING_ADAPTER = os.environ.get("CORE_BANKING_ADAPTER", "contracts.services.FileCoreBankingAdapter")
 CORE_BANKING_OUTBOUND_DIR = Path(os.environ.get("CORE_BANKING_OUTBOUND_DIR", BASE_DIR / "var" / "outbound"))

@@ -7,7 +7,16 @@ from analytics import api as analytics_api
 from applications import api as intake_api
 from applications import views as product_views
 from approvals import api as approvals_api
-from casework import case_api, portal_views, prequal, second_factor_views, staff_views, views, whatif_views
+from casework import (
+    case_api,
+    identity_review_views,
+    portal_views,
+    prequal,
+    second_factor_views,
+    staff_views,
+    views,
+    whatif_views,
+)
 from contracts import api as contracts_api
 from creditlines import api as creditlines_api
 from ledger import api as ledger_api
@@ -23,6 +32,8 @@ api_v1 = [
     path("prequalify/", prequal.PrequalifyView.as_view(), name="prequalify"),
     path("help/", intake_api.HelpView.as_view(), name="help"),
     path("enterprises/", intake_api.EnterpriseListCreateView.as_view(), name="enterprises"),
+    path("identity-reviews/", intake_api.IdentityReviewListView.as_view(), name="identity-reviews"),
+    path("identity-reviews/<int:pk>/", intake_api.IdentityReviewDecideView.as_view(), name="identity-review"),
     path("enterprises/<int:pk>/verify-representative/", intake_api.VerifyRepresentativeView.as_view(),
          name="enterprise-verify"),
     path("enterprises/<int:pk>/verify-representative/code/", intake_api.VerifyCodeView.as_view(),
@@ -107,6 +118,7 @@ portal = [
     path("applications/<int:pk>/review/", portal_views.wizard_review, name="wizard_review"),
     path("applications/<int:pk>/action/<str:action>/", portal_views.application_action, name="application_action"),
     path("applications/<int:pk>/info-upload/", underwriting_views.info_request_upload, name="info_upload"),
+    path("contracts/<int:pk>/", portal_views.contract_page, name="contract"),
     path("contracts/<int:pk>/pdf/", portal_views.contract_pdf, name="contract_pdf"),
     path("loans/<int:pk>/", portal_views.loan_page, name="loan"),
     path("loans/<int:pk>/prepayment-quote/", portal_views.loan_prepayment_quote, name="loan_prepayment_quote"),
@@ -131,6 +143,11 @@ staff = [
     path("risk/whatif/draft/", whatif_views.whatif_draft, name="whatif_draft"),
     path("risk/whatif/activate/<int:number>/", whatif_views.whatif_activate, name="whatif_activate"),
     path("documents/<int:pk>/", staff_views.document_download, name="document"),
+    path("contracts/<int:pk>/", staff_views.contract_page, name="contract"),
+    path("identity-reviews/", identity_review_views.review_queue, name="identity_reviews"),
+    path("identity-reviews/<int:pk>/decide/", identity_review_views.review_decide, name="identity_review_decide"),
+    path("identity-reviews/<int:pk>/power-of-attorney/", identity_review_views.power_of_attorney,
+         name="identity_review_document"),
     path("contracts/<int:pk>/pdf/", staff_views.contract_pdf, name="contract_pdf"),
     path("contracts/<int:pk>/schedule.csv", staff_views.contract_schedule, name="contract_schedule"),
 ]

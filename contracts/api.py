@@ -36,11 +36,13 @@ def contract_data(c: Contract, *, staff: bool) -> dict:
     data = {
         "id": c.pk, "number": c.number, "kind": c.kind, "title": c.title, "version": c.version, "status": c.status,
         "customer_party": c.customer_party, "application": c.application_id, "sha256": c.sha256,
-        "signed_sha256": c.signed_sha256 or None, "terms": c.terms, "created_at": c.created_at,
+        "signed_sha256": c.signed_sha256 or None, "borrower_signed_sha256": c.borrower_signed_sha256 or None,
+        "terms": c.terms, "created_at": c.created_at,
         "supersedes": c.supersedes_id, "voided_at": c.voided_at, "void_reason": c.void_reason or None,
         "signatures": [{"party": s.party, "party_name": s.party_name, "signer": s.signer_label, "signed_at": s.signed_at,
                         "document_sha256": s.document_sha256, "result_sha256": s.result_sha256 or None,
                         "verified_by": s.verification_method or None, "verification": s.verification_id,
+                        "certificate": s.certificate.serial if s.certificate_id else None,
                         **({"ip": s.ip, "user_agent": s.user_agent} if staff else {})}
                        for s in c.signatures.all()],
     }
@@ -70,7 +72,8 @@ class PdfQuery(serializers.Serializer):
 
 
 class ContractPdfView(APIView):
-    """The sealed PDF when there is one (``?original=1``: the PDF as issued, whose SHA-256 is ``sha256``)."""
+    """The sealed PDF when there is one, else the one the enterprise signed (``?original=1``: the PDF as issued,
+    whose SHA-256 is ``sha256``)."""
 
     permission_classes = [SignedIn]
 
@@ -79,10 +82,10 @@ class ContractPdfView(APIView):
         c = visible_contract(request, pk)
         query = PdfQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
-        signed = bool(c.signed_pdf) and not query.validated_data["original"]
+        field = services.contract_latest_file(c, original=query.validated_data["original"])
+        signed = field.name != c.pdf.name
         services.contract_download_record(contract=c, by=request.user, what="signed_pdf" if signed else "pdf",
                                           ip=client_ip(request))
-        field = c.signed_pdf if signed else c.pdf
         return FileResponse(field.open("rb"), content_type="application/pdf", as_attachment=False,
                             filename=f"{c.number}{'-signed' if signed else ''}.pdf")
 

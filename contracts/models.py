@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
-from applications.models import MONEY, IdentityVerification, LoanApplication, LoanProduct
+from applications.models import MONEY, Enterprise, IdentityVerification, LoanApplication, LoanProduct
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.storage import private_storage
 
@@ -82,6 +82,11 @@ class Contract(ConcurrentTransitionMixin, models.Model):
     sha256 = models.CharField(max_length=64)
     signed_pdf = models.FileField(upload_to=contract_upload_to, storage=private_storage, max_length=200, blank=True)
     signed_sha256 = models.CharField(max_length=64, blank=True)
+    # The file with the borrowing enterprise's own PAdES signature (its certificate from the bank's sandbox CA),
+    # made when its verified representative signs; the bank's seal is then added to these bytes.
+    borrower_signed_pdf = models.FileField(upload_to=contract_upload_to, storage=private_storage, max_length=200,
+                                           blank=True)
+    borrower_signed_sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -109,6 +114,32 @@ class Contract(ConcurrentTransitionMixin, models.Model):
         return self.terms.get("title") or DEFAULT_TITLES.get(self.kind, self.kind)
 
 
+class EnterpriseCertificate(models.Model):
+    """An enterprise's signing certificate (企业签名证书), issued by the bank's sandbox CA on the enterprise's first
+    signature and reused for every later one while valid. Subject: the enterprise's name (CN, O) and its 统一社会信用代码
+    (serialNumber). The private key is kept by the bank for the enterprise (loanservice.pki, key ``key_name``): it
+    is used only when the enterprise's verified representative signs with the SMS code."""
+
+    enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="signing_certificates")
+    serial = models.CharField(_("证书序列号 serial"), max_length=64, unique=True)
+    subject = models.CharField(_("证书主题 subject"), max_length=300)
+    issuer = models.CharField(_("签发机构 issuer"), max_length=300)
+    certificate_pem = models.TextField()
+    fingerprint_sha256 = models.CharField(max_length=64)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    key_name = models.CharField(max_length=80)
+    issued_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("企业签名证书 enterprise signing certificate")
+        verbose_name_plural = _("企业签名证书 enterprise signing certificates")
+        ordering = ["-issued_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} #{self.serial[:12]}"
+
+
 class Signature(models.Model):
     PARTIES = [("borrower", _("借款人 borrower")), ("guarantor", _("保证人 guarantor")), ("bank", _("贷款人 bank"))]
     contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="signatures")
@@ -126,6 +157,9 @@ class Signature(models.Model):
     verification = models.ForeignKey(IdentityVerification, null=True, blank=True, on_delete=models.PROTECT,
                                      related_name="signatures")
     verification_method = models.CharField(_("签署人核验方式 how the signer was verified"), max_length=40, blank=True)
+    # The certificate of the enterprise's PAdES signature in the PDF (empty for click-to-sign records).
+    certificate = models.ForeignKey(EnterpriseCertificate, null=True, blank=True, on_delete=models.PROTECT,
+                                    related_name="signatures")
 
     class Meta:
         verbose_name = _("签署记录 signature")

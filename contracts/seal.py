@@ -18,13 +18,18 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["SEAL_MARK", "SEAL_SIZE_PT", "seal_box", "seal_image"]
+__all__ = ["SEAL_MARK", "SEAL_SIZE_PT", "SIGNATURE_MARK", "seal_box", "seal_image", "signature_box", "signature_image"]
 
 #: The text inside the templates' seal circle (templates/contracts/*.html, class "seal").
 SEAL_MARK = "合同专用章"
 #: The circle is 34 mm across (CONTRACT_CSS ``.seal``); 合同专用章 is its middle line.
 SEAL_SIZE_PT = 34 / 25.4 * 72
 RED = (200, 24, 24, 255)
+#: The customer's column of the signature block says 借款人（电子签名）/ 抵押人（电子签名）: the enterprise's signature goes there.
+SIGNATURE_MARK = "（电子签名）"
+#: The enterprise's signature stamp: 50 mm × 15 mm.
+SIGNATURE_SIZE_PT = (50 / 25.4 * 72, 15 / 25.4 * 72)
+BLUE = (22, 60, 160, 255)
 _PX = 600  # the image is drawn at 600 px for ~34 mm: ~450 dpi
 
 
@@ -116,12 +121,12 @@ def seal_image(name: str, font_path: str | None = None):
     return img
 
 
-def _mark_positions(page) -> list[tuple[float, float, float]]:
-    """(x, y, size) in user space of each text run containing 合同专用章 on ``page``."""
+def _mark_positions(page, mark: str = SEAL_MARK) -> list[tuple[float, float, float]]:
+    """(x, y, size) in user space of each text run containing ``mark`` (合同专用章) on ``page``."""
     hits: list[tuple[float, float, float]] = []
 
     def visit(text, cm, tm, font_dict, font_size):
-        if SEAL_MARK in text.replace(" ", ""):
+        if mark in text.replace(" ", ""):
             a, b, _c, _d, e, f = tm
             ca, cb, cc, cd, ce, cf = cm
             x = e * ca + f * cc + ce
@@ -161,3 +166,56 @@ def seal_box(pdf: bytes) -> tuple[int, tuple[float, float, float, float]] | None
     x1, y1 = max(float(box.left), cx - half), max(float(box.bottom), cy - half)
     x2, y2 = min(float(box.right), cx + half), min(float(box.top), cy + half)
     return page_index, (round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2))
+
+
+def _last_mark(pdf: bytes, mark: str):
+    """(page index, page, (x, y, size)) of the last run containing ``mark``, searching from the last page back."""
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    try:
+        reader = PdfReader(io.BytesIO(pdf), strict=False)
+        for page_index in range(len(reader.pages) - 1, -1, -1):
+            page = reader.pages[page_index]
+            hits = _mark_positions(page, mark)
+            if hits:
+                return page_index, page, hits[-1]
+    except Exception:
+        return None
+    return None
+
+
+def signature_box(pdf: bytes) -> tuple[int, tuple[float, float, float, float]] | None:
+    """(page index, box) of the customer's signature in the signature block: on the signing line of the column
+    that says （电子签名）, after its 签署日期 label (the templates' .sign-line under the party and its legal
+    representative). None without one."""
+    found = _last_mark(pdf, SIGNATURE_MARK)
+    if found is None:
+        return None
+    page_index, page, (x, y, size) = found
+    width, height = SIGNATURE_SIZE_PT
+    middle = y - size * 4.4  # the signing line: two text lines and 6 mm below the party's name
+    left = x + size * 3.6  # clear of the 签署日期 label
+    box = page.mediabox
+    x1, y1 = max(float(box.left), left), max(float(box.bottom), middle - height / 2)
+    x2, y2 = min(float(box.right), left + width), min(float(box.top), middle + height / 2)
+    return page_index, (round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2))
+
+
+@lru_cache(maxsize=32)
+def signature_image(name: str, line: str, font_path: str | None = None):
+    """The enterprise's signature stamp: a blue frame with its name and ``line`` (电子签名 and its code), drawn
+    with the CJK font on a transparent ground, so the signing line of the template shows through."""
+    from PIL import Image, ImageDraw, ImageFont  # noqa: PLC0415
+
+    from .pdf import find_cjk_font  # noqa: PLC0415
+
+    font = Path(font_path) if font_path else find_cjk_font()
+    w, h = 1200, 360
+    img = Image.new("RGBA", (w, h), (255, 255, 255, 0))
+    d = ImageDraw.Draw(img)
+    d.rounded_rectangle((6, 6, w - 6, h - 6), radius=28, outline=BLUE, width=10)
+    big = ImageFont.truetype(str(font), 84 if len(name) <= 12 else max(44, int(84 * 12 / len(name))))
+    small = ImageFont.truetype(str(font), 46)
+    d.text((w / 2, h * 0.38), name[:24], font=big, fill=BLUE, anchor="mm")
+    d.text((w / 2, h * 0.75), line[:48], font=small, fill=BLUE, anchor="mm")
+    return img

@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from applications.identifiers import check_resident_id, check_uscc
-from applications.models import IdentityVerification, LoanApplication, LoanProduct
+from applications.models import Enterprise, IdentityVerification, LoanApplication, LoanProduct
 from applications.selectors import verified_identity
 from approvals.models import ApprovalCase
 from loanservice.audit import audit_record
@@ -35,6 +35,7 @@ from loanservice.business_date import business_date
 from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.notifications import in_default_language, notify
+from loanservice.pki import cert_pem, issuer_common_name, load_cert, sandbox_ca
 from loanservice.sla import business_calendar
 from loanservice.sms_codes import CODE_WRONG, sms_code_check, sms_code_discard, sms_code_send
 from loanservice.text import join_list
@@ -50,11 +51,13 @@ from .models import (
     ContractTemplate,
     CoreBankingOutbound,
     DisbursementOrder,
+    EnterpriseCertificate,
     Signature,
 )
 from .pdf import pdf_sha256, render_pdf
 from .schedules import add_months, annualised_rate, build_schedule
-from .signing import get_backend, verify_pdf, verify_with_backend
+from .selectors import contract_pdf_signatures
+from .signing import get_backend, sign_as_party, verify_pdf, verify_with_backend
 
 log = logging.getLogger(__name__)
 
@@ -629,6 +632,49 @@ def signer_verify(*, application: LoanApplication, user, sms_code: str) -> Ident
     return verification
 
 
+def enterprise_certificate(*, enterprise: Enterprise) -> tuple[EnterpriseCertificate, object]:
+    """The enterprise's signing certificate and its key: the one issued before while it is valid and its key is
+    at hand, else a new one from the bank's sandbox CA (subject: the name as CN and O, the 统一社会信用代码 as
+    serialNumber, as Chinese CAs issue enterprise certificates). Inside the caller's transaction; the enterprise
+    row is locked so that two signatures at once do not issue two certificates."""
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    Enterprise.objects.select_for_update().only("pk").get(pk=enterprise.pk)
+    ca = sandbox_ca()
+    now = timezone.now()
+    current = (EnterpriseCertificate.objects.filter(enterprise=enterprise, not_before__lte=now, not_after__gt=now)
+               .order_by("-issued_at", "-id").first())
+    if current is not None and ca.has_key(current.key_name) and ca.issued_by_root(load_cert(current.certificate_pem)):
+        return current, ca.load_key(current.key_name)
+    issued = ca.issue([(NameOID.COUNTRY_NAME, "CN"), (NameOID.ORGANIZATION_NAME, enterprise.name[:64]),
+                       (NameOID.COMMON_NAME, enterprise.name[:64]), (NameOID.SERIAL_NUMBER, enterprise.uscc)],
+                      valid_days=getattr(settings, "ENTERPRISE_CERTIFICATE_DAYS", 1825))
+    cert = issued.certificate
+    serial = format(cert.serial_number, "x")
+    key_name = f"enterprise-{enterprise.pk}-{serial[:16]}"
+    ca.store_key(key_name, issued.key)
+    record = EnterpriseCertificate.objects.create(
+        enterprise=enterprise, serial=serial, subject=cert.subject.rfc4514_string()[:300],
+        issuer=cert.issuer.rfc4514_string()[:300], certificate_pem=cert_pem(cert),
+        fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(), not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc, key_name=key_name)
+    audit_record(actor=None, action="certificate.issue", obj=enterprise,
+                 data={"certificate": record.pk, "serial": serial, "issuer": issuer_common_name(cert),
+                       "not_after": record.not_after.isoformat(), "replaces": current.pk if current else None})
+    return record, issued.key
+
+
+def _enterprise_sign(contract: Contract, data: bytes) -> tuple[bytes, EnterpriseCertificate]:
+    """The borrowing enterprise's own PAdES signature on ``data`` (visible in its column of the signature block)."""
+    enterprise = contract.application.enterprise
+    record, key = enterprise_certificate(enterprise=enterprise)
+    signed = sign_as_party(data, private_key=key, certificate=load_cert(record.certificate_pem),
+                           chain=[sandbox_ca().root_certificate()], reason=f"借款人电子签名 {contract.number}",
+                           location="CN", stamp=(enterprise.name, f"电子签名 {enterprise.uscc}"))
+    return signed, record
+
+
 def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, user_agent: str = "",
                   expected_sha256: str = "", verification: IdentityVerification | None = None) -> Contract:
     """Record one signature on a locked contract (the caller holds the transaction): the customer party
@@ -657,7 +703,19 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
         raise Conflict(SIGNER_NOT_VERIFIED, state="signer_not_verified")
     before = contract.status
     result_sha = ""
+    certificate = None
+    if party == "borrower":
+        # The enterprise signs the PDF itself, with its certificate from the bank's sandbox CA.
+        signed, certificate = _enterprise_sign(contract, data)
+        contract.borrower_signed_pdf.save(f"{contract.number}-borrower-signed.pdf", ContentFile(signed), save=False)
+        contract.borrower_signed_sha256 = result_sha = pdf_sha256(signed)
     if party == "bank":
+        if contract.borrower_signed_pdf:
+            # The seal goes onto the enterprise's signed file (an incremental update: its signature stays valid).
+            data = _read(contract.borrower_signed_pdf)
+            if pdf_sha256(data) != contract.borrower_signed_sha256:
+                raise Conflict(_("合同文件校验失败，请联系银行 / The contract file failed its integrity check."),
+                               state=contract.status)
         backend = get_backend()
         # The built-in backends draw the seal in the signature block (contracts/seal.py); others sign as they do.
         visible = {"seal_name": _party_name(contract, "bank")} if getattr(backend, "visible_seal", False) else {}
@@ -670,11 +728,13 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
     Signature.objects.create(contract=contract, party=party, signer=by if getattr(by, "pk", None) else None,
                              signer_label=by.get_username() if by else "system", party_name=_party_name(contract, party),
                              ip=ip, user_agent=user_agent[:300], document_sha256=contract.sha256, result_sha256=result_sha,
-                             verification=verification if how else None, verification_method=how)
+                             verification=verification if how else None, verification_method=how,
+                             certificate=certificate)
     audit_record(actor=by, action=f"contract.sign.{party}", obj=contract, from_state=before, to_state=contract.status, ip=ip,
-                 data={"sha256": contract.sha256, "sealed_sha256": result_sha or None, "user_agent": user_agent[:300],
-                       "verification": verification.pk if how else None,
-                       "verified_by": how or None})
+                 data={"sha256": contract.sha256, "sealed_sha256": result_sha if party == "bank" else None,
+                       "user_agent": user_agent[:300], "verification": verification.pk if how else None,
+                       "verified_by": how or None, "certificate": certificate.serial if certificate else None,
+                       "signed_sha256": result_sha if certificate else None})
     return contract
 
 
@@ -747,26 +807,34 @@ def contract_verify(*, contract: Contract, by=None, ip: str | None = None, uploa
         checks["sealed_hash_ok"] = pdf_sha256(sealed) == contract.signed_sha256
         seal = verify_with_backend(sealed, expected_unsigned_sha256=contract.sha256)
         checks["seal_ok"] = seal.ok
+    pdf_signatures = contract_pdf_signatures(contract)
+    if pdf_signatures["ok"] is not None:
+        checks["pdf_signatures_ok"] = pdf_signatures["ok"]
     if upload is not None:
         digest = pdf_sha256(upload)
         if digest == contract.sha256:
             checks["upload"] = "original"
         elif contract.signed_sha256 and digest == contract.signed_sha256:
             checks["upload"] = "sealed"
+        elif contract.borrower_signed_sha256 and digest == contract.borrower_signed_sha256:
+            checks["upload"] = "borrower_signed"
         else:
             checks["upload"] = "different"
             upload_seal = verify_pdf(upload, expected_unsigned_sha256=contract.sha256)
             checks["upload_seal_message"] = upload_seal.message_zh
     hashes_ok = checks["original_hash_ok"] and checks["signatures_match"] and checks.get("sealed_hash_ok", True)
     seal_altered = seal is not None and (not (seal.intact and seal.covers_whole_file) or seal.matches_original is False)
-    altered = not hashes_ok or seal_altered or checks.get("upload") == "different"
-    ok = not altered and (seal is None or seal.ok)
+    altered = (not hashes_ok or seal_altered or checks.get("upload") == "different"
+               or bool(pdf_signatures["altered"]))
+    ok = not altered and (seal is None or seal.ok) and pdf_signatures["ok"] is not False
     if altered:
         zh, en = MSG_ALTERED
         if seal_altered and hashes_ok:
             zh, en = f"{MSG_ALTERED[0]}（{seal.message_zh}）", f"{MSG_ALTERED[1]} ({seal.message_en})"
     elif seal is not None and not seal.ok:  # unchanged, but e.g. not sealed with the bank's certificate
         zh, en = seal.message_zh, seal.message_en
+    elif pdf_signatures["ok"] is False:  # unchanged, but the enterprise's certificate is not the bank CA's
+        zh, _sep, en = pdf_signatures["message"].partition(" / ")
     elif seal is not None:
         zh, en = f"{MSG_INTACT[0]}；{seal.message_zh}", f"{MSG_INTACT[1]}; {seal.message_en}"
     else:
@@ -775,12 +843,23 @@ def contract_verify(*, contract: Contract, by=None, ip: str | None = None, uploa
         "ok": ok, "altered": altered, "signed": bool(contract.signed_pdf),
         "contract_hash_ok": checks["original_hash_ok"], "checks": checks, "message": zh, "message_en": en,
         "signer": seal.signer if seal else None, "sha256": contract.sha256, "signed_sha256": contract.signed_sha256 or None,
+        "borrower_signed_sha256": contract.borrower_signed_sha256 or None,
+        "pdf_signatures": [{**s, "signed_at": s["signed_at"].isoformat() if s["signed_at"] else None}
+                           for s in pdf_signatures["signatures"]],
         "checked_at": timezone.now().isoformat(),
     }
     audit_record(actor=by, action="contract.verify", obj=contract, ip=ip,
                  data={"ok": result["ok"], "checks": {k: v for k, v in checks.items() if k != "upload_seal_message"},
                        "uploaded": upload is not None})
     return result
+
+
+def contract_latest_file(contract: Contract, *, original: bool = False):
+    """The file to hand out: the sealed PDF, else the one the enterprise signed, else (or with ``original``) the
+    PDF as issued."""
+    if original:
+        return contract.pdf
+    return contract.signed_pdf or contract.borrower_signed_pdf or contract.pdf
 
 
 def contract_download_record(*, contract: Contract, by, what: str, ip: str | None = None) -> None:

@@ -39,6 +39,8 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = [
     "DEFAULT_BACKEND",
     "DevSelfSignedBackend",
+    "PARTY_FIELD_NAME",
+    "SignatureStatus",
     "Pkcs12Backend",
     "SigningBackend",
     "SigningError",
@@ -46,6 +48,8 @@ __all__ = [
     "get_backend",
     "load_backend",
     "make_signer",
+    "sign_as_party",
+    "signatures_report",
     "unsigned_prefix",
     "verify_pdf",
     "verify_with_backend",
@@ -53,6 +57,8 @@ __all__ = [
 
 DEFAULT_BACKEND = "contracts.signing.DevSelfSignedBackend"
 DEFAULT_FIELD_NAME = "BankSeal"
+#: The signature field of the customer party (the borrowing enterprise), signed before the bank's seal.
+PARTY_FIELD_NAME = "BorrowerSignature"
 
 
 class SigningError(RuntimeError):
@@ -176,7 +182,7 @@ def _seal_appearance(pdf: bytes, field_name: str, seal_name: str):
 
 
 def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: str,
-               seal_name: str | None = None) -> bytes:
+               seal_name: str | None = None, appearance: tuple | None = None) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: PLC0415
     from pyhanko.sign import fields, signers  # noqa: PLC0415
 
@@ -191,7 +197,7 @@ def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: st
         subfilter=fields.SigSeedSubFilter.PADES,
         md_algorithm="sha256",
     )
-    spec, style = _seal_appearance(pdf, field_name, seal_name) if seal_name else (None, None)
+    spec, style = _seal_appearance(pdf, field_name, seal_name) if seal_name else appearance or (None, None)
     pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec)
     out = _run_sync(lambda: pdf_signer.sign_pdf(writer))
     signed = out.getvalue()
@@ -666,3 +672,93 @@ def verify_with_backend(
     roots_fn = getattr(backend, "trust_roots", None)
     roots = roots_fn() if callable(roots_fn) else None
     return verify_pdf(pdf, expected_unsigned_sha256=expected_unsigned_sha256, trust_roots=roots)
+
+
+# --------------------------------------------------------------------------- the customer party's own signature
+
+
+def _party_appearance(pdf: bytes, field_name: str, stamp: tuple[str, str]):
+    """(new field spec, stamp style) at the customer's column of the signature block, or None (invisible)."""
+    from .seal import signature_box, signature_image  # noqa: PLC0415
+
+    found = signature_box(pdf)
+    if found is None:
+        return None
+    from pyhanko import stamp as pyhanko_stamp  # noqa: PLC0415
+    from pyhanko.pdf_utils.images import PdfImage  # noqa: PLC0415
+    from pyhanko.sign import fields  # noqa: PLC0415
+
+    page, box = found
+    spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box)
+    style = pyhanko_stamp.StaticStampStyle(background=PdfImage(signature_image(*stamp)), background_opacity=1,
+                                           border_width=0)
+    return spec, style
+
+
+def sign_as_party(pdf: bytes, *, private_key, certificate, chain: Iterable = (), reason: str, location: str,
+                  field_name: str = PARTY_FIELD_NAME, stamp: tuple[str, str] | None = None) -> bytes:
+    """``pdf`` signed (PAdES, incremental update) with a party's own key and certificate (e.g. an enterprise's,
+    issued by the bank's sandbox CA), with ``chain`` embedded. ``stamp`` = (name, second line) draws the
+    signature visibly in the customer's column of the signature block when the template has one."""
+    signer = make_signer(private_key, certificate, chain)
+    appearance = _party_appearance(pdf, field_name, stamp) if stamp else None
+    return _sign_with(signer, pdf, reason=reason, location=location, field_name=field_name, appearance=appearance)
+
+
+@dataclass(frozen=True)
+class SignatureStatus:
+    """One PDF signature as validated: ``ok`` when intact, trusted and nothing but permitted changes (further
+    signatures) came after it."""
+
+    field: str
+    signer: str
+    issuer: str
+    serial: str
+    signed_at: dt.datetime | None
+    intact: bool
+    trusted: bool
+    covers_whole_file: bool
+    #: later revisions only add signatures or fill fields (pyHanko's difference analysis)
+    changes_permitted: bool
+    ok: bool
+
+
+def _cn(name) -> str:
+    native = name.native
+    return native.get("common_name") or native.get("organization_name") or name.human_friendly
+
+
+def signatures_report(pdf: bytes, *, trust_roots: Iterable | dict) -> tuple[bool, list[SignatureStatus]]:
+    """Validate every signature of ``pdf`` with pyHanko against ``trust_roots`` (offline): certificates, or a dict
+    of them by signature field name (key None: any other field), so that each party's signature must chain to
+    its own authority. Returns (readable, statuses in signing order); an unreadable file is (False, [])."""
+    from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: PLC0415
+    from pyhanko.sign.validation import validate_pdf_signature  # noqa: PLC0415
+    from pyhanko.sign.validation.status import SignatureCoverageLevel  # noqa: PLC0415
+    from pyhanko_certvalidator import ValidationContext  # noqa: PLC0415
+
+    by_field = trust_roots if isinstance(trust_roots, dict) else {None: trust_roots}
+    by_field = {k: [_to_asn1_cert(c) for c in v] for k, v in by_field.items()}
+    try:
+        sigs = PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures
+    except Exception:
+        return False, []
+    out: list[SignatureStatus] = []
+    for sig in sigs:
+        roots = by_field.get(sig.field_name, by_field.get(None, []))
+        vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+        try:
+            status = _run_sync(lambda sig=sig, vc=vc: validate_pdf_signature(sig, signer_validation_context=vc))
+        except Exception:
+            out.append(SignatureStatus(sig.field_name, "", "", "", None, False, False, False, False, False))
+            continue
+        cert = status.signing_cert
+        intact = bool(status.intact and status.valid)
+        covers = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+        permitted = covers or (status.coverage == SignatureCoverageLevel.ENTIRE_REVISION and bool(status.docmdp_ok))
+        signed_at = status.signer_reported_dt
+        out.append(SignatureStatus(
+            field=sig.field_name, signer=_cn(cert.subject), issuer=_cn(cert.issuer), serial=format(cert.serial_number, "x"),
+            signed_at=signed_at, intact=intact, trusted=bool(status.trusted), covers_whole_file=covers,
+            changes_permitted=permitted, ok=intact and bool(status.trusted) and permitted))
+    return True, out

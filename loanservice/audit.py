@@ -8,13 +8,16 @@ The trail cannot be changed (DESIGN.md "Trust rules", docs/security.md):
   about different objects are written in parallel; two events of one object take consecutive positions
   (one upsert creates or locks the head and moves it on: `_advance_head`);
 - each day's chain heads are anchored (AuditAnchor, `audit_anchor_day`), so cutting or rewriting a whole chain
-  shows too; `python manage.py audit_verify` and the nightly task check chains, heads and anchors;
+  shows too, and each anchor is signed with the audit key of the bank's sandbox CA (AuditAnchorSignature), so
+  rewriting events, heads and anchor together shows as well; `python manage.py audit_verify` and the nightly task
+  check chains, heads, anchors and their signatures;
 - before/after values and reasons hold personal data only masked (loanservice.masking.mask_personal), so
   anonymisation never needs to touch the trail.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -24,8 +27,9 @@ from typing import Any
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from . import pki
 from .masking import mask_personal, mask_text
-from .models import AuditAnchor, AuditChainHead, AuditEvent
+from .models import AuditAnchor, AuditAnchorSignature, AuditChainHead, AuditEvent
 
 HASH_FIELDS = ("actor_id", "actor_label", "action", "object_type", "object_id", "from_state", "to_state", "reason",
                "data", "ip")
@@ -160,7 +164,7 @@ def audit_trail(obj: models.Model):
 
 @dataclass
 class Break:
-    kind: str  # altered, link, gap, head, anchor
+    kind: str  # altered, link, gap, head, anchor, signature
     chain: str
     seq: int | None = None
     event_id: int | None = None
@@ -256,15 +260,52 @@ def anchor_digest(day: dt.date) -> tuple[str, int, int]:
     return hashlib.sha256(f"{day.isoformat()}\n{text}".encode()).hexdigest(), len(last), events
 
 
+def anchor_payload(*, day: dt.date, digest: str, chains: int, events: int) -> bytes:
+    """What the bank signs for a day's anchor."""
+    return f"loanservice-audit-anchor/v1\n{day.isoformat()}\n{digest}\n{chains}\n{events}".encode()
+
+
+def _payload_of(anchor: AuditAnchor) -> bytes:
+    return anchor_payload(day=anchor.day, digest=anchor.digest, chains=anchor.chains, events=anchor.events)
+
+
+def audit_anchor_sign(anchor: AuditAnchor) -> AuditAnchorSignature:
+    """Sign an anchor with the audit key of the bank's sandbox CA (once; the signature is append-only)."""
+    existing = AuditAnchorSignature.objects.filter(anchor=anchor).first()
+    if existing:
+        return existing
+    signer = pki.audit_signer()
+    signature = base64.b64encode(pki.sign_bytes(signer.key, _payload_of(anchor))).decode()
+    with transaction.atomic():
+        record, _created = AuditAnchorSignature.objects.get_or_create(
+            anchor=anchor, defaults={"signature": signature, "certificate_pem": pki.cert_pem(signer.certificate)})
+    return record
+
+
 def audit_anchor_day(day: dt.date) -> AuditAnchor:
-    """Store the day's anchor (once: an anchor is never recomputed over what it anchors)."""
+    """Store the day's anchor and the bank's signature over it (once: an anchor is never recomputed over what it
+    anchors)."""
     existing = AuditAnchor.objects.filter(day=day).first()
     if existing:
         return existing
     digest, chains, events = anchor_digest(day)
-    anchor, _created = AuditAnchor.objects.get_or_create(day=day, defaults={"digest": digest, "chains": chains,
-                                                                            "events": events})
+    with transaction.atomic():
+        anchor, created = AuditAnchor.objects.get_or_create(day=day, defaults={"digest": digest, "chains": chains,
+                                                                               "events": events})
+        if created:
+            audit_anchor_sign(anchor)
     return anchor
+
+
+def audit_anchor_sign_missing() -> list[AuditAnchor]:
+    """Sign the anchors stored before anchors were signed, each only if it still matches the trail (one that does
+    not is left unsigned: audit_verify reports it)."""
+    signed = []
+    for anchor in AuditAnchor.objects.filter(signature__isnull=True).order_by("day"):
+        if anchor_digest(anchor.day)[0] == anchor.digest:
+            audit_anchor_sign(anchor)
+            signed.append(anchor)
+    return signed
 
 
 def audit_anchor_through(day: dt.date) -> list[AuditAnchor]:
@@ -281,6 +322,7 @@ def audit_anchor_through(day: dt.date) -> list[AuditAnchor]:
     while start <= day:
         anchors.append(audit_anchor_day(start))
         start += dt.timedelta(days=1)
+    audit_anchor_sign_missing()
     return anchors
 
 
@@ -289,13 +331,36 @@ def verify_anchors(since: dt.date | None = None, result: VerifyResult | None = N
     qs = AuditAnchor.objects.order_by("day")
     if since:
         qs = qs.filter(day__gte=since)
-    for anchor in qs:
+    ca = pki.sandbox_ca()
+    for anchor in qs.select_related("signature"):
         result.anchors += 1
         digest, chains, _events = anchor_digest(anchor.day)
         if digest != anchor.digest:
             result.breaks.append(Break("anchor", f"day {anchor.day.isoformat()}", detail=(
                 f"the day's chain heads no longer match its anchor ({chains} chains now, {anchor.chains} anchored)")))
+        problem = _signature_problem(anchor, ca)
+        if problem:
+            result.breaks.append(Break("signature", f"day {anchor.day.isoformat()}", detail=problem))
     return result
+
+
+def _signature_problem(anchor: AuditAnchor, ca: pki.SandboxCA) -> str:
+    """Why the anchor's signature does not hold ('' when it does): missing, a certificate not issued by the bank's
+    CA (or not valid when it signed), or a signature that does not match the anchor as stored."""
+    try:
+        record = anchor.signature
+    except AuditAnchorSignature.DoesNotExist:
+        return "the anchor is not signed"
+    try:
+        cert = pki.load_cert(record.certificate_pem)
+        signature = base64.b64decode(record.signature, validate=True)
+    except ValueError:
+        return "the signature or its certificate cannot be read"
+    if not ca.issued_by_root(cert, at=record.signed_at):
+        return "the signing certificate was not issued by the bank's CA"
+    if not pki.signature_valid(cert, signature, _payload_of(anchor)):
+        return "the anchor does not match the bank's signature over it"
+    return ""
 
 
 def audit_verify(since: dt.date | None = None) -> VerifyResult:

@@ -145,6 +145,34 @@ class AuditAnchor(models.Model):
         return f"{self.day} {self.digest[:12]}"
 
 
+class AuditAnchorSignature(models.Model):
+    """The bank's signature over a daily anchor (its day, digest, chain and event counts), with the key the sandbox CA
+    issued for the audit trail (loanservice.pki.audit_signer). Whoever rewrites events, heads and the anchor together
+    cannot sign the new anchor without that key; audit_verify checks the signature and that the certificate is the
+    CA's. Append-only like the anchors (the database refuses UPDATE and DELETE)."""
+
+    anchor = models.OneToOneField(AuditAnchor, on_delete=models.PROTECT, related_name="signature")
+    algorithm = models.CharField(max_length=30, default="ecdsa-p256-sha256")
+    signature = models.TextField(help_text="base64")
+    certificate_pem = models.TextField()
+    signed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("审计日锚签名 audit anchor signature")
+        verbose_name_plural = _("审计日锚签名 audit anchor signatures")
+
+    def __str__(self) -> str:
+        return f"signature of {self.anchor_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise RuntimeError("Audit anchor signatures are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise RuntimeError("Audit anchor signatures are append-only.")
+
+
 class CalendarDay(models.Model):
     """Official calendar exceptions: holidays (off) and make-up workdays (调休, on)."""
 

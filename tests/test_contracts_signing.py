@@ -206,8 +206,10 @@ def test_the_bank_seal_is_visible_in_the_signature_block(products, org, tmp_path
         reader = PdfReader(io.BytesIO(sealed))
         fields = [(n, a.get_object()) for n, page in enumerate(reader.pages) for a in page.get("/Annots", [])
                   if a.get_object().get("/FT") == "/Sig"]
-        assert [w["/T"] for _, w in fields] == ["BankSeal"]
-        page_no, seal = fields[0]
+        # The borrowing enterprise's own signature first (when it is the customer party), then the bank's seal.
+        expect = ["BorrowerSignature", "BankSeal"] if contract.customer_party == "borrower" else ["BankSeal"]
+        assert [w["/T"] for _, w in fields] == expect
+        page_no, seal = fields[-1]
         # The page of the signature block: the last one, or the one before the appended repayment schedule.
         block_pages = [n for n, page in enumerate(reader.pages) if "合同专用章" in page.extract_text().replace(" ", "")]
         assert page_no == block_pages[-1]

@@ -36,6 +36,7 @@ ROLE_TABLE = {
     "applications.apply": ["applicant"],
     "applications.reassign_rm": ["rm", "branch_approver", "admin"],
     "applications.download_document": STAFF,
+    "applications.review_identity": ["operations"],
     "underwriting.pull_data": ["integration", "risk"],
     "underwriting.case_file": ["rm", *APPROVERS, "risk"],
     "underwriting.due_diligence": ["rm"],

@@ -144,7 +144,7 @@ def _path_ids(path: str, ids: dict) -> dict:
 
 
 def _who(method: str, path: str) -> list[str]:
-    if any(s in path for s in ("/disburse/", "/repayments/", "/ledger/", "/cob/", "/business-date/")):
+    if any(s in path for s in ("/disburse/", "/repayments/", "/ledger/", "/cob/", "/business-date/", "/identity-reviews/")):
         return ["operations"]
     if "/data/" in path or "/model-risk/" in path or "/reports/" in path:  # risk's (and approvers') reads
         return ["risk"]

@@ -1,7 +1,8 @@
 """python manage.py audit_verify [--since YYYY-MM-DD] [--anchor] [--alarm]
 
-Recomputes the audit trail's hash chains (every event's hash, every link, every chain head) and the stored daily
-anchors; prints each break and exits non-zero when there is one."""
+Recomputes the audit trail's hash chains (every event's hash, every link, every chain head), the stored daily
+anchors and the bank's signatures over them (the sandbox CA's audit key); prints each break and exits non-zero
+when there is one. `--anchor` also signs anchors stored before anchors were signed, if they still match."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from loanservice.audit_integrity import audit_alarm
 
 
 class Command(BaseCommand):
-    help = "Verify the audit trail's hash chains and daily anchors; report breaks."
+    help = "Verify the audit trail's hash chains, daily anchors and their signatures; report breaks."
 
     def add_arguments(self, parser):
         parser.add_argument("--since", type=dt.date.fromisoformat, help="only events and anchors from this day")
