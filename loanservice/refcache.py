@@ -6,7 +6,8 @@ Every write to a watched model's table bumps the generation when its transaction
 execute wrapper sees each INSERT, UPDATE, DELETE and TRUNCATE, whoever issues it (the admin, the API, services,
 `QuerySet.update()` and `bulk_create()`, data migrations, a test changing policy mid-test); post_migrate bumps too. The counter lives in Redis when REDIS_URL is set
 (shared by gunicorn and the workers: a change is seen by every process at its next request or task), otherwise
-in the process. A process compares the generation it cached under with the current one once per request or
+in a file under var/ (the embedded default: runserver and a `manage.py` command beside it share it; its size is
+the generation, a bump appends one byte, which is atomic). A process compares the generation it cached under with the current one once per request or
 task (`pinned`), or on every read outside one, and starts afresh when it moved.
 
 Inside the transaction that changed a watched model, reads bypass the cache until it ends (the change is not
@@ -40,7 +41,6 @@ KEY = "loanservice:refcache:generation"
 _lock = threading.Lock()
 _values: dict[Hashable, object] = {}
 _seen: list = [None]  # the generation _values belong to
-_local_generation = [0]  # without Redis: the process's own counter
 _thread = threading.local()  # .pinned: the generation read at the start of this request/task; .dirty: atomic depth
 _client = [None, None]  # (url, redis client)
 _watched: set[str] = set()  # model labels
@@ -59,11 +59,28 @@ def _redis():
     return _client[1]
 
 
+def _file():
+    from pathlib import Path
+
+    return Path(getattr(settings, "REFCACHE_GENERATION_FILE", "") or Path(settings.BASE_DIR) / "var" / "refcache.generation")
+
+
+def _file_generation():
+    import os
+
+    try:
+        return os.stat(_file()).st_size
+    except FileNotFoundError:
+        return 0
+    except OSError:
+        return None
+
+
 def generation():
-    """The current generation (None when Redis does not answer: then nothing is cached)."""
+    """The current generation (None when it cannot be read: then nothing is cached)."""
     client = _redis()
     if client is None:
-        return _local_generation[0]
+        return _file_generation()
     try:
         value = client.get(KEY)
     except Exception:  # noqa: BLE001 - a cache must never break a request; read the database instead
@@ -97,8 +114,14 @@ def bump() -> None:
     client = _redis()
     gen = None
     if client is None:
-        _local_generation[0] += 1
-        gen = _local_generation[0]
+        path = _file()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "ab") as fh:  # O_APPEND: concurrent bumps each add their byte
+                fh.write(b".")
+        except OSError:
+            log.error("refcache: could not bump the generation in %s", path, exc_info=True)
+        gen = _file_generation()
     else:
         try:
             gen = int(client.incr(KEY))
