@@ -6,6 +6,10 @@ class ApplicationsConfig(AppConfig):
     verbose_name = "申请受理 / Intake"
 
     def ready(self):
+        from loanservice import refcache
+
         from . import labels
 
         labels.register_labels()
+        # Products, their checklists and admission criteria, cached per process (loanservice.refcache).
+        refcache.watch("applications.LoanProduct", "applications.DocumentRequirement", "applications.AdmissionCriterion")

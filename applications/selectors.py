@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loanservice import roles
+from loanservice import refcache, roles
 from loanservice.models import SlaClock, SlaTarget
 from loanservice.sla import DEFAULT_TARGETS, sla_clock_remaining, sla_target_days
 from loanservice.text import phone_display
@@ -87,7 +87,10 @@ def applicable_checklist(product: LoanProduct, *, amount: Decimal | None = None,
     """Exactly the checklist the application will ask for (conditions on amount and legal form applied).
 
     The product page, the wizard's documents step and the submit check all read it from here."""
-    return [req for req in product.checklist.all() if req.applies_to(amount=amount, legal_form=legal_form)]
+    prefetched = getattr(product, "_prefetched_objects_cache", {}).get("checklist")
+    checklist = prefetched if prefetched is not None else refcache.cached(
+        ("checklist", product.pk), lambda: tuple(product.checklist.all()))
+    return [req for req in checklist if req.applies_to(amount=amount, legal_form=legal_form)]
 
 
 def manual_negative_hits(*, uscc: str, id_number: str = "", id_numbers: list[str] | None = None) -> list[str]:

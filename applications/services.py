@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from loanservice import roles
+from loanservice import refcache, roles
 from loanservice.audit import audit_record
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch, SlaClock
@@ -450,9 +450,13 @@ def prescreen_run(*, enterprise, product: LoanProduct | None, payloads: dict, am
                   today: dt.date | None = None, manual_list: bool = True) -> dict:
     """The admission criteria and negative list on the data given. `manual_list` False: the bank's own
     negative list is not consulted (a signed-out pre-qualification learns only public facts); its rule is a gap."""
-    criteria = AdmissionCriterion.objects.filter(is_active=True)
-    if product is not None:
-        criteria = criteria.filter(Q(products=None) | Q(products=product)).distinct()
+    def read():
+        criteria = AdmissionCriterion.objects.filter(is_active=True)
+        if product is not None:
+            criteria = criteria.filter(Q(products=None) | Q(products=product)).distinct()
+        return tuple(criteria.order_by("kind", "order", "code"))
+
+    criteria = refcache.cached(("admission_criteria", product.pk if product is not None else None), read)
     # The manual list is checked against the ID on the form and the one the registry holds.
     id_numbers = {enterprise.legal_rep_id_number or "", (payloads.get("registry") or {}).get("legal_rep_id_number") or ""}
     ctx = prescreen.RuleContext(
@@ -460,7 +464,7 @@ def prescreen_run(*, enterprise, product: LoanProduct | None, payloads: dict, am
         manual_hits=manual_negative_hits(uscc=enterprise.uscc, id_numbers=sorted(i for i in id_numbers if i))
         if manual_list else None,
     )
-    return prescreen.summarise(prescreen.evaluate(criteria.order_by("kind", "order", "code"), ctx))
+    return prescreen.summarise(prescreen.evaluate(criteria, ctx))
 
 
 @dataclass
@@ -545,11 +549,12 @@ def relationship_manager_pick(*, branch: Branch):
 
 def branch_for_region(region_code: str) -> Branch | None:
     best, best_len = None, 0
-    for branch in Branch.objects.exclude(region_prefixes=""):
+    branches = refcache.cached(("branches",), lambda: tuple(Branch.objects.order_by("id")))
+    for branch in (b for b in branches if b.region_prefixes):
         for prefix in branch.prefixes():
             if region_code.startswith(prefix) and len(prefix) > best_len:
                 best, best_len = branch, len(prefix)
-    return best or Branch.objects.filter(is_default=True).first()
+    return best or next((b for b in branches if b.is_default), None)
 
 
 def relationship_manager_assign(application: LoanApplication) -> None:

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from applications.models import LoanApplication
 from applications.selectors import manual_negative_hits
 from applications.services import application_transition, lock_application
-from loanservice import roles
+from loanservice import refcache, roles
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
@@ -126,7 +126,8 @@ def _reason(code: str, zh: str, en: str) -> dict:
 
 # ---------------------------------------------------------------- the authority matrix as versioned data
 def authority_matrix_active() -> AuthorityMatrixVersion:
-    version = AuthorityMatrixVersion.objects.filter(is_active=True).order_by("-number").first()
+    version = refcache.cached(("authority_matrix_active",), lambda: AuthorityMatrixVersion.objects.filter(is_active=True)
+                              .order_by("-number").first())
     if version is None:
         raise ApplicationError(_("未配置授权矩阵 / No authority matrix is active."))
     return version
@@ -274,7 +275,7 @@ def _compare(value, operator: str, threshold) -> bool:
 
 def referral_warnings(*, score: Score) -> list[dict]:
     """The warnings (ReferralRule rows) this case's data raises; each keeps the case off the fast track."""
-    rules = list(ReferralRule.objects.filter(is_active=True).order_by("order", "code"))
+    rules = refcache.cached(("referral_rules",), lambda: tuple(ReferralRule.objects.filter(is_active=True).order_by("order", "code")))
     if not rules:
         return []
     payloads: dict[str, dict] = {}
@@ -373,7 +374,7 @@ def route_decide(*, application: LoanApplication, score: Score, version: Authori
     borrower's total with this request and `exposure_parts` its breakdown (the conductor's casework.exposure), kept
     on the record so the route can be explained later."""
     version = version or authority_matrix_active()
-    rules = list(version.rules.all().order_by("priority", "id"))
+    rules = list(refcache.cached(("authority_rules", version.pk), lambda: tuple(version.rules.all().order_by("priority", "id"))))
     related = related_party_reasons(enterprise=application.enterprise)
     facts = route_facts(application=application, score=score, related_party=bool(related), exposure=exposure)
     blockers = fast_track_blockers(application=application, score=score, related=related)

@@ -3,8 +3,10 @@
 Lines are made first through the conductor (fast track: apply, auto-approve, accept, sign, system seal; not timed).
 Then: (1) latency — N sequential `POST /api/v1/credit-lines/{id}/drawdowns/`, each a new Idempotency-Key, timed from
 the request to the 201 that names the funded loan (the loan, its schedule, its ledger entry and the core-banking
-record are committed before the answer); (2) sustained — T threads, one line each, posting drawdowns for S seconds,
-every 10th request repeated with the same key (it must name the same loan); afterwards the database is counted:
+record are committed before the answer); (2) sustained — C client threads sharing L lines (each client takes its
+lines in turn, so a line is drawn by one client at a time and the lines' row locks do not serialise the load; the
+concurrency test in tests/ covers one line drawn at once), posting drawdowns for S seconds, every 10th request
+repeated with the same key (it must name the same loan); afterwards the database is counted:
 drawdowns = 201s of first requests (none lost), one loan per (line, key) (none doubled), each line's used amount =
 its drawdowns' outstanding principal.
 
@@ -13,6 +15,7 @@ its drawdowns' outstanding principal.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -86,37 +89,50 @@ def latency(base: str, line: dict, n: int, warmup: int = 5) -> dict:
     return summary(times)
 
 
-def sustained(base: str, lines: list[dict], seconds: float) -> dict:
+def sustained(base: str, lines: list[dict], seconds: float, clients: int) -> dict:
     stop = time.monotonic() + seconds
     counts = [{"ok": 0, "replays": 0, "replay_mismatch": 0, "errors": 0, "keys": []} for _ in lines]
+    latencies: list[list[float]] = [[] for _ in range(clients)]
 
-    def work(k: int) -> None:
-        s, c, line = _session(lines[k]["token"]), counts[k], lines[k]
-        url = f"{base}/api/v1/credit-lines/{line['line']}/drawdowns/"
+    def work(c: int) -> None:
+        mine = list(range(c, len(lines), clients))
+        sessions = {k: _session(lines[k]["token"]) for k in mine}
         i = 0
         while time.monotonic() < stop:
+            k = mine[i % len(mine)]
+            s, line, n = sessions[k], lines[k], counts[k]
+            url = f"{base}/api/v1/credit-lines/{line['line']}/drawdowns/"
             key = uuid.uuid4().hex
+            t0 = time.perf_counter()
             r = s.post(url, json=BODY, headers={"Idempotency-Key": key})
-            if r.status_code != 201:
-                c["errors"] += 1
-                continue
-            c["ok"] += 1
-            c["keys"].append(key)
+            latencies[c].append(time.perf_counter() - t0)
             i += 1
+            if r.status_code != 201:
+                n["errors"] += 1
+                continue
+            n["ok"] += 1
+            n["keys"].append(key)
             if i % 10 == 0:
                 again = s.post(url, json=BODY, headers={"Idempotency-Key": key})
-                c["replays"] += 1
+                n["replays"] += 1
                 if again.status_code != 201 or again.json()["loan"] != r.json()["loan"]:
-                    c["replay_mismatch"] += 1
+                    n["replay_mismatch"] += 1
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(lines))]
+    from bench.common import access_log_size, pct, server_times
+
+    since = access_log_size()
+    threads = [threading.Thread(target=work, args=(c,)) for c in range(clients)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return {"wall": wall, "counts": counts}
+    server = server_times(since, "/drawdowns/")
+    flat = [x for per in latencies for x in per]
+    return {"wall": wall, "counts": counts, "client": summary(flat),
+            "server_p50_ms": round(pct(server, 50), 1) if server else None,
+            "server_p95_ms": round(pct(server, 95), 1) if server else None}
 
 
 def verify(lines: list[dict], result: dict) -> dict:
@@ -138,14 +154,17 @@ def verify(lines: list[dict], result: dict) -> dict:
 
 
 def run(base: str) -> dict:
-    threads = 4 if SHORT else 8
-    lines = make_lines(threads + 1)
+    n_lines = int(os.environ.get("BENCH_DRAWDOWN_LINES") or (8 if SHORT else 24))
+    clients = int(os.environ.get("BENCH_DRAWDOWN_CLIENTS") or (4 if SHORT else 8))
+    lines = make_lines(n_lines + 1)
     lat = latency(base, lines[0], 20 if SHORT else 100)
-    sus = sustained(base, lines[1:], 10 if SHORT else 30)
+    sus = sustained(base, lines[1:], 10 if SHORT else 30, clients)
     ok = sum(c["ok"] for c in sus["counts"])
     checks = verify(lines[1:], sus)
     return {"request_to_funded": lat, "sustained": {
-        "threads": len(lines) - 1, "seconds": round(sus["wall"], 1), "drawdowns": ok, "per_s": round(ok / sus["wall"], 1),
+        "threads": clients, "lines": len(lines) - 1, "client": sus["client"], "server_p50_ms": sus["server_p50_ms"],
+        "server_p95_ms": sus["server_p95_ms"],
+        "seconds": round(sus["wall"], 1), "drawdowns": ok, "per_s": round(ok / sus["wall"], 1),
         "errors": sum(c["errors"] for c in sus["counts"]), "replays": sum(c["replays"] for c in sus["counts"]),
         "replay_mismatch": sum(c["replay_mismatch"] for c in sus["counts"]), **checks}}
 

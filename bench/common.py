@@ -40,6 +40,8 @@ def stack_env(**extra) -> dict:
         # Notifications are e-mailed in the request; the console backend's printing is not what we measure.
         "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend", "SMS_BACKEND": "loanservice.notifications.ConsoleSmsBackend",
         "PYTHONPATH": str(ROOT),
+        # The floor endpoint (loanservice.bench_floor, bench/bench_floor.py): mounted on the benchmark stack only.
+        "BENCH_FLOOR": "1",
     })
     env.update(extra)
     return env

@@ -88,7 +88,9 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "config.urls"
+# The benchmark stack's floor endpoint (loanservice.bench_floor): never on in production.
+BENCH_FLOOR = env_bool("BENCH_FLOOR", False)
+ROOT_URLCONF = "config.urls_bench" if BENCH_FLOOR else "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

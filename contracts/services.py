@@ -195,10 +195,11 @@ def schedule_policy(*, product: LoanProduct, method: str, term_months: int) -> d
 
 def _policy_of(application: LoanApplication) -> dict:
     """The policy the loan contract states (the contract is what binds), else the product's current one."""
-    contract = (application.contracts.filter(kind="loan").exclude(status=Contract.Status.VOIDED)
-                .order_by("-version").only("terms").first())
-    if contract is not None and "schedule_policy" in contract.terms:
-        return contract.terms["schedule_policy"]
+    # The terms alone (a deferred-field Contract refreshes its FSM state: three more queries).
+    terms = (application.contracts.filter(kind="loan").exclude(status=Contract.Status.VOIDED)
+             .order_by("-version").values_list("terms", flat=True).first())
+    if terms is not None and "schedule_policy" in terms:
+        return terms["schedule_policy"]
     return schedule_policy(product=application.product, method=application.offer_repayment_method,
                            term_months=application.offer_term_months)
 

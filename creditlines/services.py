@@ -63,7 +63,9 @@ def line_open(*, application: LoanApplication, contract: Contract, by) -> Credit
 
 # ---------------------------------------------------------------- drawdowns
 def _lock(line_id: int) -> CreditLine:
-    return (CreditLine.objects.select_for_update(of=("self",)).select_related("product", "application", "enterprise")
+    # The line alone is locked (of=self); its contract, case, product and firm come in the same read (a drawdown uses each).
+    return (CreditLine.objects.select_for_update(of=("self",))
+            .select_related("product", "application__product", "application__enterprise", "enterprise", "contract")
             .get(pk=line_id))
 
 

@@ -10,6 +10,8 @@ from decimal import Decimal
 
 from django.db.models import Q, Sum
 
+from loanservice import refcache
+
 from .models import Account, AccountMapping, JournalEntry, JournalLine
 
 ZERO = Decimal("0.00")
@@ -29,9 +31,11 @@ def posting_batch():
 
 
 def memo(key, compute):
+    """Inside a posting batch, once per batch; otherwise once per process and generation of the ledger's reference
+    data (loanservice.refcache: a change to the chart, the mapping, VAT rules or periods is seen at once)."""
     cache = _batch.get()
     if cache is None:
-        return compute()
+        return refcache.cached(("ledger", key), compute)
     if key not in cache:
         cache[key] = compute()
     return cache[key]

@@ -11,9 +11,13 @@ class LoanserviceConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_in
 
-        from . import labels, middleware
+        from . import labels, middleware, refcache
 
         labels.register_model("branch", "loanservice.Branch")
+        # Policy and reference data cached per process (loanservice.refcache); a write to these bumps the generation.
+        refcache.connect()
+        refcache.watch("loanservice.BusinessDate", "loanservice.Branch", "loanservice.CalendarDay", "loanservice.CalendarYear",
+                       "loanservice.SlaTarget")
         user_logged_in.connect(middleware.last_seen_at_login, dispatch_uid="loanservice.last_seen_at_login")
 
 

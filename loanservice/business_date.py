@@ -9,13 +9,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from . import refcache
 from .models import BusinessDate
 
 ROW = 1
 
 
 def business_date() -> dt.date:
-    row = BusinessDate.objects.filter(pk=ROW).values_list("date", flat=True).first()
+    row = refcache.cached(("business_date",), lambda: BusinessDate.objects.filter(pk=ROW).values_list("date", flat=True).first())
     return row if row is not None else timezone.localdate()
 
 

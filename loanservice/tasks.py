@@ -17,3 +17,9 @@ def sla_check() -> dict:
 def audit_nightly() -> dict:
     """Anchor yesterday's audit chains, then verify the trail; a break raises the alarm (audit_integrity.py)."""
     return audit_nightly_check()
+
+
+@shared_task(name="loanservice.tasks.bench_noop")
+def bench_noop(_pk: int) -> None:
+    """The floor's task (loanservice.bench_floor): dispatched, carried by the broker, run by a worker, nothing done."""
+    return None

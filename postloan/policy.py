@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from loanservice import refcache
 from loanservice.bizcal import due_at
 from loanservice.business_date import business_date
 from loanservice.sla import business_calendar
@@ -23,8 +24,8 @@ def rank(category: str) -> int:
 
 def policy_in_force(on: dt.date | None = None) -> PostloanPolicy:
     on = on or business_date()
-    return PostloanPolicy.objects.filter(effective_from__lte=on).order_by("-effective_from").first() or PostloanPolicy(
-        effective_from=on)
+    return refcache.cached(("postloan_policy", on), lambda: PostloanPolicy.objects.filter(effective_from__lte=on)
+                           .order_by("-effective_from").first()) or PostloanPolicy(effective_from=on)
 
 
 def bucket_table() -> list[tuple[str, int, int | None]]:
@@ -61,7 +62,8 @@ def classification_floor(dpd: int, table=None) -> str:
 
 
 def prepayment_rule(product_code: str) -> PrepaymentRule:
-    rules = {r.product_code: r for r in PrepaymentRule.objects.filter(product_code__in=[product_code, ""])}
+    rules = refcache.cached(("prepayment_rules", product_code), lambda: {
+        r.product_code: r for r in PrepaymentRule.objects.filter(product_code__in=[product_code, ""])})
     return rules.get(product_code) or rules.get("") or PrepaymentRule(product_code="")
 
 

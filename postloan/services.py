@@ -432,12 +432,13 @@ def _contract_terms(application, on: dt.date, *, method: str | None = None, term
     if method is not None:
         policy = {**policy, "grace_months": schedule_policy(product=application.product, method=method,
                                                             term_months=term_months)["grace_months"]}
-    contract = (application.contracts.filter(kind="loan").exclude(status="voided").order_by("-version").only("terms").first())
-    stated = (contract.terms or {}).get("penalty_markup") if contract is not None else None
+    terms = (application.contracts.filter(kind="loan").exclude(status="voided").order_by("-version")
+             .values_list("terms", flat=True).first()) or {}  # the terms alone: a deferred Contract refreshes its state
+    stated = terms.get("penalty_markup")
     markup = Decimal(str(stated)) if stated not in (None, "") else policy_in_force(on).penalty_rate_markup
     rule = prepayment_rule(application.product.code)
-    authorised = (contract.terms or {}).get("auto_debit") if contract is not None else None
-    return {"basis": _rate_basis(application, (contract.terms or {}) if contract is not None else {}),
+    authorised = terms.get("auto_debit")
+    return {"basis": _rate_basis(application, terms),
             "auto_debit": policy_in_force(on).auto_debit_new_contracts if authorised is None else bool(authorised),
             "repayment_day": policy.get("repayment_day"), "due_date_rule": policy.get("due_date_rule") or "none",
             "grace_months": policy.get("grace_months") or 0,
@@ -487,8 +488,9 @@ def loan_open(*, order: DisbursementOrder, by, term_months: int | None = None, m
     lines = build_schedule(**common, adjust_due_date=due_date_adjuster(terms["due_date_rule"]))
     nominal = [x.due_date for x in build_schedule(**common)]
     loan = Loan.objects.create(
-        application=application, disbursement=order, enterprise=application.enterprise, borrower=application.applicant,
-        relationship_manager=application.relationship_manager, branch=application.branch, product_code=application.product.code,
+        application=application, disbursement=order, enterprise_id=application.enterprise_id, borrower_id=application.applicant_id,
+        relationship_manager_id=application.relationship_manager_id, branch_id=application.branch_id,
+        product_code=application.product.code,  # ids: the people and branch need not be read to be referred to
         principal=order.amount, annual_rate=application.offer_rate, term_months=term_months,
         repayment_method=method, disbursed_on=disbursed_on, maturity_date=lines[-1].due_date,
         outstanding_principal=order.amount, accrued_through=disbursed_on,
@@ -509,7 +511,7 @@ def loan_open(*, order: DisbursementOrder, by, term_months: int | None = None, m
     # A credit line's later drawdowns: the borrower's sources are already scheduled (per enterprise, from the same consents).
     if not (drawdown and SourceRefresh.objects.filter(enterprise_id=loan.enterprise_id).exists()):
         _monitoring_schedule(loan=loan, today=disbursed_on)
-    SurveyResponse.objects.get_or_create(loan=loan, trigger="disbursement")
+    SurveyResponse.objects.create(loan=loan, trigger="disbursement")  # the loan was created above: nothing to get
     audit_record(actor=by, action="loan.open", obj=loan, to_state=loan.status,
                  data={"application": application.pk, "principal": str(loan.principal), "installments": len(lines),
                        "penalty_markup": str(loan.penalty_markup), "annual_rate": str(loan.annual_rate),

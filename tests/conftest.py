@@ -54,6 +54,10 @@ def _test_settings(settings, tmp_path_factory):
     from django.utils import translation
 
     cache.clear()
+    from loanservice import refcache
+
+    refcache.reset_thread()  # the previous test's policy rows were rolled back
+    settings.REFCACHE_GENERATION_FILE = tmp_path_factory.getbasetemp() / "refcache.generation"  # without Redis
     # Core banking is the sandbox; its settlement accounts are empty unless a test funds them (tests of auto-debit
     # do), so a loan's own tests see its installments fall overdue as the borrower left them.
     settings.CORE_BANKING_BACKEND = "sandbox"

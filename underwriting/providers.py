@@ -12,6 +12,7 @@ Pure Python, stdlib + python-stdnum only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import json
@@ -22,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -393,7 +395,31 @@ def _hint_number(value: Any) -> float | None:
     return number if math.isfinite(number) and number > 0 else None
 
 
+_uscc_valid = functools.lru_cache(maxsize=4096)(_uscc.is_valid)  # a firm's seven sources check one code
+_FIRMS: OrderedDict[tuple, _Firm] = OrderedDict()
+_FIRMS_SIZE = 512
+_firms_lock = threading.Lock()
+
+
 def _firm(uscc: str, as_of: date, hints: dict | None) -> _Firm:
+    """The synthetic firm behind a USCC on a date, derived once for all its sources: a submission pulls seven
+    sources of one firm in a row, and the nightly refresh several (deterministic, so a per-process memo of the last
+    few hundred firms changes no payload)."""
+    key = (uscc, as_of, tuple(sorted((k, repr(v)) for k, v in (hints or {}).items())))
+    with _firms_lock:
+        firm = _FIRMS.get(key)
+        if firm is not None:
+            _FIRMS.move_to_end(key)
+            return firm
+    firm = _derive_firm(uscc, as_of, hints)
+    with _firms_lock:
+        _FIRMS[key] = firm
+        while len(_FIRMS) > _FIRMS_SIZE:
+            _FIRMS.popitem(last=False)
+    return firm
+
+
+def _derive_firm(uscc: str, as_of: date, hints: dict | None) -> _Firm:
     hints = hints or {}
     tier = sandbox_tier(uscc)
     p = _TIER_PARAMS[tier]
@@ -604,7 +630,7 @@ class SandboxProvider:
     def fetch(self, source: str, uscc: str, *, as_of: date, hints: dict | None = None) -> dict:
         _check_source(source)
         code = _norm_uscc(uscc)
-        if not _uscc.is_valid(code):
+        if not _uscc_valid(code):
             raise ProviderError(source, "not a valid unified social credit code", code="rejected")
         if source in self.unavailable:
             raise ProviderError(source, "sandbox source switched off", code="unavailable")

@@ -11,6 +11,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from applications.models import LPR_TENORS, Enterprise, LoanApplication, LoanProduct
+from loanservice import refcache
 from loanservice.errors import ApplicationError
 from loanservice.models import AuditEvent
 
@@ -35,7 +36,8 @@ def lpr_on(tenor: str, on: dt.date) -> LoanPrimeRate:
     """The LPR of `tenor` last published on or before `on` (贷款市场报价利率, from the LPR table)."""
     if tenor not in dict(LPR_TENORS):
         raise ApplicationError(_("未知的LPR期限 %(t)s / Unknown LPR tenor %(t)s.") % {"t": tenor}, errors={"lpr_tenor": [tenor]})
-    found = LoanPrimeRate.objects.filter(tenor=tenor, published_on__lte=on).order_by("-published_on").first()
+    found = refcache.cached(("lpr", tenor, on), lambda: LoanPrimeRate.objects.filter(tenor=tenor, published_on__lte=on)
+                            .order_by("-published_on").first())
     if found is None:
         label = dict(LPR_TENORS)[tenor]
         raise ApplicationError(
@@ -59,7 +61,8 @@ def latest_ok_snapshots(enterprise: Enterprise) -> dict[str, DataSnapshot | None
 
 
 def scorecard_champion() -> ScorecardModel:
-    model = ScorecardModel.objects.filter(is_active=True).order_by("-version").first()
+    model = refcache.cached(("scorecard_champion",), lambda: ScorecardModel.objects.filter(is_active=True)
+                            .order_by("-version").first())
     if model is None:  # a fresh database: the seeded expert table is the champion
         model = ScorecardModel.objects.create(name="expert-sme-v1", spec=expert_spec(), is_active=True,
                                               metrics={"kind": "expert"})
@@ -74,7 +77,8 @@ def scorecard_model(version: int | None = None) -> ScorecardModel | None:
 
 
 def scorecard_challenger() -> ScorecardModel | None:
-    return ScorecardModel.objects.filter(is_challenger=True, is_active=False).order_by("-version").first()
+    return refcache.cached(("scorecard_challenger",), lambda: ScorecardModel.objects.filter(
+        is_challenger=True, is_active=False).order_by("-version").first())
 
 
 def application_score_of(application: LoanApplication) -> Score | None:

@@ -25,6 +25,7 @@ from applications.models import (
     NegativeListEntry,
 )
 from applications.services import prescreen_run
+from loanservice import refcache
 from loanservice.audit import audit_record, audit_record_many
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
@@ -222,6 +223,11 @@ def snapshots_pull(*, enterprise: Enterprise, pulls: Sequence[tuple[str, DataSou
     return {snap.source: snap for snap in snapshots}
 
 
+def data_source_configs() -> dict[str, DataSourceConfig]:
+    """source → its configuration (freshness, retries), cached per process (read only)."""
+    return refcache.cached(("data_source_configs",), lambda: {c.source: c for c in DataSourceConfig.objects.all()})
+
+
 def snapshot_fresh(snap: DataSnapshot | None, config: DataSourceConfig, today: dt.date) -> bool:
     return snap is not None and snap.status == DataSnapshot.OK and (today - snap.as_of).days <= config.freshness_days
 
@@ -238,7 +244,7 @@ def snapshots_gather(*, application: LoanApplication, by, sources=None) -> dict[
     with a live authorisation on this application are used or pulled."""
     enterprise = application.enterprise
     authorised = application_authorisations(application)
-    configs = {c.source: c for c in DataSourceConfig.objects.all()}
+    configs = data_source_configs()
     on_file = latest_ok_snapshots(enterprise)
     today = timezone.localdate()
     result: dict[str, DataSnapshot] = {}
@@ -324,7 +330,8 @@ def snapshots_refresh_batch(*, pulls: Sequence[tuple[Enterprise, str, int | None
 # ---------------------------------------------------------------- limit, price, score
 def pricing_policy(on: dt.date | None = None) -> PricingPolicy:
     on = on or timezone.localdate()
-    policy = PricingPolicy.objects.filter(effective_on__lte=on).order_by("-effective_on").first()
+    policy = refcache.cached(("pricing_policy", on), lambda: PricingPolicy.objects.filter(effective_on__lte=on)
+                             .order_by("-effective_on").first())
     if policy is None:
         raise ApplicationError(_("未配置定价政策 / No pricing policy is configured."))
     return policy
