@@ -21,12 +21,13 @@ from django.utils.translation import gettext as _
 from django_fsm import has_transition_perm
 
 from applications.models import LoanProduct
+from applications.prescreen import size_class
 from applications.services import application_create, prescreen_run
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
 from contracts.services import contract_schedule_policy, due_date_adjuster, schedule_policy
 from ledger.models import JournalEntry, JournalLine, VatRule
-from ledger.selectors import account_for
+from ledger.selectors import account_for, vat_exemption_in_force
 from ledger.services import Cr, Dr, Entry, entries_post, entry_post, entry_reverse
 from loanservice import roles
 from loanservice.audit import audit_record
@@ -182,7 +183,7 @@ def _entry(loan: Loan, *, kind: str, on: dt.date, key: str, **amounts: tuple[str
     if not lines:
         return None
     return Entry(kind=kind, value_date=on, lines=lines, branch_id=loan.branch_id, product=loan.product_code,
-                 reference=f"loan:{loan.pk}", key=key)
+                 reference=f"loan:{loan.pk}", key=key, tax_class=loan.tax_class)
 
 
 # While a reversal replays a loan (冲正), nothing is posted: the differences are posted once, at the end.
@@ -200,7 +201,7 @@ def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[
     entry = _entry(loan, kind=kind, on=on, key=key, **amounts)
     if entry is not None:
         entry_post(kind=entry.kind, value_date=entry.value_date, lines=entry.lines, branch_id=entry.branch_id,
-                   product=entry.product, reference=entry.reference, key=entry.key, by=by)
+                   product=entry.product, reference=entry.reference, key=entry.key, by=by, tax_class=entry.tax_class)
 
 
 # ---------------------------------------------------------------- close of business for one loan (日终)
@@ -496,6 +497,8 @@ def loan_open(*, order: DisbursementOrder, by, term_months: int | None = None, m
         outstanding_principal=order.amount, accrued_through=disbursed_on,
         repayment_day=terms["repayment_day"] or disbursed_on.day, due_date_rule=terms["due_date_rule"],
         penalty_markup=terms["penalty_markup"], prepayment_terms=terms["prepayment_terms"], auto_debit=terms["auto_debit"],
+        tax_class=vat_tax_class(enterprise=application.enterprise, credit=max(
+            order.amount + _credit_in_use(application.enterprise_id), application.offer_amount or ZERO), on=disbursed_on),
         **terms["basis"],
     )
     if loan.rate_type == "floating":
@@ -518,6 +521,25 @@ def loan_open(*, order: DisbursementOrder, by, term_months: int | None = None, m
                        "rate_type": loan.rate_type, "spread_bp": None if loan.spread_bp is None else str(loan.spread_bp),
                        "next_repricing_on": loan.next_repricing_on.isoformat() if loan.next_repricing_on else None})
     return loan
+
+
+def _credit_in_use(enterprise_id: int) -> Decimal:
+    return Loan.objects.filter(enterprise_id=enterprise_id, status=Loan.Status.ACTIVE).aggregate(
+        s=Sum("principal"))["s"] or ZERO
+
+
+def vat_tax_class(*, enterprise, credit: Decimal, on: dt.date) -> str:
+    """The borrower's class for the VAT exemption of its loan's interest (小微企业贷款利息免征增值税), or "" where none
+    applies: an individual business (个体工商户) or a micro or small enterprise by the official size standard
+    (工信部联企业〔2011〕300号, `applications.prescreen.size_class`), when an exemption for the class is in force on
+    `on` (ledger data, `VatExemption`) and the borrower's credit with the bank (单户授信: the loans it holds with
+    this one, at least the credit approved) is within its limit (10 million yuan)."""
+    if enterprise.legal_form == "individual":
+        tax_class = "individual"
+    else:
+        tax_class = size_class(enterprise.industry_code, enterprise.employees, enterprise.annual_revenue)
+    exemption = vat_exemption_in_force(tax_class, on) if tax_class in ("micro", "small", "individual") else None
+    return tax_class if exemption is not None and credit <= exemption.max_credit else ""
 
 
 def _monitoring_schedule(*, loan: Loan, today: dt.date) -> None:
