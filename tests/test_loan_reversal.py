@@ -13,7 +13,7 @@ import time_machine
 from ledger.models import JournalEntry
 from ledger.selectors import trial_balance
 from loanservice.business_date import business_date_set
-from postloan.models import ApprovalRequest, Repayment
+from postloan.models import ApprovalRequest, Loan, Repayment
 from postloan.services import repayment_record
 from tests.conftest import client_for
 from tests.factories import ApplicantFactory, FastTrackLoanFactory
@@ -205,3 +205,38 @@ def test_a_reversal_replays_across_restructuring_acceleration_and_non_accrual(tw
     assert _books(loan, today) == _books(twin, today)
     book_agrees(loan, today)
     assert trial_balance(on=today).balanced
+
+
+def test_a_back_dated_repayment_replays_across_a_restructuring(twins, org):
+    """Both pay installment 1 on time and are extended 45 days later; the twin paid 2,000.00 twenty days after the
+    due date, the loan's same payment arrives only after the extension, back-dated: the replay re-applies the
+    extension on its date, and the loan ends as the twin, the cash and the differences on the business date."""
+    from postloan.services import loan_catch_up
+
+    loan, twin = twins
+    ops = org["demo_ops"]
+    first = loan.installments.get(n=1)
+    for x in (loan, twin):
+        _pay(x, first.total, first.due_date, "R1", ops)
+    paid_on = first.due_date + dt.timedelta(days=20)
+    _pay(twin, D("2000.00"), paid_on, "LATE", ops)
+    when = first.due_date + dt.timedelta(days=45)
+    for x in (loan, twin):
+        _event("extension", x, when, org)
+    today = when + dt.timedelta(days=20)
+    business_date_set(today)
+    for x in (loan, twin):
+        x.refresh_from_db()
+        loan_catch_up(loan=x)
+    closed = Loan.objects.get(pk=loan.pk).accrued_through
+    with time_machine.travel(dt.datetime.combine(today, dt.time(12)), tick=False):
+        rep, created = repayment_record(loan=loan, amount=D("2000.00"), paid_on=paid_on, reference="LATE", by=ops)
+    assert created and rep.allocation["backdated"]["recorded_on"] == today.isoformat()
+    loan.refresh_from_db()
+    twin.refresh_from_db()
+    assert loan.accrued_through == closed
+    assert _state(loan) == _state(twin)
+    assert (loan.restructured_on, loan.maturity_date, loan.observation_until) == (
+        twin.restructured_on, twin.maturity_date, twin.observation_until)
+    assert _books(loan, today) == _books(twin, today)
+    book_agrees(loan, today)
