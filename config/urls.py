@@ -79,6 +79,7 @@ api_v1 = [
     path("loans/<int:pk>/repayments/<int:rid>/reverse/", postloan_api.RepaymentReverseView.as_view(), name="loan-repayment-reverse"),
     path("reversals/<int:pk>/approve/", postloan_api.ReversalApproveView.as_view(), name="reversal-approve"),
     path("loans/<int:pk>/accelerate/", postloan_api.AccelerateView.as_view(), name="loan-accelerate"),
+    path("loans/<int:pk>/auto-debit/", postloan_api.AutoDebitView.as_view(), name="loan-auto-debit"),
     path("loans/<int:pk>/extension/", postloan_api.ExtensionView.as_view(), name="loan-extension"),
     path("extensions/<int:pk>/approve/", postloan_api.ExtensionApproveView.as_view(), name="extension-approve"),
     path("loans/<int:pk>/recoveries/", postloan_api.RecoveryView.as_view(), name="loan-recoveries"),

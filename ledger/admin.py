@@ -14,6 +14,7 @@ from .models import (
     JournalEntry,
     JournalLine,
     LedgerPeriod,
+    VatExemption,
     VatRule,
     VoucherBatch,
 )
@@ -65,6 +66,12 @@ class LedgerPeriodAdmin(ModelAdmin):
 class VatRuleAdmin(AuditedAdmin):
     list_display = ["income_account", "payable_account", "rate", "effective_from", "exempt_products", "exempt_tax_classes", "active"]
     list_filter = ["active"]
+
+
+@admin.register(VatExemption)
+class VatExemptionAdmin(AuditedAdmin):
+    list_display = ("tax_class", "max_credit", "effective_from", "effective_until", "active")
+    list_filter = ("tax_class", "active")
 
 
 @admin.register(VoucherBatch)

@@ -186,6 +186,33 @@ class VatRule(models.Model):
         return f"VAT {self.rate} on {self.income_account_id} from {self.effective_from}"
 
 
+class VatExemption(models.Model):
+    """小微企业贷款利息免征增值税: interest on loans to borrowers of this class (micro, small enterprises and individual
+    businesses, 工信部联企业〔2011〕300号 sizes) whose credit with the bank (单户授信) is at most `max_credit` is exempt
+    from VAT while the exemption is in force (财税〔2018〕91号 from 2018-09-01, extended by 财政部 税务总局公告2021年第6号
+    and 2023年第16号 to 2027-12-31). An entry whose `tax_class` names a class in force on its value date takes no split.
+    The stage that lends decides the class and checks the credit (it knows the borrower). Data, edited in admin."""
+
+    TAX_CLASSES = [("micro", _("微型企业 micro enterprise")), ("small", _("小型企业 small enterprise")),
+                   ("individual", _("个体工商户 individual business"))]
+    tax_class = models.CharField(_("客户类型 borrower class"), max_length=20, choices=TAX_CLASSES)
+    max_credit = models.DecimalField(_("单户授信上限 credit per borrower up to"), max_digits=18, decimal_places=2,
+                                     default=Decimal("10000000.00"))
+    effective_from = models.DateField(_("生效日 effective from"))
+    effective_until = models.DateField(_("截止日 effective until"), null=True, blank=True)
+    basis = models.CharField(_("政策依据 basis"), max_length=200, blank=True)
+    active = models.BooleanField(_("启用 active"), default=True)
+
+    class Meta:
+        verbose_name = _("增值税免税政策 VAT exemption")
+        verbose_name_plural = _("增值税免税政策 VAT exemptions")
+        ordering = ["tax_class", "-effective_from"]
+        constraints = [models.UniqueConstraint(fields=["tax_class", "effective_from"], name="ledger_vat_exemption_once")]
+
+    def __str__(self) -> str:
+        return f"VAT exempt {self.tax_class} ≤ {self.max_credit} {self.effective_from}–{self.effective_until or ''}"
+
+
 class VoucherBatch(models.Model):
     """汇总记账凭证 for core banking: the entries not yet sent, aggregated by value date, branch, product, currency and
     account (not one voucher per loan and day). Each entry leaves in exactly one batch (`VoucherEntry`)."""

@@ -12,7 +12,7 @@ from django.db.models import Q, Sum
 
 from loanservice import refcache
 
-from .models import Account, AccountMapping, JournalEntry, JournalLine
+from .models import Account, AccountMapping, JournalEntry, JournalLine, VatExemption
 
 ZERO = Decimal("0.00")
 # Inside `posting_batch()` (close of business), account lookups and period checks are read once per batch.
@@ -125,3 +125,9 @@ def entries_for(reference: str):
     """The entries of one business object (e.g. `loan:12`), oldest first, lines and accounts read in two queries."""
     return (JournalEntry.objects.filter(reference=reference).select_related("reverses", "reversal")
             .prefetch_related("lines__account").order_by("value_date", "id"))
+
+
+def vat_exemption_in_force(tax_class: str, on: dt.date):
+    """The `VatExemption` of the borrower class in force on `on` (its credit limit), or None."""
+    return (VatExemption.objects.filter(Q(effective_until__isnull=True) | Q(effective_until__gte=on), tax_class=tax_class,
+                                        active=True, effective_from__lte=on).order_by("-effective_from").first())

@@ -34,6 +34,7 @@ from .models import (
     JournalEntry,
     JournalLine,
     LedgerPeriod,
+    VatExemption,
     VatRule,
     VoucherBatch,
     VoucherEntry,
@@ -99,17 +100,27 @@ def _vat_rules(value_date: dt.date) -> dict[str, VatRule]:
     return batch_memo(("vat", value_date), read)
 
 
+def vat_exempt_classes(value_date: dt.date) -> set[str]:
+    """The borrower classes whose interest is exempt from VAT on the date (`VatExemption` rows in force)."""
+    return batch_memo(("vat_exempt", value_date), lambda: set(
+        VatExemption.objects.filter(Q(effective_until__isnull=True) | Q(effective_until__gte=value_date), active=True,
+                                    effective_from__lte=value_date).values_list("tax_class", flat=True)))
+
+
 def vat_split(lines: list[Line], *, value_date: dt.date, product: str, tax_class: str = "") -> list[Line]:
     """价税分离: each line to an income account with a VAT rule becomes the income net of VAT and the output VAT
     (VAT = amount × rate / (1 + rate), in cents), on the same side, so the entry still balances. No split for an entry
-    without a product (a manual journal entry, posted as entered), an exempt product or an exempt borrower class."""
+    without a product (a manual journal entry, posted as entered), an exempt product, a borrower class whose exemption
+    is in force on the value date (`VatExemption`: 小微企业 and 个体工商户 within the credit limit, checked by the stage
+    that names the class), or a class the rule itself lists."""
     if not product:
         return lines
     rules = _vat_rules(value_date)
+    exempt = bool(tax_class) and tax_class in vat_exempt_classes(value_date)
     out = []
     for line in lines:
         rule = rules.get(line.account)
-        if rule is None or product in rule.exempt_products or (tax_class and tax_class in rule.exempt_tax_classes):
+        if rule is None or exempt or product in rule.exempt_products or (tax_class and tax_class in rule.exempt_tax_classes):
             out.append(line)
             continue
         amount = line.credit or line.debit

@@ -27,6 +27,7 @@ from .quotes import payoff_quote, prepayment_quote
 from .reports import asset_quality
 from .selectors import due_date_provisional, loan_transactions, loans_visible_to, warnings_open
 from .serializers import (
+    AutoDebitSerializer,
     ExtensionSerializer,
     PayoffQuoteQuery,
     PrepaymentQuoteSerializer,
@@ -39,6 +40,7 @@ from .serializers import (
 from .services import (
     accelerate_request,
     approval_request_decide,
+    loan_auto_debit_set,
     loan_position,
     prepayment_make,
     recovery_record,
@@ -74,7 +76,7 @@ def loan_detail(loan: Loan) -> dict:
                         "interest": money_text(r.interest_paid), "principal": money_text(r.principal_paid + r.prepaid_principal),
                         "fee": money_text(r.prepayment_fee), "unapplied": money_text(r.unapplied), "channel": r.channel}
                        for r in repayments],
-        "restructured_on": loan.restructured_on,
+        "restructured_on": loan.restructured_on, "auto_debit": loan.auto_debit,
         # The rate basis (DESIGN.md "Rates"): annual_rate = lpr_rate + spread_bp / 10000; floating rates reprice.
         "lpr_tenor": loan.lpr_tenor or None, "lpr_rate": None if loan.lpr_rate is None else f"{loan.lpr_rate:.4f}",
         "lpr_date": loan.lpr_date, "spread_bp": None if loan.spread_bp is None else f"{loan.spread_bp:.2f}",
@@ -328,6 +330,23 @@ class PrepaymentView(APIView):
                          "compound": money_text(repayment.compound_paid), "fee": money_text(repayment.prepayment_fee),
                          "mode": repayment.allocation.get("mode", ""), "loan_status": repayment.loan.status},
                         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class AutoDebitView(APIView):
+    """自动扣款授权 `{enabled, reason?}`: the borrower of the loan revokes (false) or grants again (true) the contract's
+    auto-debit; operations too. 200 `{id, auto_debit, changed}`; close of business skips a revoked loan. Another
+    borrower's loan is 404; a closed loan 409."""
+
+    permission_classes = [rule_permission("postloan.set_auto_debit")]
+
+    @extend_schema(request=AutoDebitSerializer, responses=inline_serializer("AutoDebitOut", {
+        "id": serializers.IntegerField(), "auto_debit": serializers.BooleanField(), "changed": serializers.BooleanField()}))
+    def post(self, request, pk):
+        loan = get_object_or_404(loans_visible_to(request.user), pk=pk)
+        ser = AutoDebitSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        loan, changed = loan_auto_debit_set(loan=loan, by=request.user, **ser.validated_data)
+        return Response({"id": loan.pk, "auto_debit": loan.auto_debit, "changed": changed})
 
 
 class AccelerateView(APIView):

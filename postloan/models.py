@@ -99,6 +99,10 @@ class Loan(ConcurrentTransitionMixin, models.Model):
         _("自动扣款授权 auto-debit authorised"), default=True, db_default=True,
         help_text=_("合同授权日终从借款人结算账户扣收到期款项 / the contract lets close of business debit what is due "
                     "from the borrower's settlement account"))
+    tax_class = models.CharField(
+        _("增值税免税客户类型 VAT-exempt borrower class"), max_length=20, blank=True, default="",
+        help_text=_("放款时借款人符合小微企业贷款利息免征增值税条件的类型（微型、小型、个体工商户），否则为空 / the borrower's class "
+                    "when the loan qualified for the small and micro VAT exemption at disbursement, else empty"))
     non_accrual_since = models.DateField(_("停止计息(非应计)起始日 non-accrual since"), null=True, blank=True)
     recovered_amount = models.DecimalField(_("核销后收回 recovered after write-off"), **MONEY, default=0)
     written_off_amount = models.DecimalField(**MONEY, null=True, blank=True)

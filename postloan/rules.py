@@ -24,6 +24,11 @@ def is_task_assignee(user, task) -> bool:
     return task.assigned_to_id == user.pk
 
 
+@rules.predicate
+def borrows_it(user, loan) -> bool:
+    return loan is not None and loan.borrower_id == user.pk
+
+
 # The staff loan page (the rows are loans_visible_to's).
 rules.add_perm("postloan.loan_page", is_staff)
 # Act on a loan from its page (each action's own permission below decides).
@@ -60,6 +65,9 @@ rules.add_perm("postloan.prepay", is_applicant | is_operations)
 rules.add_perm("postloan.accelerate", is_risk | is_operations)
 rules.add_perm("postloan.record_recovery", is_risk | is_operations)
 rules.add_perm("postloan.request_reversal", is_operations)
+# The auto-debit authorisation (自动扣款授权) of a loan: its borrower revokes or grants it again, and operations.
+rules.add_perm("postloan.set_auto_debit", is_applicant | is_operations)
+rules.add_perm("postloan.set_auto_debit_of", borrows_it | is_operations)
 
 
 # Finance (issue #17): there is no finance role, operations keeps the book (as for the trial balance). The finance

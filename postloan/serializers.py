@@ -81,6 +81,12 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=500, error_messages={"blank": REQUIRED, "required": REQUIRED})
 
 
+class AutoDebitSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(help_text="true: the borrower's settlement account is debited for what is due at "
+                                                 "close of business (自动扣款); false: revoked")
+    reason = serializers.CharField(max_length=300, required=False, default="", allow_blank=True)
+
+
 class GuarantorConsentSerializer(serializers.Serializer):
     guarantor = serializers.IntegerField(help_text="the guarantor's id (the application's guarantors)")
     consented_on = serializers.DateField(input_formats=DATE_FORMATS, error_messages=_DATE_MESSAGES)

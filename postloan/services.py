@@ -20,12 +20,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from applications.models import LoanProduct
+from applications.prescreen import size_class
 from applications.services import application_create, prescreen_run
 from contracts.models import DisbursementOrder
 from contracts.schedules import add_months, build_schedule
 from contracts.services import contract_schedule_policy, due_date_adjuster, schedule_policy
 from ledger.models import JournalEntry, JournalLine, VatRule
-from ledger.selectors import account_for
+from ledger.selectors import account_for, vat_exemption_in_force
 from ledger.services import Cr, Dr, Entry, entries_post, entry_post, entry_reverse
 from loanservice import roles
 from loanservice.audit import audit_record
@@ -182,7 +183,7 @@ def _entry(loan: Loan, *, kind: str, on: dt.date, key: str, **amounts: tuple[str
     if not lines:
         return None
     return Entry(kind=kind, value_date=on, lines=lines, branch_id=loan.branch_id, product=loan.product_code,
-                 reference=f"loan:{loan.pk}", key=key)
+                 reference=f"loan:{loan.pk}", key=key, tax_class=loan.tax_class)
 
 
 # While a reversal replays a loan (冲正), nothing is posted: the differences are posted once, at the end.
@@ -200,7 +201,7 @@ def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[
     entry = _entry(loan, kind=kind, on=on, key=key, **amounts)
     if entry is not None:
         entry_post(kind=entry.kind, value_date=entry.value_date, lines=entry.lines, branch_id=entry.branch_id,
-                   product=entry.product, reference=entry.reference, key=entry.key, by=by)
+                   product=entry.product, reference=entry.reference, key=entry.key, by=by, tax_class=entry.tax_class)
 
 
 # ---------------------------------------------------------------- close of business for one loan (日终)
@@ -271,7 +272,7 @@ def _accrual_resume(loan: Loan, *, on: dt.date, key: str, by) -> None:
     rows = list(loan.installments.filter(superseded=False))
     entries = _non_accrual_transfer(loan, rows, on=on, key=key, into=False)
     if entries:
-        entries_post(entries, by=by)
+        _entries_post(entries, by=by)
     loan.non_accrual_since = None
     Loan.objects.filter(pk=loan.pk).update(non_accrual_since=None)
 
@@ -340,7 +341,9 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
         if not off and dpd > policy.non_accrual_dpd:
             entries.extend(_non_accrual_transfer(loan, installments, on=through, key=f"loan:{loan.pk}:non_accrual:{through}",
                                                  into=True))
-            loan.non_accrual_since = through
+            # the day it passed the policy's days (a catch-up or a replay closes many days at once)
+            loan.non_accrual_since = max(through - dt.timedelta(days=dpd - policy.non_accrual_dpd - 1),
+                                         (loan.accrued_through or loan.disbursed_on) + dt.timedelta(days=1))
             moved.append(loan)
         elif off and dpd == 0:
             entries.extend(_non_accrual_transfer(loan, installments, on=through, key=f"loan:{loan.pk}:accrual_resumed:{through}",
@@ -496,6 +499,8 @@ def loan_open(*, order: DisbursementOrder, by, term_months: int | None = None, m
         outstanding_principal=order.amount, accrued_through=disbursed_on,
         repayment_day=terms["repayment_day"] or disbursed_on.day, due_date_rule=terms["due_date_rule"],
         penalty_markup=terms["penalty_markup"], prepayment_terms=terms["prepayment_terms"], auto_debit=terms["auto_debit"],
+        tax_class=vat_tax_class(enterprise=application.enterprise, credit=max(
+            order.amount + _credit_in_use(application.enterprise_id), application.offer_amount or ZERO), on=disbursed_on),
         **terms["basis"],
     )
     if loan.rate_type == "floating":
@@ -518,6 +523,25 @@ def loan_open(*, order: DisbursementOrder, by, term_months: int | None = None, m
                        "rate_type": loan.rate_type, "spread_bp": None if loan.spread_bp is None else str(loan.spread_bp),
                        "next_repricing_on": loan.next_repricing_on.isoformat() if loan.next_repricing_on else None})
     return loan
+
+
+def _credit_in_use(enterprise_id: int) -> Decimal:
+    return Loan.objects.filter(enterprise_id=enterprise_id, status=Loan.Status.ACTIVE).aggregate(
+        s=Sum("principal"))["s"] or ZERO
+
+
+def vat_tax_class(*, enterprise, credit: Decimal, on: dt.date) -> str:
+    """The borrower's class for the VAT exemption of its loan's interest (小微企业贷款利息免征增值税), or "" where none
+    applies: an individual business (个体工商户) or a micro or small enterprise by the official size standard
+    (工信部联企业〔2011〕300号, `applications.prescreen.size_class`), when an exemption for the class is in force on
+    `on` (ledger data, `VatExemption`) and the borrower's credit with the bank (单户授信: the loans it holds with
+    this one, at least the credit approved) is within its limit (10 million yuan)."""
+    if enterprise.legal_form == "individual":
+        tax_class = "individual"
+    else:
+        tax_class = size_class(enterprise.industry_code, enterprise.employees, enterprise.annual_revenue)
+    exemption = vat_exemption_in_force(tax_class, on) if tax_class in ("micro", "small", "individual") else None
+    return tax_class if exemption is not None and credit <= exemption.max_credit else ""
 
 
 def _monitoring_schedule(*, loan: Loan, today: dt.date) -> None:
@@ -582,7 +606,7 @@ def repayment_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
         if paid_on < loan.disbursed_on:
             raise ApplicationError(_("还款日期早于放款日 / The payment date is before disbursement."),
                                    errors={"paid_on": [_("不得早于放款日 %(d)s / Not before %(d)s") % {"d": loan.disbursed_on}]})
-        if loan.accrued_through and paid_on < loan.accrued_through and _replayable(loan, paid_on) and not \
+        if loan.accrued_through and paid_on < loan.accrued_through and _backdated_base(loan, paid_on) and not \
                 loan.repayments.filter(reversed_at__isnull=True, state_before={}).exists():  # (recorded before replays)
             return _backdated_apply(loan=loan, amount=amount, paid_on=paid_on, reference=reference, by=by, channel=channel,
                                     batch=batch), True
@@ -816,7 +840,12 @@ ROW_FIELDS = ("n", "due_date", "nominal_due_date", "period_start", "accrual_star
               "paid_principal", "paid_interest", "paid_penalty", "paid_compound", "penalty_accrued", "penalty_exact",
               "penalty_through", "compound_accrued", "compound_exact", "interest_accrued", "settled_on", "superseded")
 LOAN_FIELDS = ("outstanding_principal", "maturity_date", "status", "closed_on", "accrued_through", "non_accrual_since",
-               "annual_rate", "lpr_rate", "lpr_date", "next_repricing_on")
+               "annual_rate", "lpr_rate", "lpr_date", "next_repricing_on", "repayment_method", "restructured_on",
+               "observation_until", "accelerated_on", "recall_requested_on")
+VOID_ROW = {"principal": ZERO, "interest": ZERO, "interest_upfront": ZERO, "paid_principal": ZERO, "paid_interest": ZERO,
+            "paid_penalty": ZERO, "paid_compound": ZERO, "penalty_accrued": ZERO, "penalty_exact": None,
+            "penalty_through": None, "compound_accrued": ZERO, "compound_exact": None, "interest_accrued": ZERO,
+            "settled_on": None, "superseded": True}
 
 
 def _json(value):
@@ -830,12 +859,19 @@ def _snapshot(loan: Loan, rows: list[Installment]) -> dict:
 
 
 def _restore(loan: Loan, state: dict) -> None:
-    """Put the loan and its schedule back as `state` recorded them (rows superseded since come back)."""
+    """Put the loan and its schedule back as `state` recorded them (rows superseded since come back). Rows a
+    restructuring created since are voided (superseded, never settled, every amount zero; kept, not deleted): the
+    replay rebuilds them in place when it re-applies the restructuring."""
     rows = {r.pk: r for r in loan.installments.filter(pk__in=[int(k) for k in state["rows"]])}
     for pk, values in state["rows"].items():
         row = rows[int(pk)]
         for f, value in values.items():
             setattr(row, f, Installment._meta.get_field(f).to_python(value))
+    last = max((r.n for r in rows.values()), default=0)
+    for row in loan.installments.filter(n__gt=last).exclude(pk__in=list(rows)):
+        for f, value in VOID_ROW.items():
+            setattr(row, f, value)
+        rows[row.pk] = row
     Installment.objects.bulk_update(list(rows.values()), [f for f in ROW_FIELDS if f != "n"])
     for f, value in state["loan"].items():
         if f != "status":
@@ -1102,15 +1138,20 @@ def approval_request_decide(*, request: ApprovalRequest, approve: bool, by, comm
     return request
 
 
-def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
+def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by, on: dt.date | None = None) -> dict:
     """A new schedule for the outstanding principal from today, on the contract's repayment day and holiday rule;
     the arrears (overdue interest, penalty and compound interest) and the interest the period in progress earned
     are added to the first new installment; the old open lines are kept as history (superseded). The
-    classification is at least the restructuring floor, and cannot be raised during the observation period."""
+    classification is at least the restructuring floor, and cannot be raised during the observation period.
+    A replay (冲正) re-applies it on its own date `on` to the replayed loan (closed through the day before): the
+    new rows it created the first time are rebuilt in place, nothing is posted, the classification is left to the
+    floors the replay's caller applies."""
     if loan.status != Loan.Status.ACTIVE:
         raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
-    loan_catch_up(loan=loan, by=by)
-    today = business_date()
+    replaying = _REPLAYING.get()
+    if not replaying:
+        loan_catch_up(loan=loan, by=by)
+    today = on or business_date()
     policy = policy_in_force(today)
     cal = business_calendar()
     rate = penalty_rate(loan, policy)
@@ -1154,18 +1195,31 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
               "start_date": today, "repayment_day": loan.repayment_day or loan.disbursed_on.day}
     lines = build_schedule(**common, adjust_due_date=due_date_adjuster(loan.due_date_rule or "none"))
     nominal = [x.due_date for x in build_schedule(**common)]
-    first_n = (loan.installments.order_by("-n").values_list("n", flat=True).first() or 0) + 1
-    Installment.objects.bulk_create([
+    # (rows a replay voided - superseded and never settled - keep their numbers: the replay rebuilds them in place)
+    first_n = (loan.installments.exclude(superseded=True, settled_on__isnull=True).order_by("-n")
+               .values_list("n", flat=True).first() or 0) + 1
+    new_rows = [
         Installment(loan=loan, n=first_n + k, due_date=line.due_date, principal=line.principal,
                     interest=line.interest + (arrears if k == 0 else ZERO), interest_upfront=arrears if k == 0 else ZERO,
                     interest_accrued=carried if k == 0 else ZERO, nominal_due_date=nominal[k],
                     period_start=nominal[k - 1] if k else today)
-        for k, line in enumerate(lines)])
+        for k, line in enumerate(lines)]
+    voided = {r.n: r for r in loan.installments.filter(n__gte=first_n)} if replaying else {}
+    for row in new_rows:
+        if row.n in voided:
+            row.pk = voided[row.n].pk
+    Installment.objects.bulk_update([r for r in new_rows if r.pk], [f for f in ROW_FIELDS if f != "n"])
+    Installment.objects.bulk_create([r for r in new_rows if not r.pk])
     loan.maturity_date = lines[-1].due_date
     loan.repayment_method = method
     loan.restructured_on = today
     loan.observation_until = observation_end(nominal, policy.restructure_observation_months)
     loan.save()
+    result = {"on": today.isoformat(), "term_months": term, "repayment_method": method,
+              "arrears_capitalised": f"{arrears:.2f}", "maturity_date": loan.maturity_date.isoformat(),
+              "moved": {"penalty": f"{penalty_open:.2f}", "compound": f"{compound_open:.2f}"}}
+    if replaying:
+        return result
     floor = max(policy.restructure_min_category, loan.classification, key=rank)
     ClassificationChange.objects.create(loan=loan, from_category=loan.classification, to_category=floor, kind="restructure",
                                         reason=request.reason[:300], by=request.requested_by, approved_by=by, on=today)
@@ -1173,8 +1227,7 @@ def _restructure_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     loan.classification = floor
     loan_refresh_delinquency(loan=loan, today=today)
     stage_event(loan, by=by)
-    return {"term_months": term, "repayment_method": method, "arrears_capitalised": f"{arrears:.2f}",
-            "maturity_date": loan.maturity_date.isoformat(), "classification": floor}
+    return {**result, "classification": floor}
 
 
 def _write_off_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
@@ -1222,13 +1275,16 @@ def accelerate_request(*, loan: Loan, reason: str, by) -> tuple[ApprovalRequest 
     return None, _accelerate_apply(loan=loan, reason=reason, by=by)
 
 
-def _accelerate_apply(*, loan: Loan, reason: str, by) -> dict:
+def _accelerate_apply(*, loan: Loan, reason: str, by, on: dt.date | None = None) -> dict:
     """Every installment not yet due becomes one installment due on the business date: the principal not yet due and
-    the period's interest to the day. From the next day the whole of it is overdue (penalty, days past due)."""
+    the period's interest to the day. From the next day the whole of it is overdue (penalty, days past due). A replay
+    (冲正) re-applies it on its own date `on` to the replayed loan (closed through the day before)."""
     if loan.status != Loan.Status.ACTIVE or loan.accelerated_on:
         raise Conflict(_("贷款不在存续状态或已宣布提前到期 / The loan is not active or already accelerated."), state=loan.status)
-    loan_catch_up(loan=loan, by=by)
-    on = business_date()
+    replaying = _REPLAYING.get()
+    if not replaying:
+        loan_catch_up(loan=loan, by=by)
+    on = on or business_date()
     rows = list(loan.installments.select_for_update().filter(superseded=False).order_by("n"))
     k = next((k for k, r in enumerate(rows) if r.settled_on is None and r.nominal > on), None)
     due_now = ZERO
@@ -1247,6 +1303,8 @@ def _accelerate_apply(*, loan: Loan, reason: str, by) -> dict:
     loan.accelerated_on = loan.maturity_date = on
     loan.recall_requested_on = loan.recall_requested_on or on
     loan.save(update_fields=["accelerated_on", "maturity_date", "recall_requested_on"])
+    if replaying:
+        return {"accelerated_on": on.isoformat(), "due": f"{due_now:.2f}"}
     audit_record(actor=by, action="loan.accelerate", obj=loan, reason=reason, data={"on": on.isoformat(), "due": str(due_now)})
     stage_event(loan, by=by)
     return {"accelerated_on": on.isoformat(), "due": f"{due_now:.2f}"}
@@ -1278,6 +1336,29 @@ def recovery_record(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference:
     return recovery, True
 
 
+# ---------------------------------------------------------------- the auto-debit authorisation (自动扣款授权)
+@transaction.atomic
+def loan_auto_debit_set(*, loan: Loan, enabled: bool, by, reason: str = "") -> tuple[Loan, bool]:
+    """The borrower of the loan (or operations) revokes the auto-debit authorisation or grants it again: from the next
+    close of business on, a revoked loan is not debited (what falls due is paid by transfer, or becomes overdue). Under
+    the loan's row lock, audited; setting what already stands changes nothing (changed=False). Only an active loan."""
+    roles.permission_check(by, "postloan.set_auto_debit_of", loan,
+                           message=_("无权变更该贷款的自动扣款授权 / You may not change this loan's auto-debit authorisation."),
+                           errors={"user": [_("须为借款人本人或运营人员 / Needs the borrower or operations.")]})
+    loan = Loan.objects.select_for_update().get(pk=loan.pk)
+    if loan.status != Loan.Status.ACTIVE:
+        raise Conflict(_("贷款不在存续状态 / The loan is not active."), state=loan.status)
+    if loan.auto_debit == enabled:
+        return loan, False
+    before = "granted" if loan.auto_debit else "revoked"
+    loan.auto_debit = enabled
+    loan.save(update_fields=["auto_debit"])
+    audit_record(actor=by, action="loan.auto_debit.grant" if enabled else "loan.auto_debit.revoke", obj=loan,
+                 from_state=before, to_state="granted" if enabled else "revoked", reason=(reason or "")[:300],
+                 data={"on": business_date().isoformat()})
+    return loan, True
+
+
 # ---------------------------------------------------------------- reversal of a repayment (冲正), four eyes
 @transaction.atomic
 def reversal_request(*, loan: Loan, repayment: Repayment, reason: str, by) -> ApprovalRequest:
@@ -1303,25 +1384,52 @@ def _reversal_check(loan: Loan, repayment: Repayment) -> None:
                                code="not_found")
     if repayment.reversed_at:
         raise Conflict(_("该笔还款已冲正 / This repayment was already reversed."), state="reversed")
-    if loan.status == Loan.Status.WRITTEN_OFF or not repayment.state_before or not _replayable(loan, repayment.paid_on):
-        raise Conflict(_("还款后已重组、宣布提前到期或转非应计，须人工处理 / Restructured, accelerated or non-accrual since: "
+    if loan.status == Loan.Status.WRITTEN_OFF or not repayment.state_before:
+        raise Conflict(_("贷款已核销或该笔还款无法重放，须人工处理 / Written off, or a payment the replay cannot redo: "
                          "handle by hand."), state=loan.status)
 
 
-def _replayable(loan: Loan, since: dt.date) -> bool:
-    """Can the loan be replayed from `since`? Not across a restructuring, an acceleration or non-accrual (a schedule
-    the replay cannot rebuild, or income already moved off balance)."""
-    return not ((loan.restructured_on and loan.restructured_on >= since) or (loan.accelerated_on and loan.accelerated_on >= since)
-                or loan.non_accrual_since or JournalEntry.objects.filter(reference=f"loan:{loan.pk}", kind="non_accrual",
-                                                                         value_date__gte=since).exists())
+RESTRUCTURINGS = (ApprovalRequest.Kind.EXTENSION, ApprovalRequest.Kind.RESCHEDULE)
+
+
+def _structural_events(loan: Loan) -> list[tuple[dt.date, str, ApprovalRequest | None]]:
+    """The loan's restructurings and its acceleration, each with its business date, in order: what a replay re-applies
+    on its date besides the repayments (non-accrual needs nothing: close of business decides it again)."""
+    events = []
+    for request in loan.approval_requests.filter(kind__in=RESTRUCTURINGS, status=ApprovalRequest.Status.APPROVED).order_by("pk"):
+        on = request.result.get("on")  # (recorded before replays crossed restructurings: the day it was decided)
+        events.append((dt.date.fromisoformat(on) if on else timezone.localdate(request.decided_at or request.requested_at),
+                       "restructure", request))
+    if loan.accelerated_on:
+        events.append((loan.accelerated_on, "accelerate", None))
+    return sorted(events, key=lambda e: e[0])
+
+
+def _event_before(event: tuple, rep: Repayment) -> bool:
+    """Did the restructuring or acceleration come before the repayment was applied? Its recorded state says (it was
+    taken after the event); a state recorded before replays crossed events does not, then the dates do."""
+    on, kind, _request = event
+    seen = (rep.state_before or {}).get("loan", {})
+    field = "restructured_on" if kind == "restructure" else "accelerated_on"
+    if field not in seen:
+        return on <= rep.paid_on
+    return seen[field] is not None and dt.date.fromisoformat(seen[field]) >= on
+
+
+def _replay_events(loan: Loan, reps: list[tuple[Repayment, dt.date]], *, base: Repayment | None) -> list[tuple]:
+    """The repayments to re-apply (each with the date it applies after) merged with the restructurings and the
+    acceleration that came after the state the replay starts from (`base`'s, or the opening): (kind, obj, date)."""
+    events = [e for e in _structural_events(loan) if base is None or not _event_before(e, base)]
+    out = []
+    for rep, after in reps:
+        while events and _event_before(events[0], rep):
+            on, kind, request = events.pop(0)
+            out.append((kind, request, on))
+        out.append(("repayment", rep, after))
+    return out + [(kind, request, on) for on, kind, request in events]
 
 
 INCOME_OF = {"interest": "interest_income", "penalty": "penalty_income", "compound": "compound_income"}
-
-
-def _accrued_totals(loan: Loan) -> dict[str, Decimal]:
-    rows = list(loan.installments.all())
-    return {t: sum((getattr(r, f"{t}_accrued") for r in rows), ZERO) for t in INCOME_OF}
 
 
 def _applied_through(rep: Repayment) -> dt.date:
@@ -1329,28 +1437,85 @@ def _applied_through(rep: Repayment) -> dt.date:
     return Loan._meta.get_field("accrued_through").to_python(rep.state_before["loan"]["accrued_through"])
 
 
-def _replay(loan: Loan, *, base: dict, events: list[tuple[Repayment, dt.date]], through: dt.date, history_key: str) -> None:
-    """Replay the loan (冲正, back-dated repayment): put it back as `base` recorded it, then for each repayment in order
-    close the loan through the date it applies after and re-apply it (its record says how it applies now), then close
-    through `through` (the last closed date) again. Nothing is posted meanwhile: the caller posts the differences."""
+def _replay(loan: Loan, *, base: dict, events: list[tuple], through: dt.date, history_key: str) -> None:
+    """Replay the loan (冲正, back-dated repayment): put it back as `base` recorded it, then for each event in order
+    close the loan through the date it applies after and re-apply it — a repayment (its record says how it applies
+    now), a restructuring (its new rows rebuilt, its result updated) or the acceleration, each on its own date —
+    then close through `through` (the last closed date) again; non-accrual is decided again by close of business.
+    Nothing is posted meanwhile: the caller posts the differences."""
     token = _REPLAYING.set(True)
     try:
         _restore(loan, base)
-        for rep, after in events:
-            loans_close_through(loans=[loan], through=after, delinquency=False)
-            _payment_apply(loan=loan, amount=rep.amount, paid_on=rep.paid_on, reference=rep.reference, by=rep.recorded_by,
-                           channel=rep.channel, replay=rep, mode=rep.allocation.get("mode"), history_key=history_key)
+        if "accelerated_on" not in base["loan"] and any(kind == "accelerate" for kind, _obj, _on in events):
+            loan.accelerated_on = None  # (a state recorded before replays crossed an acceleration)
+        for kind, obj, on in events:
+            if kind == "repayment":
+                loans_close_through(loans=[loan], through=on, delinquency=False)
+                _payment_apply(loan=loan, amount=obj.amount, paid_on=obj.paid_on, reference=obj.reference, by=obj.recorded_by,
+                               channel=obj.channel, replay=obj, mode=obj.allocation.get("mode"), history_key=history_key)
+                continue
+            loans_close_through(loans=[loan], through=on - dt.timedelta(days=1), delinquency=False)
+            if kind == "accelerate":
+                if loan.status == Loan.Status.ACTIVE:
+                    _accelerate_apply(loan=loan, reason="", by=None, on=on)
+                continue
+            first = obj.result.get(history_key) or {k: v for k, v in obj.result.items() if not k.startswith("before_")}
+            if loan.status == Loan.Status.ACTIVE:
+                obj.result = {**obj.result, **_restructure_apply(loan=loan, request=obj, by=obj.decided_by, on=on),
+                              history_key: first}
+            else:  # repaid before its date in the replay: it no longer applies (its rows stay void)
+                obj.result = {**obj.result, "moved": {"penalty": "0.00", "compound": "0.00"}, "not_applied": True,
+                              history_key: first}
+            obj.save(update_fields=["result"])
         if loan.status == Loan.Status.ACTIVE:
             loans_close_through(loans=[loan], through=through, delinquency=False)
     finally:
         _REPLAYING.reset(token)
 
 
-def _differences_post(loan: Loan, *, accrued_before: dict, income_removed: dict, today: dt.date, key: str, by,
-                      cash: Decimal = ZERO) -> dict[str, Decimal]:
+def _moved(loan: Loan) -> dict[str, Decimal]:
+    """What the loan's restructurings moved from penalty and compound interest receivable into interest receivable
+    (their rows no longer carry it as penalty: the income accounts still do)."""
+    out = dict.fromkeys(INCOME_OF, ZERO)
+    for request in loan.approval_requests.filter(kind__in=RESTRUCTURINGS, status=ApprovalRequest.Status.APPROVED):
+        moved = request.result.get("moved")
+        if moved is None:  # (recorded before replays crossed restructurings) its entry says
+            moved = {"penalty": ZERO, "compound": ZERO}
+            for line in JournalLine.objects.filter(entry__key=f"restructure:{request.pk}").select_related("account"):
+                for t in ("penalty", "compound"):
+                    if line.account.code == account_for(f"{t}_receivable", loan.product_code):
+                        moved[t] += line.credit - line.debit
+        p, c = Decimal(moved["penalty"]), Decimal(moved["compound"])
+        out["penalty"], out["compound"], out["interest"] = out["penalty"] + p, out["compound"] + c, out["interest"] - p - c
+    return out
+
+
+def _income_of(lines, product: str) -> dict[str, Decimal]:
+    """Interest, penalty and compound income in `lines` (in posting order), gross of the output VAT split from each
+    (价税分离 puts the VAT line right after its income line, on the same side): what the accruals count."""
+    out = dict.fromkeys(INCOME_OF, ZERO)
+    codes = {account_for(role, product): t for t, role in INCOME_OF.items()}
+    vat_codes = set(VatRule.objects.values_list("payable_account__code", flat=True))
+    last = None
+    for line in lines:
+        code = line.account.code
+        if code in codes:
+            out[codes[code]] += line.credit - line.debit
+            last = (line.entry_id, codes[code], bool(line.credit))
+        elif code in vat_codes and last is not None and last[0] == line.entry_id and last[2] == bool(line.credit):
+            out[last[1]] += line.credit - line.debit
+            last = None
+        else:
+            last = None
+    return out
+
+
+def _differences_post(loan: Loan, *, today: dt.date, key: str, by, cash: Decimal = ZERO) -> dict[str, Decimal]:
     """After a replay: one entry on the business date that brings the loan's accounts to what the replayed loan says
-    (balance-sheet accounts to its sub-ledger, income by what it accrues less what the replay left off-balance), with
-    `cash` received (a back-dated repayment) debited to clearing. No closed date changes. Returns the lines."""
+    — balance-sheet accounts (and the non-accrual memo) to its sub-ledger; each income account to what the replayed
+    loan earned: all it accrued, with what restructurings moved between kinds, less what stands off balance while
+    non-accrual — with `cash` received (a back-dated repayment) debited to clearing. No closed date changes.
+    Returns the lines."""
     loan.refresh_from_db()
     rows_all = list(loan.installments.all())
     ref = f"loan:{loan.pk}"
@@ -1370,11 +1535,13 @@ def _differences_post(loan: Loan, *, accrued_before: dict, income_removed: dict,
         net = _net_debit(code, today, ref)
         if target != net:
             lines[role] = target - net
+    booked = _income_of(JournalLine.objects.filter(entry__reference=ref, entry__value_date__lte=today)
+                        .select_related("account").order_by("entry_id", "id"), loan.product_code)
+    moved = _moved(loan)
     for t, role in INCOME_OF.items():
-        change = (sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) - accrued_before[t] + income_removed[t]
-                  - (unpaid[t] if off else ZERO))
-        if change:
-            lines[role] = lines.get(role, ZERO) - change
+        earned = sum((getattr(r, f"{t}_accrued") for r in rows_all), ZERO) + moved[t] - (unpaid[t] if off else ZERO)
+        if earned != booked[t]:
+            lines[role] = lines.get(role, ZERO) - (earned - booked[t])
     if any(lines.values()):
         _post(loan, kind="reversal" if not cash else "repayment", on=today, key=key, by=by,
               **{role: ("Dr", v) if v > 0 else ("Cr", -v) for role, v in lines.items() if v})
@@ -1383,8 +1550,9 @@ def _differences_post(loan: Loan, *, accrued_before: dict, income_removed: dict,
 
 def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     """The opposite of the repayment's entries, the loan replayed from the repayment's value date without it (later
-    repayments re-allocated, accruals, penalty, days past due, classification floors), and the differences posted
-    in one entry on the current business date: no closed date changes, nothing deleted."""
+    repayments re-allocated, restructurings and the acceleration re-applied on their dates, accruals, penalty,
+    non-accrual, days past due, classification floors), and the differences posted in one entry on the current
+    business date: no closed date changes, nothing deleted."""
     repayment = Repayment.objects.select_for_update().get(pk=request.params["repayment"])
     _reversal_check(loan, repayment)
     today = business_date()
@@ -1394,25 +1562,23 @@ def _reversal_apply(*, loan: Loan, request: ApprovalRequest, by) -> dict:
     own = Q(key=f"repayment:{repayment.pk}") | Q(key__startswith=f"repayment:{repayment.pk}:")
     for entry in JournalEntry.objects.filter(own, reference=ref).order_by("id"):
         entry_reverse(entry=entry, value_date=today, reason=request.reason, by=by)
-    accrued_before = _accrued_totals(loan)
-    income_removed = _entry_income(repayment)
     through = today - dt.timedelta(days=1)  # the last closed date: the replayed loan is closed through it again
     later = list(loan.repayments.filter(reversed_at__isnull=True).exclude(pk=repayment.pk)
                  .filter(Q(paid_on__gt=repayment.paid_on) | Q(paid_on=repayment.paid_on, pk__gt=repayment.pk))
                  .order_by("paid_on", "id"))
-    _replay(loan, base=repayment.state_before, events=[(rep, _applied_through(rep)) for rep in later], through=through,
-            history_key="before_reversal")
+    events = _replay_events(loan, [(rep, _applied_through(rep)) for rep in later], base=repayment)
+    _replay(loan, base=repayment.state_before, events=events, through=through, history_key="before_reversal")
     repayment.reversed_at = timezone.now()
     repayment.save(update_fields=["reversed_at"])
-    lines = _differences_post(loan, accrued_before=accrued_before, income_removed=income_removed, today=today,
-                              key=f"reversal:{request.pk}", by=by)
+    lines = _differences_post(loan, today=today, key=f"reversal:{request.pk}", by=by)
     if loan.status == Loan.Status.ACTIVE:
         loan_refresh_delinquency(loan=loan, today=through)
     stage_event(loan, by=by)
+    crossed = [kind if obj is None else f"{kind}:{obj.pk}" for kind, obj, _on in events if kind != "repayment"]
     audit_record(actor=by, action="loan.repayment.reverse", obj=loan, reason=request.reason,
-                 data={"repayment": repayment.pk, "replayed": [r.pk for r in later], "differences": {
+                 data={"repayment": repayment.pk, "replayed": [r.pk for r in later], "crossed": crossed, "differences": {
                      k: str(v) for k, v in lines.items()}})
-    return {"repayment": repayment.pk, "replayed": len(later), "status": loan.status}
+    return {"repayment": repayment.pk, "replayed": len(later), "crossed": crossed, "status": loan.status}
 
 
 ZEROED_ON_OPENING = {"paid_principal": ZERO, "paid_interest": ZERO, "paid_penalty": ZERO, "paid_compound": ZERO,
@@ -1431,20 +1597,37 @@ def _opening_state(loan: Loan) -> dict:
     live = [r for r in state["rows"].values()]
     state["loan"].update({"outstanding_principal": _json(loan.principal), "status": Loan.Status.ACTIVE, "closed_on": None,
                           "accrued_through": _json(loan.disbursed_on), "non_accrual_since": None,
-                          "maturity_date": max(r["due_date"] for r in live)})
+                          "maturity_date": max(r["due_date"] for r in live), "restructured_on": None,
+                          "observation_until": None, "accelerated_on": None})
     return state
+
+
+def _backdated_base(loan: Loan, paid_on: dt.date) -> tuple[list[Repayment], int | None] | None:
+    """Where a back-dated repayment's replay starts: the state recorded before the last repayment applied by
+    `paid_on` - 1 (its index in the live repayments), else the opening. None where it cannot: a written-off loan, or
+    the opening when a restructuring or the acceleration came before the first repayment (the opening schedule is
+    read from the first repayment's state)."""
+    if loan.status == Loan.Status.WRITTEN_OFF:
+        return None
+    before = paid_on - dt.timedelta(days=1)
+    active = list(loan.repayments.filter(reversed_at__isnull=True).exclude(state_before={}).order_by("paid_on", "id"))
+    k = next((k for k in range(len(active) - 1, -1, -1) if _applied_through(active[k]) <= before), None)
+    events = _structural_events(loan)
+    if k is None and events and (not active or any(_event_before(e, active[0]) for e in events)):
+        return None
+    return active, k
 
 
 def _backdated_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: str, by, channel: str,
                      batch=None) -> Repayment:
     """A repayment whose value date is before the loan's last closed date (回溯入账): recorded, then the loan replayed
-    from that value date with it (allocation, accruals, penalty, days past due, later repayments re-allocated), as a
-    reversal replays; the differences, with the cash, posted in one entry on the business date: no closed date changes.
-    The replay starts from the state recorded before the last repayment applied by `paid_on` - 1, else from opening."""
+    from that value date with it (allocation, accruals, penalty, days past due, later repayments re-allocated,
+    restructurings and the acceleration re-applied on their dates), as a reversal replays; the differences, with the
+    cash, posted in one entry on the business date: no closed date changes. The replay starts from the state
+    recorded before the last repayment applied by `paid_on` - 1, else from opening."""
     today, through = business_date(), loan.accrued_through
     before = paid_on - dt.timedelta(days=1)
-    active = list(loan.repayments.filter(reversed_at__isnull=True).exclude(state_before={}).order_by("paid_on", "id"))
-    k = next((k for k in range(len(active) - 1, -1, -1) if _applied_through(active[k]) <= before), None)
+    active, k = _backdated_base(loan, paid_on)
     base = active[k].state_before if k is not None else _opening_state(loan)
     replayed = active[k:] if k is not None else active
     try:
@@ -1453,45 +1636,25 @@ def _backdated_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference
                                                  batch=batch, recorded_by=by, allocation={})
     except IntegrityError:
         raise Conflict(_("重复的流水号 / Duplicate reference."), state=loan.status) from None
-    events = [(rep, _applied_through(rep)) for rep in replayed if rep.paid_on <= paid_on]
-    events.append((repayment, max(before, _applied_through(events[-1][0]) if events else before)))
-    events += [(rep, _applied_through(rep)) for rep in replayed if rep.paid_on > paid_on]
-    accrued_before = _accrued_totals(loan)
+    reps = [(rep, _applied_through(rep)) for rep in replayed if rep.paid_on <= paid_on]
+    reps.append((repayment, max(before, _applied_through(reps[-1][0]) if reps else before)))
+    reps += [(rep, _applied_through(rep)) for rep in replayed if rep.paid_on > paid_on]
+    events = _replay_events(loan, reps, base=active[k] if k is not None else None)
     _replay(loan, base=base, events=events, through=through, history_key="before_replay")
     repayment.refresh_from_db()
     repayment.allocation = {k: v for k, v in repayment.allocation.items() if k != "before_replay"}
     repayment.allocation["backdated"] = {"recorded_on": today.isoformat(), "replayed": [r.pk for r in replayed]}
     repayment.save(update_fields=["allocation"])
-    lines = _differences_post(loan, accrued_before=accrued_before, income_removed=dict.fromkeys(INCOME_OF, ZERO),
-                              today=today, key=f"repayment:{repayment.pk}:replay", by=by, cash=amount)
+    lines = _differences_post(loan, today=today, key=f"repayment:{repayment.pk}:replay", by=by, cash=amount)
     if loan.status == Loan.Status.ACTIVE:
         loan_refresh_delinquency(loan=loan, today=through)
     stage_event(loan, by=by)
     audit_record(actor=by, action="loan.repayment", obj=loan, to_state=loan.status,
                  data={"reference": reference, "amount": str(amount), "channel": channel, "paid_on": paid_on.isoformat(),
                        "backdated": True, "replayed": [r.pk for r in replayed],
+                       "crossed": [kind for kind, _obj, _on in events if kind != "repayment"],
                        "differences": {k: str(v) for k, v in lines.items()}})
     return repayment
-
-
-def _entry_income(repayment: Repayment) -> dict[str, Decimal]:
-    """What the repayment's own entries put into each income account (the reversal took it out again)."""
-    out = dict.fromkeys(INCOME_OF, ZERO)
-    codes = {account_for(role, repayment.loan.product_code): t for t, role in INCOME_OF.items()}
-    vat_codes = set(VatRule.objects.values_list("payable_account__code", flat=True))
-    for entry in JournalEntry.objects.filter(key__startswith=f"repayment:{repayment.pk}:").prefetch_related("lines__account"):
-        last = None  # the income line the VAT split (价税分离) put right before its output VAT line, on the same side
-        for line in sorted(entry.lines.all(), key=lambda x: x.pk):
-            code = line.account.code
-            if code in codes:
-                out[codes[code]] += line.credit - line.debit
-                last = (codes[code], bool(line.credit))
-            elif code in vat_codes and last is not None and last[1] == bool(line.credit):
-                out[last[0]] += line.credit - line.debit  # income is gross: what the replay's accruals count
-                last = None
-            else:
-                last = None
-    return out
 
 
 def _net_debit(code: str, on: dt.date, reference: str) -> Decimal:

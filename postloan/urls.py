@@ -15,4 +15,5 @@ urlpatterns = [
     path("imports/<int:pk>/", views.import_page, name="import"),
     path("my/loans/<int:pk>/renewal/", views.portal_renewal, name="portal_renewal"),
     path("my/loans/<int:pk>/survey/", views.portal_survey, name="portal_survey"),
+    path("my/loans/<int:pk>/auto-debit/", views.portal_auto_debit, name="portal_auto_debit"),
 ]

@@ -45,6 +45,7 @@ def loan_page(request, pk):
         "collateral": loan.collateral.all(), "floor": services.loan_floor(loan), "guarantors": loan_guarantors(loan),
         "extension_limit": services.extension_limit_months(loan.term_months),
         "can_downgrade": can(request.user, "postloan.downgrade"), "can_write_off": can(request.user, "postloan.request_write_off"),
+        "can_auto_debit": can(request.user, "postloan.set_auto_debit_of", loan),
     })
 
 
@@ -70,6 +71,8 @@ def loan_action(request, pk, action):
         elif action == "write_off":
             services.write_off_request(loan=loan, reason=post.get("reason", ""), by=user)
             messages.success(request, _("核销申请已提交审批 / Write-off sent for approval."))
+        elif action == "auto_debit":
+            _auto_debit_set(request, loan)
         elif action == "collateral":
             value = serializer_input(CollateralValueSerializer, post, message=_("押品信息有误 / The collateral details are not valid."))
             services.collateral_record(loan=loan, by=user, **value)
@@ -158,7 +161,27 @@ def import_page(request, pk):
     return render(request, "postloan/import.html", {"batch": batch})
 
 
+def _auto_debit_set(request, loan) -> None:
+    enabled = request.POST.get("enabled") == "1"
+    services.loan_auto_debit_set(loan=loan, enabled=enabled, reason=request.POST.get("reason", ""), by=request.user)
+    messages.success(request, _("已恢复自动扣款 / Auto-debit authorised again.") if enabled
+                     else _("已取消自动扣款授权 / Auto-debit revoked."))
+
+
 # ---------------------------------------------------------------- borrower (portal)
+@permission_required("postloan.set_auto_debit")
+@require_POST
+def portal_auto_debit(request, pk):
+    """The borrower revokes the auto-debit of their loan, or grants it again (自动扣款授权)."""
+    loan = get_object_or_404(loans_visible_to(request.user).filter(borrower=request.user), pk=pk)
+    try:
+        _auto_debit_set(request, loan)
+    except (ApplicationError, Conflict) as exc:
+        _error(request, exc)
+    return redirect("portal:loan", pk=pk)
+
+
+
 @permission_required("loanservice.signed_in")
 def portal_renewal(request, pk):
     """GET: the renewal offer fragment (eligibility computed now); POST: ask for the renewal or a top-up."""

@@ -69,6 +69,7 @@ ROLE_TABLE = {
     "postloan.accelerate": ["risk", "operations"],
     "postloan.record_recovery": ["risk", "operations"],
     "postloan.request_reversal": ["operations"],
+    "postloan.set_auto_debit": ["applicant", "operations"],
     "ledger.trial_balance": ["operations", "risk", "admin"],
     "ledger.core_files": ["operations", "risk", "integration", "admin"],
     "ledger.upload_core_file": ["operations", "integration", "admin"],
@@ -99,7 +100,7 @@ ROLE_TABLE = {
 OBJECT_PERMS = {
     "applications.reassign_rm_of", "underwriting.work_on_case", "approvals.decide_case", "approvals.request_info_on_case",
     "contracts.sign_as_customer", "postloan.decide_request_of", "postloan.decide_overlay_of", "postloan.complete_task", "marketing.own_prospect",
-    "creditlines.decide_change_of",
+    "creditlines.decide_change_of", "postloan.set_auto_debit_of",
 }
 PROJECT_APPS = ("loanservice", "ledger", "applications", "underwriting", "approvals", "contracts", "postloan", "creditlines",
                 "analytics", "marketing", "casework")
@@ -190,6 +191,12 @@ def test_a_contract_is_signed_as_customer_only_by_its_applicant(people):
 def test_a_warning_task_is_completed_by_its_assignee_or_risk(people):
     task = SimpleNamespace(assigned_to_id=people["rm"].pk)
     assert {r for r, u in people.items() if roles.can(u, "postloan.complete_task", task)} == {"rm", "risk"}
+
+
+def test_a_loans_auto_debit_is_changed_by_its_borrower_or_operations(people):
+    loan = SimpleNamespace(borrower_id=people["applicant"].pk)
+    assert {r for r, u in people.items() if roles.can(u, "postloan.set_auto_debit_of", loan)} == {"applicant", "operations"}
+    assert not roles.can(ApplicantFactory(username="perm_other_borrower"), "postloan.set_auto_debit_of", loan)
 
 
 def test_a_credit_line_change_is_decided_by_another_person_and_drawn_by_its_borrower(people):
