@@ -9,4 +9,4 @@ class LedgerConfig(AppConfig):
         from loanservice import refcache
 
         # The chart, the mapping, VAT rules and closed periods, cached per process (loanservice.refcache).
-        refcache.watch("ledger.Account", "ledger.AccountMapping", "ledger.VatRule", "ledger.LedgerPeriod")
+        refcache.watch("ledger.Account", "ledger.AccountMapping", "ledger.VatRule", "ledger.VatExemption", "ledger.LedgerPeriod")
