@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connections, router
+from django.db.models.fields import NOT_PROVIDED
 
 
 def rows_update(model, objs: Sequence, fields: Sequence[str], *, batch_size: int = 1000) -> int:
@@ -62,7 +63,9 @@ def rows_insert(model, fields: Sequence[str], rows: Sequence[tuple], *, returnin
     meta = model._meta
     by_attname = {f.attname: f for f in meta.concrete_fields}
     named = [by_attname.get(name) or meta.get_field(name) for name in fields]
-    extra = [f for f in meta.concrete_fields if f not in named and not f.primary_key and f.has_default()]
+    # every other column as bulk_create would fill it (its default, "" for text, NULL where nullable), except those
+    # the database fills itself (db_default)
+    extra = [f for f in meta.concrete_fields if f not in named and not f.primary_key and f.db_default is NOT_PROVIDED]
     if connection.vendor != "postgresql":
         objs = model.objects.using(db).bulk_create([
             model(**dict(zip([f.attname for f in named], row, strict=True))) for row in rows], batch_size=batch_size)
