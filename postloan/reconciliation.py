@@ -71,7 +71,12 @@ def _sub_ledger() -> tuple[dict[tuple[str, str], Decimal], dict[str, Decimal]]:
     active = dict(Loan.objects.filter(status=Loan.Status.ACTIVE).values_list("pk", "outstanding_principal"))
     for pk, principal in active.items():
         per_ref[(f"loan:{pk}", "principal")] = principal
+    # 非应计: a non-accrual loan's accrued unpaid interest and penalty were moved to the off-balance memo; its
+    # receivables in the GL are nil
+    off_balance = set(Loan.objects.filter(status=Loan.Status.ACTIVE, non_accrual_since__isnull=False).values_list("pk", flat=True))
     for pk, due in receivables().items():
+        if pk in off_balance:
+            continue
         per_ref[(f"loan:{pk}", "interest")] = due["interest"]
         per_ref[(f"loan:{pk}", "penalty")] = due["penalty"]
     for pk, ecl in latest_ecl().items():
