@@ -1,5 +1,6 @@
 """Close of business (日终) at portfolio scale: seeds N active loans (bench_nightly's book, COPY, with each loan's
-disbursement in the GL so the reconciliation balances) into the Postgres database of DATABASE_URL, then, for each
+disbursement in the GL so the reconciliation balances, its own settlement account, and auto-debit off for the ~8 %
+in arrears so they stay overdue) into the Postgres database of DATABASE_URL, then, for each
 worker count asked, copies that database (createdb -T) and closes two days on the copy with W worker processes
 working the partitions in parallel: the first day (every loan accrues, ~8 % are overdue and accrue penalty, the loans
 due are auto-debited, and every loan's expected credit loss is measured, none having been yet) and the next day (the
