@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from loanservice import roles
 from loanservice.audit import audit_record
+from loanservice.bulk import rows_insert
 from loanservice.csvfiles import csv_text
 from loanservice.dispatch import dispatch_on_commit
 from loanservice.errors import ApplicationError, Conflict
@@ -196,19 +197,25 @@ def entries_post(entries: list[Entry], *, by=None) -> int:
     and two INSERTs for the lot. Entries whose key was posted before are left out. Returns how many were posted."""
     keys = [e.key for e in entries if e.key]
     posted_before = set(JournalEntry.objects.filter(key__in=keys).values_list("key", flat=True)) if keys else set()
-    todo = [(e, vat_split(_checked_lines(e.lines), value_date=e.value_date, product=e.product, tax_class=e.tax_class))
-            for e in entries if e.key not in posted_before]
+    todo = []
+    for e in entries:
+        if e.key and e.key in posted_before:
+            continue
+        if e.key:
+            posted_before.add(e.key)  # the same key twice in the lot: the first is posted (exactly once)
+        todo.append((e, vat_split(_checked_lines(e.lines), value_date=e.value_date, product=e.product, tax_class=e.tax_class)))
     for entry, kept in todo:
         _period_open(entry.value_date)
         _accounts(kept)
-    created_by = by if getattr(by, "pk", None) else None
-    rows = JournalEntry.objects.bulk_create([
-        JournalEntry(kind=e.kind, value_date=e.value_date, branch_id=e.branch_id, product=e.product, reference=e.reference,
-                     memo=e.memo[:200], key=e.key, created_by=created_by) for e, _kept in todo])
-    JournalLine.objects.bulk_create([
-        JournalLine(entry=row, account=_accounts(kept)[x.account], debit=x.debit, credit=x.credit)
-        for row, (_e, kept) in zip(rows, todo, strict=True) for x in kept])
-    return len(rows)
+    created_by = by.pk if getattr(by, "pk", None) else None
+    # plain rows, not model instances: close of business posts a few entries for each of thousands of loans
+    ids = rows_insert(JournalEntry, ["kind", "value_date", "branch_id", "product", "reference", "memo", "key", "created_by_id"],
+                      [(e.kind, e.value_date, e.branch_id, e.product, e.reference, e.memo[:200], e.key, created_by)
+                       for e, _kept in todo], returning=True)
+    rows_insert(JournalLine, ["entry_id", "account_id", "debit", "credit"],
+                [(pk, _accounts(kept)[x.account].pk, x.debit, x.credit) for pk, (_e, kept) in zip(ids, todo, strict=True)
+                 for x in kept])
+    return len(ids)
 
 
 @transaction.atomic

@@ -21,6 +21,7 @@ import copy
 import datetime as dt
 import logging
 from collections import defaultdict
+from contextlib import nullcontext
 from decimal import Decimal
 
 from django.db import transaction
@@ -29,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ledger.core_banking import CoreBankingError, DebitResult, core_banking
+from ledger.services import entries_post
 from loanservice.audit import audit_record_many
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.sla import business_calendar
@@ -36,7 +38,7 @@ from loanservice.sla import business_calendar
 from .models import AutoDebitAttempt, Installment, Loan
 from .policy import policy_in_force
 from .quotes import installment_accrue_penalty, penalty_rate
-from .services import loans_close_through, repayment_record
+from .services import delinquency_by_chunk, entries_collected, loans_close_through, repayment_record
 
 log = logging.getLogger(__name__)
 ZERO = Decimal("0.00")
@@ -102,9 +104,11 @@ def _ask(attempts: list[AutoDebitAttempt]) -> dict[int, DebitResult | str]:
     return answers
 
 
-def _apply(attempt: AutoDebitAttempt, loan: Loan, answer: DebitResult | str, *, paid_on: dt.date | None = None) -> None:
+def _apply(attempt: AutoDebitAttempt, loan: Loan, answer: DebitResult | str, *, paid_on: dt.date | None = None,
+           entries: list | None = None) -> None:
     """Under the loan's lock: book what came as a repayment (on the attempt's date, or on `paid_on` for an attempt
-    the core answers only later) and finish the attempt."""
+    the core answers only later) and finish the attempt. With `entries`, the repayment's journal entries are added
+    to it for the caller to post with the others of its transaction."""
     attempt.finished_at = timezone.now()
     if isinstance(answer, str):
         attempt.status, attempt.error = AutoDebitAttempt.Status.ERROR, answer
@@ -118,9 +122,11 @@ def _apply(attempt: AutoDebitAttempt, loan: Loan, answer: DebitResult | str, *, 
         attempt.status = (AutoDebitAttempt.Status.DEBITED if answer.debited >= attempt.requested
                           else AutoDebitAttempt.Status.PARTIAL)
         try:
-            with transaction.atomic():
+            with entries_collected() if entries is not None else nullcontext() as pending, transaction.atomic():
                 attempt.repayment, _created = repayment_record(loan=loan, amount=answer.debited, paid_on=paid_on or attempt.on,
                                                                reference=attempt.reference, by=None, channel="auto_debit")
+            if entries is not None:
+                entries.extend(pending)  # kept only once the repayment is saved
         except (ApplicationError, Conflict) as exc:  # e.g. the loan was paid off meanwhile: the money awaits return
             attempt.error = (_("已扣款但未能入账，待退回：%(e)s / Debited but not applied, to be returned: %(e)s")
                              % {"e": str(getattr(exc, "message", exc))})[:200]
@@ -137,19 +143,21 @@ def _bring_to_eve(ids: list[int], on: dt.date) -> list[Loan]:
 
 
 def _apply_all(attempts: list[AutoDebitAttempt], answers: dict, *, status: str, on: dt.date) -> None:
-    """Lock the loans again, check each attempt is still waiting for this answer, apply it (one transaction)."""
-    with transaction.atomic():
+    """Lock the loans again, check each attempt is still waiting for this answer, apply it (one transaction). Days
+    past due, floors and provisions of the debited loans are left to the partition's pass over each chunk."""
+    with transaction.atomic(), delinquency_by_chunk():
         locked = {x.pk: x for x in Loan.objects.select_for_update(of=("self",))
                   .filter(pk__in=[a.loan_id for a in attempts]).order_by("pk")}
-        events = []
+        events, entries = [], []
         for attempt in AutoDebitAttempt.objects.select_for_update().filter(
                 pk__in=[a.pk for a in attempts], status=status).order_by("loan_id"):
-            _apply(attempt, locked[attempt.loan_id], answers[attempt.pk], paid_on=on)
+            _apply(attempt, locked[attempt.loan_id], answers[attempt.pk], paid_on=on, entries=entries)
             events.append({"actor": None, "action": "loan.auto_debit", "obj": locked[attempt.loan_id],
                            "to_state": attempt.status,
                            "data": {"on": attempt.on.isoformat(), "booked_on": on.isoformat(), "reference": attempt.reference,
                                     "requested": str(attempt.requested), "debited": str(attempt.debited),
                                     "error": attempt.error}})
+        entries_post(entries)  # the debits' entries, in the transaction that booked them
         if events:
             audit_record_many(events)
 

@@ -33,6 +33,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from ledger.selectors import account_balance, account_for
+from ledger.selectors import memo as batch_memo
 from ledger.services import Cr, Dr, Entry, entries_post, entry_post
 from loanservice import roles
 from loanservice.audit import audit_record
@@ -183,8 +184,11 @@ def provisions_measure(*, loan_ids: list[int], on: dt.date, month_end: bool, by=
             return ONE
         key = (grade, 12 if stage == 1 and months >= 12 else months)
         if key not in pd_memo:
-            raw = pd_12m(grade, on=on) if key[1] == 12 and stage == 1 else pd_lifetime(grade, months=key[1], on=on)
-            pd_memo[key] = min(raw * policy.forward_looking_factor, ONE)
+            # once per close-of-business partition (its posting batch), not per chunk: the term structure is data
+            # that does not change under it
+            pd_memo[key] = batch_memo(("pd", on, policy.pk, policy.forward_looking_factor, key, stage == 1), lambda: min(
+                (pd_12m(grade, on=on) if key[1] == 12 and stage == 1 else pd_lifetime(grade, months=key[1], on=on))
+                * policy.forward_looking_factor, ONE))
         return pd_memo[key]
 
     rows, entries, updates = [], [], []

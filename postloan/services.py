@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -30,6 +31,7 @@ from ledger.selectors import account_for, vat_exemption_in_force
 from ledger.services import Cr, Dr, Entry, entries_post, entry_post, entry_reverse
 from loanservice import roles
 from loanservice.audit import audit_record
+from loanservice.bulk import rows_update
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.four_eyes import four_eyes_lock, four_eyes_record
@@ -190,8 +192,46 @@ def _entry(loan: Loan, *, kind: str, on: dt.date, key: str, **amounts: tuple[str
 _REPLAYING: ContextVar[bool] = ContextVar("postloan_replaying", default=False)
 
 
+# Close of business refreshes days past due, floors and the ECL of a whole chunk of loans after its auto-debits
+# (postloan.cob): a debit booked there leaves them to that pass instead of refreshing its loan on its own.
+_CHUNK_REFRESHES: ContextVar[bool] = ContextVar("postloan_chunk_refreshes", default=False)
+
+
+@contextmanager
+def delinquency_by_chunk():
+    """Within the block repayments leave days past due, floors and provisions to the caller's pass over the chunk."""
+    token = _CHUNK_REFRESHES.set(True)
+    try:
+        yield
+    finally:
+        _CHUNK_REFRESHES.reset(token)
+
+
+# Close of business books a chunk's auto-debits in one transaction: their entries are collected and posted together.
+_COLLECTED: ContextVar[list | None] = ContextVar("postloan_collected_entries", default=None)
+
+
+@contextmanager
+def entries_collected():
+    """Within the block the loans' entries are collected instead of posted, for the caller to post them all at once
+    in the same transaction (`entries_post`: one INSERT pair for a chunk's debits instead of two pairs a debit). The
+    caller keeps them only once the movements they record are saved (a movement rolled back drops its entries)."""
+    collected: list[Entry] = []
+    token = _COLLECTED.set(collected)
+    try:
+        yield collected
+    finally:
+        _COLLECTED.reset(token)
+
+
 def _entries_post(entries: list[Entry], *, by) -> int:
-    return 0 if _REPLAYING.get() else entries_post(entries, by=by)
+    if _REPLAYING.get():
+        return 0
+    collected = _COLLECTED.get()
+    if collected is not None:
+        collected.extend(entries)
+        return len(entries)
+    return entries_post(entries, by=by)
 
 
 def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[str, Decimal]) -> None:
@@ -199,7 +239,9 @@ def _post(loan: Loan, *, kind: str, on: dt.date, key: str, by, **amounts: tuple[
     if _REPLAYING.get():
         return
     entry = _entry(loan, kind=kind, on=on, key=key, **amounts)
-    if entry is not None:
+    if entry is not None and _COLLECTED.get() is not None:
+        _COLLECTED.get().append(entry)
+    elif entry is not None:
         entry_post(kind=entry.kind, value_date=entry.value_date, lines=entry.lines, branch_id=entry.branch_id,
                    product=entry.product, reference=entry.reference, key=entry.key, by=by, tax_class=entry.tax_class)
 
@@ -352,10 +394,9 @@ def loans_close_through(*, loans: list[Loan], through: dt.date, by=None, delinqu
             moved.append(loan)
         loan.accrued_through = through
     posted = _entries_post([e for e in entries if e is not None], by=by)
-    Installment.objects.bulk_update(list({id(i): i for i in changed}.values()),
-                                    ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through",
-                                     "compound_accrued", "compound_exact", "interest", "interest_upfront", "accrual_start"],
-                                    batch_size=1000)
+    rows_update(Installment, list({id(i): i for i in changed}.values()),
+                ["interest_accrued", "penalty_accrued", "penalty_exact", "penalty_through",
+                 "compound_accrued", "compound_exact", "interest", "interest_upfront", "accrual_start"])
     for loan in {x.pk: x for x in repriced}.values():  # the few floating-rate loans repriced today
         Loan.objects.filter(pk=loan.pk).update(annual_rate=loan.annual_rate, lpr_rate=loan.lpr_rate, lpr_date=loan.lpr_date,
                                                next_repricing_on=loan.next_repricing_on)
@@ -761,11 +802,11 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
         if inst.settled_on == paid_on or inst.paid_interest > inst.interest_accrued:
             accrual += inst.paid_interest - inst.interest_accrued
             inst.interest_accrued = inst.paid_interest
-    Installment.objects.bulk_update(rows, ["principal", "interest", "due_date", "nominal_due_date", "period_start",
-                                           "interest_upfront", "paid_interest", "paid_principal", "paid_penalty",
-                                           "paid_compound", "penalty_accrued", "penalty_exact", "penalty_through",
-                                           "compound_accrued", "compound_exact", "settled_on", "superseded",
-                                           "interest_accrued"])
+    rows_update(Installment, rows, ["principal", "interest", "due_date", "nominal_due_date", "period_start",
+                                    "interest_upfront", "paid_interest", "paid_principal", "paid_penalty",
+                                    "paid_compound", "penalty_accrued", "penalty_exact", "penalty_through",
+                                    "compound_accrued", "compound_exact", "settled_on", "superseded",
+                                    "interest_accrued"])
     kept = [r for r in rows if r not in superseded]
     loan.outstanding_principal -= totals["principal"] + prepaid
     if kept and mode not in (None, "payoff"):
@@ -800,8 +841,9 @@ def _payment_apply(*, loan: Loan, amount: Decimal, paid_on: dt.date, reference: 
     _payment_post(loan, repayment=repayment, accrual=accrual, penalty_now=penalty_now, compound_now=compound_now,
                   totals=totals, principal=totals["principal"] + prepaid, fee=fee, unapplied=remaining, by=by)
     loan.save()
-    loan_refresh_delinquency(loan=loan)
-    stage_event(loan, by=by)
+    if not _CHUNK_REFRESHES.get():
+        loan_refresh_delinquency(loan=loan)
+        stage_event(loan, by=by)
     if loan.repayments.count() == policy.nps_after_repayments:
         SurveyResponse.objects.get_or_create(loan=loan, trigger="repayments")
     audit_record(actor=by, action=f"loan.{repayment.kind}", obj=loan, to_state=loan.status,

@@ -337,6 +337,9 @@ def test_non_accrual_moves_interest_off_balance_cash_is_income_and_accrual_resum
             entered = day
     assert entered is not None and loan.dpd > 90 and (entered - first.due_date).days == 91
     book_agrees(loan, day)
+    from postloan.reconciliation import reconcile
+
+    assert reconcile(on=day).balanced  # close of business's sub-ledger ↔ GL check: the unpaid accruals are off balance
     ref = f"loan:{loan.pk}"
     # the interest accrued and unpaid was reversed out of income: what stays in income is only what was paid (nothing)
     # (income and its output VAT together: each day's split rounds to the cent, the reversal splits the total once)

@@ -20,15 +20,17 @@ def test_database_url() -> str:
 
 
 @contextlib.contextmanager
-def celery_worker(*, extra_env: dict | None = None, concurrency: int = 2):
+def celery_worker(*, extra_env: dict | None = None, concurrency: int = 2, name: str = "test", purge: bool = True):
+    """`name` tells apart workers started side by side; the second of them passes purge=False (the queue is shared)."""
     from config.celery import app
 
-    app.control.purge()
+    if purge:
+        app.control.purge()
     env = {**os.environ, "DATABASE_URL": test_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings", **(extra_env or {})}
     env.pop("PYTEST_CURRENT_TEST", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning", "-P", "threads",
-         f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"test-{os.getpid()}@%h"],
+         f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}-{os.getpid()}@%h"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
