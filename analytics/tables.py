@@ -173,7 +173,7 @@ def credit_line_tables(cl: dict) -> list[dict]:
     """The credit-lines tab (creditlines.selectors.lines_portfolio; docs/analytics.md "Credit lines")."""
     t = cl["totals"]
     usage_cols = [("lines", _("额度数 lines")), ("limit", _("授信额度 limit")), ("used", _("已用 used")),
-                  ("available", _("可用 available")), ("utilisation", _("使用率 % utilisation"))]
+                  ("available", _("可用 available")), ("utilisation", _("使用率 utilisation"))]
     line_cols = [("line", _("额度 line")), ("enterprise", _("企业 enterprise")), ("product", _("产品 product")),
                  ("branch", _("分行 branch")), ("limit", _("授信额度 limit")), ("used", _("已用 used"))]
     links = {"line": "creditlines:line"}
@@ -184,7 +184,7 @@ def credit_line_tables(cl: dict) -> list[dict]:
             {"measure": _("授信额度 limit"), "value": t["limit"]},
             {"measure": _("已用 used"), "value": t["used"]},
             {"measure": _("可用 available"), "value": t["available"]},
-            {"measure": _("额度使用率 % utilisation"), "value": _pct(t["utilisation"])},
+            {"measure": _("额度使用率 utilisation"), "value": _pct(t["utilisation"])},
             {"measure": _("冻结额度数 frozen lines"), "value": t["frozen"]},
             {"measure": _("冻结授信额度 frozen limit"), "value": t["frozen_limit"]},
             {"measure": _("期内用信笔数 drawdowns in the period"), "value": t["drawdowns"]},
