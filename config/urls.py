@@ -7,7 +7,16 @@ from analytics import api as analytics_api
 from applications import api as intake_api
 from applications import views as product_views
 from approvals import api as approvals_api
-from casework import case_api, portal_views, prequal, second_factor_views, staff_views, views, whatif_views
+from casework import (
+    case_api,
+    personal_data_views,
+    portal_views,
+    prequal,
+    second_factor_views,
+    staff_views,
+    views,
+    whatif_views,
+)
 from contracts import api as contracts_api
 from creditlines import api as creditlines_api
 from ledger import api as ledger_api
@@ -17,6 +26,7 @@ from underwriting import api as underwriting_api
 from underwriting import views as underwriting_views
 
 api_v1 = [
+    path("personal-data/reveal/", personal_data_views.RevealView.as_view(), name="personal-data-reveal"),
     path("auth/register/", api.RegisterView.as_view(), name="register"),
     path("auth/token/", api.TokenView.as_view(), name="token"),
     path("products/", intake_api.ProductListView.as_view(), name="products"),
@@ -116,6 +126,8 @@ portal = [
 ]
 
 staff = [
+    path("personal-data/<str:kind>/<int:pk>/<str:field>/reveal/", personal_data_views.reveal_fragment,
+         name="personal_reveal"),
     path("customers/", product_views.customer_list, name="customers"),
     path("customers/<int:pk>/reassign/", product_views.relationship_manager_reassign_page, name="reassign_rm"),
     path("cases/", staff_views.rm_queue, name="rm_queue"),

@@ -1,0 +1,58 @@
+"""The "show" of a masked ID number or phone: a staff page's small form (htmx swaps the value in) and
+`POST /api/v1/personal-data/reveal/`. Both call casework.personal_data.personal_data_reveal (audited)."""
+
+from __future__ import annotations
+
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from loanservice.api import client_ip, rule_permission
+from loanservice.errors import ApplicationError
+from loanservice.roles import permission_required
+from loanservice.text import in_language
+
+from .personal_data import REVEALABLE, personal_data_reveal
+
+CanAsk = rule_permission("casework.personal_data_reveal")
+
+
+class RevealIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=sorted(REVEALABLE), help_text="the record: enterprise, guarantor, prospect")
+    id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    field = serializers.CharField(max_length=40, help_text="legal_rep_id_number, id_number or contact_phone")
+    reason = serializers.CharField(max_length=300, allow_blank=True, help_text="why the full value is needed (audited)")
+
+
+class RevealView(APIView):
+    """`POST /api/v1/personal-data/reveal/` `{kind, id, field, reason}` → `{value}`: the clear value, for the roles of
+    settings.PERSONAL_DATA_CLEAR_ROLES (403 for others, 404 for a row the caller cannot see); audited."""
+
+    permission_classes = [CanAsk]
+
+    @extend_schema(request=RevealIn, responses=inline_serializer("RevealOut", {
+        "kind": serializers.CharField(), "id": serializers.IntegerField(), "field": serializers.CharField(),
+        "value": serializers.CharField()}))
+    def post(self, request):
+        data = RevealIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        value = personal_data_reveal(user=request.user, kind=d["kind"], pk=d["id"], field=d["field"], reason=d["reason"],
+                                     ip=client_ip(request))
+        return Response({"kind": d["kind"], "id": d["id"], "field": d["field"], "value": value})
+
+
+@permission_required("casework.personal_data_reveal")
+@require_POST
+def reveal_fragment(request, kind: str, pk: int, field: str):
+    ctx = {"kind": kind, "pk": pk, "field": field}
+    try:
+        value = personal_data_reveal(user=request.user, kind=kind, pk=pk, field=field,
+                                     reason=request.POST.get("reason", ""), ip=client_ip(request))
+    except ApplicationError as exc:
+        status = 403 if exc.code == "forbidden" else 400
+        return render(request, "staff/_personal_value.html", {**ctx, "masked": in_language(exc.message)}, status=status)
+    return render(request, "staff/_personal_value.html", {**ctx, "value_clear": value or "—"})
