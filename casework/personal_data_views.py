@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from loanservice.api import client_ip, rule_permission
 from loanservice.errors import ApplicationError
+from loanservice.masking import mask_value, personal_kind
 from loanservice.roles import permission_required
 from loanservice.text import in_language
 
@@ -53,6 +54,11 @@ def reveal_fragment(request, kind: str, pk: int, field: str):
         value = personal_data_reveal(user=request.user, kind=kind, pk=pk, field=field,
                                      reason=request.POST.get("reason", ""), ip=client_ip(request))
     except ApplicationError as exc:
-        status = 403 if exc.code == "forbidden" else 400
-        return render(request, "staff/_personal_value.html", {**ctx, "masked": in_language(exc.message)}, status=status)
+        if exc.code == "forbidden":
+            return render(request, "staff/_personal_value.html", {**ctx, "masked": in_language(exc.message)}, status=403)
+        # no reason given: the masked value and the form again, with the message (htmx swaps only a 2xx answer)
+        obj = REVEALABLE[kind].rows(request.user).filter(pk=pk).first()
+        return render(request, "staff/_personal_value.html", {
+            **ctx, "masked": mask_value(getattr(obj, field, ""), personal_kind(field)), "can_reveal": True,
+            "error": in_language(exc.message)})
     return render(request, "staff/_personal_value.html", {**ctx, "value_clear": value or "—"})

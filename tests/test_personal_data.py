@@ -224,6 +224,9 @@ def test_the_page_reveal_swaps_the_value_in_for_the_rm_only(case, org, client):
     application, guarantor = case
     url = f"/staff/personal-data/guarantor/{guarantor.pk}/id_number/reveal/"
     client.force_login(org["demo_rm"])
+    r = client.post(url, {"reason": ""})  # no reason: still masked, the form again with the message
+    assert r.status_code == 200 and GUARANTOR_ID not in r.content.decode()
+    assert mask_id_number(GUARANTOR_ID) in r.content.decode() and 'name="reason"' in r.content.decode()
     r = client.post(url, {"reason": "核对身份证件"})
     assert r.status_code == 200 and GUARANTOR_ID in r.content.decode()
     assert AuditEvent.objects.filter(action="personal_data.reveal", actor=org["demo_rm"],
@@ -303,3 +306,21 @@ def test_the_retention_command_dry_run_changes_nothing(products, org):
     assert Enterprise.objects.get(pk=enterprise.pk).anonymised_at is None
     call_command("personal_data_retention", stdout=open("/dev/null", "w"))  # noqa: SIM115
     assert Enterprise.objects.get(pk=enterprise.pk).anonymised_at is not None
+
+
+def test_the_data_migration_encrypts_rows_written_in_clear(products, org):
+    """Rows from before the fields were encrypted (clear text, no blind index) are encrypted and indexed by the
+    function the migrations run (loanservice.personal_data.encrypt_rows)."""
+    from loanservice.personal_data import encrypt_rows
+
+    enterprise = EnterpriseFactory(seed=44)
+    rep_id = enterprise.legal_rep_id_number
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE applications_enterprise SET legal_rep_id_number = %s, legal_rep_name = %s, "
+                       "legal_rep_id_number_bidx = '' WHERE id = %s", [rep_id, "张三", enterprise.pk])
+    assert Enterprise.objects.get(pk=enterprise.pk).legal_rep_id_number == rep_id  # clear rows still read
+    assert encrypt_rows(Enterprise) == Enterprise.objects.count()
+    stored = raw("applications_enterprise", "legal_rep_id_number", enterprise.pk)
+    assert crypto.is_token(stored) and crypto.decrypt(stored) == rep_id
+    assert crypto.decrypt(raw("applications_enterprise", "legal_rep_name", enterprise.pk)) == "张三"
+    assert list(Enterprise.objects.filter(legal_rep_id_number=rep_id)) == [enterprise]

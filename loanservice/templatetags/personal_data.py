@@ -17,4 +17,4 @@ def personal_value(context, obj, kind: str, field: str):
     rule = personal_kind(field)
     value = getattr(obj, field, "") or ""
     return {"kind": kind, "pk": obj.pk, "field": field, "masked": mask_value(value, rule),
-            "can_reveal": bool(value) and user is not None and may_reveal(user, rule), "csrf_token": context.get("csrf_token")}
+            "can_reveal": bool(value) and user is not None and may_reveal(user, rule)}
