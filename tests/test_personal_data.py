@@ -324,3 +324,17 @@ def test_the_data_migration_encrypts_rows_written_in_clear(products, org):
     assert crypto.is_token(stored) and crypto.decrypt(stored) == rep_id
     assert crypto.decrypt(raw("applications_enterprise", "legal_rep_name", enterprise.pk)) == "张三"
     assert list(Enterprise.objects.filter(legal_rep_id_number=rep_id)) == [enterprise]
+
+
+def test_contract_terms_show_staff_the_guarantors_id_number_masked_and_the_pdf_keeps_it(products, org):
+    application = ApplicationFactory(seed=7, stage="submitted")
+    guarantor_add(application=application, by=org["demo_rm"], kind="person", name="王保证", id_number=GUARANTOR_ID)
+    application = ApplicationFactory.advance(application, to="contracting", approver=org["demo_branch_approver"])
+    from contracts.models import Contract
+
+    guarantee = Contract.objects.filter(application=application, kind="guarantee").first()
+    assert guarantee is not None and GUARANTOR_ID in str(guarantee.terms)  # the legal document's data: whole
+    for who in ("demo_rm", "demo_branch_approver", "demo_ops", "demo_risk"):
+        r = client_for(org[who]).get(f"/api/v1/contracts/{guarantee.pk}/")
+        assert r.status_code == 200, (who, r.status_code)
+        assert GUARANTOR_ID not in r.content.decode() and mask_id_number(GUARANTOR_ID) in r.content.decode()
