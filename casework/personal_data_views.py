@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -48,11 +49,16 @@ class RevealView(APIView):
 
 @permission_required("casework.personal_data_reveal")
 @require_POST
-def reveal_fragment(request, kind: str, pk: int, field: str):
+def reveal_fragment(request):
+    """`POST /staff/personal-data/reveal/` `kind, id, field, reason` (the page's "show"): the value's fragment."""
+    form = RevealIn(data=request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(", ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in form.errors.items()))
+    kind, pk, field = form.validated_data["kind"], form.validated_data["id"], form.validated_data["field"]
     ctx = {"kind": kind, "pk": pk, "field": field}
     try:
         value = personal_data_reveal(user=request.user, kind=kind, pk=pk, field=field,
-                                     reason=request.POST.get("reason", ""), ip=client_ip(request))
+                                     reason=form.validated_data["reason"], ip=client_ip(request))
     except ApplicationError as exc:
         if exc.code == "forbidden":
             return render(request, "staff/_personal_value.html", {**ctx, "masked": in_language(exc.message)}, status=403)

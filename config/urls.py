@@ -126,8 +126,7 @@ portal = [
 ]
 
 staff = [
-    path("personal-data/<str:kind>/<int:pk>/<str:field>/reveal/", personal_data_views.reveal_fragment,
-         name="personal_reveal"),
+    path("personal-data/reveal/", personal_data_views.reveal_fragment, name="personal_reveal"),
     path("customers/", product_views.customer_list, name="customers"),
     path("customers/<int:pk>/reassign/", product_views.relationship_manager_reassign_page, name="reassign_rm"),
     path("cases/", staff_views.rm_queue, name="rm_queue"),
