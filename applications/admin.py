@@ -91,7 +91,7 @@ class AdmissionCriterionAdmin(RiskMaintainedAdmin):
 @admin.register(NegativeListEntry)
 class NegativeListEntryAdmin(RiskMaintainedAdmin):
     list_display = ["uscc", "id_number", "reason", "expires_on", "in_force", "created_by", "created_at"]
-    search_fields = ["uscc", "id_number", "reason"]
+    search_fields = ["uscc", "=id_number", "reason"]
     list_filter = ["expires_on"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
     list_select_related = ["created_by"]
@@ -198,7 +198,7 @@ class IdentityVerificationAdmin(ReadOnlyAdmin):
     list_display = ["id", "enterprise", "user", "method", "person_name", "result", "reason", "provider",
                     "provider_reference", "created_at"]
     list_filter = ["method", "result", "provider"]
-    search_fields = ["enterprise__name", "enterprise__uscc", "person_name"]
+    search_fields = ["enterprise__name", "enterprise__uscc"]
     list_select_related = ["enterprise", "user"]
     exclude = ["power_of_attorney"]
 

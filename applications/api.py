@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from loanservice.api import client_ip, form_input, rule_permission
 from loanservice.drf import ArrayLimitOffset
+from loanservice.masking import personal_shown
 from loanservice.text import in_language
 
 from . import services
@@ -114,6 +115,15 @@ class EnterpriseSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "region_code"]
         extra_kwargs = {"uscc": {"validators": []}}
 
+    def to_representation(self, instance):
+        """The legal representative's ID number whole to the enterprise's owner, masked to everyone else (staff
+        reveal it through `POST /api/v1/personal-data/reveal/`, audited)."""
+        data = super().to_representation(instance)
+        user = getattr(self.context.get("request"), "user", None)
+        data["legal_rep_id_number"] = personal_shown(data.get("legal_rep_id_number"), kind="id_number", user=user,
+                                                     owner_id=instance.owner_id)
+        return data
+
 
 class EnterprisePages(ArrayLimitOffset):
     default_limit = 200  # what the list answered before it paged: clients that read it whole keep doing so
@@ -133,13 +143,13 @@ class EnterpriseListCreateView(GenericAPIView):
     @extend_schema(responses=EnterpriseSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(EnterpriseSerializer(page, many=True).data)
+        return self.get_paginated_response(EnterpriseSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(request=EnterpriseSerializer, responses={201: EnterpriseSerializer})
     def post(self, request):
         data = form_input(EnterpriseForm, request.data, message=_("企业信息有误 / The enterprise details are not valid."))
         enterprise = services.enterprise_create(owner=request.user, **data, ip=client_ip(request))
-        return Response(EnterpriseSerializer(enterprise).data, status=status.HTTP_201_CREATED)
+        return Response(EnterpriseSerializer(enterprise, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 class ApplicationCreateSerializer(serializers.Serializer):

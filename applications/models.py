@@ -15,6 +15,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
+from loanservice.fields import BlindIndexField, EncryptedCharField
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
 from loanservice.storage import private_storage
@@ -85,8 +86,10 @@ class Enterprise(models.Model):
     name = models.CharField(_("企业名称 name"), max_length=200)
     uscc = models.CharField(_("统一社会信用代码 USCC"), max_length=18, unique=True)
     legal_form = models.CharField(_("组织形式 legal form"), max_length=20, choices=LEGAL_FORMS, default="llc")
-    legal_rep_name = models.CharField(_("法定代表人 legal representative"), max_length=100)
-    legal_rep_id_number = models.CharField(_("法定代表人身份证号 legal representative ID"), max_length=18)
+    legal_rep_name = EncryptedCharField(_("法定代表人 legal representative"), max_length=100)
+    legal_rep_id_number = EncryptedCharField(_("法定代表人身份证号 legal representative ID"), max_length=18,
+                                             blind_index="legal_rep_id_number_bidx")
+    legal_rep_id_number_bidx = BlindIndexField(source="legal_rep_id_number")
     industry_code = models.CharField(_("行业代码 industry (GB/T 4754)"), max_length=10)
     founded_on = models.DateField(_("成立日期 founded on"))
     employees = models.PositiveIntegerField(_("从业人数 employees"))
@@ -97,6 +100,8 @@ class Enterprise(models.Model):
     )
     branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(default=timezone.now)
+    # When the retention schedule anonymised its personal data (casework.retention); the record itself stays.
+    anonymised_at = models.DateTimeField(_("个人信息匿名化时间 personal data anonymised"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("企业 enterprise")
@@ -310,7 +315,8 @@ class NegativeListEntry(models.Model):
     """A manual negative-list entry by USCC or resident ID number, maintained by risk (in admin, audited)."""
 
     uscc = models.CharField(_("统一社会信用代码 USCC"), max_length=18, blank=True, db_index=True)
-    id_number = models.CharField(_("身份证号 ID number"), max_length=18, blank=True, db_index=True)
+    id_number = EncryptedCharField(_("身份证号 ID number"), max_length=18, blank=True, blind_index="id_number_bidx")
+    id_number_bidx = BlindIndexField(source="id_number")
     reason = models.CharField(_("原因 reason"), max_length=300)
     expires_on = models.DateField(_("到期日 expires on"), null=True, blank=True,
                                   help_text=_("为空表示长期有效 / empty: no expiry"))
@@ -604,9 +610,9 @@ class IdentityVerification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="identity_verifications")
     enterprise = models.ForeignKey(Enterprise, on_delete=models.PROTECT, related_name="identity_verifications")
     method = models.CharField(_("核验方式 method"), max_length=10, choices=METHODS)
-    person_name = models.CharField(_("姓名 name"), max_length=100)
-    id_number = models.CharField(_("身份证号 ID number"), max_length=18)
-    phone = models.CharField(_("手机号 phone"), max_length=11)
+    person_name = EncryptedCharField(_("姓名 name"), max_length=100)
+    id_number = EncryptedCharField(_("身份证号 ID number"), max_length=18)
+    phone = EncryptedCharField(_("手机号 phone"), max_length=11)
     result = models.CharField(_("结果 result"), max_length=10, choices=RESULTS)
     reason = models.CharField(_("未通过原因 reason"), max_length=40, blank=True)
     provider = models.CharField(_("核验服务 provider"), max_length=20)

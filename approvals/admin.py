@@ -143,7 +143,7 @@ class CreditCommitteeAdmin(AuditedAdmin):
 class RelatedPartyAdmin(AuditedAdmin):
     list_display = ["name", "relation", "uscc", "id_number", "is_active", "created_at"]
     list_filter = ["relation", "is_active"]
-    search_fields = ["name", "uscc", "id_number"]
+    search_fields = ["name", "uscc", "=id_number"]
 
 
 @admin.register(ConflictOfInterest)

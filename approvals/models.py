@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import FSMField, transition
 
 from applications.models import MONEY, RATE, Bilingual, Enterprise, LoanApplication, LoanProduct
+from loanservice.fields import BlindIndexField, EncryptedCharField
 from loanservice.fsm import ConcurrentTransitionMixin
 from loanservice.models import Branch
 
@@ -293,7 +294,8 @@ class RelatedParty(models.Model):
                  ("shareholder", _("主要股东 major shareholder")), ("director", _("董监高 director or officer")),
                  ("other", _("其他 other"))]
     uscc = models.CharField(_("统一社会信用代码 USCC"), max_length=18, blank=True, db_index=True)
-    id_number = models.CharField(_("身份证号 ID number"), max_length=18, blank=True, db_index=True)
+    id_number = EncryptedCharField(_("身份证号 ID number"), max_length=18, blank=True, blind_index="id_number_bidx")
+    id_number_bidx = BlindIndexField(source="id_number")
     name = models.CharField(_("名称 name"), max_length=200)
     relation = models.CharField(_("关联关系 relation"), max_length=20, choices=RELATIONS)
     note = models.CharField(max_length=300, blank=True)

@@ -12,3 +12,5 @@ rules.add_perm("casework.case_page", is_staff)
 rules.add_perm("casework.case_action", is_rm | is_approver)
 # The what-if simulation of an authority matrix draft.
 rules.add_perm("casework.what_if", is_risk | is_admin)
+# Asking to reveal a masked ID number or phone (the role rule itself is settings.PERSONAL_DATA_CLEAR_ROLES).
+rules.add_perm("casework.personal_data_reveal", is_staff)

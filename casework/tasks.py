@@ -13,6 +13,7 @@ from django.db import OperationalError
 from underwriting.services import SourcesUnavailable
 
 from . import lifecycle
+from .retention import personal_data_retention as retention_run
 from .sweeper import sweep
 
 
@@ -42,3 +43,10 @@ def fast_track_complete(self, contract_id: int) -> str:
 @shared_task(name="loanservice.tasks.outbox_sweep")
 def outbox_sweep() -> dict:
     return sweep()
+
+
+@shared_task(acks_late=True)
+def personal_data_retention() -> dict:
+    """Beat's `personal-data-retention` (03:30): personal data past the retention schedule anonymised (casework.retention)."""
+    done = retention_run()
+    return {kind: len(ids) for kind, ids in done.items()}

@@ -31,6 +31,21 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 
+# Personal data at rest (loanservice.crypto, docs/security.md "Personal data"): Fernet keys, newest first
+# (comma-separated), and a separate key for the blind indexes. Without them only a DEBUG server starts, with keys
+# derived from SECRET_KEY; a deployment takes them from its KMS/HSM.
+FIELD_ENCRYPTION_KEYS = [k.strip() for k in os.environ.get("FIELD_ENCRYPTION_KEYS", "").split(",") if k.strip()]
+BLIND_INDEX_KEY = os.environ.get("BLIND_INDEX_KEY", "")
+if not FIELD_ENCRYPTION_KEYS or not BLIND_INDEX_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY must be set when DEBUG is off.")
+    import base64
+    import hashlib
+
+    FIELD_ENCRYPTION_KEYS = FIELD_ENCRYPTION_KEYS or [
+        base64.urlsafe_b64encode(hashlib.sha256(f"field-encryption:{SECRET_KEY}".encode()).digest()).decode()]
+    BLIND_INDEX_KEY = BLIND_INDEX_KEY or hashlib.sha256(f"blind-index:{SECRET_KEY}".encode()).hexdigest()
+
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
@@ -242,11 +257,20 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-vouchers-send": {"task": "ledger.tasks.vouchers_send_pending", "schedule": 600.0},
     # The audit trail: anchor yesterday's chains, verify the last AUDIT_VERIFY_DAYS days, alarm on a break.
     "audit-nightly": {"task": "loanservice.tasks.audit_nightly", "schedule": crontab(hour=3, minute=0)},
+    # Personal data past its retention period is anonymised (casework.retention, docs/security.md).
+    "personal-data-retention": {"task": "casework.tasks.personal_data_retention", "schedule": crontab(hour=3, minute=30)},
     # Credit lines after the warnings of the night: freeze on a freezing warning, expire, annual review tasks.
     "creditlines-nightly": {"task": "creditlines.tasks.lines_nightly", "schedule": crontab(hour=2, minute=0)},
 }
 # Days the nightly audit check verifies (0 = the whole trail every night).
 AUDIT_VERIFY_DAYS = int(os.environ.get("AUDIT_VERIFY_DAYS", "7"))
+# Who may reveal a natural person's ID number or phone in clear (an audited "show" on a page, `POST
+# /api/v1/personal-data/reveal/`); every other staff role sees them masked, and the enterprise's owner sees its
+# own. Why these roles: docs/security.md "Personal data".
+PERSONAL_DATA_CLEAR_ROLES = {
+    "id_number": ["relationship_manager", "operations"],
+    "phone": ["relationship_manager", "operations"],
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -10,6 +10,7 @@ from approvals import api as approvals_api
 from casework import (
     case_api,
     identity_review_views,
+    personal_data_views,
     portal_views,
     prequal,
     second_factor_views,
@@ -26,6 +27,7 @@ from underwriting import api as underwriting_api
 from underwriting import views as underwriting_views
 
 api_v1 = [
+    path("personal-data/reveal/", personal_data_views.RevealView.as_view(), name="personal-data-reveal"),
     path("auth/register/", api.RegisterView.as_view(), name="register"),
     path("auth/token/", api.TokenView.as_view(), name="token"),
     path("products/", intake_api.ProductListView.as_view(), name="products"),
@@ -129,6 +131,7 @@ portal = [
 ]
 
 staff = [
+    path("personal-data/reveal/", personal_data_views.reveal_fragment, name="personal_reveal"),
     path("customers/", product_views.customer_list, name="customers"),
     path("customers/<int:pk>/reassign/", product_views.relationship_manager_reassign_page, name="reassign_rm"),
     path("cases/", staff_views.rm_queue, name="rm_queue"),

@@ -18,6 +18,7 @@ from loanservice import roles
 from loanservice.api import client_ip, rule_permission
 from loanservice.drf import ObjectJSONParser
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.masking import mask_personal
 
 from . import services
 from .models import Contract, DisbursementOrder
@@ -37,7 +38,9 @@ def contract_data(c: Contract, *, staff: bool) -> dict:
         "id": c.pk, "number": c.number, "kind": c.kind, "title": c.title, "version": c.version, "status": c.status,
         "customer_party": c.customer_party, "application": c.application_id, "sha256": c.sha256,
         "signed_sha256": c.signed_sha256 or None, "borrower_signed_sha256": c.borrower_signed_sha256 or None,
-        "terms": c.terms, "created_at": c.created_at,
+        "created_at": c.created_at,
+        # staff read the parties' ID numbers masked (docs/security.md "Personal data"); the PDF keeps them whole
+        "terms": mask_personal(c.terms) if staff else c.terms,
         "supersedes": c.supersedes_id, "voided_at": c.voided_at, "void_reason": c.void_reason or None,
         "signatures": [{"party": s.party, "party_name": s.party_name, "signer": s.signer_label, "signed_at": s.signed_at,
                         "document_sha256": s.document_sha256, "result_sha256": s.result_sha256 or None,

@@ -7,7 +7,17 @@ from django.forms.models import model_to_dict
 
 from .admin_base import ModelAdmin
 from .audit import audit_record
-from .models import AuditEvent, Branch, CalendarDay, CalendarYear, Notification, Profile, SlaClock, SlaTarget
+from .models import (
+    AuditEvent,
+    Branch,
+    CalendarDay,
+    CalendarYear,
+    Notification,
+    Profile,
+    RetentionRule,
+    SlaClock,
+    SlaTarget,
+)
 from .sla import business_calendar_changed
 
 
@@ -44,6 +54,11 @@ class ProfileAdmin(AuditedAdmin):
     list_display = ["user", "display_name", "phone", "branch", "supervisor"]
     list_select_related = ["user", "branch", "supervisor"]
     list_filter = ["branch"]
+
+
+@admin.register(RetentionRule)
+class RetentionRuleAdmin(AuditedAdmin):
+    list_display = ["kind", "years", "is_active", "basis"]
 
 
 @admin.register(SlaTarget)

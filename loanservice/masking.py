@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from stdnum.cn import ric
+
+from .roles import has_role
 
 # Keys whose values are personal identifiers wherever they appear (a model's fields, a form's, an API body's).
 PERSONAL_KEY_SUFFIXES = ("id_number", "id_no", "id_card", "phone", "mobile", "phone_number")
@@ -59,3 +62,30 @@ def mask_personal(value: Any, *, key: str = "") -> Any:
     if isinstance(value, str):
         return mask_text(value)
     return value
+
+
+# --- per role (DESIGN.md "Trust rules": masked on pages and in the API for roles that do not need them) ---------
+
+def personal_kind(field_name: str) -> str:
+    """Which rule of settings.PERSONAL_DATA_CLEAR_ROLES a field follows: `phone` or `id_number`."""
+    name = field_name.lower()
+    return "phone" if "phone" in name or "mobile" in name else "id_number"
+
+
+def mask_value(value, kind: str) -> str:
+    if value in (None, ""):
+        return ""
+    return mask_phone(value) if kind == "phone" else mask_id_number(value)
+
+
+def may_reveal(user, kind: str) -> bool:
+    """May this staff member ask for the clear value (an audited reveal)? The roles are settings data."""
+    return has_role(user, *settings.PERSONAL_DATA_CLEAR_ROLES.get(kind, ()))
+
+
+def personal_shown(value, *, kind: str, user, owner_id: int | None = None) -> str:
+    """The value as a page or the API shows it to `user`: whole to the person or firm it belongs to (`owner_id`),
+    masked to everyone else, staff included; staff with the right reveal it on demand (audited)."""
+    if owner_id is not None and getattr(user, "pk", None) == owner_id:
+        return value or ""
+    return mask_value(value, kind)

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .fields import BlindIndexField, EncryptedCharField
+
 
 class Branch(models.Model):
     """A branch (分行/支行) or the head office. New cases go to the branch whose region codes
@@ -39,7 +41,8 @@ class Branch(models.Model):
 class Profile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     display_name = models.CharField(_("姓名 name"), max_length=100, blank=True)
-    phone = models.CharField(_("手机 phone"), max_length=20, blank=True)
+    phone = EncryptedCharField(_("手机 phone"), max_length=20, blank=True, blind_index="phone_bidx")
+    phone_bidx = BlindIndexField(source="phone")
     branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.PROTECT, related_name="staff")
     supervisor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="supervised"
@@ -205,6 +208,32 @@ class CalendarYear(models.Model):
 
     def __str__(self) -> str:
         return str(self.year)
+
+
+class RetentionRule(models.Model):
+    """How long personal data is kept (个人信息保存期限), per kind of record, counted from the end of the relationship;
+    past it `casework.retention` anonymises the record's personal data and keeps the record (docs/security.md)."""
+
+    CUSTOMER_WITH_LOANS = "customer_with_loans"
+    CUSTOMER_WITHOUT_LOANS = "customer_without_loans"
+    PROSPECT = "prospect"
+    KINDS = [
+        (CUSTOMER_WITH_LOANS, _("贷款客户（最后一笔贷款结清后）customer with loans (after the last loan is closed)")),
+        (CUSTOMER_WITHOUT_LOANS, _("未获贷款的申请客户（最后一笔申请结束后）applicant without a loan (after the last "
+                                   "application ended)")),
+        (PROSPECT, _("营销潜在客户（最后一次联系后）prospect (after the last contact)")),
+    ]
+    kind = models.CharField(_("记录类型 kind of record"), max_length=30, choices=KINDS, unique=True)
+    years = models.PositiveSmallIntegerField(_("保存年限 years kept"))
+    basis = models.CharField(_("依据 basis"), max_length=300, blank=True)
+    is_active = models.BooleanField(_("启用 active"), default=True)
+
+    class Meta:
+        verbose_name = _("保存期限 retention rule")
+        verbose_name_plural = _("保存期限 retention schedule")
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.years}y"
 
 
 class SlaTarget(models.Model):

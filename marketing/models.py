@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from applications.models import DATA_SOURCES, MONEY, Enterprise, LoanProduct
+from loanservice.fields import EncryptedCharField
 from loanservice.models import Branch
 
 LIST_KINDS = [
@@ -99,8 +100,8 @@ class Prospect(models.Model):
     partner_name = models.CharField(_("合作方 partner"), max_length=200, blank=True)
     uscc = models.CharField(_("统一社会信用代码 USCC"), max_length=18, unique=True)
     name = models.CharField(_("企业名称 name"), max_length=200)
-    contact_name = models.CharField(_("联系人 contact"), max_length=100, blank=True)
-    contact_phone = models.CharField(_("联系电话 phone"), max_length=30, blank=True)
+    contact_name = EncryptedCharField(_("联系人 contact"), max_length=100, blank=True)
+    contact_phone = EncryptedCharField(_("联系电话 phone"), max_length=30, blank=True)
     industry_code = models.CharField(_("行业代码 industry"), max_length=10, blank=True)
     declared_revenue = models.DecimalField(_("申报年收入 declared revenue"), **MONEY, null=True, blank=True)
     employees = models.PositiveIntegerField(_("从业人数 employees"), null=True, blank=True)
@@ -121,6 +122,8 @@ class Prospect(models.Model):
     scored_at = models.DateTimeField(null=True, blank=True)
     invited_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # When the retention schedule anonymised its contact's name and phone (casework.retention).
+    anonymised_at = models.DateTimeField(_("个人信息匿名化时间 personal data anonymised"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("潜在客户 prospect")

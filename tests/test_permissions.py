@@ -88,6 +88,7 @@ ROLE_TABLE = {
     "casework.case_page": STAFF,
     "casework.case_action": ["rm", *APPROVERS],
     "casework.what_if": ["risk", "admin"],
+    "casework.personal_data_reveal": STAFF,  # may ask; PERSONAL_DATA_CLEAR_ROLES decides (test_personal_data.py)
     "creditlines.view": STAFF,
     "creditlines.draw": ["applicant"],
     "creditlines.manage": ["risk"],

@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -139,6 +140,7 @@ def test_every_form_carries_a_csrf_token_and_a_post_without_it_is_refused(produc
 def _prod_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ALLOW_ASYNC_UNSAFE"))}
     env.update({"DEBUG": "0", "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "bank.example",
+                "FIELD_ENCRYPTION_KEYS": Fernet.generate_key().decode(), "BLIND_INDEX_KEY": secrets.token_hex(32),
                 "DJANGO_SETTINGS_MODULE": "config.settings", **extra})
     env.pop("DATABASE_URL", None)  # the checks need no database
     return env
@@ -156,6 +158,14 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
     env.pop("SECRET_KEY")
     r = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "SECRET_KEY" in r.stderr
+
+
+@pytest.mark.parametrize("key", ["FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"])
+def test_production_settings_refuse_to_start_without_personal_data_keys(key):
+    env = _prod_env()
+    env.pop(key)
+    r = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and key in r.stderr
 
 
 PROBE = r"""

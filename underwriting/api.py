@@ -13,6 +13,7 @@ from applications.models import Enterprise, LoanApplication
 from applications.selectors import applications_visible_to
 from loanservice.api import client_ip, rule_permission, serializer_input
 from loanservice.audit import audit_record
+from loanservice.masking import mask_personal, mask_value
 from loanservice.money import money_text
 
 from . import services
@@ -56,7 +57,8 @@ def collateral_json(item: Collateral) -> dict:
 
 
 def guarantor_json(item: Guarantor) -> dict:
-    return {"id": item.pk, "kind": item.kind, "name": item.name, "uscc": item.uscc, "id_number": item.id_number,
+    return {"id": item.pk, "kind": item.kind, "name": item.name, "uscc": item.uscc,
+            "id_number": mask_value(item.id_number, "id_number"),  # revealed on request: /api/v1/personal-data/reveal/
             "relationship": item.relationship, "guaranteed_amount": money_text(item.guaranteed_amount),
             "prescreen": {"passed": item.prescreen_passed, "reasons": item.prescreen.get("reasons", []),
                           "gaps": item.prescreen.get("gaps", [])},
@@ -167,7 +169,7 @@ class ProfileView(APIView):
         return Response({
             "features": profile["features"],
             "snapshots": {s: None if snap is None else {"id": snap.pk, "as_of": snap.as_of, "provider": snap.provider,
-                                                         "fetched_at": snap.fetched_at, "payload": snap.payload}
+                                                         "fetched_at": snap.fetched_at, "payload": mask_personal(snap.payload)}
                           for s, snap in profile["snapshots"].items()},
             "gaps": profile["gaps"],
         })

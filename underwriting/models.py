@@ -27,6 +27,7 @@ from applications.models import (
     LoanApplication,
     LoanProduct,
 )
+from loanservice.fields import BlindIndexField, EncryptedCharField
 
 from .scorecard import compile_spec
 
@@ -293,9 +294,10 @@ class Guarantor(models.Model):
     KINDS = [(ENTERPRISE, _("企业保证 enterprise")), (PERSON, _("个人保证 person"))]
     application = models.ForeignKey(LoanApplication, on_delete=models.CASCADE, related_name="guarantors")
     kind = models.CharField(_("保证人类型 kind"), max_length=10, choices=KINDS)
-    name = models.CharField(_("名称/姓名 name"), max_length=200)
+    name = EncryptedCharField(_("名称/姓名 name"), max_length=200)
     uscc = models.CharField(_("统一社会信用代码 USCC"), max_length=18, blank=True)
-    id_number = models.CharField(_("身份证号 ID number"), max_length=18, blank=True)
+    id_number = EncryptedCharField(_("身份证号 ID number"), max_length=18, blank=True, blind_index="id_number_bidx")
+    id_number_bidx = BlindIndexField(source="id_number")
     relationship = models.CharField(_("与借款人关系 relationship"), max_length=100, blank=True)
     guaranteed_amount = models.DecimalField(_("担保金额 amount guaranteed"), **MONEY, null=True, blank=True)
     prescreen = models.JSONField(default=dict, blank=True)

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from applications.models import LPR_TENORS, Enterprise, LoanApplication, LoanProduct
 from loanservice import refcache
 from loanservice.errors import ApplicationError
+from loanservice.masking import mask_personal
 from loanservice.models import AuditEvent
 
 from . import charts
@@ -145,7 +146,7 @@ def enterprise_profile(enterprise: Enterprise, *, score: Score | None = None) ->
     history = list(DataSnapshot.objects.filter(enterprise=enterprise, status=DataSnapshot.OK, source="tax")
                    .order_by("-as_of", "-id")[:12])[::-1]
     raw = [{"source": s, "label": SOURCE_LABELS[s][0], "label_en": SOURCE_LABELS[s][1], "snapshot": snaps[s],
-            "json": json.dumps(payloads[s], ensure_ascii=False, indent=1) if payloads[s] is not None else "",
+            "json": json.dumps(mask_personal(payloads[s]), ensure_ascii=False, indent=1) if payloads[s] is not None else "",
             "gap": gaps.get(s)} for s in SOURCES]
     return {"features": features, "rows": rows, "snapshots": snaps, "payloads": payloads, "gaps": gaps, "raw": raw,
             "charts": _profile_charts(payloads, features, score, history), "score": score}
