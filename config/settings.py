@@ -191,12 +191,15 @@ CONTRACT_SIGNING_KEY_DIR = Path(os.environ.get("CONTRACT_SIGNING_KEY_DIR", BASE_
 # Empty: ca/ inside CONTRACT_SIGNING_KEY_DIR. Shared by every web and worker process, like the seal's key directory.
 SANDBOX_CA_DIR = os.environ.get("SANDBOX_CA_DIR", "")
 ENTERPRISE_CERTIFICATE_DAYS = int(os.environ.get("ENTERPRISE_CERTIFICATE_DAYS", "1825"))
-# Released disbursements go to core banking through this adapter (docs/contracts.md); the file adapter's folder.
-CORE_BANKING_ADAPTER = os.environ.get("CORE_BANKING_ADAPTER", "contracts.services.FileCoreBankingAdapter")
-CORE_BANKING_OUTBOUND_DIR = Path(os.environ.get("CORE_BANKING_OUTBOUND_DIR", BASE_DIR / "var" / "outbound"))
-# The core-banking adapter of the loan book (ledger/core_banking.py): auto-debits of close of business, the voucher
-# outbox, the core's daily file. "sandbox" answers deterministically here; "http" talks to the bank's core system.
+# The one core-banking adapter (ledger/core_banking.py, docs/ledger.md): released disbursements, auto-debits of close
+# of business, the voucher outbox, the core's daily file. "sandbox" answers deterministically here; "http" talks to
+# the bank's core system. The former disbursement-only CORE_BANKING_ADAPTER is gone: its file adapter is now the
+# sandbox's (accepted and ignored if still set to that path; any other value is refused).
 CORE_BANKING_BACKEND = os.environ.get("CORE_BANKING_BACKEND", "sandbox")
+if os.environ.get("CORE_BANKING_ADAPTER", "contracts.services.FileCoreBankingAdapter") != "contracts.services.FileCoreBankingAdapter":
+    raise ImproperlyConfigured("CORE_BANKING_ADAPTER is gone: choose the core-banking adapter with CORE_BANKING_BACKEND.")
+# Where the sandbox's core writes each released disbursement (one JSON line, a file per day).
+CORE_BANKING_OUTBOUND_DIR = Path(os.environ.get("CORE_BANKING_OUTBOUND_DIR", BASE_DIR / "var" / "outbound"))
 CORE_BANKING_URL = os.environ.get("CORE_BANKING_URL", "")
 CORE_BANKING_TIMEOUT = float(os.environ.get("CORE_BANKING_TIMEOUT", "5"))
 CORE_BANKING_TOKEN = os.environ.get("CORE_BANKING_TOKEN", "")

@@ -132,7 +132,7 @@ class DisbursementOrderAdmin(ReadOnlyAdmin):
 
 @admin.register(CoreBankingOutbound)
 class CoreBankingOutboundAdmin(ReadOnlyAdmin):
-    list_display = ["order", "status", "attempts", "external_ref", "last_error", "created_at", "sent_at"]
+    list_display = ["order", "status", "attempts", "external_ref", "adapter", "last_error", "created_at", "sent_at"]
     list_filter = ["status"]
     actions = ["resend"]
 

@@ -249,7 +249,8 @@ class ConditionPrecedent(models.Model):
 
 class CoreBankingOutbound(models.Model):
     """The outbound record of a released disbursement (transactional outbox): written in the release's
-    transaction, sent to core banking through the adapter after commit, re-sent by the sweeper until sent."""
+    transaction, sent to core banking through the adapter after commit, re-sent by the sweeper until sent.
+    `adapter` is the core-banking backend that took it (CORE_BANKING_BACKEND: sandbox or http), blank until sent."""
 
     class Status(models.TextChoices):
         PENDING = "pending", _("待发送 pending")

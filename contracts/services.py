@@ -8,11 +8,9 @@ thin views; each writes its own audit event. Template fields are documented in d
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -30,6 +28,7 @@ from applications.identifiers import check_resident_id, check_uscc
 from applications.models import Enterprise, IdentityVerification, LoanApplication, LoanProduct
 from applications.selectors import verified_identity
 from approvals.models import ApprovalCase
+from ledger.core_banking import core_banking
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.dispatch import dispatch_on_commit
@@ -1000,26 +999,6 @@ def condition_check_off(*, order: DisbursementOrder, code: str, by, evidence: st
 
 
 # ---------------------------------------------------------------- release and core banking
-class FileCoreBankingAdapter:
-    """Outbound record to core banking: one JSON line per release in CORE_BANKING_OUTBOUND_DIR (default
-    var/outbound/). Core banking de-duplicates by ``order``, so a re-send after a crash is harmless."""
-
-    def send(self, record: dict) -> str:
-        folder = Path(settings.CORE_BANKING_OUTBOUND_DIR)
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"disbursements-{timezone.localdate():%Y%m%d}.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        return f"CB{record['order']:010d}"
-
-
-def core_banking_adapter_path() -> str:
-    return settings.CORE_BANKING_ADAPTER
-
-
-def core_banking_adapter():
-    return import_string(core_banking_adapter_path())()
-
-
 def disbursement_release(*, order: DisbursementOrder, by, idempotency_key: str, automatic: bool = False) -> DisbursementOrder:
     """Release a locked order once (the caller holds the transaction and opens the Loan). The outbound record
     for core banking is written in the same transaction and sent after commit."""
@@ -1040,7 +1019,7 @@ def disbursement_release(*, order: DisbursementOrder, by, idempotency_key: str, 
               "amount": f"{order.amount:.2f}", "currency": "CNY", "account": order.account, "account_name": order.account_name,
               "borrower_uscc": order.application.enterprise.uscc, "released_at": order.released_at.isoformat(),
               "value_date": business_date().isoformat(), "idempotency_key": idempotency_key}
-    outbound = CoreBankingOutbound.objects.create(order=order, payload=record, adapter=core_banking_adapter_path())
+    outbound = CoreBankingOutbound.objects.create(order=order, payload=record)
     audit_record(actor=by, action="disbursement.release", obj=order, from_state=before, to_state=order.status,
                  data={"amount": str(order.amount), "account": order.account, "key": idempotency_key, "outbound": outbound.pk})
 
@@ -1050,7 +1029,8 @@ def disbursement_release(*, order: DisbursementOrder, by, idempotency_key: str, 
 
 
 def core_banking_send(*, outbound_id: int) -> CoreBankingOutbound:
-    """Send one outbound record through the adapter; idempotent (a sent record is not sent again). A failure
+    """Send one outbound record through the core-banking adapter (ledger.core_banking, CORE_BANKING_BACKEND) and
+    note which backend took it; idempotent (a sent record is not sent again). A failure
     is recorded and left for the sweeper to retry."""
     with transaction.atomic():
         outbound = CoreBankingOutbound.objects.select_for_update().get(pk=outbound_id)
@@ -1058,7 +1038,8 @@ def core_banking_send(*, outbound_id: int) -> CoreBankingOutbound:
             return outbound
         outbound.attempts += 1
         try:
-            ref = core_banking_adapter().send(outbound.payload)
+            adapter = core_banking()
+            ref = adapter.disbursement_send(record=outbound.payload)
         except Exception as exc:  # any adapter failure: keep the record pending, say why
             log.warning("core banking send failed for outbound %s", outbound_id, exc_info=True)
             outbound.last_error = f"{type(exc).__name__}: {exc}"[:300]
@@ -1066,11 +1047,13 @@ def core_banking_send(*, outbound_id: int) -> CoreBankingOutbound:
             return outbound
         outbound.status = CoreBankingOutbound.Status.SENT
         outbound.external_ref = str(ref)[:60]
+        outbound.adapter = adapter.name
         outbound.sent_at = timezone.now()
         outbound.last_error = ""
         outbound.save()
         DisbursementOrder.objects.filter(pk=outbound.order_id).update(core_banking_ref=outbound.external_ref)
         audit_record(actor=None, action="disbursement.core_banking_sent", obj=outbound.order,
-                     data={"outbound": outbound.pk, "ref": outbound.external_ref, "attempts": outbound.attempts})
+                     data={"outbound": outbound.pk, "ref": outbound.external_ref, "attempts": outbound.attempts,
+                           "backend": outbound.adapter})
     return outbound
 

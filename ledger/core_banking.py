@@ -1,9 +1,10 @@
-"""The core-banking adapter (核心系统接口) of the loan book: debit a borrower's settlement account (自动扣款), take a
-batch of vouchers (汇总记账凭证), and give the core's daily file of what it booked. It knows accounts, amounts and
-references, nothing of loans.
+"""The one core-banking adapter (核心系统接口): take the record of a released disbursement (放款), debit a borrower's
+settlement account (自动扣款), take a batch of vouchers (汇总记账凭证), and give the core's daily file of what it
+booked. It knows accounts, amounts and references, nothing of loans.
 
 * ``SandboxCoreBanking`` answers deterministically here (demo, tests, development): a settlement account's balance
-  is derived from the account and the date, sometimes short, so full, partial and failed debits all happen.
+  is derived from the account and the date, sometimes short, so full, partial and failed debits all happen; a
+  released disbursement is written as one JSON line in CORE_BANKING_OUTBOUND_DIR.
 * ``HttpCoreBanking`` talks JSON over HTTP(S) to the bank's core system with a timeout per call.
 
 `core_banking()` returns the one the `CORE_BANKING_BACKEND` setting names. Every call carries a reference that the
@@ -24,9 +25,11 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.utils import timezone
 
 from .models import VoucherBatch
 
@@ -52,6 +55,8 @@ class DebitResult:
 
 class CoreBanking(Protocol):
     name: str
+
+    def disbursement_send(self, *, record: dict) -> str: ...
 
     def debit(self, *, account: str, amount: Decimal, reference: str, on: dt.date) -> DebitResult: ...
 
@@ -106,6 +111,15 @@ class SandboxCoreBanking:
             return (amount * share).quantize(CENT)
         return ZERO
 
+    def disbursement_send(self, *, record: dict) -> str:
+        """The sandbox's core books a release as one JSON line in CORE_BANKING_OUTBOUND_DIR (default var/outbound/),
+        a file per day; its reference is ``CB`` and the order's number."""
+        folder = Path(settings.CORE_BANKING_OUTBOUND_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"disbursements-{timezone.localdate():%Y%m%d}.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return f"CB{record['order']:010d}"
+
     def debit(self, *, account: str, amount: Decimal, reference: str, on: dt.date) -> DebitResult:
         available = self.balance(account=account, amount=amount, on=on)
         debited = min(amount, available)
@@ -135,7 +149,8 @@ class SandboxCoreBanking:
 
 
 class HttpCoreBanking:
-    """JSON over HTTP(S) to the core: ``POST {url}/debits`` {account, amount, reference, date} → {debited, reference,
+    """JSON over HTTP(S) to the core: ``POST {url}/disbursements`` the release record {order, application, contract,
+    amount, …} → {reference}; ``POST {url}/debits`` {account, amount, reference, date} → {debited, reference,
     error}; ``POST {url}/vouchers`` {reference, business_date, lines} → {reference}; ``GET {url}/daily-files/{date}``
     → the CSV. Each call waits at most `timeout` seconds; any failure is a CoreBankingError (the caller records it
     and tries again later with the same reference)."""
@@ -176,6 +191,12 @@ class HttpCoreBanking:
         if not isinstance(data, dict):
             raise CoreBankingError("core banking answer is not an object")
         return data
+
+    def disbursement_send(self, *, record: dict) -> str:
+        core_ref = str(self._json("POST", "/disbursements", record).get("reference") or "")
+        if not core_ref:
+            raise CoreBankingError("core banking did not acknowledge the disbursement")
+        return core_ref[:60]
 
     def debit(self, *, account: str, amount: Decimal, reference: str, on: dt.date) -> DebitResult:
         data = self._json("POST", "/debits", {"account": account, "amount": f"{amount:.2f}", "reference": reference,

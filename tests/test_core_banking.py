@@ -10,7 +10,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from ledger.core_banking import CoreBankingError, SandboxCoreBanking, daily_file_text
+from ledger.core_banking import (
+    CoreBankingError,
+    HttpCoreBanking,
+    SandboxCoreBanking,
+    core_banking,
+    daily_file_text,
+)
 from ledger.models import CoreFile, VoucherBatch
 from ledger.services import (
     Cr,
@@ -35,6 +41,51 @@ def batch(db):
     entry_post(kind="manual", value_date=ON, lines=[Dr("3001", D("120.00")), Cr("2011", D("120.00"))])
     entry_post(kind="manual", value_date=ON - dt.timedelta(days=1), lines=[Dr("3001", D("5.50")), Cr("2011", D("5.50"))])
     return voucher_batch_build(business_date=ON)
+
+
+def _opener(answer: dict, seen: list):
+    import io
+    import json
+
+    class Answer(io.BytesIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def opener(request, timeout):
+        seen.append({"method": request.get_method(), "url": request.full_url, "body": json.loads(request.data),
+                     "auth": request.get_header("Authorization"), "timeout": timeout})
+        return Answer(json.dumps(answer).encode())
+
+    return opener
+
+
+RECORD = {"order": 42, "application": 7, "contract": "HT-1", "amount": "300000.00", "currency": "CNY",
+          "account": "6222", "account_name": "某某公司", "idempotency_key": "k1"}
+
+
+def test_the_sandbox_books_a_disbursement_as_a_json_line(settings, tmp_path):
+    import json
+
+    settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
+    adapter = core_banking()
+    assert adapter.name == "sandbox" and adapter.disbursement_send(record=RECORD) == "CB0000000042"
+    lines = [json.loads(x) for f in (tmp_path / "outbound").iterdir() for x in f.read_text(encoding="utf-8").splitlines()]
+    assert lines == [RECORD]
+
+
+def test_the_http_backend_posts_the_disbursement_and_needs_the_cores_reference():
+    seen: list = []
+    adapter = HttpCoreBanking("https://core.example/api/", timeout=2.0, token="t0k",
+                              opener=_opener({"reference": "CORE-D-9"}, seen))
+    assert adapter.disbursement_send(record=RECORD) == "CORE-D-9"
+    assert seen == [{"method": "POST", "url": "https://core.example/api/disbursements", "body": RECORD,
+                     "auth": "Bearer t0k", "timeout": 2.0}]
+    silent = HttpCoreBanking("https://core.example/api", opener=_opener({}, []))
+    with pytest.raises(CoreBankingError):
+        silent.disbursement_send(record=RECORD)
 
 
 def test_a_batch_is_sent_once_with_the_cores_reference(batch, monkeypatch):
@@ -190,3 +241,17 @@ def test_the_finance_page_shows_the_outbox_the_files_and_the_days_debits(batch, 
     assert shown.status_code == 200 and record.balanced
     client.force_login(org["demo_rm"])
     assert client.get(reverse("finance:core_banking")).status_code == 404  # staff pages hide what is not theirs
+
+
+@pytest.mark.parametrize("value, loads", [("contracts.services.FileCoreBankingAdapter", True), ("my.CoreAdapter", False)])
+def test_the_former_adapter_setting_is_ignored_at_its_old_default_and_refused_otherwise(value, loads):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "CORE_BANKING_ADAPTER": value}
+    done = subprocess.run([sys.executable, "-c", "import config.settings as s; print(s.CORE_BANKING_BACKEND)"],
+                          cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True, timeout=60)
+    assert (done.returncode == 0) is loads
+    assert ("sandbox" in done.stdout) if loads else ("CORE_BANKING_BACKEND" in done.stderr)

@@ -20,7 +20,7 @@ LINE_PRODUCT = "xinyidai-line"
 @pytest.fixture(autouse=True)
 def _outbound(settings, tmp_path):
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
-    settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
+    settings.CORE_BANKING_BACKEND = "sandbox"
 
 
 def make_line(*, seed: int = 1, limit: str = "500000.00", owner=None):

@@ -18,7 +18,7 @@ THREADS = 8
 @pytest.fixture(autouse=True)
 def _outbound(settings, tmp_path):
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
-    settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
+    settings.CORE_BANKING_BACKEND = "sandbox"
 
 
 def _post(line, key_for, amount="30000.00"):

@@ -21,7 +21,7 @@ pytestmark = [
 @pytest.fixture(autouse=True)
 def _outbound(settings, tmp_path):
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
-    settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
+    settings.CORE_BANKING_BACKEND = "sandbox"
 
 
 def test_lines_nightly_on_a_real_worker(products, org):

@@ -19,7 +19,7 @@ THREADS = 6
 @pytest.fixture(autouse=True)
 def _outbound(settings, tmp_path):
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
-    settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
+    settings.CORE_BANKING_BACKEND = "sandbox"
 
 
 def _release(user, contract_id: int, key_for):

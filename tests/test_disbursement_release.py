@@ -1,6 +1,6 @@
 """Disbursement: conditions precedent from the product and the approval (data proves some, operations check
 off the rest with evidence, the fast track is automatic), release once by Idempotency-Key, and the outbound
-record to core banking sent after commit through the configured adapter."""
+record to core banking sent after commit through the one core-banking adapter (ledger.core_banking)."""
 
 from __future__ import annotations
 
@@ -20,15 +20,10 @@ from tests.factories import ApplicationFactory, FastTrackApplicationFactory, own
 pytestmark = pytest.mark.django_db
 
 
-class FailingAdapter:
-    def send(self, record: dict) -> str:
-        raise ConnectionError("core banking is down")
-
-
 @pytest.fixture
 def outbound_dir(settings, tmp_path):
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
-    settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
+    settings.CORE_BANKING_BACKEND = "sandbox"
     return settings.CORE_BANKING_OUTBOUND_DIR
 
 
@@ -44,7 +39,7 @@ def test_fast_track_conditions_are_all_automatic_and_core_banking_gets_the_recor
     assert order.status == "released" and order.released_by is None and order.idempotency_key.startswith("auto-")
     assert order.conditions and all(c["met"] and c["by"] == "system" for c in order.conditions)
     outbound = CoreBankingOutbound.objects.get(order=order)
-    assert outbound.status == "sent" and outbound.attempts == 1
+    assert outbound.status == "sent" and outbound.attempts == 1 and outbound.adapter == "sandbox"
     order.refresh_from_db()
     assert order.core_banking_ref == outbound.external_ref == f"CB{order.pk:010d}"
     lines = [json.loads(x) for f in outbound_dir.iterdir() for x in f.read_text(encoding="utf-8").splitlines()]
@@ -112,7 +107,7 @@ def test_manual_release_waits_for_conditions_checked_off_with_evidence(products,
 
 
 def test_a_core_banking_outage_leaves_the_record_pending_until_the_sweeper_sends_it(
-        products, org, settings, outbound_dir, django_capture_on_commit_callbacks):
+        products, org, settings, outbound_dir, monkeypatch, django_capture_on_commit_callbacks):
     import datetime as dt
 
     from django.utils import timezone
@@ -120,20 +115,61 @@ def test_a_core_banking_outage_leaves_the_record_pending_until_the_sweeper_sends
     from casework import lifecycle
     from casework.sweeper import sweep
     from contracts.models import CoreBankingOutbound
+    from ledger.core_banking import CoreBankingError, SandboxCoreBanking
+
+    def down(self, *, record):
+        raise CoreBankingError("core banking is down")
 
     pk, owner, client, loan_contract = signed_case(org, seed=7)
-    settings.CORE_BANKING_ADAPTER = "tests.test_disbursement_release.FailingAdapter"
+    send = SandboxCoreBanking.disbursement_send
+    monkeypatch.setattr(SandboxCoreBanking, "disbursement_send", down)
     with django_capture_on_commit_callbacks(execute=True):
         lifecycle.disbursement_release(application_id=pk, user=org["demo_ops"], idempotency_key="outage")
     outbound = CoreBankingOutbound.objects.get(order__application_id=pk)
     assert outbound.status == "pending" and outbound.attempts == 1 and "core banking is down" in outbound.last_error
     assert sweep()["resent"] == 0  # not before the grace period
+    assert outbound.adapter == ""  # no backend took it yet
 
-    settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
+    monkeypatch.setattr(SandboxCoreBanking, "disbursement_send", send)
     result = sweep(now=timezone.now() + dt.timedelta(minutes=5))
     outbound.refresh_from_db()
     assert result["resent"] == 1 and outbound.status == "sent" and outbound.attempts == 2 and outbound.last_error == ""
+    assert outbound.adapter == "sandbox" and [json.loads(x)["order"] for f in outbound_dir.iterdir()
+                                              for x in f.read_text(encoding="utf-8").splitlines()] == [outbound.order_id]
     assert sweep(now=timezone.now() + dt.timedelta(minutes=5))["resent"] == 0  # sent once
+
+
+def test_with_the_http_backend_the_release_goes_to_the_cores_api_and_the_record_says_so(
+        products, org, settings, monkeypatch, django_capture_on_commit_callbacks):
+    import io
+    import urllib.request
+
+    from casework import lifecycle
+    from contracts.models import CoreBankingOutbound
+
+    posted = []
+
+    class Answer(io.BytesIO):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def urlopen(request, timeout):
+        posted.append((request.full_url, json.loads(request.data)))
+        return Answer(json.dumps({"reference": "CORE-D-1"}).encode())
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    settings.CORE_BANKING_BACKEND = "http"
+    settings.CORE_BANKING_URL = "https://core.bank.example/api"
+    pk, owner, client, loan_contract = signed_case(org, seed=7)
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.disbursement_release(application_id=pk, user=org["demo_ops"], idempotency_key="via-http")
+    outbound = CoreBankingOutbound.objects.get(order__application_id=pk)
+    assert outbound.status == "sent" and outbound.adapter == "http" and outbound.external_ref == "CORE-D-1"
+    assert posted == [("https://core.bank.example/api/disbursements", outbound.payload)]
+    assert outbound.order.core_banking_ref == "CORE-D-1"
 
 
 def test_release_needs_a_key_an_order_and_the_operations_role(products, org):

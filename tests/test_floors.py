@@ -70,7 +70,7 @@ def _dotted(path: str):
 
 def test_every_dotted_path_in_settings_imports():
     paths = [settings.ROOT_URLCONF, settings.WSGI_APPLICATION, settings.REST_FRAMEWORK["EXCEPTION_HANDLER"],
-             settings.SMS_BACKEND, settings.CONTRACT_SIGNING_BACKEND, settings.CORE_BANKING_ADAPTER,
+             settings.SMS_BACKEND, settings.CONTRACT_SIGNING_BACKEND,
              *settings.MIDDLEWARE, *settings.AUTHENTICATION_BACKENDS,
              *settings.TEMPLATES[0]["OPTIONS"]["context_processors"],
              *settings.REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]]

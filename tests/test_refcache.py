@@ -153,7 +153,7 @@ def test_queries_per_drawdown(products, org, settings, tmp_path):
     from tests.test_creditlines import make_line
 
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
-    settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
+    settings.CORE_BANKING_BACKEND = "sandbox"
     line = make_line(seed=7)
     _fresh_process()
     client = client_for(line.borrower)

@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 @pytest.fixture(autouse=True)
 def _outbound(settings, tmp_path):
     settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
-    settings.CORE_BANKING_ADAPTER = "contracts.services.FileCoreBankingAdapter"
+    settings.CORE_BANKING_BACKEND = "sandbox"
 
 
 def test_risk_sees_utilisation_drawdowns_and_frozen_lines(live_server, page, products, org):
