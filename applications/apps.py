@@ -1,13 +1,13 @@
 from django.apps import AppConfig
 
+from loanservice import refcache
+
 
 class ApplicationsConfig(AppConfig):
     name = "applications"
     verbose_name = "申请受理 / Intake"
 
     def ready(self):
-        from loanservice import refcache
-
         from . import labels
 
         labels.register_labels()

@@ -128,6 +128,8 @@ def entries_for(reference: str):
 
 
 def vat_exemption_in_force(tax_class: str, on: dt.date):
-    """The `VatExemption` of the borrower class in force on `on` (its credit limit), or None."""
-    return (VatExemption.objects.filter(Q(effective_until__isnull=True) | Q(effective_until__gte=on), tax_class=tax_class,
-                                        active=True, effective_from__lte=on).order_by("-effective_from").first())
+    """The `VatExemption` of the borrower class in force on `on` (its credit limit), or None (reference data, read
+    through the ledger's cache)."""
+    return memo(("vat_exemption", tax_class, on), lambda: VatExemption.objects.filter(
+        Q(effective_until__isnull=True) | Q(effective_until__gte=on), tax_class=tax_class, active=True,
+        effective_from__lte=on).order_by("-effective_from").first())

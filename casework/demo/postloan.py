@@ -15,8 +15,10 @@ The disbursement survey of the demo applicant's newest loan is answered too.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,8 +27,11 @@ from casework import lifecycle
 from casework.demo.cases import _draft, _enterprise, _submit, sign_as_borrower
 from casework.demo.clock import at as _at
 from contracts.schedules import add_months
+from ledger.services import core_file_fetch
+from loanservice.business_date import business_date, simulated_dates_allowed
+from postloan.cob import cob_partition_run, cob_progress, cob_start
 from postloan.imports import repayment_import_apply, repayment_import_preview
-from postloan.models import Loan, SurveyResponse, WarningTask
+from postloan.models import CobRun, Loan, SurveyResponse, WarningTask
 from postloan.monitoring import delinquency_refresh, tasks_open, warnings_evaluate
 from postloan.services import (
     classification_downgrade,
@@ -158,15 +163,6 @@ def close_of_business_once(users: dict) -> dict | None:
     to tomorrow, and the sandbox core's file of that day is fetched. Only where the installation simulates dates
     (the `make run` demo: closing a day that has not ended is refused otherwise), and once: skipped when a run
     exists."""
-    import time
-
-    from django.conf import settings
-
-    from ledger.services import core_file_fetch
-    from loanservice.business_date import business_date, simulated_dates_allowed
-    from postloan.cob import cob_partition_run, cob_progress, cob_start
-    from postloan.models import CobRun
-
     if not simulated_dates_allowed() or CobRun.objects.exists():
         return None
     started = time.monotonic()
