@@ -120,7 +120,7 @@ class ContractAdmin(ReadOnlyAdmin):
     list_select_related = ["application__enterprise"]
     search_fields = ["number", "sha256", "application__enterprise__name"]
     inlines = [SignatureInline]
-    exclude = ["pdf", "signed_pdf"]  # private storage has no URL to link to (the page was a 500); sha256 identifies them
+    exclude = ["pdf", "borrower_signed_pdf", "signed_pdf"]  # private storage has no URL to link to (the page was a 500); sha256 identifies them
 
 
 @admin.register(DisbursementOrder)
