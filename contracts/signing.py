@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from loanservice.pki import write_private
+
 __all__ = [
     "DEFAULT_BACKEND",
     "DevSelfSignedBackend",
@@ -79,19 +81,6 @@ class SigningBackend(Protocol):
 # --------------------------------------------------------------------------- helpers
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` atomically with mode 0600 (readers never see a partial file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _to_asn1_cert(cert):
@@ -277,8 +266,8 @@ class DevSelfSignedBackend:
             if not (self.key_path.is_file() and self.cert_path.is_file()):
                 self.cert_path.unlink(missing_ok=True)  # a lone cert/key is useless: redo both
                 key_pem, cert_pem = self._generate()
-                _write_private(self.key_path, key_pem)
-                _write_private(self.cert_path, cert_pem)  # written last: "both exist" = complete
+                write_private(self.key_path, key_pem)
+                write_private(self.cert_path, cert_pem)  # written last: "both exist" = complete
         return self.key_path, self.cert_path
 
     def _generate(self) -> tuple[bytes, bytes]:

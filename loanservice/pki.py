@@ -40,7 +40,7 @@ def ca_dir() -> Path:
     return Path(getattr(settings, "CONTRACT_SIGNING_KEY_DIR", Path(settings.BASE_DIR) / "var" / "keys")) / "ca"
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write ``path`` atomically with mode 0600 (readers never see a partial file)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -49,6 +49,7 @@ def _write_private(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)  # whatever the umask
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -121,8 +122,8 @@ class SandboxCA:
                         .add_extension(_key_usage(sign_certs=True), critical=True)
                         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
                         .sign(key, hashes.SHA256()))
-                _write_private(key_path, key_pem(key))
-                _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))  # last: "both exist" = done
+                write_private(key_path, key_pem(key))
+                write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))  # last: "both exist" = done
         return key_path, cert_path
 
     def root_certificate(self) -> x509.Certificate:
@@ -174,7 +175,7 @@ class SandboxCA:
     def store_key(self, name: str, key) -> None:
         path = self._key_path(name)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        _write_private(path, key_pem(key))
+        write_private(path, key_pem(key))
 
     def load_key(self, name: str):
         return serialization.load_pem_private_key(self._key_path(name).read_bytes(), password=None)
@@ -204,7 +205,7 @@ def audit_signer(ca: SandboxCA | None = None) -> Issued:
         issued = ca.issue([(NameOID.COUNTRY_NAME, "CN"), (NameOID.ORGANIZATION_NAME, ORGANISATION),
                            (NameOID.COMMON_NAME, "loanservice audit anchors")])
         ca.store_key(AUDIT_KEY, issued.key)
-        _write_private(cert_path, issued.certificate.public_bytes(serialization.Encoding.PEM))
+        write_private(cert_path, issued.certificate.public_bytes(serialization.Encoding.PEM))
     return issued
 
 
