@@ -6,7 +6,9 @@ The stack runs with production settings (DEBUG=0) on loopback only; nothing here
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import os
 import secrets
@@ -42,6 +44,11 @@ def stack_env(**extra) -> dict:
         "PYTHONPATH": str(ROOT),
         # The floor endpoint (loanservice.bench_floor, bench/bench_floor.py): mounted on the benchmark stack only.
         "BENCH_FLOOR": "1",
+        # DEBUG=0 requires the personal-data keys (docs/security.md): fixed bench-only keys, so that every process of
+        # the stack and every run on the same bench database read what another wrote.
+        "FIELD_ENCRYPTION_KEYS": os.environ.get("BENCH_FIELD_ENCRYPTION_KEYS") or base64.urlsafe_b64encode(
+            hashlib.sha256(b"loanservice bench only: field encryption").digest()).decode(),
+        "BLIND_INDEX_KEY": os.environ.get("BENCH_BLIND_INDEX_KEY") or hashlib.sha256(b"loanservice bench only: blind index").hexdigest(),
     })
     env.update(extra)
     return env
