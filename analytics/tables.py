@@ -173,7 +173,7 @@ def credit_line_tables(cl: dict) -> list[dict]:
     """The credit-lines tab (creditlines.selectors.lines_portfolio; docs/analytics.md "Credit lines")."""
     t = cl["totals"]
     usage_cols = [("lines", _("额度数 lines")), ("limit", _("授信额度 limit")), ("used", _("已用 used")),
-                  ("available", _("可用 available")), ("utilisation", _("使用率 utilisation"))]
+                  ("available", _("可用 available")), ("utilisation", _("使用率（百分比） utilisation (per cent)"))]
     line_cols = [("line", _("额度 line")), ("enterprise", _("企业 enterprise")), ("product", _("产品 product")),
                  ("branch", _("分行 branch")), ("limit", _("授信额度 limit")), ("used", _("已用 used"))]
     links = {"line": "creditlines:line"}
@@ -184,7 +184,7 @@ def credit_line_tables(cl: dict) -> list[dict]:
             {"measure": _("授信额度 limit"), "value": t["limit"]},
             {"measure": _("已用 used"), "value": t["used"]},
             {"measure": _("可用 available"), "value": t["available"]},
-            {"measure": _("额度使用率 utilisation"), "value": _pct(t["utilisation"])},
+            {"measure": _("额度使用率（百分比） utilisation (per cent)"), "value": _pct(t["utilisation"])},
             {"measure": _("冻结额度数 frozen lines"), "value": t["frozen"]},
             {"measure": _("冻结授信额度 frozen limit"), "value": t["frozen_limit"]},
             {"measure": _("期内用信笔数 drawdowns in the period"), "value": t["drawdowns"]},
@@ -192,7 +192,7 @@ def credit_line_tables(cl: dict) -> list[dict]:
             {"measure": _("90天内到期 expiring within 90 days"), "value": t["expiring"]},
             {"measure": _("待年审 annual reviews open"), "value": t["reviews_open"]},
             {"measure": _("年审逾期 annual reviews overdue"), "value": t["reviews_overdue"]}], None,
-           _("使用率 = 已用 / 授信额度，按可用和冻结的额度计；已用 = 各笔用信贷款的未还本金。 Utilisation = used / limit of the "
+           _("使用率 = 已用 ÷ 授信额度，按可用和冻结的额度计；已用 = 各笔用信贷款的未还本金。 Utilisation = used ÷ limit of the "
              "active and frozen lines; used = the outstanding principal of their drawdowns.")),
         _t("lines_by_product", "credit_lines", _("额度使用率（按产品） Utilisation by product"),
            [("product", _("产品 product")), *usage_cols], [{**r, "product": r["code"], "utilisation": _pct(r["utilisation"])}
