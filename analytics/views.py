@@ -61,7 +61,8 @@ def cell_text(value, column: str = ""):
     if isinstance(value, (int, float, Decimal)):
         if column in INDEX_COLUMNS and not isinstance(value, int):
             return f"{value:.3f}"  # an index (PSI, AUC, KS), not a rate: three decimals
-        if abs(value) >= 1000:
+        if abs(value) >= 1000 or (isinstance(value, Decimal) and value == value.to_integral_value()):
+            # whole amounts without decimals, small or large ("0", "400", "600,000"), as the charts' axes show them
             return money_display(value, 0 if float(value).is_integer() else 2)
         return value
     text = str(value)

@@ -277,3 +277,16 @@ def test_branch_approver_sees_only_their_branch(portfolio, org):
     own = Branch.objects.get(pk=org["demo_branch_approver"].profile.branch_id).code
     assert parsed.filters.branch == own
     assert filters_parse({"branch": "BJ01"}, user=org["demo_risk"]).filters.branch == "BJ01"
+
+
+def test_analytics_cells_show_whole_amounts_alike_small_or_large():
+    """An amount kept with two decimals reads "0" and "400" beside "600,000" (not "0.00"); cents stay when there are
+    any; an index keeps three decimals."""
+    from analytics.views import cell_text
+
+    assert cell_text("600000.00", "limit") == "600,000"
+    assert cell_text("0.00", "limit") == "0"
+    assert cell_text(Decimal("400.00"), "used") == "400"
+    assert cell_text(Decimal("12.50"), "used") == Decimal("12.50")
+    assert cell_text(66.67, "utilisation") == 66.67
+    assert cell_text(0.1234, "psi") == "0.123"
