@@ -72,7 +72,12 @@ class TrialBalance:
 def _sums(on: dt.date, **filters) -> dict[int, tuple[Decimal, Decimal]]:
     rows = (JournalLine.objects.filter(entry__value_date__lte=on, **filters).values("account_id")
             .annotate(debit=Sum("debit"), credit=Sum("credit")))
-    return {r["account_id"]: (r["debit"] or ZERO, r["credit"] or ZERO) for r in rows}
+    return {r["account_id"]: (_cents(r["debit"]), _cents(r["credit"])) for r in rows}
+
+
+def _cents(total) -> Decimal:
+    """A sum of amounts to the cent: SQLite sums decimals as floats (on Postgres, exact already, nothing changes)."""
+    return ZERO if total is None else Decimal(total).quantize(ZERO)
 
 
 def trial_balance(*, on: dt.date, branch=None) -> TrialBalance:
@@ -97,7 +102,7 @@ def account_balance(*, account: str, on: dt.date, reference: str | None = None) 
     if reference is not None:
         qs = qs.filter(entry__reference=reference)
     sums = qs.aggregate(debit=Sum("debit"), credit=Sum("credit"))
-    net = (sums["debit"] or ZERO) - (sums["credit"] or ZERO)
+    net = _cents(sums["debit"]) - _cents(sums["credit"])
     return net if acc.debit_normal else -net
 
 
@@ -108,8 +113,8 @@ def vouchers(*, on: dt.date) -> list[dict]:
             .annotate(debit=Sum("debit"), credit=Sum("credit"))
             .order_by("entry__branch__code", "entry__product", "account__code"))
     return [{"date": on.isoformat(), "branch": r["entry__branch__code"] or "", "product": r["entry__product"],
-             "currency": r["entry__currency"], "account": r["account__code"], "debit": r["debit"] or ZERO,
-             "credit": r["credit"] or ZERO} for r in rows]
+             "currency": r["entry__currency"], "account": r["account__code"], "debit": _cents(r["debit"]),
+             "credit": _cents(r["credit"])} for r in rows]
 
 
 def account_for(role: str, product: str = "") -> str:

@@ -18,6 +18,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models.functions import Least
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -100,9 +101,10 @@ def cob_partition_run(*, partition_id: int) -> dict:
                 loans_close_through(loans=loans, through=run.until, delinquency=False)  # skips those already through
                 delinquency_refresh(today=run.until, loan_ids=chunk)
                 provisions_measure(loan_ids=chunk, on=run.until, month_end=month_end_within(run.from_date, run.until))
-                CobPartition.objects.filter(pk=part.pk).update(done=F("done") + len(chunk), last_loan=chunk[-1])
+                # the range holds loans outside the run too (closed, written off): progress counts up to the partition's total
+                CobPartition.objects.filter(pk=part.pk).update(done=Least(F("done") + len(chunk), F("total")), last_loan=chunk[-1])
     with transaction.atomic():
-        CobPartition.objects.filter(pk=part.pk, finished_at__isnull=True).update(finished_at=timezone.now())
+        CobPartition.objects.filter(pk=part.pk, finished_at__isnull=True).update(finished_at=timezone.now(), done=F("total"))
         locked = CobRun.objects.select_for_update().get(pk=run.pk)
         if locked.status == CobRun.Status.RUNNING and not locked.partitions.filter(finished_at__isnull=True).exists():
             _finish(locked)

@@ -120,6 +120,29 @@ def test_a_partition_resumes_after_a_crash_without_closing_a_loan_twice(products
         assert JournalEntry.objects.filter(reference=f"loan:{one.pk}", kind="accrual").count() == 1
 
 
+def test_progress_counts_only_the_runs_loans_though_the_range_holds_others(products, org, simulated, settings, monkeypatch):
+    """A partition is an id range: a loan closed before the run lies inside it and is not one of the run's loans.
+    Progress never counts past the partition's total, and a finished partition shows all of it done."""
+    settings.COB_PARTITION_SIZE = 10
+    loans = [FastTrackLoanFactory(owner=ApplicantFactory(username=f"cob_r{k}"), seed=95 + k, amount="200000.00") for k in range(3)]
+    Loan.objects.filter(pk=loans[1].pk).update(status=Loan.Status.CLOSED)
+    monkeypatch.setattr("postloan.cob.CHUNK", 1)
+    seen = []
+    real = services.loans_close_through
+
+    def watched(*, loans, through, by=None, delinquency=True):
+        seen.append(CobPartition.objects.get().done)
+        return real(loans=loans, through=through, by=by, delinquency=delinquency)
+
+    monkeypatch.setattr("postloan.cob.loans_close_through", watched)
+    run = cob_start(until=timezone.localdate() + dt.timedelta(days=2), by=None)
+    part = run.partitions.get()
+    assert run.total == part.total == 2  # the closed loan is not the run's, though its id lies between the other two
+    cob_partition_run(partition_id=part.pk)
+    part.refresh_from_db()
+    assert max(seen) <= 2 and part.done == part.total == 2
+
+
 def test_only_one_run_at_a_time_and_production_closes_no_future_day(loan, simulated, settings):
     cob_start(until=timezone.localdate() + dt.timedelta(days=3), by=None)  # its tasks wait for the commit
     with pytest.raises(Conflict):
