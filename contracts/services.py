@@ -96,6 +96,7 @@ th { background: #f0f0f0; width: 28%; font-weight: normal; }
 table.schedule th, table.schedule td { font-size: 9pt; text-align: right; width: auto; }
 table.schedule th { text-align: center; }
 td { overflow-wrap: anywhere; }
+table.schedule td { overflow-wrap: normal; }
 table.schedule th { white-space: nowrap; }
 .signatures { margin-top: 2.5em; page-break-inside: avoid; }
 .signatures td { border: none; height: 5em; width: 50%; vertical-align: top; }
