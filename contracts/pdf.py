@@ -5,7 +5,7 @@ No Django import at module level: every setting is an explicit parameter.
 * :func:`find_cjk_font` locates a font file that covers Simplified Chinese.
 * :func:`render_pdf` turns contract HTML into an A4 PDF with the contract number
   in the page header, "第 N 页 / 共 M 页" in the footer and the CJK font embedded
-  (subsetted).  Resources are loaded through :class:`RestrictedURLFetcher`, which
+  (subsetted; the font is registered once per thread and font file, :func:`font_setup`).  Resources are loaded through :class:`RestrictedURLFetcher`, which
   only serves ``data:`` URIs and files inside the given static roots (plus the
   font file itself): no network, no arbitrary files.
 * :func:`pdf_sha256` / :func:`pdf_text` are small helpers (the latter uses pypdf).
@@ -18,12 +18,14 @@ Pass ``created=`` to stamp a fixed creation date; it is rendered deterministical
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import io
 import mimetypes
 import os
 import shutil
 import subprocess
+import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Sequence
@@ -36,6 +38,7 @@ __all__ = [
     "ResourceBlocked",
     "RestrictedURLFetcher",
     "find_cjk_font",
+    "font_setup",
     "pdf_sha256",
     "pdf_text",
     "render_pdf",
@@ -239,13 +242,24 @@ def _css_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def base_stylesheet(font_path: Path, header_text: str) -> str:
-    """The base CSS: A4 pages, embedded CJK font, header and page-number footer."""
+def font_stylesheet(font_path: Path) -> str:
+    """The CSS that embeds the CJK font and makes it the document's: the same for every render with this font."""
     return f"""
 @font-face {{
   font-family: "{FONT_FAMILY}";
   src: url("{font_path.resolve().as_uri()}");
 }}
+html {{
+  font-family: "{FONT_FAMILY}", sans-serif;
+  font-size: 11pt;
+  line-height: 1.6;
+}}
+"""
+
+
+def page_stylesheet(header_text: str) -> str:
+    """A4 pages with ``header_text`` in the header and the page-number footer."""
+    return f"""
 @page {{
   size: A4;
   margin: 22mm 18mm 20mm 18mm;
@@ -264,12 +278,41 @@ def base_stylesheet(font_path: Path, header_text: str) -> str:
     color: #555;
   }}
 }}
-html {{
-  font-family: "{FONT_FAMILY}", sans-serif;
-  font-size: 11pt;
-  line-height: 1.6;
-}}
 """
+
+
+def base_stylesheet(font_path: Path, header_text: str) -> str:
+    """The base CSS: A4 pages, embedded CJK font, header and page-number footer."""
+    return font_stylesheet(font_path) + page_stylesheet(header_text)
+
+
+# One font setup per thread (WeasyPrint's FontConfiguration wraps a Pango font map, which is not thread-safe):
+# registering the font copies the whole file (MBs for a CJK font) into a temporary folder and has fontconfig scan
+# it, and a fresh font map starts with cold glyph and shaping caches. Keyed by the font file's resolved path, size
+# and modification time, so another font (or the same path replaced) gets a new configuration.
+_FONTS = threading.local()
+# Dropped before interpreter shutdown: WeasyPrint removes the font's temporary folder in __del__, which fails
+# noisily once module globals are gone.
+atexit.register(lambda: _FONTS.__dict__.pop("setup", None))
+
+
+def _font_key(font: Path) -> tuple:
+    st = font.stat()
+    return str(font.resolve()), st.st_size, st.st_mtime_ns
+
+
+def font_setup(font: Path, fetcher):
+    """(FontConfiguration, font stylesheet) for ``font``, made once per thread and font file."""
+    weasyprint = _import_weasyprint()
+    from weasyprint.text.fonts import FontConfiguration  # noqa: PLC0415
+
+    key = _font_key(font)
+    cached = getattr(_FONTS, "setup", None)
+    if cached is None or cached[0] != key:
+        font_config = FontConfiguration()
+        stylesheet = weasyprint.CSS(string=font_stylesheet(font), font_config=font_config, url_fetcher=fetcher)
+        cached = _FONTS.setup = (key, font_config, stylesheet)
+    return cached[1], cached[2]
 
 
 def _pdf_date(dt: datetime) -> str:
@@ -302,7 +345,6 @@ def render_pdf(
         such resources are skipped (WeasyPrint logs a warning).
     """
     weasyprint = _import_weasyprint()
-    from weasyprint.text.fonts import FontConfiguration  # noqa: PLC0415
     from weasyprint.urls import FatalURLFetchingError  # noqa: PLC0415
 
     font = Path(font_path) if font_path is not None else find_cjk_font()
@@ -312,13 +354,11 @@ def render_pdf(
     fetcher = RestrictedURLFetcher(roots, extra_files=[font], fail_on_errors=strict)
     base_url = roots[0].resolve().as_uri() + "/" if roots else None
 
-    font_config = FontConfiguration()
     try:
-        stylesheet = weasyprint.CSS(
-            string=base_stylesheet(font, header_text), font_config=font_config, url_fetcher=fetcher
-        )
+        font_config, font_css = font_setup(font, fetcher)
+        page_css = weasyprint.CSS(string=page_stylesheet(header_text), font_config=font_config, url_fetcher=fetcher)
         document = weasyprint.HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(
-            stylesheets=[stylesheet], font_config=font_config
+            stylesheets=[font_css, page_css], font_config=font_config
         )
         document.metadata.title = title
         if created is not None:

@@ -5,7 +5,8 @@ around the ring, a star and 合同专用章 in the centre) with Pillow and the p
 CJK font (:func:`contracts.pdf.find_cjk_font`); it is drawn once per name and kept in
 memory and as a PNG in the cache directory, never fetched.  :func:`seal_box` finds
 the seal's place in the contract's signature block (the ``.seal`` circle the
-templates draw, recognised by its 合同专用章 text), searching from the last page back.
+templates draw, recognised by its 合同专用章 text), searching from the last page back;
+:func:`signature_places` finds it and the customer's signing line in one reading of the file.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["SEAL_MARK", "SEAL_SIZE_PT", "SIGNATURE_MARK", "seal_box", "seal_image", "signature_box", "signature_image"]
+__all__ = ["SEAL_MARK", "SEAL_SIZE_PT", "SIGNATURE_MARK", "seal_box", "seal_image", "signature_box", "signature_image",
+           "signature_places"]
 
 #: The text inside the templates' seal circle (templates/contracts/*.html, class "seal").
 SEAL_MARK = "合同专用章"
@@ -121,44 +123,50 @@ def seal_image(name: str, font_path: str | None = None):
     return img
 
 
-def _mark_positions(page, mark: str = SEAL_MARK) -> list[tuple[float, float, float]]:
-    """(x, y, size) in user space of each text run containing ``mark`` (合同专用章) on ``page``."""
-    hits: list[tuple[float, float, float]] = []
+def _last_marks(pdf: bytes, marks: tuple[str, ...]) -> dict[str, tuple] | None:
+    """For each of ``marks``: (page index, page, (x, y, size)) of its last run, searching from the last page back,
+    each page's text read once for all of them (pypdf's text extraction is most of a signature's cost). None when
+    the file cannot be read."""
+    from pypdf import PdfReader  # noqa: PLC0415
+
+    found: dict[str, tuple] = {}
+    try:
+        reader = PdfReader(io.BytesIO(pdf), strict=False)
+        for page_index in range(len(reader.pages) - 1, -1, -1):
+            page = reader.pages[page_index]
+            wanted = [m for m in marks if m not in found]
+            hits = _marks_on(page, wanted)
+            for mark in wanted:
+                if hits[mark]:
+                    found[mark] = (page_index, page, hits[mark][-1])
+            if len(found) == len(marks):
+                break
+    except Exception:
+        return None
+    return found
+
+
+def _marks_on(page, marks: list[str]) -> dict[str, list[tuple[float, float, float]]]:
+    hits: dict[str, list[tuple[float, float, float]]] = {m: [] for m in marks}
 
     def visit(text, cm, tm, font_dict, font_size):
-        if mark in text.replace(" ", ""):
-            a, b, _c, _d, e, f = tm
-            ca, cb, cc, cd, ce, cf = cm
-            x = e * ca + f * cc + ce
-            y = e * cb + f * cd + cf
-            hits.append((x, y, font_size * math.hypot(a * ca + b * cc, a * cb + b * cd)))
+        squeezed = text.replace(" ", "")
+        for mark in marks:
+            if mark in squeezed:
+                a, b, _c, _d, e, f = tm
+                ca, cb, cc, cd, ce, cf = cm
+                x = e * ca + f * cc + ce
+                y = e * cb + f * cd + cf
+                hits[mark].append((x, y, font_size * math.hypot(a * ca + b * cc, a * cb + b * cd)))
 
     page.extract_text(visitor_text=visit)
     return hits
 
 
-def seal_box(pdf: bytes) -> tuple[int, tuple[float, float, float, float]] | None:
-    """(page index, (x1, y1, x2, y2)) of the seal circle of the signature block, in PDF points.
-
-    Found by the 合同专用章 text the templates print in the middle of the circle: the
-    last occurrence, searching from the last page back (the signature block is on the
-    last page, or before the appended repayment schedule).  None when there is no such
-    text (e.g. a template without a signature block): then the seal stays invisible.
-    """
-    from pypdf import PdfReader  # noqa: PLC0415
-
-    try:
-        reader = PdfReader(io.BytesIO(pdf), strict=False)
-        for page_index in range(len(reader.pages) - 1, -1, -1):
-            page = reader.pages[page_index]
-            hits = _mark_positions(page)
-            if hits:
-                break
-        else:
-            return None
-    except Exception:
+def _seal_place(found) -> tuple[int, tuple[float, float, float, float]] | None:
+    if found is None:
         return None
-    x, y, size = hits[-1]
+    page_index, page, (x, y, size) = found
     cx = x + size * len(SEAL_MARK) / 2  # CJK glyphs are one em wide
     cy = y + size * 0.35  # the line's middle, above the baseline
     half = SEAL_SIZE_PT / 2
@@ -168,27 +176,7 @@ def seal_box(pdf: bytes) -> tuple[int, tuple[float, float, float, float]] | None
     return page_index, (round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2))
 
 
-def _last_mark(pdf: bytes, mark: str):
-    """(page index, page, (x, y, size)) of the last run containing ``mark``, searching from the last page back."""
-    from pypdf import PdfReader  # noqa: PLC0415
-
-    try:
-        reader = PdfReader(io.BytesIO(pdf), strict=False)
-        for page_index in range(len(reader.pages) - 1, -1, -1):
-            page = reader.pages[page_index]
-            hits = _mark_positions(page, mark)
-            if hits:
-                return page_index, page, hits[-1]
-    except Exception:
-        return None
-    return None
-
-
-def signature_box(pdf: bytes) -> tuple[int, tuple[float, float, float, float]] | None:
-    """(page index, box) of the customer's signature in the signature block: on the signing line of the column
-    that says （电子签名）, after its 签署日期 label (the templates' .sign-line under the party and its legal
-    representative). None without one."""
-    found = _last_mark(pdf, SIGNATURE_MARK)
+def _signature_place(found) -> tuple[int, tuple[float, float, float, float]] | None:
     if found is None:
         return None
     page_index, page, (x, y, size) = found
@@ -199,6 +187,34 @@ def signature_box(pdf: bytes) -> tuple[int, tuple[float, float, float, float]] |
     x1, y1 = max(float(box.left), left), max(float(box.bottom), middle - height / 2)
     x2, y2 = min(float(box.right), left + width), min(float(box.top), middle + height / 2)
     return page_index, (round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2))
+
+
+def seal_box(pdf: bytes) -> tuple[int, tuple[float, float, float, float]] | None:
+    """(page index, (x1, y1, x2, y2)) of the seal circle of the signature block, in PDF points.
+
+    Found by the 合同专用章 text the templates print in the middle of the circle: the
+    last occurrence, searching from the last page back (the signature block is on the
+    last page, or before the appended repayment schedule).  None when there is no such
+    text (e.g. a template without a signature block): then the seal stays invisible.
+    """
+    return _seal_place((_last_marks(pdf, (SEAL_MARK,)) or {}).get(SEAL_MARK))
+
+
+def signature_box(pdf: bytes) -> tuple[int, tuple[float, float, float, float]] | None:
+    """(page index, box) of the customer's signature in the signature block: on the signing line of the column
+    that says （电子签名）, after its 签署日期 label (the templates' .sign-line under the party and its legal
+    representative). None without one."""
+    return _signature_place((_last_marks(pdf, (SIGNATURE_MARK,)) or {}).get(SIGNATURE_MARK))
+
+
+def signature_places(pdf: bytes) -> dict[str, list | None]:
+    """Both places of the signature block in one reading of the file: ``{"seal": seal_box(pdf), "signature":
+    signature_box(pdf)}``, each as [page index, [x1, y1, x2, y2]] (JSON-shaped, so that it can be kept in a cache)
+    or None. The pages' content is all that decides them: a signature added as an incremental update leaves them
+    where they were."""
+    found = _last_marks(pdf, (SEAL_MARK, SIGNATURE_MARK)) or {}
+    places = {"seal": _seal_place(found.get(SEAL_MARK)), "signature": _signature_place(found.get(SIGNATURE_MARK))}
+    return {k: [v[0], list(v[1])] if v else None for k, v in places.items()}
 
 
 @lru_cache(maxsize=32)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.template import Context, Engine, TemplateSyntaxError
@@ -55,6 +56,7 @@ from .models import (
 )
 from .pdf import pdf_sha256, render_pdf
 from .schedules import add_months, annualised_rate, build_schedule
+from .seal import signature_places
 from .selectors import contract_pdf_signatures
 from .signing import get_backend, sign_as_party, verify_pdf, verify_with_backend
 
@@ -96,6 +98,7 @@ th { background: #f0f0f0; width: 28%; font-weight: normal; }
 table.schedule th, table.schedule td { font-size: 9pt; text-align: right; width: auto; }
 table.schedule th { text-align: center; }
 td { overflow-wrap: anywhere; }
+table.schedule td { overflow-wrap: normal; }
 table.schedule th { white-space: nowrap; }
 .signatures { margin-top: 2.5em; page-break-inside: avoid; }
 .signatures td { border: none; height: 5em; width: 50%; vertical-align: top; }
@@ -471,6 +474,7 @@ def contract_generate(*, application: LoanApplication, by, kind: str = "loan", s
                         customer_party="guarantor" if kind == "guarantee" else "borrower", supersedes=supersedes)
     contract.pdf.save(f"{number}.pdf", ContentFile(data), save=False)
     contract.save()
+    dispatch_on_commit(tasks.contract_places_prepare, contract.pk)
     audit_record(actor=by, action="contract.issue", obj=contract, to_state=contract.status,
                  data={"application": application.pk, "kind": kind, "version": version, "sha256": contract.sha256,
                        "template": template.pk, "template_version": template.version, "bytes": len(data),
@@ -665,13 +669,45 @@ def enterprise_certificate(*, enterprise: Enterprise) -> tuple[EnterpriseCertifi
     return record, issued.key
 
 
+#: How long the signature block's places of an issued contract are kept (a miss only means reading the file again).
+PLACES_TTL = 14 * 24 * 3600
+
+
+def _places_key(sha256: str) -> str:
+    return f"contracts:places:v1:{sha256}"
+
+
+def contract_places(contract: Contract, data: bytes | None = None) -> dict:
+    """Where the enterprise's signature and the bank's seal go on the contract as issued (contracts.seal.
+    signature_places), kept in the cache under the issued file's SHA-256: the places are a function of those bytes
+    alone, so a cached value is exactly what reading the file again gives. ``data``: the issued bytes if the caller
+    has them (checked against the recorded hash, else read from storage)."""
+    key = _places_key(contract.sha256)
+    places = cache.get(key)
+    if places is None:
+        if data is None or pdf_sha256(data) != contract.sha256:
+            data = _read(contract.pdf)
+        places = signature_places(data)
+        if pdf_sha256(data) == contract.sha256:  # never keep places read from a file that is not the one recorded
+            cache.set(key, places, PLACES_TTL)
+    return places
+
+
+def contract_places_prepare(*, contract_id: int) -> dict | None:
+    """The worker finds the places while the customer reads the contract, so that neither the signature nor the
+    seal reads the file for them (tasks.contract_places_prepare, dispatched when a contract is issued)."""
+    contract = Contract.objects.filter(pk=contract_id).first()
+    return contract_places(contract) if contract is not None and contract.pdf else None
+
+
 def _enterprise_sign(contract: Contract, data: bytes) -> tuple[bytes, EnterpriseCertificate]:
     """The borrowing enterprise's own PAdES signature on ``data`` (visible in its column of the signature block)."""
     enterprise = contract.application.enterprise
     record, key = enterprise_certificate(enterprise=enterprise)
     signed = sign_as_party(data, private_key=key, certificate=load_cert(record.certificate_pem),
                            chain=[sandbox_ca().root_certificate()], reason=f"借款人电子签名 {contract.number}",
-                           location="CN", stamp=(enterprise.name, f"电子签名 {enterprise.uscc}"))
+                           location="CN", stamp=(enterprise.name, f"电子签名 {enterprise.uscc}"),
+                           place=contract_places(contract, data)["signature"])
     return signed, record
 
 
@@ -719,6 +755,10 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
         backend = get_backend()
         # The built-in backends draw the seal in the signature block (contracts/seal.py); others sign as they do.
         visible = {"seal_name": _party_name(contract, "bank")} if getattr(backend, "visible_seal", False) else {}
+        if visible and getattr(backend, "takes_seal_place", False):
+            # The page content of the issued file decides the place; the enterprise's signature (an incremental
+            # update) did not move it.
+            visible["seal_place"] = contract_places(contract)["seal"]
         sealed = backend.sign(data, reason=f"贷款人签章 {contract.number}", location="CN", **visible)
         contract.signed_pdf.save(f"{contract.number}-signed.pdf", ContentFile(sealed), save=False)
         contract.signed_sha256 = result_sha = pdf_sha256(sealed)

@@ -10,7 +10,8 @@ location=, field_name=)``).  Shipped:
   certificate in a key directory on first use (PEM files, mode 0600), reuses them.
 * :class:`Pkcs12Backend` — a CA-issued certificate + key from a PKCS#12 file.
 
-Backends with ``visible_seal = True`` (both shipped ones) also take ``seal_name=``:
+Backends with ``visible_seal = True`` (both shipped ones) also take ``seal_name=`` (and the shipped ones
+``seal_place=``, the circle's place when the caller knows it, contracts.seal.signature_places):
 the seal is then a visible signature field over the seal circle of the contract's
 signature block (its last page, or the one before an appended schedule), with a drawn seal as its appearance
 (contracts/seal.py); without a seal circle it stays invisible.
@@ -153,11 +154,20 @@ def make_signer(private_key, certificate, other_certs: Iterable = ()):
     return signer
 
 
-def _seal_appearance(pdf: bytes, field_name: str, seal_name: str):
-    """(new field spec, stamp style) for a visible seal at the signature block's seal circle, or (None, None)."""
+_UNKNOWN = object()
+
+
+def _place(place) -> tuple[int, tuple] | None:
+    """A place as :func:`contracts.seal.signature_places` gives it ([page, [x1, y1, x2, y2]]) as pyHanko wants it."""
+    return (int(place[0]), tuple(float(v) for v in place[1])) if place else None
+
+
+def _seal_appearance(pdf: bytes, field_name: str, seal_name: str, place=_UNKNOWN):
+    """(new field spec, stamp style) for a visible seal at the signature block's seal circle, or (None, None).
+    ``place``: the circle's place when the caller knows it (contracts.seal.signature_places; None: there is none)."""
     from .seal import seal_box, seal_image  # noqa: PLC0415
 
-    found = seal_box(pdf)
+    found = seal_box(pdf) if place is _UNKNOWN else _place(place)
     if found is None:
         return None, None
     from pyhanko import stamp  # noqa: PLC0415
@@ -171,7 +181,7 @@ def _seal_appearance(pdf: bytes, field_name: str, seal_name: str):
 
 
 def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: str,
-               seal_name: str | None = None, appearance: tuple | None = None) -> bytes:
+               seal_name: str | None = None, appearance: tuple | None = None, seal_place=_UNKNOWN) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: PLC0415
     from pyhanko.sign import fields, signers  # noqa: PLC0415
 
@@ -186,7 +196,8 @@ def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: st
         subfilter=fields.SigSeedSubFilter.PADES,
         md_algorithm="sha256",
     )
-    spec, style = _seal_appearance(pdf, field_name, seal_name) if seal_name else appearance or (None, None)
+    spec, style = (_seal_appearance(pdf, field_name, seal_name, seal_place) if seal_name
+                   else appearance or (None, None))
     pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec)
     out = _run_sync(lambda: pdf_signer.sign_pdf(writer))
     signed = out.getvalue()
@@ -218,6 +229,7 @@ class DevSelfSignedBackend:
 
     name = "dev-self-signed"
     visible_seal = True  # sign() takes seal_name= and draws the seal in the signature block
+    takes_seal_place = True  # ... and seal_place=, when the caller already knows where
     KEY_FILE = "seal-key.pem"
     CERT_FILE = "seal-cert.pem"
 
@@ -346,9 +358,9 @@ class DevSelfSignedBackend:
         return self._signer
 
     def sign(self, pdf: bytes, *, reason: str, location: str, field_name: str = DEFAULT_FIELD_NAME,
-             seal_name: str | None = None) -> bytes:
+             seal_name: str | None = None, seal_place=_UNKNOWN) -> bytes:
         return _sign_with(self._load_signer(), pdf, reason=reason, location=location, field_name=field_name,
-                          seal_name=seal_name)
+                          seal_name=seal_name, seal_place=seal_place)
 
 
 class Pkcs12Backend:
@@ -360,6 +372,7 @@ class Pkcs12Backend:
 
     name = "pkcs12"
     visible_seal = True
+    takes_seal_place = True
 
     def __init__(self, path: Path | str, passphrase: bytes | str | None = None) -> None:
         self.path = Path(path)
@@ -414,9 +427,9 @@ class Pkcs12Backend:
         return roots or [self._chain[0]]
 
     def sign(self, pdf: bytes, *, reason: str, location: str, field_name: str = DEFAULT_FIELD_NAME,
-             seal_name: str | None = None) -> bytes:
+             seal_name: str | None = None, seal_place=_UNKNOWN) -> bytes:
         return _sign_with(self._load(), pdf, reason=reason, location=location, field_name=field_name,
-                          seal_name=seal_name)
+                          seal_name=seal_name, seal_place=seal_place)
 
 
 def load_backend(dotted_path: str, settings: Any = None) -> SigningBackend:
@@ -666,11 +679,11 @@ def verify_with_backend(
 # --------------------------------------------------------------------------- the customer party's own signature
 
 
-def _party_appearance(pdf: bytes, field_name: str, stamp: tuple[str, str]):
+def _party_appearance(pdf: bytes, field_name: str, stamp: tuple[str, str], place=_UNKNOWN):
     """(new field spec, stamp style) at the customer's column of the signature block, or None (invisible)."""
     from .seal import signature_box, signature_image  # noqa: PLC0415
 
-    found = signature_box(pdf)
+    found = signature_box(pdf) if place is _UNKNOWN else _place(place)
     if found is None:
         return None
     from pyhanko import stamp as pyhanko_stamp  # noqa: PLC0415
@@ -685,12 +698,13 @@ def _party_appearance(pdf: bytes, field_name: str, stamp: tuple[str, str]):
 
 
 def sign_as_party(pdf: bytes, *, private_key, certificate, chain: Iterable = (), reason: str, location: str,
-                  field_name: str = PARTY_FIELD_NAME, stamp: tuple[str, str] | None = None) -> bytes:
+                  field_name: str = PARTY_FIELD_NAME, stamp: tuple[str, str] | None = None, place=_UNKNOWN) -> bytes:
     """``pdf`` signed (PAdES, incremental update) with a party's own key and certificate (e.g. an enterprise's,
     issued by the bank's sandbox CA), with ``chain`` embedded. ``stamp`` = (name, second line) draws the
-    signature visibly in the customer's column of the signature block when the template has one."""
+    signature visibly in the customer's column of the signature block when the template has one; ``place``
+    is that column's place when the caller knows it (contracts.seal.signature_places), else it is found."""
     signer = make_signer(private_key, certificate, chain)
-    appearance = _party_appearance(pdf, field_name, stamp) if stamp else None
+    appearance = _party_appearance(pdf, field_name, stamp, place) if stamp else None
     return _sign_with(signer, pdf, reason=reason, location=location, field_name=field_name, appearance=appearance)
 
 

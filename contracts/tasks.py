@@ -11,3 +11,10 @@ from . import services
 @shared_task(bind=True, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def core_banking_send(self, outbound_id: int) -> str:
     return services.core_banking_send(outbound_id=outbound_id).status
+
+
+@shared_task(acks_late=True)
+def contract_places_prepare(contract_id: int) -> bool:
+    """Where the signatures go on a new contract, found before anyone signs (an optimisation: signing finds them
+    itself when this has not run)."""
+    return services.contract_places_prepare(contract_id=contract_id) is not None
