@@ -98,7 +98,7 @@ def cob_partition_run(*, partition_id: int) -> dict:
             with transaction.atomic():  # a chunk of loans under their row locks (in id order: partitions never overlap)
                 loans = list(Loan.objects.select_for_update(of=("self",)).filter(pk__in=chunk).order_by("pk"))
                 loans_close_through(loans=loans, through=run.until, delinquency=False)  # skips those already through
-                delinquency_refresh(today=run.until, loan_ids=chunk)
+                delinquency_refresh(today=run.until, loan_ids=chunk, counted=False)
                 provisions_measure(loan_ids=chunk, on=run.until, month_end=month_end_within(run.from_date, run.until))
                 CobPartition.objects.filter(pk=part.pk).update(done=F("done") + len(chunk), last_loan=chunk[-1])
     with transaction.atomic():
