@@ -10,11 +10,12 @@ SQLite the Python path closes every loan (its decimals are floating-point number
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from ledger.models import Account, AccountMapping, JournalEntry, JournalLine, VatRule
 from ledger.services import Cr, Dr, Entry, entries_post, period_close
@@ -158,3 +159,17 @@ def test_a_closed_period_refuses_the_set_based_day_as_it_refuses_the_python_path
     with pytest.raises(Conflict):
         loans_close_through(loans=loans, through=dt.date(2026, 2, 1))
     assert not JournalEntry.objects.filter(value_date=dt.date(2026, 2, 1)).exists()
+
+
+def test_the_database_refuses_an_unbalanced_entry_from_the_set_based_day(book, monkeypatch):
+    """The deferred balance trigger checks the statement's lines like any other: a plan that debited both sides (a
+    mistake this test makes on purpose) is refused when the transaction's constraints are checked."""
+    ids = book
+    real = accrual.entry_plan
+
+    def both_debits(sides, **kwargs):
+        return [replace(line, debit=True) for line in real(sides, **kwargs)]
+
+    monkeypatch.setattr(accrual, "entry_plan", both_debits)
+    with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
+        _close(ids, dt.date(2026, 1, 27), set_based=True)
