@@ -29,11 +29,16 @@ class Rollback(Exception):
     pass
 
 
+_pid: list[int] = []
+
+
 def backend_cpu() -> float:
     """CPU seconds the Postgres backend serving this connection has used (it runs on this machine: /proc)."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT pg_backend_pid()")
-        pid = cur.fetchone()[0]
+    if not _pid:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            _pid.append(cur.fetchone()[0])
+    pid = _pid[0]
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -53,6 +58,9 @@ def main() -> None:
     parser.add_argument("--html", help="write a pyinstrument profile to this file")
     parser.add_argument("--chunk", type=int, help="loans closed in one transaction (postloan.cob.CHUNK)")
     parser.add_argument("--cprofile", type=int, default=0, help="print this many functions by CPU time (cProfile)")
+    parser.add_argument("--pg-by-statement", action="store_true",
+                        help="the Postgres backend's CPU by statement kind (read from /proc around each statement: in clock "
+                             "ticks, so only sums over many statements mean anything; adds a query per statement)")
     parser.add_argument("--overdue-only", action="store_true", help="only loans with an unpaid installment due (the ~8 %%)")
     args = parser.parse_args()
     from loanservice.business_date import business_date
@@ -70,10 +78,17 @@ def main() -> None:
     if not ids:
         sys.exit("No loan to close: run bench/bench_cob.py first.")
     counts: collections.Counter = collections.Counter()
+    pg_cpu: collections.Counter = collections.Counter()  # statement kind → its backend's CPU seconds (--pg-by-statement)
 
     def count(execute, sql, params, many, context):
         counts[_table(sql)] += 1
-        return execute(sql, params, many, context)
+        if not args.pg_by_statement:
+            return execute(sql, params, many, context)
+        before = backend_cpu()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            pg_cpu[_table(sql)] += backend_cpu() - before
 
     profiler = cpu_profile = None
     if args.cprofile:
@@ -102,15 +117,21 @@ def main() -> None:
             if profiler:
                 profiler.stop()
             cpu, wall, db_cpu = time.process_time() - cpu, time.perf_counter() - wall, backend_cpu() - db_cpu
+            # what the commit would add: the deferred balance trigger on every journal line inserted (run now)
+            trigger_cpu = backend_cpu()
+            with connection.cursor() as cur:
+                cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            trigger_cpu = backend_cpu() - trigger_cpu
             raise Rollback
     except Rollback:
         pass
     n, queries = len(ids), sum(counts.values())
+    print(f"the deferred balance checks a commit would run: {trigger_cpu * 1000 / n:.2f} ms Postgres a loan (not in the figures below)")
     print(f"closed {n} loans for {on}: {queries} queries ({queries / n:.2f} a loan, {queries / -(-n // cob.CHUNK):.0f} a chunk "
           f"of {cob.CHUNK}); CPU a loan: {cpu * 1000 / n:.2f} ms here + {db_cpu * 1000 / n:.2f} ms Postgres; "
           f"{wall * 1000 / n:.2f} ms wall a loan")
     for key, k in counts.most_common(25):
-        print(f"  {k:6d}  {key}")
+        print(f"  {k:6d}  {key}" + (f"  {pg_cpu[key] * 1000 / n:.3f} ms Postgres a loan" if args.pg_by_statement else ""))
     if cpu_profile:
         import pstats
 

@@ -108,6 +108,20 @@ def vat_exempt_classes(value_date: dt.date) -> set[str]:
                                     effective_from__lte=value_date).values_list("tax_class", flat=True)))
 
 
+def vat_rule_for(account: str, *, value_date: dt.date, product: str, tax_class: str = "") -> VatRule | None:
+    """The VAT rule that splits a line to `account` of an entry with this product, borrower class and value date, or
+    None when the line posts whole (see `vat_split`; close of business's set-based accrual applies the same rule in
+    SQL, `postloan.accrual`)."""
+    if not product:
+        return None
+    rule = _vat_rules(value_date).get(account)
+    if rule is None or product in rule.exempt_products or (tax_class and tax_class in rule.exempt_tax_classes):
+        return None
+    if tax_class and tax_class in vat_exempt_classes(value_date):
+        return None
+    return rule
+
+
 def vat_split(lines: list[Line], *, value_date: dt.date, product: str, tax_class: str = "") -> list[Line]:
     """价税分离: each line to an income account with a VAT rule becomes the income net of VAT and the output VAT
     (VAT = amount × rate / (1 + rate), in cents), on the same side, so the entry still balances. No split for an entry
@@ -116,12 +130,10 @@ def vat_split(lines: list[Line], *, value_date: dt.date, product: str, tax_class
     that names the class), or a class the rule itself lists."""
     if not product:
         return lines
-    rules = _vat_rules(value_date)
-    exempt = bool(tax_class) and tax_class in vat_exempt_classes(value_date)
     out = []
     for line in lines:
-        rule = rules.get(line.account)
-        if rule is None or exempt or product in rule.exempt_products or (tax_class and tax_class in rule.exempt_tax_classes):
+        rule = vat_rule_for(line.account, value_date=value_date, product=product, tax_class=tax_class)
+        if rule is None:
             out.append(line)
             continue
         amount = line.credit or line.debit
@@ -216,6 +228,36 @@ def entries_post(entries: list[Entry], *, by=None) -> int:
                 [(pk, _accounts(kept)[x.account].pk, x.debit, x.credit) for pk, (_e, kept) in zip(ids, todo, strict=True)
                  for x in kept])
     return len(ids)
+
+
+@dataclass(frozen=True)
+class PlannedLine:
+    """One line of an entry whose amount is computed elsewhere (in SQL): its account, its side and, when the VAT rule
+    splits it, the rate and the output VAT account (VAT = amount × rate / (1 + rate), in cents, on the same side; the
+    net and the VAT each a line when not zero)."""
+
+    account_id: int
+    debit: bool
+    vat_rate: Decimal | None = None
+    vat_account_id: int | None = None
+
+
+def entry_plan(sides: list[tuple[str, bool]], *, value_date: dt.date, product: str, tax_class: str = "") -> list[PlannedLine]:
+    """The lines `entries_post` would post for an entry of these (account code, debit?) lines with any positive
+    amount, for a caller that writes the entries itself in set-based SQL (close of business's ordinary accrual,
+    `postloan.accrual`): the same checks first (the period of the value date open, every account that may be posted
+    known and active: `Conflict`, `ApplicationError`), and the same VAT split (`vat_rule_for`). Such a caller also
+    posts a key at most once (ON CONFLICT on the key: an entry posted before is left out) and writes no audit event,
+    as `entries_post`; the database's deferred trigger checks each entry's balance at commit."""
+    _period_open(value_date)
+    plan = []
+    for code, debit in sides:
+        rule = vat_rule_for(code, value_date=value_date, product=product, tax_class=tax_class)
+        plan.append((code, debit, rule.rate if rule else None, rule.payable_account.code if rule else None))
+    accounts = _accounts([Line(account=code) for code in
+                          {c for code, _d, _r, vat_code in plan for c in (code, vat_code) if c is not None}])
+    return [PlannedLine(account_id=accounts[code].pk, debit=debit, vat_rate=rate,
+                        vat_account_id=accounts[vat_code].pk if vat_code else None) for code, debit, rate, vat_code in plan]
 
 
 @transaction.atomic
