@@ -57,8 +57,8 @@ from .models import (
 from .pdf import pdf_sha256, render_pdf
 from .schedules import add_months, annualised_rate, build_schedule
 from .seal import signature_places
-from .selectors import contract_pdf_signatures
-from .signing import get_backend, sign_as_party, verify_pdf, verify_with_backend
+from .selectors import contract_pdf_signatures, seal_verify
+from .signing import get_backend, sign_as_party, verify_pdf
 
 log = logging.getLogger(__name__)
 
@@ -693,6 +693,14 @@ def contract_places(contract: Contract, data: bytes | None = None) -> dict:
     return places
 
 
+def contract_signatures_prepare(*, contract_id: int) -> bool | None:
+    """The worker validates the signatures of a contract's newly signed file (tasks.contract_signatures_prepare,
+    dispatched on commit of each signature), so that the owner's first view finds the result in the cache. Returns
+    the result's ``ok`` (None: nothing signed yet, or no such contract)."""
+    contract = Contract.objects.filter(pk=contract_id).select_related("application").first()
+    return contract_pdf_signatures(contract)["ok"] if contract is not None else None
+
+
 def contract_places_prepare(*, contract_id: int) -> dict | None:
     """The worker finds the places while the customer reads the contract, so that neither the signature nor the
     seal reads the file for them (tasks.contract_places_prepare, dispatched when a contract is issued)."""
@@ -764,6 +772,8 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
         contract.signed_sha256 = result_sha = pdf_sha256(sealed)
     transition()
     contract.save()
+    # The worker validates the new file's signatures once it is committed, so that the first view is a cache hit.
+    dispatch_on_commit(tasks.contract_signatures_prepare, contract.pk)
     how = f"{verification.method}+sms" if verification is not None and party == "borrower" else ""
     Signature.objects.create(contract=contract, party=party, signer=by if getattr(by, "pk", None) else None,
                              signer_label=by.get_username() if by else "system", party_name=_party_name(contract, party),
@@ -844,8 +854,9 @@ def contract_verify(*, contract: Contract, by=None, ip: str | None = None, uploa
     seal = None
     if contract.signed_pdf:
         sealed = _read(contract.signed_pdf)
-        checks["sealed_hash_ok"] = pdf_sha256(sealed) == contract.signed_sha256
-        seal = verify_with_backend(sealed, expected_unsigned_sha256=contract.sha256)
+        sealed_sha256 = pdf_sha256(sealed)
+        checks["sealed_hash_ok"] = sealed_sha256 == contract.signed_sha256
+        seal, _checked = seal_verify(sealed, sha256=sealed_sha256, expected_unsigned_sha256=contract.sha256)
         checks["seal_ok"] = seal.ok
     pdf_signatures = contract_pdf_signatures(contract)
     if pdf_signatures["ok"] is not None:
@@ -887,6 +898,9 @@ def contract_verify(*, contract: Contract, by=None, ip: str | None = None, uploa
         "pdf_signatures": [{**s, "signed_at": s["signed_at"].isoformat() if s["signed_at"] else None}
                            for s in pdf_signatures["signatures"]],
         "checked_at": timezone.now().isoformat(),
+        # when the signatures of the stored file were validated (the validation of the same bytes against the same
+        # trust roots is kept in the cache for up to an hour: contracts.selectors.pdf_signatures_report)
+        "pdf_signatures_checked_at": pdf_signatures["checked_at"].isoformat() if pdf_signatures["checked_at"] else None,
     }
     audit_record(actor=by, action="contract.verify", obj=contract, ip=ip,
                  data={"ok": result["ok"], "checks": {k: v for k, v in checks.items() if k != "upload_seal_message"},

@@ -53,6 +53,7 @@ __all__ = [
     "make_signer",
     "sign_as_party",
     "signatures_report",
+    "trust_roots_fingerprint",
     "unsigned_prefix",
     "verify_pdf",
     "verify_with_backend",
@@ -493,6 +494,10 @@ class VerifyResult:
     trusted: bool = False
     #: the bytes before the seal hash to ``expected_unsigned_sha256`` (None: not checked)
     matches_original: bool | None = None
+    #: the certificates this result rests on (the signer's and the path it was validated on) are all valid from
+    #: ``valid_from`` to ``valid_until``: outside that window the same bytes could validate differently
+    valid_from: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
 
 
 MSG_TAMPERED = ("文件已被篡改", "The file was altered after signing")
@@ -536,11 +541,35 @@ def _result(
     trusted=False,
     matches=None,
     note: tuple[str, str] | None = None,
+    window: tuple[dt.datetime | None, dt.datetime | None] = (None, None),
 ) -> VerifyResult:
     zh, en = msg
     if note:
         zh, en = zh + note[0], en + note[1]
-    return VerifyResult(ok, signed, intact, signer, signed_at, covers, zh, en, trusted, matches)
+    return VerifyResult(ok, signed, intact, signer, signed_at, covers, zh, en, trusted, matches, *window)
+
+
+def _certificate_window(status) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """(latest not_before, earliest not_after) of the signer's certificate and of the path it was validated on
+    (root included): the time span in which validating the same bytes against the same roots gives the same
+    answer (validation is offline, at the current time, without revocation data)."""
+    certs = [status.signing_cert]
+    if status.validation_path is not None:
+        certs += list(status.validation_path.iter_certs(include_root=True))
+    return max(c.not_valid_before for c in certs), min(c.not_valid_after for c in certs)
+
+
+def trust_roots_fingerprint(trust_roots: Iterable | dict | None) -> str:
+    """SHA-256 over the DER of the trust roots (a list, or a dict of lists by signature field as
+    :func:`signatures_report` takes them): two validations with the same fingerprint trusted the same roots."""
+    by_field = trust_roots if isinstance(trust_roots, dict) else {None: trust_roots}
+    digest = hashlib.sha256()
+    for field in sorted(by_field, key=lambda f: (f is not None, f or "")):
+        roots = by_field[field]
+        digest.update(b"-" if roots is None else f"{field or ''}:{len(list(roots))}".encode())
+        for der in sorted(_to_asn1_cert(c).dump() for c in roots or ()):
+            digest.update(hashlib.sha256(der).digest())
+    return digest.hexdigest()
 
 
 def _prefix_candidates(pdf: bytes, limit: int) -> list[int]:
@@ -644,7 +673,8 @@ def verify_pdf(
     covers = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
     intact = bool(status.intact and status.valid)
     trusted = bool(status.trusted) and trust_roots is not None
-    common = dict(signed=True, signer=signer, signed_at=signed_at, covers=covers, trusted=trusted)
+    common = dict(signed=True, signer=signer, signed_at=signed_at, covers=covers, trusted=trusted,
+                  window=_certificate_window(status))
 
     if not intact or not covers:
         return _result(MSG_TAMPERED, intact=intact, **common)
@@ -724,6 +754,9 @@ class SignatureStatus:
     #: later revisions only add signatures or fill fields (pyHanko's difference analysis)
     changes_permitted: bool
     ok: bool
+    #: as VerifyResult's: the certificates it rests on are all valid in [valid_from, valid_until]
+    valid_from: dt.datetime | None = None
+    valid_until: dt.datetime | None = None
 
 
 def _cn(name) -> str:
@@ -763,5 +796,6 @@ def signatures_report(pdf: bytes, *, trust_roots: Iterable | dict) -> tuple[bool
         out.append(SignatureStatus(
             field=sig.field_name, signer=_cn(cert.subject), issuer=_cn(cert.issuer), serial=format(cert.serial_number, "x"),
             signed_at=signed_at, intact=intact, trusted=bool(status.trusted), covers_whole_file=covers,
-            changes_permitted=permitted, ok=intact and bool(status.trusted) and permitted))
+            changes_permitted=permitted, ok=intact and bool(status.trusted) and permitted,
+            **dict(zip(("valid_from", "valid_until"), _certificate_window(status), strict=True))))
     return True, out

@@ -18,3 +18,10 @@ def contract_places_prepare(contract_id: int) -> bool:
     """Where the signatures go on a new contract, found before anyone signs (an optimisation: signing finds them
     itself when this has not run)."""
     return services.contract_places_prepare(contract_id=contract_id) is not None
+
+
+@shared_task(acks_late=True)
+def contract_signatures_prepare(contract_id: int) -> bool | None:
+    """The signatures of a newly signed contract file validated once after commit and kept in the cache (an
+    optimisation: the first page view validates them itself when this has not run)."""
+    return services.contract_signatures_prepare(contract_id=contract_id)
