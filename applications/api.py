@@ -216,6 +216,15 @@ def own_application(request, pk):
     return get_object_or_404(applications_visible_to(request.user).filter(applicant=request.user), pk=pk)
 
 
+def own_application_pk(request, pk) -> int:
+    """own_application's check where the caller reads the case itself (the conductor does): its id, else 404."""
+    found = list(applications_visible_to(request.user).filter(applicant=request.user, pk=pk)
+                 .values_list("pk", flat=True)[:1])
+    if not found:
+        raise Http404
+    return found[0]
+
+
 class DocumentUploadView(APIView):
     permission_classes = [IsApplicant]
     parser_classes = [MultiPartParser, FormParser]

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 
 from loanservice import refcache, roles
 from loanservice.models import SlaClock, SlaTarget
+from loanservice.prepared import PreparedRead
 from loanservice.sla import DEFAULT_TARGETS, sla_clock_remaining, sla_target_days
 from loanservice.text import phone_display
 
@@ -106,6 +107,15 @@ def manual_negative_hits(*, uscc: str, id_number: str = "", id_numbers: list[str
 
 def products_published() -> QuerySet[LoanProduct]:
     return LoanProduct.objects.filter(is_active=True).prefetch_related("checklist", "criteria")
+
+
+_CASE = PreparedRead(lambda pk: LoanApplication.objects.select_related("product", "enterprise", "applicant").filter(pk=pk))
+
+
+def application_read(pk: int) -> LoanApplication:
+    """The case with its product, enterprise and applicant, not locked (what the conductor reads before it
+    gathers data; compiled once per process: loanservice.prepared)."""
+    return _CASE.get(pk)
 
 
 def applications_visible_to(user) -> QuerySet[LoanApplication]:

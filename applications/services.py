@@ -29,6 +29,7 @@ from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
+from loanservice.prepared import PreparedRead
 from loanservice.sms_codes import CODE_WRONG, sms_code_check, sms_code_send
 from loanservice.text import join_list
 
@@ -607,11 +608,15 @@ def application_submit(*, application: LoanApplication, user, payloads: dict, ip
 
 
 # ---------------------------------------------------------------- transitions used by later stages
+_CASE_FOR_UPDATE = PreparedRead(lambda pk: LoanApplication.objects.select_for_update(of=("self",))
+                                .select_related("product", "enterprise", "applicant").filter(pk=pk))
+
+
 def lock_application(pk: int) -> LoanApplication:
     """The case row locked for this transaction (only that row: its product, enterprise and applicant are read
-    along, not locked, or every case of a product would queue behind one another)."""
-    return (LoanApplication.objects.select_for_update(of=("self",)).select_related("product", "enterprise", "applicant")
-            .get(pk=pk))
+    along, not locked, or every case of a product would queue behind one another). Compiled once per process
+    (loanservice.prepared): every state change of a case starts here."""
+    return _CASE_FOR_UPDATE.get(pk)
 
 
 def application_transition(*, application: LoanApplication, transition: str, actor, reason: str = "",

@@ -59,6 +59,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--only", default="floor,submit,score_route,drawdown",
+                    help="comma-separated: floor, submit, score_route, drawdown (submit and score_route go together)")
     args = ap.parse_args()
     fresh_database()
     use_stack_env()
@@ -75,6 +77,11 @@ def main() -> None:
     from bench.bench_load import prepare_pool
     from bench.run_all import seed_reference
     from casework import lifecycle
+    from loanservice import refcache
+
+    def score_and_route(pk):
+        with refcache.pinned():  # as the worker runs it: the policy generation read once per task (task_prerun)
+            lifecycle.score_and_route(pk)
 
     seed_reference()
     pool = prepare_pool(args.n + 10, start=5_000_000)
@@ -87,7 +94,7 @@ def main() -> None:
 
     for token, pk in warm:
         submit(token, pk)
-        lifecycle.score_and_route(pk)
+        score_and_route(pk)
     from bench.bench_floor import prepare_tokens
 
     floor_token = prepare_tokens(1, start=9_000)[0]
@@ -97,12 +104,18 @@ def main() -> None:
         assert r.status_code == 201, r.content[:300]
 
     results = {}
-    if settings.ROOT_URLCONF == "config.urls_bench":  # the floor exists (not on code before it)
+    only = set(args.only.split(","))
+    if "floor" in only and settings.ROOT_URLCONF == "config.urls_bench":  # the floor exists (not on code before it)
         for _ in range(5):
             floor()
         results["floor"] = _measure("floor", [floor] * args.n, args.profile)
-    results["submit"] = _measure("submit", [lambda t=t, p=p: submit(t, p) for t, p in timed], args.profile)
-    results["score_route"] = _measure("score+route", [lambda p=p: lifecycle.score_and_route(p) for _t, p in timed], args.profile)
+    if only & {"submit", "score_route"}:
+        results["submit"] = _measure("submit", [lambda t=t, p=p: submit(t, p) for t, p in timed], args.profile)
+        results["score_route"] = _measure("score+route", [lambda p=p: score_and_route(p) for _t, p in timed],
+                                          args.profile)
+    if "drawdown" not in only:
+        save("cpu", results)
+        return
     line = make_lines(1)[0]
     url = f"/api/v1/credit-lines/{line['line']}/drawdowns/"
 

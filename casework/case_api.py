@@ -12,7 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from applications.api import own_application
+from applications.api import own_application, own_application_pk
 from applications.models import LoanApplication
 from applications.selectors import applicable_checklist, applications_visible_to
 from approvals.models import ReasonCode
@@ -194,8 +194,8 @@ class SubmitView(APIView):
 
     @extend_schema(request=None, responses={200: inline_serializer("SubmitOut", {"status": serializers.CharField(), "prescreen": serializers.DictField()})})
     def post(self, request, pk):
-        application = own_application(request, pk)
-        application = lifecycle.application_submit(application_id=application.pk, user=request.user, ip=client_ip(request))
+        application = lifecycle.application_submit(application_id=own_application_pk(request, pk), user=request.user,
+                                                   ip=client_ip(request))
         # The status now: scoring may already have moved the case on (a worker, or eager Celery).
         status = LoanApplication.objects.values_list("status", flat=True).get(pk=application.pk)
         return Response({"id": application.pk, "status": status,

@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from applications import services as intake
 from applications.models import DATA_SOURCES, LoanApplication
+from applications.selectors import application_read
 from approvals import services as approvals
 from approvals.models import ROUTE_LEVELS
 from casework import tasks
@@ -66,7 +67,7 @@ def application_submit(*, application_id: int, user, ip: str | None = None) -> L
     taken, the snapshots written in their own short transaction (they are the enterprise's data, kept whatever
     becomes of this submission); then the draft is locked, checked again (a concurrent submit or withdrawal
     wins) and pre-screened on the gathered payloads."""
-    draft = LoanApplication.objects.select_related("product", "enterprise", "applicant").get(pk=application_id)
+    draft = application_read(application_id)
     _submit_check(draft)
     intake.documents_check(draft, payloads=None)  # a draft refused for its documents pulls nothing
     payloads = underwriting.snapshots_ensure(application=draft, by=user)
@@ -100,7 +101,7 @@ def score_and_route(application_id: int, *, retry_transient: bool = False) -> st
     pull stays recorded). With `retry_transient`, a source that timed out or failed with a 5xx raises
     SourcesUnavailable so the task retries; on the last attempt the gap is named and the case referred."""
     started = time.perf_counter()
-    pending = LoanApplication.objects.select_related("enterprise", "product").get(pk=application_id)
+    pending = application_read(application_id)
     if pending.status != LoanApplication.Status.UNDER_REVIEW or pending.route:
         return pending.status
     snapshots = underwriting.snapshots_gather(application=pending, by=None)
@@ -117,11 +118,11 @@ def score_and_route(application_id: int, *, retry_transient: bool = False) -> st
         exposure = application_exposure(application)  # the borrower's total: routing and authority see it
         result = approvals.route_decide(application=application, score=score, exposure=exposure.total,
                                         exposure_parts=exposure.as_json())
+        application.scored_at = timezone.now()  # routed now: saved with the decision or the route below
         if result.route in ("auto", "auto_decline"):
             approvals.auto_decide(application=application, score=score, result=result)
         else:
             application.route = result.route
-            application.scored_at = timezone.now()
             application.save()
 
             audit_record(actor=None, action="application.route", obj=application, to_state=application.status,
@@ -134,8 +135,6 @@ def score_and_route(application_id: int, *, retry_transient: bool = False) -> st
                 notify(user=application.relationship_manager, kind="new_case",
                        title=_("新案件 #%(id)s 待尽职调查 / New case #%(id)s for due diligence") % {"id": application.pk},
                        url=reverse("staff:case", args=[application.pk]))
-        application.scored_at = application.scored_at or timezone.now()
-        LoanApplication.objects.filter(pk=application.pk).update(scored_at=application.scored_at)
         if application.submitted_at:  # how long the decision took, submission to route (信秒贷: about a second)
             seconds = Decimal(str((application.scored_at - application.submitted_at).total_seconds()))
             underwriting.score_decision_time_record(score=score, seconds=seconds)

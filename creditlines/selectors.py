@@ -91,9 +91,12 @@ class LineExposure:
 
 def lines_exposure(enterprise_ids: list[int]) -> LineExposure:
     """Each line at the larger of its limit and its outstanding (DESIGN.md "Exposure"); an expired or closed line
-    can no longer be drawn, so only what is outstanding on it counts. Three queries whatever the number of lines."""
+    can no longer be drawn, so only what is outstanding on it counts. Two queries whatever the number of lines
+    (one when there is none)."""
     lines = list(lines_with_usage(CreditLine.objects.filter(enterprise_id__in=enterprise_ids))
                  .values("pk", "enterprise_id", "application_id", "status", "limit", "used_amount"))
+    if not lines:  # most borrowers have none: no drawdowns to name either
+        return LineExposure()
     drawable = {CreditLine.Status.ACTIVE, CreditLine.Status.FROZEN}
     amounts: dict[int, Decimal] = {}
     for line in lines:

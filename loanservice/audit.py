@@ -4,9 +4,10 @@ The trail cannot be changed (DESIGN.md "Trust rules", docs/security.md):
 - the database refuses UPDATE and DELETE on it (triggers, migration 0003; the models refuse them too);
 - each event is a link in a hash chain, one chain per audited object (`object_type:object_id`; events about no
   object chain per action and day). An event's `hash` is SHA-256 over its content and `prev_hash`, the hash of
-  the link before it. Appending locks only that chain's head row (AuditChainHead, until commit), so events
-  about different objects are written in parallel; two events of one object take consecutive positions
-  (one upsert creates or locks the head and moves it on: `_advance_head`);
+  the link before it (version 2: over the content's digest, seq and `prev_hash`, so that PostgreSQL links it in
+  the statement that inserts it: `_APPEND_ONE`). Appending locks only that chain's head row (AuditChainHead,
+  until commit), so events about different objects are written in parallel; two events of one object take
+  consecutive positions (one upsert creates or locks the head and moves it on);
 - each day's chain heads are anchored (AuditAnchor, `audit_anchor_day`), so cutting or rewriting a whole chain
   shows too, and each anchor is signed with the audit key of the bank's sandbox CA (AuditAnchorSignature), so
   rewriting events, heads and anchor together shows as well; `python manage.py audit_verify` and the nightly task
@@ -52,9 +53,29 @@ def _canonical_at(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
+HASH_VERSION = 2  # what new events follow (AuditEvent.hash_version)
+
+
+def content_digest(row: dict, *, chain: str) -> str:
+    """SHA-256 (hex) of an event's content and its chain, not yet its place in it (hash version 2)."""
+    body = {k: row.get(k) for k in HASH_FIELDS}
+    body.update(v=2, chain=chain, at=_canonical_at(row["at"]))
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def link_hash(content: str, *, seq: int, prev_hash: str) -> str:
+    """The link: SHA-256 (hex) over the content's digest, the position and the hash before. The database computes
+    the same (_APPEND_ONE) when it appends a single event."""
+    return hashlib.sha256(f"{content}\n{seq}\n{prev_hash}".encode()).hexdigest()
+
+
 def event_hash(row: dict, *, chain: str, seq: int, prev_hash: str) -> str:
     """SHA-256 (hex) of an event's content and its place in its chain. `row` holds the HASH_FIELDS and `at` as
-    stored (a dict from .values() or the keyword arguments of a new event)."""
+    stored (a dict from .values() or the keyword arguments of a new event) and, for a stored event, its
+    `hash_version` (1 when absent: the definition before version 2)."""
+    if row.get("hash_version", 1) == 2:
+        return link_hash(content_digest(row, chain=chain), seq=seq, prev_hash=prev_hash)
     body = {k: row.get(k) for k in HASH_FIELDS}
     body.update(v=1, chain=chain, seq=seq, prev=prev_hash, at=_canonical_at(row["at"]))
     text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
@@ -71,9 +92,29 @@ def _clean(values: dict) -> dict:
 
 
 _ADVANCE = """
-INSERT INTO {table} (chain, seq, hash, updated_at) VALUES (%s, %s, '', %s)
+INSERT INTO {table} (chain, seq, hash, prev_hash, updated_at) VALUES (%s, %s, '', '', %s)
 ON CONFLICT (chain) DO UPDATE SET seq = {table}.seq + excluded.seq, updated_at = excluded.updated_at
 RETURNING seq, hash
+"""
+
+_COLUMNS = ("at", *HASH_FIELDS, "chain", "seq", "prev_hash", "hash", "hash_version")
+
+# One event in one statement (PostgreSQL): the upsert creates or locks the chain's head, moves it one place on and
+# computes the new link from the content's digest and the hash it held, keeping that hash as prev_hash; the event
+# is inserted from what the upsert returns. ON CONFLICT DO UPDATE works on the newest committed head (a writer of
+# the same chain waits for the one before to commit), so two events never take one place or link to a stale hash.
+_APPEND_ONE = """
+WITH head AS (
+    INSERT INTO {head} AS h (chain, seq, hash, prev_hash, updated_at)
+    VALUES (%s, 1, encode(sha256(convert_to(%s || E'\\n1\\n', 'UTF8')), 'hex'), '', %s)
+    ON CONFLICT (chain) DO UPDATE SET
+        seq = h.seq + 1, prev_hash = h.hash, updated_at = excluded.updated_at,
+        hash = encode(sha256(convert_to(%s || E'\\n' || (h.seq + 1)::text || E'\\n' || h.hash, 'UTF8')), 'hex')
+    RETURNING chain, seq, prev_hash, hash
+)
+INSERT INTO {event} ({columns})
+SELECT {params}, head.chain, head.seq, head.prev_hash, head.hash, {version} FROM head
+RETURNING id, seq, prev_hash, hash
 """
 
 
@@ -88,6 +129,81 @@ def _advance_head(chain: str, count: int, now) -> tuple[int, str]:
     return seq, prev_hash
 
 
+def _db_values(row: dict) -> list:
+    """The HASH_FIELDS and `at` of a cleaned row as the driver takes them (what Model.save() would send)."""
+    fields = AuditEvent._meta
+    return [fields.get_field(name).get_db_prep_save(row[name], connection) for name in ("at", *HASH_FIELDS)]
+
+
+def _event(row: dict, pk: int, seq: int, prev_hash: str, digest: str) -> AuditEvent:
+    event = AuditEvent(id=pk, seq=seq, prev_hash=prev_hash, hash=digest, hash_version=HASH_VERSION, **row)
+    event._state.adding, event._state.db = False, connection.alias
+    return event
+
+
+def _append_one(row: dict, now) -> AuditEvent:
+    content = content_digest(row, chain=row["chain"])
+    values = _db_values(row)
+    sql = _APPEND_ONE.format(head=AuditChainHead._meta.db_table, event=AuditEvent._meta.db_table,
+                             columns=", ".join(_COLUMNS), params=", ".join(["%s"] * len(values)), version=HASH_VERSION)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [row["chain"], content, connection.ops.adapt_datetimefield_value(now), content, *values])
+        pk, seq, prev_hash, digest = cursor.fetchone()
+    return _event(row, pk, seq, prev_hash, digest)
+
+
+def _append_many(rows: list[dict], counts: dict[str, int], now) -> list[AuditEvent]:
+    """Several events: each chain's head moved on by its count (one statement per chain, in one order for every
+    writer: two never wait on each other's heads), the links computed here, then the events inserted and the heads
+    given their last hashes in one statement."""
+    links: dict[str, list] = {}
+    for chain in sorted(counts):
+        seq, prev_hash = _advance_head(chain, counts[chain], now)
+        links[chain] = [seq - counts[chain], prev_hash, prev_hash]  # position, hash, the hash before it
+    placed = []
+    for row in rows:
+        link = links[row["chain"]]
+        seq = link[0] + 1
+        digest = link_hash(content_digest(row, chain=row["chain"]), seq=seq, prev_hash=link[1])
+        placed.append((row, seq, link[1], digest))
+        link[0], link[2], link[1] = seq, link[1], digest
+    event_values, event_params = [], []
+    for row, seq, prev_hash, digest in placed:
+        event_values.append("(" + ", ".join(["%s"] * len(_COLUMNS)) + ")")
+        event_params += [*_db_values(row), row["chain"], seq, prev_hash, digest, HASH_VERSION]
+    head_values, head_params = [], []
+    for chain, (_seq, digest, before) in links.items():
+        head_values.append("(%s, %s, %s)")
+        head_params += [chain, digest, before]
+    head = AuditChainHead._meta.db_table
+    sql = (f"WITH moved AS (UPDATE {head} SET hash = v.hash, prev_hash = v.prev FROM (VALUES {', '.join(head_values)})"
+           f" AS v(chain, hash, prev) WHERE {head}.chain = v.chain) "
+           f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(_COLUMNS)}) VALUES {', '.join(event_values)} RETURNING id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, head_params + event_params)
+        ids = [r[0] for r in cursor.fetchall()]
+    return [_event(row, pk, seq, prev_hash, digest) for pk, (row, seq, prev_hash, digest) in zip(ids, placed, strict=True)]
+
+
+def _append_portable(rows: list[dict], counts: dict[str, int], now) -> list[AuditEvent]:
+    """Any database (SQLite, the embedded default): the same chain through the ORM, three statements a batch."""
+    links: dict[str, list] = {}
+    for chain in sorted(counts):
+        seq, prev_hash = _advance_head(chain, counts[chain], now)
+        links[chain] = [seq - counts[chain], prev_hash, prev_hash]
+    events = []
+    for row in rows:
+        link = links[row["chain"]]
+        seq = link[0] + 1
+        digest = link_hash(content_digest(row, chain=row["chain"]), seq=seq, prev_hash=link[1])
+        events.append(AuditEvent(seq=seq, prev_hash=link[1], hash=digest, hash_version=HASH_VERSION, **row))
+        link[0], link[2], link[1] = seq, link[1], digest
+    events = AuditEvent.objects.bulk_create(events)
+    for chain, (_seq, digest, before) in links.items():
+        AuditChainHead.objects.filter(chain=chain).update(hash=digest, prev_hash=before)
+    return events
+
+
 def _append(rows: list[dict]) -> list[AuditEvent]:
     now = timezone.now()
     for row in rows:
@@ -98,24 +214,11 @@ def _append(rows: list[dict]) -> list[AuditEvent]:
     for row in rows:
         counts[row["chain"]] = counts.get(row["chain"], 0) + 1
     with transaction.atomic(savepoint=False):
-        links: dict[str, list] = {}
-        for chain in sorted(counts):  # one order for every writer: two never wait on each other's heads
-            seq, prev_hash = _advance_head(chain, counts[chain], now)
-            links[chain] = [seq - counts[chain], prev_hash]
-        events = []
-        for row in rows:
-            link = links[row["chain"]]
-            seq = link[0] + 1
-            digest = event_hash(row, chain=row["chain"], seq=seq, prev_hash=link[1])
-            events.append(AuditEvent(seq=seq, prev_hash=link[1], hash=digest, **row))
-            link[0], link[1] = seq, digest
-        if len(events) == 1:
-            events[0].save(force_insert=True)
-        else:
-            events = AuditEvent.objects.bulk_create(events)
-        for chain, (_seq, digest) in links.items():
-            AuditChainHead.objects.filter(chain=chain).update(hash=digest)
-    return events
+        if connection.vendor != "postgresql":
+            return _append_portable(rows, counts, now)
+        if len(rows) == 1:
+            return [_append_one(rows[0], now)]
+        return _append_many(rows, counts, now)
 
 
 def _row(*, actor, action, obj=None, object_type="", object_id="", from_state="", to_state="", reason="", data=None,
@@ -194,7 +297,7 @@ def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
 
 
-_VALUES = ("id", "at", "chain", "seq", "prev_hash", "hash", *HASH_FIELDS)
+_VALUES = ("id", "at", "chain", "seq", "prev_hash", "hash", "hash_version", *HASH_FIELDS)
 
 
 def _check_heads(chains: dict[str, tuple[int, str]], result: VerifyResult, *, full: bool) -> None:

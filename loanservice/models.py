@@ -90,6 +90,9 @@ class AuditEvent(models.Model):
     seq = models.PositiveBigIntegerField(_("链内序号 position in chain"), default=0)
     prev_hash = models.CharField(_("前一事件哈希 previous hash"), max_length=64, default="", blank=True)
     hash = models.CharField(_("哈希 hash"), max_length=64, default="", blank=True)
+    # 1: SHA-256 over content, place and prev_hash in one JSON body; 2: SHA-256 over (content digest, seq, prev_hash),
+    # so that the database can link a new event to its chain's head in the statement that inserts it (audit.py).
+    hash_version = models.PositiveSmallIntegerField(_("哈希版本 hash version"), default=1)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -119,6 +122,8 @@ class AuditChainHead(models.Model):
     chain = models.CharField(max_length=120, unique=True)
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True, default="",
+                                 help_text="the hash of the link before the last (an append returns both at once)")
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -84,6 +84,44 @@ def test_events_of_one_object_form_a_chain_and_other_objects_their_own(branch):
     assert event_hash(stored, chain=stored["chain"], seq=stored["seq"], prev_hash=stored["prev_hash"]) == a2.hash
 
 
+@pytest.mark.skipif(not using_postgres(), reason="the database links the event (sha256() on PostgreSQL)")
+def test_an_event_is_appended_in_one_statement_and_a_batch_in_two(branch):
+    from django.test.utils import CaptureQueriesContext
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as one:
+        e1 = audit_record(actor=None, action="x.one", obj=branch, data={"名": "中文", "rate": 0.0435}, ip="10.0.0.1")
+    with transaction.atomic(), CaptureQueriesContext(connection) as many:
+        e2, e3 = audit_record_many([{"actor": None, "action": "x.two", "obj": branch},
+                                    {"actor": None, "action": "x.three", "obj": branch, "to_state": "approved"}])
+    assert (len(one), len(many)) == (1, 2)
+    stored = {r["id"]: r for r in AuditEvent.objects.filter(pk__in=[e1.pk, e2.pk, e3.pk]).values()}
+    for event in (e1, e2, e3):
+        row = stored[event.pk]
+        assert (row["seq"], row["prev_hash"], row["hash"], row["hash_version"]) == (event.seq, event.prev_hash, event.hash, 2)
+        assert event_hash(row, chain=row["chain"], seq=row["seq"], prev_hash=row["prev_hash"]) == event.hash
+    assert [e1.seq, e2.seq, e3.seq] == [1, 2, 3] and e2.prev_hash == e1.hash and e3.prev_hash == e2.hash
+    head = AuditChainHead.objects.get(chain=e1.chain)
+    assert (head.seq, head.hash, head.prev_hash) == (3, e3.hash, e2.hash)
+    assert audit_verify().ok
+
+
+def test_events_hashed_before_version_2_still_verify_and_chain_on(branch):
+    """Events written before the one-statement append (hash version 1) stay as they were; new ones link to them."""
+    at = timezone.now()
+    row = {"actor_id": None, "actor_label": "system", "action": "x.old", "object_type": "loanservice.branch",
+           "object_id": str(branch.pk), "from_state": "", "to_state": "", "reason": "", "data": {"a": 1}, "ip": None,
+           "at": at}
+    chain = f"loanservice.branch:{branch.pk}"
+    old_hash = event_hash(row, chain=chain, seq=1, prev_hash="")  # no hash_version: the first definition
+    old = AuditEvent.objects.create(chain=chain, seq=1, prev_hash="", hash=old_hash, hash_version=1, **row)
+    AuditChainHead.objects.create(chain=chain, seq=1, hash=old_hash)
+    new = audit_record(actor=None, action="x.new", obj=branch)
+    assert (new.seq, new.prev_hash, new.hash_version) == (2, old_hash, 2)
+    assert audit_verify().ok
+    _raw("UPDATE loanservice_auditevent SET action = 'x.rewritten' WHERE id = %s", [old.pk])
+    assert [(b.kind, b.event_id) for b in audit_verify().breaks] == [("altered", old.pk)]
+
+
 def test_events_about_no_object_chain_per_action_and_day(db):
     e = audit_record(actor=None, action="cob.start")
     assert e.chain == f"-:cob.start:{timezone.localtime(e.at).date().isoformat()}"
@@ -265,12 +303,18 @@ def test_concurrent_writers_on_one_object_take_consecutive_places():
     def write(n):
         for i in range(5):
             with transaction.atomic():
-                audit_record(actor=None, action=f"t{n}.{i}", obj=branch)
+                if i % 2:  # a batch (its own path) between single events (appended in one statement)
+                    audit_record_many([{"actor": None, "action": f"t{n}.{i}.{j}", "obj": branch} for j in range(2)])
+                else:
+                    audit_record(actor=None, action=f"t{n}.{i}", obj=branch)
 
     results = run_in_parallel(4, write, what="an audit writer")
     assert not any(isinstance(r, Exception) for r in results), results
     seqs = list(AuditEvent.objects.filter(chain=f"loanservice.branch:{branch.pk}").order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(1, 21))
+    assert seqs == list(range(1, 29))
+    head = AuditChainHead.objects.get(chain=f"loanservice.branch:{branch.pk}")
+    last_two = list(AuditEvent.objects.filter(chain=head.chain).order_by("-seq").values_list("hash", flat=True)[:2])
+    assert (head.seq, head.hash, head.prev_hash) == (28, last_two[0], last_two[1])
     assert audit_verify().ok
 
 

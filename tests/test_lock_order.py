@@ -39,8 +39,18 @@ def locks(monkeypatch):
         taken.append((began[0], self.model.__name__))
         return select_for_update(self, *args, **kwargs)
 
+    from loanservice.prepared import PreparedRead
+
+    prepared_get = PreparedRead.get
+
+    def recording_prepared(self, key):  # a prepared FOR UPDATE read (lock_application) takes its lock here
+        if self._shape().for_update:
+            taken.append((began[0], self._shape().model.__name__))
+        return prepared_get(self, key)
+
     monkeypatch.setattr(connection, "set_autocommit", counting)
     monkeypatch.setattr(QuerySet, "select_for_update", recording)
+    monkeypatch.setattr(PreparedRead, "get", recording_prepared)
     return taken
 
 

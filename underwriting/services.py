@@ -415,17 +415,16 @@ def _score_with(model: ScorecardModel, application, features, payloads, missing,
     result = scorecard.score_one(model.compiled(), features)
     basis = {} if shadow else limit_breakdown(application=application, payloads=payloads, policy=policy)
     price = None if shadow else price_recommend(grade=result.grade, product=application.product, policy=policy)
-    score, _created = Score.objects.get_or_create(
+    # Created, not got-or-created: the caller's savepoint turns a score already there ((application, model) is
+    # unique) into the IntegrityError it handles, without a read and a second savepoint first.
+    return Score.objects.create(
         application=application, model=model,
-        defaults=dict(
-            is_shadow=shadow, points=result.points, grade=result.grade, pd=result.pd, dimensions=result.dimensions,
-            reasons=_reasons(result), features=features, missing_sources=missing, data_gaps=gaps, limit_basis=basis,
-            recommended_limit=Decimal(basis["limit"]) if basis else None,
-            recommended_rate=None if shadow else price["rate"],
-            recommended_spread_bp=None if shadow else price["spread_bp"],
-        ),
+        is_shadow=shadow, points=result.points, grade=result.grade, pd=result.pd, dimensions=result.dimensions,
+        reasons=_reasons(result), features=features, missing_sources=missing, data_gaps=gaps, limit_basis=basis,
+        recommended_limit=Decimal(basis["limit"]) if basis else None,
+        recommended_rate=None if shadow else price["rate"],
+        recommended_spread_bp=None if shadow else price["spread_bp"],
     )
-    return score
 
 
 def application_score(*, application: LoanApplication, by=None, snapshots: dict[str, DataSnapshot] | None = None) -> Score:
@@ -456,6 +455,8 @@ def application_score(*, application: LoanApplication, by=None, snapshots: dict[
         try:
             with transaction.atomic():
                 _score_with(challenger, application, features, payloads, missing, gaps, shadow=True, policy=policy)
+        except IntegrityError:  # already scored in shadow by this model
+            pass
         except Exception:  # the shadow must never disturb the decision
             log.exception("challenger scoring failed for application %s", application.pk)
     audit_record(actor=by, action="application.score", obj=application,
