@@ -24,7 +24,8 @@ from pathlib import Path
 
 from bench.common import BIN, ROOT, SHORT, stack_env
 
-RATES = [10, 20] if SHORT else [10, 20, 40, 60, 80, 100, 120]
+RATES = [int(x) for x in os.environ.get("BENCH_LOAD_RATES", "").split(",") if x] or (
+    [10, 20] if SHORT else [10, 20, 40, 60, 80, 100, 120])
 SECONDS = 10 if SHORT else 20
 
 
