@@ -14,42 +14,23 @@ not relied on: the script calls the worker's step itself).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import RESULTS, fresh_database, save, use_stack_env  # noqa: E402
+from bench.common import RESULTS, CpuMeter, fresh_database, save, use_stack_env  # noqa: E402
 
 
 def _measure(label: str, calls, profile: bool) -> dict:
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    cpu, queries = [], []
-    profiler = None
-    if profile:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(interval=0.0005)
-        profiler.start()
+    meter = CpuMeter(pyinstrument=profile)
     for call in calls:
-        with CaptureQueriesContext(connection) as ctx:
-            t0 = time.process_time()
-            call()
-            cpu.append((time.process_time() - t0) * 1000)
-        queries.append(len(ctx))
-    if profiler is not None:
-        profiler.stop()
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        name = label.replace("+", "_")
-        (RESULTS / f"profile-{name}.html").write_text(profiler.output_html())
-        (RESULTS / f"profile-{name}.txt").write_text(profiler.output_text(unicode=True, show_all=False))
-    out = {"n": len(cpu), "cpu_ms_median": round(statistics.median(cpu), 2), "cpu_ms_mean": round(statistics.fmean(cpu), 2),
-           "queries_median": statistics.median(queries), "queries_max": max(queries)}
+        meter.call(label, call)
+    if profile:
+        meter.pyinstrument_write(label, RESULTS / f"profile-{label.replace('+', '_')}")
+    summary = meter.summary(label)
+    out = {k: summary[k] for k in ("n", "cpu_ms_median", "cpu_ms_mean", "queries_median", "queries_max")}
     print(f"{label:>12}: CPU {out['cpu_ms_median']:.1f} ms median ({out['cpu_ms_mean']:.1f} mean), "
           f"{out['queries_median']:.0f} statements median (max {out['queries_max']}), n={out['n']}", flush=True)
     return out

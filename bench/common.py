@@ -198,6 +198,82 @@ def summary(values: list[float]) -> dict:
             "mean": statistics.fmean(values) if values else None}
 
 
+class CpuMeter:
+    """Each call's CPU time in this process (`time.process_time()`: Python, Django, DRF, the driver; not Postgres's)
+    and the statements it ran, by step; with `cprofile` and/or `pyinstrument`, a profile of each step over its
+    measured calls alone (one of the two: both hook the interpreter's profile function, and the one enabled last
+    silences the other, so pyinstrument recorded no sample beside cProfile). Needs Django set up (it counts statements
+    on the default connection)."""
+
+    def __init__(self, *, cprofile: bool = False, pyinstrument: bool = False):
+        if cprofile and pyinstrument:
+            raise ValueError("cProfile or pyinstrument, not both: they share the interpreter's profile hook")
+        self.samples: dict[str, list[tuple[float, int]]] = {}  # step: [(CPU seconds, statements)]
+        self.cprofiles: dict = {}
+        self.pyinstruments: dict = {}
+        self._cprofile, self._pyinstrument = cprofile, pyinstrument
+
+    def call(self, step: str, fn, *, record: bool = True):
+        """fn(), measured under `step` (a warm-up call with record=False is run the same way, counted nowhere)."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        prof = pi = None
+        if record and self._cprofile:
+            import cProfile
+
+            prof = self.cprofiles.setdefault(step, cProfile.Profile())
+        if record and self._pyinstrument:
+            from pyinstrument import Profiler
+
+            pi = self.pyinstruments.setdefault(step, Profiler(interval=0.0005))
+        with CaptureQueriesContext(connection) as ctx:
+            if pi is not None:
+                pi.start()
+            if prof is not None:
+                prof.enable()
+            t0 = time.process_time()
+            out = fn()
+            cpu = time.process_time() - t0
+            if prof is not None:
+                prof.disable()
+            if pi is not None:
+                pi.stop()
+        if record:
+            self.samples.setdefault(step, []).append((cpu, len(ctx)))
+        return out
+
+    def summary(self, step: str) -> dict:
+        """{n, cpu_ms_median, cpu_ms_mean, cpu_ms_min, cpu_ms_max, queries_median, queries_max} of the step's calls."""
+        rows = self.samples.get(step, [])
+        if not rows:
+            return {"n": 0}
+        cpu = [c * 1000 for c, _ in rows]
+        queries = [q for _, q in rows]
+        return {"n": len(rows), "cpu_ms_median": round(statistics.median(cpu), 2), "cpu_ms_mean": round(statistics.fmean(cpu), 2),
+                "cpu_ms_min": round(min(cpu), 2), "cpu_ms_max": round(max(cpu), 2),
+                "queries_median": statistics.median(queries), "queries_max": max(queries)}
+
+    def cprofile_text(self, step: str, top: int) -> str:
+        """The step's `top` costliest functions, cumulative then by own time."""
+        import io
+        import pstats
+
+        out = []
+        for order, title in (("cumulative", "cumulative"), ("tottime", "own time")):
+            buf = io.StringIO()
+            pstats.Stats(self.cprofiles[step], stream=buf).sort_stats(order).print_stats(top)
+            out.append(f"==== {step} ({title})\n{buf.getvalue()}")
+        return "\n".join(out)
+
+    def pyinstrument_write(self, step: str, base: Path) -> None:
+        """The step's pyinstrument report as `<base>.html` and `<base>.txt`."""
+        pi = self.pyinstruments[step]
+        base.parent.mkdir(parents=True, exist_ok=True)
+        Path(f"{base}.html").write_text(pi.output_html())
+        Path(f"{base}.txt").write_text(pi.output_text(unicode=True, show_all=False))
+
+
 def save(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -5,7 +5,7 @@ the Loan) — each timed with `time.process_time()` (this process's CPU, not Pos
 counted; `--cprofile N` prints the N costliest functions of each step, `--html` writes pyinstrument reports.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> .venv/bin/python bench/profile_fast_track.py \\
-        [--n 10] [--cprofile 25] [--html var/bench/ft]
+        [--n 10] [--cprofile 25 | --html var/bench/ft]
 
 Migrates the given database and seeds the products if needed; every case is a new enterprise. Tasks dispatched on
 commit are not sent anywhere (loanservice.dispatch._send is replaced by a no-op): the script runs the worker's
@@ -15,17 +15,15 @@ steps itself, so that each step is measured alone.
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from bench.common import CpuMeter  # noqa: E402
 
 
 def main() -> None:
@@ -39,8 +37,6 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     call_command("migrate", "--noinput", verbosity=0)
     from loanservice import dispatch
@@ -59,31 +55,11 @@ def main() -> None:
         seed_org("demo-pass")
 
     stamp = int(time.time())
-    steps: dict[str, list[tuple[float, int]]] = {"accept": [], "sign": [], "complete": []}
-    profiles = {k: cProfile.Profile() for k in steps} if args.cprofile else {}
-    pyinst = {}
-    if args.html:
-        from pyinstrument import Profiler
-
-        pyinst = {k: Profiler(interval=0.0005) for k in steps}
+    steps = ("accept", "sign", "complete")
+    meter = CpuMeter(cprofile=bool(args.cprofile), pyinstrument=bool(args.html))
 
     def timed(name: str, fn, record: bool):
-        prof, pi = profiles.get(name), pyinst.get(name)
-        with CaptureQueriesContext(connection) as ctx:
-            if record and pi:
-                pi.start()
-            if record and prof:
-                prof.enable()
-            t0 = time.process_time()
-            out = fn()
-            cpu = time.process_time() - t0
-            if record and prof:
-                prof.disable()
-            if record and pi:
-                pi.stop()
-        if record:
-            steps[name].append((cpu, len(ctx)))
-        return out
+        return meter.call(name, fn, record=record)
 
     warmup = 2
     for i in range(args.n + warmup):
@@ -108,24 +84,15 @@ def main() -> None:
         if status != "disbursed":
             print("not disbursed:", status)
     print(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    for name, rows in steps.items():
-        cpu = [c for c, _ in rows]
-        if cpu:
-            print(f"{name:9s} n={len(cpu)} CPU p50 {statistics.median(cpu) * 1000:.1f} ms, min {min(cpu) * 1000:.1f}, "
-                  f"max {max(cpu) * 1000:.1f}; queries {statistics.median([q for _, q in rows]):.0f}")
-    for name, prof in profiles.items():
-        out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(args.cprofile)
-        print(f"==== {name} (cumulative)\n{out.getvalue()}")
-        out = io.StringIO()
-        pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(args.cprofile)
-        print(f"==== {name} (own time)\n{out.getvalue()}")
-    if pyinst:
-        base = Path(args.html)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        for name, pi in pyinst.items():
-            Path(f"{base}-{name}.html").write_text(pi.output_html())
-            Path(f"{base}-{name}.txt").write_text(pi.output_text(unicode=True, show_all=False))
+    for name in steps:
+        s = meter.summary(name)
+        if s["n"]:
+            print(f"{name:9s} n={s['n']} CPU p50 {s['cpu_ms_median']:.1f} ms, min {s['cpu_ms_min']:.1f}, "
+                  f"max {s['cpu_ms_max']:.1f}; queries {s['queries_median']:.0f}")
+    for name in meter.cprofiles:
+        print(meter.cprofile_text(name, args.cprofile))
+    for name in meter.pyinstruments:
+        meter.pyinstrument_write(name, Path(f"{args.html}-{name}"))
 
 
 if __name__ == "__main__":

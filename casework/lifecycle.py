@@ -250,7 +250,9 @@ def offer_accept(*, application_id: int, user) -> LoanApplication:
         intake.application_transition(application=application, transition="expire", actor=None, reason="offer expired")
         raise Conflict(_("批复已过期 / The offer has expired."), state=application.status)
     intake.application_transition(application=application, transition="accept_offer", actor=user)
-    contracts.contracts_issue(application=application, by=user)
+    # The contracts state the penalty markup in force today, and the loan charges what they state (contracts sit below
+    # postloan, so the policy is read here).
+    contracts.contracts_issue(application=application, by=user, penalty_markup=postloan.contract_penalty_markup())
     if application.route != "auto":
         sla_clock_start(case_id=application.pk, stage="contracting", branch=application.branch,
                         product_code=application.product.code)

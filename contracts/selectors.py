@@ -21,9 +21,9 @@ from .signing import (
     PARTY_FIELD_NAME,
     VerifyResult,
     get_backend,
+    seal_from_report,
     signatures_report,
     trust_roots_fingerprint,
-    verify_with_backend,
 )
 
 
@@ -84,7 +84,7 @@ def _validation_cached(what: str, sha256: str, trust_roots, compute: Callable[[]
     """(result, when it was checked) of a pyHanko validation of the file whose bytes hash to ``sha256``, kept in
     the cache under that hash and the trust roots' fingerprint, so that other bytes or other roots are validated
     afresh. ``compute`` gives (result, certificate windows) and runs on a miss."""
-    key = f"contracts:pdfsig:v1:{what}:{sha256}:{trust_roots_fingerprint(trust_roots)}"
+    key = f"contracts:pdfsig:v2:{what}:{sha256}:{trust_roots_fingerprint(trust_roots)}"  # v2: SignatureStatus grew
     hit = cache.get(key)
     if hit is not None:
         return hit
@@ -107,20 +107,6 @@ def pdf_signatures_report(data: bytes, *, sha256: str, trust_roots: dict) -> tup
     return readable, statuses, checked_at
 
 
-def seal_verify(data: bytes, *, sha256: str, expected_unsigned_sha256: str) -> tuple[VerifyResult, dt.datetime]:
-    """:func:`contracts.signing.verify_with_backend` of the sealed ``data`` (``sha256`` computed from those bytes),
-    cached like :func:`pdf_signatures_report`: (result, checked_at)."""
-    backend = get_backend()
-    roots_fn = getattr(backend, "trust_roots", None)
-    roots = list(roots_fn()) if callable(roots_fn) else None
-
-    def compute():
-        result = verify_with_backend(data, expected_unsigned_sha256=expected_unsigned_sha256, backend=backend)
-        return result, [(result.valid_from, result.valid_until)]
-
-    return _validation_cached(f"seal:{expected_unsigned_sha256}", sha256, roots, compute)
-
-
 def contract_pdf_signatures(contract: Contract) -> dict:
     """The PDF signatures of the contract's latest signed file (sealed by the bank, else signed by the enterprise),
     each validated with pyHanko against its trust root: signer, certificate issuer, time, intact, trusted; the
@@ -128,11 +114,22 @@ def contract_pdf_signatures(contract: Contract) -> dict:
     (pdf_signatures_report), ``checked_at`` when it was made. ``altered``
     when the file no longer matches the hash recorded at signing or a signature no longer covers what it signed;
     ``ok`` when every expected signature is there and valid; None (and no signatures) before anyone signed the PDF."""
+    return _pdf_signatures(contract, seal=False)[0]
+
+
+def contract_signatures_verify(contract: Contract) -> tuple[dict, VerifyResult | None]:
+    """(:func:`contract_pdf_signatures`, the bank seal's check of the sealed file or None before the seal): the seal's
+    check (:func:`contracts.signing.verify_pdf` against the signing backend's roots, and the bytes before it against
+    the contract's hash) is read off the same validation, so a miss validates each signature once."""
+    return _pdf_signatures(contract, seal=True)
+
+
+def _pdf_signatures(contract: Contract, *, seal: bool) -> tuple[dict, VerifyResult | None]:
     field, expected = ((contract.signed_pdf, contract.signed_sha256) if contract.signed_pdf
                        else (contract.borrower_signed_pdf, contract.borrower_signed_sha256))
     if not field:
         return {"ok": None, "altered": False, "file": None, "signatures": [], "checked_at": None,
-                "message": _("合同文件尚无电子签名 / The contract file carries no signature yet.")}
+                "message": _("合同文件尚无电子签名 / The contract file carries no signature yet.")}, None
     with field.open("rb") as fh:
         data = fh.read()
     sha256 = pdf_sha256(data)
@@ -152,8 +149,12 @@ def contract_pdf_signatures(contract: Contract) -> dict:
         message = _("电子签名均有效，文件自签署后未被修改 / Every signature is valid; the file has not been altered "
                     "since signing.")
     parties = {PARTY_FIELD_NAME: contract.customer_party, DEFAULT_FIELD_NAME: "bank"}
+    sealed = None
+    if seal and contract.signed_pdf:
+        sealed = seal_from_report(data, readable=readable, statuses=statuses, expected_unsigned_sha256=contract.sha256,
+                                trust_required=callable(getattr(get_backend(), "trust_roots", None)))
     return {"ok": ok, "altered": altered, "message": message, "file": "signed" if contract.signed_pdf else "borrower_signed",
             "hash_ok": hash_ok, "checked_at": checked_at,
             "signatures": [{"field": s.field, "party": parties.get(s.field, ""), "signer": s.signer, "issuer": s.issuer,
                             "serial": s.serial, "signed_at": s.signed_at, "intact": s.intact, "trusted": s.trusted,
-                            "ok": s.ok and not altered} for s in statuses]}
+                            "ok": s.ok and not altered} for s in statuses]}, sealed

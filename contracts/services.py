@@ -57,7 +57,7 @@ from .models import (
 from .pdf import pdf_sha256, render_pdf
 from .schedules import add_months, annualised_rate, build_schedule
 from .seal import signature_places
-from .selectors import contract_pdf_signatures, seal_verify
+from .selectors import contract_pdf_signatures, contract_signatures_verify
 from .signing import get_backend, sign_as_party, verify_pdf
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,14 @@ DEFAULT_LENDER = {"name": "示范银行股份有限公司", "uscc": "91310000MA1
 REQUIRED_FIELDS = {
     "loan": ["contract_number", "borrower.name", "borrower.uscc", "borrower.legal_rep_name", "lender.name", "lender.uscc",
              "lender.legal_rep", "amount", "amount_words", "annual_rate_percent", "rate_basis", "annualised_rate_percent",
-             "term_months", "repayment_method_label", "purpose", "schedule", "conditions"],
+             "term_months", "repayment_method_label", "purpose", "penalty_markup_percent", "schedule", "conditions"],
     "guarantee": ["contract_number", "loan_contract_number", "guarantor.name", "guarantor.id_number", "borrower.name",
                   "borrower.uscc", "lender.name", "lender.uscc", "amount", "amount_words", "term_months"],
     "mortgage": ["contract_number", "loan_contract_number", "borrower.name", "borrower.uscc", "borrower.legal_rep_name",
                  "lender.name", "lender.uscc", "amount", "amount_words", "collateral.description"],
     "credit_line": ["contract_number", "borrower.name", "borrower.uscc", "borrower.legal_rep_name", "lender.name",
                     "lender.uscc", "lender.legal_rep", "amount", "amount_words", "annual_rate_percent", "purpose",
+                    "penalty_markup_percent",
                     "credit_line.valid_from", "credit_line.valid_until", "credit_line.drawdown_methods",
                     "credit_line.self_payment_limit", "conditions"],
 }
@@ -285,8 +286,10 @@ def guarantor_slots(application: LoanApplication, *, required: bool) -> list[tup
 
 
 def contract_terms(application: LoanApplication, *, start_date: dt.date, kind: str = "loan", number: str = "",
-                   loan_contract_number: str = "", overrides: dict | None = None, security: dict | None = None) -> dict:
-    """Every key term of the contract, as the named fields a template uses (docs/contracts.md)."""
+                   loan_contract_number: str = "", overrides: dict | None = None, security: dict | None = None,
+                   penalty_markup: Decimal | None = None) -> dict:
+    """Every key term of the contract, as the named fields a template uses (docs/contracts.md). `penalty_markup` is the
+    罚息上浮 the contract states and its loan charges (the post-loan policy's, given by the conductor)."""
     overrides = overrides or {}
     e = application.enterprise
     amount = application.offer_amount
@@ -323,6 +326,7 @@ def contract_terms(application: LoanApplication, *, start_date: dt.date, kind: s
         "purpose": application.purpose,
         "start_date": start_date.isoformat(),
         "maturity_date": schedule[-1].due_date.isoformat(),
+        **penalty_markup_terms(penalty_markup),
         "schedule_policy": policy,
         "grace_months": policy["grace_months"],
         "repayment_day": policy["repayment_day"],
@@ -347,6 +351,15 @@ def contract_terms(application: LoanApplication, *, start_date: dt.date, kind: s
 
 
 TENOR_NAMES = {"1y": "一年期LPR", "5y": "五年期以上LPR"}
+
+
+def penalty_markup_terms(markup: Decimal | None) -> dict:
+    """The penalty markup as the contract states it: 0.3 → {"penalty_markup": "0.3000", "penalty_markup_percent": "30"}
+    (postloan reads the first when it opens the loan). None states nothing: the default templates then say the markup
+    is the one the bank applies on the day of disbursement, within 30 %-50 %, which is what the loan then charges."""
+    if markup is None:
+        return {}
+    return {"penalty_markup": f"{markup:.4f}", "penalty_markup_percent": f"{markup * 100:.2f}".rstrip("0").rstrip(".")}
 
 
 def _percent(rate: Decimal) -> str:
@@ -452,8 +465,9 @@ def _number(application: LoanApplication, kind: str) -> str:
 
 def contract_generate(*, application: LoanApplication, by, kind: str = "loan", security_ref: str = "",
                       security: dict | None = None, overrides: dict | None = None,
-                      supersedes: Contract | None = None) -> Contract:
-    """Issue one contract (inside the caller's transaction): render, hash the exact bytes, store both."""
+                      supersedes: Contract | None = None, penalty_markup: Decimal | None = None) -> Contract:
+    """Issue one contract (inside the caller's transaction): render, hash the exact bytes, store both. A corrected
+    version states the penalty markup of the version it supersedes (a correction changes no price)."""
     version = application.contracts.filter(kind=kind, security_ref=security_ref).count() + 1
     number = _number(application, kind)
     loan_number = ""
@@ -463,8 +477,11 @@ def contract_generate(*, application: LoanApplication, by, kind: str = "loan", s
     template = template_for(application, kind)
     if kind == "guarantee" and security is None and supersedes is not None:
         security = supersedes.terms.get("guarantor")
+    if penalty_markup is None and supersedes is not None and supersedes.terms.get("penalty_markup"):
+        penalty_markup = Decimal(supersedes.terms["penalty_markup"])
     terms = contract_terms(application, start_date=business_date(), kind=kind, number=number,
-                           loan_contract_number=loan_number, overrides=overrides, security=security)
+                           loan_contract_number=loan_number, overrides=overrides, security=security,
+                           penalty_markup=penalty_markup)
     terms["title"] = template.display_title
     if overrides:
         terms["overrides"] = overrides
@@ -483,14 +500,15 @@ def contract_generate(*, application: LoanApplication, by, kind: str = "loan", s
 
 
 @transaction.atomic
-def contracts_issue(*, application: LoanApplication, by) -> list[Contract]:
-    """Issue every contract of the package that is not issued yet (idempotent)."""
+def contracts_issue(*, application: LoanApplication, by, penalty_markup: Decimal) -> list[Contract]:
+    """Issue every contract of the package that is not issued yet (idempotent). `penalty_markup` is the 罚息上浮 they
+    state (the post-loan policy's in force, within 30 %-50 %: the conductor reads it through postloan)."""
     existing = {(c.kind, c.security_ref): c for c in application.contracts.exclude(status=Contract.Status.VOIDED)}
     issued = []
     for kind, ref, security in contract_slots(application):
         if (kind, ref) not in existing:
             existing[(kind, ref)] = contract_generate(application=application, by=by, kind=kind, security_ref=ref,
-                                                      security=security)
+                                                      security=security, penalty_markup=penalty_markup)
             issued.append(existing[(kind, ref)])
     if issued:
         with in_default_language():
@@ -851,14 +869,11 @@ def contract_verify(*, contract: Contract, by=None, ip: str | None = None, uploa
     checks["original_hash_ok"] = pdf_sha256(original) == contract.sha256
     signatures = list(contract.signatures.all())
     checks["signatures_match"] = all(s.document_sha256 == contract.sha256 for s in signatures)
-    seal = None
-    if contract.signed_pdf:
-        sealed = _read(contract.signed_pdf)
-        sealed_sha256 = pdf_sha256(sealed)
-        checks["sealed_hash_ok"] = sealed_sha256 == contract.signed_sha256
-        seal, _checked = seal_verify(sealed, sha256=sealed_sha256, expected_unsigned_sha256=contract.sha256)
+    # The seal is checked on the same validation of the sealed file as its signatures (one per signature on a miss).
+    pdf_signatures, seal = contract_signatures_verify(contract)
+    if seal is not None:
+        checks["sealed_hash_ok"] = pdf_signatures["hash_ok"]
         checks["seal_ok"] = seal.ok
-    pdf_signatures = contract_pdf_signatures(contract)
     if pdf_signatures["ok"] is not None:
         checks["pdf_signatures_ok"] = pdf_signatures["ok"]
     if upload is not None:

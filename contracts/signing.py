@@ -33,7 +33,7 @@ import io
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -51,6 +51,7 @@ __all__ = [
     "get_backend",
     "load_backend",
     "make_signer",
+    "seal_from_report",
     "sign_as_party",
     "signatures_report",
     "trust_roots_fingerprint",
@@ -657,40 +658,51 @@ def verify_pdf(
 
     try:
         sig = _pick_signature(sigs, field_name)
-        status = _validate(sig, trust_roots)
+        status = _signature_status(sig, _validate(sig, trust_roots))
     except Exception:
         return _result(MSG_TAMPERED, signed=True)
+    return _seal_result(pdf, status, expected_unsigned_sha256=expected_unsigned_sha256,
+                        trust_required=trust_roots is not None)
 
-    signer = (
-        status.signing_cert.subject.native.get("common_name") or status.signing_cert.subject.human_friendly
-    )
-    signed_at = status.signer_reported_dt
-    if status.timestamp_validity is not None and status.timestamp_validity.intact:
-        signed_at = status.timestamp_validity.timestamp
 
-    from pyhanko.sign.validation.status import SignatureCoverageLevel  # noqa: PLC0415
-
-    covers = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-    intact = bool(status.intact and status.valid)
-    trusted = bool(status.trusted) and trust_roots is not None
-    common = dict(signed=True, signer=signer, signed_at=signed_at, covers=covers, trusted=trusted,
-                  window=_certificate_window(status))
-
-    if not intact or not covers:
-        return _result(MSG_TAMPERED, intact=intact, **common)
+def _seal_result(pdf: bytes, status: SignatureStatus, *, expected_unsigned_sha256: str | None,
+                 trust_required: bool) -> VerifyResult:
+    """The seal check of :func:`verify_pdf` on one validated signature of ``pdf``."""
+    trusted = status.trusted and trust_required
+    common = dict(signed=True, signer=status.signer, signed_at=status.timestamped_at or status.signed_at,
+                  covers=status.covers_whole_file, trusted=trusted, window=(status.valid_from, status.valid_until))
+    if not status.intact or not status.covers_whole_file:
+        return _result(MSG_TAMPERED, intact=status.intact, **common)
 
     matches = None
     if expected_unsigned_sha256 is not None:
         want = expected_unsigned_sha256.strip().lower()
-        limit = int(sig.byte_range[1])
-        matches = any(hashlib.sha256(pdf[:end]).hexdigest() == want for end in _prefix_candidates(pdf, limit))
+        matches = any(hashlib.sha256(pdf[:end]).hexdigest() == want for end in _prefix_candidates(pdf, status.contents_at))
         if not matches:
-            return _result(MSG_MISMATCH, intact=intact, matches=False, **common)
+            return _result(MSG_MISMATCH, intact=status.intact, matches=False, **common)
 
-    if trust_roots is not None and not trusted:
-        return _result(MSG_UNTRUSTED, intact=intact, matches=matches, **common)
+    if trust_required and not trusted:
+        return _result(MSG_UNTRUSTED, intact=status.intact, matches=matches, **common)
     note = None if trusted else NOTE_UNTRUSTED
-    return _result(MSG_OK, ok=True, intact=intact, matches=matches, note=note, **common)
+    return _result(MSG_OK, ok=True, intact=status.intact, matches=matches, note=note, **common)
+
+
+def seal_from_report(pdf: bytes, *, readable: bool, statuses: Sequence[SignatureStatus],
+                     expected_unsigned_sha256: str | None = None, trust_required: bool = True,
+                     field_name: str = DEFAULT_FIELD_NAME) -> VerifyResult:
+    """What :func:`verify_pdf` says of the seal of ``pdf``, read off :func:`signatures_report` of the same bytes (whose
+    ``field_name`` signature it validated against the seal's trust roots) rather than validating the seal again.
+    ``trust_required``: the report had the seal's roots (verify_pdf's ``trust_roots`` given). A file without that
+    field is judged on its first signature, as verify_pdf does, but never trusted as the seal: the report validated
+    that signature against its own field's roots."""
+    if not readable or not statuses:
+        if _looks_signed(pdf):
+            return _result(MSG_TAMPERED, signed=True)
+        return _result(MSG_UNREADABLE if not readable else MSG_NOT_SIGNED)
+    status = next((s for s in statuses if s.field == field_name), None) or replace(statuses[0], trusted=False)
+    if not status.validated:
+        return _result(MSG_TAMPERED, signed=True)
+    return _seal_result(pdf, status, expected_unsigned_sha256=expected_unsigned_sha256, trust_required=trust_required)
 
 
 def verify_with_backend(
@@ -757,11 +769,35 @@ class SignatureStatus:
     #: as VerifyResult's: the certificates it rests on are all valid in [valid_from, valid_until]
     valid_from: dt.datetime | None = None
     valid_until: dt.datetime | None = None
+    #: False when pyHanko could not validate it at all (every other field is then empty or False)
+    validated: bool = True
+    #: where the signature's /Contents start (its ByteRange's first gap): the signed revision ends before it
+    contents_at: int | None = None
+    #: the time of an embedded, intact timestamp token (a TSA's), if any
+    timestamped_at: dt.datetime | None = None
 
 
 def _cn(name) -> str:
     native = name.native
     return native.get("common_name") or native.get("organization_name") or name.human_friendly
+
+
+def _signature_status(sig, status) -> SignatureStatus:
+    """One embedded signature (pyHanko's) as its validation ``status`` found it."""
+    from pyhanko.sign.validation.status import SignatureCoverageLevel  # noqa: PLC0415
+
+    cert = status.signing_cert
+    intact = bool(status.intact and status.valid)
+    covers = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+    permitted = covers or (status.coverage == SignatureCoverageLevel.ENTIRE_REVISION and bool(status.docmdp_ok))
+    stamped = status.timestamp_validity
+    return SignatureStatus(
+        field=sig.field_name, signer=_cn(cert.subject), issuer=_cn(cert.issuer), serial=format(cert.serial_number, "x"),
+        signed_at=status.signer_reported_dt, intact=intact, trusted=bool(status.trusted), covers_whole_file=covers,
+        changes_permitted=permitted, ok=intact and bool(status.trusted) and permitted,
+        **dict(zip(("valid_from", "valid_until"), _certificate_window(status), strict=True)),
+        contents_at=int(sig.byte_range[1]),
+        timestamped_at=stamped.timestamp if stamped is not None and stamped.intact else None)
 
 
 def signatures_report(pdf: bytes, *, trust_roots: Iterable | dict) -> tuple[bool, list[SignatureStatus]]:
@@ -770,7 +806,6 @@ def signatures_report(pdf: bytes, *, trust_roots: Iterable | dict) -> tuple[bool
     its own authority. Returns (readable, statuses in signing order); an unreadable file is (False, [])."""
     from pyhanko.pdf_utils.reader import PdfFileReader  # noqa: PLC0415
     from pyhanko.sign.validation import validate_pdf_signature  # noqa: PLC0415
-    from pyhanko.sign.validation.status import SignatureCoverageLevel  # noqa: PLC0415
     from pyhanko_certvalidator import ValidationContext  # noqa: PLC0415
 
     by_field = trust_roots if isinstance(trust_roots, dict) else {None: trust_roots}
@@ -785,17 +820,7 @@ def signatures_report(pdf: bytes, *, trust_roots: Iterable | dict) -> tuple[bool
         vc = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
         try:
             status = _run_sync(lambda sig=sig, vc=vc: validate_pdf_signature(sig, signer_validation_context=vc))
+            out.append(_signature_status(sig, status))
         except Exception:
-            out.append(SignatureStatus(sig.field_name, "", "", "", None, False, False, False, False, False))
-            continue
-        cert = status.signing_cert
-        intact = bool(status.intact and status.valid)
-        covers = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-        permitted = covers or (status.coverage == SignatureCoverageLevel.ENTIRE_REVISION and bool(status.docmdp_ok))
-        signed_at = status.signer_reported_dt
-        out.append(SignatureStatus(
-            field=sig.field_name, signer=_cn(cert.subject), issuer=_cn(cert.issuer), serial=format(cert.serial_number, "x"),
-            signed_at=signed_at, intact=intact, trusted=bool(status.trusted), covers_whole_file=covers,
-            changes_permitted=permitted, ok=intact and bool(status.trusted) and permitted,
-            **dict(zip(("valid_from", "valid_until"), _certificate_window(status), strict=True))))
+            out.append(SignatureStatus(sig.field_name, "", "", "", None, False, False, False, False, False, validated=False))
     return True, out

@@ -479,9 +479,20 @@ def compound_receivable(installments) -> Decimal:
 
 
 # ---------------------------------------------------------------- open a loan (called by the conductor)
+def penalty_markup_clamp(markup: Decimal) -> Decimal:
+    """A penalty markup kept within the legal 30 %-50 % (银发〔2003〕251号)."""
+    return min(max(markup, PENALTY_MARKUP_MIN), PENALTY_MARKUP_MAX)
+
+
+def contract_penalty_markup(*, on: dt.date | None = None) -> Decimal:
+    """The penalty markup (罚息上浮) a contract issued on `on` (the business date) states and its loan then charges: the
+    post-loan policy's in force, within 30 %-50 %. The conductor passes it to contracts, which cannot read the policy."""
+    return penalty_markup_clamp(policy_in_force(on).penalty_rate_markup)
+
+
 def _contract_terms(application, on: dt.date, *, method: str | None = None, term_months: int | None = None) -> dict:
     """The servicing terms the loan contract fixes: its repayment day and holiday rule, the penalty markup (the
-    contract's when it states one, else the policy's at signing, always within 30 %-50 %), the prepayment terms and
+    contract's when it states one, else the policy's at disbursement, always within 30 %-50 %), the prepayment terms and
     whether close of business may debit what is due (自动扣款: the contract's `auto_debit` term, else the policy's
     default for new contracts).
     A credit-line drawdown (its own method and term under the line's contract) takes the product's grace months for
@@ -493,6 +504,8 @@ def _contract_terms(application, on: dt.date, *, method: str | None = None, term
     terms = (application.contracts.filter(kind="loan").exclude(status="voided").order_by("-version")
              .values_list("terms", flat=True).first()) or {}  # the terms alone: a deferred Contract refreshes its state
     stated = terms.get("penalty_markup")
+    # The markup the contract states (recorded at issue since contracts print it). A contract issued before then
+    # states none, and its loan keeps what it was promised then: the policy's markup on the disbursement day.
     markup = Decimal(str(stated)) if stated not in (None, "") else policy_in_force(on).penalty_rate_markup
     rule = prepayment_rule(application.product.code)
     authorised = terms.get("auto_debit")
@@ -500,7 +513,7 @@ def _contract_terms(application, on: dt.date, *, method: str | None = None, term
             "auto_debit": policy_in_force(on).auto_debit_new_contracts if authorised is None else bool(authorised),
             "repayment_day": policy.get("repayment_day"), "due_date_rule": policy.get("due_date_rule") or "none",
             "grace_months": policy.get("grace_months") or 0,
-            "penalty_markup": min(max(markup, PENALTY_MARKUP_MIN), PENALTY_MARKUP_MAX),
+            "penalty_markup": penalty_markup_clamp(markup),
             "prepayment_terms": {"allowed": rule.allowed, "lock_in_months": rule.lock_in_months, "fee_rate": str(rule.fee_rate),
                                  "fee_free_after_months": rule.fee_free_after_months, "mode": rule.mode}}
 

@@ -65,7 +65,7 @@ def test_accepting_again_issues_nothing_new_and_the_contract_never_changes(produ
     accept(client, pk)
     contract = contracts_of(pk)[0]
     before = contract.pdf.open("rb").read()
-    again = contracts_issue(application=LoanApplication.objects.get(pk=pk), by=owner)
+    again = contracts_issue(application=LoanApplication.objects.get(pk=pk), by=owner, penalty_markup=Decimal("0.30"))
     assert [c.pk for c in again] == [contract.pk] and len(contracts_of(pk)) == 1
     assert contract.pdf.open("rb").read() == before
     assert client.post(f"/api/v1/applications/{pk}/accept-offer/").status_code == 409

@@ -1,5 +1,5 @@
 """The PDF signature validations of the contract pages and the verify API kept in the cache (contracts.selectors.
-pdf_signatures_report, seal_verify): keyed by the SHA-256 of the exact bytes read and the trust roots' fingerprint,
+pdf_signatures_report; the verify API reads the bank seal's check off the same validation): keyed by the SHA-256 of the exact bytes read and the trust roots' fingerprint,
 for at most an hour and never past a certificate's validity; a tampered file or other roots are validated afresh,
 and the worker validates a newly signed file on commit so that the first view is a hit."""
 
@@ -216,3 +216,63 @@ def test_the_first_view_after_the_seal_validates_the_sealed_file(products, org, 
     assert validations == [contract.signed_sha256]
     assert after["ok"] and after["file"] == "signed"
     assert [s["field"] for s in after["signatures"]] == ["BorrowerSignature", "BankSeal"]
+
+
+@pytest.fixture
+def pyhanko_validations(monkeypatch):
+    """Every signature pyHanko validates (a counter on validate_pdf_signature, which the signing module imports
+    at each use)."""
+    from pyhanko.sign import validation
+
+    calls: list[str] = []
+    real = validation.validate_pdf_signature
+
+    def counted(sig, *args, **kwargs):
+        calls.append(sig.field_name)
+        return real(sig, *args, **kwargs)
+
+    monkeypatch.setattr(validation, "validate_pdf_signature", counted)
+    return calls
+
+
+def test_the_verify_api_validates_each_signature_once_on_a_miss(products, org, pyhanko_validations):
+    """The seal check is read off the validation the signatures report made: before, a miss validated the bank's seal
+    a second time for the API's own seal check."""
+    from django.core.cache import cache
+
+    contract, _owner, client = _sealed_case(org)
+    cache.clear()
+    pyhanko_validations.clear()
+    body = client.post(f"/api/v1/contracts/{contract.pk}/verify/", format="json").json()
+    assert body["ok"] and body["checks"]["seal_ok"] and body["checks"]["sealed_hash_ok"] and "电子签章有效" in body["message"]
+    assert sorted(pyhanko_validations) == ["BankSeal", "BorrowerSignature"]  # one validation per signature
+    assert client.post(f"/api/v1/contracts/{contract.pk}/verify/", format="json").json()["ok"]
+    assert len(pyhanko_validations) == 2  # and a hit validates nothing
+
+
+def test_the_seal_read_off_the_report_is_what_verify_pdf_says(products, org, settings, tmp_path):
+    """seal_from_report gives verify_with_backend's answer, field for field, on a valid seal, a seal by other keys,
+    a file that is not the contract's, an altered file, an unsigned and an unreadable one."""
+    from contracts.selectors import signature_trust_roots
+    from contracts.signing import DEFAULT_FIELD_NAME, seal_from_report, signatures_report, verify_with_backend
+
+    contract, _owner, _client = _sealed_case(org)
+    sealed, original = contract.signed_pdf.open("rb").read(), contract.pdf.open("rb").read()
+    altered = bytearray(sealed)
+    altered[400] ^= 0x01
+
+    def both(pdf: bytes, expected: str):
+        readable, statuses = signatures_report(pdf, trust_roots=signature_trust_roots())
+        derived = seal_from_report(pdf, readable=readable, statuses=statuses, expected_unsigned_sha256=expected)
+        return derived, verify_with_backend(pdf, expected_unsigned_sha256=expected)
+
+    cases = {"valid": (sealed, contract.sha256), "other original": (sealed, "0" * 64), "altered": (bytes(altered), contract.sha256),
+             "unsigned": (original, contract.sha256), "unreadable": (b"not a pdf", contract.sha256)}
+    for name, (pdf, expected) in cases.items():
+        derived, direct = both(pdf, expected)
+        assert derived == direct, name
+    assert both(sealed, contract.sha256)[0].ok and both(sealed, contract.sha256)[0].trusted
+    settings.CONTRACT_SIGNING_KEY_DIR = tmp_path / "other-keys"  # the bank's seal certificate replaced
+    derived, direct = both(sealed, contract.sha256)
+    assert derived == direct and not derived.ok and not derived.trusted and derived.intact
+    assert signature_trust_roots()[DEFAULT_FIELD_NAME]  # (the backend has roots: trust is required)
