@@ -16,4 +16,4 @@ RUN DEBUG=1 python manage.py collectstatic --noinput -v0
 RUN useradd --create-home --uid 1000 loanservice && mkdir -p /app/var && chown -R loanservice /app/var
 USER loanservice
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "-b", "0.0.0.0:8000", "--workers", "3", "--timeout", "60"]
+CMD ["gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi"]

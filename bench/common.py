@@ -107,23 +107,38 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
+def stack_sizes() -> dict:
+    """The stack's sizes as the next `stack()` starts it: BENCH_* overrides, else production's settings."""
+    import runpy
+
+    conf = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    from django.conf import settings
+
+    return {"web_workers": int(os.environ.get("BENCH_WEB_WORKERS") or conf["workers"]),
+            "threads": int(os.environ.get("BENCH_WEB_THREADS") or conf["threads"]),
+            "worker_concurrency": int(os.environ.get("BENCH_WORKER_CONCURRENCY") or settings.CELERY_WORKER_CONCURRENCY)}
+
+
 @contextlib.contextmanager
 def stack(*, web_workers: int | None = None, threads: int | None = None, worker_concurrency: int | None = None):
     """gunicorn + a Celery worker on the bench database and Redis DB; yields the base URL."""
-    web_workers = web_workers or int(os.environ.get("BENCH_WEB_WORKERS", "3"))
-    threads = threads or int(os.environ.get("BENCH_WEB_THREADS", "2"))
-    worker_concurrency = worker_concurrency or int(os.environ.get("BENCH_WORKER_CONCURRENCY", "2"))
+    # Production's sizes (config/gunicorn.conf.py, CELERY_WORKER_CONCURRENCY) unless BENCH_* says otherwise.
+    web_workers = web_workers or os.environ.get("BENCH_WEB_WORKERS")
+    threads = threads or os.environ.get("BENCH_WEB_THREADS")
+    worker_concurrency = worker_concurrency or os.environ.get("BENCH_WORKER_CONCURRENCY")
+    sizes = [*(["-w", str(web_workers)] if web_workers else []), *(["--threads", str(threads)] if threads else [])]
     port = free_port()
     env = stack_env(BENCH_SECRET_KEY=_SECRET, SECRET_KEY=_SECRET)
     logs = RESULTS / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     ACCESS_LOG.unlink(missing_ok=True)
-    web = subprocess.Popen([str(BIN / "gunicorn"), "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(web_workers),
-                            "--threads", str(threads), "--worker-class", "gthread", "--log-level", "warning",
-                            "--timeout", "60", "--access-logfile", str(ACCESS_LOG), "--access-logformat", "%(U)s %(s)s %(D)s"],
+    # Production's settings (config/gunicorn.conf.py), with the bench's address, sizes and access log.
+    web = subprocess.Popen([str(BIN / "gunicorn"), "-c", str(ROOT / "config" / "gunicorn.conf.py"), "config.wsgi",
+                            "-b", f"127.0.0.1:{port}", *sizes, "--log-level", "warning",
+                            "--access-logfile", str(ACCESS_LOG), "--access-logformat", "%(U)s %(s)s %(D)s"],
                            cwd=ROOT, env=env, stdout=open(logs / "gunicorn.log", "w"),
                            stderr=subprocess.STDOUT)
-    worker = subprocess.Popen([str(BIN / "celery"), "-A", "config", "worker", "-l", "warning", "-c", str(worker_concurrency),
+    worker = subprocess.Popen([str(BIN / "celery"), "-A", "config", "worker", "-l", "warning", *(["-c", str(worker_concurrency)] if worker_concurrency else []),
                                "-O", "fair", "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h"],
                               cwd=ROOT, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT,
                               start_new_session=True)  # its own process group: worker_paused() stops it and its children

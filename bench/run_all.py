@@ -24,7 +24,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import PY, ROOT, SHORT, fresh_database, load, save, stack, stack_env, use_stack_env  # noqa: E402
+from bench.common import (  # noqa: E402
+    PY,
+    ROOT,
+    SHORT,
+    fresh_database,
+    load,
+    save,
+    stack,
+    stack_env,
+    stack_sizes,
+    use_stack_env,
+)
 
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench:run_all:start -->", "<!-- bench:run_all:end -->"
@@ -135,7 +146,8 @@ def main() -> None:
     for name, data in results.items():
         save(name, data)
     meta = {"when": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "short": SHORT,
-            "cpus": os.cpu_count(), "python": platform.python_version(), "seconds": round(time.perf_counter() - started)}
+            "cpus": os.cpu_count(), "python": platform.python_version(), "seconds": round(time.perf_counter() - started),
+            **stack_sizes()}
     save("meta", meta)
     text = render({name: load(name) for name in STEPS}, meta)
     print(text)
@@ -175,7 +187,8 @@ def render(r: dict, meta: dict) -> str:
     out = [START, "## Proof under load (issue #9)", "",
            f"Measured {meta['when']} on {meta['cpus']} cores, Python {meta['python']}"
            f"{' (BENCH_SHORT)' if meta['short'] else ''}, with `make bench` (`.venv/bin/python bench/run_all.py`): "
-           "gunicorn (3 × 2 gthread) + Postgres + Redis + one Celery worker (concurrency 2), all on this machine, "
+           f"gunicorn ({meta['web_workers']} × {meta['threads']} gthread) + Postgres + Redis + one Celery worker "
+           f"(concurrency {meta['worker_concurrency']}), all on this machine, "
            "loopback only. Raw figures: `var/bench/*.json`.", "",
            "| what | figure | target |", "| --- | --- | --- |"]
     ft = r.get("fast_track")

@@ -99,10 +99,14 @@ def test_entry_points_name_modules_that_exist():
     for name in ("Makefile", "Dockerfile", "docker-compose.yml", "manage.py", "README.md", "pyproject.toml",
                  "bench/common.py", "tests/worker.py"):
         text = (ROOT / name).read_text()
-        found["wsgi"] |= set(re.findall(r"gunicorn[\"', ]+(\w+\.wsgi)\b", text))
+        for conf, wsgi in re.findall(r"gunicorn[\"', ]+(?:-c[\"', ]+([\w./]+)[\"', ]+)?(\w+\.wsgi)\b", text):
+            found["wsgi"].add(wsgi)
+            found["gunicorn.conf"] |= {conf} if conf else set()
         found["celery"] |= set(re.findall(r"-A[\"', ]+(\w+)[\"', ]+(?:worker|beat)\b", text))
         found["settings"] |= set(re.findall(r"DJANGO_SETTINGS_MODULE[\"'=:, ]+[\"']?([\w.]+)", text))
     assert found["wsgi"] == {"config.wsgi"}
+    assert found["gunicorn.conf"] == {"config/gunicorn.conf.py"}  # one file of gunicorn settings, and it exists
+    assert (ROOT / "config" / "gunicorn.conf.py").is_file()
     assert found["celery"] == {"config"}
     assert found["settings"] == {"config.settings"}
     assert importlib.import_module("config.wsgi").application is not None

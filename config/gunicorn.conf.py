@@ -1,0 +1,18 @@
+"""gunicorn's settings for every deployment of the web tier: the Docker image, docker-compose and the benchmark
+stack (bench/common.py) read this one file, so what `make bench` measures is what production runs.
+
+    gunicorn -c config/gunicorn.conf.py config.wsgi
+
+Threads, not more processes, for the waits (Postgres, Redis, the data sources); processes for the cores. The
+defaults were chosen by measuring the whole stack on 2 cores (docs/benchmarks.md, "gunicorn and the worker by
+measurement"); on a bigger machine set WEB_WORKERS to about the number of cores. Environment:
+WEB_BIND, WEB_WORKERS, WEB_THREADS, WEB_TIMEOUT.
+"""
+
+import os
+
+bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_WORKERS", "3"))
+threads = int(os.environ.get("WEB_THREADS", "2"))
+worker_class = "gthread"
+timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
