@@ -93,7 +93,7 @@ CONTRACT_CSS = """
 h1 { text-align: center; font-size: 18pt; margin: 0 0 0.6em; }
 h2 { font-size: 12pt; margin: 1em 0 0.3em; }
 p { margin: 0.3em 0; text-align: justify; }
-table { border-collapse: collapse; width: 100%; margin: 0.4em 0; }
+table { border-collapse: collapse; width: 100%; margin: 0.4em 0; table-layout: fixed; }
 th, td { border: 0.5pt solid #444; padding: 2pt 4pt; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; width: 28%; font-weight: normal; }
 table.schedule th, table.schedule td { font-size: 9pt; text-align: right; width: auto; }
@@ -101,6 +101,7 @@ table.schedule th { text-align: center; }
 td { overflow-wrap: anywhere; }
 table.schedule td { overflow-wrap: normal; }
 table.schedule th { white-space: nowrap; }
+table.schedule th:first-child { width: 8%; }
 .signatures { margin-top: 2.5em; page-break-inside: avoid; }
 .signatures td { border: none; height: 5em; width: 50%; vertical-align: top; }
 .seal { display: block; width: 34mm; height: 34mm; margin: 3mm 0; border: 1.2pt solid #b3261e; border-radius: 50%;
