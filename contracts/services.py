@@ -54,9 +54,9 @@ from .models import (
     EnterpriseCertificate,
     Signature,
 )
-from .pdf import pdf_sha256, render_pdf
+from .pdf import pdf_sha256, render_pdf_marked
 from .schedules import add_months, annualised_rate, build_schedule
-from .seal import signature_places
+from .seal import PLACE_MARKS, places_from_layout, signature_places
 from .selectors import contract_pdf_signatures, contract_signatures_verify
 from .signing import get_backend, sign_as_party, verify_pdf
 
@@ -436,13 +436,18 @@ def _static_roots():
 
 
 def contract_render(*, template: ContractTemplate, number: str, terms: dict) -> bytes:
-    """The PDF bytes (A4, embedded CJK font, numbered pages, the number in the header; contracts/pdf.py)."""
+    """The PDF bytes (A4, embedded CJK font, numbered pages, the number in the header; contracts/pdf.py). The
+    signature block's places come from the same layout and are kept under the bytes' SHA-256 (contract_places), so
+    that nothing reads the file again to find them."""
     body = template_engine().from_string(template.html).render(Context({**terms, "contract_number": number}))
     title = f"{template.display_title} {number}"
     if "<html" not in body[:500].lower():
         body = (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
                 f"<style>{CONTRACT_CSS}</style></head><body>{body}</body></html>")
-    return render_pdf(body, static_roots=_static_roots(), title=title, header_text=f"合同编号 {number}")
+    data, marks = render_pdf_marked(body, static_roots=_static_roots(), title=title, header_text=f"合同编号 {number}",
+                                    marks=PLACE_MARKS)
+    cache.set(_places_key(pdf_sha256(data)), places_from_layout(marks), PLACES_TTL)
+    return data
 
 
 def contract_slots(application: LoanApplication) -> list[tuple[str, str, dict | None]]:
@@ -492,7 +497,8 @@ def contract_generate(*, application: LoanApplication, by, kind: str = "loan", s
                         customer_party="guarantor" if kind == "guarantee" else "borrower", supersedes=supersedes)
     contract.pdf.save(f"{number}.pdf", ContentFile(data), save=False)
     contract.save()
-    dispatch_on_commit(tasks.contract_places_prepare, contract.pk)
+    if cache.get(_places_key(contract.sha256)) is None:  # not found while rendering (another CONTRACT_RENDERER)
+        dispatch_on_commit(tasks.contract_places_prepare, contract.pk)
     audit_record(actor=by, action="contract.issue", obj=contract, to_state=contract.status,
                  data={"application": application.pk, "kind": kind, "version": version, "sha256": contract.sha256,
                        "template": template.pk, "template_version": template.version, "bytes": len(data),
@@ -699,8 +705,9 @@ def _places_key(sha256: str) -> str:
 def contract_places(contract: Contract, data: bytes | None = None) -> dict:
     """Where the enterprise's signature and the bank's seal go on the contract as issued (contracts.seal.
     signature_places), kept in the cache under the issued file's SHA-256: the places are a function of those bytes
-    alone, so a cached value is exactly what reading the file again gives. ``data``: the issued bytes if the caller
-    has them (checked against the recorded hash, else read from storage)."""
+    alone, so a cached value is exactly what reading the file again gives. contract_render keeps them from the
+    layout it wrote the file from (the same values, tested for every seeded template); a miss reads the file.
+    ``data``: the issued bytes if the caller has them (checked against the recorded hash, else read from storage)."""
     key = _places_key(contract.sha256)
     places = cache.get(key)
     if places is None:
