@@ -746,10 +746,12 @@ def _enterprise_sign(contract: Contract, data: bytes) -> tuple[bytes, Enterprise
 
 
 def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, user_agent: str = "",
-                  expected_sha256: str = "", verification: IdentityVerification | None = None) -> Contract:
+                  expected_sha256: str = "", verification: IdentityVerification | None = None,
+                  prepare_signatures: bool = True) -> Contract:
     """Record one signature on a locked contract (the caller holds the transaction): the customer party
     (borrower or guarantor) first, the borrower by a person verified for the enterprise (`verification`, from
-    `signer_verify`), then the bank, whose signature is the PAdES seal on the PDF."""
+    `signer_verify`), then the bank, whose signature is the PAdES seal on the PDF. ``prepare_signatures=False``:
+    the caller has the new file's signatures validated later itself (the fast track, after the release)."""
     if party == "bank":
         transition = contract.bank_sign
     elif party in ("borrower", "guarantor"):
@@ -798,8 +800,9 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
         contract.signed_sha256 = result_sha = pdf_sha256(sealed)
     transition()
     contract.save()
-    # The worker validates the new file's signatures once it is committed, so that the first view is a cache hit.
-    dispatch_on_commit(tasks.contract_signatures_prepare, contract.pk)
+    if prepare_signatures:
+        # The worker validates the new file's signatures once it is committed, so that the first view is a cache hit.
+        dispatch_on_commit(tasks.contract_signatures_prepare, contract.pk)
     how = f"{verification.method}+sms" if verification is not None and party == "borrower" else ""
     Signature.objects.create(contract=contract, party=party, signer=by if getattr(by, "pk", None) else None,
                              signer_label=by.get_username() if by else "system", party_name=_party_name(contract, party),
@@ -828,7 +831,8 @@ def awaiting(contract: Contract, party: str) -> bool:
 
 
 def contracts_sign_package(*, anchor: Contract, party: str, by, ip: str | None = None, user_agent: str = "",
-                           expected_sha256: str = "", verification: IdentityVerification | None = None) -> list[Contract]:
+                           expected_sha256: str = "", verification: IdentityVerification | None = None,
+                           prepare_signatures: bool = True) -> list[Contract]:
     """Sign every contract of the case awaiting ``party`` in one act (e.g. the borrower signs the loan and the
     mortgage contract; the bank seals all). Each contract gets its own signature over its own hash. The
     anchor (the contract the signer opened) must itself await this party, else the order is wrong (409)."""
@@ -843,11 +847,11 @@ def contracts_sign_package(*, anchor: Contract, party: str, by, ip: str | None =
         contract_sign(contract=anchor, party=party, by=by, ip=ip, user_agent=user_agent,
                       verification=verification)  # raises the 409
     signed = [contract_sign(contract=anchor, party=party, by=by, ip=ip, user_agent=user_agent, expected_sha256=expected_sha256,
-                            verification=verification)]
+                            verification=verification, prepare_signatures=prepare_signatures)]
     for contract in contracts:
         if contract.pk != anchor.pk and awaiting(contract, party):
             signed.append(contract_sign(contract=contract, party=party, by=by, ip=ip, user_agent=user_agent,
-                                        verification=verification))
+                                        verification=verification, prepare_signatures=prepare_signatures))
     return signed
 
 
