@@ -29,6 +29,7 @@ from approvals.models import ROUTE_LEVELS
 from casework import tasks
 from casework.exposure import application_exposure
 from contracts import services as contracts
+from contracts import tasks as contracts_tasks
 from contracts.models import Contract, DisbursementOrder
 from creditlines import services as creditlines
 from loanservice.audit import audit_record
@@ -276,8 +277,11 @@ def contract_sign(*, contract_id: int, user, party: str, ip: str | None = None, 
     if party == "borrower" and verification is None and contracts.awaiting(anchor, party):
         # (a contract not awaiting the borrower is refused by the package with its state, before any code is asked)
         verification = contracts.signer_verify(application=application, user=user, sms_code=sms_code)
+    # On the fast track the system seals at once and releases: validating each intermediate file in the worker
+    # would only compete with that for the CPU; fast_track_complete has the final files validated after the release.
     contracts.contracts_sign_package(anchor=anchor, party=party, by=user, ip=ip, user_agent=user_agent,
-                                     expected_sha256=expected_sha256, verification=verification)
+                                     expected_sha256=expected_sha256, verification=verification,
+                                     prepare_signatures=application.route != "auto")
     state = contracts.package_state(application)
     if application.route == "auto" and state["customer_done"] and state["awaiting_bank"]:
         _dispatch("fast_track_complete", contract_id)
@@ -360,4 +364,7 @@ def fast_track_complete(contract_id: int) -> str:
             disbursement_release(application_id=application_id, user=None, idempotency_key=f"auto-{contract_id}")
         except Conflict:
             pass  # released by a concurrent run
+    # The signed files' signatures validated in the worker now, off the way to the release (contract_sign above).
+    for pk in Contract.objects.filter(application_id=application_id).exclude(status=Contract.Status.VOIDED).values_list("pk", flat=True):
+        dispatch_on_commit(contracts_tasks.contract_signatures_prepare, pk)
     return LoanApplication.objects.get(pk=application_id).status

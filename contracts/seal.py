@@ -6,7 +6,8 @@ CJK font (:func:`contracts.pdf.find_cjk_font`); it is drawn once per name and ke
 memory and as a PNG in the cache directory, never fetched.  :func:`seal_box` finds
 the seal's place in the contract's signature block (the ``.seal`` circle the
 templates draw, recognised by its 合同专用章 text), searching from the last page back;
-:func:`signature_places` finds it and the customer's signing line in one reading of the file.
+:func:`signature_places` finds it and the customer's signing line in one reading of the file;
+:func:`places_from_layout` gives the same from where the renderer drew them (no reading at all).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["SEAL_MARK", "SEAL_SIZE_PT", "SIGNATURE_MARK", "seal_box", "seal_image", "signature_box", "signature_image",
-           "signature_places"]
+__all__ = ["PLACE_MARKS", "SEAL_MARK", "SEAL_SIZE_PT", "SIGNATURE_MARK", "places_from_layout", "seal_box", "seal_image",
+           "signature_box", "signature_image", "signature_places"]
 
 #: The text inside the templates' seal circle (templates/contracts/*.html, class "seal").
 SEAL_MARK = "合同专用章"
@@ -124,7 +125,7 @@ def seal_image(name: str, font_path: str | None = None):
 
 
 def _last_marks(pdf: bytes, marks: tuple[str, ...]) -> dict[str, tuple] | None:
-    """For each of ``marks``: (page index, page, (x, y, size)) of its last run, searching from the last page back,
+    """For each of ``marks``: (page index, page's media box, (x, y, size)) of its last run, searching from the last page back,
     each page's text read once for all of them (pypdf's text extraction is most of a signature's cost). None when
     the file cannot be read."""
     from pypdf import PdfReader  # noqa: PLC0415
@@ -138,7 +139,9 @@ def _last_marks(pdf: bytes, marks: tuple[str, ...]) -> dict[str, tuple] | None:
             hits = _marks_on(page, wanted)
             for mark in wanted:
                 if hits[mark]:
-                    found[mark] = (page_index, page, hits[mark][-1])
+                    box = page.mediabox
+                    found[mark] = (page_index, (float(box.left), float(box.bottom), float(box.right), float(box.top)),
+                                   hits[mark][-1])
             if len(found) == len(marks):
                 break
     except Exception:
@@ -166,26 +169,24 @@ def _marks_on(page, marks: list[str]) -> dict[str, list[tuple[float, float, floa
 def _seal_place(found) -> tuple[int, tuple[float, float, float, float]] | None:
     if found is None:
         return None
-    page_index, page, (x, y, size) = found
+    page_index, (left, bottom, right, top), (x, y, size) = found
     cx = x + size * len(SEAL_MARK) / 2  # CJK glyphs are one em wide
     cy = y + size * 0.35  # the line's middle, above the baseline
     half = SEAL_SIZE_PT / 2
-    box = page.mediabox
-    x1, y1 = max(float(box.left), cx - half), max(float(box.bottom), cy - half)
-    x2, y2 = min(float(box.right), cx + half), min(float(box.top), cy + half)
+    x1, y1 = max(left, cx - half), max(bottom, cy - half)
+    x2, y2 = min(right, cx + half), min(top, cy + half)
     return page_index, (round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2))
 
 
 def _signature_place(found) -> tuple[int, tuple[float, float, float, float]] | None:
     if found is None:
         return None
-    page_index, page, (x, y, size) = found
+    page_index, (page_left, bottom, right, top), (x, y, size) = found
     width, height = SIGNATURE_SIZE_PT
     middle = y - size * 4.4  # the signing line: two text lines and 6 mm below the party's name
     left = x + size * 3.6  # clear of the 签署日期 label
-    box = page.mediabox
-    x1, y1 = max(float(box.left), left), max(float(box.bottom), middle - height / 2)
-    x2, y2 = min(float(box.right), left + width), min(float(box.top), middle + height / 2)
+    x1, y1 = max(page_left, left), max(bottom, middle - height / 2)
+    x2, y2 = min(right, left + width), min(top, middle + height / 2)
     return page_index, (round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2))
 
 
@@ -212,7 +213,22 @@ def signature_places(pdf: bytes) -> dict[str, list | None]:
     signature_box(pdf)}``, each as [page index, [x1, y1, x2, y2]] (JSON-shaped, so that it can be kept in a cache)
     or None. The pages' content is all that decides them: a signature added as an incremental update leaves them
     where they were."""
-    found = _last_marks(pdf, (SEAL_MARK, SIGNATURE_MARK)) or {}
+    return _places(_last_marks(pdf, (SEAL_MARK, SIGNATURE_MARK)) or {})
+
+
+#: The texts :func:`places_from_layout` needs drawn positions of (contracts.pdf.render_pdf_marked's ``marks``).
+PLACE_MARKS = (SEAL_MARK, SIGNATURE_MARK)
+
+
+def places_from_layout(marks: dict[str, tuple]) -> dict[str, list | None]:
+    """:func:`signature_places` from where the renderer drew the marks (contracts.pdf.render_pdf_marked with
+    ``marks=PLACE_MARKS``), without reading the file: the same page, the same run origin and font size as the file's
+    content stream states them, so the same places (to the hundredth of a point they are rounded to)."""
+    return _places({mark: (page_index, (0.0, 0.0, width, height), run)
+                    for mark, (page_index, run, (width, height)) in marks.items()})
+
+
+def _places(found: dict) -> dict[str, list | None]:
     places = {"seal": _seal_place(found.get(SEAL_MARK)), "signature": _signature_place(found.get(SIGNATURE_MARK))}
     return {k: [v[0], list(v[1])] if v else None for k, v in places.items()}
 

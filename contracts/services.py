@@ -54,9 +54,9 @@ from .models import (
     EnterpriseCertificate,
     Signature,
 )
-from .pdf import pdf_sha256, render_pdf
+from .pdf import pdf_sha256, render_pdf_marked
 from .schedules import add_months, annualised_rate, build_schedule
-from .seal import signature_places
+from .seal import PLACE_MARKS, places_from_layout, signature_places
 from .selectors import contract_pdf_signatures, contract_signatures_verify
 from .signing import get_backend, sign_as_party, verify_pdf
 
@@ -93,7 +93,7 @@ CONTRACT_CSS = """
 h1 { text-align: center; font-size: 18pt; margin: 0 0 0.6em; }
 h2 { font-size: 12pt; margin: 1em 0 0.3em; }
 p { margin: 0.3em 0; text-align: justify; }
-table { border-collapse: collapse; width: 100%; margin: 0.4em 0; }
+table { border-collapse: collapse; width: 100%; margin: 0.4em 0; table-layout: fixed; }
 th, td { border: 0.5pt solid #444; padding: 2pt 4pt; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; width: 28%; font-weight: normal; }
 table.schedule th, table.schedule td { font-size: 9pt; text-align: right; width: auto; }
@@ -101,6 +101,7 @@ table.schedule th { text-align: center; }
 td { overflow-wrap: anywhere; }
 table.schedule td { overflow-wrap: normal; }
 table.schedule th { white-space: nowrap; }
+table.schedule th:first-child { width: 8%; }
 .signatures { margin-top: 2.5em; page-break-inside: avoid; }
 .signatures td { border: none; height: 5em; width: 50%; vertical-align: top; }
 .seal { display: block; width: 34mm; height: 34mm; margin: 3mm 0; border: 1.2pt solid #b3261e; border-radius: 50%;
@@ -435,13 +436,18 @@ def _static_roots():
 
 
 def contract_render(*, template: ContractTemplate, number: str, terms: dict) -> bytes:
-    """The PDF bytes (A4, embedded CJK font, numbered pages, the number in the header; contracts/pdf.py)."""
+    """The PDF bytes (A4, embedded CJK font, numbered pages, the number in the header; contracts/pdf.py). The
+    signature block's places come from the same layout and are kept under the bytes' SHA-256 (contract_places), so
+    that nothing reads the file again to find them."""
     body = template_engine().from_string(template.html).render(Context({**terms, "contract_number": number}))
     title = f"{template.display_title} {number}"
     if "<html" not in body[:500].lower():
         body = (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title>'
                 f"<style>{CONTRACT_CSS}</style></head><body>{body}</body></html>")
-    return render_pdf(body, static_roots=_static_roots(), title=title, header_text=f"合同编号 {number}")
+    data, marks = render_pdf_marked(body, static_roots=_static_roots(), title=title, header_text=f"合同编号 {number}",
+                                    marks=PLACE_MARKS)
+    cache.set(_places_key(pdf_sha256(data)), places_from_layout(marks), PLACES_TTL)
+    return data
 
 
 def contract_slots(application: LoanApplication) -> list[tuple[str, str, dict | None]]:
@@ -491,7 +497,8 @@ def contract_generate(*, application: LoanApplication, by, kind: str = "loan", s
                         customer_party="guarantor" if kind == "guarantee" else "borrower", supersedes=supersedes)
     contract.pdf.save(f"{number}.pdf", ContentFile(data), save=False)
     contract.save()
-    dispatch_on_commit(tasks.contract_places_prepare, contract.pk)
+    if cache.get(_places_key(contract.sha256)) is None:  # not found while rendering (another CONTRACT_RENDERER)
+        dispatch_on_commit(tasks.contract_places_prepare, contract.pk)
     audit_record(actor=by, action="contract.issue", obj=contract, to_state=contract.status,
                  data={"application": application.pk, "kind": kind, "version": version, "sha256": contract.sha256,
                        "template": template.pk, "template_version": template.version, "bytes": len(data),
@@ -698,8 +705,9 @@ def _places_key(sha256: str) -> str:
 def contract_places(contract: Contract, data: bytes | None = None) -> dict:
     """Where the enterprise's signature and the bank's seal go on the contract as issued (contracts.seal.
     signature_places), kept in the cache under the issued file's SHA-256: the places are a function of those bytes
-    alone, so a cached value is exactly what reading the file again gives. ``data``: the issued bytes if the caller
-    has them (checked against the recorded hash, else read from storage)."""
+    alone, so a cached value is exactly what reading the file again gives. contract_render keeps them from the
+    layout it wrote the file from (the same values, tested for every seeded template); a miss reads the file.
+    ``data``: the issued bytes if the caller has them (checked against the recorded hash, else read from storage)."""
     key = _places_key(contract.sha256)
     places = cache.get(key)
     if places is None:
@@ -738,10 +746,12 @@ def _enterprise_sign(contract: Contract, data: bytes) -> tuple[bytes, Enterprise
 
 
 def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, user_agent: str = "",
-                  expected_sha256: str = "", verification: IdentityVerification | None = None) -> Contract:
+                  expected_sha256: str = "", verification: IdentityVerification | None = None,
+                  prepare_signatures: bool = True) -> Contract:
     """Record one signature on a locked contract (the caller holds the transaction): the customer party
     (borrower or guarantor) first, the borrower by a person verified for the enterprise (`verification`, from
-    `signer_verify`), then the bank, whose signature is the PAdES seal on the PDF."""
+    `signer_verify`), then the bank, whose signature is the PAdES seal on the PDF. ``prepare_signatures=False``:
+    the caller has the new file's signatures validated later itself (the fast track, after the release)."""
     if party == "bank":
         transition = contract.bank_sign
     elif party in ("borrower", "guarantor"):
@@ -790,8 +800,9 @@ def contract_sign(*, contract: Contract, party: str, by, ip: str | None = None, 
         contract.signed_sha256 = result_sha = pdf_sha256(sealed)
     transition()
     contract.save()
-    # The worker validates the new file's signatures once it is committed, so that the first view is a cache hit.
-    dispatch_on_commit(tasks.contract_signatures_prepare, contract.pk)
+    if prepare_signatures:
+        # The worker validates the new file's signatures once it is committed, so that the first view is a cache hit.
+        dispatch_on_commit(tasks.contract_signatures_prepare, contract.pk)
     how = f"{verification.method}+sms" if verification is not None and party == "borrower" else ""
     Signature.objects.create(contract=contract, party=party, signer=by if getattr(by, "pk", None) else None,
                              signer_label=by.get_username() if by else "system", party_name=_party_name(contract, party),
@@ -820,7 +831,8 @@ def awaiting(contract: Contract, party: str) -> bool:
 
 
 def contracts_sign_package(*, anchor: Contract, party: str, by, ip: str | None = None, user_agent: str = "",
-                           expected_sha256: str = "", verification: IdentityVerification | None = None) -> list[Contract]:
+                           expected_sha256: str = "", verification: IdentityVerification | None = None,
+                           prepare_signatures: bool = True) -> list[Contract]:
     """Sign every contract of the case awaiting ``party`` in one act (e.g. the borrower signs the loan and the
     mortgage contract; the bank seals all). Each contract gets its own signature over its own hash. The
     anchor (the contract the signer opened) must itself await this party, else the order is wrong (409)."""
@@ -835,11 +847,11 @@ def contracts_sign_package(*, anchor: Contract, party: str, by, ip: str | None =
         contract_sign(contract=anchor, party=party, by=by, ip=ip, user_agent=user_agent,
                       verification=verification)  # raises the 409
     signed = [contract_sign(contract=anchor, party=party, by=by, ip=ip, user_agent=user_agent, expected_sha256=expected_sha256,
-                            verification=verification)]
+                            verification=verification, prepare_signatures=prepare_signatures)]
     for contract in contracts:
         if contract.pk != anchor.pk and awaiting(contract, party):
             signed.append(contract_sign(contract=contract, party=party, by=by, ip=ip, user_agent=user_agent,
-                                        verification=verification))
+                                        verification=verification, prepare_signatures=prepare_signatures))
     return signed
 
 

@@ -164,6 +164,68 @@ def _place(place) -> tuple[int, tuple] | None:
     return (int(place[0]), tuple(float(v) for v in place[1])) if place else None
 
 
+#: Image XObjects' encoded streams by image (the seal is one image per bank name, contracts.seal.seal_image; a stamp
+#: one per enterprise): (image, (size, rgb, alpha)), the image kept so that its id stays its own.
+_ENCODED: dict[int, tuple] = {}
+_ENCODED_MAX = 64
+
+
+def _encoded(img) -> tuple:
+    """(width, height), Flate-compressed RGB and alpha of ``img`` as pyHanko's ``pil_image`` writes them (the
+    same bytes), compressed once per image: compressing the 600 px seal was ~8 ms of every seal."""
+    import zlib  # noqa: PLC0415
+
+    hit = _ENCODED.get(id(img))
+    if hit is not None and hit[0] is img:
+        return hit[1]
+    alpha = zlib.compress(img.split()[-1].tobytes()) if img.mode == "RGBA" else None
+    rgb = img.convert("RGB") if img.mode != "RGB" else img
+    value = ((img.width, img.height), zlib.compress(rgb.tobytes()), alpha)
+    if len(_ENCODED) >= _ENCODED_MAX:
+        _ENCODED.pop(next(iter(_ENCODED)))
+    _ENCODED[id(img)] = (img, value)
+    return value
+
+
+def _image_content(img):
+    """A pyHanko ``PdfImage`` for an RGB(A) Pillow image whose XObject is written from :func:`_encoded`."""
+    from pyhanko.pdf_utils import generic  # noqa: PLC0415
+    from pyhanko.pdf_utils.generic import pdf_name  # noqa: PLC0415
+    from pyhanko.pdf_utils.images import PdfImage  # noqa: PLC0415
+
+    class _EncodedImage(PdfImage):
+        @property
+        def image_ref(self):
+            ref = self._image_ref
+            if ref is None or ref.get_pdf_handler() is not self.writer:
+                (width, height), rgb, alpha = _encoded(self.image)
+
+                def xobject(space: str, data: bytes, **extra):
+                    return self.writer.add_object(generic.StreamObject({
+                        pdf_name("/Type"): pdf_name("/XObject"), pdf_name("/Subtype"): pdf_name("/Image"),
+                        pdf_name("/Width"): generic.NumberObject(width), pdf_name("/Height"): generic.NumberObject(height),
+                        **extra, pdf_name("/ColorSpace"): pdf_name(space),
+                        pdf_name("/BitsPerComponent"): generic.NumberObject(8),
+                        pdf_name("/Filter"): pdf_name("/FlateDecode")}, encoded_data=data))
+
+                extra = {pdf_name("/SMask"): xobject("/DeviceGray", alpha)} if alpha is not None else {}
+                self._image_ref = ref = xobject("/DeviceRGB", rgb, **extra)
+            return ref
+
+    if img.mode not in ("RGB", "RGBA"):
+        return PdfImage(img)
+    return _EncodedImage(img)
+
+
+def _bytes_reserved(signer) -> int:
+    """Room for the signature container, so that pyHanko does not sign a dummy first to measure it (a whole second
+    CMS signature each time): the certificates it embeds, 1 KB for the signature value (RSA up to 8192 bits) and
+    4 KB for the signed attributes and the structure, as hex. Too little is caught (:func:`_sign_with` then lets
+    pyHanko measure); too much is only zeros in the file."""
+    certs = [signer.signing_cert, *getattr(signer, "cert_registry", ())]
+    return 2 * (sum(len(c.dump()) for c in certs if c is not None) + 1024 + 4096)
+
+
 def _seal_appearance(pdf: bytes, field_name: str, seal_name: str, place=_UNKNOWN):
     """(new field spec, stamp style) for a visible seal at the signature block's seal circle, or (None, None).
     ``place``: the circle's place when the caller knows it (contracts.seal.signature_places; None: there is none)."""
@@ -173,12 +235,11 @@ def _seal_appearance(pdf: bytes, field_name: str, seal_name: str, place=_UNKNOWN
     if found is None:
         return None, None
     from pyhanko import stamp  # noqa: PLC0415
-    from pyhanko.pdf_utils.images import PdfImage  # noqa: PLC0415
     from pyhanko.sign import fields  # noqa: PLC0415
 
     page, box = found
     spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box)
-    style = stamp.StaticStampStyle(background=PdfImage(seal_image(seal_name)), background_opacity=1, border_width=0)
+    style = stamp.StaticStampStyle(background=_image_content(seal_image(seal_name)), background_opacity=1, border_width=0)
     return spec, style
 
 
@@ -186,11 +247,8 @@ def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: st
                seal_name: str | None = None, appearance: tuple | None = None, seal_place=_UNKNOWN) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: PLC0415
     from pyhanko.sign import fields, signers  # noqa: PLC0415
+    from pyhanko.sign.general import SigningError as PyHankoSigningError  # noqa: PLC0415
 
-    try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    except Exception as exc:
-        raise SigningError(f"Not a readable PDF: {exc}") from exc
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,
         reason=reason,
@@ -200,8 +258,21 @@ def _sign_with(signer, pdf: bytes, *, reason: str, location: str, field_name: st
     )
     spec, style = (_seal_appearance(pdf, field_name, seal_name, seal_place) if seal_name
                    else appearance or (None, None))
-    pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec)
-    out = _run_sync(lambda: pdf_signer.sign_pdf(writer))
+
+    def sign(reserved: int | None):
+        try:
+            writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        except Exception as exc:
+            raise SigningError(f"Not a readable PDF: {exc}") from exc
+        pdf_signer = signers.PdfSigner(meta, signer=signer, stamp_style=style, new_field_spec=spec)
+        return _run_sync(lambda: pdf_signer.sign_pdf(writer, bytes_reserved=reserved))
+
+    try:
+        out = sign(_bytes_reserved(signer))
+    except PyHankoSigningError as exc:
+        if "larger than expected" not in str(exc):
+            raise
+        out = sign(None)  # more than the allowance (a long chain?): pyHanko measures it
     signed = out.getvalue()
     if not signed.startswith(pdf):  # pragma: no cover - pyhanko guarantees this
         raise SigningError("Signed PDF does not start with the original bytes")
@@ -729,12 +800,11 @@ def _party_appearance(pdf: bytes, field_name: str, stamp: tuple[str, str], place
     if found is None:
         return None
     from pyhanko import stamp as pyhanko_stamp  # noqa: PLC0415
-    from pyhanko.pdf_utils.images import PdfImage  # noqa: PLC0415
     from pyhanko.sign import fields  # noqa: PLC0415
 
     page, box = found
     spec = fields.SigFieldSpec(sig_field_name=field_name, on_page=page, box=box)
-    style = pyhanko_stamp.StaticStampStyle(background=PdfImage(signature_image(*stamp)), background_opacity=1,
+    style = pyhanko_stamp.StaticStampStyle(background=_image_content(signature_image(*stamp)), background_opacity=1,
                                            border_width=0)
     return spec, style
 

@@ -73,6 +73,47 @@ def test_one_reading_gives_the_places_the_separate_searches_give(tmp_path):
     assert signature_places(b"not a pdf") == {"seal": None, "signature": None}
 
 
+def test_the_renderer_says_where_the_marks_are_drawn_as_the_file_says(tmp_path):
+    """render_pdf_marked's positions of the signature block's marks, turned into places, are the places reading the
+    written file gives; the bytes are render_pdf's."""
+    from contracts.pdf import render_pdf_marked
+    from contracts.seal import PLACE_MARKS, places_from_layout
+
+    data, marks = render_pdf_marked(HTML, static_roots=[tmp_path], title="t", header_text="合同编号 T-1",
+                                    font_path=find_cjk_font(), marks=PLACE_MARKS)
+    assert data == _render(tmp_path, find_cjk_font())
+    assert set(marks) == set(PLACE_MARKS)
+    assert places_from_layout(marks) == signature_places(data)
+    assert places_from_layout({}) == {"seal": None, "signature": None}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["loan", "guarantee", "mortgage", "credit_line"])
+def test_every_seeded_contract_keeps_the_places_of_its_layout_under_its_hash(products, org, kind):
+    """Rendering a contract keeps its signature block's places (from the layout) under the bytes' SHA-256, and they
+    are exactly what reading the file finds: signing never has to read it."""
+    import datetime as dt
+
+    from django.core.cache import cache
+
+    from contracts.models import ContractTemplate
+    from contracts.pdf import pdf_sha256
+    from contracts.services import _places_key, contract_render, contract_terms, credit_line_terms
+    from tests.factories import ApplicationFactory
+
+    application = ApplicationFactory(approver=org["demo_branch_approver"], stage="approved", seed=33)
+    start = dt.date(2027, 1, 4)
+    terms = contract_terms(application, start_date=start, kind="loan" if kind == "credit_line" else kind, number="LS-T-1")
+    if kind == "credit_line":
+        terms["credit_line"] = credit_line_terms(application, start_date=start)
+    template = ContractTemplate.objects.filter(kind=kind, is_active=True).latest("version")
+    cache.clear()
+    data = contract_render(template=template, number="LS-T-1", terms=terms)
+    places = cache.get(_places_key(pdf_sha256(data)))
+    assert places["seal"] and places["signature"]
+    assert places == signature_places(data)
+
+
 @pytest.mark.django_db
 def test_contract_places_are_cached_under_the_issued_files_hash(products, org):
     from django.core.cache import cache
@@ -87,7 +128,7 @@ def test_contract_places_are_cached_under_the_issued_files_hash(products, org):
     data = contract.pdf.open("rb").read()
     expected = signature_places(data)
     assert expected["seal"] and expected["signature"]
-    assert contract_places(contract) == expected  # found by the task dispatched at issue, or now
+    assert contract_places(contract) == expected  # kept when the contract was rendered
     assert cache.get(_places_key(contract.sha256)) == expected
 
     cache.delete(_places_key(contract.sha256))

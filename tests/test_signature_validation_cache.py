@@ -276,3 +276,36 @@ def test_the_seal_read_off_the_report_is_what_verify_pdf_says(products, org, set
     derived, direct = both(sealed, contract.sha256)
     assert derived == direct and not derived.ok and not derived.trusted and derived.intact
     assert signature_trust_roots()[DEFAULT_FIELD_NAME]  # (the backend has roots: trust is required)
+
+
+def test_the_fast_track_validates_the_final_files_after_the_release_not_each_step(
+        products, org, validations, monkeypatch, django_capture_on_commit_callbacks):
+    """信秒贷: the places are kept when the contract is rendered (no task for them); neither the enterprise's signed
+    file nor the sealed one is validated on the way to the release (the worker's CPU is the release's then);
+    the final files are, once the release is done, so the owner's first view is still a hit."""
+    from applications.models import LoanApplication
+    from loanservice import dispatch
+    from tests.factories import FastTrackApplicationFactory
+
+    sent: list[str] = []
+    real = dispatch._send
+
+    def spy(task, args, kwargs):
+        sent.append(task.name.rsplit(".", 1)[-1])
+        return real(task, args, kwargs)
+
+    monkeypatch.setattr(dispatch, "_send", spy)
+    pk, owner, client = owner_view(FastTrackApplicationFactory(seed=41))
+    with django_capture_on_commit_callbacks(execute=True):
+        detail = accept(client, pk)
+    assert "contract_places_prepare" not in sent
+    with django_capture_on_commit_callbacks(execute=True):
+        assert borrower_sign_via_api(client, detail["contract"]).status_code == 200
+    assert LoanApplication.objects.get(pk=pk).status == "disbursed"
+    prepared = [i for i, name in enumerate(sent) if name == "contract_signatures_prepare"]
+    assert len(prepared) == len(contracts_of(pk)) and min(prepared) > sent.index("fast_track_complete")
+    contract = next(c for c in contracts_of(pk) if c.pk == detail["contract"])
+    assert validations == [contract.signed_sha256]  # the sealed file only, after the release
+    validations.clear()
+    view = _pages(owner).get(f"/portal/contracts/{contract.pk}/")
+    assert view.context["pdf"]["ok"] and validations == []

@@ -430,3 +430,55 @@ def test_seal_image_cache_in_a_directory_others_can_write_is_not_trusted(tmp_pat
     seal_image.cache_clear()
     assert seal_image("示范银行").getpixel((300, 300)) != (0, 0, 255, 255)  # writable by others: drawn afresh
     seal_image.cache_clear()
+
+
+def test_signature_room_reserved_up_front_and_measured_when_too_small(dev_backend, unsigned_pdf, monkeypatch):
+    """The container's room is reserved without pyHanko's dry-run signature; an allowance too small for the
+    container falls back to pyHanko measuring it, and either way the seal verifies."""
+    from pyhanko.sign.signers.pdf_signer import PdfSigningSession
+
+    from contracts import signing
+
+    measured = []
+    original = PdfSigningSession.estimate_signature_container_size
+
+    async def counting(self, *args, **kwargs):
+        measured.append(1)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PdfSigningSession, "estimate_signature_container_size", counting)
+    signed = dev_backend.sign(unsigned_pdf, reason="贷款合同签章", location="上海")
+    assert verify_with_backend(signed, backend=dev_backend, expected_unsigned_sha256=pdf_sha256(unsigned_pdf)).ok
+    assert measured == []  # no dummy signature to measure the room
+
+    monkeypatch.setattr(signing, "_bytes_reserved", lambda signer: 64)  # far too small for any CMS container
+    signed = dev_backend.sign(unsigned_pdf, reason="贷款合同签章", location="上海")
+    assert verify_with_backend(signed, backend=dev_backend, expected_unsigned_sha256=pdf_sha256(unsigned_pdf)).ok
+    assert measured == [1]
+
+
+def test_seal_image_stream_is_what_pyhanko_writes_and_is_compressed_once(monkeypatch):
+    """The seal's image XObject, written from the once-compressed streams, decodes to the same pixels and alpha
+    pyHanko's own pil_image writes; a second seal does not compress again."""
+    import zlib
+
+    from pyhanko.pdf_utils.images import pil_image
+    from pyhanko.pdf_utils.writer import PdfFileWriter
+
+    from contracts import signing
+    from contracts.seal import seal_image
+
+    img = seal_image("示范银行股份有限公司")
+    writer = PdfFileWriter()
+    ours = signing._image_content(img)
+    ours.set_writer(writer)
+    theirs = pil_image(img, writer).get_object()
+    mine = ours.image_ref.get_object()
+    assert mine.data == theirs.data and mine["/SMask"].get_object().data == theirs["/SMask"].get_object().data
+    assert {k: mine[k] for k in ("/Width", "/Height", "/ColorSpace", "/BitsPerComponent")} == \
+        {k: theirs[k] for k in ("/Width", "/Height", "/ColorSpace", "/BitsPerComponent")}
+    calls = []
+    monkeypatch.setattr(zlib, "compress", lambda *a, **k: calls.append(1) or b"")
+    again = signing._image_content(img)
+    again.set_writer(PdfFileWriter())
+    assert again.image_ref is not None and calls == []
