@@ -140,7 +140,7 @@ def test_queries_per_submission_and_scoring(products, org):
     with CaptureQueriesContext(connection) as score:
         lifecycle.score_and_route(app.pk)
     assert LoanApplication.objects.get(pk=app.pk).status == "approved"
-    assert len(submit) <= 24, [q["sql"][:80] for q in submit]
+    assert len(submit) <= 1, [q["sql"][:80] for q in submit]
     assert len(score) <= 28, [q["sql"][:80] for q in score]
     policy_tables = {"underwriting_pricingpolicy", "underwriting_scorecardmodel", "underwriting_loanprimerate",
                      "approvals_authorityrule", "approvals_authoritymatrixversion", "approvals_referralrule",

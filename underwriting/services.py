@@ -238,12 +238,15 @@ def application_authorisations(application: LoanApplication) -> dict[str, int]:
                 .order_by("granted_at", "id").values_list("source", "authorisation_id"))
 
 
-def snapshots_gather(*, application: LoanApplication, by, sources=None) -> dict[str, DataSnapshot]:
+def snapshots_gather(*, application: LoanApplication, by, sources=None,
+                     authorised: dict[str, int] | None = None) -> dict[str, DataSnapshot]:
     """Per source, the snapshot to use: a fresh one on file (pushed or pulled earlier) as it is,
     otherwise pulled now. Every source maps to a snapshot; a failed one is the named gap. Only the sources
-    with a live authorisation on this application are used or pulled."""
+    with a live authorisation on this application are used or pulled (`authorised`: those authorisations as the
+    caller has just read them, application_authorisations' answer)."""
     enterprise = application.enterprise
-    authorised = application_authorisations(application)
+    if authorised is None:
+        authorised = application_authorisations(application)
     configs = data_source_configs()
     on_file = latest_ok_snapshots(enterprise)
     today = timezone.localdate()
@@ -261,10 +264,11 @@ def snapshots_gather(*, application: LoanApplication, by, sources=None) -> dict[
     return {source: result[source] for source in sources or SOURCES}
 
 
-def snapshots_ensure(*, application: LoanApplication, by, sources=None) -> dict[str, dict | None]:
+def snapshots_ensure(*, application: LoanApplication, by, sources=None,
+                     authorised: dict[str, int] | None = None) -> dict[str, dict | None]:
     """The payload per source: a fresh snapshot as it is, otherwise pulled now. None = a gap."""
     return {s: (snap.payload if snap.status == DataSnapshot.OK else None)
-            for s, snap in snapshots_gather(application=application, by=by, sources=sources).items()}
+            for s, snap in snapshots_gather(application=application, by=by, sources=sources, authorised=authorised).items()}
 
 
 def snapshots_transient_gaps(snapshots: dict[str, DataSnapshot]) -> dict[str, str]:
