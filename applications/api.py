@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from loanservice import roles
 from loanservice.api import client_ip, form_input, rule_permission
 from loanservice.drf import ArrayLimitOffset
 from loanservice.masking import personal_shown
@@ -40,6 +41,7 @@ from .models import (
     LoanProduct,
 )
 from .selectors import (
+    application_applicant_id,
     applications_visible_to,
     authorisation_text_current,
     enterprises_visible_to,
@@ -218,8 +220,11 @@ def own_application(request, pk):
 
 def own_application_pk(request, pk) -> int:
     """own_application's check where the caller reads the case itself (the conductor does): its id, else 404."""
-    found = list(applications_visible_to(request.user).filter(applicant=request.user, pk=pk)
-                 .values_list("pk", flat=True)[:1])
+    user = request.user
+    if roles.user_roles(user) & roles.BRANCH_SCOPED:  # branch staff: the visibility rule narrows "their own" further
+        found = list(applications_visible_to(user).filter(applicant=user, pk=pk).values_list("pk", flat=True)[:1])
+    else:  # anyone else sees exactly the cases they applied for (roles.scope_to): one column of the case
+        found = [pk] if user.pk is not None and application_applicant_id(pk) == user.pk else []
     if not found:
         raise Http404
     return found[0]

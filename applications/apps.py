@@ -11,5 +11,7 @@ class ApplicationsConfig(AppConfig):
         from . import labels
 
         labels.register_labels()
-        # Products, their checklists and admission criteria, cached per process (loanservice.refcache).
-        refcache.watch("applications.LoanProduct", "applications.DocumentRequirement", "applications.AdmissionCriterion")
+        # Products, their checklists and admission criteria, and the manual negative list, cached per process
+        # (loanservice.refcache).
+        refcache.watch("applications.LoanProduct", "applications.DocumentRequirement", "applications.AdmissionCriterion",
+                       "applications.NegativeListEntry")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loanservice import refcache, roles
+from loanservice import crypto, refcache, roles
 from loanservice.models import SlaClock, SlaTarget
 from loanservice.prepared import PreparedRead
 from loanservice.sla import DEFAULT_TARGETS, sla_clock_remaining, sla_target_days
@@ -18,6 +20,7 @@ from loanservice.text import phone_display
 
 from .models import (
     DATA_SOURCES,
+    ApplicationDocument,
     AuthorisationText,
     Consent,
     DataAuthorisation,
@@ -94,19 +97,123 @@ def applicable_checklist(product: LoanProduct, *, amount: Decimal | None = None,
     return [req for req in checklist if req.applies_to(amount=amount, legal_form=legal_form)]
 
 
+# The manual negative list kept per process while it is small enough to hold (loanservice.refcache: any write to it
+# bumps the generation on commit); a bigger list is asked of the database, as before, by its indexes.
+NEGATIVE_LIST_CACHED_MAX = 20_000
+
+
+@dataclass(frozen=True)
+class _NegativeList:
+    by_uscc: dict  # uscc → ((created_at, id, reason, expires_on), …)
+    by_id_number: dict  # the ID number's blind index → the same
+
+
+def _negative_list_read() -> _NegativeList | None:
+    rows = list(NegativeListEntry.objects.order_by("created_at", "id").values_list(
+        "created_at", "id", "reason", "expires_on", "uscc", "id_number_bidx")[:NEGATIVE_LIST_CACHED_MAX + 1])
+    if len(rows) > NEGATIVE_LIST_CACHED_MAX:
+        return None
+    by_uscc: dict = {}
+    by_id_number: dict = {}
+    for created_at, pk, reason, expires_on, uscc, bidx in rows:
+        entry = (created_at, pk, reason, expires_on)
+        if uscc:
+            by_uscc.setdefault(uscc, []).append(entry)
+        if bidx:
+            by_id_number.setdefault(bidx, []).append(entry)
+    return _NegativeList({k: tuple(v) for k, v in by_uscc.items()}, {k: tuple(v) for k, v in by_id_number.items()})
+
+
 def manual_negative_hits(*, uscc: str, id_number: str = "", id_numbers: list[str] | None = None) -> list[str]:
-    """Reasons of the manual negative-list entries in force for this USCC or these ID numbers."""
+    """Reasons of the manual negative-list entries in force for this USCC or these ID numbers (oldest first)."""
     today = timezone.localdate()
     ids = [i for i in [id_number, *(id_numbers or [])] if i]
-    match = Q(uscc=uscc, uscc__gt="") if uscc else Q(pk__in=[])
-    if ids:
-        match |= Q(id_number__in=ids)
-    entries = NegativeListEntry.objects.filter(match).filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
-    return [e.reason for e in entries.order_by("created_at", "id")]
+    listed = refcache.cached(("negative_list",), _negative_list_read)
+    if listed is None:  # too long to hold in every process
+        match = Q(uscc=uscc, uscc__gt="") if uscc else Q(pk__in=[])
+        if ids:
+            match |= Q(id_number__in=ids)
+        entries = NegativeListEntry.objects.filter(match).filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+        return [e.reason for e in entries.order_by("created_at", "id")]
+    found = {}
+    for entry in listed.by_uscc.get(uscc, ()) if uscc else ():
+        found[entry[1]] = entry
+    for bidx in {crypto.blind_index(i) for i in ids} - {""}:
+        for entry in listed.by_id_number.get(bidx, ()):
+            found[entry[1]] = entry
+    return [reason for _at, _pk, reason, expires_on in sorted(found.values(), key=lambda e: (e[0], e[1]))
+            if expires_on is None or expires_on >= today]
+
+
+@dataclass(frozen=True)
+class DraftInputs:
+    """What a submission checks on a draft besides its row: the consents in force (source → the authorisation
+    (id) naming it, None for a consent recorded without one) and the checklist requirements its documents meet."""
+
+    consents: dict[str, int | None]
+    uploaded: frozenset[int]
+
+    def authorisations(self) -> dict[str, int]:
+        """The live authorisation per source (what the data pulls are made under)."""
+        return {source: auth for source, auth in self.consents.items() if auth is not None}
+
+
+_DRAFT_INPUTS_SQL: list[str] = []
+
+
+def draft_inputs(application_id: int) -> DraftInputs:
+    """A draft's live consents and uploaded documents in one statement (both are written only under the draft's row
+    lock: consent_grant, consent_withdraw, document_upload, document_delete), SQL built once per process."""
+    if not _DRAFT_INPUTS_SQL:
+        qn = connection.ops.quote_name
+        consent, document = Consent._meta, ApplicationDocument._meta
+
+        def col(meta, name):
+            return qn(meta.get_field(name).column)
+
+        _DRAFT_INPUTS_SQL.append(
+            f"SELECT {col(consent, 'source')}, {col(consent, 'authorisation')} FROM {qn(consent.db_table)} "  # noqa: S608
+            f"WHERE {col(consent, 'application')} = %s AND {col(consent, 'withdrawn_at')} IS NULL "
+            f"UNION ALL SELECT NULL, {col(document, 'requirement')} FROM {qn(document.db_table)} "
+            f"WHERE {col(document, 'application')} = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(_DRAFT_INPUTS_SQL[0], [application_id, application_id])
+        rows = cursor.fetchall()
+    return DraftInputs(consents={source: ref for source, ref in rows if source is not None},
+                       uploaded=frozenset(ref for source, ref in rows if source is None))
 
 
 def products_published() -> QuerySet[LoanProduct]:
     return LoanProduct.objects.filter(is_active=True).prefetch_related("checklist", "criteria")
+
+
+_CASE_COLUMN_SQL: dict[str, str] = {}
+
+
+def _case_column(pk: int, name: str):
+    """One column of case `pk` (None: no such case) by SQL written once per process: the hot checks of a request
+    (whose case, its status now) without the ORM compiling a query each time."""
+    if not 0 < pk < 2**63:  # beyond any id the column can hold: no such case (not a database error)
+        return None
+    if name not in _CASE_COLUMN_SQL:
+        qn = connection.ops.quote_name
+        meta = LoanApplication._meta
+        _CASE_COLUMN_SQL[name] = (f"SELECT {qn(meta.get_field(name).column)} FROM {qn(meta.db_table)} "  # noqa: S608
+                                  f"WHERE {qn(meta.pk.column)} = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(_CASE_COLUMN_SQL[name], [pk])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def application_applicant_id(pk: int) -> int | None:
+    """Who applied for case `pk` (None: no such case)."""
+    return _case_column(pk, "applicant")
+
+
+def application_status(pk: int) -> str | None:
+    """The case's status as committed now (None: no such case)."""
+    return _case_column(pk, "status")
 
 
 _CASE = PreparedRead(lambda pk: LoanApplication.objects.select_related("product", "enterprise", "applicant").filter(pk=pk))

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from applications.api import own_application, own_application_pk
 from applications.models import LoanApplication
-from applications.selectors import applicable_checklist, applications_visible_to
+from applications.selectors import applicable_checklist, application_status, applications_visible_to
 from approvals.models import ReasonCode
 from approvals.selectors import decisions_of, routing_of
 from approvals.serializers import DecisionSerializer
@@ -197,7 +197,7 @@ class SubmitView(APIView):
         application = lifecycle.application_submit(application_id=own_application_pk(request, pk), user=request.user,
                                                    ip=client_ip(request))
         # The status now: scoring may already have moved the case on (a worker, or eager Celery).
-        status = LoanApplication.objects.values_list("status", flat=True).get(pk=application.pk)
+        status = application_status(application.pk)
         return Response({"id": application.pk, "status": status,
                          "prescreen": {"passed": application.prescreen["passed"], "reasons": application.prescreen["reasons"]}})
 

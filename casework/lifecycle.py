@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from applications import services as intake
 from applications.models import DATA_SOURCES, LoanApplication
-from applications.selectors import application_read
+from applications.selectors import DraftInputs, application_read, draft_inputs
 from approvals import services as approvals
 from approvals.models import ROUTE_LEVELS
 from casework import tasks
@@ -53,10 +53,10 @@ def _dispatch(task_name: str, *args) -> None:
 
 
 # ---------------------------------------------------------------- intake
-def _submit_check(application: LoanApplication) -> None:
+def _submit_check(application: LoanApplication, inputs: DraftInputs) -> None:
     if application.status != LoanApplication.Status.DRAFT:
         raise Conflict(_("该申请已提交 / This application was already submitted."), state=application.status)
-    missing = intake.consent_missing(application)
+    missing = intake.consent_missing(application, inputs=inputs)
     if missing:
         names = dict(DATA_SOURCES)
         raise ApplicationError(_("请先完成数据授权 / Please authorise the data sources first."),
@@ -67,15 +67,23 @@ def application_submit(*, application_id: int, user, ip: str | None = None) -> L
     """Gather, then lock, re-check and write: the data pulls (network waits) run before the draft's row lock is
     taken, the snapshots written in their own short transaction (they are the enterprise's data, kept whatever
     becomes of this submission); then the draft is locked, checked again (a concurrent submit or withdrawal
-    wins) and pre-screened on the gathered payloads."""
+    wins) and pre-screened on the gathered payloads.
+
+    The draft's consents and documents are read in one statement before the pulls (they decide what is pulled
+    and under which authorisation) and once more under the lock: each is written only under the draft's row
+    lock, so what the second read finds is what holds until this transaction ends (a consent withdrawn or a
+    document deleted during the pulls refuses the submission)."""
     draft = application_read(application_id)
-    _submit_check(draft)
-    intake.documents_check(draft, payloads=None)  # a draft refused for its documents pulls nothing
-    payloads = underwriting.snapshots_ensure(application=draft, by=user)
+    inputs = draft_inputs(application_id)
+    _submit_check(draft, inputs)
+    intake.documents_check(draft, payloads=None, uploaded=inputs.uploaded)  # a draft refused for its documents pulls nothing
+    payloads = underwriting.snapshots_ensure(application=draft, by=user, authorised=inputs.authorisations())
     with transaction.atomic():
         application = intake.lock_application(application_id)
-        _submit_check(application)
-        application = intake.application_submit(application=application, user=user, payloads=payloads, ip=ip)
+        inputs = draft_inputs(application_id)
+        _submit_check(application, inputs)
+        application = intake.application_submit(application=application, user=user, payloads=payloads, ip=ip,
+                                                inputs=inputs)
         if application.status == LoanApplication.Status.UNDER_REVIEW:
             _dispatch("score_and_route", application.pk)
     return application

@@ -280,7 +280,7 @@ PERSONAL_DATA_CLEAR_ROLES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "loanservice.drf.PreparedTokenAuthentication",  # DRF's token authentication, its read compiled once
         "loanservice.drf.VerifiedSessionAuthentication",  # a staff session counts once past the second factor
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

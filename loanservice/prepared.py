@@ -11,8 +11,12 @@ encrypted fields decrypt as usual), at a third of the cost.
                                    .select_related("product", "enterprise").filter(pk=pk))
     application = CASE_FOR_UPDATE.get(pk)       # DoesNotExist when there is no such row
 
-Only for a shape whose one parameter is the key (a filter on the primary key or another unique column): the
-shape is compiled with a marker value, which must appear exactly once among the statement's parameters.
+Only for a shape whose one varying parameter is the key: the shape is compiled with a marker value, which must
+appear exactly once among the statement's parameters (the others are constants of the shape). `get(key)` for a
+filter on a unique column; `all(key)` for the rows of one key in the shape's order (a case's snapshots). A key
+that is not an integer (a token) needs a `marker` of its type, a value no row has.
+
+    TOKEN = PreparedRead(lambda key: Token.objects.select_related("user").filter(key=key), marker="(no such key)")
 """
 
 from __future__ import annotations
@@ -31,13 +35,13 @@ _MARK = -7_391_234_567_891  # a key no row has: where the real key goes in the c
 
 
 class _Compiled:
-    def __init__(self, queryset: QuerySet) -> None:
+    def __init__(self, queryset: QuerySet, marker: Any = _MARK) -> None:
         db = queryset.db
         compiler = queryset.query.get_compiler(using=db)
         with transaction.atomic(using=db, savepoint=False):  # a FOR UPDATE shape compiles only in a transaction
             sql, params = compiler.as_sql()
         self.params = list(params)
-        self.slot = [i for i, p in enumerate(self.params) if p == _MARK]
+        self.slot = [i for i, p in enumerate(self.params) if type(p) is type(marker) and p == marker]
         if len(self.slot) != 1:
             raise ValueError(f"a prepared read takes one parameter, the key; this shape has {self.params}")
         self.db, self.sql, self.compiler = db, sql, compiler
@@ -55,8 +59,9 @@ class PreparedRead(Generic[M]):
     """One queryset shape, `build(key)`, compiled at its first use in this process (on the database the queryset
     reads from then: the project has one)."""
 
-    def __init__(self, build: Callable[[Any], QuerySet[M]]) -> None:
+    def __init__(self, build: Callable[[Any], QuerySet[M]], *, marker: Any = _MARK) -> None:
         self._build = build
+        self._marker = marker
         self._compiled: _Compiled | None = None
         self._lock = threading.Lock()
 
@@ -64,11 +69,10 @@ class PreparedRead(Generic[M]):
         compiled = self._compiled
         if compiled is None:
             with self._lock:
-                compiled = self._compiled = self._compiled or _Compiled(self._build(_MARK))
+                compiled = self._compiled = self._compiled or _Compiled(self._build(self._marker), self._marker)
         return compiled
 
-    def get(self, key: Any) -> M:
-        shape = self._shape()
+    def _rows(self, key: Any, shape: _Compiled, size: int | None) -> list:
         connection = connections[shape.db]
         if shape.for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
@@ -76,15 +80,27 @@ class PreparedRead(Generic[M]):
         params[shape.slot[0]] = key
         with connection.cursor() as cursor:
             cursor.execute(shape.sql, params)
-            rows = cursor.fetchmany(2)
-        if not rows:
-            raise shape.model.DoesNotExist(f"{shape.model._meta.object_name} matching query does not exist.")
-        if len(rows) > 1:
-            raise shape.model.MultipleObjectsReturned(f"get() returned more than one {shape.model._meta.object_name}")
-        row = rows[0]
-        if shape.converters:
-            row = next(iter(shape.compiler.apply_converters([row], shape.converters)))
+            rows = cursor.fetchmany(size) if size is not None else cursor.fetchall()
+        if rows and shape.converters:
+            rows = list(shape.compiler.apply_converters(rows, shape.converters))
+        return rows
+
+    def _instance(self, shape: _Compiled, row) -> M:
         obj = shape.model.from_db(shape.db, shape.init_list, row[shape.start:shape.end])
         for populator in shape.related:
             populator.populate(row, obj)
         return obj
+
+    def get(self, key: Any) -> M:
+        shape = self._shape()
+        rows = self._rows(key, shape, 2)
+        if not rows:
+            raise shape.model.DoesNotExist(f"{shape.model._meta.object_name} matching query does not exist.")
+        if len(rows) > 1:
+            raise shape.model.MultipleObjectsReturned(f"get() returned more than one {shape.model._meta.object_name}")
+        return self._instance(shape, rows[0])
+
+    def all(self, key: Any) -> list[M]:
+        """Every row of the shape for this key, in its order."""
+        shape = self._shape()
+        return [self._instance(shape, row) for row in self._rows(key, shape, None)]

@@ -17,6 +17,7 @@ import functools
 
 import rules
 from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.db.models import Q
 from django.http import Http404
 
@@ -49,12 +50,31 @@ ROLE_LABELS = {
 }
 
 
+_GROUPS_SQL: list[str] = []
+
+
+def _group_names(user) -> list[str]:
+    """The names of the user's groups (the roles), by SQL written once per process: every request asks."""
+    if not _GROUPS_SQL:
+        from django.contrib.auth.models import Group
+
+        qn = connection.ops.quote_name
+        member = type(user).groups.through._meta
+        _GROUPS_SQL.append(
+            f"SELECT g.{qn('name')} FROM {qn(Group._meta.db_table)} g JOIN {qn(member.db_table)} m "  # noqa: S608
+            f"ON m.{qn(member.get_field('group').column)} = g.{qn(Group._meta.pk.column)} "
+            f"WHERE m.{qn(member.get_field('user').column)} = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(_GROUPS_SQL[0], [user.pk])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def user_roles(user) -> frozenset[str]:
     if not getattr(user, "is_authenticated", False):
         return frozenset()
     cached = getattr(user, "_loanservice_roles", None)
     if cached is None:
-        cached = frozenset(user.groups.values_list("name", flat=True))
+        cached = frozenset(_group_names(user))
         if user.is_superuser:
             cached = cached | {ADMIN}
         user._loanservice_roles = cached

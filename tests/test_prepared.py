@@ -50,3 +50,43 @@ def test_a_prepared_read_refuses_what_the_orm_refuses():
     two_keys = PreparedRead(lambda pk: LoanApplication.objects.filter(pk=pk, applicant_id=pk))
     with pytest.raises(ValueError, match="one parameter"):
         two_keys.get(1)
+
+
+def test_several_rows_and_a_text_key(products, org):
+    """`all(key)`: an enterprise's snapshots in the shape's order, as the ORM gives them; a token (a text key, its
+    own marker) read with its user, as DRF's token authentication reads it."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.exceptions import AuthenticationFailed
+
+    from loanservice.drf import PreparedTokenAuthentication
+    from underwriting.models import DataSnapshot
+    from underwriting.selectors import latest_ok_snapshots
+
+    app = FastTrackApplicationFactory(seed=7, stage="approved")
+    shape = PreparedRead(lambda enterprise_id: DataSnapshot.objects.filter(enterprise_id=enterprise_id)
+                         .order_by("source", "-id"))
+    orm = list(DataSnapshot.objects.filter(enterprise_id=app.enterprise_id).order_by("source", "-id"))
+    with CaptureQueriesContext(connection) as ctx:
+        read = shape.all(app.enterprise_id)
+    assert len(ctx) == 1 and [s.pk for s in read] == [s.pk for s in orm] and len(read) >= 7
+    for mine, theirs in zip(read, orm, strict=True):
+        _same(mine, theirs)
+    assert shape.all(2_000_000_001) == []
+    assert {s: snap.pk for s, snap in latest_ok_snapshots(app.enterprise).items() if snap} == {
+        snap.source: snap.pk for snap in reversed(orm) if snap.status == DataSnapshot.OK}
+    token = Token.objects.create(user=app.applicant)
+    user, found = PreparedTokenAuthentication().authenticate_credentials(token.key)
+    assert (user.pk, found.pk) == (app.applicant_id, token.key)
+
+    from rest_framework.authentication import TokenAuthentication
+
+    def refusal(auth, key):  # what it says (DRF's own words, in the request's language)
+        with pytest.raises(AuthenticationFailed) as refused:
+            auth.authenticate_credentials(key)
+        return str(refused.value.detail)
+
+    assert refusal(PreparedTokenAuthentication(), "0" * 40) == refusal(TokenAuthentication(), "0" * 40)
+    app.applicant.is_active = False
+    app.applicant.save()
+    inactive = refusal(PreparedTokenAuthentication(), token.key)
+    assert inactive == refusal(TokenAuthentication(), token.key) != refusal(TokenAuthentication(), "0" * 40)

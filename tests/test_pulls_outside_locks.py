@@ -80,6 +80,61 @@ def test_a_submission_rechecks_the_draft_under_the_lock(products, org, monkeypat
     assert LoanApplication.objects.get(pk=draft.pk).status == LoanApplication.Status.WITHDRAWN
 
 
+def _during_the_pulls(monkeypatch, change):
+    """Run `change` once, on another connection, while the submission's data is being pulled (before its lock)."""
+    from underwriting.providers import SandboxProvider
+
+    fetch = SandboxProvider.fetch
+    done = []
+
+    def fetch_then_change(self, *args, **kwargs):
+        if not done:
+            done.append(True)
+            run_together([change], timeout=30, what="the change during the pulls")
+        return fetch(self, *args, **kwargs)
+
+    monkeypatch.setattr(SandboxProvider, "fetch", fetch_then_change)
+    return done
+
+
+def test_a_consent_withdrawn_during_the_pulls_refuses_the_submission(products, org, monkeypatch):
+    """The consents read before the pulls are read again under the lock: one withdrawn meanwhile refuses."""
+    from applications.models import LoanApplication
+    from applications.services import consent_withdraw
+    from casework import lifecycle
+    from loanservice.errors import ApplicationError
+
+    draft = ApplicationFactory(stage="draft", seed=64)
+    owner = draft.applicant
+    done = _during_the_pulls(monkeypatch, lambda: consent_withdraw(
+        application=LoanApplication.objects.get(pk=draft.pk), user=owner, scopes=["judicial"]))
+    with pytest.raises(ApplicationError) as refused:
+        lifecycle.application_submit(application_id=draft.pk, user=owner)
+    assert done == [True]
+    assert list(refused.value.errors) == ["consent"], refused.value.errors
+    assert LoanApplication.objects.get(pk=draft.pk).status == LoanApplication.Status.DRAFT
+
+
+def test_a_document_deleted_during_the_pulls_refuses_the_submission(products, org, monkeypatch):
+    """So are the documents: a required one deleted meanwhile (no source supplies it) refuses, naming it."""
+    from applications.models import LoanApplication
+    from applications.services import document_delete
+    from casework import lifecycle
+    from loanservice.errors import ApplicationError
+
+    draft = ApplicationFactory(stage="draft", seed=65)
+    owner = draft.applicant
+    document = draft.documents.select_related("requirement").filter(requirement__required=True,
+                                                                   requirement__satisfied_by_source="").first()
+    assert document is not None
+    done = _during_the_pulls(monkeypatch, lambda: document_delete(document=document, user=owner))
+    with pytest.raises(ApplicationError) as refused:
+        lifecycle.application_submit(application_id=draft.pk, user=owner)
+    assert done == [True]
+    assert refused.value.errors["documents"] == [f"{document.requirement.code}: {document.requirement.tr('name')}"]
+    assert LoanApplication.objects.get(pk=draft.pk).status == LoanApplication.Status.DRAFT
+
+
 @pytest.fixture
 def renewable_loan(products, org):
     """A fast-track loan paid on time up to thirty days before maturity (its data by then months old)."""

@@ -15,6 +15,7 @@ from loanservice import refcache
 from loanservice.errors import ApplicationError
 from loanservice.masking import mask_personal
 from loanservice.models import AuditEvent
+from loanservice.prepared import PreparedRead
 
 from . import charts
 from .expert_scorecard import expert_spec
@@ -51,11 +52,15 @@ def latest_snapshot(enterprise: Enterprise, source: str) -> DataSnapshot | None:
     return DataSnapshot.objects.filter(enterprise=enterprise, source=source).order_by("-as_of", "-fetched_at", "-id").first()
 
 
+_OK_SNAPSHOTS = PreparedRead(lambda enterprise_id: DataSnapshot.objects.filter(enterprise_id=enterprise_id, status=DataSnapshot.OK)
+                             .order_by("source", "-as_of", "-fetched_at", "-id"))
+
+
 def latest_ok_snapshots(enterprise: Enterprise) -> dict[str, DataSnapshot | None]:
-    """The newest successful snapshot per source (failed pulls are kept as gaps, never used as data)."""
+    """The newest successful snapshot per source (failed pulls are kept as gaps, never used as data). Every
+    submission and scoring reads them: compiled once per process (loanservice.prepared)."""
     found: dict[str, DataSnapshot | None] = dict.fromkeys(SOURCES)
-    for snap in (DataSnapshot.objects.filter(enterprise=enterprise, status=DataSnapshot.OK)
-                 .order_by("source", "-as_of", "-fetched_at", "-id")):
+    for snap in _OK_SNAPSHOTS.all(enterprise.pk):
         if found.get(snap.source) is None:
             found[snap.source] = snap
     return found

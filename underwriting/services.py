@@ -11,7 +11,7 @@ from decimal import ROUND_DOWN, Decimal
 from types import SimpleNamespace
 
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,6 +27,7 @@ from applications.models import (
 from applications.services import prescreen_run
 from loanservice import refcache
 from loanservice.audit import audit_record, audit_record_many
+from loanservice.bulk import rows_insert
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 
@@ -196,6 +197,25 @@ def snapshot_pull(*, enterprise: Enterprise, source: str, application: LoanAppli
                           as_of=as_of)[source]
 
 
+_SNAPSHOT_COLUMNS = ("enterprise_id", "source", "as_of", "fetched_at", "provider", "status", "payload", "error",
+                     "error_code", "application_id", "authorisation_id")
+
+
+def _snapshots_insert(snapshots: list[DataSnapshot]) -> None:
+    """bulk_create's INSERT without its per-call building (loanservice.bulk.rows_insert, PostgreSQL): each value
+    prepared by its field as save() would, the new ids given back to the instances."""
+    if connection.vendor != "postgresql":
+        DataSnapshot.objects.bulk_create(snapshots)
+        return
+    fields = [DataSnapshot._meta.get_field(name) for name in _SNAPSHOT_COLUMNS]
+    pks = rows_insert(DataSnapshot, _SNAPSHOT_COLUMNS, [
+        tuple(field.get_db_prep_save(getattr(snap, field.attname), connection) for field in fields) for snap in snapshots],
+        returning=True)
+    for snap, pk in zip(snapshots, pks, strict=True):
+        snap.pk = pk
+        snap._state.adding, snap._state.db = False, connection.alias
+
+
 def snapshots_pull(*, enterprise: Enterprise, pulls: Sequence[tuple[str, DataSourceConfig, int | None]],
                    application: LoanApplication | None, by, as_of: dt.date | None = None) -> dict[str, DataSnapshot]:
     """Pull several sources of one enterprise now: (source, its config, the live authorisation id or None) each.
@@ -213,7 +233,7 @@ def snapshots_pull(*, enterprise: Enterprise, pulls: Sequence[tuple[str, DataSou
         snapshots.append(snap)
         timings.append(round((time.perf_counter() - started) * 1000))
     with transaction.atomic():  # written after the pulls, in one short transaction of its own
-        DataSnapshot.objects.bulk_create(snapshots)
+        _snapshots_insert(snapshots)
         audit_record_many([
             {"actor": by, "action": "data.pull", "obj": enterprise,
              "data": {"source": snap.source, "snapshot": snap.pk, "status": snap.status, "code": snap.error_code,
@@ -238,12 +258,15 @@ def application_authorisations(application: LoanApplication) -> dict[str, int]:
                 .order_by("granted_at", "id").values_list("source", "authorisation_id"))
 
 
-def snapshots_gather(*, application: LoanApplication, by, sources=None) -> dict[str, DataSnapshot]:
+def snapshots_gather(*, application: LoanApplication, by, sources=None,
+                     authorised: dict[str, int] | None = None) -> dict[str, DataSnapshot]:
     """Per source, the snapshot to use: a fresh one on file (pushed or pulled earlier) as it is,
     otherwise pulled now. Every source maps to a snapshot; a failed one is the named gap. Only the sources
-    with a live authorisation on this application are used or pulled."""
+    with a live authorisation on this application are used or pulled (`authorised`: those authorisations as the
+    caller has just read them, application_authorisations' answer)."""
     enterprise = application.enterprise
-    authorised = application_authorisations(application)
+    if authorised is None:
+        authorised = application_authorisations(application)
     configs = data_source_configs()
     on_file = latest_ok_snapshots(enterprise)
     today = timezone.localdate()
@@ -261,10 +284,11 @@ def snapshots_gather(*, application: LoanApplication, by, sources=None) -> dict[
     return {source: result[source] for source in sources or SOURCES}
 
 
-def snapshots_ensure(*, application: LoanApplication, by, sources=None) -> dict[str, dict | None]:
+def snapshots_ensure(*, application: LoanApplication, by, sources=None,
+                     authorised: dict[str, int] | None = None) -> dict[str, dict | None]:
     """The payload per source: a fresh snapshot as it is, otherwise pulled now. None = a gap."""
     return {s: (snap.payload if snap.status == DataSnapshot.OK else None)
-            for s, snap in snapshots_gather(application=application, by=by, sources=sources).items()}
+            for s, snap in snapshots_gather(application=application, by=by, sources=sources, authorised=authorised).items()}
 
 
 def snapshots_transient_gaps(snapshots: dict[str, DataSnapshot]) -> dict[str, str]:
