@@ -94,14 +94,20 @@ def applicable_checklist(product: LoanProduct, *, amount: Decimal | None = None,
     return [req for req in checklist if req.applies_to(amount=amount, legal_form=legal_form)]
 
 
-def manual_negative_hits(*, uscc: str, id_number: str = "", id_numbers: list[str] | None = None) -> list[str]:
-    """Reasons of the manual negative-list entries in force for this USCC or these ID numbers."""
+def negative_entries_in_force(*, uscc: str, id_numbers: list[str] = ()) -> QuerySet[NegativeListEntry]:
+    """The manual negative-list entries in force today for this USCC or these ID numbers (also read inside routing's
+    one statement of checks: approvals.services.routing_checks)."""
     today = timezone.localdate()
-    ids = [i for i in [id_number, *(id_numbers or [])] if i]
+    ids = [i for i in id_numbers if i]
     match = Q(uscc=uscc, uscc__gt="") if uscc else Q(pk__in=[])
     if ids:
         match |= Q(id_number__in=ids)
-    entries = NegativeListEntry.objects.filter(match).filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+    return NegativeListEntry.objects.filter(match).filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+
+
+def manual_negative_hits(*, uscc: str, id_number: str = "", id_numbers: list[str] | None = None) -> list[str]:
+    """Reasons of the manual negative-list entries in force for this USCC or these ID numbers."""
+    entries = negative_entries_in_force(uscc=uscc, id_numbers=[id_number, *(id_numbers or [])])
     return [e.reason for e in entries.order_by("created_at", "id")]
 
 
@@ -318,19 +324,31 @@ OFFER_NOT_TAKEN_STATES = [LoanApplication.Status.APPROVED, LoanApplication.Statu
                           LoanApplication.Status.SIGNED]
 
 
+def offers_not_taken(*, exclude_application_ids=()) -> QuerySet[LoanApplication]:
+    """Offers approved and not yet taken (approved, contracting, signed, with an offered amount): what the borrower's
+    exposure counts of the cases (filter it by enterprise, or by `enterprise_id=OuterRef(...)` inside a statement)."""
+    return (LoanApplication.objects.filter(status__in=OFFER_NOT_TAKEN_STATES, offer_amount__isnull=False)
+            .exclude(pk__in=list(exclude_application_ids)))
+
+
 def offers_not_taken_by_enterprise(*, enterprise_ids, exclude_application_ids=()) -> dict[int, Decimal]:
     """The offered amounts of these enterprises' offers approved but not yet taken (one query), for the borrower's
     exposure; `exclude_application_ids`: this request itself, and cases counted elsewhere (an active credit line)."""
-    rows = (LoanApplication.objects.filter(enterprise_id__in=list(enterprise_ids), status__in=OFFER_NOT_TAKEN_STATES,
-                                           offer_amount__isnull=False)
-            .exclude(pk__in=list(exclude_application_ids)).values("enterprise_id").annotate(total=Sum("offer_amount")))
+    rows = (offers_not_taken(exclude_application_ids=exclude_application_ids)
+            .filter(enterprise_id__in=list(enterprise_ids)).values("enterprise_id").annotate(total=Sum("offer_amount")))
     return {row["enterprise_id"]: row["total"] or Decimal("0.00") for row in rows}
 
 
+def enterprise_group(*, enterprise: Enterprise) -> QuerySet[Enterprise]:
+    """The borrower and its related enterprises (关联企业) as the data shows them: the enterprises with the same
+    legal representative (the same resident ID number: one person controls both)."""
+    if not enterprise.legal_rep_id_number:
+        return Enterprise.objects.filter(pk=enterprise.pk)
+    return Enterprise.objects.filter(Q(pk=enterprise.pk) | Q(legal_rep_id_number=enterprise.legal_rep_id_number))
+
+
 def related_enterprises(*, enterprise: Enterprise) -> list[Enterprise]:
-    """The borrower's related enterprises (关联企业) as the data shows them: other enterprises with the same legal
-    representative (the same resident ID number: one person controls both)."""
+    """The borrower's related enterprises (关联企业): its group (`enterprise_group`) without itself."""
     if not enterprise.legal_rep_id_number:
         return []
-    return list(Enterprise.objects.filter(legal_rep_id_number=enterprise.legal_rep_id_number)
-                .exclude(pk=enterprise.pk).order_by("pk"))
+    return list(enterprise_group(enterprise=enterprise).exclude(pk=enterprise.pk).order_by("pk"))

@@ -10,13 +10,13 @@ from enum import StrEnum
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from applications.models import LoanApplication
-from applications.selectors import manual_negative_hits
+from applications.selectors import manual_negative_hits, negative_entries_in_force
 from applications.services import application_transition, lock_application
 from loanservice import refcache, roles
 from loanservice.audit import audit_record
@@ -230,18 +230,66 @@ def matrix_version_activate(*, version: AuthorityMatrixVersion, by, reason: str 
 
 
 # ---------------------------------------------------------------- routing
+def _related_parties(enterprise):
+    ids = [i for i in (enterprise.uscc, enterprise.legal_rep_id_number) if i]
+    return RelatedParty.objects.filter(Q(uscc__in=ids) | Q(id_number__in=ids), is_active=True).exclude(uscc="", id_number="")
+
+
+def _conflicts(enterprise):
+    return ConflictOfInterest.objects.filter(enterprise=enterprise, is_active=True)
+
+
+def _related_party_reason(name: str, relation: str) -> dict:
+    label = dict(RelatedParty.RELATIONS).get(relation, relation)
+    return _reason("RELATED_PARTY", f"关联方：{name}（{label}）", f"Related party: {name} ({relation})")
+
+
+def _conflict_reason(username: str, why: str) -> dict:
+    return _reason("CONFLICT_OF_INTEREST", f"{username} 申报了利益冲突：{why}",
+                   f"{username} declared a conflict of interest: {why}")
+
+
 def related_party_reasons(*, enterprise) -> list[dict]:
     """Why a case is a related-party or conflict-of-interest case (关联方 / 利益冲突); empty when it is not."""
-    ids = [i for i in (enterprise.uscc, enterprise.legal_rep_id_number) if i]
-    reasons = []
-    for party in RelatedParty.objects.filter(Q(uscc__in=ids) | Q(id_number__in=ids), is_active=True).exclude(uscc="", id_number=""):
-        reasons.append(_reason("RELATED_PARTY", f"关联方：{party.name}（{party.get_relation_display()}）",
-                               f"Related party: {party.name} ({party.relation})"))
-    conflicts = ConflictOfInterest.objects.filter(enterprise=enterprise, is_active=True).select_related("user")
-    for conflict in conflicts:
-        reasons.append(_reason("CONFLICT_OF_INTEREST", f"{conflict.user.get_username()} 申报了利益冲突：{conflict.reason}",
-                               f"{conflict.user.get_username()} declared a conflict of interest: {conflict.reason}"))
-    return reasons
+    parties = _related_parties(enterprise).order_by("created_at", "id").values_list("name", "relation")
+    conflicts = _conflicts(enterprise).order_by("declared_at", "id").values_list("user__username", "reason")
+    return [*(_related_party_reason(*p) for p in parties), *(_conflict_reason(*c) for c in conflicts)]
+
+
+@dataclass(frozen=True)
+class RoutingChecks:
+    """What routing asks about the borrower besides its data, read together: the related-party and conflict-of-
+    interest reasons (related_party_reasons) and the bank's own negative list in force (entered after the
+    pre-screen ran, or since)."""
+
+    related: list[dict]
+    negative_hits: list[str]
+
+
+_PARTY, _CONFLICT, _NEGATIVE = 1, 2, 3
+
+
+def routing_checks(*, enterprise) -> RoutingChecks:
+    """The insider list, the declared conflicts and the manual negative list for this borrower in one statement
+    (UNION ALL; each part the same queryset its own reader uses), in the order each reader gives."""
+    columns = ("row_kind", "row_text", "row_detail", "row_at", "id")
+    parties = _related_parties(enterprise).annotate(row_kind=Value(_PARTY), row_text=F("name"), row_detail=F("relation"),
+                                                    row_at=F("created_at"))
+    conflicts = _conflicts(enterprise).annotate(row_kind=Value(_CONFLICT), row_text=F("user__username"),
+                                                row_detail=F("reason"), row_at=F("declared_at"))
+    negative = negative_entries_in_force(uscc=enterprise.uscc, id_numbers=[enterprise.legal_rep_id_number]).order_by().annotate(
+        row_kind=Value(_NEGATIVE), row_text=F("reason"), row_detail=F("reason"), row_at=F("created_at"))
+    rows = (parties.values_list(*columns).union(conflicts.values_list(*columns), negative.values_list(*columns), all=True)
+            .order_by("row_kind", "row_at", "id"))
+    related, hits = [], []
+    for kind, first, second, _at, _id in rows:
+        if kind == _PARTY:
+            related.append(_related_party_reason(first, second))
+        elif kind == _CONFLICT:
+            related.append(_conflict_reason(first, second))
+        else:
+            hits.append(first)
+    return RoutingChecks(related=related, negative_hits=hits)
 
 
 def customer_rating_of(score: Score) -> str | None:
@@ -274,13 +322,15 @@ def _compare(value, operator: str, threshold) -> bool:
 
 
 def referral_warnings(*, score: Score) -> list[dict]:
-    """The warnings (ReferralRule rows) this case's data raises; each keeps the case off the fast track."""
+    """The warnings (ReferralRule rows) this case's data raises; each keeps the case off the fast track. The
+    score's snapshots are read unless they are known already (a score just made: application_score keeps them)."""
     rules = refcache.cached(("referral_rules",), lambda: tuple(ReferralRule.objects.filter(is_active=True).order_by("order", "code")))
     if not rules:
         return []
     payloads: dict[str, dict] = {}
     if any(r.source != "features" for r in rules):
-        for snap in score.snapshots.filter(status="ok").order_by("fetched_at"):
+        snapshots = [snap for snap in score.snapshots.all() if snap.status == "ok"]
+        for snap in sorted(snapshots, key=lambda snap: snap.fetched_at):
             payloads[snap.source] = snap.payload or {}
     warnings = []
     for rule in rules:
@@ -291,9 +341,11 @@ def referral_warnings(*, score: Score) -> list[dict]:
     return warnings
 
 
-def fast_track_blockers(*, application: LoanApplication, score: Score, related: list[dict] | None = None) -> list[dict]:
+def fast_track_blockers(*, application: LoanApplication, score: Score, related: list[dict] | None = None,
+                        negative_hits: list[str] | None = None) -> list[dict]:
     """Every reason, other than amount and grade (the matrix's auto rows), that the no-touch path (信秒贷)
-    does not apply: DESIGN.md's product, data-complete, no-warning and no-negative-list conditions."""
+    does not apply: DESIGN.md's product, data-complete, no-warning and no-negative-list conditions. `related` and
+    `negative_hits`: already read (routing_checks), else read here."""
     blockers = []
     add = blockers.append
     if not application.product.fast_track:
@@ -308,8 +360,9 @@ def fast_track_blockers(*, application: LoanApplication, score: Score, related: 
     if not application.prescreen:
         add(_reason("PRESCREEN_MISSING", "没有预审结果", "There is no pre-screen result"))
     enterprise = application.enterprise
-    hits = manual_negative_hits(uscc=enterprise.uscc, id_number=enterprise.legal_rep_id_number)
-    for hit in hits:  # entered after the pre-screen ran
+    if negative_hits is None:
+        negative_hits = manual_negative_hits(uscc=enterprise.uscc, id_number=enterprise.legal_rep_id_number)
+    for hit in negative_hits:  # entered after the pre-screen ran
         add(_reason("NEGATIVE_LIST_HIT", f"本行负面清单：{hit}", f"On the bank's negative list: {hit}"))
     for warning in referral_warnings(score=score):
         add({k: warning[k] for k in ("code", "message", "message_en")})
@@ -375,9 +428,10 @@ def route_decide(*, application: LoanApplication, score: Score, version: Authori
     on the record so the route can be explained later."""
     version = version or authority_matrix_active()
     rules = list(refcache.cached(("authority_rules", version.pk), lambda: tuple(version.rules.all().order_by("priority", "id"))))
-    related = related_party_reasons(enterprise=application.enterprise)
-    facts = route_facts(application=application, score=score, related_party=bool(related), exposure=exposure)
-    blockers = fast_track_blockers(application=application, score=score, related=related)
+    checks = routing_checks(enterprise=application.enterprise)
+    facts = route_facts(application=application, score=score, related_party=bool(checks.related), exposure=exposure)
+    blockers = fast_track_blockers(application=application, score=score, related=checks.related,
+                                   negative_hits=checks.negative_hits)
     route, rule, referrals = route_evaluate(rules=rules, facts=facts, blockers=blockers)
     RoutingRecord.objects.create(application=application, matrix_version=version.number, rule=rule,
                                  rule_note=rule.note if rule else "fallback", route=route,

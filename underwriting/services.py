@@ -427,6 +427,15 @@ def _score_with(model: ScorecardModel, application, features, payloads, missing,
     )
 
 
+def _snapshots_known(score: Score, snapshots: list[DataSnapshot]) -> None:
+    """Keep a new score's snapshots on it as Django keeps a prefetched relation, so that `score.snapshots.all()`
+    (routing's referral rules) answers without reading back what was just written."""
+    known = score.snapshots.all()
+    known._result_cache, known._prefetch_done = list(snapshots), True
+    score._prefetched_objects_cache = {**getattr(score, "_prefetched_objects_cache", {}),
+                                       Score.snapshots.field.name: known}
+
+
 def application_score(*, application: LoanApplication, by=None, snapshots: dict[str, DataSnapshot] | None = None) -> Score:
     """Score with the champion (and the challenger in shadow) on the given or gathered snapshots.
     Idempotent: a second run returns the same score and pulls nothing."""
@@ -449,7 +458,9 @@ def application_score(*, application: LoanApplication, by=None, snapshots: dict[
             score = _score_with(champion, application, features, payloads, missing, gaps, shadow=False, policy=policy)
     except IntegrityError:  # a concurrent run scored first
         return Score.objects.get(application=application, model=champion)
-    score.snapshots.add(*[snap for snap in snapshots.values() if snap.status == DataSnapshot.OK])  # a new score: one INSERT
+    used = [snap for snap in snapshots.values() if snap.status == DataSnapshot.OK]
+    score.snapshots.add(*used)  # a new score: one INSERT
+    _snapshots_known(score, used)
     challenger = scorecard_challenger()
     if challenger and challenger.pk != champion.pk:
         try:
