@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loanservice import refcache, roles
+from loanservice import crypto, refcache, roles
 from loanservice.models import SlaClock, SlaTarget
 from loanservice.prepared import PreparedRead
 from loanservice.sla import DEFAULT_TARGETS, sla_clock_remaining, sla_target_days
@@ -94,20 +94,18 @@ def applicable_checklist(product: LoanProduct, *, amount: Decimal | None = None,
     return [req for req in checklist if req.applies_to(amount=amount, legal_form=legal_form)]
 
 
-def negative_entries_in_force(*, uscc: str, id_numbers: list[str] = ()) -> QuerySet[NegativeListEntry]:
-    """The manual negative-list entries in force today for this USCC or these ID numbers (also read inside routing's
-    one statement of checks: approvals.services.routing_checks)."""
-    today = timezone.localdate()
-    ids = [i for i in id_numbers if i]
-    match = Q(uscc=uscc, uscc__gt="") if uscc else Q(pk__in=[])
-    if ids:
-        match |= Q(id_number__in=ids)
-    return NegativeListEntry.objects.filter(match).filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+def negative_entries_in_force(*, uscc: str | None, id_indexes: list[str | None], today) -> QuerySet[NegativeListEntry]:
+    """The manual negative-list entries in force on `today` for this USCC (None: none) or these ID numbers, given
+    by their blind indexes (`loanservice.crypto.blind_index`; None: none). The same shape whatever is missing, so
+    routing compiles it once (approvals.services.routing_checks)."""
+    return (NegativeListEntry.objects.filter(Q(uscc=uscc, uscc__gt="") | Q(id_number_bidx__in=id_indexes))
+            .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today)))
 
 
 def manual_negative_hits(*, uscc: str, id_number: str = "", id_numbers: list[str] | None = None) -> list[str]:
     """Reasons of the manual negative-list entries in force for this USCC or these ID numbers."""
-    entries = negative_entries_in_force(uscc=uscc, id_numbers=[id_number, *(id_numbers or [])])
+    indexes = [crypto.blind_index(i) for i in [id_number, *(id_numbers or [])] if i]
+    entries = negative_entries_in_force(uscc=uscc or None, id_indexes=indexes or [None], today=timezone.localdate())
     return [e.reason for e in entries.order_by("created_at", "id")]
 
 
@@ -339,16 +337,16 @@ def offers_not_taken_by_enterprise(*, enterprise_ids, exclude_application_ids=()
     return {row["enterprise_id"]: row["total"] or Decimal("0.00") for row in rows}
 
 
-def enterprise_group(*, enterprise: Enterprise) -> QuerySet[Enterprise]:
-    """The borrower and its related enterprises (关联企业) as the data shows them: the enterprises with the same
-    legal representative (the same resident ID number: one person controls both)."""
-    if not enterprise.legal_rep_id_number:
-        return Enterprise.objects.filter(pk=enterprise.pk)
-    return Enterprise.objects.filter(Q(pk=enterprise.pk) | Q(legal_rep_id_number=enterprise.legal_rep_id_number))
+def enterprise_group(*, pk: int, rep_index: str | None) -> QuerySet[Enterprise]:
+    """The borrower `pk` and its related enterprises (关联企业) as the data shows them: the enterprises with the same
+    legal representative (the same resident ID number: one person controls both), given by its blind index
+    (`loanservice.crypto.blind_index`; None when the borrower has none: then the borrower alone)."""
+    return Enterprise.objects.filter(Q(pk=pk) | Q(legal_rep_id_number_bidx=rep_index))
 
 
 def related_enterprises(*, enterprise: Enterprise) -> list[Enterprise]:
     """The borrower's related enterprises (关联企业): its group (`enterprise_group`) without itself."""
     if not enterprise.legal_rep_id_number:
         return []
-    return list(enterprise_group(enterprise=enterprise).exclude(pk=enterprise.pk).order_by("pk"))
+    group = enterprise_group(pk=enterprise.pk, rep_index=crypto.blind_index(enterprise.legal_rep_id_number))
+    return list(group.exclude(pk=enterprise.pk).order_by("pk"))

@@ -18,13 +18,14 @@ from django.utils.translation import gettext as _
 from applications.models import LoanApplication
 from applications.selectors import manual_negative_hits, negative_entries_in_force
 from applications.services import application_transition, lock_application
-from loanservice import refcache, roles
+from loanservice import crypto, refcache, roles
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Notification, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
+from loanservice.prepared import PreparedRows
 from underwriting.models import Score
 from underwriting.selectors import lpr_on
 from underwriting.services import rate_of, spread_bp_of
@@ -230,13 +231,20 @@ def matrix_version_activate(*, version: AuthorityMatrixVersion, by, reason: str 
 
 
 # ---------------------------------------------------------------- routing
-def _related_parties(enterprise):
-    ids = [i for i in (enterprise.uscc, enterprise.legal_rep_id_number) if i]
-    return RelatedParty.objects.filter(Q(uscc__in=ids) | Q(id_number__in=ids), is_active=True).exclude(uscc="", id_number="")
+def _related_parties(*, values: list[str | None], indexes: list[str | None]):
+    """The insider list's active entries whose USCC is one of `values` or whose ID number's blind index is one of
+    `indexes` (the enterprise's USCC and its legal representative's ID number, each looked for in both)."""
+    return (RelatedParty.objects.filter(Q(uscc__in=values) | Q(id_number_bidx__in=indexes), is_active=True)
+            .exclude(uscc="", id_number=""))
 
 
-def _conflicts(enterprise):
-    return ConflictOfInterest.objects.filter(enterprise=enterprise, is_active=True)
+def _related_party_keys(enterprise) -> tuple[list[str | None], list[str | None]]:
+    values = [enterprise.uscc or None, enterprise.legal_rep_id_number or None]
+    return values, [crypto.blind_index(v) if v else None for v in values]
+
+
+def _conflicts(*, enterprise_id: int):
+    return ConflictOfInterest.objects.filter(enterprise_id=enterprise_id, is_active=True)
 
 
 def _related_party_reason(name: str, relation: str) -> dict:
@@ -251,8 +259,9 @@ def _conflict_reason(username: str, why: str) -> dict:
 
 def related_party_reasons(*, enterprise) -> list[dict]:
     """Why a case is a related-party or conflict-of-interest case (关联方 / 利益冲突); empty when it is not."""
-    parties = _related_parties(enterprise).order_by("created_at", "id").values_list("name", "relation")
-    conflicts = _conflicts(enterprise).order_by("declared_at", "id").values_list("user__username", "reason")
+    values, indexes = _related_party_keys(enterprise)
+    parties = _related_parties(values=values, indexes=indexes).order_by("created_at", "id").values_list("name", "relation")
+    conflicts = _conflicts(enterprise_id=enterprise.pk).order_by("declared_at", "id").values_list("user__username", "reason")
     return [*(_related_party_reason(*p) for p in parties), *(_conflict_reason(*c) for c in conflicts)]
 
 
@@ -269,18 +278,27 @@ class RoutingChecks:
 _PARTY, _CONFLICT, _NEGATIVE = 1, 2, 3
 
 
+def _routing_checks_rows(uscc, rep_id, uscc_index, rep_index, enterprise_id, today):
+    columns = ("row_kind", "row_text", "row_detail", "row_at", "id")
+    parties = _related_parties(values=[uscc, rep_id], indexes=[uscc_index, rep_index]).annotate(
+        row_kind=Value(_PARTY), row_text=F("name"), row_detail=F("relation"), row_at=F("created_at"))
+    conflicts = _conflicts(enterprise_id=enterprise_id).annotate(
+        row_kind=Value(_CONFLICT), row_text=F("user__username"), row_detail=F("reason"), row_at=F("declared_at"))
+    negative = negative_entries_in_force(uscc=uscc, id_indexes=[rep_index], today=today).order_by().annotate(
+        row_kind=Value(_NEGATIVE), row_text=F("reason"), row_detail=F("reason"), row_at=F("created_at"))
+    return (parties.values_list(*columns).union(conflicts.values_list(*columns), negative.values_list(*columns), all=True)
+            .order_by("row_kind", "row_at", "id"))
+
+
+_ROUTING_CHECKS = PreparedRows(_routing_checks_rows, str, str, str, str, int, dt.date)
+
+
 def routing_checks(*, enterprise) -> RoutingChecks:
     """The insider list, the declared conflicts and the manual negative list for this borrower in one statement
-    (UNION ALL; each part the same queryset its own reader uses), in the order each reader gives."""
-    columns = ("row_kind", "row_text", "row_detail", "row_at", "id")
-    parties = _related_parties(enterprise).annotate(row_kind=Value(_PARTY), row_text=F("name"), row_detail=F("relation"),
-                                                    row_at=F("created_at"))
-    conflicts = _conflicts(enterprise).annotate(row_kind=Value(_CONFLICT), row_text=F("user__username"),
-                                                row_detail=F("reason"), row_at=F("declared_at"))
-    negative = negative_entries_in_force(uscc=enterprise.uscc, id_numbers=[enterprise.legal_rep_id_number]).order_by().annotate(
-        row_kind=Value(_NEGATIVE), row_text=F("reason"), row_detail=F("reason"), row_at=F("created_at"))
-    rows = (parties.values_list(*columns).union(conflicts.values_list(*columns), negative.values_list(*columns), all=True)
-            .order_by("row_kind", "row_at", "id"))
+    (UNION ALL; each part the same queryset its own reader uses), in the order each reader gives; compiled once per
+    process (loanservice.prepared)."""
+    (uscc, rep_id), (uscc_index, rep_index) = _related_party_keys(enterprise)
+    rows = _ROUTING_CHECKS.rows(uscc, rep_id, uscc_index, rep_index, enterprise.pk, timezone.localdate())
     related, hits = [], []
     for kind, first, second, _at, _id in rows:
         if kind == _PARTY:

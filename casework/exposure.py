@@ -33,6 +33,8 @@ from django.db.models import Exists, OuterRef
 from applications.models import LoanApplication
 from applications.selectors import enterprise_group, offers_not_taken, offers_not_taken_by_enterprise
 from creditlines.selectors import lines_exposed, lines_exposure
+from loanservice import crypto
+from loanservice.prepared import PreparedRows
 from postloan.selectors import loans_active, loans_outstanding_by_enterprise
 
 ZERO = Decimal("0.00")
@@ -74,14 +76,19 @@ def _parts(enterprise_ids: list[int], *, exclude_application_ids: list[int]) -> 
                 "credit_lines": lines.amounts.get(e, ZERO)} for e in enterprise_ids}
 
 
-def _group(application: LoanApplication) -> list[tuple[int, str, bool]]:
-    """(id, name, has anything the parts count) for the borrower and each related enterprise, by id: one statement."""
-    mine = OuterRef("pk")
-    return list(enterprise_group(enterprise=application.enterprise)
-                .annotate(has_lines=Exists(lines_exposed().filter(enterprise_id=mine)),
-                          has_loans=Exists(loans_active().filter(enterprise_id=mine)),
-                          has_offers=Exists(offers_not_taken(exclude_application_ids=[application.pk]).filter(enterprise_id=mine)))
-                .order_by("pk").values_list("pk", "name", "has_lines", "has_loans", "has_offers"))
+_GROUP = PreparedRows(
+    lambda pk, rep_index, application_pk: enterprise_group(pk=pk, rep_index=rep_index).annotate(
+        has_lines=Exists(lines_exposed().filter(enterprise_id=OuterRef("pk"))),
+        has_loans=Exists(loans_active().filter(enterprise_id=OuterRef("pk"))),
+        has_offers=Exists(offers_not_taken(exclude_application_ids=[application_pk]).filter(enterprise_id=OuterRef("pk"))),
+    ).order_by("pk").values_list("pk", "name", "has_lines", "has_loans", "has_offers"), int, str, int)
+
+
+def _group(application: LoanApplication) -> list[tuple[int, str, bool, bool, bool]]:
+    """(id, name, has a line, an active loan, an offer not taken) for the borrower and each related enterprise, by
+    id: one statement, compiled once per process (loanservice.prepared)."""
+    enterprise = application.enterprise
+    return _GROUP.rows(enterprise.pk, crypto.blind_index(enterprise.legal_rep_id_number) or None, application.pk)
 
 
 def application_exposure(application: LoanApplication) -> Exposure:
