@@ -311,3 +311,11 @@ def test_a_referral_rule_on_a_snapshot_field_reads_the_payload_the_score_was_mad
     tax = score.snapshots.get(source="tax").payload
     assert referral_warnings(score=score) == [{"code": "WARNING_BIG_REVENUE", "message": "纳税收入为正（测试）",
                                                "message_en": "Revenue above zero (test)", "value": tax["revenue_12m"]}]
+
+    # scored before: application_score returns that score and writes nothing (the cheap check finds it)
+    from underwriting.services import application_score
+
+    count = Score.objects.filter(application=case).count()
+    again = application_score(application=case)
+    assert again.pk == score.pk and again.model.version == score.model.version
+    assert Score.objects.filter(application=case).count() == count
