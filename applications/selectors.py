@@ -94,18 +94,14 @@ def applicable_checklist(product: LoanProduct, *, amount: Decimal | None = None,
     return [req for req in checklist if req.applies_to(amount=amount, legal_form=legal_form)]
 
 
-def negative_entries_in_force(*, uscc: str | None, id_indexes: list[str | None], today) -> QuerySet[NegativeListEntry]:
-    """The manual negative-list entries in force on `today` for this USCC (None: none) or these ID numbers, given
-    by their blind indexes (`loanservice.crypto.blind_index`; None: none). The same shape whatever is missing, so
-    routing compiles it once (approvals.services.routing_checks)."""
-    return (NegativeListEntry.objects.filter(Q(uscc=uscc, uscc__gt="") | Q(id_number_bidx__in=id_indexes))
-            .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today)))
-
-
 def manual_negative_hits(*, uscc: str, id_number: str = "", id_numbers: list[str] | None = None) -> list[str]:
     """Reasons of the manual negative-list entries in force for this USCC or these ID numbers."""
-    indexes = [crypto.blind_index(i) for i in [id_number, *(id_numbers or [])] if i]
-    entries = negative_entries_in_force(uscc=uscc or None, id_indexes=indexes or [None], today=timezone.localdate())
+    today = timezone.localdate()
+    ids = [i for i in [id_number, *(id_numbers or [])] if i]
+    match = Q(uscc=uscc, uscc__gt="") if uscc else Q(pk__in=[])
+    if ids:
+        match |= Q(id_number__in=ids)
+    entries = NegativeListEntry.objects.filter(match).filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
     return [e.reason for e in entries.order_by("created_at", "id")]
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from applications.models import LoanApplication
-from applications.selectors import manual_negative_hits, negative_entries_in_force
+from applications.selectors import manual_negative_hits
 from applications.services import application_transition, lock_application
 from loanservice import crypto, refcache, roles
 from loanservice.audit import audit_record
@@ -25,7 +25,7 @@ from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Notification, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
-from loanservice.prepared import PreparedRows
+from loanservice.prepared_rows import PreparedRows
 from underwriting.models import Score
 from underwriting.selectors import lpr_on
 from underwriting.services import rate_of, spread_bp_of
@@ -257,57 +257,31 @@ def _conflict_reason(username: str, why: str) -> dict:
                    f"{username} declared a conflict of interest: {why}")
 
 
-def related_party_reasons(*, enterprise) -> list[dict]:
-    """Why a case is a related-party or conflict-of-interest case (关联方 / 利益冲突); empty when it is not."""
-    values, indexes = _related_party_keys(enterprise)
-    parties = _related_parties(values=values, indexes=indexes).order_by("created_at", "id").values_list("name", "relation")
-    conflicts = _conflicts(enterprise_id=enterprise.pk).order_by("declared_at", "id").values_list("user__username", "reason")
-    return [*(_related_party_reason(*p) for p in parties), *(_conflict_reason(*c) for c in conflicts)]
+_PARTY, _CONFLICT = 1, 2
 
 
-@dataclass(frozen=True)
-class RoutingChecks:
-    """What routing asks about the borrower besides its data, read together: the related-party and conflict-of-
-    interest reasons (related_party_reasons) and the bank's own negative list in force (entered after the
-    pre-screen ran, or since)."""
-
-    related: list[dict]
-    negative_hits: list[str]
-
-
-_PARTY, _CONFLICT, _NEGATIVE = 1, 2, 3
-
-
-def _routing_checks_rows(uscc, rep_id, uscc_index, rep_index, enterprise_id, today):
+def _related_party_rows(uscc, rep_id, uscc_index, rep_index, enterprise_id):
     columns = ("row_kind", "row_text", "row_detail", "row_at", "id")
     parties = _related_parties(values=[uscc, rep_id], indexes=[uscc_index, rep_index]).annotate(
         row_kind=Value(_PARTY), row_text=F("name"), row_detail=F("relation"), row_at=F("created_at"))
     conflicts = _conflicts(enterprise_id=enterprise_id).annotate(
         row_kind=Value(_CONFLICT), row_text=F("user__username"), row_detail=F("reason"), row_at=F("declared_at"))
-    negative = negative_entries_in_force(uscc=uscc, id_indexes=[rep_index], today=today).order_by().annotate(
-        row_kind=Value(_NEGATIVE), row_text=F("reason"), row_detail=F("reason"), row_at=F("created_at"))
-    return (parties.values_list(*columns).union(conflicts.values_list(*columns), negative.values_list(*columns), all=True)
+    return (parties.values_list(*columns).union(conflicts.values_list(*columns), all=True)
             .order_by("row_kind", "row_at", "id"))
 
 
-_ROUTING_CHECKS = PreparedRows(_routing_checks_rows, str, str, str, str, int, dt.date)
+_RELATED_PARTY_ROWS = PreparedRows(_related_party_rows, str, str, str, str, int)
 
 
-def routing_checks(*, enterprise) -> RoutingChecks:
-    """The insider list, the declared conflicts and the manual negative list for this borrower in one statement
-    (UNION ALL; each part the same queryset its own reader uses), in the order each reader gives; compiled once per
-    process (loanservice.prepared)."""
+def related_party_reasons(*, enterprise) -> list[dict]:
+    """Why a case is a related-party or conflict-of-interest case (关联方 / 利益冲突); empty when it is not. The
+    insider list and the declared conflicts in one statement (UNION ALL), compiled once per process
+    (loanservice.prepared_rows): the parties first, then the conflicts, each in the order they were entered."""
     (uscc, rep_id), (uscc_index, rep_index) = _related_party_keys(enterprise)
-    rows = _ROUTING_CHECKS.rows(uscc, rep_id, uscc_index, rep_index, enterprise.pk, timezone.localdate())
-    related, hits = [], []
-    for kind, first, second, _at, _id in rows:
-        if kind == _PARTY:
-            related.append(_related_party_reason(first, second))
-        elif kind == _CONFLICT:
-            related.append(_conflict_reason(first, second))
-        else:
-            hits.append(first)
-    return RoutingChecks(related=related, negative_hits=hits)
+    reasons = []
+    for kind, text, detail, _at, _id in _RELATED_PARTY_ROWS.rows(uscc, rep_id, uscc_index, rep_index, enterprise.pk):
+        reasons.append(_related_party_reason(text, detail) if kind == _PARTY else _conflict_reason(text, detail))
+    return reasons
 
 
 def customer_rating_of(score: Score) -> str | None:
@@ -359,11 +333,9 @@ def referral_warnings(*, score: Score) -> list[dict]:
     return warnings
 
 
-def fast_track_blockers(*, application: LoanApplication, score: Score, related: list[dict] | None = None,
-                        negative_hits: list[str] | None = None) -> list[dict]:
+def fast_track_blockers(*, application: LoanApplication, score: Score, related: list[dict] | None = None) -> list[dict]:
     """Every reason, other than amount and grade (the matrix's auto rows), that the no-touch path (信秒贷)
-    does not apply: DESIGN.md's product, data-complete, no-warning and no-negative-list conditions. `related` and
-    `negative_hits`: already read (routing_checks), else read here."""
+    does not apply: DESIGN.md's product, data-complete, no-warning and no-negative-list conditions."""
     blockers = []
     add = blockers.append
     if not application.product.fast_track:
@@ -378,9 +350,8 @@ def fast_track_blockers(*, application: LoanApplication, score: Score, related: 
     if not application.prescreen:
         add(_reason("PRESCREEN_MISSING", "没有预审结果", "There is no pre-screen result"))
     enterprise = application.enterprise
-    if negative_hits is None:
-        negative_hits = manual_negative_hits(uscc=enterprise.uscc, id_number=enterprise.legal_rep_id_number)
-    for hit in negative_hits:  # entered after the pre-screen ran
+    hits = manual_negative_hits(uscc=enterprise.uscc, id_number=enterprise.legal_rep_id_number)
+    for hit in hits:  # entered after the pre-screen ran
         add(_reason("NEGATIVE_LIST_HIT", f"本行负面清单：{hit}", f"On the bank's negative list: {hit}"))
     for warning in referral_warnings(score=score):
         add({k: warning[k] for k in ("code", "message", "message_en")})
@@ -446,10 +417,9 @@ def route_decide(*, application: LoanApplication, score: Score, version: Authori
     on the record so the route can be explained later."""
     version = version or authority_matrix_active()
     rules = list(refcache.cached(("authority_rules", version.pk), lambda: tuple(version.rules.all().order_by("priority", "id"))))
-    checks = routing_checks(enterprise=application.enterprise)
-    facts = route_facts(application=application, score=score, related_party=bool(checks.related), exposure=exposure)
-    blockers = fast_track_blockers(application=application, score=score, related=checks.related,
-                                   negative_hits=checks.negative_hits)
+    related = related_party_reasons(enterprise=application.enterprise)
+    facts = route_facts(application=application, score=score, related_party=bool(related), exposure=exposure)
+    blockers = fast_track_blockers(application=application, score=score, related=related)
     route, rule, referrals = route_evaluate(rules=rules, facts=facts, blockers=blockers)
     RoutingRecord.objects.create(application=application, matrix_version=version.number, rule=rule,
                                  rule_note=rule.note if rule else "fallback", route=route,

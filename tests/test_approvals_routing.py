@@ -255,43 +255,36 @@ def test_admin_freezes_active_versions_and_activates_drafts_by_an_explicit_actio
     assert draft.is_active and AuditEvent.objects.filter(action="authority_matrix.activate", actor=admin).exists()
 
 
-def test_routing_checks_read_the_insider_list_conflicts_and_negative_list_in_one_statement(products, org,
-                                                                                          django_assert_num_queries):
-    """routing_checks answers what related_party_reasons and manual_negative_hits answer, in their order, in one
-    statement (a clean borrower too)."""
-    import datetime as dt
-
-    from django.utils import timezone
-
-    from applications.models import NegativeListEntry
-    from applications.selectors import manual_negative_hits
-    from applications.services import negative_list_add
-    from approvals.services import conflict_declare, related_party_add, related_party_reasons, routing_checks
+def test_related_party_reasons_read_the_insider_list_and_conflicts_in_one_statement(products, org,
+                                                                                     django_assert_num_queries):
+    """The insider list (by the firm's USCC or its representative's ID number) and the declared conflicts in one
+    statement, parties first then conflicts, each in the order entered; a clean borrower too."""
+    from approvals.models import RelatedParty
+    from approvals.services import conflict_declare, related_party_add, related_party_reasons
 
     case = ApprovalsCaseFactory(applicant=ApplicantFactory(username="checks_owner"), seed=6, product="xinmiaodai",
                                 amount="300000.00", term_months=12, grades="AB", tier="prime")
     enterprise = case.enterprise
     with django_assert_num_queries(1):
-        clean = routing_checks(enterprise=enterprise)
-    assert clean.related == [] and clean.negative_hits == []
+        assert related_party_reasons(enterprise=enterprise) == []
 
     related_party_add(by=org["demo_risk"], name="本行董事", relation="director", id_number=enterprise.legal_rep_id_number)
     related_party_add(by=org["demo_risk"], name="员工亲属", relation="staff_relative", uscc=enterprise.uscc)
     related_party_add(by=org["demo_risk"], name="别家", relation="staff", uscc="91110000000000000X")  # not this firm
+    gone = related_party_add(by=org["demo_risk"], name="已撤销", relation="other", uscc=enterprise.uscc)
+    RelatedParty.objects.filter(pk=gone.pk).update(is_active=False)
     conflict_declare(user=org["demo_rm"], enterprise=enterprise, reason="同学")
-    negative_list_add(by=org["demo_risk"], reason="涉嫌骗贷", uscc=enterprise.uscc)
-    negative_list_add(by=org["demo_risk"], reason="法人失信", id_number=enterprise.legal_rep_id_number)
-    expired = negative_list_add(by=org["demo_risk"], reason="已过期", uscc=enterprise.uscc)
-    NegativeListEntry.objects.filter(pk=expired.pk).update(expires_on=timezone.localdate() - dt.timedelta(days=1))
 
     with django_assert_num_queries(1):
-        checks = routing_checks(enterprise=enterprise)
-    assert checks.related == related_party_reasons(enterprise=enterprise)
-    assert [r["code"] for r in checks.related] == ["RELATED_PARTY", "RELATED_PARTY", "CONFLICT_OF_INTEREST"]
-    assert checks.related[0]["message_en"] == "Related party: 本行董事 (director)"
-    assert checks.related[2]["message"] == f"{org['demo_rm'].username} 申报了利益冲突：同学"
-    assert checks.negative_hits == ["涉嫌骗贷", "法人失信"] == manual_negative_hits(
-        uscc=enterprise.uscc, id_number=enterprise.legal_rep_id_number)
+        reasons = related_party_reasons(enterprise=enterprise)
+    assert [r["code"] for r in reasons] == ["RELATED_PARTY", "RELATED_PARTY", "CONFLICT_OF_INTEREST"]
+    assert reasons[0]["message"] == f"关联方：本行董事（{RelatedParty(relation='director').get_relation_display()}）"
+    assert reasons[0]["message_en"] == "Related party: 本行董事 (director)"
+    assert reasons[1]["message_en"] == "Related party: 员工亲属 (staff_relative)"
+    assert reasons[2]["message"] == f"{org['demo_rm'].username} 申报了利益冲突：同学"
+    # a firm with no legal representative's ID number on file: by its USCC alone
+    enterprise.legal_rep_id_number = ""
+    assert [r["message_en"] for r in related_party_reasons(enterprise=enterprise)][:1] == ["Related party: 员工亲属 (staff_relative)"]
 
 
 def test_a_referral_rule_on_a_snapshot_field_reads_the_payload_the_score_was_made_on(products, org):

@@ -29,7 +29,7 @@ from loanservice import refcache
 from loanservice.audit import audit_record, audit_record_many
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
-from loanservice.prepared import PreparedRows
+from loanservice.prepared_rows import PreparedRows
 
 from . import providers as provider_lib
 from . import scorecard
