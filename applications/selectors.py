@@ -425,19 +425,31 @@ OFFER_NOT_TAKEN_STATES = [LoanApplication.Status.APPROVED, LoanApplication.Statu
                           LoanApplication.Status.SIGNED]
 
 
+def offers_not_taken(*, exclude_application_ids=()) -> QuerySet[LoanApplication]:
+    """Offers approved and not yet taken (approved, contracting, signed, with an offered amount): what the borrower's
+    exposure counts of the cases (filter it by enterprise, or by `enterprise_id=OuterRef(...)` inside a statement)."""
+    return (LoanApplication.objects.filter(status__in=OFFER_NOT_TAKEN_STATES, offer_amount__isnull=False)
+            .exclude(pk__in=list(exclude_application_ids)))
+
+
 def offers_not_taken_by_enterprise(*, enterprise_ids, exclude_application_ids=()) -> dict[int, Decimal]:
     """The offered amounts of these enterprises' offers approved but not yet taken (one query), for the borrower's
     exposure; `exclude_application_ids`: this request itself, and cases counted elsewhere (an active credit line)."""
-    rows = (LoanApplication.objects.filter(enterprise_id__in=list(enterprise_ids), status__in=OFFER_NOT_TAKEN_STATES,
-                                           offer_amount__isnull=False)
-            .exclude(pk__in=list(exclude_application_ids)).values("enterprise_id").annotate(total=Sum("offer_amount")))
+    rows = (offers_not_taken(exclude_application_ids=exclude_application_ids)
+            .filter(enterprise_id__in=list(enterprise_ids)).values("enterprise_id").annotate(total=Sum("offer_amount")))
     return {row["enterprise_id"]: row["total"] or Decimal("0.00") for row in rows}
 
 
+def enterprise_group(*, pk: int, rep_index: str | None) -> QuerySet[Enterprise]:
+    """The borrower `pk` and its related enterprises (关联企业) as the data shows them: the enterprises with the same
+    legal representative (the same resident ID number: one person controls both), given by its blind index
+    (`loanservice.crypto.blind_index`; None when the borrower has none: then the borrower alone)."""
+    return Enterprise.objects.filter(Q(pk=pk) | Q(legal_rep_id_number_bidx=rep_index))
+
+
 def related_enterprises(*, enterprise: Enterprise) -> list[Enterprise]:
-    """The borrower's related enterprises (关联企业) as the data shows them: other enterprises with the same legal
-    representative (the same resident ID number: one person controls both)."""
+    """The borrower's related enterprises (关联企业): its group (`enterprise_group`) without itself."""
     if not enterprise.legal_rep_id_number:
         return []
-    return list(Enterprise.objects.filter(legal_rep_id_number=enterprise.legal_rep_id_number)
-                .exclude(pk=enterprise.pk).order_by("pk"))
+    group = enterprise_group(pk=enterprise.pk, rep_index=crypto.blind_index(enterprise.legal_rep_id_number))
+    return list(group.exclude(pk=enterprise.pk).order_by("pk"))

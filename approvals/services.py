@@ -10,7 +10,7 @@ from enum import StrEnum
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,13 +18,14 @@ from django.utils.translation import gettext as _
 from applications.models import LoanApplication
 from applications.selectors import manual_negative_hits
 from applications.services import application_transition, lock_application
-from loanservice import refcache, roles
+from loanservice import crypto, refcache, roles
 from loanservice.audit import audit_record
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Notification, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
+from loanservice.prepared_rows import PreparedRows
 from underwriting.models import Score
 from underwriting.selectors import lpr_on
 from underwriting.services import rate_of, spread_bp_of
@@ -230,17 +231,56 @@ def matrix_version_activate(*, version: AuthorityMatrixVersion, by, reason: str 
 
 
 # ---------------------------------------------------------------- routing
+def _related_parties(*, values: list[str | None], indexes: list[str | None]):
+    """The insider list's active entries whose USCC is one of `values` or whose ID number's blind index is one of
+    `indexes` (the enterprise's USCC and its legal representative's ID number, each looked for in both)."""
+    return (RelatedParty.objects.filter(Q(uscc__in=values) | Q(id_number_bidx__in=indexes), is_active=True)
+            .exclude(uscc="", id_number=""))
+
+
+def _related_party_keys(enterprise) -> tuple[list[str | None], list[str | None]]:
+    values = [enterprise.uscc or None, enterprise.legal_rep_id_number or None]
+    return values, [crypto.blind_index(v) if v else None for v in values]
+
+
+def _conflicts(*, enterprise_id: int):
+    return ConflictOfInterest.objects.filter(enterprise_id=enterprise_id, is_active=True)
+
+
+def _related_party_reason(name: str, relation: str) -> dict:
+    label = dict(RelatedParty.RELATIONS).get(relation, relation)
+    return _reason("RELATED_PARTY", f"关联方：{name}（{label}）", f"Related party: {name} ({relation})")
+
+
+def _conflict_reason(username: str, why: str) -> dict:
+    return _reason("CONFLICT_OF_INTEREST", f"{username} 申报了利益冲突：{why}",
+                   f"{username} declared a conflict of interest: {why}")
+
+
+_PARTY, _CONFLICT = 1, 2
+
+
+def _related_party_rows(uscc, rep_id, uscc_index, rep_index, enterprise_id):
+    columns = ("row_kind", "row_text", "row_detail", "row_at", "id")
+    parties = _related_parties(values=[uscc, rep_id], indexes=[uscc_index, rep_index]).annotate(
+        row_kind=Value(_PARTY), row_text=F("name"), row_detail=F("relation"), row_at=F("created_at"))
+    conflicts = _conflicts(enterprise_id=enterprise_id).annotate(
+        row_kind=Value(_CONFLICT), row_text=F("user__username"), row_detail=F("reason"), row_at=F("declared_at"))
+    return (parties.values_list(*columns).union(conflicts.values_list(*columns), all=True)
+            .order_by("row_kind", "row_at", "id"))
+
+
+_RELATED_PARTY_ROWS = PreparedRows(_related_party_rows, str, str, str, str, int)
+
+
 def related_party_reasons(*, enterprise) -> list[dict]:
-    """Why a case is a related-party or conflict-of-interest case (关联方 / 利益冲突); empty when it is not."""
-    ids = [i for i in (enterprise.uscc, enterprise.legal_rep_id_number) if i]
+    """Why a case is a related-party or conflict-of-interest case (关联方 / 利益冲突); empty when it is not. The
+    insider list and the declared conflicts in one statement (UNION ALL), compiled once per process
+    (loanservice.prepared_rows): the parties first, then the conflicts, each in the order they were entered."""
+    (uscc, rep_id), (uscc_index, rep_index) = _related_party_keys(enterprise)
     reasons = []
-    for party in RelatedParty.objects.filter(Q(uscc__in=ids) | Q(id_number__in=ids), is_active=True).exclude(uscc="", id_number=""):
-        reasons.append(_reason("RELATED_PARTY", f"关联方：{party.name}（{party.get_relation_display()}）",
-                               f"Related party: {party.name} ({party.relation})"))
-    conflicts = ConflictOfInterest.objects.filter(enterprise=enterprise, is_active=True).select_related("user")
-    for conflict in conflicts:
-        reasons.append(_reason("CONFLICT_OF_INTEREST", f"{conflict.user.get_username()} 申报了利益冲突：{conflict.reason}",
-                               f"{conflict.user.get_username()} declared a conflict of interest: {conflict.reason}"))
+    for kind, text, detail, _at, _id in _RELATED_PARTY_ROWS.rows(uscc, rep_id, uscc_index, rep_index, enterprise.pk):
+        reasons.append(_related_party_reason(text, detail) if kind == _PARTY else _conflict_reason(text, detail))
     return reasons
 
 
@@ -274,13 +314,15 @@ def _compare(value, operator: str, threshold) -> bool:
 
 
 def referral_warnings(*, score: Score) -> list[dict]:
-    """The warnings (ReferralRule rows) this case's data raises; each keeps the case off the fast track."""
+    """The warnings (ReferralRule rows) this case's data raises; each keeps the case off the fast track. The
+    score's snapshots are read unless they are known already (a score just made: application_score keeps them)."""
     rules = refcache.cached(("referral_rules",), lambda: tuple(ReferralRule.objects.filter(is_active=True).order_by("order", "code")))
     if not rules:
         return []
     payloads: dict[str, dict] = {}
     if any(r.source != "features" for r in rules):
-        for snap in score.snapshots.filter(status="ok").order_by("fetched_at"):
+        snapshots = [snap for snap in score.snapshots.all() if snap.status == "ok"]
+        for snap in sorted(snapshots, key=lambda snap: snap.fetched_at):
             payloads[snap.source] = snap.payload or {}
     warnings = []
     for rule in rules:

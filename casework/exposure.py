@@ -16,6 +16,11 @@ The parts, each named so a decision can be explained later (stored on the routin
   representative (the same resident ID number), the only relation the data holds (`applications.selectors.
   related_enterprises`). The bank's insider list (`approvals.RelatedParty`) is another matter: it sends the case to
   the committee whatever its amount.
+
+Most borrowers have nothing with the bank yet. One statement reads the borrower's group (itself and its related
+enterprises) and, per enterprise, whether it has anything the parts could count (a credit line, an active loan, an
+offer not taken: EXISTS over the same selectors' querysets the sums use); only when one has are the parts summed
+(three more statements). Read in the case's transaction every time, nothing cached: a loan booked a moment ago counts.
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db.models import Exists, OuterRef
+
 from applications.models import LoanApplication
-from applications.selectors import offers_not_taken_by_enterprise, related_enterprises
-from creditlines.selectors import lines_exposure
-from postloan.selectors import loans_outstanding_by_enterprise
+from applications.selectors import enterprise_group, offers_not_taken, offers_not_taken_by_enterprise
+from creditlines.selectors import lines_exposed, lines_exposure
+from loanservice import crypto
+from loanservice.prepared_rows import PreparedRows
+from postloan.selectors import loans_active, loans_outstanding_by_enterprise
 
 ZERO = Decimal("0.00")
 PARTS = ("term_loans", "offers_not_taken", "credit_lines", "related_parties")
@@ -67,13 +76,31 @@ def _parts(enterprise_ids: list[int], *, exclude_application_ids: list[int]) -> 
                 "credit_lines": lines.amounts.get(e, ZERO)} for e in enterprise_ids}
 
 
+_GROUP = PreparedRows(
+    lambda pk, rep_index, application_pk: enterprise_group(pk=pk, rep_index=rep_index).annotate(
+        has_lines=Exists(lines_exposed().filter(enterprise_id=OuterRef("pk"))),
+        has_loans=Exists(loans_active().filter(enterprise_id=OuterRef("pk"))),
+        has_offers=Exists(offers_not_taken(exclude_application_ids=[application_pk]).filter(enterprise_id=OuterRef("pk"))),
+    ).order_by("pk").values_list("pk", "name", "has_lines", "has_loans", "has_offers"), int, str, int)
+
+
+def _group(application: LoanApplication) -> list[tuple[int, str, bool, bool, bool]]:
+    """(id, name, has a line, an active loan, an offer not taken) for the borrower and each related enterprise, by
+    id: one statement, compiled once per process (loanservice.prepared)."""
+    enterprise = application.enterprise
+    return _GROUP.rows(enterprise.pk, crypto.blind_index(enterprise.legal_rep_id_number) or None, application.pk)
+
+
 def application_exposure(application: LoanApplication) -> Exposure:
     """The exposure routing and authority see for this application: its amount plus each named part."""
     enterprise = application.enterprise
-    related = related_enterprises(enterprise=enterprise)
-    parts = _parts([enterprise.pk, *[r.pk for r in related]], exclude_application_ids=[application.pk])
+    group = _group(application)
+    if not any(lines or loans or offers for _pk, _name, lines, loans, offers in group):
+        return Exposure(request=application.amount)  # nothing to sum: every part is zero, no related amount
+    related = [(pk, name) for pk, name, *_flags in group if pk != enterprise.pk]
+    parts = _parts([enterprise.pk, *[pk for pk, _name in related]], exclude_application_ids=[application.pk])
     own = parts[enterprise.pk]
-    others = [{"id": r.pk, "name": r.name, "amount": sum(parts[r.pk].values(), ZERO)} for r in related]
+    others = [{"id": pk, "name": name, "amount": sum(parts[pk].values(), ZERO)} for pk, name in related]
     others = [r for r in others if r["amount"] > 0]
     return Exposure(request=application.amount, term_loans=own["term_loans"], offers_not_taken=own["offers_not_taken"],
                     credit_lines=own["credit_lines"], related_parties=sum((r["amount"] for r in others), ZERO),

@@ -89,11 +89,17 @@ class LineExposure:
     application_ids: frozenset[int] = frozenset()
 
 
+def lines_exposed():
+    """The lines the borrower's exposure looks at: every one (an expired or closed line for what is still
+    outstanding on it); filter it by enterprise, or by `enterprise_id=OuterRef(...)` inside a statement."""
+    return CreditLine.objects.all()
+
+
 def lines_exposure(enterprise_ids: list[int]) -> LineExposure:
     """Each line at the larger of its limit and its outstanding (DESIGN.md "Exposure"); an expired or closed line
     can no longer be drawn, so only what is outstanding on it counts. Two queries whatever the number of lines
     (one when there is none)."""
-    lines = list(lines_with_usage(CreditLine.objects.filter(enterprise_id__in=enterprise_ids))
+    lines = list(lines_with_usage(lines_exposed().filter(enterprise_id__in=enterprise_ids))
                  .values("pk", "enterprise_id", "application_id", "status", "limit", "used_amount"))
     if not lines:  # most borrowers have none: no drawdowns to name either
         return LineExposure()

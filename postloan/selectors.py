@@ -118,9 +118,15 @@ def loan_transactions(loan: Loan, *, with_entries: bool) -> list[dict]:
     return out
 
 
+def loans_active():
+    """The active loans, whose outstanding principal is the borrower's term-loan exposure (filter it by enterprise, or
+    by `enterprise_id=OuterRef(...)` inside a statement)."""
+    return Loan.objects.filter(status=Loan.Status.ACTIVE)
+
+
 def loans_outstanding_by_enterprise(*, enterprise_ids, exclude_loan_ids=()) -> dict[int, Decimal]:
     """Outstanding principal of the active loans of these enterprises (one query), for the borrower's exposure;
     `exclude_loan_ids`: loans counted elsewhere (a credit line's drawdowns)."""
-    rows = (Loan.objects.filter(enterprise_id__in=list(enterprise_ids), status=Loan.Status.ACTIVE)
+    rows = (loans_active().filter(enterprise_id__in=list(enterprise_ids))
             .exclude(pk__in=list(exclude_loan_ids)).values("enterprise_id").annotate(total=Sum("outstanding_principal")))
     return {row["enterprise_id"]: row["total"] or Decimal("0.00") for row in rows}

@@ -253,3 +253,62 @@ def test_admin_freezes_active_versions_and_activates_drafts_by_an_explicit_actio
     assert r.status_code == 302
     draft.refresh_from_db()
     assert draft.is_active and AuditEvent.objects.filter(action="authority_matrix.activate", actor=admin).exists()
+
+
+def test_related_party_reasons_read_the_insider_list_and_conflicts_in_one_statement(products, org,
+                                                                                     django_assert_num_queries):
+    """The insider list (by the firm's USCC or its representative's ID number) and the declared conflicts in one
+    statement, parties first then conflicts, each in the order entered; a clean borrower too."""
+    from approvals.models import RelatedParty
+    from approvals.services import conflict_declare, related_party_add, related_party_reasons
+
+    case = ApprovalsCaseFactory(applicant=ApplicantFactory(username="checks_owner"), seed=6, product="xinmiaodai",
+                                amount="300000.00", term_months=12, grades="AB", tier="prime")
+    enterprise = case.enterprise
+    with django_assert_num_queries(1):
+        assert related_party_reasons(enterprise=enterprise) == []
+
+    related_party_add(by=org["demo_risk"], name="本行董事", relation="director", id_number=enterprise.legal_rep_id_number)
+    related_party_add(by=org["demo_risk"], name="员工亲属", relation="staff_relative", uscc=enterprise.uscc)
+    related_party_add(by=org["demo_risk"], name="别家", relation="staff", uscc="91110000000000000X")  # not this firm
+    gone = related_party_add(by=org["demo_risk"], name="已撤销", relation="other", uscc=enterprise.uscc)
+    RelatedParty.objects.filter(pk=gone.pk).update(is_active=False)
+    conflict_declare(user=org["demo_rm"], enterprise=enterprise, reason="同学")
+
+    with django_assert_num_queries(1):
+        reasons = related_party_reasons(enterprise=enterprise)
+    assert [r["code"] for r in reasons] == ["RELATED_PARTY", "RELATED_PARTY", "CONFLICT_OF_INTEREST"]
+    assert reasons[0]["message"] == f"关联方：本行董事（{RelatedParty(relation='director').get_relation_display()}）"
+    assert reasons[0]["message_en"] == "Related party: 本行董事 (director)"
+    assert reasons[1]["message_en"] == "Related party: 员工亲属 (staff_relative)"
+    assert reasons[2]["message"] == f"{org['demo_rm'].username} 申报了利益冲突：同学"
+    # a firm with no legal representative's ID number on file: by its USCC alone
+    enterprise.legal_rep_id_number = ""
+    assert [r["message_en"] for r in related_party_reasons(enterprise=enterprise)][:1] == ["Related party: 员工亲属 (staff_relative)"]
+
+
+def test_a_referral_rule_on_a_snapshot_field_reads_the_payload_the_score_was_made_on(products, org):
+    """The routing of a new score takes the snapshots' payloads from the score (kept by application_score), a score
+    read back from the database reads them: the same warning either way."""
+    from approvals.models import ReferralRule, RoutingRecord
+    from approvals.services import referral_warnings
+    from underwriting.models import Score
+
+    ReferralRule.objects.create(code="BIG_REVENUE", source="tax", field="revenue_12m", operator="gt", threshold=Decimal("0"),
+                                message="纳税收入为正（测试）", message_en="Revenue above zero (test)")
+    case = ApprovalsCaseFactory(applicant=ApplicantFactory(username="payload_owner"), seed=7, product="xinmiaodai",
+                                amount="300000.00", term_months=12, grades="AB", tier="prime", stage="submitted")
+    record = RoutingRecord.objects.get(application=case)
+    assert case.route != "auto" and "WARNING_BIG_REVENUE" in {r["code"] for r in record.referrals}
+    score = Score.objects.get(application=case, is_shadow=False)
+    tax = score.snapshots.get(source="tax").payload
+    assert referral_warnings(score=score) == [{"code": "WARNING_BIG_REVENUE", "message": "纳税收入为正（测试）",
+                                               "message_en": "Revenue above zero (test)", "value": tax["revenue_12m"]}]
+
+    # scored before: application_score returns that score and writes nothing (the cheap check finds it)
+    from underwriting.services import application_score
+
+    count = Score.objects.filter(application=case).count()
+    again = application_score(application=case)
+    assert again.pk == score.pk and again.model.version == score.model.version
+    assert Score.objects.filter(application=case).count() == count

@@ -180,3 +180,53 @@ def test_the_case_api_shows_the_exposure_to_staff_not_to_the_borrower(borrower, 
     assert page.status_code == 200
     html = page.content.decode()
     assert 'id="exposure"' in html and "1,100,000.00" in html and "300,000.00" in html
+
+
+def test_a_borrower_with_nothing_is_read_in_one_statement(products, org, django_assert_num_queries):
+    """No line, loan or offer in the borrower's group: one statement, every part zero."""
+    owner = ApplicantFactory(username="exposure_new")
+    request = FastTrackApplicationFactory(applicant=owner, amount="150000.00", stage="draft", seed=75)
+    request = LoanApplication.objects.select_related("enterprise").get(pk=request.pk)  # as routing holds it
+    with django_assert_num_queries(1):
+        exposure = application_exposure(request)
+    assert (exposure.term_loans, exposure.offers_not_taken, exposure.credit_lines, exposure.related_parties) == (0, 0, 0, 0)
+    assert exposure.related == [] and exposure.total == D("150000.00")
+
+
+def test_a_related_enterprises_active_line_counts_as_before(products, org, settings, tmp_path):
+    """A borrower with nothing of its own whose related enterprise (same legal representative) has an active credit
+    line and a drawdown: the line counts for the related enterprise at its limit, the drawdown not twice, and the
+    parts are those the sums give (the check that lets a clean group skip them must not skip this one)."""
+    from casework.exposure import _parts
+    from tests.test_creditlines import draw, make_line
+
+    settings.CORE_BANKING_OUTBOUND_DIR = tmp_path / "outbound"
+    settings.CORE_BANKING_BACKEND = "sandbox"
+    line = make_line(seed=76, limit="400000.00")
+    draw(line, "100000.00", key="rel1")
+    owner = ApplicantFactory(username="exposure_line_related")
+    request = FastTrackApplicationFactory(applicant=owner, amount="150000.00", stage="draft", seed=77)
+    same_rep(line.enterprise_id, request.enterprise)
+
+    exposure = application_exposure(request)
+    assert (exposure.term_loans, exposure.offers_not_taken, exposure.credit_lines) == (0, 0, 0)
+    assert exposure.related_parties == D("400000.00")
+    assert exposure.related == [{"id": line.enterprise_id, "name": line.enterprise.name, "amount": D("400000.00")}]
+    parts = _parts([request.enterprise_id, line.enterprise_id], exclude_application_ids=[request.pk])
+    assert parts[line.enterprise_id] == {"term_loans": 0, "offers_not_taken": 0, "credit_lines": D("400000.00")}
+    assert exposure.as_json()["related_parties"] == "400000.00" and exposure.as_json()["total"] == "550000.00"
+
+
+
+def test_a_related_enterprises_offer_alone_counts(products, org):
+    """Nothing but an offer approved and not taken, in a related firm: the group check sees it, the offer counts."""
+    other_owner = ApplicantFactory(username="exposure_offer_related")
+    offer = FastTrackApplicationFactory(applicant=other_owner, amount="120000.00", stage="approved", seed=78)
+    assert offer.status == "approved" and offer.offer_amount == D("120000.00")
+    request = FastTrackApplicationFactory(applicant=ApplicantFactory(username="exposure_offer_owner"),
+                                          amount="150000.00", stage="draft", seed=79)
+    assert application_exposure(request).existing == 0
+    same_rep(offer.enterprise_id, request.enterprise)
+    exposure = application_exposure(request)
+    assert exposure.related_parties == D("120000.00") and exposure.offers_not_taken == 0
+    assert exposure.related == [{"id": offer.enterprise_id, "name": offer.enterprise.name, "amount": D("120000.00")}]

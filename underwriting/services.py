@@ -30,6 +30,7 @@ from loanservice.audit import audit_record, audit_record_many
 from loanservice.bulk import rows_insert
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
+from loanservice.prepared_rows import PreparedRows
 
 from . import providers as provider_lib
 from . import scorecard
@@ -390,9 +391,15 @@ def rate_recommend(*, grade: str, product, policy: PricingPolicy, on: dt.date | 
     return price_recommend(grade=grade, product=product, policy=policy, on=on)["rate"]
 
 
+_COLLATERAL = PreparedRows(lambda pk: Collateral.objects.filter(application_id=pk).values_list("valuation", "ltv"), int)
+
+
 def collateral_value(application: LoanApplication) -> Decimal:
-    """What the bank lends against the recorded collateral: Σ valuation × LTV."""
-    return sum((c.lendable_value for c in application.collateral.all()), Decimal("0.00"))
+    """What the bank lends against the recorded collateral: Σ valuation × LTV (each Collateral.lendable_value)."""
+    if "collateral" in getattr(application, "_prefetched_objects_cache", {}):
+        return sum((c.lendable_value for c in application.collateral.all()), Decimal("0.00"))
+    return sum(((valuation * ltv).quantize(Decimal("0.01")) for valuation, ltv in _COLLATERAL.rows(application.pk)),
+               Decimal("0.00"))
 
 
 def limit_breakdown(*, application: LoanApplication, payloads: dict, policy: PricingPolicy,
@@ -451,12 +458,23 @@ def _score_with(model: ScorecardModel, application, features, payloads, missing,
     )
 
 
+_SCORED = PreparedRows(lambda pk: Score.objects.filter(application_id=pk, is_shadow=False).values_list("pk")[:1], int)
+
+
+def _snapshots_known(score: Score, snapshots: list[DataSnapshot]) -> None:
+    """Keep a new score's snapshots on it as Django keeps a prefetched relation, so that `score.snapshots.all()`
+    (routing's referral rules) answers without reading back what was just written."""
+    known = score.snapshots.all()
+    known._result_cache, known._prefetch_done = list(snapshots), True
+    score._prefetched_objects_cache = {**getattr(score, "_prefetched_objects_cache", {}),
+                                       Score.snapshots.field.name: known}
+
+
 def application_score(*, application: LoanApplication, by=None, snapshots: dict[str, DataSnapshot] | None = None) -> Score:
     """Score with the champion (and the challenger in shadow) on the given or gathered snapshots.
     Idempotent: a second run returns the same score and pulls nothing."""
-    existing = Score.objects.filter(application=application, is_shadow=False).select_related("model").first()
-    if existing:
-        return existing
+    if _SCORED.rows(application.pk):  # rarely: scored before (the cheap check first, the instances only then)
+        return Score.objects.filter(application=application, is_shadow=False).select_related("model").first()
     if snapshots is None:
         snapshots = snapshots_gather(application=application, by=by)
     payloads = {s: (snap.payload if snap.status == DataSnapshot.OK else None) for s, snap in snapshots.items()}
@@ -473,7 +491,9 @@ def application_score(*, application: LoanApplication, by=None, snapshots: dict[
             score = _score_with(champion, application, features, payloads, missing, gaps, shadow=False, policy=policy)
     except IntegrityError:  # a concurrent run scored first
         return Score.objects.get(application=application, model=champion)
-    score.snapshots.add(*[snap for snap in snapshots.values() if snap.status == DataSnapshot.OK])  # a new score: one INSERT
+    used = [snap for snap in snapshots.values() if snap.status == DataSnapshot.OK]
+    score.snapshots.add(*used)  # a new score: one INSERT
+    _snapshots_known(score, used)
     challenger = scorecard_challenger()
     if challenger and challenger.pk != champion.pk:
         try:

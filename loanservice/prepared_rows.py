@@ -1,0 +1,64 @@
+"""Reads of plain columns compiled once per process (issue #20), beside `loanservice.prepared` (whole instances by
+one key): a `values_list` shape with several arguments — ids, text, dates — run again with other values, without
+the ORM compiling the EXISTS subqueries or the UNION each time (1.5 ms of CPU a case for routing's two reads)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connections
+from django.db.models import QuerySet
+
+_MARK = -7_391_234_567_891  # markers well away from any id (loanservice.prepared uses this one)
+
+_MARKERS = {int: lambda i: _MARK - 1 - i, str: lambda i: f"\x1fprepared-argument-{i}\x1f",
+            dt.date: lambda i: dt.date(1, 1, 1) + dt.timedelta(days=i)}
+
+
+class PreparedRows:
+    """A read of plain columns (`values_list`) whose parameters are its builder's arguments, compiled once per
+    process like `loanservice.prepared.PreparedRead`: `rows(*args)` runs the compiled statement with these values and returns the driver's
+    tuples (no field converters: for columns the driver returns as they are wanted — ids, text, booleans, timestamps).
+
+        GROUP = PreparedRows(lambda pk, index: Enterprise.objects.filter(Q(pk=pk) | Q(rep_bidx=index))
+                             .values_list("pk", "name"), int, str)
+        GROUP.rows(enterprise.pk, None)     # None where a value is missing: `= NULL` matches nothing
+
+    The builder is called once with a marker per argument, of the kind given (int, str or date); each argument must
+    reach the statement's parameters as it is, at least once (no hashing, no casting: pass a blind index, not the
+    value it indexes), else the shape is refused when first compiled."""
+
+    def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
+        self._build, self._kinds = build, kinds
+        self._compiled: tuple[str, list, list[tuple[int, int]], str] | None = None
+        self._lock = threading.Lock()
+
+    def _shape(self) -> tuple[str, list, list[tuple[int, int]], str]:
+        compiled = self._compiled
+        if compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    marks = [_MARKERS[kind](i) for i, kind in enumerate(self._kinds)]
+                    queryset = self._build(*marks)
+                    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+                    where = {(type(m), m): i for i, m in enumerate(marks)}
+                    slots = [(pos, where[(type(p), p)]) for pos, p in enumerate(params)
+                             if isinstance(p, (int, str, dt.date)) and (type(p), p) in where]
+                    missing = set(range(len(marks))) - {i for _pos, i in slots}
+                    if missing:
+                        raise ValueError(f"prepared rows: arguments {sorted(missing)} do not reach the statement as they are")
+                    self._compiled = (sql, list(params), slots, queryset.db)
+                compiled = self._compiled
+        return compiled
+
+    def rows(self, *args: Any) -> list[tuple]:
+        sql, template, slots, db = self._shape()
+        params = list(template)
+        for pos, i in slots:
+            params[pos] = args[i]
+        with connections[db].cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()

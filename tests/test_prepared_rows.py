@@ -1,0 +1,43 @@
+"""Plain-column reads compiled once per process (loanservice.prepared_rows, issue #20): the rows the ORM gives for
+each set of arguments, in one statement; a shape whose argument does not reach the statement as it is, refused."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from applications.models import LoanApplication
+from tests.factories import FastTrackApplicationFactory
+
+
+def test_prepared_rows_give_what_the_orm_gives_and_refuse_a_transformed_argument(products, org):
+    """PreparedRows: the values_list rows the ORM gives for each set of arguments (None matches nothing), one
+    statement; a shape whose argument is hashed on the way (an encrypted field's lookup) is refused when compiled."""
+    import datetime as dt
+
+    from django.db.models import Q
+
+    from applications.models import Enterprise
+    from loanservice.prepared_rows import PreparedRows
+
+    first, second = FastTrackApplicationFactory(seed=8, stage="draft"), FastTrackApplicationFactory(seed=9, stage="draft")
+
+    def build(pk, name, since):
+        return (LoanApplication.objects.filter(Q(pk=pk) | Q(enterprise__name=name), created_at__date__gte=since)
+                .order_by("pk").values_list("pk", "status"))
+
+    rows = PreparedRows(build, int, str, dt.date)
+    today = dt.date.today() - dt.timedelta(days=1)
+    for pk, name in ((first.pk, second.enterprise.name), (second.pk, None), (-1, None)):
+        with CaptureQueriesContext(connection) as ctx:
+            got = rows.rows(pk, name, today)
+        assert len(ctx) == 1
+        expected = LoanApplication.objects.filter(Q(pk=pk) | Q(enterprise__name=name) if name else Q(pk=pk),
+                                                  created_at__date__gte=today).order_by("pk").values_list("pk", "status")
+        assert got == list(expected)
+    assert rows.rows(first.pk, second.enterprise.name, today) == [(first.pk, "draft"), (second.pk, "draft")]
+
+    hashed = PreparedRows(lambda number: Enterprise.objects.filter(legal_rep_id_number=number).values_list("pk"), str)
+    with pytest.raises(ValueError, match="do not reach the statement"):
+        hashed.rows("110101199001011234")
