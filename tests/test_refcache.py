@@ -196,7 +196,7 @@ def test_queries_per_submission_and_scoring(products, org):
         lifecycle.score_and_route(app.pk)
     assert LoanApplication.objects.get(pk=app.pk).status == "approved"
     assert len(submit) <= 20, [q["sql"][:80] for q in submit]
-    assert len(score) <= 23, [q["sql"][:80] for q in score]
+    assert len(score) <= 22, [q["sql"][:80] for q in score]
     policy_tables = {"underwriting_pricingpolicy", "underwriting_scorecardmodel", "underwriting_loanprimerate",
                      "approvals_authorityrule", "approvals_authoritymatrixversion", "approvals_referralrule",
                      "underwriting_datasourceconfig", "applications_documentrequirement", "applications_admissioncriterion",
