@@ -3,9 +3,9 @@ stack (bench/common.py) read this one file, so what `make bench` measures is wha
 
     gunicorn -c config/gunicorn.conf.py config.wsgi
 
-Threads, not more processes, for the waits (Postgres, Redis, the data sources); processes for the cores. The
-defaults were chosen by measuring the whole stack on 2 cores (docs/benchmarks.md, "gunicorn and the worker by
-measurement"); on a bigger machine set WEB_WORKERS to about the number of cores. Environment:
+Threads, not more processes, for the waits (Postgres, Redis, the data sources); processes for the cores. On 2 cores
+no other size measured better than 3 x 2 (docs/benchmarks.md, "gunicorn and the worker by measurement",
+bench/sweep_stack.py); on a bigger machine set WEB_WORKERS to about the number of cores. Environment:
 WEB_BIND, WEB_WORKERS, WEB_THREADS, WEB_TIMEOUT.
 """
 

@@ -243,8 +243,9 @@ UNDERWRITING_SOURCE_RETRY_SECONDS = float(os.environ.get("UNDERWRITING_SOURCE_RE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Worker processes (prefork): chosen by measuring the whole stack on 2 cores (docs/benchmarks.md, "gunicorn and the
-# worker by measurement"); `celery worker -c N` overrides it.
+# Worker processes (prefork). On 2 cores one process holds more submissions/s than two (docs/benchmarks.md, "gunicorn
+# and the worker by measurement"), but with one queue a batch task (close of business) would then hold up the fast
+# track's scoring: 2 stays the default, WORKER_CONCURRENCY=1 suits a machine that only takes applications.
 CELERY_WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", "2"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600, "socket_connect_timeout": 2, "socket_timeout": 3}
