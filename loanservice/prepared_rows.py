@@ -33,10 +33,10 @@ class PreparedRows:
 
     def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
         self._build, self._kinds = build, kinds
-        self._compiled: tuple[str, list, list[tuple[int, int]], str] | None = None
+        self._compiled: tuple[str, list, list[tuple[int, int, bool]], str] | None = None
         self._lock = threading.Lock()
 
-    def _shape(self) -> tuple[str, list, list[tuple[int, int]], str]:
+    def _shape(self) -> tuple[str, list, list[tuple[int, int, bool]], str]:
         compiled = self._compiled
         if compiled is None:
             with self._lock:
@@ -44,10 +44,12 @@ class PreparedRows:
                     marks = [_MARKERS[kind](i) for i, kind in enumerate(self._kinds)]
                     queryset = self._build(*marks)
                     sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-                    where = {(type(m), m): i for i, m in enumerate(marks)}
-                    slots = [(pos, where[(type(p), p)]) for pos, p in enumerate(params)
+                    where = {(type(m), m): (i, False) for i, m in enumerate(marks)}
+                    # a backend that passes dates as ISO text (SQLite) gets the argument as ISO text too
+                    where.update({(str, m.isoformat()): (i, True) for i, m in enumerate(marks) if type(m) is dt.date})
+                    slots = [(pos, *where[(type(p), p)]) for pos, p in enumerate(params)
                              if isinstance(p, (int, str, dt.date)) and (type(p), p) in where]
-                    missing = set(range(len(marks))) - {i for _pos, i in slots}
+                    missing = set(range(len(marks))) - {i for _pos, i, _iso in slots}
                     if missing:
                         raise ValueError(f"prepared rows: arguments {sorted(missing)} do not reach the statement as they are")
                     self._compiled = (sql, list(params), slots, queryset.db)
@@ -57,8 +59,8 @@ class PreparedRows:
     def rows(self, *args: Any) -> list[tuple]:
         sql, template, slots, db = self._shape()
         params = list(template)
-        for pos, i in slots:
-            params[pos] = args[i]
+        for pos, i, iso in slots:
+            params[pos] = args[i].isoformat() if iso and args[i] is not None else args[i]
         with connections[db].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()

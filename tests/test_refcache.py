@@ -172,6 +172,12 @@ def _warm(app):
     lifecycle.score_and_route(app.pk)
 
 
+# The bounds are PostgreSQL's: there an audit event is linked to its chain in one statement (loanservice.audit, hash
+# v2), on SQLite in three; CI runs them on PostgreSQL.
+postgres_counts = pytest.mark.skipif(connection.vendor != "postgresql", reason="statement bounds measured on PostgreSQL")
+
+
+@postgres_counts
 def test_queries_per_submission_and_scoring(products, org):
     """Fast-track submission 33 → 27 statements (savepoints counted), scoring and routing 49 → 38: policy and
     reference data come from the per-process cache; 27 → 24 and 38 → 32: an audit event appended in one statement
@@ -205,6 +211,7 @@ def test_queries_per_submission_and_scoring(products, org):
     assert read == []
 
 
+@postgres_counts
 def test_queries_per_drawdown(products, org, settings, tmp_path):
     """A drawdown 60 → 36 statements (savepoints and the audit chain's three per event counted; the 36th sums the
     borrower's credit for the VAT exemption's per-borrower limit); 36 → 30 with an audit event in one statement."""
