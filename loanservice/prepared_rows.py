@@ -20,8 +20,8 @@ _MARKERS = {int: lambda i: _MARK - 1 - i, str: lambda i: f"\x1fprepared-argument
 
 class PreparedRows:
     """A read of plain columns (`values_list`) whose parameters are its builder's arguments, compiled once per
-    process like `loanservice.prepared.PreparedRead`: `rows(*args)` runs the compiled statement with these values and returns the driver's
-    tuples (no field converters: for columns the driver returns as they are wanted — ids, text, booleans, timestamps).
+    process like `loanservice.prepared.PreparedRead`: `rows(*args)` runs the compiled statement with these values and returns
+    the tuples the ORM's values_list would (the backend's converters applied: SQLite's decimals, dates, booleans).
 
         GROUP = PreparedRows(lambda pk, index: Enterprise.objects.filter(Q(pk=pk) | Q(rep_bidx=index))
                              .values_list("pk", "name"), int, str)
@@ -33,17 +33,20 @@ class PreparedRows:
 
     def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
         self._build, self._kinds = build, kinds
-        self._compiled: tuple[str, list, list[tuple[int, int, bool]], str] | None = None
+        self._compiled: tuple | None = None
         self._lock = threading.Lock()
 
-    def _shape(self) -> tuple[str, list, list[tuple[int, int, bool]], str]:
+    def _shape(self) -> tuple:
         compiled = self._compiled
         if compiled is None:
             with self._lock:
                 if self._compiled is None:
                     marks = [_MARKERS[kind](i) for i, kind in enumerate(self._kinds)]
                     queryset = self._build(*marks)
-                    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+                    compiler = queryset.query.get_compiler(using=queryset.db)
+                    sql, params = compiler.as_sql()
+                    # the backend's converters of the selected columns (SQLite's decimals come as floats without them)
+                    converters = compiler.get_converters([col for col, _sql, _alias in compiler.select[:compiler.col_count]])
                     where = {(type(m), m): (i, False) for i, m in enumerate(marks)}
                     # a backend that passes dates as ISO text (SQLite) gets the argument as ISO text too
                     where.update({(str, m.isoformat()): (i, True) for i, m in enumerate(marks) if type(m) is dt.date})
@@ -52,15 +55,26 @@ class PreparedRows:
                     missing = set(range(len(marks))) - {i for _pos, i, _iso in slots}
                     if missing:
                         raise ValueError(f"prepared rows: arguments {sorted(missing)} do not reach the statement as they are")
-                    self._compiled = (sql, list(params), slots, queryset.db)
+                    self._compiled = (sql, list(params), slots, queryset.db, converters)
                 compiled = self._compiled
         return compiled
 
     def rows(self, *args: Any) -> list[tuple]:
-        sql, template, slots, db = self._shape()
+        sql, template, slots, db, converters = self._shape()
         params = list(template)
         for pos, i, iso in slots:
             params[pos] = args[i].isoformat() if iso and args[i] is not None else args[i]
-        with connections[db].cursor() as cursor:
+        connection = connections[db]
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            return cursor.fetchall()
+            rows = cursor.fetchall()
+        if not converters:
+            return rows
+        converted = []
+        for row in rows:
+            row = list(row)
+            for pos, (functions, expression) in converters.items():
+                for convert in functions:
+                    row[pos] = convert(row[pos], expression, connection)
+            converted.append(tuple(row))
+        return converted

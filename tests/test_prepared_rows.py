@@ -41,3 +41,18 @@ def test_prepared_rows_give_what_the_orm_gives_and_refuse_a_transformed_argument
     hashed = PreparedRows(lambda number: Enterprise.objects.filter(legal_rep_id_number=number).values_list("pk"), str)
     with pytest.raises(ValueError, match="do not reach the statement"):
         hashed.rows("110101199001011234")
+
+
+def test_prepared_rows_give_the_orm_types_on_every_backend(products, org):
+    """Decimals come back as Decimal, dates as dates (SQLite's driver gives floats and text without the backend's
+    converters: `make run`'s demo seed failed on a collateral's valuation × LTV)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from loanservice.prepared_rows import PreparedRows
+
+    app = FastTrackApplicationFactory(seed=10, stage="draft")
+    rows = PreparedRows(lambda pk: LoanApplication.objects.filter(pk=pk).values_list("amount", "created_at"), int)
+    got = rows.rows(app.pk)
+    assert got == list(LoanApplication.objects.filter(pk=app.pk).values_list("amount", "created_at"))
+    assert isinstance(got[0][0], Decimal) and isinstance(got[0][1], dt.datetime)
