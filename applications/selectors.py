@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 from loanservice import crypto, refcache, roles
 from loanservice.models import SlaClock, SlaTarget
 from loanservice.prepared import PreparedRead
+from loanservice.prepared_rows import PreparedRows
 from loanservice.sla import DEFAULT_TARGETS, sla_clock_remaining, sla_target_days
 from loanservice.text import phone_display
 
@@ -187,33 +188,26 @@ def products_published() -> QuerySet[LoanProduct]:
     return LoanProduct.objects.filter(is_active=True).prefetch_related("checklist", "criteria")
 
 
-_CASE_COLUMN_SQL: dict[str, str] = {}
+# One column of a case, compiled once per process: the hot checks of a request (whose case, its status now).
+_CASE_APPLICANT = PreparedRows(lambda pk: LoanApplication.objects.filter(pk=pk).values_list("applicant_id"), int)
+_CASE_STATUS = PreparedRows(lambda pk: LoanApplication.objects.filter(pk=pk).values_list("status"), int)
 
 
-def _case_column(pk: int, name: str):
-    """One column of case `pk` (None: no such case) by SQL written once per process: the hot checks of a request
-    (whose case, its status now) without the ORM compiling a query each time."""
+def _case_column(pk: int, read: PreparedRows):
     if not 0 < pk < 2**63:  # beyond any id the column can hold: no such case (not a database error)
         return None
-    if name not in _CASE_COLUMN_SQL:
-        qn = connection.ops.quote_name
-        meta = LoanApplication._meta
-        _CASE_COLUMN_SQL[name] = (f"SELECT {qn(meta.get_field(name).column)} FROM {qn(meta.db_table)} "  # noqa: S608
-                                  f"WHERE {qn(meta.pk.column)} = %s")
-    with connection.cursor() as cursor:
-        cursor.execute(_CASE_COLUMN_SQL[name], [pk])
-        row = cursor.fetchone()
-    return row[0] if row else None
+    rows = read.rows(pk)
+    return rows[0][0] if rows else None
 
 
 def application_applicant_id(pk: int) -> int | None:
     """Who applied for case `pk` (None: no such case)."""
-    return _case_column(pk, "applicant")
+    return _case_column(pk, _CASE_APPLICANT)
 
 
 def application_status(pk: int) -> str | None:
     """The case's status as committed now (None: no such case)."""
-    return _case_column(pk, "status")
+    return _case_column(pk, _CASE_STATUS)
 
 
 _CASE = PreparedRead(lambda pk: LoanApplication.objects.select_related("product", "enterprise", "applicant").filter(pk=pk))
