@@ -12,9 +12,11 @@ from typing import Any
 from django.db import connections
 from django.db.models import QuerySet
 
-_MARK = -7_391_234_567_891  # markers well away from any id (loanservice.prepared uses this one)
+# Integer markers inside a 32-bit key's range (auth.User's id is one): Django answers a lookup beyond the column's
+# range with an empty result, not with SQL, so a 64-bit marker compiled nothing for such a key.
+_INT_MARK = 2_147_480_000
 
-_MARKERS = {int: lambda i: _MARK - 1 - i, str: lambda i: f"\x1fprepared-argument-{i}\x1f",
+_MARKERS = {int: lambda i: _INT_MARK + i, str: lambda i: f"\x1fprepared-argument-{i}\x1f",
             dt.date: lambda i: dt.date(1, 1, 1) + dt.timedelta(days=i)}
 
 

@@ -17,11 +17,11 @@ import functools
 
 import rules
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.db.models import Q
 from django.http import Http404
 
 from .errors import ApplicationError
+from .prepared_rows import PreparedRows
 
 APPLICANT = "applicant"
 RM = "relationship_manager"
@@ -50,23 +50,18 @@ ROLE_LABELS = {
 }
 
 
-_GROUPS_SQL: list[str] = []
+def _groups_of(pk):
+    from django.contrib.auth.models import Group
+
+    return Group.objects.filter(user__id=pk).values_list("name")
+
+
+# The names of a user's groups (the roles), compiled once per process: every request asks.
+_GROUPS = PreparedRows(_groups_of, int)
 
 
 def _group_names(user) -> list[str]:
-    """The names of the user's groups (the roles), by SQL written once per process: every request asks."""
-    if not _GROUPS_SQL:
-        from django.contrib.auth.models import Group
-
-        qn = connection.ops.quote_name
-        member = type(user).groups.through._meta
-        _GROUPS_SQL.append(
-            f"SELECT g.{qn('name')} FROM {qn(Group._meta.db_table)} g JOIN {qn(member.db_table)} m "  # noqa: S608
-            f"ON m.{qn(member.get_field('group').column)} = g.{qn(Group._meta.pk.column)} "
-            f"WHERE m.{qn(member.get_field('user').column)} = %s")
-    with connection.cursor() as cursor:
-        cursor.execute(_GROUPS_SQL[0], [user.pk])
-        return [row[0] for row in cursor.fetchall()]
+    return [name for (name,) in _GROUPS.rows(user.pk)]
 
 
 def user_roles(user) -> frozenset[str]:

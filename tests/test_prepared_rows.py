@@ -56,3 +56,17 @@ def test_prepared_rows_give_the_orm_types_on_every_backend(products, org):
     got = rows.rows(app.pk)
     assert got == list(LoanApplication.objects.filter(pk=app.pk).values_list("amount", "created_at"))
     assert isinstance(got[0][0], Decimal) and isinstance(got[0][1], dt.datetime)
+
+
+def test_roles_of_a_lazy_request_user_in_a_fresh_process(org):
+    """request.user is a SimpleLazyObject: the roles' read, compiled by the first request of a process, must not
+    look at the user's class (every staff page answered 500 in a fresh `make run` when it did)."""
+    from django.contrib.auth import get_user_model
+    from django.utils.functional import SimpleLazyObject
+
+    from loanservice import roles
+
+    user = get_user_model().objects.filter(groups__isnull=False).order_by("pk").first()  # a staff member of `org`
+    roles._GROUPS._compiled = None  # as in a process that has not asked yet
+    lazy = SimpleLazyObject(lambda: get_user_model().objects.get(pk=user.pk))
+    assert roles.user_roles(lazy) == frozenset(user.groups.values_list("name", flat=True)) != frozenset()
