@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test e2e bench lint messages worker beat system-deps clean
+.PHONY: run test e2e bench lint messages worker worker-batch beat system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +51,12 @@ messages: $(STAMP)
 	$(BIN)/python scripts/i18n_fill.py --chinese locale/zh_Hans/LC_MESSAGES/django.po
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
+# Two workers in production (config/settings.py, CELERY_BATCH_TASKS): the cases' tasks, and the night's batch work.
 worker: $(STAMP)
-	$(BIN)/celery -A config worker -l info
+	$(BIN)/celery -A config worker -l info -Q celery
+
+worker-batch: $(STAMP)
+	$(BIN)/celery -A config worker -l info -Q batch -n batch@%h
 
 beat: $(STAMP)
 	$(BIN)/celery -A config beat -l info

@@ -138,20 +138,26 @@ def stack(*, web_workers: int | None = None, threads: int | None = None, worker_
                             "--access-logfile", str(ACCESS_LOG), "--access-logformat", "%(U)s %(s)s %(D)s"],
                            cwd=ROOT, env=env, stdout=open(logs / "gunicorn.log", "w"),
                            stderr=subprocess.STDOUT)
-    worker = subprocess.Popen([str(BIN / "celery"), "-A", "config", "worker", "-l", "warning", *(["-c", str(worker_concurrency)] if worker_concurrency else []),
+    # Production's two workers (docs/architecture.md, "Workers"): the cases' queue, and the batch queue (idle here).
+    worker = subprocess.Popen([str(BIN / "celery"), "-A", "config", "worker", "-l", "warning", "-Q", "celery",
+                               *(["-c", str(worker_concurrency)] if worker_concurrency else []),
                                "-O", "fair", "--without-gossip", "--without-mingle", "-n", f"bench-{os.getpid()}@%h"],
                               cwd=ROOT, env=env, stdout=open(logs / "worker.log", "w"), stderr=subprocess.STDOUT,
                               start_new_session=True)  # its own process group: worker_paused() stops it and its children
-    RUNNING["worker"] = worker
+    batch = subprocess.Popen([str(BIN / "celery"), "-A", "config", "worker", "-l", "warning", "-Q", "batch", "-c", "1",
+                              "--without-gossip", "--without-mingle", "-n", f"bench-batch-{os.getpid()}@%h"],
+                             cwd=ROOT, env=env, stdout=open(logs / "worker-batch.log", "w"), stderr=subprocess.STDOUT,
+                             start_new_session=True)
+    RUNNING["worker"], RUNNING["worker-batch"] = worker, batch
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/api/v1/products/", web)
         _wait_worker(env)
         yield url
     finally:
-        for proc in (web, worker):
+        for proc in (web, worker, batch):
             proc.terminate()
-        for proc in (web, worker):
+        for proc in (web, worker, batch):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -175,28 +181,30 @@ def access_log_size() -> int:
 
 @contextlib.contextmanager
 def worker_paused():
-    """Stop the stack's Celery worker (SIGSTOP to its process group) for the block, then let it go on: what
+    """Stop the stack's Celery workers (SIGSTOP to their process groups) for the block, then let it go on: what
     the web tier does when the workers run on other machines. Tasks published meanwhile wait in Redis."""
     import signal
 
-    worker = RUNNING.get("worker")
-    if worker is None or worker.poll() is not None:
-        raise RuntimeError("no running worker to pause")
-    os.killpg(worker.pid, signal.SIGSTOP)
+    workers = [RUNNING.get(name) for name in ("worker", "worker-batch")]
+    if any(w is None or w.poll() is not None for w in workers):
+        raise RuntimeError("no running workers to pause")
+    for worker in workers:
+        os.killpg(worker.pid, signal.SIGSTOP)
     try:
         yield
     finally:
-        os.killpg(worker.pid, signal.SIGCONT)
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGCONT)
 
 
 def _wait_worker(env: dict, timeout: float = 60) -> None:
-    code = "from config.celery import app; import sys; sys.exit(0 if app.control.ping(timeout=1) else 1)"
+    code = "from config.celery import app; import sys; sys.exit(0 if len(app.control.ping(timeout=1)) >= 2 else 1)"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if subprocess.run([PY, "-c", code], cwd=ROOT, env=env, capture_output=True).returncode == 0:
             return
         time.sleep(0.5)
-    raise RuntimeError("the Celery worker did not answer a ping")
+    raise RuntimeError("the Celery workers (cases, batch) did not both answer a ping")
 
 
 def pct(values: list[float], p: float) -> float:

@@ -187,8 +187,8 @@ def render(r: dict, meta: dict) -> str:
     out = [START, "## Proof under load (issue #9)", "",
            f"Measured {meta['when']} on {meta['cpus']} cores, Python {meta['python']}"
            f"{' (BENCH_SHORT)' if meta['short'] else ''}, with `make bench` (`.venv/bin/python bench/run_all.py`): "
-           f"gunicorn ({meta['web_workers']} × {meta['threads']} gthread) + Postgres + Redis + one Celery worker "
-           f"(concurrency {meta['worker_concurrency']}), all on this machine, "
+           f"gunicorn ({meta['web_workers']} × {meta['threads']} gthread) + Postgres + Redis + two Celery workers "
+           f"(the cases' queue: concurrency {meta['worker_concurrency']}; the batch queue: 1, idle), all on this machine, "
            "loopback only. Raw figures: `var/bench/*.json`.", "",
            "| what | figure | target |", "| --- | --- | --- |"]
     ft = r.get("fast_track")

@@ -12,6 +12,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -243,10 +244,31 @@ UNDERWRITING_SOURCE_RETRY_SECONDS = float(os.environ.get("UNDERWRITING_SOURCE_RE
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Worker processes (prefork). On 2 cores one process holds more submissions/s than two (docs/benchmarks.md, "gunicorn
-# and the worker by measurement"), but with one queue a batch task (close of business) would then hold up the fast
-# track's scoring: 2 stays the default, WORKER_CONCURRENCY=1 suits a machine that only takes applications.
-CELERY_WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", "2"))
+# Two queues (docs/architecture.md, "Workers"): `celery`, the cases' own path (scoring and routing, the fast
+# track's completion, contracts' signatures, core banking's disbursement messages), and `batch`, the night's and the
+# schedule's work (close of business and its partitions, post-loan monitoring, renewal offers, credit lines' night,
+# the audit check, retention, the voucher resend, the SLA check). Each has its own worker in production
+# (docker-compose.yml, `make worker` and `make worker-batch`), so a close-of-business chunk never waits in front of a
+# fast-track case. A worker started without -Q consumes both (the suite's, a laptop's).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_BATCH_QUEUE = "batch"
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in (CELERY_TASK_DEFAULT_QUEUE, CELERY_BATCH_QUEUE))
+CELERY_BATCH_TASKS = (
+    "postloan.tasks.cob_nightly",
+    "postloan.tasks.cob_partition",
+    "postloan.tasks.nightly_monitoring",
+    "postloan.tasks.renewal_offers",
+    "creditlines.tasks.lines_nightly",
+    "loanservice.tasks.audit_nightly",
+    "loanservice.tasks.sla_check",
+    "casework.tasks.personal_data_retention",
+    "ledger.tasks.vouchers_send_pending",
+)
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_BATCH_QUEUE} for name in CELERY_BATCH_TASKS}
+# Processes per worker (prefork). On 2 cores one intake process holds more submissions/s than two: the web tier,
+# Postgres and a second process fight for the same cores (docs/benchmarks.md, "gunicorn and the worker by
+# measurement"); batch work has its own worker, so one process no longer queues the fast track behind the night.
+CELERY_WORKER_CONCURRENCY = int(os.environ.get("WORKER_CONCURRENCY", "1"))
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600, "socket_connect_timeout": 2, "socket_timeout": 3}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2

@@ -20,8 +20,10 @@ def test_database_url() -> str:
 
 
 @contextlib.contextmanager
-def celery_worker(*, extra_env: dict | None = None, concurrency: int = 2, name: str = "test", purge: bool = True):
-    """`name` tells apart workers started side by side; the second of them passes purge=False (the queue is shared)."""
+def celery_worker(*, extra_env: dict | None = None, concurrency: int = 2, name: str = "test", purge: bool = True,
+                  queues: tuple[str, ...] = ()):
+    """`name` tells apart workers started side by side; the second of them passes purge=False (the queue is shared).
+    `queues` as production's workers take them (`-Q celery`, `-Q batch`); none = both, as `make worker` does."""
     from config.celery import app
 
     if purge:
@@ -30,7 +32,8 @@ def celery_worker(*, extra_env: dict | None = None, concurrency: int = 2, name: 
     env.pop("PYTEST_CURRENT_TEST", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-l", "warning", "-P", "threads",
-         f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}-{os.getpid()}@%h"],
+         f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}-{os.getpid()}@%h",
+         *(["-Q", ",".join(queues)] if queues else [])],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
