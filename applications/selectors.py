@@ -6,16 +6,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import CharField, Count, Q, QuerySet, Sum, Value
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loanservice import crypto, refcache, roles
 from loanservice.models import SlaClock, SlaTarget
-from loanservice.prepared import PreparedRead
-from loanservice.prepared_rows import PreparedRows
+from loanservice.prepared import PreparedRead, PreparedRows
 from loanservice.sla import DEFAULT_TARGETS, sla_clock_remaining, sla_target_days
 from loanservice.text import phone_display
 
@@ -159,27 +157,19 @@ class DraftInputs:
         return {source: auth for source, auth in self.consents.items() if auth is not None}
 
 
-_DRAFT_INPUTS_SQL: list[str] = []
+# A draft's live consents and its documents' requirements in one statement, compiled once per process.
+_DRAFT_INPUTS = PreparedRows(
+    lambda pk: Consent.objects.filter(application_id=pk, withdrawn_at__isnull=True).order_by()
+    .values_list("source", "authorisation_id")
+    .union(ApplicationDocument.objects.filter(application_id=pk).order_by()
+           .values_list(Value(None, output_field=CharField()), "requirement_id"), all=True),
+    int)
 
 
 def draft_inputs(application_id: int) -> DraftInputs:
     """A draft's live consents and uploaded documents in one statement (both are written only under the draft's row
-    lock: consent_grant, consent_withdraw, document_upload, document_delete), SQL built once per process."""
-    if not _DRAFT_INPUTS_SQL:
-        qn = connection.ops.quote_name
-        consent, document = Consent._meta, ApplicationDocument._meta
-
-        def col(meta, name):
-            return qn(meta.get_field(name).column)
-
-        _DRAFT_INPUTS_SQL.append(
-            f"SELECT {col(consent, 'source')}, {col(consent, 'authorisation')} FROM {qn(consent.db_table)} "  # noqa: S608
-            f"WHERE {col(consent, 'application')} = %s AND {col(consent, 'withdrawn_at')} IS NULL "
-            f"UNION ALL SELECT NULL, {col(document, 'requirement')} FROM {qn(document.db_table)} "
-            f"WHERE {col(document, 'application')} = %s")
-    with connection.cursor() as cursor:
-        cursor.execute(_DRAFT_INPUTS_SQL[0], [application_id, application_id])
-        rows = cursor.fetchall()
+    lock: consent_grant, consent_withdraw, document_upload, document_delete)."""
+    rows = _DRAFT_INPUTS.rows(application_id)
     return DraftInputs(consents={source: ref for source, ref in rows if source is not None},
                        uploaded=frozenset(ref for source, ref in rows if source is None))
 

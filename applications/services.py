@@ -29,8 +29,7 @@ from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Branch, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
-from loanservice.prepared import PreparedRead
-from loanservice.prepared_rows import PreparedRows
+from loanservice.prepared import PreparedRead, PreparedRows
 from loanservice.sms_codes import CODE_WRONG, sms_code_check, sms_code_send
 from loanservice.text import join_list
 

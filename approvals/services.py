@@ -25,7 +25,7 @@ from loanservice.errors import ApplicationError, Conflict
 from loanservice.models import Notification, SlaClock
 from loanservice.money import money_display
 from loanservice.notifications import in_default_language, notify
-from loanservice.prepared_rows import PreparedRows
+from loanservice.prepared import PreparedRows
 from underwriting.models import Score
 from underwriting.selectors import lpr_on
 from underwriting.services import rate_of, spread_bp_of
@@ -276,7 +276,7 @@ _RELATED_PARTY_ROWS = PreparedRows(_related_party_rows, str, str, str, str, int)
 def related_party_reasons(*, enterprise) -> list[dict]:
     """Why a case is a related-party or conflict-of-interest case (关联方 / 利益冲突); empty when it is not. The
     insider list and the declared conflicts in one statement (UNION ALL), compiled once per process
-    (loanservice.prepared_rows): the parties first, then the conflicts, each in the order they were entered."""
+    (loanservice.prepared.PreparedRows): the parties first, then the conflicts, each in the order they were entered."""
     (uscc, rep_id), (uscc_index, rep_index) = _related_party_keys(enterprise)
     reasons = []
     for kind, text, detail, _at, _id in _RELATED_PARTY_ROWS.rows(uscc, rep_id, uscc_index, rep_index, enterprise.pk):

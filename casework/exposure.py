@@ -34,7 +34,7 @@ from applications.models import LoanApplication
 from applications.selectors import enterprise_group, offers_not_taken, offers_not_taken_by_enterprise
 from creditlines.selectors import lines_exposed, lines_exposure
 from loanservice import crypto
-from loanservice.prepared_rows import PreparedRows
+from loanservice.prepared import PreparedRows
 from postloan.selectors import loans_active, loans_outstanding_by_enterprise
 
 ZERO = Decimal("0.00")

@@ -21,7 +21,7 @@ from django.db.models import Q
 from django.http import Http404
 
 from .errors import ApplicationError
-from .prepared_rows import PreparedRows
+from .prepared import PreparedRows
 
 APPLICANT = "applicant"
 RM = "relationship_manager"

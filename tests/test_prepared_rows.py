@@ -1,4 +1,4 @@
-"""Plain-column reads compiled once per process (loanservice.prepared_rows, issue #20): the rows the ORM gives for
+"""Plain-column reads compiled once per process (loanservice.prepared.PreparedRows, issue #20): the rows the ORM gives for
 each set of arguments, in one statement; a shape whose argument does not reach the statement as it is, refused."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ def test_prepared_rows_give_what_the_orm_gives_and_refuse_a_transformed_argument
     from django.db.models import Q
 
     from applications.models import Enterprise
-    from loanservice.prepared_rows import PreparedRows
+    from loanservice.prepared import PreparedRows
 
     first, second = FastTrackApplicationFactory(seed=8, stage="draft"), FastTrackApplicationFactory(seed=9, stage="draft")
 
@@ -49,7 +49,7 @@ def test_prepared_rows_give_the_orm_types_on_every_backend(products, org):
     import datetime as dt
     from decimal import Decimal
 
-    from loanservice.prepared_rows import PreparedRows
+    from loanservice.prepared import PreparedRows
 
     app = FastTrackApplicationFactory(seed=10, stage="draft")
     rows = PreparedRows(lambda pk: LoanApplication.objects.filter(pk=pk).values_list("amount", "created_at"), int)

@@ -30,7 +30,7 @@ from loanservice.audit import audit_record, audit_record_many
 from loanservice.bulk import rows_insert
 from loanservice.business_date import business_date
 from loanservice.errors import ApplicationError, Conflict
-from loanservice.prepared_rows import PreparedRows
+from loanservice.prepared import PreparedRows
 
 from . import providers as provider_lib
 from . import scorecard
