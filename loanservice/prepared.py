@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
@@ -33,6 +34,15 @@ from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
+_SHAPES: weakref.WeakSet = weakref.WeakSet()  # every prepared read of this process (forget_compiled)
+
+
+def forget_compiled() -> None:
+    """Every prepared read compiles again at its next use, as in a process that has not asked yet (tests: the first
+    request of a fresh process compiles the shapes with whatever its user and arguments are)."""
+    for shape in list(_SHAPES):
+        with shape._lock:
+            shape._compiled = None
 _MARK = -7_391_234_567_891  # a key no row has: where the real key goes in the compiled statement's parameters
 
 
@@ -66,6 +76,7 @@ class PreparedRead(Generic[M]):
         self._marker = marker
         self._compiled: _Compiled | None = None
         self._lock = threading.Lock()
+        _SHAPES.add(self)
 
     def _shape(self) -> _Compiled:
         compiled = self._compiled
@@ -135,6 +146,7 @@ class PreparedRows:
         self._build, self._kinds = build, kinds
         self._compiled: tuple | None = None
         self._lock = threading.Lock()
+        _SHAPES.add(self)
 
     def _shape(self) -> tuple:
         compiled = self._compiled
