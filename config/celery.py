@@ -1,6 +1,7 @@
 import os
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.utils import translation
 
@@ -23,3 +24,12 @@ class DefaultLanguageTask(Task):
 app = Celery("loanservice", task_cls=DefaultLanguageTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()  # every installed app's tasks.py: the kernel's, the stages', casework's
+
+
+@worker_process_init.connect
+def _settle(**_kwargs) -> None:
+    """Each prefork process, once it has loaded the tasks: the heap frozen, the collector's young generation widened
+    (config/process.py)."""
+    from config.process import settle
+
+    settle()

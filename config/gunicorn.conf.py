@@ -16,3 +16,11 @@ workers = int(os.environ.get("WEB_WORKERS", "3"))
 threads = int(os.environ.get("WEB_THREADS", "2"))
 worker_class = "gthread"
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
+
+
+def post_worker_init(worker):
+    """Each worker, once it has loaded the application: the heap frozen, the collector's young generation widened
+    (config/process.py)."""
+    from config.process import settle
+
+    settle()
