@@ -67,23 +67,39 @@ class _Compiled:
         self.related = get_related_populators(klass_info, compiler.select, db)
 
 
-class PreparedRead(Generic[M]):
+class _CompiledOnce:
+    """A shape compiled at its first use in this process (once, under a lock: `_compile()`), forgotten by
+    `forget_compiled()`."""
+
+    def __init__(self) -> None:
+        self._compiled = None
+        self._lock = threading.Lock()
+        _SHAPES.add(self)
+
+    def _compile(self):
+        raise NotImplementedError
+
+    def _shape(self):
+        compiled = self._compiled
+        if compiled is None:
+            with self._lock:
+                if self._compiled is None:
+                    self._compiled = self._compile()
+                compiled = self._compiled
+        return compiled
+
+
+class PreparedRead(_CompiledOnce, Generic[M]):
     """One queryset shape, `build(key)`, compiled at its first use in this process (on the database the queryset
     reads from then: the project has one)."""
 
     def __init__(self, build: Callable[[Any], QuerySet[M]], *, marker: Any = _MARK) -> None:
+        super().__init__()
         self._build = build
         self._marker = marker
-        self._compiled: _Compiled | None = None
-        self._lock = threading.Lock()
-        _SHAPES.add(self)
 
-    def _shape(self) -> _Compiled:
-        compiled = self._compiled
-        if compiled is None:
-            with self._lock:
-                compiled = self._compiled = self._compiled or _Compiled(self._build(self._marker), self._marker)
-        return compiled
+    def _compile(self) -> _Compiled:
+        return _Compiled(self._build(self._marker), self._marker)
 
     def _rows(self, key: Any, shape: _Compiled, size: int | None) -> list:
         connection = connections[shape.db]
@@ -129,7 +145,7 @@ _MARKERS = {int: lambda i: _INT_MARK + i, str: lambda i: f"\x1fprepared-argument
             dt.date: lambda i: dt.date(1, 1, 1) + dt.timedelta(days=i)}
 
 
-class PreparedRows:
+class PreparedRows(_CompiledOnce):
     """A read of plain columns (`values_list`) whose parameters are its builder's arguments, compiled once per
     process like `PreparedRead`: `rows(*args)` runs the compiled statement with these values and returns
     the tuples the ORM's values_list would (the backend's converters applied: SQLite's decimals, dates, booleans).
@@ -143,33 +159,25 @@ class PreparedRows:
     value it indexes), else the shape is refused when first compiled."""
 
     def __init__(self, build: Callable[..., QuerySet], *kinds: type) -> None:
+        super().__init__()
         self._build, self._kinds = build, kinds
-        self._compiled: tuple | None = None
-        self._lock = threading.Lock()
-        _SHAPES.add(self)
 
-    def _shape(self) -> tuple:
-        compiled = self._compiled
-        if compiled is None:
-            with self._lock:
-                if self._compiled is None:
-                    marks = [_MARKERS[kind](i) for i, kind in enumerate(self._kinds)]
-                    queryset = self._build(*marks)
-                    compiler = queryset.query.get_compiler(using=queryset.db)
-                    sql, params = compiler.as_sql()
-                    # the backend's converters of the selected columns (SQLite's decimals come as floats without them)
-                    converters = compiler.get_converters([col for col, _sql, _alias in compiler.select[:compiler.col_count]])
-                    where = {(type(m), m): (i, False) for i, m in enumerate(marks)}
-                    # a backend that passes dates as ISO text (SQLite) gets the argument as ISO text too
-                    where.update({(str, m.isoformat()): (i, True) for i, m in enumerate(marks) if type(m) is dt.date})
-                    slots = [(pos, *where[(type(p), p)]) for pos, p in enumerate(params)
-                             if isinstance(p, (int, str, dt.date)) and (type(p), p) in where]
-                    missing = set(range(len(marks))) - {i for _pos, i, _iso in slots}
-                    if missing:
-                        raise ValueError(f"prepared rows: arguments {sorted(missing)} do not reach the statement as they are")
-                    self._compiled = (sql, list(params), slots, queryset.db, converters)
-                compiled = self._compiled
-        return compiled
+    def _compile(self) -> tuple:
+        marks = [_MARKERS[kind](i) for i, kind in enumerate(self._kinds)]
+        queryset = self._build(*marks)
+        compiler = queryset.query.get_compiler(using=queryset.db)
+        sql, params = compiler.as_sql()
+        # the backend's converters of the selected columns (SQLite's decimals come as floats without them)
+        converters = compiler.get_converters([col for col, _sql, _alias in compiler.select[:compiler.col_count]])
+        where = {(type(m), m): (i, False) for i, m in enumerate(marks)}
+        # a backend that passes dates as ISO text (SQLite) gets the argument as ISO text too
+        where.update({(str, m.isoformat()): (i, True) for i, m in enumerate(marks) if type(m) is dt.date})
+        slots = [(pos, *where[(type(p), p)]) for pos, p in enumerate(params)
+                 if isinstance(p, (int, str, dt.date)) and (type(p), p) in where]
+        missing = set(range(len(marks))) - {i for _pos, i, _iso in slots}
+        if missing:
+            raise ValueError(f"prepared rows: arguments {sorted(missing)} do not reach the statement as they are")
+        return sql, list(params), slots, queryset.db, converters
 
     def rows(self, *args: Any) -> list[tuple]:
         sql, template, slots, db, converters = self._shape()

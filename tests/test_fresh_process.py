@@ -11,23 +11,15 @@ import subprocess
 import sys
 
 import pytest
-from django.db import connection
 
 from tests.approvals_support import fast_passwords  # noqa: F401
-from tests.worker import ROOT
+from tests.worker import ROOT, test_database_url
 
 PLAN = [
     ["demo_rm", ["/", "/api/v1/applications/"]],
     ["demo_branch_approver", ["/", "/api/v1/applications/"]],
     ["demo_applicant", ["/", "/api/v1/applications/", "/api/v1/enterprises/"]],
 ]
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    if s["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{s['NAME']}"
-    return f"postgres://{s['USER'] or 'postgres'}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -44,7 +36,7 @@ def test_landing_pages_and_api_reads_as_the_first_request_of_a_process(org):
         client = Client()
         client.force_login(get_user_model().objects.get(username=username))  # past the second factor (conftest)
         plan.append([username, client.cookies[settings.SESSION_COOKIE_NAME].value, urls])
-    env = {**os.environ, "DATABASE_URL": _database_url(), "DJANGO_SETTINGS_MODULE": "config.settings",
+    env = {**os.environ, "DATABASE_URL": test_database_url(), "DJANGO_SETTINGS_MODULE": "config.settings",
            "ALLOWED_HOSTS": "testserver", "REDIS_URL": "", "AXES_ENABLED": "0"}
     env.pop("PYTEST_CURRENT_TEST", None)
     done = subprocess.run([sys.executable, "-m", "tests.fresh_process", json.dumps(plan)], cwd=ROOT, env=env,
